@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh clone (see README.md):
+#   make run    set up, then run `chatd --port 5000`
+#   make test   set up, then run the whole test suite (lint, types, unit, end to end)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+
+.PHONY: run test lint unit e2e bench system-deps clean
+
+run: $(VENV)/.installed
+	$(BIN)/chatd --port $(PORT)
+
+test: $(VENV)/.installed-test system-deps
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed; run with PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Debian packages the end-to-end tests drive for real: nc (netcat-openbsd), tmux.
+system-deps:
+	@scripts/system-deps.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

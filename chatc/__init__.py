@@ -1,0 +1,1 @@
+"""chatc: the terminal client for chatd."""

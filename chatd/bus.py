@@ -1,0 +1,37 @@
+"""The command log of one process: commands are applied the moment they are published.
+
+A cluster swaps this for a log shared through Redis (chatd.cluster), which applies the
+same commands in the same order on every node; the hub and the server do not change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Generic, Protocol
+
+from chatd.hub import Command, Effects, Hub, P
+
+
+class Bus(Protocol):
+    def publish(self, commands: Iterable[Command]) -> None: ...
+
+
+class LocalBus(Generic[P]):
+    def __init__(
+        self,
+        hub: Hub[P],
+        on_effects: Callable[[Effects[P]], None],
+        last_seq: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.hub = hub
+        self.on_effects = on_effects
+        self.seq = last_seq  # ids go on from the newest stored line after a restart
+        self.clock = clock
+
+    def publish(self, commands: Iterable[Command]) -> None:
+        for cmd in commands:
+            self.seq += 1
+            seq = self.seq
+            self.on_effects(self.hub.apply(cmd, str(seq), (seq, 0), self.clock()))

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs the Debian packages the end-to-end tests use, when they are missing.
+# Needs root (or sudo); does nothing when everything is already there.
+set -eu
+need=""
+nc -h 2>&1 | grep -q 'OpenBSD netcat' || need="$need netcat-openbsd"
+command -v tmux >/dev/null 2>&1 || need="$need tmux"
+[ -z "$need" ] && exit 0
+echo "installing Debian packages:$need"
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $need >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q --no-install-recommends $need >/dev/null
+}

@@ -1,0 +1,233 @@
+"""Test harness: real chatd processes on real sockets, and a small JSON client.
+
+Every wait is bounded (`TIMEOUT`), so a broken server fails a test instead of hanging
+the suite; nothing sleeps to synchronise: waits are for a log line, a server line or
+a closed socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+TIMEOUT = 10.0
+BIN = Path(sys.executable).parent
+CHATD = str(BIN / "chatd")
+CHATC = str(BIN / "chatc")
+LISTENING = re.compile(r"chatd listening on (\S+):(\d+)")
+
+
+class Chatd:
+    """A `chatd` subprocess on a free loopback port; its log is collected line by line."""
+
+    def __init__(self, *args: str, host: str = "127.0.0.1", env: dict[str, str] | None = None
+                 ) -> None:
+        self.args = ["--host", host, "--port", "0", *args]
+        self.host = host
+        self.port = 0
+        self.env = env
+        self.log: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._log_changed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def start(self) -> Chatd:
+        env = {**os.environ, **(self.env or {})}
+        self.proc = await asyncio.create_subprocess_exec(
+            CHATD, *self.args, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
+        self._reader = asyncio.create_task(self._read_log())
+        match = LISTENING.search(await self.wait_log(LISTENING.pattern))
+        assert match is not None
+        self.port = int(match.group(2))
+        return self
+
+    async def _read_log(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.log.append(raw.decode("utf-8", "replace").rstrip("\n"))
+            self._log_changed.set()
+        self._log_changed.set()
+
+    async def wait_log(self, pattern: str, timeout: float = TIMEOUT, start: int = 0) -> str:
+        """The first log line (from index `start`) matching `pattern`, waiting for it."""
+        regex = re.compile(pattern)
+        seen = start
+
+        async def scan() -> str:
+            nonlocal seen
+            while True:
+                for line in self.log[seen:]:
+                    seen += 1
+                    if regex.search(line):
+                        return line
+                if self._reader is not None and self._reader.done():
+                    raise AssertionError(f"chatd exited before logging {pattern!r}:\n"
+                                         + "\n".join(self.log[-20:]))
+                self._log_changed.clear()
+                await self._log_changed.wait()
+
+        try:
+            return await asyncio.wait_for(scan(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no log line matching {pattern!r} within {timeout}s; "
+                                 "last lines:\n" + "\n".join(self.log[-20:])) from None
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(sig)
+
+    async def wait(self, timeout: float = TIMEOUT) -> int:
+        assert self.proc is not None
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, timeout)
+        return code
+
+    async def stop(self) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            await self.wait(TIMEOUT)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def fd_count(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+
+class Client:
+    """A JSON-mode client on asyncio streams; every read is bounded by a timeout."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.name = ""
+        self.resume = ""
+
+    @classmethod
+    async def open(cls, port: int, host: str = "127.0.0.1") -> Client:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=16 * 1024 * 1024), TIMEOUT)
+        return cls(reader, writer)
+
+    @classmethod
+    async def joined(cls, port: int, name: str | None, **fields: Any) -> Client:
+        """Connect, join, and read up to and including the own join notice."""
+        client = await cls.open(port)
+        await client.join(name, **fields)
+        return client
+
+    async def join(self, name: str | None, **fields: Any) -> dict[str, Any]:
+        line: dict[str, Any] = {"type": "connect", **fields}
+        if name is not None:
+            line["name"] = name
+        await self.send(line)
+        welcome = await self.recv("welcome")
+        self.name, self.resume = welcome["name"], welcome["resume"]
+        if not welcome.get("resumed"):
+            await self.recv_until(lambda m: m["type"] == "connect" and m["name"] == self.name)
+        return welcome
+
+    async def send(self, line: dict[str, Any] | bytes) -> None:
+        if isinstance(line, dict):
+            line = (json.dumps(line, ensure_ascii=False) + "\n").encode()
+        self.writer.write(line)
+        await asyncio.wait_for(self.writer.drain(), TIMEOUT)
+
+    async def say(self, text: str, **fields: Any) -> None:
+        await self.send({"type": "message", "message": text, **fields})
+
+    async def read_line(self, timeout: float = TIMEOUT) -> bytes:
+        line = await asyncio.wait_for(self.reader.readline(), timeout)
+        if not line:
+            raise EOFError("server closed the connection")
+        return line
+
+    async def recv(self, *types: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next line; with `types`, it must be of one of them."""
+        msg: dict[str, Any] = json.loads(await self.read_line(timeout))
+        if types and msg.get("type") not in types:
+            raise AssertionError(f"expected {types}, got {msg}")
+        return msg
+
+    async def recv_until(self, match: Callable[[dict[str, Any]], bool],
+                         timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+        """Lines up to and including the first that matches."""
+        got: list[dict[str, Any]] = []
+
+        async def scan() -> list[dict[str, Any]]:
+            while True:
+                msg = await self.recv()
+                got.append(msg)
+                if match(msg):
+                    return got
+
+        try:
+            return await asyncio.wait_for(scan(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no matching line within {timeout}s; got {got}") from None
+
+    async def silent(self, timeout: float = 0.3) -> bool:
+        """True if nothing arrives within `timeout` (used only to check absence)."""
+        try:
+            line = await asyncio.wait_for(self.reader.readline(), timeout)
+        except TimeoutError:
+            return True
+        raise AssertionError(f"expected silence, got {line!r}")
+
+    async def closed(self, timeout: float = TIMEOUT) -> list[bytes]:
+        """Read until the server closes; returns what came before."""
+        lines: list[bytes] = []
+
+        async def drain() -> None:
+            while line := await self.reader.readline():
+                lines.append(line)
+
+        await asyncio.wait_for(drain(), timeout)
+        return lines
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
+
+    def reset(self) -> None:
+        """Close with a TCP reset (RST) instead of a FIN."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def running(*args: str, **kwargs: Any) -> AsyncIterator[Chatd]:
+    server = await Chatd(*args, **kwargs).start()
+    try:
+        yield server
+    finally:
+        await server.stop()
