@@ -22,16 +22,20 @@ class LocalBus(Generic[P]):
         self,
         hub: Hub[P],
         on_effects: Callable[[Effects[P]], None],
-        last_seq: int = 0,
+        first_seq: int = 0,
+        reserve: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.hub = hub
         self.on_effects = on_effects
-        self.seq = last_seq  # ids go on from the newest stored line after a restart
+        self.seq = first_seq  # ids go on after a restart (chatd.store reserves them)
+        self.reserve = reserve
         self.clock = clock
 
     def publish(self, commands: Iterable[Command]) -> None:
         for cmd in commands:
             self.seq += 1
             seq = self.seq
+            if self.reserve is not None:
+                self.reserve(seq)
             self.on_effects(self.hub.apply(cmd, str(seq), (seq, 0), self.clock()))

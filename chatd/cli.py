@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from chatd import __version__
 from chatd import protocol as p
 from chatd.hub import Config as HubConfig
 from chatd.server import ServerConfig, serve
 from chatd.serverlog import LEVELS, ServerLog
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatd",
         description="A chat server speaking newline-delimited JSON (see PROTOCOL.txt). "
         "Plain `nc HOST PORT` works too: type a name, then chat.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     ap.add_argument("--version", action="version", version=f"chatd {__version__}")
     net = ap.add_argument_group("network")
@@ -70,11 +81,35 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="BYTES", help="longest accepted line; longer ones get line_too_long")
     lim.add_argument("--max-send-queue", type=_size, default=256 * 1024, metavar="BYTES",
                      help="unsent output a client may have before it is disconnected")
+    lim.add_argument("--rate", type=_seconds, default=2.0, metavar="LINES",
+                     help="flood control: lines a second per connection after the burst "
+                          "(0 turns flood control off)")
+    lim.add_argument("--burst", type=_count, default=10, metavar="LINES",
+                     help="flood control: lines a connection may send at once")
+    lim.add_argument("--max-clients", type=_count, default=5000, metavar="N",
+                     help="connections in all (0: no limit)")
+    lim.add_argument("--max-per-ip", type=_count, default=10, metavar="N",
+                     help="connections from one address (0: no limit)")
+    lim.add_argument("--registration-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                     help="close connections that have not joined by then")
+    lim.add_argument("--ping-interval", type=_seconds, default=25.0, metavar="SECONDS",
+                     help="ping JSON clients silent this long (0: no pings)")
+    lim.add_argument("--ping-timeout", type=_seconds, default=20.0, metavar="SECONDS",
+                     help="close a pinged client that stays silent this long")
+    sec = ap.add_argument_group("security")
+    sec.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
+    sec.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    sec.add_argument("--password", metavar="PASSWORD",
+                     help="require this password on connect; better: set CHATD_PASSWORD, "
+                          "which stays out of ps")
     chat = ap.add_argument_group("chat")
     chat.add_argument("--history", type=_count, default=1000, metavar="N",
                       help="chat lines kept per room")
     chat.add_argument("--history-on-join", type=_count, default=50, metavar="N",
                       help="lines of history a joiner receives")
+    chat.add_argument("--history-db", metavar="PATH",
+                      help="keep history in this SQLite file, so it survives restarts "
+                           "(default: memory only)")
     chat.add_argument("--resume-grace", type=_seconds, default=120.0, metavar="SECONDS",
                       help="how long a broken JSON session waits for its client to resume "
                            "(0: leave at once)")
@@ -88,12 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def config_from(args: argparse.Namespace) -> ServerConfig:
+def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfig:
     return ServerConfig(
         hosts=tuple(args.host) if args.host else None,
         port=args.port,
         max_line_bytes=args.max_line_bytes,
         max_send_queue=args.max_send_queue,
+        rate=args.rate,
+        burst=max(1, args.burst),
+        max_clients=args.max_clients,
+        max_per_ip=args.max_per_ip,
+        registration_timeout=args.registration_timeout,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        password=args.password or env.get("CHATD_PASSWORD") or None,
+        history_db=args.history_db,
         hub=HubConfig(
             history_size=args.history,
             history_on_join=args.history_on_join,
@@ -116,10 +162,21 @@ def _run(coro_factory: object, loop_kind: str) -> int:
     return asyncio.run(coro_factory())  # type: ignore[operator,no-any-return]
 
 
+def _raise_fd_limit() -> None:
+    """One descriptor per client: allow as many as the hard limit lets us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    _raise_fd_limit()
     level = "warning" if args.quiet else args.log_level
-    config = config_from(args)
+    config = config_from(args, os.environ)
     log = ServerLog(level)
     try:
         return _run(lambda: serve(config, log), args.loop)

@@ -370,11 +370,11 @@ class Hub(Generic[P]):
                                          room=room.name, history=True))
         self._reply(fx, peer, p.HistoryEnd(room.name, count, more))
 
-    def disconnected(self, peer: P, reason: str | None) -> Effects[P]:
+    def disconnected(self, peer: P, reason: str | None, resumable: bool = True) -> Effects[P]:
         """The peer's connection ended; `reason` None means it closed cleanly (EOF).
 
-        A JSON session whose connection broke is held for the resume grace period,
-        unannounced; everyone else leaves at once.
+        A JSON session whose connection broke (`resumable`) is held for the resume grace
+        period, unannounced; everyone else leaves at once (PROTOCOL.txt 2.4).
         """
         fx: Effects[P] = Effects()
         self._pending.pop(peer.cid, None)
@@ -382,7 +382,7 @@ class Hub(Generic[P]):
         if session is None:
             return fx
         self._forget_peer(session)
-        if reason is None or session.text or self.config.resume_grace <= 0:
+        if reason is None or not resumable or session.text or self.config.resume_grace <= 0:
             fx.commands.append(LeaveCmd(session.sid, reason))
         else:
             fx.commands.append(DetachCmd(session.sid, reason))
@@ -518,7 +518,7 @@ class Hub(Generic[P]):
                 notice=notice, server=self.config.server_name))
             self._send_recent(fx, peer, room)
         self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", log_id, time))
-        fx.note = f"#{cmd.origin.cid}@{cmd.origin.node} {name} joined {room.name}"
+        fx.note = f"{self._tag(cmd.origin)} {name} joined {room.name}"
 
     def _send_recent(self, fx: Effects[P], peer: P, room: Room[P]) -> None:
         lines = self._retained(room)
@@ -560,7 +560,7 @@ class Hub(Generic[P]):
         # The resumed session keeps its old token: a client may resume any number of times.
         peer = self._attach(session, cmd.origin)
         room = self.rooms[session.room]
-        fx.note = f"#{cmd.origin.cid}@{cmd.origin.node} {session.name} resumed in {room.name}"
+        fx.note = f"{self._tag(cmd.origin)} {session.name} resumed in {room.name}"
         if peer is None:
             return
         self._reply(fx, peer, p.Welcome(
@@ -632,6 +632,10 @@ class Hub(Generic[P]):
         self._broadcast(fx, room, p.Renamed(cmd.name, old, room.name,
                                             f"{old} is now known as {cmd.name}", log_id, time))
         fx.note = f"{old} is now known as {cmd.name}"
+
+    def _tag(self, origin: Origin) -> str:
+        """A connection as the log names it: "#12" here, "node#12" on another node."""
+        return f"#{origin.cid}" if origin.node == self.node else f"{origin.node}#{origin.cid}"
 
     # ------------------------------------------------------------------ delivery
 

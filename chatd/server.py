@@ -7,27 +7,34 @@ stream reader, writer and task cost about 5 KiB (see the benchmark issue's note)
 Writes are coalesced: a delivery only appends bytes to the recipient's outbox, and
 once per event-loop turn `_flush` hands each dirty outbox to its transport in one
 `write`. Nothing on the broadcast path awaits a client; a client whose unsent output
-passes `max_send_queue` is disconnected (PROTOCOL.txt section 8).
+passes `max_send_queue` is disconnected (PROTOCOL.txt 8.2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import hmac
 import signal
 import socket
+import sqlite3
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from chatd import protocol as p
 from chatd.bus import Bus, LocalBus
 from chatd.hub import Config as HubConfig
-from chatd.hub import Delivery, Effects, Hub
+from chatd.hub import Delivery, Effects, HistorySink, Hub
+from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
 from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
 from chatd.serverlog import ServerLog
+from chatd.store import SqliteHistory
 
-READ_SIZE = 64 * 1024
+HOUSEKEEPING_EVERY = 1.0  # seconds between timeout sweeps
+TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,27 +43,28 @@ class ServerConfig:
     port: int = 5000
     max_line_bytes: int = p.DEFAULT_MAX_LINE_BYTES
     max_send_queue: int = 256 * 1024
+    rate: float = 2.0  # lines a second per connection; 0 turns flood control off
+    burst: int = 10
+    max_clients: int = 5000  # 0: no limit
+    max_per_ip: int = 10  # 0: no limit
+    registration_timeout: float = 30.0
+    ping_interval: float = 25.0  # 0: no keepalive pings
+    ping_timeout: float = 20.0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    password: str | None = None
+    history_db: str | None = None
     shutdown_timeout: float = 3.0
     hub: HubConfig = field(default_factory=HubConfig)
 
 
 class Connection(asyncio.Protocol):
-    """One client connection: its line splitter, its outbox and its mode."""
+    """One client connection: its line splitter, its outbox, its mode and its limits."""
 
     __slots__ = (
-        "address",
-        "cid",
-        "closing",
-        "drop_reason",
-        "gone",
-        "last_seen",
-        "mode_known",
-        "out",
-        "queued",
-        "server",
-        "splitter",
-        "text",
-        "transport",
+        "server", "cid", "text", "mode_known", "transport", "splitter", "out", "queued",
+        "closing", "gone", "drop_reason", "ip", "address", "opened_at", "last_seen",
+        "pinged", "guard", "errors", "pending_name",
     )
 
     def __init__(self, server: Server, cid: int) -> None:
@@ -71,27 +79,37 @@ class Connection(asyncio.Protocol):
         self.closing = False  # close once the outbox is written
         self.gone = False  # connection_lost has run
         self.drop_reason: str | None = None
+        self.ip = ""
         self.address = "?"
-        self.last_seen = 0.0
+        self.opened_at = self.last_seen = time.monotonic()
+        self.pinged = False
+        self.guard: FloodGuard | None = None
+        self.errors: ErrorLogThrottle | None = None
+        self.pending_name: str | None = None  # text mode, waiting for the password line
 
     def __repr__(self) -> str:
         return f"#{self.cid} {self.address}"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        self.last_seen = time.monotonic()
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _tune(sock)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
+            self.ip = peer[0]
             host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
             self.address = f"{host}:{peer[1]}"
         self.server.opened(self)
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = time.monotonic()
+        self.pinged = False
         server = self.server
+        if not self.mode_known and data[:1] == b"\x16" and not self.splitter.pending:
+            server.log.warning(f"{self} sent a TLS handshake to a plaintext port; closing")
+            self.drop("TLS handshake on a plaintext port")
+            return
         for line in self.splitter.feed(data):
             if self.closing:
                 return
@@ -100,8 +118,7 @@ class Connection(asyncio.Protocol):
                     ErrorCode.LINE_TOO_LONG,
                     f"line longer than {self.splitter.max_bytes} bytes; skipped to its end"))
             else:
-                assert isinstance(line, bytes)
-                server.line(self, line)
+                server.line(self, line)  # type: ignore[arg-type]
 
     def eof_received(self) -> bool:
         # A last line without its newline still counts; then the client has left.
@@ -134,6 +151,16 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
 
+def _tune(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle, interval, probes = TCP_KEEPALIVE
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset"
@@ -148,26 +175,39 @@ class Server:
     def __init__(self, config: ServerConfig, log: ServerLog) -> None:
         self.config = config
         self.log = log
-        self.hub: Hub[Connection] = Hub(config.hub)
-        self.bus: Bus = LocalBus(self.hub, self.apply_effects)
+        self.store = SqliteHistory(config.history_db, config.hub.history_size) \
+            if config.history_db else None
+        sink: HistorySink | None = self.store
+        self.hub: Hub[Connection] = Hub(config.hub, sink=sink)
+        self.bus: Bus = LocalBus(
+            self.hub, self.apply_effects,
+            first_seq=self.store.first_id if self.store else 0,
+            reserve=self.store.reserve if self.store else None)
         self.connections: dict[int, Connection] = {}
+        self.per_ip: dict[str, int] = {}
         self.listeners: list[asyncio.Server] = []
+        self._password = config.password.encode() if config.password else None
         self._cid = 0
         self._dirty: list[Connection] = []
         self._flush_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all_closed: asyncio.Event | None = None
+        self._housekeeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> list[str]:
         """Listen; returns the bound addresses ("127.0.0.1:5000")."""
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(self._loop_error)
         self.log.attach(self._loop)
+        tls = self._tls_context()
         hosts = list(self.config.hosts) if self.config.hosts else [None]
         for host in hosts:
             self.listeners.append(await self._loop.create_server(
-                self._new_connection, host=host, port=self.config.port, backlog=4096))
+                self._new_connection, host=host, port=self.config.port, backlog=4096,
+                ssl=tls, ssl_handshake_timeout=10.0 if tls else None))
+        self._housekeeper = asyncio.create_task(self._housekeeping())
         bound = []
         for listener in self.listeners:
             for sock in listener.sockets:
@@ -175,6 +215,19 @@ class Server:
                 bound.append(f"[{addr[0]}]:{addr[1]}" if sock.family == socket.AF_INET6
                              else f"{addr[0]}:{addr[1]}")
         return bound
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.config.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        return context
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # Failed TLS handshakes and the like: one log line, not a traceback per client.
+        exc = context.get("exception")
+        what = context.get("message", "error")
+        self.log.warning(f"{what}: {exc!r}" if exc else str(what))
 
     def _new_connection(self) -> Connection:
         self._cid += 1
@@ -184,6 +237,8 @@ class Server:
         """Tell every client, flush what is queued, close; give up on laggards after a while."""
         for listener in self.listeners:
             listener.close()
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
         notice = p.Shutdown()
         by_mode = {False: p.encode_json(notice), True: p.encode_text(notice)}
         for conn in list(self.connections.values()):
@@ -198,24 +253,88 @@ class Server:
             except TimeoutError:
                 for conn in list(self.connections.values()):
                     conn.drop("server shut down")
+        if self.store is not None:
+            self.store.close()
         self.log.flush()
+
+    async def _housekeeping(self) -> None:
+        config = self.config
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            now = time.monotonic()
+            for conn in list(self.connections.values()):
+                if conn.closing:
+                    continue
+                idle = now - conn.last_seen
+                if not self.hub.is_joined(conn):
+                    if now - conn.opened_at >= config.registration_timeout:
+                        self.fail(conn, ErrorCode.REGISTRATION_TIMEOUT,
+                                  f"no connect within {config.registration_timeout:g}s",
+                                  "registration timeout")
+                elif config.ping_interval and not conn.text:
+                    if conn.pinged and idle >= config.ping_interval + config.ping_timeout:
+                        self.fail(conn, ErrorCode.PING_TIMEOUT,
+                                  f"no answer to ping within {config.ping_timeout:g}s",
+                                  "ping timeout")
+                    elif not conn.pinged and idle >= config.ping_interval:
+                        conn.pinged = True
+                        self.deliver([((conn,), p.encode_json(p.ServerPing()), None)])
+            expired = self.hub.expired(time.time())
+            if expired:
+                self.bus.publish(expired)
 
     # ------------------------------------------------------------------ connection events
 
     def opened(self, conn: Connection) -> None:
+        config = self.config
+        if config.max_clients and len(self.connections) >= config.max_clients:
+            self.refuse(conn, ErrorCode.SERVER_FULL,
+                        f"the server has its maximum of {config.max_clients} connections")
+            return
+        if config.max_per_ip and self.per_ip.get(conn.ip, 0) >= config.max_per_ip:
+            self.refuse(conn, ErrorCode.TOO_MANY_CONNECTIONS,
+                        f"{conn.ip} has its maximum of {config.max_per_ip} connections")
+            return
         self.connections[conn.cid] = conn
-        self.log.debug(f"{conn} connected")
+        self.per_ip[conn.ip] = self.per_ip.get(conn.ip, 0) + 1
+        if config.rate > 0:
+            conn.guard = FloodGuard(config.rate, config.burst, time.monotonic())
+        self.log.info(f"{conn} connected")
+
+    def refuse(self, conn: Connection, code: str, message: str) -> None:
+        """Over a connection limit: one error line (JSON: the mode is not known yet), close."""
+        self.log.warning(f"{conn} refused: {message}")
+        conn.gone = conn.closing = True  # never counted, never flushed, nothing read
+        if conn.transport is not None:
+            conn.transport.write(p.encode_json(p.Error(code, message)))
+            conn.transport.close()
 
     def closed(self, conn: Connection) -> None:
-        self.connections.pop(conn.cid, None)
+        if self.connections.pop(conn.cid, None) is None:
+            return
+        count = self.per_ip.get(conn.ip, 1) - 1
+        if count:
+            self.per_ip[conn.ip] = count
+        else:
+            self.per_ip.pop(conn.ip, None)
+        if conn.errors is not None and (suppressed := conn.errors.pending()):
+            self.log.warning(f"{conn}: {suppressed} more errors not logged")
         self.log.debug(f"{conn} closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""))
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()
 
-    def left(self, conn: Connection, reason: str | None) -> None:
-        self.apply_effects(self.hub.disconnected(conn, reason))
+    def left(self, conn: Connection, reason: str | None, resumable: bool = True) -> None:
+        self.apply_effects(self.hub.disconnected(conn, reason, resumable))
 
     def line(self, conn: Connection, line: bytes) -> None:
+        guard = conn.guard
+        if guard is not None:
+            verdict = guard.take(time.monotonic())
+            if verdict is not Verdict.OK:
+                self._flooding(conn, verdict)
+                return
+        if not line.strip():
+            return  # blank lines are ignored (PROTOCOL.txt 1.2)
         if not conn.mode_known:
             conn.mode_known = True
             conn.text = not p.looks_like_json(line)
@@ -225,17 +344,66 @@ class Server:
                 event = p.parse_json_line(line)
             elif self.hub.is_joined(conn):
                 event = p.parse_text_line(line)
-            else:  # text mode: the first line is the name
-                event = p.Connect(name=p.decode_utf8(line), text=True)
+            else:
+                event = self._text_login(conn, line)
         except ProtocolError as exc:
             self.fault(conn, exc)
+            return
+        if isinstance(event, p.Connect) and not self._password_ok(conn, event.password):
             return
         if event is not None:
             self.apply_effects(self.hub.handle(conn, event))
 
+    def _text_login(self, conn: Connection, line: bytes) -> p.Connect | None:
+        """Text mode: the first line is the name; with a password, the next line is it."""
+        text = p.decode_utf8(line)
+        if self._password is None:
+            return p.Connect(name=text, text=True)
+        if conn.pending_name is None:
+            p.normalize_name(text)  # a bad name is reported before the password is asked
+            conn.pending_name = text
+            self.deliver([((conn,), b"* password:\n", None)])
+            return None
+        return p.Connect(name=conn.pending_name, password=text, text=True)
+
+    def _password_ok(self, conn: Connection, given: str | None) -> bool:
+        """Checks a connect's password (PROTOCOL.txt 11.2); a wrong one closes."""
+        if self._password is None or self.hub.is_joined(conn):
+            return True  # a connect after joining is the hub's already_joined error
+        if given is not None and hmac.compare_digest(given.encode(), self._password):
+            return True
+        self.fail(conn, ErrorCode.AUTH_FAILED, "wrong or missing password",
+                  f"auth failed: {'wrong' if given else 'no'} password")
+        return False
+
+    def _flooding(self, conn: Connection, verdict: Verdict) -> None:
+        if verdict is Verdict.FLOOD:
+            self.fail(conn, ErrorCode.EXCESS_FLOOD, "too many lines; disconnected",
+                      "excess flood", resumable=False)
+        else:
+            self.fault(conn, ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {self.config.rate:g} lines a second; line dropped"))
+
     def fault(self, conn: Connection, exc: ProtocolError) -> None:
-        self.log.warning(f"{conn} error {exc.code}: {exc.message}")
+        """A recoverable error: tell the client, log it (in summary when they pile up)."""
+        now = time.monotonic()
+        if conn.errors is None:
+            conn.errors = ErrorLogThrottle()
+        admit, suppressed = conn.errors.admit(now)
+        if suppressed:
+            self.log.warning(f"{conn}: {suppressed} more errors not logged")
+        if admit:
+            self.log.warning(f"{conn} error {exc.code}: {exc.message}")
         self.deliver([((conn,), self.hub.error(conn, exc), None)])
+
+    def fail(self, conn: Connection, code: str, message: str, reason: str,
+             resumable: bool = True) -> None:
+        """An error that ends the connection: error line, leave (or hold), close."""
+        self.log.warning(f"{conn} closing: {reason} ({code})")
+        self.deliver([((conn,), self.hub.error(conn, ProtocolError(code, message)), None)])
+        self.left(conn, reason, resumable)
+        conn.close()
 
     def apply_effects(self, fx: Effects[Connection]) -> None:
         if fx.deliveries:
@@ -287,14 +455,20 @@ class Server:
 async def serve(config: ServerConfig, log: ServerLog,
                 ready: Callable[[list[str]], None] | None = None) -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code."""
-    server = Server(config, log)
     try:
+        server = Server(config, log)
         bound = await server.start()
     except OSError as exc:
-        why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
-        log.error(f"cannot listen on port {config.port}: {why}")
+        if exc.errno == errno.EADDRINUSE:
+            log.error(f"cannot listen on port {config.port}: address already in use")
+        else:
+            log.error(f"cannot start: {exc.strerror or exc}"
+                      + (f": {exc.filename}" if exc.filename else ""))
         return 2
-    log.info("chatd listening on " + ", ".join(bound))
+    except (ssl.SSLError, sqlite3.Error, ValueError) as exc:
+        log.error(f"cannot start: {exc}")
+        return 2
+    log.always("chatd listening on " + ", ".join(bound) + (" (TLS)" if config.tls_cert else ""))
     if ready is not None:
         ready(bound)
     stop = asyncio.Event()
@@ -302,8 +476,8 @@ async def serve(config: ServerConfig, log: ServerLog,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info(f"shutting down: telling {len(server.connections)} connection(s)")
+    log.always(f"shutting down: telling {len(server.connections)} connection(s)")
     await server.shutdown()
-    log.info("bye")
+    log.always("bye")
     log.flush()
     return 0

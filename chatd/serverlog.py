@@ -49,6 +49,10 @@ class ServerLog:
     def error(self, text: str) -> None:
         self._add("ERROR", text)
 
+    def always(self, text: str) -> None:
+        """Lines every level shows: where the server listens, that it stops."""
+        self._add("INFO", text)
+
     def _add(self, level: str, text: str) -> None:
         now = time.time()
         second = int(now)

@@ -5,6 +5,7 @@ set -eu
 need=""
 nc -h 2>&1 | grep -q 'OpenBSD netcat' || need="$need netcat-openbsd"
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
 [ -z "$need" ] && exit 0
 echo "installing Debian packages:$need"
 if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

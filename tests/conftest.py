@@ -28,4 +28,4 @@ async def start_chatd() -> AsyncIterator[StartChatd]:
 @pytest.fixture
 async def chatd(start_chatd: StartChatd) -> Chatd:
     """One chatd with flood control off (tests send at full speed on purpose)."""
-    return await start_chatd()
+    return await start_chatd("--rate", "0")

@@ -183,7 +183,7 @@ class Client:
 
         async def scan() -> list[dict[str, Any]]:
             while True:
-                msg = await self.recv()
+                msg = await self.recv(timeout=timeout)
                 got.append(msg)
                 if match(msg):
                     return got

@@ -1,0 +1,195 @@
+"""Garbage, slow and broken clients, churn and crowds: the others must not notice.
+
+Memory is read from /proc (chatd.rss_kib), descriptors from /proc/PID/fd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import socket
+import time
+
+from tests.conftest import StartChatd
+from tests.harness import Chatd, Client
+
+NO_LIMITS = ("--rate", "0", "--max-per-ip", "0", "--max-clients", "0")
+MIB = 1024
+
+
+async def _chat_works(a: Client, b: Client, text: str) -> None:
+    await a.say(text)
+    await b.recv_until(lambda m: m.get("message") == text)
+
+
+async def _pair(server: Chatd) -> tuple[Client, Client]:
+    a = await Client.joined(server.port, "alice")
+    b = await Client.joined(server.port, "bob")
+    await a.recv_until(lambda m: m["type"] == "connect" and m["name"] == "bob")
+    return a, b
+
+
+async def test_100_mb_without_a_newline_keeps_memory_bounded(start_chatd: StartChatd) -> None:
+    """PROTOCOL.txt 8.1: the server never holds more than the limit of an unfinished line."""
+    server = await start_chatd(*NO_LIMITS)
+    a, b = await _pair(server)
+    base = server.rss_kib()
+    garbage = await Client.open(server.port)
+    chunk = bytes(range(32, 127)) * 11000  # ~1 MB, no newline
+    sent = 0
+    while sent < 100 * 1024 * 1024:
+        await garbage.send(chunk)
+        sent += len(chunk)
+    await garbage.send(b"\n{\"type\":\"ping\"}\n")
+    error = await garbage.recv("error")
+    assert error["code"] == "line_too_long"
+    await garbage.recv("pong")
+    assert server.rss_kib() - base < 20 * MIB
+    await _chat_works(a, b, "still here")
+
+
+async def test_slowloris_and_connect_and_sit_are_closed_others_unaffected(
+    start_chatd: StartChatd,
+) -> None:
+    server = await start_chatd(*NO_LIMITS, "--registration-timeout", "1")
+    a, b = await _pair(server)
+    sitter = await Client.open(server.port)
+    slow = await Client.open(server.port)
+    started = time.monotonic()
+
+    async def drip() -> None:
+        with_newline_never = b'{"type":"connect","name":"slowloris-but-never-finishing"'
+        for byte in with_newline_never:
+            await slow.send(bytes([byte]))
+            await asyncio.sleep(0.1)  # the pace of the attack, not a synchronisation
+
+    dripping = asyncio.create_task(drip())
+    for i in range(5):
+        await _chat_works(a, b, f"during the drip {i}")
+    for client in (sitter, slow):
+        [line] = await client.closed(timeout=5)
+        assert json.loads(line)["code"] == "registration_timeout"
+    assert time.monotonic() - started < 4
+    dripping.cancel()
+    await _chat_works(b, a, "after")
+
+
+async def test_half_close_delivers_and_leaves(start_chatd: StartChatd) -> None:
+    """A client that sends, then shuts its write side: lines delivered, leave announced."""
+    server = await start_chatd(*NO_LIMITS)
+    watcher = await Client.joined(server.port, "watcher")
+    half = await Client.open(server.port)
+    await half.send(b'{"type":"connect","name":"half"}\n{"type":"message","message":"bye now"}')
+    half.writer.write_eof()  # the last line has no newline: it still counts
+    got = await watcher.recv_until(lambda m: m["type"] == "disconnect")
+    assert [m.get("message") for m in got if m["type"] == "message"] == ["bye now"]
+    assert got[-1]["name"] == "half"
+    lines = [json.loads(line) for line in await half.closed()]
+    assert lines[0]["type"] == "welcome"
+
+
+async def test_reset_mid_line(start_chatd: StartChatd) -> None:
+    server = await start_chatd(*NO_LIMITS, "--resume-grace", "0")
+    a, b = await _pair(server)
+    broken = await Client.joined(server.port, "broken")
+    await broken.send(b'{"type":"message","message":"never fini')
+    broken.reset()
+    got = await a.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "broken")
+    assert not [m for m in got if m["type"] == "message"]
+    await _chat_works(a, b, "fine")
+
+
+async def test_churn_loses_nothing_and_leaks_no_descriptor(start_chatd: StartChatd) -> None:
+    """200 clients come and go for 10 s while two chat: every join has its leave."""
+    server = await start_chatd(*NO_LIMITS, "--resume-grace", "0", "--log-level", "warning")
+    a, b = await _pair(server)
+    fds_before = server.fd_count()
+    watcher = await Client.joined(server.port, "watcher")
+    deadline = time.monotonic() + 10
+
+    async def churner(n: int) -> int:
+        rounds = 0
+        while time.monotonic() < deadline:
+            client = await Client.joined(server.port, f"churn{n}")
+            if rounds % 3 == 0:
+                await client.say("passing through")
+            if rounds % 2:
+                client.reset()
+            else:
+                await client.close()
+            rounds += 1
+        return rounds
+
+    async def chatter(sender: Client, receiver: Client, tag: str) -> None:
+        i = 0
+        while time.monotonic() < deadline and i < 2000:
+            await sender.say(f"{tag} {i}", ref=f"{tag}{i}")
+            i += 1
+            await asyncio.sleep(0.004)  # a brisk human pace, not a synchronisation
+        await sender.say(f"{tag} end")
+        got = await receiver.recv_until(lambda m: m.get("message") == f"{tag} end", timeout=20)
+        mine = [m["message"] for m in got if m.get("name") == sender.name
+                and m["type"] == "message"]
+        assert mine == [f"{tag} {k}" for k in range(i)] + [f"{tag} end"]
+
+    async def count_presence() -> tuple[int, int]:
+        joins = leaves = 0
+        while True:
+            msg = await watcher.recv(timeout=20)
+            if msg["type"] == "connect" and msg["name"].startswith("churn"):
+                joins += 1
+            elif msg["type"] == "disconnect" and msg["name"].startswith("churn"):
+                leaves += 1
+                if time.monotonic() > deadline and leaves == joins == expected:
+                    return joins, leaves
+
+    churners = asyncio.gather(*(churner(n) for n in range(200)))
+    chatting = asyncio.gather(chatter(a, b, "a"), chatter(b, a, "b"))
+    rounds = await churners
+    expected = sum(rounds)
+    joins, leaves = await asyncio.wait_for(count_presence(), 30)
+    await chatting
+    assert joins == leaves == expected > 200
+    assert server.fd_count() == fds_before + 1  # the watcher
+
+
+async def test_2000_connections_receive_a_broadcast(start_chatd: StartChatd) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4500:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    server = await start_chatd(*NO_LIMITS, "--log-level", "warning", "--history-on-join", "0")
+    # Raw sockets, each read from the start: the crowd's join notices (~N^2/2) are
+    # drained as they come and only scanned for the member's own notice, then the broadcast.
+    loop = asyncio.get_running_loop()
+    socks: list[socket.socket] = []
+    everyone_seated = asyncio.Event()
+    seated = 0
+
+    async def member(i: int) -> None:
+        nonlocal seated
+        sock = socket.socket()
+        socks.append(sock)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", server.port))
+        await loop.sock_sendall(sock, b'{"type":"connect","name":"crowd%d"}\n' % i)
+        buf = b""
+        for needle in (b'"message":"crowd%d joined"' % i, b'"message":"hello crowd"'):
+            while needle not in buf:
+                data = await loop.sock_recv(sock, 1 << 20)
+                assert data, "closed"
+                buf = buf[-len(needle):] + data
+            if seated < 2000:
+                seated += 1
+                if seated == 2000:
+                    everyone_seated.set()
+
+    try:
+        members = [asyncio.create_task(member(i)) for i in range(2000)]
+        await asyncio.wait_for(everyone_seated.wait(), 60)
+        speaker = await Client.joined(server.port, "speaker")
+        await speaker.say("hello crowd")
+        await asyncio.wait_for(asyncio.gather(*members), 60)
+    finally:
+        for sock in socks:
+            sock.close()
