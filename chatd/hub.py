@@ -163,6 +163,7 @@ class Session(Generic[P]):
     origin: Origin | None  # None while detached
     since: Key  # lines before this were not meant for this session (joined the room)
     detached_at: float = 0.0
+    lost: str = ""  # why the connection went, while detached
     inbox: deque[Entry] = field(default_factory=deque)
     peer: P | None = None  # the local connection, when attached on this node
 
@@ -424,12 +425,12 @@ class Hub(Generic[P]):
             if isinstance(cmd, LeaveCmd):
                 self._remove(fx, session, log_id, time, cmd.reason)
             elif session.origin is None and session.detached_at + self.config.resume_grace <= now:
-                self._remove(fx, session, log_id, time, "resume grace period over")
+                self._remove(fx, session, log_id, time, session.lost)
         elif isinstance(cmd, DetachCmd):
             session = self.sessions.get(cmd.sid)
             if session is not None:
                 self._forget_peer(session)
-                session.origin, session.detached_at = None, now
+                session.origin, session.detached_at, session.lost = None, now, cmd.reason
                 self.detached[session.sid] = session
                 fx.note = (f"{session.name} lost the connection ({cmd.reason}); held "
                            f"{self.config.resume_grace:g}s for resume")
