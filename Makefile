@@ -30,7 +30,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian packages the end-to-end tests drive for real: nc (netcat-openbsd), tmux, openssl.
+# Debian packages the tests drive for real: nc, tmux, openssl, redis-server, chromium.
 system-deps:
 	@scripts/system-deps.sh
 

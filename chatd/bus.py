@@ -14,10 +14,18 @@ from chatd.hub import Command, Effects, Hub, P
 
 
 class Bus(Protocol):
+    shared: bool  # True when sessions outlive this process (a cluster)
+
+    async def start(self) -> None: ...
+
     def publish(self, commands: Iterable[Command]) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class LocalBus(Generic[P]):
+    shared = False
+
     def __init__(
         self,
         hub: Hub[P],
@@ -31,6 +39,12 @@ class LocalBus(Generic[P]):
         self.seq = first_seq  # ids go on after a restart (chatd.store reserves them)
         self.reserve = reserve
         self.clock = clock
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
 
     def publish(self, commands: Iterable[Command]) -> None:
         for cmd in commands:

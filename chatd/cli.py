@@ -96,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ping JSON clients silent this long (0: no pings)")
     lim.add_argument("--ping-timeout", type=_seconds, default=20.0, metavar="SECONDS",
                      help="close a pinged client that stays silent this long")
+    cluster = ap.add_argument_group("cluster")
+    cluster.add_argument("--redis", metavar="URL",
+                         help="join a cluster of chatd processes sharing this Redis, e.g. "
+                              "redis://localhost:6379/0 (rediss:// for TLS; the password "
+                              "goes in the URL: redis://:PASSWORD@host:6379/0)")
+    cluster.add_argument("--snapshot-every", type=_seconds, default=5.0, metavar="SECONDS",
+                         help="how often the cluster's state is saved in Redis for nodes "
+                              "that start later")
+    web = ap.add_argument_group("web")
+    web.add_argument("--web", type=_port, metavar="PORT",
+                     help="also serve the chat page and its WebSocket (/ws) on this port")
+    web.add_argument("--web-origin", action="append", default=[], metavar="ORIGIN",
+                     help="allow WebSocket connections from this Origin too "
+                          "(e.g. https://chat.example.org); repeat for several")
     sec = ap.add_argument_group("security")
     sec.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
     sec.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
@@ -140,6 +154,10 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         tls_key=args.tls_key,
         password=args.password or env.get("CHATD_PASSWORD") or None,
         history_db=args.history_db,
+        redis_url=args.redis or env.get("CHATD_REDIS") or None,
+        snapshot_every=max(0.05, args.snapshot_every),
+        web_port=args.web,
+        web_origins=tuple(args.web_origin),
         hub=HubConfig(
             history_size=args.history,
             history_on_join=args.history_on_join,
@@ -174,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    if args.redis and args.history_db:
+        parser.error("--history-db and --redis don't go together: the cluster keeps "
+                     "history in Redis")
     _raise_fd_limit()
     level = "warning" if args.quiet else args.log_level
     config = config_from(args, os.environ)

@@ -19,14 +19,34 @@ from __future__ import annotations
 import bisect
 import hashlib
 import hmac
+import re
 import secrets
 from collections import deque
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from chatd import protocol as p
+from chatd.commands import (
+    BEAT_EVERY,
+    BeatCmd,
+    Command,
+    DetachCmd,
+    JoinCmd,
+    LeaveCmd,
+    MoveCmd,
+    Origin,
+    RenameCmd,
+    ResumeCmd,
+    SayCmd,
+)
 from chatd.protocol import ErrorCode, ProtocolError
+
+__all__ = [
+    "BeatCmd", "Command", "Config", "Delivery", "DetachCmd", "Effects", "Entry", "Hub",
+    "JoinCmd", "LeaveCmd", "MoveCmd", "Origin", "Peer", "RenameCmd", "ResumeCmd", "SayCmd",
+    "id_key",
+]
 
 
 class Peer(Protocol):
@@ -40,16 +60,40 @@ class Peer(Protocol):
 
 
 P = TypeVar("P", bound=Peer)
-Key: TypeAlias = tuple[int, int]
+Key: TypeAlias = tuple[int, int, int]
 Delivery: TypeAlias = tuple[Collection[P], bytes, "P | None"]
 
 
+_ID = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?(?:\.(\d{1,6}))?", re.ASCII)
+
+
 def id_key(value: str) -> Key:
-    """The order of an id: "42" (one process) or "1700000000000-3" (a Redis stream id)."""
-    head, _, tail = value.partition("-")
-    if head.isdigit() and (not tail or tail.isdigit()) and len(value) <= 40:
-        return int(head), int(tail or 0)
-    raise ProtocolError(ErrorCode.BAD_ID, f"{value[:40]!r} is not a message id")
+    """The order of an id: "42" (one process), "1700000000000-3" (a Redis stream id);
+    ".N" marks the N-th further update made by the same command ("42.1")."""
+    match = _ID.fullmatch(value)
+    if match is None:
+        raise ProtocolError(ErrorCode.BAD_ID, f"{value[:40]!r} is not a message id")
+    return int(match[1]), int(match[2] or 0), int(match[3] or 0)
+
+
+class Stamp:
+    """The id and time of the command being applied; a command making several updates
+    (a room move, a node's users leaving) gives them ids "42", "42.1", "42.2", ..."""
+
+    __slots__ = ("base", "key", "now", "time", "_used")
+
+    def __init__(self, log_id: str, key: tuple[int, int], now: float) -> None:
+        self.base = log_id
+        self.key: Key = (key[0], key[1], 0)
+        self.now = now
+        self.time = p.format_time(now)
+        self._used = 0
+
+    def next_id(self) -> tuple[str, Key]:
+        n, self._used = self._used, self._used + 1
+        if n == 0:
+            return self.base, self.key
+        return f"{self.base}.{n}", (self.key[0], self.key[1], n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,82 +102,8 @@ class Config:
     history_on_join: int = 50  # lines a joiner receives after its welcome
     resume_grace: float = 120.0  # seconds a broken session waits for its client
     inbox_size: int = 100  # private lines kept per session for resume
+    node_timeout: float = 5.0  # a node silent this long (log time) is declared gone
     server_name: str = "chatd"
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """The connection a command came from, so that its answer goes back there."""
-
-    node: str
-    cid: int
-
-
-# --------------------------------------------------------------------------- commands
-
-
-@dataclass(frozen=True, slots=True)
-class JoinCmd:
-    origin: Origin
-    sid: str
-    name: str
-    room: str
-    text: bool
-    token_hash: str
-    notice: str | None = None  # why a requested resume did not happen
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeCmd:
-    origin: Origin
-    sid: str
-    last_id: str | None
-    fallback: JoinCmd  # applied instead when the session has gone meanwhile
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveCmd:
-    sid: str
-    reason: str | None = None  # None: a polite or clean leave
-
-
-@dataclass(frozen=True, slots=True)
-class DetachCmd:
-    sid: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ExpireCmd:
-    sid: str
-
-
-@dataclass(frozen=True, slots=True)
-class MoveCmd:
-    origin: Origin
-    sid: str
-    room: str
-
-
-@dataclass(frozen=True, slots=True)
-class RenameCmd:
-    origin: Origin
-    sid: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class SayCmd:
-    origin: Origin
-    sid: str
-    message: str
-    to: str | None = None
-    ref: str | None = None
-
-
-Command: TypeAlias = (
-    JoinCmd | ResumeCmd | LeaveCmd | DetachCmd | ExpireCmd | MoveCmd | RenameCmd | SayCmd
-)
 
 
 # --------------------------------------------------------------------------- state
@@ -199,8 +169,9 @@ class Effects(Generic[P]):
     """What the I/O shell must do: deliver, append commands to the log, close peers."""
 
     deliveries: list[Delivery[P]] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)  # follow-ups to publish
     close: list[P] = field(default_factory=list)
+    joined: list[P] = field(default_factory=list)  # peers whose join/resume just applied
     note: str = ""  # what happened, for the server log
 
 
@@ -221,6 +192,8 @@ class Hub(Generic[P]):
         self.detached: dict[str, Session[P]] = {}
         self._by_cid: dict[int, Session[P]] = {}  # attached local sessions
         self._pending: dict[int, P] = {}  # local peers whose join is not applied yet
+        self.beats: dict[str, float] = {}  # node -> log time of its last heartbeat
+        self._now = 0.0  # log time of the command being applied
         self._secrets: dict[str, str] = {}  # sid -> resume token, until its welcome is sent
         self._loaded: set[str] = set()  # rooms whose history was read from the sink
         self._serial = 0
@@ -232,6 +205,10 @@ class Hub(Generic[P]):
 
     def is_joined(self, peer: P) -> bool:
         return peer.cid in self._by_cid
+
+    def joining(self, peer: P) -> bool:
+        """The peer's connect is on its way through the log (a cluster takes a moment)."""
+        return peer.cid in self._pending
 
     def room_users(self, room: Room[P]) -> tuple[str, ...]:
         return tuple(s.name for s in room.members.values())
@@ -273,6 +250,8 @@ class Hub(Generic[P]):
             raise ProtocolError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
         name = p.normalize_name(event.name)
         room = p.normalize_room(event.room) if event.room is not None else p.DEFAULT_ROOM
+        if event.last_id is not None:
+            id_key(event.last_id)
         self._serial += 1
         sid = f"{self.node}-{self._serial}"
         secret = secrets.token_urlsafe(18)
@@ -286,8 +265,6 @@ class Hub(Generic[P]):
                 join = JoinCmd(origin, sid, name, room, peer.text, join.token_hash,
                                "could not resume: the session is unknown or has expired")
             else:
-                if event.last_id is not None:
-                    id_key(event.last_id)
                 fx.commands.append(ResumeCmd(origin, old.sid, event.last_id, join))
                 return
         fx.commands.append(join)
@@ -389,11 +366,18 @@ class Hub(Generic[P]):
             fx.commands.append(DetachCmd(session.sid, reason))
         return fx
 
-    def expired(self, now: float) -> list[Command]:
-        """Commands ending the sessions of this node that waited past the grace period."""
-        cutoff = now - self.config.resume_grace
-        return [ExpireCmd(s.sid) for s in self.detached.values()
-                if s.detached_at <= cutoff and s.sid.startswith(self.node + "-")]
+    def refuse(self, cmd: Command, message: str) -> Effects[P]:
+        """A command that cannot reach the log: tell the connection it came from."""
+        fx: Effects[P] = Effects()
+        if isinstance(cmd, (JoinCmd, ResumeCmd)):
+            peer = self._pending.pop(cmd.origin.cid, None)  # it may try to connect again
+            if peer is not None:
+                self._reply(fx, peer, p.Error(ErrorCode.UNAVAILABLE, message))
+        elif isinstance(cmd, SayCmd):
+            self._answer(fx, cmd.origin, p.Error(ErrorCode.UNAVAILABLE, message, cmd.ref))
+        elif isinstance(cmd, (MoveCmd, RenameCmd)):
+            self._answer(fx, cmd.origin, p.Error(ErrorCode.UNAVAILABLE, message))
+        return fx
 
     def _forget_peer(self, session: Session[P]) -> None:
         """Stop delivering to the session's local peer (its connection is going away)."""
@@ -408,75 +392,72 @@ class Hub(Generic[P]):
 
     # ------------------------------------------------------------------ log application
 
-    def apply(self, cmd: Command, log_id: str, key: Key, now: float) -> Effects[P]:
+    def apply(self, cmd: Command, log_id: str, key: tuple[int, int], now: float) -> Effects[P]:
         """Carry out one command from the log; `now` is the log's clock for it."""
         fx: Effects[P] = Effects()
-        time = p.format_time(now)
+        st = Stamp(log_id, key, now)
+        self._now = now
         if isinstance(cmd, SayCmd):
-            self._apply_say(fx, cmd, log_id, key, time)
+            self._apply_say(fx, cmd, st)
         elif isinstance(cmd, JoinCmd):
-            self._apply_join(fx, cmd, log_id, key, time)
+            self._apply_join(fx, cmd, st)
         elif isinstance(cmd, ResumeCmd):
-            self._apply_resume(fx, cmd, log_id, key, time)
-        elif isinstance(cmd, (LeaveCmd, ExpireCmd)):
+            self._apply_resume(fx, cmd, st)
+        elif isinstance(cmd, BeatCmd):
+            self._apply_beat(fx, cmd, st)
+        else:
             session = self.sessions.get(cmd.sid)
             if session is None:
                 return fx
             if isinstance(cmd, LeaveCmd):
-                self._remove(fx, session, log_id, time, cmd.reason)
-            elif session.origin is None and session.detached_at + self.config.resume_grace <= now:
-                self._remove(fx, session, log_id, time, session.lost)
-        elif isinstance(cmd, DetachCmd):
-            session = self.sessions.get(cmd.sid)
-            if session is not None:
-                self._forget_peer(session)
-                session.origin, session.detached_at, session.lost = None, now, cmd.reason
-                self.detached[session.sid] = session
-                fx.note = (f"{session.name} lost the connection ({cmd.reason}); held "
-                           f"{self.config.resume_grace:g}s for resume")
-        elif isinstance(cmd, MoveCmd):
-            self._apply_move(fx, cmd, log_id, key, time)
-        elif isinstance(cmd, RenameCmd):
-            self._apply_rename(fx, cmd, log_id, time)
+                self._remove(fx, session, st, cmd.reason)
+            elif isinstance(cmd, DetachCmd):
+                self._lose(fx, session, st, cmd.reason)
+            elif isinstance(cmd, MoveCmd):
+                self._apply_move(fx, session, cmd, st)
+            else:
+                self._apply_rename(fx, session, cmd, st)
         return fx
 
-    def _apply_say(self, fx: Effects[P], cmd: SayCmd, log_id: str, key: Key, time: str) -> None:
+    def _apply_say(self, fx: Effects[P], cmd: SayCmd, st: Stamp) -> None:
         sender = self.sessions.get(cmd.sid)
         if sender is None:
             return
+        line_id, key = st.next_id()
         if cmd.to is not None:
             target = self.names.get(p.name_key(cmd.to))
             if target is None:
                 self._answer(fx, cmd.origin, p.Error(
                     ErrorCode.NO_SUCH_USER, f"no user named {cmd.to[:40]}", cmd.ref))
                 return
-            entry = Entry(key, log_id, time, sender.name, cmd.message, sender.sid, cmd.ref,
+            entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
                           to=target.name)
             for holder in {sender, target}:
                 holder.inbox.append(entry)
                 if len(holder.inbox) > self.config.inbox_size:
                     holder.inbox.popleft()
             if target.peer is not None:
-                line = p.Chat(sender.name, cmd.message, log_id, time, to=target.name)
+                line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
                 fx.deliveries.append(((target.peer,), self._encode_for(target.peer, line), None))
             fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
         else:
             room = self.rooms[sender.room]
-            line = p.Chat(sender.name, cmd.message, log_id, time, room=room.name)
+            line = p.Chat(sender.name, cmd.message, line_id, st.time, room=room.name)
             self._broadcast(fx, room, line, sender.peer)
-            entry = Entry(key, log_id, time, sender.name, cmd.message, sender.sid, cmd.ref)
-            self._remember(room, entry)
+            entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
+            self._remember(room, entry, cmd.origin.node == self.node)
             fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
         if cmd.ref is not None:
-            self._answer(fx, cmd.origin, p.Ack(cmd.ref, log_id, time))
+            self._answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))
 
-    def _remember(self, room: Room[P], entry: Entry) -> None:
+    def _remember(self, room: Room[P], entry: Entry, persist: bool) -> None:
         self._retained(room)
         history = room.history
         history.append(entry)
         if len(history) >= 2 * self.config.history_size:
             del history[: len(history) - self.config.history_size]
-        self.sink.append(room.key, entry)
+        if persist:  # in a cluster, the node the line came from writes it, once
+            self.sink.append(room.key, entry)
 
     def _retained(self, room: Room[P]) -> list[Entry]:
         """The room's last `history_size` lines (loaded from the sink on first use)."""
@@ -493,22 +474,23 @@ class Hub(Generic[P]):
             room = self.rooms[k] = Room(k, name)
         return room
 
-    def _free_name(self, wanted: str, session: Session[P] | None = None) -> str:
+    def _free_name(self, wanted: str) -> str:
         name, n = wanted, 1
-        while (holder := self.names.get(p.name_key(name))) is not None and holder is not session:
+        while p.name_key(name) in self.names:
             n += 1
             name = p.name_variant(wanted, n)
         return name
 
-    def _apply_join(self, fx: Effects[P], cmd: JoinCmd, log_id: str, key: Key, time: str) -> None:
+    def _apply_join(self, fx: Effects[P], cmd: JoinCmd, st: Stamp) -> None:
         name = self._free_name(cmd.name)
         room = self._room(cmd.room)
+        notice_id, key = st.next_id()
         session: Session[P] = Session(cmd.sid, name, room.key, cmd.text, cmd.token_hash,
                                       cmd.origin, key)
         self.sessions[session.sid] = session
         self.names[p.name_key(name)] = session
         room.members[session.sid] = session
-        peer = self._attach(session, cmd.origin)
+        peer = self._attach(fx, session, cmd.origin)
         if peer is not None:
             notice = cmd.notice
             if name != cmd.name:
@@ -518,7 +500,7 @@ class Hub(Generic[P]):
                 name, room.name, self.room_users(room), self._secrets.pop(session.sid, ""),
                 notice=notice, server=self.config.server_name))
             self._send_recent(fx, peer, room)
-        self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", log_id, time))
+        self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
         fx.note = f"{self._tag(cmd.origin)} {name} joined {room.name}"
 
     def _send_recent(self, fx: Effects[P], peer: P, room: Room[P]) -> None:
@@ -527,14 +509,17 @@ class Hub(Generic[P]):
         if n > 0:
             self._send_history(fx, peer, room, lines[-n:], len(lines) > n)
 
-    def _attach(self, session: Session[P], origin: Origin) -> P | None:
+    def _attach(self, fx: Effects[P], session: Session[P], origin: Origin) -> P | None:
         """Bind the session to its local peer, if the origin is a connection of this node."""
+        self.beats.setdefault(origin.node, self._now)  # a join is a sign of life too
         if origin.node != self.node:
             return None
         peer = self._pending.pop(origin.cid, None)
         if peer is None:  # the connection closed before its join was applied
+            fx.commands.append(DetachCmd(session.sid, "connection lost while joining"))
             return None
         self._bind(session, peer)
+        fx.joined.append(peer)
         return peer
 
     def _bind(self, session: Session[P], peer: P) -> None:
@@ -543,15 +528,13 @@ class Hub(Generic[P]):
         room = self.rooms[session.room]
         (room.text_peers if peer.text else room.json_peers).add(peer)
 
-    def _apply_resume(
-        self, fx: Effects[P], cmd: ResumeCmd, log_id: str, key: Key, time: str
-    ) -> None:
+    def _apply_resume(self, fx: Effects[P], cmd: ResumeCmd, st: Stamp) -> None:
         session = self.sessions.get(cmd.sid)
         if session is None:
+            fallback = cmd.fallback
             return self._apply_join(fx, JoinCmd(
-                cmd.fallback.origin, cmd.fallback.sid, cmd.fallback.name, cmd.fallback.room,
-                cmd.fallback.text, cmd.fallback.token_hash,
-                "could not resume: the session has expired"), log_id, key, time)
+                fallback.origin, fallback.sid, fallback.name, fallback.room, fallback.text,
+                fallback.token_hash, "could not resume: the session has expired"), st)
         if session.peer is not None:  # the old connection is still open here: replace it
             fx.close.append(session.peer)
             self._forget_peer(session)
@@ -559,7 +542,7 @@ class Hub(Generic[P]):
         self.detached.pop(session.sid, None)
         session.origin = cmd.origin
         # The resumed session keeps its old token: a client may resume any number of times.
-        peer = self._attach(session, cmd.origin)
+        peer = self._attach(fx, session, cmd.origin)
         room = self.rooms[session.room]
         fx.note = f"{self._tag(cmd.origin)} {session.name} resumed in {room.name}"
         if peer is None:
@@ -567,7 +550,7 @@ class Hub(Generic[P]):
         self._reply(fx, peer, p.Welcome(
             session.name, room.name, self.room_users(room), "", resumed=True,
             server=self.config.server_name))
-        seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0)
+        seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0, 0)
         start = max(seen, session.since)
         lines = self._retained(room)
         missed = lines[bisect.bisect_right(lines, start, key=lambda e: e.key):]
@@ -580,8 +563,43 @@ class Hub(Generic[P]):
             self._reply(fx, peer, p.Chat(entry.name, entry.message, entry.id, entry.time,
                                          room=None if entry.to else room.name, to=entry.to))
 
+    def _apply_beat(self, fx: Effects[P], cmd: BeatCmd, st: Stamp) -> None:
+        """Expire sessions past their grace; declare silent nodes gone (PROTOCOL.txt 14)."""
+        now = st.now
+        previous = self.beats.get(cmd.node)
+        self.beats[cmd.node] = now
+        for session in [s for s in self.detached.values()
+                        if s.detached_at + self.config.resume_grace <= now]:
+            self._remove(fx, session, st, session.lost)
+        # Judge others only while this node beats steadily: right after the log itself
+        # was unreachable, every node looks silent and none should be declared gone.
+        if previous is None or now - previous > 3 * BEAT_EVERY:
+            return
+        for node, last in list(self.beats.items()):
+            if node != cmd.node and now - last > self.config.node_timeout:
+                del self.beats[node]
+                gone = [s for s in self.sessions.values()
+                        if s.origin is not None and s.origin.node == node]
+                for session in gone:
+                    self._lose(fx, session, st, "server went away")
+                fx.note = (f"node {node} is gone (no heartbeat for {now - last:.1f}s); "
+                           f"{len(gone)} session(s) lost")
+
+    def _lose(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str) -> None:
+        """The session's connection is gone: hold it for resume, or end it without grace."""
+        if self.config.resume_grace <= 0:
+            self._remove(fx, session, st, reason)
+            return
+        if session.peer is not None:  # this node was declared gone, yet lives: let go
+            fx.close.append(session.peer)
+            self._forget_peer(session)
+        session.origin, session.detached_at, session.lost = None, st.now, reason
+        self.detached[session.sid] = session
+        fx.note = (f"{session.name} lost the connection ({reason}); held "
+                   f"{self.config.resume_grace:g}s for resume")
+
     def _remove(
-        self, fx: Effects[P], session: Session[P], log_id: str, time: str, reason: str | None
+        self, fx: Effects[P], session: Session[P], st: Stamp, reason: str | None
     ) -> None:
         self._forget_peer(session)
         del self.sessions[session.sid]
@@ -590,22 +608,22 @@ class Hub(Generic[P]):
             del self.names[p.name_key(session.name)]
         room = self.rooms[session.room]
         del room.members[session.sid]
+        notice_id, _ = st.next_id()
         self._broadcast(fx, room, p.Left(session.name, room.name, f"{session.name} left",
-                                         log_id, time, reason))
+                                         notice_id, st.time, reason))
         fx.note = f"{session.name} left {room.name}" + (f" ({reason})" if reason else "")
 
-    def _apply_move(self, fx: Effects[P], cmd: MoveCmd, log_id: str, key: Key, time: str) -> None:
-        session = self.sessions.get(cmd.sid)
-        if session is None:
-            return
+    def _apply_move(self, fx: Effects[P], session: Session[P], cmd: MoveCmd, st: Stamp) -> None:
         old, new = self.rooms[session.room], self._room(cmd.room)
         if old is new:
             return
         peer = session.peer
         self._forget_peer(session)
         del old.members[session.sid]
+        left_id, _ = st.next_id()
         self._broadcast(fx, old, p.Left(session.name, old.name,
-                                        f"{session.name} left for {new.name}", log_id, time))
+                                        f"{session.name} left for {new.name}", left_id, st.time))
+        joined_id, key = st.next_id()
         session.room, session.since = new.key, key
         new.members[session.sid] = session
         if peer is not None:
@@ -613,13 +631,12 @@ class Hub(Generic[P]):
             self._reply(fx, peer, p.WhoList(new.name, self.room_users(new)))
             self._send_recent(fx, peer, new)
         self._broadcast(fx, new, p.Joined(session.name, new.name,
-                                          f"{session.name} joined", log_id, time))
+                                          f"{session.name} joined", joined_id, st.time))
         fx.note = f"{session.name} moved from {old.name} to {new.name}"
 
-    def _apply_rename(self, fx: Effects[P], cmd: RenameCmd, log_id: str, time: str) -> None:
-        session = self.sessions.get(cmd.sid)
-        if session is None:
-            return
+    def _apply_rename(
+        self, fx: Effects[P], session: Session[P], cmd: RenameCmd, st: Stamp
+    ) -> None:
         try:
             self._check_free(cmd.name, session)
         except ProtocolError as exc:
@@ -630,9 +647,54 @@ class Hub(Generic[P]):
         session.name = cmd.name
         self.names[p.name_key(cmd.name)] = session
         room = self.rooms[session.room]
+        notice_id, _ = st.next_id()
         self._broadcast(fx, room, p.Renamed(cmd.name, old, room.name,
-                                            f"{old} is now known as {cmd.name}", log_id, time))
+                                            f"{old} is now known as {cmd.name}", notice_id,
+                                            st.time))
         fx.note = f"{old} is now known as {cmd.name}"
+
+    # ------------------------------------------------------------------ replication
+
+    def snapshot(self) -> dict[str, Any]:
+        """The replicated state as JSON-able data (a new cluster node starts from it)."""
+        def entry(e: Entry) -> dict[str, Any]:
+            return {"key": list(e.key), "id": e.id, "time": e.time, "name": e.name,
+                    "message": e.message, "sid": e.sid, "ref": e.ref, "to": e.to}
+
+        return {
+            "sessions": [{
+                "sid": s.sid, "name": s.name, "room": s.room, "text": s.text,
+                "token_hash": s.token_hash, "since": list(s.since), "lost": s.lost,
+                "origin": [s.origin.node, s.origin.cid] if s.origin else None,
+                "detached_at": s.detached_at, "inbox": [entry(e) for e in s.inbox],
+            } for s in self.sessions.values()],
+            "rooms": [{"key": r.key, "name": r.name, "members": list(r.members)}
+                      for r in self.rooms.values() if r.members],
+            "beats": dict(self.beats),
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Take over a snapshot's state (on a node with no connections yet)."""
+        def entry(d: dict[str, Any]) -> Entry:
+            return Entry((d["key"][0], d["key"][1], d["key"][2]), d["id"], d["time"],
+                         d["name"], d["message"], d["sid"], d["ref"], d["to"])
+
+        by_sid: dict[str, Session[P]] = {}
+        for d in snapshot["sessions"]:
+            origin = Origin(d["origin"][0], d["origin"][1]) if d["origin"] else None
+            session: Session[P] = Session(
+                d["sid"], d["name"], d["room"], d["text"], d["token_hash"], origin,
+                (d["since"][0], d["since"][1], d["since"][2]), d["detached_at"], d["lost"],
+                deque(entry(e) for e in d["inbox"]))
+            by_sid[session.sid] = session
+            self.sessions[session.sid] = session
+            self.names[p.name_key(session.name)] = session
+            if origin is None:
+                self.detached[session.sid] = session
+        for d in snapshot["rooms"]:
+            room = self._room(d["name"])
+            room.members = {sid: by_sid[sid] for sid in d["members"]}
+        self.beats = dict(snapshot["beats"])
 
     def _tag(self, origin: Origin) -> str:
         """A connection as the log names it: "#12" here, "node#12" on another node."""

@@ -49,6 +49,7 @@ class ErrorCode:
     REGISTRATION_TIMEOUT: Final = "registration_timeout"
     PING_TIMEOUT: Final = "ping_timeout"
     UNAVAILABLE: Final = "unavailable"
+    INTERNAL: Final = "internal_error"
 
 
 class ProtocolError(Exception):
@@ -277,17 +278,30 @@ def looks_like_json(line: bytes) -> bool:
     return line.lstrip(b" \t").startswith(b"{")
 
 
+_LONE_SURROGATE = re.compile("[" + _SURROGATES + "]")
+
+
+def _checked(key: str, value: str) -> str:
+    # JSON escapes can smuggle in halves of UTF-16 pairs, which no UTF-8 line can carry
+    # back out; the message text drops them (5.3), every other field is refused.
+    if key != "message" and not value.isascii() and _LONE_SURROGATE.search(value):
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"field {key!r} is not valid Unicode")
+    return value
+
+
 def _opt_str(obj: dict[str, Any], key: str) -> str | None:
     value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _checked(key, value)
     raise ProtocolError(ErrorCode.BAD_FIELD, f"field {key!r} must be a string")
 
 
 def _req_str(obj: dict[str, Any], key: str) -> str:
     value = obj.get(key)
     if isinstance(value, str):
-        return value
+        return _checked(key, value)
     what = "is missing" if value is None else "must be a string"
     raise ProtocolError(ErrorCode.BAD_FIELD, f"field {key!r} {what}")
 
@@ -300,7 +314,7 @@ def _ref(obj: dict[str, Any]) -> str | None:
         raise ProtocolError(
             ErrorCode.BAD_FIELD, f"field 'ref' must be a string of 1-{MAX_REF_CHARS} characters"
         )
-    return ref
+    return _checked("ref", ref)
 
 
 def _history(obj: dict[str, Any]) -> History:

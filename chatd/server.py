@@ -22,10 +22,11 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatd import protocol as p
 from chatd.bus import Bus, LocalBus
+from chatd.commands import BEAT_EVERY, BeatCmd
 from chatd.hub import Config as HubConfig
 from chatd.hub import Delivery, Effects, HistorySink, Hub
 from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
@@ -33,8 +34,11 @@ from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
 
-HOUSEKEEPING_EVERY = 1.0  # seconds between timeout sweeps
+if TYPE_CHECKING:
+    from chatd.web import WebGateway
+
 TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
+BACKLOG_LIMIT = 100  # lines a client may send before its connect has been applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,10 @@ class ServerConfig:
     tls_key: str | None = None
     password: str | None = None
     history_db: str | None = None
+    redis_url: str | None = None  # join a cluster through this Redis (chatd.cluster)
+    snapshot_every: float = 5.0
+    web_port: int | None = None  # also serve the web page and its WebSocket here
+    web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
     shutdown_timeout: float = 3.0
     hub: HubConfig = field(default_factory=HubConfig)
 
@@ -64,7 +72,7 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "server", "cid", "text", "mode_known", "transport", "splitter", "out", "queued",
         "closing", "gone", "drop_reason", "ip", "address", "opened_at", "last_seen",
-        "pinged", "guard", "errors", "pending_name",
+        "pinged", "guard", "errors", "pending_name", "backlog",
     )
 
     def __init__(self, server: Server, cid: int) -> None:
@@ -86,6 +94,7 @@ class Connection(asyncio.Protocol):
         self.guard: FloodGuard | None = None
         self.errors: ErrorLogThrottle | None = None
         self.pending_name: str | None = None  # text mode, waiting for the password line
+        self.backlog: list[bytes] | None = None  # lines that came while joining
 
     def __repr__(self) -> str:
         return f"#{self.cid} {self.address}"
@@ -179,10 +188,17 @@ class Server:
             if config.history_db else None
         sink: HistorySink | None = self.store
         self.hub: Hub[Connection] = Hub(config.hub, sink=sink)
-        self.bus: Bus = LocalBus(
-            self.hub, self.apply_effects,
-            first_seq=self.store.first_id if self.store else 0,
-            reserve=self.store.reserve if self.store else None)
+        self.bus: Bus
+        if config.redis_url:
+            from chatd.cluster import RedisBus  # only cluster nodes need redis
+
+            self.bus = RedisBus(self.hub, self.apply_effects, config.redis_url, log,
+                                snapshot_every=config.snapshot_every)
+        else:
+            self.bus = LocalBus(
+                self.hub, self.apply_effects,
+                first_seq=self.store.first_id if self.store else 0,
+                reserve=self.store.reserve if self.store else None)
         self.connections: dict[int, Connection] = {}
         self.per_ip: dict[str, int] = {}
         self.listeners: list[asyncio.Server] = []
@@ -193,6 +209,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all_closed: asyncio.Event | None = None
         self._housekeeper: asyncio.Task[None] | None = None
+        self.web: WebGateway | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -202,6 +219,8 @@ class Server:
         self._loop.set_exception_handler(self._loop_error)
         self.log.attach(self._loop)
         tls = self._tls_context()
+        await self.bus.start()
+        self.bus.publish([BeatCmd(self.hub.node)])  # known alive before any session
         hosts = list(self.config.hosts) if self.config.hosts else [None]
         for host in hosts:
             self.listeners.append(await self._loop.create_server(
@@ -209,6 +228,11 @@ class Server:
                 ssl=tls, ssl_handshake_timeout=10.0 if tls else None))
         self._housekeeper = asyncio.create_task(self._housekeeping())
         bound = []
+        if self.config.web_port is not None:
+            from chatd.web import WebGateway  # only servers with --web need websockets
+
+            self.web = await WebGateway.start(self)
+            bound.extend(self.web.bound)
         for listener in self.listeners:
             for sock in listener.sockets:
                 addr = sock.getsockname()
@@ -233,12 +257,21 @@ class Server:
         self._cid += 1
         return Connection(self, self._cid)
 
+    def new_connection(self) -> Connection:
+        """A connection for another transport (the web gateway) to drive."""
+        return self._new_connection()
+
     async def shutdown(self) -> None:
         """Tell every client, flush what is queued, close; give up on laggards after a while."""
         for listener in self.listeners:
             listener.close()
+        if self.web is not None:
+            self.web.stop_accepting()
         if self._housekeeper is not None:
             self._housekeeper.cancel()
+        if self.bus.shared:  # the users may resume on another node: hold, don't end
+            for conn in list(self.connections.values()):
+                self.left(conn, "server shut down")
         notice = p.Shutdown()
         by_mode = {False: p.encode_json(notice), True: p.encode_text(notice)}
         for conn in list(self.connections.values()):
@@ -253,6 +286,9 @@ class Server:
             except TimeoutError:
                 for conn in list(self.connections.values()):
                     conn.drop("server shut down")
+        if self.web is not None:
+            await self.web.close()
+        await self.bus.close()
         if self.store is not None:
             self.store.close()
         self.log.flush()
@@ -260,7 +296,8 @@ class Server:
     async def _housekeeping(self) -> None:
         config = self.config
         while True:
-            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            await asyncio.sleep(BEAT_EVERY)
+            self.bus.publish([BeatCmd(self.hub.node)])
             now = time.monotonic()
             for conn in list(self.connections.values()):
                 if conn.closing:
@@ -279,9 +316,6 @@ class Server:
                     elif not conn.pinged and idle >= config.ping_interval:
                         conn.pinged = True
                         self.deliver([((conn,), p.encode_json(p.ServerPing()), None)])
-            expired = self.hub.expired(time.time())
-            if expired:
-                self.bus.publish(expired)
 
     # ------------------------------------------------------------------ connection events
 
@@ -335,6 +369,9 @@ class Server:
                 return
         if not line.strip():
             return  # blank lines are ignored (PROTOCOL.txt 1.2)
+        if conn.backlog is not None or self.hub.joining(conn):
+            self._hold(conn, line)
+            return
         if not conn.mode_known:
             conn.mode_known = True
             conn.text = not p.looks_like_json(line)
@@ -352,7 +389,30 @@ class Server:
         if isinstance(event, p.Connect) and not self._password_ok(conn, event.password):
             return
         if event is not None:
-            self.apply_effects(self.hub.handle(conn, event))
+            try:
+                self.apply_effects(self.hub.handle(conn, event))
+            except Exception as exc:  # a bug must cost one line, never the server
+                self.log.error(f"{conn} internal error on {type(event).__name__}: {exc!r}")
+                self.fault(conn, ProtocolError(ErrorCode.INTERNAL, "the server failed on "
+                                               "this line; it was dropped"))
+
+    def _hold(self, conn: Connection, line: bytes) -> None:
+        """A line sent before the connect came back from the cluster log waits for it."""
+        if conn.backlog is None:
+            conn.backlog = []
+        if len(conn.backlog) < BACKLOG_LIMIT:
+            conn.backlog.append(line)
+        else:
+            self.fault(conn, ProtocolError(ErrorCode.RATE_LIMITED,
+                                           "too many lines before the welcome; line dropped"))
+
+    def _release(self, conn: Connection) -> None:
+        """The join has applied: handle what the connection sent meanwhile, in order."""
+        backlog, conn.backlog = conn.backlog, None
+        for line in backlog or ():
+            if conn.closing:
+                return
+            self.line(conn, line)
 
     def _text_login(self, conn: Connection, line: bytes) -> p.Connect | None:
         """Text mode: the first line is the name; with a password, the next line is it."""
@@ -414,6 +474,9 @@ class Server:
             conn.close()
         if fx.commands:
             self.bus.publish(fx.commands)
+        for conn in fx.joined:
+            if conn.backlog is not None:
+                self._release(conn)
 
     # ------------------------------------------------------------------ output
 

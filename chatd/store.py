@@ -56,7 +56,7 @@ class SqliteHistory:
         rows = self._db.execute(
             "SELECT k1, k2, id, time, name, message FROM lines WHERE room = ? "
             "ORDER BY k1 DESC, k2 DESC LIMIT ?", (room, limit)).fetchall()
-        return [Entry((k1, k2), id_, time, name, message)
+        return [Entry((k1, k2, 0), id_, time, name, message)
                 for k1, k2, id_, time, name, message in reversed(rows)]
 
     def append(self, room: str, entry: Entry) -> None:

@@ -6,6 +6,8 @@ need=""
 nc -h 2>&1 | grep -q 'OpenBSD netcat' || need="$need netcat-openbsd"
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 [ -z "$need" ] && exit 0
 echo "installing Debian packages:$need"
 if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

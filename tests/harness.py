@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -164,7 +165,10 @@ class Client:
         await self.send({"type": "message", "message": text, **fields})
 
     async def read_line(self, timeout: float = TIMEOUT) -> bytes:
-        line = await asyncio.wait_for(self.reader.readline(), timeout)
+        try:
+            line = await asyncio.wait_for(self.reader.readline(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{self.name or 'client'}: no line within {timeout}s") from None
         if not line:
             raise EOFError("server closed the connection")
         return line
@@ -231,3 +235,68 @@ async def running(*args: str, **kwargs: Any) -> AsyncIterator[Chatd]:
         yield server
     finally:
         await server.stop()
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, in its own directory (AOF on)."""
+
+    def __init__(self, directory: Path, *args: str, tls: bool = False) -> None:
+        self.directory = directory
+        self.args = args
+        self.tls = tls  # listen with TLS only (the certificate options go in args)
+        self.port = 0
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self, port: int = 0) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError("redis-server is not installed: run `make test`, which "
+                                 "installs Debian's redis-server")
+        self.port = port or _free_port()
+        ports = ["--tls-port", str(self.port), "--port", "0"] if self.tls else [
+            "--port", str(self.port)]
+        self.proc = await asyncio.create_subprocess_exec(
+            binary, *ports, "--bind", "127.0.0.1", "--dir",
+            str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
+            "--save", "", "--logfile", "", *self.args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        assert self.proc.stdout is not None
+
+        async def ready() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            async for line in self.proc.stdout:
+                if b"Ready to accept connections" in line:
+                    return
+            raise AssertionError("redis-server exited before it was ready")
+
+        await asyncio.wait_for(ready(), TIMEOUT)
+        self._drain = asyncio.create_task(self._discard_output())
+        return self
+
+    async def _discard_output(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for _ in self.proc.stdout:
+            pass
+
+    async def stop(self) -> None:
+        """A clean shutdown (redis writes its data), as an operator's restart would."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), TIMEOUT)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

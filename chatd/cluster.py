@@ -1,0 +1,285 @@
+"""Several chatd processes, one chat: the command log shared through a Redis stream.
+
+Every node appends the commands of its own clients to one stream (`chat:log`) and
+applies every command of the stream, its own included, in stream order. The hub is
+deterministic, so every node holds the same sessions, names, rooms and history, and
+delivers to its own connections only: each line reaches each reader once, in the same
+order everywhere. The design and its failure modes are in PROTOCOL.txt section 14.
+
+Keys (prefix configurable):
+  chat:log            stream of command records {c: json, n: node, s: seq}, MAXLEN ~100k
+  chat:room:<room>    stream of the room's chat lines, ids equal to their log ids,
+                      MAXLEN ~history; written once, by the node the line came from
+  chat:snapshot       the replicated state at some log id, for nodes that start later
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Generic
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from chatd.commands import BeatCmd, Command, DetachCmd, LeaveCmd, from_record, to_record
+from chatd.hub import Effects, Entry, Hub, P
+from chatd.serverlog import ServerLog
+
+LOG_MAXLEN = 100_000
+QUEUE_LIMIT = 10_000  # commands held while Redis is away; past it, chat lines are refused
+READ_BLOCK_MS = 1000
+BACKOFF_MAX = 5.0
+STARTUP_WAIT = 15.0
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+Fields = dict[bytes, bytes]
+
+
+def _entries(response: Any) -> list[tuple[str, Fields]]:
+    """Stream entries out of an XRANGE reply, or out of an XREAD reply for one stream."""
+    if not response:
+        return []
+    if isinstance(response[0], list) and len(response[0]) == 2 and isinstance(
+            response[0][1], list):  # XREAD: [[stream, entries]]
+        response = response[0][1]
+    return [(_str(entry_id), fields) for entry_id, fields in response]
+
+
+def _split(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq)
+
+
+class RedisHistory:
+    """Room history in per-room streams: preloaded at start, appended by the line's node."""
+
+    def __init__(self, bus: RedisBus[Any]) -> None:
+        self.bus = bus
+        self.loaded: dict[str, list[Entry]] = {}
+
+    def load(self, room: str, limit: int) -> list[Entry]:
+        return self.loaded.pop(room, [])[-limit:]
+
+    def append(self, room: str, entry: Entry) -> None:
+        self.bus.write_history(room, entry)
+
+
+class RedisBus(Generic[P]):
+    shared = True  # sessions outlive this process: on shutdown they are detached, not ended
+
+    def __init__(self, hub: Hub[P], on_effects: Callable[[Effects[P]], None], url: str,
+                 log: ServerLog, *, snapshot_every: float = 5.0, prefix: str = "chat") -> None:
+        self.hub = hub
+        self.snapshot_every = snapshot_every
+        self.on_effects = on_effects
+        self.url = url
+        self.log = log
+        self.key = f"{prefix}:log"
+        self.room_prefix = f"{prefix}:room:"
+        self.snapshot_key = f"{prefix}:snapshot"
+        self.redis: aioredis.Redis = aioredis.from_url(url, socket_connect_timeout=2,
+                                                       socket_keepalive=True)
+        self.reader: aioredis.Redis = aioredis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=READ_BLOCK_MS / 1000 + 5)
+        self.last_id = "0-0"
+        self.seen: dict[str, int] = {}  # node -> last record seq applied (drops retried dups)
+        self._seq = 0
+        self._queue: list[dict[str | bytes, str | bytes]] = []
+        self._side: list[tuple[str, Entry]] = []  # room lines to persist
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._down_since: float | None = None
+        self._drained = asyncio.Event()  # nothing left to publish
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        """Catch up with the cluster: snapshot, room history, then the log since it."""
+        deadline = time.monotonic() + STARTUP_WAIT
+        while True:
+            try:
+                await self._bootstrap()
+                break
+            except (RedisError, OSError) as exc:
+                if time.monotonic() > deadline:
+                    raise OSError(f"cannot reach Redis at {self._safe_url()}: {exc}") from exc
+                self.log.warning(f"waiting for Redis at {self._safe_url()}: {exc}")
+                await asyncio.sleep(1.0)
+        self._tasks = [asyncio.create_task(self._read_loop()),
+                       asyncio.create_task(self._publish_loop()),
+                       asyncio.create_task(self._snapshot_loop())]
+        self.log.info(f"cluster node {self.hub.node} joined through {self._safe_url()}, "
+                      f"{len(self.hub.sessions)} session(s) in the cluster")
+
+    def _safe_url(self) -> str:
+        """The URL without its password, for the log."""
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"
+
+    async def _bootstrap(self) -> None:
+        raw = await self.redis.get(self.snapshot_key)
+        if raw:
+            snap = json.loads(raw)
+            self.hub.restore(snap["hub"])
+            self.seen = snap["seen"]
+            self.last_id = snap["log_id"]
+        first = _entries(await self.redis.xrange(self.key, "-", "+", count=1))
+        if first and raw and _split(first[0][0]) > _split(self.last_id):
+            self.log.warning("the log was trimmed past the last snapshot: "
+                             "some state may be missing")
+        # Room lines up to where the replay starts come from the room streams; the
+        # replay of the log adds the later ones.
+        if raw:
+            upto = self.last_id
+        else:
+            upto = f"({first[0][0]}" if first else "+"
+        sink = RedisHistory(self)
+        self.hub.sink = sink
+        rooms = {room.key for room in self.hub.rooms.values()}
+        async for raw_key in self.redis.scan_iter(match=f"{self.room_prefix}*", count=1000):
+            rooms.add(_str(raw_key)[len(self.room_prefix):])
+        for room in rooms:
+            entries = _entries(await self.redis.xrevrange(
+                self.room_prefix + room, max=upto, count=self.hub.config.history_size))
+            sink.loaded[room] = [self._entry(eid, fields) for eid, fields in reversed(entries)]
+        while True:  # replay without blocking until caught up
+            entries = _entries(await self.redis.xread({self.key: self.last_id}, count=1000))
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                self._apply(entry_id, fields)
+
+    @staticmethod
+    def _entry(entry_id: str, fields: Fields) -> Entry:
+        ms, seq = _split(entry_id)
+        return Entry((ms, seq, 0), entry_id, _str(fields[b"t"]), _str(fields[b"n"]),
+                     _str(fields[b"m"]))
+
+    async def close(self) -> None:
+        """Publish what is queued (briefly), then stop."""
+        self._wake.set()
+        if self._down_since is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), 3)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.redis.aclose()
+        await self.reader.aclose()
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish(self, commands: Iterable[Command]) -> None:
+        for cmd in commands:
+            if len(self._queue) >= QUEUE_LIMIT and not isinstance(
+                    cmd, (LeaveCmd, DetachCmd, BeatCmd)):
+                self.on_effects(self.hub.refuse(cmd, "the cluster is unavailable; try again"))
+                continue
+            if isinstance(cmd, BeatCmd) and self._down_since is not None:
+                continue  # heartbeats are about now; don't pile them up during an outage
+            self._seq += 1
+            self._queue.append({"c": to_record(cmd), "n": self.hub.node, "s": str(self._seq)})
+        self._drained.clear()
+        self._wake.set()
+
+    def write_history(self, room: str, entry: Entry) -> None:
+        self._side.append((room, entry))
+        self._drained.clear()
+        self._wake.set()
+
+    async def _publish_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue or self._side:
+                records, side = self._queue[:500], self._side[:500]
+                try:
+                    pipe = self.redis.pipeline(transaction=False)
+                    for record in records:
+                        pipe.xadd(self.key, record,  # type: ignore[arg-type]
+                                  maxlen=LOG_MAXLEN, approximate=True)
+                    for room, e in side:
+                        pipe.xadd(self.room_prefix + room,
+                                  {"t": e.time, "n": e.name, "m": e.message}, id=e.id,
+                                  maxlen=self.hub.config.history_size, approximate=True)
+                    results = await pipe.execute(raise_on_error=False)
+                except (RedisError, OSError) as exc:
+                    self._outage(exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX)
+                    continue
+                # A room line already written (by a retry) is refused by XADD: that's fine.
+                failed = [r for r in results[:len(records)] if isinstance(r, Exception)]
+                if failed:
+                    self._outage(failed[0])
+                    await asyncio.sleep(backoff)
+                    continue
+                backoff = 0.1
+                del self._queue[:len(records)]
+                del self._side[:len(side)]
+            self._drained.set()
+
+    def _outage(self, exc: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self.log.warning(f"Redis unavailable ({exc}); serving local clients, holding "
+                             f"their lines (up to {QUEUE_LIMIT}), retrying")
+
+    def _recovered(self) -> None:
+        if self._down_since is not None:
+            self.log.warning(f"Redis is back after {time.monotonic() - self._down_since:.1f}s; "
+                             f"publishing {len(self._queue)} held command(s)")
+            self._down_since = None
+            self._wake.set()
+
+    # ------------------------------------------------------------------ applying
+
+    async def _read_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                entries = _entries(await self.reader.xread(
+                    {self.key: self.last_id}, count=1000, block=READ_BLOCK_MS))
+            except (RedisError, OSError) as exc:
+                self._outage(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            backoff = 0.1
+            self._recovered()
+            for entry_id, fields in entries:
+                self._apply(entry_id, fields)
+
+    def _apply(self, entry_id: str, fields: Fields) -> None:
+        self.last_id = entry_id
+        node, seq = _str(fields[b"n"]), int(fields[b"s"])
+        if seq <= self.seen.get(node, 0):
+            return  # a record published twice (a retry after a lost reply)
+        self.seen[node] = seq
+        ms, n = _split(entry_id)
+        self.on_effects(self.hub.apply(from_record(fields[b"c"]), entry_id, (ms, n), ms / 1000))
+
+    async def _snapshot_loop(self) -> None:
+        written = ""
+        while True:
+            await asyncio.sleep(self.snapshot_every)
+            # One writer is enough: the node first in order among the living ones.
+            if written == self.last_id or (self.hub.beats and min(self.hub.beats)
+                                           != self.hub.node):
+                continue
+            data = json.dumps({"log_id": self.last_id, "seen": self.seen,
+                               "hub": self.hub.snapshot()}, ensure_ascii=False)
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.set(self.snapshot_key, data)
+                written = self.last_id
+                self.log.debug(f"snapshot written at {written} ({len(data)} bytes)")
+
