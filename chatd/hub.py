@@ -587,12 +587,12 @@ class Hub(Generic[P]):
 
     def _lose(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str) -> None:
         """The session's connection is gone: hold it for resume, or end it without grace."""
-        if self.config.resume_grace <= 0:
-            self._remove(fx, session, st, reason)
-            return
         if session.peer is not None:  # this node was declared gone, yet lives: let go
             fx.close.append(session.peer)
             self._forget_peer(session)
+        if self.config.resume_grace <= 0:
+            self._remove(fx, session, st, reason)
+            return
         session.origin, session.detached_at, session.lost = None, st.now, reason
         self.detached[session.sid] = session
         fx.note = (f"{session.name} lost the connection ({reason}); held "

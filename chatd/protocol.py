@@ -124,8 +124,8 @@ class LineSplitter:
                 out.append(LINE_TOO_LONG if len(line) > limit else line)
         if tail and not self._skipping:
             held = len(self._buf) + len(tail)
-            # One byte of slack: the line may still end in "\r" before its "\n".
-            if held > limit + 1:
+            # One byte of slack only for a "\r" that may yet be followed by its "\n".
+            if held > limit + 1 or (held == limit + 1 and not tail.endswith(b"\r")):
                 out.append(LINE_TOO_LONG)
                 self._buf = b""
                 self._skipping = True

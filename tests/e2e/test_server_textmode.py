@@ -1,0 +1,245 @@
+"""End to end: text mode (PROTOCOL.txt section 6) driven by the real `nc` binary
+(netcat-openbsd) against the real `chatd`, with a JSON client on the other side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tests.conftest import StartChatd
+from tests.e2e._server_opts import start
+from tests.harness import TIMEOUT, Client
+
+NC = shutil.which("nc") or "/usr/bin/nc"
+
+
+class Nc:
+    """`nc -N 127.0.0.1 PORT` with pipes: write lines to its stdin, read its stdout lines."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.seen: list[str] = []
+
+    @classmethod
+    async def open(cls, port: int) -> Nc:
+        proc = await asyncio.create_subprocess_exec(
+            NC, "-N", "127.0.0.1", str(port),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
+        return cls(proc)
+
+    async def send(self, line: str | bytes) -> None:
+        assert self.proc.stdin is not None
+        data = line.encode() if isinstance(line, str) else line
+        self.proc.stdin.write(data + b"\n")
+        await asyncio.wait_for(self.proc.stdin.drain(), TIMEOUT)
+
+    async def raw_line(self, timeout: float = TIMEOUT) -> bytes:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not line:
+            raise EOFError(f"nc's output ended; seen: {self.seen}")
+        return line
+
+    async def line(self, timeout: float = TIMEOUT) -> str:
+        text = (await self.raw_line(timeout)).decode("utf-8")
+        assert text.endswith("\n")
+        self.seen.append(text[:-1])
+        return text[:-1]
+
+    async def until(self, match: Callable[[str], bool] | str,
+                    timeout: float = TIMEOUT) -> list[str]:
+        """Lines up to and including the first that matches (a string matches exactly)."""
+        test = (lambda s: s == match) if isinstance(match, str) else match
+        got: list[str] = []
+
+        async def scan() -> list[str]:
+            while True:
+                got.append(await self.line())
+                if test(got[-1]):
+                    return got
+
+        try:
+            return await asyncio.wait_for(scan(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"nc: no matching line within {timeout}s; got {got}") from None
+
+    async def eof(self, timeout: float = TIMEOUT) -> bytes:
+        """Close nc's stdin (nc -N then shuts its socket's write side); the rest of its output."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        return await asyncio.wait_for(self.proc.stdout.read(), timeout)
+
+    async def exit_code(self, timeout: float = TIMEOUT) -> int:
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+
+OpenNc = Callable[[int], Awaitable[Nc]]
+
+
+@pytest.fixture
+async def open_nc() -> AsyncIterator[OpenNc]:
+    """Start nc processes; every one still running is killed after the test."""
+    procs: list[Nc] = []
+
+    async def opener(port: int) -> Nc:
+        nc = await Nc.open(port)
+        procs.append(nc)
+        return nc
+
+    yield opener
+    for nc in procs:
+        nc.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(nc.proc.wait(), TIMEOUT)
+
+
+def is_join(name: str) -> Callable[[dict[str, object]], bool]:
+    return lambda m: m["type"] == "connect" and m["name"] == name
+
+
+async def test_nc_session_with_a_json_user(start_chatd: StartChatd, open_nc: OpenNc) -> None:
+    """PROTOCOL.txt 6.1, 6.2, 6.3: a whole text-mode session from nc: the name line, chat both
+    ways, commands, private lines, errors and /quit."""
+    chatd = await start(start_chatd)
+    bob = await Client.joined(chatd.port, "bob")
+    nc = await open_nc(chatd.port)
+    await nc.send("tina")
+    welcome = "* welcome, tina: you are in lobby with bob, tina (/help for commands)"
+    assert await nc.line() == welcome
+    assert await nc.line() == "* tina joined"
+    await bob.recv_until(is_join("tina"))
+
+    await bob.say("hi tina")
+    assert await nc.line() == "<bob> hi tina"
+    await nc.send("hello bob")
+    msg = await bob.recv("message")
+    assert (msg["name"], msg["message"], msg["room"]) == ("tina", "hello bob", "lobby")
+
+    await bob.say("안녕 👋🏽 e\u0301")
+    assert await nc.raw_line() == "<bob> 안녕 👋🏽 e\u0301\n".encode()
+    await nc.send("반가워 🙂")
+    assert (await bob.recv("message"))["message"] == "반가워 🙂"
+
+    await bob.say("one\ntwo\tthree\u001b[2J")
+    assert [await nc.line(), await nc.line()] == ["<bob> one", "<bob> two three[2J"]
+
+    await nc.send("/who")
+    assert await nc.line() == "* lobby: bob, tina"
+    await nc.send("/rooms")
+    assert await nc.line() == "* lobby (2)"
+    await nc.send("/msg BOB just for you")
+    private = await bob.recv("message")
+    assert private["private"] is True and private["message"] == "just for you"
+    await bob.say("psst", to="tina")
+    assert await nc.line() == "*bob* psst"
+    await nc.send("//not a command")
+    assert (await bob.recv("message"))["message"] == "/not a command"
+    await nc.send("/dance")
+    assert (await nc.line()).startswith("! unknown_command: ")
+    await nc.send("/msg bob")
+    assert await nc.line() == "! bad_field: usage: /msg NAME TEXT"
+    await nc.send("/nick bob")
+    assert (await nc.line()).startswith("! name_taken: ")
+    await nc.send("/help")
+    help_lines = await nc.until(lambda s: s.startswith("* /quit"))
+    assert all(h.startswith("* /") for h in help_lines)
+    await nc.send("/nick tanya")
+    assert await nc.line() == "* tina is now known as tanya"
+    assert (await bob.recv("nick"))["name"] == "tanya"
+
+    await nc.send("/quit")
+    left = await bob.recv("disconnect")
+    assert left["name"] == "tanya" and "reason" not in left
+    assert await nc.eof() == b""
+    assert await nc.exit_code() == 0
+    # nc saw no JSON, ever (PROTOCOL.txt 6.1)
+    assert not any(s.startswith("{") for s in nc.seen)
+
+
+async def test_nc_sees_history_and_room_moves(start_chatd: StartChatd, open_nc: OpenNc) -> None:
+    """PROTOCOL.txt 6.1: history after joining, "* -- N earlier lines above --", and rooms."""
+    chatd = await start(start_chatd)
+    bob = await Client.joined(chatd.port, "bob")
+    await bob.say("earlier one")
+    await bob.say("earlier two")
+    nc = await open_nc(chatd.port)
+    await nc.send("tina")
+    lines = await nc.until("* tina joined")
+    assert lines[0].startswith("* welcome, tina: ")
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] <bob> earlier one", lines[1])
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] <bob> earlier two", lines[2])
+    assert lines[3:] == ["* -- 2 earlier lines above --", "* tina joined"]
+    await nc.send("/history 1")
+    again = await nc.until(lambda s: s.startswith("* --"))
+    assert len(again) == 2 and again[0].endswith("<bob> earlier two")
+    assert again[1] == "* -- 1 earlier line above --"
+    await nc.send("/join dev")
+    assert await nc.line() == "* dev: tina"
+    assert await nc.line() == "* tina joined"
+    left = await bob.recv_until(lambda m: m["type"] == "disconnect")
+    assert left[-1]["message"] == "tina left for dev"
+    await nc.send("/who all")
+    assert await nc.until("* lobby: bob") == ["* dev: tina", "* lobby: bob"]
+
+
+async def test_nc_bad_name_then_another_try(start_chatd: StartChatd, open_nc: OpenNc) -> None:
+    """PROTOCOL.txt 6.1, 5.1: a bad name gets an error; the next line is another try."""
+    chatd = await start(start_chatd)
+    taken = await Client.joined(chatd.port, "tina")
+    nc = await open_nc(chatd.port)
+    await nc.send("two words")
+    assert (await nc.line()).startswith("! bad_name: ")
+    await nc.send("x" * 33)
+    assert (await nc.line()).startswith("! bad_name: ")
+    await nc.send("TINA")
+    welcome = await nc.line()
+    assert welcome.startswith("* welcome, TINA2: you are in lobby with tina, TINA2")
+    assert await nc.line() == "* TINA is taken, so you are TINA2"
+    await taken.recv_until(is_join("TINA2"))
+
+
+async def test_nc_framing_errors(start_chatd: StartChatd, open_nc: OpenNc) -> None:
+    """PROTOCOL.txt 6.1, 7, 8.1: bad_utf8 and line_too_long in text mode, then go on."""
+    chatd = await start(start_chatd, "--max-line-bytes", "4K")
+    bob = await Client.joined(chatd.port, "bob")
+    nc = await open_nc(chatd.port)
+    await nc.send(b"caf\xe9")
+    assert (await nc.line()).startswith("! bad_utf8: ")
+    await nc.send("tina")
+    await nc.until("* tina joined")
+    await nc.send("z" * 100_000)
+    assert (await nc.line()).startswith("! line_too_long: ")
+    await nc.send(b"\xff\xfe")
+    assert (await nc.line()).startswith("! bad_utf8: ")
+    await nc.send("")
+    await nc.send("   ")
+    await nc.send("still here")
+    msgs = await bob.recv_until(lambda m: m["type"] == "message")
+    assert msgs[-1]["message"] == "still here"
+
+
+async def test_nc_stdin_eof_is_a_clean_leave(start_chatd: StartChatd, open_nc: OpenNc) -> None:
+    """PROTOCOL.txt 2.4: closing the connection (nc -N after its input ends) is announced at
+    once, without a reason; nc then sees the server close and exits."""
+    chatd = await start(start_chatd)
+    bob = await Client.joined(chatd.port, "bob")
+    nc = await open_nc(chatd.port)
+    await nc.send("tina")
+    await nc.until("* tina joined")
+    await bob.recv_until(is_join("tina"))
+    assert await nc.eof() == b""
+    left = await bob.recv("disconnect")
+    assert left["name"] == "tina" and "reason" not in left
+    assert await nc.exit_code() == 0

@@ -1,0 +1,196 @@
+"""The hub as a replicated state machine: what a cluster relies on (PROTOCOL.txt 14).
+
+Several hubs (one per "node") apply the same command log; each delivers to its own
+peers only, and they must agree on everything. No Redis here: the log is a list.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatd import protocol as p
+from chatd.commands import (
+    BeatCmd,
+    Command,
+    JoinCmd,
+    LeaveCmd,
+    Origin,
+    ResumeCmd,
+    SayCmd,
+    from_record,
+    to_record,
+)
+from chatd.hub import Config, Effects, Hub
+
+T0 = 1_764_100_800.0
+
+
+@dataclass(eq=False)
+class Peer:
+    cid: int
+    text: bool = False
+
+
+@dataclass
+class Cluster:
+    """Nodes sharing one log; `publish` appends, `run` applies the log on every node."""
+
+    config: Config = field(default_factory=Config)
+    nodes: dict[str, Hub[Peer]] = field(default_factory=dict)
+    log: list[tuple[Command, float]] = field(default_factory=list)
+    applied: dict[str, int] = field(default_factory=dict)
+    inbox: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    closed: list[tuple[str, int]] = field(default_factory=list)
+    now: float = T0
+
+    def node(self, name: str) -> Hub[Peer]:
+        hub: Hub[Peer] = Hub(self.config, node=name)
+        self.nodes[name] = hub
+        self.applied[name] = 0
+        return hub
+
+    def take(self, node: str, fx: Effects[Peer]) -> None:
+        for targets, data, skip in fx.deliveries:
+            for peer in targets:
+                if peer is not skip:
+                    self.inbox.setdefault((node, peer.cid), []).append(json.loads(data))
+        self.closed += [(node, peer.cid) for peer in fx.close]
+        self.log += [(cmd, self.now) for cmd in fx.commands]
+
+    def handle(self, node: str, peer: Peer, event: p.Event) -> None:
+        self.take(node, self.nodes[node].handle(peer, event))
+        self.run()
+
+    def run(self) -> None:
+        while any(self.applied[n] < len(self.log) for n in self.nodes):
+            for name, hub in self.nodes.items():
+                while self.applied[name] < len(self.log):
+                    i = self.applied[name]
+                    cmd, when = self.log[i]
+                    self.applied[name] += 1
+                    self.take(name, hub.apply(cmd, f"{i + 1}-0", (i + 1, 0), when))
+
+    def lines(self, node: str, cid: int) -> list[dict[str, Any]]:
+        return self.inbox.get((node, cid), [])
+
+
+def _state(hub: Hub[Peer]) -> dict[str, Any]:
+    snap = hub.snapshot()
+    return {"snapshot": snap,
+            "history": {k: [(e.id, e.name, e.message) for e in r.history]
+                        for k, r in hub.rooms.items()}}
+
+
+def test_nodes_applying_one_log_agree_and_deliver_only_locally() -> None:
+    c = Cluster()
+    a, b = c.node("a"), c.node("b")
+    alice, bob = Peer(1), Peer(1)  # the same cid on two nodes: still two connections
+    c.handle("a", alice, p.Connect(name="x"))
+    c.handle("b", bob, p.Connect(name="X"))
+    c.handle("a", alice, p.Message("hi", ref="r"))
+    c.handle("b", bob, p.Message("psst", to="x"))
+    assert [m["name"] for m in c.lines("b", 1) if m["type"] == "welcome"] == ["X2"]
+    assert [m["message"] for m in c.lines("b", 1) if m["type"] == "message"] == ["hi"]
+    got_a = c.lines("a", 1)
+    assert [m["type"] for m in got_a if m["type"] in ("ack", "message")] == ["ack", "message"]
+    assert _state(a) == _state(b)
+
+
+def test_a_silent_node_is_declared_gone_by_a_steadily_beating_one() -> None:
+    c = Cluster(Config(resume_grace=0, node_timeout=5))
+    c.node("a")
+    c.node("b")
+    doomed, watcher = Peer(1), Peer(1)
+    c.handle("a", doomed, p.Connect(name="doomed"))
+    c.handle("b", watcher, p.Connect(name="watcher"))
+    for second in range(1, 8):  # "a" has died: only "b" beats
+        c.now = T0 + second
+        c.log.append((BeatCmd("b"), c.now))
+        c.run()
+    left = [m for m in c.lines("b", 1) if m["type"] == "disconnect"]
+    assert [(m["name"], m["reason"]) for m in left] == [("doomed", "server went away")]
+    assert "doomed" not in {s.name for s in c.nodes["b"].sessions.values()}
+    assert c.closed == [("a", 1)]  # had "a" lived, it lets go of the connection
+    assert _state(c.nodes["a"]) == _state(c.nodes["b"])
+
+
+def test_after_an_outage_nobody_is_declared_gone() -> None:
+    """The first beat after a long gap does not judge: everyone looks silent then."""
+    c = Cluster(Config(resume_grace=0, node_timeout=5))
+    c.node("a")
+    c.node("b")
+    c.handle("a", Peer(1), p.Connect(name="x"))
+    c.now = T0 + 60  # the log was unreachable for a minute
+    c.log.append((BeatCmd("b"), c.now))
+    c.now += 0.5
+    c.log.append((BeatCmd("a"), c.now))
+    c.now += 0.5
+    c.log.append((BeatCmd("b"), c.now))
+    c.run()
+    assert "x" in {s.name for s in c.nodes["b"].sessions.values()}
+
+
+def test_resume_on_another_node_closes_the_old_connection_there() -> None:
+    c = Cluster()
+    c.node("a")
+    c.node("b")
+    old, new, sam = Peer(1), Peer(2), Peer(3)
+    c.handle("a", old, p.Connect(name="rita"))
+    token = next(m["resume"] for m in c.lines("a", 1) if m["type"] == "welcome")
+    c.handle("b", sam, p.Connect(name="sam"))
+    c.handle("b", sam, p.Message("while moving"))
+    c.handle("b", new, p.Connect(resume=token))
+    welcome = next(m for m in c.lines("b", 2) if m["type"] == "welcome")
+    assert (welcome["resumed"], welcome["name"]) == (True, "rita")
+    assert [m["message"] for m in c.lines("b", 2) if m["type"] == "message"] == ["while moving"]
+    assert ("a", 1) in c.closed
+
+
+def test_a_join_whose_connection_vanished_is_let_go() -> None:
+    """In a cluster the join comes back from the log later: the client may be gone."""
+    c = Cluster(Config(resume_grace=0))
+    a = c.node("a")
+    peer = Peer(1)
+    c.take("a", a.handle(peer, p.Connect(name="ghost")))  # not applied yet
+    c.take("a", a.disconnected(peer, "connection reset"))
+    c.run()
+    assert a.sessions == {}
+
+
+def test_snapshot_restores_an_equal_state() -> None:
+    c = Cluster()
+    a = c.node("a")
+    rita, sam = Peer(1), Peer(2)
+    c.handle("a", rita, p.Connect(name="rita"))
+    c.handle("a", sam, p.Connect(name="sam", room="dev"))
+    c.handle("a", sam, p.Message("to rita", to="rita"))
+    c.take("a", a.disconnected(rita, "connection reset"))
+    c.run()
+    copy: Hub[Peer] = Hub(Config(), node="later")
+    copy.restore(json.loads(json.dumps(a.snapshot())))
+    assert copy.snapshot() == a.snapshot()
+    assert copy.detached.keys() == a.detached.keys()
+
+
+commands = st.one_of(
+    st.builds(SayCmd, st.builds(Origin, st.text(), st.integers()), st.text(), st.text(),
+              st.none() | st.text(), st.none() | st.text()),
+    st.builds(LeaveCmd, st.text(), st.none() | st.text()),
+    st.builds(BeatCmd, st.text()),
+    st.builds(ResumeCmd, st.builds(Origin, st.text(), st.integers()), st.text(),
+              st.none() | st.text(),
+              st.builds(JoinCmd, st.builds(Origin, st.text(), st.integers()), st.text(),
+                        st.text(), st.text(), st.booleans(), st.text(),
+                        st.none() | st.text())),
+)
+
+
+@settings(max_examples=300)
+@given(commands)
+def test_records_round_trip(cmd: Command) -> None:
+    assert from_record(to_record(cmd)) == cmd
