@@ -219,6 +219,10 @@ class Hub(Generic[P]):
         """A parsed line from a local peer."""
         fx: Effects[P] = Effects()
         session = self._by_cid.get(peer.cid)
+        if type(event) is p.Message and session is not None:  # most lines: straight on
+            fx.commands.append(SayCmd(Origin(self.node, peer.cid), session.sid, event.message,
+                                      event.to, event.ref))
+            return fx
         try:
             if isinstance(event, p.Connect):
                 self._connect(fx, peer, session, event)
@@ -442,8 +446,12 @@ class Hub(Generic[P]):
             fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
         else:
             room = self.rooms[sender.room]
-            line = p.Chat(sender.name, cmd.message, line_id, st.time, room=room.name)
-            self._broadcast(fx, room, line, sender.peer)
+            if room.json_peers:  # the hot path: one encoding, no update object
+                fx.deliveries.append((room.json_peers, p.chat_json(
+                    sender.name, cmd.message, room.name, line_id, st.time), sender.peer))
+            if room.text_peers:
+                fx.deliveries.append((room.text_peers, p.encode_text(p.Chat(
+                    sender.name, cmd.message, line_id, st.time, room=room.name)), sender.peer))
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
             self._remember(room, entry, cmd.origin.node == self.node)
             fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
@@ -451,7 +459,8 @@ class Hub(Generic[P]):
             self._answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))
 
     def _remember(self, room: Room[P], entry: Entry, persist: bool) -> None:
-        self._retained(room)
+        if not room.history:
+            self._retained(room)  # loads what the sink kept, before adding to it
         history = room.history
         history.append(entry)
         if len(history) >= 2 * self.config.history_size:

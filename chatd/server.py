@@ -367,7 +367,7 @@ class Server:
             if verdict is not Verdict.OK:
                 self._flooding(conn, verdict)
                 return
-        if not line.strip():
+        if not line or line.isspace():
             return  # blank lines are ignored (PROTOCOL.txt 1.2)
         if conn.backlog is not None or self.hub.joining(conn):
             self._hold(conn, line)
