@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import signal
 import socket
 import time
+from pathlib import Path
 
 from tests.conftest import StartChatd
 from tests.harness import Chatd, Client
@@ -193,3 +195,71 @@ async def test_2000_connections_receive_a_broadcast(start_chatd: StartChatd) -> 
     finally:
         for sock in socks:
             sock.close()
+
+
+async def test_shutdown_under_load_tells_everyone_and_keeps_every_acknowledged_line(
+    start_chatd: StartChatd, tmp_path: Path,
+) -> None:
+    """SIGTERM while senders are busy: every client gets the shutdown notice, and every
+    line that was acknowledged is in the history after a restart (PROTOCOL.txt 2.5, 9.4)."""
+    db = str(tmp_path / "history.sqlite")
+    server = await start_chatd(*NO_LIMITS, "--history-db", db, "--log-level", "warning",
+                               "--history", "100000")
+    senders = [await Client.joined(server.port, f"sender{i}") for i in range(4)]
+    readers = [await Client.joined(server.port, f"reader{i}") for i in range(4)]
+    acked: set[str] = set()
+    stop = asyncio.Event()
+    busy = asyncio.Event()  # set once 2,000 lines were acknowledged
+
+    async def send(client: Client) -> None:
+        i = 0
+        while not stop.is_set() and i < 20_000:
+            await client.say(f"{client.name} {i}", ref=f"{client.name} {i}")
+            i += 1
+            if i % 50 == 0:
+                await asyncio.sleep(0)  # let the readers run too
+
+    async def collect(client: Client) -> None:
+        async for raw in client.reader:
+            msg = json.loads(raw)
+            if msg["type"] == "ack":
+                acked.add(msg["ref"])
+                if len(acked) >= 2000:
+                    busy.set()
+            if msg["type"] == "shutdown":
+                return
+        raise AssertionError(f"{client.name}: closed without a shutdown notice")
+
+    async def drain_until_shutdown(client: Client) -> None:
+        async for raw in client.reader:
+            if b'"type":"shutdown"' in raw:
+                return
+        raise AssertionError(f"{client.name}: closed without a shutdown notice")
+
+    sending = [asyncio.create_task(send(c)) for c in senders]
+    collecting = [asyncio.create_task(collect(c)) for c in senders]
+    draining = [asyncio.create_task(drain_until_shutdown(c)) for c in readers]
+    await asyncio.wait_for(busy.wait(), 20)  # busy for real before the signal
+    server.signal(signal.SIGTERM)
+    await asyncio.wait_for(asyncio.gather(*collecting, *draining), 20)
+    stop.set()
+    for task in sending:
+        task.cancel()
+    assert await server.wait() == 0
+
+    again = await start_chatd("--rate", "0", "--history-db", db, "--history", "100000")
+    client = await Client.joined(again.port, "auditor")
+    kept: set[str] = set()
+    before: str | None = None
+    while True:
+        ask: dict[str, object] = {"type": "history", "limit": 100}
+        if before is not None:
+            ask["before"] = before
+        await client.send(ask)
+        page = await client.recv_until(lambda m: m["type"] == "history_end")
+        lines = [m for m in page if m["type"] == "message"]
+        kept |= {m["message"] for m in lines}
+        if not page[-1]["more"] or not lines:
+            break
+        before = lines[0]["id"]
+    assert acked <= kept, f"{len(acked - kept)} acknowledged lines lost"
