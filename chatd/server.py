@@ -195,10 +195,11 @@ class Server:
             self.bus = RedisBus(self.hub, self.apply_effects, config.redis_url, log,
                                 snapshot_every=config.snapshot_every)
         else:
-            self.bus = LocalBus(
-                self.hub, self.apply_effects,
-                first_seq=self.store.first_id if self.store else 0,
-                reserve=self.store.reserve if self.store else None)
+            # Ids go on increasing across restarts: from the clock in microseconds, or
+            # past what the history database handed out, whichever is further.
+            first = max(int(time.time() * 1_000_000), self.store.first_id if self.store else 0)
+            self.bus = LocalBus(self.hub, self.apply_effects, first_seq=first,
+                                reserve=self.store.reserve if self.store else None)
         self.connections: dict[int, Connection] = {}
         self.per_ip: dict[str, int] = {}
         self.listeners: list[asyncio.Server] = []
@@ -228,16 +229,16 @@ class Server:
                 ssl=tls, ssl_handshake_timeout=10.0 if tls else None))
         self._housekeeper = asyncio.create_task(self._housekeeping())
         bound = []
-        if self.config.web_port is not None:
-            from chatd.web import WebGateway  # only servers with --web need websockets
-
-            self.web = await WebGateway.start(self)
-            bound.extend(self.web.bound)
         for listener in self.listeners:
             for sock in listener.sockets:
                 addr = sock.getsockname()
                 bound.append(f"[{addr[0]}]:{addr[1]}" if sock.family == socket.AF_INET6
                              else f"{addr[0]}:{addr[1]}")
+        if self.config.web_port is not None:
+            from chatd.web import WebGateway  # only servers with --web need websockets
+
+            self.web = await WebGateway.start(self)
+            bound.extend(self.web.bound)
         return bound
 
     def _tls_context(self) -> ssl.SSLContext | None:
@@ -523,7 +524,8 @@ async def serve(config: ServerConfig, log: ServerLog,
         bound = await server.start()
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            log.error(f"cannot listen on port {config.port}: address already in use")
+            where = exc.filename or f"port {config.port}"  # the web gateway names its port
+            log.error(f"cannot listen on {where}: address already in use")
         else:
             log.error(f"cannot start: {exc.strerror or exc}"
                       + (f": {exc.filename}" if exc.filename else ""))

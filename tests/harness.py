@@ -25,7 +25,9 @@ TIMEOUT = 10.0
 BIN = Path(sys.executable).parent
 CHATD = str(BIN / "chatd")
 CHATC = str(BIN / "chatc")
-LISTENING = re.compile(r"chatd listening on (\S+):(\d+)")
+LISTENING = "chatd listening on "
+TCP_ADDRESS = re.compile(r"(\S+):(\d+)")
+WEB_ADDRESS = re.compile(r"web https?://(\S+):(\d+)/")
 
 
 class Chatd:
@@ -36,6 +38,7 @@ class Chatd:
         self.args = ["--host", host, "--port", "0", *args]
         self.host = host
         self.port = 0
+        self.web_port = 0  # with --web
         self.env = env
         self.log: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
@@ -53,9 +56,14 @@ class Chatd:
             CHATD, *self.args, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
         self._reader = asyncio.create_task(self._read_log())
-        match = LISTENING.search(await self.wait_log(LISTENING.pattern))
-        assert match is not None
-        self.port = int(match.group(2))
+        line = await self.wait_log(LISTENING)
+        listing = line.partition(LISTENING)[2].removesuffix(" (TLS)")
+        for address in listing.split(", "):
+            if web := WEB_ADDRESS.fullmatch(address):
+                self.web_port = int(web.group(2))
+            elif tcp := TCP_ADDRESS.fullmatch(address):
+                self.port = self.port or int(tcp.group(2))
+        assert self.port, line
         return self
 
     async def _read_log(self) -> None:

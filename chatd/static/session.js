@@ -1,0 +1,386 @@
+// The protocol side of the page (PROTOCOL.txt): one WebSocket at a time, one JSON object
+// per message; join, refs and acks, rooms, and catching up after a drop (section 10).
+// No DOM here: what happens is told to `view` (view.js).
+
+const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
+const PAGE = 100; // history lines a request (the protocol's maximum)
+const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed"]);
+
+export class Session {
+  constructor(url, view) {
+    this.url = url;
+    this.view = view;
+    this.ws = null;
+    this.wanted = { name: "", room: "", password: "" };
+    this.name = "";
+    this.room = "";
+    this.users = [];
+    this.token = "";
+    this.lastId = null; // the last update received, quoted back on resume
+    this.seen = new Set(); // lines shown (seenKey): replays and pages never repeat one
+    this.pending = new Map(); // ref -> {text, to}: own lines not acknowledged yet
+    this.refs = 0;
+    this.joined = false; // a welcome came on the current socket
+    this.everJoined = false;
+    // Catching up after a reconnect: "replay" (resumed: wait for our ping's pong),
+    // "skip" (a fresh session: keep its join history aside, wait for our own join notice),
+    // "paging" (fetch history after lastId, page by page). null when live.
+    this.sync = null;
+    this.pageAfter = null;
+    this.paged = 0;
+    this.joinBatch = [];
+    this.missed = 0;
+    this.attempt = 0;
+    this.timer = 0;
+    this.stopped = false; // the user left, or the server refused us for good
+    this.roomsTimer = 0;
+  }
+
+  start(name, room, password) {
+    this.wanted = { name, room, password };
+    this.stopped = false;
+    this.open();
+  }
+
+  open() {
+    clearTimeout(this.timer);
+    this.timer = 0;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      this.dropped();
+      return;
+    }
+    this.ws = ws;
+    this.joined = false;
+    this.view.status(this.everJoined ? "reconnecting" : "connecting");
+    ws.onopen = () => this.send(this.connectLine());
+    ws.onmessage = (event) => {
+      if (this.ws !== ws || typeof event.data !== "string") return;
+      let msg;
+      try {
+        msg = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (msg !== null && typeof msg === "object" && typeof msg.type === "string") {
+        this.handle(msg);
+      }
+    };
+    ws.onclose = () => {
+      if (this.ws === ws) {
+        this.ws = null;
+        this.dropped();
+      }
+    };
+  }
+
+  connectLine() {
+    const line = { type: "connect" };
+    const name = this.name || this.wanted.name.trim();
+    const room = this.room || this.wanted.room.trim();
+    if (name) line.name = name;
+    if (room) line.room = room;
+    if (this.wanted.password) line.password = this.wanted.password;
+    if (this.token) {
+      line.resume = this.token;
+      if (this.lastId !== null) line.last_id = this.lastId;
+    }
+    return line;
+  }
+
+  dropped() {
+    this.joined = false;
+    this.sync = null;
+    if (this.stopped) {
+      this.view.status("offline");
+      return;
+    }
+    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    const delay = Math.round(base * (0.75 + Math.random() / 2)); // spread a crowd's retries
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.open(), delay);
+    this.view.status("waiting", delay);
+  }
+
+  /** Skips the wait before the next attempt (a button, the browser coming online). */
+  retryNow() {
+    if (this.timer) this.open();
+  }
+
+  send(line) {
+    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(line));
+      return true;
+    }
+    return false;
+  }
+
+  live() {
+    return this.joined && this.sync === null;
+  }
+
+  // ------------------------------------------------------------ what the user does
+
+  say(text, to) {
+    this.refs += 1;
+    const ref = `w${this.refs}`;
+    const entry = to ? { text, to } : { text };
+    this.pending.set(ref, entry);
+    this.view.pending(ref, text, to, this.name);
+    if (this.live()) this.send(messageLine(ref, entry));
+    return ref;
+  }
+
+  join(room) {
+    return this.live() && this.send({ type: "join", room });
+  }
+
+  nick(name) {
+    return this.live() && this.send({ type: "nick", name });
+  }
+
+  who(all) {
+    return this.live() && this.send(all ? { type: "who", all: true } : { type: "who" });
+  }
+
+  refreshRooms(soon = false) {
+    if (soon) {
+      clearTimeout(this.roomsTimer);
+      this.roomsTimer = setTimeout(() => this.refreshRooms(), 400); // one ask for a burst
+      return;
+    }
+    if (this.live()) this.send({ type: "rooms" });
+  }
+
+  leave() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (!this.send({ type: "disconnect" })) this.view.status("offline");
+  }
+
+  // ------------------------------------------------------------ what the server says
+
+  handle(msg) {
+    switch (msg.type) {
+      case "welcome": return this.welcome(msg);
+      case "message": return this.chat(msg);
+      case "connect":
+      case "disconnect":
+      case "nick": return this.notice(msg);
+      case "ack": return this.ack(msg);
+      case "who": return this.whoList(msg);
+      case "rooms": return this.view.rooms(Array.isArray(msg.rooms) ? msg.rooms : [], this.room);
+      case "history_end": return this.historyEnd(msg);
+      case "error": return this.error(msg);
+      case "ping": return this.send({ type: "pong" });
+      case "pong": return this.sync === "replay" ? this.synced() : undefined;
+      case "shutdown":
+        return this.view.system(text(msg.message) || "server shutting down", "warn");
+      default: return undefined; // PROTOCOL.txt 12: ignore what is not known
+    }
+  }
+
+  welcome(msg) {
+    const reconnect = this.everJoined;
+    this.joined = this.everJoined = true;
+    this.attempt = 0;
+    this.name = text(msg.name);
+    if (msg.resume) this.token = text(msg.resume);
+    this.view.me(this.name);
+    this.setRoom(text(msg.room));
+    this.setUsers(msg.users);
+    this.view.status("online");
+    this.missed = 0;
+    if (!reconnect) {
+      this.synced(false);
+    } else if (msg.resumed === true) {
+      // The replay (10.2) was queued before our ping is even read: its pong ends it.
+      this.sync = "replay";
+      this.view.reconnected(true);
+      this.send({ type: "ping" });
+    } else {
+      // A fresh session (10.4): its join history may skip lines; ask for all after lastId.
+      this.sync = "skip";
+      this.view.reconnected(false);
+      this.pageAfter = this.lastId;
+      this.paged = 0;
+      this.joinBatch = [];
+      if (this.pageAfter !== null) this.send({ type: "history", after: this.pageAfter, limit: PAGE });
+    }
+    if (msg.notice) this.view.system(text(msg.notice), "warn"); // name taken, resume failed
+  }
+
+  chat(msg) {
+    if (this.isSeen(msg)) return;
+    const history = msg.history === true;
+    if (history && this.sync === "skip") {
+      this.joinBatch.push(msg); // used only if the pages after lastId bring nothing
+      return;
+    }
+    if (history && this.sync === "paging") {
+      this.paged += 1;
+      if (typeof msg.id === "string") this.pageAfter = msg.id;
+    }
+    this.show(msg, history);
+  }
+
+  show(msg, history) {
+    const catching = this.sync !== null;
+    if (catching && msg.name === this.name && !msg.private && this.settle(msg)) return;
+    this.markSeen(msg);
+    if (!history && typeof msg.id === "string") this.lastId = msg.id;
+    if (catching) this.missed += 1;
+    this.view.chat(msg, { history: history && !catching, missed: catching });
+  }
+
+  /** A line of ours the server took but whose ack was lost with the connection. */
+  settle(msg) {
+    for (const [ref, entry] of this.pending) {
+      if (!entry.to && entry.text === msg.message) {
+        this.markSeen(msg);
+        this.pending.delete(ref);
+        this.view.acked(ref, msg);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  notice(msg) {
+    if (this.isSeen(msg)) return;
+    this.markSeen(msg);
+    if (typeof msg.id === "string") this.lastId = msg.id;
+    const name = text(msg.name);
+    if (msg.type === "connect" && name === this.name) {
+      this.setRoom(text(msg.room));
+      if (this.sync === "skip") {
+        // Our own join after a server restart is no news; the missed lines come next.
+        if (this.pageAfter !== null) this.sync = "paging";
+        else this.caughtUp();
+        return;
+      }
+    }
+    if (msg.room === undefined || sameRoom(msg.room, this.room)) {
+      if (msg.type === "connect") this.setUsers([...this.users.filter((u) => u !== name), name]);
+      else if (msg.type === "disconnect") this.setUsers(this.users.filter((u) => u !== name));
+      else this.setUsers(this.users.map((u) => (u === msg.old ? name : u)));
+    }
+    if (msg.type === "nick" && msg.old === this.name) {
+      this.name = name;
+      this.view.me(name);
+    }
+    this.view.notice(msg, { missed: this.sync !== null });
+    this.refreshRooms(true);
+  }
+
+  ack(msg) {
+    this.markSeen(msg); // the line itself may come back in history
+    if (typeof msg.id === "string") this.lastId = msg.id;
+    if (this.pending.delete(msg.ref)) this.view.acked(msg.ref, msg);
+  }
+
+  whoList(msg) {
+    if (msg.all === true) {
+      this.view.whoAll(Array.isArray(msg.rooms) ? msg.rooms : []);
+      return;
+    }
+    this.setRoom(text(msg.room));
+    this.setUsers(msg.users);
+  }
+
+  historyEnd(msg) {
+    if (this.sync === "skip") return;
+    if (this.sync === "paging") {
+      if (msg.more === true && msg.count > 0) {
+        this.send({ type: "history", after: this.pageAfter, limit: PAGE });
+      } else {
+        this.caughtUp();
+      }
+      return;
+    }
+    this.view.historyEnd(msg);
+  }
+
+  error(msg) {
+    const code = text(msg.code);
+    if (typeof msg.ref === "string" && this.pending.delete(msg.ref)) {
+      this.view.failed(msg.ref, msg);
+      return;
+    }
+    if (code === "auth_failed" || (!this.joined && FATAL_BEFORE_JOIN.has(code))) {
+      // Trying again would fail the same way: back to the login form.
+      this.stopped = true;
+      this.ws?.close();
+      this.everJoined = false;
+      this.token = "";
+      this.view.loginFailed(msg);
+      return;
+    }
+    if (this.sync === "paging" && code === "bad_id") {
+      this.caughtUp(); // a server that does not know our last id
+      return;
+    }
+    this.view.error(msg);
+  }
+
+  /** The end of a fresh session's catch-up (welcome with resumed false after a drop). */
+  caughtUp() {
+    if (this.paged === 0) {
+      // Nothing after our last id. A server restarted without --history-db numbers its
+      // lines afresh, so what it has for us is in the join history we kept aside.
+      for (const msg of this.joinBatch) if (!this.isSeen(msg)) this.show(msg, true);
+    }
+    this.joinBatch = [];
+    this.synced();
+  }
+
+  synced(reconnect = true) {
+    this.sync = null;
+    if (reconnect) this.view.caughtUp(this.missed);
+    for (const [ref, entry] of this.pending) this.send(messageLine(ref, entry));
+    this.refreshRooms();
+  }
+
+  isSeen(msg) {
+    const key = seenKey(msg);
+    return key !== null && this.seen.has(key);
+  }
+
+  markSeen(msg) {
+    const key = seenKey(msg);
+    if (key !== null) this.seen.add(key);
+  }
+
+  setRoom(room) {
+    if (room && room !== this.room) {
+      this.room = room;
+      this.view.room(room);
+    }
+  }
+
+  setUsers(users) {
+    this.users = Array.isArray(users) ? users.filter((u) => typeof u === "string") : [];
+    this.view.users(this.users, this.name);
+  }
+}
+
+function messageLine(ref, entry) {
+  const line = { type: "message", message: entry.text, ref };
+  if (entry.to) line.to = entry.to;
+  return line;
+}
+
+/** A line's identity: its id, and its time in case a restarted server reuses the id. */
+function seenKey(msg) {
+  return typeof msg.id === "string" ? `${msg.id} ${text(msg.time)}` : null;
+}
+
+function text(value) {
+  return typeof value === "string" ? value : "";
+}
+
+function sameRoom(a, b) {
+  return typeof a === "string" && a.toLowerCase() === b.toLowerCase();
+}

@@ -1,0 +1,233 @@
+"""The WebSocket endpoint of a real `chatd --web` (PROTOCOL.txt 13), driven by the
+websockets client next to TCP clients: same rooms, limits, leaving, resume and shutdown.
+
+`start_web` is shared with test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
+from websockets.frames import CloseCode
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from tests.e2e._server_opts import small_rcvbuf_socket
+from tests.harness import TIMEOUT, Chatd, Client
+
+
+class WebChatd(Chatd):
+    """A chatd with --web (the harness reads both ports from its "listening on" line)."""
+
+    async def start(self) -> WebChatd:
+        await super().start()
+        assert self.web_port, self.log[-5:]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.web_port}/ws"
+
+
+StartWeb = Callable[..., Awaitable[WebChatd]]
+
+
+@pytest.fixture
+async def start_web() -> AsyncIterator[StartWeb]:
+    """`start_web(*args)`: a chatd with `--web 0` unless args name a --web port."""
+    servers: list[WebChatd] = []
+
+    async def start(*args: str) -> WebChatd:
+        web = () if "--web" in args else ("--web", "0")
+        server = WebChatd(*web, *args)
+        servers.append(server)  # stopped even if it fails to start
+        return await server.start()
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+async def ws_open(server: WebChatd, origin: str | None = None) -> ClientConnection:
+    headers = {"Origin": origin} if origin else None
+    return await connect(server.ws_url, additional_headers=headers, open_timeout=TIMEOUT)
+
+
+async def ws_recv(ws: ClientConnection) -> dict[str, Any]:
+    message = await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert isinstance(message, str)
+    parsed: dict[str, Any] = json.loads(message)
+    return parsed
+
+
+async def ws_until(ws: ClientConnection, match: Callable[[dict[str, Any]], bool]
+                   ) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    while not got or not match(got[-1]):
+        got.append(await ws_recv(ws))
+    return got
+
+
+async def ws_join(server: WebChatd, name: str, **fields: Any) -> ClientConnection:
+    ws = await ws_open(server)
+    await ws.send(json.dumps({"type": "connect", "name": name, **fields}))
+    await ws_until(ws, lambda m: m["type"] == "connect" and m["name"] == name)
+    return ws
+
+
+async def test_web_and_tcp_users_share_rooms(start_web: StartWeb) -> None:
+    server = await start_web("--rate", "0")
+    tcp = await Client.joined(server.port, "tcp")
+    ws = await ws_open(server)
+    await ws.send(json.dumps({"type": "connect", "name": "web"}))
+    welcome = await ws_recv(ws)
+    assert welcome["type"] == "welcome" and welcome["users"] == ["tcp", "web"]
+    await ws_until(ws, lambda m: m["type"] == "connect" and m["name"] == "web")
+    await tcp.recv_until(lambda m: m["type"] == "connect" and m["name"] == "web")
+
+    await ws.send(json.dumps({"type": "message", "message": "안녕 from the web", "ref": "1"}))
+    ack = await ws_recv(ws)
+    assert ack["type"] == "ack" and ack["ref"] == "1"
+    line = await tcp.recv("message")
+    assert (line["name"], line["message"], line["id"]) == ("web", "안녕 from the web", ack["id"])
+    await tcp.say("hello web")
+    assert (await ws_recv(ws))["message"] == "hello web"
+    await tcp.say("psst", to="web")
+    private = await ws_recv(ws)
+    assert private["private"] is True and private["to"] == "web"
+    await server.wait_log(r"<web@lobby> 안녕 from the web")
+
+    await ws.close()  # a clean close is a leave, announced at once (PROTOCOL.txt 2.4)
+    left = await tcp.recv("disconnect")
+    assert left["name"] == "web" and "reason" not in left
+
+
+async def test_a_dropped_websocket_resumes_with_the_missed_lines(start_web: StartWeb) -> None:
+    server = await start_web("--rate", "0")
+    tcp = await Client.joined(server.port, "tcp")
+    ws = await ws_open(server)
+    await ws.send(json.dumps({"type": "connect", "name": "web"}))
+    token = (await ws_recv(ws))["resume"]
+    last = (await ws_until(ws, lambda m: m["type"] == "connect"))[-1]["id"]
+    await tcp.recv_until(lambda m: m["type"] == "connect" and m["name"] == "web")
+
+    ws.transport.abort()  # no close frame: a lost connection, held for resume
+    await server.wait_log(r"web lost the connection \(connection reset\)")
+    await tcp.say("while you were away")
+    again = await ws_open(server)
+    await again.send(json.dumps({"type": "connect", "resume": token, "last_id": last}))
+    welcome = await ws_recv(again)
+    assert welcome["resumed"] is True and welcome["name"] == "web"
+    assert (await ws_recv(again))["message"] == "while you were away"
+    assert await tcp.silent()  # nobody was told of the drop or the return
+
+
+async def test_origin_is_checked(start_web: StartWeb) -> None:
+    server = await start_web("--web-origin", "https://Chat.Example.org/")
+    same = await ws_open(server, origin=f"http://127.0.0.1:{server.web_port}")
+    allowed = await ws_open(server, origin="https://chat.example.org")
+    for origin in ("http://evil.example", "null", f"http://localhost:{server.web_port}"):
+        with pytest.raises(InvalidStatus) as refused:
+            await ws_open(server, origin=origin)
+        assert refused.value.response.status_code == 403
+    await server.wait_log(r"refused a WebSocket from Origin 'http://evil\.example'")
+    await same.close()
+    await allowed.close()
+
+
+async def test_connection_limits_count_web_and_tcp_together(start_web: StartWeb) -> None:
+    server = await start_web("--max-per-ip", "2")
+    tcp = await Client.joined(server.port, "tcp")
+    web = await ws_join(server, "web")
+    third = await ws_open(server)
+    refused = await ws_recv(third)
+    assert refused["type"] == "error" and refused["code"] == "too_many_connections"
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(third.recv(), TIMEOUT)
+    await tcp.close()
+    await web.close()
+
+
+async def test_flood_control_applies_to_web_messages(start_web: StartWeb) -> None:
+    server = await start_web("--burst", "3", "--rate", "1")
+    ws = await ws_join(server, "web")  # the connect took one token
+    for i in range(4):
+        await ws.send(json.dumps({"type": "message", "message": f"m{i}", "ref": str(i)}))
+    answers = [await ws_recv(ws) for _ in range(4)]
+    assert [a["type"] for a in answers[:2]] == ["ack", "ack"]
+    assert {a.get("code") for a in answers[2:]} == {"rate_limited"}
+
+
+async def test_shutdown_tells_web_clients_and_closes_with_going_away(
+    start_web: StartWeb,
+) -> None:
+    server = await start_web()
+    ws = await ws_join(server, "web")
+    server.signal()
+    assert await ws_recv(ws) == {"type": "shutdown", "message": "server shutting down"}
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert ws.close_code == CloseCode.GOING_AWAY
+    assert await server.wait() == 0
+
+
+async def test_a_web_client_that_does_not_read_is_cut_off(start_web: StartWeb) -> None:
+    """PROTOCOL.txt 8.2 holds for the WebSocket too: lines queued for a browser that does
+    not read count against --max-send-queue."""
+    server = await start_web("--rate", "0", "--max-send-queue", "64K", "--history-on-join", "0")
+    talker = await Client.joined(server.port, "talker")
+    loop = asyncio.get_running_loop()
+    silent = small_rcvbuf_socket()
+    client = ClientProtocol(parse_uri(server.ws_url))
+    try:
+        await asyncio.wait_for(loop.sock_connect(silent, ("127.0.0.1", server.web_port)), TIMEOUT)
+        client.send_request(client.connect())
+        for data in client.data_to_send():
+            await loop.sock_sendall(silent, data)
+        while client.state is not State.OPEN:  # read the handshake's answer, and no more
+            client.receive_data(await asyncio.wait_for(loop.sock_recv(silent, 4096), TIMEOUT))
+        client.send_text(json.dumps({"type": "connect", "name": "silent"}).encode())
+        for data in client.data_to_send():
+            await loop.sock_sendall(silent, data)
+        await talker.recv_until(lambda m: m["type"] == "connect" and m["name"] == "silent")
+        padding = "." * 1000
+        for batch in range(40):  # 8 MB, far past what the kernel buffers hold
+            await talker.send(b"".join(
+                json.dumps({"type": "message", "message": f"{batch}.{i} {padding}"}).encode()
+                + b"\n" for i in range(200)))
+        port = silent.getsockname()[1]
+        await server.wait_log(rf"127\.0\.0\.1:{port} disconnected: send queue over")
+        await talker.send({"type": "ping"})
+        await talker.recv_until(lambda m: m["type"] == "pong")  # the talker is still served
+    finally:
+        silent.close()
+
+
+async def test_web_port_speaks_tls_with_tls_cert(
+    start_web: StartWeb, certificate: tuple[Path, Path],
+) -> None:
+    """With --tls-cert the page and its WebSocket are served over HTTPS and WSS."""
+    cert, key = certificate
+    server = await start_web("--tls-cert", str(cert), "--tls-key", str(key))
+    await server.wait_log(rf"web https://127\.0\.0\.1:{server.web_port}/")
+    context = ssl.create_default_context(cafile=str(cert))
+    ws = await connect(f"wss://localhost:{server.web_port}/ws", ssl=context,
+                       open_timeout=TIMEOUT)
+    await ws.send(json.dumps({"type": "connect", "name": "secure"}))
+    assert (await ws_recv(ws))["type"] == "welcome"
+    with pytest.raises(InvalidMessage):
+        await ws_open(server)  # plain ws:// on the TLS port: no HTTP answer
+    await ws.close()
