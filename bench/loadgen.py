@@ -1,0 +1,867 @@
+"""The load generator: one process, many clients, every received line checked.
+
+Run by `bench.run` in its own process, pinned to a CPU other than the server's. It uses
+uvloop and bare asyncio Protocols (no streams, no task per client) so that it keeps up
+with the server it measures, and reports its own CPU time so a reader can tell.
+
+Sessions (each against one fresh server):
+  fanout   seat --clients, then --senders each send --lines lines as fast as a window
+           allows: a sender has at most --window lines that the lead receiver (below)
+           has not yet received.
+  latency  seat --clients, then send --rate lines a second in all, round robin over the
+           senders, for --duration seconds; every delivery's latency is recorded.
+  big      seat --idle clients (the idle scenario: time to seat, RSS per connection),
+           then --broadcasts single lines from one client to all (the bigroom scenario).
+
+A chat line is {"type":"message","message":"<name>:<seq>:<monotonic_ns at send>"}.
+`time.monotonic_ns` is the same clock in every process on Linux, so receive time minus
+the embedded time is the delivery latency, this process's own reading time included.
+
+Checking, so that no line can be lost, doubled or reordered unnoticed:
+  - A receiver checked line by line sees, for each sender, seq 0, 1, 2, ... with the
+    server's "name" equal to that sender. Lines are matched in bulk with one regular
+    expression per read (the payload anchored on the name); the match count must equal
+    the newline count, else the read is re-checked line by line with a JSON parser. The
+    first line of every read is also parsed as JSON and compared with the bulk match.
+  - In fanout, every receiver that is not a sender gets the same bytes from a one-room
+    server (the same lines, ids and times in the same order), so the first of them (the
+    lead) is checked line by line as above and every other one is compared with the
+    lead's stream byte for byte. One that differs anywhere (a keepalive ping, a missing
+    or extra line) is checked line by line from the line where it differs, starting
+    from the lead's state at that line. Senders are always checked line by line.
+  - Seating checks that each client gets its welcome and exactly as many join notices
+    as clients joined after it, itself included (its welcome's user list gives its
+    place), counting notice lines in bulk and parsing anything else.
+  - A run reports every fault it saw; the runner fails a run with any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import re
+import socket
+import sys
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.procinfo import (
+    Cpu,
+    load_average,
+    pin,
+    process_cpu,
+    raise_fd_limit,
+    rss_kib,
+    system_cpu,
+)
+
+# The server's chat line as the fast path sees it: the sender's name, then the payload
+# "<name>:<seq>:<ns>" with the same name (both chatd and the reference put "name"
+# right before "message").
+MSG = re.compile(rb'"name":"([^"\\]+)","message":"\1:(\d+):(\d+)"')
+CONNECT_NOTICE = b'{"type":"connect"'
+PING = b'{"type":"ping"}\n'
+PONG = b'{"type":"pong"}\n'
+monotonic_ns = time.monotonic_ns
+
+# orjson where installed (chatd depends on it): it parses a line in a fraction of the
+# time, and is stricter than the standard library (it refuses invalid UTF-8 and lone
+# surrogates), which suits checking what a server sends.
+json_loads: Callable[[bytes], Any]
+try:
+    from orjson import loads as json_loads
+except ImportError:  # pragma: no cover
+    json_loads = json.loads
+
+Handler = Callable[["Client", bytes, int], None]
+
+
+def _self_cpu() -> float:
+    return time.process_time()
+
+
+class Window:
+    """A measured span: the server's, this process's and everyone else's CPU in it."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.server0 = process_cpu(server_pid)
+        self.self0 = _self_cpu()
+        self.system0 = system_cpu()
+        self.t0 = time.perf_counter()
+
+    def server(self) -> Cpu:
+        return process_cpu(self.server_pid) - self.server0
+
+    def own(self) -> float:
+        return _self_cpu() - self.self0
+
+    def others(self, server: Cpu, own: float) -> dict[str, float]:
+        busy, softirq = system_cpu()
+        return {"other_cpu_s": round(busy - self.system0[0] - server.total - own, 3),
+                "softirq_cpu_s": round(softirq - self.system0[1], 3),
+                "load_average": load_average()}
+
+
+def percentile(sorted_values: Sequence[int], q: float) -> float:
+    """Nearest-rank percentile of sorted nanosecond values, in milliseconds."""
+    if not sorted_values:
+        return 0.0
+    rank = max(0, min(len(sorted_values) - 1, int(q / 100 * len(sorted_values) + 0.5) - 1))
+    return round(sorted_values[rank] / 1e6, 3)
+
+
+def latency_summary(samples: array[int] | list[int]) -> dict[str, Any]:
+    values = sorted(samples)
+    return {
+        "samples": len(values),
+        "p50_ms": percentile(values, 50),
+        "p99_ms": percentile(values, 99),
+        "p999_ms": percentile(values, 99.9),
+        "max_ms": round(values[-1] / 1e6, 3) if values else 0.0,
+    }
+
+
+@dataclass(slots=True)
+class Faults:
+    """Everything that was not as expected; any non-zero count fails the run."""
+
+    missing: int = 0  # sequence numbers skipped
+    duplicate_or_reordered: int = 0
+    unexpected_lines: int = 0
+    bad_json: int = 0
+    errors: int = 0  # error lines from the server
+    disconnects: int = 0  # connections the server closed
+    samples: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        if len(self.samples) < 20:
+            self.samples.append(text)
+
+    def total(self) -> int:
+        return (self.missing + self.duplicate_or_reordered + self.unexpected_lines
+                + self.bad_json + self.errors + self.disconnects)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"missing": self.missing, "duplicate_or_reordered": self.duplicate_or_reordered,
+                "unexpected_lines": self.unexpected_lines, "bad_json": self.bad_json,
+                "errors": self.errors, "disconnects": self.disconnects,
+                "samples": self.samples}
+
+
+@dataclass(slots=True)
+class Wave:
+    """Clients whose connect lines went out together."""
+
+    welcomed: asyncio.Future[float]
+    left: int  # welcomes still to come
+
+
+class Sender:
+    """A client's sending side: `pump` keeps at most `window` lines unconfirmed."""
+
+    __slots__ = ("client", "name", "sent", "total", "window")
+
+    def __init__(self, client: Client, total: int, window: int) -> None:
+        self.client = client
+        self.name = client.name
+        self.total = total
+        self.window = window
+        self.sent = 0
+
+    def pump(self, confirmed: int) -> None:
+        limit = min(self.total, confirmed + self.window)
+        if self.sent >= limit:
+            return
+        now = monotonic_ns()
+        name = self.name
+        data = b"".join([b'{"type":"message","message":"%b:%d:%d"}\n' % (name, seq, now)
+                         for seq in range(self.sent, limit)])
+        self.sent = limit
+        self.client.write(data)
+
+    def send_one(self, seq: int) -> None:
+        self.client.write(b'{"type":"message","message":"%b:%d:%d"}\n'
+                          % (self.name, seq, monotonic_ns()))
+        self.sent = seq + 1
+
+
+class Client(asyncio.Protocol):
+    __slots__ = ("done", "expect", "gen", "got", "index", "joins", "lat", "lost", "name",
+                 "on_chunk", "pending", "pos", "position", "settled", "tail", "transport",
+                 "want", "watches", "wave")
+
+    def __init__(self, gen: LoadGen, index: int, on_chunk: Handler) -> None:
+        self.gen = gen
+        self.index = index
+        self.name = b""
+        self.transport: asyncio.Transport | None = None
+        self.tail = b""
+        self.on_chunk = on_chunk
+        self.position = 0  # 1-based place in the join order, from the welcome
+        self.joins = 0  # join notices received
+        self.settled = False
+        self.expect: dict[bytes, int] = {}  # sender name -> next seq
+        self.got = 0
+        self.want = 0
+        self.done = False
+        self.lost = False
+        self.watches: list[tuple[bytes, Sender]] = []
+        self.lat: array[int] = array("q")
+        self.pending = bytearray()  # a mirror's bytes not yet compared with the lead's
+        self.pos = 0  # how far a mirror's stream matches the lead's
+        self.wave: Wave | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.tail:
+            data = self.tail + data
+        end = data.rfind(b"\n") + 1
+        self.tail = data[end:] if end < len(data) else b""
+        if end:
+            self.on_chunk(self, data, end)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.gen.client_lost(self, exc)
+
+
+class LoadGen:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.loop = asyncio.get_running_loop()
+        self.server_pid: int = args.server_pid
+        self.clients: list[Client] = []
+        self.faults = Faults()
+        self.expected_clients = 0
+        self.welcomed = 0
+        self.settled = 0
+        self.all_welcomed: asyncio.Future[float] = self.loop.create_future()
+        self.all_settled: asyncio.Future[float] = self.loop.create_future()
+        self.phase_done: asyncio.Future[float] = self.loop.create_future()
+        self.remaining = 0
+        self.waves: deque[asyncio.Future[float]] = deque()  # joining, not all welcomed
+        self.finished = False  # results are out: from now on, reads are only drained
+        self.broadcast_seq = 0
+        self.validated = 0  # lines fully parsed with json.loads on the fast path
+        self.lead: Client | None = None
+        self.mirrors: list[Client] = []
+        self.waiting: set[Client] = set()  # mirrors with bytes the lead has not had yet
+        self.stream = bytearray()  # everything the lead received in the fanout phase
+        self.diverged = 0
+
+    # ------------------------------------------------------------------ plumbing
+
+    def client_lost(self, client: Client, exc: Exception | None) -> None:
+        if not self.finished:
+            self.faults.disconnects += 1
+            self.faults.note(f"{client.name.decode() or client.index} lost: {exc!r}")
+            self._fail_futures()
+
+    def _fail_futures(self) -> None:
+        # A lost client can never complete: stop waiting instead of timing out.
+        for fut in (self.all_welcomed, self.all_settled, self.phase_done, *self.waves):
+            if not fut.done():
+                fut.set_result(-1.0)
+
+    def _pong(self, client: Client) -> None:
+        client.write(PONG)
+
+    def _misc_line(self, client: Client, obj: dict[str, Any], line: bytes) -> None:
+        """A line that is not the phase's business: pings answered, faults counted."""
+        kind = obj.get("type")
+        if kind == "ping":
+            self._pong(client)
+        elif kind in ("pong", "history_end") or (kind == "message" and obj.get("history")):
+            pass
+        elif kind == "error":
+            self.faults.errors += 1
+            self.faults.note(f"{client.name.decode()}: {line[:200]!r}")
+        else:
+            self.faults.unexpected_lines += 1
+            self.faults.note(f"{client.name.decode()}: unexpected {line[:200]!r}")
+
+    def _loads(self, client: Client, line: bytes) -> dict[str, Any] | None:
+        try:
+            obj = json_loads(line)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            self.faults.bad_json += 1
+            self.faults.note(f"{client.name.decode()}: not a JSON object {line[:200]!r}")
+            return None
+        return obj
+
+    # ------------------------------------------------------------------ seating
+
+    async def seat(self, count: int) -> dict[str, Any]:
+        """Connect and join `count` clients; wait until every join notice has arrived."""
+        self.expected_clients = count
+        rss0 = rss_kib(self.server_pid)
+        window = Window(self.server_pid)
+        t0 = window.t0
+        # Clients connect in blocks of --connect-block and then join in waves of
+        # --join-wave: a wave's connect lines leave at once (a burst, as after a restart),
+        # and the next wave goes when the wave --join-depth before it has all its
+        # welcomes, so the server works on one wave while this process reads the notices
+        # of the one before. A block connects while the server is idle: libuv accepts one
+        # connection per loop turn, so sockets opened while the server is busy would
+        # measure that, and joins that trickled in one per turn would each cost a write
+        # per seated client: both measure the arrival pattern, not the server.
+        size, depth = max(1, self.args.join_wave), max(1, self.args.join_depth)
+        block = max(size, self.args.connect_block)
+        for first in range(0, count, block):
+            connected = await self._open(first, min(first + block, count))
+            if not connected or self.all_welcomed.done():  # a failure ended seating early
+                break
+            for at in range(0, len(connected), size):
+                if len(self.waves) >= depth and not await self._next_wave():
+                    break
+                wave = Wave(self.loop.create_future(), len(connected[at : at + size]))
+                self.waves.append(wave.welcomed)
+                for client in connected[at : at + size]:
+                    client.wave = wave
+                    client.write(b'{"type":"connect","name":"%b"}\n' % client.name)
+            while self.waves:
+                if not await self._next_wave():
+                    break
+        timeout = self.args.timeout
+        welcomed_at = await self._wait(self.all_welcomed, timeout)
+        settled_at = await self._wait(self.all_settled, timeout)
+        cpu, own = window.server(), window.own()
+        notices = count * (count + 1) // 2
+        return {
+            "clients": count,
+            "welcomed": self.welcomed,
+            "settled": self.settled,
+            "join_notices_expected": notices,
+            "join_notices_received": sum(c.joins for c in self.clients),
+            "seconds_to_welcome_all": round(welcomed_at - t0, 3) if welcomed_at > 0 else None,
+            "seconds_to_settle": round(settled_at - t0, 3) if settled_at > 0 else None,
+            "server_cpu": cpu.as_dict(),
+            "server_cpu_us_per_notice": round(cpu.total / notices * 1e6, 3) if notices else 0,
+            "loadgen_cpu_s": round(own, 3),
+            **window.others(cpu, own),
+            "rss_before_kib": rss0,
+            "rss_after_kib": rss_kib(self.server_pid),
+        }
+
+    async def _wait(self, fut: asyncio.Future[float], timeout: float) -> float:
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            self.faults.note(f"timed out after {timeout}s")
+            self._fail_futures()
+            return -1.0
+
+    async def _next_wave(self) -> bool:
+        """Wait for the oldest wave's welcomes; False on a failure or timeout."""
+        if await self._wait(self.waves[0], self.args.timeout) < 0:
+            return False
+        self.waves.popleft()
+        return True
+
+    async def _open(self, first: int, stop: int) -> list[Client]:
+        """Connect clients first..stop-1 (not joined yet); [] if any connect fails."""
+        clients = [Client(self, i, self._seating_chunk) for i in range(first, stop)]
+        for client in clients:
+            client.name = (b"s%d" if client.index < self.args.senders else b"r%d") % client.index
+        results = await asyncio.gather(
+            *(self.loop.create_connection(lambda c=c: c, self.args.host, self.args.port)  # type: ignore[misc]
+              for c in clients), return_exceptions=True)
+        self.clients.extend(clients)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            self.faults.disconnects += len(failed)
+            self.faults.note(f"{len(failed)} connects failed, first: {failed[0]!r}")
+            self._fail_futures()
+            return []
+        return clients
+
+    def _seating_chunk(self, client: Client, data: bytes, end: int) -> None:
+        if client.position:
+            # After the welcome, a seated client reads only join notices: count in bulk.
+            lines = data.count(b"\n", 0, end)
+            notices = data.count(CONNECT_NOTICE, 0, end)
+            # chatd pings clients silent for 25 s: answer in bulk too.
+            pings = data.count(PING, 0, end) if notices != lines else 0
+            if notices + pings == lines:
+                client.joins += notices
+                if pings:
+                    client.write(PONG * pings)
+                self._check_settled(client)
+                return
+        for line in data[:end].split(b"\n")[:-1]:
+            obj = self._loads(client, line)
+            if obj is None:
+                continue
+            kind = obj.get("type")
+            if kind == "welcome" and not client.position:
+                users = obj.get("users")
+                client.name = str(obj.get("name")).encode()
+                client.position = len(users) if isinstance(users, list) else 0
+                if not client.position:
+                    self.faults.unexpected_lines += 1
+                    self.faults.note(f"welcome without users: {line[:200]!r}")
+                self.welcomed += 1
+                wave = client.wave
+                if wave is not None:
+                    wave.left -= 1
+                    if not wave.left and not wave.welcomed.done():
+                        wave.welcomed.set_result(time.perf_counter())
+                if self.welcomed == self.expected_clients and not self.all_welcomed.done():
+                    self.all_welcomed.set_result(time.perf_counter())
+            elif kind == "connect":
+                client.joins += 1
+            else:
+                self._misc_line(client, obj, line)
+        self._check_settled(client)
+
+    def _check_settled(self, client: Client) -> None:
+        if client.settled or not client.position:
+            return
+        due = self.expected_clients - client.position + 1
+        if client.joins > due:
+            self.faults.unexpected_lines += client.joins - due
+            self.faults.note(f"{client.name.decode()}: {client.joins} join notices, want {due}")
+        if client.joins >= due:
+            client.settled = True
+            self.settled += 1
+            if self.settled == self.expected_clients and not self.all_settled.done():
+                self.all_settled.set_result(time.perf_counter())
+
+    # ------------------------------------------------------------------ chat lines
+
+    def _lines(self, client: Client, data: bytes, end: int
+               ) -> list[tuple[bytes, bytes, bytes]]:
+        """The (name, seq, ns) of every chat line in a read; anything else is dealt with."""
+        found: list[tuple[bytes, bytes, bytes]] = MSG.findall(data, 0, end)
+        if len(found) == data.count(b"\n", 0, end):
+            if found:
+                self._validate(client, data, found[0])
+            return found
+        # Slow path: something else is in this read (a ping, an error, a stray line).
+        found = []
+        for line in data[:end].split(b"\n")[:-1]:
+            match = MSG.search(line)
+            obj = self._loads(client, line)
+            if obj is None:
+                continue
+            if match is not None and obj.get("type") == "message" and not obj.get("history"):
+                found.append(match.groups())  # type: ignore[arg-type]
+            else:
+                self._misc_line(client, obj, line)
+        return found
+
+    def _validate(self, client: Client, data: bytes, first: tuple[bytes, bytes, bytes]
+                  ) -> None:
+        """Parse the read's first line in full: the bulk match must agree with JSON."""
+        self.validated += 1
+        line = data[: data.index(b"\n")]
+        obj = self._loads(client, line)
+        if obj is None:
+            return
+        name, seq, ns = (part.decode() for part in first)
+        if (obj.get("type") != "message" or obj.get("name") != name
+                or obj.get("message") != f"{name}:{seq}:{ns}"):
+            self.faults.unexpected_lines += 1
+            self.faults.note(f"{client.name.decode()}: bulk match disagrees with {line[:200]!r}")
+
+    def _chat_chunk(self, client: Client, data: bytes, end: int) -> None:
+        now = monotonic_ns()
+        if client is self.lead:
+            self.stream += memoryview(data)[:end]
+        found = self._lines(client, data, end)
+        if found:
+            expect = client.expect
+            if self.args.scenario == "latency":
+                lat = client.lat
+                for name, seq, ns in found:
+                    s = int(seq)
+                    if s != expect.get(name):
+                        self._order_fault(client, name, s)
+                    expect[name] = s + 1
+                    lat.append(now - int(ns))
+            else:
+                for name, seq, _ns in found:
+                    s = int(seq)
+                    if s != expect.get(name):
+                        self._order_fault(client, name, s)
+                    expect[name] = s + 1
+                # One sample a read: under saturation a line's latency measures the window.
+                client.lat.append(now - int(found[0][2]))
+            client.got += len(found)
+            for name, sender in client.watches:
+                sender.pump(expect[name])
+            if client.got >= client.want and not client.done:
+                self._finish(client)
+        if client is self.lead:
+            for mirror in list(self.waiting if not client.done else self.mirrors):
+                self._verify(mirror)
+
+    def _finish(self, client: Client) -> None:
+        client.done = True
+        self.remaining -= 1
+        if not self.remaining and not self.phase_done.done():
+            self.phase_done.set_result(time.perf_counter())
+
+    # A one-room server sends every receiver that is not a sender the same bytes (the same
+    # lines, ids and times, in the same order). So the first such receiver (the lead) is
+    # checked line by line, and every other one (a mirror) is compared with the lead's
+    # stream byte for byte. A mirror that differs (a ping, a lost or extra line) is
+    # checked line by line from the line where it differs, with the state the lead's
+    # stream had there.
+
+    def _mirror_chunk(self, client: Client, data: bytes, end: int) -> None:
+        client.pending += memoryview(data)[:end]
+        self._verify(client)
+
+    def _verify(self, mirror: Client) -> None:
+        stream, pending, lead = self.stream, mirror.pending, self.lead
+        assert lead is not None
+        if pending:
+            if stream.startswith(pending, mirror.pos):
+                mirror.pos += len(pending)
+                pending.clear()
+                self.waiting.discard(mirror)
+            else:
+                ahead = len(stream) - mirror.pos
+                if ahead >= len(pending) or lead.done:
+                    self._diverge(mirror)
+                    return
+                if ahead > 0:
+                    if not stream.startswith(pending[:ahead], mirror.pos):
+                        self._diverge(mirror)
+                        return
+                    mirror.pos += ahead
+                    del pending[:ahead]
+                self.waiting.add(mirror)
+        if lead.done and not mirror.done and mirror.pos == len(stream) and not pending:
+            mirror.expect = dict(lead.expect)
+            mirror.got = lead.got
+            self._finish(mirror)
+
+    def _diverge(self, mirror: Client) -> None:
+        self.diverged += 1
+        self.waiting.discard(mirror)
+        stream, pending = self.stream, bytes(mirror.pending)
+        same, limit = 0, min(len(pending), len(stream) - mirror.pos)
+        while same < limit and stream[mirror.pos + same] == pending[same]:
+            same += 1
+        start = stream.rfind(b"\n", 0, mirror.pos + same) + 1
+        expect = mirror.expect
+        got = 0
+        for name, seq, _ns in MSG.findall(stream, 0, start):
+            expect[name] = int(seq) + 1
+            got += 1
+        mirror.got = got
+        mirror.on_chunk = self._chat_chunk
+        mirror.pending = bytearray()
+        rest = pending[start - mirror.pos :]
+        if rest:
+            end = rest.rfind(b"\n") + 1
+            self._chat_chunk(mirror, rest, end)
+
+    def _order_fault(self, client: Client, name: bytes, seq: int) -> None:
+        want = client.expect.get(name)
+        if want is None:
+            self.faults.unexpected_lines += 1
+            self.faults.note(f"{client.name.decode()}: line from {name.decode()}, not a sender")
+            client.got -= 1  # not one of the lines it waits for
+        elif seq > want:
+            self.faults.missing += seq - want
+            self.faults.note(f"{client.name.decode()}: {name.decode()} {want}..{seq - 1} missing")
+        else:
+            self.faults.duplicate_or_reordered += 1
+            self.faults.note(f"{client.name.decode()}: {name.decode()} {seq} after {want - 1}")
+
+    def _prepare_chat(self, total: int, window: int, mirrors: bool) -> list[Sender]:
+        """Expectations per receiver, the lead and its mirrors, and who paces the senders."""
+        clients = self.clients
+        senders = [Sender(c, total, window) for c in clients[: self.args.senders]]
+        listeners = clients[len(senders):]
+        self.lead = listeners[0] if listeners and mirrors else None
+        self.mirrors = listeners[1:] if self.lead is not None else []
+        self.remaining = 0
+        for client in clients:
+            client.expect = {s.name: 0 for s in senders if s.client is not client}
+            client.want = total * len(client.expect)
+            client.got = 0
+            client.done = client.want == 0
+            self.remaining += not client.done
+            client.lat = array("q")
+            client.on_chunk = self._chat_chunk
+        for mirror in self.mirrors:
+            mirror.on_chunk = self._mirror_chunk
+        for s in senders if window > 0 else ():
+            # The window is counted at the lead; without one, at the last client (or the
+            # one before it, for the last client's own lines).
+            last = clients[-1]
+            watcher = self.lead or (last if s.client is not last else clients[-2])
+            watcher.watches.append((s.name, s))
+        return senders
+
+    def _completeness(self, total: int) -> dict[str, Any]:
+        clients = self.clients
+        want = sum(c.want for c in clients)
+        got = sum(c.got for c in clients)
+        complete = (all(c.done for c in clients) and self.faults.total() == 0
+                    and all(all(v == total for v in c.expect.values()) for c in clients))
+        return {"deliveries_expected": want, "deliveries_received": got, "complete": complete,
+                "receivers_checked_line_by_line": len(clients) - len(self.mirrors),
+                "receivers_compared_with_lead": len(self.mirrors),
+                "mirrors_diverged": self.diverged}
+
+    async def fanout(self) -> dict[str, Any]:
+        args = self.args
+        senders = self._prepare_chat(args.lines, args.window, mirrors=True)
+        window = Window(self.server_pid)
+        for s in senders:
+            s.pump(0)
+        end = await self._wait(self.phase_done, args.timeout)
+        t1 = end if end > 0 else time.perf_counter()
+        return self._chat_result(args.lines, t1 - window.t0, window, per_line_latency=False)
+
+    async def latency(self) -> dict[str, Any]:
+        args = self.args
+        per_sender = max(1, int(args.rate * args.duration / args.senders))
+        senders = self._prepare_chat(per_sender, 0, mirrors=False)
+        total = per_sender * len(senders)
+        period_ns = int(1e9 / args.rate)
+        start_ns = monotonic_ns() + 50_000_000
+        lateness = array("q")
+        window = Window(self.server_pid)
+        k = 0
+
+        def tick() -> None:
+            # Send every line that is due (timers fire in 1 ms steps), then sleep until
+            # the next one is: the schedule is absolute, so lateness never accumulates.
+            nonlocal k
+            now = monotonic_ns()
+            while k < total and start_ns + k * period_ns <= now:
+                lateness.append(now - (start_ns + k * period_ns))
+                senders[k % len(senders)].send_one(k // len(senders))
+                k += 1
+            if k < total:
+                delay = (start_ns + k * period_ns - monotonic_ns()) / 1e9
+                self.loop.call_later(max(0.0, delay), tick)
+
+        self.loop.call_later((start_ns - monotonic_ns()) / 1e9, tick)
+        end = await self._wait(self.phase_done, args.duration + args.timeout)
+        t1 = end if end > 0 else time.perf_counter()
+        result = self._chat_result(per_sender, t1 - window.t0, window, per_line_latency=True)
+        result["rate_lines_per_s"] = args.rate
+        result["lines_sent"] = k
+        lateness_sorted = sorted(lateness)
+        result["send_lateness_p99_ms"] = percentile(lateness_sorted, 99)
+        result["send_lateness_max_ms"] = (round(lateness_sorted[-1] / 1e6, 3)
+                                          if lateness_sorted else 0.0)
+        return result
+
+    def _chat_result(self, per_sender: int, seconds: float, window: Window,
+                     per_line_latency: bool) -> dict[str, Any]:
+        cpu, self_cpu = window.server(), window.own()
+        counts = self._completeness(per_sender)
+        deliveries = counts["deliveries_received"]
+        samples: array[int] = array("q")
+        for c in self.clients:
+            samples.extend(c.lat)
+        return {
+            **counts,
+            "clients": len(self.clients),
+            "senders": self.args.senders,
+            "lines_per_sender": per_sender,
+            "window": self.args.window if not per_line_latency else None,
+            "seconds": round(seconds, 4),
+            "deliveries_per_s": round(deliveries / seconds) if seconds > 0 else 0,
+            "server_cpu": cpu.as_dict(),
+            "server_cpu_us_per_delivery": (round(cpu.total / deliveries * 1e6, 4)
+                                           if deliveries else None),
+            "server_cpu_utilisation": round(cpu.total / seconds, 3) if seconds > 0 else 0,
+            "loadgen_cpu_s": round(self_cpu, 3),
+            "loadgen_cpu_us_per_delivery": (round(self_cpu / deliveries * 1e6, 4)
+                                            if deliveries else None),
+            "loadgen_cpu_utilisation": round(self_cpu / seconds, 3) if seconds > 0 else 0,
+            **window.others(cpu, self_cpu),
+            "validated_lines": self.validated,
+            "latency": {**latency_summary(samples),
+                        "what": "every delivery" if per_line_latency
+                        else "first line of each read (saturated: reflects the window)"},
+            "server_rss_kib": rss_kib(self.server_pid),
+        }
+
+    # ------------------------------------------------------------------ big room
+
+    async def bigroom(self) -> dict[str, Any]:
+        clients = self.clients
+        receivers = len(clients) - 1
+        lat: array[int] = array("q")
+        spans: list[float] = []
+        firsts: list[float] = []
+        window = Window(self.server_pid)
+        sender = clients[0]
+        for client in clients:
+            client.on_chunk = self._broadcast_chunk
+            client.lat = lat
+        for b in range(self.args.broadcasts):
+            self.broadcast_seq = b
+            self.remaining = receivers
+            self.phase_done = self.loop.create_future()
+            t0 = monotonic_ns()
+            sender.write(b'{"type":"message","message":"%b:%d:%d"}\n' % (sender.name, b, t0))
+            end = await self._wait(self.phase_done, self.args.timeout)
+            if end < 0:
+                break
+            spans.append((monotonic_ns() - t0) / 1e6)
+            firsts.append(min(lat[-receivers:]) / 1e6)
+        cpu, own = window.server(), window.own()
+        deliveries = len(lat)
+        want = receivers * self.args.broadcasts
+        return {
+            "receivers": receivers,
+            "broadcasts": self.args.broadcasts,
+            "deliveries_expected": want,
+            "deliveries_received": deliveries,
+            "complete": deliveries == want and self.faults.total() == 0,
+            "arrival": latency_summary(lat),
+            "first_arrival_ms": [round(s, 2) for s in firsts],
+            "last_arrival_ms": [round(s, 2) for s in spans],
+            "server_cpu": cpu.as_dict(),
+            "server_cpu_us_per_delivery": (round(cpu.total / deliveries * 1e6, 4)
+                                           if deliveries else None),
+            "loadgen_cpu_s": round(own, 3),
+            **window.others(cpu, own),
+        }
+
+    def _broadcast_chunk(self, client: Client, data: bytes, end: int) -> None:
+        # Kept lean: with 10,000 receivers this process reads each broadcast 10,000 times,
+        # and its own time per read is part of the measured arrival.
+        now = monotonic_ns()
+        if end == len(data) and data.count(b"\n") == 1:
+            match = MSG.search(data)
+            if match is not None and match[1] == self.clients[0].name:
+                self.validated += 1
+                obj = self._loads(client, data)
+                name, seq, ns = match.groups()
+                if (obj is not None and obj.get("type") == "message"
+                        and obj.get("name") == name.decode()
+                        and obj.get("message") == b":".join((name, seq, ns)).decode()
+                        and int(seq) == self.broadcast_seq and client.index):
+                    client.lat.append(now - int(ns))
+                    self.remaining -= 1
+                    if not self.remaining and not self.phase_done.done():
+                        self.phase_done.set_result(time.perf_counter())
+                    return
+        for name, seq, ns in self._lines(client, data, end):
+            if client is self.clients[0] or int(seq) != self.broadcast_seq:
+                self.faults.unexpected_lines += 1
+                self.faults.note(f"{client.name.decode()}: {name.decode()}:{seq.decode()}")
+                continue
+            client.lat.append(now - int(ns))
+            self.remaining -= 1
+            if not self.remaining and not self.phase_done.done():
+                self.phase_done.set_result(time.perf_counter())
+
+    def _drain_chunk(self, client: Client, data: bytes, end: int) -> None:
+        pass
+
+    def drain(self) -> None:
+        """Results are out: keep reading (so the server never waits) but check nothing."""
+        self.finished = True
+        for client in self.clients:
+            client.on_chunk = self._drain_chunk
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    gen = LoadGen(args)
+    result: dict[str, Any] = {"scenario": args.scenario}
+    try:
+        if args.scenario == "big":
+            result["idle"] = await gen.seat(args.idle)
+            if gen.faults.total() == 0 and args.broadcasts > 0:
+                result["idle"]["rss_per_connection_kib"] = round(
+                    (result["idle"]["rss_after_kib"] - result["idle"]["rss_before_kib"])
+                    / max(1, args.idle), 3)
+                result["bigroom"] = await gen.bigroom()
+        else:
+            result["seat"] = await gen.seat(args.clients)
+            if gen.faults.total() == 0:
+                result[args.scenario] = await (gen.fanout() if args.scenario == "fanout"
+                                               else gen.latency())
+    finally:
+        result["faults"] = gen.faults.as_dict()
+        result["ok"] = gen.faults.total() == 0
+        gen.drain()
+    print(json.dumps(result), flush=True)
+    # Keep the connections open until told to go: the runner stops the server first, so
+    # the server's shutdown, not a storm of leaves, is what ends these connections.
+    await _stdin_closed()
+    for client in gen.clients:
+        if client.transport is not None:
+            client.transport.abort()
+    return result
+
+
+async def _stdin_closed() -> None:
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(OSError, ValueError):
+        await loop.run_in_executor(None, sys.stdin.buffer.read)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench.loadgen",
+                                 description="chatd load generator (run by python -m bench)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--server-pid", type=int, required=True)
+    ap.add_argument("--scenario", choices=["fanout", "latency", "big"], required=True)
+    ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument("--senders", type=int, default=10)
+    ap.add_argument("--lines", type=int, default=2000)
+    ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--rate", type=float, default=500.0)
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--idle", type=int, default=10000)
+    ap.add_argument("--broadcasts", type=int, default=5)
+    ap.add_argument("--join-wave", type=int, default=100)
+    ap.add_argument("--join-depth", type=int, default=2)
+    ap.add_argument("--connect-block", type=int, default=1000)
+    ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    size = args.idle if args.scenario == "big" else args.clients
+    if size < 2 or not 1 <= args.senders <= size:
+        print("loadgen: need 2+ clients and 1..clients senders", file=sys.stderr)
+        return 2
+    pin(args.cpu)
+    raise_fd_limit()
+    # No cyclic garbage is made on the hot path; a collector pass would only add jitter.
+    gc.disable()
+    import uvloop
+
+    result: dict[str, Any] = uvloop.run(run(args))
+    return 0 if result.get("ok") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
