@@ -22,7 +22,7 @@ import hmac
 import re
 import secrets
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
@@ -134,7 +134,7 @@ class Session(Generic[P]):
     since: Key  # lines before this were not meant for this session (joined the room)
     detached_at: float = 0.0
     lost: str = ""  # why the connection went, while detached
-    inbox: deque[Entry] = field(default_factory=deque)
+    inbox: deque[Entry] | None = None  # made on the first private line: most have none
     peer: P | None = None  # the local connection, when attached on this node
 
 
@@ -164,15 +164,20 @@ class NoSink:
         pass
 
 
-@dataclass(slots=True)
 class Effects(Generic[P]):
-    """What the I/O shell must do: deliver, append commands to the log, close peers."""
+    """What the I/O shell must do: deliver, append commands to the log, close peers.
 
-    deliveries: list[Delivery[P]] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)  # follow-ups to publish
-    close: list[P] = field(default_factory=list)
-    joined: list[P] = field(default_factory=list)  # peers whose join/resume just applied
-    note: str = ""  # what happened, for the server log
+    Made twice per chat line, so a plain class: list literals beat dataclass factories.
+    """
+
+    __slots__ = ("close", "commands", "deliveries", "joined", "note")
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery[P]] = []
+        self.commands: list[Command] = []  # follow-ups to publish
+        self.close: list[P] = []
+        self.joined: list[P] = []  # peers whose join/resume just applied
+        self.note = ""  # what happened, for the server log
 
 
 def hash_token(secret: str) -> str:
@@ -181,8 +186,12 @@ def hash_token(secret: str) -> str:
 
 class Hub(Generic[P]):
     def __init__(
-        self, config: Config | None = None, node: str = "", sink: HistorySink | None = None
+        self, config: Config | None = None, node: str = "", sink: HistorySink | None = None,
+        audience_changing: Callable[[set[P], P, bool], None] | None = None,
     ) -> None:
+        # Told just before a peer joins (True) or leaves (False) a room's peer set: a shell
+        # that batches a room's broadcasts per turn settles what the old audience is owed.
+        self.audience_changing = audience_changing or (lambda peers, peer, joining: None)
         self.config = config or Config()
         self.node = node or secrets.token_hex(4)
         self.sink: HistorySink = sink or NoSink()
@@ -219,8 +228,9 @@ class Hub(Generic[P]):
         """A parsed line from a local peer."""
         fx: Effects[P] = Effects()
         session = self._by_cid.get(peer.cid)
-        if type(event) is p.Message and session is not None:  # most lines: straight on
-            fx.commands.append(SayCmd(Origin(self.node, peer.cid), session.sid, event.message,
+        if type(event) is p.Message and session is not None and session.origin is not None:
+            # Most lines: straight on (an attached session's origin is this connection).
+            fx.commands.append(SayCmd(session.origin, session.sid, event.message,
                                       event.to, event.ref))
             return fx
         try:
@@ -389,8 +399,10 @@ class Hub(Generic[P]):
         if peer is None:
             return
         room = self.rooms[session.room]
-        room.json_peers.discard(peer)
-        room.text_peers.discard(peer)
+        peers = room.text_peers if peer.text else room.json_peers
+        if peer in peers:
+            self.audience_changing(peers, peer, False)
+            peers.discard(peer)
         self._by_cid.pop(peer.cid, None)
         session.peer = None
 
@@ -437,9 +449,9 @@ class Hub(Generic[P]):
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
                           to=target.name)
             for holder in {sender, target}:
+                if holder.inbox is None:
+                    holder.inbox = deque(maxlen=self.config.inbox_size)
                 holder.inbox.append(entry)
-                if len(holder.inbox) > self.config.inbox_size:
-                    holder.inbox.popleft()
             if target.peer is not None:
                 line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
                 fx.deliveries.append(((target.peer,), self._encode_for(target.peer, line), None))
@@ -535,7 +547,9 @@ class Hub(Generic[P]):
         session.peer = peer
         self._by_cid[peer.cid] = session
         room = self.rooms[session.room]
-        (room.text_peers if peer.text else room.json_peers).add(peer)
+        peers = room.text_peers if peer.text else room.json_peers
+        self.audience_changing(peers, peer, True)
+        peers.add(peer)
 
     def _apply_resume(self, fx: Effects[P], cmd: ResumeCmd, st: Stamp) -> None:
         session = self.sessions.get(cmd.sid)
@@ -563,7 +577,7 @@ class Hub(Generic[P]):
         start = max(seen, session.since)
         lines = self._retained(room)
         missed = lines[bisect.bisect_right(lines, start, key=lambda e: e.key):]
-        private = [e for e in session.inbox if e.key > seen]
+        private = [e for e in session.inbox or () if e.key > seen]
         for entry in sorted([*missed, *private], key=lambda e: e.key):
             if entry.sid == session.sid:
                 if entry.ref is not None:  # the ack it may have missed
@@ -675,7 +689,7 @@ class Hub(Generic[P]):
                 "sid": s.sid, "name": s.name, "room": s.room, "text": s.text,
                 "token_hash": s.token_hash, "since": list(s.since), "lost": s.lost,
                 "origin": [s.origin.node, s.origin.cid] if s.origin else None,
-                "detached_at": s.detached_at, "inbox": [entry(e) for e in s.inbox],
+                "detached_at": s.detached_at, "inbox": [entry(e) for e in s.inbox or ()],
             } for s in self.sessions.values()],
             "rooms": [{"key": r.key, "name": r.name, "members": list(r.members)}
                       for r in self.rooms.values() if r.members],
@@ -694,7 +708,8 @@ class Hub(Generic[P]):
             session: Session[P] = Session(
                 d["sid"], d["name"], d["room"], d["text"], d["token_hash"], origin,
                 (d["since"][0], d["since"][1], d["since"][2]), d["detached_at"], d["lost"],
-                deque(entry(e) for e in d["inbox"]))
+                deque((entry(e) for e in d["inbox"]), maxlen=self.config.inbox_size)
+                if d["inbox"] else None)
             by_sid[session.sid] = session
             self.sessions[session.sid] = session
             self.names[p.name_key(session.name)] = session

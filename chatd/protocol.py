@@ -336,6 +336,12 @@ def _history(obj: dict[str, Any]) -> History:
 
 
 def _message(obj: dict[str, Any]) -> Message:
+    text, ref = obj.get("message"), obj.get("ref")
+    # Most lines are plain printable text, maybe with a short ASCII ref: no checks left.
+    if (type(text) is str and text.isprintable() and not text.isspace() and text
+            and "to" not in obj and (ref is None or (type(ref) is str and ref.isascii()
+                                                     and 0 < len(ref) <= MAX_REF_CHARS))):
+        return Message(text, None, ref)
     ref = _ref(obj)
     try:
         text = clean_message(_req_str(obj, "message"))

@@ -5,14 +5,17 @@ a connection is one small object with no task of its own, about 1.3 KiB where a
 stream reader, writer and task cost about 5 KiB (see the benchmark issue's note).
 
 Writes are coalesced: a delivery only appends bytes to the recipient's outbox, and
-once per event-loop turn `_flush` hands each dirty outbox to its transport in one
-`write`. Nothing on the broadcast path awaits a client; a client whose unsent output
+once per event-loop turn the writer (chatd.outbox) hands each connection's bytes to
+its transport in one `write`; a room's broadcast is stored once per turn, not once per
+member. Nothing on the broadcast path awaits a client; a client whose unsent output
 passes `max_send_queue` is disconnected (PROTOCOL.txt 8.2).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import errno
 import hmac
 import signal
@@ -30,6 +33,7 @@ from chatd.commands import BEAT_EVERY, BeatCmd
 from chatd.hub import Config as HubConfig
 from chatd.hub import Delivery, Effects, HistorySink, Hub
 from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
+from chatd.outbox import RoomBuffer, Writer
 from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
@@ -39,6 +43,21 @@ if TYPE_CHECKING:
 
 TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
 BACKLOG_LIMIT = 100  # lines a client may send before its connect has been applied
+TRIM_AFTER = 64 * 1024 * 1024  # bytes written between heap trims
+
+
+def _malloc_trim() -> Callable[[], object]:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return lambda: None
+    return lambda: trim(0)
+
+
+# A burst (10,000 joins announced to everyone) frees hundreds of MB the C allocator
+# keeps; giving it back keeps the resident size of an idle server near its live data.
+trim_heap = _malloc_trim()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +91,7 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "server", "cid", "text", "mode_known", "transport", "splitter", "out", "queued",
         "closing", "gone", "drop_reason", "ip", "address", "opened_at", "last_seen",
-        "pinged", "guard", "errors", "pending_name", "backlog",
+        "pinged", "guard", "errors", "pending_name", "backlog", "room", "room_from",
     )
 
     def __init__(self, server: Server, cid: int) -> None:
@@ -83,7 +102,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.splitter = p.LineSplitter(server.config.max_line_bytes)
         self.out: list[bytes] = []
-        self.queued = False  # in the server's dirty list
+        self.queued = False  # in the writer's dirty list
         self.closing = False  # close once the outbox is written
         self.gone = False  # connection_lost has run
         self.drop_reason: str | None = None
@@ -95,6 +114,8 @@ class Connection(asyncio.Protocol):
         self.errors: ErrorLogThrottle | None = None
         self.pending_name: str | None = None  # text mode, waiting for the password line
         self.backlog: list[bytes] | None = None  # lines that came while joining
+        self.room: RoomBuffer | None = None  # chatd.outbox: its room's turn buffer
+        self.room_from = 0
 
     def __repr__(self) -> str:
         return f"#{self.cid} {self.address}"
@@ -149,7 +170,7 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         """Close once what is queued for the client has been written."""
         self.closing = True
-        if self.transport is not None and not self.queued:
+        if self.transport is not None and not self.server.writer.close_soon(self):
             self.transport.close()
 
     def drop(self, reason: str) -> None:
@@ -187,7 +208,10 @@ class Server:
         self.store = SqliteHistory(config.history_db, config.hub.history_size) \
             if config.history_db else None
         sink: HistorySink | None = self.store
-        self.hub: Hub[Connection] = Hub(config.hub, sink=sink)
+        self.writer = Writer(config.max_send_queue, log)
+        self.hub: Hub[Connection] = Hub(
+            config.hub, sink=sink,
+            audience_changing=self.writer.audience_changing)
         self.bus: Bus
         if config.redis_url:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
@@ -205,18 +229,18 @@ class Server:
         self.listeners: list[asyncio.Server] = []
         self._password = config.password.encode() if config.password else None
         self._cid = 0
-        self._dirty: list[Connection] = []
-        self._flush_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all_closed: asyncio.Event | None = None
         self._housekeeper: asyncio.Task[None] | None = None
         self.web: WebGateway | None = None
+        self.stopping = False
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> list[str]:
         """Listen; returns the bound addresses ("127.0.0.1:5000")."""
         self._loop = asyncio.get_running_loop()
+        self.writer.loop = self._loop
         self._loop.set_exception_handler(self._loop_error)
         self.log.attach(self._loop)
         tls = self._tls_context()
@@ -273,13 +297,14 @@ class Server:
         if self.bus.shared:  # the users may resume on another node: hold, don't end
             for conn in list(self.connections.values()):
                 self.left(conn, "server shut down")
+        self.stopping = True
         notice = p.Shutdown()
         by_mode = {False: p.encode_json(notice), True: p.encode_text(notice)}
         for conn in list(self.connections.values()):
             if not conn.closing:
                 self.deliver([((conn,), by_mode[conn.text], None)])
                 conn.close()
-        self._flush()
+        self.writer.flush()
         if self.connections:
             self._all_closed = asyncio.Event()
             try:
@@ -299,6 +324,9 @@ class Server:
         while True:
             await asyncio.sleep(BEAT_EVERY)
             self.bus.publish([BeatCmd(self.hub.node)])
+            if self.writer.written > TRIM_AFTER:
+                self.writer.written = 0
+                trim_heap()
             now = time.monotonic()
             for conn in list(self.connections.values()):
                 if conn.closing:
@@ -359,6 +387,8 @@ class Server:
             self._all_closed.set()
 
     def left(self, conn: Connection, reason: str | None, resumable: bool = True) -> None:
+        if self.stopping:  # everyone is leaving; announcing each leave to all costs N^2
+            return
         self.apply_effects(self.hub.disconnected(conn, reason, resumable))
 
     def line(self, conn: Connection, line: bytes) -> None:
@@ -479,41 +509,8 @@ class Server:
             if conn.backlog is not None:
                 self._release(conn)
 
-    # ------------------------------------------------------------------ output
-
     def deliver(self, deliveries: list[Delivery[Connection]]) -> None:
-        dirty = self._dirty
-        for targets, data, skip in deliveries:
-            for conn in targets:
-                if conn is not skip:
-                    conn.out.append(data)
-                    if not conn.queued:
-                        conn.queued = True
-                        dirty.append(conn)
-        if dirty and not self._flush_pending and self._loop is not None:
-            self._flush_pending = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Once per loop turn: one write per client that has output waiting."""
-        self._flush_pending = False
-        dirty, self._dirty = self._dirty, []
-        limit = self.config.max_send_queue
-        for conn in dirty:
-            conn.queued = False
-            out = conn.out
-            transport = conn.transport
-            if conn.gone or transport is None or transport.is_closing():
-                out.clear()
-                continue
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
-            if transport.get_write_buffer_size() > limit:
-                self.log.warning(f"{conn} disconnected: send queue over {limit} bytes "
-                                 "(the client is not reading)")
-                conn.drop("send queue full")
-            elif conn.closing:
-                transport.close()
+        self.writer.deliver(deliveries)
 
 
 async def serve(config: ServerConfig, log: ServerLog,

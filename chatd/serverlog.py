@@ -25,7 +25,9 @@ class ServerLog:
         self._lines: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._second = -1
-        self._prefix = ""
+        self._prefix = ""  # date and time to the second
+        self._ms = -1
+        self._stamp = ""  # the full time stamp of the current millisecond
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """From now on, lines are batched per loop turn instead of written at once."""
@@ -36,30 +38,33 @@ class ServerLog:
 
     def debug(self, text: str) -> None:
         if self.threshold <= 10:
-            self._add("DEBUG", text)
+            self._add(" DEBUG ", text)
 
     def info(self, text: str) -> None:
         if self.threshold <= 20:
-            self._add("INFO", text)
+            self._add(" INFO  ", text)
 
     def warning(self, text: str) -> None:
         if self.threshold <= 30:
-            self._add("WARN", text)
+            self._add(" WARN  ", text)
 
     def error(self, text: str) -> None:
-        self._add("ERROR", text)
+        self._add(" ERROR ", text)
 
     def always(self, text: str) -> None:
         """Lines every level shows: where the server listens, that it stops."""
-        self._add("INFO", text)
+        self._add(" INFO  ", text)
 
     def _add(self, level: str, text: str) -> None:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        line = f"{self._prefix}.{int((now - second) * 1000):03d}Z {level:<5} {visible(text)}\n"
+        ms = int(time.time() * 1000)
+        if ms != self._ms:  # a busy server logs many lines a millisecond
+            self._ms = ms
+            second = ms // 1000
+            if second != self._second:
+                self._second = second
+                self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
+        line = self._stamp + level + visible(text) + "\n"
         if self._loop is None:
             self.stream.write(line)
             self.stream.flush()
