@@ -28,7 +28,8 @@ class Sink(Protocol):
     out: list[bytes]  # bytes for it alone, in order
     queued: bool  # in the writer's dirty list
     room: RoomBuffer | None  # the turn buffer of the room set it is in
-    room_from: int  # where its share of that buffer starts this turn
+    room_from: int  # where its share of that buffer's broadcasts starts this turn
+    room_own: list[tuple[int, bytes]] | None  # its replies: (broadcasts before, bytes)
     closing: bool
     gone: bool
 
@@ -39,34 +40,36 @@ class Sink(Protocol):
 
 
 class RoomBuffer:
-    """One room set's broadcasts (and its members' replies) during one loop turn."""
+    """One room set's broadcasts during one loop turn (replies wait on their member)."""
 
-    __slots__ = ("broadcasts", "data", "dirty", "only", "peers", "skip", "special")
+    __slots__ = ("data", "dirty", "peers", "skip", "special")
 
     def __init__(self, peers: Collection[Sink]) -> None:
         self.peers = peers  # the hub's live set for the room
-        self.data: list[bytes] = []
-        self.skip: list[Sink | None] = []  # a broadcast goes to all members but this one
-        self.only: list[Sink | None] = []  # or the item is for this member alone
+        self.data: list[bytes] = []  # the broadcasts
+        self.skip: list[Sink | None] = []  # each goes to all members but this one
         self.special: set[Sink] = set()  # members whose share is not the common one
-        self.broadcasts = 0
         self.dirty = False
 
     def share(self, conn: Sink) -> bytes:
-        """The bytes this turn owes one member, from where its share starts."""
-        start = conn.room_from
-        return b"".join(d for d, s, o in zip(self.data[start:], self.skip[start:],
-                                             self.only[start:], strict=True)
-                        if s is not conn and (o is None or o is conn))
+        """What this turn owes one member: the broadcasts from where it joined, less its
+        own lines, with its replies in between where they came."""
+        data, skip, at = self.data, self.skip, conn.room_from
+        parts: list[bytes] = []
+        for pos, reply in conn.room_own or ():
+            parts.extend(d for d, s in zip(data[at:pos], skip[at:pos], strict=True)
+                         if s is not conn)
+            parts.append(reply)
+            at = max(at, pos)
+        parts.extend(d for d, s in zip(data[at:], skip[at:], strict=True) if s is not conn)
+        return b"".join(parts)
 
     def clear(self) -> None:
         self.data.clear()
         self.skip.clear()
-        self.only.clear()
         for conn in self.special:
-            conn.room_from = 0
+            conn.room_from, conn.room_own = 0, None
         self.special.clear()
-        self.broadcasts = 0
         self.dirty = False
 
 
@@ -90,8 +93,6 @@ class Writer:
                 buf = self._rooms.get(id(targets)) or self._room(targets)
                 buf.data.append(data)
                 buf.skip.append(skip)
-                buf.only.append(None)
-                buf.broadcasts += 1
                 if skip is not None:
                     buf.special.add(skip)
                 if not buf.dirty:
@@ -107,9 +108,9 @@ class Writer:
     def _to_one(self, conn: Sink, data: bytes) -> None:
         buf = conn.room
         if buf is not None:  # in order with the room's lines of this turn
-            buf.data.append(data)
-            buf.skip.append(None)
-            buf.only.append(conn)
+            if conn.room_own is None:
+                conn.room_own = []
+            conn.room_own.append((len(buf.data), data))
             buf.special.add(conn)
             if not buf.dirty:
                 buf.dirty = True
@@ -129,11 +130,11 @@ class Writer:
         buf = self._rooms.get(id(peers)) or self._room(peers)
         if joining:
             conn.room = buf
-            if buf.data:  # its share starts after what is already queued this turn
+            if buf.data:  # its share starts after what was broadcast before this turn
                 conn.room_from = len(buf.data)
                 buf.special.add(conn)
             return
-        if buf.data:  # settle what the room owes it so far, before it leaves
+        if buf.data or conn.room_own:  # settle what it is owed so far, before it leaves
             owed = buf.share(conn)
             if owed:
                 conn.out.append(owed)
@@ -141,7 +142,7 @@ class Writer:
                     conn.queued = True
                     self._dirty.append(conn)
         buf.special.discard(conn)
-        conn.room, conn.room_from = None, 0
+        conn.room, conn.room_from, conn.room_own = None, 0, None
 
     def close_soon(self, conn: Sink) -> bool:
         """True if the flush will close `conn` after writing what it is owed."""
@@ -166,9 +167,8 @@ class Writer:
         rooms, self._dirty_rooms = self._dirty_rooms, []
         for buf in rooms:
             special = buf.special
-            if buf.broadcasts:
-                common = b"".join(d for d, o in zip(buf.data, buf.only, strict=True)
-                                  if o is None)
+            if buf.data:
+                common = b"".join(buf.data)  # nobody outside `special` is a sender
                 # A copy: a write can end a connection, which changes the room's set.
                 for conn in tuple(buf.peers):
                     self._write(conn, buf.share(conn) if conn in special else common)

@@ -92,6 +92,7 @@ class Connection(asyncio.Protocol):
         "server", "cid", "text", "mode_known", "transport", "splitter", "out", "queued",
         "closing", "gone", "drop_reason", "ip", "address", "opened_at", "last_seen",
         "pinged", "guard", "errors", "pending_name", "backlog", "room", "room_from",
+        "room_own",
     )
 
     def __init__(self, server: Server, cid: int) -> None:
@@ -116,6 +117,7 @@ class Connection(asyncio.Protocol):
         self.backlog: list[bytes] | None = None  # lines that came while joining
         self.room: RoomBuffer | None = None  # chatd.outbox: its room's turn buffer
         self.room_from = 0
+        self.room_own: list[tuple[int, bytes]] | None = None
 
     def __repr__(self) -> str:
         return f"#{self.cid} {self.address}"
