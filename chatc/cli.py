@@ -1,8 +1,124 @@
-"""Placeholder until the client issue: chatc is not built yet."""
+"""`chatc` command line: argparse -> Options -> run. The only place that reads argv and env."""
 
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import ssl
 import sys
+from collections.abc import Mapping, Sequence
+
+from chatc import app
+from chatc.commands import HELP
+from chatc.options import Options
+from chatd import __version__
+
+EPILOG = """\
+commands (in the chat):
+{commands}
+
+line mode:
+  When stdin or stdout is not a terminal, chatc reads lines from stdin and sends
+  each as a chat line (commands work there too), prints every update as one plain
+  line ("HH:MM:SS <alice> hi", "HH:MM:SS * bob joined"), and exits once its input
+  has ended and the server has acknowledged every line. Example:
+    printf 'hi\\n' | chatc 127.0.0.1 5000 --name bot
+
+environment:
+  NO_COLOR        set (and not empty): no colours
+  CHATC_PASSWORD  the server password, if --password is not given
+
+exit status:
+  0 after /quit, Ctrl-D or the end of input; 1 when the server cannot be reached,
+  refuses to let you in, or goes away (and reconnecting is off); 2 for bad usage.
+"""
 
 
-def main() -> int:
-    print("chatc: not built yet", file=sys.stderr)
-    return 1
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"chatc: {message} (see chatc --help)\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {usage:<16} {what}" for usage, what in HELP)
+    ap = _Parser(
+        prog="chatc",
+        description="The terminal client for chatd. In a terminal the conversation scrolls\n"
+                    "above a status bar and an input line (line editing, up-arrow history);\n"
+                    "Ctrl-D or /quit leaves. In pipes and scripts it runs in line mode.",
+        epilog=EPILOG.format(commands=commands),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("host", metavar="HOST", help="the chatd server (name or address)")
+    ap.add_argument("port", metavar="PORT", type=_port, nargs="?", default=5000,
+                    help="its TCP port (default: 5000)")
+    ap.add_argument("--name", metavar="NAME",
+                    help="your nickname; without it chatc asks (on a terminal) and a blank "
+                         "answer lets the server call you 익명")
+    ap.add_argument("--room", metavar="ROOM", help="room to start in (default: the "
+                    "server's, lobby)")
+    ap.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=None,
+                    help="when the connection is lost, reconnect with growing delays and "
+                         "resume without losing a line (default: on in a terminal, off in "
+                         "line mode)")
+    sec = ap.add_argument_group("TLS and password")
+    sec.add_argument("--tls", action="store_true", help="connect with TLS")
+    sec.add_argument("--cafile", metavar="FILE",
+                     help="trust the CA certificates in FILE (PEM); implies --tls")
+    sec.add_argument("--insecure", action="store_true",
+                     help="do not verify the server's certificate (self-signed servers); "
+                          "implies --tls")
+    sec.add_argument("--password", metavar="PASS",
+                     help="the server password (also $CHATC_PASSWORD); on a terminal "
+                          "chatc asks for it when the server wants one")
+    ap.add_argument("--version", action="version", version=f"chatc {__version__}")
+    return ap
+
+
+def tls_context(cafile: str | None, insecure: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=cafile)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def options_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
+    tls = None
+    if args.tls or args.cafile or args.insecure:
+        try:
+            tls = tls_context(args.cafile, args.insecure)
+        except (OSError, ssl.SSLError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise SystemExit(f"chatc: --cafile {args.cafile}: {why}") from None
+    return Options(
+        host=args.host,
+        port=args.port,
+        name=args.name,
+        room=args.room,
+        password=args.password if args.password is not None
+        else environ.get("CHATC_PASSWORD") or None,
+        reconnect=args.reconnect,
+        tls=tls,
+        color=not environ.get("NO_COLOR"),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = options_from(args, os.environ)
+    try:
+        return asyncio.run(app.run(options))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -710,11 +710,16 @@ _VISIBLE = {c: ("^" + chr(c + 0x40) if c < 0x20 else "^?") for c in range(0x20)}
 _VISIBLE[0x7F] = "^?"
 _VISIBLE[0x09] = " "
 _VISIBLE.update({c: f"<U+{c:04X}>" for c in range(0x80, 0xA0)})
+# Bidirectional controls are not C0/C1 controls, yet they can make a line display as
+# something else (a name reversed), so they are shown as code points too.
+_VISIBLE.update({c: f"<U+{c:04X}>" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                              *range(0x2066, 0x206A))})
 _VISIBLE_TABLE: Final = str.maketrans({chr(c): v for c, v in _VISIBLE.items()})
 
 
 def visible(text: str) -> str:
-    """Text safe for a terminal: no control character survives (newlines included)."""
+    """Text safe for a terminal: no control character survives (newlines included), and
+    no bidirectional control that could make it display as something else."""
     return text if text.isprintable() else text.translate(_VISIBLE_TABLE)
 
 

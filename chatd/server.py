@@ -193,6 +193,17 @@ def _tune(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
 
 
+def _ref_of(conn: Connection, line: bytes) -> str | None:
+    """The ref of a dropped chat line, so the client knows which line it lost (4.10)."""
+    if conn.text or b'"ref"' not in line:
+        return None
+    try:
+        event = p.parse_json_line(line)
+    except ProtocolError as exc:
+        return exc.ref
+    return event.ref if isinstance(event, p.Message) else None
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset"
@@ -398,7 +409,7 @@ class Server:
         if guard is not None:
             verdict = guard.take(time.monotonic())
             if verdict is not Verdict.OK:
-                self._flooding(conn, verdict)
+                self._flooding(conn, verdict, line)
                 return
         if not line or line.isspace():
             return  # blank lines are ignored (PROTOCOL.txt 1.2)
@@ -469,14 +480,15 @@ class Server:
                   f"auth failed: {'wrong' if given else 'no'} password")
         return False
 
-    def _flooding(self, conn: Connection, verdict: Verdict) -> None:
+    def _flooding(self, conn: Connection, verdict: Verdict, line: bytes) -> None:
         if verdict is Verdict.FLOOD:
             self.fail(conn, ErrorCode.EXCESS_FLOOD, "too many lines; disconnected",
                       "excess flood", resumable=False)
         else:
             self.fault(conn, ProtocolError(
                 ErrorCode.RATE_LIMITED,
-                f"more than {self.config.rate:g} lines a second; line dropped"))
+                f"more than {self.config.rate:g} lines a second; line dropped",
+                _ref_of(conn, line)))
 
     def fault(self, conn: Connection, exc: ProtocolError) -> None:
         """A recoverable error: tell the client, log it (in summary when they pile up)."""

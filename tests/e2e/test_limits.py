@@ -174,3 +174,16 @@ async def test_many_clients_need_the_limits_raised(start_chatd: StartChatd) -> N
     server = await start_chatd(*NO_LIMITS)
     clients = await asyncio.gather(*(Client.joined(server.port, f"c{i}") for i in range(30)))
     assert len({c.name for c in clients}) == 30
+
+
+async def test_rate_limited_errors_carry_the_dropped_lines_ref(start_chatd: StartChatd) -> None:
+    """PROTOCOL.txt 4.10: the client learns which of its lines was dropped."""
+    server = await start_chatd("--rate", "1", "--burst", "3")
+    a = await Client.joined(server.port, "a")  # the connect line takes a token too
+    await a.send(b"".join(
+        json.dumps({"type": "message", "message": f"m{i}", "ref": f"r{i}"}).encode() + b"\n"
+        for i in range(5)))
+    got = await a.recv_until(lambda m: m.get("ref") == "r4")
+    acked = [m["ref"] for m in got if m["type"] == "ack"]
+    dropped = [m["ref"] for m in got if m.get("code") == "rate_limited"]
+    assert acked == ["r0", "r1"] and dropped == ["r2", "r3", "r4"]

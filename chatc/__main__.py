@@ -1,0 +1,5 @@
+import sys
+
+from chatc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,286 @@
+"""The terminal app: the conversation scrolls above a status bar and an input line.
+
+`chatc.screen` owns the bottom of the terminal (own lines awaiting their ack, the
+status bar, the input line); everything else is rendered by rich to ANSI text and
+written above it, a loop turn's lines at a time. When stdin or stdout is not a
+terminal, `run` hands over to line mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from collections.abc import Iterable
+
+from prompt_toolkit.formatted_text import ANSI, AnyFormattedText
+from prompt_toolkit.patch_stdout import patch_stdout
+from rich.console import Console
+from rich.prompt import Prompt
+from rich.text import Text
+
+from chatc import commands, linemode, render
+from chatc.connection import ConnectFailed, Refused, Session
+from chatc.events import (
+    CaughtUp,
+    Confirmed,
+    Failed,
+    Gone,
+    Lost,
+    Reconnected,
+    SessionEvent,
+    Throttled,
+)
+from chatc.options import Options
+from chatc.screen import Screen
+from chatd import protocol as p
+
+MAX_PENDING_SHOWN = 5
+
+
+async def run(options: Options) -> int:
+    """The whole client; returns the exit status."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return await linemode.run(options)
+    return await Terminal(options).run()
+
+
+def fail(message: str) -> int:
+    print(f"chatc: {message}", file=sys.stderr)
+    return 1
+
+
+class Terminal:
+    screen: Screen  # made once joined
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.console = Console(file=io.StringIO(), force_terminal=True,
+                               no_color=not options.color, highlight=False, markup=False,
+                               emoji=False)
+        self.ask = Console(no_color=not options.color, highlight=False)
+        self.session: Session | None = None
+        self.me = ""
+        self.room = ""
+        self.users: list[str] = []
+        self.state = ""
+        self.in_history = False  # between the divider above a history batch and its end
+        self.missed = False  # the next history batch is what a reconnect missed
+        self._out: list[str] = []
+        self._writing = False
+
+    # ------------------------------------------------------------------ start
+
+    async def run(self) -> int:
+        session = await self._join()
+        if session is None:
+            return 1
+        self.session = session
+        # Made only now: prompt_toolkit's output writes terminal modes when it starts.
+        self.screen = Screen(self, color=self.options.color)
+        # Start at the bottom of the screen, where the input line will stay.
+        print("\n" * max(0, self.screen.height - 3), end="", flush=True)
+        assert session.welcome is not None
+        self._welcomed(session.welcome)
+        self._print(render.welcome(session.welcome))
+        # Anything printed by accident goes above the input area too, not through it.
+        with patch_stdout(raw=True):
+            receiving = asyncio.create_task(self._receive(session))
+            await self.screen.run()
+            if not receiving.done():
+                await session.close()
+            code = await receiving
+        self._flush()
+        return code
+
+    async def _join(self) -> Session | None:
+        name, password = self.options.name, self.options.password
+        if name is None:
+            name = self._ask("Nickname [dim](blank: 익명)[/]")
+        while name is not None:
+            session = Session(self.options.target, name, room=self.options.room,
+                              password=password, reconnect=self.options.reconnect is not False)
+            try:
+                await session.open()
+                return session
+            except Refused as exc:
+                code = exc.error.code
+                if code == p.ErrorCode.AUTH_FAILED:
+                    self.ask.print(f"chatc: {exc}", style="red", markup=False)
+                    password = self._ask("Password", password=True)
+                elif code == p.ErrorCode.BAD_NAME:
+                    self.ask.print(f"chatc: {exc}", style="red", markup=False)
+                    name = self._ask("Nickname [dim](blank: 익명)[/]")
+                else:
+                    fail(str(exc))
+                    return None
+            except ConnectFailed as exc:
+                fail(str(exc))
+                return None
+        return None
+
+    def _ask(self, question: str, password: bool = False) -> str | None:
+        """A question before the chat starts; None if the user gives up (Ctrl-D)."""
+        try:
+            return Prompt.ask(question, console=self.ask, password=password, default="",
+                              show_default=False)
+        except EOFError:
+            return None
+
+    # ------------------------------------------------------------------ chatc.screen.View
+
+    def typed(self, text: str) -> None:
+        session = self.session
+        assert session is not None
+        action = commands.parse(text)
+        if isinstance(action, commands.Quit):
+            self.screen.stop()
+        elif isinstance(action, commands.Say):
+            session.say(action.text, action.to)
+        elif isinstance(action, commands.Send):
+            session.command(action.event)
+        elif isinstance(action, commands.Help):
+            self._print([render.notice(f"{usage:<16} {what}", style="")
+                         for usage, what in commands.HELP])
+        elif isinstance(action, commands.Bad):
+            self._print([render.error(action.message)])
+
+    def has_above_input(self) -> bool:
+        return bool(self.session and self.session.pending)
+
+    def above_input(self) -> AnyFormattedText:
+        """Own lines the server has not acknowledged yet, above the status bar."""
+        pending = self.session.pending if self.session is not None else []
+        lines = [render.pending(line.text, self.me, line.to)
+                 for line in pending[-MAX_PENDING_SHOWN:]]
+        if len(pending) > MAX_PENDING_SHOWN:
+            lines.insert(0, render.Line(render.NO_TIME, Text("*"), Text(
+                f"{len(pending) - MAX_PENDING_SHOWN} more lines waiting", style="dim")))
+        return ANSI(self._ansi(lines, self.screen.width).rstrip("\n"))
+
+    def status(self) -> AnyFormattedText:
+        here = f"{len(self.users)} here" if self.users else ""
+        parts = (f"{self.me} in {self.room}", here, str(self.options.target), self.state)
+        return " " + render.safe(" · ".join(part for part in parts if part))
+
+    def prompt(self) -> AnyFormattedText:
+        return f"{render.safe(self.room)}> "
+
+    # ------------------------------------------------------------------ output
+
+    def _ansi(self, lines: Iterable[render.Line], width: int) -> str:
+        self.console.width = max(20, width)
+        with self.console.capture() as cap:
+            for line in lines:
+                self.console.print(line)
+        return cap.get()
+
+    def _print(self, lines: list[render.Line]) -> None:
+        if not lines:
+            return
+        self._out.append(self._ansi(lines, self.screen.width))
+        if not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        # Once per loop turn: a burst of lines costs one redraw of the input area.
+        self._writing = False
+        if self._out:
+            self.screen.write("".join(self._out))
+            self._out.clear()
+
+    # ------------------------------------------------------------------ events
+
+    async def _receive(self, session: Session) -> int:
+        async for event in session.events():
+            self.me = session.name or self.me
+            if isinstance(event, Gone):
+                if event.reason is None:
+                    self.screen.stop()
+                    return 0
+                self.state = "disconnected"
+                self._print([render.error(f"chatc: {event.reason}")])
+                self.screen.stop()
+                return 1
+            self._show(event)
+            self.screen.refresh()
+        return 0
+
+    def _show(self, event: SessionEvent) -> None:
+        if isinstance(event, Confirmed):
+            self.in_history = False
+            self._print([render.chat(self.me, event.line.text, self.me, event.time,
+                                     to=event.line.to)])
+        elif isinstance(event, Failed):
+            err = event.error
+            self._print([render.error(f"{err.code}: {err.message} "
+                                      f"(not sent: {render.safe(event.line.text)[:40]})")])
+        elif isinstance(event, Throttled):
+            self._print([render.notice(f"flood control: sending your line again in "
+                                       f"{event.retry_in:g}s")])
+        elif isinstance(event, Lost):
+            self._lost(event)
+        elif isinstance(event, Reconnected):
+            self._reconnected(event.welcome)
+        elif isinstance(event, CaughtUp):
+            self.in_history = self.missed = False
+            if event.count:
+                self._print([render.divider(
+                    f"{event.count} missed line{'s' if event.count != 1 else ''} above")])
+            else:
+                self._print([render.notice("no lines were missed")])
+        elif not isinstance(event, Gone):
+            self._update(event)
+
+    def _update(self, update: p.Update) -> None:
+        if isinstance(update, p.Chat) and update.history:
+            if not self.in_history:
+                self.in_history = True
+                title = ("missed while disconnected" if self.missed
+                         else f"earlier in {update.room or self.room}")
+                self._print([render.divider(title)])
+        elif isinstance(update, p.HistoryEnd):
+            self.in_history = self.missed = False
+        else:
+            self.in_history = False
+        self._track(update)
+        self._print(render.render(update, self.me))
+
+    def _track(self, update: p.Update) -> None:
+        """Keep the status bar's room and user list current."""
+        if isinstance(update, p.WhoList) and update.room is not None:
+            self.room, self.users = update.room, list(update.users)
+        elif isinstance(update, p.Joined) and update.name not in self.users:
+            self.users.append(update.name)
+        elif isinstance(update, p.Left) and update.name in self.users:
+            self.users.remove(update.name)
+        elif isinstance(update, p.Renamed):
+            self.users = [update.name if u == update.old else u for u in self.users]
+
+    def _welcomed(self, welcome: p.Welcome) -> None:
+        self.me, self.room, self.users = welcome.name, welcome.room, list(welcome.users)
+        self.state = ""
+
+    def _lost(self, event: Lost) -> None:
+        self.state = f"reconnecting (attempt {event.attempt})"
+        self.in_history = False
+        if event.attempt == 1:
+            text = f"connection lost: {event.reason}; reconnecting in {event.retry_in:.1f}s..."
+            self._print([render.notice(text, style="bold red")])
+        else:  # the reason is the same "refused" again and again: the count says enough
+            self._print([render.notice(f"reconnecting in {event.retry_in:.1f}s "
+                                       f"(attempt {event.attempt})...")])
+
+    def _reconnected(self, welcome: p.Welcome) -> None:
+        self._welcomed(welcome)
+        if welcome.resumed:
+            self._print([render.notice(f"reconnected to {self.options.target}: session "
+                                       "resumed", style="bold")])
+            return
+        self.missed = True
+        lines = [render.notice(f"reconnected to {self.options.target} as {welcome.name} in "
+                               f"{welcome.room}", style="bold")]
+        if welcome.notice:
+            lines.append(render.notice(welcome.notice, style="bold"))
+        self._print(lines)

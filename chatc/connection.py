@@ -1,0 +1,562 @@
+"""The client session: one logical chat session over as many TCP connections as it takes.
+
+No terminal code. `Session.open()` joins; `Session.events()` yields the server's updates
+(decoded by `chatd.protocol`) mixed with the session's own events (`chatc.events`:
+`Confirmed`, `Lost`, `Reconnected`, ...), and ends with `Gone`.
+
+Own lines carry a `ref` and are sent one at a time: the next goes once the previous is
+acknowledged. Commands (join, who, ...) wait in the same queue, so a script's "/join dev"
+takes effect between the lines before and after it. That keeps everything in order
+across reconnects and flood control, and makes "was it delivered?" answerable after a
+drop (at most one line is in doubt).
+
+Reconnecting (PROTOCOL.txt section 10): a resumed welcome is followed by the missed
+lines and acks; a ping after it works as a fence, because the server answers lines in
+order, so its pong means the replay is over and an unacknowledged line was lost and
+must be sent again. A welcome that did not resume (the server restarted) is followed
+by history pages after the last id this client saw, merged with the join history and
+the live lines that arrive meanwhile, de-duplicated by id and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import itertools
+import random
+import secrets
+import socket
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from chatc.events import (
+    CaughtUp,
+    Confirmed,
+    Failed,
+    Gone,
+    Lost,
+    Outgoing,
+    Reconnected,
+    SessionEvent,
+    Throttled,
+)
+from chatd import protocol as p
+
+LINE_LIMIT = 4 * 1024 * 1024  # a server line is at most one 64 KiB message plus JSON
+# Codes after which trying again with the same settings cannot help.
+FATAL_CODES = frozenset({p.ErrorCode.AUTH_FAILED, p.ErrorCode.BAD_NAME, p.ErrorCode.BAD_ROOM})
+# Errors the server sends right before it closes the connection (PROTOCOL.txt 7).
+CLOSING_CODES = frozenset({
+    p.ErrorCode.EXCESS_FLOOD, p.ErrorCode.AUTH_FAILED, p.ErrorCode.SERVER_FULL,
+    p.ErrorCode.TOO_MANY_CONNECTIONS, p.ErrorCode.REGISTRATION_TIMEOUT,
+    p.ErrorCode.PING_TIMEOUT})
+CHAT_UPDATES = (p.Chat, p.Joined, p.Left, p.Renamed)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    host: str
+    port: int
+    tls: ssl.SSLContext | None = None
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delays between reconnect attempts: first, first*factor, ... up to cap, +-10%."""
+
+    first: float = 0.5
+    factor: float = 2.0
+    cap: float = 15.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.cap, self.first * self.factor ** max(0, attempt - 1))
+        return base * random.uniform(0.9, 1.1)
+
+
+class ConnectFailed(Exception):
+    """The server could not be reached or joined; `str()` reads well on its own."""
+
+
+class Refused(ConnectFailed):
+    """The server answered the connect line with an error."""
+
+    def __init__(self, error: p.Error) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.error = error
+
+
+def describe(exc: BaseException, target: Target) -> str:
+    """An exception from connecting or reading, as one line for a person."""
+    if isinstance(exc, socket.gaierror):
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)):
+            return f"unknown host {target.host!r}"
+        return f"cannot resolve {target.host!r}: {exc.strerror}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection to {target} refused (is chatd running there?)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS certificate of {target} not trusted ({exc.verify_message}); "
+                "use --cafile FILE or --insecure")
+    if isinstance(exc, ssl.SSLError):
+        return (f"TLS failed with {target} ({getattr(exc, 'reason', None) or exc}); "
+                "is it a TLS server?")
+    if isinstance(exc, TimeoutError):
+        return f"{target} did not answer in time"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return f"{target} is unreachable ({exc.strerror.lower() if exc.strerror else exc})"
+        return exc.strerror.lower() if exc.strerror else str(exc)
+    return str(exc) or type(exc).__name__
+
+
+class _Dedup:
+    """The last `size` chat lines seen, by (id, time): a restarted server without a
+    history database reuses ids, but not with the same time."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._order: deque[tuple[str, str]] = deque()
+        self._keys: set[tuple[str, str]] = set()
+        self._size = size
+
+    def add(self, id: str, time: str) -> bool:
+        """False if the line was seen already."""
+        key = (id, time)
+        if key in self._keys:
+            return False
+        self._keys.add(key)
+        self._order.append(key)
+        if len(self._order) > self._size:
+            self._keys.discard(self._order.popleft())
+        return True
+
+
+@dataclass(slots=True)
+class _CatchUp:
+    """State of the history fetch after a reconnect that did not resume."""
+
+    after: str
+    fenced: bool = False  # the pong after the join history arrived; pages are coming
+    joined: list[p.Update] = field(default_factory=list)  # join history
+    pages: list[p.Chat] = field(default_factory=list)
+    live: list[p.Update] = field(default_factory=list)  # arrived meanwhile
+
+
+class Session:
+    def __init__(
+        self,
+        target: Target,
+        name: str | None,
+        *,
+        room: str | None = None,
+        password: str | None = None,
+        reconnect: bool = False,
+        backoff: Backoff | None = None,
+        connect_timeout: float = 10.0,
+        keepalive: float = 30.0,
+        keepalive_timeout: float = 15.0,
+        close_timeout: float = 3.0,
+    ) -> None:
+        self.target = target
+        self.name = name  # asked for; the assigned one once joined
+        self.room = room
+        self.password = password
+        self.reconnect = reconnect
+        self.backoff = backoff or Backoff()
+        self.connect_timeout = connect_timeout
+        self.keepalive = keepalive
+        self.keepalive_timeout = keepalive_timeout
+        self.close_timeout = close_timeout
+        self.welcome: p.Welcome | None = None
+        self.connected = False
+        self.last_id: str | None = None
+        self._token = ""
+        self._refs = (f"{secrets.token_hex(3)}-{n}" for n in itertools.count(1))
+        self._outbox: deque[Outgoing | p.Event] = deque()
+        self._in_flight = False  # outbox[0] was sent on this connection, no answer yet
+        self._doubt: Outgoing | None = None  # in flight when the last connection broke
+        self._hold: asyncio.TimerHandle | None = None  # flood control pause
+        self._fence = False  # waiting for the pong that ends a replay
+        self._catchup: _CatchUp | None = None
+        self._seen = _Dedup()
+        self._events: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._farewell: str | None = None  # why the server is about to close the connection
+        self._idle = asyncio.Event()  # set while the outbox is empty
+        self._idle.set()
+
+    # ------------------------------------------------------------------ public
+
+    async def open(self) -> p.Welcome:
+        """Connect and join; raises ConnectFailed (Refused for a server's no)."""
+        welcome = await self._handshake(resume=False)
+        self._task = asyncio.create_task(self._run(), name="chatc-session")
+        return welcome
+
+    async def events(self) -> AsyncIterator[SessionEvent]:
+        """Everything that happens, in order; the last event is `Gone`."""
+        while True:
+            event = await self._events.get()
+            yield event
+            if isinstance(event, Gone):
+                return
+
+    def say(self, text: str, to: str | None = None) -> Outgoing:
+        """Queue an own chat line; it is sent as soon as the connection allows."""
+        line = Outgoing(next(self._refs), text, to)
+        self._outbox.append(line)
+        self._idle.clear()
+        self._pump()
+        return line
+
+    def command(self, event: p.Event) -> None:
+        """Queue a command (who, join, ...) behind the own lines queued before it."""
+        self._outbox.append(event)
+        self._idle.clear()
+        self._pump()
+
+    @property
+    def pending(self) -> list[Outgoing]:
+        """Own lines not acknowledged yet, oldest first."""
+        return [line for line in self._outbox if isinstance(line, Outgoing)]
+
+    def send(self, event: p.Event) -> bool:
+        """Write a line now, outside the queue; False if not connected."""
+        if not self.connected or self._writer is None or self._writer.is_closing():
+            return False
+        self._writer.write(p.encode_event(event))
+        return True
+
+    async def drain(self) -> None:
+        """Wait until every own line was confirmed or refused."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Leave politely and wait (a little) for the server to close."""
+        self._closing = True
+        if self._hold is not None:
+            self._hold.cancel()
+        if self._task is None:
+            return
+        if self.connected and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(p.encode_event(p.Disconnect()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), self.close_timeout)
+        if not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._drop_connection()
+            self._events.put_nowait(Gone(None))
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _handshake(self, resume: bool) -> p.Welcome:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                self.target.host, self.target.port, ssl=self.target.tls,
+                server_hostname=self.target.host if self.target.tls else None,
+                limit=LINE_LIMIT), self.connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            if self.target.tls and isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+                raise ConnectFailed(f"TLS failed with {self.target} (closed during the "
+                                    "handshake); is it a TLS server?") from None
+            raise ConnectFailed(describe(exc, self.target)) from None
+        connect = p.Connect(name=self.name, room=self.room, password=self.password,
+                            resume=self._token if resume and self._token else None,
+                            last_id=self.last_id if resume and self._token else None)
+        try:
+            writer.write(p.encode_event(connect))
+            welcome = await asyncio.wait_for(self._await_welcome(reader, writer),
+                                             self.connect_timeout)
+        except BaseException as exc:
+            writer.close()
+            if isinstance(exc, (OSError, TimeoutError, ValueError)):
+                raise ConnectFailed(describe(exc, self.target)) from None
+            raise
+        self._reader, self._writer = reader, writer
+        self.connected = True
+        self.welcome = welcome
+        self.name, self.room = welcome.name, welcome.room
+        if welcome.resume:
+            self._token = welcome.resume
+        return welcome
+
+    async def _await_welcome(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> p.Welcome:
+        while True:
+            line = await reader.readline()
+            if not line.endswith(b"\n"):
+                hint = "" if self.target.tls else " (a TLS server? try --tls)"
+                raise ConnectFailed(f"{self.target} closed the connection before "
+                                    f"answering{hint}")
+            update = self._decode(line)
+            if isinstance(update, p.Welcome):
+                return update
+            if isinstance(update, p.Error):
+                raise Refused(update)
+            if isinstance(update, p.ServerPing):
+                writer.write(p.encode_event(p.Pong()))
+
+    def _decode(self, line: bytes) -> p.Update | None:
+        try:
+            return p.decode_update(line)
+        except (ValueError, p.ProtocolError):
+            return None  # a garbled line is skipped, like an unknown one
+
+    # ------------------------------------------------------------------ running
+
+    async def _run(self) -> None:
+        reason: str | None = None
+        try:
+            while True:
+                self._after_welcome(reconnected=reason is not None)
+                reason = await self._read_until_lost()
+                self._drop_connection()
+                if self._closing or reason is None:
+                    break
+                if not self.reconnect:
+                    break
+                if not await self._reconnect(reason):
+                    return
+        except Exception as exc:  # a bug must end the session visibly, not hang it
+            reason = f"internal error: {exc!r}"
+            self._drop_connection()
+        self._events.put_nowait(Gone(None if self._closing else reason))
+
+    async def _reconnect(self, reason: str) -> bool:
+        attempt = 0
+        while True:
+            attempt += 1
+            delay = self.backoff.delay(attempt)
+            self._events.put_nowait(Lost(reason, delay, attempt))
+            await asyncio.sleep(delay)
+            if self._closing:
+                self._events.put_nowait(Gone(None))
+                return False
+            try:
+                welcome = await self._handshake(resume=True)
+            except Refused as exc:
+                if exc.error.code in FATAL_CODES:
+                    self._events.put_nowait(Gone(str(exc)))
+                    return False
+                reason = str(exc)
+            except ConnectFailed as exc:
+                reason = str(exc)
+            else:
+                self._events.put_nowait(Reconnected(welcome))
+                return True
+
+    def _after_welcome(self, reconnected: bool) -> None:
+        """Start a connection's life: fence a replay, or fetch what a restart lost."""
+        welcome = self.welcome
+        assert welcome is not None
+        if not reconnected:
+            self._pump()
+        elif welcome.resumed:
+            self._fence = True
+            self.send(p.Ping())
+        elif self.last_id is not None:
+            self._catchup = _CatchUp(self.last_id)
+            self.send(p.Ping())
+        else:
+            self._pump()
+
+    async def _read_until_lost(self) -> str | None:
+        """Handle lines until the connection ends; the reason, None if it closed cleanly."""
+        reader = self._reader
+        assert reader is not None
+        idle = False
+        while True:
+            try:
+                line = await asyncio.wait_for(
+                    reader.readline(), self.keepalive_timeout if idle else self.keepalive)
+            except TimeoutError:
+                if idle:
+                    return "the server stopped answering"
+                idle = True
+                self.send(p.Ping())  # any line back proves the connection alive
+                continue
+            except (OSError, ValueError) as exc:  # ValueError: a line over LINE_LIMIT
+                return describe(exc, self.target)
+            idle = False
+            if not line.endswith(b"\n"):
+                if self._closing:
+                    return None
+                return self._farewell or "the server closed the connection"
+            update = self._decode(line)
+            if update is not None:
+                self._handle(update)
+
+    def _drop_connection(self) -> None:
+        self.connected = False
+        if self._in_flight and isinstance(self._outbox[0], Outgoing):
+            self._doubt = self._outbox[0]
+        self._in_flight = False
+        self._farewell = None
+        self._fence = False
+        self._catchup = None
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+
+    # ------------------------------------------------------------------ updates
+
+    def _handle(self, update: p.Update) -> None:
+        if isinstance(update, p.ServerPing):
+            self.send(p.Pong())
+        elif isinstance(update, p.ServerPong):
+            self._pong()
+        elif isinstance(update, p.Ack):
+            self._track(update.id)
+            self._ack(update)
+        elif isinstance(update, p.Error) and update.ref is not None and self._owns(update.ref):
+            self._refused(update)
+        elif (isinstance(update, p.Error) and update.ref is None
+              and update.code == p.ErrorCode.RATE_LIMITED and self._in_flight):
+            # chatd drops a line over the flood limit before reading it, so the error has
+            # no ref; with one line in flight it is almost surely that one. (If the ack
+            # comes after all, it wins and nothing is sent twice.)
+            head = self._outbox[0]
+            assert isinstance(head, Outgoing)
+            self._refused(dataclasses.replace(update, ref=head.ref))
+        elif self._catchup is not None and isinstance(update, (*CHAT_UPDATES, p.HistoryEnd)):
+            self._catching_up(self._catchup, update)
+        elif isinstance(update, CHAT_UPDATES):
+            if isinstance(update, p.Chat) and update.history:
+                # Join history is shown even when seen before (coming back to a room).
+                self._seen.add(update.id, update.time)
+                self._emit(update)
+            else:
+                self._track(update.id)
+                self._live(update)
+        else:
+            if isinstance(update, p.Shutdown):
+                self._farewell = "the server shut down"
+            elif isinstance(update, p.Error) and update.code in CLOSING_CODES:
+                self._farewell = f"{update.code}: {update.message}"
+            self._emit(update)
+
+    def _live(self, update: p.Update) -> None:
+        assert isinstance(update, CHAT_UPDATES)
+        if update.id and not self._seen.add(update.id, update.time):
+            return
+        if isinstance(update, p.Joined) and update.name == self.name:
+            self.room = update.room
+        elif isinstance(update, p.Renamed) and update.old == self.name:
+            self.name = update.name
+        self._emit(update)
+
+    def _track(self, id: str) -> None:
+        if id:
+            self.last_id = id
+
+    def _emit(self, event: SessionEvent) -> None:
+        self._events.put_nowait(event)
+
+    def _pong(self) -> None:
+        if self._fence:  # the replay of a resume is complete
+            self._fence = False
+            self._pump()
+        elif self._catchup is not None and not self._catchup.fenced:
+            self._catchup.fenced = True
+            self.send(p.History(after=self._catchup.after, limit=p.HISTORY_PAGE_MAX))
+
+    def _catching_up(self, state: _CatchUp, update: p.Update) -> None:
+        if isinstance(update, p.HistoryEnd):
+            if not state.fenced:
+                return  # the end of the join history
+            if update.more and state.pages:
+                self.send(p.History(after=state.pages[-1].id, limit=p.HISTORY_PAGE_MAX))
+            else:
+                self._caught_up(state)
+        elif isinstance(update, p.Chat) and update.history:
+            (state.pages if state.fenced else state.joined).append(update)
+        else:
+            state.live.append(update)
+
+    def _caught_up(self, state: _CatchUp) -> None:
+        self._catchup = None
+        shown = 0
+        doubt, self._doubt = self._doubt, None
+        for chat in state.pages:
+            self._track(chat.id)
+            if (doubt is not None and chat.name == self.name and chat.message == doubt.text
+                    and doubt.to is None):
+                # The line in doubt made it before the restart: its ack was lost.
+                self._outbox.remove(doubt)
+                self._seen.add(chat.id, chat.time)
+                self._emit(Confirmed(doubt, chat.id, chat.time))
+                doubt = None
+            elif self._seen.add(chat.id, chat.time):
+                shown += 1
+                self._emit(chat)
+        for update in state.joined:
+            assert isinstance(update, p.Chat)
+            if self._seen.add(update.id, update.time):
+                shown += 1
+                self._emit(update)
+        self._emit(CaughtUp(shown))
+        for update in state.live:
+            assert isinstance(update, CHAT_UPDATES)
+            self._track(update.id)
+            self._live(update)
+        self._pump()
+
+    # ------------------------------------------------------------------ own lines
+
+    def _owns(self, ref: str) -> bool:
+        return any(line.ref == ref for line in self.pending)
+
+    def _pump(self) -> None:
+        while (self._outbox and not self._in_flight and self.connected and not self._fence
+               and self._catchup is None and self._hold is None):
+            head = self._outbox[0]
+            if isinstance(head, Outgoing):
+                if self.send(p.Message(head.text, to=head.to, ref=head.ref)):
+                    self._in_flight = True
+                return
+            if not self.send(head):
+                return
+            self._outbox.popleft()
+        self._check_idle()
+
+    def _ack(self, ack: p.Ack) -> None:
+        for line in self.pending:
+            if line.ref == ack.ref:
+                self._outbox.remove(line)
+                self._in_flight = False
+                self._emit(Confirmed(line, ack.id, ack.time))
+                self._pump()
+                return
+
+    def _refused(self, error: p.Error) -> None:
+        line = next(line for line in self.pending if line.ref == error.ref)
+        self._in_flight = False
+        if error.code == p.ErrorCode.RATE_LIMITED:
+            delay = 1.0
+            self._emit(Throttled(line, delay))
+            self._hold = asyncio.get_running_loop().call_later(delay, self._release)
+            return
+        self._outbox.remove(line)
+        self._emit(Failed(line, error))
+        self._pump()
+
+    def _release(self) -> None:
+        self._hold = None
+        self._pump()
+
+    def _check_idle(self) -> None:
+        if not self._outbox:
+            self._idle.set()

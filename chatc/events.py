@@ -1,0 +1,76 @@
+"""What a chat session reports besides the server's updates (chatc.connection makes them).
+
+Pure data: the terminal and line mode turn these into lines a person reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from chatd import protocol as p
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An own chat line; `to` set makes it private."""
+
+    ref: str
+    text: str
+    to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """The server took an own line; `id` and `time` are the ones it gave it."""
+
+    line: Outgoing
+    id: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    line: Outgoing
+    error: p.Error
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """Flood control dropped an own line; it is sent again after `retry_in` seconds."""
+
+    line: Outgoing
+    retry_in: float
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """The connection broke; the next attempt is in `retry_in` seconds."""
+
+    reason: str
+    retry_in: float
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    welcome: p.Welcome
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """After a reconnect that could not resume: `count` missed lines were fetched."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The session is over; `reason` is None after a polite close."""
+
+    reason: str | None
+
+
+SessionEvent: TypeAlias = (
+    p.Update | Confirmed | Failed | Throttled | Lost | Reconnected | CaughtUp | Gone
+)

@@ -1,0 +1,145 @@
+"""Line mode, for pipes and scripts: each input line is sent, each update is one plain line.
+
+No colour and no prompt. When input ends, chatc waits until the server has acknowledged
+every line sent, leaves politely and exits 0; losing the server exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import AsyncIterator
+
+from chatc import commands, render
+from chatc.connection import ConnectFailed, Session
+from chatc.events import (
+    CaughtUp,
+    Confirmed,
+    Failed,
+    Gone,
+    Lost,
+    Reconnected,
+    Throttled,
+)
+from chatc.options import Options
+
+READ_SIZE = 64 * 1024
+
+
+async def stdin_lines(fd: int = 0) -> AsyncIterator[str]:
+    """Lines of a file descriptor, read by a thread so that files, pipes and terminals all
+    work (the event loop cannot wait on a regular file)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def put(chunk: bytes | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is reading
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+
+    def read() -> None:
+        # os.read, not sys.stdin: a daemon thread blocked inside a buffered reader
+        # holds its lock and can crash the interpreter's shutdown.
+        try:
+            while chunk := os.read(fd, READ_SIZE):
+                put(chunk)
+        except OSError:
+            pass
+        put(None)
+
+    threading.Thread(target=read, name="chatc-stdin", daemon=True).start()
+    rest = b""
+    while (chunk := await queue.get()) is not None:
+        *lines, rest = (rest + chunk).split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+    if rest:
+        yield rest.rstrip(b"\r").decode("utf-8", "replace")
+
+
+class _Out:
+    """stdout for the conversation, stderr for chatc's own remarks."""
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    def lines(self, lines: list[render.Line]) -> None:
+        if self.broken:
+            return
+        try:
+            for text in render.plain(lines):
+                sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # Whoever read our output has gone; stop writing, quietly.
+            self.broken = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+
+    @staticmethod
+    def remark(text: str) -> None:
+        print(f"chatc: {text}", file=sys.stderr, flush=True)
+
+
+async def run(options: Options) -> int:
+    session = Session(options.target, options.name, room=options.room,
+                      password=options.password, reconnect=options.reconnect is True)
+    out = _Out()
+    try:
+        welcome = await session.open()
+    except ConnectFailed as exc:
+        out.remark(str(exc))
+        return 1
+    out.lines(render.welcome(welcome))
+    receiving = asyncio.create_task(_receive(session, out))
+    sending = asyncio.create_task(_send(session, out))
+    await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
+    if not sending.done():
+        sending.cancel()
+    return await receiving
+
+
+async def _send(session: Session, out: _Out) -> None:
+    async for text in stdin_lines():
+        action = commands.parse(text)
+        if isinstance(action, commands.Quit):
+            break
+        if isinstance(action, commands.Say):
+            session.say(action.text, action.to)
+        elif isinstance(action, commands.Send):
+            session.command(action.event)
+        elif isinstance(action, commands.Help):
+            out.lines([render.notice(f"{usage} - {what}") for usage, what in commands.HELP])
+        elif isinstance(action, commands.Bad):
+            out.lines([render.error(action.message)])
+    await session.drain()
+    await session.close()
+
+
+async def _receive(session: Session, out: _Out) -> int:
+    async for event in session.events():
+        me = session.name or ""
+        if isinstance(event, Gone):
+            if event.reason is None:
+                return 0
+            out.remark(f"disconnected: {event.reason}")
+            return 1
+        if isinstance(event, Confirmed):
+            out.lines([render.chat(me, event.line.text, me, event.time, to=event.line.to)])
+        elif isinstance(event, Failed):
+            out.lines([render.error(f"{event.error.code}: {event.error.message}")])
+        elif isinstance(event, Throttled):
+            out.remark(f"flood control: sending again in {event.retry_in:g}s")
+        elif isinstance(event, Lost):
+            out.remark(f"connection lost ({event.reason}); reconnecting in "
+                       f"{event.retry_in:.1f}s")
+        elif isinstance(event, Reconnected):
+            out.remark(f"reconnected to {session.target}"
+                       + (" (resumed)" if event.welcome.resumed else ""))
+        elif isinstance(event, CaughtUp):
+            out.remark(f"{event.count} missed lines fetched")
+        else:
+            out.lines(render.render(event, me))
+    return 0

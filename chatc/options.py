@@ -1,0 +1,24 @@
+"""What the command line decided, handed to the app (cli.py is the only reader of argv/env)."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+from chatc.connection import Target
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    host: str
+    port: int
+    name: str | None = None  # None: ask on a terminal, let the server pick in line mode
+    room: str | None = None
+    password: str | None = None
+    reconnect: bool | None = None  # None: on in a terminal, off in line mode
+    tls: ssl.SSLContext | None = None
+    color: bool = True
+
+    @property
+    def target(self) -> Target:
+        return Target(self.host, self.port, self.tls)

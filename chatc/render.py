@@ -1,0 +1,185 @@
+"""Updates as lines a person reads: rich `Line`s for the terminal, plain strings for pipes.
+
+Pure: no I/O. Network text never goes through rich markup; it is appended to `Text`
+objects as plain strings after `safe()`, so `[bold]` stays literal and no control
+character reaches the terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
+from chatd import protocol as p
+from chatd.palette import PALETTE, name_colour
+
+TIME_STYLE = "dim"
+NOTICE_STYLE = "dim"
+ERROR_STYLE = "bold red"
+PRIVATE_STYLE = "italic"
+NO_TIME = "··:··:··"  # an own line the server has not acknowledged yet
+
+Clock = Callable[[], datetime]
+__all__ = ["PALETTE", "Line", "name_colour", "safe"]
+
+
+def safe(text: str) -> str:
+    """One line of network text, safe for a terminal (no control or bidi characters)."""
+    return p.visible(text)
+
+
+def clock_text(stamp: str, now: Clock = datetime.now) -> str:
+    """HH:MM:SS in local time of a protocol time stamp; the current time if it has none."""
+    if stamp:
+        try:
+            return p.parse_time(stamp).astimezone().strftime("%H:%M:%S")
+        except ValueError:
+            pass
+    return now().strftime("%H:%M:%S")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One entry of the conversation: time, a head (`<alice>`, `*`, `!`) and a body.
+
+    A body of several lines (a message with newlines) is shown indented under its
+    first line on a terminal, and with the time and head repeated in plain text.
+    """
+
+    time: str
+    head: Text
+    body: Text
+    time_style: str = TIME_STYLE
+
+    def text(self) -> Text:
+        """The whole line as one `Text` (continuation lines indented to the body)."""
+        indent = " " * (cell_len(self.time) + 1 + self.head.cell_len + 1)
+        out = self._lead()
+        for n, part in enumerate(self.body.split("\n", allow_blank=True)):
+            if n:
+                out.append("\n" + indent)
+            out.append_text(part)
+        return out
+
+    def plain(self) -> list[str]:
+        """Line mode: one plain line per body line, each with the time and head."""
+        prefix = f"{self.time} {self.head.plain} "
+        return [prefix + part for part in self.body.plain.split("\n")]
+
+    def _lead(self) -> Text:
+        lead = Text()
+        lead.append(self.time, style=self.time_style)
+        lead.append(" ")
+        lead.append_text(self.head)
+        lead.append(" ")
+        return lead
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # Wrapped and continued text stays aligned under the body, in terminal cells.
+        indent = cell_len(self.time) + 1 + self.head.cell_len + 1
+        width = max(8, options.max_width - indent)
+        lead = self._lead()
+        for part in self.body.wrap(console, width, overflow="fold"):
+            part.rstrip()
+            yield lead + part
+            lead = Text(" " * indent)
+
+
+def _body(message: str, style: str = "") -> Text:
+    return Text("\n".join(safe(part) for part in message.split("\n")), style=style)
+
+
+def _name(name: str, own: bool) -> Text:
+    return Text(safe(name), style=f"bold {name_colour(name)}" if own else name_colour(name))
+
+
+def notice(text: str, time: str = "", style: str = NOTICE_STYLE, now: Clock = datetime.now
+           ) -> Line:
+    """A notice line (`* text`): joins, leaves, and chatc's own status lines."""
+    return Line(clock_text(time, now), Text("*", style=style), _body(text, style))
+
+
+def error(text: str, now: Clock = datetime.now) -> Line:
+    return Line(clock_text("", now), Text("!", style=ERROR_STYLE), _body(text, ERROR_STYLE))
+
+
+def chat(name: str, message: str, me: str, time: str = "", *, to: str | None = None,
+         now: Clock = datetime.now) -> Line:
+    """A chat line; `to` set means private (sent by `name` to `to`)."""
+    own = name == me
+    if to is None:
+        head = Text("<").append_text(_name(name, own)).append(">")  # no base style
+        return Line(clock_text(time, now), head, _body(message))
+    head = Text()
+    if own:  # a private line of mine: show who it went to
+        head.append("-> *", style="bold").append_text(_name(to, False)).append("*", style="bold")
+    else:
+        head.append("*", style="bold").append_text(_name(name, False)).append("*", style="bold")
+    return Line(clock_text(time, now), head, _body(message, PRIVATE_STYLE))
+
+
+def pending(message: str, me: str, to: str | None = None) -> Line:
+    """An own line still waiting for its ack: no time yet, dimmed."""
+    line = chat(me, message, me, to=to)
+    return Line(NO_TIME, line.head, line.body, time_style="dim")
+
+
+def divider(text: str, now: Clock = datetime.now) -> Line:
+    return Line(clock_text("", now), Text("─" * 2, style="dim"),
+                Text(f"{safe(text)} " + "─" * 8, style="dim"))
+
+
+def welcome(update: p.Welcome, now: Clock = datetime.now) -> list[Line]:
+    others = [u for u in update.users if u != update.name]
+    with_whom = f"with {', '.join(others)}" if others else "alone for now"
+    lines = [notice(f"you are {update.name} in {update.room}, {with_whom} "
+                    f"({update.server or 'chatd'}; /help for commands)", style="bold", now=now)]
+    if update.notice:
+        lines.append(notice(update.notice, style="bold", now=now))
+    return lines
+
+
+def _who(update: p.WhoList, now: Clock) -> list[Line]:
+    if update.room is None:
+        return [notice(f"{room}: {', '.join(users)}", style="", now=now)
+                for room, users in update.rooms] or [notice("nobody is here", style="", now=now)]
+    return [notice(f"in {update.room}: {', '.join(update.users)}", style="", now=now)]
+
+
+def render(update: p.Update, me: str, now: Clock = datetime.now) -> list[Line]:
+    """The lines an update shows as, for the user named `me`; [] for invisible ones."""
+    if isinstance(update, p.Chat):
+        return [chat(update.name, update.message, me, update.time, to=update.to, now=now)]
+    if isinstance(update, p.Left) and update.reason:
+        return [notice(f"{update.message} ({update.reason})", update.time, now=now)]
+    if isinstance(update, (p.Joined, p.Left, p.Renamed)):
+        return [notice(update.message, update.time, now=now)]
+    if isinstance(update, p.Welcome):
+        return welcome(update, now)
+    if isinstance(update, p.Error):
+        return [error(f"{update.code}: {update.message}", now)]
+    if isinstance(update, p.WhoList):
+        return _who(update, now)
+    if isinstance(update, p.RoomList):
+        rooms = ", ".join(f"{room} ({count})" for room, count in update.rooms)
+        return [notice(f"rooms: {rooms or 'none'}", style="", now=now)]
+    if isinstance(update, p.HistoryEnd):
+        if not update.count:
+            return []
+        more = "; the server has older ones" if update.more else ""
+        return [divider(f"{update.count} earlier line{'s' if update.count != 1 else ''} "
+                        f"of {update.room} above{more}", now)]
+    if isinstance(update, p.Shutdown):
+        return [notice(update.message or "server shutting down", style=ERROR_STYLE, now=now)]
+    if isinstance(update, p.Info):
+        return [notice(line, style="", now=now) for line in update.lines]
+    return []  # acks, pings and line types this client does not know
+
+
+def plain(lines: Iterable[Line]) -> list[str]:
+    return [text for line in lines for text in line.plain()]

@@ -1,0 +1,59 @@
+"""chatc.commands: what a typed line means."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatc import commands as c
+from chatd import protocol as p
+
+
+@pytest.mark.parametrize(("typed", "action"), [
+    ("hello", c.Say("hello")),
+    ("  spaced  ", c.Say("  spaced  ")),
+    ("안녕하세요", c.Say("안녕하세요")),
+    ("//etc/hosts is a file", c.Say("/etc/hosts is a file")),
+    ("/msg bob hi there", c.Say("hi there", to="bob")),
+    ("/MSG bob hi", c.Say("hi", to="bob")),
+    ("/who", c.Send(p.Who())),
+    ("/who all", c.Send(p.Who(all=True))),
+    ("/rooms", c.Send(p.Rooms())),
+    ("/join dev", c.Send(p.Join("dev"))),
+    ("/nick 민수", c.Send(p.Nick("민수"))),
+    ("/help", c.Help()),
+    ("/quit", c.Quit()),
+])
+def test_lines_and_commands(typed: str, action: c.Action) -> None:
+    assert c.parse(typed) == action
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "\t"])
+def test_blank_lines_are_not_sent(typed: str) -> None:
+    assert c.parse(typed) is None
+
+
+@pytest.mark.parametrize(("typed", "usage"), [
+    ("/join", "usage: /join ROOM"),
+    ("/join two words", "usage: /join ROOM"),
+    ("/nick", "usage: /nick NAME"),
+    ("/msg bob", "usage: /msg NAME TEXT"),
+    ("/msg", "usage: /msg NAME TEXT"),
+    ("/who everyone", "usage: /who [all]"),
+])
+def test_mistyped_commands_get_their_usage(typed: str, usage: str) -> None:
+    assert c.parse(typed) == c.Bad(usage)
+
+
+def test_unknown_command_says_how_to_send_a_slash() -> None:
+    bad = c.parse("/frobnicate now")
+    assert isinstance(bad, c.Bad)
+    assert bad.message.startswith("unknown command /frobnicate") and "//" in bad.message
+
+
+def test_help_lists_exactly_the_commands_that_parse() -> None:
+    for usage, _ in c.HELP:
+        word = usage.split()[0]
+        if word == "//text":
+            continue
+        example = {"/join": "/join dev", "/nick": "/nick bob", "/msg": "/msg bob hi"}
+        assert not isinstance(c.parse(example.get(word, word)), c.Bad), usage

@@ -1,0 +1,186 @@
+"""chatc.connection without a network: backoff, error wording, de-duplication, and
+the handling of single server lines."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from typing import Any
+
+import pytest
+
+from chatc import connection as c
+from chatc import events as e
+from chatd import protocol as p
+
+TARGET = c.Target("127.0.0.1", 5000)
+
+
+def test_backoff_grows_to_its_cap() -> None:
+    backoff = c.Backoff(first=0.5, factor=2.0, cap=15.0)
+    delays = [backoff.delay(n) for n in range(1, 10)]
+    for n, delay in enumerate(delays, start=1):
+        base = min(15.0, 0.5 * 2 ** (n - 1))
+        assert 0.9 * base <= delay <= 1.1 * base
+    assert delays[-1] <= 16.5
+
+
+@pytest.mark.parametrize(("exc", "text"), [
+    (ConnectionRefusedError(111, "Connection refused"),
+     "connection to 127.0.0.1:5000 refused (is chatd running there?)"),
+    (socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+     "unknown host '127.0.0.1'"),
+    (TimeoutError(), "127.0.0.1:5000 did not answer in time"),
+    (ConnectionResetError(104, "Connection reset by peer"), "connection reset"),
+    (OSError(113, "No route to host"), "127.0.0.1:5000 is unreachable (no route to host)"),
+    (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"),
+     "TLS failed with 127.0.0.1:5000"),
+])
+def test_failures_read_as_one_line(exc: BaseException, text: str) -> None:
+    described = c.describe(exc, TARGET)
+    assert described.startswith(text) and "\n" not in described
+
+
+def test_untrusted_certificate_says_what_to_do() -> None:
+    exc = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    exc.verify_message = "self-signed certificate"
+    assert c.describe(exc, TARGET) == (
+        "TLS certificate of 127.0.0.1:5000 not trusted (self-signed certificate); "
+        "use --cafile FILE or --insecure")
+
+
+def test_ipv6_target_is_bracketed() -> None:
+    assert str(c.Target("::1", 5000)) == "[::1]:5000"
+
+
+def test_dedup_by_id_and_time() -> None:
+    seen = c._Dedup(size=3)
+    assert seen.add("1", "t1")
+    assert not seen.add("1", "t1")
+    assert seen.add("1", "t9")  # a restarted server reuses ids, never with the same time
+    for n in range(2, 6):
+        assert seen.add(str(n), "t")
+    assert seen.add("1", "t1")  # forgotten: only the last `size` are kept
+
+
+class FakeWriter:
+    """Collects what the session writes; stands in for a connected socket."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def write(self, data: bytes) -> None:
+        import json
+        self.lines.append(json.loads(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def connected() -> tuple[c.Session, FakeWriter]:
+    session = c.Session(TARGET, "alice")
+    writer = FakeWriter()
+    session._writer = writer  # type: ignore[assignment]
+    session.connected = True
+    session.welcome = p.Welcome("alice", "lobby", ("alice",))
+    return session, writer
+
+
+def drain(session: c.Session) -> list[e.SessionEvent]:
+    events = []
+    while not session._events.empty():
+        events.append(session._events.get_nowait())
+    return events
+
+
+async def test_server_ping_is_answered_with_pong() -> None:
+    session, writer = connected()
+    session._handle(p.ServerPing())
+    assert writer.lines == [{"type": "pong"}]
+    assert drain(session) == []
+
+
+async def test_one_line_in_flight_then_the_next_after_its_ack() -> None:
+    session, writer = connected()
+    first = session.say("one")
+    second = session.say("two")
+    assert [m["message"] for m in writer.lines] == ["one"]
+    assert writer.lines[0]["ref"] == first.ref
+    session._handle(p.Ack(first.ref, "7", "2026-11-25T20:00:00.000Z"))
+    assert [m["message"] for m in writer.lines] == ["one", "two"]
+    assert session.last_id == "7"
+    assert drain(session) == [e.Confirmed(first, "7", "2026-11-25T20:00:00.000Z")]
+    assert session.pending == [second]
+
+
+async def test_refs_are_unique() -> None:
+    session, _ = connected()
+    refs = {session.say(str(n)).ref for n in range(100)}
+    assert len(refs) == 100 and all(0 < len(r) <= p.MAX_REF_CHARS for r in refs)
+
+
+async def test_refused_line_fails_and_unrelated_errors_pass_through() -> None:
+    session, _ = connected()
+    line = session.say("psst", to="nobody")
+    error = p.Error("no_such_user", "no user named nobody", line.ref)
+    session._handle(error)
+    session._handle(p.Error("bad_room", "no"))
+    assert drain(session) == [e.Failed(line, error), p.Error("bad_room", "no")]
+    assert session.pending == []
+
+
+async def test_rate_limited_line_is_held_and_sent_again() -> None:
+    session, writer = connected()
+    line = session.say("fast")
+    session._handle(p.Error(p.ErrorCode.RATE_LIMITED, "slow down", line.ref))
+    events = drain(session)
+    assert events == [e.Throttled(line, 1.0)] and session.pending == [line]
+    assert len(writer.lines) == 1
+    session._hold.cancel()  # type: ignore[union-attr]
+    session._release()
+    assert [m["message"] for m in writer.lines] == ["fast", "fast"]
+
+
+async def test_duplicates_are_dropped_and_names_tracked() -> None:
+    session, _ = connected()
+    line = p.Chat("bob", "hi", "5", "2026-11-25T20:00:00.000Z", room="lobby")
+    session._handle(line)
+    session._handle(line)
+    session._handle(p.Renamed("alicia", "alice", "lobby", "alice is now known as alicia",
+                              "6", "2026-11-25T20:00:01.000Z"))
+    assert drain(session)[:1] == [line]
+    assert session.name == "alicia" and session.last_id == "6"
+
+
+async def test_history_lines_do_not_move_the_last_id() -> None:
+    session, _ = connected()
+    session._handle(p.Chat("bob", "old", "3", "2026-11-25T19:00:00.000Z", room="lobby",
+                           history=True))
+    assert session.last_id is None
+    assert len(drain(session)) == 1
+
+
+async def test_closing_error_explains_the_close() -> None:
+    session, _ = connected()
+    session._handle(p.Error(p.ErrorCode.EXCESS_FLOOD, "too many lines"))
+    assert session._farewell == "excess_flood: too many lines"
+    await asyncio.sleep(0)
+
+
+async def test_rate_limited_without_ref_is_taken_as_the_line_in_flight() -> None:
+    # chatd refuses a line over the flood limit before parsing it: no ref in the error.
+    session, writer = connected()
+    line = session.say("fast")
+    session._handle(p.Error(p.ErrorCode.RATE_LIMITED, "slow down"))
+    assert drain(session) == [e.Throttled(line, 1.0)]
+    session._handle(p.Ack(line.ref, "8", "2026-11-25T20:00:00.000Z"))  # it got in after all
+    session._hold.cancel()  # type: ignore[union-attr]
+    session._release()
+    assert [m["message"] for m in writer.lines] == ["fast"]  # not sent twice
+    assert drain(session) == [e.Confirmed(line, "8", "2026-11-25T20:00:00.000Z")]
+    session._handle(p.Error(p.ErrorCode.RATE_LIMITED, "slow down"))  # nothing in flight
+    assert drain(session) == [p.Error(p.ErrorCode.RATE_LIMITED, "slow down")]
