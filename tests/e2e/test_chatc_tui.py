@@ -268,6 +268,42 @@ async def test_server_restart_is_survived(start_chatd: StartChatd, screens: Scre
     assert await alice.exit_status() == 0
 
 
+async def test_restart_with_history_db_shows_the_lines_sent_while_away(
+        start_chatd: StartChatd, screens: Screens, tmp_path: Path) -> None:
+    """Issue 6: chatc in a real terminal survives a chatd restart with --history-db and
+    shows the lines sent while it was away, each once, in order."""
+    db = ("--history-db", str(tmp_path / "history.sqlite"), "--rate", "0")
+    first = await start_chatd(*db)
+    proxy = await Proxy(first.port).start()
+    alice = await screens.chatc("alice", proxy.port, "--name", "alice")
+    bob = await Client.joined(first.port, "bob")
+    await alice.wait_for(r"alice in lobby · 2 here")
+    await bob.say("before it all")
+    await alice.wait_for(line("bob", "before it all"))
+    proxy.cut()  # alice is away before, during and after the restart
+    await alice.wait_for(r"reconnecting")
+    await bob.say("missed before the restart")
+    await bob.send({"type": "ping"})  # its pong: the line before it was taken
+    await bob.recv_until(lambda m: m["type"] == "pong")
+    await first.stop()
+    second = await start_chatd("--port", str(first.port), *db)
+    carol = await Client.joined(second.port, "carol")
+    await carol.say("missed after the restart")
+    await carol.send({"type": "ping"})
+    await carol.recv_until(lambda m: m["type"] == "pong")
+    proxy.restore()
+    text = await alice.wait_for(line("carol", "missed after the restart"))
+    assert re.search(line("bob", "missed before the restart") + r"\n"
+                     + line("carol", "missed after the restart"), text)
+    for seen in ("before it all", "missed before the restart"):
+        assert len(re.findall(line("bob", seen), text)) == 1
+    await carol.say("live again")
+    await alice.wait_for(line("carol", "live again"))
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+    await proxy.close()
+
+
 async def test_server_going_away_without_reconnect_exits_1_with_one_line(
         start_chatd: StartChatd, screens: Screens) -> None:
     server = await start_chatd()
