@@ -92,15 +92,15 @@ def _self_cpu() -> float:
 class Window:
     """A measured span: the server's, this process's and everyone else's CPU in it."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
-        self.server0 = process_cpu(server_pid)
+    def __init__(self, server_pids: list[int]) -> None:
+        self.server_pids = server_pids  # a cluster: its chatd nodes and its redis-server
+        self.server0 = _cpu_of(server_pids)
         self.self0 = _self_cpu()
         self.system0 = system_cpu()
         self.t0 = time.perf_counter()
 
     def server(self) -> Cpu:
-        return process_cpu(self.server_pid) - self.server0
+        return _cpu_of(self.server_pids) - self.server0
 
     def own(self) -> float:
         return _self_cpu() - self.self0
@@ -110,6 +110,18 @@ class Window:
         return {"other_cpu_s": round(busy - self.system0[0] - server.total - own, 3),
                 "softirq_cpu_s": round(softirq - self.system0[1], 3),
                 "load_average": load_average()}
+
+
+def _cpu_of(pids: list[int]) -> Cpu:
+    total = Cpu(0.0, 0.0, 0.0)
+    for pid in pids:
+        cpu = process_cpu(pid)
+        total = Cpu(total.user + cpu.user, total.system + cpu.system, total.total + cpu.total)
+    return total
+
+
+def _rss_of(pids: list[int]) -> int:
+    return sum(rss_kib(pid) for pid in pids)
 
 
 def percentile(sorted_values: Sequence[int], q: float) -> float:
@@ -248,7 +260,7 @@ class LoadGen:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.loop = asyncio.get_running_loop()
-        self.server_pid: int = args.server_pid
+        self.server_pids: list[int] = args.server_pid
         self.clients: list[Client] = []
         self.faults = Faults()
         self.expected_clients = 0
@@ -315,8 +327,8 @@ class LoadGen:
     async def seat(self, count: int) -> dict[str, Any]:
         """Connect and join `count` clients; wait until every join notice has arrived."""
         self.expected_clients = count
-        rss0 = rss_kib(self.server_pid)
-        window = Window(self.server_pid)
+        rss0 = _rss_of(self.server_pids)
+        window = Window(self.server_pids)
         t0 = window.t0
         # Clients connect in blocks of --connect-block and then join in waves of
         # --join-wave: a wave's connect lines leave at once (a burst, as after a restart),
@@ -348,7 +360,7 @@ class LoadGen:
         settled_at = await self._wait(self.all_settled, timeout)
         cpu, own = window.server(), window.own()
         notices = count * (count + 1) // 2
-        rss_settled = rss_kib(self.server_pid)
+        rss_settled = _rss_of(self.server_pids)
         # "Idle connections" means idle: let the server finish its housekeeping after the
         # burst of N^2/2 notices before reading its size (both sizes are reported).
         await asyncio.sleep(IDLE_SETTLE_S)
@@ -366,7 +378,7 @@ class LoadGen:
             **window.others(cpu, own),
             "rss_before_kib": rss0,
             "rss_settled_kib": rss_settled,
-            "rss_after_kib": rss_kib(self.server_pid),
+            "rss_after_kib": _rss_of(self.server_pids),
             "idle_settle_s": IDLE_SETTLE_S,
         }
 
@@ -391,7 +403,10 @@ class LoadGen:
         for client in clients:
             client.name = (b"s%d" if client.index < self.args.senders else b"r%d") % client.index
         results = await asyncio.gather(
-            *(self.loop.create_connection(lambda c=c: c, self.args.host, self.args.port)  # type: ignore[misc]
+            *(self.loop.create_connection(
+                lambda c=c: c,  # type: ignore[misc]
+                self.args.host,
+                self.args.port[c.index % len(self.args.port)])  # spread over a cluster
               for c in clients), return_exceptions=True)
         self.clients.extend(clients)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -639,7 +654,7 @@ class LoadGen:
     async def fanout(self) -> dict[str, Any]:
         args = self.args
         senders = self._prepare_chat(args.lines, args.window, mirrors=True)
-        window = Window(self.server_pid)
+        window = Window(self.server_pids)
         for s in senders:
             s.pump(0)
         end = await self._wait(self.phase_done, args.timeout)
@@ -654,7 +669,7 @@ class LoadGen:
         period_ns = int(1e9 / args.rate)
         start_ns = monotonic_ns() + 50_000_000
         lateness = array("q")
-        window = Window(self.server_pid)
+        window = Window(self.server_pids)
         k = 0
 
         def tick() -> None:
@@ -711,7 +726,7 @@ class LoadGen:
             "latency": {**latency_summary(samples),
                         "what": "every delivery" if per_line_latency
                         else "first line of each read (saturated: reflects the window)"},
-            "server_rss_kib": rss_kib(self.server_pid),
+            "server_rss_kib": _rss_of(self.server_pids),
         }
 
     # ------------------------------------------------------------------ big room
@@ -722,7 +737,7 @@ class LoadGen:
         lat: array[int] = array("q")
         spans: list[float] = []
         firsts: list[float] = []
-        window = Window(self.server_pid)
+        window = Window(self.server_pids)
         sender = clients[0]
         for client in clients:
             client.on_chunk = self._broadcast_chunk
@@ -832,12 +847,18 @@ async def _stdin_closed() -> None:
         await loop.run_in_executor(None, sys.stdin.buffer.read)
 
 
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.loadgen",
                                  description="chatd load generator (run by python -m bench)")
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--server-pid", type=int, required=True)
+    ap.add_argument("--port", type=_ints, required=True,
+                    help="the server's port; comma-separated for a cluster's nodes")
+    ap.add_argument("--server-pid", type=_ints, required=True,
+                    help="pids whose CPU and memory count as the server's, comma-separated")
     ap.add_argument("--scenario", choices=["fanout", "latency", "big"], required=True)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--senders", type=int, default=10)

@@ -23,7 +23,9 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,7 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SCENARIOS = ("fanout", "latency", "idle", "bigroom")
 # lossy: the reference losing one line on purpose, to show that the checker catches it.
-SERVERS = ("chatd", "reference", "naive", "naive-asyncio", "lossy")
+# cluster: two chatd processes sharing a redis-server, clients spread over both.
+SERVERS = ("chatd", "reference", "naive", "naive-asyncio", "lossy", "cluster")
+CLUSTER_NODES = 2
 LISTENING = ("chatd listening on ", "reference listening on ", "naive listening on ")
 
 # The issue's targets, each as (key, description, limit); `value` fills them in.
@@ -110,6 +114,61 @@ class Server:
     log_path: Path
     banner: str  # its "listening on" line
     realtime: bool  # SCHED_FIFO took effect
+    helpers: list[Server] | None = None  # a cluster's other nodes and its redis-server
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port] + [h.port for h in self.helpers or () if h.kind == "chatd"]
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid] + [h.proc.pid for h in self.helpers or ()]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_redis(out_dir: Path, stem: str, cpu: int | None) -> Server:
+    """A redis-server of the run's own (no persistence: the benchmark measures chatd)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("the cluster scenario needs redis-server (make test installs it)")
+    folder = out_dir / f"{stem}-redis"
+    folder.mkdir(exist_ok=True)
+    port = free_port()
+    log_path = out_dir / f"{stem}-redis.log"
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir",
+                             str(folder), "--save", "", "--appendonly", "no"],
+                            stdin=subprocess.DEVNULL, stdout=log_path.open("wb"),
+                            stderr=subprocess.STDOUT)
+    if cpu is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(proc.pid, {cpu})
+    deadline = time.monotonic() + 30
+    while "Ready to accept connections" not in log_path.read_text(errors="replace"):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"redis-server did not start; see {log_path}")
+        time.sleep(0.02)
+    return Server("redis", proc, port, log_path, f"redis-server on {port}", False)
+
+
+def start_cluster(plan: Plan, stem: str, realtime: bool) -> Server:
+    """CLUSTER_NODES chatd processes over one redis-server, all on the server's CPU."""
+    redis = start_redis(plan.out_dir, stem, plan.server_cpu)
+    url = f"redis://127.0.0.1:{redis.port}/0"
+    nodes = [start_server("chatd", [sys.executable, "-m", "chatd", *plan.chatd_options,
+                                    "--redis", url],
+                          plan.out_dir / f"{stem}-node{n}.log", plan.server_cpu,
+                          niceness=plan.args.nice, realtime=realtime)
+             for n in range(CLUSTER_NODES)]
+    first = nodes[0]
+    first.kind, first.helpers = "cluster", [*nodes[1:], redis]
+    return first
 
 
 def start_server(kind: str, command: list[str], log_path: Path, cpu: int | None, *,
@@ -147,6 +206,8 @@ def start_server(kind: str, command: list[str], log_path: Path, cpu: int | None,
 
 
 def stop_server(server: Server, timeout: float) -> dict[str, Any]:
+    for helper in server.helpers or ():  # a cluster: the other nodes, then redis
+        stop_server(helper, timeout)
     t0 = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     killed = False
@@ -194,8 +255,9 @@ class Plan:
 
 def loadgen_command(plan: Plan, session: str, server: Server) -> list[str]:
     a = plan.args
-    cmd = [sys.executable, "-m", "bench.loadgen", "--port", str(server.port),
-           "--server-pid", str(server.proc.pid), "--scenario", session,
+    cmd = [sys.executable, "-m", "bench.loadgen",
+           "--port", ",".join(map(str, server.ports)),
+           "--server-pid", ",".join(map(str, server.pids)), "--scenario", session,
            "--clients", str(a.clients), "--senders", str(a.senders), "--lines", str(a.lines),
            "--window", str(a.window), "--rate", str(a.rate), "--duration", str(a.duration),
            "--idle", str(a.idle), "--join-wave", str(a.join_wave),
@@ -212,10 +274,15 @@ def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, 
     profile = plan.args.profile if kind == "chatd" and session in plan.args.profile_sessions \
         else None
     cprofile_to = plan.out_dir / f"{stem}.prof" if profile == "cprofile" else None
-    command = server_command(kind, plan.chatd_options, cprofile_to, plan.args.reference_json)
-    server = start_server(kind, command, plan.out_dir / f"{stem}.log", plan.server_cpu,
-                          niceness=plan.args.nice,
-                          realtime=plan.args.realtime in ("all", session))
+    realtime = plan.args.realtime in ("all", session)
+    if kind == "cluster":
+        command = ["cluster of", str(CLUSTER_NODES), "chatd --redis"]
+        server = start_cluster(plan, stem, realtime)
+    else:
+        command = server_command(kind, plan.chatd_options, cprofile_to,
+                                 plan.args.reference_json)
+        server = start_server(kind, command, plan.out_dir / f"{stem}.log", plan.server_cpu,
+                              niceness=plan.args.nice, realtime=realtime)
     spy: subprocess.Popen[bytes] | None = None
     spy_out = plan.out_dir / f"{stem}.pyspy.txt"
     if profile == "py-spy":
@@ -579,9 +646,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_at_start = load_average()
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for session in sessions_for(args.scenarios):
-        runs[session] = {kind: [] for kind in args.servers}
+        # 10,000 idle clients on a cluster would measure the load generator, not chatd.
+        kinds = [k for k in args.servers if not (k == "cluster" and session == "big")]
+        runs[session] = {kind: [] for kind in kinds}
         for attempt in range(args.repeat):
-            for kind in args.servers:
+            for kind in kinds:
                 print(f"bench: {session} on {kind}"
                       + (f" (run {attempt + 1}/{args.repeat})" if args.repeat > 1 else ""),
                       file=sys.stderr, flush=True)

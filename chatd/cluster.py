@@ -7,9 +7,10 @@ delivers to its own connections only: each line reaches each reader once, in the
 order everywhere. The design and its failure modes are in PROTOCOL.txt section 14.
 
 Keys (prefix configurable):
-  chat:log            stream of command records {c: json, n: node, s: seq}, MAXLEN ~100k
-  chat:room:<room>    stream of the room's chat lines, ids equal to their log ids,
-                      MAXLEN ~history; written once, by the node the line came from
+  chat:log            stream of entries {c: commands (JSON), n: node, s: seq}, each
+                      entry the commands a node had queued (up to 500), MAXLEN ~100k
+  chat:room:<room>    stream of the room's chat lines {i: id, t, n, m}, MAXLEN ~history;
+                      written by the node the line came from
   chat:snapshot       the replicated state at some log id, for nodes that start later
 """
 
@@ -25,12 +26,13 @@ from typing import Any, Generic
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from chatd.commands import BeatCmd, Command, DetachCmd, LeaveCmd, from_record, to_record
-from chatd.hub import Effects, Entry, Hub, P
+from chatd.commands import BeatCmd, Command, DetachCmd, LeaveCmd, from_records, to_records
+from chatd.hub import Effects, Entry, Hub, P, Stamp, id_key
 from chatd.serverlog import ServerLog
 
 LOG_MAXLEN = 100_000
 QUEUE_LIMIT = 10_000  # commands held while Redis is away; past it, chat lines are refused
+BATCH = 500  # commands a node puts in one log entry
 READ_BLOCK_MS = 1000
 BACKOFF_MAX = 5.0
 STARTUP_WAIT = 15.0
@@ -92,7 +94,8 @@ class RedisBus(Generic[P]):
         self.last_id = "0-0"
         self.seen: dict[str, int] = {}  # node -> last record seq applied (drops retried dups)
         self._seq = 0
-        self._queue: list[dict[str | bytes, str | bytes]] = []
+        self._queue: list[Command] = []
+        self._batch: tuple[int, dict[str, str | bytes]] | None = None  # formed, not sent
         self._side: list[tuple[str, Entry]] = []  # room lines to persist
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -135,21 +138,24 @@ class RedisBus(Generic[P]):
         if first and raw and _split(first[0][0]) > _split(self.last_id):
             self.log.warning("the log was trimmed past the last snapshot: "
                              "some state may be missing")
-        # Room lines up to where the replay starts come from the room streams; the
-        # replay of the log adds the later ones.
+        # Room lines of entries up to where the replay starts come from the room streams;
+        # the replay of the log adds the later ones.
         if raw:
-            upto = self.last_id
+            upto, inclusive = _split(self.last_id), True
         else:
-            upto = f"({first[0][0]}" if first else "+"
+            upto, inclusive = (_split(first[0][0]) if first else (2**63, 0)), False
         sink = RedisHistory(self)
         self.hub.sink = sink
         rooms = {room.key for room in self.hub.rooms.values()}
         async for raw_key in self.redis.scan_iter(match=f"{self.room_prefix}*", count=1000):
             rooms.add(_str(raw_key)[len(self.room_prefix):])
+        size = self.hub.config.history_size
         for room in rooms:
-            entries = _entries(await self.redis.xrevrange(
-                self.room_prefix + room, max=upto, count=self.hub.config.history_size))
-            sink.loaded[room] = [self._entry(eid, fields) for eid, fields in reversed(entries)]
+            entries = _entries(await self.redis.xrevrange(self.room_prefix + room,
+                                                          count=2 * size))
+            lines = {e.id: e for e in map(self._entry, entries)
+                     if e.key[:2] < upto or (inclusive and e.key[:2] == upto)}
+            sink.loaded[room] = sorted(lines.values(), key=lambda e: e.key)[-size:]
         while True:  # replay without blocking until caught up
             entries = _entries(await self.redis.xread({self.key: self.last_id}, count=1000))
             if not entries:
@@ -158,9 +164,10 @@ class RedisBus(Generic[P]):
                 self._apply(entry_id, fields)
 
     @staticmethod
-    def _entry(entry_id: str, fields: Fields) -> Entry:
-        ms, seq = _split(entry_id)
-        return Entry((ms, seq, 0), entry_id, _str(fields[b"t"]), _str(fields[b"n"]),
+    def _entry(stream_entry: tuple[str, Fields]) -> Entry:
+        fields = stream_entry[1]
+        line_id = _str(fields[b"i"])
+        return Entry(id_key(line_id), line_id, _str(fields[b"t"]), _str(fields[b"n"]),
                      _str(fields[b"m"]))
 
     async def close(self) -> None:
@@ -185,8 +192,7 @@ class RedisBus(Generic[P]):
                 continue
             if isinstance(cmd, BeatCmd) and self._down_since is not None:
                 continue  # heartbeats are about now; don't pile them up during an outage
-            self._seq += 1
-            self._queue.append({"c": to_record(cmd), "n": self.hub.node, "s": str(self._seq)})
+            self._queue.append(cmd)
         self._drained.clear()
         self._wake.set()
 
@@ -200,16 +206,23 @@ class RedisBus(Generic[P]):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._queue or self._side:
-                records, side = self._queue[:500], self._side[:500]
+            while self._queue or self._side or self._batch:
+                if self._batch is None and self._queue:
+                    # Formed once: a retry sends the same entry with the same sequence
+                    # number, so the nodes can drop a copy that got in twice.
+                    self._seq += 1
+                    batch = self._queue[:BATCH]
+                    self._batch = (len(batch), {"c": to_records(batch), "n": self.hub.node,
+                                                "s": str(self._seq)})
+                side = self._side[:BATCH]
                 try:
                     pipe = self.redis.pipeline(transaction=False)
-                    for record in records:
-                        pipe.xadd(self.key, record,  # type: ignore[arg-type]
+                    if self._batch is not None:
+                        pipe.xadd(self.key, self._batch[1],  # type: ignore[arg-type]
                                   maxlen=LOG_MAXLEN, approximate=True)
                     for room, e in side:
                         pipe.xadd(self.room_prefix + room,
-                                  {"t": e.time, "n": e.name, "m": e.message}, id=e.id,
+                                  {"i": e.id, "t": e.time, "n": e.name, "m": e.message},
                                   maxlen=self.hub.config.history_size, approximate=True)
                     results = await pipe.execute(raise_on_error=False)
                 except (RedisError, OSError) as exc:
@@ -217,14 +230,15 @@ class RedisBus(Generic[P]):
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
-                # A room line already written (by a retry) is refused by XADD: that's fine.
-                failed = [r for r in results[:len(records)] if isinstance(r, Exception)]
+                failed = [r for r in results if isinstance(r, Exception)]
                 if failed:
                     self._outage(failed[0])
                     await asyncio.sleep(backoff)
                     continue
                 backoff = 0.1
-                del self._queue[:len(records)]
+                if self._batch is not None:
+                    del self._queue[:self._batch[0]]
+                    self._batch = None
                 del self._side[:len(side)]
             self._drained.set()
 
@@ -266,7 +280,9 @@ class RedisBus(Generic[P]):
             return  # a record published twice (a retry after a lost reply)
         self.seen[node] = seq
         ms, n = _split(entry_id)
-        self.on_effects(self.hub.apply(from_record(fields[b"c"]), entry_id, (ms, n), ms / 1000))
+        stamp = Stamp(entry_id, (ms, n), ms / 1000)  # one id sequence for the whole entry
+        for cmd in from_records(fields[b"c"]):
+            self.on_effects(self.hub.apply(cmd, entry_id, (ms, n), ms / 1000, stamp))
 
     async def _snapshot_loop(self) -> None:
         written = ""

@@ -45,7 +45,7 @@ from chatd.protocol import ErrorCode, ProtocolError
 __all__ = [
     "BeatCmd", "Command", "Config", "Delivery", "DetachCmd", "Effects", "Entry", "Hub",
     "JoinCmd", "LeaveCmd", "MoveCmd", "Origin", "Peer", "RenameCmd", "ResumeCmd", "SayCmd",
-    "id_key",
+    "Stamp", "id_key",
 ]
 
 
@@ -77,8 +77,9 @@ def id_key(value: str) -> Key:
 
 
 class Stamp:
-    """The id and time of the command being applied; a command making several updates
-    (a room move, a node's users leaving) gives them ids "42", "42.1", "42.2", ..."""
+    """The id and time of the log entry being applied. An entry making several updates
+    (a room move, a node's users leaving, a cluster entry holding several commands)
+    gives them ids "42", "42.1", "42.2", ..."""
 
     __slots__ = ("base", "key", "now", "time", "_used")
 
@@ -408,10 +409,12 @@ class Hub(Generic[P]):
 
     # ------------------------------------------------------------------ log application
 
-    def apply(self, cmd: Command, log_id: str, key: tuple[int, int], now: float) -> Effects[P]:
-        """Carry out one command from the log; `now` is the log's clock for it."""
+    def apply(self, cmd: Command, log_id: str, key: tuple[int, int], now: float,
+              stamp: Stamp | None = None) -> Effects[P]:
+        """Carry out one command from the log; `now` is the log's clock for it. The
+        commands of one log entry share its `stamp`, so their updates' ids differ."""
         fx: Effects[P] = Effects()
-        st = Stamp(log_id, key, now)
+        st = stamp or Stamp(log_id, key, now)
         self._now = now
         if isinstance(cmd, SayCmd):
             self._apply_say(fx, cmd, st)

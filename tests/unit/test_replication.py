@@ -177,14 +177,15 @@ def test_snapshot_restores_an_equal_state() -> None:
     assert copy.detached.keys() == a.detached.keys()
 
 
+cids = st.integers(0, 2**63 - 1)  # connection numbers on a node
 commands = st.one_of(
-    st.builds(SayCmd, st.builds(Origin, st.text(), st.integers()), st.text(), st.text(),
+    st.builds(SayCmd, st.builds(Origin, st.text(), cids), st.text(), st.text(),
               st.none() | st.text(), st.none() | st.text()),
     st.builds(LeaveCmd, st.text(), st.none() | st.text()),
     st.builds(BeatCmd, st.text()),
-    st.builds(ResumeCmd, st.builds(Origin, st.text(), st.integers()), st.text(),
+    st.builds(ResumeCmd, st.builds(Origin, st.text(), cids), st.text(),
               st.none() | st.text(),
-              st.builds(JoinCmd, st.builds(Origin, st.text(), st.integers()), st.text(),
+              st.builds(JoinCmd, st.builds(Origin, st.text(), cids), st.text(),
                         st.text(), st.text(), st.booleans(), st.text(),
                         st.none() | st.text())),
 )
