@@ -206,8 +206,16 @@ def start_server(kind: str, command: list[str], log_path: Path, cpu: int | None,
 
 
 def stop_server(server: Server, timeout: float) -> dict[str, Any]:
-    for helper in server.helpers or ():  # a cluster: the other nodes, then redis
-        stop_server(helper, timeout)
+    helpers = server.helpers or []
+    for node in [h for h in helpers if h.kind == "chatd"]:  # a cluster: nodes, then redis
+        stop_server(node, timeout)
+    result = _stop(server, timeout)
+    for other in [h for h in helpers if h.kind != "chatd"]:
+        stop_server(other, timeout)
+    return result
+
+
+def _stop(server: Server, timeout: float) -> dict[str, Any]:
     t0 = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     killed = False
@@ -469,7 +477,11 @@ def render(report: dict[str, Any]) -> str:
            f"chatd {' '.join(report['chatd_options'])}; reference: "
            + ", ".join(sorted({_get(r, "server", "banner").split("(")[-1].rstrip(")")
                                for by_kind in summary.values() for k, r in by_kind.items()
-                               if k != "chatd" and _get(r, "server", "banner")}))]
+                               if k not in ("chatd", "cluster")
+                               and _get(r, "server", "banner")}))
+           + (f"; cluster: {CLUSTER_NODES} chatd processes over a redis-server, "
+              "all on the server's CPU" if any("cluster" in by_kind
+                                                 for by_kind in summary.values()) else "")]
     if "fanout" in summary:
         rows = []
         for kind, r in summary["fanout"].items():

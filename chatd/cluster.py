@@ -101,6 +101,7 @@ class RedisBus(Generic[P]):
         self._tasks: list[asyncio.Task[None]] = []
         self._down_since: float | None = None
         self._drained = asyncio.Event()  # nothing left to publish
+        self._closing = False
 
     # ------------------------------------------------------------------ life cycle
 
@@ -176,11 +177,19 @@ class RedisBus(Generic[P]):
         if self._down_since is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), 3)
+        # redis-py may turn a cancellation into a ConnectionError, which the loops would
+        # retry: they also stop on this flag, and the wait is bounded.
+        self._closing = True
+        if self._queue:
+            self.log.warning(f"{len(self._queue)} held command(s) not published: "
+                             "Redis is unreachable")
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.redis.aclose()
-        await self.reader.aclose()
+        await asyncio.wait(self._tasks, timeout=3)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(2):
+                await self.redis.aclose()
+                await self.reader.aclose()
 
     # ------------------------------------------------------------------ publishing
 
@@ -203,10 +212,10 @@ class RedisBus(Generic[P]):
 
     async def _publish_loop(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
-            while self._queue or self._side or self._batch:
+            while (self._queue or self._side or self._batch) and not self._closing:
                 if self._batch is None and self._queue:
                     # Formed once: a retry sends the same entry with the same sequence
                     # number, so the nodes can drop a copy that got in twice.
@@ -259,7 +268,7 @@ class RedisBus(Generic[P]):
 
     async def _read_loop(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._closing:
             try:
                 entries = _entries(await self.reader.xread(
                     {self.key: self.last_id}, count=1000, block=READ_BLOCK_MS))

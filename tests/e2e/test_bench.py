@@ -80,3 +80,18 @@ def test_a_lost_line_fails_the_run(tmp_path: Path) -> None:
     assert report is not None and report["ok"] is False
     faults = report["summary"]["fanout"]["lossy"]["faults"]
     assert faults["missing"] >= 1
+
+
+def test_tiny_cluster_benchmark_delivers_every_line(tmp_path: Path) -> None:
+    """The cluster scenario (two chatd processes over a real redis-server) at a tiny size."""
+    proc, report = run_bench(
+        tmp_path, "--servers", "cluster", "--scenarios", "fanout,latency", "--clients", "6",
+        "--senders", "2", "--lines", "20", "--window", "4", "--rate", "40",
+        "--duration", "0.5")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report is not None and report["ok"] is True
+    fanout = report["summary"]["fanout"]["cluster"]["fanout"]
+    assert fanout["deliveries_expected"] == fanout["deliveries_received"] == 2 * 20 * 5
+    latency = report["summary"]["latency"]["cluster"]["latency"]
+    assert latency["deliveries_received"] == latency["deliveries_expected"] > 0
+    assert "cluster: 2 chatd processes over a redis-server" in proc.stdout

@@ -236,3 +236,19 @@ async def test_redis_password_and_tls_urls(
         await redis.stop()
         await tls_redis.stop()
 
+
+
+async def test_a_node_stops_cleanly_while_redis_is_away(
+    start_chatd: StartChatd, redis_server: RedisServer,
+) -> None:
+    """SIGTERM with Redis gone: clients are told, the process exits 0 within bounds."""
+    [node] = await _nodes(start_chatd, redis_server, 1)
+    alice = await Client.joined(node.port, "alice")
+    await redis_server.stop()
+    await alice.say("held, never published")
+    await node.wait_log("Redis unavailable")
+    node.signal(signal.SIGTERM)
+    lines = await alice.closed()
+    assert b'"type":"shutdown"' in lines[-1]
+    assert await node.wait() == 0
+    await node.wait_log("held command\\(s\\) not published")
