@@ -15,6 +15,7 @@ HELP: tuple[tuple[str, str], ...] = (
     ("/join ROOM", "move to another room (it is created if new)"),
     ("/nick NAME", "change your name"),
     ("/msg NAME TEXT", "a private line to one user"),
+    ("/history [N]", "the last N lines of this room again"),
     ("/help", "this list"),
     ("/quit", "leave (Ctrl-D too)"),
     ("//text", "send a line that starts with /"),
@@ -54,38 +55,22 @@ class Bad:
 Action: TypeAlias = Say | Send | Quit | Help | Bad
 
 
-def _usage(command: str) -> Bad:
-    usage = next(u for u, _ in HELP if u.split()[0] == command)
-    return Bad(f"usage: {usage}")
-
-
 def parse(line: str) -> Action | None:
-    """A line as typed (without its newline); None for a blank line."""
-    if not line.strip():
+    """A line as typed (without its newline); None for a blank line.
+
+    The codec's text-mode parser (the one nc users' lines go through) decides what a
+    line means, so chatc and nc understand the same commands the same way.
+    """
+    try:
+        event = p.parse_text_line(line.encode("utf-8", "surrogateescape"))
+    except p.ProtocolError as exc:
+        return Bad(exc.message)
+    if event is None:
         return None
-    if not line.startswith("/"):
-        return Say(line)
-    if line.startswith("//"):
-        return Say(line[1:])
-    word, _, rest = line.partition(" ")
-    word, rest = word.lower(), rest.strip()
-    if word == "/quit":
+    if isinstance(event, p.Message):
+        return Say(event.message, to=event.to)
+    if isinstance(event, p.Disconnect):
         return Quit()
-    if word == "/help":
+    if isinstance(event, p.Help):
         return Help()
-    if word == "/who":
-        if rest.lower() not in ("", "all", "*"):
-            return _usage(word)
-        return Send(p.Who(all=bool(rest)))
-    if word == "/rooms":
-        return Send(p.Rooms())
-    if word in ("/join", "/nick"):
-        if not rest or " " in rest:
-            return _usage(word)
-        return Send(p.Join(rest) if word == "/join" else p.Nick(rest))
-    if word == "/msg":
-        to, _, text = rest.partition(" ")
-        if not to or not text.strip():
-            return _usage(word)
-        return Say(text, to=to)
-    return Bad(f"unknown command {word[:40]} (try /help; // sends a line starting with /)")
+    return Send(event)

@@ -439,13 +439,13 @@ def parse_text_line(line: bytes) -> Event | None:
         return Disconnect()
     if command == "/help":
         return Help()
-    if command == "/who":
-        return Who(all=rest.lower() in {"all", "*"})
+    if command == "/who" and rest.lower() in {"", "all", "*"}:
+        return Who(all=bool(rest))
     if command == "/rooms":
         return Rooms()
-    if command == "/join" and rest:
+    if command == "/join" and rest and " " not in rest:
         return Join(rest)
-    if command == "/nick" and rest:
+    if command == "/nick" and rest and " " not in rest:
         return Nick(rest)
     if command == "/msg":
         to, _, body = rest.partition(" ")
