@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import StartChatd
 from tests.e2e._server_opts import start
-from tests.harness import TIMEOUT, Chatd, Client
+from tests.harness import CHATD, TIMEOUT, Chatd, Client
 
 
 def is_join(name: str) -> Callable[[dict[str, Any]], bool]:
@@ -164,3 +164,26 @@ async def test_shutdown_on_signal(start_chatd: StartChatd, sig: int) -> None:
     assert await chatd.wait(timeout=5) == 0
     assert loop.time() - began < 5
     writer.close()
+
+
+async def _run_chatd(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        CHATD, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode is not None
+    return proc.returncode, (out + err).decode()
+
+
+async def test_port_in_use_and_bad_options_exit_2_with_one_line(chatd: Chatd) -> None:
+    """Issue 2: one clear line, exit status 2, no traceback."""
+    for args, says in (
+        (("--host", "127.0.0.1", "--port", str(chatd.port)), "address already in use"),
+        (("--port", "seventy"), "is not a port number"),
+        (("--no-such-option",), "unrecognized arguments"),
+        (("--tls-cert", "cert.pem"), "--tls-cert and --tls-key go together"),
+    ):
+        code, output = await _run_chatd(*args)
+        lines = output.strip().splitlines()
+        assert code == 2, (args, output)
+        assert len(lines) == 1 and says in lines[0] and "Traceback" not in output, output
