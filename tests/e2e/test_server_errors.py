@@ -169,7 +169,8 @@ TEXT_CASES = [
     ("unknown_command", b"/"),
     ("bad_field", b"/msg bob"),
     ("bad_field", b"/history 0"),
-    ("bad_room", b"/join two words"),
+    ("bad_field", b"/join two words"),  # the usage: a room name has no spaces
+    ("bad_room", "/join \u202eevil".encode()),
     ("bad_room", b"/join lobby"),
     ("bad_name", b"/nick a\tb"),
     ("name_taken", b"/nick Bob"),
