@@ -17,7 +17,7 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -236,13 +236,20 @@ class Client:
         self.writer.transport.abort()
 
 
-@contextlib.asynccontextmanager
-async def running(*args: str, **kwargs: Any) -> AsyncIterator[Chatd]:
-    server = await Chatd(*args, **kwargs).start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+def is_join(name: str) -> Callable[[dict[str, Any]], bool]:
+    """Matches the join notice of `name`."""
+    return lambda m: m["type"] == "connect" and m["name"] == name
+
+
+async def trio(chatd: Chatd) -> tuple[Client, Client, Client]:
+    """A, B and C joined, each having seen every join notice so far."""
+    a = await Client.joined(chatd.port, "A")
+    b = await Client.joined(chatd.port, "B")
+    await a.recv_until(is_join("B"))
+    c = await Client.joined(chatd.port, "C")
+    await a.recv_until(is_join("C"))
+    await b.recv_until(is_join("C"))
+    return a, b, c
 
 
 class RedisServer:

@@ -8,27 +8,11 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
 
 from chatd.hub import id_key
 from tests.conftest import StartChatd
 from tests.e2e._server_opts import json_line, start
-from tests.harness import Chatd, Client
-
-
-def is_join(name: str) -> Any:
-    return lambda m: m["type"] == "connect" and m["name"] == name
-
-
-async def trio(chatd: Chatd) -> tuple[Client, Client, Client]:
-    """A, B and C joined, each having seen every join notice so far."""
-    a = await Client.joined(chatd.port, "A")
-    b = await Client.joined(chatd.port, "B")
-    await a.recv_until(is_join("B"))
-    c = await Client.joined(chatd.port, "C")
-    await a.recv_until(is_join("C"))
-    await b.recv_until(is_join("C"))
-    return a, b, c
+from tests.harness import Client, is_join, trio
 
 
 async def test_a_b_and_c_chat(start_chatd: StartChatd) -> None:

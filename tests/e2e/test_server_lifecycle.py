@@ -8,29 +8,12 @@ import asyncio
 import signal
 import socket
 import struct
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from tests.conftest import StartChatd
 from tests.e2e._server_opts import start
-from tests.harness import CHATD, TIMEOUT, Chatd, Client
-
-
-def is_join(name: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda m: m["type"] == "connect" and m["name"] == name
-
-
-async def trio(chatd: Chatd) -> tuple[Client, Client, Client]:
-    """A, B and C joined, each having seen every join notice so far."""
-    a = await Client.joined(chatd.port, "A")
-    b = await Client.joined(chatd.port, "B")
-    await a.recv_until(is_join("B"))
-    c = await Client.joined(chatd.port, "C")
-    await a.recv_until(is_join("C"))
-    await b.recv_until(is_join("C"))
-    return a, b, c
+from tests.harness import CHATD, TIMEOUT, Chatd, Client, is_join, trio
 
 
 async def assert_left(client: Client, name: str, reason: str | None) -> None:
