@@ -56,6 +56,7 @@ async def test_slowloris_and_connect_and_sit_are_closed_others_unaffected(
 ) -> None:
     server = await start_chatd(*NO_LIMITS, "--registration-timeout", "1")
     a, b = await _pair(server)
+    base = server.rss_kib()
     sitter = await Client.open(server.port)
     slow = await Client.open(server.port)
     started = time.monotonic()
@@ -75,12 +76,14 @@ async def test_slowloris_and_connect_and_sit_are_closed_others_unaffected(
     assert time.monotonic() - started < 4
     dripping.cancel()
     await _chat_works(b, a, "after")
+    assert server.rss_kib() - base < 10 * MIB
 
 
 async def test_half_close_delivers_and_leaves(start_chatd: StartChatd) -> None:
     """A client that sends, then shuts its write side: lines delivered, leave announced."""
     server = await start_chatd(*NO_LIMITS)
     watcher = await Client.joined(server.port, "watcher")
+    base = server.rss_kib()
     half = await Client.open(server.port)
     await half.send(b'{"type":"connect","name":"half"}\n{"type":"message","message":"bye now"}')
     half.writer.write_eof()  # the last line has no newline: it still counts
@@ -89,17 +92,20 @@ async def test_half_close_delivers_and_leaves(start_chatd: StartChatd) -> None:
     assert got[-1]["name"] == "half"
     lines = [json.loads(line) for line in await half.closed()]
     assert lines[0]["type"] == "welcome"
+    assert server.rss_kib() - base < 10 * MIB
 
 
 async def test_reset_mid_line(start_chatd: StartChatd) -> None:
     server = await start_chatd(*NO_LIMITS, "--resume-grace", "0")
     a, b = await _pair(server)
+    base = server.rss_kib()
     broken = await Client.joined(server.port, "broken")
-    await broken.send(b'{"type":"message","message":"never fini')
+    await broken.send(b'{"type":"message","message":"never fini' + b"x" * 60_000)
     broken.reset()
     got = await a.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "broken")
     assert not [m for m in got if m["type"] == "message"]
     await _chat_works(a, b, "fine")
+    assert server.rss_kib() - base < 10 * MIB
 
 
 async def test_churn_loses_nothing_and_leaks_no_descriptor(start_chatd: StartChatd) -> None:
