@@ -229,10 +229,9 @@ class Hub(Generic[P]):
         """A parsed line from a local peer."""
         fx: Effects[P] = Effects()
         session = self._by_cid.get(peer.cid)
-        if type(event) is p.Message and session is not None and session.origin is not None:
-            # Most lines: straight on (an attached session's origin is this connection).
-            fx.commands.append(SayCmd(session.origin, session.sid, event.message,
-                                      event.to, event.ref))
+        if type(event) is p.Message and session is not None:  # most lines: straight on
+            fx.commands.append(SayCmd(self._origin(session, peer), session.sid,
+                                      event.message, event.to, event.ref))
             return fx
         try:
             if isinstance(event, p.Connect):
@@ -291,13 +290,15 @@ class Hub(Generic[P]):
             return None
         return session
 
+    def _origin(self, session: Session[P], peer: P) -> Origin:
+        # An attached session's origin is its connection here: reuse it, don't build one.
+        return session.origin or Origin(self.node, peer.cid)
+
     def _joined_event(
         self, fx: Effects[P], peer: P, session: Session[P], event: p.Event
     ) -> None:
-        origin = Origin(self.node, peer.cid)
-        if isinstance(event, p.Message):
-            fx.commands.append(SayCmd(origin, session.sid, event.message, event.to, event.ref))
-        elif isinstance(event, p.Disconnect):
+        origin = self._origin(session, peer)
+        if isinstance(event, p.Disconnect):
             self._forget_peer(session)
             fx.commands.append(LeaveCmd(session.sid))
             fx.close.append(peer)
@@ -385,6 +386,7 @@ class Hub(Generic[P]):
         """A command that cannot reach the log: tell the connection it came from."""
         fx: Effects[P] = Effects()
         if isinstance(cmd, (JoinCmd, ResumeCmd)):
+            self._secrets.pop(cmd.sid if isinstance(cmd, JoinCmd) else cmd.fallback.sid, None)
             peer = self._pending.pop(cmd.origin.cid, None)  # it may try to connect again
             if peer is not None:
                 self._reply(fx, peer, p.Error(ErrorCode.UNAVAILABLE, message))
@@ -514,6 +516,7 @@ class Hub(Generic[P]):
         self.sessions[session.sid] = session
         self.names[p.name_key(name)] = session
         room.members[session.sid] = session
+        token = self._secrets.pop(session.sid, "")  # only the joining node holds it
         peer = self._attach(fx, session, cmd.origin)
         if peer is not None:
             notice = cmd.notice
@@ -521,7 +524,7 @@ class Hub(Generic[P]):
                 taken = f"{cmd.name} is taken, so you are {name}"
                 notice = f"{notice}; {taken}" if notice else taken
             self._reply(fx, peer, p.Welcome(
-                name, room.name, self.room_users(room), self._secrets.pop(session.sid, ""),
+                name, room.name, self.room_users(room), token,
                 notice=notice, server=self.config.server_name))
             self._send_recent(fx, peer, room)
         self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))

@@ -33,9 +33,6 @@ class ServerLog:
         """From now on, lines are batched per loop turn instead of written at once."""
         self._loop = loop
 
-    def enabled(self, level: str) -> bool:
-        return LEVELS[level] >= self.threshold
-
     def debug(self, text: str) -> None:
         if self.threshold <= 10:
             self._add(" DEBUG ", text)

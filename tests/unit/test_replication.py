@@ -160,6 +160,7 @@ def test_a_join_whose_connection_vanished_is_let_go() -> None:
     c.take("a", a.disconnected(peer, "connection reset"))
     c.run()
     assert a.sessions == {}
+    assert a._secrets == {}  # the resume token it never got is not kept either
 
 
 def test_snapshot_restores_an_equal_state() -> None:
