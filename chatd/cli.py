@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     sec = ap.add_argument_group("security")
     sec.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
     sec.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    sec.add_argument("--tls-handshake-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+                     help="close a TLS connection that has not finished its handshake by then")
     sec.add_argument("--password", metavar="PASSWORD",
                      help="require this password on connect; better: set CHATD_PASSWORD, "
                           "which stays out of ps")
@@ -133,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--quiet", action="store_true", help="same as --log-level warning")
     run = ap.add_argument_group("runtime")
     run.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
-                     help="event loop; auto uses uvloop when it is installed")
+                     help="event loop; auto uses uvloop when it is installed, and asyncio's "
+                          "own with --tls-cert")
     return ap
 
 
@@ -152,6 +155,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         ping_timeout=args.ping_timeout,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        tls_handshake_timeout=max(0.1, args.tls_handshake_timeout),
         password=args.password or env.get("CHATD_PASSWORD") or None,
         history_db=args.history_db,
         redis_url=args.redis or env.get("CHATD_REDIS") or None,
@@ -195,12 +199,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.redis and args.history_db:
         parser.error("--history-db and --redis don't go together: the cluster keeps "
                      "history in Redis")
+    # uvloop reads a client's first bytes before the stream's callback runs, so the TLS
+    # hello would be gone by the time StreamWriter.start_tls upgrades the connection
+    # (which it does after counting it, PROTOCOL.txt 11.1): TLS runs on the stdlib loop.
+    if args.tls_cert and args.loop == "uvloop":
+        parser.error("--loop uvloop can't serve --tls-cert (the TLS upgrade after accept "
+                     "needs the asyncio loop); leave --loop at auto")
+    loop_kind = "asyncio" if args.tls_cert else args.loop
     _raise_fd_limit()
     level = "warning" if args.quiet else args.log_level
     config = config_from(args, os.environ)
     log = ServerLog(level)
     try:
-        return _run(lambda: serve(config, log), args.loop)
+        return _run(lambda: serve(config, log), loop_kind)
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130
 

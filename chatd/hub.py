@@ -6,12 +6,14 @@ cluster run the same code:
 * `handle(peer, event)` answers what the local state can answer at once (errors, who,
   rooms, history) and turns every state change into a command.
 * `apply(command, log_id, key, now)` carries out one command, in log order, and returns
-  the deliveries for this node's peers. One process applies its commands at once
-  (`chatd.log.LocalLog`); a cluster applies the same commands, in the same order, on
+  what this node's peers must get. One process applies its commands at once
+  (`chatd.bus.LocalBus`); a cluster applies the same commands, in the same order, on
   every node, so every node holds the same sessions, names and rooms.
 
-A delivery is `(targets, data, skip)`: send `data` to every peer in `targets` except
-`skip`. Broadcast lines are encoded once per mode (JSON, text), not once per reader.
+Both return `Effects` (chatd.effects): an ordered list of operations (send to one,
+broadcast to a room's channel, a peer enters or exits a channel, close, publish) that
+the shell replays in order. Broadcast lines are encoded once per mode (JSON, text), not
+once per reader.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import hmac
 import re
 import secrets
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
@@ -40,10 +42,11 @@ from chatd.commands import (
     ResumeCmd,
     SayCmd,
 )
+from chatd.effects import Channel, Close, Effects, Enter, Exit, Settled
 from chatd.protocol import ErrorCode, ProtocolError
 
 __all__ = [
-    "BeatCmd", "Command", "Config", "Delivery", "DetachCmd", "Effects", "Entry", "Hub",
+    "BeatCmd", "Command", "Config", "DetachCmd", "Effects", "Entry", "Hub",
     "JoinCmd", "LeaveCmd", "MoveCmd", "Origin", "Peer", "RenameCmd", "ResumeCmd", "SayCmd",
     "Stamp", "id_key",
 ]
@@ -61,7 +64,6 @@ class Peer(Protocol):
 
 P = TypeVar("P", bound=Peer)
 Key: TypeAlias = tuple[int, int, int]
-Delivery: TypeAlias = tuple[Collection[P], bytes, "P | None"]
 
 
 _ID = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?(?:\.(\d{1,6}))?", re.ASCII)
@@ -146,6 +148,8 @@ class Room(Generic[P]):
     members: dict[str, Session[P]] = field(default_factory=dict)  # sid -> session, join order
     json_peers: set[P] = field(default_factory=set)  # attached local peers by mode
     text_peers: set[P] = field(default_factory=set)
+    json_channel: Channel = ("", False)  # the writer's names for those audiences
+    text_channel: Channel = ("", True)
     history: list[Entry] = field(default_factory=list)  # sorted by key, trimmed lazily
 
 
@@ -165,22 +169,6 @@ class NoSink:
         pass
 
 
-class Effects(Generic[P]):
-    """What the I/O shell must do: deliver, append commands to the log, close peers.
-
-    Made twice per chat line, so a plain class: list literals beat dataclass factories.
-    """
-
-    __slots__ = ("close", "commands", "deliveries", "joined", "note")
-
-    def __init__(self) -> None:
-        self.deliveries: list[Delivery[P]] = []
-        self.commands: list[Command] = []  # follow-ups to publish
-        self.close: list[P] = []
-        self.joined: list[P] = []  # peers whose join/resume just applied
-        self.note = ""  # what happened, for the server log
-
-
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -188,11 +176,7 @@ def hash_token(secret: str) -> str:
 class Hub(Generic[P]):
     def __init__(
         self, config: Config | None = None, node: str = "", sink: HistorySink | None = None,
-        audience_changing: Callable[[set[P], P, bool], None] | None = None,
     ) -> None:
-        # Told just before a peer joins (True) or leaves (False) a room's peer set: a shell
-        # that batches a room's broadcasts per turn settles what the old audience is owed.
-        self.audience_changing = audience_changing or (lambda peers, peer, joining: None)
         self.config = config or Config()
         self.node = node or secrets.token_hex(4)
         self.sink: HistorySink = sink or NoSink()
@@ -230,8 +214,8 @@ class Hub(Generic[P]):
         fx: Effects[P] = Effects()
         session = self._by_cid.get(peer.cid)
         if type(event) is p.Message and session is not None:  # most lines: straight on
-            fx.commands.append(SayCmd(self._origin(session, peer), session.sid,
-                                      event.message, event.to, event.ref))
+            fx.publish(SayCmd(self._origin(session, peer), session.sid,
+                              event.message, event.to, event.ref))
             return fx
         try:
             if isinstance(event, p.Connect):
@@ -244,13 +228,16 @@ class Hub(Generic[P]):
                     f"{usage:<16} {what}" for usage, what in p.TEXT_COMMANDS.items())))
             elif session is None:
                 if isinstance(event, p.Disconnect):
-                    fx.close.append(peer)
+                    fx.ops.append(Close(peer))
                 else:
                     raise ProtocolError(ErrorCode.NOT_JOINED, 'send {"type":"connect"} first')
             else:
                 self._joined_event(fx, peer, session, event)
         except ProtocolError as exc:
             self._reply(fx, peer, p.Error(exc.code, exc.message, exc.ref))
+            if isinstance(event, p.Connect) and session is None \
+                    and peer.cid not in self._pending:
+                fx.ops.append(Settled(peer, False))  # it may send another connect
         return fx
 
     def error(self, peer: P, exc: ProtocolError) -> bytes:
@@ -279,9 +266,9 @@ class Hub(Generic[P]):
                 join = JoinCmd(origin, sid, name, room, peer.text, join.token_hash,
                                "could not resume: the session is unknown or has expired")
             else:
-                fx.commands.append(ResumeCmd(origin, old.sid, event.last_id, join))
+                fx.publish(ResumeCmd(origin, old.sid, event.last_id, join))
                 return
-        fx.commands.append(join)
+        fx.publish(join)
 
     def _check_token(self, token: str) -> Session[P] | None:
         sid, _, secret = token.rpartition(".")
@@ -299,14 +286,14 @@ class Hub(Generic[P]):
     ) -> None:
         origin = self._origin(session, peer)
         if isinstance(event, p.Disconnect):
-            self._forget_peer(session)
-            fx.commands.append(LeaveCmd(session.sid))
-            fx.close.append(peer)
+            self._forget_peer(fx, session)
+            fx.publish(LeaveCmd(session.sid))
+            fx.ops.append(Close(peer))
         elif isinstance(event, p.Join):
             room = p.normalize_room(event.room)
             if p.name_key(room) == session.room:
                 raise ProtocolError(ErrorCode.BAD_ROOM, f"you are in {room} already")
-            fx.commands.append(MoveCmd(origin, session.sid, room))
+            fx.publish(MoveCmd(origin, session.sid, room))
         elif isinstance(event, p.Nick):
             if not event.name.strip():
                 raise ProtocolError(ErrorCode.BAD_NAME, "name is blank")
@@ -314,7 +301,7 @@ class Hub(Generic[P]):
             if name == session.name:
                 raise ProtocolError(ErrorCode.BAD_NAME, f"you are {name} already")
             self._check_free(name, session)
-            fx.commands.append(RenameCmd(origin, session.sid, name))
+            fx.publish(RenameCmd(origin, session.sid, name))
         elif isinstance(event, p.Who):
             self._reply(fx, peer, self._who(session, event.all))
         elif isinstance(event, p.Rooms):
@@ -375,11 +362,11 @@ class Hub(Generic[P]):
         session = self._by_cid.get(peer.cid)
         if session is None:
             return fx
-        self._forget_peer(session)
+        self._forget_peer(fx, session)
         if reason is None or not resumable or session.text or self.config.resume_grace <= 0:
-            fx.commands.append(LeaveCmd(session.sid, reason))
+            fx.publish(LeaveCmd(session.sid, reason))
         else:
-            fx.commands.append(DetachCmd(session.sid, reason))
+            fx.publish(DetachCmd(session.sid, reason))
         return fx
 
     def refuse(self, cmd: Command, message: str) -> Effects[P]:
@@ -390,13 +377,14 @@ class Hub(Generic[P]):
             peer = self._pending.pop(cmd.origin.cid, None)  # it may try to connect again
             if peer is not None:
                 self._reply(fx, peer, p.Error(ErrorCode.UNAVAILABLE, message))
+                fx.ops.append(Settled(peer, False))
         elif isinstance(cmd, SayCmd):
             self._answer(fx, cmd.origin, p.Error(ErrorCode.UNAVAILABLE, message, cmd.ref))
         elif isinstance(cmd, (MoveCmd, RenameCmd)):
             self._answer(fx, cmd.origin, p.Error(ErrorCode.UNAVAILABLE, message))
         return fx
 
-    def _forget_peer(self, session: Session[P]) -> None:
+    def _forget_peer(self, fx: Effects[P], session: Session[P]) -> None:
         """Stop delivering to the session's local peer (its connection is going away)."""
         peer = session.peer
         if peer is None:
@@ -404,8 +392,8 @@ class Hub(Generic[P]):
         room = self.rooms[session.room]
         peers = room.text_peers if peer.text else room.json_peers
         if peer in peers:
-            self.audience_changing(peers, peer, False)
             peers.discard(peer)
+            fx.ops.append(Exit(room.text_channel if peer.text else room.json_channel, peer))
         self._by_cid.pop(peer.cid, None)
         session.peer = None
 
@@ -459,16 +447,16 @@ class Hub(Generic[P]):
                 holder.inbox.append(entry)
             if target.peer is not None:
                 line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
-                fx.deliveries.append(((target.peer,), self._encode_for(target.peer, line), None))
+                fx.send(target.peer, self._encode_for(target.peer, line))
             fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
         else:
             room = self.rooms[sender.room]
             if room.json_peers:  # the hot path: one encoding, no update object
-                fx.deliveries.append((room.json_peers, p.chat_json(
-                    sender.name, cmd.message, room.name, line_id, st.time), sender.peer))
+                fx.broadcast(room.json_channel, p.chat_json(
+                    sender.name, cmd.message, room.name, line_id, st.time), sender.peer)
             if room.text_peers:
-                fx.deliveries.append((room.text_peers, p.encode_text(p.Chat(
-                    sender.name, cmd.message, line_id, st.time, room=room.name)), sender.peer))
+                fx.broadcast(room.text_channel, p.encode_text(p.Chat(
+                    sender.name, cmd.message, line_id, st.time, room=room.name)), sender.peer)
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
             self._remember(room, entry, cmd.origin.node == self.node)
             fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
@@ -497,7 +485,7 @@ class Hub(Generic[P]):
         k = p.name_key(name)
         room = self.rooms.get(k)
         if room is None:
-            room = self.rooms[k] = Room(k, name)
+            room = self.rooms[k] = Room(k, name, json_channel=(k, False), text_channel=(k, True))
         return room
 
     def _free_name(self, wanted: str) -> str:
@@ -543,19 +531,19 @@ class Hub(Generic[P]):
             return None
         peer = self._pending.pop(origin.cid, None)
         if peer is None:  # the connection closed before its join was applied
-            fx.commands.append(DetachCmd(session.sid, "connection lost while joining"))
+            fx.publish(DetachCmd(session.sid, "connection lost while joining"))
             return None
-        self._bind(session, peer)
-        fx.joined.append(peer)
+        self._bind(fx, session, peer)
+        fx.ops.append(Settled(peer, True))
         return peer
 
-    def _bind(self, session: Session[P], peer: P) -> None:
+    def _bind(self, fx: Effects[P], session: Session[P], peer: P) -> None:
         session.peer = peer
         self._by_cid[peer.cid] = session
         room = self.rooms[session.room]
         peers = room.text_peers if peer.text else room.json_peers
-        self.audience_changing(peers, peer, True)
         peers.add(peer)
+        fx.ops.append(Enter(room.text_channel if peer.text else room.json_channel, peer))
 
     def _apply_resume(self, fx: Effects[P], cmd: ResumeCmd, st: Stamp) -> None:
         session = self.sessions.get(cmd.sid)
@@ -565,8 +553,9 @@ class Hub(Generic[P]):
                 fallback.origin, fallback.sid, fallback.name, fallback.room, fallback.text,
                 fallback.token_hash, "could not resume: the session has expired"), st)
         if session.peer is not None:  # the old connection is still open here: replace it
-            fx.close.append(session.peer)
-            self._forget_peer(session)
+            old_peer = session.peer
+            self._forget_peer(fx, session)
+            fx.ops.append(Close(old_peer))
         self._secrets.pop(cmd.fallback.sid, None)
         self.detached.pop(session.sid, None)
         session.origin = cmd.origin
@@ -617,8 +606,9 @@ class Hub(Generic[P]):
     def _lose(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str) -> None:
         """The session's connection is gone: hold it for resume, or end it without grace."""
         if session.peer is not None:  # this node was declared gone, yet lives: let go
-            fx.close.append(session.peer)
-            self._forget_peer(session)
+            peer = session.peer
+            self._forget_peer(fx, session)
+            fx.ops.append(Close(peer))
         if self.config.resume_grace <= 0:
             self._remove(fx, session, st, reason)
             return
@@ -630,7 +620,7 @@ class Hub(Generic[P]):
     def _remove(
         self, fx: Effects[P], session: Session[P], st: Stamp, reason: str | None
     ) -> None:
-        self._forget_peer(session)
+        self._forget_peer(fx, session)
         del self.sessions[session.sid]
         self.detached.pop(session.sid, None)
         if self.names.get(p.name_key(session.name)) is session:
@@ -647,7 +637,7 @@ class Hub(Generic[P]):
         if old is new:
             return
         peer = session.peer
-        self._forget_peer(session)
+        self._forget_peer(fx, session)
         del old.members[session.sid]
         left_id, _ = st.next_id()
         self._broadcast(fx, old, p.Left(session.name, old.name,
@@ -656,7 +646,7 @@ class Hub(Generic[P]):
         session.room, session.since = new.key, key
         new.members[session.sid] = session
         if peer is not None:
-            self._bind(session, peer)
+            self._bind(fx, session, peer)
             self._reply(fx, peer, p.WhoList(new.name, self.room_users(new)))
             self._send_recent(fx, peer, new)
         self._broadcast(fx, new, p.Joined(session.name, new.name,
@@ -735,9 +725,9 @@ class Hub(Generic[P]):
     def _broadcast(self, fx: Effects[P], room: Room[P], update: p.Update, skip: P | None = None
                    ) -> None:
         if room.json_peers:
-            fx.deliveries.append((room.json_peers, p.encode_json(update), skip))
+            fx.broadcast(room.json_channel, p.encode_json(update), skip)
         if room.text_peers:
-            fx.deliveries.append((room.text_peers, p.encode_text(update), skip))
+            fx.broadcast(room.text_channel, p.encode_text(update), skip)
 
     @staticmethod
     def _encode_for(peer: P, update: p.Update) -> bytes:
@@ -746,7 +736,7 @@ class Hub(Generic[P]):
     def _reply(self, fx: Effects[P], peer: P, update: p.Update) -> None:
         data = self._encode_for(peer, update)
         if data:
-            fx.deliveries.append(((peer,), data, None))
+            fx.send(peer, data)
 
     def _answer(self, fx: Effects[P], origin: Origin, update: p.Update) -> None:
         """Reply to the connection a command came from, if it is still here."""

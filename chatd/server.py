@@ -1,14 +1,20 @@
-"""The asyncio shell: accept connections, read lines, feed the hub, write deliveries.
+"""The TCP shell: asyncio streams in, the link and the hub in the middle, the writer out.
 
-Built on asyncio transports and protocols (the layer asyncio streams are built on):
-a connection is one small object with no task of its own, about 1.3 KiB where a
-stream reader, writer and task cost about 5 KiB (see the benchmark issue's note).
+`asyncio.start_server` gives each connection a coroutine (`_serve_tcp`) that reads with
+`StreamReader.read` and feeds the bytes to the connection's `Link` (chatd.link), the
+sans-I/O protocol of one connection; the link's actions are carried out by `perform`,
+which hands events to the hub (chatd.hub). The hub's effects (chatd.effects) are
+replayed in order by `apply_effects`, and bytes reach the client through the writer
+(chatd.outbox), which hands each connection's output to its `StreamWriter` once per loop
+turn. Nothing on the broadcast path awaits a client; `drain()` is never awaited: the
+send-queue bound is checked on the transport's buffer instead (PROTOCOL.txt 8.2).
 
-Writes are coalesced: a delivery only appends bytes to the recipient's outbox, and
-once per event-loop turn the writer (chatd.outbox) hands each connection's bytes to
-its transport in one `write`; a room's broadcast is stored once per turn, not once per
-member. Nothing on the broadcast path awaits a client; a client whose unsent output
-passes `max_send_queue` is disconnected (PROTOCOL.txt 8.2).
+A byte's way, in order: `_serve_tcp` (read) -> `Server.received` -> `Link.receive_data`
+-> `Server.perform` -> `Hub.handle` -> bus (`LocalBus.publish` or the Redis log) ->
+`Hub.apply` -> `Server.apply_effects` -> `Writer` -> `StreamOutlet.write`.
+
+The web gateway (chatd.web) is another shell of the same kind: it feeds WebSocket
+messages to the same `Link`s through `received_message`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import asyncio
 import ctypes
 import ctypes.util
 import errno
-import hmac
 import signal
 import socket
 import sqlite3
@@ -25,16 +30,19 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
+from chatd import effects as ef
+from chatd import link as ln
 from chatd import protocol as p
 from chatd.bus import Bus, LocalBus
 from chatd.commands import BEAT_EVERY, BeatCmd
+from chatd.effects import Effects
 from chatd.hub import Config as HubConfig
-from chatd.hub import Delivery, Effects, HistorySink, Hub
-from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
-from chatd.outbox import RoomBuffer, Writer
-from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
+from chatd.hub import HistorySink, Hub
+from chatd.link import Link, LinkConfig, Mode, refusal
+from chatd.outbox import Outlet, RoomBuffer, Writer
+from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
 
@@ -42,7 +50,9 @@ if TYPE_CHECKING:
     from chatd.web import WebGateway
 
 TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
-BACKLOG_LIMIT = 100  # lines a client may send before its connect has been applied
+READ_SIZE = 64 * 1024  # bytes asked of the stream per read
+READ_LIMIT = 64 * 1024  # the StreamReader pauses the socket past twice this, unread
+CLOSE_LINGER = 10.0  # seconds a closing connection may take to take its last bytes
 TRIM_AFTER = 64 * 1024 * 1024  # bytes written between heap trims
 
 
@@ -82,105 +92,81 @@ class ServerConfig:
     web_port: int | None = None  # also serve the web page and its WebSocket here
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
     shutdown_timeout: float = 3.0
+    tls_handshake_timeout: float = 5.0
     hub: HubConfig = field(default_factory=HubConfig)
 
 
-class Connection(asyncio.Protocol):
-    """One client connection: its line splitter, its outbox, its mode and its limits."""
+class StreamOutlet:
+    """The writer's view of a TCP connection: its StreamWriter (chatd.outbox.Outlet)."""
+
+    __slots__ = ("writer",)
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    def buffered(self) -> int:
+        return self.writer.transport.get_write_buffer_size()
+
+    def is_closing(self) -> bool:
+        return self.writer.is_closing()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+class Connection:
+    """One client connection as the shell sees it: its link, its outlet, and the
+    writer's bookkeeping (chatd.outbox.Sink). The hub knows it as a peer (cid, text)."""
 
     __slots__ = (
-        "server", "cid", "text", "mode_known", "transport", "splitter", "out", "queued",
-        "closing", "gone", "drop_reason", "ip", "address", "opened_at", "last_seen",
-        "pinged", "guard", "errors", "pending_name", "backlog", "room", "room_from",
-        "room_own",
+        "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
+        "gone", "drop_reason", "room", "room_from", "room_own",
     )
 
-    def __init__(self, server: Server, cid: int) -> None:
+    def __init__(self, server: Server, cid: int, link: Link, outlet: Outlet, *, ip: str,
+                 address: str) -> None:
         self.server = server
         self.cid = cid
-        self.text = False
-        self.mode_known = False
-        self.transport: asyncio.Transport | None = None
-        self.splitter = p.LineSplitter(server.config.max_line_bytes)
+        self.link = link
+        self.outlet = outlet
+        self.ip = ip
+        self.address = address
         self.out: list[bytes] = []
         self.queued = False  # in the writer's dirty list
         self.closing = False  # close once the outbox is written
-        self.gone = False  # connection_lost has run
+        self.gone = False  # the connection has ended
         self.drop_reason: str | None = None
-        self.ip = ""
-        self.address = "?"
-        self.opened_at = self.last_seen = time.monotonic()
-        self.pinged = False
-        self.guard: FloodGuard | None = None
-        self.errors: ErrorLogThrottle | None = None
-        self.pending_name: str | None = None  # text mode, waiting for the password line
-        self.backlog: list[bytes] | None = None  # lines that came while joining
-        self.room: RoomBuffer | None = None  # chatd.outbox: its room's turn buffer
+        self.room: RoomBuffer | None = None  # chatd.outbox: its channel's turn buffer
         self.room_from = 0
         self.room_own: list[tuple[int, bytes]] | None = None
 
     def __repr__(self) -> str:
         return f"#{self.cid} {self.address}"
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            _tune(sock)
-        peer = transport.get_extra_info("peername")
-        if isinstance(peer, tuple):
-            self.ip = peer[0]
-            host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
-            self.address = f"{host}:{peer[1]}"
-        self.server.opened(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.last_seen = time.monotonic()
-        self.pinged = False
-        server = self.server
-        if not self.mode_known and data[:1] == b"\x16" and not self.splitter.pending:
-            server.log.warning(f"{self} sent a TLS handshake to a plaintext port; closing")
-            self.drop("TLS handshake on a plaintext port")
-            return
-        for line in self.splitter.feed(data):
-            if self.closing:
-                return
-            if line is LINE_TOO_LONG:
-                server.fault(self, ProtocolError(
-                    ErrorCode.LINE_TOO_LONG,
-                    f"line longer than {self.splitter.max_bytes} bytes; skipped to its end"))
-            else:
-                server.line(self, line)  # type: ignore[arg-type]
-
-    def eof_received(self) -> bool:
-        # A last line without its newline still counts; then the client has left.
-        rest = self.splitter.feed(b"\n") if self.splitter.pending else []
-        for line in rest:
-            if isinstance(line, bytes) and not self.closing:
-                self.server.line(self, line)
-        self.server.left(self, None)
-        self.close()
-        return True  # keep the transport until the outbox is written
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.gone = True
-        reason = self.drop_reason or (_describe(exc) if exc is not None else None)
-        self.server.left(self, reason)
-        self.server.closed(self)
-        self.out.clear()
+    @property
+    def text(self) -> bool:
+        return self.link.text
 
     def close(self) -> None:
         """Close once what is queued for the client has been written."""
+        if self.gone:
+            return
         self.closing = True
-        if self.transport is not None and not self.server.writer.close_soon(self):
-            self.transport.close()
+        if not self.server.writer.close_soon(self):
+            self.outlet.close()
 
     def drop(self, reason: str) -> None:
         """Cut the connection at once, discarding what it has not read."""
-        if self.transport is not None and not self.gone:
-            self.drop_reason = reason
+        if not self.gone:
+            self.drop_reason = self.drop_reason or reason
             self.closing = True
-            self.transport.abort()
+            self.outlet.abort()
 
 
 def _tune(sock: socket.socket) -> None:
@@ -193,18 +179,8 @@ def _tune(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
 
 
-def _ref_of(conn: Connection, line: bytes) -> str | None:
-    """The ref of a dropped chat line, so the client knows which line it lost (4.10)."""
-    if conn.text or b'"ref"' not in line:
-        return None
-    try:
-        event = p.parse_json_line(line)
-    except ProtocolError as exc:
-        return exc.ref
-    return event.ref if isinstance(event, p.Message) else None
-
-
-def _describe(exc: Exception) -> str:
+def describe(exc: BaseException) -> str:
+    """Why a connection ended, in a few words for the log and the leave notice."""
     if isinstance(exc, ConnectionResetError):
         return "connection reset"
     if isinstance(exc, TimeoutError):
@@ -214,17 +190,27 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def address_of(peer: Any) -> tuple[str, str]:
+    """(ip, "ip:port") of a peer name; IPv6 addresses in brackets."""
+    if isinstance(peer, tuple):
+        host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
+        return peer[0], f"{host}:{peer[1]}"
+    return "", "?"
+
+
 class Server:
     def __init__(self, config: ServerConfig, log: ServerLog) -> None:
         self.config = config
         self.log = log
+        self.link_config = LinkConfig(
+            max_line_bytes=config.max_line_bytes, rate=config.rate, burst=config.burst,
+            password=config.password, registration_timeout=config.registration_timeout,
+            ping_interval=config.ping_interval, ping_timeout=config.ping_timeout)
         self.store = SqliteHistory(config.history_db, config.hub.history_size) \
             if config.history_db else None
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
-        self.hub: Hub[Connection] = Hub(
-            config.hub, sink=sink,
-            audience_changing=self.writer.audience_changing)
+        self.hub: Hub[Connection] = Hub(config.hub, sink=sink)
         self.bus: Bus
         if config.redis_url:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
@@ -240,7 +226,7 @@ class Server:
         self.connections: dict[int, Connection] = {}
         self.per_ip: dict[str, int] = {}
         self.listeners: list[asyncio.Server] = []
-        self._password = config.password.encode() if config.password else None
+        self._tls: ssl.SSLContext | None = None
         self._cid = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all_closed: asyncio.Event | None = None
@@ -256,14 +242,15 @@ class Server:
         self.writer.loop = self._loop
         self._loop.set_exception_handler(self._loop_error)
         self.log.attach(self._loop)
-        tls = self._tls_context()
+        self._tls = tls_context(self.config)
         await self.bus.start()
         self.bus.publish([BeatCmd(self.hub.node)])  # known alive before any session
         hosts = list(self.config.hosts) if self.config.hosts else [None]
         for host in hosts:
-            self.listeners.append(await self._loop.create_server(
-                self._new_connection, host=host, port=self.config.port, backlog=4096,
-                ssl=tls, ssl_handshake_timeout=10.0 if tls else None))
+            # No ssl= here: a TLS connection is counted first, then upgraded (_serve_tcp).
+            self.listeners.append(await asyncio.start_server(
+                self._serve_tcp, host=host, port=self.config.port, backlog=4096,
+                limit=READ_LIMIT))
         self._housekeeper = asyncio.create_task(self._housekeeping())
         bound = []
         for listener in self.listeners:
@@ -278,26 +265,11 @@ class Server:
             bound.extend(self.web.bound)
         return bound
 
-    def _tls_context(self) -> ssl.SSLContext | None:
-        if not self.config.tls_cert:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
-        return context
-
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # Failed TLS handshakes and the like: one log line, not a traceback per client.
         exc = context.get("exception")
         what = context.get("message", "error")
         self.log.warning(f"{what}: {exc!r}" if exc else str(what))
-
-    def _new_connection(self) -> Connection:
-        self._cid += 1
-        return Connection(self, self._cid)
-
-    def new_connection(self) -> Connection:
-        """A connection for another transport (the web gateway) to drive."""
-        return self._new_connection()
 
     async def shutdown(self) -> None:
         """Tell every client, flush what is queued, close; give up on laggards after a while."""
@@ -311,12 +283,9 @@ class Server:
             for conn in list(self.connections.values()):
                 self.left(conn, "server shut down")
         self.stopping = True
-        notice = p.Shutdown()
-        by_mode = {False: p.encode_json(notice), True: p.encode_text(notice)}
         for conn in list(self.connections.values()):
             if not conn.closing:
-                self.deliver([((conn,), by_mode[conn.text], None)])
-                conn.close()
+                self.perform(conn, conn.link.shutdown())
         self.writer.flush()
         if self.connections:
             self._all_closed = asyncio.Event()
@@ -333,7 +302,6 @@ class Server:
         self.log.flush()
 
     async def _housekeeping(self) -> None:
-        config = self.config
         while True:
             await asyncio.sleep(BEAT_EVERY)
             self.bus.publish([BeatCmd(self.hub.node)])
@@ -342,50 +310,113 @@ class Server:
                 trim_heap()
             now = time.monotonic()
             for conn in list(self.connections.values()):
-                if conn.closing:
-                    continue
-                idle = now - conn.last_seen
-                if not self.hub.is_joined(conn):
-                    if now - conn.opened_at >= config.registration_timeout:
-                        self.fail(conn, ErrorCode.REGISTRATION_TIMEOUT,
-                                  f"no connect within {config.registration_timeout:g}s",
-                                  "registration timeout")
-                elif config.ping_interval and not conn.text:
-                    if conn.pinged and idle >= config.ping_interval + config.ping_timeout:
-                        self.fail(conn, ErrorCode.PING_TIMEOUT,
-                                  f"no answer to ping within {config.ping_timeout:g}s",
-                                  "ping timeout")
-                    elif not conn.pinged and idle >= config.ping_interval:
-                        conn.pinged = True
-                        self.deliver([((conn,), p.encode_json(p.ServerPing()), None)])
+                if not conn.closing:
+                    actions = conn.link.tick(now)
+                    if actions:
+                        self.perform(conn, actions)
 
-    # ------------------------------------------------------------------ connection events
+    # ------------------------------------------------------------------ the TCP shell
 
-    def opened(self, conn: Connection) -> None:
+    async def _serve_tcp(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        """One TCP client, from accept to close: read, feed its link, nothing else."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            _tune(sock)
+        ip, address = address_of(writer.get_extra_info("peername"))
+        plain = self._tls is None
+        conn = self.accept(ip, address, StreamOutlet(writer), detect_tls=plain, say_why=plain)
+        if conn is None:
+            return
+        reason: str | None = None
+        try:
+            if self._tls is not None and not await self._upgrade(conn, writer):
+                return
+            while not conn.closing:
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    if not conn.closing:
+                        self.eof(conn)
+                    break
+                self.received(conn, data)
+            await self._closed(conn, writer)
+        except OSError as exc:  # reset, broken pipe...: the client is gone
+            reason = describe(exc)
+        finally:
+            self.lost(conn, reason)
+
+    async def _upgrade(self, conn: Connection, writer: asyncio.StreamWriter) -> bool:
+        """TLS after the connection was counted, under a deadline (PROTOCOL.txt 11.1)."""
+        timeout = self.config.tls_handshake_timeout
+        assert self._tls is not None
+        try:
+            async with asyncio.timeout(timeout):
+                await writer.start_tls(self._tls, ssl_handshake_timeout=timeout)
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            what = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
+            self.log.warning(f"{conn} TLS handshake failed: {what}")
+            conn.drop(f"TLS handshake failed: {what}")
+            return False
+        return True
+
+    async def _closed(self, conn: Connection, writer: asyncio.StreamWriter) -> None:
+        """After the close was decided: wait (bounded) for the transport to finish."""
+        try:
+            async with asyncio.timeout(CLOSE_LINGER):
+                await writer.wait_closed()
+        except TimeoutError:  # a client that does not read what is queued for it
+            conn.drop("not reading before close")
+
+    # ------------------------------------------------------------------ any shell
+
+    def accept(self, ip: str, address: str, outlet: Outlet, *, json_only: bool = False,
+               detect_tls: bool = False, say_why: bool = True) -> Connection | None:
+        """A new connection, counted against the limits; None if it was refused.
+
+        A refused connection gets one error line (`say_why`), except on a TLS port, where
+        it is refused before any handshake work: closed at once (PROTOCOL.txt 8.4).
+        """
         config = self.config
+        refused = None
         if config.max_clients and len(self.connections) >= config.max_clients:
-            self.refuse(conn, ErrorCode.SERVER_FULL,
-                        f"the server has its maximum of {config.max_clients} connections")
-            return
-        if config.max_per_ip and self.per_ip.get(conn.ip, 0) >= config.max_per_ip:
-            self.refuse(conn, ErrorCode.TOO_MANY_CONNECTIONS,
-                        f"{conn.ip} has its maximum of {config.max_per_ip} connections")
-            return
+            refused = (ErrorCode.SERVER_FULL,
+                       f"the server has its maximum of {config.max_clients} connections")
+        elif config.max_per_ip and self.per_ip.get(ip, 0) >= config.max_per_ip:
+            refused = (ErrorCode.TOO_MANY_CONNECTIONS,
+                       f"{ip} has its maximum of {config.max_per_ip} connections")
+        self._cid += 1
+        if refused is not None:
+            self.log.warning(f"#{self._cid} {address} refused: {refused[1]}")
+            if say_why:
+                outlet.write(refusal(*refused))
+            outlet.close()
+            return None
+        link = Link(self.link_config, time.monotonic(),
+                    mode=Mode.JSON if json_only else Mode.UNKNOWN, detect_tls=detect_tls)
+        conn = Connection(self, self._cid, link, outlet, ip=ip, address=address)
         self.connections[conn.cid] = conn
-        self.per_ip[conn.ip] = self.per_ip.get(conn.ip, 0) + 1
-        if config.rate > 0:
-            conn.guard = FloodGuard(config.rate, config.burst, time.monotonic())
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
         self.log.info(f"{conn} connected")
+        return conn
 
-    def refuse(self, conn: Connection, code: str, message: str) -> None:
-        """Over a connection limit: one error line (JSON: the mode is not known yet), close."""
-        self.log.warning(f"{conn} refused: {message}")
-        conn.gone = conn.closing = True  # never counted, never flushed, nothing read
-        if conn.transport is not None:
-            conn.transport.write(p.encode_json(p.Error(code, message)))
-            conn.transport.close()
+    def received(self, conn: Connection, data: bytes) -> None:
+        """Bytes from a stream (TCP)."""
+        self.perform(conn, conn.link.receive_data(data, time.monotonic()))
 
-    def closed(self, conn: Connection) -> None:
+    def received_message(self, conn: Connection, data: bytes) -> None:
+        """One whole message (WebSocket)."""
+        self.perform(conn, conn.link.receive_message(data, time.monotonic()))
+
+    def eof(self, conn: Connection) -> None:
+        self.perform(conn, conn.link.receive_eof(time.monotonic()))
+
+    def lost(self, conn: Connection, reason: str | None) -> None:
+        """The connection has ended, for whatever cause; `reason` None: cleanly."""
+        if conn.gone:
+            return
+        conn.gone = conn.closing = True
+        self.left(conn, conn.drop_reason or reason)
+        conn.out.clear()
         if self.connections.pop(conn.cid, None) is None:
             return
         count = self.per_ip.get(conn.ip, 1) - 1
@@ -393,8 +424,7 @@ class Server:
             self.per_ip[conn.ip] = count
         else:
             self.per_ip.pop(conn.ip, None)
-        if conn.errors is not None and (suppressed := conn.errors.pending()):
-            self.log.warning(f"{conn}: {suppressed} more errors not logged")
+        self.perform(conn, conn.link.suppressed_errors())
         self.log.debug(f"{conn} closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""))
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()
@@ -404,128 +434,68 @@ class Server:
             return
         self.apply_effects(self.hub.disconnected(conn, reason, resumable))
 
-    def line(self, conn: Connection, line: bytes) -> None:
-        guard = conn.guard
-        if guard is not None:
-            verdict = guard.take(time.monotonic())
-            if verdict is not Verdict.OK:
-                self._flooding(conn, verdict, line)
-                return
-        if not line or line.isspace():
-            return  # blank lines are ignored (PROTOCOL.txt 1.2)
-        if conn.backlog is not None or self.hub.joining(conn):
-            self._hold(conn, line)
-            return
-        if not conn.mode_known:
-            conn.mode_known = True
-            conn.text = not p.looks_like_json(line)
+    def perform(self, conn: Connection, actions: list[ln.Action]) -> None:
+        """Carry out a link's actions, in order."""
+        for action in actions:
+            match action:
+                case ln.Send(data):
+                    self.writer.send(conn, data)
+                case ln.Deliver(event):
+                    self._handle(conn, event)
+                case ln.Leave(reason, resumable):
+                    self.left(conn, reason, resumable)
+                case ln.Close():
+                    conn.close()
+                case ln.Abort(reason):
+                    conn.drop(reason)
+                case ln.Log(level, text):
+                    if level == "info":
+                        self.log.info(f"{conn} {text}")
+                    else:
+                        self.log.warning(f"{conn} {text}")
+                case _:
+                    assert_never(action)
+
+    def _handle(self, conn: Connection, event: p.Event) -> None:
         try:
-            event: p.Event | None
-            if not conn.text:
-                event = p.parse_json_line(line)
-            elif self.hub.is_joined(conn):
-                event = p.parse_text_line(line)
-            else:
-                event = self._text_login(conn, line)
-        except ProtocolError as exc:
-            self.fault(conn, exc)
-            return
-        if isinstance(event, p.Connect) and not self._password_ok(conn, event.password):
-            return
-        if event is not None:
-            try:
-                self.apply_effects(self.hub.handle(conn, event))
-            except Exception as exc:  # a bug must cost one line, never the server
-                self.log.error(f"{conn} internal error on {type(event).__name__}: {exc!r}")
-                self.fault(conn, ProtocolError(ErrorCode.INTERNAL, "the server failed on "
-                                               "this line; it was dropped"))
-
-    def _hold(self, conn: Connection, line: bytes) -> None:
-        """A line sent before the connect came back from the cluster log waits for it."""
-        if conn.backlog is None:
-            conn.backlog = []
-        if len(conn.backlog) < BACKLOG_LIMIT:
-            conn.backlog.append(line)
-        else:
-            self.fault(conn, ProtocolError(ErrorCode.RATE_LIMITED,
-                                           "too many lines before the welcome; line dropped"))
-
-    def _release(self, conn: Connection) -> None:
-        """The join has applied: handle what the connection sent meanwhile, in order."""
-        backlog, conn.backlog = conn.backlog, None
-        for line in backlog or ():
-            if conn.closing:
-                return
-            self.line(conn, line)
-
-    def _text_login(self, conn: Connection, line: bytes) -> p.Connect | None:
-        """Text mode: the first line is the name; with a password, the next line is it."""
-        text = p.decode_utf8(line)
-        if self._password is None:
-            return p.Connect(name=text, text=True)
-        if conn.pending_name is None:
-            p.normalize_name(text)  # a bad name is reported before the password is asked
-            conn.pending_name = text
-            self.deliver([((conn,), b"* password:\n", None)])
-            return None
-        return p.Connect(name=conn.pending_name, password=text, text=True)
-
-    def _password_ok(self, conn: Connection, given: str | None) -> bool:
-        """Checks a connect's password (PROTOCOL.txt 11.2); a wrong one closes."""
-        if self._password is None or self.hub.is_joined(conn):
-            return True  # a connect after joining is the hub's already_joined error
-        if given is not None and hmac.compare_digest(given.encode(), self._password):
-            return True
-        self.fail(conn, ErrorCode.AUTH_FAILED, "wrong or missing password",
-                  f"auth failed: {'wrong' if given else 'no'} password")
-        return False
-
-    def _flooding(self, conn: Connection, verdict: Verdict, line: bytes) -> None:
-        if verdict is Verdict.FLOOD:
-            self.fail(conn, ErrorCode.EXCESS_FLOOD, "too many lines; disconnected",
-                      "excess flood", resumable=False)
-        else:
-            self.fault(conn, ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"more than {self.config.rate:g} lines a second; line dropped",
-                _ref_of(conn, line)))
-
-    def fault(self, conn: Connection, exc: ProtocolError) -> None:
-        """A recoverable error: tell the client, log it (in summary when they pile up)."""
-        now = time.monotonic()
-        if conn.errors is None:
-            conn.errors = ErrorLogThrottle()
-        admit, suppressed = conn.errors.admit(now)
-        if suppressed:
-            self.log.warning(f"{conn}: {suppressed} more errors not logged")
-        if admit:
-            self.log.warning(f"{conn} error {exc.code}: {exc.message}")
-        self.deliver([((conn,), self.hub.error(conn, exc), None)])
-
-    def fail(self, conn: Connection, code: str, message: str, reason: str,
-             resumable: bool = True) -> None:
-        """An error that ends the connection: error line, leave (or hold), close."""
-        self.log.warning(f"{conn} closing: {reason} ({code})")
-        self.deliver([((conn,), self.hub.error(conn, ProtocolError(code, message)), None)])
-        self.left(conn, reason, resumable)
-        conn.close()
+            self.apply_effects(self.hub.handle(conn, event))
+        except Exception as exc:  # a bug must cost one line, never the server
+            self.log.error(f"{conn} internal error on {type(event).__name__}: {exc!r}")
+            self.perform(conn, conn.link.error(
+                ErrorCode.INTERNAL, "the server failed on this line; it was dropped",
+                time.monotonic()))
 
     def apply_effects(self, fx: Effects[Connection]) -> None:
-        if fx.deliveries:
-            self.deliver(fx.deliveries)
+        """Replay the hub's operations in order (chatd.effects)."""
+        writer = self.writer
+        for op in fx.ops:
+            match op:
+                case ef.Broadcast(channel, data, skip):
+                    writer.broadcast(channel, data, skip)
+                case ef.SendTo(peer, data):
+                    writer.send(peer, data)
+                case ef.Enter(channel, peer):
+                    writer.enter(channel, peer)
+                case ef.Exit(channel, peer):
+                    writer.exit(channel, peer)
+                case ef.Close(peer):
+                    peer.close()
+                case ef.Publish(commands):
+                    self.bus.publish(commands)
+                case ef.Settled(peer, joined):
+                    self.perform(peer, peer.link.settle(joined, time.monotonic()))
+                case _:
+                    assert_never(op)
         if fx.note:
             self.log.info(fx.note)
-        for conn in fx.close:
-            conn.close()
-        if fx.commands:
-            self.bus.publish(fx.commands)
-        for conn in fx.joined:
-            if conn.backlog is not None:
-                self._release(conn)
 
-    def deliver(self, deliveries: list[Delivery[Connection]]) -> None:
-        self.writer.deliver(deliveries)
 
+def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
 
 async def serve(config: ServerConfig, log: ServerLog,
                 ready: Callable[[list[str]], None] | None = None) -> int:

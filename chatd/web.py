@@ -3,14 +3,15 @@
 One port (`chatd --web PORT`) serves the page and its modules from `chatd/static`, and
 `/ws`, where every WebSocket message is one protocol line (PROTOCOL.txt 13); with
 --tls-cert, over HTTPS and WSS like the TCP port. The
-`websockets` library does HTTP and the WebSocket framing; this module only adapts a
-WebSocket to what the server expects of a TCP transport, so a browser user goes
-through the same `Connection`, limits, hub and log as a TCP user.
+`websockets` library does HTTP and the WebSocket framing; this module is a shell like
+the TCP one (chatd.server): each message goes to the connection's `Link`
+(`Server.received_message`), so a browser user goes through the same link, limits,
+hub, writer and log as a TCP user.
 
-Output never waits for a browser: the server's once-a-turn `write` only queues lines,
-and a sender task per connection feeds them to the socket. The queued bytes count in
-`get_write_buffer_size`, so the send-queue bound (PROTOCOL.txt 8.2) cuts off a browser
-that does not read, as it does a TCP client.
+Output never waits for a browser: the writer's once-a-turn `write` only queues lines
+on the `WebOutlet`, and a sender task per connection feeds them to the socket. The
+queued bytes count in `buffered()`, so the send-queue bound (PROTOCOL.txt 8.2) cuts off
+a browser that does not read, as it does a TCP client.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import asyncio
 import email.utils
 import json
 import logging
-import ssl
-import time
 from collections import deque
 from collections.abc import Collection
 from importlib import resources
@@ -37,10 +36,10 @@ from websockets.protocol import State
 
 from chatd import __version__
 from chatd.palette import PALETTE
-from chatd.protocol import ErrorCode, ProtocolError
+from chatd.server import address_of, describe, tls_context
 
 if TYPE_CHECKING:
-    from chatd.server import Connection, Server, ServerConfig
+    from chatd.server import Connection, Server
 
 WS_PATH = "/ws"
 # A message up to this many times --max-line-bytes gets line_too_long from us; a longer
@@ -119,18 +118,17 @@ def _library_logger(server: Server) -> logging.Logger:
     return logger
 
 
-class WebLink(asyncio.Transport):
-    """What a `Connection` sees as its transport: lines in, WebSocket messages out.
+class WebOutlet:
+    """The writer's view of a WebSocket (chatd.outbox.Outlet): lines in, messages out.
 
     `write` splits the server's batch into lines and queues them; `pump` (one task per
     connection) sends each line as one text message. Closing waits for the queue to
-    drain, aborting does not, as with an asyncio transport.
+    drain, aborting does not, as with a TCP connection.
     """
 
     __slots__ = ("ws", "lines", "queued", "closing", "wake", "close_code", "close_reason")
 
     def __init__(self, ws: ServerConnection) -> None:
-        super().__init__()
         self.ws = ws
         self.lines: deque[bytes] = deque()
         self.queued = 0  # bytes written by the server and not yet handed to the socket
@@ -139,14 +137,14 @@ class WebLink(asyncio.Transport):
         self.close_code = 1000
         self.close_reason = ""
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: bytes) -> None:
         if self.closing:
             return
-        self.lines.extend(line for line in bytes(data).split(b"\n") if line)
+        self.lines.extend(line for line in data.split(b"\n") if line)
         self.queued += len(data)
         self.wake.set()
 
-    def get_write_buffer_size(self) -> int:
+    def buffered(self) -> int:
         return self.queued + self.ws.transport.get_write_buffer_size()
 
     def is_closing(self) -> bool:
@@ -162,13 +160,6 @@ class WebLink(asyncio.Transport):
         self.queued = 0
         self.wake.set()
         self.ws.transport.abort()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        # No "socket": websockets' keepalive pings stand in for TCP keepalive, and work
-        # through proxies too.
-        if name == "peername":
-            return self.ws.remote_address
-        return default
 
     async def pump(self) -> None:
         """Sends queued lines until closed; then closes the WebSocket."""
@@ -193,7 +184,7 @@ class WebLink(asyncio.Transport):
 
 
 def lost_reason(exc: ConnectionClosedError) -> Exception:
-    """The WebSocket's end as the kind of error `Connection.connection_lost` describes."""
+    """The WebSocket's end as the kind of error `chatd.server.describe` words."""
     if exc.rcvd is None and exc.sent is None:
         return ConnectionResetError()  # the TCP connection ended without a close frame
     close = exc.sent if exc.sent is not None else exc.rcvd
@@ -207,21 +198,13 @@ def lost_reason(exc: ConnectionClosedError) -> Exception:
     return ConnectionAbortedError(0, f"websocket closed: {what}")
 
 
-def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
-    if not config.tls_cert:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.tls_cert, config.tls_key)
-    return context
-
-
 class WebGateway:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.pages = load_pages()
         self.origins = frozenset(normalize_origin(o) for o in server.config.web_origins)
         self.stopping = False
-        self.links: set[WebLink] = set()
+        self.outlets: set[WebOutlet] = set()
         self.bound: list[str] = []
         self.ws_server: WsServer | None = None
 
@@ -231,7 +214,7 @@ class WebGateway:
         config = server.config
         # asyncio's create_server takes a list of hosts, though websockets' hint says one.
         hosts: Any = list(config.hosts) if config.hosts else None
-        tls = _tls_context(config)
+        tls = tls_context(config)
         try:
             gateway.ws_server = ws_server = await serve(
                 gateway._session, host=hosts, port=config.web_port,
@@ -251,8 +234,8 @@ class WebGateway:
 
     def stop_accepting(self) -> None:
         self.stopping = True
-        for link in self.links:  # the page reconnects on "going away"
-            link.close_code, link.close_reason = 1001, "server shutting down"
+        for outlet in self.outlets:  # the page reconnects on "going away"
+            outlet.close_code, outlet.close_reason = 1001, "server shutting down"
         if self.ws_server is not None:
             self.ws_server.close(close_connections=False)
 
@@ -297,48 +280,37 @@ class WebGateway:
     # ------------------------------------------------------------------ WebSocket
 
     async def _session(self, ws: ServerConnection) -> None:
-        """One browser, from the handshake to the end: a `Connection` driven by a WebLink."""
+        """One browser, from the handshake to the end: messages into its connection's link."""
         if self.stopping:
             await ws.close(1001, "server shutting down")
             return
         server = self.server
-        conn = server.new_connection()
-        conn.mode_known = True  # a WebSocket speaks JSON: no text mode (PROTOCOL.txt 13)
-        conn.text = False
-        link = WebLink(ws)
-        self.links.add(link)
-        conn.connection_made(link)  # applies the connection limits; may refuse at once
-        sender = asyncio.create_task(link.pump())
-        exc: Exception | None = None
+        outlet = WebOutlet(ws)
+        ip, address = address_of(ws.remote_address)
+        # A WebSocket speaks JSON: no text mode (PROTOCOL.txt 13).
+        conn = server.accept(ip, address, outlet, json_only=True)
+        if conn is None:  # refused: the pump sends the error line, then closes
+            await outlet.pump()
+            return
+        self.outlets.add(outlet)
+        sender = asyncio.create_task(outlet.pump())
+        reason: str | None = None
         try:
-            if not conn.gone:
-                exc = await self._receive(conn, ws)
+            reason = await self._receive(conn, ws)
         finally:
-            conn.connection_lost(exc)
-            link.close()
+            server.lost(conn, reason)
+            outlet.close()
             await sender
-            self.links.discard(link)
+            self.outlets.discard(outlet)
 
-    async def _receive(self, conn: Connection, ws: ServerConnection) -> Exception | None:
+    async def _receive(self, conn: Connection, ws: ServerConnection) -> str | None:
         """Feeds messages to the server until the WebSocket ends; None if it ended cleanly."""
         try:
             while True:
-                self.received(conn, await ws.recv(decode=False))
+                data = await ws.recv(decode=False)
+                if not conn.closing:
+                    self.server.received_message(conn, data)
         except ConnectionClosedOK:
             return None
         except ConnectionClosedError as exc:
-            return lost_reason(exc)
-
-    def received(self, conn: Connection, data: bytes) -> None:
-        """One message, text or binary alike: one protocol line (PROTOCOL.txt 13)."""
-        conn.last_seen = time.monotonic()  # any message proves the client alive (8.5)
-        conn.pinged = False
-        if conn.closing:
-            return
-        line = data[:-1] if data.endswith(b"\n") else data  # as on TCP, "\n" may end it
-        limit = self.server.config.max_line_bytes
-        if len(line) > limit:
-            self.server.fault(conn, ProtocolError(
-                ErrorCode.LINE_TOO_LONG, f"message longer than {limit} bytes; dropped"))
-        else:
-            self.server.line(conn, line)
+            return describe(lost_reason(exc))

@@ -65,3 +65,23 @@ async def test_bad_certificate_files_exit_2_with_one_line(start_chatd: StartChat
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "cannot start" in lines[0] and "Traceback" not in err.decode()
+
+
+async def test_silent_tls_sockets_are_counted_at_accept_and_closed_after_the_timeout(
+    start_chatd: StartChatd, certificate: tuple[Path, Path],
+) -> None:
+    """PROTOCOL.txt 8.4, 11.1: a socket that never finishes its handshake counts against
+    --max-per-ip from its accept, and is closed after --tls-handshake-timeout."""
+    cert, key = certificate
+    server = await start_chatd("--tls-cert", str(cert), "--tls-key", str(key),
+                               "--max-per-ip", "3", "--tls-handshake-timeout", "1")
+    silent = [await Client.open(server.port) for _ in range(3)]
+    await server.wait_log(r"#3 127\.0\.0\.1:\d+ connected")
+    extra = await Client.open(server.port)
+    assert await extra.closed(timeout=5) == []  # refused before any handshake work
+    await server.wait_log("refused: 127.0.0.1 has its maximum of 3 connections")
+    for sock in silent:  # each is closed by the server once its handshake time is up
+        assert await sock.closed(timeout=5) == []
+    await server.wait_log("TLS handshake failed: timed out")
+    a = await _tls_client(server.port, cert)  # the slots are free again
+    await a.join("alice")

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from chatd import protocol as p
 from chatd.bus import LocalBus
 from chatd.commands import BeatCmd
+from chatd.effects import Publish
 from chatd.hub import Config, DetachCmd, Effects, Hub, LeaveCmd, id_key
 from chatd.protocol import ErrorCode, ProtocolError
+from tests.replay import Delivery, Replay
 
 T0 = 1_764_100_800.0  # 2025-11-25T20:00:00Z
 
@@ -43,23 +45,29 @@ class World:
         self.closed: list[FakePeer] = []
         self.notes: list[str] = []
         self.applied: list[Effects[FakePeer]] = []  # effects of applied commands, in order
+        self.delivered: list[list[Delivery[FakePeer]]] = []  # their deliveries, replayed
+        self.replay: Replay[FakePeer] = Replay()
         self._cid = 0
 
-    def effects(self, fx: Effects[FakePeer]) -> None:
+    def effects(self, fx: Effects[FakePeer]) -> list[Delivery[FakePeer]]:
         """What chatd.server.Server.apply_effects does, minus the sockets."""
-        for targets, data, skip in fx.deliveries:
+        deliveries, commands = self.replay.run(fx)
+        for targets, data, skip in deliveries:
             for peer in targets:
                 if peer is not skip:
                     self.inbox[peer.cid].append(data)
         if fx.note:
             self.notes.append(fx.note)
-        self.closed += fx.close
-        if fx.commands:
-            self.bus.publish(fx.commands)
+        self.closed = self.replay.closed
+        if commands:
+            self.bus.publish(commands)
+        return deliveries
 
     def _applied(self, fx: Effects[FakePeer]) -> None:
         self.applied.append(fx)
-        self.effects(fx)
+        slot: list[Delivery[FakePeer]] = []
+        self.delivered.append(slot)  # before the commands this one publishes are applied
+        slot.extend(self.effects(fx))
 
     def peer(self, text: bool = False) -> FakePeer:
         self._cid += 1
@@ -259,11 +267,11 @@ def test_message_fans_out_to_the_room_except_the_sender() -> None:
     for x in (a, b, c, elsewhere):
         w.take(x)
     fx = w.hub.handle(a, p.Message("hi all"))
-    assert fx.deliveries == [] and len(fx.commands) == 1
+    assert [type(op) for op in fx.ops] == [Publish] and len(fx.commands) == 1
     w.bus.publish(fx.commands)
     applied = w.applied[-1]
-    assert len(applied.deliveries) == 1
-    targets, data, skip = applied.deliveries[0]
+    assert len(w.delivered[-1]) == 1
+    targets, data, skip = w.delivered[-1][0]
     assert set(targets) == {a, b, c}
     assert skip is a
     msg = json.loads(data)
@@ -279,7 +287,7 @@ def test_message_with_text_peers_is_encoded_once_per_mode() -> None:
     t = w.join("tina", text=True)
     fx = w.hub.handle(a, p.Message("hey"))
     w.bus.publish(fx.commands)
-    deliveries = w.applied[-1].deliveries
+    deliveries = w.delivered[-1]
     assert len(deliveries) == 2
     by_data = {data: (set(targets), skip) for targets, data, skip in deliveries}
     json_line = next(d for d in by_data if d.startswith(b"{"))
@@ -651,7 +659,7 @@ def test_polite_leave_announced_at_once_and_connection_closed() -> None:
     a, b = w.join("alice"), w.join("bob")
     w.take(b)
     fx = w.send(a, p.Disconnect())
-    assert fx.close == [a]
+    assert fx.closed == [a]
     left = only(w.take(b), "disconnect")
     assert (left["name"], left["message"], left["room"]) == ("alice", "alice left", "lobby")
     assert "reason" not in left
@@ -667,7 +675,7 @@ def test_disconnect_before_joining_just_closes() -> None:
     w = World()
     a = w.peer()
     fx = w.send(a, p.Disconnect())
-    assert fx.close == [a] and w.take(a) == []
+    assert fx.closed == [a] and w.take(a) == []
 
 
 def test_clean_close_announced_at_once() -> None:

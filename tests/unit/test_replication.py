@@ -26,6 +26,7 @@ from chatd.commands import (
     to_record,
 )
 from chatd.hub import Config, Effects, Hub
+from tests.replay import Replay
 
 T0 = 1_764_100_800.0
 
@@ -46,6 +47,7 @@ class Cluster:
     applied: dict[str, int] = field(default_factory=dict)
     inbox: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     closed: list[tuple[str, int]] = field(default_factory=list)
+    replays: dict[str, Replay[Peer]] = field(default_factory=dict)
     now: float = T0
 
     def node(self, name: str) -> Hub[Peer]:
@@ -55,12 +57,13 @@ class Cluster:
         return hub
 
     def take(self, node: str, fx: Effects[Peer]) -> None:
-        for targets, data, skip in fx.deliveries:
+        deliveries, commands = self.replays.setdefault(node, Replay()).run(fx)
+        for targets, data, skip in deliveries:
             for peer in targets:
                 if peer is not skip:
                     self.inbox.setdefault((node, peer.cid), []).append(json.loads(data))
-        self.closed += [(node, peer.cid) for peer in fx.close]
-        self.log += [(cmd, self.now) for cmd in fx.commands]
+        self.closed += [(node, peer.cid) for peer in fx.closed]
+        self.log += [(cmd, self.now) for cmd in commands]
 
     def handle(self, node: str, peer: Peer, event: p.Event) -> None:
         self.take(node, self.nodes[node].handle(peer, event))

@@ -26,7 +26,7 @@ from chatd.serverlog import ServerLog
 from chatd.web import (
     CSP,
     MAX_SIZE_FACTOR,
-    WebLink,
+    WebOutlet,
     load_pages,
     lost_reason,
     origin_allowed,
@@ -107,7 +107,7 @@ class _FakeTransport:
 
 
 class _FakeSocket:
-    """Just what WebLink uses of a websockets ServerConnection."""
+    """Just what WebOutlet uses of a websockets ServerConnection."""
 
     def __init__(self) -> None:
         self.transport = _FakeTransport()
@@ -131,21 +131,19 @@ class _FakeSocket:
         self.closed = (code, reason)
 
 
-def _link() -> tuple[WebLink, _FakeSocket]:
+def _outlet() -> tuple[WebOutlet, _FakeSocket]:
     ws = _FakeSocket()
-    return WebLink(cast(ServerConnection, ws)), ws
+    return WebOutlet(cast(ServerConnection, ws)), ws
 
 
-async def test_link_sends_each_line_as_one_message_and_counts_what_waits() -> None:
-    link, ws = _link()
+async def test_outlet_sends_each_line_as_one_message_and_counts_what_waits() -> None:
+    link, ws = _outlet()
     ws.gate.clear()  # the browser does not read
     pump = asyncio.create_task(link.pump())
     link.write(b'{"type":"a"}\n{"type":"b"}\n')
     link.write(b'{"type":"c"}\n')
     ws.transport.buffered = 100
-    assert link.get_write_buffer_size() == 39 + 100  # queued lines plus the socket's buffer
-    assert link.get_extra_info("peername") == ("127.0.0.1", 40000)
-    assert link.get_extra_info("socket") is None
+    assert link.buffered() == 39 + 100  # queued lines plus the socket's buffer
     ws.gate.set()
     link.close()
     assert link.is_closing()
@@ -156,13 +154,13 @@ async def test_link_sends_each_line_as_one_message_and_counts_what_waits() -> No
     assert ws.sent[-1] == b'{"type":"c"}'
 
 
-async def test_link_abort_drops_what_is_queued() -> None:
-    link, ws = _link()
+async def test_outlet_abort_drops_what_is_queued() -> None:
+    link, ws = _outlet()
     ws.gate.clear()
     pump = asyncio.create_task(link.pump())
     link.write(b"1\n2\n")
     link.abort()
-    assert ws.transport.aborted and link.get_write_buffer_size() == 0
+    assert ws.transport.aborted and link.buffered() == 0
     ws.gate.set()
     await asyncio.wait_for(pump, TIMEOUT)
     assert len(ws.sent) <= 1  # at most the line already being sent

@@ -1,0 +1,104 @@
+"""Effects: what the hub asks the I/O shell to do, as one ordered list of operations.
+
+The hub (chatd.hub) is pure: it returns an `Effects` whose `ops` the shell replays in
+order. Order is the contract: a member that leaves a room gets every line broadcast to
+the room before its `Exit`, and none after; a reply sent before a `Broadcast` arrives
+before it. The writer (chatd.outbox) keeps its own room membership from `Enter` and
+`Exit`, so nothing depends on the identity of the hub's sets.
+
+Vocabulary:
+  channel    a room's audience in one mode: (room key, text mode?). JSON and text
+             readers of a room get differently encoded bytes, so they are two channels.
+  SendTo     bytes for one peer alone (a reply, an ack, a private line).
+  Broadcast  bytes for every member of a channel but `skip` (the sender).
+  Enter/Exit a peer starts/stops receiving a channel's broadcasts.
+  Close      write what the peer is owed, then close its connection.
+  Publish    commands for the log (chatd.bus / chatd.cluster applies them).
+  Settled    a peer's connect has been decided: joined, or not (its backlog may go on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeAlias, TypeVar
+
+from chatd.commands import Command
+
+P = TypeVar("P")
+Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
+
+
+@dataclass(slots=True)
+class SendTo(Generic[P]):
+    peer: P
+    data: bytes
+
+
+@dataclass(slots=True)
+class Broadcast(Generic[P]):
+    channel: Channel
+    data: bytes
+    skip: P | None
+
+
+@dataclass(slots=True)
+class Enter(Generic[P]):
+    channel: Channel
+    peer: P
+
+
+@dataclass(slots=True)
+class Exit(Generic[P]):
+    channel: Channel
+    peer: P
+
+
+@dataclass(slots=True)
+class Close(Generic[P]):
+    peer: P
+
+
+@dataclass(slots=True)
+class Publish:
+    commands: list[Command]
+
+
+@dataclass(slots=True)
+class Settled(Generic[P]):
+    peer: P
+    joined: bool
+
+
+Op: TypeAlias = (SendTo[P] | Broadcast[P] | Enter[P] | Exit[P] | Close[P] | Publish
+                 | Settled[P])
+
+
+class Effects(Generic[P]):
+    """The ordered operations of one hub call, and a line for the server log.
+
+    Made twice per chat line, so a plain class with slots.
+    """
+
+    __slots__ = ("note", "ops")
+
+    def __init__(self) -> None:
+        self.ops: list[Op[P]] = []
+        self.note = ""  # what happened, for the server log
+
+    def send(self, peer: P, data: bytes) -> None:
+        self.ops.append(SendTo(peer, data))
+
+    def broadcast(self, channel: Channel, data: bytes, skip: P | None = None) -> None:
+        self.ops.append(Broadcast(channel, data, skip))
+
+    def publish(self, command: Command) -> None:
+        self.ops.append(Publish([command]))
+
+    @property
+    def commands(self) -> list[Command]:
+        """Every command published, in order (for tests and the log)."""
+        return [cmd for op in self.ops if isinstance(op, Publish) for cmd in op.commands]
+
+    @property
+    def closed(self) -> list[P]:
+        return [op.peer for op in self.ops if isinstance(op, Close)]

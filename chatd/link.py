@@ -1,0 +1,372 @@
+"""One connection's protocol, sans I/O: bytes and a clock in, ordered actions out.
+
+In the style of h11's Connection and the websockets library's protocol.py: a `Link`
+never reads a clock or touches a socket. The shell (chatd.server for TCP, chatd.web for
+WebSocket) feeds it what arrived with `receive_data` (a byte stream), `receive_message`
+(one WebSocket message), `receive_eof`, and the time with `tick`; each call returns the
+actions to carry out, in order:
+
+  Send(data)       bytes for this connection (an error line, a ping, a prompt)
+  Deliver(event)   a client event for the hub (chatd.hub.Hub.handle)
+  Leave(reason)    the session ends here (or is held for resume when `resumable`)
+  Close()          write what is queued, then close
+  Abort(reason)    cut the connection now, discarding what it has not read
+  Log(level, text) a line for the server log, about this connection
+
+A Link owns: framing and the line limit (PROTOCOL.txt 1.4, 8.1), mode detection (2.1),
+text-mode login and the password prompt (6.1, 11.2), the lines that arrive while a
+connect is being decided (the backlog, 8.7), flood control (8.3), and the registration
+and keepalive deadlines (8.5). What a connect leads to is the hub's decision: the shell
+reports it back with `settle(joined)`, and the backlog goes on from there.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final, Literal, TypeAlias
+
+from chatd import protocol as p
+from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
+from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
+
+PASSWORD_PROMPT: Final = b"* password:\n"  # text mode asks for the password (11.2)
+TLS_RECORD: Final = b"\x16"  # a TLS handshake record starts with this byte
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """Every limit of a connection, with the defaults a public server runs with."""
+
+    max_line_bytes: int = p.DEFAULT_MAX_LINE_BYTES
+    rate: float = 2.0  # lines a second; 0 turns flood control off
+    burst: int = 10
+    password: str | None = None
+    registration_timeout: float = 30.0
+    ping_interval: float = 25.0  # 0: no keepalive pings
+    ping_timeout: float = 20.0
+    backlog_limit: int = 100  # lines held while a connect is being decided
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    event: p.Event
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    reason: str | None  # None: a clean end (EOF, /quit)
+    resumable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: Literal["info", "warning"]
+    text: str
+
+
+Action: TypeAlias = Send | Deliver | Leave | Close | Abort | Log
+
+
+class Mode(Enum):
+    UNKNOWN = "unknown"  # no line yet
+    JSON = "json"
+    TEXT = "text"
+
+
+class Phase(Enum):
+    NEW = "new"  # not joined
+    JOINING = "joining"  # a connect went to the hub; lines wait in the backlog
+    JOINED = "joined"
+    CLOSED = "closed"  # nothing more is read
+
+
+def refusal(code: str, message: str) -> bytes:
+    """The one line a connection over a connection limit gets (its mode is not known)."""
+    return p.encode_json(p.Error(code, message))
+
+
+class Link:
+    __slots__ = (
+        "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "pending_name",
+        "opened_at", "last_seen", "pinged", "detect_tls",
+    )
+
+    def __init__(self, config: LinkConfig, now: float, *, mode: Mode = Mode.UNKNOWN,
+                 detect_tls: bool = False) -> None:
+        self.config = config
+        self.mode = mode  # a WebSocket is JSON from the start (PROTOCOL.txt 13)
+        self.phase = Phase.NEW
+        self.splitter = p.LineSplitter(config.max_line_bytes)
+        self.guard = FloodGuard(config.rate, config.burst, now) if config.rate > 0 else None
+        self.errors: ErrorLogThrottle | None = None  # made on the first error
+        self.backlog: list[bytes] | None = None
+        self.pending_name: str | None = None  # text mode, waiting for the password line
+        self.opened_at = self.last_seen = now
+        self.pinged = False
+        self.detect_tls = detect_tls  # a plaintext TCP port: a TLS hello is a mistake
+
+    @property
+    def text(self) -> bool:
+        return self.mode is Mode.TEXT
+
+    @property
+    def joined(self) -> bool:
+        return self.phase is Phase.JOINED
+
+    @property
+    def closed(self) -> bool:
+        return self.phase is Phase.CLOSED
+
+    # ------------------------------------------------------------------ input
+
+    def receive_data(self, data: bytes, now: float) -> list[Action]:
+        """Bytes from the stream, split into lines at any boundary."""
+        if self.phase is Phase.CLOSED:
+            return []
+        self._alive(now)
+        out: list[Action] = []
+        if (self.detect_tls and self.mode is Mode.UNKNOWN and data[:1] == TLS_RECORD
+                and not self.splitter.pending):
+            self.phase = Phase.CLOSED
+            return [Log("warning", "sent a TLS handshake to a plaintext port; closing"),
+                    Abort("TLS handshake on a plaintext port")]
+        for line in self.splitter.feed(data):
+            if self.closed:
+                break
+            if line is LINE_TOO_LONG:
+                self._fault(out, now, ProtocolError(
+                    ErrorCode.LINE_TOO_LONG,
+                    f"line longer than {self.config.max_line_bytes} bytes; skipped to its end"))
+            else:
+                self._line(out, line, now)  # type: ignore[arg-type]
+        return out
+
+    def receive_message(self, data: bytes, now: float) -> list[Action]:
+        """One whole WebSocket message: one line (PROTOCOL.txt 13.2)."""
+        if self.phase is Phase.CLOSED:
+            return []
+        self._alive(now)  # any message proves the client alive (8.5)
+        out: list[Action] = []
+        line = data[:-1] if data.endswith(b"\n") else data  # as on TCP, "\n" may end it
+        limit = self.config.max_line_bytes
+        if len(line) > limit:
+            self._fault(out, now, ProtocolError(
+                ErrorCode.LINE_TOO_LONG, f"message longer than {limit} bytes; dropped"))
+        else:
+            self._line(out, line, now)
+        return out
+
+    def receive_eof(self, now: float) -> list[Action]:
+        """The client closed its side: a last line without "\\n" still counts, then it left."""
+        if self.phase is Phase.CLOSED:
+            return []
+        out: list[Action] = []
+        if self.splitter.pending:
+            for line in self.splitter.feed(b"\n"):
+                if isinstance(line, bytes) and not self.closed:
+                    self._line(out, line, now)
+        if not self.closed:
+            self.phase = Phase.CLOSED
+            out += [Leave(None), Close()]
+        return out
+
+    def settle(self, joined: bool, now: float) -> list[Action]:
+        """The hub decided the connect this link delivered; held lines go on, in order."""
+        if self.phase is Phase.CLOSED:
+            return []
+        self.phase = Phase.JOINED if joined else Phase.NEW
+        out: list[Action] = []
+        backlog, self.backlog = self.backlog, None
+        for line in backlog or ():  # a connect among them makes the rest wait again
+            if self.closed:
+                break
+            self._line(out, line, now, charged=True)  # flood control saw them already
+        return out
+
+    def tick(self, now: float) -> list[Action]:
+        """Deadlines: registration (8.4) and keepalive (8.5)."""
+        config = self.config
+        if self.phase is Phase.CLOSED:
+            return []
+        if self.phase is not Phase.JOINED:
+            if now - self.opened_at >= config.registration_timeout:
+                return self._fail(ErrorCode.REGISTRATION_TIMEOUT,
+                                  f"no connect within {config.registration_timeout:g}s",
+                                  "registration timeout")
+            return []
+        if not config.ping_interval or self.mode is not Mode.JSON:
+            return []  # text mode relies on TCP keepalive: nc readers are not pinged
+        idle = now - self.last_seen
+        if self.pinged:
+            if idle >= config.ping_interval + config.ping_timeout:
+                return self._fail(ErrorCode.PING_TIMEOUT,
+                                  f"no answer to ping within {config.ping_timeout:g}s",
+                                  "ping timeout")
+        elif idle >= config.ping_interval:
+            self.pinged = True
+            return [Send(p.encode_json(p.ServerPing()))]
+        return []
+
+    # ------------------------------------------------------------------ output the shell asks for
+
+    def error(self, code: str, message: str, now: float) -> list[Action]:
+        """A recoverable error found outside the link (a failure in the hub, say)."""
+        out: list[Action] = []
+        self._fault(out, now, ProtocolError(code, message))
+        return out
+
+    def shutdown(self) -> list[Action]:
+        """The server is stopping: a last line in the connection's mode, then close."""
+        if self.phase is Phase.CLOSED:
+            return []
+        self.phase = Phase.CLOSED
+        notice = p.Shutdown()
+        data = p.encode_text(notice) if self.text else p.encode_json(notice)
+        return [Send(data), Close()]
+
+    def fail(self, code: str, message: str, reason: str,
+             resumable: bool = True) -> list[Action]:
+        """An error that ends the connection: error line, leave (or hold), close."""
+        return self._fail(code, message, reason, resumable)
+
+    def suppressed_errors(self) -> list[Action]:
+        """When the connection ends: how many errors the log left out."""
+        count = self.errors.pending() if self.errors is not None else 0
+        return [Log("warning", f"{count} more errors not logged")] if count else []
+
+    # ------------------------------------------------------------------ lines
+
+    def _alive(self, now: float) -> None:
+        self.last_seen = now
+        self.pinged = False
+
+    def _line(self, out: list[Action], line: bytes, now: float, charged: bool = False) -> None:
+        guard = self.guard
+        if guard is not None and not charged:
+            verdict = guard.take(now)
+            if verdict is not Verdict.OK:
+                self._flooding(out, now, verdict, line)
+                return
+        if not line or line.isspace():
+            return  # blank lines are ignored (PROTOCOL.txt 1.2)
+        if self.phase is Phase.JOINING or self.backlog is not None:
+            self._hold(out, now, line)
+            return
+        if self.mode is Mode.UNKNOWN:
+            self.mode = Mode.JSON if p.looks_like_json(line) else Mode.TEXT
+        try:
+            event: p.Event | None
+            if self.mode is Mode.JSON:
+                event = p.parse_json_line(line)
+            elif self.phase is Phase.JOINED:
+                event = p.parse_text_line(line)
+            else:
+                event = self._text_login(out, line)
+        except ProtocolError as exc:
+            self._fault(out, now, exc)
+            return
+        if event is None:
+            return
+        if isinstance(event, p.Connect) and self.phase is Phase.NEW:
+            if not self._password_ok(out, event.password):
+                return
+            self.phase = Phase.JOINING
+        out.append(Deliver(event))
+
+    def _hold(self, out: list[Action], now: float, line: bytes) -> None:
+        """A line sent before the connect was decided waits for it (a cluster takes a
+        moment); past the bound it is dropped with an error (PROTOCOL.txt 8.7)."""
+        if self.backlog is None:
+            self.backlog = []
+        if len(self.backlog) < self.config.backlog_limit:
+            self.backlog.append(line)
+        else:
+            self._fault(out, now, ProtocolError(
+                ErrorCode.RATE_LIMITED, "too many lines before the welcome; line dropped"))
+
+    def _text_login(self, out: list[Action], line: bytes) -> p.Connect | None:
+        """Text mode: the first line is the name; with a password, the next line is it."""
+        text = p.decode_utf8(line)
+        if self.config.password is None:
+            return p.Connect(name=text, text=True)
+        if self.pending_name is None:
+            p.normalize_name(text)  # a bad name is reported before the password is asked
+            self.pending_name = text
+            out.append(Send(PASSWORD_PROMPT))
+            return None
+        return p.Connect(name=self.pending_name, password=text, text=True)
+
+    def _password_ok(self, out: list[Action], given: str | None) -> bool:
+        """Checks a connect's password (PROTOCOL.txt 11.2) in constant time; a wrong one
+        closes the connection."""
+        wanted = self.config.password
+        if wanted is None:
+            return True
+        if given is not None and hmac.compare_digest(given.encode(), wanted.encode()):
+            return True
+        out += self._fail(ErrorCode.AUTH_FAILED, "wrong or missing password",
+                          f"auth failed: {'wrong' if given else 'no'} password")
+        return False
+
+    def _flooding(self, out: list[Action], now: float, verdict: Verdict, line: bytes) -> None:
+        if verdict is Verdict.FLOOD:
+            out += self._fail(ErrorCode.EXCESS_FLOOD, "too many lines; disconnected",
+                              "excess flood", resumable=False)
+        else:
+            self._fault(out, now, ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {self.config.rate:g} lines a second; line dropped",
+                self._ref_of(line)))
+
+    def _ref_of(self, line: bytes) -> str | None:
+        """The ref of a dropped chat line, so the client knows which line it lost (4.10)."""
+        if self.mode is Mode.TEXT or b'"ref"' not in line:
+            return None
+        try:
+            event = p.parse_json_line(line)
+        except ProtocolError as exc:
+            return exc.ref
+        return event.ref if isinstance(event, p.Message) else None
+
+    # ------------------------------------------------------------------ errors
+
+    def _encode_error(self, exc: ProtocolError) -> bytes:
+        error = p.Error(exc.code, exc.message, exc.ref)
+        return p.encode_text(error) if self.mode is Mode.TEXT else p.encode_json(error)
+
+    def _fault(self, out: list[Action], now: float, exc: ProtocolError) -> None:
+        """A recoverable error: tell the client, log it (in summary when they pile up)."""
+        if self.errors is None:
+            self.errors = ErrorLogThrottle()
+        admit, suppressed = self.errors.admit(now)
+        if suppressed:
+            out.append(Log("warning", f"{suppressed} more errors not logged"))
+        if admit:
+            out.append(Log("warning", f"error {exc.code}: {exc.message}"))
+        out.append(Send(self._encode_error(exc)))
+
+    def _fail(self, code: str, message: str, reason: str,
+              resumable: bool = True) -> list[Action]:
+        if self.phase is Phase.CLOSED:
+            return []
+        self.phase = Phase.CLOSED
+        return [Log("warning", f"closing: {reason} ({code})"),
+                Send(self._encode_error(ProtocolError(code, message))),
+                Leave(reason, resumable), Close()]

@@ -1,0 +1,287 @@
+"""Unit tests of chatd.link, one connection's protocol without sockets or an event loop.
+
+Each test cites the PROTOCOL.txt section it checks. The clock is a number passed in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatd import protocol as p
+from chatd.link import (
+    PASSWORD_PROMPT,
+    Abort,
+    Action,
+    Close,
+    Deliver,
+    Leave,
+    Link,
+    LinkConfig,
+    Log,
+    Mode,
+    Send,
+    refusal,
+)
+from chatd.protocol import ErrorCode
+
+T0 = 1000.0
+OPEN = LinkConfig(rate=0)  # flood control off unless a test is about it
+
+
+def events(actions: list[Action]) -> list[p.Event]:
+    return [a.event for a in actions if isinstance(a, Deliver)]
+
+
+def sent(actions: list[Action]) -> list[bytes]:
+    return [a.data for a in actions if isinstance(a, Send)]
+
+
+def errors(actions: list[Action]) -> list[dict[str, Any]]:
+    out = []
+    for data in sent(actions):
+        for line in data.splitlines():
+            if line.startswith(b"{"):
+                msg = json.loads(line)
+                if msg["type"] == "error":
+                    out.append(msg)
+    return out
+
+
+def joined_link(config: LinkConfig = OPEN, mode: Mode = Mode.UNKNOWN) -> Link:
+    link = Link(config, T0, mode=mode)
+    assert isinstance(events(link.receive_data(b'{"type":"connect","name":"a"}\n', T0))[0],
+                      p.Connect)
+    assert link.settle(True, T0) == []
+    return link
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def test_lines_split_at_newline_and_crlf() -> None:
+    """PROTOCOL.txt 1.2: "\\n" ends a line, "\\r\\n" is accepted."""
+    link = joined_link()
+    got = events(link.receive_data(b'{"type":"message","message":"x"}\r\n{"type":"who"}\n', T0))
+    assert got == [p.Message("x"), p.Who()]
+
+
+def test_a_line_over_the_limit_is_line_too_long_and_the_next_one_works() -> None:
+    """PROTOCOL.txt 8.1: line_too_long once, the rest of the line skipped, then go on."""
+    link = joined_link(LinkConfig(rate=0, max_line_bytes=40))
+    out = link.receive_data(b'{"type":"message","message":"' + b"x" * 100, T0)
+    assert [e["code"] for e in errors(out)] == [ErrorCode.LINE_TOO_LONG]
+    out = link.receive_data(b"x" * 1000 + b'"}\n{"type":"who"}\n', T0)
+    assert events(out) == [p.Who()] and errors(out) == []
+
+
+def test_a_tls_hello_on_a_plaintext_port_aborts() -> None:
+    """PROTOCOL.txt 11.1: a TLS handshake on a plaintext port is closed at once."""
+    link = Link(OPEN, T0, detect_tls=True)
+    out = link.receive_data(b"\x16\x03\x01\x02\x00", T0)
+    assert isinstance(out[-1], Abort) and link.closed
+    assert link.receive_data(b"alice\n", T0) == []
+
+
+def test_eof_delivers_the_last_unterminated_line_then_leaves_cleanly() -> None:
+    """PROTOCOL.txt 2.4: EOF is a clean leave; a last line without "\\n" still counts."""
+    link = joined_link()
+    assert link.receive_data(b'{"type":"message","message":"bye"}', T0) == []
+    out = link.receive_eof(T0)
+    assert events(out) == [p.Message("bye")]
+    assert out[-2:] == [Leave(None), Close()]
+    assert link.receive_eof(T0) == []
+
+
+CHAT = [b'{"type":"connect","name":"alice"}', b'{"type":"message","message":"h\xc3\xa9"}',
+        b"", b'{"type":"who"}', b'{"type":"message","message":"\xf0\x9f\x98\x80"}',
+        b'{"type":"rooms"}']
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=200), max_size=30), st.booleans())
+def test_any_chunking_gives_the_same_actions(cuts: list[int], crlf: bool) -> None:
+    """PROTOCOL.txt 1.2: how the stream is cut into reads changes nothing."""
+    stream = b"".join(line + (b"\r\n" if crlf else b"\n") for line in CHAT)
+    whole = Link(OPEN, T0)
+    expected = whole.receive_data(stream, T0)
+    expected += whole.settle(True, T0)
+    link = Link(OPEN, T0)
+    got: list[Action] = []
+    points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    for start, end in itertools.pairwise(points):
+        got += link.receive_data(stream[start:end], T0)
+    got += link.settle(True, T0)
+    assert events(got) == events(expected)
+    assert events(got)[1:] == [p.Message("hé"), p.Who(), p.Message("😀"), p.Rooms()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=10))
+def test_any_bytes_in_any_chunks_never_raise(data: bytes, cuts: list[int]) -> None:
+    """PROTOCOL.txt 7: any input gets events or error lines; the link never raises."""
+    link = Link(LinkConfig(rate=0, max_line_bytes=50), T0, detect_tls=True)
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    for start, end in itertools.pairwise(points):
+        for action in link.receive_data(data[start:end], T0):
+            if isinstance(action, Deliver) and isinstance(action.event, p.Connect):
+                link.settle(False, T0)
+    link.receive_eof(T0)
+    assert link.closed
+
+
+# --------------------------------------------------------------------------- mode and login
+
+
+def test_mode_is_decided_by_the_first_line() -> None:
+    """PROTOCOL.txt 2.1: "{" first means JSON mode, anything else is text mode."""
+    json_link, text_link = Link(OPEN, T0), Link(OPEN, T0)
+    json_link.receive_data(b'  {"type":"connect"}\n', T0)
+    text_link.receive_data(b"alice\n", T0)
+    assert json_link.mode is Mode.JSON and text_link.mode is Mode.TEXT
+    assert text_link.text and not json_link.text
+
+
+def test_text_mode_first_line_is_the_name_then_lines_are_chat() -> None:
+    """PROTOCOL.txt 6.1, 6.2."""
+    link = Link(OPEN, T0)
+    out = link.receive_data(b"alice\nhello\n", T0)
+    assert events(out) == [p.Connect(name="alice", text=True)]
+    assert events(link.settle(True, T0)) == [p.Message("hello")]
+    assert events(link.receive_data(b"/who\n", T0)) == [p.Who()]
+
+
+def test_text_mode_password_prompt_then_password_line() -> None:
+    """PROTOCOL.txt 11.2: text mode asks "* password:" after the name."""
+    link = Link(LinkConfig(rate=0, password="s3cret"), T0)
+    out = link.receive_data(b"alice\n", T0)
+    assert sent(out) == [PASSWORD_PROMPT] and events(out) == []
+    out = link.receive_data(b"s3cret\n", T0)
+    assert events(out) == [p.Connect(name="alice", password="s3cret", text=True)]
+
+
+def test_a_wrong_password_closes_without_reaching_the_hub() -> None:
+    """PROTOCOL.txt 11.2: auth_failed, then close; the connect is not delivered."""
+    link = Link(LinkConfig(rate=0, password="s3cret"), T0)
+    out = link.receive_data(b'{"type":"connect","name":"a","password":"guess"}\n', T0)
+    assert events(out) == [] and [e["code"] for e in errors(out)] == [ErrorCode.AUTH_FAILED]
+    assert Close() in out and link.closed
+    assert not any(isinstance(a, Log) and "guess" in a.text for a in out)
+
+
+def test_lines_wait_while_the_connect_is_decided_and_go_on_in_order() -> None:
+    """PROTOCOL.txt 8.7: lines sent before the welcome are held, then handled in order."""
+    link = Link(OPEN, T0)
+    out = link.receive_data(b'{"type":"connect","name":"a"}\n{"type":"message","message":"1"}\n'
+                            b'{"type":"message","message":"2"}\n', T0)
+    assert events(out) == [p.Connect(name="a")]
+    assert events(link.receive_data(b'{"type":"message","message":"3"}\n', T0)) == []
+    assert events(link.settle(True, T0)) == [p.Message("1"), p.Message("2"), p.Message("3")]
+
+
+def test_a_refused_connect_lets_the_next_connect_through() -> None:
+    """PROTOCOL.txt 5.1: after bad_name the connection may try again."""
+    link = Link(OPEN, T0)
+    out = link.receive_data(b'{"type":"connect","name":" "}\n{"type":"connect","name":"b"}\n'
+                            b'{"type":"who"}\n', T0)
+    assert events(out) == [p.Connect(name=" ")]
+    out = link.settle(False, T0)
+    assert events(out) == [p.Connect(name="b")]  # the who waits for this connect now
+    assert events(link.settle(True, T0)) == [p.Who()]
+
+
+def test_the_backlog_is_bounded() -> None:
+    """PROTOCOL.txt 8.7: past the bound, held lines are dropped with rate_limited."""
+    link = Link(LinkConfig(rate=0, backlog_limit=3), T0)
+    lines = b'{"type":"connect","name":"a"}\n' + b'{"type":"who"}\n' * 5
+    out = link.receive_data(lines, T0)
+    assert [e["code"] for e in errors(out)] == [ErrorCode.RATE_LIMITED] * 2
+    assert len(events(link.settle(True, T0))) == 3
+
+
+# --------------------------------------------------------------------------- flood control
+
+
+def test_flood_control_drops_with_the_lines_ref_then_disconnects() -> None:
+    """PROTOCOL.txt 8.3: rate_limited per dropped line (with its ref), then excess_flood."""
+    link = joined_link(LinkConfig(rate=1, burst=2))
+    line = b'{"type":"message","message":"x","ref":"r%d"}\n'
+    out = link.receive_data(b"".join(line % i for i in range(3)), T0)
+    assert len(events(out)) == 1  # the connect took one of the two tokens
+    assert [(e["code"], e.get("ref")) for e in errors(out)] == [
+        (ErrorCode.RATE_LIMITED, "r1"), (ErrorCode.RATE_LIMITED, "r2")]
+    out = link.receive_data(b"".join(line % i for i in range(3, 10)), T0)
+    assert ErrorCode.EXCESS_FLOOD in [e["code"] for e in errors(out)]
+    assert Leave("excess flood", resumable=False) in out and link.closed
+
+
+def test_tokens_come_back_with_time() -> None:
+    """PROTOCOL.txt 8.3: the bucket refills at --rate."""
+    link = joined_link(LinkConfig(rate=2, burst=1))
+    who = b'{"type":"who"}\n'
+    assert errors(link.receive_data(who, T0))  # the connect used the only token
+    assert events(link.receive_data(who, T0 + 0.5)) == [p.Who()]
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+def test_registration_timeout() -> None:
+    """PROTOCOL.txt 8.4: no connect within --registration-timeout closes the connection."""
+    link = Link(LinkConfig(rate=0, registration_timeout=30), T0)
+    assert link.tick(T0 + 29.9) == []
+    out = link.tick(T0 + 30)
+    assert [e["code"] for e in errors(out)] == [ErrorCode.REGISTRATION_TIMEOUT]
+    assert out[-1] == Close() and link.closed and link.tick(T0 + 60) == []
+
+
+def test_keepalive_pings_then_times_out_json_only() -> None:
+    """PROTOCOL.txt 8.5: ping after --ping-interval of silence, ping_timeout after more."""
+    config = LinkConfig(rate=0, ping_interval=25, ping_timeout=20)
+    link = joined_link(config)
+    assert link.tick(T0 + 24) == []
+    assert sent(link.tick(T0 + 25)) == [b'{"type":"ping"}\n']
+    assert link.tick(T0 + 30) == []  # one ping per silence
+    out = link.tick(T0 + 45)
+    assert [e["code"] for e in errors(out)] == [ErrorCode.PING_TIMEOUT]
+    assert Leave("ping timeout") in out
+    answered = joined_link(config)
+    answered.tick(T0 + 25)
+    answered.receive_data(b'{"type":"pong"}\n', T0 + 26)
+    assert answered.tick(T0 + 45) == []
+    text = Link(config, T0)
+    text.receive_data(b"nc-user\n", T0)
+    text.settle(True, T0)
+    assert text.tick(T0 + 1000) == []  # nc readers are not pinged
+
+
+def test_websocket_messages_are_lines_and_json_from_the_start() -> None:
+    """PROTOCOL.txt 13.2, 13.3: one message, one line; too long is line_too_long."""
+    link = Link(LinkConfig(rate=0, max_line_bytes=30), T0, mode=Mode.JSON)
+    out = link.receive_message(b"alice", T0)
+    assert [e["code"] for e in errors(out)] == [ErrorCode.BAD_JSON]
+    out = link.receive_message(b'{"type":"connect","name":"a"}\n', T0)
+    assert events(out) == [p.Connect(name="a")]
+    out = link.receive_message(b"x" * 31, T0)
+    assert [e["code"] for e in errors(out)] == [ErrorCode.LINE_TOO_LONG]
+
+
+def test_errors_are_logged_in_summary_when_they_pile_up() -> None:
+    """The log gets the first errors of a window, then a count (PROTOCOL.txt 8.3)."""
+    link = joined_link()
+    out = link.receive_data(b"{bad\n" * 20, T0)
+    logged = [a for a in out if isinstance(a, Log)]
+    assert len(errors(out)) == 20 and len(logged) == 5
+    assert link.suppressed_errors() == [Log("warning", "15 more errors not logged")]
+
+
+def test_shutdown_and_refusal_lines() -> None:
+    """PROTOCOL.txt 2.5 and 8.4."""
+    text = Link(OPEN, T0)
+    text.receive_data(b"tina\n", T0)
+    assert text.shutdown() == [Send(b"* server shutting down\n"), Close()]
+    assert json.loads(refusal(ErrorCode.SERVER_FULL, "full"))["code"] == ErrorCode.SERVER_FULL

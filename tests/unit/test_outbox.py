@@ -1,0 +1,164 @@
+"""Unit tests of chatd.outbox, the writer, alone: effects in, one write per turn out.
+
+No event loop: the test calls `flush()` where the loop would, once per turn. An outlet
+here records each write (chatd.outbox.Outlet is all the writer knows of a socket).
+"""
+
+from __future__ import annotations
+
+import io
+
+from chatd.outbox import RoomBuffer, Writer
+from chatd.serverlog import ServerLog
+
+LOBBY = ("lobby", False)
+DEV = ("dev", False)
+
+
+class Outlet:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.unsent = 0  # what the "kernel" has not taken yet
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        self.unsent += len(data)
+
+    def buffered(self) -> int:
+        return self.unsent
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class Conn:
+    """What the writer needs of a connection (chatd.outbox.Sink)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.out: list[bytes] = []
+        self.queued = False
+        self.room: RoomBuffer | None = None
+        self.room_from = 0
+        self.room_own: list[tuple[int, bytes]] | None = None
+        self.closing = False
+        self.gone = False
+        self.outlet = Outlet()
+        self.dropped: str | None = None
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def drop(self, reason: str) -> None:
+        self.dropped = reason
+        self.closing = True
+        self.outlet.abort()
+
+    def got(self) -> bytes:
+        return b"".join(self.outlet.writes)
+
+
+def writer(max_send_queue: int = 1 << 20) -> Writer:
+    return Writer(max_send_queue, ServerLog("warning", io.StringIO()))
+
+
+def test_a_turns_broadcasts_are_one_shared_write_per_member() -> None:
+    w = writer()
+    a, b, c = Conn("a"), Conn("b"), Conn("c")
+    for conn in (a, b, c):
+        w.enter(LOBBY, conn)
+    for i in range(3):
+        w.broadcast(LOBBY, b"line%d\n" % i, None)
+    assert len(w.rooms[LOBBY].data) == 3  # stored once, not once per member
+    w.flush()
+    assert a.outlet.writes == b.outlet.writes == c.outlet.writes == [b"line0\nline1\nline2\n"]
+    assert a.outlet.writes[0] is b.outlet.writes[0]  # the very same bytes object
+
+
+def test_the_sender_skips_its_own_line_and_replies_stay_in_order() -> None:
+    w = writer()
+    a, b = Conn("a"), Conn("b")
+    w.enter(LOBBY, a)
+    w.enter(LOBBY, b)
+    w.broadcast(LOBBY, b"1\n", None)
+    w.broadcast(LOBBY, b"a says\n", a)
+    w.send(a, b"ack\n")
+    w.broadcast(LOBBY, b"3\n", None)
+    w.flush()
+    assert a.got() == b"1\nack\n3\n"
+    assert b.got() == b"1\na says\n3\n"
+    assert len(a.outlet.writes) == len(b.outlet.writes) == 1
+
+
+def test_order_across_a_room_move_within_one_turn() -> None:
+    """A member gets the old room's lines up to its exit, then the new room's from its
+    entry: nothing from before it entered, nothing after it left."""
+    w = writer()
+    mover, stay, there = Conn("mover"), Conn("stay"), Conn("there")
+    w.enter(LOBBY, mover)
+    w.enter(LOBBY, stay)
+    w.enter(DEV, there)
+    w.broadcast(LOBBY, b"lobby-1\n", None)
+    w.broadcast(DEV, b"dev-before\n", None)
+    w.send(mover, b"reply-in-lobby\n")
+    w.exit(LOBBY, mover)
+    w.broadcast(LOBBY, b"mover left\n", None)
+    w.enter(DEV, mover)
+    w.send(mover, b"who-in-dev\n")
+    w.broadcast(DEV, b"mover joined\n", None)
+    w.broadcast(LOBBY, b"lobby-2\n", None)
+    w.flush()
+    assert mover.got() == b"lobby-1\nreply-in-lobby\nwho-in-dev\nmover joined\n"
+    assert stay.got() == b"lobby-1\nmover left\nlobby-2\n"
+    assert there.got() == b"dev-before\nmover joined\n"
+
+
+def test_a_channel_nobody_reads_is_forgotten() -> None:
+    w = writer()
+    a = Conn("a")
+    w.enter(LOBBY, a)
+    w.broadcast(LOBBY, b"x\n", None)
+    w.exit(LOBBY, a)
+    assert LOBBY in w.rooms  # its turn is not written yet
+    w.flush()
+    assert w.rooms == {} and a.got() == b"x\n"
+    w.broadcast(LOBBY, b"to nobody\n", None)
+    assert w.rooms == {}
+
+
+def test_the_send_queue_bound_cuts_off_a_client_that_does_not_read() -> None:
+    """PROTOCOL.txt 8.2: past --max-send-queue unsent bytes the connection is dropped;
+    the others get their lines."""
+    w = writer(max_send_queue=100)
+    slow, fast = Conn("slow"), Conn("fast")
+    w.enter(LOBBY, slow)
+    w.enter(LOBBY, fast)
+    for i in range(5):
+        w.broadcast(LOBBY, b"%02d" % i + b"x" * 27 + b"\n", None)
+        w.flush()
+        fast.outlet.unsent = 0  # fast reads everything
+    assert slow.dropped == "send queue full" and slow.outlet.aborted
+    assert fast.dropped is None and len(fast.got()) == 150
+    assert len(slow.got()) == 120  # the write that passed the bound was the last one
+
+
+def test_close_writes_what_is_owed_first() -> None:
+    w = writer()
+    a, b = Conn("a"), Conn("b")
+    w.enter(LOBBY, a)
+    w.enter(LOBBY, b)
+    w.broadcast(LOBBY, b"last line\n", None)
+    w.send(a, b"bye\n")
+    a.closing = True
+    assert w.close_soon(a)
+    w.exit(LOBBY, a)  # the hub stops delivering to it before the flush
+    w.flush()
+    assert a.got() == b"last line\nbye\n" and a.outlet.closed
+    assert b.got() == b"last line\n" and not b.outlet.closed
