@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history-db", metavar="PATH",
                       help="keep history in this SQLite file, so it survives restarts "
                            "(default: memory only)")
+    chat.add_argument("--history-db-backlog", type=_count, default=10_000, metavar="LINES",
+                      help="chat lines not yet written to --history-db (say, while another "
+                           "process locks it) past which new lines are refused")
     chat.add_argument("--resume-grace", type=_seconds, default=120.0, metavar="SECONDS",
                       help="how long a broken JSON session waits for its client to resume "
                            "(0: leave at once)")
@@ -158,6 +161,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         tls_handshake_timeout=max(0.1, args.tls_handshake_timeout),
         password=args.password or env.get("CHATD_PASSWORD") or None,
         history_db=args.history_db,
+        history_db_backlog=max(1, args.history_db_backlog),
         redis_url=args.redis or env.get("CHATD_REDIS") or None,
         snapshot_every=max(0.05, args.snapshot_every),
         web_port=args.web,

@@ -73,6 +73,9 @@ class RedisHistory:
     def append(self, room: str, entry: Entry) -> None:
         self.bus.write_history(room, entry)
 
+    def accepting(self) -> bool:
+        return True  # the bus itself refuses what it cannot hold (PROTOCOL.txt 14.4)
+
 
 class RedisBus(Generic[P]):
     shared = True  # sessions outlive this process: on shutdown they are detached, not ended

@@ -160,6 +160,10 @@ class HistorySink(Protocol):
 
     def append(self, room: str, entry: Entry) -> None: ...
 
+    def accepting(self) -> bool:
+        """False while the sink cannot keep more lines: new room lines are refused."""
+        ...
+
 
 class NoSink:
     def load(self, room: str, limit: int) -> list[Entry]:
@@ -167,6 +171,13 @@ class NoSink:
 
     def append(self, room: str, entry: Entry) -> None:
         pass
+
+    def accepting(self) -> bool:
+        return True
+
+
+SINK_FULL = ("the history database is not accepting lines; your line was not sent, "
+             "try again shortly")
 
 
 def hash_token(secret: str) -> str:
@@ -214,6 +225,9 @@ class Hub(Generic[P]):
         fx: Effects[P] = Effects()
         session = self._by_cid.get(peer.cid)
         if type(event) is p.Message and session is not None:  # most lines: straight on
+            if event.to is None and not self.sink.accepting():  # PROTOCOL.txt 8.7
+                self._reply(fx, peer, p.Error(ErrorCode.UNAVAILABLE, SINK_FULL, event.ref))
+                return fx
             fx.publish(SayCmd(self._origin(session, peer), session.sid,
                               event.message, event.to, event.ref))
             return fx

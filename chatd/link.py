@@ -15,7 +15,7 @@ actions to carry out, in order:
 
 A Link owns: framing and the line limit (PROTOCOL.txt 1.4, 8.1), mode detection (2.1),
 text-mode login and the password prompt (6.1, 11.2), the lines that arrive while a
-connect is being decided (the backlog, 8.7), flood control (8.3), and the registration
+connect is being decided (the backlog, 8.8), flood control (8.3), and the registration
 and keepalive deadlines (8.5). What a connect leads to is the hub's decision: the shell
 reports it back with `settle(joined)`, and the backlog goes on from there.
 """
@@ -292,7 +292,7 @@ class Link:
 
     def _hold(self, out: list[Action], now: float, line: bytes) -> None:
         """A line sent before the connect was decided waits for it (a cluster takes a
-        moment); past the bound it is dropped with an error (PROTOCOL.txt 8.7)."""
+        moment); past the bound it is dropped with an error (PROTOCOL.txt 8.8)."""
         if self.backlog is None:
             self.backlog = []
         if len(self.backlog) < self.config.backlog_limit:

@@ -87,6 +87,7 @@ class ServerConfig:
     tls_key: str | None = None
     password: str | None = None
     history_db: str | None = None
+    history_db_backlog: int = 10_000  # lines not yet in the database before lines are refused
     redis_url: str | None = None  # join a cluster through this Redis (chatd.cluster)
     snapshot_every: float = 5.0
     web_port: int | None = None  # also serve the web page and its WebSocket here
@@ -206,7 +207,8 @@ class Server:
             max_line_bytes=config.max_line_bytes, rate=config.rate, burst=config.burst,
             password=config.password, registration_timeout=config.registration_timeout,
             ping_interval=config.ping_interval, ping_timeout=config.ping_timeout)
-        self.store = SqliteHistory(config.history_db, config.hub.history_size) \
+        self.store = SqliteHistory(config.history_db, config.hub.history_size,
+                                   backlog=config.history_db_backlog, log=log) \
             if config.history_db else None
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)

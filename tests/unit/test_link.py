@@ -174,7 +174,7 @@ def test_a_wrong_password_closes_without_reaching_the_hub() -> None:
 
 
 def test_lines_wait_while_the_connect_is_decided_and_go_on_in_order() -> None:
-    """PROTOCOL.txt 8.7: lines sent before the welcome are held, then handled in order."""
+    """PROTOCOL.txt 8.8: lines sent before the welcome are held, then handled in order."""
     link = Link(OPEN, T0)
     out = link.receive_data(b'{"type":"connect","name":"a"}\n{"type":"message","message":"1"}\n'
                             b'{"type":"message","message":"2"}\n', T0)
@@ -195,7 +195,7 @@ def test_a_refused_connect_lets_the_next_connect_through() -> None:
 
 
 def test_the_backlog_is_bounded() -> None:
-    """PROTOCOL.txt 8.7: past the bound, held lines are dropped with rate_limited."""
+    """PROTOCOL.txt 8.8: past the bound, held lines are dropped with rate_limited."""
     link = Link(LinkConfig(rate=0, backlog_limit=3), T0)
     lines = b'{"type":"connect","name":"a"}\n' + b'{"type":"who"}\n' * 5
     out = link.receive_data(lines, T0)

@@ -1,0 +1,150 @@
+"""chatd.store: the retry pacing and reporting (pure, with the time passed in), and the
+SqliteHistory writer against a real SQLite file, locked by a second connection."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from chatd.hub import Entry
+from chatd.serverlog import ServerLog
+from chatd.store import MAX_BATCH, Outage, SqliteHistory
+
+DEADLINE = 10.0
+
+
+def test_outage_reports_once_then_in_summary_then_on_recovery() -> None:
+    outage = Outage(first_delay=0.1, max_delay=1.0, summary_every=10.0)
+    assert outage.succeeded(0.0, 0, 0) == ""  # no outage, nothing to say
+    delay, note = outage.failed(100.0, "database is locked", waiting=3, refused=7)
+    assert delay == 0.1 and outage.failing
+    assert "cannot write (database is locked)" in note and "3 line(s)" in note
+    delays, notes = [], []
+    for now in (101.0, 102.0, 103.0, 104.0, 105.0, 109.9):
+        delay, note = outage.failed(now, "database is locked", waiting=50, refused=7)
+        delays.append(delay)
+        notes.append(note)
+    assert delays == [0.2, 0.4, 0.8, 1.0, 1.0, 1.0]  # doubling, capped
+    assert notes == [""] * 6  # quiet between summaries
+    delay, note = outage.failed(110.0, "disk I/O error", waiting=60, refused=9)
+    assert "still cannot write after 10.0s" in note
+    assert "8 tries, last: disk I/O error" in note
+    assert "60 line(s) waiting, 9 refused since the last write" in note
+    assert outage.failed(115.0, "x", 60, 9)[1] == ""
+    note = outage.succeeded(116.5, waiting=0, refused=12)
+    assert "writing again after 16.5s (9 failed tries)" in note and "12 refused" in note
+    assert not outage.failing
+    assert outage.succeeded(117.0, 0, 12) == ""  # said once
+    delay, note = outage.failed(200.0, "database is locked", 1, 12)
+    assert delay == 0.1 and "cannot write" in note  # a new outage is reported anew
+
+
+def _entry(i: int) -> Entry:
+    return Entry((i + 1, 0, 0), str(i + 1), "2026-01-01T00:00:00.000Z", "alice", f"line {i}")
+
+
+def _count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        count: int = conn.execute("SELECT count(*) FROM lines").fetchone()[0]
+    return count
+
+
+def _until(done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not done():
+        assert time.monotonic() < deadline, f"{what}: not within {DEADLINE}s"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def log() -> tuple[ServerLog, io.StringIO]:
+    stream = io.StringIO()
+    return ServerLog("info", stream), stream
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[Callable[[], sqlite3.Connection]]:
+    """Takes the database's write lock from a second connection, as another process would."""
+    conns: list[sqlite3.Connection] = []
+
+    def lock() -> sqlite3.Connection:
+        conn = sqlite3.connect(tmp_path / "h.db", isolation_level=None, timeout=DEADLINE)
+        conn.execute("BEGIN IMMEDIATE")
+        conns.append(conn)
+        return conn
+
+    yield lock
+    for conn in conns:
+        conn.close()
+
+
+def test_a_steady_stream_is_committed_without_waiting_for_a_pause(tmp_path: Path) -> None:
+    """Issue 12.1: appends that never pause still reach the database."""
+    path = tmp_path / "h.db"
+    store = SqliteHistory(path, keep=100_000)
+    deadline = time.monotonic() + DEADLINE
+    i = 0
+    while _count(path) == 0:
+        assert time.monotonic() < deadline, f"{i} lines appended, none committed"
+        for _ in range(20):
+            store.append("lobby", _entry(i))
+            i += 1
+    store.close()
+    assert _count(path) == i
+
+
+def test_close_writes_every_queued_line_in_batches(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    store = SqliteHistory(path, keep=100_000)
+    for i in range(2 * MAX_BATCH + 7):
+        store.append("lobby", _entry(i))
+    store.close()
+    assert _count(path) == 2 * MAX_BATCH + 7
+
+
+def test_a_locked_database_keeps_lines_up_to_the_backlog(
+    tmp_path: Path, log: tuple[ServerLog, io.StringIO],
+    locked: Callable[[], sqlite3.Connection],
+) -> None:
+    """Issue 12.2: lines wait while the database is locked, `accepting` turns False at the
+    bound, and everything is written once the lock goes."""
+    path = tmp_path / "h.db"
+    store = SqliteHistory(path, keep=1000, backlog=4, log=log[0])
+    locker = locked()
+    for i in range(4):
+        assert store.accepting()
+        store.append("lobby", _entry(i))
+    assert not store.accepting() and not store.accepting()
+    assert store.refused == 2
+    _until(lambda: "cannot write (database is locked)" in log[1].getvalue(), "a warning")
+    assert _count(path) == 0
+    locker.execute("ROLLBACK")
+    _until(lambda: store.unwritten == 0, "the backlog written")
+    assert store.accepting()
+    store.close()
+    assert _count(path) == 4
+    text = log[1].getvalue()
+    assert text.count("cannot write") == 1
+    assert "refusing chat lines" in text and "accepting chat lines again" in text
+    assert "writing again after" in text and "2 refused since the last write" in text
+    assert "could not be written" not in text
+
+
+def test_close_gives_up_after_its_timeout_and_says_how_many_lines_are_lost(
+    tmp_path: Path, log: tuple[ServerLog, io.StringIO],
+    locked: Callable[[], sqlite3.Connection],
+) -> None:
+    path = tmp_path / "h.db"
+    store = SqliteHistory(path, keep=1000, log=log[0], close_timeout=0.5)
+    locked()
+    for i in range(3):
+        store.append("lobby", _entry(i))
+    started = time.monotonic()
+    store.close()
+    assert time.monotonic() - started < DEADLINE
+    assert "3 acknowledged line(s) could not be written" in log[1].getvalue()
