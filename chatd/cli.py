@@ -90,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="connections in all (0: no limit)")
     lim.add_argument("--max-per-ip", type=_count, default=10, metavar="N",
                      help="connections from one address (0: no limit)")
+    lim.add_argument("--ipv6-prefix", type=_count, default=64, metavar="BITS",
+                     help="IPv6 addresses count as one address per prefix of this length, "
+                          "for --max-per-ip and --connect-throttle")
+    lim.add_argument("--connect-throttle", type=_count, default=20, metavar="N",
+                     help="new connections one address may open per --connect-window "
+                          "(0: no limit)")
+    lim.add_argument("--connect-window", type=_seconds, default=60.0, metavar="SECONDS",
+                     help="the window of --connect-throttle")
     lim.add_argument("--registration-timeout", type=_seconds, default=30.0, metavar="SECONDS",
                      help="close connections that have not joined by then")
     lim.add_argument("--ping-interval", type=_seconds, default=25.0, metavar="SECONDS",
@@ -153,6 +161,9 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         burst=max(1, args.burst),
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
+        ipv6_prefix=min(128, args.ipv6_prefix),
+        connect_throttle=args.connect_throttle,
+        connect_window=max(0.001, args.connect_window),
         registration_timeout=args.registration_timeout,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,

@@ -15,12 +15,14 @@ Vocabulary:
   Close      write what the peer is owed, then close its connection.
   Publish    commands for the log (chatd.bus / chatd.cluster applies them).
   Settled    a peer's connect has been decided: joined, or not (its backlog may go on).
+  Released   a session held for resume ended or was resumed: the slot it held against
+             the connection limits is free (chatd.limits.Admission).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeAlias, TypeVar
+from typing import Generic, TypeAlias, TypeVar, final
 
 from chatd.commands import Command
 
@@ -28,12 +30,14 @@ P = TypeVar("P")
 Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
 
 
+@final
 @dataclass(slots=True)
 class SendTo(Generic[P]):
     peer: P
     data: bytes
 
 
+@final
 @dataclass(slots=True)
 class Broadcast(Generic[P]):
     channel: Channel
@@ -41,36 +45,47 @@ class Broadcast(Generic[P]):
     skip: P | None
 
 
+@final
 @dataclass(slots=True)
 class Enter(Generic[P]):
     channel: Channel
     peer: P
 
 
+@final
 @dataclass(slots=True)
 class Exit(Generic[P]):
     channel: Channel
     peer: P
 
 
+@final
 @dataclass(slots=True)
 class Close(Generic[P]):
     peer: P
 
 
+@final
 @dataclass(slots=True)
 class Publish:
     commands: list[Command]
 
 
+@final
 @dataclass(slots=True)
 class Settled(Generic[P]):
     peer: P
     joined: bool
 
 
+@final
+@dataclass(slots=True)
+class Released:
+    sid: str
+
+
 Op: TypeAlias = (SendTo[P] | Broadcast[P] | Enter[P] | Exit[P] | Close[P] | Publish
-                 | Settled[P])
+                 | Settled[P] | Released)
 
 
 class Effects(Generic[P]):

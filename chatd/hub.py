@@ -42,7 +42,7 @@ from chatd.commands import (
     ResumeCmd,
     SayCmd,
 )
-from chatd.effects import Channel, Close, Effects, Enter, Exit, Settled
+from chatd.effects import Channel, Close, Effects, Enter, Exit, Released, Settled
 from chatd.protocol import ErrorCode, ProtocolError
 
 __all__ = [
@@ -571,7 +571,8 @@ class Hub(Generic[P]):
             self._forget_peer(fx, session)
             fx.ops.append(Close(old_peer))
         self._secrets.pop(cmd.fallback.sid, None)
-        self.detached.pop(session.sid, None)
+        if self.detached.pop(session.sid, None) is not None:
+            fx.ops.append(Released(session.sid))
         session.origin = cmd.origin
         # The resumed session keeps its old token: a client may resume any number of times.
         peer = self._attach(fx, session, cmd.origin)
@@ -636,7 +637,8 @@ class Hub(Generic[P]):
     ) -> None:
         self._forget_peer(fx, session)
         del self.sessions[session.sid]
-        self.detached.pop(session.sid, None)
+        if self.detached.pop(session.sid, None) is not None:
+            fx.ops.append(Released(session.sid))
         if self.names.get(p.name_key(session.name)) is session:
             del self.names[p.name_key(session.name)]
         room = self.rooms[session.room]

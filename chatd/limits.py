@@ -6,7 +6,13 @@ so their tests are plain and instant (PROTOCOL.txt 8.3).
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
+from collections import deque
+from dataclasses import dataclass
 from enum import Enum
+
+from chatd.protocol import ErrorCode
 
 
 class Verdict(Enum):
@@ -74,3 +80,135 @@ class ErrorLogThrottle:
         """Errors suppressed and not reported yet (to report when the connection ends)."""
         count, self.suppressed = self.suppressed, 0
         return count
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    code: str
+    message: str
+
+
+class Admission:
+    """Who may connect (PROTOCOL.txt 8.4): counts per address group and in all, where a
+    session held for resume (10.1) counts like an open connection, and a per-address
+    rate of new connections.
+
+    An address group is an IPv4 address, or an IPv6 prefix (/64 by default): one
+    subscriber usually gets a whole /64, so counting IPv6 addresses one by one would
+    give a single client 2^64 of them.
+
+    When a group (or the server) is at its limit and holds sessions, the oldest held
+    session gives its slot to the new connection (the caller ends that session), so
+    held sessions can neither pile up nor lock out a client that comes back.
+    """
+
+    __slots__ = ("held", "ipv6_prefix", "max_clients", "max_per_ip", "per_group", "recent",
+                 "table_size", "throttle", "total", "window")
+
+    def __init__(self, max_clients: int = 5000, max_per_ip: int = 10, *, ipv6_prefix: int = 64,
+                 throttle: int = 20, window: float = 60.0, table_size: int = 100_000) -> None:
+        self.max_clients = max_clients  # 0: no limit
+        self.max_per_ip = max_per_ip  # 0: no limit
+        self.ipv6_prefix = ipv6_prefix
+        self.throttle = throttle  # new connections a group may make per window; 0: off
+        self.window = window
+        self.table_size = table_size  # groups whose recent connects are remembered
+        self.per_group: dict[str, int] = {}  # open connections + held sessions
+        self.total = 0
+        self.held: dict[str, str] = {}  # session id -> group, oldest first
+        self.recent: dict[str, deque[float]] = {}  # group -> its connect times in the window
+
+    def group(self, ip: str) -> str:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return ip
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            return str(ipaddress.IPv6Network((address, self.ipv6_prefix), strict=False))
+        return ip
+
+    def admit(self, ip: str, now: float) -> Refused | str | None:
+        """None: admitted (and counted). A session id: admitted, taking the slot of that
+        held session, which the caller must end. Refused: not admitted, not counted."""
+        group = self.group(ip)
+        if self.throttle and not self._may_connect(group, now):
+            return Refused(ErrorCode.TOO_MANY_CONNECTIONS,
+                           f"too many new connections from {group} in {self.window:g}s; "
+                           "wait a little and try again")
+        if self.max_per_ip and self.per_group.get(group, 0) >= self.max_per_ip:
+            sid = self._take_held(group)
+            if sid is None:
+                return Refused(ErrorCode.TOO_MANY_CONNECTIONS,
+                               f"{group} has its maximum of {self.max_per_ip} connections")
+            return sid  # the counts stay: the slot changes hands within the group
+        if self.max_clients and self.total >= self.max_clients:
+            sid = self._take_held(None)
+            if sid is None:
+                return Refused(ErrorCode.SERVER_FULL,
+                               f"the server has its maximum of {self.max_clients} connections")
+            self.per_group[group] = self.per_group.get(group, 0) + 1
+            return sid  # the total stays: the slot moved to this group
+        self.per_group[group] = self.per_group.get(group, 0) + 1
+        self.total += 1
+        return None
+
+    def release(self, ip: str) -> None:
+        """A counted connection ended without leaving a held session."""
+        self._drop(self.group(ip))
+
+    def hold(self, sid: str, ip: str) -> None:
+        """A counted connection ended; its session is held and keeps the slot."""
+        self.held[sid] = self.group(ip)
+
+    def unhold(self, sid: str) -> None:
+        """A held session ended or was resumed: its slot is free."""
+        group = self.held.pop(sid, None)
+        if group is not None:
+            self._drop(group)
+
+    def _drop(self, group: str) -> None:
+        count = self.per_group.get(group, 0) - 1
+        if count > 0:
+            self.per_group[group] = count
+        else:
+            self.per_group.pop(group, None)
+        self.total = max(0, self.total - 1)
+
+    def _take_held(self, group: str | None) -> str | None:
+        """The oldest held session (of `group`, or of any), no longer held; its group's
+        count drops unless the slot stays in that group."""
+        for sid, held_group in self.held.items():
+            if group is None or held_group == group:
+                del self.held[sid]
+                if group is None:
+                    self._drop(held_group)
+                    self.total += 1  # the total stays: the caller counts the slot anew
+                return sid
+        return None
+
+    def _may_connect(self, group: str, now: float) -> bool:
+        recent = self.recent.pop(group, None)  # back in at the end: newest last
+        if recent is None:
+            self._forget_old(now)
+            recent = deque()
+        self.recent[group] = recent
+        start = now - self.window
+        while recent and recent[0] <= start:
+            recent.popleft()
+        if len(recent) >= self.throttle:
+            return False
+        recent.append(now)
+        return True
+
+    def _forget_old(self, now: float) -> None:
+        """Keeps the table bounded: groups idle for a window go, oldest first; at the
+        bound the oldest group goes anyway (it forgets its recent connects)."""
+        start = now - self.window
+        for group in list(itertools.islice(self.recent, 4)):
+            times = self.recent[group]
+            if not times or times[-1] <= start:
+                del self.recent[group]
+        while len(self.recent) >= self.table_size:
+            del self.recent[next(iter(self.recent))]

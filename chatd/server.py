@@ -30,16 +30,17 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never, cast
 
 from chatd import effects as ef
 from chatd import link as ln
 from chatd import protocol as p
 from chatd.bus import Bus, LocalBus
-from chatd.commands import BEAT_EVERY, BeatCmd
+from chatd.commands import BEAT_EVERY, BeatCmd, DetachCmd, LeaveCmd
 from chatd.effects import Effects
 from chatd.hub import Config as HubConfig
 from chatd.hub import HistorySink, Hub
+from chatd.limits import Admission, Refused
 from chatd.link import Link, LinkConfig, Mode, refusal
 from chatd.outbox import Outlet, RoomBuffer, Writer
 from chatd.protocol import ErrorCode
@@ -79,7 +80,10 @@ class ServerConfig:
     rate: float = 2.0  # lines a second per connection; 0 turns flood control off
     burst: int = 10
     max_clients: int = 5000  # 0: no limit
-    max_per_ip: int = 10  # 0: no limit
+    max_per_ip: int = 10  # 0: no limit; held sessions count too (chatd.limits.Admission)
+    ipv6_prefix: int = 64  # IPv6 addresses count per prefix of this length
+    connect_throttle: int = 20  # new connections an address may make per window; 0: off
+    connect_window: float = 60.0
     registration_timeout: float = 30.0
     ping_interval: float = 25.0  # 0: no keepalive pings
     ping_timeout: float = 20.0
@@ -98,27 +102,24 @@ class ServerConfig:
 
 
 class StreamOutlet:
-    """The writer's view of a TCP connection: its StreamWriter (chatd.outbox.Outlet)."""
+    """The writer's view of a TCP connection (chatd.outbox.Outlet): its StreamWriter.
 
-    __slots__ = ("writer",)
+    Bytes go through `StreamWriter.write`; the checks the writer makes on every write
+    are the transport's own methods, bound once (they sit on the broadcast path).
+    """
+
+    __slots__ = ("abort", "buffered", "close", "is_closing", "write")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+        self.write: Callable[[bytes], None] = writer.write
+        self.close: Callable[[], None] = writer.close
+        self.bind(writer.transport)
 
-    def write(self, data: bytes) -> None:
-        self.writer.write(data)
-
-    def buffered(self) -> int:
-        return self.writer.transport.get_write_buffer_size()
-
-    def is_closing(self) -> bool:
-        return self.writer.is_closing()
-
-    def close(self) -> None:
-        self.writer.close()
-
-    def abort(self) -> None:
-        self.writer.transport.abort()
+    def bind(self, transport: asyncio.WriteTransport) -> None:
+        """Take the transport's checks (again, after a TLS upgrade replaced it)."""
+        self.buffered: Callable[[], int] = transport.get_write_buffer_size
+        self.is_closing: Callable[[], bool] = transport.is_closing
+        self.abort: Callable[[], None] = transport.abort
 
 
 class Connection:
@@ -127,7 +128,7 @@ class Connection:
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
-        "gone", "drop_reason", "room", "room_from", "room_own",
+        "gone", "drop_reason", "room", "room_from", "room_own", "held_sid",
     )
 
     def __init__(self, server: Server, cid: int, link: Link, outlet: Outlet, *, ip: str,
@@ -146,6 +147,7 @@ class Connection:
         self.room: RoomBuffer | None = None  # chatd.outbox: its channel's turn buffer
         self.room_from = 0
         self.room_own: list[tuple[int, bytes]] | None = None
+        self.held_sid: str | None = None  # its session, when held for resume after it
 
     def __repr__(self) -> str:
         return f"#{self.cid} {self.address}"
@@ -226,7 +228,9 @@ class Server:
             self.bus = LocalBus(self.hub, self.apply_effects, first_seq=first,
                                 reserve=self.store.reserve if self.store else None)
         self.connections: dict[int, Connection] = {}
-        self.per_ip: dict[str, int] = {}
+        self.admission = Admission(
+            config.max_clients, config.max_per_ip, ipv6_prefix=config.ipv6_prefix,
+            throttle=config.connect_throttle, window=config.connect_window)
         self.listeners: list[asyncio.Server] = []
         self._tls: ssl.SSLContext | None = None
         self._cid = 0
@@ -354,6 +358,7 @@ class Server:
         try:
             async with asyncio.timeout(timeout):
                 await writer.start_tls(self._tls, ssl_handshake_timeout=timeout)
+            cast(StreamOutlet, conn.outlet).bind(writer.transport)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
             self.log.warning(f"{conn} TLS handshake failed: {what}")
@@ -371,33 +376,42 @@ class Server:
 
     # ------------------------------------------------------------------ any shell
 
-    def accept(self, ip: str, address: str, outlet: Outlet, *, json_only: bool = False,
-               detect_tls: bool = False, say_why: bool = True) -> Connection | None:
-        """A new connection, counted against the limits; None if it was refused.
+    def admit(self, ip: str, address: str, outlet: Outlet, *, say_why: bool = True) -> bool:
+        """Count a new connection against the limits (PROTOCOL.txt 8.4); False if refused.
 
         A refused connection gets one error line (`say_why`), except on a TLS port, where
-        it is refused before any handshake work: closed at once (PROTOCOL.txt 8.4).
+        it is refused before any handshake work: closed at once. A held session may give
+        its slot to the newcomer: it ends now, with a notice.
         """
-        config = self.config
-        refused = None
-        if config.max_clients and len(self.connections) >= config.max_clients:
-            refused = (ErrorCode.SERVER_FULL,
-                       f"the server has its maximum of {config.max_clients} connections")
-        elif config.max_per_ip and self.per_ip.get(ip, 0) >= config.max_per_ip:
-            refused = (ErrorCode.TOO_MANY_CONNECTIONS,
-                       f"{ip} has its maximum of {config.max_per_ip} connections")
         self._cid += 1
-        if refused is not None:
-            self.log.warning(f"#{self._cid} {address} refused: {refused[1]}")
+        verdict = self.admission.admit(ip, time.monotonic())
+        if isinstance(verdict, Refused):
+            self.log.warning(f"#{self._cid} {address} refused: {verdict.message}")
             if say_why:
-                outlet.write(refusal(*refused))
+                outlet.write(refusal(verdict.code, verdict.message))
             outlet.close()
+            return False
+        if verdict is not None:
+            self.log.info(f"#{self._cid} {address} takes the slot of held session {verdict}")
+            self.bus.publish([LeaveCmd(verdict, "replaced by a newer connection from the "
+                                                "same address")])
+        return True
+
+    def release(self, ip: str) -> None:
+        """A counted connection (`admit`) ended before it became a chat connection."""
+        self.admission.release(ip)
+
+    def accept(self, ip: str, address: str, outlet: Outlet, *, json_only: bool = False,
+               detect_tls: bool = False, say_why: bool = True,
+               counted: bool = False) -> Connection | None:
+        """A new chat connection on `outlet`, counted (unless `counted` already, by
+        `admit`) against the limits; None if it was refused."""
+        if not counted and not self.admit(ip, address, outlet, say_why=say_why):
             return None
         link = Link(self.link_config, time.monotonic(),
                     mode=Mode.JSON if json_only else Mode.UNKNOWN, detect_tls=detect_tls)
         conn = Connection(self, self._cid, link, outlet, ip=ip, address=address)
         self.connections[conn.cid] = conn
-        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
         self.log.info(f"{conn} connected")
         return conn
 
@@ -421,11 +435,10 @@ class Server:
         conn.out.clear()
         if self.connections.pop(conn.cid, None) is None:
             return
-        count = self.per_ip.get(conn.ip, 1) - 1
-        if count:
-            self.per_ip[conn.ip] = count
+        if conn.held_sid is not None:  # its session waits for a resume, in its slot
+            self.admission.hold(conn.held_sid, conn.ip)
         else:
-            self.per_ip.pop(conn.ip, None)
+            self.admission.release(conn.ip)
         self.perform(conn, conn.link.suppressed_errors())
         self.log.debug(f"{conn} closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""))
         if self._all_closed is not None and not self.connections:
@@ -434,7 +447,11 @@ class Server:
     def left(self, conn: Connection, reason: str | None, resumable: bool = True) -> None:
         if self.stopping:  # everyone is leaving; announcing each leave to all costs N^2
             return
-        self.apply_effects(self.hub.disconnected(conn, reason, resumable))
+        fx = self.hub.disconnected(conn, reason, resumable)
+        for cmd in fx.commands:
+            if isinstance(cmd, DetachCmd):
+                conn.held_sid = cmd.sid
+        self.apply_effects(fx)
 
     def perform(self, conn: Connection, actions: list[ln.Action]) -> None:
         """Carry out a link's actions, in order."""
@@ -471,23 +488,26 @@ class Server:
         """Replay the hub's operations in order (chatd.effects)."""
         writer = self.writer
         for op in fx.ops:
-            match op:
-                case ef.Broadcast(channel, data, skip):
-                    writer.broadcast(channel, data, skip)
-                case ef.SendTo(peer, data):
-                    writer.send(peer, data)
-                case ef.Enter(channel, peer):
-                    writer.enter(channel, peer)
-                case ef.Exit(channel, peer):
-                    writer.exit(channel, peer)
-                case ef.Close(peer):
-                    peer.close()
-                case ef.Publish(commands):
-                    self.bus.publish(commands)
-                case ef.Settled(peer, joined):
-                    self.perform(peer, peer.link.settle(joined, time.monotonic()))
-                case _:
-                    assert_never(op)
+            # isinstance in order of frequency: as exhaustive for mypy as a match, and
+            # cheaper on the broadcast path (a chat line makes three operations).
+            if isinstance(op, ef.Broadcast):
+                writer.broadcast(op.channel, op.data, op.skip)
+            elif isinstance(op, ef.SendTo):
+                writer.send(op.peer, op.data)
+            elif isinstance(op, ef.Publish):
+                self.bus.publish(op.commands)
+            elif isinstance(op, ef.Enter):
+                writer.enter(op.channel, op.peer)
+            elif isinstance(op, ef.Exit):
+                writer.exit(op.channel, op.peer)
+            elif isinstance(op, ef.Close):
+                op.peer.close()
+            elif isinstance(op, ef.Settled):
+                self.perform(op.peer, op.peer.link.settle(op.joined, time.monotonic()))
+            elif isinstance(op, ef.Released):
+                self.admission.unhold(op.sid)
+            else:
+                assert_never(op)
         if fx.note:
             self.log.info(fx.note)
 

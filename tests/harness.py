@@ -35,7 +35,10 @@ class Chatd:
 
     def __init__(self, *args: str, host: str = "127.0.0.1", env: dict[str, str] | None = None
                  ) -> None:
-        self.args = ["--host", host, "--port", "0", *args]
+        # Tests open many connections from one address; the throttle of new connections
+        # (PROTOCOL.txt 8.4) is off unless a test sets it.
+        throttle = () if "--connect-throttle" in args else ("--connect-throttle", "0")
+        self.args = ["--host", host, "--port", "0", *throttle, *args]
         self.host = host
         self.port = 0
         self.web_port = 0  # with --web

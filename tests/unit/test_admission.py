@@ -1,0 +1,71 @@
+"""Unit tests of chatd.limits.Admission: who may connect (PROTOCOL.txt 8.4)."""
+
+from __future__ import annotations
+
+from chatd.limits import Admission, Refused
+from chatd.protocol import ErrorCode
+
+T0 = 100.0
+
+
+def test_ipv6_addresses_count_per_prefix_and_ipv4_whole() -> None:
+    gate = Admission(max_per_ip=2, throttle=0)
+    assert gate.group("2001:db8:1:2::1") == gate.group("2001:db8:1:2:ffff::9") \
+        == "2001:db8:1:2::/64"
+    assert gate.group("2001:db8:1:3::1") != gate.group("2001:db8:1:2::1")
+    assert gate.group("::ffff:192.0.2.7") == "192.0.2.7"
+    assert gate.group("192.0.2.7") != gate.group("192.0.2.8")
+    assert gate.admit("2001:db8:1:2::1", T0) is None
+    assert gate.admit("2001:db8:1:2::2", T0) is None
+    refused = gate.admit("2001:db8:1:2:abcd::3", T0)
+    assert isinstance(refused, Refused) and refused.code == ErrorCode.TOO_MANY_CONNECTIONS
+    assert gate.admit("2001:db8:1:3::1", T0) is None  # another /64
+    assert Admission(ipv6_prefix=128).group("2001:db8::1") == "2001:db8::1/128"
+
+
+def test_a_held_session_keeps_its_slot_and_gives_it_to_a_newcomer() -> None:
+    gate = Admission(max_per_ip=2, throttle=0)
+    assert gate.admit("192.0.2.1", T0) is None
+    assert gate.admit("192.0.2.1", T0) is None
+    gate.hold("s1", "192.0.2.1")  # the first connection broke; its session waits
+    gate.hold("s2", "192.0.2.1")
+    assert gate.per_group == {"192.0.2.1": 2} and gate.total == 2
+    assert gate.admit("192.0.2.1", T0) == "s1"  # the oldest held session goes
+    assert gate.per_group == {"192.0.2.1": 2} and gate.held == {"s2": "192.0.2.1"}
+    gate.unhold("s1")  # its leave, applied later, frees nothing twice
+    assert gate.total == 2
+    gate.unhold("s2")  # resumed or expired
+    gate.release("192.0.2.1")
+    assert gate.per_group == {}
+    assert gate.total == 0
+
+
+def test_the_total_counts_held_sessions_of_every_address() -> None:
+    gate = Admission(max_clients=2, max_per_ip=0, throttle=0)
+    assert gate.admit("192.0.2.1", T0) is None
+    assert gate.admit("192.0.2.2", T0) is None
+    refused = gate.admit("192.0.2.3", T0)
+    assert isinstance(refused, Refused) and refused.code == ErrorCode.SERVER_FULL
+    gate.hold("s1", "192.0.2.1")
+    assert gate.admit("192.0.2.3", T0) == "s1"
+    assert gate.per_group == {"192.0.2.2": 1, "192.0.2.3": 1} and gate.total == 2
+
+
+def test_new_connections_per_address_are_throttled_in_a_window() -> None:
+    gate = Admission(max_per_ip=0, throttle=3, window=10)
+    for i in range(3):
+        assert gate.admit("192.0.2.1", T0 + i) is None
+    refused = gate.admit("192.0.2.1", T0 + 3)
+    assert isinstance(refused, Refused) and "too many new connections" in refused.message
+    assert gate.admit("192.0.2.2", T0 + 3) is None  # others are not held back
+    assert gate.admit("192.0.2.1", T0 + 10.5) is None  # the first connect left the window
+    assert gate.total == 5  # a refused connection is not counted
+
+
+def test_the_throttle_table_is_bounded() -> None:
+    gate = Admission(max_per_ip=0, throttle=1, window=10, table_size=100)
+    for i in range(1000):
+        gate.admit(f"10.0.{i // 256}.{i % 256}", T0)
+    assert len(gate.recent) <= 100
+    gate.admit("192.0.2.1", T0 + 11)  # everything else is idle past the window now
+    assert len(gate.recent) <= 100
