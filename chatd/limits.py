@@ -212,3 +212,55 @@ class Admission:
                 del self.recent[group]
         while len(self.recent) >= self.table_size:
             del self.recent[next(iter(self.recent))]
+
+
+class PasswordThrottle:
+    """Wrong passwords per address group (PROTOCOL.txt 11.2): after `free` wrong ones in
+    a row, the group must wait before its next connection, longer after each further
+    one (1 s, 2 s, 4 s ... up to `max_wait`). A group's record goes after `forget_after`
+    seconds without a wrong password; the table is bounded like Admission's.
+    """
+
+    __slots__ = ("failures", "forget_after", "free", "max_wait", "table_size")
+
+    def __init__(self, free: int = 3, max_wait: float = 300.0, forget_after: float = 600.0,
+                 table_size: int = 100_000) -> None:
+        self.free = free
+        self.max_wait = max_wait
+        self.forget_after = forget_after
+        self.table_size = table_size
+        # group -> [wrong passwords in a row, time of the last, refusals logged since]
+        self.failures: dict[str, list[float]] = {}
+
+    def wait(self, group: str, now: float) -> float:
+        """Seconds this group must still wait before it may connect (0: it may)."""
+        entry = self.failures.get(group)
+        if entry is None:
+            return 0.0
+        count, last, _ = entry
+        if now - last >= self.forget_after:
+            del self.failures[group]
+            return 0.0
+        return max(0.0, last + self._delay(int(count)) - now)
+
+    def failed(self, group: str, now: float) -> int:
+        """A wrong password from `group`; returns how many in a row."""
+        entry = self.failures.pop(group, None)
+        count = (int(entry[0]) if entry is not None else 0) + 1
+        if len(self.failures) >= self.table_size:
+            del self.failures[next(iter(self.failures))]
+        self.failures[group] = [count, now, 0]
+        return count
+
+    def first_refusal(self, group: str) -> bool:
+        """True once per wait: the log says a group is refused once, not per connection."""
+        entry = self.failures.get(group)
+        if entry is None or entry[2]:
+            return False
+        entry[2] = 1
+        return True
+
+    def _delay(self, count: int) -> float:
+        if count <= self.free:
+            return 0.0
+        return min(self.max_wait, 2.0 ** (count - self.free - 1))

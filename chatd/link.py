@@ -12,6 +12,7 @@ actions to carry out, in order:
   Close()          write what is queued, then close
   Abort(reason)    cut the connection now, discarding what it has not read
   Log(level, text) a line for the server log, about this connection
+  AuthFailed()     a wrong password (the shell throttles the address)
 
 A Link owns: framing and the line limit (PROTOCOL.txt 1.4, 8.1), mode detection (2.1),
 text-mode login and the password prompt (6.1, 11.2), the lines that arrive while a
@@ -81,7 +82,12 @@ class Log:
     text: str
 
 
-Action: TypeAlias = Send | Deliver | Leave | Close | Abort | Log
+@dataclass(frozen=True, slots=True)
+class AuthFailed:
+    pass
+
+
+Action: TypeAlias = Send | Deliver | Leave | Close | Abort | Log | AuthFailed
 
 
 class Mode(Enum):
@@ -321,6 +327,8 @@ class Link:
             return True
         if given is not None and hmac.compare_digest(given.encode(), wanted.encode()):
             return True
+        if given is not None:  # a guess: the shell makes the address wait (11.2)
+            out.append(AuthFailed())
         out += self._fail(ErrorCode.AUTH_FAILED, "wrong or missing password",
                           f"auth failed: {'wrong' if given else 'no'} password")
         return False

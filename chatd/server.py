@@ -23,6 +23,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import errno
+import math
 import signal
 import socket
 import sqlite3
@@ -40,7 +41,7 @@ from chatd.commands import BEAT_EVERY, BeatCmd, DetachCmd, LeaveCmd
 from chatd.effects import Effects
 from chatd.hub import Config as HubConfig
 from chatd.hub import HistorySink, Hub
-from chatd.limits import Admission, Refused
+from chatd.limits import Admission, PasswordThrottle, Refused
 from chatd.link import Link, LinkConfig, Mode, refusal
 from chatd.outbox import Outlet, RoomBuffer, Writer
 from chatd.protocol import ErrorCode
@@ -228,6 +229,8 @@ class Server:
             self.bus = LocalBus(self.hub, self.apply_effects, first_seq=first,
                                 reserve=self.store.reserve if self.store else None)
         self.connections: dict[int, Connection] = {}
+        self._password = bool(config.password)
+        self.passwords = PasswordThrottle()
         self.admission = Admission(
             config.max_clients, config.max_per_ip, ipv6_prefix=config.ipv6_prefix,
             throttle=config.connect_throttle, window=config.connect_window)
@@ -384,9 +387,19 @@ class Server:
         its slot to the newcomer: it ends now, with a notice.
         """
         self._cid += 1
-        verdict = self.admission.admit(ip, time.monotonic())
+        now = time.monotonic()
+        verdict: Refused | str | None
+        group = self.admission.group(ip)
+        wait = self.passwords.wait(group, now) if self._password else 0.0
+        if wait > 0:  # guessing passwords: PROTOCOL.txt 11.2
+            verdict = Refused(ErrorCode.AUTH_FAILED, "too many wrong passwords from this "
+                              f"address; try again in {math.ceil(wait)}s")
+            log = self.log.warning if self.passwords.first_refusal(group) else self.log.debug
+        else:
+            verdict = self.admission.admit(ip, now)
+            log = self.log.warning
         if isinstance(verdict, Refused):
-            self.log.warning(f"#{self._cid} {address} refused: {verdict.message}")
+            log(f"#{self._cid} {address} refused: {verdict.message}")
             if say_why:
                 outlet.write(refusal(verdict.code, verdict.message))
             outlet.close()
@@ -396,6 +409,15 @@ class Server:
             self.bus.publish([LeaveCmd(verdict, "replaced by a newer connection from the "
                                                 "same address")])
         return True
+
+    def _wrong_password(self, conn: Connection) -> None:
+        group = self.admission.group(conn.ip)
+        now = time.monotonic()
+        count = self.passwords.failed(group, now)
+        wait = self.passwords.wait(group, now)
+        if wait:
+            self.log.warning(f"{count} wrong passwords in a row from {group}: its connections "
+                             f"are refused for {wait:g}s")
 
     def release(self, ip: str) -> None:
         """A counted connection (`admit`) ended before it became a chat connection."""
@@ -472,6 +494,8 @@ class Server:
                         self.log.info(f"{conn} {text}")
                     else:
                         self.log.warning(f"{conn} {text}")
+                case ln.AuthFailed():
+                    self._wrong_password(conn)
                 case _:
                     assert_never(action)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatd.limits import Admission, Refused
+from chatd.limits import Admission, PasswordThrottle, Refused
 from chatd.protocol import ErrorCode
 
 T0 = 100.0
@@ -69,3 +69,16 @@ def test_the_throttle_table_is_bounded() -> None:
     assert len(gate.recent) <= 100
     gate.admit("192.0.2.1", T0 + 11)  # everything else is idle past the window now
     assert len(gate.recent) <= 100
+
+
+def test_wrong_passwords_make_the_wait_grow_and_are_forgotten() -> None:
+    """PROTOCOL.txt 11.2: three free, then 1 s, 2 s, 4 s ... capped."""
+    throttle = PasswordThrottle(free=3, max_wait=8, forget_after=600)
+    waits = []
+    for i in range(8):
+        throttle.failed("192.0.2.1", T0 + i)
+        waits.append(throttle.wait("192.0.2.1", T0 + i))
+    assert waits == [0, 0, 0, 1, 2, 4, 8, 8]
+    assert throttle.wait("192.0.2.2", T0) == 0
+    assert throttle.first_refusal("192.0.2.1") and not throttle.first_refusal("192.0.2.1")
+    assert throttle.wait("192.0.2.1", T0 + 7 + 600) == 0 and throttle.failures == {}
