@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat = ap.add_argument_group("chat")
     chat.add_argument("--history", type=_count, default=1000, metavar="N",
                       help="chat lines kept per room")
+    chat.add_argument("--history-memory", type=_size, default=64 * 1024 * 1024, metavar="BYTES",
+                      help="history kept in memory, in all rooms together (about); past it "
+                           "the oldest lines go (the database, if any, keeps them)")
     chat.add_argument("--history-on-join", type=_count, default=50, metavar="N",
                       help="lines of history a joiner receives")
     chat.add_argument("--history-db", metavar="PATH",
@@ -180,6 +183,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         hub=HubConfig(
             history_size=args.history,
             history_on_join=args.history_on_join,
+            history_memory=max(64 * 1024, args.history_memory),
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",
         ),

@@ -63,6 +63,8 @@ def _split(entry_id: str) -> tuple[int, int]:
 class RedisHistory:
     """Room history in per-room streams: preloaded at start, appended by the line's node."""
 
+    durable = False  # not read back after the start: the hub keeps empty rooms' lines
+
     def __init__(self, bus: RedisBus[Any]) -> None:
         self.bus = bus
         self.loaded: dict[str, list[Entry]] = {}

@@ -107,6 +107,9 @@ class Config:
     inbox_size: int = 100  # private lines kept per session for resume
     node_timeout: float = 5.0  # a node silent this long (log time) is declared gone
     server_name: str = "chatd"
+    # Bytes (about) of history kept in memory for rooms with people in them; as much
+    # again, a quarter of it, for rooms nobody is in when history has no database.
+    history_memory: int = 64 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------- state
@@ -156,6 +159,8 @@ class Room(Generic[P]):
 class HistorySink(Protocol):
     """Where chat lines go to outlive the process (chatd.store); loaded per room on demand."""
 
+    durable: bool  # keeps every line, so a room nobody is in needs no copy in memory
+
     def load(self, room: str, limit: int) -> list[Entry]: ...
 
     def append(self, room: str, entry: Entry) -> None: ...
@@ -166,6 +171,8 @@ class HistorySink(Protocol):
 
 
 class NoSink:
+    durable = False
+
     def load(self, room: str, limit: int) -> list[Entry]:
         return []
 
@@ -174,6 +181,39 @@ class NoSink:
 
     def accepting(self) -> bool:
         return True
+
+
+ENTRY_OVERHEAD = 320  # bytes a history line costs besides its text (ids, time, objects)
+
+
+def entry_cost(entry: Entry) -> int:
+    """About what a line of history holds in memory (text at two bytes a character)."""
+    return ENTRY_OVERHEAD + 2 * (len(entry.message) + len(entry.name))
+
+
+class Archive:
+    """The history of rooms nobody is in, while it fits in `budget` (oldest room goes
+    first), for a hub whose history has no database: a room that fills again gets its
+    lines back. With a database, a room's history is simply loaded again."""
+
+    __slots__ = ("budget", "bytes", "rooms")
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.bytes = 0
+        self.rooms: dict[str, tuple[list[Entry], int]] = {}  # oldest first
+
+    def put(self, room: str, lines: list[Entry], cost: int) -> None:
+        self.take(room)
+        self.rooms[room] = (lines, cost)
+        self.bytes += cost
+        while self.bytes > self.budget and self.rooms:
+            self.take(next(iter(self.rooms)))
+
+    def take(self, room: str) -> list[Entry]:
+        lines, cost = self.rooms.pop(room, ([], 0))
+        self.bytes -= cost
+        return lines
 
 
 SINK_FULL = ("the history database is not accepting lines; your line was not sent, "
@@ -201,6 +241,8 @@ class Hub(Generic[P]):
         self._now = 0.0  # log time of the command being applied
         self._secrets: dict[str, str] = {}  # sid -> resume token, until its welcome is sent
         self._loaded: set[str] = set()  # rooms whose history was read from the sink
+        self.history_bytes = 0  # entry_cost of every line in the rooms' histories
+        self.archive = Archive(self.config.history_memory // 4)
         self._serial = 0
 
     # ------------------------------------------------------------------ queries
@@ -482,18 +524,56 @@ class Hub(Generic[P]):
             self._retained(room)  # loads what the sink kept, before adding to it
         history = room.history
         history.append(entry)
+        self.history_bytes += entry_cost(entry)
         if len(history) >= 2 * self.config.history_size:
-            del history[: len(history) - self.config.history_size]
+            self._trim(room, len(history) - self.config.history_size)
+        if self.history_bytes > self.config.history_memory:
+            self._shrink(room)
         if persist:  # in a cluster, the node the line came from writes it, once
             self.sink.append(room.key, entry)
+
+    def _trim(self, room: Room[P], count: int) -> None:
+        """Forget a room's oldest `count` lines (the database, if any, keeps them)."""
+        self.history_bytes -= sum(entry_cost(e) for e in room.history[:count])
+        del room.history[:count]
+
+    def _shrink(self, room: Room[P]) -> None:
+        """Over the memory budget (PROTOCOL.txt 8.6): the room that grew gives up its
+        oldest lines first, keeping its newest; then, if that is not enough, the others."""
+        for victim in (room, *(r for r in self.rooms.values() if r is not room)):
+            excess = self.history_bytes - self.config.history_memory
+            if excess <= 0:
+                return
+            count = 0
+            for entry in victim.history[:-1] if victim is room else victim.history:
+                if excess <= 0:
+                    break
+                excess -= entry_cost(entry)
+                count += 1
+            self._trim(victim, count)
 
     def _retained(self, room: Room[P]) -> list[Entry]:
         """The room's last `history_size` lines (loaded from the sink on first use)."""
         if not room.history and room.key not in self._loaded:
             self._loaded.add(room.key)
-            room.history = self.sink.load(room.key, self.config.history_size)
+            lines = self.archive.take(room.key) or self.sink.load(
+                room.key, self.config.history_size)
+            room.history = lines
+            self.history_bytes += sum(entry_cost(e) for e in lines)
         size = self.config.history_size
         return room.history if len(room.history) <= size else room.history[-size:]
+
+    def _forget_if_empty(self, room: Room[P]) -> None:
+        """A room nobody is in (held sessions are members) is forgotten: its state and
+        its turn buffers go; its history stays in the database, or in the archive."""
+        if room.members or self.rooms.get(room.key) is not room:
+            return
+        del self.rooms[room.key]
+        self._loaded.discard(room.key)
+        cost = sum(entry_cost(e) for e in room.history)
+        self.history_bytes -= cost
+        if room.history and not self.sink.durable:
+            self.archive.put(room.key, room.history, cost)
 
     def _room(self, name: str) -> Room[P]:
         k = p.name_key(name)
@@ -646,6 +726,7 @@ class Hub(Generic[P]):
         notice_id, _ = st.next_id()
         self._broadcast(fx, room, p.Left(session.name, room.name, f"{session.name} left",
                                          notice_id, st.time, reason))
+        self._forget_if_empty(room)
         fx.note = f"{session.name} left {room.name}" + (f" ({reason})" if reason else "")
 
     def _apply_move(self, fx: Effects[P], session: Session[P], cmd: MoveCmd, st: Stamp) -> None:
@@ -658,6 +739,7 @@ class Hub(Generic[P]):
         left_id, _ = st.next_id()
         self._broadcast(fx, old, p.Left(session.name, old.name,
                                         f"{session.name} left for {new.name}", left_id, st.time))
+        self._forget_if_empty(old)
         joined_id, key = st.next_id()
         session.room, session.since = new.key, key
         new.members[session.sid] = session

@@ -103,6 +103,8 @@ class Outage:
 
 
 class SqliteHistory:
+    durable = True  # every line is written: a room nobody is in is loaded again
+
     def __init__(self, path: str | Path, keep: int, *, interval: float = 0.1,
                  backlog: int = 10_000, log: ServerLog | None = None,
                  close_timeout: float = CLOSE_TIMEOUT) -> None:

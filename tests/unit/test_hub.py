@@ -1113,3 +1113,56 @@ def test_protocol_error_for_framing_faults_in_each_mode() -> None:
     assert json.loads(w.hub.error(a, exc)) == {"type": "error", "code": "line_too_long",
                                                "message": "too long"}
     assert w.hub.error(t, exc) == b"! line_too_long: too long\n"
+
+
+# --------------------------------------------------------------------------- memory bounds
+
+
+def test_a_room_nobody_is_in_is_forgotten_and_its_history_comes_back() -> None:
+    """PROTOCOL.txt 8.6: an empty room goes; without a database its lines wait in the
+    archive (within its budget) and come back when the room fills again."""
+    w = World()
+    a = w.join("alice", room="attic")
+    w.say(a, "up here")
+    w.send(a, p.Join("lobby"))
+    assert "attic" not in w.hub.rooms and w.hub.archive.rooms.keys() == {"attic"}
+    b = w.join("bob", room="attic")
+    assert chats(w.take(b)) == ["up here"]  # the join batch
+    assert w.hub.archive.rooms == {}
+
+
+def test_a_held_session_keeps_its_room() -> None:
+    w = World()
+    a = w.join("alice", room="attic")
+    w.lost(a)  # held for resume: still a member
+    assert "attic" in w.hub.rooms
+    w.now += 1000
+    w.expire()
+    assert "attic" not in w.hub.rooms
+
+
+def test_history_in_memory_has_a_total_bound() -> None:
+    """PROTOCOL.txt 8.6: past --history-memory the room that grew loses its oldest lines
+    first, then the others; the newest line always stays."""
+    w = World(history_memory=60_000)
+    a, b = w.join("alice", room="one"), w.join("bob", room="two")
+    w.say(b, "x" * 10_000)
+    for i in range(20):
+        w.say(a, f"{i:02d}" + "y" * 5_000)
+    assert w.hub.history_bytes <= 60_000
+    one = [e.message[:2] for e in w.hub.rooms["one"].history]
+    assert one[-1] == "19" and len(one) < 20
+    assert len(w.hub.rooms["two"].history) == 1  # the other room kept its line so far
+    w.say(a, "z" * 40_000)  # too big for the rest: the other room pays too
+    assert w.hub.history_bytes <= 60_000 + 81_000
+    assert w.hub.rooms["one"].history[-1].message.startswith("z")
+
+
+def test_the_archive_has_a_budget() -> None:
+    w = World(history_memory=4 * 30_000)  # archive: 30,000
+    for i in range(5):
+        peer = w.join(f"u{i}", room=f"r{i}")
+        w.say(peer, "x" * 5_000)
+        w.send(peer, p.Disconnect())
+    assert len(w.hub.archive.rooms) == 2 and w.hub.archive.bytes <= 30_000
+    assert list(w.hub.archive.rooms) == ["r3", "r4"]  # the oldest went first
