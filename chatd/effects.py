@@ -15,6 +15,7 @@ Vocabulary:
   Close      write what the peer is owed, then close its connection.
   Publish    commands for the log (chatd.bus / chatd.cluster applies them).
   Settled    a peer's connect has been decided: joined, or not (its backlog may go on).
+  Charge     a request cost this many reply bytes: flood control charges the peer (8.3).
   Released   a session held for resume ended or was resumed: the slot it held against
              the connection limits is free (chatd.limits.Admission).
 """
@@ -84,8 +85,15 @@ class Released:
     sid: str
 
 
+@final
+@dataclass(slots=True)
+class Charge(Generic[P]):
+    peer: P
+    reply_bytes: int
+
+
 Op: TypeAlias = (SendTo[P] | Broadcast[P] | Enter[P] | Exit[P] | Close[P] | Publish
-                 | Settled[P] | Released)
+                 | Settled[P] | Released | Charge[P])
 
 
 class Effects(Generic[P]):

@@ -42,7 +42,7 @@ from chatd.commands import (
     ResumeCmd,
     SayCmd,
 )
-from chatd.effects import Channel, Close, Effects, Enter, Exit, Released, Settled
+from chatd.effects import Channel, Charge, Close, Effects, Enter, Exit, Released, Settled
 from chatd.protocol import ErrorCode, ProtocolError
 
 __all__ = [
@@ -220,6 +220,20 @@ SINK_FULL = ("the history database is not accepting lines; your line was not sen
              "try again shortly")
 
 
+HISTORY_PAGE_BYTES = 256 * 1024  # a history page holds fewer lines past this (3.8)
+
+
+def _fitting(entries: Iterable[Entry]) -> int:
+    """How many of `entries`, in order, fit in one history page (at least one)."""
+    total = count = 0
+    for entry in entries:
+        total += len(entry.message) + len(entry.name) + 120
+        if count and total > HISTORY_PAGE_BYTES:
+            break
+        count += 1
+    return count
+
+
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -359,9 +373,9 @@ class Hub(Generic[P]):
             self._check_free(name, session)
             fx.publish(RenameCmd(origin, session.sid, name))
         elif isinstance(event, p.Who):
-            self._reply(fx, peer, self._who(session, event.all))
+            self._costly_reply(fx, peer, self._who(session, event.all))
         elif isinstance(event, p.Rooms):
-            self._reply(fx, peer, p.RoomList(tuple(
+            self._costly_reply(fx, peer, p.RoomList(tuple(
                 (room.name, len(room.members))
                 for room in sorted(self.rooms.values(), key=lambda r: r.key)
                 if room.members)))
@@ -390,22 +404,27 @@ class Hub(Generic[P]):
             start = bisect.bisect_right(lines, id_key(ask.after), key=lambda e: e.key)
             page = lines[start : start + ask.limit]
             more = start + ask.limit < len(lines)
+            fit = _fitting(page)
+            page, more = page[:fit], more or fit < len(page)
         else:
             end = (bisect.bisect_left(lines, id_key(ask.before), key=lambda e: e.key)
                    if ask.before is not None else len(lines))
             page = lines[max(0, end - ask.limit) : end]
             more = end - ask.limit > 0
+            fit = _fitting(reversed(page))  # the newest lines of the page, going back
+            page, more = page[len(page) - fit:], more or fit < len(page)
         self._send_history(fx, peer, room, page, more)
+        fx.ops.append(Charge(peer, sum(len(e.message) for e in page)))
 
     def _send_history(
         self, fx: Effects[P], peer: P, room: Room[P], page: Iterable[Entry], more: bool
     ) -> None:
-        count = 0
-        for entry in page:
-            count += 1
-            self._reply(fx, peer, p.Chat(entry.name, entry.message, entry.id, entry.time,
-                                         room=room.name, history=True))
-        self._reply(fx, peer, p.HistoryEnd(room.name, count, more))
+        # One reply for the batch: the writer and flood control see what it costs.
+        parts = [self._encode_for(peer, p.Chat(entry.name, entry.message, entry.id, entry.time,
+                                               room=room.name, history=True))
+                 for entry in page]
+        parts.append(self._encode_for(peer, p.HistoryEnd(room.name, len(parts), more)))
+        fx.send(peer, b"".join(parts))
 
     def disconnected(self, peer: P, reason: str | None, resumable: bool = True) -> Effects[P]:
         """The peer's connection ended; `reason` None means it closed cleanly (EOF).
@@ -616,7 +635,10 @@ class Hub(Generic[P]):
         lines = self._retained(room)
         n = self.config.history_on_join
         if n > 0:
-            self._send_history(fx, peer, room, lines[-n:], len(lines) > n)
+            recent = lines[-n:]
+            fit = _fitting(reversed(recent))  # one page at most (PROTOCOL.txt 3.8)
+            self._send_history(fx, peer, room, recent[len(recent) - fit:],
+                               len(lines) > fit)
 
     def _attach(self, fx: Effects[P], session: Session[P], origin: Origin) -> P | None:
         """Bind the session to its local peer, if the origin is a connection of this node."""
@@ -668,13 +690,19 @@ class Hub(Generic[P]):
         lines = self._retained(room)
         missed = lines[bisect.bisect_right(lines, start, key=lambda e: e.key):]
         private = [e for e in session.inbox or () if e.key > seen]
+        parts = []
         for entry in sorted([*missed, *private], key=lambda e: e.key):
             if entry.sid == session.sid:
                 if entry.ref is not None:  # the ack it may have missed
-                    self._reply(fx, peer, p.Ack(entry.ref, entry.id, entry.time))
+                    parts.append(self._encode_for(peer, p.Ack(entry.ref, entry.id, entry.time)))
                 continue
-            self._reply(fx, peer, p.Chat(entry.name, entry.message, entry.id, entry.time,
-                                         room=None if entry.to else room.name, to=entry.to))
+            parts.append(self._encode_for(peer, p.Chat(
+                entry.name, entry.message, entry.id, entry.time,
+                room=None if entry.to else room.name, to=entry.to)))
+        if parts:
+            data = b"".join(parts)
+            fx.send(peer, data)
+            fx.ops.append(Charge(peer, len(data)))  # a replay costs (PROTOCOL.txt 8.3)
 
     def _apply_beat(self, fx: Effects[P], cmd: BeatCmd, st: Stamp) -> None:
         """Expire sessions past their grace; declare silent nodes gone (PROTOCOL.txt 14)."""
@@ -835,6 +863,12 @@ class Hub(Generic[P]):
         data = self._encode_for(peer, update)
         if data:
             fx.send(peer, data)
+
+    def _costly_reply(self, fx: Effects[P], peer: P, update: p.Update) -> None:
+        """A reply whose size grows with the server: flood control charges it (8.3)."""
+        data = self._encode_for(peer, update)
+        fx.send(peer, data)
+        fx.ops.append(Charge(peer, len(data)))
 
     def _answer(self, fx: Effects[P], origin: Origin, update: p.Update) -> None:
         """Reply to the connection a command came from, if it is still here."""

@@ -39,17 +39,26 @@ class FloodGuard:
         self.stamp = now
 
     def take(self, now: float) -> Verdict:
+        self._refill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return Verdict.OK
+        self.excess += 1.0
+        return Verdict.FLOOD if self.excess >= 2 * self.burst else Verdict.LIMITED
+
+    def charge(self, tokens: float, now: float) -> None:
+        """A request that cost more than a line (a big reply): its cost comes out of the
+        bucket, down to one burst in debt, so costly requests come slower (8.3)."""
+        self._refill(now)
+        self.tokens = max(-float(self.burst), self.tokens - tokens)
+
+    def _refill(self, now: float) -> None:
         elapsed = now - self.stamp
         self.stamp = now
         if elapsed > 0:
             refill = elapsed * self.rate
             self.tokens = min(float(self.burst), self.tokens + refill)
             self.excess = max(0.0, self.excess - refill)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return Verdict.OK
-        self.excess += 1.0
-        return Verdict.FLOOD if self.excess >= 2 * self.burst else Verdict.LIMITED
 
 
 class ErrorLogThrottle:

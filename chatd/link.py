@@ -32,6 +32,7 @@ from chatd import protocol as p
 from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
 from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
 
+COST_UNIT: Final = 16 * 1024  # reply bytes that cost one line's token (PROTOCOL.txt 8.3)
 PASSWORD_PROMPT: Final = b"* password:\n"  # text mode asks for the password (11.2)
 TLS_RECORD: Final = b"\x16"  # a TLS handshake record starts with this byte
 
@@ -246,6 +247,11 @@ class Link:
         notice = p.Shutdown()
         data = p.encode_text(notice) if self.text else p.encode_json(notice)
         return [Send(data), Close()]
+
+    def charge(self, reply_bytes: int, now: float) -> None:
+        """A reply of this size went to the client: flood control charges what it cost."""
+        if self.guard is not None:
+            self.guard.charge(reply_bytes / COST_UNIT, now)
 
     def fail(self, code: str, message: str, reason: str,
              resumable: bool = True) -> list[Action]:

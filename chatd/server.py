@@ -530,6 +530,8 @@ class Server:
                 self.perform(op.peer, op.peer.link.settle(op.joined, time.monotonic()))
             elif isinstance(op, ef.Released):
                 self.admission.unhold(op.sid)
+            elif isinstance(op, ef.Charge):
+                op.peer.link.charge(op.reply_bytes, time.monotonic())
             else:
                 assert_never(op)
         if fx.note:
