@@ -85,7 +85,7 @@ def chatd_args(help_text: str) -> list[str]:
     """
     args = ["--host", "127.0.0.1", "--port", "0"]
     for option, value in (("--rate", "0"), ("--max-clients", "0"), ("--max-per-ip", "0"),
-                          ("--connect-throttle", "0")):
+                          ("--connect-throttle", "0"), ("--greet-after", "0")):
         if option in help_text.split():
             args += [option, value]
     return args

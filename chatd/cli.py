@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the window of --connect-throttle")
     lim.add_argument("--registration-timeout", type=_seconds, default=30.0, metavar="SECONDS",
                      help="close connections that have not joined by then")
+    lim.add_argument("--greet-after", type=_seconds, default=1.0, metavar="SECONDS",
+                     help="a new connection silent this long gets a line telling a person "
+                          "at nc what to type (0: never)")
     lim.add_argument("--ping-interval", type=_seconds, default=25.0, metavar="SECONDS",
                      help="ping JSON clients silent this long (0: no pings)")
     lim.add_argument("--ping-timeout", type=_seconds, default=20.0, metavar="SECONDS",
@@ -168,6 +171,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         connect_throttle=args.connect_throttle,
         connect_window=max(0.001, args.connect_window),
         registration_timeout=args.registration_timeout,
+        greet_after=args.greet_after,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         tls_cert=args.tls_cert,

@@ -358,6 +358,9 @@ class Hub(Generic[P]):
         if isinstance(event, p.Disconnect):
             self._forget_peer(fx, session)
             fx.publish(LeaveCmd(session.sid))
+            if peer.text:  # a person at nc: a last word, for nc waits for their input
+                self._reply(fx, peer, p.Info((f"bye, {session.name}: you left the chat "
+                                              "(Ctrl-C closes nc)",)))
             fx.ops.append(Close(peer))
         elif isinstance(event, p.Join):
             room = p.normalize_room(event.room)

@@ -34,6 +34,11 @@ from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
 
 COST_UNIT: Final = 16 * 1024  # reply bytes that cost one line's token (PROTOCOL.txt 8.3)
 PASSWORD_PROMPT: Final = b"* password:\n"  # text mode asks for the password (11.2)
+# For a person at nc, who sees nothing until they type (6.1); JSON clients send their
+# connect at once, long before this.
+GREETING: Final = b"* welcome to chatd! Type your name and press Enter to join.\n"
+GREETING_PASSWORD: Final = (b"* welcome to chatd! Type your name and press Enter; "
+                            b"the server then asks for its password.\n")
 TLS_RECORD: Final = b"\x16"  # a TLS handshake record starts with this byte
 
 
@@ -46,6 +51,7 @@ class LinkConfig:
     burst: int = 10
     password: str | None = None
     registration_timeout: float = 30.0
+    greet_after: float = 1.0  # a silent new connection gets the text greeting; 0: never
     ping_interval: float = 25.0  # 0: no keepalive pings
     ping_timeout: float = 20.0
     backlog_limit: int = 100  # lines held while a connect is being decided
@@ -112,7 +118,7 @@ def refusal(code: str, message: str) -> bytes:
 class Link:
     __slots__ = (
         "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "pending_name",
-        "opened_at", "last_seen", "pinged", "detect_tls",
+        "opened_at", "last_seen", "pinged", "detect_tls", "greeted",
     )
 
     def __init__(self, config: LinkConfig, now: float, *, mode: Mode = Mode.UNKNOWN,
@@ -128,6 +134,7 @@ class Link:
         self.opened_at = self.last_seen = now
         self.pinged = False
         self.detect_tls = detect_tls  # a plaintext TCP port: a TLS hello is a mistake
+        self.greeted = mode is not Mode.UNKNOWN or not config.greet_after
 
     @property
     def text(self) -> bool:
@@ -217,6 +224,11 @@ class Link:
                 return self._fail(ErrorCode.REGISTRATION_TIMEOUT,
                                   f"no connect within {config.registration_timeout:g}s",
                                   "registration timeout")
+            if (not self.greeted and self.mode is Mode.UNKNOWN
+                    and not self.splitter.pending
+                    and now - self.opened_at >= config.greet_after):
+                self.greeted = True
+                return [Send(GREETING if config.password is None else GREETING_PASSWORD)]
             return []
         if not config.ping_interval or self.mode is not Mode.JSON:
             return []  # text mode relies on TCP keepalive: nc readers are not pinged
@@ -283,6 +295,7 @@ class Link:
             return
         if self.mode is Mode.UNKNOWN:
             self.mode = Mode.JSON if p.looks_like_json(line) else Mode.TEXT
+            self.greeted = True
         try:
             event: p.Event | None
             if self.mode is Mode.JSON:
@@ -343,6 +356,12 @@ class Link:
         if verdict is Verdict.FLOOD:
             out += self._fail(ErrorCode.EXCESS_FLOOD, "too many lines; disconnected",
                               "excess flood", resumable=False)
+        elif self.mode is Mode.TEXT:  # name the line: a person cannot tell otherwise
+            start = line[:60].decode("utf-8", "replace").rstrip()
+            self._fault(out, now, ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {self.config.rate:g} lines a second; not sent: "
+                f"{start if len(line) <= 60 else start + '...'}"))
         else:
             self._fault(out, now, ProtocolError(
                 ErrorCode.RATE_LIMITED,

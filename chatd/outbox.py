@@ -90,7 +90,8 @@ class RoomBuffer:
         self.data.clear()
         self.skip.clear()
         for conn in self.special:
-            conn.room_from, conn.room_own = 0, None
+            if conn.room is self:  # its share here is written; others' are not ours
+                conn.room_from, conn.room_own = 0, None
         self.special.clear()
         self.dirty = False
 
@@ -127,7 +128,7 @@ class Writer:
             return  # nobody here reads this channel
         buf.data.append(data)
         buf.skip.append(skip)
-        if skip is not None:
+        if skip is not None and skip.room is buf:  # a sender of the other mode is not here
             buf.special.add(skip)
         self._mark(buf)
 

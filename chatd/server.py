@@ -86,6 +86,7 @@ class ServerConfig:
     connect_throttle: int = 20  # new connections an address may make per window; 0: off
     connect_window: float = 60.0
     registration_timeout: float = 30.0
+    greet_after: float = 1.0  # seconds of silence before the text-mode greeting; 0: none
     ping_interval: float = 25.0  # 0: no keepalive pings
     ping_timeout: float = 20.0
     tls_cert: str | None = None
@@ -209,7 +210,8 @@ class Server:
         self.link_config = LinkConfig(
             max_line_bytes=config.max_line_bytes, rate=config.rate, burst=config.burst,
             password=config.password, registration_timeout=config.registration_timeout,
-            ping_interval=config.ping_interval, ping_timeout=config.ping_timeout)
+            greet_after=config.greet_after, ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout)
         self.store = SqliteHistory(config.history_db, config.hub.history_size,
                                    backlog=config.history_db_backlog, log=log) \
             if config.history_db else None

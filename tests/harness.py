@@ -36,9 +36,11 @@ class Chatd:
     def __init__(self, *args: str, host: str = "127.0.0.1", env: dict[str, str] | None = None
                  ) -> None:
         # Tests open many connections from one address; the throttle of new connections
-        # (PROTOCOL.txt 8.4) is off unless a test sets it.
-        throttle = () if "--connect-throttle" in args else ("--connect-throttle", "0")
-        self.args = ["--host", host, "--port", "0", *throttle, *args]
+        # (PROTOCOL.txt 8.4) is off unless a test sets it. So is the greeting for people
+        # at nc (6.1): JSON test clients may sit silent on purpose before their connect.
+        defaults = [(option, "0") for option in ("--connect-throttle", "--greet-after")
+                    if option not in args]
+        self.args = ["--host", host, "--port", "0", *(x for d in defaults for x in d), *args]
         self.host = host
         self.port = 0
         self.web_port = 0  # with --web

@@ -162,7 +162,7 @@ async def test_nc_session_with_a_json_user(start_chatd: StartChatd, open_nc: Ope
     await nc.send("/quit")
     left = await bob.recv("disconnect")
     assert left["name"] == "tanya" and "reason" not in left
-    assert await nc.eof() == b""
+    assert await nc.eof() == b"* bye, tanya: you left the chat (Ctrl-C closes nc)\n"
     assert await nc.exit_code() == 0
     # nc saw no JSON, ever (PROTOCOL.txt 6.1)
     assert not any(s.startswith("{") for s in nc.seen)
@@ -243,3 +243,36 @@ async def test_nc_stdin_eof_is_a_clean_leave(start_chatd: StartChatd, open_nc: O
     left = await bob.recv("disconnect")
     assert left["name"] == "tina" and "reason" not in left
     assert await nc.exit_code() == 0
+
+
+async def test_nc_is_greeted_before_typing_and_json_clients_are_not(
+    start_chatd: StartChatd, open_nc: OpenNc,
+) -> None:
+    """PROTOCOL.txt 6.1: a person at nc who has typed nothing learns what to do."""
+    chatd = await start(start_chatd, "--greet-after", "1")
+    json_user = await Client.joined(chatd.port, "bob")  # connect sent at once
+    nc = await open_nc(chatd.port)
+    assert await nc.line() == "* welcome to chatd! Type your name and press Enter to join."
+    await nc.send("tina")
+    assert (await nc.line()).startswith("* welcome, tina")
+    await json_user.send({"type": "who"})
+    got = await json_user.recv_until(lambda m: m["type"] == "who")
+    assert all(m["type"] in ("connect", "who") for m in got)
+
+
+async def test_nc_paste_over_the_rate_names_each_dropped_line(
+    start_chatd: StartChatd, open_nc: OpenNc,
+) -> None:
+    """PROTOCOL.txt 8.3: with the default flood control, a 15-line paste."""
+    chatd = await start_chatd("--max-per-ip", "0")
+    bob = await Client.joined(chatd.port, "bob")
+    nc = await open_nc(chatd.port)
+    await nc.send("tina")
+    await nc.until(lambda s: s == "* tina joined")
+    await nc.send("".join(f"pasted line {i}\n" for i in range(1, 16)).encode())
+    dropped = await nc.until(lambda s: s.endswith("not sent: pasted line 15"))
+    named = [s.rpartition("not sent: ")[2] for s in dropped if s.startswith("! rate_limited")]
+    last_sent = f"pasted line {15 - len(named)}"
+    got = await bob.recv_until(lambda m: m.get("message") == last_sent)
+    sent = [m["message"] for m in got if m["type"] == "message"]
+    assert named and sent + named == [f"pasted line {i}" for i in range(1, 16)]

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from chatd import protocol as p
 from chatd.link import (
+    GREETING,
+    GREETING_PASSWORD,
     PASSWORD_PROMPT,
     Abort,
     Action,
@@ -232,7 +234,7 @@ def test_tokens_come_back_with_time() -> None:
 
 def test_registration_timeout() -> None:
     """PROTOCOL.txt 8.4: no connect within --registration-timeout closes the connection."""
-    link = Link(LinkConfig(rate=0, registration_timeout=30), T0)
+    link = Link(LinkConfig(rate=0, registration_timeout=30, greet_after=0), T0)
     assert link.tick(T0 + 29.9) == []
     out = link.tick(T0 + 30)
     assert [e["code"] for e in errors(out)] == [ErrorCode.REGISTRATION_TIMEOUT]
@@ -257,6 +259,38 @@ def test_keepalive_pings_then_times_out_json_only() -> None:
     text.receive_data(b"nc-user\n", T0)
     text.settle(True, T0)
     assert text.tick(T0 + 1000) == []  # nc readers are not pinged
+
+
+def test_a_silent_new_connection_is_greeted_once_in_text() -> None:
+    """PROTOCOL.txt 6.1: a person at nc learns what to type; a JSON client that sent its
+    connect at once never sees the greeting."""
+    link = Link(LinkConfig(rate=0, greet_after=1), T0)
+    assert link.tick(T0 + 0.5) == []
+    assert sent(link.tick(T0 + 1)) == [GREETING]
+    assert link.tick(T0 + 2) == []
+    prompt = Link(LinkConfig(rate=0, greet_after=1, password="pw"), T0)
+    assert sent(prompt.tick(T0 + 1)) == [GREETING_PASSWORD]
+    quick = Link(LinkConfig(rate=0, greet_after=1), T0)
+    quick.receive_data(b'{"type":"connect","name":"a"}\n', T0 + 0.1)
+    assert quick.tick(T0 + 5) == []
+    typing = Link(LinkConfig(rate=0, greet_after=1), T0)
+    typing.receive_data(b"ali", T0 + 0.5)  # half a name: no greeting in the middle
+    assert typing.tick(T0 + 5) == []
+    web = Link(LinkConfig(rate=0, greet_after=1), T0, mode=Mode.JSON)
+    assert web.tick(T0 + 5) == []
+
+
+def test_text_mode_names_each_line_flood_control_dropped() -> None:
+    """PROTOCOL.txt 8.3: a person cannot tell which line was dropped without its start."""
+    link = Link(LinkConfig(rate=1, burst=2), T0)
+    link.receive_data(b"tina\n", T0)
+    link.settle(True, T0)
+    out = link.receive_data(b"line one\nline two\n" + b"x" * 100 + b"\n", T0)
+    assert events(out) == [p.Message("line one")]
+    texts = [d.decode() for d in sent(out)]
+    assert texts == ["! rate_limited: more than 1 lines a second; not sent: line two\n",
+                     "! rate_limited: more than 1 lines a second; not sent: "
+                     + "x" * 60 + "...\n"]
 
 
 def test_websocket_messages_are_lines_and_json_from_the_start() -> None:

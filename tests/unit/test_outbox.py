@@ -162,3 +162,19 @@ def test_close_writes_what_is_owed_first() -> None:
     w.flush()
     assert a.got() == b"last line\nbye\n" and a.outlet.closed
     assert b.got() == b"last line\n" and not b.outlet.closed
+
+
+def test_a_sender_of_the_other_mode_keeps_its_replies() -> None:
+    """A text-mode sender's line goes to the JSON channel too; its own replies (in the
+    text channel) must survive the JSON channel's flush (issue 13.8's lost errors)."""
+    w = writer()
+    tina, bob = Conn("tina"), Conn("bob")
+    text, json_channel = ("lobby", True), ("lobby", False)
+    w.enter(text, tina)
+    w.enter(json_channel, bob)
+    w.broadcast(json_channel, b"{tina says}\n", tina)
+    w.send(tina, b"! rate_limited\n")
+    w.broadcast(json_channel, b"{tina again}\n", tina)
+    w.flush()
+    assert bob.got() == b"{tina says}\n{tina again}\n"
+    assert tina.got() == b"! rate_limited\n"
