@@ -192,7 +192,8 @@ async def test_commands_rooms_history_private_lines_and_nick(
     await bob.say("psst back", to="alice")
     await alice.wait_for(rf"{STAMP} \*bob\* psst back")
     await alice.enter("/msg nobody hello")
-    await alice.wait_for(rf"{STAMP} ! no_such_user: no user named nobody")
+    await alice.wait_for(rf"{STAMP} ! “hello” not sent: nobody called nobody is online; "
+                         r"see /who all  \(no_such_user\)")
     await alice.enter("/nick alicia")
     await alice.wait_for(notice("alice is now known as alicia"))
     await alice.wait_for(r"alicia in dev")
