@@ -37,7 +37,7 @@ from chatc.words import words
 from chatd import protocol as p
 
 MAX_PENDING_SHOWN = 5
-PREVIEW_CHARS = 40  # of an own line named in a notice
+PREVIEW_CHARS = 30  # of an own line named in a notice
 
 
 def preview(text: str) -> str:
@@ -160,9 +160,8 @@ class Terminal:
                 session.say(action.text, action.to)
             except TooLong as exc:
                 self._print([render.error(
-                    f"not sent: this line is {exc.size:,} bytes and the server takes at most "
-                    f"{exc.limit:,}; shorten it by {exc.size - exc.limit:,} bytes or more "
-                    "(it is still in the input line)")])
+                    f"not sent: {exc.size:,} bytes is {exc.size - exc.limit:,} over the "
+                    f"server's limit ({exc.limit:,}); shorten it below")])
                 return True
         elif isinstance(action, commands.Send):
             self._command(session, action.event)
@@ -195,8 +194,8 @@ class Terminal:
         self.leaving = True
         them = "it" if len(waiting) == 1 else "them"
         self._print([render.notice(
-            f"{lines_word(len(waiting))} not sent yet; chatc quits once the server has "
-            f"taken {them}. Ctrl-D again quits now, without {them}.", style="bold")])
+            f"{lines_word(len(waiting))} not sent yet: waiting for the server to take {them} "
+            f"(Ctrl-D again: quit without {them})", style="bold")])
         asyncio.get_running_loop().create_task(self._quit_when_sent(session))
 
     async def _quit_when_sent(self, session: Session) -> None:
@@ -296,8 +295,8 @@ class Terminal:
                 self._print([render.notice("no lines were missed")])
             else:
                 self._print([render.notice(
-                    "lines sent while you were away may be lost: the server has no "
-                    "record from before it restarted", style="bold")])
+                    "lines sent while you were away may be lost (the server restarted "
+                    "without them)", style="bold")])
         elif not isinstance(event, Gone):
             self._update(event)
 

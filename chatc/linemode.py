@@ -169,8 +169,8 @@ async def _receive(session: Session, out: _Out) -> int:
             if event.count or event.known:
                 out.remark(f"{event.count} missed lines fetched")
             else:
-                out.remark("lines sent while away may be lost: the server has no record "
-                           "from before it restarted")
+                out.remark("lines sent while away may be lost (the server restarted "
+                           "without them)")
         else:
             out.lines(render.render(event, me))
     return 0

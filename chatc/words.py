@@ -6,6 +6,8 @@ terminal, in parentheses in plain text): it is what one searches for or reports.
 
 from __future__ import annotations
 
+import re
+
 from chatd import protocol as p
 
 E = p.ErrorCode
@@ -56,11 +58,16 @@ def words(error: p.Error, *, name: str | None = None, to: str | None = None,
         who = to or message.removeprefix("no user named ")
         return f"nobody called {who} is online; see /who all"
     if code == E.UNKNOWN_COMMAND:
-        return f"{message.split(' (')[0]}; /help lists the commands, and // sends a line " \
-               "starting with /"
+        command = message.removeprefix("unknown command ").split(" (")[0]
+        return f"{command} is not a command; /help lists them, and /{command} sends it as text"
     if code == E.LINE_TOO_LONG:
-        most = f" (at most {limit:,} bytes)" if limit else ""
-        return f"the line was too long for the server{most} and was not sent; shorten it"
+        # The server's own limit, if its message names it: it can be below what chatc
+        # checked against (a server that does not announce its limit).
+        number = re.search(r"\d+", message)
+        if number:
+            limit = int(number.group())
+        most = f" of {limit:,} bytes" if limit else ""
+        return f"over the server's limit{most}; shorten it"
     if code == E.RATE_LIMITED:
         return "you are sending too fast; wait a moment and send it again"
     if code == "no_answer":  # chatc's own (chatc.connection.NO_ANSWER)

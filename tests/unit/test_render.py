@@ -94,7 +94,9 @@ def test_errors_say_what_happened_and_what_to_do_with_the_code_dim_at_the_end() 
     unknown = render.render(p.Error(
         "unknown_command", "unknown command /x (try /help; // sends a /)"), "me", now=now)[0]
     assert "unknown_command:" not in render.plain([unknown])[0]
-    assert "/help lists the commands" in render.plain([unknown])[0]
+    assert render.plain([unknown])[0] == (
+        "12:00:00 ! /x is not a command; /help lists them, and //x sends it as text"
+        "  (unknown_command)")
 
 
 def test_private_lines_look_distinct() -> None:
