@@ -24,7 +24,7 @@ NOTICE_STYLE = "dim"
 ERROR_STYLE = "bold red"
 PRIVATE_STYLE = "italic"
 NO_TIME = "··:··:··"  # an own line the server has not acknowledged yet
-PENDING_CHARS = 300  # of a long own line waiting for its ack: the rest is counted
+PENDING_CHARS = 160  # of a long own line waiting for its ack: the rest is counted
 RULE = "──"
 
 Clock = Callable[[], datetime]
