@@ -20,7 +20,7 @@ from rich.prompt import Prompt
 from rich.text import Text
 
 from chatc import commands, linemode, render
-from chatc.connection import ConnectFailed, Refused, Session
+from chatc.connection import NO_ANSWER, ConnectFailed, Refused, Session, TooLong
 from chatc.events import (
     CaughtUp,
     Confirmed,
@@ -33,9 +33,20 @@ from chatc.events import (
 )
 from chatc.options import Options
 from chatc.screen import Screen
+from chatc.words import words
 from chatd import protocol as p
 
 MAX_PENDING_SHOWN = 5
+PREVIEW_CHARS = 30  # of an own line named in a notice
+
+
+def preview(text: str) -> str:
+    text = render.safe(text)
+    return f"“{text[:PREVIEW_CHARS]}…”" if len(text) > PREVIEW_CHARS else f"“{text}”"
+
+
+def lines_word(count: int) -> str:
+    return f"{count} line{'s' if count != 1 else ''}"
 
 
 async def run(options: Options) -> int:
@@ -64,6 +75,9 @@ class Terminal:
         self.room = ""
         self.users: list[str] = []
         self.state = ""
+        self.online = True  # False from a lost connection to the next welcome
+        self.leaving = False  # asked to quit; waiting for own lines to be taken
+        self.asked_name: str | None = None  # of the last /nick, for "try NAME_"
         self.in_history = False  # between the divider above a history batch and its end
         self.missed = False  # the next history batch is what a reconnect missed
         self._out: list[str] = []
@@ -91,6 +105,11 @@ class Terminal:
                 await session.close()
             code = await receiving
         self._flush()
+        unsent = session.pending
+        if unsent:  # quit without waiting for them: say which, after the input area
+            self._print_now([render.error(f"not sent: {preview(line.text)}")
+                             for line in unsent])
+            return 1
         return code
 
     async def _join(self) -> Session | None:
@@ -99,7 +118,8 @@ class Terminal:
             name = self._ask("Nickname [dim](blank: 익명)[/]")
         while name is not None:
             session = Session(self.options.target, name, room=self.options.room,
-                              password=password, reconnect=self.options.reconnect is not False)
+                              password=password, reconnect=self.options.reconnect is not False,
+                              ack_timeout=self.options.ack_timeout)
             try:
                 await session.open()
                 return session
@@ -129,21 +149,58 @@ class Terminal:
 
     # ------------------------------------------------------------------ chatc.screen.View
 
-    def typed(self, text: str) -> None:
+    def typed(self, text: str) -> bool:
         session = self.session
         assert session is not None
         action = commands.parse(text)
         if isinstance(action, commands.Quit):
-            self.screen.stop()
+            self.leave()
         elif isinstance(action, commands.Say):
-            session.say(action.text, action.to)
+            try:
+                session.say(action.text, action.to)
+            except TooLong as exc:
+                self._print([render.error(
+                    f"not sent: {exc.size:,} bytes is {exc.size - exc.limit:,} over the "
+                    f"server's limit ({exc.limit:,}); shorten it below")])
+                return True
         elif isinstance(action, commands.Send):
-            session.command(action.event)
+            self._command(session, action.event)
         elif isinstance(action, commands.Help):
             self._print([render.notice(f"{usage:<16} {what}", style="")
                          for usage, what in commands.HELP])
         elif isinstance(action, commands.Bad):
             self._print([render.error(action.message)])
+        return False
+
+    def _command(self, session: Session, event: p.Event) -> None:
+        # Answered here when the answer is known: the server would only say "bad_name".
+        if isinstance(event, p.Nick) and event.name == self.me:
+            self._print([render.notice(f"you are {self.me} already", style="")])
+        elif isinstance(event, p.Join) and event.room == self.room:
+            self._print([render.notice(f"you are in {self.room} already", style="")])
+        else:
+            if isinstance(event, p.Nick):
+                self.asked_name = event.name
+            session.command(event)
+
+    def leave(self) -> None:
+        """Quit, unless own lines are still waiting: then say so and wait for them
+        (asked a second time, quit anyway)."""
+        session = self.session
+        waiting = session.pending if session is not None else []
+        if self.leaving or session is None or not waiting:
+            self.screen.stop()
+            return
+        self.leaving = True
+        them = "it" if len(waiting) == 1 else "them"
+        self._print([render.notice(
+            f"{lines_word(len(waiting))} not sent yet: waiting for the server to take {them} "
+            f"(Ctrl-D again: quit without {them})", style="bold")])
+        asyncio.get_running_loop().create_task(self._quit_when_sent(session))
+
+    async def _quit_when_sent(self, session: Session) -> None:
+        await session.drain()
+        self.screen.stop()
 
     def has_above_input(self) -> bool:
         return bool(self.session and self.session.pending)
@@ -159,7 +216,8 @@ class Terminal:
         return ANSI(self._ansi(lines, self.screen.width).rstrip("\n"))
 
     def status(self) -> AnyFormattedText:
-        here = f"{len(self.users)} here" if self.users else ""
+        # While disconnected, who is here is not known.
+        here = f"{len(self.users)} here" if self.users and self.online else ""
         parts = (f"{self.me} in {self.room}", here, str(self.options.target), self.state)
         return " " + render.safe(" · ".join(part for part in parts if part))
 
@@ -182,6 +240,10 @@ class Terminal:
         if not self._writing:
             self._writing = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def _print_now(self, lines: list[render.Line]) -> None:
+        self._print(lines)
+        self._flush()
 
     def _flush(self) -> None:
         # Once per loop turn: a burst of lines costs one redraw of the input area.
@@ -210,12 +272,14 @@ class Terminal:
     def _show(self, event: SessionEvent) -> None:
         if isinstance(event, Confirmed):
             self.in_history = False
-            self._print([render.chat(self.me, event.line.text, self.me, event.time,
-                                     to=event.line.to)])
+            shown = [render.chat(self.me, event.line.text, self.me, event.time,
+                                 to=event.line.to)]
+            if event.late:
+                shown.append(render.notice(f"the server took {preview(event.line.text)} "
+                                           "after all"))
+            self._print(shown)
         elif isinstance(event, Failed):
-            err = event.error
-            self._print([render.error(f"{err.code}: {err.message} "
-                                      f"(not sent: {render.safe(event.line.text)[:40]})")])
+            self._failed(event)
         elif isinstance(event, Throttled):
             self._print([render.notice(f"flood control: sending your line again in "
                                        f"{event.retry_in:g}s")])
@@ -226,14 +290,31 @@ class Terminal:
         elif isinstance(event, CaughtUp):
             self.in_history = self.missed = False
             if event.count:
-                self._print([render.divider(
-                    f"{event.count} missed line{'s' if event.count != 1 else ''} above")])
-            else:
+                self._print([render.divider(f"{lines_word(event.count)} missed above")])
+            elif event.known:
                 self._print([render.notice("no lines were missed")])
+            else:
+                self._print([render.notice(
+                    "lines sent while you were away may be lost (the server restarted "
+                    "without them)", style="bold")])
         elif not isinstance(event, Gone):
             self._update(event)
 
+    def _failed(self, event: Failed) -> None:
+        err, line = event.error, event.line
+        assert self.session is not None
+        said = words(err, to=line.to, name=self.asked_name,
+                     limit=self.session.max_line_bytes)
+        if err.code == NO_ANSWER:
+            self._print([render.error(f"{preview(line.text)}: {said}", err.code)])
+        else:
+            self._print([render.error(f"{preview(line.text)} not sent: {said}", err.code)])
+
     def _update(self, update: p.Update) -> None:
+        if isinstance(update, p.Error):
+            self.in_history = False
+            self._print([render.error(words(update, name=self.asked_name), update.code)])
+            return
         if isinstance(update, p.Chat) and update.history:
             if not self.in_history:
                 self.in_history = True
@@ -261,16 +342,17 @@ class Terminal:
     def _welcomed(self, welcome: p.Welcome) -> None:
         self.me, self.room, self.users = welcome.name, welcome.room, list(welcome.users)
         self.state = ""
+        self.online = True
 
     def _lost(self, event: Lost) -> None:
-        self.state = f"reconnecting (attempt {event.attempt})"
+        self.online = False
+        # Later attempts only change the status bar: one line per attempt said nothing new.
+        self.state = ("reconnecting" if event.attempt == 1
+                      else f"reconnecting (attempt {event.attempt})")
         self.in_history = False
         if event.attempt == 1:
             text = f"connection lost: {event.reason}; reconnecting in {event.retry_in:.1f}s..."
             self._print([render.notice(text, style="bold red")])
-        else:  # the reason is the same "refused" again and again: the count says enough
-            self._print([render.notice(f"reconnecting in {event.retry_in:.1f}s "
-                                       f"(attempt {event.attempt})...")])
 
     def _reconnected(self, welcome: p.Welcome) -> None:
         self._welcomed(welcome)

@@ -22,7 +22,8 @@ line mode:
   When stdin or stdout is not a terminal, chatc reads lines from stdin and sends
   each as a chat line (commands work there too), prints every update as one plain
   line ("HH:MM:SS <alice> hi", "HH:MM:SS * bob joined"), and exits once its input
-  has ended and the server has acknowledged every line. Example:
+  has ended and the server has acknowledged every line (waiting --ack-timeout at
+  most, then naming the lines that were not sent). Example:
     printf 'hi\\n' | chatc 127.0.0.1 5000 --name bot
 
 environment:
@@ -31,7 +32,8 @@ environment:
 
 exit status:
   0 after /quit, Ctrl-D or the end of input; 1 when the server cannot be reached,
-  refuses to let you in, or goes away (and reconnecting is off); 2 for bad usage.
+  refuses to let you in, or goes away (and reconnecting is off), or when a line of
+  yours was not sent (chatc names it); 2 for bad usage.
 """
 
 
@@ -44,6 +46,16 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0-3600)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="when the connection is lost, reconnect with growing delays and "
                          "resume without losing a line (default: on in a terminal, off in "
                          "line mode)")
+    ap.add_argument("--ack-timeout", metavar="SECONDS", type=_seconds, default=10.0,
+                    help="how long to wait for the server to take a line before saying it "
+                         "was not answered and sending the next (default: 10); line mode "
+                         "also waits this long for the last lines before giving up on them")
     sec = ap.add_argument_group("TLS and password")
     sec.add_argument("--tls", action="store_true", help="connect with TLS")
     sec.add_argument("--cafile", metavar="FILE",
@@ -108,6 +124,7 @@ def options_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Option
         reconnect=args.reconnect,
         tls=tls,
         color=not environ.get("NO_COLOR"),
+        ack_timeout=args.ack_timeout,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from chatc.words import words
 from chatd import protocol as p
 
 # Only commands that work against chatd; /help prints exactly this list.
@@ -64,7 +65,9 @@ def parse(line: str) -> Action | None:
     try:
         event = p.parse_text_line(line.encode("utf-8", "surrogateescape"))
     except p.ProtocolError as exc:
-        return Bad(exc.message)
+        if exc.code == p.ErrorCode.UNKNOWN_COMMAND:
+            return Bad(words(p.Error(exc.code, exc.message)))
+        return Bad(exc.message)  # a usage line says what to type already
     if event is None:
         return None
     if isinstance(event, p.Message):

@@ -5,8 +5,11 @@ No terminal code. `Session.open()` joins; `Session.events()` yields the server's
 `Confirmed`, `Lost`, `Reconnected`, ...), and ends with `Gone`.
 
 Own lines carry a `ref` and are sent one at a time: the next goes once the previous is
-acknowledged. Commands (join, who, ...) wait in the same queue, so a script's "/join dev"
-takes effect between the lines before and after it. That keeps everything in order
+acknowledged, or refused, or after `ack_timeout` without an answer (then it is reported
+`Failed` with NO_ANSWER, and a late ack still confirms it): no line can hold the queue.
+A line longer than the server takes is refused here (`TooLong`) before it is queued.
+Commands (join, who, ...) wait in the same queue, so a script's "/join dev" takes effect
+between the lines before and after it. That keeps everything in order
 across reconnects and flood control, and makes "was it delivered?" answerable after a
 drop (at most one line is in doubt).
 
@@ -33,6 +36,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from chatc import words
 from chatc.events import (
     CaughtUp,
     Confirmed,
@@ -47,6 +51,9 @@ from chatc.events import (
 from chatd import protocol as p
 
 LINE_LIMIT = 4 * 1024 * 1024  # a server line is at most one 64 KiB message plus JSON
+# chatc's own code for a line the server did not answer in time (not a server code).
+NO_ANSWER = "no_answer"
+LATE_ACKS_KEPT = 100  # lines given up on whose ack may still come
 # Codes after which trying again with the same settings cannot help.
 FATAL_CODES = frozenset({p.ErrorCode.AUTH_FAILED, p.ErrorCode.BAD_NAME, p.ErrorCode.BAD_ROOM})
 # Errors the server sends right before it closes the connection (PROTOCOL.txt 7).
@@ -89,8 +96,17 @@ class Refused(ConnectFailed):
     """The server answered the connect line with an error."""
 
     def __init__(self, error: p.Error) -> None:
-        super().__init__(f"{error.code}: {error.message}")
+        super().__init__(words.explain(error, joining=True))
         self.error = error
+
+
+class TooLong(ValueError):
+    """An own line longer than the server takes: `size` bytes as sent, over `limit`."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, over the limit of {limit}")
+        self.size = size
+        self.limit = limit
 
 
 def describe(exc: BaseException, target: Target) -> str:
@@ -138,6 +154,9 @@ class _Dedup:
             self._keys.discard(self._order.popleft())
         return True
 
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._keys
+
 
 @dataclass(slots=True)
 class _CatchUp:
@@ -164,6 +183,7 @@ class Session:
         keepalive: float = 30.0,
         keepalive_timeout: float = 15.0,
         close_timeout: float = 3.0,
+        ack_timeout: float = 10.0,
     ) -> None:
         self.target = target
         self.name = name  # asked for; the assigned one once joined
@@ -175,6 +195,7 @@ class Session:
         self.keepalive = keepalive
         self.keepalive_timeout = keepalive_timeout
         self.close_timeout = close_timeout
+        self.ack_timeout = ack_timeout
         self.welcome: p.Welcome | None = None
         self.connected = False
         self.last_id: str | None = None
@@ -182,6 +203,8 @@ class Session:
         self._refs = (f"{secrets.token_hex(3)}-{n}" for n in itertools.count(1))
         self._outbox: deque[Outgoing | p.Event] = deque()
         self._in_flight = False  # outbox[0] was sent on this connection, no answer yet
+        self._ack_timer: asyncio.TimerHandle | None = None  # gives up on outbox[0]
+        self._given_up: dict[str, Outgoing] = {}  # by ref: an ack may still come
         self._doubt: Outgoing | None = None  # in flight when the last connection broke
         self._hold: asyncio.TimerHandle | None = None  # flood control pause
         self._fence = False  # waiting for the pong that ends a replay
@@ -212,9 +235,24 @@ class Session:
             if isinstance(event, Gone):
                 return
 
+    @property
+    def max_line_bytes(self) -> int:
+        """The longest line the server takes (PROTOCOL.txt 8.1), as its welcome says."""
+        announced = getattr(self.welcome, "max_line_bytes", 0)
+        return announced if isinstance(announced, int) and announced > 0 \
+            else p.DEFAULT_MAX_LINE_BYTES
+
     def say(self, text: str, to: str | None = None) -> Outgoing:
-        """Queue an own chat line; it is sent as soon as the connection allows."""
+        """Queue an own chat line; it is sent as soon as the connection allows.
+
+        Raises TooLong, queueing nothing, if the line as sent (JSON, ref included) is
+        longer than the server takes: the server would drop it unread.
+        """
         line = Outgoing(next(self._refs), text, to)
+        # The limit is on the whole line without its newline, as the server splits it.
+        size = len(p.encode_event(p.Message(text, to=to, ref=line.ref))) - 1
+        if size > self.max_line_bytes:
+            raise TooLong(size, self.max_line_bytes)
         self._outbox.append(line)
         self._idle.clear()
         self._pump()
@@ -238,15 +276,21 @@ class Session:
         self._writer.write(p.encode_event(event))
         return True
 
-    async def drain(self) -> None:
-        """Wait until every own line was confirmed or refused."""
-        await self._idle.wait()
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every own line was confirmed or refused; False if `timeout`
+        seconds passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Leave politely and wait (a little) for the server to close."""
         self._closing = True
         if self._hold is not None:
             self._hold.cancel()
+        self._stop_ack_timer()
         if self._task is None:
             return
         if self.connected and self._writer is not None and not self._writer.is_closing():
@@ -401,6 +445,7 @@ class Session:
 
     def _drop_connection(self) -> None:
         self.connected = False
+        self._stop_ack_timer()
         if self._in_flight and isinstance(self._outbox[0], Outgoing):
             self._doubt = self._outbox[0]
         self._in_flight = False
@@ -423,18 +468,23 @@ class Session:
             self._ack(update)
         elif isinstance(update, p.Error) and update.ref is not None and self._owns(update.ref):
             self._refused(update)
-        elif (isinstance(update, p.Error) and update.ref is None
-              and update.code == p.ErrorCode.RATE_LIMITED and self._in_flight):
-            # chatd drops a line over the flood limit before reading it, so the error has
-            # no ref; with one line in flight it is almost surely that one. (If the ack
-            # comes after all, it wins and nothing is sent twice.)
+        elif (isinstance(update, p.Error) and update.ref is None and self._in_flight
+              and update.code in (p.ErrorCode.RATE_LIMITED, p.ErrorCode.LINE_TOO_LONG)):
+            # chatd drops a line over the flood limit, or over its length limit, before
+            # reading it, so the error has no ref; with one line in flight it is almost
+            # surely that one. (If the ack comes after all, it wins and nothing is sent
+            # twice.)
             head = self._outbox[0]
             assert isinstance(head, Outgoing)
             self._refused(dataclasses.replace(update, ref=head.ref))
         elif self._catchup is not None and isinstance(update, (*CHAT_UPDATES, p.HistoryEnd)):
             self._catching_up(self._catchup, update)
         elif isinstance(update, CHAT_UPDATES):
-            if isinstance(update, p.Chat) and update.history:
+            if self._own_private_echo(update):
+                # A line to oneself comes back as a private line, then its ack: the ack
+                # shows it (Confirmed), so the echo is not shown a second time.
+                self._seen.add(update.id, update.time)
+            elif isinstance(update, p.Chat) and update.history:
                 # Join history is shown even when seen before (coming back to a room).
                 self._seen.add(update.id, update.time)
                 self._emit(update)
@@ -445,7 +495,7 @@ class Session:
             if isinstance(update, p.Shutdown):
                 self._farewell = "the server shut down"
             elif isinstance(update, p.Error) and update.code in CLOSING_CODES:
-                self._farewell = f"{update.code}: {update.message}"
+                self._farewell = words.explain(update)
             self._emit(update)
 
     def _live(self, update: p.Update) -> None:
@@ -457,6 +507,13 @@ class Session:
         elif isinstance(update, p.Renamed) and update.old == self.name:
             self.name = update.name
         self._emit(update)
+
+    def _own_private_echo(self, update: p.Update) -> bool:
+        if not (isinstance(update, p.Chat) and update.to is not None
+                and update.name == self.name and update.to == self.name):
+            return False
+        head = self._outbox[0] if self._in_flight else None
+        return isinstance(head, Outgoing) and head.text == update.message
 
     def _track(self, id: str) -> None:
         if id:
@@ -489,6 +546,10 @@ class Session:
     def _caught_up(self, state: _CatchUp) -> None:
         self._catchup = None
         shown = 0
+        # "Nothing missed" is known only if the server's history reaches back to lines
+        # this client saw: a server restarted without its history cannot tell.
+        known = bool(state.pages) or any((chat.id, chat.time) in self._seen
+                                         for chat in state.joined if isinstance(chat, p.Chat))
         doubt, self._doubt = self._doubt, None
         for chat in state.pages:
             self._track(chat.id)
@@ -507,7 +568,7 @@ class Session:
             if self._seen.add(update.id, update.time):
                 shown += 1
                 self._emit(update)
-        self._emit(CaughtUp(shown))
+        self._emit(CaughtUp(shown, known))
         for update in state.live:
             assert isinstance(update, CHAT_UPDATES)
             self._track(update.id)
@@ -526,6 +587,8 @@ class Session:
             if isinstance(head, Outgoing):
                 if self.send(p.Message(head.text, to=head.to, ref=head.ref)):
                     self._in_flight = True
+                    self._ack_timer = asyncio.get_running_loop().call_later(
+                        self.ack_timeout, self._no_answer)
                 return
             if not self.send(head):
                 return
@@ -533,17 +596,45 @@ class Session:
         self._check_idle()
 
     def _ack(self, ack: p.Ack) -> None:
+        # An echo of this line that comes later (a private line to oneself) is not new.
+        self._seen.add(ack.id, ack.time)
+        late = self._given_up.pop(ack.ref, None)
+        if late is not None:
+            self._emit(Confirmed(late, ack.id, ack.time, late=True))
+            return
         for line in self.pending:
             if line.ref == ack.ref:
                 self._outbox.remove(line)
                 self._in_flight = False
+                self._stop_ack_timer()
                 self._emit(Confirmed(line, ack.id, ack.time))
                 self._pump()
                 return
 
+    def _stop_ack_timer(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+
+    def _no_answer(self) -> None:
+        """The line in flight got no answer in time: report it and let the next one go."""
+        self._ack_timer = None
+        if not (self._in_flight and self._outbox and isinstance(self._outbox[0], Outgoing)):
+            return
+        line = self._outbox.popleft()
+        assert isinstance(line, Outgoing)
+        self._in_flight = False
+        self._given_up[line.ref] = line
+        while len(self._given_up) > LATE_ACKS_KEPT:
+            del self._given_up[next(iter(self._given_up))]
+        self._emit(Failed(line, p.Error(NO_ANSWER, f"no answer from the server in "
+                                                   f"{self.ack_timeout:g}s", line.ref)))
+        self._pump()
+
     def _refused(self, error: p.Error) -> None:
         line = next(line for line in self.pending if line.ref == error.ref)
         self._in_flight = False
+        self._stop_ack_timer()
         if error.code == p.ErrorCode.RATE_LIMITED:
             delay = 1.0
             self._emit(Throttled(line, delay))

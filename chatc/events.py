@@ -27,6 +27,7 @@ class Confirmed:
     line: Outgoing
     id: str
     time: str
+    late: bool = False  # after it was reported Failed for want of an answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +60,12 @@ class Reconnected:
 
 @dataclass(frozen=True, slots=True)
 class CaughtUp:
-    """After a reconnect that could not resume: `count` missed lines were fetched."""
+    """After a reconnect that could not resume: `count` missed lines were fetched;
+    `known` False when the server's history does not reach back to the last line seen,
+    so lines sent meanwhile may be lost without anyone knowing how many."""
 
     count: int
+    known: bool = True
 
 
 @dataclass(frozen=True, slots=True)

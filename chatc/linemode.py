@@ -1,7 +1,8 @@
 """Line mode, for pipes and scripts: each input line is sent, each update is one plain line.
 
 No colour and no prompt. When input ends, chatc waits until the server has acknowledged
-every line sent, leaves politely and exits 0; losing the server exits 1.
+every line sent (for `--ack-timeout` at most), leaves politely and exits 0; losing the
+server exits 1, and so does a line that was not sent: each is named on stderr.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator
 
 from chatc import commands, render
-from chatc.connection import ConnectFailed, Session
+from chatc.connection import ConnectFailed, Session, TooLong
 from chatc.events import (
     CaughtUp,
     Confirmed,
@@ -25,8 +26,15 @@ from chatc.events import (
     Throttled,
 )
 from chatc.options import Options
+from chatc.words import words
 
 READ_SIZE = 64 * 1024
+PREVIEW_CHARS = 60
+
+
+def preview(text: str) -> str:
+    text = render.safe(text)
+    return repr(text[:PREVIEW_CHARS] + "…" if len(text) > PREVIEW_CHARS else text)
 
 
 async def stdin_lines(fd: int = 0) -> AsyncIterator[str]:
@@ -64,6 +72,7 @@ class _Out:
 
     def __init__(self) -> None:
         self.broken = False
+        self.unsent = 0  # own lines refused, given up on or never sent
 
     def lines(self, lines: list[render.Line]) -> None:
         if self.broken:
@@ -85,7 +94,8 @@ class _Out:
 
 async def run(options: Options) -> int:
     session = Session(options.target, options.name, room=options.room,
-                      password=options.password, reconnect=options.reconnect is True)
+                      password=options.password, reconnect=options.reconnect is True,
+                      ack_timeout=options.ack_timeout)
     out = _Out()
     try:
         welcome = await session.open()
@@ -94,27 +104,41 @@ async def run(options: Options) -> int:
         return 1
     out.lines(render.welcome(welcome))
     receiving = asyncio.create_task(_receive(session, out))
-    sending = asyncio.create_task(_send(session, out))
+    sending = asyncio.create_task(_send(session, out, options.ack_timeout))
     await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
     if not sending.done():
         sending.cancel()
-    return await receiving
+    code = await receiving
+    for line in session.pending:  # waited for in vain, or the server went away
+        out.remark(f"not sent: {preview(line.text)}")
+        out.unsent += 1
+    if out.unsent:
+        out.remark(f"{out.unsent} line{'s' if out.unsent != 1 else ''} not sent")
+    return 1 if out.unsent else code
 
 
-async def _send(session: Session, out: _Out) -> None:
+async def _send(session: Session, out: _Out, wait: float) -> None:
+    number = 0
     async for text in stdin_lines():
+        number += 1
         action = commands.parse(text)
         if isinstance(action, commands.Quit):
             break
         if isinstance(action, commands.Say):
-            session.say(action.text, action.to)
+            try:
+                session.say(action.text, action.to)
+            except TooLong as exc:
+                out.unsent += 1
+                out.remark(f"line {number} not sent: {exc.size:,} bytes, and the server "
+                           f"takes at most {exc.limit:,}: {preview(action.text)}")
         elif isinstance(action, commands.Send):
             session.command(action.event)
         elif isinstance(action, commands.Help):
             out.lines([render.notice(f"{usage} - {what}") for usage, what in commands.HELP])
         elif isinstance(action, commands.Bad):
             out.lines([render.error(action.message)])
-    await session.drain()
+    # Bounded: with the server away (and --reconnect) the lines may never be taken.
+    await session.drain(wait)
     await session.close()
 
 
@@ -129,17 +153,24 @@ async def _receive(session: Session, out: _Out) -> int:
         if isinstance(event, Confirmed):
             out.lines([render.chat(me, event.line.text, me, event.time, to=event.line.to)])
         elif isinstance(event, Failed):
-            out.lines([render.error(f"{event.error.code}: {event.error.message}")])
+            out.unsent += 1
+            said = words(event.error, to=event.line.to, limit=session.max_line_bytes)
+            out.lines([render.error(f"{preview(event.line.text)} not sent: {said}",
+                                    event.error.code)])
         elif isinstance(event, Throttled):
             out.remark(f"flood control: sending again in {event.retry_in:g}s")
         elif isinstance(event, Lost):
-            out.remark(f"connection lost ({event.reason}); reconnecting in "
-                       f"{event.retry_in:.1f}s")
+            if event.attempt == 1:  # each further attempt would say the same again
+                out.remark(f"connection lost ({event.reason}); reconnecting")
         elif isinstance(event, Reconnected):
             out.remark(f"reconnected to {session.target}"
                        + (" (resumed)" if event.welcome.resumed else ""))
         elif isinstance(event, CaughtUp):
-            out.remark(f"{event.count} missed lines fetched")
+            if event.count or event.known:
+                out.remark(f"{event.count} missed lines fetched")
+            else:
+                out.remark("lines sent while away may be lost (the server restarted "
+                           "without them)")
         else:
             out.lines(render.render(event, me))
     return 0

@@ -18,6 +18,7 @@ class Options:
     reconnect: bool | None = None  # None: on in a terminal, off in line mode
     tls: ssl.SSLContext | None = None
     color: bool = True
+    ack_timeout: float = 10.0  # for each own line; also how long line mode waits at the end
 
     @property
     def target(self) -> Target:

@@ -15,6 +15,7 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
+from chatc.words import words
 from chatd import protocol as p
 from chatd.palette import PALETTE, name_colour
 
@@ -23,6 +24,8 @@ NOTICE_STYLE = "dim"
 ERROR_STYLE = "bold red"
 PRIVATE_STYLE = "italic"
 NO_TIME = "··:··:··"  # an own line the server has not acknowledged yet
+PENDING_CHARS = 160  # of a long own line waiting for its ack: the rest is counted
+RULE = "──"
 
 Clock = Callable[[], datetime]
 __all__ = ["PALETTE", "Line", "name_colour", "safe"]
@@ -67,7 +70,8 @@ class Line:
         return out
 
     def plain(self) -> list[str]:
-        """Line mode: one plain line per body line, each with the time and head."""
+        """Line mode: one plain line per body line, each with the time and head (an
+        error's code, dim on a terminal, is part of the body here too)."""
         prefix = f"{self.time} {self.head.plain} "
         return [prefix + part for part in self.body.plain.split("\n")]
 
@@ -104,8 +108,12 @@ def notice(text: str, time: str = "", style: str = NOTICE_STYLE, now: Clock = da
     return Line(clock_text(time, now), Text("*", style=style), _body(text, style))
 
 
-def error(text: str, now: Clock = datetime.now) -> Line:
-    return Line(clock_text("", now), Text("!", style=ERROR_STYLE), _body(text, ERROR_STYLE))
+def error(text: str, code: str = "", now: Clock = datetime.now) -> Line:
+    """An error line (`! text`); `code`, if given, dim at the end."""
+    body = _body(text, ERROR_STYLE)
+    if code:
+        body.append(f"  ({safe(code)})", style="dim")
+    return Line(clock_text("", now), Text("!", style=ERROR_STYLE), body)
 
 
 def chat(name: str, message: str, me: str, time: str = "", *, to: str | None = None,
@@ -124,14 +132,37 @@ def chat(name: str, message: str, me: str, time: str = "", *, to: str | None = N
 
 
 def pending(message: str, me: str, to: str | None = None) -> Line:
-    """An own line still waiting for its ack: no time yet, dimmed."""
+    """An own line still waiting for its ack: no time yet, dimmed; a long one cut short."""
+    if len(message) > PENDING_CHARS:
+        message = (f"{message[:PENDING_CHARS]}… "
+                   f"({len(message) - PENDING_CHARS:,} more characters)")
     line = chat(me, message, me, to=to)
     return Line(NO_TIME, line.head, line.body, time_style="dim")
 
 
+@dataclass(frozen=True, slots=True)
+class Divider(Line):
+    """`── text ──`: the closing rule only where it fits, so that no row of a divider
+    is a lone piece of rule, at any width."""
+
+    def plain(self) -> list[str]:
+        return [f"{self.time} {RULE} {self.body.plain} {RULE}"]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        indent = cell_len(self.time) + 1 + self.head.cell_len + 1
+        width = max(8, options.max_width - indent)
+        lead = self._lead()
+        parts = self.body.wrap(console, width, overflow="fold")
+        for n, part in enumerate(parts):
+            part.rstrip()
+            if n == len(parts) - 1 and part.cell_len + 1 + len(RULE) <= width:
+                part.append(f" {RULE}", style="dim")
+            yield lead + part
+            lead = Text(" " * indent)
+
+
 def divider(text: str, now: Clock = datetime.now) -> Line:
-    return Line(clock_text("", now), Text("─" * 2, style="dim"),
-                Text(f"{safe(text)} " + "─" * 8, style="dim"))
+    return Divider(clock_text("", now), Text(RULE, style="dim"), Text(safe(text), style="dim"))
 
 
 def welcome(update: p.Welcome, now: Clock = datetime.now) -> list[Line]:
@@ -162,7 +193,7 @@ def render(update: p.Update, me: str, now: Clock = datetime.now) -> list[Line]:
     if isinstance(update, p.Welcome):
         return welcome(update, now)
     if isinstance(update, p.Error):
-        return [error(f"{update.code}: {update.message}", now)]
+        return [error(words(update), update.code, now)]
     if isinstance(update, p.WhoList):
         return _who(update, now)
     if isinstance(update, p.RoomList):

@@ -7,6 +7,11 @@ conversation is written above the application by erasing it, writing, and lettin
 draw itself again; the input buffer is untouched, so half-typed text survives.
 (`run_in_terminal`, which `patch_stdout` uses, also switches to cooked mode while it
 writes; this does not.)
+
+On a narrower width most terminals (tmux, VTE, kitty, iTerm2, ...) re-wrap the rows
+already drawn, so the full-width status bar becomes two or three rows; prompt_toolkit's
+erase before a redraw only climbs the rows it drew, and the rest stays behind as a stale
+status bar in the conversation. `_App` counts the re-wrapped rows first.
 """
 
 from __future__ import annotations
@@ -16,21 +21,30 @@ from typing import Protocol
 from prompt_toolkit.application import Application
 from prompt_toolkit.application.current import get_app_or_none
 from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.data_structures import Point
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import AnyFormattedText
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.layout import ConditionalContainer, HSplit, Layout, Window
+from prompt_toolkit.layout import ConditionalContainer, Dimension, HSplit, Layout, Window
 from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
 from prompt_toolkit.layout.processors import BeforeInput
+from prompt_toolkit.layout.screen import Char
 from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.renderer import Renderer
 
 
 class View(Protocol):
     """What the screen shows and whom it tells about an entered line."""
 
-    def typed(self, text: str) -> None: ...
+    def typed(self, text: str) -> bool:
+        """An entered line; True keeps it in the input line (to be edited)."""
+        ...
+
+    def leave(self) -> None:
+        """Ctrl-D on an empty line, or Ctrl-C."""
+        ...
 
     def above_input(self) -> AnyFormattedText: ...
 
@@ -51,6 +65,37 @@ class _InputBuffer(Buffer):
             self.load_history_if_not_yet_loaded()
 
 
+def used_columns(row: dict[int, Char], has_style: dict[str, bool] | None) -> int:
+    """Columns of a drawn row the terminal holds: prompt_toolkit writes up to the last
+    cell that is not a blank without style (renderer.get_max_column_index)."""
+    ends = [x + max(1, char.width) for x, char in row.items()
+            if char.char != " " or (has_style is not None and has_style[char.style])]
+    return max(ends, default=0)
+
+
+def rewrapped(renderer: Renderer, columns: int) -> Point | None:
+    """Where the cursor is, relative to the top of what was drawn, once a re-wrapping
+    terminal has narrowed every drawn row to `columns`; None if nothing was re-wrapped."""
+    screen, size = renderer._last_screen, renderer._last_size
+    pos = renderer._cursor_pos
+    if screen is None or size is None or columns <= 0 or columns >= size.columns:
+        return None
+    has_style = renderer._style_string_has_style
+    extra = sum(max(0, -(-used_columns(screen.data_buffer[y], has_style) // columns) - 1)
+                for y in range(pos.y))
+    extra += pos.x // columns  # the cursor's own row, when the input line was long
+    return Point(x=pos.x % columns, y=pos.y + extra)
+
+
+class _App(Application[None]):
+    def _on_resize(self) -> None:
+        # Private hook of prompt_toolkit (3.0): its erase climbs renderer._cursor_pos.y.
+        moved = rewrapped(self.renderer, self.output.get_size().columns)
+        if moved is not None:
+            self.renderer._cursor_pos = moved
+        super()._on_resize()
+
+
 class Screen:
     def __init__(self, view: View, color: bool = True) -> None:
         self._view = view
@@ -64,17 +109,22 @@ class Screen:
         @keys.add("c-d", filter=empty)
         @keys.add("c-c")
         def _leave(event: KeyPressEvent) -> None:
-            self.stop()
+            self._view.leave()
+
+        def third() -> Dimension:
+            # A huge paste must not push the conversation off the screen.
+            return Dimension(min=1, max=max(1, self.height // 3))
 
         layout = Layout(HSplit([
             ConditionalContainer(
-                Window(FormattedTextControl(view.above_input), dont_extend_height=True),
+                Window(FormattedTextControl(view.above_input), dont_extend_height=True,
+                       height=third),
                 filter=Condition(view.has_above_input)),
             Window(FormattedTextControl(view.status), height=1, style="reverse"),
             Window(BufferControl(self.buffer, input_processors=[BeforeInput(view.prompt)]),
-                   dont_extend_height=True, wrap_lines=True),
+                   dont_extend_height=True, wrap_lines=True, height=third),
         ]))
-        self.app: Application[None] = Application(
+        self.app: Application[None] = _App(
             layout=layout, key_bindings=keys, full_screen=False, erase_when_done=True,
             color_depth=None if color else ColorDepth.MONOCHROME)
 
@@ -125,5 +175,4 @@ class Screen:
             app.invalidate()
 
     def _accept(self, buffer: Buffer) -> bool:
-        self._view.typed(buffer.text)
-        return False  # clear the line, keep running
+        return self._view.typed(buffer.text)  # True: keep the text

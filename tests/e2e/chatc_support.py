@@ -22,6 +22,7 @@ from pathlib import Path
 from tests.harness import CHATC, TIMEOUT
 
 WIDTH, HEIGHT = 100, 30
+LINE_LIMIT = 4 * 1024 * 1024  # of a server line read by the proxy
 POLL = 0.05
 STAMP = r"\d\d:\d\d:\d\d"  # every chat line starts with its time
 
@@ -37,6 +38,7 @@ class Screen:
         self.argv = argv
         self.env = env or {}
         self.label = label
+        self.height = HEIGHT
 
     async def _tmux(self, *args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
@@ -69,7 +71,20 @@ class Screen:
 
     async def screen(self) -> list[str]:
         """Only the visible rows."""
-        return (await self._tmux("capture-pane", "-p", "-t", "main")).split("\n")[:HEIGHT]
+        return (await self._tmux("capture-pane", "-p", "-t", "main")).split("\n")[:self.height]
+
+    async def resize(self, width: int, height: int) -> None:
+        """As a person drags the window's corner (tmux re-wraps what is on the screen)."""
+        await self._tmux("resize-window", "-t", "main", "-x", str(width), "-y", str(height))
+        self.height = height
+
+    async def paste(self, text: str) -> None:
+        """Paste `text` as a terminal does (bracketed paste when the program asks for it);
+        unlike send-keys, any length."""
+        buffer = Path(self.socket).with_name(f"{self.label}.paste")
+        buffer.write_text(text)
+        await self._tmux("load-buffer", "-b", "paste", str(buffer))
+        await self._tmux("paste-buffer", "-p", "-d", "-b", "paste", "-t", "main")
 
     async def wait_for(self, pattern: str, timeout: float = TIMEOUT,
                        count: int = 1) -> str:
@@ -126,6 +141,24 @@ class Screen:
             await self._tmux("kill-server")
 
 
+class Screens:
+    """Starts screens and always kills their tmux servers (see the `screens` fixtures)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[Screen] = []
+
+    async def chatc(self, label: str, port: int, *args: str,
+                    env: dict[str, str] | None = None) -> Screen:
+        screen = await Screen(self.workdir, label, chatc(port, *args), env).start()
+        self.started.append(screen)
+        return screen
+
+    async def close(self) -> None:
+        for screen in self.started:
+            await screen.close()
+
+
 def chatc(port: int, *args: str) -> list[str]:
     return [CHATC, "127.0.0.1", str(port), *args]
 
@@ -152,10 +185,15 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 class Proxy:
-    """A TCP relay to chatd that can cut every connection and refuse new ones."""
+    """A TCP relay to chatd that can cut every connection and refuse new ones.
 
-    def __init__(self, upstream: int) -> None:
+    `rewrite`, if given, is applied to each line from the server (a server of another
+    version, as the client sees it)."""
+
+    def __init__(self, upstream: int,
+                 rewrite: Callable[[bytes], bytes] | None = None) -> None:
         self.upstream = upstream
+        self.rewrite = rewrite
         self.port = 0
         self.up = True
         self.accepted = 0
@@ -179,11 +217,24 @@ class Proxy:
         if not self.up:
             _reset(writer)
             return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream,
+                                                             limit=LINE_LIMIT)
         self._links.append((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer, self.to_server),
-                             self._pipe(up_reader, writer, self.to_client),
+        back = (self._pipe(up_reader, writer, self.to_client) if self.rewrite is None
+                else self._pipe_lines(up_reader, writer, self.to_client, self.rewrite))
+        await asyncio.gather(self._pipe(reader, up_writer, self.to_server), back,
                              return_exceptions=True)
+
+    @staticmethod
+    async def _pipe_lines(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          gate: asyncio.Event, rewrite: Callable[[bytes], bytes]) -> None:
+        while line := await reader.readline():
+            await gate.wait()
+            if writer.is_closing():
+                return
+            writer.write(rewrite(line))
+            await writer.drain()
+        writer.close()
 
     @staticmethod
     async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,

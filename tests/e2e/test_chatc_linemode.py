@@ -133,4 +133,4 @@ async def test_refused_in_a_terminal_exits_1_with_one_line() -> None:
 async def test_refused_name_exits_1_in_line_mode(chatd: Chatd) -> None:
     code, out, err = await finish(await spawn("127.0.0.1", str(chatd.port), "--name", "a b"))
     assert (code, out) == (1, "")
-    assert err == "chatc: bad_name: name cannot contain spaces\n"
+    assert err == "chatc: that name cannot be used: name cannot contain spaces (bad_name)\n"

@@ -91,7 +91,8 @@ async def test_wrong_password_in_line_mode_exits_1(start_chatd: StartChatd) -> N
     server = await start_chatd("--password", PASSWORD)
     code, out, err = await run(server.port, "--name", "alice", "--password", "wrong")
     assert (code, out) == (1, "")
-    assert err == "chatc: auth_failed: wrong or missing password\n"
+    assert err == ("chatc: the server wants a password, and it was missing or wrong "
+                   "(auth_failed)\n")
 
 
 async def test_terminal_asks_for_the_password_without_echo(
@@ -99,7 +100,8 @@ async def test_terminal_asks_for_the_password_without_echo(
     server = await start_chatd("--password", PASSWORD)
     screen = await Screen(tmp_path, "alice", chatc(server.port, "--name", "alice")).start()
     try:
-        await screen.wait_for(r"auth_failed: wrong or missing password")
+        await screen.wait_for(r"the server wants a password, and it was missing or wrong "
+                              r"\(auth_failed\)")
         await screen.wait_for(r"Password")
         await screen.type("hunter2")
         await screen.keys("Enter")

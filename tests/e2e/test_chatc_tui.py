@@ -17,32 +17,17 @@ from tests.e2e.chatc_support import (
     STAMP,
     Proxy,
     Screen,
-    chatc,
+    Screens,
     input_line,
 )
 from tests.harness import TIMEOUT, Chatd, Client
-
-
-class Screens:
-    """Starts screens and always kills their tmux servers."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.started: list[Screen] = []
-
-    async def chatc(self, label: str, port: int, *args: str,
-                    env: dict[str, str] | None = None) -> Screen:
-        screen = await Screen(self.workdir, label, chatc(port, *args), env).start()
-        self.started.append(screen)
-        return screen
 
 
 @pytest.fixture
 async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
     made = Screens(tmp_path)
     yield made
-    for screen in made.started:
-        await screen.close()
+    await made.close()
 
 
 class Nc:
@@ -192,12 +177,13 @@ async def test_commands_rooms_history_private_lines_and_nick(
     await bob.say("psst back", to="alice")
     await alice.wait_for(rf"{STAMP} \*bob\* psst back")
     await alice.enter("/msg nobody hello")
-    await alice.wait_for(rf"{STAMP} ! no_such_user: no user named nobody")
+    await alice.wait_for(rf"{STAMP} ! “hello” not sent: nobody called nobody is online; "
+                         r"see /who all  \(no_such_user\)")
     await alice.enter("/nick alicia")
     await alice.wait_for(notice("alice is now known as alicia"))
     await alice.wait_for(r"alicia in dev")
     await alice.enter("/frobnicate")
-    await alice.wait_for(rf"{STAMP} ! unknown command /frobnicate")
+    await alice.wait_for(rf"{STAMP} ! /frobnicate is not a command; /help lists them")
     await alice.enter("//slash line")
     got = await bob.recv_until(lambda m: m["type"] == "message" and m["name"] == "alicia")
     assert got[-1]["message"] == "/slash line"

@@ -4,6 +4,7 @@ the handling of single server lines."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import ssl
 from typing import Any
@@ -167,7 +168,8 @@ async def test_history_lines_do_not_move_the_last_id() -> None:
 async def test_closing_error_explains_the_close() -> None:
     session, _ = connected()
     session._handle(p.Error(p.ErrorCode.EXCESS_FLOOD, "too many lines"))
-    assert session._farewell == "excess_flood: too many lines"
+    assert session._farewell == (
+        "you sent too many lines too fast, and the server disconnected you (excess_flood)")
     await asyncio.sleep(0)
 
 
@@ -184,3 +186,96 @@ async def test_rate_limited_without_ref_is_taken_as_the_line_in_flight() -> None
     assert drain(session) == [e.Confirmed(line, "8", "2026-11-25T20:00:00.000Z")]
     session._handle(p.Error(p.ErrorCode.RATE_LIMITED, "slow down"))  # nothing in flight
     assert drain(session) == [p.Error(p.ErrorCode.RATE_LIMITED, "slow down")]
+
+
+# ----------------------------------------------------------------- issue 13, items 1, 4, 5
+
+T0 = "2026-11-25T20:00:00.000Z"
+
+
+async def test_a_line_over_the_servers_limit_is_refused_before_it_is_queued() -> None:
+    session, writer = connected()
+    limit = session.max_line_bytes
+    assert limit == p.DEFAULT_MAX_LINE_BYTES  # the welcome announced none
+    # The limit is on the line as sent, JSON and ref included, without its newline.
+    overhead = len(p.encode_event(p.Message("", ref="123456-1"))) - 1
+    fits = session.say("x" * (limit - overhead))
+    assert len(p.encode_event(p.Message(fits.text, ref=fits.ref))) - 1 == limit
+    with pytest.raises(c.TooLong) as refused:
+        session.say("x" * (limit - overhead + 1))
+    assert (refused.value.size, refused.value.limit) == (limit + 1, limit)
+    with pytest.raises(c.TooLong):  # counted in bytes: 3 per Hangul syllable
+        session.say("가" * (limit // 3))
+    assert session.pending == [fits] and len(writer.lines) == 1
+
+
+async def test_the_limit_the_welcome_announces_is_used() -> None:
+    session, _ = connected()
+
+    class Announcing:  # a welcome of a server that announces its limit (field may be new)
+        max_line_bytes = 100
+
+    session.welcome = Announcing()  # type: ignore[assignment]
+    assert session.max_line_bytes == 100
+    with pytest.raises(c.TooLong):
+        session.say("x" * 80)
+
+
+async def test_line_too_long_without_ref_fails_the_line_in_flight_and_the_queue_moves() -> None:
+    # A server that did not announce a smaller limit cannot read the ref of a line over it.
+    session, writer = connected()
+    big, small = session.say("x" * 2000), session.say("small")
+    error = p.Error(p.ErrorCode.LINE_TOO_LONG, "line longer than 1000 bytes")
+    session._handle(error)
+    assert drain(session) == [e.Failed(big, dataclasses.replace(error, ref=big.ref))]
+    assert [m["message"] for m in writer.lines] == [big.text, "small"]
+    assert session.pending == [small]
+
+
+async def test_an_unanswered_line_is_given_up_on_and_a_late_ack_still_confirms_it() -> None:
+    session, writer = connected()
+    session.ack_timeout = 0.05
+    first, second = session.say("one"), session.say("two")
+    failed = await asyncio.wait_for(session._events.get(), 5)
+    assert isinstance(failed, e.Failed) and failed.line == first
+    assert failed.error.code == c.NO_ANSWER
+    assert [m["message"] for m in writer.lines] == ["one", "two"]  # not held by "one"
+    session._handle(p.Ack(first.ref, "7", T0))
+    session._handle(p.Ack(second.ref, "8", T0))
+    assert drain(session) == [e.Confirmed(first, "7", T0, late=True),
+                              e.Confirmed(second, "8", T0)]
+    assert session.pending == [] and session._ack_timer is None
+
+
+async def test_a_private_line_to_oneself_is_shown_once() -> None:
+    session, _ = connected()
+    line = session.say("note", to="alice")
+    session._handle(p.Chat("alice", "note", "9", T0, to="alice"))  # chatd: echo, then ack
+    session._handle(p.Ack(line.ref, "9", T0))
+    assert drain(session) == [e.Confirmed(line, "9", T0)]
+    other = session.say("again", to="alice")
+    session._handle(p.Ack(other.ref, "10", T0))  # the other order
+    session._handle(p.Chat("alice", "again", "10", T0, to="alice"))
+    assert drain(session) == [e.Confirmed(other, "10", T0)]
+
+
+def _catch_up(session: c.Session, joined: list[p.Update]) -> list[e.SessionEvent]:
+    session._catchup = c._CatchUp("5")
+    for update in joined:
+        session._handle(update)
+    session._handle(p.HistoryEnd("lobby", len(joined), more=False))  # join history's end
+    session._pong()  # the fence: the pages come now
+    session._handle(p.HistoryEnd("lobby", 0, more=False))  # nothing after "5"
+    return drain(session)
+
+
+async def test_nothing_missed_is_claimed_only_when_the_history_reaches_back() -> None:
+    session, _ = connected()
+    seen = p.Chat("bob", "seen before", "5", T0, room="lobby")
+    session._handle(seen)
+    drain(session)
+    again = dataclasses.replace(seen, history=True)
+    assert _catch_up(session, [again])[-1] == e.CaughtUp(0, known=True)
+    # A server restarted without its history: nothing reaches back, so nobody knows.
+    fresh, _ = connected()
+    assert _catch_up(fresh, [])[-1] == e.CaughtUp(0, known=False)

@@ -75,8 +75,28 @@ def test_notices_are_dim_and_errors_red() -> None:
     joined = render.render(p.Joined("bob", "lobby", "bob joined", "2", STAMP), "me")[0]
     assert joined.head.plain == "*" and Style.parse(joined.body.style).dim
     error = render.render(p.Error("bad_name", "name is too long"), "me", now=now)[0]
-    assert render.plain([error]) == ["12:00:00 ! bad_name: name is too long"]
+    assert render.plain([error]) == [
+        "12:00:00 ! that name cannot be used: name is too long; try another with /nick NAME"
+        "  (bad_name)"]
     assert Style.parse(str(error.body.style)).color.name == "red"  # type: ignore[union-attr]
+
+
+def test_errors_say_what_happened_and_what_to_do_with_the_code_dim_at_the_end() -> None:
+    """Issue 13 item 5: words first; the code, dim, last."""
+    taken = render.render(p.Error("name_taken", "bob is taken"), "me", now=now)[0]
+    assert render.plain([taken]) == ["12:00:00 ! bob is taken; try /nick bob_  (name_taken)"]
+    code = taken.body.spans[-1]
+    assert taken.body.plain[code.start:code.end] == "  (name_taken)"
+    assert Style.parse(str(code.style)).dim
+    nobody = render.render(p.Error("no_such_user", "no user named zed"), "me", now=now)[0]
+    assert render.plain([nobody])[0] == (
+        "12:00:00 ! nobody called zed is online; see /who all  (no_such_user)")
+    unknown = render.render(p.Error(
+        "unknown_command", "unknown command /x (try /help; // sends a /)"), "me", now=now)[0]
+    assert "unknown_command:" not in render.plain([unknown])[0]
+    assert render.plain([unknown])[0] == (
+        "12:00:00 ! /x is not a command; /help lists them, and //x sends it as text"
+        "  (unknown_command)")
 
 
 def test_private_lines_look_distinct() -> None:
@@ -121,9 +141,9 @@ def test_who_rooms_and_history_end() -> None:
     assert lines(p.RoomList((("dev", 1), ("lobby", 2)))) == [
         "12:00:00 * rooms: dev (1), lobby (2)"]
     assert lines(p.HistoryEnd("lobby", 2, more=False)) == [
-        "12:00:00 ── 2 earlier lines of lobby above ────────"]
+        "12:00:00 ── 2 earlier lines of lobby above ──"]
     assert lines(p.HistoryEnd("lobby", 1, more=True)) == [
-        "12:00:00 ── 1 earlier line of lobby above; the server has older ones ────────"]
+        "12:00:00 ── 1 earlier line of lobby above; the server has older ones ──"]
     assert lines(p.HistoryEnd("lobby", 0, more=False)) == []
 
 
@@ -160,21 +180,6 @@ def test_colour_is_the_same_in_every_process() -> None:
                            env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
             for seed in ("1", "2", "3")}
     assert runs == {f"{render.name_colour('alice')} {render.name_colour('민수')}\n"}
-
-
-def _luminance(hex_colour: str) -> float:
-    def channel(c: int) -> float:
-        v = c / 255
-        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
-
-
-@pytest.mark.parametrize("colour", render.PALETTE)
-def test_palette_reads_on_dark_and_light_backgrounds(colour: str) -> None:
-    lum = _luminance(colour)
-    assert (lum + 0.05) / 0.05 >= 3.5  # against black
-    assert 1.05 / (lum + 0.05) >= 3.5  # against white
 
 
 def test_name_is_drawn_in_its_colour() -> None:
@@ -261,3 +266,19 @@ def test_plain_line_mode_has_no_escape_codes() -> None:
                    p.HistoryEnd("lobby", 3, more=False)):
         for text in lines(update):
             assert "\x1b" not in text
+
+
+@pytest.mark.parametrize("width", [20, 34, 41, 42, 43, 44, 45, 50, 100, 140])
+def test_a_divider_fits_the_width_and_no_row_is_a_lone_rule(width: int) -> None:
+    """Issue 13 item 3: "── 3 earlier lines of dev above ──" never wraps into a row
+    holding only rule characters, and no row is wider than the terminal."""
+    for title in ("3 earlier lines of dev above", "earlier in dev",
+                  "1 earlier line of lobby above; the server has older ones"):
+        text, _ = shown(render.divider(title, now), width=width)
+        rows = text.rstrip("\n").split("\n")
+        for row in rows:
+            assert cell_len(row.rstrip()) <= width
+            assert row.strip(" ─") != "" or not row.strip(), rows
+        assert rows[0].startswith("12:00:00 ── ")
+        assert " ".join(row.strip() for row in rows).replace("12:00:00 ── ", "", 1) \
+            .removesuffix(" ──").split() == title.split()
