@@ -98,7 +98,7 @@ function submit(text) {
       for (const line of HELP) view.system(line);
       break;
     default:
-      view.system(`unknown command /${command}; /help lists them`, "error");
+      view.system(`There is no /${command} command; /help lists the commands.`, "error");
   }
 }
 
@@ -115,5 +115,6 @@ $("menu").addEventListener("click", () => {
 });
 $("scrim").addEventListener("click", () => view.closeDrawer());
 $("retry").addEventListener("click", () => session.retryNow());
+$("rejoin").addEventListener("click", () => session.rejoin());
 window.addEventListener("online", () => session.retryNow());
 setInterval(() => session.refreshRooms(), ROOMS_EVERY_MS);

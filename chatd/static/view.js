@@ -2,6 +2,7 @@
 // node, never as HTML, so a line like <img src=x onerror=alert(1)> shows as written.
 
 import { nameColour } from "/colour.js";
+import { explainError, explainNotice, explainTooLong } from "/words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -79,10 +80,18 @@ export class ChatView {
     } else if (state === "online") {
       banner.hidden = true;
     } else if (state === "offline") {
-      $("banner-text").textContent = "You left the chat. Reload the page to come back.";
+      $("banner-text").textContent = "You left the chat.";
       $("retry").hidden = true;
+      $("rejoin").hidden = false;
       banner.hidden = false;
     }
+    // Nothing typed after leaving could be sent: say so by disabling the composer.
+    const left = state === "offline";
+    $("input").disabled = left;
+    $("send").disabled = left;
+    $("input").placeholder = left ? "You left the chat" : "Message (Enter sends, /help)";
+    if (left) $("rejoin").focus();
+    else $("rejoin").hidden = true;
   }
 
   me(name) {
@@ -156,9 +165,10 @@ export class ChatView {
     $("menu").setAttribute("aria-expanded", "false");
   }
 
-  loginFailed(msg) {
+  loginFailed(msg, wanted) {
     this.app.dataset.screen = "login";
-    $("login-error").textContent = str(msg.message) || str(msg.code);
+    $("login-error").textContent = explainError(str(msg.code), str(msg.message),
+      { name: wanted.name, room: wanted.room, password: wanted.password });
     $("nick").focus();
   }
 
@@ -259,24 +269,41 @@ export class ChatView {
     li.querySelector("time").replaceWith(clock(msg.time));
   }
 
-  failed(ref, msg) {
+  /** One of our lines the server will not take: marked where it stands, no new row. */
+  failed(ref, msg, to) {
     const li = this.pendingLines.get(ref);
     if (li === undefined) return;
     this.pendingLines.delete(ref);
     li.classList.replace("pending", "failed");
-    li.append(el("span", "fail", `not sent: ${str(msg.message) || str(msg.code)}`));
+    const code = str(msg.code);
+    let why = typeof msg.size === "number" ? explainTooLong(msg.size, msg.limit)
+      : explainError(code, str(msg.message), { to });
+    if (!/not sent|dropped/i.test(why)) why = `Not sent: ${why}`;
+    const time = li.querySelector("time");
+    time.textContent = "✕";
+    time.title = "not sent";
+    const fail = el("span", "fail", why);
+    fail.append(el("span", "code", ` ${code}`));
+    li.append(fail);
   }
 
-  system(text, kind = "info") {
+  system(text, kind = "info", code = "") {
     const li = el("li", `line system ${kind}`);
-    li.append(clock(""), el("span", "text", text));
+    const body = el("span", "text", text);
+    if (code) body.append(el("span", "code", ` ${code}`));
+    li.append(clock(""), body);
     this.append(li);
   }
 
-  error(msg) {
-    const text = `${str(msg.code)}: ${str(msg.message)}`;
-    if (this.app.dataset.screen === "chat") this.system(text, "error");
+  error(msg, asked) {
+    const code = str(msg.code);
+    const text = explainError(code, str(msg.message), asked);
+    if (this.app.dataset.screen === "chat") this.system(text, "error", code);
     else $("login-error").textContent = text; // not joined yet: there is no log to show it in
+  }
+
+  welcomeNotice(notice, name) {
+    this.system(explainNotice(notice, name), "warn");
   }
 
   whoAll(rooms) {
@@ -286,9 +313,9 @@ export class ChatView {
     }
   }
 
-  reconnected(resumed) {
-    this.reconnectNote = this.divider(
-      resumed ? "Reconnected" : "Reconnected (new session)", "reconnect-divider");
+  reconnected(resumed, rejoined = false) {
+    const label = rejoined ? "Joined again" : resumed ? "Reconnected" : "Reconnected (new session)";
+    this.reconnectNote = this.divider(label, "reconnect-divider");
     this.append(this.reconnectNote);
   }
 

@@ -359,6 +359,8 @@ async def test_page_reconnects_after_a_restart_and_shows_missed_lines(
 
     await expect(alice.lines(".reconnect-divider")).to_have_text(
         "Reconnected (new session) · 2 missed lines below")
+    await expect(alice.texts("li.system.warn")).to_contain_text(  # 13.13: words, not a code
+        ["The server no longer had your session (it restarted, or you were away too long)"])
     await expect(alice.texts(".missed")).to_have_text(
         ["missed after restart 1", "missed after restart 2"])
     await expect(alice.line("before the restart")).to_have_count(1)
