@@ -137,3 +137,50 @@ async def test_errors_are_told_in_words(
     assert not await alice.page.locator("#logs").get_by_text(re.compile(r"^\w+: ")).count()
     await shot(alice.page, tmp_path, "13-13-words")
     alice.assert_clean()
+
+
+GLYPHS_JS = """
+(texts) => {
+  // Each text drawn in the page's own font; what a glyph looks like tells if a font has it.
+  const font = getComputedStyle(document.body).font;
+  const draw = (text) => {
+    const canvas = new OffscreenCanvas(96, 64);
+    const g = canvas.getContext("2d");
+    g.font = font.replace(/^(.*?)\\d+(\\.\\d+)?px/, "$140px");
+    g.fillStyle = "#000";
+    g.fillText(text, 4, 48);
+    return g.getImageData(0, 0, 96, 64).data;
+  };
+  const missing = draw("\\u0378");  // unassigned: the .notdef box
+  return texts.map((text) => {
+    const data = draw(text);
+    let differs = false, coloured = false, inked = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] > 0) inked += 1;
+      if (data[i] !== missing[i] || data[i + 3] !== missing[i + 3]) differs = true;
+      const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+      if (a > 200 && (Math.abs(r - g) > 40 || Math.abs(g - b) > 40)) coloured = true;
+    }
+    return { differs, coloured, inked };
+  });
+}
+"""
+
+
+async def test_korean_and_emoji_are_drawn_with_real_fonts(
+    start_web: StartWeb, browser: Browser, tmp_path: Path,
+) -> None:
+    """14.6: the machine's fonts (scripts/system-deps.sh) cover Hangul and colour emoji, so
+    the test browser shows what a Korean user sees, not boxes."""
+    server = await start_web("--rate", "0")
+    minsu = await Client.joined(server.port, "민수")
+    alice = await ChatPage.open(browser, server.url, "지훈")
+    await minsu.recv_until(is_join("지훈"))
+    await minsu.say("안녕하세요! 오늘 회의는 3시예요 🙂🦀")
+    await expect(alice.line("안녕하세요! 오늘 회의는 3시예요 🙂🦀")).to_be_visible()
+    hangul, emoji, latin = await alice.page.evaluate(GLYPHS_JS, ["민", "🦀", "A"])
+    assert latin["differs"] and latin["inked"] > 50  # the check itself sees a glyph
+    assert hangul["differs"] and hangul["inked"] > 50, hangul
+    assert emoji["differs"] and emoji["coloured"], emoji
+    await shot(alice.page, tmp_path, "14-6-korean")
+    alice.assert_clean()
