@@ -5,6 +5,7 @@
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
 const PAGE = 100; // history lines a request (the protocol's maximum)
 const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed"]);
+const EARLIER_PAGE = 50; // lines a "load earlier lines" click brings
 const MAX_LINE_BYTES = 65536; // PROTOCOL.txt 1.4, unless the welcome says otherwise
 const encoder = new TextEncoder();
 
@@ -26,6 +27,8 @@ export class Session {
     this.inflight = [];
     this.maxLineBytes = MAX_LINE_BYTES;
     this.asked = {}; // what the last join or nick asked for, to explain its error
+    this.earlierRoom = null; // a history "before" request on its way (3.8)
+    this.earlierBatch = [];
     this.refs = 0;
     this.joined = false; // a welcome came on the current socket
     this.everJoined = false;
@@ -62,6 +65,7 @@ export class Session {
     this.ws = ws;
     this.joined = false;
     this.inflight = [];
+    this.earlierRoom = null;
     this.view.status(this.everJoined ? "reconnecting" : "connecting");
     ws.onopen = () => this.send(this.connectLine());
     ws.onmessage = (event) => {
@@ -166,6 +170,16 @@ export class Session {
     return this.live() && this.send({ type: "nick", name });
   }
 
+  /** Asks for the page of lines before the oldest one shown in `room`. */
+  earlier(room) {
+    if (!this.live() || this.earlierRoom !== null || !sameRoom(room, this.room)) return false;
+    const before = this.view.oldestId(room);
+    if (before === null) return false;
+    this.earlierRoom = room;
+    this.earlierBatch = [];
+    return this.send({ type: "history", before, limit: EARLIER_PAGE });
+  }
+
   /** After /quit: the same name and room again, as a fresh session. */
   rejoin() {
     if (!this.stopped || this.ws !== null) return;
@@ -205,7 +219,7 @@ export class Session {
       case "nick": return this.notice(msg);
       case "ack": return this.ack(msg);
       case "who": return this.whoList(msg);
-      case "rooms": return this.view.rooms(Array.isArray(msg.rooms) ? msg.rooms : [], this.room);
+      case "rooms": return this.view.rooms(Array.isArray(msg.rooms) ? msg.rooms : []);
       case "history_end": return this.historyEnd(msg);
       case "error": return this.error(msg);
       case "ping": return this.send({ type: "pong" });
@@ -250,8 +264,12 @@ export class Session {
   }
 
   chat(msg) {
-    if (this.isSeen(msg)) return;
     const history = msg.history === true;
+    if (history && this.earlierRoom !== null && sameRoom(msg.room, this.earlierRoom)) {
+      this.earlierBatch.push(msg); // what a "before" request brought, shown at history_end
+      return;
+    }
+    if (this.isSeen(msg)) return;
     if (history && this.sync === "skip") {
       this.joinBatch.push(msg); // used only if the pages after lastId bring nothing
       return;
@@ -334,6 +352,14 @@ export class Session {
   }
 
   historyEnd(msg) {
+    if (this.earlierRoom !== null && sameRoom(msg.room, this.earlierRoom)) {
+      const fresh = this.earlierBatch.filter((line) => !this.isSeen(line));
+      for (const line of fresh) this.markSeen(line);
+      this.view.prependEarlier(this.earlierRoom, fresh, msg.more === true);
+      this.earlierRoom = null;
+      this.earlierBatch = [];
+      return;
+    }
     if (this.sync === "skip") return;
     if (this.sync === "paging") {
       if (msg.more === true && msg.count > 0) {

@@ -130,6 +130,8 @@ async def test_errors_are_told_in_words(
     failed = alice.lines("li.message.failed .fail")
     await expect(failed).to_have_text(
         "Nobody called nobody_here is here now, so the line was not sent. no_such_user")
+    await alice.page.keyboard.press("Escape")  # from the private view back to the room
+    await expect(alice.page.locator("#room-title")).to_have_text("lobby")
     await alice.say("/frobnicate")
     await expect(errors.nth(3)).to_have_text(
         "There is no /frobnicate command; /help lists the commands.")
