@@ -12,6 +12,24 @@ const FILTER_FROM = 21; // people in a room before the member list gets a filter
 const ANNOUNCED = 5; // lines kept in the screen readers' live region
 const collator = new Intl.Collator(undefined, { sensitivity: "base", numeric: true });
 
+/**
+ * Replaces a list's items, and keeps the keyboard focus on the same entry (data-key) if it
+ * was in the list: a refresh from the server must not throw focus back to the page.
+ */
+function refill(list, items) {
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  list.replaceChildren(...items);
+  if (focused != null) list.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+}
+
+function item(button, key) {
+  button.type = "button";
+  button.dataset.key = key;
+  const li = el("li");
+  li.append(button);
+  return li;
+}
+
 function keyOf(kind, name) {
   return `${kind === "room" ? "#" : "@"}${name.toLowerCase()}`;
 }
@@ -89,7 +107,10 @@ export class ChatView {
     this.me_ = name;
     $("me").textContent = name;
     nameStyle($("me"), name);
-    if (this.app.dataset.screen !== "chat") this.screen("chat");
+    if (this.app.dataset.screen !== "chat") {
+      this.screen("chat");
+      $("input").focus();
+    }
   }
 
   // ------------------------------------------------------------ conversations
@@ -146,8 +167,8 @@ export class ChatView {
   placeholder() {
     const conv = this.shown;
     $("input").placeholder = this.left ? "You left the chat"
-      : conv?.kind === "direct" ? `Private line to ${conv.name} (Enter sends, Esc goes back)`
-        : "Message (Enter sends, Shift+Enter a new line, /help)";
+      : conv?.kind === "direct" ? `Private line to ${conv.name}`
+        : "Message (Enter sends, /help)";
   }
 
   /** The private partner on screen, or "". */
@@ -191,16 +212,13 @@ export class ChatView {
   renderDirects() {
     const directs = [...this.convs.values()].filter((c) => c.kind === "direct");
     $("direct-section").hidden = directs.length === 0;
-    $("directs").replaceChildren(...directs.map((conv) => {
+    refill($("directs"), directs.map((conv) => {
       const button = el("button", "direct");
-      button.type = "button";
       button.append(nameTag(conv.name, this.me_));
       if (conv.unread) button.append(this.badge(conv.unread));
       if (conv === this.shown) button.setAttribute("aria-current", "true");
       button.addEventListener("click", () => this.show(conv));
-      const li = el("li");
-      li.append(button);
-      return li;
+      return item(button, conv.name);
     }));
     this.renderTotal();
   }
@@ -227,15 +245,12 @@ export class ChatView {
     const wanted = filtering ? filter.value.trim().toLowerCase() : "";
     const shown = wanted ? this.members.filter((n) => n.toLowerCase().includes(wanted))
       : this.members;
-    $("users").replaceChildren(...shown.map((name) => {
+    refill($("users"), shown.map((name) => {
       const button = el("button", "user");
-      button.type = "button";
       button.append(nameTag(name, this.me_));
       if (name === this.me_) button.append(el("span", "you", " (you)"));
       else button.addEventListener("click", () => this.onPickUser(name));
-      const li = el("li");
-      li.append(button);
-      return li;
+      return item(button, name);
     }));
     $("user-count").textContent = wanted ? `${shown.length} of ${this.members.length}`
       : String(this.members.length);
@@ -252,9 +267,8 @@ export class ChatView {
     if (current && !rooms.some((r) => r.room.toLowerCase() === current.toLowerCase())) {
       rooms.push({ room: current, users: 1 });
     }
-    $("rooms").replaceChildren(...rooms.map(({ room, users }) => {
+    refill($("rooms"), rooms.map(({ room, users }) => {
       const button = el("button", "room");
-      button.type = "button";
       const here = room.toLowerCase() === current.toLowerCase();
       button.append(el("span", "room-name", `#${room}`));
       if (here && this.roomConv.unread) button.append(this.badge(this.roomConv.unread));
@@ -264,9 +278,7 @@ export class ChatView {
       if (here && this.shown === this.roomConv) button.setAttribute("aria-current", "true");
       if (here) button.addEventListener("click", () => this.closeDirect());
       else button.addEventListener("click", () => this.onPickRoom(room));
-      const li = el("li");
-      li.append(button);
-      return li;
+      return item(button, room.toLowerCase());
     }));
     this.renderTotal();
   }
@@ -279,7 +291,8 @@ export class ChatView {
     const open = !this.drawerOpen();
     this.app.dataset.drawer = open ? "open" : "closed";
     $("menu").setAttribute("aria-expanded", String(open));
-    if (open) $("side").querySelector("button, input")?.focus();
+    // Once the drawer is drawn: a hidden element takes no focus.
+    if (open) requestAnimationFrame(() => $("side").querySelector("button, input")?.focus());
     return open;
   }
 
