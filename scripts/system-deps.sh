@@ -8,6 +8,10 @@ command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
+# Fonts for what the page shows: the users write Korean and send emoji; without these
+# Chromium draws boxes, and screenshots would not show what people see.
+fc-list ':lang=ko' 2>/dev/null | grep -q 'Noto Sans CJK' || need="$need fonts-noto-cjk"
+fc-list 2>/dev/null | grep -q 'Noto Color Emoji' || need="$need fonts-noto-color-emoji"
 [ -z "$need" ] && exit 0
 echo "installing Debian packages:$need"
 if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -20,23 +20,22 @@ const view = new ChatView();
 const wsUrl = new URL("/ws", window.location.href);
 wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
 const session = new Session(wsUrl.href, view);
-let privateTo = "";
 
+/** Opens the private conversation with `name` ("" goes back to the room). */
 function setPrivate(name) {
-  privateTo = name;
-  $("private").hidden = !name;
-  $("private-name").textContent = name;
-  view.closeDrawer();
+  if (name) view.openDirect(name);
+  else view.closeDirect();
   $("input").focus();
 }
 
 view.onPickUser = setPrivate;
-view.onPickRoom = (room) => session.join(room) || view.system("not connected; try again");
+view.onPickRoom = (room) => session.join(room) || view.system("Not connected; try again.");
+view.onEarlier = (room) => session.earlier(room);
 
 $("login-form").addEventListener("submit", (event) => {
   event.preventDefault();
   $("login-error").textContent = "";
-  view.app.dataset.screen = "joining";
+  view.screen("joining");
   session.start($("nick").value, $("start-room").value, $("password").value);
 });
 
@@ -54,9 +53,20 @@ $("input").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     $("composer").requestSubmit();
-  } else if (event.key === "Escape" && privateTo) {
-    setPrivate("");
   }
+});
+
+// Escape steps back: the drawer first, then the private conversation.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented || view.app.dataset.screen !== "chat") return;
+  if (view.drawerOpen()) {
+    view.closeDrawer(true);
+  } else if (view.partner()) {
+    setPrivate("");
+  } else {
+    return;
+  }
+  event.preventDefault();
 });
 $("input").addEventListener("input", autosize);
 
@@ -69,24 +79,28 @@ function autosize() {
 /** A composer line: a command, or a chat line (to the private partner if one is picked). */
 function submit(text) {
   if (!text.startsWith("/") || text.startsWith("//")) {
-    session.say(text.startsWith("//") ? text.slice(1) : text, privateTo || undefined);
+    session.say(text.startsWith("//") ? text.slice(1) : text, view.partner() || undefined);
     return;
   }
   const [command, ...rest] = text.slice(1).split(" ");
   const arg = rest.join(" ").trim();
   switch (command.toLowerCase()) {
     case "join":
-      if (!arg || !session.join(arg)) view.system("usage: /join ROOM (when connected)");
+      if (!arg || !session.join(arg)) view.system("Usage: /join ROOM (when connected)");
       break;
     case "msg": {
       const [to, ...words] = arg.split(" ");
       const message = words.join(" ");
-      if (to && message.trim()) session.say(message, to);
-      else view.system("usage: /msg NAME TEXT");
+      if (to && message.trim()) {
+        view.openDirect(to);
+        session.say(message, to);
+      } else {
+        view.system("Usage: /msg NAME TEXT");
+      }
       break;
     }
     case "nick":
-      if (!arg || !session.nick(arg)) view.system("usage: /nick NAME (when connected)");
+      if (!arg || !session.nick(arg)) view.system("Usage: /nick NAME (when connected)");
       break;
     case "who":
       session.who(arg === "all");
@@ -98,11 +112,11 @@ function submit(text) {
       for (const line of HELP) view.system(line);
       break;
     default:
-      view.system(`unknown command /${command}; /help lists them`, "error");
+      view.system(`There is no /${command} command; /help lists the commands.`, "error");
   }
 }
 
-$("private-cancel").addEventListener("click", () => setPrivate(""));
+$("close-direct").addEventListener("click", () => setPrivate(""));
 
 $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -113,7 +127,8 @@ $("join-form").addEventListener("submit", (event) => {
 $("menu").addEventListener("click", () => {
   if (view.toggleDrawer()) session.refreshRooms();
 });
-$("scrim").addEventListener("click", () => view.closeDrawer());
+$("scrim").addEventListener("click", () => view.closeDrawer(true));
 $("retry").addEventListener("click", () => session.retryNow());
+$("rejoin").addEventListener("click", () => session.rejoin());
 window.addEventListener("online", () => session.retryNow());
 setInterval(() => session.refreshRooms(), ROOMS_EVERY_MS);

@@ -23,3 +23,60 @@ export function crc32(text) {
 export function nameColour(name) {
   return PALETTE[crc32(name) % PALETTE.length];
 }
+
+// The backgrounds a name is drawn on, per colour scheme (style.css): a name's colour is
+// darkened (light scheme) or lightened (dark scheme) just enough to read at 4.5:1 on all.
+const BACKGROUNDS = {
+  light: ["#ffffff", "#f6f7f9", "#f0f2f5", "#f3ecfd"],
+  dark: ["#15171b", "#1d2026", "#1a1d22", "#2a2238"],
+};
+const WANTED = 4.6; // a little over WCAG's 4.5, for rounding on the way to the screen
+
+function rgbOf(hex) {
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+}
+
+function luminance(rgb) {
+  const [r, g, b] = rgb.map((c) => {
+    const v = c / 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+export function contrast(a, b) {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+function toHex(rgb) {
+  return `#${rgb.map((c) => Math.round(c).toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** `hex`, mixed toward black or white until it reads on every background of `scheme`. */
+export function readable(hex, scheme) {
+  const base = rgbOf(hex);
+  const toward = scheme === "dark" ? 255 : 0;
+  const grounds = BACKGROUNDS[scheme].map(rgbOf);
+  for (let step = 0; step <= 20; step++) {
+    const rgb = base.map((c) => c + (toward - c) * (step / 20));
+    if (grounds.every((ground) => contrast(rgb, ground) >= WANTED)) return toHex(rgb);
+  }
+  return scheme === "dark" ? "#ffffff" : "#000000";
+}
+
+const styles = new Map();
+
+/** Gives `node` the name's colour as chatc has it (--name), and as each scheme draws it. */
+export function nameStyle(node, name) {
+  let style = styles.get(name);
+  if (style === undefined) {
+    const colour = nameColour(name);
+    style = [colour, readable(colour, "light"), readable(colour, "dark")];
+    if (styles.size > 2000) styles.clear(); // names come from the network: keep it bounded
+    styles.set(name, style);
+  }
+  node.style.setProperty("--name", style[0]);
+  node.style.setProperty("--name-light", style[1]);
+  node.style.setProperty("--name-dark", style[2]);
+}

@@ -5,6 +5,9 @@
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
 const PAGE = 100; // history lines a request (the protocol's maximum)
 const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed"]);
+const EARLIER_PAGE = 50; // lines a "load earlier lines" click brings
+const MAX_LINE_BYTES = 65536; // PROTOCOL.txt 1.4, unless the welcome says otherwise
+const encoder = new TextEncoder();
 
 export class Session {
   constructor(url, view) {
@@ -19,6 +22,13 @@ export class Session {
     this.lastId = null; // the last update received, quoted back on resume
     this.seen = new Set(); // lines shown (seenKey): replays and pages never repeat one
     this.pending = new Map(); // ref -> {text, to}: own lines not acknowledged yet
+    // Refs sent on this socket and not answered, oldest first: the server answers lines in
+    // order, so an error without a ref (line_too_long cannot read one) is the oldest's.
+    this.inflight = [];
+    this.maxLineBytes = MAX_LINE_BYTES;
+    this.asked = {}; // what the last join or nick asked for, to explain its error
+    this.earlierRoom = null; // a history "before" request on its way (3.8)
+    this.earlierBatch = [];
     this.refs = 0;
     this.joined = false; // a welcome came on the current socket
     this.everJoined = false;
@@ -54,6 +64,8 @@ export class Session {
     }
     this.ws = ws;
     this.joined = false;
+    this.inflight = [];
+    this.earlierRoom = null;
     this.view.status(this.everJoined ? "reconnecting" : "connecting");
     ws.onopen = () => this.send(this.connectLine());
     ws.onmessage = (event) => {
@@ -129,16 +141,52 @@ export class Session {
     const entry = to ? { text, to } : { text };
     this.pending.set(ref, entry);
     this.view.pending(ref, text, to, this.name);
-    if (this.live()) this.send(messageLine(ref, entry));
+    if (this.live()) this.transmit(ref, entry);
+    else this.checkSize(ref, entry); // refuse it now rather than after the reconnect
     return ref;
   }
 
+  /** Sends one of our lines, unless it is longer than the server takes (8.1). */
+  transmit(ref, entry) {
+    if (!this.checkSize(ref, entry)) return;
+    if (this.send(messageLine(ref, entry))) this.inflight.push(ref);
+  }
+
+  checkSize(ref, entry) {
+    const size = encoder.encode(JSON.stringify(messageLine(ref, entry))).length;
+    if (size <= this.maxLineBytes) return true;
+    this.pending.delete(ref);
+    this.view.failed(ref, { code: "line_too_long", size, limit: this.maxLineBytes });
+    return false;
+  }
+
   join(room) {
+    this.asked = { room };
     return this.live() && this.send({ type: "join", room });
   }
 
   nick(name) {
+    this.asked = { name };
     return this.live() && this.send({ type: "nick", name });
+  }
+
+  /** Asks for the page of lines before the oldest one shown in `room`. */
+  earlier(room) {
+    if (!this.live() || this.earlierRoom !== null || !sameRoom(room, this.room)) return false;
+    const before = this.view.oldestId(room);
+    if (before === null) return false;
+    this.earlierRoom = room;
+    this.earlierBatch = [];
+    return this.send({ type: "history", before, limit: EARLIER_PAGE });
+  }
+
+  /** After /quit: the same name and room again, as a fresh session. */
+  rejoin() {
+    if (!this.stopped || this.ws !== null) return;
+    this.stopped = false;
+    this.token = "";
+    this.rejoining = true;
+    this.open();
   }
 
   who(all) {
@@ -171,7 +219,7 @@ export class Session {
       case "nick": return this.notice(msg);
       case "ack": return this.ack(msg);
       case "who": return this.whoList(msg);
-      case "rooms": return this.view.rooms(Array.isArray(msg.rooms) ? msg.rooms : [], this.room);
+      case "rooms": return this.view.rooms(Array.isArray(msg.rooms) ? msg.rooms : []);
       case "history_end": return this.historyEnd(msg);
       case "error": return this.error(msg);
       case "ping": return this.send({ type: "pong" });
@@ -188,6 +236,8 @@ export class Session {
     this.attempt = 0;
     this.name = text(msg.name);
     if (msg.resume) this.token = text(msg.resume);
+    const limit = msg.max_line_bytes;
+    this.maxLineBytes = Number.isInteger(limit) && limit > 0 ? limit : MAX_LINE_BYTES;
     this.view.me(this.name);
     this.setRoom(text(msg.room));
     this.setUsers(msg.users);
@@ -203,18 +253,23 @@ export class Session {
     } else {
       // A fresh session (10.4): its join history may skip lines; ask for all after lastId.
       this.sync = "skip";
-      this.view.reconnected(false);
+      this.view.reconnected(false, this.rejoining);
+      this.rejoining = false;
       this.pageAfter = this.lastId;
       this.paged = 0;
       this.joinBatch = [];
       if (this.pageAfter !== null) this.send({ type: "history", after: this.pageAfter, limit: PAGE });
     }
-    if (msg.notice) this.view.system(text(msg.notice), "warn"); // name taken, resume failed
+    if (msg.notice) this.view.welcomeNotice(text(msg.notice), this.name);
   }
 
   chat(msg) {
-    if (this.isSeen(msg)) return;
     const history = msg.history === true;
+    if (history && this.earlierRoom !== null && sameRoom(msg.room, this.earlierRoom)) {
+      this.earlierBatch.push(msg); // what a "before" request brought, shown at history_end
+      return;
+    }
+    if (this.isSeen(msg)) return;
     if (history && this.sync === "skip") {
       this.joinBatch.push(msg); // used only if the pages after lastId bring nothing
       return;
@@ -278,7 +333,13 @@ export class Session {
   ack(msg) {
     this.markSeen(msg); // the line itself may come back in history
     if (typeof msg.id === "string") this.lastId = msg.id;
+    this.answered(msg.ref);
     if (this.pending.delete(msg.ref)) this.view.acked(msg.ref, msg);
+  }
+
+  answered(ref) {
+    const at = this.inflight.indexOf(ref);
+    if (at >= 0) this.inflight.splice(at, 1);
   }
 
   whoList(msg) {
@@ -291,6 +352,14 @@ export class Session {
   }
 
   historyEnd(msg) {
+    if (this.earlierRoom !== null && sameRoom(msg.room, this.earlierRoom)) {
+      const fresh = this.earlierBatch.filter((line) => !this.isSeen(line));
+      for (const line of fresh) this.markSeen(line);
+      this.view.prependEarlier(this.earlierRoom, fresh, msg.more === true);
+      this.earlierRoom = null;
+      this.earlierBatch = [];
+      return;
+    }
     if (this.sync === "skip") return;
     if (this.sync === "paging") {
       if (msg.more === true && msg.count > 0) {
@@ -305,8 +374,13 @@ export class Session {
 
   error(msg) {
     const code = text(msg.code);
-    if (typeof msg.ref === "string" && this.pending.delete(msg.ref)) {
-      this.view.failed(msg.ref, msg);
+    const ref = typeof msg.ref === "string" ? msg.ref
+      : code === "line_too_long" ? this.inflight[0] : undefined;
+    if (ref !== undefined) this.answered(ref);
+    if (ref !== undefined && this.pending.has(ref)) {
+      const entry = this.pending.get(ref);
+      this.pending.delete(ref);
+      this.view.failed(ref, msg, entry.to);
       return;
     }
     if (code === "auth_failed" || (!this.joined && FATAL_BEFORE_JOIN.has(code))) {
@@ -315,14 +389,14 @@ export class Session {
       this.ws?.close();
       this.everJoined = false;
       this.token = "";
-      this.view.loginFailed(msg);
+      this.view.loginFailed(msg, this.wanted);
       return;
     }
     if (this.sync === "paging" && code === "bad_id") {
       this.caughtUp(); // a server that does not know our last id
       return;
     }
-    this.view.error(msg);
+    this.view.error(msg, this.asked);
   }
 
   /** The end of a fresh session's catch-up (welcome with resumed false after a drop). */
@@ -339,7 +413,7 @@ export class Session {
   synced(reconnect = true) {
     this.sync = null;
     if (reconnect) this.view.caughtUp(this.missed);
-    for (const [ref, entry] of this.pending) this.send(messageLine(ref, entry));
+    for (const [ref, entry] of this.pending) this.transmit(ref, entry);
     this.refreshRooms();
   }
 

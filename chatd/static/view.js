@@ -1,55 +1,65 @@
-// The page's DOM. Every string from the network goes in through textContent or a text
-// node, never as HTML, so a line like <img src=x onerror=alert(1)> shows as written.
+// The page's DOM: conversations (the room one is in, and one per private partner, the
+// "Direct" list), each its own log, one shown at a time; the sidebar and the banner.
+// Rows are built in lines.js, always from text, never from HTML.
 
-import { nameColour } from "/colour.js";
+import { nameStyle } from "/colour.js";
+import {
+  $, addToRun, clock, divider, el, group, isRun, messageRow, nameTag, newRun, noticeRow, str,
+} from "/lines.js";
+import { explainError, explainNotice, explainTooLong } from "/words.js";
 
-const $ = (id) => document.getElementById(id);
+const FILTER_FROM = 21; // people in a room before the member list gets a filter box
+const ANNOUNCED = 5; // lines kept in the screen readers' live region
+const collator = new Intl.Collator(undefined, { sensitivity: "base", numeric: true });
 
-/** An element with a class and, optionally, text (always as text). */
-function el(tag, className, content) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (content !== undefined) node.textContent = content;
-  return node;
+/**
+ * Replaces a list's items, and keeps the keyboard focus on the same entry (data-key) if it
+ * was in the list: a refresh from the server must not throw focus back to the page.
+ */
+function refill(list, items) {
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  list.replaceChildren(...items);
+  if (focused != null) list.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
-function str(value) {
-  return typeof value === "string" ? value : "";
+function item(button, key) {
+  button.type = "button";
+  button.dataset.key = key;
+  const li = el("li");
+  li.append(button);
+  return li;
 }
 
-function pad(n) {
-  return String(n).padStart(2, "0");
-}
-
-/** A <time> in local HH:MM for a protocol time stamp (UTC, RFC 3339), or now. */
-function clock(stamp) {
-  const parsed = stamp ? new Date(stamp) : new Date();
-  const date = Number.isNaN(parsed.getTime()) ? new Date() : parsed;
-  const node = el("time", "", `${pad(date.getHours())}:${pad(date.getMinutes())}`);
-  node.dateTime = date.toISOString();
-  node.title = date.toLocaleString();
-  return node;
-}
-
-function nameTag(name, me) {
-  const node = el("span", name === me ? "name own" : "name", name);
-  node.style.color = nameColour(name);
-  return node;
+function keyOf(kind, name) {
+  return `${kind === "room" ? "#" : "@"}${name.toLowerCase()}`;
 }
 
 export class ChatView {
   constructor() {
     this.app = $("app");
     this.logs = $("logs");
-    this.logByRoom = new Map();
-    this.current = null; // the <ol> of the room being shown
+    this.convs = new Map(); // key -> {kind, name, log, unread, top, bottom}
+    this.shown = null;
+    this.roomConv = null;
     this.pendingLines = new Map(); // ref -> <li>
     this.me_ = "";
-    this.room_ = "";
+    this.roomList = [];
+    this.members = [];
     this.historyDivider = new Map(); // room key -> whether this history batch has its divider
     this.reconnectNote = null;
     this.onPickUser = () => {};
     this.onPickRoom = () => {};
+    this.onEarlier = () => {};
+    $("user-filter").addEventListener("input", () => this.renderUsers());
+    this.screen("login");
+  }
+
+  /** login, joining or chat; what is not on screen is inert (no Tab, no screen reader). */
+  screen(name) {
+    this.app.dataset.screen = name;
+    const chat = name === "chat";
+    for (const id of ["bar", "side", "main"]) $(id).inert = !chat;
+    $("login").inert = chat;
   }
 
   // ------------------------------------------------------------ frame
@@ -79,175 +89,360 @@ export class ChatView {
     } else if (state === "online") {
       banner.hidden = true;
     } else if (state === "offline") {
-      $("banner-text").textContent = "You left the chat. Reload the page to come back.";
+      $("banner-text").textContent = "You left the chat.";
       $("retry").hidden = true;
+      $("rejoin").hidden = false;
       banner.hidden = false;
     }
+    // Nothing typed after leaving could be sent: say so by disabling the composer.
+    this.left = state === "offline";
+    $("input").disabled = this.left;
+    $("send").disabled = this.left;
+    this.placeholder();
+    if (this.left) $("rejoin").focus();
+    else $("rejoin").hidden = true;
   }
 
   me(name) {
     this.me_ = name;
     $("me").textContent = name;
-    $("me").style.color = nameColour(name);
-    this.app.dataset.screen = "chat";
+    nameStyle($("me"), name);
+    if (this.app.dataset.screen !== "chat") {
+      this.screen("chat");
+      $("input").focus();
+    }
   }
 
-  room(room) {
-    this.room_ = room;
-    $("room-title").textContent = room;
-    document.title = `#${room} · chatd`;
-    const key = room.toLowerCase();
-    let log = this.logByRoom.get(key);
-    if (log === undefined) {
-      log = el("ol", "log");
-      log.dataset.room = room;
-      this.logByRoom.set(key, log);
+  // ------------------------------------------------------------ conversations
+
+  conv(kind, name) {
+    const key = keyOf(kind, name);
+    let conv = this.convs.get(key);
+    if (conv === undefined) {
+      const log = el("ol", "log");
+      log.hidden = true;
+      if (kind === "room") {
+        log.dataset.room = name;
+        const earlier = el("li", "earlier");
+        earlier.hidden = true;
+        const button = el("button", "", "Load earlier lines");
+        button.type = "button";
+        button.addEventListener("click", () => this.onEarlier(conv.name));
+        earlier.append(button);
+        log.append(earlier);
+      } else {
+        log.dataset.direct = name;
+      }
+      conv = { kind, name, log, unread: 0, top: 0, bottom: true };
+      this.convs.set(key, conv);
       this.logs.append(log);
+      if (kind === "direct") this.renderDirects();
     }
-    for (const other of this.logByRoom.values()) other.hidden = other !== log;
-    this.current = log;
-    this.logs.scrollTop = this.logs.scrollHeight;
+    return conv;
+  }
+
+  show(conv) {
+    const box = this.logs;
+    if (this.shown !== null && this.shown !== conv) {
+      this.shown.top = box.scrollTop;
+      this.shown.bottom = this.atBottom();
+    }
+    for (const other of this.convs.values()) other.log.hidden = other !== conv;
+    this.shown = conv;
+    conv.unread = 0;
+    box.scrollTop = conv.bottom ? box.scrollHeight : conv.top;
+    const direct = conv.kind === "direct";
+    this.app.dataset.view = conv.kind;
+    $("title-prefix").textContent = direct ? "@" : "#";
+    $("room-title").textContent = conv.name;
+    $("close-direct").hidden = !direct;
+    $("logs").setAttribute("aria-label",
+      direct ? `Private conversation with ${conv.name}` : `Conversation in #${conv.name}`);
+    this.placeholder();
+    this.renderDirects();
+    this.renderRooms();
     this.closeDrawer();
   }
 
-  users(list, me) {
-    const ul = $("users");
-    ul.replaceChildren(...list.map((name) => {
-      const button = el("button", "user");
-      button.type = "button";
-      button.append(nameTag(name, me));
-      if (name === me) button.append(el("span", "you", " (you)"));
-      else button.addEventListener("click", () => this.onPickUser(name));
-      const li = el("li");
-      li.append(button);
-      return li;
-    }));
-    $("user-count").textContent = String(list.length);
+  placeholder() {
+    const conv = this.shown;
+    $("input").placeholder = this.left ? "You left the chat"
+      : conv?.kind === "direct" ? `Private line to ${conv.name}`
+        : "Message (Enter sends, /help)";
   }
 
-  rooms(list, current) {
-    const rooms = list.filter((r) => r && typeof r.room === "string");
-    if (!rooms.some((r) => r.room.toLowerCase() === current.toLowerCase())) {
+  /** The private partner on screen, or "". */
+  partner() {
+    return this.shown?.kind === "direct" ? this.shown.name : "";
+  }
+
+  openDirect(name) {
+    this.show(this.conv("direct", name));
+  }
+
+  closeDirect() {
+    if (this.roomConv !== null && this.shown !== this.roomConv) this.show(this.roomConv);
+  }
+
+  room(room) {
+    this.roomConv = this.conv("room", room);
+    this.show(this.roomConv);
+  }
+
+  /** Counts a line nobody has seen yet, unless its conversation is on screen. */
+  unseen(conv) {
+    if (conv === this.shown) return;
+    conv.unread += 1;
+    if (conv.kind === "direct") this.renderDirects();
+    else this.renderRooms();
+  }
+
+  totalUnread() {
+    let total = 0;
+    for (const conv of this.convs.values()) total += conv.unread;
+    return total;
+  }
+
+  badge(count) {
+    const badge = el("span", "unread", String(count));
+    badge.setAttribute("aria-label", `${count} unread`);
+    return badge;
+  }
+
+  renderDirects() {
+    const directs = [...this.convs.values()].filter((c) => c.kind === "direct");
+    $("direct-section").hidden = directs.length === 0;
+    refill($("directs"), directs.map((conv) => {
+      const button = el("button", "direct");
+      button.append(nameTag(conv.name, this.me_));
+      if (conv.unread) button.append(this.badge(conv.unread));
+      if (conv === this.shown) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", () => this.show(conv));
+      return item(button, conv.name);
+    }));
+    this.renderTotal();
+  }
+
+  renderTotal() {
+    const total = this.totalUnread();
+    $("menu").dataset.unread = total ? "yes" : "";
+    $("menu").setAttribute("aria-label", total ? `Rooms and people, ${total} unread` : "Rooms and people");
+    const where = this.shown?.kind === "direct" ? `@${this.shown.name}` : `#${this.roomConv?.name ?? ""}`;
+    document.title = `${total ? `(${total}) ` : ""}${where} · chatd`;
+  }
+
+  users(list, me) {
+    const mine = list.filter((name) => name === me);
+    const others = list.filter((name) => name !== me).sort(collator.compare);
+    this.members = [...mine, ...others];
+    this.renderUsers();
+  }
+
+  renderUsers() {
+    const filter = $("user-filter");
+    const filtering = this.members.length >= FILTER_FROM;
+    filter.hidden = !filtering;
+    const wanted = filtering ? filter.value.trim().toLowerCase() : "";
+    const shown = wanted ? this.members.filter((n) => n.toLowerCase().includes(wanted))
+      : this.members;
+    refill($("users"), shown.map((name) => {
+      const button = el("button", "user");
+      button.append(nameTag(name, this.me_));
+      if (name === this.me_) button.append(el("span", "you", " (you)"));
+      else button.addEventListener("click", () => this.onPickUser(name));
+      return item(button, name);
+    }));
+    $("user-count").textContent = wanted ? `${shown.length} of ${this.members.length}`
+      : String(this.members.length);
+  }
+
+  rooms(list) {
+    this.roomList = list.filter((r) => r && typeof r.room === "string");
+    this.renderRooms();
+  }
+
+  renderRooms() {
+    const current = this.roomConv?.name ?? "";
+    const rooms = [...this.roomList];
+    if (current && !rooms.some((r) => r.room.toLowerCase() === current.toLowerCase())) {
       rooms.push({ room: current, users: 1 });
     }
-    $("rooms").replaceChildren(...rooms.map(({ room, users }) => {
+    refill($("rooms"), rooms.map(({ room, users }) => {
       const button = el("button", "room");
-      button.type = "button";
-      button.append(el("span", "room-name", `#${room}`),
-        el("span", "count", String(Number(users) || 0)));
       const here = room.toLowerCase() === current.toLowerCase();
-      if (here) button.setAttribute("aria-current", "true");
+      button.append(el("span", "room-name", `#${room}`));
+      if (here && this.roomConv.unread) button.append(this.badge(this.roomConv.unread));
+      const count = el("span", "count", String(Number(users) || 0));
+      count.setAttribute("aria-label", `${Number(users) || 0} people`);
+      button.append(count);
+      if (here && this.shown === this.roomConv) button.setAttribute("aria-current", "true");
+      if (here) button.addEventListener("click", () => this.closeDirect());
       else button.addEventListener("click", () => this.onPickRoom(room));
-      const li = el("li");
-      li.append(button);
-      return li;
+      return item(button, room.toLowerCase());
     }));
+    this.renderTotal();
+  }
+
+  drawerOpen() {
+    return this.app.dataset.drawer === "open";
   }
 
   toggleDrawer() {
-    const open = this.app.dataset.drawer !== "open";
+    const open = !this.drawerOpen();
     this.app.dataset.drawer = open ? "open" : "closed";
     $("menu").setAttribute("aria-expanded", String(open));
+    // Once the drawer is drawn: a hidden element takes no focus.
+    if (open) requestAnimationFrame(() => $("side").querySelector("button, input")?.focus());
     return open;
   }
 
-  closeDrawer() {
+  closeDrawer(refocus = false) {
+    const was = this.drawerOpen();
     this.app.dataset.drawer = "closed";
     $("menu").setAttribute("aria-expanded", "false");
+    if (was && refocus) $("menu").focus();
   }
 
-  loginFailed(msg) {
-    this.app.dataset.screen = "login";
-    $("login-error").textContent = str(msg.message) || str(msg.code);
+  loginFailed(msg, wanted) {
+    this.screen("login");
+    $("login-error").textContent = explainError(str(msg.code), str(msg.message),
+      { name: wanted.name, room: wanted.room, password: wanted.password });
     $("nick").focus();
   }
 
   // ------------------------------------------------------------ lines
 
-  /** Appends to the room's log (the shown one by default), keeping the view at the bottom. */
-  append(node, room) {
-    const key = room ? room.toLowerCase() : "";
-    const log = (key && this.logByRoom.get(key)) || this.current;
-    if (log === null) return;
+  atBottom() {
     const box = this.logs;
-    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
-    log.append(node);
-    if (atBottom || node.classList.contains("own")) box.scrollTop = box.scrollHeight;
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+  }
+
+  /** Appends to a conversation's log, keeping the view at the bottom if it was. */
+  append(conv, node) {
+    if (conv === null) return;
+    const shown = conv === this.shown;
+    const bottom = shown && this.atBottom();
+    conv.log.append(node);
+    group(node);
+    if (shown && (bottom || node.classList.contains("own"))) {
+      this.logs.scrollTop = this.logs.scrollHeight;
+    }
+  }
+
+  roomOf(room) {
+    return room ? this.conv("room", room) : this.roomConv;
   }
 
   chat(msg, { history, missed }) {
     const name = str(msg.name);
-    const li = el("li", "line message");
+    const li = messageRow(name, str(msg.message), this.me_, str(msg.time) || undefined);
     if (typeof msg.id === "string") li.dataset.id = msg.id;
-    if (name === this.me_) li.classList.add("own");
     if (history) li.classList.add("history");
     if (missed) li.classList.add("missed");
-    const room = msg.private === true ? "" : str(msg.room);
-    if (history) this.historyStart(room);
-    li.append(clock(msg.time));
+    let conv;
     if (msg.private === true) {
       li.classList.add("private");
-      li.append(this.privateHead(name, str(msg.to)));
+      conv = this.conv("direct", name === this.me_ ? str(msg.to) || name : name);
     } else {
-      li.append(nameTag(name, this.me_));
+      conv = this.roomOf(str(msg.room));
+      if (history) this.historyStart(conv);
     }
-    li.append(el("span", "text", str(msg.message)));
-    this.append(li, room);
+    this.append(conv, li);
+    if (!history && name !== this.me_) {
+      this.unseen(conv);
+      if (!missed) this.announce(conv, msg.private === true ? `${name}, privately: ` : `${name}: `,
+        str(msg.message));
+    }
   }
 
-  privateHead(from, to) {
-    const head = el("span", "who");
-    head.append(from === this.me_ ? el("span", "name own", "you") : nameTag(from, this.me_),
-      el("span", "arrow", " → "),
-      to === this.me_ ? el("span", "name own", "you") : nameTag(to, this.me_));
-    return head;
-  }
-
-  historyStart(room) {
-    const key = (room || this.room_).toLowerCase();
+  historyStart(conv) {
+    const key = conv.name.toLowerCase();
     if (this.historyDivider.get(key)) return;
     this.historyDivider.set(key, true);
-    this.append(this.divider(`Earlier in #${room || this.room_}`, "history-divider"), room);
+    this.append(conv, divider(`Earlier in #${conv.name}`, "history-divider"));
   }
 
+  /** The end of a join's history: older lines can be fetched if the server has more. */
   historyEnd(msg) {
-    this.historyDivider.set(str(msg.room).toLowerCase(), false);
+    const room = str(msg.room);
+    this.historyDivider.set(room.toLowerCase(), false);
+    const conv = this.roomOf(room);
+    if (conv !== null) this.earlierControl(conv, msg.more === true);
   }
 
-  divider(label, className) {
-    const li = el("li", `divider ${className}`);
-    li.append(el("span", "", label));
-    return li;
+  earlierControl(conv, more) {
+    const earlier = conv.log.firstElementChild;
+    earlier.hidden = !more;
+    earlier.firstElementChild.textContent = "Load earlier lines";
+    earlier.removeAttribute("aria-busy");
+  }
+
+  /** The id of the oldest chat line shown in a room, for history "before" (3.8). */
+  oldestId(room) {
+    const conv = this.roomOf(room);
+    const first = conv?.log.querySelector(":scope > li.message[data-id]");
+    if (first) {
+      const earlier = conv.log.firstElementChild;
+      earlier.firstElementChild.textContent = "Loading…";
+      earlier.setAttribute("aria-busy", "true");
+    }
+    return first ? first.dataset.id : null;
+  }
+
+  /** Older lines, oldest first, put above what is shown without moving what is on screen. */
+  prependEarlier(room, msgs, more) {
+    const conv = this.roomOf(room);
+    if (conv === null) return;
+    const box = this.logs;
+    const anchor = conv.log.querySelector(":scope > li.message, :scope > li.notice, :scope > li.run");
+    // What was on screen stays where it was: the first old row keeps its place.
+    const top = anchor?.getBoundingClientRect().top ?? 0;
+    const rows = msgs.map((msg) => {
+      const li = messageRow(str(msg.name), str(msg.message), this.me_, str(msg.time) || undefined);
+      if (typeof msg.id === "string") li.dataset.id = msg.id;
+      li.classList.add("history");
+      conv.log.insertBefore(li, anchor);
+      return li;
+    });
+    for (const li of rows) group(li);
+    group(anchor);
+    if (conv === this.shown && anchor !== null) {
+      box.scrollTop += anchor.getBoundingClientRect().top - top;
+    }
+    this.earlierControl(conv, more && msgs.length > 0);
   }
 
   notice(msg, { missed }) {
-    const name = str(msg.name);
-    const message = str(msg.message);
-    const li = el("li", `line notice ${msg.type}`);
+    const li = noticeRow(msg, this.me_);
     if (typeof msg.id === "string") li.dataset.id = msg.id;
     if (missed) li.classList.add("missed");
-    li.append(clock(msg.time));
-    const body = el("span", "text");
-    // The notice's own text, with the name in its colour when the text starts with it.
-    if (name && message.startsWith(name)) {
-      body.append(nameTag(name, this.me_), document.createTextNode(message.slice(name.length)));
-    } else {
-      body.textContent = message;
+    const conv = this.roomOf(str(msg.room));
+    if (conv === null) return;
+    if (msg.type !== "connect" && msg.type !== "disconnect") {
+      this.append(conv, li);
+      return;
     }
-    if (typeof msg.reason === "string") body.append(el("span", "reason", ` (${msg.reason})`));
-    li.append(body);
-    this.append(li, str(msg.room));
+    let run = conv.log.lastElementChild;
+    if (!isRun(run)) {
+      run = newRun();
+      this.append(conv, run);
+    }
+    const bottom = conv === this.shown && this.atBottom();
+    addToRun(run, li);
+    if (bottom) this.logs.scrollTop = this.logs.scrollHeight;
+    // A join storm is said once it collapses, not name by name.
+    const size = run.lastElementChild.childElementCount;
+    if (!missed && size < 3) this.announce(conv, "", li.querySelector(".text").textContent);
+    else if (!missed && size === 3) this.announce(conv, "", "Several people are joining or leaving.");
   }
 
   pending(ref, text, to, me) {
-    const li = el("li", "line message own pending");
+    const li = messageRow(me, text, me, null);
+    li.classList.add("pending");
     li.dataset.ref = ref;
-    const time = el("time", "", "··:··");
-    time.title = "sending…";
-    li.append(time, to ? this.privateHead(me, to) : nameTag(me, me), el("span", "text", text));
     if (to) li.classList.add("private");
     this.pendingLines.set(ref, li);
-    this.append(li);
+    this.append(to ? this.conv("direct", to) : this.roomConv, li);
   }
 
   acked(ref, msg) {
@@ -259,24 +454,43 @@ export class ChatView {
     li.querySelector("time").replaceWith(clock(msg.time));
   }
 
-  failed(ref, msg) {
+  /** One of our lines the server will not take: marked where it stands, no new row. */
+  failed(ref, msg, to) {
     const li = this.pendingLines.get(ref);
     if (li === undefined) return;
     this.pendingLines.delete(ref);
     li.classList.replace("pending", "failed");
-    li.append(el("span", "fail", `not sent: ${str(msg.message) || str(msg.code)}`));
+    const code = str(msg.code);
+    let why = typeof msg.size === "number" ? explainTooLong(msg.size, msg.limit)
+      : explainError(code, str(msg.message), { to });
+    if (!/not sent|dropped/i.test(why)) why = `Not sent: ${why}`;
+    const time = li.querySelector("time");
+    time.textContent = "✕";
+    time.title = "not sent";
+    const fail = el("span", "fail", why);
+    fail.append(el("span", "code", ` ${code}`));
+    li.append(fail);
+    const next = li.nextElementSibling;
+    if (next !== null) group(next);
   }
 
-  system(text, kind = "info") {
+  system(text, kind = "info", code = "") {
     const li = el("li", `line system ${kind}`);
-    li.append(clock(""), el("span", "text", text));
-    this.append(li);
+    const body = el("span", "text", text);
+    if (code) body.append(el("span", "code", ` ${code}`));
+    li.append(clock(""), body);
+    this.append(this.shown ?? this.roomConv, li);
   }
 
-  error(msg) {
-    const text = `${str(msg.code)}: ${str(msg.message)}`;
-    if (this.app.dataset.screen === "chat") this.system(text, "error");
+  error(msg, asked) {
+    const code = str(msg.code);
+    const text = explainError(code, str(msg.message), asked);
+    if (this.app.dataset.screen === "chat") this.system(text, "error", code);
     else $("login-error").textContent = text; // not joined yet: there is no log to show it in
+  }
+
+  welcomeNotice(notice, name) {
+    this.system(explainNotice(notice, name), "warn");
   }
 
   whoAll(rooms) {
@@ -286,10 +500,10 @@ export class ChatView {
     }
   }
 
-  reconnected(resumed) {
-    this.reconnectNote = this.divider(
-      resumed ? "Reconnected" : "Reconnected (new session)", "reconnect-divider");
-    this.append(this.reconnectNote);
+  reconnected(resumed, rejoined = false) {
+    const label = rejoined ? "Joined again" : resumed ? "Reconnected" : "Reconnected (new session)";
+    this.reconnectNote = divider(label, "reconnect-divider");
+    this.append(this.roomConv, this.reconnectNote);
   }
 
   caughtUp(count) {
@@ -298,5 +512,18 @@ export class ChatView {
       : count === 1 ? "1 missed line below" : `${count} missed lines below`;
     this.reconnectNote.firstChild.textContent += ` · ${what}`;
     this.reconnectNote = null;
+    this.announce(null, "", `Back online, ${what}.`);
+  }
+
+  /**
+   * Tells screen readers about one new line, politely: the log itself is not a live
+   * region, so a join's history or a room switch is not read out, only what arrives.
+   */
+  announce(conv, lead, text) {
+    const where = conv !== null && conv !== this.shown
+      ? conv.kind === "direct" ? "" : `In #${conv.name}, ` : "";
+    const region = $("announce");
+    region.append(el("p", "", `${where}${lead}${text}`));
+    while (region.childElementCount > ANNOUNCED) region.firstElementChild.remove();
   }
 }

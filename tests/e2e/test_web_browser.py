@@ -193,15 +193,15 @@ async def test_two_browsers_and_a_tcp_user_chat(
     history = alice.line("before anyone came")
     await expect(history).to_have_class(re.compile(r"\bhistory\b"))
     await expect(alice.lines(".history-divider")).to_have_text("Earlier in #lobby")
-    await expect(history.locator(".name")).to_have_css("color", rgb(name_colour("carol")))
+    await expect(history.locator(".name")).to_have_css("--name", name_colour("carol"))
     await expect(alice.texts("li.notice")).to_have_text(["alice joined"])
-    await expect(alice.page.locator("#users .name")).to_have_text(["carol", "alice"])
+    await expect(alice.page.locator("#users .name")).to_have_text(["alice", "carol"])
     await carol.recv_until(lambda m: m["type"] == "connect" and m["name"] == "alice")
 
     bob = await ChatPage.open(browser, server.url, "   ")  # blank: the server names it
     await expect(bob.page.locator("#me")).to_have_text("익명")
     await expect(alice.texts("li.notice")).to_have_text(["alice joined", "익명 joined"])
-    await expect(alice.page.locator("#users .name")).to_have_text(["carol", "alice", "익명"])
+    await expect(alice.page.locator("#users .name")).to_have_text(["alice", "carol", "익명"])
     await carol.recv_until(lambda m: m["type"] == "connect" and m["name"] == "익명")
 
     await alice.say("hello from alice")
@@ -218,12 +218,15 @@ async def test_two_browsers_and_a_tcp_user_chat(
             re.compile(r"^\d\d:\d\d$"))
 
     await carol.say("psst, alice", to="alice")
-    await expect(alice.line("psst, alice")).to_have_class(re.compile(r"\bprivate\b"))
+    await expect(alice.page.locator("#directs button")).to_have_text("carol1")  # 1 unread
+    await expect(alice.line("psst, alice")).to_have_count(0)  # not in the room's log
     await alice.page.click("#users button:has-text('carol')")
-    await expect(alice.page.locator("#private-name")).to_have_text("carol")
+    await expect(alice.page.locator("#room-title")).to_have_text("carol")
+    await expect(alice.line("psst, alice")).to_have_class(re.compile(r"\bprivate\b"))
     await alice.say("psst back")
     got = await carol.recv("message")
     assert (got["message"], got.get("private"), got.get("to")) == ("psst back", True, "carol")
+    await alice.page.click("#close-direct")
     await bob.say("bob is here")
     await expect(alice.line("bob is here")).to_be_visible()
     await expect(bob.line("psst, alice")).to_have_count(0)
@@ -232,7 +235,7 @@ async def test_two_browsers_and_a_tcp_user_chat(
     await bob.close()  # the tab goes: a clean close, announced at once
     await expect(alice.texts("li.notice")).to_have_text(
         ["alice joined", "익명 joined", "익명 left"])
-    await expect(alice.page.locator("#users .name")).to_have_text(["carol", "alice"])
+    await expect(alice.page.locator("#users .name")).to_have_text(["alice", "carol"])
     await carol.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "익명")
 
     await alice.page.screenshot(path=tmp_path / "chat.png")
@@ -272,7 +275,7 @@ async def test_switching_rooms(start_web: StartWeb, browser: Browser) -> None:
     await expect(alice.page.locator("#room-title")).to_have_text("dev")
     await expect(alice.line("dev line")).to_have_class(re.compile(r"\bhistory\b"))
     await expect(alice.lines(".history-divider")).to_have_text("Earlier in #dev")
-    await expect(alice.page.locator("#users .name")).to_have_text(["dave", "alice"])
+    await expect(alice.page.locator("#users .name")).to_have_text(["alice", "dave"])
     await expect(alice.line("lobby line")).to_have_count(0)  # each room its own log
     await dave.recv_until(lambda m: m["type"] == "connect" and m["name"] == "alice")
     await carol.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "alice")
@@ -359,10 +362,12 @@ async def test_page_reconnects_after_a_restart_and_shows_missed_lines(
 
     await expect(alice.lines(".reconnect-divider")).to_have_text(
         "Reconnected (new session) · 2 missed lines below")
+    await expect(alice.texts("li.system.warn")).to_contain_text(  # 13.13: words, not a code
+        ["The server no longer had your session (it restarted, or you were away too long)"])
     await expect(alice.texts(".missed")).to_have_text(
         ["missed after restart 1", "missed after restart 2"])
     await expect(alice.line("before the restart")).to_have_count(1)
-    await expect(alice.page.locator("#users .name")).to_have_text(["carol", "alice"])
+    await expect(alice.page.locator("#users .name")).to_have_text(["alice", "carol"])
     await carol.say("live again")
     await expect(alice.line("live again")).to_be_visible()
     await alice.say("back again")

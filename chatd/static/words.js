@@ -1,0 +1,77 @@
+// What the server's errors and notices mean, in words for people (PROTOCOL.txt 7). The
+// server's messages are written for developers and may change; the codes are stable, so
+// the sentences hang on the codes, and the code stays at the end (dim) for bug reports.
+
+const bytes = new Intl.NumberFormat("en");
+
+function sentence(text) {
+  const trimmed = text.trim().replace(/[.;:]+$/, "");
+  return trimmed ? `${trimmed[0].toUpperCase()}${trimmed.slice(1)}.` : "";
+}
+
+/**
+ * A sentence for an error line. `asked` is what the user tried, when the page knows it:
+ * {room} for a join, {name} for a nick, {to} for a private line.
+ */
+export function explainError(code, message, asked = {}) {
+  const said = typeof message === "string" ? message : "";
+  switch (code) {
+    case "bad_room": {
+      const already = /already/.test(said);
+      if (already) return `You are in #${asked.room || "that room"} already.`;
+      const room = asked.room ? `“${asked.room}”` : "that room";
+      return `Cannot go to ${room}: ${said || "not a room name"}. A room name is 1 to 32 ` +
+        "characters, without spaces.";
+    }
+    case "bad_name":
+      if (/already/.test(said)) return sentence(said);
+      return `That name cannot be used: ${said || "not a name"}. A name is 1 to 32 ` +
+        "characters, without spaces.";
+    case "name_taken": {
+      const name = asked.name || said.replace(/ is taken$/, "");
+      return `${name} is taken by someone else; try another, e.g. /nick ${name}_`;
+    }
+    case "no_such_user":
+      return `Nobody called ${asked.to || "that"} is here now, so the line was not sent.`;
+    case "rate_limited":
+      return "That was too fast, so the line was not sent; wait a moment and send it again.";
+    case "line_too_long":
+      return "Not sent: the line is longer than the server takes; shorten it or split it.";
+    case "unavailable":
+      return "The server cannot reach its other nodes right now, so the line was not sent; " +
+        "try again in a moment.";
+    case "internal_error":
+      return "The server failed on that line (a bug, and it is logged), so it was dropped.";
+    case "excess_flood":
+      return "You were disconnected for sending too much too fast.";
+    case "auth_failed":
+      return asked.password ? "Wrong password." : "This server needs a password.";
+    case "server_full":
+      return "The server is full; try again later.";
+    case "too_many_connections":
+      return "Too many connections from your address; close another tab and try again.";
+    case "registration_timeout":
+    case "ping_timeout":
+      return "The connection went quiet for too long; joining again.";
+    case "bad_field":
+      return `The server did not accept that: ${said || "a field was wrong"}.`;
+    default:
+      return sentence(said) || "Something went wrong.";
+  }
+}
+
+/** A line that went past the server's limit, before it was sent. */
+export function explainTooLong(size, limit) {
+  return `Not sent: this line is ${bytes.format(size)} bytes and the server takes at most ` +
+    `${bytes.format(limit)}; shorten it or split it.`;
+}
+
+/** The welcome's "notice" (4.1): only a failed resume needs saying differently. */
+export function explainNotice(notice, name) {
+  if (/^could not resume/.test(notice)) {
+    return `The server no longer had your session (it restarted, or you were away too ` +
+      `long), so you joined again as ${name}. Room lines you missed follow; private lines ` +
+      "sent to you meanwhile could not be kept.";
+  }
+  return sentence(notice);
+}
