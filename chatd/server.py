@@ -130,7 +130,7 @@ class Connection:
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
-        "gone", "drop_reason", "room", "room_from", "room_own", "held_sid",
+        "gone", "drop_reason", "room", "room_from", "room_own", "held_sid", "linger",
     )
 
     def __init__(self, server: Server, cid: int, link: Link, outlet: Outlet, *, ip: str,
@@ -150,6 +150,7 @@ class Connection:
         self.room_from = 0
         self.room_own: list[tuple[int, bytes]] | None = None
         self.held_sid: str | None = None  # its session, when held for resume after it
+        self.linger: asyncio.TimerHandle | None = None  # cuts it off if closing takes long
 
     def __repr__(self) -> str:
         return f"#{self.cid} {self.address}"
@@ -160,9 +161,11 @@ class Connection:
 
     def close(self) -> None:
         """Close once what is queued for the client has been written."""
-        if self.gone:
+        if self.gone or self.closing:
             return
         self.closing = True
+        # A client that does not take its last lines is cut off after a while (8.9).
+        self.linger = self.server.linger(self)
         if not self.server.writer.close_soon(self):
             self.outlet.close()
 
@@ -343,14 +346,14 @@ class Server:
         try:
             if self._tls is not None and not await self._upgrade(conn, writer):
                 return
-            while not conn.closing:
-                data = await reader.read(READ_SIZE)
-                if not data:
-                    if not conn.closing:
-                        self.eof(conn)
-                    break
-                self.received(conn, data)
-            await self._closed(conn, writer)
+            while data := await reader.read(READ_SIZE):
+                # Once closing, input is read and dropped: a socket closed with unread
+                # input is reset, and the client could lose the last lines sent to it.
+                if not conn.closing:
+                    self.received(conn, data)
+            if not conn.closing:
+                self.eof(conn)
+            await writer.wait_closed()  # bounded: a closing connection lingers at most
         except OSError as exc:  # reset, broken pipe...: the client is gone
             reason = describe(exc)
         finally:
@@ -370,14 +373,6 @@ class Server:
             conn.drop(f"TLS handshake failed: {what}")
             return False
         return True
-
-    async def _closed(self, conn: Connection, writer: asyncio.StreamWriter) -> None:
-        """After the close was decided: wait (bounded) for the transport to finish."""
-        try:
-            async with asyncio.timeout(CLOSE_LINGER):
-                await writer.wait_closed()
-        except TimeoutError:  # a client that does not read what is queued for it
-            conn.drop("not reading before close")
 
     # ------------------------------------------------------------------ any shell
 
@@ -421,6 +416,11 @@ class Server:
             self.log.warning(f"{count} wrong passwords in a row from {group}: its connections "
                              f"are refused for {wait:g}s")
 
+    def linger(self, conn: Connection) -> asyncio.TimerHandle | None:
+        if self._loop is None:
+            return None
+        return self._loop.call_later(CLOSE_LINGER, conn.drop, "not reading before close")
+
     def release(self, ip: str) -> None:
         """A counted connection (`admit`) ended before it became a chat connection."""
         self.admission.release(ip)
@@ -454,6 +454,8 @@ class Server:
         """The connection has ended, for whatever cause; `reason` None: cleanly."""
         if conn.gone:
             return
+        if conn.linger is not None:
+            conn.linger.cancel()
         conn.gone = conn.closing = True
         self.left(conn, conn.drop_reason or reason)
         conn.out.clear()
