@@ -96,6 +96,8 @@ class ServerConfig:
     snapshot_every: float = 5.0
     web_port: int | None = None  # also serve the web page and its WebSocket here
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
+    web_hosts: tuple[str, ...] = ()  # Host names the web port answers to besides IPs, localhost
+    web_request_timeout: float = 5.0  # for the HTTP request (and upgrade) on the web port
     shutdown_timeout: float = 3.0
     tls_handshake_timeout: float = 5.0
     hub: HubConfig = field(default_factory=HubConfig)
@@ -406,7 +408,9 @@ class Server:
                counted: bool = False) -> Connection | None:
         """A new chat connection on `outlet`, counted (unless `counted` already, by
         `admit`) against the limits; None if it was refused."""
-        if not counted and not self.admit(ip, address, outlet, say_why=say_why):
+        if counted:  # counted a while ago (a WebSocket, after its handshake): a new id
+            self._cid += 1
+        elif not self.admit(ip, address, outlet, say_why=say_why):
             return None
         link = Link(self.link_config, time.monotonic(),
                     mode=Mode.JSON if json_only else Mode.UNKNOWN, detect_tls=detect_tls)
