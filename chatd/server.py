@@ -378,7 +378,8 @@ class Server:
 
     # ------------------------------------------------------------------ any shell
 
-    def admit(self, ip: str, address: str, outlet: Outlet, *, say_why: bool = True) -> bool:
+    def admit(self, ip: str, address: str, outlet: Outlet, *, say_why: bool = True,
+              throttle: bool = True) -> bool:
         """Count a new connection against the limits (PROTOCOL.txt 8.4); False if refused.
 
         A refused connection gets one error line (`say_why`), except on a TLS port, where
@@ -386,7 +387,7 @@ class Server:
         its slot to the newcomer: it ends now, with a notice.
         """
         self._cid += 1
-        verdict = self.admission.admit(ip, time.monotonic())
+        verdict = self.admission.admit(ip, time.monotonic(), throttle=throttle)
         if isinstance(verdict, Refused):
             self.log.warning(f"#{self._cid} {address} refused: {verdict.message}")
             if say_why:

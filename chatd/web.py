@@ -22,6 +22,7 @@ import ipaddress
 import json
 import logging
 import ssl
+import time
 from collections import deque
 from collections.abc import Collection
 from importlib import resources
@@ -201,8 +202,10 @@ class WebConnection(ServerConnection):
         tcp = cast(asyncio.Transport, transport)
         gateway = self.gateway
         self.ip, self.address = address_of(tcp.get_extra_info("peername"))
+        # A page load is several short connections: only a WebSocket takes one of the
+        # address's new connections (--connect-throttle), at its upgrade (`_http`).
         if gateway.stopping or not gateway.server.admit(self.ip, self.address, _Unopened(tcp),
-                                                        say_why=False):
+                                                        say_why=False, throttle=False):
             tcp.abort()
             return
         self.counted = True
@@ -467,11 +470,17 @@ class WebGateway:
         path = request.path.partition("?")[0]
         if path == WS_PATH:
             origin = request.headers.get("Origin")
-            if origin_allowed(origin, request.headers.get("Host"), self.origins):
+            if not origin_allowed(origin, request.headers.get("Host"), self.origins):
+                self.server.log.warning(f"web: refused a WebSocket from Origin {origin!r} "
+                                        "(allow it with --web-origin)")
+                return ws.respond(403, "This Origin may not use this chat server.\n")
+            address = cast(WebConnection, ws).address
+            refused = self.server.admission.throttled(cast(WebConnection, ws).ip,
+                                                      time.monotonic())
+            if refused is None:
                 return None  # go on with the WebSocket handshake
-            self.server.log.warning(f"web: refused a WebSocket from Origin {origin!r} "
-                                    "(allow it with --web-origin)")
-            return ws.respond(403, "This Origin may not use this chat server.\n")
+            self.server.log.warning(f"web: {address} refused: {refused.message}")
+            return ws.respond(429, f"{refused.code}: {refused.message}\n")
         page = self.pages.get(path)
         if page is None:
             return ws.respond(404, "Not found.\n")

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from tests.e2e._server_opts import small_rcvbuf_socket
-from tests.e2e.test_web_socket import StartWeb, WebChatd, start_web, ws_join
+from tests.e2e.test_web_socket import StartWeb, WebChatd, start_web, ws_join, ws_open
 from tests.harness import TIMEOUT, Client
 
 __all__ = ["start_web"]  # the fixture, shared with test_web_socket.py
@@ -192,3 +193,23 @@ async def test_dns_rebinding_is_refused(start_web: StartWeb) -> None:
     head, _ = await _http(server, "/ws", f"chat.example.org:{port}",
                           UPGRADE + f"Origin: https://chat.example.org:{port}\r\n")
     assert head.startswith("HTTP/1.1 101 "), head
+
+
+async def test_page_loads_do_not_use_up_the_connect_throttle(start_web: StartWeb) -> None:
+    """A page load is several short connections; only WebSockets take one of the
+    address's --connect-throttle new connections (PROTOCOL.txt 8.4), at the upgrade."""
+    server = await start_web("--connect-throttle", "3")
+    for _ in range(3):  # 21 page requests: far past the throttle
+        for path in ("/", "/app.js", "/session.js", "/view.js", "/colour.js", "/palette.js",
+                     "/style.css"):
+            head, _ = await _http(server, path, f"127.0.0.1:{server.web_port}")
+            assert head.startswith("HTTP/1.1 200 "), (path, head)
+    for name in ("a", "b", "c"):
+        ws = await ws_join(server, name)
+        await ws.close()
+    with pytest.raises(InvalidStatus) as refused:
+        await ws_open(server)
+    assert refused.value.response.status_code == 429
+    assert b"too_many_connections" in refused.value.response.body
+    await server.wait_log(r"web: 127\.0\.0\.1:\d+ refused: too many new connections from "
+                          r"127\.0\.0\.1 in 60s")
