@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--web-origin", action="append", default=[], metavar="ORIGIN",
                      help="allow WebSocket connections from this Origin too "
                           "(e.g. https://chat.example.org); repeat for several")
+    web.add_argument("--web-host", action="append", default=[], metavar="NAME",
+                     help="a host name the page is served under (e.g. chat.example.org); "
+                          "requests for other names are refused, except IP addresses and "
+                          "localhost; repeat for several")
+    web.add_argument("--web-request-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+                     help="close a web connection that has not sent its HTTP request "
+                          "(or finished its WebSocket upgrade) by then")
     sec = ap.add_argument_group("security")
     sec.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
     sec.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
@@ -184,6 +191,8 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         snapshot_every=max(0.05, args.snapshot_every),
         web_port=args.web,
         web_origins=tuple(args.web_origin),
+        web_hosts=tuple(args.web_host),
+        web_request_timeout=max(0.1, args.web_request_timeout),
         hub=HubConfig(
             history_size=args.history,
             history_on_join=args.history_on_join,

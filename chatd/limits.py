@@ -138,14 +138,15 @@ class Admission:
             return str(ipaddress.IPv6Network((address, self.ipv6_prefix), strict=False))
         return ip
 
-    def admit(self, ip: str, now: float) -> Refused | str | None:
+    def admit(self, ip: str, now: float, *, throttle: bool = True
+              ) -> Refused | str | None:
         """None: admitted (and counted). A session id: admitted, taking the slot of that
-        held session, which the caller must end. Refused: not admitted, not counted."""
+        held session, which the caller must end. Refused: not admitted, not counted.
+        `throttle` False: counted without taking a new connection of the address's
+        window (a web page request: the WebSocket it may become asks `throttled`)."""
         group = self.group(ip)
-        if self.throttle and not self._may_connect(group, now):
-            return Refused(ErrorCode.TOO_MANY_CONNECTIONS,
-                           f"too many new connections from {group} in {self.window:g}s; "
-                           "wait a little and try again")
+        if throttle and (refused := self.throttled(ip, now)) is not None:
+            return refused
         if self.max_per_ip and self.per_group.get(group, 0) >= self.max_per_ip:
             sid = self._take_held(group)
             if sid is None:
@@ -161,6 +162,15 @@ class Admission:
             return sid  # the total stays: the slot moved to this group
         self.per_group[group] = self.per_group.get(group, 0) + 1
         self.total += 1
+        return None
+
+    def throttled(self, ip: str, now: float) -> Refused | None:
+        """Takes one new connection of the address's window; Refused if it has none."""
+        group = self.group(ip)
+        if self.throttle and not self._may_connect(group, now):
+            return Refused(ErrorCode.TOO_MANY_CONNECTIONS,
+                           f"too many new connections from {group} in {self.window:g}s; "
+                           "wait a little and try again")
         return None
 
     def release(self, ip: str) -> None:

@@ -98,6 +98,8 @@ class ServerConfig:
     snapshot_every: float = 5.0
     web_port: int | None = None  # also serve the web page and its WebSocket here
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
+    web_hosts: tuple[str, ...] = ()  # Host names the web port answers to besides IPs, localhost
+    web_request_timeout: float = 5.0  # for the HTTP request (and upgrade) on the web port
     shutdown_timeout: float = 3.0
     tls_handshake_timeout: float = 5.0
     hub: HubConfig = field(default_factory=HubConfig)
@@ -376,7 +378,8 @@ class Server:
 
     # ------------------------------------------------------------------ any shell
 
-    def admit(self, ip: str, address: str, outlet: Outlet, *, say_why: bool = True) -> bool:
+    def admit(self, ip: str, address: str, outlet: Outlet, *, say_why: bool = True,
+              throttle: bool = True) -> bool:
         """Count a new connection against the limits (PROTOCOL.txt 8.4); False if refused.
 
         A refused connection gets one error line (`say_why`), except on a TLS port, where
@@ -393,7 +396,7 @@ class Server:
                               f"address; try again in {math.ceil(wait)}s")
             log = self.log.warning if self.passwords.first_refusal(group) else self.log.debug
         else:
-            verdict = self.admission.admit(ip, now)
+            verdict = self.admission.admit(ip, now, throttle=throttle)
             log = self.log.warning
         if isinstance(verdict, Refused):
             log(f"#{self._cid} {address} refused: {verdict.message}")
@@ -430,7 +433,9 @@ class Server:
                counted: bool = False) -> Connection | None:
         """A new chat connection on `outlet`, counted (unless `counted` already, by
         `admit`) against the limits; None if it was refused."""
-        if not counted and not self.admit(ip, address, outlet, say_why=say_why):
+        if counted:  # counted a while ago (a WebSocket, after its handshake): a new id
+            self._cid += 1
+        elif not self.admit(ip, address, outlet, say_why=say_why):
             return None
         link = Link(self.link_config, time.monotonic(),
                     mode=Mode.JSON if json_only else Mode.UNKNOWN, detect_tls=detect_tls)

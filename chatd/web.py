@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import json
 import logging
+import ssl
+import time
 from collections import deque
 from collections.abc import Collection
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server as WsServer
@@ -39,6 +42,8 @@ from chatd.palette import PALETTE
 from chatd.server import address_of, describe, tls_context
 
 if TYPE_CHECKING:
+    from websockets.server import ServerProtocol
+
     from chatd.server import Connection, Server
 
 WS_PATH = "/ws"
@@ -96,6 +101,34 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Collection[str
             and parts.netloc == host.strip().lower())
 
 
+def host_name(host: str) -> str:
+    """The name in a Host header: lower case, without port, brackets or a final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 literal, perhaps with a port
+        return host[1:].partition("]")[0]
+    return host.partition(":")[0].rstrip(".")
+
+
+def host_allowed(host: str | None, names: Collection[str]) -> bool:
+    """Whether a request's Host is a name this server answers to (PROTOCOL.txt 13.6).
+
+    A page of another site may get its own name to resolve to this server's address
+    (DNS rebinding), and the browser then treats the server as that site's: such a
+    request carries the other site's name, so it is refused. An IP address cannot be
+    rebound, and localhost names always mean this machine; other names must be given
+    (`names`: --web-host and the names chatd listens on).
+    """
+    if host is None:
+        return False
+    name = host_name(host)
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return name == "localhost" or name.endswith(".localhost") or name in names
+
+
 class _ForwardToServerLog(logging.Handler):
     """websockets' own warnings and errors, one line each in chatd's log (no tracebacks)."""
 
@@ -118,6 +151,146 @@ def _library_logger(server: Server) -> logging.Logger:
     return logger
 
 
+class _Unopened:
+    """Admission's view of a connection that is not a WebSocket yet: refusing it cuts it
+    at once (no HTTP answer, nor any TLS work, for a connection over the limits)."""
+
+    __slots__ = ("transport",)
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        self.transport.abort()
+
+    def abort(self) -> None:
+        self.transport.abort()
+
+
+class WebConnection(ServerConnection):
+    """One TCP connection to the web port, counted from accept to end (PROTOCOL.txt 8.4).
+
+    `WebGateway` makes a subclass per gateway, bound to it (websockets creates the
+    connection itself). With TLS the handshake is done here, after counting, under
+    --tls-handshake-timeout; websockets sees the connection once it is encrypted.
+    """
+
+    gateway: ClassVar[WebGateway]
+
+    def __init__(self, protocol: ServerProtocol, server: WsServer, **kwargs: Any) -> None:
+        super().__init__(protocol, server, **kwargs)
+        self.ip = ""
+        self.address = "?"
+        self.counted = False  # this connection holds a slot that it must give back
+        self.chat: Connection | None = None  # the chat connection, after the upgrade
+        self.outlet: WebOutlet | None = None
+        self.raw: asyncio.Transport | None = None  # the TCP transport, under TLS
+        self.started = False  # websockets has the connection
+        self.early: list[bytes | None] = []  # decrypted before it had it; None: EOF
+        self.handshake_task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tcp = cast(asyncio.Transport, transport)
+        gateway = self.gateway
+        self.ip, self.address = address_of(tcp.get_extra_info("peername"))
+        # A page load is several short connections: only a WebSocket takes one of the
+        # address's new connections (--connect-throttle), at its upgrade (`_http`).
+        if gateway.stopping or not gateway.server.admit(self.ip, self.address, _Unopened(tcp),
+                                                        say_why=False, throttle=False):
+            tcp.abort()
+            return
+        self.counted = True
+        if gateway.tls is None:
+            self.start(tcp)
+            return
+        tcp.pause_reading()  # the TLS hello is for start_tls, which runs from the next turn
+        self.raw = tcp
+        gateway.handshakes.add(self)
+        self.handshake_task = asyncio.get_running_loop().create_task(
+            self.upgrade(tcp, gateway.tls))
+
+    def start(self, transport: asyncio.Transport) -> None:
+        self.started = True
+        super().connection_made(transport)
+        early, self.early = self.early, []
+        for data in early:
+            if data is None:
+                self.eof_received()
+            else:
+                self.data_received(data)
+
+    async def upgrade(self, tcp: asyncio.Transport, context: ssl.SSLContext) -> None:
+        gateway = self.gateway
+        timeout = gateway.server.config.tls_handshake_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                tls = await asyncio.get_running_loop().start_tls(
+                    tcp, self, context, server_side=True, ssl_handshake_timeout=timeout)
+        except Exception as exc:  # reset, bad hello, timeout...: one line, the slot back
+            what = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
+            gateway.server.log.warning(f"web: {self.address} TLS handshake failed: {what}")
+            tcp.abort()
+            self.release()
+            return
+        finally:
+            gateway.handshakes.discard(self)
+        if tls is None or tcp.is_closing():  # lost as the handshake ended
+            self.release()
+            return
+        self.start(tls)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.started:  # TLS hands over what follows the handshake before
+            self.early.append(data)  # start_tls returns: keep it for websockets
+            return
+        super().data_received(data)
+        # The library answers pings and closes by itself, past the send queue's
+        # accounting: check what waits after each read (PROTOCOL.txt 8.2).
+        self.gateway.check_unsent(self)
+
+    def eof_received(self) -> None:
+        if not self.started:
+            self.early.append(None)
+            return
+        super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.release()
+        if self.started:
+            super().connection_lost(exc)
+
+    def unsent(self) -> int:
+        """Bytes written to the connection and not yet taken by the kernel."""
+        size = self.transport.get_write_buffer_size()
+        if self.raw is not None:  # TLS output past its buffer waits on the TCP transport
+            size += self.raw.get_write_buffer_size()
+        return size
+
+    def take_over(self) -> bool:
+        """The chat connection takes this one's slot; False if it has already ended."""
+        if not self.counted:
+            return False
+        self.counted = False
+        return True
+
+    def release(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.gateway.server.release(self.ip)
+
+    def cut(self) -> None:
+        (self.raw or self.transport).abort()
+
+
 class WebOutlet:
     """The writer's view of a WebSocket (chatd.outbox.Outlet): lines in, messages out.
 
@@ -128,7 +301,7 @@ class WebOutlet:
 
     __slots__ = ("ws", "lines", "queued", "closing", "wake", "close_code", "close_reason")
 
-    def __init__(self, ws: ServerConnection) -> None:
+    def __init__(self, ws: WebConnection) -> None:
         self.ws = ws
         self.lines: deque[bytes] = deque()
         self.queued = 0  # bytes written by the server and not yet handed to the socket
@@ -145,7 +318,7 @@ class WebOutlet:
         self.wake.set()
 
     def buffered(self) -> int:
-        return self.queued + self.ws.transport.get_write_buffer_size()
+        return self.queued + self.ws.unsent()
 
     def is_closing(self) -> bool:
         return self.closing or self.ws.state is not State.OPEN
@@ -201,10 +374,18 @@ def lost_reason(exc: ConnectionClosedError) -> Exception:
 class WebGateway:
     def __init__(self, server: Server) -> None:
         self.server = server
+        config = server.config
         self.pages = load_pages()
-        self.origins = frozenset(normalize_origin(o) for o in server.config.web_origins)
+        self.origins = frozenset(normalize_origin(o) for o in config.web_origins)
+        # Names the server answers to besides IP addresses and localhost (13.6). An
+        # address to listen on is an IP or a name, never with a port or brackets.
+        listen = (host.lower().rstrip(".") for host in config.hosts or ())
+        self.names = frozenset(name for name in (*map(host_name, config.web_hosts), *listen)
+                               if name)
+        self.tls = tls_context(config)
         self.stopping = False
         self.outlets: set[WebOutlet] = set()
+        self.handshakes: set[WebConnection] = set()  # in their TLS handshake
         self.bound: list[str] = []
         self.ws_server: WsServer | None = None
 
@@ -212,9 +393,13 @@ class WebGateway:
     async def start(cls, server: Server) -> WebGateway:
         gateway = cls(server)
         config = server.config
+
+        class Bound(WebConnection):
+            pass
+
+        Bound.gateway = gateway
         # asyncio's create_server takes a list of hosts, though websockets' hint says one.
         hosts: Any = list(config.hosts) if config.hosts else None
-        tls = tls_context(config)
         try:
             gateway.ws_server = ws_server = await serve(
                 gateway._session, host=hosts, port=config.web_port,
@@ -222,10 +407,12 @@ class WebGateway:
                 max_size=MAX_SIZE_FACTOR * config.max_line_bytes,
                 # Lines are short: compression would cost memory per connection for little.
                 compression=None, close_timeout=CLOSE_TIMEOUT,
-                logger=_library_logger(server), backlog=4096, ssl=tls)
+                # The HTTP request and the upgrade; TLS comes before, on its own deadline.
+                open_timeout=config.web_request_timeout, create_connection=Bound,
+                logger=_library_logger(server), backlog=4096)
         except OSError as exc:  # say which port: the log's reader may think of the TCP one
             raise OSError(exc.errno, exc.strerror, f"web port {config.web_port}") from exc
-        scheme = "https" if tls else "http"
+        scheme = "https" if gateway.tls else "http"
         for sock in ws_server.sockets:
             host, port = sock.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
@@ -238,6 +425,23 @@ class WebGateway:
             outlet.close_code, outlet.close_reason = 1001, "server shutting down"
         if self.ws_server is not None:
             self.ws_server.close(close_connections=False)
+        for ws in list(self.handshakes):
+            ws.cut()
+
+    def check_unsent(self, ws: WebConnection) -> None:
+        """Drops a connection whose unsent output is past the send-queue bound."""
+        unsent = ws.outlet.buffered() if ws.outlet is not None else ws.unsent()
+        limit = self.server.config.max_send_queue
+        if unsent <= limit:
+            return
+        what = f"disconnected: send queue over {limit} bytes (the client is not reading)"
+        if ws.chat is not None:
+            if not ws.chat.gone:
+                self.server.log.warning(f"{ws.chat} {what}")
+                ws.chat.drop("send queue full")
+        else:
+            self.server.log.warning(f"web: {ws.address} {what}")
+            ws.cut()
 
     async def close(self) -> None:
         """After the server has closed its connections: wait for the handlers to end."""
@@ -254,14 +458,29 @@ class WebGateway:
     # ------------------------------------------------------------------ HTTP
 
     def _http(self, ws: ServerConnection, request: Request) -> Response | None:
+        host = request.headers.get("Host")
+        if not host_allowed(host, self.names):
+            self.server.log.warning(f"web: {cast(WebConnection, ws).address} refused: Host "
+                                    f"{host!r} is not a name of this server (allow it with "
+                                    "--web-host)")
+            name = host_name(host) if host else ""
+            return ws.respond(403, f"This chat server does not answer to the name {name!r}. "
+                                   "If that name is the server's, start chatd with "
+                                   f"--web-host {name or 'NAME'}.\n")
         path = request.path.partition("?")[0]
         if path == WS_PATH:
             origin = request.headers.get("Origin")
-            if origin_allowed(origin, request.headers.get("Host"), self.origins):
+            if not origin_allowed(origin, request.headers.get("Host"), self.origins):
+                self.server.log.warning(f"web: refused a WebSocket from Origin {origin!r} "
+                                        "(allow it with --web-origin)")
+                return ws.respond(403, "This Origin may not use this chat server.\n")
+            address = cast(WebConnection, ws).address
+            refused = self.server.admission.throttled(cast(WebConnection, ws).ip,
+                                                      time.monotonic())
+            if refused is None:
                 return None  # go on with the WebSocket handshake
-            self.server.log.warning(f"web: refused a WebSocket from Origin {origin!r} "
-                                    "(allow it with --web-origin)")
-            return ws.respond(403, "This Origin may not use this chat server.\n")
+            self.server.log.warning(f"web: {address} refused: {refused.message}")
+            return ws.respond(429, f"{refused.code}: {refused.message}\n")
         page = self.pages.get(path)
         if page is None:
             return ws.respond(404, "Not found.\n")
@@ -279,19 +498,20 @@ class WebGateway:
 
     # ------------------------------------------------------------------ WebSocket
 
-    async def _session(self, ws: ServerConnection) -> None:
+    async def _session(self, connection: ServerConnection) -> None:
         """One browser, from the handshake to the end: messages into its connection's link."""
+        ws = cast(WebConnection, connection)
         if self.stopping:
             await ws.close(1001, "server shutting down")
             return
-        server = self.server
-        outlet = WebOutlet(ws)
-        ip, address = address_of(ws.remote_address)
-        # A WebSocket speaks JSON: no text mode (PROTOCOL.txt 13).
-        conn = server.accept(ip, address, outlet, json_only=True)
-        if conn is None:  # refused: the pump sends the error line, then closes
-            await outlet.pump()
+        if not ws.take_over():  # it ended as the handshake did
             return
+        server = self.server
+        ws.outlet = outlet = WebOutlet(ws)
+        # Counted when it was accepted; a WebSocket speaks JSON: no text mode (13).
+        conn = server.accept(ws.ip, ws.address, outlet, json_only=True, counted=True)
+        assert conn is not None  # only a connection not counted yet can be refused
+        ws.chat = conn
         self.outlets.add(outlet)
         sender = asyncio.create_task(outlet.pump())
         reason: str | None = None

@@ -62,6 +62,20 @@ def test_new_connections_per_address_are_throttled_in_a_window() -> None:
     assert gate.total == 5  # a refused connection is not counted
 
 
+def test_a_connection_counted_without_the_throttle_asks_it_later() -> None:
+    """The web port counts page requests without the throttle; a WebSocket asks it."""
+    gate = Admission(max_per_ip=10, throttle=2, window=10)
+    for i in range(5):
+        assert gate.admit("192.0.2.1", T0 + i * 0.1, throttle=False) is None
+    assert gate.total == 5
+    assert gate.throttled("192.0.2.1", T0 + 1) is None
+    assert gate.throttled("192.0.2.1", T0 + 1) is None
+    refused = gate.throttled("192.0.2.1", T0 + 1)
+    assert isinstance(refused, Refused) and refused.code == ErrorCode.TOO_MANY_CONNECTIONS
+    assert isinstance(gate.admit("192.0.2.1", T0 + 1), Refused)  # the same window
+    assert gate.total == 5
+
+
 def test_the_throttle_table_is_bounded() -> None:
     gate = Admission(max_per_ip=0, throttle=1, window=10, table_size=100)
     for i in range(1000):

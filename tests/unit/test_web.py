@@ -16,7 +16,6 @@ from typing import Any, cast
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosedError
 from websockets.frames import Close, CloseCode
 
@@ -26,7 +25,9 @@ from chatd.serverlog import ServerLog
 from chatd.web import (
     CSP,
     MAX_SIZE_FACTOR,
+    WebConnection,
     WebOutlet,
+    host_allowed,
     load_pages,
     lost_reason,
     origin_allowed,
@@ -54,6 +55,28 @@ MAX_LINE = 1024  # small, so oversized messages stay small too
 def test_origin_rules(origin: str | None, host: str | None, allowed: tuple[str, ...],
                       ok: bool) -> None:
     assert origin_allowed(origin, host, frozenset(allowed)) is ok
+
+
+@pytest.mark.parametrize(("host", "ok"), [
+    ("127.0.0.1:8080", True),
+    ("10.1.2.3", True),  # any IP literal: an address cannot be rebound
+    ("[::1]:8080", True),
+    ("[2001:db8::7]", True),
+    ("localhost:8080", True),
+    ("LocalHost", True),
+    ("app.localhost:8080", True),
+    ("chat.example.org:443", True),  # given with --web-host
+    ("Chat.Example.Org.", True),
+    ("rebind.attacker.example:8080", False),
+    ("localhost.attacker.example", False),
+    ("example.org", False),
+    ("127.0.0.1.attacker.example", False),
+    ("::1", False),  # an IPv6 literal without brackets is not a Host
+    ("", False),
+    (None, False),
+])
+def test_host_rules(host: str | None, ok: bool) -> None:
+    assert host_allowed(host, frozenset({"chat.example.org"})) is ok
 
 
 def test_pages_hold_the_page_its_modules_and_the_palette() -> None:
@@ -107,7 +130,7 @@ class _FakeTransport:
 
 
 class _FakeSocket:
-    """Just what WebOutlet uses of a websockets ServerConnection."""
+    """Just what WebOutlet uses of a WebConnection (a websockets ServerConnection)."""
 
     def __init__(self) -> None:
         self.transport = _FakeTransport()
@@ -130,10 +153,13 @@ class _FakeSocket:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = (code, reason)
 
+    def unsent(self) -> int:
+        return self.transport.buffered
+
 
 def _outlet() -> tuple[WebOutlet, _FakeSocket]:
     ws = _FakeSocket()
-    return WebOutlet(cast(ServerConnection, ws)), ws
+    return WebOutlet(cast(WebConnection, ws)), ws
 
 
 async def test_outlet_sends_each_line_as_one_message_and_counts_what_waits() -> None:
