@@ -31,6 +31,7 @@ class Welcome:
     notice: str | None = None
     version: int = VERSION
     server: str = "chatd"
+    max_line_bytes: int = 0  # the server's line limit (1.4); 0: not announced
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +207,8 @@ def to_wire(update: Update) -> dict[str, Any]:
                    "resume": update.resume, "resumed": update.resumed}
             if update.notice is not None:
                 obj["notice"] = update.notice
+            if update.max_line_bytes > 0:
+                obj["max_line_bytes"] = update.max_line_bytes
             return obj
         case Ack():
             return {"type": "ack", "ref": update.ref, "id": update.id, "time": update.time}
@@ -297,7 +300,7 @@ def decode_update(line: bytes) -> Update:
                 _str(obj, "name"), _str(obj, "room"), _names(obj.get("users")),
                 resume=_str(obj, "resume"), resumed=obj.get("resumed") is True,
                 notice=_opt(obj, "notice"), version=_int(obj, "version"),
-                server=_str(obj, "server"))
+                server=_str(obj, "server"), max_line_bytes=max(_int(obj, "max_line_bytes"), 0))
         case "ack":
             return Ack(_str(obj, "ref"), _str(obj, "id"), _str(obj, "time"))
         case "error":
