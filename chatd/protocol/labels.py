@@ -2,13 +2,21 @@
 (PROTOCOL.txt section 5).
 
 A *label* is a name or a room as the user typed it, trimmed and put in NFC; that is what
-everyone sees. Its *key* (`name_key`) is what uniqueness compares.
+everyone sees. Its *key* (`name_key`) is what uniqueness compares: the label case-folded,
+then reduced to its confusable skeleton (Unicode UTS #39), so that look-alikes (alice
+spelt with a Cyrillic a, in full-width or in mathematical bold letters) share the key of
+"alice". A label never holds a character that shows nothing (format characters,
+default-ignorable code points, fillers): those would make two different labels look the
+same, or a label look like nothing at all.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Final
+
+from glyphguard import skeleton, ucd
 
 from chatd.protocol.constants import DEFAULT_NAME, MAX_NAME_CHARS
 from chatd.protocol.errors import ErrorCode, ProtocolError
@@ -23,6 +31,18 @@ _MESSAGE_DROP = re.compile(
 _NAME_FORBIDDEN = re.compile(
     "[" + re.escape(_C0_C1) + "\u202a-\u202e\u2066-\u2069\u200e\u200f" + _SURROGATES + "]"
 )
+_MAX_FOLDS = 4  # a bound, as PRECIS bounds its repeated folding; one more fold settles every
+# single character of Unicode today
+# U+2800 BRAILLE PATTERN BLANK is a symbol, but it draws as a blank.
+_BLANK_SYMBOLS = frozenset({0x2800})
+
+
+def _shows_nothing(cp: int) -> bool:
+    """Format characters, default-ignorable code points (zero-width characters, fillers,
+    variation selectors, tags), private use (no agreed look), noncharacters and blanks.
+    Properties come from glyphguard's Unicode tables, newer than the interpreter's."""
+    return (ucd.is_default_ignorable(cp) or ucd.general_category(cp) in ("Cf", "Co")
+            or ucd.is_noncharacter(cp) or cp in _BLANK_SYMBOLS)
 
 
 def clean_message(text: str) -> str:
@@ -32,6 +52,11 @@ def clean_message(text: str) -> str:
     return _MESSAGE_DROP.sub("", text)
 
 
+def _invisible(value: str) -> str | None:
+    """The first character of `value` that shows nothing, if any."""
+    return next((ch for ch in value if _shows_nothing(ord(ch))), None)
+
+
 def _check_label(value: str, what: str, code: str) -> str:
     if len(value) > MAX_NAME_CHARS:
         raise ProtocolError(code, f"{what} is longer than {MAX_NAME_CHARS} characters")
@@ -39,6 +64,11 @@ def _check_label(value: str, what: str, code: str) -> str:
         raise ProtocolError(code, f"{what} contains control characters")
     if any(ch.isspace() for ch in value):
         raise ProtocolError(code, f"{what} cannot contain spaces")
+    if not value.isascii():
+        ch = _invisible(value)
+        if ch is not None:
+            raise ProtocolError(
+                code, f"{what} contains an invisible or format character (U+{ord(ch):04X})")
     return value
 
 
@@ -58,9 +88,39 @@ def normalize_room(raw: str) -> str:
     return _check_label(room, "room name", ErrorCode.BAD_ROOM)
 
 
+def _fold(label: str) -> str:
+    folded = unicodedata.normalize("NFKC", label.casefold())
+    return unicodedata.normalize("NFC", skeleton(folded)).casefold()
+
+
+def _key(label: str) -> str:
+    key = _fold(label)
+    for _ in range(_MAX_FOLDS):
+        again = _fold(key)
+        if again == key:
+            break
+        key = again
+    return key
+
+
+# Folding ASCII goes character by character (tested against `_key` for every pair), so
+# ASCII labels, the commonest, take one str.translate instead of a few microseconds.
+_ASCII_KEYS: Final = str.maketrans({chr(c): _key(chr(c)) for c in range(0x80)})
+
+
 def name_key(name: str) -> str:
-    """Names and rooms are unique without regard to case."""
-    return name.casefold()
+    """What uniqueness compares, for names and rooms alike: the UTS #39 confusable skeleton
+    of the case-folded, NFKC-folded label, case-folded again (the skeleton maps some
+    characters to capitals, such as the digit 0 to O).
+
+    NFKC folds full-width and mathematical letters, as ergo folds width before its
+    skeleton. Case is folded first so that case variants always share a key; the price
+    is that a capital I and a small l, alike only in capitals, are not merged. A skeleton
+    can hold characters that fold further ("%" -> "°/₀" -> "°/o"), so folding repeats
+    until nothing changes: every string in such a chain gets the same key."""
+    if name.isascii():
+        return name.translate(_ASCII_KEYS)
+    return _key(name)
 
 
 def name_variant(name: str, n: int) -> str:
