@@ -12,11 +12,9 @@ same, or a label look like nothing at all.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from typing import Final
-
-from glyphguard import skeleton, ucd
 
 from chatd.protocol.constants import DEFAULT_NAME, MAX_NAME_CHARS
 from chatd.protocol.errors import ErrorCode, ProtocolError
@@ -31,18 +29,15 @@ _MESSAGE_DROP = re.compile(
 _NAME_FORBIDDEN = re.compile(
     "[" + re.escape(_C0_C1) + "\u202a-\u202e\u2066-\u2069\u200e\u200f" + _SURROGATES + "]"
 )
-_MAX_FOLDS = 4  # a bound, as PRECIS bounds its repeated folding; one more fold settles every
-# single character of Unicode today
+# The Unicode tables (glyphguard) cost ~50 ms and ~12 MB to import and only the server
+# needs them (chatc imports this package too), so the functions that use them import them
+# on first use: the first name or room a server checks pays for it once.
+
+# A bound on repeated folding, as PRECIS bounds its own; today one more fold settles every
+# single character of Unicode.
+_MAX_FOLDS = 4
 # U+2800 BRAILLE PATTERN BLANK is a symbol, but it draws as a blank.
 _BLANK_SYMBOLS = frozenset({0x2800})
-
-
-def _shows_nothing(cp: int) -> bool:
-    """Format characters, default-ignorable code points (zero-width characters, fillers,
-    variation selectors, tags), private use (no agreed look), noncharacters and blanks.
-    Properties come from glyphguard's Unicode tables, newer than the interpreter's."""
-    return (ucd.is_default_ignorable(cp) or ucd.general_category(cp) in ("Cf", "Co")
-            or ucd.is_noncharacter(cp) or cp in _BLANK_SYMBOLS)
 
 
 def clean_message(text: str) -> str:
@@ -53,8 +48,18 @@ def clean_message(text: str) -> str:
 
 
 def _invisible(value: str) -> str | None:
-    """The first character of `value` that shows nothing, if any."""
-    return next((ch for ch in value if _shows_nothing(ord(ch))), None)
+    """The first character of `value` that shows nothing, if any: a format character, a
+    default-ignorable code point (zero-width characters, fillers, variation selectors,
+    tags), private use (no agreed look), a noncharacter or a blank symbol. Properties come
+    from glyphguard's Unicode tables, newer than the interpreter's."""
+    from glyphguard import ucd  # on first use (see the top)
+
+    for ch in value:
+        cp = ord(ch)
+        if (ucd.is_default_ignorable(cp) or ucd.general_category(cp) in ("Cf", "Co")
+                or ucd.is_noncharacter(cp) or cp in _BLANK_SYMBOLS):
+            return ch
+    return None
 
 
 def _check_label(value: str, what: str, code: str) -> str:
@@ -89,6 +94,8 @@ def normalize_room(raw: str) -> str:
 
 
 def _fold(label: str) -> str:
+    from glyphguard import skeleton  # on first use (see the top)
+
     folded = unicodedata.normalize("NFKC", label.casefold())
     return unicodedata.normalize("NFC", skeleton(folded)).casefold()
 
@@ -103,9 +110,11 @@ def _key(label: str) -> str:
     return key
 
 
-# Folding ASCII goes character by character (tested against `_key` for every pair), so
-# ASCII labels, the commonest, take one str.translate instead of a few microseconds.
-_ASCII_KEYS: Final = str.maketrans({chr(c): _key(chr(c)) for c in range(0x80)})
+@functools.cache
+def _ascii_keys() -> dict[int, str]:
+    """Folding ASCII goes character by character (tested against `_key` for every pair),
+    so ASCII labels, the commonest, take one str.translate instead of microseconds."""
+    return str.maketrans({chr(c): _key(chr(c)) for c in range(0x80)})
 
 
 def name_key(name: str) -> str:
@@ -119,7 +128,7 @@ def name_key(name: str) -> str:
     can hold characters that fold further ("%" -> "°/₀" -> "°/o"), so folding repeats
     until nothing changes: every string in such a chain gets the same key."""
     if name.isascii():
-        return name.translate(_ASCII_KEYS)
+        return name.translate(_ascii_keys())
     return _key(name)
 
 
