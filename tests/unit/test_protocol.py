@@ -540,7 +540,8 @@ def _chat(name: str, message: str, id_: str, time: str, *, room: str, to: str | 
 UPDATES: st.SearchStrategy[p.Update] = st.one_of(
     st.builds(p.Welcome, LABELS, LABELS, st.lists(LABELS, max_size=4).map(tuple),
               resume=TEXT, resumed=st.booleans(), notice=st.none() | TEXT,
-              version=st.integers(1, 3), server=TEXT),
+              version=st.integers(1, 3), server=TEXT,
+              max_line_bytes=st.sampled_from([0, 1, 65536]) | st.integers(0, 2**40)),
     st.builds(_chat, LABELS, TEXT | SPICY, IDS, TIMES, room=LABELS, to=st.none() | LABELS,
               history=st.booleans()),
     st.builds(p.Joined, LABELS, LABELS, TEXT | SPICY, IDS, TIMES),
@@ -636,6 +637,9 @@ def test_encode_json_wire_shapes() -> None:
          {"type": "welcome", "version": 1, "server": "chatd x", "name": "alice2",
           "room": "lobby", "users": ["alice", "alice2"], "resume": "tok", "resumed": False,
           "notice": "n"}),
+        (p.Welcome("alice", "lobby", ("alice",), "tok", max_line_bytes=65536),
+         {"type": "welcome", "version": 1, "server": "chatd", "name": "alice", "room": "lobby",
+          "users": ["alice"], "resume": "tok", "resumed": False, "max_line_bytes": 65536}),
     ]
     for update, wire in shapes:
         assert json.loads(p.encode_json(update)) == wire
@@ -649,6 +653,27 @@ def test_decode_update_is_lenient() -> None:
     assert got == p.Chat("a", "hi", "1", "t", room="r")
     assert p.decode_update(b'{"type":"who","room":"r","users":["a",5]}') == p.WhoList("r", ("a",))
     assert error_of(p.decode_update, b"[1]").code == ErrorCode.BAD_JSON
+
+
+def test_welcome_max_line_bytes_is_optional() -> None:
+    """PROTOCOL.txt 4.1: "max_line_bytes" is sent only when announced; a welcome without it,
+    or with a value that is not a positive integer, reads as 0 (not announced)."""
+    assert b"max_line_bytes" not in p.encode_json(p.Welcome("a", "lobby", ("a",)))
+    assert p.encode_json(p.Welcome("a", "lobby", ("a",), max_line_bytes=0)) == p.encode_json(
+        p.Welcome("a", "lobby", ("a",)))
+    base = b'{"type":"welcome","version":1,"name":"a","room":"lobby","users":["a"]'
+    for tail, want in [(b"}", 0), (b',"max_line_bytes":4096}', 4096),
+                       (b',"max_line_bytes":-5}', 0), (b',"max_line_bytes":"9"}', 0),
+                       (b',"max_line_bytes":1.5}', 0), (b',"max_line_bytes":true}', 0)]:
+        got = p.decode_update(base + tail)
+        assert isinstance(got, p.Welcome) and got.max_line_bytes == want, tail
+
+
+def test_text_mode_welcome_ignores_max_line_bytes() -> None:
+    """PROTOCOL.txt 6.1: text mode shows the same welcome line with or without the limit."""
+    plain = p.Welcome("alice", "lobby", ("alice",))
+    assert p.encode_text(p.Welcome("alice", "lobby", ("alice",), max_line_bytes=4096)) == (
+        p.encode_text(plain))
 
 
 def _is_control(c: str) -> bool:

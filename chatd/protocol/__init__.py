@@ -1,0 +1,166 @@
+"""The wire codec of PROTOCOL.txt: pure functions and frozen dataclasses, no I/O.
+
+Both chatd and chatc import this package, usually as `p` (`from chatd import protocol as
+p`); every name below is re-exported here, so callers never import a module of it. The
+words, and the module each belongs to:
+
+- framing.py    a *line*: bytes up to "\n", at most max_line_bytes (`LineSplitter`),
+                decoded as UTF-8; the first line decides the *mode* (JSON or text).
+- events.py     an *event*: what a client line means (Connect, Message, Join, ...);
+                `parse_json_line` makes one from a JSON line, `encode_event` the way back.
+- updates.py    an *update*: what the server sends (Welcome, Chat, Joined, ...);
+                `encode_json` for the wire, `chat_json` on the broadcast path,
+                `decode_update` for clients.
+- textmode.py   *text mode* for people at nc: typed lines -> events, updates -> lines,
+                and `visible`, the rule for network text on a screen.
+- labels.py     a *label*: a name or a room as shown; its *key* (`name_key`, case and
+                look-alikes folded) is what uniqueness compares.
+- errors.py     `ProtocolError` and the stable codes a client sees; constants.py the
+                numbers both ends agree on; times.py the server's time stamps.
+
+Every failure is a `ProtocolError` carrying a stable code. Events and updates are frozen
+dataclasses handled with `match` ending in `assert_never`, so a type added to the `Event`
+or `Update` union but not handled everywhere fails mypy.
+"""
+
+from __future__ import annotations
+
+from chatd.protocol.constants import (
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_NAME,
+    DEFAULT_ROOM,
+    HISTORY_PAGE_MAX,
+    MAX_NAME_CHARS,
+    MAX_REF_CHARS,
+    VERSION,
+)
+from chatd.protocol.errors import (
+    ErrorCode,
+    ProtocolError,
+)
+from chatd.protocol.events import (
+    Connect,
+    Disconnect,
+    Event,
+    Help,
+    History,
+    Join,
+    Message,
+    Nick,
+    Ping,
+    Pong,
+    Rooms,
+    Who,
+    encode_event,
+    parse_json_line,
+)
+from chatd.protocol.framing import (
+    LINE_TOO_LONG,
+    LineSplitter,
+    LineTooLong,
+    decode_utf8,
+    looks_like_json,
+)
+from chatd.protocol.labels import (
+    clean_message,
+    name_key,
+    name_variant,
+    normalize_name,
+    normalize_room,
+)
+from chatd.protocol.textmode import (
+    TEXT_COMMANDS,
+    encode_text,
+    parse_text_line,
+    text_lines,
+    visible,
+)
+from chatd.protocol.times import (
+    format_time,
+    parse_time,
+)
+from chatd.protocol.updates import (
+    Ack,
+    Chat,
+    Error,
+    HistoryEnd,
+    Info,
+    Joined,
+    Left,
+    Renamed,
+    RoomList,
+    ServerPing,
+    ServerPong,
+    Shutdown,
+    Unknown,
+    Update,
+    Welcome,
+    WhoList,
+    chat_json,
+    decode_update,
+    encode_json,
+    to_wire,
+)
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_NAME",
+    "DEFAULT_ROOM",
+    "HISTORY_PAGE_MAX",
+    "LINE_TOO_LONG",
+    "MAX_NAME_CHARS",
+    "MAX_REF_CHARS",
+    "TEXT_COMMANDS",
+    "VERSION",
+    "Ack",
+    "Chat",
+    "Connect",
+    "Disconnect",
+    "Error",
+    "ErrorCode",
+    "Event",
+    "Help",
+    "History",
+    "HistoryEnd",
+    "Info",
+    "Join",
+    "Joined",
+    "Left",
+    "LineSplitter",
+    "LineTooLong",
+    "Message",
+    "Nick",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "Renamed",
+    "RoomList",
+    "Rooms",
+    "ServerPing",
+    "ServerPong",
+    "Shutdown",
+    "Unknown",
+    "Update",
+    "Welcome",
+    "Who",
+    "WhoList",
+    "chat_json",
+    "clean_message",
+    "decode_update",
+    "decode_utf8",
+    "encode_event",
+    "encode_json",
+    "encode_text",
+    "format_time",
+    "looks_like_json",
+    "name_key",
+    "name_variant",
+    "normalize_name",
+    "normalize_room",
+    "parse_json_line",
+    "parse_text_line",
+    "parse_time",
+    "text_lines",
+    "to_wire",
+    "visible",
+]

@@ -1,0 +1,13 @@
+"""Numbers and defaults of the wire contract that both ends agree on (PROTOCOL.txt)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+VERSION: Final = 1  # welcome "version" (12.1)
+DEFAULT_NAME: Final = "익명"  # a blank name (5.1): "anonymous", as in the tutorial chatd rebuilds
+DEFAULT_ROOM: Final = "lobby"
+MAX_NAME_CHARS: Final = 32  # names and rooms, counted after NFC (5.1, 5.2)
+MAX_REF_CHARS: Final = 64
+DEFAULT_MAX_LINE_BYTES: Final = 64 * 1024  # 1.4, 8.1
+HISTORY_PAGE_MAX: Final = 100

@@ -1,0 +1,52 @@
+"""Errors: the stable codes a client sees (PROTOCOL.txt section 7) and the exception that
+carries one from wherever a client line is refused to the line that answers it."""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+class ErrorCode:
+    """Stable error codes (PROTOCOL.txt section 7)."""
+
+    BAD_UTF8: Final = "bad_utf8"
+    BAD_JSON: Final = "bad_json"
+    LINE_TOO_LONG: Final = "line_too_long"
+    UNKNOWN_TYPE: Final = "unknown_type"
+    UNKNOWN_COMMAND: Final = "unknown_command"
+    BAD_FIELD: Final = "bad_field"
+    BAD_NAME: Final = "bad_name"
+    BAD_ROOM: Final = "bad_room"
+    NOT_JOINED: Final = "not_joined"
+    ALREADY_JOINED: Final = "already_joined"
+    NAME_TAKEN: Final = "name_taken"
+    NO_SUCH_USER: Final = "no_such_user"
+    BAD_ID: Final = "bad_id"
+    RATE_LIMITED: Final = "rate_limited"
+    EXCESS_FLOOD: Final = "excess_flood"
+    AUTH_FAILED: Final = "auth_failed"
+    SERVER_FULL: Final = "server_full"
+    TOO_MANY_CONNECTIONS: Final = "too_many_connections"
+    REGISTRATION_TIMEOUT: Final = "registration_timeout"
+    PING_TIMEOUT: Final = "ping_timeout"
+    UNAVAILABLE: Final = "unavailable"
+    INTERNAL: Final = "internal_error"
+
+
+class ProtocolError(Exception):
+    """A client line the server cannot accept; answered with an error update."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ProtocolError)
+            and (self.code, self.message, self.ref) == (other.code, other.message, other.ref)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.message, self.ref))

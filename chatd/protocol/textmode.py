@@ -1,0 +1,154 @@
+"""Text mode: the protocol for people at nc (PROTOCOL.txt section 6).
+
+Typed lines become the same events as JSON lines (`parse_text_line`: "/join dev" is a
+Join, any other line a Message), and updates are rendered as plain lines for a terminal
+(`text_lines`, `encode_text`). `visible` is the rule for every piece of network text put
+on a screen: no control character or bidirectional control survives. chatc parses what
+its user types with the same `parse_text_line`, so both understand commands alike.
+"""
+
+from __future__ import annotations
+
+from typing import Final, assert_never
+
+from chatd.protocol.constants import HISTORY_PAGE_MAX
+from chatd.protocol.errors import ErrorCode, ProtocolError
+from chatd.protocol.events import Disconnect, Event, Help, History, Join, Message, Nick, Rooms, Who
+from chatd.protocol.framing import decode_utf8
+from chatd.protocol.labels import clean_message
+from chatd.protocol.updates import (
+    Ack,
+    Chat,
+    Error,
+    HistoryEnd,
+    Info,
+    Joined,
+    Left,
+    Renamed,
+    RoomList,
+    ServerPing,
+    ServerPong,
+    Shutdown,
+    Unknown,
+    Update,
+    Welcome,
+    WhoList,
+)
+
+TEXT_COMMANDS: Final = {
+    "/help": "this list",
+    "/who [all]": "who is in this room (or everywhere)",
+    "/rooms": "rooms and their user counts",
+    "/join ROOM": "move to another room",
+    "/nick NAME": "change your name",
+    "/msg NAME TEXT": "a private line to one user",
+    "/history [N]": "the last N lines of this room again",
+    "/quit": "leave",
+}
+
+
+def parse_text_line(line: bytes) -> Event | None:
+    """One line of text mode (after the name line) -> an event; None for a blank line."""
+    text = decode_utf8(line)
+    if not text.strip():
+        return None
+    if not text.startswith("/") or text.startswith("//"):
+        body = clean_message(text[1:] if text.startswith("//") else text)
+        return Message(body) if body.strip() else None
+    command, _, rest = text.partition(" ")
+    command, rest = command.lower(), rest.strip()
+    match command:
+        case "/quit":
+            return Disconnect()
+        case "/help":
+            return Help()
+        case "/who" if rest.lower() in {"", "all", "*"}:
+            return Who(all=bool(rest))
+        case "/rooms":
+            return Rooms()
+        case "/join" if rest and " " not in rest:
+            return Join(rest)
+        case "/nick" if rest and " " not in rest:
+            return Nick(rest)
+        case "/msg":
+            to, _, body = rest.partition(" ")
+            body = clean_message(body)
+            if to and body.strip():
+                return Message(body, to=to)
+        case "/history" if not rest:
+            return History()
+        case "/history" if rest.isdigit() and 1 <= int(rest) <= HISTORY_PAGE_MAX:
+            return History(limit=int(rest))
+    if command in {c.split()[0] for c in TEXT_COMMANDS}:
+        usage = next(c for c in TEXT_COMMANDS if c.split()[0] == command)
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"usage: {usage}")
+    raise ProtocolError(
+        ErrorCode.UNKNOWN_COMMAND, f"unknown command {command[:40]} (try /help; // sends a /)"
+    )
+
+
+# Text mode shows controls in caret notation (ESC -> ^[) and C1 as <U+0085>, so nothing
+# from the network can drive the reader's terminal.
+_VISIBLE = {c: ("^" + chr(c + 0x40) if c < 0x20 else "^?") for c in range(0x20)}
+_VISIBLE[0x7F] = "^?"
+_VISIBLE[0x09] = " "
+_VISIBLE.update({c: f"<U+{c:04X}>" for c in range(0x80, 0xA0)})
+# Bidirectional controls are not C0/C1 controls, yet they can make a line display as
+# something else (a name reversed), so they are shown as code points too.
+_VISIBLE.update({c: f"<U+{c:04X}>" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                              *range(0x2066, 0x206A))})
+_VISIBLE_TABLE: Final = str.maketrans({chr(c): v for c, v in _VISIBLE.items()})
+
+
+def visible(text: str) -> str:
+    """Text safe for a terminal: no control character survives (newlines included), and
+    no bidirectional control that could make it display as something else."""
+    return text if text.isprintable() else text.translate(_VISIBLE_TABLE)
+
+
+def text_lines(update: Update) -> list[str]:
+    """The human-readable rendering of an update for a text-mode connection."""
+    match update:
+        case Chat():
+            if update.to is not None:
+                head = f"*{update.name}* "
+            elif update.history:
+                head = f"[{update.time[11:19]}] <{update.name}> "
+            else:
+                head = f"<{update.name}> "
+            return [head + visible(part) for part in update.message.split("\n")]
+        case Left() if update.reason:
+            return ["* " + visible(f"{update.message} ({update.reason})")]
+        case Joined() | Left() | Renamed():
+            return ["* " + visible(update.message)]
+        case Welcome():
+            lines = [f"* welcome, {update.name}: you are in {update.room} "
+                     f"with {', '.join(update.users)} (/help for commands)"]
+            if update.notice:
+                lines.append("* " + update.notice)
+            return [visible(line) for line in lines]
+        case Error():
+            return [f"! {update.code}: {visible(update.message)}"]
+        case WhoList():
+            if update.room is None:
+                return [f"* {room}: {', '.join(users)}" for room, users in update.rooms]
+            return [f"* {update.room}: {', '.join(update.users)}"]
+        case RoomList():
+            return [f"* {room} ({count})" for room, count in update.rooms] or ["* no rooms"]
+        case HistoryEnd():
+            if not update.count:
+                return []
+            return [f"* -- {update.count} earlier line{'s' if update.count != 1 else ''} above --"]
+        case Shutdown():
+            return ["* " + update.message]
+        case Info():
+            return ["* " + visible(line) for line in update.lines]
+        case Ack() | ServerPing() | ServerPong() | Unknown():
+            return []  # they mean nothing to a person at nc
+        case _:
+            assert_never(update)
+
+
+def encode_text(update: Update) -> bytes:
+    lines = text_lines(update)
+    return ("".join(line + "\n" for line in lines)).encode() if lines else b""

@@ -1,0 +1,327 @@
+"""Server updates: what the server sends (PROTOCOL.txt section 4), both ways.
+
+An *update* is a frozen dataclass (Welcome, Chat, Joined, ...), one per server line type;
+`Update` is their union. The server encodes one with `encode_json` (once per broadcast;
+`chat_json` is the shortcut for the commonest line, on the broadcast path), clients read
+one back with `decode_update`, which is lenient: a line it does not know is `Unknown`.
+Text mode renders the same updates for people (textmode.py).
+
+A new update type joins the `Update` union; mypy then reports every `match` that does not
+handle it (`to_wire` here, `text_lines` in textmode.py), through their `assert_never`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias, assert_never
+
+from chatd.protocol.constants import VERSION
+from chatd.protocol.errors import ErrorCode, ProtocolError
+from chatd.protocol.framing import decode_utf8
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    name: str
+    room: str
+    users: tuple[str, ...]
+    resume: str = ""
+    resumed: bool = False
+    notice: str | None = None
+    version: int = VERSION
+    server: str = "chatd"
+    max_line_bytes: int = 0  # the server's line limit (1.4); 0: not announced
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A chat line; `to` set means private (then `room` is None)."""
+
+    name: str
+    message: str
+    id: str = ""
+    time: str = ""
+    room: str | None = None
+    to: str | None = None
+    history: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    name: str
+    room: str
+    message: str
+    id: str = ""
+    time: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    name: str
+    room: str
+    message: str
+    id: str = ""
+    time: str = ""
+    reason: str | None = None  # set when the leave was not polite (timeout, lost connection)
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    name: str
+    old: str
+    room: str
+    message: str
+    id: str = ""
+    time: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    ref: str
+    id: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: str
+    message: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WhoList:
+    """`/who`: one room's users; with `all`, `rooms` maps every room to its users."""
+
+    room: str | None
+    users: tuple[str, ...] = ()
+    rooms: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    rooms: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEnd:
+    room: str
+    count: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    message: str = "server shutting down"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPing:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPong:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    """Text mode only: lines of help or status meant for a human."""
+
+    lines: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A server line a client does not know; clients ignore it."""
+
+    type: str
+    fields: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+Update: TypeAlias = (
+    Welcome
+    | Chat
+    | Joined
+    | Left
+    | Renamed
+    | Ack
+    | Error
+    | WhoList
+    | RoomList
+    | HistoryEnd
+    | Shutdown
+    | ServerPing
+    | ServerPong
+    | Info
+    | Unknown
+)
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def chat_json(name: str, message: str, room: str, id: str, time: str) -> bytes:
+    """A room chat line as JSON, without building an update first: the broadcast path.
+
+    Equal to `encode_json(Chat(name, message, id, time, room=room))`; `id` and `time`
+    are made by the server and need no escaping.
+    """
+    return ('{"type":"message","name":' + _dumps(name) + ',"message":' + _dumps(message)
+            + ',"room":' + _dumps(room) + ',"id":"' + id + '","time":"' + time
+            + '"}\n').encode()
+
+
+def to_wire(update: Update) -> dict[str, Any]:
+    """The JSON object of an update (fields that are empty/None/False are left out)."""
+    obj: dict[str, Any]
+    match update:
+        case Chat():
+            obj = {"type": "message", "name": update.name, "message": update.message}
+            if update.to is not None:
+                obj["to"] = update.to
+                obj["private"] = True
+            else:
+                obj["room"] = update.room
+            obj["id"], obj["time"] = update.id, update.time
+            if update.history:
+                obj["history"] = True
+            return obj
+        case Joined():
+            return {"type": "connect", "name": update.name, "message": update.message,
+                    "room": update.room, "id": update.id, "time": update.time}
+        case Left():
+            obj = {"type": "disconnect", "name": update.name, "message": update.message,
+                   "room": update.room, "id": update.id, "time": update.time}
+            if update.reason is not None:
+                obj["reason"] = update.reason
+            return obj
+        case Renamed():
+            return {"type": "nick", "name": update.name, "old": update.old,
+                    "message": update.message, "room": update.room, "id": update.id,
+                    "time": update.time}
+        case Welcome():
+            obj = {"type": "welcome", "version": update.version, "server": update.server,
+                   "name": update.name, "room": update.room, "users": list(update.users),
+                   "resume": update.resume, "resumed": update.resumed}
+            if update.notice is not None:
+                obj["notice"] = update.notice
+            if update.max_line_bytes > 0:
+                obj["max_line_bytes"] = update.max_line_bytes
+            return obj
+        case Ack():
+            return {"type": "ack", "ref": update.ref, "id": update.id, "time": update.time}
+        case Error():
+            obj = {"type": "error", "code": update.code, "message": update.message}
+            if update.ref is not None:
+                obj["ref"] = update.ref
+            return obj
+        case WhoList():
+            if update.room is None:
+                return {"type": "who", "all": True, "rooms": [
+                    {"room": room, "users": list(users)} for room, users in update.rooms]}
+            return {"type": "who", "room": update.room, "users": list(update.users)}
+        case RoomList():
+            return {"type": "rooms",
+                    "rooms": [{"room": room, "users": count} for room, count in update.rooms]}
+        case HistoryEnd():
+            return {"type": "history_end", "room": update.room, "count": update.count,
+                    "more": update.more}
+        case Shutdown():
+            return {"type": "shutdown", "message": update.message}
+        case ServerPing():
+            return {"type": "ping"}
+        case ServerPong():
+            return {"type": "pong"}
+        case Info():
+            return {"type": "info", "lines": list(update.lines)}
+        case Unknown():
+            return {"type": update.type, **update.fields}
+        case _:
+            assert_never(update)
+
+
+def encode_json(update: Update) -> bytes:
+    """One JSON line, ready for the wire."""
+    if type(update) is Chat and update.room is not None and not update.history:
+        return chat_json(update.name, update.message, update.room, update.id, update.time)
+    return (_dumps(to_wire(update)) + "\n").encode()
+
+
+# --------------------------------------------------------------------------- client side
+
+
+def _str(obj: dict[str, Any], key: str, default: str = "") -> str:
+    value = obj.get(key, default)
+    return value if isinstance(value, str) else default
+
+
+def _opt(obj: dict[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _int(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    return value if type(value) is int else 0
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def decode_update(line: bytes) -> Update:
+    """A server line -> an update, as a client reads it. Lenient: unknown -> Unknown."""
+    obj = json.loads(decode_utf8(line))
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.BAD_JSON, "server line is not a JSON object")
+    kind = _str(obj, "type")
+    match kind:
+        case "message":
+            return Chat(_str(obj, "name"), _str(obj, "message"), _str(obj, "id"),
+                        _str(obj, "time"), room=_opt(obj, "room"), to=_opt(obj, "to"),
+                        history=obj.get("history") is True)
+        case "connect":
+            return Joined(_str(obj, "name"), _str(obj, "room"), _str(obj, "message"),
+                          _str(obj, "id"), _str(obj, "time"))
+        case "disconnect":
+            return Left(_str(obj, "name"), _str(obj, "room"), _str(obj, "message"),
+                        _str(obj, "id"), _str(obj, "time"), reason=_opt(obj, "reason"))
+        case "nick":
+            return Renamed(_str(obj, "name"), _str(obj, "old"), _str(obj, "room"),
+                           _str(obj, "message"), _str(obj, "id"), _str(obj, "time"))
+        case "welcome":
+            return Welcome(
+                _str(obj, "name"), _str(obj, "room"), _names(obj.get("users")),
+                resume=_str(obj, "resume"), resumed=obj.get("resumed") is True,
+                notice=_opt(obj, "notice"), version=_int(obj, "version"),
+                server=_str(obj, "server"), max_line_bytes=max(_int(obj, "max_line_bytes"), 0))
+        case "ack":
+            return Ack(_str(obj, "ref"), _str(obj, "id"), _str(obj, "time"))
+        case "error":
+            return Error(_str(obj, "code"), _str(obj, "message"), _opt(obj, "ref"))
+        case "who" if obj.get("all") is True:
+            return WhoList(None, rooms=tuple(
+                (_str(r, "room"), _names(r.get("users"))) for r in _dicts(obj.get("rooms"))))
+        case "who":
+            return WhoList(_str(obj, "room"), _names(obj.get("users")))
+        case "rooms":
+            return RoomList(tuple(
+                (_str(r, "room"), _int(r, "users")) for r in _dicts(obj.get("rooms"))))
+        case "history_end":
+            return HistoryEnd(_str(obj, "room"), _int(obj, "count"), obj.get("more") is True)
+        case "shutdown":
+            return Shutdown(_str(obj, "message"))
+        case "ping":
+            return ServerPing()
+        case "pong":
+            return ServerPong()
+        case "info":
+            return Info(_names(obj.get("lines")))
+        case _:
+            return Unknown(kind, {k: v for k, v in obj.items() if k != "type"})
