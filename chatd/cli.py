@@ -197,6 +197,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             history_size=args.history,
             history_on_join=args.history_on_join,
             history_memory=max(64 * 1024, args.history_memory),
+            max_line_bytes=args.max_line_bytes,
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",
         ),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import heapq
 import hmac
 import re
 import secrets
@@ -110,6 +111,7 @@ class Config:
     # Bytes (about) of history kept in memory for rooms with people in them; as much
     # again, a quarter of it, for rooms nobody is in when history has no database.
     history_memory: int = 64 * 1024 * 1024
+    max_line_bytes: int = 0  # the server's line limit, announced in the welcome (4.1)
 
 
 # --------------------------------------------------------------------------- state
@@ -221,6 +223,13 @@ SINK_FULL = ("the history database is not accepting lines; your line was not sen
 
 
 HISTORY_PAGE_BYTES = 256 * 1024  # a history page holds fewer lines past this (3.8)
+ROOMS_LISTED = 200  # rooms in an answer to rooms or who all (4.7, 4.8)
+WHO_ALL_NAMES = 1000  # names in an answer to who all (4.7)
+
+
+def _by_name(room: Room[Any]) -> tuple[str, str]:
+    # Keys are look-alike skeletons ("room1" -> "roornl"): order by what people read.
+    return (room.name.casefold(), room.key)
 
 
 def _fitting(entries: Iterable[Entry]) -> int:
@@ -378,21 +387,33 @@ class Hub(Generic[P]):
         elif isinstance(event, p.Who):
             self._costly_reply(fx, peer, self._who(session, event.all))
         elif isinstance(event, p.Rooms):
-            self._costly_reply(fx, peer, p.RoomList(tuple(
-                (room.name, len(room.members))
-                for room in sorted(self.rooms.values(), key=lambda r: r.key)
-                if room.members)))
+            self._costly_reply(fx, peer, self._room_list())
         elif isinstance(event, p.History):
             self._history_page(fx, peer, self.rooms[session.room], event)
         else:  # pragma: no cover - every client event is handled above
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{type(event).__name__} not handled")
 
+    def _room_list(self) -> p.RoomList:
+        """The biggest rooms, by name; the rest counted (PROTOCOL.txt 4.8). Choosing them
+        is linear in the rooms, so a server with very many costs no sort per request."""
+        rooms = self.rooms.values()
+        shown = heapq.nlargest(ROOMS_LISTED, rooms, key=lambda r: len(r.members))
+        return p.RoomList(tuple((room.name, len(room.members))
+                                for room in sorted(shown, key=_by_name)),
+                          more=len(rooms) - len(shown))
+
     def _who(self, session: Session[P], everywhere: bool) -> p.WhoList:
-        if everywhere:
-            return p.WhoList(None, rooms=tuple(
-                (room.name, self.room_users(room))
-                for room in sorted(self.rooms.values(), key=lambda r: r.key)
-                if room.members))
+        if everywhere:  # every room by name, up to a bound of names (PROTOCOL.txt 4.7)
+            listed: list[tuple[str, tuple[str, ...]]] = []
+            names = 0
+            for room in heapq.nsmallest(ROOMS_LISTED, self.rooms.values(), key=_by_name):
+                users = self.room_users(room)[: WHO_ALL_NAMES - names]
+                if not users:
+                    break
+                listed.append((room.name, users))
+                names += len(users)
+            total = sum(len(room.members) for room in self.rooms.values())
+            return p.WhoList(None, rooms=tuple(listed), more=total - names)
         room = self.rooms[session.room]
         return p.WhoList(room.name, self.room_users(room))
 
@@ -629,7 +650,8 @@ class Hub(Generic[P]):
                 notice = f"{notice}; {taken}" if notice else taken
             self._reply(fx, peer, p.Welcome(
                 name, room.name, self.room_users(room), token,
-                notice=notice, server=self.config.server_name))
+                notice=notice, server=self.config.server_name,
+                max_line_bytes=self.config.max_line_bytes))
             self._send_recent(fx, peer, room)
         self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
         fx.note = f"{self._tag(cmd.origin)} {name} joined {room.name}"
@@ -687,7 +709,7 @@ class Hub(Generic[P]):
             return
         self._reply(fx, peer, p.Welcome(
             session.name, room.name, self.room_users(room), "", resumed=True,
-            server=self.config.server_name))
+            server=self.config.server_name, max_line_bytes=self.config.max_line_bytes))
         seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0, 0)
         start = max(seen, session.since)
         lines = self._retained(room)

@@ -217,6 +217,7 @@ class Server:
             password=config.password, registration_timeout=config.registration_timeout,
             greet_after=config.greet_after, ping_interval=config.ping_interval,
             ping_timeout=config.ping_timeout)
+        p.name_key("\u0430")  # load the look-alike tables now, not on someone's join
         self.store = SqliteHistory(config.history_db, config.hub.history_size,
                                    backlog=config.history_db_backlog, log=log) \
             if config.history_db else None

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import TypeAlias
 
 from chatd.hub import Entry
+from chatd.protocol import name_key
 from chatd.serverlog import ServerLog
 
+ROOM_KEYS = 2  # the version of chatd.protocol.name_key the rows are keyed by
 ID_BLOCK = 100_000  # ids reserved ahead; a crash skips at most this many
 MAX_BATCH = 1000  # lines a transaction: a commit stays short whatever the backlog
 BUSY_TIMEOUT = 0.5  # seconds SQLite waits for another process's lock before failing
@@ -121,6 +123,7 @@ class SqliteHistory:
             self._loop = None
         self._db = self._connect()
         self._db.executescript(_SCHEMA)
+        self._migrate_room_keys()
         row = self._db.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()
         self.first_id = int(row[0]) if row else 0
         self.reserved = 0
@@ -136,6 +139,23 @@ class SqliteHistory:
                                         daemon=True)
         self.reserve(self.first_id)
         self._writer.start()
+
+    def _migrate_room_keys(self) -> None:
+        """Rooms are keyed by their look-alike skeleton since key version 2 (PROTOCOL.txt
+        5.2); rows written under the older case-folded key move to the new one, once.
+        The new key is a function of the old one, and ids are unique across rooms."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'room_keys'").fetchone()
+        if row is not None and int(row[0]) >= ROOM_KEYS:
+            return
+        rooms = [r for (r,) in self._db.execute("SELECT DISTINCT room FROM lines")]
+        with self._db:  # one transaction
+            self._db.execute("BEGIN IMMEDIATE")
+            for room in rooms:
+                key = name_key(room)
+                if key != room:
+                    self._db.execute("UPDATE lines SET room = ? WHERE room = ?", (key, room))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('room_keys', ?)",
+                             (ROOM_KEYS,))
 
     def _connect(self, timeout: float = 5.0) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False,

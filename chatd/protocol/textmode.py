@@ -43,6 +43,7 @@ TEXT_COMMANDS: Final = {
     "/nick NAME": "change your name",
     "/msg NAME TEXT": "a private line to one user",
     "/history [N]": "the last N lines of this room again",
+    "//text": "send a line that starts with /",
     "/quit": "leave",
 }
 
@@ -122,8 +123,10 @@ def text_lines(update: Update) -> list[str]:
         case Joined() | Left() | Renamed():
             return ["* " + visible(update.message)]
         case Welcome():
-            lines = [f"* welcome, {update.name}: you are in {update.room} "
-                     f"with {', '.join(update.users)} (/help for commands)"]
+            others = [user for user in update.users if user != update.name]
+            company = f"with {', '.join(others)}" if others else "alone for now"
+            lines = [f"* welcome, {update.name}: you are in {update.room} {company} "
+                     "(/help for commands)"]
             if update.notice:
                 lines.append("* " + update.notice)
             return [visible(line) for line in lines]
@@ -131,10 +134,12 @@ def text_lines(update: Update) -> list[str]:
             return [f"! {update.code}: {visible(update.message)}"]
         case WhoList():
             if update.room is None:
-                return [f"* {room}: {', '.join(users)}" for room, users in update.rooms]
+                return [f"* {room}: {', '.join(users)}" for room, users in update.rooms] + (
+                    [f"* ... and {update.more} more users"] if update.more else [])
             return [f"* {update.room}: {', '.join(update.users)}"]
         case RoomList():
-            return [f"* {room} ({count})" for room, count in update.rooms] or ["* no rooms"]
+            return ([f"* {room} ({count})" for room, count in update.rooms] or ["* no rooms"]) + (
+                [f"* ... and {update.more} more rooms"] if update.more else [])
         case HistoryEnd():
             if not update.count:
                 return []

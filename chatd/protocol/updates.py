@@ -97,11 +97,13 @@ class WhoList:
     room: str | None
     users: tuple[str, ...] = ()
     rooms: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    more: int = 0  # with `all`: users not listed (the answer has a bound, PROTOCOL 4.7)
 
 
 @dataclass(frozen=True, slots=True)
 class RoomList:
     rooms: tuple[tuple[str, int], ...]
+    more: int = 0  # rooms not listed (the answer has a bound, PROTOCOL 4.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,12 +221,18 @@ def to_wire(update: Update) -> dict[str, Any]:
             return obj
         case WhoList():
             if update.room is None:
-                return {"type": "who", "all": True, "rooms": [
+                who: dict[str, Any] = {"type": "who", "all": True, "rooms": [
                     {"room": room, "users": list(users)} for room, users in update.rooms]}
+                if update.more:
+                    who["more"] = update.more
+                return who
             return {"type": "who", "room": update.room, "users": list(update.users)}
         case RoomList():
-            return {"type": "rooms",
-                    "rooms": [{"room": room, "users": count} for room, count in update.rooms]}
+            rooms: dict[str, Any] = {"type": "rooms", "rooms": [
+                {"room": room, "users": count} for room, count in update.rooms]}
+            if update.more:
+                rooms["more"] = update.more
+            return rooms
         case HistoryEnd():
             return {"type": "history_end", "room": update.room, "count": update.count,
                     "more": update.more}
@@ -307,12 +315,14 @@ def decode_update(line: bytes) -> Update:
             return Error(_str(obj, "code"), _str(obj, "message"), _opt(obj, "ref"))
         case "who" if obj.get("all") is True:
             return WhoList(None, rooms=tuple(
-                (_str(r, "room"), _names(r.get("users"))) for r in _dicts(obj.get("rooms"))))
+                (_str(r, "room"), _names(r.get("users"))) for r in _dicts(obj.get("rooms"))),
+                more=max(_int(obj, "more"), 0))
         case "who":
             return WhoList(_str(obj, "room"), _names(obj.get("users")))
         case "rooms":
             return RoomList(tuple(
-                (_str(r, "room"), _int(r, "users")) for r in _dicts(obj.get("rooms"))))
+                (_str(r, "room"), _int(r, "users")) for r in _dicts(obj.get("rooms"))),
+                more=max(_int(obj, "more"), 0))
         case "history_end":
             return HistoryEnd(_str(obj, "room"), _int(obj, "count"), obj.get("more") is True)
         case "shutdown":

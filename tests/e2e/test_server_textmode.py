@@ -116,7 +116,7 @@ async def test_nc_session_with_a_json_user(start_chatd: StartChatd, open_nc: Ope
     bob = await Client.joined(chatd.port, "bob")
     nc = await open_nc(chatd.port)
     await nc.send("tina")
-    welcome = "* welcome, tina: you are in lobby with bob, tina (/help for commands)"
+    welcome = "* welcome, tina: you are in lobby with bob (/help for commands)"
     assert await nc.line() == welcome
     assert await nc.line() == "* tina joined"
     await bob.recv_until(is_join("tina"))
@@ -205,7 +205,7 @@ async def test_nc_bad_name_then_another_try(start_chatd: StartChatd, open_nc: Op
     assert (await nc.line()).startswith("! bad_name: ")
     await nc.send("TINA")
     welcome = await nc.line()
-    assert welcome.startswith("* welcome, TINA2: you are in lobby with tina, TINA2")
+    assert welcome.startswith("* welcome, TINA2: you are in lobby with tina (")
     assert await nc.line() == "* TINA is taken, so you are TINA2"
     await taken.recv_until(is_join("TINA2"))
 
@@ -276,3 +276,16 @@ async def test_nc_paste_over_the_rate_names_each_dropped_line(
     got = await bob.recv_until(lambda m: m.get("message") == last_sent)
     sent = [m["message"] for m in got if m["type"] == "message"]
     assert named and sent + named == [f"pasted line {i}" for i in range(1, 16)]
+
+
+async def test_nc_welcome_names_the_others_or_says_alone_and_help_is_complete(
+    start_chatd: StartChatd, open_nc: OpenNc,
+) -> None:
+    """PROTOCOL.txt 6.1, 6.2."""
+    chatd = await start(start_chatd)
+    nc = await open_nc(chatd.port)
+    await nc.send("solo")
+    assert await nc.line() == "* welcome, solo: you are in lobby alone for now (/help for commands)"
+    await nc.send("/help")
+    help_lines = await nc.until(lambda s: s.startswith("* /quit"))
+    assert any(h.startswith("* //text") for h in help_lines)

@@ -979,7 +979,7 @@ def test_text_mode_peer_gets_readable_lines() -> None:
     w.say(b, "earlier line")
     t = w.join("tina", text=True)
     text = w.take_text(t)
-    assert text[0] == "* welcome, tina: you are in lobby with bob, tina (/help for commands)"
+    assert text[0] == "* welcome, tina: you are in lobby with bob (/help for commands)"
     assert text[1].endswith("] <bob> earlier line") and text[1].startswith("[")
     assert text[2:] == ["* -- 1 earlier line above --", "* tina joined"]
     w.say(b, "hi")

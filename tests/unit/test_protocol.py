@@ -695,7 +695,7 @@ def test_encode_text_renderings() -> None:
     t = "2026-11-25T20:00:01.123Z"
     cases: list[tuple[p.Update, str]] = [
         (p.Welcome("alice", "lobby", ("bob", "alice")),
-         "* welcome, alice: you are in lobby with bob, alice (/help for commands)\n"),
+         "* welcome, alice: you are in lobby with bob (/help for commands)\n"),
         (p.Chat("bob", "earlier line", "1", t, room="lobby", history=True),
          "[20:00:01] <bob> earlier line\n"),
         (p.HistoryEnd("lobby", 1, False), "* -- 1 earlier line above --\n"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from chatd import protocol as p
 from chatd.hub import Entry
 from chatd.serverlog import ServerLog
 from chatd.store import MAX_BATCH, Outage, SqliteHistory
@@ -148,3 +149,22 @@ def test_close_gives_up_after_its_timeout_and_says_how_many_lines_are_lost(
     store.close()
     assert time.monotonic() - started < DEADLINE
     assert "3 acknowledged line(s) could not be written" in log[1].getvalue()
+
+
+def test_rows_under_old_room_keys_move_to_the_look_alike_keys(tmp_path: Path) -> None:
+    """PROTOCOL.txt 5.2: a database written before rooms were keyed by their skeleton
+    ("room1" was its own key; now it is "roornl") keeps its history."""
+    path = tmp_path / "old.sqlite"
+    first = SqliteHistory(path, 100)
+    first.close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO lines VALUES ('room1', 5, 0, '5', '2026-01-01T00:00:00.000Z', "
+               "'bob', 'from before')")
+    db.execute("DELETE FROM meta WHERE key = 'room_keys'")
+    db.commit()
+    db.close()
+    again = SqliteHistory(path, 100)
+    try:
+        assert [e.message for e in again.load(p.name_key("room1"), 10)] == ["from before"]
+    finally:
+        again.close()
