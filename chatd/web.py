@@ -163,6 +163,12 @@ class _Unopened:
     def write(self, data: bytes) -> None:
         pass
 
+    def send(self, data: bytes) -> int:
+        if self.is_closing():
+            return -1
+        self.write(data)
+        return self.buffered()
+
     def buffered(self) -> int:
         return self.transport.get_write_buffer_size()
 
@@ -316,6 +322,12 @@ class WebOutlet:
         self.lines.extend(line for line in data.split(b"\n") if line)
         self.queued += len(data)
         self.wake.set()
+
+    def send(self, data: bytes) -> int:
+        if self.is_closing():
+            return -1
+        self.write(data)
+        return self.buffered()
 
     def buffered(self) -> int:
         return self.queued + self.ws.unsent()

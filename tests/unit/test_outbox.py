@@ -21,15 +21,12 @@ class Outlet:
         self.unsent = 0  # what the "kernel" has not taken yet
         self.closed = self.aborted = False
 
-    def write(self, data: bytes) -> None:
+    def send(self, data: bytes) -> int:
+        if self.closed or self.aborted:
+            return -1
         self.writes.append(data)
         self.unsent += len(data)
-
-    def buffered(self) -> int:
         return self.unsent
-
-    def is_closing(self) -> bool:
-        return self.closed or self.aborted
 
     def close(self) -> None:
         self.closed = True

@@ -1,0 +1,102 @@
+"""What one joined idle connection costs chatd, part by part (`python -m bench.conn_memory`).
+
+Runs a chatd Server in this process (uvloop) with tracemalloc on, connects N clients
+from a child process (so their memory is not counted), joins them, and prints the
+Python allocations per connection grouped by the module that made them, plus the RSS
+growth per connection. Allocations outside Python's allocator (libuv's handles, kernel
+socket buffers) show only in the RSS line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from collections import Counter
+
+import uvloop
+
+from chatd.server import Server, ServerConfig
+from chatd.serverlog import ServerLog
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+CLIENTS = textwrap.dedent("""
+    import socket, sys, time
+    port, n = int(sys.argv[1]), int(sys.argv[2])
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b'{"type":"connect","name":"u%d"}\\n' % i)
+        socks.append(s)
+    print("ready", flush=True)
+    sys.stdin.readline()
+""")
+
+
+def _part(filename: str) -> str:
+    for marker, part in (("asyncio/streams", "asyncio streams (reader, writer, protocol)"),
+                         ("asyncio/tasks", "task"), ("asyncio/", "asyncio, other"),
+                         ("uvloop", "uvloop transport"), ("chatd/link", "chatd link"),
+                         ("chatd/server", "chatd connection (server.py)"),
+                         ("chatd/hub", "chatd hub (session, room)"),
+                         ("chatd/outbox", "chatd writer"), ("chatd/limits", "chatd limits"),
+                         ("chatd/protocol", "chatd protocol"), ("chatd/", "chatd, other")):
+        if marker in filename:
+            return part
+    return "other"
+
+
+async def measure(n: int) -> None:
+    config = ServerConfig(hosts=("127.0.0.1",), port=0, rate=0, max_clients=0, max_per_ip=0,
+                          connect_throttle=0, greet_after=0, ping_interval=0)
+    server = Server(config, ServerLog("warning", io.StringIO()))
+    bound = await server.start()
+    port = int(bound[0].rpartition(":")[2])
+    await asyncio.sleep(0.2)
+    rss0 = _rss_kib()
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CLIENTS, str(port), str(n), stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    await proc.stdout.readline()
+    while len(server.hub.sessions) < n:  # noqa: ASYNC110 - the server runs in this loop
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # every join notice written
+    after = tracemalloc.take_snapshot()
+    rss1 = _rss_kib()
+    parts: Counter[str] = Counter()
+    for stat in after.compare_to(before, "filename"):
+        parts[_part(stat.traceback[0].filename)] += stat.size_diff
+    print(f"{n} joined idle connections; Python allocations per connection by part:")
+    for part, size in parts.most_common():
+        print(f"  {part:<44} {size / n:8.0f} B")
+    print(f"  {'all Python allocations':<44} {sum(parts.values()) / n:8.0f} B")
+    print(f"RSS growth per connection (with tracemalloc's own overhead): "
+          f"{(rss1 - rss0) / n:.2f} KiB")
+    proc.stdin.write(b"\n")
+    await proc.wait()
+    await server.shutdown()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--clients", type=int, default=2000)
+    uvloop.run(measure(ap.parse_args().clients))
+
+
+if __name__ == "__main__":
+    main()
