@@ -1037,9 +1037,9 @@ class Hub(Generic[P]):
         if cmd.room:
             if old.key == p.name_key(p.DEFAULT_ROOM):
                 return
-            if target.peer is not None:
-                self._reply(fx, target.peer, p.Error(
-                    ErrorCode.KICKED, f"you were removed from {old.name} by {cmd.by}{why}; "
+            if target.peer is not None:  # a notice: the code kicked always closes
+                self._reply(fx, target.peer, p.Notice(
+                    f"you were removed from {old.name} by {cmd.by}{why}; "
                     f"you are in {p.DEFAULT_ROOM} now"))
             self._apply_move(fx, target, MoveCmd(cmd.origin, target.sid, p.DEFAULT_ROOM), st,
                              f"{name} was removed from {old.name} by {cmd.by}{why}")

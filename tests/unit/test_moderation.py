@@ -163,7 +163,7 @@ def test_kick_from_a_room_moves_the_user_to_the_lobby() -> None:
         w.take(peer)
     w.send(alice, p.Kick("troll", "off topic", room=True))
     got = w.take(troll)
-    assert got[0]["code"] == ErrorCode.KICKED
+    assert got[0]["type"] == "notice"
     assert got[0]["message"] == ("you were removed from dev by alice (off topic); you are in "
                                  "lobby now")
     assert only(got, "who")["room"] == "lobby"
