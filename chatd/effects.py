@@ -110,11 +110,12 @@ class Effects(Generic[P]):
     Made twice per chat line, so a plain class with slots.
     """
 
-    __slots__ = ("note", "ops")
+    __slots__ = ("audit", "note", "ops")
 
     def __init__(self) -> None:
         self.ops: list[Op[P]] = []
         self.note = ""  # what happened, for the server log
+        self.audit = ""  # an operator's action (PROTOCOL.txt 15.7): logged at any level
 
     def send(self, peer: P, data: bytes) -> None:
         self.ops.append(SendTo(peer, data))

@@ -980,7 +980,8 @@ class Hub(Generic[P]):
 
     def _apply_moderation(self, fx: Effects[P], cmd: ModCommand, st: Stamp) -> None:
         """Every node applies these at the same point of the log (PROTOCOL.txt 15.6);
-        each makes an audit line: who, what, whom, why (never a password)."""
+        each makes an audit line (`Effects.audit`): who, what, whom, why (never a
+        password)."""
         if isinstance(cmd, OperCmd):
             session = self.sessions.get(cmd.sid)
             if session is None:
@@ -991,7 +992,7 @@ class Hub(Generic[P]):
             self._broadcast(fx, room, p.Opered(session.name, room.name,
                                                f"{session.name} is now an operator",
                                                notice_id, st.time))
-            fx.note = (f"audit: {session.name} ({self._tag(cmd.origin)}) became an operator "
+            fx.audit = (f"{session.name} ({self._tag(cmd.origin)}) became an operator "
                        f"(as {cmd.as_name})")
         elif isinstance(cmd, KickCmd):
             self._apply_kick(fx, cmd, st)
@@ -1003,7 +1004,7 @@ class Hub(Generic[P]):
                 self.mod_sink.drop_ban(cmd.kind, cmd.key)
             label = ban.label if ban is not None else cmd.key
             self._answer(fx, cmd.origin, p.Notice(f"the ban of {label} is lifted"))
-            fx.note = f"audit: {cmd.by} lifted the ban of {cmd.kind} {label}"
+            fx.audit = f"{cmd.by} lifted the ban of {cmd.kind} {label}"
         elif isinstance(cmd, MuteCmd):
             self._apply_mute(fx, cmd)
         elif isinstance(cmd, TopicCmd):
@@ -1023,7 +1024,7 @@ class Hub(Generic[P]):
                     else f"{session.name} cleared the topic")
             self._broadcast(fx, room, p.Topic(room.name, cmd.topic, session.name, said,
                                               notice_id, st.time))
-            fx.note = f"audit: {session.name} set the topic of {room.name} to {cmd.topic!r}"
+            fx.audit = f"{session.name} set the topic of {room.name} to {cmd.topic!r}"
         else:  # pragma: no cover - every moderation command is handled above
             raise AssertionError(cmd)
 
@@ -1050,7 +1051,7 @@ class Hub(Generic[P]):
                               said=f"{name} was removed by {cmd.by}{why}")
             where = "from the server"
         self._answer(fx, cmd.origin, p.Notice(f"{name} was removed {where}"))
-        fx.note = f"audit: {cmd.by} kicked {name} {where} (reason: {cmd.reason or 'none'})"
+        fx.audit = f"{cmd.by} kicked {name} {where} (reason: {cmd.reason or 'none'})"
 
     def _end_session(self, fx: Effects[P], target: Session[P], st: Stamp, *, code: str,
                      told: str, said: str) -> None:
@@ -1067,6 +1068,9 @@ class Hub(Generic[P]):
         ban = BanRecord(cmd.kind, cmd.key, cmd.label, st.now + cmd.seconds if cmd.seconds else 0,
                         cmd.by, cmd.reason, st.now)
         self.mod.ban(ban)
+        for ended in self.mod.expire(st.now):  # bans past their end go from the tables
+            if self.mod_sink is not None:
+                self.mod_sink.drop_ban(ended.kind, ended.key)
         if self.mod_sink is not None:
             self.mod_sink.save_ban(ban)
         if cmd.kind == "name":
@@ -1082,7 +1086,7 @@ class Hub(Generic[P]):
         gone = ", ".join(s.name for s in hit) or "nobody"
         self._answer(fx, cmd.origin, p.Notice(
             f"{cmd.label} is banned {ban.describe()}; removed: {gone}"))
-        fx.note = (f"audit: {cmd.by} banned {cmd.kind} {cmd.label} {ban.describe()}; "
+        fx.audit = (f"{cmd.by} banned {cmd.kind} {cmd.label} {ban.describe()}; "
                    f"removed: {gone}")
 
     def _apply_mute(self, fx: Effects[P], cmd: MuteCmd) -> None:
@@ -1094,12 +1098,12 @@ class Hub(Generic[P]):
             assert cmd.room is not None
             self.mod.mute(cmd.room, cmd.name, cmd.by, cmd.reason)
             told, said = f"you were muted in {where} by {cmd.by}{why}", f"{cmd.name} is muted"
-            fx.note = (f"audit: {cmd.by} muted {cmd.name} in {where} "
+            fx.audit = (f"{cmd.by} muted {cmd.name} in {where} "
                        f"(reason: {cmd.reason or 'none'})")
         else:
             self.mod.unmute(cmd.room, cmd.name)
             told, said = f"{cmd.by} lifted your mute in {where}", f"{cmd.name} is not muted"
-            fx.note = f"audit: {cmd.by} unmuted {cmd.name} in {where}"
+            fx.audit = f"{cmd.by} unmuted {cmd.name} in {where}"
         if target is not None and target.peer is not None:
             self._reply(fx, target.peer, p.Notice(told))
         self._answer(fx, cmd.origin, p.Notice(f"{said} in {where}"))

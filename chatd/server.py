@@ -567,6 +567,8 @@ class Server:
                 assert_never(op)
         if fx.note:
             self.log.info(fx.note)
+        if fx.audit:  # kept even with --quiet: who did what to whom, and why
+            self.log.warning("audit: " + fx.audit)
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext | None:

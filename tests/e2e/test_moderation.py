@@ -80,8 +80,10 @@ async def test_operators_log_in_over_json_and_nc_and_guessing_is_throttled(
 
 
 async def test_kick_mute_and_topic_with_a_troll_and_bystanders(start_chatd: StartChatd) -> None:
-    """PROTOCOL.txt 15.2, 15.4, 15.5, 15.7 over JSON and nc."""
-    server = await start_chatd("--rate", "0", "--oper", "alice:pw-of-alice", env=OPERS)
+    """PROTOCOL.txt 15.2, 15.4, 15.5, 15.7 over JSON and nc; the audit lines are logged
+    even with --quiet."""
+    server = await start_chatd("--rate", "0", "--quiet", "--oper", "alice:pw-of-alice",
+                               env=OPERS)
     alice = await Client.joined(server.port, "alice")
     troll = await Client.joined(server.port, "troll")
     bob = await Client.joined(server.port, "bob")

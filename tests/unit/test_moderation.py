@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chatd import protocol as p
+from chatd.cli import build_parser, config_from, main, opers_from
 from chatd.commands import (
     BanCmd,
     KickCmd,
@@ -25,9 +26,10 @@ from chatd.commands import (
     to_record,
 )
 from chatd.effects import Denied
-from chatd.hub import Hub
+from chatd.hub import Effects, Hub
 from chatd.moderation import BanRecord, Credentials, Moderation, ban_network, parse_opers
 from chatd.protocol import ErrorCode, ProtocolError
+from tests.replay import Delivery
 from tests.unit.test_hub import T0, FakePeer, World, only
 
 OPERS = (("alice", "s3cret-A"), ("dora", "s3cret-D"))
@@ -37,6 +39,11 @@ class ModWorld(World):
     def __init__(self, **config: Any) -> None:
         super().__init__(opers=OPERS, **config)
         self.addresses: dict[int, str] = {}
+
+    def effects(self, fx: Effects[FakePeer]) -> list[Delivery[FakePeer]]:
+        if fx.audit:  # as chatd.server logs it
+            self.notes.append("audit: " + fx.audit)
+        return super().effects(fx)
 
     def join_from(self, name: str, address: str, room: str | None = None) -> FakePeer:
         peer = self.peer()
@@ -437,3 +444,19 @@ def test_ban_table_is_bounded_and_expires(monkeypatch: pytest.MonkeyPatch) -> No
     mod.ban(BanRecord("name", "dee", "dee", 0, "a", "", T0))
     mod.ban(BanRecord("name", "eve", "eve", 0, "a", "", T0))  # the full table drops cy
     assert sorted(b.label for b in mod.bans.values()) == ["dee", "eve"]
+
+
+def test_operators_from_options_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    """PROTOCOL.txt 15.1: --oper (repeatable) and CHATD_OPERS add up; a bad entry stops
+    chatd with exit status 2 and a message that holds no password."""
+    assert opers_from(["alice:a1", "bob:b:2"], {"CHATD_OPERS": "dora:d1, eve:e1"}) == (
+        ("alice", "a1"), ("bob", "b:2"), ("dora", "d1"), ("eve", "e1"))
+    assert opers_from([], {}) == ()
+    args = build_parser().parse_args(["--oper", "alice:a1"])
+    assert config_from(args, {}).hub.opers == (("alice", "a1"),)
+    assert "a1" not in repr(config_from(args, {}))
+    with pytest.raises(SystemExit) as info:
+        main(["--oper", "alice:a1", "--oper", "nopassword"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "operator nopassword: give NAME:PASSWORD" in err and "a1" not in err
