@@ -170,7 +170,7 @@ class Terminal:
             self._command(session, action.event)
         elif isinstance(action, commands.Help):
             listed = commands.HELP + (commands.OPER_HELP if self.me in self.opers else ())
-            width = 16 if len(listed) == len(commands.HELP) else 30
+            width = max(len(usage) for usage, _ in listed) + 1
             self._print([render.notice(f"{usage:<{width}} {what}", style="")
                          for usage, what in listed])
         elif isinstance(action, commands.Bad):

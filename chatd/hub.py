@@ -344,7 +344,7 @@ class Hub(Generic[P]):
                 listed = dict(p.TEXT_COMMANDS)
                 if session is not None and session.oper:  # PROTOCOL.txt 15: for operators
                     listed.update(p.OPER_COMMANDS)
-                width = 16 if len(listed) == len(p.TEXT_COMMANDS) else 32
+                width = max(len(usage) for usage in listed) + 1  # one column of what
                 self._reply(fx, peer, p.Info(tuple(
                     f"{usage:<{width}} {what}" for usage, what in listed.items())))
             elif session is None:

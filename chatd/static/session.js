@@ -4,7 +4,9 @@
 
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
 const PAGE = 100; // history lines a request (the protocol's maximum)
-const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed"]);
+const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed", "banned"]);
+// An operator removed us (PROTOCOL.txt 15.2, 15.3): coming back on our own would undo it.
+const REMOVED = new Set(["kicked", "banned"]);
 const EARLIER_PAGE = 50; // lines a "load earlier lines" click brings
 const MAX_LINE_BYTES = 65536; // PROTOCOL.txt 1.4, unless the welcome says otherwise
 const encoder = new TextEncoder();
@@ -440,6 +442,10 @@ export class Session {
       this.token = "";
       this.view.loginFailed(msg, this.wanted);
       return;
+    }
+    if (this.joined && REMOVED.has(code)) {
+      this.stopped = true; // the server closes the connection next; no reconnecting
+      this.token = "";
     }
     if (this.sync === "paging" && code === "bad_id") {
       this.caughtUp(); // a server that does not know our last id

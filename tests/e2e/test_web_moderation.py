@@ -54,3 +54,43 @@ async def test_topic_in_the_header_and_operators_marked(
     await expect(topic).to_have_text("new rules")
     await expect(users.filter(has_text="alice").locator(".oper-mark")).to_have_text("@")
     bob.assert_clean()
+
+
+async def test_an_operator_in_the_page_and_a_kicked_page(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """PROTOCOL.txt 15.1-15.5 from the page's composer: /oper, /help for operators,
+    /topic, /mute, /kick; a page that is kicked says why and does not come back."""
+    server = await start_web("--rate", "0", "--oper", "alice:pw-a")
+    alice = await ChatPage.open(browser, server.url, "alice")
+    troll = await Client.joined(server.port, "troll")
+    await alice.say("/kick troll")
+    await expect(alice.texts("li.system").last).to_contain_text("Only operators can do that")
+    await alice.say("/oper alice pw-a")
+    await expect(alice.texts("li.notice.oper").last).to_have_text("alice is now an operator")
+    me = alice.page.locator("#users button.user").filter(has_text="alice")
+    await expect(me.locator(".oper-mark")).to_have_text("@")
+    await alice.say("/help")
+    await expect(alice.texts("li.system").last).to_contain_text("/topic TEXT")
+    await alice.say("/topic from the page")
+    await expect(alice.page.locator("#topic")).to_have_text("from the page")
+    got = await troll.recv_until(lambda m: m["type"] == "topic")
+    assert got[-1]["name"] == "alice"
+    await alice.say("/mute troll shush")
+    await troll.recv_until(lambda m: m["type"] == "notice")
+    await alice.say("/kick troll spam")
+    await expect(alice.texts("li.notice.disconnect").last).to_have_text(
+        "troll was removed by alice (spam)")
+    assert b'"code":"kicked"' in (await troll.closed())[-1]
+
+    bob = await ChatPage.open(browser, server.url, "bob")
+    await expect(alice.page.locator("#users button.user").filter(has_text="bob")).to_have_count(1)
+    await alice.say("/kick bob enough")
+    await expect(bob.texts("li.system").last).to_contain_text(
+        "You were removed from the server by alice (enough).")
+    # "waiting" while a reconnect is due; "offline": the page stays out.
+    await expect(bob.page.locator("#status")).to_have_attribute("data-state", "offline")
+    await expect(alice.page.locator("#users button.user").filter(has_text="bob")).to_have_count(0)
+    await server.wait_log("audit: alice kicked bob from the server")
+    alice.assert_clean()
+    bob.assert_clean()
