@@ -135,6 +135,25 @@ def test_non_operators_get_not_operator(event: p.Event) -> None:
     assert w.hub.names.keys() == {p.name_key("troll")}
 
 
+def test_operator_status_survives_a_resume_and_a_held_session_can_be_kicked() -> None:
+    """PROTOCOL.txt 15.1: operator for the session's life (a resume keeps it); 15.2: a
+    session held for resume is removed too, and its slot released."""
+    w = ModWorld()
+    alice, troll = w.join("alice"), w.join("troll")
+    token, troll_token = w.take(alice)[0]["resume"], w.take(troll)[0]["resume"]
+    w.oper(alice)
+    w.lost(alice)
+    back = w.join("alice", resume=token)
+    welcome = w.take(back)[0]
+    assert welcome["resumed"] is True and welcome["opers"] == ["alice"]
+    w.lost(troll)
+    fx = w.send(back, p.Kick("troll", "gone"))
+    assert fx.commands and w.hub.sessions.keys() == {w.hub.session_of(back).sid}  # type: ignore[union-attr]
+    assert any(type(op).__name__ == "Released" for done in w.applied for op in done.ops)
+    again = w.join("troll", resume=troll_token)
+    assert "could not resume" in w.take(again)[0]["notice"]
+
+
 # --------------------------------------------------------------------------- kick
 
 
