@@ -37,6 +37,7 @@ from chatc.words import words
 from chatd import protocol as p
 
 MAX_PENDING_SHOWN = 5
+TOPIC_SHOWN = 40  # characters of the topic in the status bar
 PREVIEW_CHARS = 30  # of an own line named in a notice
 
 
@@ -74,6 +75,8 @@ class Terminal:
         self.me = ""
         self.room = ""
         self.users: list[str] = []
+        self.opers: set[str] = set()  # operators in this room (PROTOCOL.txt 15.1)
+        self.topic = ""  # of this room (15.5)
         self.state = ""
         self.online = True  # False from a lost connection to the next welcome
         self.leaving = False  # asked to quit; waiting for own lines to be taken
@@ -166,8 +169,10 @@ class Terminal:
         elif isinstance(action, commands.Send):
             self._command(session, action.event)
         elif isinstance(action, commands.Help):
-            self._print([render.notice(f"{usage:<16} {what}", style="")
-                         for usage, what in commands.HELP])
+            listed = commands.HELP + (commands.OPER_HELP if self.me in self.opers else ())
+            width = max(len(usage) for usage, _ in listed) + 1
+            self._print([render.notice(f"{usage:<{width}} {what}", style="")
+                         for usage, what in listed])
         elif isinstance(action, commands.Bad):
             self._print([render.error(action.message)])
         return False
@@ -218,7 +223,10 @@ class Terminal:
     def status(self) -> AnyFormattedText:
         # While disconnected, who is here is not known.
         here = f"{len(self.users)} here" if self.users and self.online else ""
-        parts = (f"{self.me} in {self.room}", here, str(self.options.target), self.state)
+        topic = self.topic if len(self.topic) <= TOPIC_SHOWN else self.topic[:TOPIC_SHOWN] + "…"
+        me = f"@{self.me}" if self.me in self.opers else self.me
+        parts = (f"{me} in {self.room}", here, topic and f"topic: {topic}",
+                 str(self.options.target), self.state)
         return " " + render.safe(" · ".join(part for part in parts if part))
 
     def prompt(self) -> AnyFormattedText:
@@ -331,16 +339,27 @@ class Terminal:
     def _track(self, update: p.Update) -> None:
         """Keep the status bar's room and user list current."""
         if isinstance(update, p.WhoList) and update.room is not None:
+            if update.room != self.room:
+                self.topic = ""  # a move: the new room's topic comes next, if it has one
             self.room, self.users = update.room, list(update.users)
+            self.opers = set(update.opers)
+        elif isinstance(update, p.Topic) and update.room == self.room:
+            self.topic = update.topic
+        elif isinstance(update, p.Opered):
+            self.opers.add(update.name)
         elif isinstance(update, p.Joined) and update.name not in self.users:
             self.users.append(update.name)
         elif isinstance(update, p.Left) and update.name in self.users:
             self.users.remove(update.name)
+            self.opers.discard(update.name)
         elif isinstance(update, p.Renamed):
             self.users = [update.name if u == update.old else u for u in self.users]
+            if update.old in self.opers:
+                self.opers = (self.opers - {update.old}) | {update.name}
 
     def _welcomed(self, welcome: p.Welcome) -> None:
         self.me, self.room, self.users = welcome.name, welcome.room, list(welcome.users)
+        self.opers, self.topic = set(welcome.opers), welcome.topic
         self.state = ""
         self.online = True
 

@@ -17,10 +17,16 @@ HELP: tuple[tuple[str, str], ...] = (
     ("/nick NAME", "change your name"),
     ("/msg NAME TEXT", "a private line to one user"),
     ("/history [N]", "the last N lines of this room again"),
+    ("/topic", "the topic of this room"),
+    ("/oper NAME PASSWORD", "become an operator"),
     ("/help", "this list"),
     ("/quit", "leave (Ctrl-D too)"),
     ("//text", "send a line that starts with /"),
 )
+
+
+# Listed by /help once the user is an operator (PROTOCOL.txt 15).
+OPER_HELP: tuple[tuple[str, str], ...] = tuple(p.OPER_COMMANDS.items())
 
 
 @dataclass(frozen=True, slots=True)

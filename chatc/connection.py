@@ -55,12 +55,15 @@ LINE_LIMIT = 4 * 1024 * 1024  # a server line is at most one 64 KiB message plus
 NO_ANSWER = "no_answer"
 LATE_ACKS_KEPT = 100  # lines given up on whose ack may still come
 # Codes after which trying again with the same settings cannot help.
-FATAL_CODES = frozenset({p.ErrorCode.AUTH_FAILED, p.ErrorCode.BAD_NAME, p.ErrorCode.BAD_ROOM})
+FATAL_CODES = frozenset({p.ErrorCode.AUTH_FAILED, p.ErrorCode.BAD_NAME, p.ErrorCode.BAD_ROOM,
+                         p.ErrorCode.BANNED})
+# An operator removed this user (PROTOCOL.txt 15.2, 15.3): reconnecting would undo it.
+FINAL_CODES = frozenset({p.ErrorCode.KICKED, p.ErrorCode.BANNED})
 # Errors the server sends right before it closes the connection (PROTOCOL.txt 7).
 CLOSING_CODES = frozenset({
     p.ErrorCode.EXCESS_FLOOD, p.ErrorCode.AUTH_FAILED, p.ErrorCode.SERVER_FULL,
     p.ErrorCode.TOO_MANY_CONNECTIONS, p.ErrorCode.REGISTRATION_TIMEOUT,
-    p.ErrorCode.PING_TIMEOUT})
+    p.ErrorCode.PING_TIMEOUT, p.ErrorCode.KICKED, p.ErrorCode.BANNED})
 CHAT_UPDATES = (p.Chat, p.Joined, p.Left, p.Renamed)
 
 
@@ -216,6 +219,7 @@ class Session:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._farewell: str | None = None  # why the server is about to close the connection
+        self._final = False  # removed by an operator: no reconnecting
         self._idle = asyncio.Event()  # set while the outbox is empty
         self._idle.set()
 
@@ -370,7 +374,7 @@ class Session:
                 self._drop_connection()
                 if self._closing or reason is None:
                     break
-                if not self.reconnect:
+                if not self.reconnect or self._final:
                     break
                 if not await self._reconnect(reason):
                     return
@@ -496,6 +500,7 @@ class Session:
                 self._farewell = "the server shut down"
             elif isinstance(update, p.Error) and update.code in CLOSING_CODES:
                 self._farewell = words.explain(update)
+                self._final = update.code in FINAL_CODES
             self._emit(update)
 
     def _live(self, update: p.Update) -> None:

@@ -170,16 +170,46 @@ def welcome(update: p.Welcome, now: Clock = datetime.now) -> list[Line]:
     with_whom = f"with {', '.join(others)}" if others else "alone for now"
     lines = [notice(f"you are {update.name} in {update.room}, {with_whom} "
                     f"({update.server or 'chatd'}; /help for commands)", style="bold", now=now)]
+    if update.topic:
+        lines.append(notice(f"topic: {update.topic}", style="bold", now=now))
     if update.notice:
         lines.append(notice(update.notice, style="bold", now=now))
     return lines
 
 
+def marked(users: Iterable[str], opers: Iterable[str]) -> str:
+    """Users by name, operators marked with @ (PROTOCOL.txt 15.1), as nc shows them."""
+    chiefs = set(opers)
+    return ", ".join(f"@{user}" if user in chiefs else user for user in users)
+
+
 def _who(update: p.WhoList, now: Clock) -> list[Line]:
     if update.room is None:
-        return [notice(f"{room}: {', '.join(users)}", style="", now=now)
+        return [notice(f"{room}: {marked(users, update.opers)}", style="", now=now)
                 for room, users in update.rooms] or [notice("nobody is here", style="", now=now)]
-    return [notice(f"in {update.room}: {', '.join(update.users)}", style="", now=now)]
+    return [notice(f"in {update.room}: {marked(update.users, update.opers)}", style="",
+                   now=now)]
+
+
+def _moderation(update: p.Update, now: Clock) -> list[Line]:
+    """Topics, operators, notices and ban lists (PROTOCOL.txt 15)."""
+    if isinstance(update, p.Topic):
+        if update.name:
+            return [notice(update.message, update.time, style="bold", now=now)]
+        said = (f"topic of {update.room}: {update.topic}" if update.topic
+                else f"{update.room} has no topic")
+        return [notice(said, style="", now=now)]
+    if isinstance(update, p.Opered):
+        return [notice(update.message, update.time, now=now)]
+    if isinstance(update, p.Notice):
+        return [notice(update.message, style="bold", now=now)]
+    if isinstance(update, p.BanList):
+        return [notice(f"{b.kind} {b.target}: "
+                       + (f"until {b.until}" if b.until else "permanent")
+                       + f", by {b.by}" + (f" ({b.reason})" if b.reason else ""),
+                       style="", now=now) for b in update.bans] or [
+            notice("no bans", style="", now=now)]
+    return []
 
 
 def render(update: p.Update, me: str, now: Clock = datetime.now) -> list[Line]:
@@ -209,6 +239,8 @@ def render(update: p.Update, me: str, now: Clock = datetime.now) -> list[Line]:
         return [notice(update.message or "server shutting down", style=ERROR_STYLE, now=now)]
     if isinstance(update, p.Info):
         return [notice(line, style="", now=now) for line in update.lines]
+    if isinstance(update, (p.Topic, p.Opered, p.Notice, p.BanList)):
+        return _moderation(update, now)
     return []  # acks, pings and line types this client does not know
 
 

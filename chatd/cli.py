@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from chatd import __version__
 from chatd import protocol as p
 from chatd.hub import Config as HubConfig
+from chatd.moderation import parse_opers
+from chatd.protocol import ProtocolError
 from chatd.server import ServerConfig, serve
 from chatd.serverlog import LEVELS, ServerLog
 
@@ -136,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     sec.add_argument("--password", metavar="PASSWORD",
                      help="require this password on connect; better: set CHATD_PASSWORD, "
                           "which stays out of ps")
+    sec.add_argument("--oper", action="append", default=[], metavar="NAME:PASSWORD",
+                     help="an operator who may kick, ban, mute and set topics (repeatable); "
+                          "better: set CHATD_OPERS=name:pw,name2:pw2, which stays out of ps")
     chat = ap.add_argument_group("chat")
     chat.add_argument("--history", type=_count, default=1000, metavar="N",
                       help="chat lines kept per room")
@@ -162,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="event loop; auto uses uvloop when it is installed, and asyncio's "
                           "own with --tls-cert")
     return ap
+
+
+def opers_from(options: Sequence[str], env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Operator credentials from --oper and CHATD_OPERS (PROTOCOL.txt 15.1)."""
+    pairs: list[tuple[str, str]] = []
+    for spec in [*options, *([env["CHATD_OPERS"]] if env.get("CHATD_OPERS") else [])]:
+        pairs += parse_opers(spec)
+    return tuple(pairs)
 
 
 def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfig:
@@ -200,6 +213,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             max_line_bytes=args.max_line_bytes,
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",
+            opers=opers_from(args.oper, env),
         ),
     )
 
@@ -241,7 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop_kind = "asyncio" if args.tls_cert else args.loop
     _raise_fd_limit()
     level = "warning" if args.quiet else args.log_level
-    config = config_from(args, os.environ)
+    try:
+        config = config_from(args, os.environ)
+    except (ValueError, ProtocolError) as exc:  # a bad --oper / CHATD_OPERS entry
+        parser.error(str(exc))
     log = ServerLog(level)
     try:
         return _run(lambda: serve(config, log), loop_kind)

@@ -32,6 +32,7 @@ class JoinCmd:
     text: bool
     token_hash: str
     notice: str | None = None  # why a requested resume did not happen
+    address: str = ""  # the client's IP address, for address bans (PROTOCOL.txt 15.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +87,67 @@ class BeatCmd:
     node: str
 
 
+@dataclass(frozen=True, slots=True)
+class OperCmd:
+    """A session became an operator (its credentials were checked where it connected)."""
+
+    origin: Origin
+    sid: str
+    as_name: str  # the operator entry it logged in with (for the audit log)
+
+
+@dataclass(frozen=True, slots=True)
+class KickCmd:
+    origin: Origin
+    sid: str  # the session removed
+    by: str
+    reason: str
+    room: bool  # from its room only (moved to the default room), not from the server
+
+
+@dataclass(frozen=True, slots=True)
+class BanCmd:
+    """Ban a name key or a network; the ban ends `seconds` after the log applies it
+    (0: never), so every node computes the same end."""
+
+    origin: Origin
+    kind: str  # "name" or "address"
+    key: str
+    label: str
+    seconds: int
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnbanCmd:
+    origin: Origin
+    kind: str
+    key: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class MuteCmd:
+    origin: Origin
+    room: str | None  # room key; None with `on` False: every room
+    name: str
+    by: str
+    reason: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCmd:
+    origin: Origin
+    sid: str
+    topic: str
+
+
+ModCommand: TypeAlias = OperCmd | KickCmd | BanCmd | UnbanCmd | MuteCmd | TopicCmd
 Command: TypeAlias = (
     JoinCmd | ResumeCmd | LeaveCmd | DetachCmd | MoveCmd | RenameCmd | SayCmd | BeatCmd
+    | ModCommand
 )
 
 # A record is a JSON array per command: its kind's name, then its fields in order (an
@@ -95,7 +155,8 @@ Command: TypeAlias = (
 # make and read: a cluster node makes one for every command and reads every one.
 _KINDS: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
-    for cls in (JoinCmd, ResumeCmd, LeaveCmd, DetachCmd, MoveCmd, RenameCmd, SayCmd, BeatCmd)
+    for cls in (JoinCmd, ResumeCmd, LeaveCmd, DetachCmd, MoveCmd, RenameCmd, SayCmd, BeatCmd,
+                OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd)
 }
 
 

@@ -18,6 +18,8 @@ Vocabulary:
   Charge     a request cost this many reply bytes: flood control charges the peer (8.3).
   Released   a session held for resume ended or was resumed: the slot it held against
              the connection limits is free (chatd.limits.Admission).
+  Denied     a wrong operator password (PROTOCOL.txt 15.1): the shell makes the peer's
+             address wait before its next try, as for the server password.
 """
 
 from __future__ import annotations
@@ -92,8 +94,14 @@ class Charge(Generic[P]):
     reply_bytes: int
 
 
+@final
+@dataclass(slots=True)
+class Denied(Generic[P]):
+    peer: P
+
+
 Op: TypeAlias = (SendTo[P] | Broadcast[P] | Enter[P] | Exit[P] | Close[P] | Publish
-                 | Settled[P] | Released | Charge[P])
+                 | Settled[P] | Released | Charge[P] | Denied[P])
 
 
 class Effects(Generic[P]):
@@ -102,11 +110,12 @@ class Effects(Generic[P]):
     Made twice per chat line, so a plain class with slots.
     """
 
-    __slots__ = ("note", "ops")
+    __slots__ = ("audit", "note", "ops")
 
     def __init__(self) -> None:
         self.ops: list[Op[P]] = []
         self.note = ""  # what happened, for the server log
+        self.audit = ""  # an operator's action (PROTOCOL.txt 15.7): logged at any level
 
     def send(self, peer: P, data: bytes) -> None:
         self.ops.append(SendTo(peer, data))

@@ -32,18 +32,26 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 from chatd import protocol as p
 from chatd.commands import (
     BEAT_EVERY,
+    BanCmd,
     BeatCmd,
     Command,
     DetachCmd,
     JoinCmd,
+    KickCmd,
     LeaveCmd,
+    ModCommand,
     MoveCmd,
+    MuteCmd,
+    OperCmd,
     Origin,
     RenameCmd,
     ResumeCmd,
     SayCmd,
+    TopicCmd,
+    UnbanCmd,
 )
-from chatd.effects import Channel, Charge, Close, Effects, Enter, Exit, Released, Settled
+from chatd.effects import Channel, Charge, Close, Denied, Effects, Enter, Exit, Released, Settled
+from chatd.moderation import BanRecord, Credentials, Moderation, TopicRecord, ban_network
 from chatd.protocol import ErrorCode, ProtocolError
 
 __all__ = [
@@ -112,6 +120,8 @@ class Config:
     # again, a quarter of it, for rooms nobody is in when history has no database.
     history_memory: int = 64 * 1024 * 1024
     max_line_bytes: int = 0  # the server's line limit, announced in the welcome (4.1)
+    # Operator names and passwords (PROTOCOL.txt 15.1); never in a repr or a log line.
+    opers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 # --------------------------------------------------------------------------- state
@@ -144,6 +154,8 @@ class Session(Generic[P]):
     lost: str = ""  # why the connection went, while detached
     inbox: deque[Entry] | None = None  # made on the first private line: most have none
     peer: P | None = None  # the local connection, when attached on this node
+    oper: bool = False  # an operator (PROTOCOL.txt 15.1)
+    address: str = ""  # the IP address it joined from, for address bans (15.3)
 
 
 @dataclass(eq=False, slots=True)
@@ -170,6 +182,18 @@ class HistorySink(Protocol):
     def accepting(self) -> bool:
         """False while the sink cannot keep more lines: new room lines are refused."""
         ...
+
+
+class ModerationSink(Protocol):
+    """Where bans and topics go to outlive the process (chatd.store, PROTOCOL.txt 15.6)."""
+
+    def load_moderation(self) -> dict[str, Any]: ...
+
+    def save_ban(self, ban: BanRecord) -> None: ...
+
+    def drop_ban(self, kind: str, key: str) -> None: ...
+
+    def save_topic(self, room: str, topic: TopicRecord | None) -> None: ...
 
 
 class NoSink:
@@ -250,6 +274,7 @@ def hash_token(secret: str) -> str:
 class Hub(Generic[P]):
     def __init__(
         self, config: Config | None = None, node: str = "", sink: HistorySink | None = None,
+        moderation: ModerationSink | None = None,
     ) -> None:
         self.config = config or Config()
         self.node = node or secrets.token_hex(4)
@@ -267,6 +292,11 @@ class Hub(Generic[P]):
         self.history_bytes = 0  # entry_cost of every line in the rooms' histories
         self.archive = Archive(self.config.history_memory // 4)
         self._serial = 0
+        self.mod = Moderation()
+        self.credentials = Credentials(self.config.opers)
+        self.mod_sink = moderation
+        if moderation is not None:
+            self.mod.restore(moderation.load_moderation())
 
     # ------------------------------------------------------------------ queries
 
@@ -285,11 +315,19 @@ class Hub(Generic[P]):
 
     # ------------------------------------------------------------------ local input
 
-    def handle(self, peer: P, event: p.Event) -> Effects[P]:
-        """A parsed line from a local peer."""
+    def handle(self, peer: P, event: p.Event, address: str = "") -> Effects[P]:
+        """A parsed line from a local peer; `address`, its IP, matters for a connect."""
         fx: Effects[P] = Effects()
         session = self._by_cid.get(peer.cid)
         if type(event) is p.Message and session is not None:  # most lines: straight on
+            if event.to is None and self.mod.mutes and (
+                    mute := self.mod.muted(session.room, session.name)) is not None:
+                room = self.rooms[session.room].name  # PROTOCOL.txt 15.4: others see nothing
+                self._reply(fx, peer, p.Error(
+                    ErrorCode.MUTED, f"you are muted in {room} by {mute.by}"
+                    + (f" ({mute.reason})" if mute.reason else "") + "; your line was not sent",
+                    event.ref))
+                return fx
             if event.to is None and not self.sink.accepting():  # PROTOCOL.txt 8.7
                 self._reply(fx, peer, p.Error(ErrorCode.UNAVAILABLE, SINK_FULL, event.ref))
                 return fx
@@ -298,13 +336,17 @@ class Hub(Generic[P]):
             return fx
         try:
             if isinstance(event, p.Connect):
-                self._connect(fx, peer, session, event)
+                self._connect(fx, peer, session, event, address)
             elif isinstance(event, (p.Ping, p.Pong)):
                 if isinstance(event, p.Ping):
                     self._reply(fx, peer, p.ServerPong())
             elif isinstance(event, p.Help):
+                listed = dict(p.TEXT_COMMANDS)
+                if session is not None and session.oper:  # PROTOCOL.txt 15: for operators
+                    listed.update(p.OPER_COMMANDS)
+                width = max(len(usage) for usage in listed) + 1  # one column of what
                 self._reply(fx, peer, p.Info(tuple(
-                    f"{usage:<16} {what}" for usage, what in p.TEXT_COMMANDS.items())))
+                    f"{usage:<{width}} {what}" for usage, what in listed.items())))
             elif session is None:
                 if isinstance(event, p.Disconnect):
                     fx.ops.append(Close(peer))
@@ -323,27 +365,33 @@ class Hub(Generic[P]):
         """The error line for a peer in its mode (framing faults found by the shell)."""
         return self._encode_for(peer, p.Error(exc.code, exc.message, exc.ref))
 
-    def _connect(
-        self, fx: Effects[P], peer: P, session: Session[P] | None, event: p.Connect
-    ) -> None:
+    def _connect(self, fx: Effects[P], peer: P, session: Session[P] | None,
+                 event: p.Connect, address: str) -> None:
         if session is not None or peer.cid in self._pending:
             raise ProtocolError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
         name = p.normalize_name(event.name)
         room = p.normalize_room(event.room) if event.room is not None else p.DEFAULT_ROOM
         if event.last_id is not None:
             id_key(event.last_id)
+        ban = self.mod.name_ban(name, self._now) or (
+            self.mod.address_ban(address, self._now) if address else None)
+        if ban is not None:  # PROTOCOL.txt 15.3: told until when, then closed
+            self._reply(fx, peer, p.Error(ErrorCode.BANNED, self._ban_text(ban, name)))
+            fx.ops.append(Close(peer))
+            return
         self._serial += 1
         sid = f"{self.node}-{self._serial}"
         secret = secrets.token_urlsafe(18)
         origin = Origin(self.node, peer.cid)
-        join = JoinCmd(origin, sid, name, room, peer.text, hash_token(secret))
+        join = JoinCmd(origin, sid, name, room, peer.text, hash_token(secret), address=address)
         self._pending[peer.cid] = peer
         self._secrets[sid] = f"{sid}.{secret}"
         if event.resume:
             old = self._check_token(event.resume)
             if old is None:
                 join = JoinCmd(origin, sid, name, room, peer.text, join.token_hash,
-                               "could not resume: the session is unknown or has expired")
+                               "could not resume: the session is unknown or has expired",
+                               address)
             else:
                 fx.publish(ResumeCmd(origin, old.sid, event.last_id, join))
                 return
@@ -383,6 +431,9 @@ class Hub(Generic[P]):
             if name == session.name:
                 raise ProtocolError(ErrorCode.BAD_NAME, f"you are {name} already")
             self._check_free(name, session)
+            if (ban := self.mod.name_ban(name, self._now)) is not None:
+                raise ProtocolError(ErrorCode.BANNED, f"the name {name} is banned "
+                                    f"{ban.describe()}")
             fx.publish(RenameCmd(origin, session.sid, name))
         elif isinstance(event, p.Who):
             self._costly_reply(fx, peer, self._who(session, event.all))
@@ -390,6 +441,8 @@ class Hub(Generic[P]):
             self._costly_reply(fx, peer, self._room_list())
         elif isinstance(event, p.History):
             self._history_page(fx, peer, self.rooms[session.room], event)
+        elif isinstance(event, p.MODERATION_EVENTS):
+            self._moderate(fx, peer, session, event)
         else:  # pragma: no cover - every client event is handled above
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{type(event).__name__} not handled")
 
@@ -413,9 +466,11 @@ class Hub(Generic[P]):
                 listed.append((room.name, users))
                 names += len(users)
             total = sum(len(room.members) for room in self.rooms.values())
-            return p.WhoList(None, rooms=tuple(listed), more=total - names)
+            opers = tuple(s.name for s in self.sessions.values() if s.oper)
+            return p.WhoList(None, rooms=tuple(listed), more=total - names, opers=opers)
         room = self.rooms[session.room]
-        return p.WhoList(room.name, self.room_users(room))
+        return p.WhoList(room.name, self.room_users(room),
+                         opers=self._opers(room.members.values()))
 
     def _check_free(self, name: str, session: Session[P] | None) -> None:
         holder = self.names.get(p.name_key(name))
@@ -479,7 +534,8 @@ class Hub(Generic[P]):
                 fx.ops.append(Settled(peer, False))
         elif isinstance(cmd, SayCmd):
             self._answer(fx, cmd.origin, p.Error(ErrorCode.UNAVAILABLE, message, cmd.ref))
-        elif isinstance(cmd, (MoveCmd, RenameCmd)):
+        elif isinstance(cmd, (MoveCmd, RenameCmd, OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd,
+                              TopicCmd)):
             self._answer(fx, cmd.origin, p.Error(ErrorCode.UNAVAILABLE, message))
         return fx
 
@@ -513,6 +569,8 @@ class Hub(Generic[P]):
             self._apply_resume(fx, cmd, st)
         elif isinstance(cmd, BeatCmd):
             self._apply_beat(fx, cmd, st)
+        elif isinstance(cmd, (OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd)):
+            self._apply_moderation(fx, cmd, st)
         else:
             session = self.sessions.get(cmd.sid)
             if session is None:
@@ -633,11 +691,22 @@ class Hub(Generic[P]):
         return name
 
     def _apply_join(self, fx: Effects[P], cmd: JoinCmd, st: Stamp) -> None:
+        ban = self.mod.name_ban(cmd.name, st.now) or (
+            self.mod.address_ban(cmd.address, st.now) if cmd.address and self.mod.networks
+            else None)
+        if ban is not None:  # banned meanwhile: the log decides (PROTOCOL.txt 15.6)
+            self._secrets.pop(cmd.sid, None)
+            peer = self._pending.pop(cmd.origin.cid, None) if cmd.origin.node == self.node \
+                else None
+            if peer is not None:
+                self._reply(fx, peer, p.Error(ErrorCode.BANNED, self._ban_text(ban, cmd.name)))
+                fx.ops.append(Close(peer))
+            return
         name = self._free_name(cmd.name)
         room = self._room(cmd.room)
         notice_id, key = st.next_id()
         session: Session[P] = Session(cmd.sid, name, room.key, cmd.text, cmd.token_hash,
-                                      cmd.origin, key)
+                                      cmd.origin, key, address=cmd.address)
         self.sessions[session.sid] = session
         self.names[p.name_key(name)] = session
         room.members[session.sid] = session
@@ -651,7 +720,8 @@ class Hub(Generic[P]):
             self._reply(fx, peer, p.Welcome(
                 name, room.name, self.room_users(room), token,
                 notice=notice, server=self.config.server_name,
-                max_line_bytes=self.config.max_line_bytes))
+                max_line_bytes=self.config.max_line_bytes, topic=self._topic_of(room),
+                opers=self._opers(room.members.values())))
             self._send_recent(fx, peer, room)
         self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
         fx.note = f"{self._tag(cmd.origin)} {name} joined {room.name}"
@@ -709,7 +779,8 @@ class Hub(Generic[P]):
             return
         self._reply(fx, peer, p.Welcome(
             session.name, room.name, self.room_users(room), "", resumed=True,
-            server=self.config.server_name, max_line_bytes=self.config.max_line_bytes))
+            server=self.config.server_name, max_line_bytes=self.config.max_line_bytes,
+            topic=self._topic_of(room), opers=self._opers(room.members.values())))
         seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0, 0)
         start = max(seen, session.since)
         lines = self._retained(room)
@@ -765,9 +836,8 @@ class Hub(Generic[P]):
         fx.note = (f"{session.name} lost the connection ({reason}); held "
                    f"{self.config.resume_grace:g}s for resume")
 
-    def _remove(
-        self, fx: Effects[P], session: Session[P], st: Stamp, reason: str | None
-    ) -> None:
+    def _remove(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str | None,
+                said: str | None = None) -> None:
         self._forget_peer(fx, session)
         del self.sessions[session.sid]
         if self.detached.pop(session.sid, None) is not None:
@@ -777,12 +847,14 @@ class Hub(Generic[P]):
         room = self.rooms[session.room]
         del room.members[session.sid]
         notice_id, _ = st.next_id()
-        self._broadcast(fx, room, p.Left(session.name, room.name, f"{session.name} left",
-                                         notice_id, st.time, reason))
+        self._broadcast(fx, room, p.Left(session.name, room.name,
+                                         said or f"{session.name} left", notice_id, st.time,
+                                         reason))
         self._forget_if_empty(room)
         fx.note = f"{session.name} left {room.name}" + (f" ({reason})" if reason else "")
 
-    def _apply_move(self, fx: Effects[P], session: Session[P], cmd: MoveCmd, st: Stamp) -> None:
+    def _apply_move(self, fx: Effects[P], session: Session[P], cmd: MoveCmd, st: Stamp,
+                    said: str | None = None) -> None:
         old, new = self.rooms[session.room], self._room(cmd.room)
         if old is new:
             return
@@ -791,14 +863,18 @@ class Hub(Generic[P]):
         del old.members[session.sid]
         left_id, _ = st.next_id()
         self._broadcast(fx, old, p.Left(session.name, old.name,
-                                        f"{session.name} left for {new.name}", left_id, st.time))
+                                        said or f"{session.name} left for {new.name}", left_id,
+                                        st.time))
         self._forget_if_empty(old)
         joined_id, key = st.next_id()
         session.room, session.since = new.key, key
         new.members[session.sid] = session
         if peer is not None:
             self._bind(fx, session, peer)
-            self._reply(fx, peer, p.WhoList(new.name, self.room_users(new)))
+            self._reply(fx, peer, p.WhoList(new.name, self.room_users(new),
+                                            opers=self._opers(new.members.values())))
+            if topic := self._topic_of(new):
+                self._reply(fx, peer, p.Topic(new.name, topic))
             self._send_recent(fx, peer, new)
         self._broadcast(fx, new, p.Joined(session.name, new.name,
                                           f"{session.name} joined", joined_id, st.time))
@@ -823,6 +899,215 @@ class Hub(Generic[P]):
                                             st.time))
         fx.note = f"{old} is now known as {cmd.name}"
 
+    # ------------------------------------------------------------------ moderation (15)
+
+    def _ban_text(self, ban: BanRecord, name: str) -> str:
+        what = f"the name {name} is" if ban.kind == "name" else f"your address ({ban.label}) is"
+        return f"{what} banned from this server {ban.describe()}"
+
+    def _user(self, name: str) -> Session[P]:
+        target = self.names.get(p.name_key(name))
+        if target is None:
+            raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user named {name[:40]}")
+        return target
+
+    def _opers(self, users: Iterable[Session[P]]) -> tuple[str, ...]:
+        return tuple(s.name for s in users if s.oper)
+
+    def _topic_of(self, room: Room[P]) -> str:
+        topic = self.mod.topics.get(room.key)
+        return topic.text if topic is not None else ""
+
+    def _moderate(self, fx: Effects[P], peer: P, session: Session[P], event: p.Event) -> None:
+        """An operator's line (or /oper, or a topic question): checked here, carried out
+        in log order by `_apply_moderation`."""
+        origin = self._origin(session, peer)
+        if isinstance(event, p.Oper):
+            if not self.credentials.check(event.name, event.password):
+                fx.ops.append(Denied(peer))  # the shell makes the address wait
+                raise ProtocolError(ErrorCode.OPER_FAILED, "wrong operator name or password")
+            if session.oper:
+                self._reply(fx, peer, p.Notice("you are an operator already"))
+                return
+            fx.publish(OperCmd(origin, session.sid, p.normalize_name(event.name)))
+            return
+        if isinstance(event, p.SetTopic) and event.topic is None:
+            room = self.rooms[session.room]
+            self._reply(fx, peer, p.Topic(room.name, self._topic_of(room)))
+            return
+        if not session.oper:
+            raise ProtocolError(ErrorCode.NOT_OPERATOR,
+                                "only operators may do that (/oper NAME PASSWORD)")
+        if isinstance(event, p.Kick):
+            target = self._user(event.name)
+            if event.room and target.room == p.name_key(p.DEFAULT_ROOM):
+                raise ProtocolError(ErrorCode.BAD_ROOM, f"{target.name} is in {p.DEFAULT_ROOM}"
+                                    " already: kick them from the server instead")
+            fx.publish(KickCmd(origin, target.sid, session.name, event.reason, event.room))
+        elif isinstance(event, (p.Ban, p.Unban)):
+            if event.name is not None:
+                label = p.normalize_name(event.name)
+                kind, key = "name", p.name_key(label)
+            else:
+                kind, key = "address", ban_network(event.address or "")
+                label = key
+            if isinstance(event, p.Ban):
+                fx.publish(BanCmd(origin, kind, key, label, event.seconds or 0, session.name,
+                                  event.reason))
+            elif (kind, key) not in self.mod.bans:
+                raise ProtocolError(ErrorCode.NO_SUCH_BAN, f"{label} is not banned")
+            else:
+                fx.publish(UnbanCmd(origin, kind, key, session.name))
+        elif isinstance(event, p.Bans):
+            self._costly_reply(fx, peer, p.BanList(self.mod.listed(self._now)))
+        elif isinstance(event, p.Mute):
+            if event.room is not None:
+                room_key, name = p.name_key(p.normalize_room(event.room)), event.name
+            else:
+                target = self._user(event.name)
+                room_key, name = target.room, target.name
+            fx.publish(MuteCmd(origin, room_key, p.normalize_name(name), session.name,
+                               event.reason, True))
+        elif isinstance(event, p.Unmute):
+            in_room = p.name_key(p.normalize_room(event.room)) if event.room else None
+            key = p.name_key(event.name)
+            if not any(k == key and in_room in (None, r) for r, k in self.mod.mutes):
+                raise ProtocolError(ErrorCode.NO_SUCH_BAN, f"{event.name[:40]} is not muted")
+            fx.publish(MuteCmd(origin, in_room, p.normalize_name(event.name), session.name,
+                               "", False))
+        elif isinstance(event, p.SetTopic):
+            fx.publish(TopicCmd(origin, session.sid, event.topic or ""))
+
+    def _apply_moderation(self, fx: Effects[P], cmd: ModCommand, st: Stamp) -> None:
+        """Every node applies these at the same point of the log (PROTOCOL.txt 15.6);
+        each makes an audit line (`Effects.audit`): who, what, whom, why (never a
+        password)."""
+        if isinstance(cmd, OperCmd):
+            session = self.sessions.get(cmd.sid)
+            if session is None:
+                return
+            session.oper = True
+            room = self.rooms[session.room]
+            notice_id, _ = st.next_id()
+            self._broadcast(fx, room, p.Opered(session.name, room.name,
+                                               f"{session.name} is now an operator",
+                                               notice_id, st.time))
+            fx.audit = (f"{session.name} ({self._tag(cmd.origin)}) became an operator "
+                       f"(as {cmd.as_name})")
+        elif isinstance(cmd, KickCmd):
+            self._apply_kick(fx, cmd, st)
+        elif isinstance(cmd, BanCmd):
+            self._apply_ban(fx, cmd, st)
+        elif isinstance(cmd, UnbanCmd):
+            ban = self.mod.unban(cmd.kind, cmd.key)
+            if self.mod_sink is not None:
+                self.mod_sink.drop_ban(cmd.kind, cmd.key)
+            label = ban.label if ban is not None else cmd.key
+            self._answer(fx, cmd.origin, p.Notice(f"the ban of {label} is lifted"))
+            fx.audit = f"{cmd.by} lifted the ban of {cmd.kind} {label}"
+        elif isinstance(cmd, MuteCmd):
+            self._apply_mute(fx, cmd)
+        elif isinstance(cmd, TopicCmd):
+            session = self.sessions.get(cmd.sid)
+            if session is None:
+                return
+            room = self.rooms[session.room]
+            record = TopicRecord(cmd.topic, session.name, st.now) if cmd.topic else None
+            if record is not None:
+                self.mod.topics[room.key] = record
+            else:
+                self.mod.topics.pop(room.key, None)
+            if self.mod_sink is not None:
+                self.mod_sink.save_topic(room.key, record)
+            notice_id, _ = st.next_id()
+            said = (f"{session.name} set the topic: {cmd.topic}" if cmd.topic
+                    else f"{session.name} cleared the topic")
+            self._broadcast(fx, room, p.Topic(room.name, cmd.topic, session.name, said,
+                                              notice_id, st.time))
+            fx.audit = f"{session.name} set the topic of {room.name} to {cmd.topic!r}"
+        else:  # pragma: no cover - every moderation command is handled above
+            raise AssertionError(cmd)
+
+    def _apply_kick(self, fx: Effects[P], cmd: KickCmd, st: Stamp) -> None:
+        target = self.sessions.get(cmd.sid)
+        if target is None:
+            self._answer(fx, cmd.origin, p.Error(ErrorCode.NO_SUCH_USER, "that user has left"))
+            return
+        why = f" ({cmd.reason})" if cmd.reason else ""
+        name, old = target.name, self.rooms[target.room]
+        if cmd.room:
+            if old.key == p.name_key(p.DEFAULT_ROOM):
+                return
+            if target.peer is not None:  # a notice: the code kicked always closes
+                self._reply(fx, target.peer, p.Notice(
+                    f"you were removed from {old.name} by {cmd.by}{why}; "
+                    f"you are in {p.DEFAULT_ROOM} now"))
+            self._apply_move(fx, target, MoveCmd(cmd.origin, target.sid, p.DEFAULT_ROOM), st,
+                             f"{name} was removed from {old.name} by {cmd.by}{why}")
+            where = f"from {old.name}"
+        else:
+            self._end_session(fx, target, st, code=ErrorCode.KICKED,
+                              told=f"you were removed from the server by {cmd.by}{why}",
+                              said=f"{name} was removed by {cmd.by}{why}")
+            where = "from the server"
+        self._answer(fx, cmd.origin, p.Notice(f"{name} was removed {where}"))
+        fx.audit = f"{cmd.by} kicked {name} {where} (reason: {cmd.reason or 'none'})"
+
+    def _end_session(self, fx: Effects[P], target: Session[P], st: Stamp, *, code: str,
+                     told: str, said: str) -> None:
+        """An operator ends a session: it is told why, the room sees why, and it cannot
+        be resumed (it is gone)."""
+        peer = target.peer
+        if peer is not None:
+            self._reply(fx, peer, p.Error(code, told))
+        self._remove(fx, target, st, None, said)
+        if peer is not None:
+            fx.ops.append(Close(peer))
+
+    def _apply_ban(self, fx: Effects[P], cmd: BanCmd, st: Stamp) -> None:
+        ban = BanRecord(cmd.kind, cmd.key, cmd.label, st.now + cmd.seconds if cmd.seconds else 0,
+                        cmd.by, cmd.reason, st.now)
+        self.mod.ban(ban)
+        for ended in self.mod.expire(st.now):  # bans past their end go from the tables
+            if self.mod_sink is not None:
+                self.mod_sink.drop_ban(ended.kind, ended.key)
+        if self.mod_sink is not None:
+            self.mod_sink.save_ban(ban)
+        if cmd.kind == "name":
+            hit = [s for s in self.sessions.values() if p.name_key(s.name) == cmd.key]
+        else:
+            hit = [s for s in self.sessions.values()
+                   if s.address and self.mod.address_ban(s.address, st.now) is ban]
+        for target in hit:
+            self._end_session(fx, target, st, code=ErrorCode.BANNED,
+                              told=self._ban_text(ban, target.name),
+                              said=f"{target.name} was banned by {cmd.by}"
+                              + (f" ({cmd.reason})" if cmd.reason else ""))
+        gone = ", ".join(s.name for s in hit) or "nobody"
+        self._answer(fx, cmd.origin, p.Notice(
+            f"{cmd.label} is banned {ban.describe()}; removed: {gone}"))
+        fx.audit = (f"{cmd.by} banned {cmd.kind} {cmd.label} {ban.describe()}; "
+                   f"removed: {gone}")
+
+    def _apply_mute(self, fx: Effects[P], cmd: MuteCmd) -> None:
+        target = self.names.get(p.name_key(cmd.name))
+        room = self.rooms.get(cmd.room) if cmd.room is not None else None
+        where = room.name if room is not None else (cmd.room or "every room")
+        why = f" ({cmd.reason})" if cmd.reason else ""
+        if cmd.on:
+            assert cmd.room is not None
+            self.mod.mute(cmd.room, cmd.name, cmd.by, cmd.reason)
+            told, said = f"you were muted in {where} by {cmd.by}{why}", f"{cmd.name} is muted"
+            fx.audit = (f"{cmd.by} muted {cmd.name} in {where} "
+                       f"(reason: {cmd.reason or 'none'})")
+        else:
+            self.mod.unmute(cmd.room, cmd.name)
+            told, said = f"{cmd.by} lifted your mute in {where}", f"{cmd.name} is not muted"
+            fx.audit = f"{cmd.by} unmuted {cmd.name} in {where}"
+        if target is not None and target.peer is not None:
+            self._reply(fx, target.peer, p.Notice(told))
+        self._answer(fx, cmd.origin, p.Notice(f"{said} in {where}"))
+
     # ------------------------------------------------------------------ replication
 
     def snapshot(self) -> dict[str, Any]:
@@ -837,7 +1122,9 @@ class Hub(Generic[P]):
                 "token_hash": s.token_hash, "since": list(s.since), "lost": s.lost,
                 "origin": [s.origin.node, s.origin.cid] if s.origin else None,
                 "detached_at": s.detached_at, "inbox": [entry(e) for e in s.inbox or ()],
+                "oper": s.oper, "address": s.address,
             } for s in self.sessions.values()],
+            "moderation": self.mod.snapshot(),
             "rooms": [{"key": r.key, "name": r.name, "members": list(r.members)}
                       for r in self.rooms.values() if r.members],
             "beats": dict(self.beats),
@@ -857,6 +1144,7 @@ class Hub(Generic[P]):
                 (d["since"][0], d["since"][1], d["since"][2]), d["detached_at"], d["lost"],
                 deque((entry(e) for e in d["inbox"]), maxlen=self.config.inbox_size)
                 if d["inbox"] else None)
+            session.oper, session.address = d.get("oper", False), d.get("address", "")
             by_sid[session.sid] = session
             self.sessions[session.sid] = session
             self.names[p.name_key(session.name)] = session
@@ -866,6 +1154,8 @@ class Hub(Generic[P]):
             room = self._room(d["name"])
             room.members = {sid: by_sid[sid] for sid in d["members"]}
         self.beats = dict(snapshot["beats"])
+        self.mod = Moderation()
+        self.mod.restore(snapshot.get("moderation", {}))
 
     def _tag(self, origin: Origin) -> str:
         """A connection as the log names it: "#12" here, "node#12" on another node."""

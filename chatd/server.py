@@ -237,7 +237,7 @@ class Server:
             if config.history_db else None
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
-        self.hub: Hub[Connection] = Hub(config.hub, sink=sink)
+        self.hub: Hub[Connection] = Hub(config.hub, sink=sink, moderation=self.store)
         self.bus: Bus
         if config.redis_url:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
@@ -253,6 +253,7 @@ class Server:
         self.connections: dict[int, Connection] = {}
         self._password = bool(config.password)
         self.passwords = PasswordThrottle()
+        self.oper_passwords = PasswordThrottle()  # wrong operator passwords (15.1)
         self.admission = Admission(
             config.max_clients, config.max_per_ip, ipv6_prefix=config.ipv6_prefix,
             throttle=config.connect_throttle, window=config.connect_window)
@@ -411,6 +412,10 @@ class Server:
             verdict = Refused(ErrorCode.AUTH_FAILED, "too many wrong passwords from this "
                               f"address; try again in {math.ceil(wait)}s")
             log = self.log.warning if self.passwords.first_refusal(group) else self.log.debug
+        elif (ban := self.hub.mod.address_ban(ip, time.time())) is not None:  # 15.3
+            verdict = Refused(ErrorCode.BANNED, f"your address ({ban.label}) is banned from "
+                              f"this server {ban.describe()}")
+            log = self.log.info
         else:
             verdict = self.admission.admit(ip, now, throttle=throttle)
             log = self.log.warning
@@ -434,6 +439,13 @@ class Server:
         if wait:
             self.log.warning(f"{count} wrong passwords in a row from {group}: its connections "
                              f"are refused for {wait:g}s")
+
+    def _wrong_oper(self, conn: Connection) -> None:
+        """A wrong operator password: logged without it; the address waits (15.1)."""
+        group = self.admission.group(conn.ip)
+        count = self.oper_passwords.failed(group, time.monotonic())
+        self.log.warning(f"{conn} audit: wrong operator name or password "
+                         f"({count} in a row from {group})")
 
     def linger(self, conn: Connection) -> asyncio.TimerHandle | None:
         if self._loop is None:
@@ -525,8 +537,15 @@ class Server:
                     assert_never(action)
 
     def _handle(self, conn: Connection, event: p.Event) -> None:
+        if type(event) is p.Oper and (wait := self.oper_passwords.wait(
+                self.admission.group(conn.ip), time.monotonic())) > 0:  # PROTOCOL.txt 15.1
+            self.perform(conn, conn.link.error(
+                ErrorCode.OPER_FAILED, "too many wrong operator passwords from this address; "
+                f"try again in {math.ceil(wait)}s", time.monotonic()))
+            return
         try:
-            self.apply_effects(self.hub.handle(conn, event))
+            self.apply_effects(self.hub.handle(
+                conn, event, conn.ip if type(event) is p.Connect else ""))
         except Exception as exc:  # a bug must cost one line, never the server
             self.log.error(f"{conn} internal error on {type(event).__name__}: {exc!r}")
             self.perform(conn, conn.link.error(
@@ -557,10 +576,14 @@ class Server:
                 self.admission.unhold(op.sid)
             elif isinstance(op, ef.Charge):
                 op.peer.link.charge(op.reply_bytes, time.monotonic())
+            elif isinstance(op, ef.Denied):
+                self._wrong_oper(op.peer)
             else:
                 assert_never(op)
         if fx.note:
             self.log.info(fx.note)
+        if fx.audit:  # kept even with --quiet: who did what to whom, and why
+            self.log.warning("audit: " + fx.audit)
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext | None:

@@ -26,9 +26,10 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from chatd.hub import Entry
+from chatd.moderation import BanRecord, TopicRecord
 from chatd.protocol import name_key
 from chatd.serverlog import ServerLog
 
@@ -47,6 +48,13 @@ CREATE TABLE IF NOT EXISTS lines (
     PRIMARY KEY (room, k1, k2)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bans (
+    kind TEXT NOT NULL, key TEXT NOT NULL, label TEXT NOT NULL, until REAL NOT NULL,
+    by TEXT NOT NULL, reason TEXT NOT NULL, since REAL NOT NULL, PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS topics (
+    room TEXT PRIMARY KEY, topic TEXT NOT NULL, by TEXT NOT NULL, since REAL NOT NULL
+);
 """
 
 
@@ -221,6 +229,38 @@ class SqliteHistory:
                 f"written within {self.close_timeout:g}s and are lost "
                 f"({self._outage.error or 'still writing'})")
         self._db.close()
+
+    # ------------------------------------------------------------------ ModerationSink
+
+    # Bans and topics change rarely (an operator's action): written at once, on the
+    # loop thread, so a ban is on disk before the operator is told it holds (15.6).
+
+    def load_moderation(self) -> dict[str, Any]:
+        now = time.time()
+        self._db.execute("DELETE FROM bans WHERE until > 0 AND until <= ?", (now,))
+        bans = [dict(zip(("kind", "key", "label", "until", "by", "reason", "since"), row,
+                         strict=True))
+                for row in self._db.execute(
+                    "SELECT kind, key, label, until, by, reason, since FROM bans")]
+        topics = {room: {"text": topic, "by": by, "since": since}
+                  for room, topic, by, since in self._db.execute(
+                      "SELECT room, topic, by, since FROM topics")}
+        return {"bans": bans, "topics": topics}
+
+    def save_ban(self, ban: BanRecord) -> None:
+        self._db.execute("INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (ban.kind, ban.key, ban.label, ban.until, ban.by, ban.reason,
+                          ban.since))
+
+    def drop_ban(self, kind: str, key: str) -> None:
+        self._db.execute("DELETE FROM bans WHERE kind = ? AND key = ?", (kind, key))
+
+    def save_topic(self, room: str, topic: TopicRecord | None) -> None:
+        if topic is None:
+            self._db.execute("DELETE FROM topics WHERE room = ?", (room,))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?)",
+                             (room, topic.text, topic.by, topic.since))
 
     # ------------------------------------------------------------------ writer thread
 

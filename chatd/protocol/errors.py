@@ -30,6 +30,12 @@ class ErrorCode:
     REGISTRATION_TIMEOUT: Final = "registration_timeout"
     PING_TIMEOUT: Final = "ping_timeout"
     UNAVAILABLE: Final = "unavailable"
+    NOT_OPERATOR: Final = "not_operator"
+    OPER_FAILED: Final = "oper_failed"
+    BANNED: Final = "banned"
+    KICKED: Final = "kicked"
+    MUTED: Final = "muted"
+    NO_SUCH_BAN: Final = "no_such_ban"
     INTERNAL: Final = "internal_error"
 
 

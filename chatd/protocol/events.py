@@ -11,10 +11,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias, assert_never
 
-from chatd.protocol.constants import HISTORY_PAGE_MAX, MAX_REF_CHARS
+from chatd.protocol.constants import (
+    HISTORY_PAGE_MAX,
+    MAX_BAN_SECONDS,
+    MAX_REASON_CHARS,
+    MAX_REF_CHARS,
+    MAX_TOPIC_CHARS,
+)
 from chatd.protocol.errors import ErrorCode, ProtocolError
 from chatd.protocol.framing import decode_utf8
 from chatd.protocol.labels import clean_message
@@ -92,9 +98,119 @@ class Help:
     """Text mode only: `/help`."""
 
 
+@dataclass(frozen=True, slots=True)
+class Oper:
+    """Become an operator (PROTOCOL.txt 15.1)."""
+
+    name: str
+    password: str = field(repr=False)  # never in a log line or a traceback
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    """Remove a user from the server, or (`room`) from their room only (15.2)."""
+
+    name: str
+    reason: str = ""
+    room: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """Ban a name (and its look-alikes) or an address or prefix (15.3); `seconds` None:
+    permanent."""
+
+    name: str | None = None
+    address: str | None = None
+    seconds: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unban:
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bans:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """Refuse a user's lines in a room (their current room unless `room` is given)."""
+
+    name: str
+    reason: str = ""
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unmute:
+    """Lift a mute: in `room`, or in every room when None."""
+
+    name: str
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetTopic:
+    """Set the topic of one's room ("" clears it); `topic` None asks for it (15.5)."""
+
+    topic: str | None = None
+
+
 Event: TypeAlias = (
     Connect | Message | Disconnect | Join | Who | Rooms | Nick | History | Ping | Pong | Help
+    | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic
 )
+
+MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)
+
+
+def one_line(text: str, what: str, limit: int) -> str:
+    """A reason or a topic: one line of visible text, trimmed, at most `limit` characters."""
+    value = " ".join(clean_message(text).split())
+    if len(value) > limit:
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"{what} is longer than {limit} characters")
+    return value
+
+
+def check_seconds(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or not 1 <= value <= MAX_BAN_SECONDS:
+        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'seconds' must be an integer "
+                            f"1-{MAX_BAN_SECONDS} (leave it out for a permanent ban)")
+    return value
+
+
+def _target(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    name, address = _opt_str(obj, "name"), _opt_str(obj, "address")
+    if (name is None) == (address is None):
+        raise ProtocolError(ErrorCode.BAD_FIELD, "give 'name' or 'address', one of them")
+    return name, address
+
+
+def _ban(obj: dict[str, Any]) -> Ban:
+    name, address = _target(obj)
+    return Ban(name, address, check_seconds(obj.get("seconds")),
+               one_line(_opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS))
+
+
+def _kick(obj: dict[str, Any]) -> Kick:
+    where = obj.get("from", "server")
+    if where not in ("server", "room"):
+        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'from' must be \"server\" or \"room\"")
+    return Kick(_req_str(obj, "name"),
+                one_line(_opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS),
+                room=where == "room")
+
+
+def _topic(obj: dict[str, Any]) -> SetTopic:
+    topic = _opt_str(obj, "topic")
+    return SetTopic(None if topic is None else one_line(topic, "topic", MAX_TOPIC_CHARS))
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -193,6 +309,17 @@ _PARSERS: Final[dict[str, Callable[[dict[str, Any]], Event]]] = {
     "history": _history,
     "ping": lambda obj: Ping(),
     "pong": lambda obj: Pong(),
+    "oper": lambda obj: Oper(_req_str(obj, "name"), _req_str(obj, "password")),
+    "kick": _kick,
+    "ban": _ban,
+    "unban": lambda obj: Unban(*_target(obj)),
+    "bans": lambda obj: Bans(),
+    "mute": lambda obj: Mute(
+        _req_str(obj, "name"),
+        one_line(_opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS),
+        _opt_str(obj, "room")),
+    "unmute": lambda obj: Unmute(_req_str(obj, "name"), _opt_str(obj, "room")),
+    "topic": _topic,
 }
 
 
@@ -261,6 +388,32 @@ def encode_event(event: Event) -> bytes:
             obj = {"type": "ping"}
         case Pong():
             obj = {"type": "pong"}
+        case Oper():
+            obj = {"type": "oper", "name": event.name, "password": event.password}
+        case Kick():
+            obj = {"type": "kick", "name": event.name, "from": "room" if event.room else "server"}
+            if event.reason:
+                obj["reason"] = event.reason
+        case Ban() | Unban():
+            obj = {"type": "ban" if isinstance(event, Ban) else "unban"}
+            obj.update({"name": event.name} if event.name is not None
+                       else {"address": event.address})
+            if isinstance(event, Ban):
+                if event.seconds is not None:
+                    obj["seconds"] = event.seconds
+                if event.reason:
+                    obj["reason"] = event.reason
+        case Bans():
+            obj = {"type": "bans"}
+        case Mute() | Unmute():
+            obj = {"type": "mute" if isinstance(event, Mute) else "unmute", "name": event.name}
+            if isinstance(event, Mute) and event.reason:
+                obj["reason"] = event.reason
+            if event.room is not None:
+                obj["room"] = event.room
+        case SetTopic():
+            obj = {"type": "topic"} if event.topic is None else {"type": "topic",
+                                                                   "topic": event.topic}
         case Help():
             raise ValueError("help is a text-mode command with no JSON line; answer it locally")
         case _:

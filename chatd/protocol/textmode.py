@@ -9,26 +9,51 @@ its user types with the same `parse_text_line`, so both understand commands alik
 
 from __future__ import annotations
 
+import re
 from typing import Final, assert_never
 
-from chatd.protocol.constants import HISTORY_PAGE_MAX
+from chatd.protocol.constants import HISTORY_PAGE_MAX, MAX_REASON_CHARS, MAX_TOPIC_CHARS
 from chatd.protocol.errors import ErrorCode, ProtocolError
-from chatd.protocol.events import Disconnect, Event, Help, History, Join, Message, Nick, Rooms, Who
+from chatd.protocol.events import (
+    Ban,
+    Bans,
+    Disconnect,
+    Event,
+    Help,
+    History,
+    Join,
+    Kick,
+    Message,
+    Mute,
+    Nick,
+    Oper,
+    Rooms,
+    SetTopic,
+    Unban,
+    Unmute,
+    Who,
+    check_seconds,
+    one_line,
+)
 from chatd.protocol.framing import decode_utf8
 from chatd.protocol.labels import clean_message
 from chatd.protocol.updates import (
     Ack,
+    BanList,
     Chat,
     Error,
     HistoryEnd,
     Info,
     Joined,
     Left,
+    Notice,
+    Opered,
     Renamed,
     RoomList,
     ServerPing,
     ServerPong,
     Shutdown,
+    Topic,
     Unknown,
     Update,
     Welcome,
@@ -43,9 +68,45 @@ TEXT_COMMANDS: Final = {
     "/nick NAME": "change your name",
     "/msg NAME TEXT": "a private line to one user",
     "/history [N]": "the last N lines of this room again",
+    "/topic": "the topic of this room",
+    "/oper NAME PASSWORD": "become an operator",
     "//text": "send a line that starts with /",
     "/quit": "leave",
 }
+
+# Listed by /help for operators only (PROTOCOL.txt 15); anyone may type them and gets
+# not_operator.
+OPER_COMMANDS: Final = {
+    "/kick NAME [REASON]": "remove a user from the server",
+    "/roomkick NAME [REASON]": "remove a user from their room (to lobby)",
+    "/ban NAME [TIME] [REASON]": "ban a name and its look-alikes; TIME like 30m, 2h, 7d",
+    "/banip ADDRESS [TIME] [REASON]": "ban an address or prefix (IPv6: its /64)",
+    "/unban NAME": "lift a name's ban",
+    "/unbanip ADDRESS": "lift an address's ban",
+    "/bans": "the bans in force",
+    "/mute NAME [REASON]": "refuse a user's lines in their room",
+    "/unmute NAME": "lift a user's mutes",
+    "/topic TEXT": "set this room's topic (/topic - clears it)",
+}
+
+_DURATION = re.compile(r"(\d{1,9})([smhdw])", re.ASCII)
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _ban_args(rest: str) -> tuple[str, int | None, str]:
+    """"TARGET [TIME] [REASON]" -> (target, seconds or None, reason)."""
+    target, _, more = rest.partition(" ")
+    first, _, after = more.strip().partition(" ")
+    seconds = None
+    if (duration := _DURATION.fullmatch(first.lower())) is not None:
+        seconds = check_seconds(int(duration[1]) * _UNIT[duration[2]])
+        more = after
+    return target, seconds, one_line(more, "reason", MAX_REASON_CHARS)
+
+
+def _name_reason(rest: str) -> tuple[str, str]:
+    name, _, reason = rest.partition(" ")
+    return name, one_line(reason, "reason", MAX_REASON_CHARS)
 
 
 def parse_text_line(line: bytes) -> Event | None:
@@ -80,8 +141,33 @@ def parse_text_line(line: bytes) -> Event | None:
             return History()
         case "/history" if rest.isdigit() and 1 <= int(rest) <= HISTORY_PAGE_MAX:
             return History(limit=int(rest))
-    if command in {c.split()[0] for c in TEXT_COMMANDS}:
-        usage = next(c for c in TEXT_COMMANDS if c.split()[0] == command)
+        case "/oper" if len(rest.split(" ")) == 2:
+            name, password = rest.split(" ")
+            return Oper(name, password)
+        case "/kick" | "/roomkick" if rest:
+            return Kick(*_name_reason(rest), room=command == "/roomkick")
+        case "/ban" if rest:
+            name, seconds, reason = _ban_args(rest)
+            return Ban(name=name, seconds=seconds, reason=reason)
+        case "/banip" if rest:
+            address, seconds, reason = _ban_args(rest)
+            return Ban(address=address, seconds=seconds, reason=reason)
+        case "/unban" if rest and " " not in rest:
+            return Unban(name=rest)
+        case "/unbanip" if rest and " " not in rest:
+            return Unban(address=rest)
+        case "/bans" if not rest:
+            return Bans()
+        case "/mute" if rest:
+            return Mute(*_name_reason(rest))
+        case "/unmute" if rest and " " not in rest:
+            return Unmute(rest)
+        case "/topic":
+            topic = None if not rest else "" if rest == "-" else rest
+            return SetTopic(None if topic is None else one_line(topic, "topic", MAX_TOPIC_CHARS))
+    usages = {**TEXT_COMMANDS, **OPER_COMMANDS}
+    if command in {c.split()[0] for c in usages}:
+        usage = next(c for c in usages if c.split()[0] == command)
         raise ProtocolError(ErrorCode.BAD_FIELD, f"usage: {usage}")
     raise ProtocolError(
         ErrorCode.UNKNOWN_COMMAND, f"unknown command {command[:40]} (try /help; // sends a /)"
@@ -107,6 +193,11 @@ def visible(text: str) -> str:
     return text if text.isprintable() else text.translate(_VISIBLE_TABLE)
 
 
+def _marked(users: tuple[str, ...], opers: tuple[str, ...]) -> list[str]:
+    """Operators get an @ before their name, as on IRC."""
+    return [f"@{user}" if user in opers else user for user in users]
+
+
 def text_lines(update: Update) -> list[str]:
     """The human-readable rendering of an update for a text-mode connection."""
     match update:
@@ -127,6 +218,8 @@ def text_lines(update: Update) -> list[str]:
             company = f"with {', '.join(others)}" if others else "alone for now"
             lines = [f"* welcome, {update.name}: you are in {update.room} {company} "
                      "(/help for commands)"]
+            if update.topic:
+                lines.append(f"* topic: {update.topic}")
             if update.notice:
                 lines.append("* " + update.notice)
             return [visible(line) for line in lines]
@@ -134,9 +227,10 @@ def text_lines(update: Update) -> list[str]:
             return [f"! {update.code}: {visible(update.message)}"]
         case WhoList():
             if update.room is None:
-                return [f"* {room}: {', '.join(users)}" for room, users in update.rooms] + (
+                return [f"* {room}: {', '.join(_marked(users, update.opers))}"
+                        for room, users in update.rooms] + (
                     [f"* ... and {update.more} more users"] if update.more else [])
-            return [f"* {update.room}: {', '.join(update.users)}"]
+            return [f"* {update.room}: {', '.join(_marked(update.users, update.opers))}"]
         case RoomList():
             return ([f"* {room} ({count})" for room, count in update.rooms] or ["* no rooms"]) + (
                 [f"* ... and {update.more} more rooms"] if update.more else [])
@@ -148,6 +242,18 @@ def text_lines(update: Update) -> list[str]:
             return ["* " + update.message]
         case Info():
             return ["* " + visible(line) for line in update.lines]
+        case Topic() if update.name:
+            return ["* " + visible(update.message)]
+        case Topic():
+            return ["* " + visible(f"topic of {update.room}: {update.topic}" if update.topic
+                                   else f"{update.room} has no topic")]
+        case Opered() | Notice():
+            return ["* " + visible(update.message)]
+        case BanList():
+            return ["* " + visible(
+                f"{b.kind} {b.target}: " + (f"until {b.until}" if b.until else "permanent")
+                + f", by {b.by}" + (f" ({b.reason})" if b.reason else ""))
+                for b in update.bans] or ["* no bans"]
         case Ack() | ServerPing() | ServerPong() | Unknown():
             return []  # they mean nothing to a person at nc
         case _:

@@ -33,6 +33,8 @@ class Welcome:
     version: int = VERSION
     server: str = "chatd"
     max_line_bytes: int = 0  # the server's line limit (1.4); 0: not announced
+    topic: str = ""  # the room's topic (15.5)
+    opers: tuple[str, ...] = ()  # the operators among `users` (15.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class WhoList:
     users: tuple[str, ...] = ()
     rooms: tuple[tuple[str, tuple[str, ...]], ...] = ()
     more: int = 0  # with `all`: users not listed (the answer has a bound, PROTOCOL 4.7)
+    opers: tuple[str, ...] = ()  # the operators among the users listed (15.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,52 @@ class Info:
 
 
 @dataclass(frozen=True, slots=True)
+class Topic:
+    """A room's topic: changed by `name` (broadcast, with a notice), or as it is (a reply,
+    or after a move: `name` empty)."""
+
+    room: str
+    topic: str
+    name: str = ""
+    message: str = ""
+    id: str = ""
+    time: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Opered:
+    """Someone in the room became an operator (15.1)."""
+
+    name: str
+    room: str
+    message: str
+    id: str = ""
+    time: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A line from the server for one user: an operator action's outcome, a mute (15)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BanEntry:
+    kind: str  # "name" or "address"
+    target: str  # the name or the address / prefix
+    until: str = ""  # "" : permanent
+    by: str = ""
+    reason: str = ""
+    time: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BanList:
+    bans: tuple[BanEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     """A server line a client does not know; clients ignore it."""
 
@@ -159,6 +208,10 @@ Update: TypeAlias = (
     | ServerPing
     | ServerPong
     | Info
+    | Topic
+    | Opered
+    | Notice
+    | BanList
     | Unknown
 )
 
@@ -230,6 +283,10 @@ def to_wire(update: Update) -> dict[str, Any]:
                 obj["notice"] = update.notice
             if update.max_line_bytes > 0:
                 obj["max_line_bytes"] = update.max_line_bytes
+            if update.topic:
+                obj["topic"] = update.topic
+            if update.opers:
+                obj["opers"] = list(update.opers)
             return obj
         case Ack():
             return {"type": "ack", "ref": update.ref, "id": update.id, "time": update.time}
@@ -244,8 +301,11 @@ def to_wire(update: Update) -> dict[str, Any]:
                     {"room": room, "users": list(users)} for room, users in update.rooms]}
                 if update.more:
                     who["more"] = update.more
-                return who
-            return {"type": "who", "room": update.room, "users": list(update.users)}
+            else:
+                who = {"type": "who", "room": update.room, "users": list(update.users)}
+            if update.opers:
+                who["opers"] = list(update.opers)
+            return who
         case RoomList():
             rooms: dict[str, Any] = {"type": "rooms", "rooms": [
                 {"room": room, "users": count} for room, count in update.rooms]}
@@ -263,6 +323,21 @@ def to_wire(update: Update) -> dict[str, Any]:
             return {"type": "pong"}
         case Info():
             return {"type": "info", "lines": list(update.lines)}
+        case Topic():
+            obj = {"type": "topic", "room": update.room, "topic": update.topic}
+            if update.name:
+                obj.update(name=update.name, message=update.message, id=update.id,
+                           time=update.time)
+            return obj
+        case Opered():
+            return {"type": "oper", "name": update.name, "room": update.room,
+                    "message": update.message, "id": update.id, "time": update.time}
+        case Notice():
+            return {"type": "notice", "message": update.message}
+        case BanList():
+            return {"type": "bans", "bans": [
+                {"kind": b.kind, "target": b.target, "until": b.until or None, "by": b.by,
+                 "reason": b.reason, "time": b.time} for b in update.bans]}
         case Unknown():
             return {"type": update.type, **update.fields}
         case _:
@@ -327,7 +402,8 @@ def decode_update(line: bytes) -> Update:
                 _str(obj, "name"), _str(obj, "room"), _names(obj.get("users")),
                 resume=_str(obj, "resume"), resumed=obj.get("resumed") is True,
                 notice=_opt(obj, "notice"), version=_int(obj, "version"),
-                server=_str(obj, "server"), max_line_bytes=max(_int(obj, "max_line_bytes"), 0))
+                server=_str(obj, "server"), max_line_bytes=max(_int(obj, "max_line_bytes"), 0),
+                topic=_str(obj, "topic"), opers=_names(obj.get("opers")))
         case "ack":
             return Ack(_str(obj, "ref"), _str(obj, "id"), _str(obj, "time"))
         case "error":
@@ -335,9 +411,10 @@ def decode_update(line: bytes) -> Update:
         case "who" if obj.get("all") is True:
             return WhoList(None, rooms=tuple(
                 (_str(r, "room"), _names(r.get("users"))) for r in _dicts(obj.get("rooms"))),
-                more=max(_int(obj, "more"), 0))
+                more=max(_int(obj, "more"), 0), opers=_names(obj.get("opers")))
         case "who":
-            return WhoList(_str(obj, "room"), _names(obj.get("users")))
+            return WhoList(_str(obj, "room"), _names(obj.get("users")),
+                           opers=_names(obj.get("opers")))
         case "rooms":
             return RoomList(tuple(
                 (_str(r, "room"), _int(r, "users")) for r in _dicts(obj.get("rooms"))),
@@ -352,5 +429,17 @@ def decode_update(line: bytes) -> Update:
             return ServerPong()
         case "info":
             return Info(_names(obj.get("lines")))
+        case "topic":
+            return Topic(_str(obj, "room"), _str(obj, "topic"), _str(obj, "name"),
+                         _str(obj, "message"), _str(obj, "id"), _str(obj, "time"))
+        case "oper":
+            return Opered(_str(obj, "name"), _str(obj, "room"), _str(obj, "message"),
+                          _str(obj, "id"), _str(obj, "time"))
+        case "notice":
+            return Notice(_str(obj, "message"))
+        case "bans":
+            return BanList(tuple(
+                BanEntry(_str(b, "kind"), _str(b, "target"), _str(b, "until"), _str(b, "by"),
+                         _str(b, "reason"), _str(b, "time")) for b in _dicts(obj.get("bans"))))
         case _:
             return Unknown(kind, {k: v for k, v in obj.items() if k != "type"})

@@ -1,6 +1,7 @@
 // The page: the login form, the composer and its commands, the drawer; wires a Session
 // (the protocol) to a ChatView (the DOM).
 
+import { OPER_HELP, moderationLine } from "/moderate.js";
 import { Session } from "/session.js";
 import { ChatView } from "/view.js";
 
@@ -12,6 +13,8 @@ const HELP = [
   "/msg NAME TEXT — a private line (or pick a name in the list)",
   "/nick NAME — change your name",
   "/who [all] — who is here (or everywhere)",
+  "/topic — this room's topic",
+  "/oper NAME PASSWORD — become an operator",
   "/quit — leave the chat",
   "//text — send a line starting with /",
 ];
@@ -110,9 +113,18 @@ function submit(text) {
       break;
     case "help":
       for (const line of HELP) view.system(line);
+      if (session.opers.includes(session.name)) for (const line of OPER_HELP) view.system(line);
       break;
-    default:
-      view.system(`There is no /${command} command; /help lists the commands.`, "error");
+    default: {
+      const line = moderationLine(command.toLowerCase(), arg);
+      if (line === null) {
+        view.system(`There is no /${command} command; /help lists the commands.`, "error");
+      } else if (line.usage) {
+        view.system(`Usage: ${line.usage}`);
+      } else if (!session.live() || !session.send(line)) {
+        view.system("Not connected; try again.");
+      }
+    }
   }
 }
 

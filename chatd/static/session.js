@@ -4,7 +4,9 @@
 
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
 const PAGE = 100; // history lines a request (the protocol's maximum)
-const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed"]);
+const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed", "banned"]);
+// An operator removed us (PROTOCOL.txt 15.2, 15.3): coming back on our own would undo it.
+const REMOVED = new Set(["kicked", "banned"]);
 const EARLIER_PAGE = 50; // lines a "load earlier lines" click brings
 const MAX_LINE_BYTES = 65536; // PROTOCOL.txt 1.4, unless the welcome says otherwise
 const encoder = new TextEncoder();
@@ -18,6 +20,8 @@ export class Session {
     this.name = "";
     this.room = "";
     this.users = [];
+    this.opers = []; // operators in this room (PROTOCOL.txt 15.1)
+    this.topic = ""; // of this room (15.5)
     this.token = "";
     this.lastId = null; // the last update received, quoted back on resume
     this.seen = new Set(); // lines shown (seenKey): replays and pages never repeat one
@@ -226,6 +230,10 @@ export class Session {
       case "pong": return this.sync === "replay" ? this.synced() : undefined;
       case "shutdown":
         return this.view.system(text(msg.message) || "server shutting down", "warn");
+      case "topic": return this.topicLine(msg);
+      case "oper": return this.operLine(msg);
+      case "notice": return this.view.system(text(msg.message), "warn");
+      case "bans": return this.banList(msg);
       default: return undefined; // PROTOCOL.txt 12: ignore what is not known
     }
   }
@@ -240,6 +248,8 @@ export class Session {
     this.maxLineBytes = Number.isInteger(limit) && limit > 0 ? limit : MAX_LINE_BYTES;
     this.view.me(this.name);
     this.setRoom(text(msg.room));
+    this.opers = names(msg.opers);
+    this.setTopic(text(msg.topic));
     this.setUsers(msg.users);
     this.view.status("online");
     this.missed = 0;
@@ -318,6 +328,10 @@ export class Session {
       }
     }
     if (msg.room === undefined || sameRoom(msg.room, this.room)) {
+      if (msg.type === "disconnect") this.opers = this.opers.filter((u) => u !== name);
+      if (msg.type === "nick" && this.opers.includes(msg.old)) {
+        this.opers = [...this.opers.filter((u) => u !== msg.old), name];
+      }
       if (msg.type === "connect") this.setUsers([...this.users.filter((u) => u !== name), name]);
       else if (msg.type === "disconnect") this.setUsers(this.users.filter((u) => u !== name));
       else this.setUsers(this.users.map((u) => (u === msg.old ? name : u)));
@@ -347,8 +361,45 @@ export class Session {
       this.view.whoAll(Array.isArray(msg.rooms) ? msg.rooms : []);
       return;
     }
+    if (!sameRoom(msg.room, this.room)) this.setTopic(""); // a move: its topic comes next
     this.setRoom(text(msg.room));
+    this.opers = names(msg.opers);
     this.setUsers(msg.users);
+  }
+
+  // ------------------------------------------------------------ moderation (PROTOCOL.txt 15)
+
+  topicLine(msg) {
+    if (sameRoom(msg.room, this.room)) this.setTopic(text(msg.topic));
+    if (!text(msg.name)) return; // the topic of a room moved into: the header shows it
+    this.operLine(msg);
+  }
+
+  /** A room notice with an id (someone became an operator, a topic change). */
+  operLine(msg) {
+    if (this.isSeen(msg)) return;
+    this.markSeen(msg);
+    if (typeof msg.id === "string") this.lastId = msg.id;
+    if (msg.type === "oper" && sameRoom(msg.room, this.room)) {
+      this.opers = [...this.opers.filter((u) => u !== text(msg.name)), text(msg.name)];
+      this.setUsers(this.users);
+    }
+    this.view.notice(msg, { missed: this.sync !== null });
+  }
+
+  banList(msg) {
+    const bans = Array.isArray(msg.bans) ? msg.bans.filter((b) => b && typeof b === "object") : [];
+    if (!bans.length) this.view.system("no bans");
+    for (const ban of bans) {
+      const until = text(ban.until) ? `until ${text(ban.until)}` : "permanent";
+      const why = text(ban.reason) ? ` (${text(ban.reason)})` : "";
+      this.view.system(`${text(ban.kind)} ${text(ban.target)}: ${until}, by ${text(ban.by)}${why}`);
+    }
+  }
+
+  setTopic(topic) {
+    this.topic = topic;
+    this.view.topic(topic);
   }
 
   historyEnd(msg) {
@@ -391,6 +442,10 @@ export class Session {
       this.token = "";
       this.view.loginFailed(msg, this.wanted);
       return;
+    }
+    if (this.joined && REMOVED.has(code)) {
+      this.stopped = true; // the server closes the connection next; no reconnecting
+      this.token = "";
     }
     if (this.sync === "paging" && code === "bad_id") {
       this.caughtUp(); // a server that does not know our last id
@@ -436,7 +491,7 @@ export class Session {
 
   setUsers(users) {
     this.users = Array.isArray(users) ? users.filter((u) => typeof u === "string") : [];
-    this.view.users(this.users, this.name);
+    this.view.users(this.users, this.name, this.opers);
   }
 }
 
@@ -449,6 +504,10 @@ function messageLine(ref, entry) {
 /** A line's identity: its id, and its time in case a restarted server reuses the id. */
 function seenKey(msg) {
   return typeof msg.id === "string" ? `${msg.id} ${text(msg.time)}` : null;
+}
+
+function names(value) {
+  return Array.isArray(value) ? value.filter((u) => typeof u === "string") : [];
 }
 
 function text(value) {

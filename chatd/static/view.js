@@ -231,7 +231,16 @@ export class ChatView {
     document.title = `${total ? `(${total}) ` : ""}${where} · chatd`;
   }
 
-  users(list, me) {
+  /** The room's topic in the header (PROTOCOL.txt 15.5); "" hides it. */
+  topic(text) {
+    const topic = $("topic");
+    topic.textContent = text;
+    topic.title = text ? `Topic: ${text}` : "";
+    topic.hidden = !text;
+  }
+
+  users(list, me, opers = []) {
+    this.opers = new Set(opers);
     const mine = list.filter((name) => name === me);
     const others = list.filter((name) => name !== me).sort(collator.compare);
     this.members = [...mine, ...others];
@@ -247,6 +256,12 @@ export class ChatView {
       : this.members;
     refill($("users"), shown.map((name) => {
       const button = el("button", "user");
+      if (this.opers?.has(name)) {
+        const mark = el("span", "oper-mark", "@");
+        mark.title = "operator";
+        mark.setAttribute("aria-label", "operator");
+        button.append(mark);
+      }
       button.append(nameTag(name, this.me_));
       if (name === this.me_) button.append(el("span", "you", " (you)"));
       else button.addEventListener("click", () => this.onPickUser(name));

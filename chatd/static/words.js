@@ -53,6 +53,13 @@ export function explainError(code, message, asked = {}) {
     case "registration_timeout":
     case "ping_timeout":
       return "The connection went quiet for too long; joining again.";
+    case "not_operator":
+      return "Only operators can do that; an operator logs in with /oper NAME PASSWORD.";
+    case "oper_failed":
+    case "kicked":
+    case "banned":
+    case "muted":
+      return sentence(said);
     case "bad_field":
       return `The server did not accept that: ${said || "a field was wrong"}.`;
     default:

@@ -282,3 +282,23 @@ def test_a_divider_fits_the_width_and_no_row_is_a_lone_rule(width: int) -> None:
         assert rows[0].startswith("12:00:00 ── ")
         assert " ".join(row.strip() for row in rows).replace("12:00:00 ── ", "", 1) \
             .removesuffix(" ──").split() == title.split()
+
+
+def test_moderation_lines() -> None:
+    """PROTOCOL.txt 15: the topic in the welcome and on change, operators marked with @
+    in who, notices and ban lists."""
+    welcome = p.Welcome("bob", "lobby", ("alice", "bob"), server="chatd", topic="be nice",
+                        opers=("alice",))
+    assert lines(welcome)[1] == "12:00:00 * topic: be nice"
+    assert lines(p.WhoList("lobby", ("alice", "bob"), opers=("alice",))) == [
+        "12:00:00 * in lobby: @alice, bob"]
+    changed = p.Topic("lobby", "be nice", "alice", "alice set the topic: be nice", "7", STAMP)
+    assert lines(changed) == [f"{local(STAMP)} * alice set the topic: be nice"]
+    assert lines(p.Topic("dev", "")) == ["12:00:00 * dev has no topic"]
+    assert lines(p.Opered("alice", "lobby", "alice is now an operator", "8", STAMP)) == [
+        f"{local(STAMP)} * alice is now an operator"]
+    assert lines(p.Notice("you were muted in lobby by alice")) == [
+        "12:00:00 * you were muted in lobby by alice"]
+    assert lines(p.BanList((p.BanEntry("name", "troll", "", "alice", "spam"),))) == [
+        "12:00:00 * name troll: permanent, by alice (spam)"]
+    assert lines(p.BanList()) == ["12:00:00 * no bans"]

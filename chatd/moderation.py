@@ -1,0 +1,210 @@
+"""Moderation state, pure: operator credentials, bans, mutes and room topics (PROTOCOL.txt 15).
+
+The hub (chatd.hub) owns one `Moderation` and changes it only while applying commands, so
+every cluster node holds the same bans, mutes and topics at the same point of the log.
+Times are the log's clock (seconds since the epoch); nothing here reads a clock.
+
+A name ban is keyed by `name_key`, so it covers the name's look-alikes (5.1). An address
+ban is a network: one IPv4 address, or an IPv6 address widened to its /64 (one subscriber
+usually has a whole /64), or a prefix given as ADDRESS/LENGTH.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from chatd import protocol as p
+from chatd.protocol import ErrorCode, ProtocolError
+
+MAX_BANS: Final = 10_000  # bans held at once; past it, the oldest expiring one goes
+MAX_MUTES: Final = 10_000
+IPV6_BAN_PREFIX: Final = 64  # an IPv6 address is banned with its /64
+MIN_PREFIX: Final = {4: 8, 6: 32}  # broader prefixes are refused: a typo could ban everyone
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_opers(spec: str) -> tuple[tuple[str, str], ...]:
+    """"name:pw,name2:pw2" (CHATD_OPERS) or one "name:pw" (--oper) -> pairs; ValueError
+    names the faulty entry without its password."""
+    pairs = []
+    for item in spec.split(","):
+        name, sep, password = item.strip().partition(":")
+        if not sep or not name.strip() or not password:
+            raise ValueError(f"operator {name.strip()[:32] or '?'}: give NAME:PASSWORD")
+        pairs.append((p.normalize_name(name), password))
+    return tuple(pairs)
+
+
+class Credentials:
+    """Operator names and passwords. A check compares against every entry in constant
+    time, so neither the name nor the password leaks through timing."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._entries = [(p.name_key(name).encode(), password.encode())
+                         for name, password in pairs]
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def check(self, name: str, password: str) -> bool:
+        key, given = p.name_key(name).encode(), password.encode()
+        ok = False
+        for entry_key, entry_password in self._entries:
+            # Both compared always: & rather than `and`, so no comparison is skipped.
+            ok |= hmac.compare_digest(key, entry_key) & hmac.compare_digest(
+                given, entry_password)
+        return ok
+
+
+def ban_network(text: str) -> str:
+    """An address or prefix as a ban stores it ("192.0.2.7/32", "2001:db8::/64")."""
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ProtocolError(ErrorCode.BAD_FIELD,
+                            f"{text[:60]!r} is not an IPv4/IPv6 address or prefix") from None
+    if isinstance(net, ipaddress.IPv6Network) and "/" not in text:
+        net = net.supernet(new_prefix=IPV6_BAN_PREFIX)
+    if net.prefixlen < MIN_PREFIX[net.version]:
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"prefix {net} is too broad (at least "
+                            f"/{MIN_PREFIX[net.version]} for IPv{net.version})")
+    return str(net)
+
+
+def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(ip.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@dataclass(frozen=True, slots=True)
+class BanRecord:
+    kind: str  # "name" or "address"
+    key: str  # the name's key, or the network
+    label: str  # the name as typed, or the network
+    until: float  # log time the ban ends; 0: permanent
+    by: str
+    reason: str
+    since: float
+
+    def describe(self) -> str:
+        """ "until 2026-11-29T05:00:00.000Z" or "permanently", and the reason."""
+        when = f"until {p.format_time(self.until)}" if self.until else "permanently"
+        return when + (f" ({self.reason})" if self.reason else "")
+
+    def entry(self) -> p.BanEntry:
+        return p.BanEntry(self.kind, self.label, p.format_time(self.until) if self.until else "",
+                          self.by, self.reason, p.format_time(self.since))
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    text: str
+    by: str
+    since: float
+
+
+class Moderation:
+    """Bans, mutes and topics; each table bounded."""
+
+    __slots__ = ("bans", "mutes", "networks", "topics")
+
+    def __init__(self) -> None:
+        self.bans: dict[tuple[str, str], BanRecord] = {}  # (kind, key) -> ban
+        self.networks: dict[str, Network] = {}  # address bans, parsed once
+        self.mutes: dict[tuple[str, str], Mute] = {}  # (room key, name key) -> mute
+        self.topics: dict[str, TopicRecord] = {}  # room key -> topic
+
+    # ------------------------------------------------------------------ bans
+
+    def ban(self, record: BanRecord) -> None:
+        if len(self.bans) >= MAX_BANS and (record.kind, record.key) not in self.bans:
+            self.expire(record.since)
+            if len(self.bans) >= MAX_BANS:  # the one ending soonest goes
+                oldest = min(self.bans.values(), key=lambda b: b.until or float("inf"))
+                self.unban(oldest.kind, oldest.key)
+        self.bans[(record.kind, record.key)] = record
+        if record.kind == "address":
+            self.networks[record.key] = ipaddress.ip_network(record.key)
+
+    def unban(self, kind: str, key: str) -> BanRecord | None:
+        self.networks.pop(key, None) if kind == "address" else None
+        return self.bans.pop((kind, key), None)
+
+    def expire(self, now: float) -> list[BanRecord]:
+        gone = [b for b in self.bans.values() if b.until and b.until <= now]
+        for ban in gone:
+            self.unban(ban.kind, ban.key)
+        return gone
+
+    def name_ban(self, name: str, now: float) -> BanRecord | None:
+        if not self.bans:
+            return None
+        ban = self.bans.get(("name", p.name_key(name)))
+        return ban if ban is not None and (not ban.until or ban.until > now) else None
+
+    def address_ban(self, ip: str, now: float) -> BanRecord | None:
+        if not self.networks:
+            return None
+        address = _address(ip)
+        if address is None:
+            return None
+        for key, net in self.networks.items():
+            if address.version == net.version and address in net:
+                ban = self.bans[("address", key)]
+                if not ban.until or ban.until > now:
+                    return ban
+        return None
+
+    def listed(self, now: float) -> tuple[p.BanEntry, ...]:
+        return tuple(b.entry() for b in sorted(self.bans.values(), key=lambda b: b.since)
+                     if not b.until or b.until > now)
+
+    # ------------------------------------------------------------------ mutes
+
+    def mute(self, room: str, name: str, by: str, reason: str) -> None:
+        if len(self.mutes) >= MAX_MUTES:
+            del self.mutes[next(iter(self.mutes))]
+        self.mutes[(room, p.name_key(name))] = Mute(by, reason)
+
+    def unmute(self, room: str | None, name: str) -> int:
+        key = p.name_key(name)
+        gone = [k for k in self.mutes if k[1] == key and (room is None or k[0] == room)]
+        for k in gone:
+            del self.mutes[k]
+        return len(gone)
+
+    def muted(self, room: str, name: str) -> Mute | None:
+        return self.mutes.get((room, p.name_key(name))) if self.mutes else None
+
+    # ------------------------------------------------------------------ replication
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"bans": [asdict(b) for b in self.bans.values()],
+                "mutes": [[room, name, m.by, m.reason] for (room, name), m in self.mutes.items()],
+                "topics": {room: asdict(t) for room, t in self.topics.items()}}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        for ban in data.get("bans", ()):
+            self.ban(BanRecord(**ban))
+        for room, name, by, reason in data.get("mutes", ()):
+            self.mutes[(room, name)] = Mute(by, reason)
+        for room, topic in data.get("topics", {}).items():
+            self.topics[room] = TopicRecord(**topic)
