@@ -12,6 +12,11 @@ Sessions (each against one fresh server):
            senders, for --duration seconds; every delivery's latency is recorded.
   big      seat --idle clients (the idle scenario: time to seat, RSS per connection),
            then --broadcasts single lines from one client to all (the bigroom scenario).
+  city     seat --city-clients in --city-rooms rooms (see `city_rooms`), then send
+           --city-rate lines a second in all for --city-duration seconds, each from one
+           of the --city-talkers first members of a room drawn with Zipf-like weights
+           (`city_schedule`); every delivery's latency is recorded while the rest of the
+           clients sit idle (and answer the server's keepalive pings).
 
 A chat line is {"type":"message","message":"<name>:<seq>:<monotonic_ns at send>"}.
 `time.monotonic_ns` is the same clock in every process on Linux, so receive time minus
@@ -42,12 +47,13 @@ import asyncio
 import contextlib
 import gc
 import json
+import random
 import re
 import socket
 import sys
 import time
 from array import array
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +89,7 @@ except ImportError:  # pragma: no cover
 Handler = Callable[["Client", bytes, int], None]
 
 IDLE_SETTLE_S = 2.0  # seconds the idle scenario waits after seating before reading RSS
+SLOW_NS = 5_000_000  # a timed delivery this late is also noted with its send time
 
 
 def _self_cpu() -> float:
@@ -95,12 +102,18 @@ class Window:
     def __init__(self, server_pids: list[int]) -> None:
         self.server_pids = server_pids  # a cluster: its chatd nodes and its redis-server
         self.server0 = _cpu_of(server_pids)
+        self.each0 = [process_cpu(pid).total for pid in server_pids]
         self.self0 = _self_cpu()
         self.system0 = system_cpu()
         self.t0 = time.perf_counter()
 
     def server(self) -> Cpu:
         return _cpu_of(self.server_pids) - self.server0
+
+    def each(self) -> list[float]:
+        """Each server process's CPU seconds (a cluster: its nodes, then redis-server)."""
+        return [round(process_cpu(pid).total - t0, 4)
+                for pid, t0 in zip(self.server_pids, self.each0, strict=True)]
 
     def own(self) -> float:
         return _self_cpu() - self.self0
@@ -124,6 +137,13 @@ def _rss_of(pids: list[int]) -> int:
     return sum(rss_kib(pid) for pid in pids)
 
 
+def _lateness(lateness: array[int]) -> dict[str, Any]:
+    """How late the paced lines left this process (a late sender is not the server's fault)."""
+    ordered = sorted(lateness)
+    return {"lines_sent": len(ordered), "send_lateness_p99_ms": percentile(ordered, 99),
+            "send_lateness_max_ms": round(ordered[-1] / 1e6, 3) if ordered else 0.0}
+
+
 def percentile(sorted_values: Sequence[int], q: float) -> float:
     """Nearest-rank percentile of sorted nanosecond values, in milliseconds."""
     if not sorted_values:
@@ -141,6 +161,55 @@ def latency_summary(samples: array[int] | list[int]) -> dict[str, Any]:
         "p999_ms": percentile(values, 99.9),
         "max_ms": round(values[-1] / 1e6, 3) if values else 0.0,
     }
+
+
+def city_sizes(clients: int, rooms: int, big_rooms: int, big_size: int) -> list[int]:
+    """Room sizes: `big_rooms` rooms of `big_size` first, the others sharing the rest evenly.
+
+    Every room keeps at least two members (one to talk, one to hear), so `big_size`
+    shrinks when the rest would not have that.
+    """
+    if rooms < 1 or clients < 2 * rooms:
+        raise ValueError("the city needs at least two clients a room")
+    big_rooms = max(0, min(big_rooms, rooms))
+    rest_rooms = rooms - big_rooms
+    if big_rooms and rest_rooms:
+        big = max(2, min(big_size, (clients - 2 * rest_rooms) // big_rooms))
+    elif big_rooms:  # every room is big: share evenly
+        big_rooms, rest_rooms, big = 0, rooms, 0
+    else:
+        big = 0
+    rest = clients - big * big_rooms
+    return [big] * big_rooms + [rest // rest_rooms + (i < rest % rest_rooms)
+                                for i in range(rest_rooms)]
+
+
+def city_seating(sizes: Sequence[int]) -> list[int]:
+    """The room of each client, by index: one seat in every room not yet full, in turn.
+
+    So a wave of joins touches many rooms, as people arriving at a city would, and the
+    first `k * len(sizes)` clients are the first k members of every room (k below the
+    smallest size): the talkers.
+    """
+    left = list(sizes)
+    order: list[int] = []
+    while len(order) < sum(sizes):
+        for room, n in enumerate(left):
+            if n:
+                order.append(room)
+                left[room] = n - 1
+    return order
+
+
+def city_schedule(rooms: int, lines: int, skew: float, seed: int) -> list[int]:
+    """The room of each line: weight 1/(rank+1)**skew, room 0 the busiest.
+
+    With skew 1 and 200 rooms the busiest room gets 17% of the lines, the first four
+    35%, the quietest a twentieth of a percent each: a few busy rooms, a long quiet tail.
+    The big rooms of `city_sizes` are the first, so the busiest rooms are the biggest.
+    """
+    weights = [1 / (rank + 1) ** skew for rank in range(rooms)]
+    return random.Random(seed).choices(range(rooms), weights, k=lines)
 
 
 @dataclass(slots=True)
@@ -209,8 +278,8 @@ class Sender:
 
 class Client(asyncio.Protocol):
     __slots__ = ("done", "expect", "gen", "got", "index", "joins", "lat", "lost", "name",
-                 "on_chunk", "pending", "pos", "position", "settled", "tail", "transport",
-                 "want", "watches", "wave")
+                 "on_chunk", "pending", "pos", "position", "room", "seats", "settled", "tail",
+                 "transport", "want", "watches", "wave")
 
     def __init__(self, gen: LoadGen, index: int, on_chunk: Handler) -> None:
         self.gen = gen
@@ -220,6 +289,8 @@ class Client(asyncio.Protocol):
         self.tail = b""
         self.on_chunk = on_chunk
         self.position = 0  # 1-based place in the join order, from the welcome
+        self.room = -1  # city: the index of its room (-1: the default room)
+        self.seats = 0  # clients that join its room in all (0: every client)
         self.joins = 0  # join notices received
         self.settled = False
         self.expect: dict[bytes, int] = {}  # sender name -> next seq
@@ -279,6 +350,16 @@ class LoadGen:
         self.waiting: set[Client] = set()  # mirrors with bytes the lead has not had yet
         self.stream = bytearray()  # everything the lead received in the fanout phase
         self.diverged = 0
+        self.senders = args.senders  # clients 0..senders-1 talk (named s<index>)
+        self.room_of: list[int] = []  # city: each client's room
+        self.seats: list[int] = []  # city: each room's size
+        self.pongs = 0
+        # Timed deliveries over SLOW_NS: when they were sent and how late they came, so
+        # that a report can tell periodic stalls (once a second?) from one-off ones.
+        self.slow_sent: array[int] = array("q")
+        self.slow_lat: array[int] = array("q")
+        self.paced_from = 0  # monotonic_ns of the first paced line
+        self.pinged_at: array[int] = array("q")  # when keepalive pings came (one a read)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -295,6 +376,8 @@ class LoadGen:
                 fut.set_result(-1.0)
 
     def _pong(self, client: Client) -> None:
+        self.pongs += 1
+        self.pinged_at.append(monotonic_ns())
         client.write(PONG)
 
     def _misc_line(self, client: Client, obj: dict[str, Any], line: bytes) -> None:
@@ -351,7 +434,11 @@ class LoadGen:
                 self.waves.append(wave.welcomed)
                 for client in connected[at : at + size]:
                     client.wave = wave
-                    client.write(b'{"type":"connect","name":"%b"}\n' % client.name)
+                    if client.room < 0:
+                        client.write(b'{"type":"connect","name":"%b"}\n' % client.name)
+                    else:
+                        client.write(b'{"type":"connect","name":"%b","room":"c%d"}\n'
+                                     % (client.name, client.room))
             while self.waves:
                 if not await self._next_wave():
                     break
@@ -359,7 +446,8 @@ class LoadGen:
         welcomed_at = await self._wait(self.all_welcomed, timeout)
         settled_at = await self._wait(self.all_settled, timeout)
         cpu, own = window.server(), window.own()
-        notices = count * (count + 1) // 2
+        notices = (sum(n * (n + 1) // 2 for n in self.seats) if self.seats
+                   else count * (count + 1) // 2)
         rss_settled = _rss_of(self.server_pids)
         # "Idle connections" means idle: let the server finish its housekeeping after the
         # burst of N^2/2 notices before reading its size (both sizes are reported).
@@ -401,7 +489,10 @@ class LoadGen:
         """Connect clients first..stop-1 (not joined yet); [] if any connect fails."""
         clients = [Client(self, i, self._seating_chunk) for i in range(first, stop)]
         for client in clients:
-            client.name = (b"s%d" if client.index < self.args.senders else b"r%d") % client.index
+            client.name = (b"s%d" if client.index < self.senders else b"r%d") % client.index
+            if self.room_of:
+                client.room = self.room_of[client.index]
+                client.seats = self.seats[client.room]
         results = await asyncio.gather(
             *(self.loop.create_connection(
                 lambda c=c: c,  # type: ignore[misc]
@@ -427,6 +518,8 @@ class LoadGen:
             if notices + pings == lines:
                 client.joins += notices
                 if pings:
+                    self.pongs += pings
+                    self.pinged_at.append(monotonic_ns())
                     client.write(PONG * pings)
                 self._check_settled(client)
                 return
@@ -459,7 +552,7 @@ class LoadGen:
     def _check_settled(self, client: Client) -> None:
         if client.settled or not client.position:
             return
-        due = self.expected_clients - client.position + 1
+        due = (client.seats or self.expected_clients) - client.position + 1
         if client.joins > due:
             self.faults.unexpected_lines += client.joins - due
             self.faults.note(f"{client.name.decode()}: {client.joins} join notices, want {due}")
@@ -513,14 +606,18 @@ class LoadGen:
         found = self._lines(client, data, end)
         if found:
             expect = client.expect
-            if self.args.scenario == "latency":
+            if self.args.scenario != "fanout":  # every delivery timed
                 lat = client.lat
                 for name, seq, ns in found:
                     s = int(seq)
                     if s != expect.get(name):
                         self._order_fault(client, name, s)
                     expect[name] = s + 1
-                    lat.append(now - int(ns))
+                    sent = int(ns)
+                    lat.append(now - sent)
+                    if now - sent > SLOW_NS:
+                        self.slow_sent.append(sent)
+                        self.slow_lat.append(now - sent)
             else:
                 for name, seq, _ns in found:
                     s = int(seq)
@@ -640,12 +737,14 @@ class LoadGen:
             watcher.watches.append((s.name, s))
         return senders
 
-    def _completeness(self, total: int) -> dict[str, Any]:
+    def _completeness(self, totals: dict[bytes, int]) -> dict[str, Any]:
+        """`totals`: the lines each sender sent, which every receiver of it must have."""
         clients = self.clients
         want = sum(c.want for c in clients)
         got = sum(c.got for c in clients)
         complete = (all(c.done for c in clients) and self.faults.total() == 0
-                    and all(all(v == total for v in c.expect.values()) for c in clients))
+                    and all(all(v == totals[k] for k, v in c.expect.items())
+                            for c in clients))
         return {"deliveries_expected": want, "deliveries_received": got, "complete": complete,
                 "receivers_checked_line_by_line": len(clients) - len(self.mirrors),
                 "receivers_compared_with_lead": len(self.mirrors),
@@ -659,17 +758,42 @@ class LoadGen:
             s.pump(0)
         end = await self._wait(self.phase_done, args.timeout)
         t1 = end if end > 0 else time.perf_counter()
-        return self._chat_result(args.lines, t1 - window.t0, window, per_line_latency=False)
+        return self._chat_result({s.name: args.lines for s in senders}, t1 - window.t0,
+                                 window, per_line_latency=False)
 
     async def latency(self) -> dict[str, Any]:
         args = self.args
         per_sender = max(1, int(args.rate * args.duration / args.senders))
         senders = self._prepare_chat(per_sender, 0, mirrors=False)
-        total = per_sender * len(senders)
-        period_ns = int(1e9 / args.rate)
-        start_ns = monotonic_ns() + 50_000_000
-        lateness = array("q")
+        plan = [senders[k % len(senders)] for k in range(per_sender * len(senders))]
         window = Window(self.server_pids)
+        lateness = self._pace(plan, args.rate)
+        end = await self._wait(self.phase_done, args.duration + args.timeout)
+        t1 = end if end > 0 else time.perf_counter()
+        result = self._chat_result({s.name: per_sender for s in senders}, t1 - window.t0,
+                                   window, per_line_latency=True)
+        result["rate_lines_per_s"] = args.rate
+        return {**result, **_lateness(lateness), "slow": self._slow()}
+
+    def _slow(self) -> dict[str, Any]:
+        """Deliveries over SLOW_NS by the second they were sent in (the worst 60 seconds)."""
+        seconds: dict[int, list[int]] = {}
+        for sent, lat in zip(self.slow_sent, self.slow_lat, strict=True):
+            at = seconds.setdefault((sent - self.paced_from) // 1_000_000_000, [0, 0])
+            at[0] += 1
+            at[1] = max(at[1], lat)
+        worst = sorted(seconds.items(), key=lambda kv: -kv[1][0])[:60]
+        return {"over_ms": SLOW_NS / 1e6, "deliveries": len(self.slow_sent),
+                "seconds_with_any": len(seconds),
+                "by_second": [[second, count, round(top / 1e6, 2)]
+                              for second, (count, top) in sorted(worst)]}
+
+    def _pace(self, plan: list[Sender], rate: float) -> array[int]:
+        """Send plan[k] its next line at start + k/rate; the lateness of each line sent."""
+        total = len(plan)
+        period_ns = int(1e9 / rate)
+        start_ns = self.paced_from = monotonic_ns() + 50_000_000
+        lateness: array[int] = array("q")
         k = 0
 
         def tick() -> None:
@@ -679,28 +803,83 @@ class LoadGen:
             now = monotonic_ns()
             while k < total and start_ns + k * period_ns <= now:
                 lateness.append(now - (start_ns + k * period_ns))
-                senders[k % len(senders)].send_one(k // len(senders))
+                sender = plan[k]
+                sender.send_one(sender.sent)
                 k += 1
             if k < total:
                 delay = (start_ns + k * period_ns - monotonic_ns()) / 1e9
                 self.loop.call_later(max(0.0, delay), tick)
 
         self.loop.call_later((start_ns - monotonic_ns()) / 1e9, tick)
-        end = await self._wait(self.phase_done, args.duration + args.timeout)
-        t1 = end if end > 0 else time.perf_counter()
-        result = self._chat_result(per_sender, t1 - window.t0, window, per_line_latency=True)
-        result["rate_lines_per_s"] = args.rate
-        result["lines_sent"] = k
-        lateness_sorted = sorted(lateness)
-        result["send_lateness_p99_ms"] = percentile(lateness_sorted, 99)
-        result["send_lateness_max_ms"] = (round(lateness_sorted[-1] / 1e6, 3)
-                                          if lateness_sorted else 0.0)
-        return result
+        return lateness
 
-    def _chat_result(self, per_sender: int, seconds: float, window: Window,
+    async def city(self, talkers: int) -> dict[str, Any]:
+        """--city-rate lines a second over the rooms (`city_schedule`), every delivery timed.
+
+        Each room's first `talkers` members take turns at its lines; everyone else in
+        the city only listens, or sits idle in a room the schedule rarely draws.
+        """
+        args = self.args
+        rooms = len(self.seats)
+        talkers_of: list[list[Sender]] = [[] for _ in range(rooms)]
+        for client in self.clients[: self.senders]:
+            talkers_of[client.room].append(Sender(client, 0, 0))
+        total = int(args.city_rate * args.city_duration)
+        plan: list[Sender] = []
+        turns = [0] * rooms
+        for room in city_schedule(rooms, total, args.city_skew, args.city_seed):
+            sender = talkers_of[room][turns[room] % len(talkers_of[room])]
+            turns[room] += 1
+            sender.total += 1
+            plan.append(sender)
+        totals = {s.name: s.total for room in talkers_of for s in room}
+        self.remaining = 0
+        for client in self.clients:
+            client.expect = {s.name: 0 for s in talkers_of[client.room] if s.client is not client}
+            client.want = sum(totals[name] for name in client.expect)
+            client.got = 0
+            client.done = client.want == 0
+            self.remaining += not client.done
+            client.lat = array("q")
+            client.on_chunk = self._chat_chunk
+        if not self.remaining:
+            self.phase_done.set_result(time.perf_counter())
+        pongs = self.pongs
+        window = Window(self.server_pids)
+        lateness = self._pace(plan, args.city_rate)
+        end = await self._wait(self.phase_done, args.city_duration + args.timeout)
+        t1 = end if end > 0 else time.perf_counter()
+        result = self._chat_result(totals, t1 - window.t0, window, per_line_latency=True)
+        big = max(self.seats)
+        by_size: dict[str, array[int]] = {"big_rooms": array("q"), "other_rooms": array("q")}
+        for client in self.clients:
+            by_size["big_rooms" if self.seats[client.room] == big else "other_rooms"].extend(
+                client.lat)
+        busiest = turns.index(max(turns))
+        return {
+            **result,
+            "rooms": rooms,
+            "room_sizes": {"min": min(self.seats), "max": big,
+                           "big_rooms": self.seats.count(big) if big > min(self.seats) else 0},
+            "talkers_per_room": talkers,
+            "rate_lines_per_s": args.city_rate,
+            "skew": args.city_skew,
+            "busiest_room_share": round(max(turns) / max(1, total), 4),
+            "busiest_room_size": self.seats[busiest],
+            "rooms_without_lines": turns.count(0),
+            "pongs_in_window": self.pongs - pongs,
+            "pings_by_second": sorted(Counter(
+                (t - self.paced_from) // 1_000_000_000 for t in self.pinged_at
+                if t >= self.paced_from).items()),
+            "latency_by_room": {k: latency_summary(v) for k, v in by_size.items() if v},
+            **_lateness(lateness),
+            "slow": self._slow(),
+        }
+
+    def _chat_result(self, totals: dict[bytes, int], seconds: float, window: Window,
                      per_line_latency: bool) -> dict[str, Any]:
         cpu, self_cpu = window.server(), window.own()
-        counts = self._completeness(per_sender)
+        counts = self._completeness(totals)
         deliveries = counts["deliveries_received"]
         samples: array[int] = array("q")
         for c in self.clients:
@@ -708,12 +887,14 @@ class LoadGen:
         return {
             **counts,
             "clients": len(self.clients),
-            "senders": self.args.senders,
-            "lines_per_sender": per_sender,
+            "senders": len(totals),
+            "lines_per_sender": max(totals.values(), default=0),
             "window": self.args.window if not per_line_latency else None,
             "seconds": round(seconds, 4),
             "deliveries_per_s": round(deliveries / seconds) if seconds > 0 else 0,
             "server_cpu": cpu.as_dict(),
+            "server_cpu_by_process_s": window.each(),
+            "lines": sum(totals.values()),
             "server_cpu_us_per_delivery": (round(cpu.total / deliveries * 1e6, 4)
                                            if deliveries else None),
             "server_cpu_utilisation": round(cpu.total / seconds, 3) if seconds > 0 else 0,
@@ -822,6 +1003,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 / max(1, args.idle), 3)
             if gen.faults.total() == 0 and args.broadcasts > 0:
                 result["bigroom"] = await gen.bigroom()
+        elif args.scenario == "city":
+            gen.seats = city_sizes(args.city_clients, args.city_rooms, args.city_big_rooms,
+                                   args.city_big_size)
+            gen.room_of = city_seating(gen.seats)
+            talkers = max(1, min(args.city_talkers, min(gen.seats) - 1))
+            gen.senders = talkers * len(gen.seats)
+            result["seat"] = await gen.seat(args.city_clients)
+            if gen.faults.total() == 0:
+                result["city"] = await gen.city(talkers)
         else:
             result["seat"] = await gen.seat(args.clients)
             if gen.faults.total() == 0:
@@ -859,7 +1049,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the server's port; comma-separated for a cluster's nodes")
     ap.add_argument("--server-pid", type=_ints, required=True,
                     help="pids whose CPU and memory count as the server's, comma-separated")
-    ap.add_argument("--scenario", choices=["fanout", "latency", "big"], required=True)
+    ap.add_argument("--scenario", choices=["fanout", "latency", "big", "city"], required=True)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--senders", type=int, default=10)
     ap.add_argument("--lines", type=int, default=2000)
@@ -871,6 +1061,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--join-wave", type=int, default=100)
     ap.add_argument("--join-depth", type=int, default=2)
     ap.add_argument("--connect-block", type=int, default=1000)
+    ap.add_argument("--city-clients", type=int, default=10000)
+    ap.add_argument("--city-rooms", type=int, default=200)
+    ap.add_argument("--city-big-rooms", type=int, default=4)
+    ap.add_argument("--city-big-size", type=int, default=100)
+    ap.add_argument("--city-talkers", type=int, default=3)
+    ap.add_argument("--city-rate", type=float, default=1000.0)
+    ap.add_argument("--city-duration", type=float, default=40.0)
+    ap.add_argument("--city-skew", type=float, default=1.0)
+    ap.add_argument("--city-seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
     return ap
@@ -878,10 +1077,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    size = args.idle if args.scenario == "big" else args.clients
-    if size < 2 or not 1 <= args.senders <= size:
-        print("loadgen: need 2+ clients and 1..clients senders", file=sys.stderr)
-        return 2
+    if args.scenario == "city":
+        try:
+            city_sizes(args.city_clients, args.city_rooms, args.city_big_rooms,
+                       args.city_big_size)
+        except ValueError as exc:
+            print(f"loadgen: {exc}", file=sys.stderr)
+            return 2
+    else:
+        size = args.idle if args.scenario == "big" else args.clients
+        if size < 2 or not 1 <= args.senders <= size:
+            print("loadgen: need 2+ clients and 1..clients senders", file=sys.stderr)
+            return 2
     pin(args.cpu)
     raise_fd_limit()
     # No cyclic garbage is made on the hot path; a collector pass would only add jitter.

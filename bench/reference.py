@@ -12,7 +12,10 @@ does, like chatd
     (loads and dumps) when it is installed, as it is with chatd (which parses with
     orjson), else the standard library; `--json stdlib` forces the latter
   - answers connect with a welcome carrying the room's user list (joiner included),
-    then announces the join to everyone, the joiner included (the O(N^2) of seating)
+    then announces the join to everyone in the room, the joiner included (the O(N^2)
+    of seating); a connect may name a room (default "lobby"), as in chatd, since a
+    server with many rooms sends each line to its room only and the city scenario
+    measures that
   - encodes each relayed line ONCE (compact, non-ASCII as UTF-8) with name,
     message, room, a decimal id and an RFC 3339 millisecond time, as chatd does
   - coalesced mode (default): appends the line to each recipient's outbox; one
@@ -23,7 +26,8 @@ does, like chatd
 does not
   - log anything, keep history, check names (unique, NFC, control characters) or clean
     message text, rate-limit, limit connections, ping idle clients, resume sessions,
-    support rooms other than one, text mode, private lines or acks
+    check room names, move between rooms, forget empty rooms, text mode, private lines
+    or acks
   - announce leaves (a leaving client is just forgotten) or shut down politely: SIGTERM
     ends the process at once
 
@@ -85,10 +89,11 @@ class Clock:
 
 
 class Conn(asyncio.Protocol):
-    __slots__ = ("buf", "name", "out", "queued", "room", "transport")
+    __slots__ = ("buf", "hub", "name", "out", "queued", "room", "transport")
 
-    def __init__(self, room: Room) -> None:
-        self.room = room
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.room: Room | None = None
         self.transport: asyncio.Transport | None = None
         self.buf = b""
         self.name = ""
@@ -107,35 +112,45 @@ class Conn(asyncio.Protocol):
         if len(self.buf) > MAX_LINE:
             self.abort()
             return
-        room = self.room
+        hub = self.hub
         for line in lines:
             if len(line) > MAX_LINE:
                 self.abort()
                 return
             if line:
-                room.line(self, line)
+                hub.line(self, line)
 
     def eof_received(self) -> bool:
-        self.room.leave(self)
+        self.hub.leave(self)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.room.leave(self)
+        self.hub.leave(self)
         self.out.clear()
 
     def abort(self) -> None:
-        self.room.leave(self)
+        self.hub.leave(self)
         if self.transport is not None:
             self.transport.abort()
 
 
 class Room:
+    __slots__ = ("members", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.members: dict[Conn, None] = {}  # join order, like chatd's user list
+
+
+class Hub:
+    """Every room, the id sequence and the one coalescing writer of the process."""
+
     def __init__(self, naive: bool, drop: int = 0, codec: str = "auto") -> None:
         self.json, self.loads, self.dumps = json_codec(codec)
         self.naive = naive
         self.drop = drop
         self.chats = 0
-        self.members: dict[Conn, None] = {}  # join order, like chatd's user list
+        self.rooms: dict[str, Room] = {}
         self.seq = 0
         self.clock = Clock()
         self.dirty: list[Conn] = []
@@ -152,19 +167,25 @@ class Room:
         kind = obj.get("type")
         if kind == "message":
             text = obj.get("message")
-            if conn.name and isinstance(text, str):
+            room = conn.room
+            if room is not None and isinstance(text, str):
                 self.chats += 1
-                lose_for = next(reversed(self.members)) if self.chats == self.drop else None
-                self.relay(conn, "message", conn.name, text, lose_for)
-        elif kind == "connect" and not conn.name:
-            name = obj.get("name")
+                lose_for = next(reversed(room.members)) if self.chats == self.drop else None
+                self.relay(room, conn, "message", conn.name, text, lose_for=lose_for)
+        elif kind == "connect" and conn.room is None:
+            name, where = obj.get("name"), obj.get("room")
             conn.name = name if isinstance(name, str) and name else "anon"
-            self.members[conn] = None
+            where = where if isinstance(where, str) and where else "lobby"
+            room = self.rooms.get(where)
+            if room is None:
+                room = self.rooms[where] = Room(where)
+            conn.room = room
+            room.members[conn] = None
             welcome = {"type": "welcome", "version": 1, "server": "reference",
-                       "name": conn.name, "room": "lobby",
-                       "users": [c.name for c in self.members]}
+                       "name": conn.name, "room": where,
+                       "users": [c.name for c in room.members]}
             self.send(conn, self.dumps(welcome))
-            self.relay(None, "connect", conn.name, f"{conn.name} joined")
+            self.relay(room, None, "connect", conn.name, f"{conn.name} joined")
         elif kind == "ping":
             self.send(conn, b'{"type":"pong"}\n')
         elif kind == "disconnect":
@@ -172,20 +193,20 @@ class Room:
             if conn.transport is not None:
                 conn.transport.close()
 
-    def relay(self, sender: Conn | None, kind: str, name: str, text: str,
-              lose_for: Conn | None = None) -> None:
+    def relay(self, room: Room, sender: Conn | None, kind: str, name: str, text: str,
+              *, lose_for: Conn | None = None) -> None:
         self.seq += 1
-        data = self.dumps({"type": kind, "name": name, "message": text, "room": "lobby",
+        data = self.dumps({"type": kind, "name": name, "message": text, "room": room.name,
                            "id": str(self.seq), "time": self.clock.now()})
         if self.naive:
-            for conn in self.members:
+            for conn in room.members:
                 if conn is not sender and conn is not lose_for and conn.transport is not None:
                     conn.transport.write(data)
                     if conn.transport.get_write_buffer_size() > MAX_SEND_QUEUE:
                         conn.abort()
             return
         dirty = self.dirty
-        for conn in self.members:
+        for conn in room.members:
             if conn is not sender and conn is not lose_for:
                 conn.out.append(data)
                 if not conn.queued:
@@ -225,16 +246,17 @@ class Room:
                 conn.abort()
 
     def leave(self, conn: Conn) -> None:
-        self.members.pop(conn, None)
+        if conn.room is not None:
+            conn.room.members.pop(conn, None)
 
 
 async def serve(host: str, port: int, naive: bool, drop: int, codec: str) -> None:
     loop = asyncio.get_running_loop()
-    room = Room(naive, drop, codec)
-    server = await loop.create_server(lambda: Conn(room), host, port, backlog=4096)
+    hub = Hub(naive, drop, codec)
+    server = await loop.create_server(lambda: Conn(hub), host, port, backlog=4096)
     bound = server.sockets[0].getsockname()
     kind = "naive" if naive else "reference"
-    print(f"{kind} listening on {bound[0]}:{bound[1]} ({room.json})", file=sys.stderr,
+    print(f"{kind} listening on {bound[0]}:{bound[1]} ({hub.json})", file=sys.stderr,
           flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,6 +9,8 @@ in the same run, one fresh server process per session:
   latency  fixed rate: --rate lines a second for --duration s (100 clients: 50k deliveries/s)
   idle     --idle joined idle connections: time to seat them, server RSS per connection
   bigroom  --broadcasts single lines to all --idle clients: arrival percentiles
+  city     --city-clients in --city-rooms rooms, --city-rate lines a second in all with
+           a Zipf-like skew over the rooms for --city-duration s, every delivery timed
 
 chatd runs with flood control and connection limits off (when its --help lists those
 options), its other limits (send queue, line length) and logging at their defaults; its
@@ -47,11 +49,11 @@ from bench.procinfo import (
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SCENARIOS = ("fanout", "latency", "idle", "bigroom")
+SCENARIOS = ("fanout", "latency", "idle", "bigroom", "city")
 # lossy: the reference losing one line on purpose, to show that the checker catches it.
-# cluster: two chatd processes sharing a redis-server, clients spread over both.
+# cluster: --cluster-nodes chatd processes sharing a redis-server (clients spread over
+# them, or all on the first with --cluster-place first).
 SERVERS = ("chatd", "reference", "naive", "naive-asyncio", "lossy", "cluster")
-CLUSTER_NODES = 2
 LISTENING = ("chatd listening on ", "reference listening on ", "naive listening on ")
 
 # The issue's targets, each as (key, description, limit); `value` fills them in.
@@ -62,8 +64,13 @@ TARGETS = (
     ("idle_rss_kib", "idle: chatd RSS per joined idle connection (KiB)", 4.0),
     ("idle_seat_s", "idle: chatd seconds to seat all, every join notice delivered", 30.0),
     ("bigroom_p99_ms", "bigroom: chatd p99 arrival of one broadcast to all (ms)", 200.0),
+    ("city_p99_ms", "city: chatd p99 delivery latency (ms)", 5.0),
+    ("city_p999_ms", "city: chatd p99.9 delivery latency (ms)", 20.0),
+    ("city_ratio", "city: chatd CPU/delivery / reference CPU/delivery", 1.3),
 )
 TARGET_SIZES = {"clients": 100, "senders": 10, "lines": 2000, "rate": 500.0, "idle": 10000}
+# The sessions whose every delivery is timed: --realtime latency runs them SCHED_FIFO.
+TIMED = ("latency", "city")
 
 
 # --------------------------------------------------------------------------- commands
@@ -159,14 +166,14 @@ def start_redis(out_dir: Path, stem: str, cpu: int | None) -> Server:
 
 
 def start_cluster(plan: Plan, stem: str, realtime: bool) -> Server:
-    """CLUSTER_NODES chatd processes over one redis-server, all on the server's CPU."""
+    """--cluster-nodes chatd processes over one redis-server, all on the server's CPU."""
     redis = start_redis(plan.out_dir, stem, plan.server_cpu)
     url = f"redis://127.0.0.1:{redis.port}/0"
     nodes = [start_server("chatd", [sys.executable, "-m", "chatd", *plan.chatd_options,
                                     "--redis", url],
                           plan.out_dir / f"{stem}-node{n}.log", plan.server_cpu,
                           niceness=plan.args.nice, realtime=realtime)
-             for n in range(CLUSTER_NODES)]
+             for n in range(plan.args.cluster_nodes)]
     first = nodes[0]
     first.kind, first.helpers = "cluster", [*nodes[1:], redis]
     return first
@@ -265,13 +272,19 @@ class Plan:
 def loadgen_command(plan: Plan, session: str, server: Server) -> list[str]:
     a = plan.args
     cmd = [sys.executable, "-m", "bench.loadgen",
-           "--port", ",".join(map(str, server.ports)),
+           "--port", ",".join(map(str, server.ports if a.cluster_place == "spread"
+                                  else server.ports[:1])),
            "--server-pid", ",".join(map(str, server.pids)), "--scenario", session,
            "--clients", str(a.clients), "--senders", str(a.senders), "--lines", str(a.lines),
            "--window", str(a.window), "--rate", str(a.rate), "--duration", str(a.duration),
            "--idle", str(a.idle), "--join-wave", str(a.join_wave),
            "--join-depth", str(a.join_depth), "--connect-block", str(a.connect_block),
            "--broadcasts", str(a.broadcasts if "bigroom" in a.scenarios else 0),
+           "--city-clients", str(a.city_clients), "--city-rooms", str(a.city_rooms),
+           "--city-big-rooms", str(a.city_big_rooms), "--city-big-size", str(a.city_big_size),
+           "--city-talkers", str(a.city_talkers), "--city-rate", str(a.city_rate),
+           "--city-duration", str(a.city_duration), "--city-skew", str(a.city_skew),
+           "--city-seed", str(a.city_seed),
            "--timeout", str(a.timeout)]
     if plan.loadgen_cpu is not None:
         cmd += ["--cpu", str(plan.loadgen_cpu)]
@@ -283,9 +296,11 @@ def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, 
     profile = plan.args.profile if kind == "chatd" and session in plan.args.profile_sessions \
         else None
     cprofile_to = plan.out_dir / f"{stem}.prof" if profile == "cprofile" else None
-    realtime = plan.args.realtime in ("all", session)
+    realtime = plan.args.realtime == "all" or (plan.args.realtime == "latency"
+                                               and session in TIMED)
     if kind == "cluster":
-        command = ["cluster of", str(CLUSTER_NODES), "chatd --redis"]
+        command = ["cluster of", str(plan.args.cluster_nodes), "chatd --redis",
+                   "clients on", plan.args.cluster_place]
         server = start_cluster(plan, stem, realtime)
     else:
         command = server_command(kind, plan.chatd_options, cprofile_to,
@@ -307,7 +322,8 @@ def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, 
     if plan.args.nice:
         renice(loadgen.pid, plan.args.nice)
     realtime = server.realtime and make_realtime(loadgen.pid)
-    budget = plan.args.timeout * 3 + plan.args.duration + 60
+    budget = (plan.args.timeout * 3 + max(plan.args.duration, plan.args.city_duration)
+              + 60)
     line = read_line(loadgen, budget)
     result: dict[str, Any]
     try:
@@ -381,6 +397,8 @@ def sessions_for(scenarios: Sequence[str]) -> list[str]:
     out = [s for s in ("fanout", "latency") if s in scenarios]
     if "idle" in scenarios or "bigroom" in scenarios:
         out.append("big")
+    if "city" in scenarios:
+        out.append("city")
     return out
 
 
@@ -389,8 +407,8 @@ def _primary(session: str, result: dict[str, Any]) -> float:
     try:
         if session == "fanout":
             return float(result["fanout"]["server_cpu_us_per_delivery"])
-        if session == "latency":
-            return float(result["latency"]["latency"]["p99_ms"])
+        if session in TIMED:
+            return float(result[session]["latency"]["p99_ms"])
         return float(result["idle"]["seconds_to_settle"])
     except (KeyError, TypeError, ValueError):
         return float("inf")
@@ -415,7 +433,10 @@ def _get(result: dict[str, Any] | None, *path: str) -> Any:
 
 def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Namespace
              ) -> list[dict[str, Any]]:
-    chatd = {s: summary.get(s, {}).get("chatd") for s in ("fanout", "latency", "big")}
+    chatd = {s: summary.get(s, {}).get("chatd") for s in ("fanout", "latency", "big", "city")}
+    ref_city = _get(summary.get("city", {}).get("reference"), "city",
+                    "server_cpu_us_per_delivery")
+    chatd_city = _get(chatd["city"], "city", "server_cpu_us_per_delivery")
     ref_cpu = _get(summary.get("fanout", {}).get("reference"), "fanout",
                    "server_cpu_us_per_delivery")
     chatd_cpu = _get(chatd["fanout"], "fanout", "server_cpu_us_per_delivery")
@@ -426,7 +447,12 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
         "idle_rss_kib": _get(chatd["big"], "idle", "rss_per_connection_kib"),
         "idle_seat_s": _get(chatd["big"], "idle", "seconds_to_settle"),
         "bigroom_p99_ms": _get(chatd["big"], "bigroom", "arrival", "p99_ms"),
+        "city_p99_ms": _get(chatd["city"], "city", "latency", "p99_ms"),
+        "city_p999_ms": _get(chatd["city"], "city", "latency", "p999_ms"),
+        "city_ratio": round(chatd_city / ref_city, 3) if chatd_city and ref_city else None,
     }
+    city_size = (args.city_clients == 10000 and args.city_rooms == 200
+                 and args.city_rate == 1000 and args.city_duration >= 30)
     at_size = {
         "fanout_ratio": args.clients == 100 and args.senders == 10 and args.lines >= 2000,
         "latency_p99_ms": args.clients == 100 and args.rate == 500,
@@ -434,6 +460,9 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
         "idle_rss_kib": args.idle >= 1000,
         "idle_seat_s": args.idle == 10000,
         "bigroom_p99_ms": args.idle == 10000,
+        "city_p99_ms": city_size,
+        "city_p999_ms": city_size,
+        "city_ratio": city_size,
     }
     out = []
     for key, what, limit in TARGETS:
@@ -480,8 +509,9 @@ def render(report: dict[str, Any]) -> str:
                                for by_kind in summary.values() for k, r in by_kind.items()
                                if k not in ("chatd", "cluster")
                                and _get(r, "server", "banner")}))
-           + (f"; cluster: {CLUSTER_NODES} chatd processes over a redis-server, "
-              "all on the server's CPU" if any("cluster" in by_kind
+           + (f"; cluster: {report['sizes']['cluster_nodes']} chatd processes over a "
+              f"redis-server, all on the server's CPU, clients on "
+              f"{report['sizes']['cluster_place']}" if any("cluster" in by_kind
                                                  for by_kind in summary.values()) else "")]
     if "fanout" in summary:
         rows = []
@@ -546,6 +576,32 @@ def render(report: dict[str, Any]) -> str:
                 f"bigroom: {s['broadcasts']} single lines, each to all {s['idle'] - 1:,} others",
                 ["server", "deliveries", "p50 ms", "p99 ms", "max ms", "CPU us/deliv",
                  "no loss"], rows)]
+    if "city" in summary:
+        rows = []
+        for kind, r in summary["city"].items():
+            c = r.get("city", {})
+            lat = c.get("latency", {})
+            rows.append([kind, _n(c.get("deliveries_per_s")), _n(lat.get("p50_ms"), 3),
+                         _n(lat.get("p99_ms"), 3), _n(lat.get("p999_ms"), 3),
+                         _n(lat.get("max_ms"), 2), _n(c.get("server_cpu_us_per_delivery"), 3),
+                         _n(c.get("server_cpu_utilisation"), 2),
+                         _n(c.get("loadgen_cpu_utilisation"), 2),
+                         _n(c.get("send_lateness_p99_ms"), 2), _n(c.get("pongs_in_window")),
+                         _n(_get(r, "seat", "seconds_to_settle"), 1), _n(r.get("ok"))])
+        out += ["", _table(
+            f"city: {s['city_clients']:,} clients in {s['city_rooms']} rooms "
+            f"({s['city_big_rooms']} of {s['city_big_size']}), {s['city_rate']:g} lines/s "
+            f"in all (Zipf skew {s['city_skew']:g}, {s['city_talkers']} talkers a room) for "
+            f"{s['city_duration']:g} s, every delivery timed",
+            ["server", "deliv/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU us/deliv",
+             "srv util", "lg util", "lg late p99", "pongs", "seated s", "no loss"], rows)]
+        for kind, r in summary["city"].items():
+            slow = _get(r, "city", "slow")
+            if slow and slow.get("deliveries"):
+                out.append(f"  {kind}: {slow['deliveries']:,} deliveries over "
+                           f"{slow['over_ms']:g} ms; the worst seconds (s: count, max ms): "
+                           + ", ".join(f"{sec}: {n} {top:g}" for sec, n, top in sorted(
+                               slow["by_second"], key=lambda x: -x[2])[:6]))
     rows = []
     for t in report["targets"]:
         met = "-" if t["met"] is None else ("met" if t["met"] else "MISSED")
@@ -600,12 +656,33 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds (latency)")
     ap.add_argument("--idle", type=int, default=10000, help="connections (idle, bigroom)")
     ap.add_argument("--broadcasts", type=int, default=5, help="bigroom")
+    ap.add_argument("--city-clients", type=int, default=10000, help="city: connections")
+    ap.add_argument("--city-rooms", type=int, default=200, help="city: rooms")
+    ap.add_argument("--city-big-rooms", type=int, default=4,
+                    help="city: rooms of --city-big-size, the busiest (the rest share the "
+                         "other clients evenly)")
+    ap.add_argument("--city-big-size", type=int, default=100, help="city")
+    ap.add_argument("--city-talkers", type=int, default=3,
+                    help="city: members of each room who send its lines in turn")
+    ap.add_argument("--city-rate", type=float, default=1000.0,
+                    help="city: lines a second in all")
+    ap.add_argument("--city-duration", type=float, default=40.0,
+                    help="city: seconds (above the 25 s ping interval, so chatd's keepalive "
+                         "pings to the idle mass fall in the window)")
+    ap.add_argument("--city-skew", type=float, default=1.0,
+                    help="city: room k gets lines in proportion to 1/k**skew")
+    ap.add_argument("--city-seed", type=int, default=1, help="city: the schedule's seed")
     ap.add_argument("--join-wave", type=int, default=100,
                     help="clients whose connect lines go out at once while seating")
     ap.add_argument("--join-depth", type=int, default=2,
                     help="waves joining at once (the next goes when the oldest is welcomed)")
     ap.add_argument("--connect-block", type=int, default=1000,
                     help="sockets connected at a time, while the server is idle, then joined")
+    ap.add_argument("--cluster-nodes", type=int, default=2,
+                    help="chatd processes of the cluster server")
+    ap.add_argument("--cluster-place", choices=["spread", "first"], default="spread",
+                    help="cluster: clients spread over the nodes, or all on the first (the "
+                         "others then only apply the log: its cost per command)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per server and scenario; the table shows the median run")
     ap.add_argument("--timeout", type=float, default=180.0,
@@ -660,7 +737,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for session in sessions_for(args.scenarios):
         # 10,000 idle clients on a cluster would measure the load generator, not chatd.
-        kinds = [k for k in args.servers if not (k == "cluster" and session == "big")]
+        kinds = [k for k in args.servers
+                 if not (k == "cluster" and session in ("big", "city"))]
         runs[session] = {kind: [] for kind in kinds}
         for attempt in range(args.repeat):
             for kind in kinds:
@@ -683,7 +761,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "window": args.window, "rate": args.rate, "duration": args.duration,
                   "idle": args.idle, "broadcasts": args.broadcasts,
                   "join_wave": args.join_wave, "join_depth": args.join_depth,
-                  "connect_block": args.connect_block, "repeat": args.repeat},
+                  "connect_block": args.connect_block, "repeat": args.repeat,
+                  "cluster_nodes": args.cluster_nodes, "cluster_place": args.cluster_place,
+                  **{k: getattr(args, k) for k in (
+                      "city_clients", "city_rooms", "city_big_rooms", "city_big_size",
+                      "city_talkers", "city_rate", "city_duration", "city_skew",
+                      "city_seed")}},
         "scenarios": args.scenarios,
         "servers": args.servers,
         "json": str(args.json),
