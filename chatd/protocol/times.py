@@ -7,14 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 _last_time: list[Any] = [-1, ""]  # [millisecond, its text]: many updates share one
+_last_second: list[Any] = [-1, ""]  # [second, "YYYY-MM-DDTHH:MM:SS."]: strftime once a second
 
 
 def format_time(epoch: float) -> str:
     """RFC 3339 UTC with milliseconds, as IRCv3 server-time."""
     ms = int(epoch * 1000)
     if ms != _last_time[0]:
-        stamp = datetime.fromtimestamp(ms / 1000, UTC)
-        _last_time[:] = ms, stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+        second = ms // 1000
+        if second != _last_second[0]:
+            stamp = datetime.fromtimestamp(second, UTC)
+            _last_second[:] = second, stamp.strftime("%Y-%m-%dT%H:%M:%S.")
+        _last_time[:] = ms, f"{_last_second[1]}{ms % 1000:03d}Z"
     text: str = _last_time[1]
     return text
 
