@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
 READ_SIZE = 64 * 1024  # bytes asked of the stream per read
 READ_LIMIT = 64 * 1024  # the StreamReader pauses the socket past twice this, unread
+CLOSE_GRACE = 0.25  # seconds between our FIN and the close (StreamOutlet.close)
 CLOSE_LINGER = 10.0  # seconds a closing connection may take to take its last bytes
 TRIM_AFTER = 64 * 1024 * 1024  # bytes written between heap trims
 # Deadlines are checked a tenth of the connections at a time, ten times a beat, so that
@@ -132,7 +133,20 @@ class StreamOutlet:
         return transport.get_write_buffer_size()
 
     def close(self) -> None:
-        self.writer.close()
+        # FIN first, close a moment later: a socket closed while the client is still
+        # sending has unread input and is reset, and a reset can make the client's
+        # kernel drop the last lines we sent (the shutdown notice) before it reads them.
+        # The shell goes on reading (and dropping) until the close.
+        writer = self.writer
+        if self.transport.is_closing() or not writer.can_write_eof():
+            writer.close()
+            return
+        try:
+            writer.write_eof()
+        except OSError:
+            writer.close()
+            return
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, writer.close)
 
     def abort(self) -> None:
         self.transport.abort()
@@ -145,6 +159,7 @@ class Connection:
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
         "gone", "drop_reason", "room", "room_from", "room_own", "held_sid", "linger",
+        "counted",
     )
 
     def __init__(self, server: Server, cid: int, link: Link, outlet: Outlet, *, ip: str,
@@ -165,6 +180,7 @@ class Connection:
         self.room_own: list[tuple[int, bytes]] | None = None
         self.held_sid: str | None = None  # its session, when held for resume after it
         self.linger: asyncio.TimerHandle | None = None  # cuts it off if closing takes long
+        self.counted = True  # holds a slot against the connection limits
 
     def __repr__(self) -> str:
         return f"#{self.cid} {self.address}"
@@ -178,6 +194,9 @@ class Connection:
         if self.gone or self.closing:
             return
         self.closing = True
+        # Its session has left (or is held) by now: the slot is free for a reconnect,
+        # though the socket takes a moment more to close (8.9).
+        self.server.uncount(self)
         # A client that does not take its last lines is cut off after a while (8.9).
         self.linger = self.server.linger(self)
         if not self.server.writer.close_soon(self):
@@ -507,14 +526,21 @@ class Server:
         conn.out.clear()
         if self.connections.pop(conn.cid, None) is None:
             return
-        if conn.held_sid is not None:  # its session waits for a resume, in its slot
-            self.admission.hold(conn.held_sid, conn.ip)
-        else:
-            self.admission.release(conn.ip)
+        self.uncount(conn)
         self.perform(conn, conn.link.suppressed_errors())
         self.log.debug(f"{conn} closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""))
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()
+
+    def uncount(self, conn: Connection) -> None:
+        """Give the connection's slot back (once): to a held session, or free."""
+        if not conn.counted:
+            return
+        conn.counted = False
+        if conn.held_sid is not None:  # its session waits for a resume, in its slot
+            self.admission.hold(conn.held_sid, conn.ip)
+        else:
+            self.admission.release(conn.ip)
 
     def left(self, conn: Connection, reason: str | None, resumable: bool = True) -> None:
         if self.stopping:  # everyone is leaving; announcing each leave to all costs N^2
