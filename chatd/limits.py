@@ -111,8 +111,8 @@ class Admission:
     held sessions can neither pile up nor lock out a client that comes back.
     """
 
-    __slots__ = ("held", "ipv6_prefix", "max_clients", "max_per_ip", "per_group", "recent",
-                 "table_size", "throttle", "total", "window")
+    __slots__ = ("held", "held_in", "ipv6_prefix", "max_clients", "max_per_ip", "per_group",
+                 "recent", "table_size", "throttle", "total", "window")
 
     def __init__(self, max_clients: int = 5000, max_per_ip: int = 10, *, ipv6_prefix: int = 64,
                  throttle: int = 20, window: float = 60.0, table_size: int = 100_000) -> None:
@@ -125,6 +125,9 @@ class Admission:
         self.per_group: dict[str, int] = {}  # open connections + held sessions
         self.total = 0
         self.held: dict[str, str] = {}  # session id -> group, oldest first
+        # group -> its held sessions, oldest first: finding the one to evict costs O(1),
+        # not a scan of every held session per refused connect
+        self.held_in: dict[str, dict[str, None]] = {}
         self.recent: dict[str, deque[float]] = {}  # group -> its connect times in the window
 
     def group(self, ip: str) -> str:
@@ -179,13 +182,24 @@ class Admission:
 
     def hold(self, sid: str, ip: str) -> None:
         """A counted connection ended; its session is held and keeps the slot."""
-        self.held[sid] = self.group(ip)
+        group = self.group(ip)
+        self.held[sid] = group
+        self.held_in.setdefault(group, {})[sid] = None
 
     def unhold(self, sid: str) -> None:
         """A held session ended or was resumed: its slot is free."""
-        group = self.held.pop(sid, None)
+        group = self._forget_held(sid)
         if group is not None:
             self._drop(group)
+
+    def _forget_held(self, sid: str) -> str | None:
+        group = self.held.pop(sid, None)
+        if group is not None:
+            sids = self.held_in[group]
+            del sids[sid]
+            if not sids:
+                del self.held_in[group]
+        return group
 
     def _drop(self, group: str) -> None:
         count = self.per_group.get(group, 0) - 1
@@ -198,14 +212,15 @@ class Admission:
     def _take_held(self, group: str | None) -> str | None:
         """The oldest held session (of `group`, or of any), no longer held; its group's
         count drops unless the slot stays in that group."""
-        for sid, held_group in self.held.items():
-            if group is None or held_group == group:
-                del self.held[sid]
-                if group is None:
-                    self._drop(held_group)
-                    self.total += 1  # the total stays: the caller counts the slot anew
-                return sid
-        return None
+        sids = self.held if group is None else self.held_in.get(group, {})
+        if not sids:
+            return None
+        sid = next(iter(sids))
+        held_group = self._forget_held(sid)
+        if group is None and held_group is not None:
+            self._drop(held_group)
+            self.total += 1  # the total stays: the caller counts the slot anew
+        return sid
 
     def _may_connect(self, group: str, now: float) -> bool:
         recent = self.recent.pop(group, None)  # back in at the end: newest last

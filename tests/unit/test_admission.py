@@ -49,6 +49,19 @@ def test_the_total_counts_held_sessions_of_every_address() -> None:
     gate.hold("s1", "192.0.2.1")
     assert gate.admit("192.0.2.3", T0) == "s1"
     assert gate.per_group == {"192.0.2.2": 1, "192.0.2.3": 1} and gate.total == 2
+    assert gate.held == {} and gate.held_in == {}
+
+
+def test_finding_a_held_session_to_evict_does_not_scan_the_others() -> None:
+    """One address at its limit must not cost a walk over every held session."""
+    gate = Admission(max_per_ip=1, throttle=0)
+    for i in range(1000):
+        gate.admit(f"10.0.{i // 256}.{i % 256}", T0)
+        gate.hold(f"other{i}", f"10.0.{i // 256}.{i % 256}")
+    gate.admit("192.0.2.1", T0)
+    gate.hold("mine", "192.0.2.1")
+    assert gate.admit("192.0.2.1", T0) == "mine"
+    assert set(gate.held_in) == {f"10.0.{i // 256}.{i % 256}" for i in range(1000)}
 
 
 def test_new_connections_per_address_are_throttled_in_a_window() -> None:
