@@ -465,7 +465,7 @@ class Hub(Generic[P]):
                     break
                 listed.append((room.name, users))
                 names += len(users)
-            total = sum(len(room.members) for room in self.rooms.values())
+            total = len(self.sessions)  # every session is a member of one room
             opers = tuple(s.name for s in self.sessions.values() if s.oper)
             return p.WhoList(None, rooms=tuple(listed), more=total - names, opers=opers)
         room = self.rooms[session.room]
