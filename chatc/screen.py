@@ -88,12 +88,22 @@ def rewrapped(renderer: Renderer, columns: int) -> Point | None:
 
 
 class _App(Application[None]):
+    # Private hooks of prompt_toolkit (3.0): its erase climbs renderer._cursor_pos.y, so
+    # before erasing what was drawn at a wider size the cursor position is corrected for
+    # the terminal's re-wrap. Both at the resize signal and at any redraw: a redraw that
+    # an update asked for can come first, at the new size, and erase too little.
     def _on_resize(self) -> None:
-        # Private hook of prompt_toolkit (3.0): its erase climbs renderer._cursor_pos.y.
+        self._account_for_rewrap()
+        super()._on_resize()
+
+    def _redraw(self, render_as_done: bool = False) -> None:
+        self._account_for_rewrap()
+        super()._redraw(render_as_done)
+
+    def _account_for_rewrap(self) -> None:
         moved = rewrapped(self.renderer, self.output.get_size().columns)
         if moved is not None:
             self.renderer._cursor_pos = moved
-        super()._on_resize()
 
 
 class Screen:
