@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, Final, TypeAlias
+
+from chatd.protocol import value
 
 BEAT_EVERY: Final = 1.0  # seconds between a node's heartbeats (BeatCmd)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Origin:
     """The connection a command came from, so that its answer goes back there."""
 
@@ -23,7 +25,7 @@ class Origin:
     cid: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class JoinCmd:
     origin: Origin
     sid: str
@@ -35,7 +37,7 @@ class JoinCmd:
     address: str = ""  # the client's IP address, for address bans (PROTOCOL.txt 15.3)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ResumeCmd:
     origin: Origin
     sid: str
@@ -43,33 +45,33 @@ class ResumeCmd:
     fallback: JoinCmd  # applied instead when the session has gone meanwhile
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class LeaveCmd:
     sid: str
     reason: str | None = None  # None: a polite or clean leave
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class DetachCmd:
     sid: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class MoveCmd:
     origin: Origin
     sid: str
     room: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RenameCmd:
     origin: Origin
     sid: str
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SayCmd:
     origin: Origin
     sid: str
@@ -78,7 +80,7 @@ class SayCmd:
     ref: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class BeatCmd:
     """A node is alive. Applying it ends sessions past their resume grace, and declares
     nodes dead that have not beaten for a while (the clock is the log's, so every node
@@ -87,7 +89,7 @@ class BeatCmd:
     node: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class OperCmd:
     """A session became an operator (its credentials were checked where it connected)."""
 
@@ -96,7 +98,7 @@ class OperCmd:
     as_name: str  # the operator entry it logged in with (for the audit log)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class KickCmd:
     origin: Origin
     sid: str  # the session removed
@@ -105,7 +107,7 @@ class KickCmd:
     room: bool  # from its room only (moved to the default room), not from the server
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class BanCmd:
     """Ban a name key or a network; the ban ends `seconds` after the log applies it
     (0: never), so every node computes the same end."""
@@ -119,7 +121,7 @@ class BanCmd:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class UnbanCmd:
     origin: Origin
     kind: str
@@ -127,7 +129,7 @@ class UnbanCmd:
     by: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class MuteCmd:
     origin: Origin
     room: str | None  # room key; None with `on` False: every room
@@ -137,7 +139,7 @@ class MuteCmd:
     on: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class TopicCmd:
     origin: Origin
     sid: str

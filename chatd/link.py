@@ -57,39 +57,39 @@ class LinkConfig:
     backlog_limit: int = 100  # lines held while a connect is being decided
 
 
-@dataclass(frozen=True, slots=True)
+@p.value
 class Send:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@p.value
 class Deliver:
     event: p.Event
 
 
-@dataclass(frozen=True, slots=True)
+@p.value
 class Leave:
     reason: str | None  # None: a clean end (EOF, /quit)
     resumable: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@p.value
 class Close:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@p.value
 class Abort:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@p.value
 class Log:
     level: Literal["info", "warning"]
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@p.value
 class AuthFailed:
     pass
 

@@ -15,12 +15,14 @@ words, and the module each belongs to:
                 and `visible`, the rule for network text on a screen.
 - labels.py     a *label*: a name or a room as shown; its *key* (`name_key`, case and
                 look-alikes folded) is what uniqueness compares.
+- values.py     `value`: the decorator of events, updates and commands (frozen for
+                mypy, a plain slotted dataclass at run time: cheaper to make).
 - errors.py     `ProtocolError` and the stable codes a client sees; constants.py the
                 numbers both ends agree on; times.py the server's time stamps.
 
-Every failure is a `ProtocolError` carrying a stable code. Events and updates are frozen
-dataclasses handled with `match` ending in `assert_never`, so a type added to the `Event`
-or `Update` union but not handled everywhere fails mypy.
+Every failure is a `ProtocolError` carrying a stable code. Events and updates are
+`value`s (immutable dataclasses) handled with `match` ending in `assert_never`, so a type
+added to the `Event` or `Update` union but not handled everywhere fails mypy.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ from chatd.protocol.updates import (
     encode_json,
     to_wire,
 )
+from chatd.protocol.values import is_value, value
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
@@ -191,6 +194,7 @@ __all__ = [
     "encode_json",
     "encode_text",
     "format_time",
+    "is_value",
     "looks_like_json",
     "name_key",
     "name_variant",
@@ -202,5 +206,6 @@ __all__ = [
     "parse_time",
     "text_lines",
     "to_wire",
+    "value",
     "visible",
 ]

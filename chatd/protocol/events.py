@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Final, TypeAlias, assert_never
 
 from chatd.protocol.constants import (
@@ -24,6 +24,7 @@ from chatd.protocol.constants import (
 from chatd.protocol.errors import ErrorCode, ProtocolError
 from chatd.protocol.framing import decode_utf8
 from chatd.protocol.labels import clean_message
+from chatd.protocol.values import value
 
 _fast_loads: Callable[[bytes], Any] | None
 try:
@@ -34,7 +35,7 @@ except ImportError:  # pragma: no cover - the standard library does the same, sl
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Connect:
     name: str | None = None
     password: str | None = None
@@ -44,61 +45,61 @@ class Connect:
     text: bool = False  # joined through plain-text mode
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Message:
     message: str
     to: str | None = None
     ref: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Disconnect:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Join:
     room: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Who:
     all: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Rooms:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Nick:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class History:
     before: str | None = None
     after: str | None = None
     limit: int = 50
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Ping:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Pong:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Help:
     """Text mode only: `/help`."""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Oper:
     """Become an operator (PROTOCOL.txt 15.1)."""
 
@@ -106,7 +107,7 @@ class Oper:
     password: str = field(repr=False)  # never in a log line or a traceback
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Kick:
     """Remove a user from the server, or (`room`) from their room only (15.2)."""
 
@@ -115,7 +116,7 @@ class Kick:
     room: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Ban:
     """Ban a name (and its look-alikes) or an address or prefix (15.3); `seconds` None:
     permanent."""
@@ -126,18 +127,18 @@ class Ban:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Unban:
     name: str | None = None
     address: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Bans:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Mute:
     """Refuse a user's lines in a room (their current room unless `room` is given)."""
 
@@ -146,7 +147,7 @@ class Mute:
     room: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Unmute:
     """Lift a mute: in `room`, or in every room when None."""
 
@@ -154,7 +155,7 @@ class Unmute:
     room: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SetTopic:
     """Set the topic of one's room ("" clears it); `topic` None asks for it (15.5)."""
 

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeAlias, assert_never
 
 from chatd.protocol.constants import VERSION
 from chatd.protocol.errors import ErrorCode, ProtocolError
 from chatd.protocol.framing import decode_utf8
+from chatd.protocol.values import value
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Welcome:
     name: str
     room: str
@@ -37,7 +38,7 @@ class Welcome:
     opers: tuple[str, ...] = ()  # the operators among `users` (15.1)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Chat:
     """A chat line; `to` set means private (then `room` is None)."""
 
@@ -50,7 +51,7 @@ class Chat:
     history: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Joined:
     name: str
     room: str
@@ -59,7 +60,7 @@ class Joined:
     time: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Left:
     name: str
     room: str
@@ -69,7 +70,7 @@ class Left:
     reason: str | None = None  # set when the leave was not polite (timeout, lost connection)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Renamed:
     name: str
     old: str
@@ -79,21 +80,21 @@ class Renamed:
     time: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Ack:
     ref: str
     id: str
     time: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Error:
     code: str
     message: str
     ref: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class WhoList:
     """`/who`: one room's users; with `all`, `rooms` maps every room to its users."""
 
@@ -104,42 +105,42 @@ class WhoList:
     opers: tuple[str, ...] = ()  # the operators among the users listed (15.1)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RoomList:
     rooms: tuple[tuple[str, int], ...]
     more: int = 0  # rooms not listed (the answer has a bound, PROTOCOL 4.8)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class HistoryEnd:
     room: str
     count: int
     more: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Shutdown:
     message: str = "server shutting down"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerPing:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ServerPong:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Info:
     """Text mode only: lines of help or status meant for a human."""
 
     lines: tuple[str, ...] = field(default=())
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Topic:
     """A room's topic: changed by `name` (broadcast, with a notice), or as it is (a reply,
     or after a move: `name` empty)."""
@@ -152,7 +153,7 @@ class Topic:
     time: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Opered:
     """Someone in the room became an operator (15.1)."""
 
@@ -163,14 +164,14 @@ class Opered:
     time: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Notice:
     """A line from the server for one user: an operator action's outcome, a mute (15)."""
 
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class BanEntry:
     kind: str  # "name" or "address"
     target: str  # the name or the address / prefix
@@ -180,12 +181,12 @@ class BanEntry:
     time: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class BanList:
     bans: tuple[BanEntry, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Unknown:
     """A server line a client does not know; clients ignore it."""
 
