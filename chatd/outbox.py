@@ -81,15 +81,29 @@ class RoomBuffer:
     def share(self, conn: Sink) -> bytes:
         """What this turn owes one member: the broadcasts from where it joined, less its
         own lines, with its replies in between where they came."""
-        data, skip, at = self.data, self.skip, conn.room_from
+        at = conn.room_from
         parts: list[bytes] = []
         for pos, reply in conn.room_own or ():
-            parts.extend(d for d, s in zip(data[at:pos], skip[at:pos], strict=True)
-                         if s is not conn)
+            if pos > at:
+                self._others(conn, at, pos, parts)
             parts.append(reply)
             at = max(at, pos)
-        parts.extend(d for d, s in zip(data[at:], skip[at:], strict=True) if s is not conn)
+        self._others(conn, at, len(self.data), parts)
         return b"".join(parts)
+
+    def _others(self, conn: Sink, start: int, stop: int, parts: list[bytes]) -> None:
+        """The broadcasts in [start, stop) not sent by `conn`, onto `parts`: whole runs
+        at a time, found with list.index (C), not a test per line (a sender's share is
+        computed every turn it talks)."""
+        data, skip, at = self.data, self.skip, start
+        while at < stop:
+            try:
+                own = skip.index(conn, at, stop)
+            except ValueError:
+                break
+            parts.extend(data[at:own])
+            at = own + 1
+        parts.extend(data[at:stop])
 
     def clear(self) -> None:
         self.data.clear()

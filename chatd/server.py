@@ -554,6 +554,9 @@ class Server:
     def perform(self, conn: Connection, actions: list[ln.Action]) -> None:
         """Carry out a link's actions, in order."""
         for action in actions:
+            if type(action) is ln.Deliver:  # nearly every action: skip the match
+                self._handle(conn, action.event)
+                continue
             match action:
                 case ln.Send(data):
                     self.writer.send(conn, data)

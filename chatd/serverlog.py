@@ -2,8 +2,9 @@
 
 The stdlib `logging` module costs several microseconds a record, which would make the
 per-message line dominate fan-out; this writer formats a line in about one and writes
-all lines of an event-loop turn with a single `write`. Network text is made visible
-(`protocol.visible`), so nothing a client sends can forge or garble log lines.
+all lines of an event-loop turn with a single `write` (they share the turn's time stamp).
+Network text is made visible (`protocol.visible`), so nothing a client sends can forge or
+garble log lines.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ class ServerLog:
         self._add(" INFO  ", text)
 
     def _add(self, level: str, text: str) -> None:
+        if self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
+            self._lines.append(self._stamp + level + visible(text) + "\n")
+            return
         ms = int(time.time() * 1000)
-        if ms != self._ms:  # a busy server logs many lines a millisecond
+        if ms != self._ms:
             self._ms = ms
             second = ms // 1000
             if second != self._second:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import io
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from chatd.outbox import RoomBuffer, Writer
 from chatd.serverlog import ServerLog
 
@@ -175,3 +178,31 @@ def test_a_sender_of_the_other_mode_keeps_its_replies() -> None:
     w.flush()
     assert bob.got() == b"{tina says}\n{tina again}\n"
     assert tina.got() == b"! rate_limited\n"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["bcast", "send", "enter"]),
+                          st.integers(0, 3)), max_size=40))
+def test_each_member_gets_exactly_its_turns_lines_in_order(steps: list[tuple[str, int]]
+                                                           ) -> None:
+    """Against a model: every member's bytes this turn are the broadcasts made while it
+    was in the channel, less its own, with its replies where they were made."""
+    writer = Writer(1 << 20, ServerLog("warning", io.StringIO()))
+    conns = [Conn(f"c{i}") for i in range(4)]
+    expected: dict[str, list[bytes]] = {c.name: [] for c in conns}
+    inside: set[str] = set()
+    for n, (what, who) in enumerate(steps):
+        conn, data = conns[who], f"{n}|".encode()
+        if what == "enter" and conn.name not in inside:
+            writer.enter(LOBBY, conn)
+            inside.add(conn.name)
+        elif what == "send":
+            writer.send(conn, data)
+            expected[conn.name].append(data)
+        elif what == "bcast":
+            writer.broadcast(LOBBY, data, conn)
+            for other in conns:
+                if other.name in inside and other is not conn:
+                    expected[other.name].append(data)
+    writer.flush()
+    for conn in conns:
+        assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
