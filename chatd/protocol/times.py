@@ -4,23 +4,24 @@ milliseconds as in IRCv3 server-time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-_last_time: list[Any] = [-1, ""]  # [millisecond, its text]: many updates share one
-_last_second: list[Any] = [-1, ""]  # [second, "YYYY-MM-DDTHH:MM:SS."]: strftime once a second
+_ms = -1  # the millisecond of the last time stamp: many updates share one
+_text = ""  # its text
+_second = -1  # the second of `_date`: strftime once a second
+_date = ""  # "YYYY-MM-DDTHH:MM:SS."
 
 
 def format_time(epoch: float) -> str:
     """RFC 3339 UTC with milliseconds, as IRCv3 server-time."""
+    global _ms, _text, _second, _date  # module state: one per process, on the hot path
     ms = int(epoch * 1000)
-    if ms != _last_time[0]:
+    if ms != _ms:
         second = ms // 1000
-        if second != _last_second[0]:
-            stamp = datetime.fromtimestamp(second, UTC)
-            _last_second[:] = second, stamp.strftime("%Y-%m-%dT%H:%M:%S.")
-        _last_time[:] = ms, f"{_last_second[1]}{ms % 1000:03d}Z"
-    text: str = _last_time[1]
-    return text
+        if second != _second:
+            _second, _date = second, datetime.fromtimestamp(second, UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.")
+        _ms, _text = ms, f"{_date}{ms % 1000:03d}Z"
+    return _text
 
 
 def parse_time(value: str) -> datetime:
