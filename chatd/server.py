@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ctypes
-import ctypes.util
 import errno
 import math
 import signal
@@ -40,6 +38,7 @@ from chatd import protocol as p
 from chatd.bus import Bus, LocalBus
 from chatd.commands import BEAT_EVERY, BeatCmd, DetachCmd, LeaveCmd
 from chatd.effects import Effects
+from chatd.heap import Collector, trim_heap
 from chatd.hub import Config as HubConfig
 from chatd.hub import HistorySink, Hub
 from chatd.limits import Admission, PasswordThrottle, Refused
@@ -64,20 +63,6 @@ TRIM_AFTER = 64 * 1024 * 1024  # bytes written between heap trims
 # a crowd that joined at once is pinged over a few seconds instead of in one turn.
 SLICES = 10
 TICK_ACTIONS = 64
-
-
-def _malloc_trim() -> Callable[[], object]:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim: Callable[[int], int] = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return lambda: None
-    return lambda: trim(0)
-
-
-# A burst (10,000 joins announced to everyone) frees hundreds of MB the C allocator
-# keeps; giving it back keeps the resident size of an idle server near its live data.
-trim_heap = _malloc_trim()
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +273,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all_closed: asyncio.Event | None = None
         self._housekeeper: asyncio.Task[None] | None = None
+        self.collector = Collector(time.monotonic())  # chatd.heap: short GC pauses
         self.web: WebGateway | None = None
         self.stopping = False
 
@@ -344,19 +330,24 @@ class Server:
             if not conn.closing:
                 self.perform(conn, conn.link.shutdown())
         self.writer.flush()
-        if self.connections:
-            self._all_closed = asyncio.Event()
-            try:
-                await asyncio.wait_for(self._all_closed.wait(), self.config.shutdown_timeout)
-            except TimeoutError:
-                for conn in list(self.connections.values()):
-                    conn.drop("server shut down")
+        try:
+            await asyncio.wait_for(self.all_closed(), self.config.shutdown_timeout)
+        except TimeoutError:
+            for conn in list(self.connections.values()):
+                conn.drop("server shut down")
         if self.web is not None:
             await self.web.close()
         await self.bus.close()
         if self.store is not None:
             self.store.close()
         self.log.flush()
+
+    async def all_closed(self) -> None:
+        """Until no chat connection is open (it returns at once if none is)."""
+        if self.connections:
+            if self._all_closed is None or self._all_closed.is_set():
+                self._all_closed = asyncio.Event()
+            await self._all_closed.wait()
 
     async def _housekeeping(self) -> None:
         part = 0
@@ -365,6 +356,7 @@ class Server:
             part = (part + 1) % SLICES
             if not part:
                 self.bus.publish([BeatCmd(self.hub.node)])
+                self.collector.tick(time.monotonic())
                 if self.writer.written > TRIM_AFTER:
                     self.writer.written = 0
                     trim_heap()
@@ -407,7 +399,12 @@ class Server:
             await writer.wait_closed()  # bounded: a closing connection lingers at most
         except OSError as exc:  # reset, broken pipe...: the client is gone
             reason = describe(exc)
+            # The stream keeps the error that ended it, and a traceback holds frames that
+            # hold the stream: a cycle only a full collection would find (chatd.heap).
+            exc.__traceback__ = None
         finally:
+            if (error := reader.exception()) is not None:  # the same, raised elsewhere
+                error.__traceback__ = None
             self.lost(conn, reason)
 
     async def _upgrade(self, conn: Connection, writer: asyncio.StreamWriter) -> bool:

@@ -273,6 +273,11 @@ class WebConnection(ServerConnection):
         self.release()
         if self.started:
             super().connection_lost(exc)
+        # The library keeps the error that ended its parser, whose traceback holds the
+        # parser's frame, which holds the protocol: a cycle only a full collection
+        # would find (chatd.heap counts on connections being freed without one).
+        if (error := self.protocol.parser_exc) is not None:
+            error.__traceback__ = None
 
     def unsent(self) -> int:
         """Bytes written to the connection and not yet taken by the kernel."""
@@ -534,6 +539,7 @@ class WebGateway:
             outlet.close()
             await sender
             self.outlets.discard(outlet)
+            ws.chat = ws.outlet = None  # they refer back to ws: no cycle left (chatd.heap)
 
     async def _receive(self, conn: Connection, ws: ServerConnection) -> str | None:
         """Feeds messages to the server until the WebSocket ends; None if it ended cleanly."""

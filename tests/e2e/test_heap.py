@@ -1,0 +1,135 @@
+"""Closing a connection leaves no cyclic garbage (the premise of chatd.heap).
+
+chatd freezes long-lived objects so that the cycle collector's full walks skip them
+(chatd/heap.py); that is only free of leaks if a connection's objects, once closed, are
+freed by reference counting. This test serves real clients over real sockets, ends
+them cleanly and not (a peer that closes unread gets broken-pipe and reset errors on the
+server's side), and then asks the collector what cyclic garbage is left. The server runs
+in this process, on the loop chatd would pick, because only here can the collector be
+asked; the clients are a separate process, so their garbage is not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import gc
+import io
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+from chatd.server import Server, ServerConfig
+from chatd.serverlog import ServerLog
+
+CLIENTS = 40
+CLIENT = r'''
+import asyncio, ssl, sys
+kind, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+LINES = b'{"type":"message","message":"%s"}\n' % (b"x" * 1000) * 20
+
+async def web(i):
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+    if i % 4 == 3:  # a handshake the server turns down (404)
+        try:
+            async with connect(f"ws://127.0.0.1:{port}/nowhere"):
+                raise AssertionError("a WebSocket at /nowhere")
+        except InvalidStatus:
+            return
+    # max_queue=None: it reads everything, as a browser does (unread, the library
+    # would stop reading, and wait its close_timeout for the end it did not read).
+    async with connect(f"ws://127.0.0.1:{port}/ws", max_queue=None) as ws:
+        await ws.send('{"type":"connect","name":"w%d"}' % i)
+        await ws.recv()
+        for line in LINES.splitlines():
+            await ws.send(line.decode())
+        if i % 4 == 0:  # leaves, and closes as the server closes too
+            await ws.send('{"type":"disconnect"}')
+        elif i % 4 == 1:  # TCP ends without a closing frame
+            ws.transport.close()
+        # else: the client closes the WebSocket as it leaves `async with`
+
+async def tcp(i, context):
+    r, w = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    w.write(b'{"type":"connect","name":"t%d"}\n' % i + LINES)
+    await r.readline()
+    if i % 2:  # a clean leave, read to the end
+        w.write(b'{"type":"disconnect"}\n')
+        while await r.read(65536):
+            pass
+    w.transport.abort()  # else: reset, with the others' lines still coming
+
+async def main():
+    context = None
+    if kind == "tls":
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    clients = [web(i) if kind == "websocket" else tcp(i, context) for i in range(n)]
+    await asyncio.wait_for(asyncio.gather(*clients), 60)
+
+asyncio.run(main())
+'''
+
+
+async def _left_behind(kind: str, certificate: tuple[Path, Path]) -> collections.Counter[str]:
+    """Serve CLIENTS clients of `kind`; the types of the cyclic garbage they left."""
+    options: dict[str, Any] = dict(
+        hosts=("127.0.0.1",), port=0, rate=0, max_clients=0, max_per_ip=0,
+        connect_throttle=0, greet_after=0, ping_interval=0)
+    if kind == "tls":
+        options.update(tls_cert=str(certificate[0]), tls_key=str(certificate[1]))
+    if kind == "websocket":
+        options.update(web_port=0)
+    log = io.StringIO()
+    server = Server(ServerConfig(**options), ServerLog("info", log))
+    bound = await server.start()
+    port = bound[-1].rstrip("/").rpartition(":")[2]
+    gc.collect()
+    gc.disable()  # from here, cyclic garbage stays where the collector can count it
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        clients = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CLIENT, kind, port, str(CLIENTS),
+            stderr=subprocess.PIPE)
+        _, err = await asyncio.wait_for(clients.communicate(), 90)
+        assert clients.returncode == 0, err.decode()
+        await asyncio.wait_for(server.all_closed(), 30)
+        served = log.getvalue().count(" joined")
+        assert served == (CLIENTS * 3 // 4 if kind == "websocket" else CLIENTS), served
+        await server.shutdown()  # and the web port's handlers have ended
+        gc.collect()
+        return collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}"
+                                   for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        await server.shutdown()
+
+
+# chatd's loop: uvloop, but asyncio's own with TLS (chatd.cli)
+LOOPS: dict[str, Callable[[Coroutine[Any, Any, Any]], Any]] = {
+    "tcp": uvloop.run, "websocket": uvloop.run, "tls": asyncio.run}
+
+
+@pytest.mark.parametrize("kind", ["tcp", "tls", "websocket"])
+def test_closed_connections_leave_no_cyclic_garbage(kind: str,
+                                                    certificate: tuple[Path, Path]) -> None:
+    left = LOOPS[kind](_left_behind(kind, certificate))
+    ours = {name: n for name, n in left.items()
+            if name.startswith(("chatd.", "asyncio.streams.", "websockets.", "builtins.frame",
+                                "builtins.traceback"))}
+    assert not ours, f"cyclic garbage after {CLIENTS} {kind} connections ended: {ours}"
+    if kind == "tls":  # asyncio's own transport keeps a cycle of itself (chatd.heap sweeps)
+        assert set(left) <= {"asyncio.selector_events._SelectorSocketTransport",
+                             "asyncio.trsock.TransportSocket", "socket.socket",
+                             "builtins.method", "builtins.dict", "builtins.tuple",
+                             "builtins.list", "builtins.cell", "builtins.function"}, left
+    else:
+        assert not left, left
