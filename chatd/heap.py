@@ -37,6 +37,7 @@ class Collector:
         self._next_freeze = now + FREEZE_EVERY
         self._next_sweep = now + SWEEP_EVERY
         self._swept = 0  # objects frozen right after the last sweep
+        self._frozen = 0  # objects frozen since, and before: an upper bound
         self.sweeps = 0
 
     def tick(self, now: float) -> None:
@@ -44,15 +45,26 @@ class Collector:
             return
         self._next_freeze = now + FREEZE_EVERY
         gc.collect(1)  # young garbage goes now: what is frozen is what lives on
+        # What is about to be frozen: the unfrozen objects, few after the first beat.
+        # (gc.get_freeze_count() walks every frozen object: 15 ms at 10,000 clients.)
+        self._frozen += sum(len(gc.get_objects(g)) for g in range(3))
         gc.freeze()
-        frozen = gc.get_freeze_count()
-        if now >= self._next_sweep or frozen > max(self.floor, SWEEP_GROWTH * self._swept):
+        if now >= self._next_sweep or self._doubled():
             self._next_sweep = now + SWEEP_EVERY
             gc.unfreeze()
             gc.collect()
             gc.freeze()
-            self._swept = gc.get_freeze_count()
+            self._swept = self._frozen = gc.get_freeze_count()
             self.sweeps += 1
+
+    def _doubled(self) -> bool:
+        limit = max(self.floor, SWEEP_GROWTH * self._swept)
+        if self._frozen <= limit:
+            return False
+        # The running count never shrinks (frozen objects freed later stay in it): now
+        # that it says "doubled", count for real, once.
+        self._frozen = gc.get_freeze_count()
+        return self._frozen > limit
 
 
 def _malloc_trim() -> Callable[[], object]:
