@@ -133,6 +133,9 @@ class RedisBus(Generic[P]):
         self._seq = 0
         self._queue: list[Command] = []
         self._batch: tuple[int, dict[str, str | bytes]] | None = None  # formed, not sent
+        # This node's entries by sequence number until they come back from the log: the
+        # commands are applied as they are rather than decoded from the entry again.
+        self._sent: dict[int, list[Command]] = {}
         self.history = RedisHistory(hub.config.history_size)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -256,6 +259,7 @@ class RedisBus(Generic[P]):
                     batch = self._queue[:BATCH]
                     self._batch = (len(batch), {"c": to_records(batch), "n": self.hub.node,
                                                 "s": str(self._seq)})
+                    self._sent[self._seq] = batch
                 assert self._batch is not None
                 try:
                     await self.redis.xadd(self.key, self._batch[1],  # type: ignore[arg-type]
@@ -307,9 +311,16 @@ class RedisBus(Generic[P]):
         if seq <= self.seen.get(node, 0):
             return  # a record published twice (a retry after a lost reply)
         self.seen[node] = seq
+        commands = None
+        if node == self.hub.node and self._sent:
+            commands = self._sent.pop(seq, None)
+            for older in [s for s in self._sent if s < seq]:  # never came back (data lost)
+                del self._sent[older]
+        if commands is None:
+            commands = from_records(fields[b"c"])
         ms, n = _split(entry_id)
         stamp = Stamp(entry_id, (ms, n), ms / 1000)  # one id sequence for the whole entry
-        for cmd in from_records(fields[b"c"]):
+        for cmd in commands:
             self.on_effects(self.hub.apply(cmd, entry_id, (ms, n), ms / 1000, stamp))
 
     async def _snapshot_loop(self) -> None:
