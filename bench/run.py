@@ -171,6 +171,9 @@ def start_cluster(plan: Plan, stem: str, realtime: bool,
     """--cluster-nodes chatd processes over one redis-server, all on the server's CPU
     (with cprofile_to, each node profiled into its own file: NAME-node0.prof, ...)."""
     redis = start_redis(plan.out_dir, stem, plan.server_cpu)
+    # Redis is part of the server: in a realtime session it is too, or the neighbours
+    # that preempt it (not the nodes, which are) would set the cluster's percentiles.
+    redis.realtime = realtime and make_realtime(redis.proc.pid)
     url = f"redis://127.0.0.1:{redis.port}/0"
     nodes = [start_server("chatd", [*server_command(
                               "chatd", [*plan.chatd_options, "--redis", url],

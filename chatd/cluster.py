@@ -42,7 +42,7 @@ BATCH = 500  # commands a node puts in one log entry
 READ_BLOCK_MS = 1000
 BACKOFF_MAX = 5.0
 STARTUP_WAIT = 15.0
-HISTORY_CHUNK = 200  # room lines per pipeline while writing them (the loop stays free)
+HISTORY_CHUNK = 50  # room lines per pipeline while writing them (the loop stays free)
 
 
 def _str(value: bytes | str) -> str:
