@@ -166,18 +166,29 @@ def start_redis(out_dir: Path, stem: str, cpu: int | None) -> Server:
     return Server("redis", proc, port, log_path, f"redis-server on {port}", False)
 
 
-def start_cluster(plan: Plan, stem: str, realtime: bool) -> Server:
-    """--cluster-nodes chatd processes over one redis-server, all on the server's CPU."""
+def start_cluster(plan: Plan, stem: str, realtime: bool,
+                  cprofile_to: Path | None = None) -> Server:
+    """--cluster-nodes chatd processes over one redis-server, all on the server's CPU
+    (with cprofile_to, each node profiled into its own file: NAME-node0.prof, ...)."""
     redis = start_redis(plan.out_dir, stem, plan.server_cpu)
+    # Redis is part of the server: in a realtime session it is too, or the neighbours
+    # that preempt it (not the nodes, which are) would set the cluster's percentiles.
+    redis.realtime = realtime and make_realtime(redis.proc.pid)
     url = f"redis://127.0.0.1:{redis.port}/0"
-    nodes = [start_server("chatd", [sys.executable, "-m", "chatd", *plan.chatd_options,
-                                    "--redis", url],
+    nodes = [start_server("chatd", [*server_command(
+                              "chatd", [*plan.chatd_options, "--redis", url],
+                              node_profile(cprofile_to, n))],
                           plan.out_dir / f"{stem}-node{n}.log", plan.server_cpu,
                           niceness=plan.args.nice, realtime=realtime)
              for n in range(plan.args.cluster_nodes)]
     first = nodes[0]
     first.kind, first.helpers = "cluster", [*nodes[1:], redis]
     return first
+
+
+def node_profile(cprofile_to: Path | None, n: int) -> Path | None:
+    return None if cprofile_to is None else cprofile_to.with_name(
+        f"{cprofile_to.stem}-node{n}.prof")
 
 
 def start_server(kind: str, command: list[str], log_path: Path, cpu: int | None, *,
@@ -294,15 +305,17 @@ def loadgen_command(plan: Plan, session: str, server: Server) -> list[str]:
 
 def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, Any]:
     stem = f"{kind}-{session}" + (f"-{attempt}" if attempt else "")
-    profile = plan.args.profile if kind == "chatd" and session in plan.args.profile_sessions \
-        else None
+    profile = plan.args.profile if kind in ("chatd", "cluster") \
+        and session in plan.args.profile_sessions else None
     cprofile_to = plan.out_dir / f"{stem}.prof" if profile == "cprofile" else None
     realtime = plan.args.realtime == "all" or (plan.args.realtime == "latency"
                                                and session in TIMED)
     if kind == "cluster":
         command = ["cluster of", str(plan.args.cluster_nodes), "chatd --redis",
                    "clients on", plan.args.cluster_place]
-        server = start_cluster(plan, stem, realtime)
+        server = start_cluster(plan, stem, realtime, cprofile_to)
+        if profile == "py-spy":
+            profile = None  # py-spy follows one process: cprofile profiles every node
     else:
         command = server_command(kind, plan.chatd_options, cprofile_to,
                                  plan.args.reference_json)
@@ -344,7 +357,8 @@ def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, 
                         "banner": server.banner,
                         **stop_server(server, plan.args.shutdown_timeout)}
     if cprofile_to is not None:
-        result["profile"] = str(cprofile_to)
+        result["profile"] = str(cprofile_to if kind != "cluster"
+                                else node_profile(cprofile_to, 0))
     assert loadgen.stdin is not None
     loadgen.stdin.close()
     try:
@@ -356,7 +370,10 @@ def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, 
     result["realtime"] = realtime
     if profile is not None and Path(result.get("profile", "")).is_file():
         summary = plan.out_dir / f"{stem}.profile-top.txt"
-        summary.write_text(profile_summary(Path(result["profile"])))
+        paths = [Path(result["profile"])] if kind != "cluster" else [
+            p for n in range(plan.args.cluster_nodes)
+            if (p := node_profile(cprofile_to, n)) is not None and p.is_file()]
+        summary.write_text("\n".join(f"== {p.name}\n{profile_summary(p)}" for p in paths))
         result["profile_top"] = str(summary)
     return result
 
@@ -693,7 +710,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--logs", type=Path, default=None, metavar="DIR",
                     help="server and load generator logs (default: next to the JSON)")
     ap.add_argument("--profile", choices=["cprofile", "py-spy"], default=None,
-                    help="profile chatd (its numbers are then not comparable)")
+                    help="profile chatd, or every node of a cluster with cprofile (its "
+                    "numbers are then not comparable)")
     ap.add_argument("--profile-sessions", default="fanout",
                     help="sessions to profile: fanout, latency, big")
     ap.add_argument("--nice", type=int, default=0, metavar="N",

@@ -10,8 +10,13 @@ Keys (prefix configurable):
   chat:log            stream of entries {c: commands (JSON), n: node, s: seq}, each
                       entry the commands a node had queued (up to 500), MAXLEN ~100k
   chat:room:<room>    stream of the room's chat lines {i: id, t, n, m}, MAXLEN ~history;
-                      written by the node the line came from
+                      written, up to the snapshot's log id, just before the snapshot
   chat:snapshot       the replicated state at some log id, for nodes that start later
+
+The room streams are only read by a node that starts later, for the lines older than
+the snapshot (the log holds the rest), so they are written with the snapshot rather
+than line by line: one node writes at most the history size of each room's lines
+per snapshot, whatever the rate, and the hot path of a line is one log entry.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Generic
 
@@ -36,6 +42,7 @@ BATCH = 500  # commands a node puts in one log entry
 READ_BLOCK_MS = 1000
 BACKOFF_MAX = 5.0
 STARTUP_WAIT = 15.0
+HISTORY_CHUNK = 50  # room lines per pipeline while writing them (the loop stays free)
 
 
 def _str(value: bytes | str) -> str:
@@ -61,22 +68,47 @@ def _split(entry_id: str) -> tuple[int, int]:
 
 
 class RedisHistory:
-    """Room history in per-room streams: preloaded at start, appended by the line's node."""
+    """Room history in per-room streams: preloaded at start; every node keeps each
+    room's lines since the last snapshot (at most the history size), and the node that
+    writes the snapshot writes them to the room streams first."""
 
     durable = False  # not read back after the start: the hub keeps empty rooms' lines
 
-    def __init__(self, bus: RedisBus[Any]) -> None:
-        self.bus = bus
+    def __init__(self, size: int) -> None:
+        self.size = size
         self.loaded: dict[str, list[Entry]] = {}
+        self.pending: dict[str, deque[Entry]] = {}  # room -> lines not yet written
 
     def load(self, room: str, limit: int) -> list[Entry]:
         return self.loaded.pop(room, [])[-limit:]
 
     def append(self, room: str, entry: Entry) -> None:
-        self.bus.write_history(room, entry)
+        lines = self.pending.get(room)
+        if lines is None:
+            lines = self.pending[room] = deque(maxlen=self.size)
+        lines.append(entry)
 
     def accepting(self) -> bool:
         return True  # the bus itself refuses what it cannot hold (PROTOCOL.txt 14.4)
+
+    def take(self) -> dict[str, deque[Entry]]:
+        taken, self.pending = self.pending, {}
+        return taken
+
+    def put_back(self, taken: dict[str, deque[Entry]]) -> None:
+        """Lines that could not be written go before the ones that came meanwhile."""
+        for room, lines in taken.items():
+            lines.extend(self.pending.get(room, ()))
+            self.pending[room] = lines
+
+    def forget_before(self, ms: int) -> None:
+        """A node that does not write keeps only recent lines, for when it takes over."""
+        for room in list(self.pending):
+            lines = self.pending[room]
+            while lines and lines[0].key[0] < ms:
+                lines.popleft()
+            if not lines:
+                del self.pending[room]
 
 
 class RedisBus(Generic[P]):
@@ -101,7 +133,10 @@ class RedisBus(Generic[P]):
         self._seq = 0
         self._queue: list[Command] = []
         self._batch: tuple[int, dict[str, str | bytes]] | None = None  # formed, not sent
-        self._side: list[tuple[str, Entry]] = []  # room lines to persist
+        # This node's entries by sequence number until they come back from the log: the
+        # commands are applied as they are rather than decoded from the entry again.
+        self._sent: dict[int, list[Command]] = {}
+        self.history = RedisHistory(hub.config.history_size)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._down_since: float | None = None
@@ -150,8 +185,9 @@ class RedisBus(Generic[P]):
             upto, inclusive = _split(self.last_id), True
         else:
             upto, inclusive = (_split(first[0][0]) if first else (2**63, 0)), False
-        sink = RedisHistory(self)
+        sink = self.history
         self.hub.sink = sink
+        self.hub.sink_takes_all = True
         rooms = {room.key for room in self.hub.rooms.values()}
         async for raw_key in self.redis.scan_iter(match=f"{self.room_prefix}*", count=1000):
             rooms.add(_str(raw_key)[len(self.room_prefix):])
@@ -210,17 +246,12 @@ class RedisBus(Generic[P]):
         self._drained.clear()
         self._wake.set()
 
-    def write_history(self, room: str, entry: Entry) -> None:
-        self._side.append((room, entry))
-        self._drained.clear()
-        self._wake.set()
-
     async def _publish_loop(self) -> None:
         backoff = 0.1
         while not self._closing:
             await self._wake.wait()
             self._wake.clear()
-            while (self._queue or self._side or self._batch) and not self._closing:
+            while (self._queue or self._batch) and not self._closing:
                 if self._batch is None and self._queue:
                     # Formed once: a retry sends the same entry with the same sequence
                     # number, so the nodes can drop a copy that got in twice.
@@ -228,32 +259,19 @@ class RedisBus(Generic[P]):
                     batch = self._queue[:BATCH]
                     self._batch = (len(batch), {"c": to_records(batch), "n": self.hub.node,
                                                 "s": str(self._seq)})
-                side = self._side[:BATCH]
+                    self._sent[self._seq] = batch
+                assert self._batch is not None
                 try:
-                    pipe = self.redis.pipeline(transaction=False)
-                    if self._batch is not None:
-                        pipe.xadd(self.key, self._batch[1],  # type: ignore[arg-type]
-                                  maxlen=LOG_MAXLEN, approximate=True)
-                    for room, e in side:
-                        pipe.xadd(self.room_prefix + room,
-                                  {"i": e.id, "t": e.time, "n": e.name, "m": e.message},
-                                  maxlen=self.hub.config.history_size, approximate=True)
-                    results = await pipe.execute(raise_on_error=False)
+                    await self.redis.xadd(self.key, self._batch[1],  # type: ignore[arg-type]
+                                          maxlen=LOG_MAXLEN, approximate=True)
                 except (RedisError, OSError) as exc:
                     self._outage(exc)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
-                failed = [r for r in results if isinstance(r, Exception)]
-                if failed:
-                    self._outage(failed[0])
-                    await asyncio.sleep(backoff)
-                    continue
                 backoff = 0.1
-                if self._batch is not None:
-                    del self._queue[:self._batch[0]]
-                    self._batch = None
-                del self._side[:len(side)]
+                del self._queue[:self._batch[0]]
+                self._batch = None
             self._drained.set()
 
     def _outage(self, exc: BaseException) -> None:
@@ -293,9 +311,16 @@ class RedisBus(Generic[P]):
         if seq <= self.seen.get(node, 0):
             return  # a record published twice (a retry after a lost reply)
         self.seen[node] = seq
+        commands = None
+        if node == self.hub.node and self._sent:
+            commands = self._sent.pop(seq, None)
+            for older in [s for s in self._sent if s < seq]:  # never came back (data lost)
+                del self._sent[older]
+        if commands is None:
+            commands = from_records(fields[b"c"])
         ms, n = _split(entry_id)
         stamp = Stamp(entry_id, (ms, n), ms / 1000)  # one id sequence for the whole entry
-        for cmd in from_records(fields[b"c"]):
+        for cmd in commands:
             self.on_effects(self.hub.apply(cmd, entry_id, (ms, n), ms / 1000, stamp))
 
     async def _snapshot_loop(self) -> None:
@@ -303,13 +328,40 @@ class RedisBus(Generic[P]):
         while True:
             await asyncio.sleep(self.snapshot_every)
             # One writer is enough: the node first in order among the living ones.
-            if written == self.last_id or (self.hub.beats and min(self.hub.beats)
-                                           != self.hub.node):
+            if self.hub.beats and min(self.hub.beats) != self.hub.node:
+                # Another node writes; keep what this one would need to write, should
+                # it take over from a writer that died: the lines since its last snapshot.
+                keep = 2 * self.snapshot_every + self.hub.config.node_timeout + 5
+                self.history.forget_before(_split(self.last_id)[0] - int(keep * 1000))
                 continue
-            data = json.dumps({"log_id": self.last_id, "seen": self.seen,
+            if written == self.last_id:
+                continue
+            # Taken together, with no await between: the state at log_id, and every room
+            # line up to it that the room streams may lack.
+            log_id = self.last_id
+            data = json.dumps({"log_id": log_id, "seen": self.seen,
                                "hub": self.hub.snapshot()}, ensure_ascii=False)
-            with contextlib.suppress(RedisError, OSError):
+            lines = self.history.take()
+            try:
+                await self._write_history(lines)
                 await self.redis.set(self.snapshot_key, data)
-                written = self.last_id
-                self.log.debug(f"snapshot written at {written} ({len(data)} bytes)")
+            except (RedisError, OSError):
+                self.history.put_back(lines)
+                continue
+            written = log_id
+            self.log.debug(f"snapshot written at {written} ({len(data)} bytes, "
+                           f"{sum(map(len, lines.values()))} room line(s))")
+
+    async def _write_history(self, lines: dict[str, deque[Entry]]) -> None:
+        """The room lines, in chunks so that the loop serves clients in between. A line
+        written twice (by a node that took over) is read back once (`_bootstrap`)."""
+        size = self.hub.config.history_size
+        todo = [(room, e) for room, entries in lines.items() for e in entries]
+        for at in range(0, len(todo), HISTORY_CHUNK):
+            pipe = self.redis.pipeline(transaction=False)
+            for room, e in todo[at:at + HISTORY_CHUNK]:
+                pipe.xadd(self.room_prefix + room,
+                          {"i": e.id, "t": e.time, "n": e.name, "m": e.message},
+                          maxlen=size, approximate=True)
+            await pipe.execute()
 

@@ -162,27 +162,45 @@ _KINDS: Final[dict[str, type[Any]]] = {
 }
 
 
+# Per kind, its fields as (name, how): 0 as is, 1 an Origin, 2 a nested JoinCmd; and,
+# for reading, where the Origin and the nested JoinCmd sit (-1: nowhere). Worked out
+# once: a record is made once per command and read on every node.
+_SPECS: Final[dict[type[Any], tuple[tuple[str, int], ...]]] = {
+    cls: tuple((f.name, 1 if f.name == "origin" else 2 if f.name == "fallback" else 0)
+               for f in fields(cls))
+    for cls in _KINDS.values()
+}
+
+
+def _where(cls: type[Any], how: int) -> int:
+    return next((i for i, (_, h) in enumerate(_SPECS[cls]) if h == how), -1)
+
+
+_BUILDERS: Final[dict[str, tuple[type[Any], int, int]]] = {
+    name: (cls, _where(cls, 1), _where(cls, 2)) for name, cls in _KINDS.items()
+}
+
+
 def _plain(cmd: Any) -> list[Any]:
     out: list[Any] = [type(cmd).__name__]
-    for f in fields(cmd):
-        value = getattr(cmd, f.name)
-        if isinstance(value, Origin):
+    for name, how in _SPECS[type(cmd)]:
+        value = getattr(cmd, name)
+        if how == 1 and value is not None:
             value = [value.node, value.cid]
-        elif isinstance(value, JoinCmd):
+        elif how == 2:
             value = _plain(value)
         out.append(value)
     return out
 
 
 def _build(record: list[Any]) -> Any:
-    cls = _KINDS[record[0]]
-    values = record[1:]
-    for i, f in enumerate(fields(cls)):
-        if f.name == "origin" and values[i] is not None:
-            values[i] = Origin(*values[i])
-        elif f.name == "fallback":
-            values[i] = _build(values[i])
-    return cls(*values)
+    cls, origin_at, fallback_at = _BUILDERS[record[0]]
+    del record[0]
+    if origin_at >= 0 and record[origin_at] is not None:
+        record[origin_at] = Origin(*record[origin_at])
+    if fallback_at >= 0:
+        record[fallback_at] = _build(record[fallback_at])
+    return cls(*record)
 
 
 def to_records(cmds: list[Command]) -> bytes:

@@ -279,6 +279,9 @@ class Hub(Generic[P]):
         self.config = config or Config()
         self.node = node or secrets.token_hex(4)
         self.sink: HistorySink = sink or NoSink()
+        # Whether the sink takes every room line or only this node's own (chatd.cluster:
+        # the node that writes the snapshot writes the room streams, from any node).
+        self.sink_takes_all = False
         self.sessions: dict[str, Session[P]] = {}
         self.names: dict[str, Session[P]] = {}  # name_key -> session
         self.rooms: dict[str, Room[P]] = {}
@@ -615,7 +618,7 @@ class Hub(Generic[P]):
                 fx.broadcast(room.text_channel, p.encode_text(p.Chat(
                     sender.name, cmd.message, line_id, st.time, room=room.name)), sender.peer)
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
-            self._remember(room, entry, cmd.origin.node == self.node)
+            self._remember(room, entry, cmd.origin.node == self.node or self.sink_takes_all)
             fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
         if cmd.ref is not None:
             self._answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))

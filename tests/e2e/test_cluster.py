@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,66 @@ async def test_a_node_stops_cleanly_while_redis_is_away(
     assert b'"type":"shutdown"' in lines[-1]
     assert await node.wait() == 0
     await node.wait_log("held command\\(s\\) not published")
+
+
+def _ref(ref: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: m.get("ref") == ref
+
+
+def _log_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(".")[0].partition("-")
+    return int(ms), int(seq)
+
+
+async def _snapshot_at_or_after(node: Chatd, entry_id: str) -> None:
+    """Wait until the node has written a snapshot that holds the log up to entry_id."""
+    start = 0
+    while True:
+        line = await node.wait_log(r"snapshot written at \S+", start=start)
+        start = node.log.index(line) + 1
+        written = line.partition("snapshot written at ")[2].split()[0]
+        if _log_key(written) >= _log_key(entry_id):
+            return
+
+
+async def test_the_room_streams_outlive_the_node_that_wrote_them(
+    start_chatd: StartChatd, redis_server: RedisServer,
+) -> None:
+    """PROTOCOL.txt 14.2: one node writes every node's room lines just before its
+    snapshot; when it stops, another takes over and writes the lines since the last
+    snapshot, so a node that starts later has the whole history, ids and all."""
+    fast = ("--snapshot-every", "0.2", "--log-level", "debug")
+    nodes = await _nodes(start_chatd, redis_server, 2, *fast)
+    ann = await Client.joined(nodes[0].port, "ann")
+    ben = await Client.joined(nodes[1].port, "ben")
+    await _settle(ann, "ben")
+    acks: list[dict[str, Any]] = []
+    for i in range(6):  # from both nodes, so the writer writes the other's lines too
+        talker = (ann, ben)[i % 2]
+        await talker.say(f"old {i}", ref=f"o{i}")
+        acks += [m for m in await talker.recv_until(_ref(f"o{i}")) if m["type"] == "ack"]
+    waits = {asyncio.create_task(_snapshot_at_or_after(node, acks[-1]["id"])): node
+             for node in nodes}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    writer = waits[done.pop()]
+    other = nodes[1 - nodes.index(writer)]
+    talker = (ann, ben)[nodes.index(other)]
+    # The writer freezes: it neither beats nor writes; the lines from here on are
+    # written to the room stream by the node that takes over, or by nobody.
+    writer.signal(signal.SIGSTOP)
+    for i in range(3):
+        await talker.say(f"new {i}", ref=f"n{i}")
+        acks += [m for m in await talker.recv_until(_ref(f"n{i}")) if m["type"] == "ack"]
+    await other.wait_log(r"node \w+ is gone", timeout=15)
+    await _snapshot_at_or_after(other, acks[-1]["id"])
+    writer.signal(signal.SIGKILL)
+    [late] = await _nodes(start_chatd, redis_server, 1)
+    cid = await Client.open(late.port)
+    await cid.send({"type": "connect", "name": "cid"})
+    got = await cid.recv_until(lambda m: m["type"] == "history_end")
+    lines = [(m["id"], m["message"]) for m in got if m["type"] == "message"]
+    assert lines == list(zip([a["id"] for a in acks],
+                             [f"old {i}" for i in range(6)] + [f"new {i}" for i in range(3)],
+                             strict=True))
