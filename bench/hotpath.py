@@ -1,0 +1,102 @@
+"""chatd's own cost per chat line, without sockets (`python -m bench.hotpath`).
+
+Runs a chatd Server in this process (uvloop) whose connections write to outlets that
+only count bytes: 100 members of one room, 10 of them sending, each read holding 16
+lines, a loop turn between rounds of reads (about what the fanout scenario's server
+sees). It times the Python path a line takes (link, hub, effects, writer, log) with
+`time.process_time`, best of --runs, and prints microseconds per line and per delivery.
+The kernel's share (writes) is what `python -m bench` adds to this; the figure moves
+with the code, not with the machine's load, far less than the full benchmark does,
+which makes it the tool for comparing two versions of the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import time
+from pathlib import Path
+
+import uvloop
+
+from chatd.server import Server, ServerConfig
+from chatd.serverlog import ServerLog
+
+MEMBERS = 100
+SENDERS = 10
+LINES_PER_READ = 16
+ROUNDS = 125  # 125 rounds x 10 senders x 16 lines = 20,000 lines a run
+
+
+class CountingOutlet:
+    """chatd.outbox.Outlet that takes every byte at once."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def send(self, data: bytes) -> int:
+        self.bytes += len(data)
+        return 0
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+async def measure(runs: int, log_level: str) -> list[float]:
+    config = ServerConfig(hosts=("127.0.0.1",), port=0, rate=0, max_clients=0,
+                          max_per_ip=0, connect_throttle=0, greet_after=0, ping_interval=0)
+    server = Server(config, ServerLog(log_level, io.StringIO()))
+    await server.start()
+    conns = []
+    for i in range(MEMBERS):
+        conn = server.accept("127.0.0.1", f"127.0.0.1:{1000 + i}", CountingOutlet())
+        assert conn is not None
+        server.received(conn, b'{"type":"connect","name":"u%d"}\n' % i)
+        conns.append(conn)
+        await asyncio.sleep(0)  # the joins go out, as they would between reads
+    seq = [0] * SENDERS
+
+    def read(k: int) -> bytes:
+        lines = []
+        for _ in range(LINES_PER_READ):
+            lines.append(b'{"type":"message","message":"%d %d a line of chat of usual '
+                         b'length"}\n' % (k, seq[k]))
+            seq[k] += 1
+        return b"".join(lines)
+
+    per_line: list[float] = []
+    for _ in range(runs):
+        started = time.process_time()
+        for _ in range(ROUNDS):
+            for k in range(SENDERS):
+                server.received(conns[k], read(k))
+            await asyncio.sleep(0)  # the turn ends: the writer flushes, the log writes
+        per_line.append((time.process_time() - started) * 1e6
+                        / (ROUNDS * SENDERS * LINES_PER_READ))
+    await server.shutdown()
+    return per_line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--log-level", default="info", help="chatd's default: every line logged")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    per_line = uvloop.run(measure(args.runs, args.log_level))
+    best = min(per_line)
+    print(f"{'runs':>5}  {'best us/line':>12}  {'median us/line':>14}  {'us/delivery':>11}")
+    print(f"{len(per_line):>5}  {best:>12.2f}  {sorted(per_line)[len(per_line) // 2]:>14.2f}"
+          f"  {best / (MEMBERS - 1):>11.4f}")
+    if args.json:
+        args.json.write_text(json.dumps({"us_per_line": per_line, "best": best,
+                                         "members": MEMBERS, "senders": SENDERS}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
