@@ -55,7 +55,7 @@ class ServerLog:
 
     def _add(self, level: str, text: str) -> None:
         if self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
-            self._lines.append(self._stamp + level + visible(text) + "\n")
+            self._lines.append(f"{self._stamp}{level}{visible(text)}\n")
             return
         ms = int(time.time() * 1000)
         if ms != self._ms:
@@ -65,7 +65,7 @@ class ServerLog:
                 self._second = second
                 self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
-        line = self._stamp + level + visible(text) + "\n"
+        line = f"{self._stamp}{level}{visible(text)}\n"
         if self._loop is None:
             self.stream.write(line)
             self.stream.flush()
