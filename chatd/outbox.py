@@ -94,7 +94,7 @@ class RoomBuffer:
     def _others(self, conn: Sink, start: int, stop: int, parts: list[bytes]) -> None:
         """The broadcasts in [start, stop) not sent by `conn`, onto `parts`: whole runs
         at a time, found with list.index (C), not a test per line (a sender's share is
-        computed every turn it talks)."""
+        computed every turn it talks). Sinks compare by identity, as index needs."""
         data, skip, at = self.data, self.skip, start
         while at < stop:
             try:

@@ -551,14 +551,12 @@ class Server:
     def perform(self, conn: Connection, actions: list[ln.Action]) -> None:
         """Carry out a link's actions, in order."""
         for action in actions:
-            if type(action) is ln.Deliver:  # nearly every action: skip the match
+            if isinstance(action, ln.Deliver):  # nearly every action: before the match
                 self._handle(conn, action.event)
                 continue
             match action:
                 case ln.Send(data):
                     self.writer.send(conn, data)
-                case ln.Deliver(event):
-                    self._handle(conn, event)
                 case ln.Leave(reason, resumable):
                     self.left(conn, reason, resumable)
                 case ln.Close():
