@@ -52,9 +52,16 @@ export class ChatView {
     this.removal = null; // the banner's words after an operator removed us
     // Whether the newest line is in view: it stays in view whatever changes size (a
     // banner above the log, a row growing an error, the composer, the window).
+    // Only a scroll up lets go: a scroll event may come after the box shrank (a banner
+    // appearing in the same frame), when the newest line is out of view but still wanted.
     this.stuck = true;
-    this.logs.addEventListener("scroll", () => { this.stuck = this.atBottom(); },
-      { passive: true });
+    this.lastTop = 0;
+    this.logs.addEventListener("scroll", () => {
+      const top = this.logs.scrollTop;
+      if (this.atBottom()) this.stuck = true;
+      else if (top < this.lastTop) this.stuck = false;
+      this.lastTop = top;
+    }, { passive: true });
     this.resizes = new ResizeObserver(() => {
       if (this.stuck) this.logs.scrollTop = this.logs.scrollHeight;
     });

@@ -257,3 +257,46 @@ async def test_the_same_commands_as_nc_and_chatc(start_web: StartWeb, browser: B
     operators = [f"{usage} — {what}" for usage, what in p.OPER_COMMANDS.items()]
     await expect(help_lines).to_have_text(everyone + operators)  # #dev's log: only these
     alice.assert_clean()
+
+
+# Whether an element shows all of its text (no ellipsis), and whether an input's
+# placeholder fits its box.
+NOT_CUT = "(node) => node.scrollWidth <= node.clientWidth"
+PLACEHOLDER_FITS = """(input) => {
+  const style = getComputedStyle(input);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = style.font;
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return context.measureText(input.placeholder).width <= room;
+}"""
+
+
+@pytest.mark.parametrize("size", SIZES, ids=list(SIZES))
+async def test_the_header_and_sidebar_stay_readable(
+    start_web: StartWeb, browser: Browser, tmp_path: Path, size: str,
+) -> None:
+    """With a topic set, the room's name and one's own name are shown whole, the topic
+    too on a phone (a row of its own), and the sidebar's join box shows its hint."""
+    server = await start_web("--rate", "0", "--oper", "boss:pw")
+    boss = await Client.joined(server.port, "boss", room="lounge")
+    await boss.send({"type": "oper", "name": "boss", "password": "pw"})
+    await boss.send({"type": "topic", "topic": "Be kind to each other; release notes are "
+                     "pinned at https://example.com/notes"})
+    await boss.recv_until(lambda m: m["type"] == "topic")
+    width, height = SIZES[size]
+    for scheme in ("light", "dark"):
+        wendy = await ChatPage.open(browser, server.url, f"wendy_{scheme[0]}", room="lounge",
+                                    width=width, height=height)
+        await wendy.page.emulate_media(color_scheme=scheme)
+        page = wendy.page
+        await expect(page.locator("#topic")).to_be_visible()
+        for selector in (".title", "#me"):
+            assert await page.locator(selector).evaluate(NOT_CUT), (selector, scheme)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        if size == "phone":
+            await page.click("#menu")
+            await expect(page.locator("#side")).to_be_in_viewport()
+        assert await page.locator("#join-room").evaluate(PLACEHOLDER_FITS)
+        await page.screenshot(path=tmp_path / f"header-{size}-{scheme}.png")
+        wendy.assert_clean()
+        await wendy.close()
