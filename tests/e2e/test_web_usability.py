@@ -82,6 +82,11 @@ async def test_the_newest_line_stays_in_view(
     await expect(alice.line("line 39 " + "words " * 4)).to_be_visible()
     await last_line_in_view(alice)
 
+    await alice.say("z" * 70_000)  # refused: the composer keeps it and grows, the log shrinks
+    await expect(alice.page.locator("#composer-error")).to_be_visible()
+    await last_line_in_view(alice)
+    await alice.page.fill("#input", "")
+
     await alice.say("/msg nobody hello?")  # no_such_user: the row gets its reason
     await expect(alice.lines("li.failed .fail")).to_contain_text("Nobody called nobody")
     await alice.page.click("#close-direct")
