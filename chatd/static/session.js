@@ -123,6 +123,7 @@ export class Session {
     this.joined = false;
     this.inflight = [];
     this.earlierRoom = null;
+    this.erred = false; // an error line came on this socket
     this.view.status(this.everJoined ? "reconnecting" : "connecting");
     ws.onopen = () => this.send(this.connectLine());
     ws.onmessage = (event) => {
@@ -137,11 +138,18 @@ export class Session {
         this.handle(msg);
       }
     };
-    ws.onclose = () => {
-      if (this.ws === ws) {
-        this.ws = null;
-        this.dropped();
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      // A clean close from the server that no error line explains: another connection
+      // resumed this session (10.3), e.g. a duplicated tab. Taking it back at once would
+      // start a tug of war between the two.
+      if (event.code === 1000 && this.joined && !this.stopped && !this.erred) {
+        this.stopped = true;
+        this.elsewhere = true;
+        this.view.elsewhere();
       }
+      this.dropped();
     };
   }
 
@@ -244,12 +252,19 @@ export class Session {
     return this.send({ type: "history", before, limit: EARLIER_PAGE });
   }
 
-  /** After /quit: the same name and room again, as a fresh session. */
+  /**
+   * After /quit or a kick: the same name and room again, as a fresh session; after the
+   * session went to another tab: the session itself, taken back.
+   */
   rejoin() {
     if (!this.stopped || this.ws !== null) return;
     this.stopped = false;
-    this.token = "";
-    this.rejoining = true;
+    if (this.elsewhere) {
+      this.elsewhere = false;
+    } else {
+      this.token = "";
+      this.rejoining = true;
+    }
     this.open();
   }
 
@@ -545,6 +560,7 @@ export class Session {
   }
 
   error(msg) {
+    this.erred = true;
     const code = text(msg.code);
     const ref = typeof msg.ref === "string" ? msg.ref
       : code === "line_too_long" ? this.inflight[0] : undefined;

@@ -111,8 +111,9 @@ export class ChatView {
       $("banner-text").textContent = this.removal?.text ?? "You left the chat.";
       $("retry").hidden = true;
       $("rejoin").hidden = this.removal !== null && !this.removal.rejoin;
+      $("rejoin").textContent = this.removal?.action ?? "Join again";
       banner.hidden = false;
-      banner.dataset.kind = this.removal === null ? "left" : "removed";
+      banner.dataset.kind = this.removal?.kind ?? "left";
     }
     // Nothing typed after leaving could be sent: say so by disabling the composer.
     this.left = state === "offline";
@@ -191,8 +192,7 @@ export class ChatView {
 
   placeholder() {
     const conv = this.shown;
-    $("input").placeholder = this.left
-      ? this.removal !== null ? "Removed by an operator" : "You left the chat"
+    $("input").placeholder = this.left ? this.removal?.placeholder ?? "You left the chat"
       : conv?.kind === "direct" ? `Private line to ${conv.name}`
         : "Message (Enter sends, /help)";
   }
@@ -525,8 +525,15 @@ export class ChatView {
 
   /** An operator removed us: said in the log, and by the banner once the socket closes. */
   removed(code, message) {
-    this.removal = explainRemoval(code, message);
+    this.removal = { ...explainRemoval(code, message), kind: "removed",
+      placeholder: "Removed by an operator" };
     this.system(explainError(code, message), "error", code);
+  }
+
+  /** Another tab or window took this session over (a duplicated tab resumes it). */
+  elsewhere() {
+    this.removal = { text: "This chat is open in another tab or window now.", rejoin: true,
+      action: "Continue here", kind: "elsewhere", placeholder: "Open in another tab" };
   }
 
   /** A restart took our operator status (it lasts as long as the session, 15.1). */

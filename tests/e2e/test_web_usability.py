@@ -305,3 +305,37 @@ async def test_the_header_and_sidebar_stay_readable(
         await page.screenshot(path=tmp_path / f"header-{size}-{scheme}.png")
         wendy.assert_clean()
         await wendy.close()
+
+
+async def test_a_duplicated_tab_takes_the_session_without_a_tug_of_war(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """A duplicated tab copies session storage, so it resumes the same session (10.3)
+    and the server closes the first tab's socket: that tab says so and waits to be asked,
+    rather than resuming back (which would close the other, and so on)."""
+    server = await start_web("--rate", "0")
+    carol = await Client.joined(server.port, "carol")
+    first = await ChatPage.open(browser, server.url, "alice")
+    saved = await first.page.evaluate("sessionStorage.getItem('chatd.session')")
+    assert saved is not None and '"token"' in saved
+    context = await browser.new_context(viewport={"width": 1100, "height": 720})
+    await context.add_init_script(f"sessionStorage.setItem('chatd.session', {saved!r});")
+    second = ChatPage(await context.new_page())
+    await second.page.goto(server.url, timeout=WAIT_MS)
+    await expect(second.page.locator("#status")).to_have_attribute("data-state", "online")
+    await expect(first.page.locator("#banner-text")).to_have_text(
+        "This chat is open in another tab or window now.")
+    await expect(first.page.locator("#status")).to_have_attribute("data-state", "offline")
+    await second.say("from the second tab")
+    got = await carol.recv_until(lambda m: m["type"] == "message")
+    assert [m["type"] for m in got] == ["connect", "message"]  # alice joined once, no leave
+
+    await first.page.click("#rejoin")  # "Continue here": the session comes back
+    await expect(first.page.locator("#status")).to_have_attribute("data-state", "online")
+    await expect(second.page.locator("#status")).to_have_attribute("data-state", "offline")
+    await first.say("back in the first")
+    got = await carol.recv_until(lambda m: m["type"] == "message")
+    assert [m["type"] for m in got] == ["message"]
+    assert sum("alice resumed in lobby" in line for line in server.log) == 2
+    first.assert_clean()
+    second.assert_clean()
