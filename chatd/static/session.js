@@ -2,7 +2,7 @@
 // per message; join, refs and acks, rooms, and catching up after a drop (section 10).
 // No DOM here: what happens is told to `view` (view.js).
 
-import { untilWords } from "/words.js";
+import { localTimes, untilWords } from "/words.js";
 
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
 const PAGE = 100; // history lines a request (the protocol's maximum)
@@ -322,7 +322,7 @@ export class Session {
         return this.view.system(text(msg.message) || "server shutting down", "warn");
       case "topic": return this.topicLine(msg);
       case "oper": return this.operLine(msg);
-      case "notice": return this.view.system(text(msg.message), "warn");
+      case "notice": return this.view.system(localTimes(text(msg.message)), "warn");
       case "bans": return this.banList(msg);
       default: return undefined; // PROTOCOL.txt 12: ignore what is not known
     }

@@ -115,7 +115,7 @@ async def test_moderation_in_words(start_web: StartWeb, browser: Browser) -> Non
     """PROTOCOL.txt 15.2, 15.3 said to people: who removed you and why, what you can do,
     times local and relative; observers see a kick as a kick, not as one of a run of
     leaves."""
-    server = await start_web("--rate", "0", "--oper", "boss:pw")
+    server = await start_web("--rate", "0", "--oper", "boss:pw", "--oper", "watcher:pw2")
     boss = await Client.joined(server.port, "boss")
     await boss.send({"type": "oper", "name": "boss", "password": "pw"})
     await boss.recv_until(lambda m: m["type"] == "oper")
@@ -136,7 +136,9 @@ async def test_moderation_in_words(start_web: StartWeb, browser: Browser) -> Non
     await expect(row).to_have_text(re.compile(r"kim was removed by boss \(cool off\)$"))
     await expect(run).to_have_text(re.compile(r"; c1 and c2 left$"))  # not "c1, c2 and kim"
 
-    await boss.send({"type": "ban", "name": "ben", "seconds": 7200, "reason": "spam"})
+    await watcher.say("/oper watcher pw2")  # the ban from the page, by an operator there
+    await expect(watcher.texts("li.notice.oper")).to_have_text(["watcher is now an operator"])
+    await watcher.say("/ban ben 2h spam")
     until = re.compile(r"^The name ben is banned from this server for 2 hours, until "
                        r"(\w{3}, \d{1,2} \w{3}, )?\d\d:\d\d \(spam\)\. You can come back when "
                        r"it ends\.$")
@@ -144,9 +146,16 @@ async def test_moderation_in_words(start_web: StartWeb, browser: Browser) -> Non
     await expect(ben.page.locator("#rejoin")).to_be_hidden()
     await expect(ben.texts("li.system.error")).to_contain_text(["for 2 hours, until"])
     await expect(watcher.page.locator(".log:not([hidden]) > li.notice.removed")).to_have_text(
-        [re.compile(r"kim was removed"), re.compile(r"ben was banned by boss \(spam\)$")])
-    shown = await ben.page.locator("#app").inner_text()
-    assert re.search(r"\d{4}-\d\d-\d\dT", shown) is None, shown  # no raw UTC stamps
+        [re.compile(r"kim was removed"), re.compile(r"ben was banned by watcher \(spam\)$")])
+    in_words = r"for 2 hours, until (\w{3}, \d{1,2} \w{3}, )?\d\d:\d\d"
+    await expect(watcher.texts("li.system.warn").last).to_have_text(
+        re.compile(rf"^ben is banned {in_words} \(spam\); removed: ben$"))
+    await watcher.say("/bans")
+    await expect(watcher.texts("li.system").last).to_have_text(
+        re.compile(rf"^name ben: {in_words}, by watcher \(spam\)$"))
+    for chat in (ben, watcher):  # no raw UTC stamps anywhere
+        shown = await chat.page.locator("#app").inner_text()
+        assert re.search(r"\d{4}-\d\d-\d\dT", shown) is None, shown
 
     await kim.page.click("#rejoin")  # a kick is not a ban: back in at once
     await expect(kim.page.locator("#status")).to_have_attribute("data-state", "online")
