@@ -604,7 +604,7 @@ export class ChatView {
    */
   reconnected(resumed, rejoined = false) {
     const label = rejoined ? "Joined again" : resumed ? "Reconnected"
-      : "Reconnected as a new session (the server no longer had yours)";
+      : "Reconnected as a new session";
     this.reconnectNote = divider(label, "reconnect-divider");
     this.reconnectNote.dataset.fresh = String(!resumed && !rejoined);
     this.append(this.roomConv, this.reconnectNote);
@@ -617,7 +617,7 @@ export class ChatView {
     let what = count ? lines : "nothing missed";
     if (note.dataset.fresh === "true") {
       what = `${count ? lines : "no room lines missed"}; private lines sent to you meanwhile ` +
-        "could not be kept";
+        "were not kept";
     }
     note.firstChild.textContent += ` · ${what}`;
     this.reconnectNote = null;

@@ -364,8 +364,8 @@ async def test_page_reconnects_after_a_restart_and_shows_missed_lines(
 
     # One line says it all (10.4): no second notice repeating or contradicting it.
     await expect(alice.lines(".reconnect-divider")).to_have_text(
-        "Reconnected as a new session (the server no longer had yours) · 2 missed lines "
-        "below; private lines sent to you meanwhile could not be kept")
+        "Reconnected as a new session · 2 missed lines below; private lines sent to you "
+        "meanwhile were not kept")
     await expect(alice.texts("li.system.warn")).to_have_text(["server shutting down"])
     await expect(alice.texts(".missed")).to_have_text(
         ["missed after restart 1", "missed after restart 2"])

@@ -184,8 +184,8 @@ async def test_an_operator_is_told_a_restart_took_the_status(
         re.compile(r"^You are no longer an operator: the server restarted\.")])
     # One honest line for the reconnect (not "nothing missed" over "lines you missed follow").
     await expect(alice.lines(".reconnect-divider")).to_have_text(
-        "Reconnected as a new session (the server no longer had yours) · no room lines "
-        "missed; private lines sent to you meanwhile could not be kept")
+        "Reconnected as a new session · no room lines missed; private lines sent to you "
+        "meanwhile were not kept")
     alice.assert_clean()
 
 
