@@ -38,8 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
 ]
 WAIT_MS = 10_000
-SCREENSHOT = Path("/tmp/chatd-web-screenshot.png")
-PHONE_SCREENSHOT = Path("/tmp/chatd-web-phone.png")
 
 expect.set_options(timeout=WAIT_MS)
 
@@ -241,7 +239,6 @@ async def test_two_browsers_and_a_tcp_user_chat(
     await carol.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "익명")
 
     await alice.page.screenshot(path=tmp_path / "chat.png")
-    shutil.copyfile(tmp_path / "chat.png", SCREENSHOT)
     alice.assert_clean()
 
 
@@ -403,7 +400,6 @@ async def test_phone_width(start_web: StartWeb, browser: Browser, tmp_path: Path
     await page.click("#scrim", position={"x": 370, "y": 400})
     await expect(side).not_to_be_in_viewport()
     await page.screenshot(path=tmp_path / "phone.png")
-    shutil.copyfile(tmp_path / "phone.png", PHONE_SCREENSHOT)
     alice.assert_clean()
 
 
