@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final, assert_never
 
+from chatd.protocol.commandlist import help_table
 from chatd.protocol.constants import HISTORY_PAGE_MAX, MAX_REASON_CHARS, MAX_TOPIC_CHARS
 from chatd.protocol.errors import ErrorCode, ProtocolError
 from chatd.protocol.events import (
@@ -60,34 +61,10 @@ from chatd.protocol.updates import (
     WhoList,
 )
 
-TEXT_COMMANDS: Final = {
-    "/help": "this list",
-    "/who [all]": "who is in this room (or everywhere)",
-    "/rooms": "rooms and their user counts",
-    "/join ROOM": "move to another room",
-    "/nick NAME": "change your name",
-    "/msg NAME TEXT": "a private line to one user",
-    "/history [N]": "the last N lines of this room again",
-    "/topic": "the topic of this room",
-    "/oper NAME PASSWORD": "become an operator",
-    "//text": "send a line that starts with /",
-    "/quit": "leave",
-}
-
-# Listed by /help for operators only (PROTOCOL.txt 15); anyone may type them and gets
-# not_operator.
-OPER_COMMANDS: Final = {
-    "/kick NAME [REASON]": "remove a user from the server",
-    "/roomkick NAME [REASON]": "remove a user from their room (to lobby)",
-    "/ban NAME [TIME] [REASON]": "ban a name and its look-alikes; TIME like 30m, 2h, 7d",
-    "/banip ADDRESS [TIME] [REASON]": "ban an address or prefix (IPv6: its /64)",
-    "/unban NAME": "lift a name's ban",
-    "/unbanip ADDRESS": "lift an address's ban",
-    "/bans": "the bans in force",
-    "/mute NAME [REASON]": "refuse a user's lines in their room",
-    "/unmute NAME": "lift a user's mutes",
-    "/topic TEXT": "set this room's topic (/topic - clears it)",
-}
+# One list for nc, chatc and the page (commandlist.py). Operator commands are listed by
+# /help for operators only (PROTOCOL.txt 15); anyone may type them and gets not_operator.
+TEXT_COMMANDS: Final = help_table(oper=False)
+OPER_COMMANDS: Final = help_table(oper=True)
 
 _DURATION = re.compile(r"(\d{1,9})([smhdw])", re.ASCII)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

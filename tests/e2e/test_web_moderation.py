@@ -3,7 +3,6 @@ header, kept current, and operators marked in the member list as they become one
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from playwright.async_api import Browser, expect
@@ -14,11 +13,10 @@ from tests.harness import Client
 
 __all__ = ["browser", "start_web"]  # the fixtures
 
-SHOT = Path(os.environ.get("CHATD_SHOTS", "/tmp")) / "moderation-page.png"
 
 
 async def test_topic_in_the_header_and_operators_marked(
-    start_web: StartWeb, browser: Browser,
+    start_web: StartWeb, browser: Browser, tmp_path: Path,
 ) -> None:
     server = await start_web("--rate", "0", "--oper", "alice:pw-a", "--oper", "dora:pw-d")
     alice = await Client.joined(server.port, "alice")
@@ -43,8 +41,7 @@ async def test_topic_in_the_header_and_operators_marked(
     await dora.send({"type": "topic", "topic": "new rules"})
     await expect(topic).to_have_text("new rules")
     await expect(bob.texts("li.notice.topic").last).to_have_text("dora set the topic: new rules")
-    SHOT.parent.mkdir(parents=True, exist_ok=True)
-    await bob.page.screenshot(path=str(SHOT))
+    await bob.page.screenshot(path=tmp_path / "moderation-page.png")
 
     await bob.say("/join dev")
     await expect(bob.page.locator("#room-title")).to_have_text("dev")
