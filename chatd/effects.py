@@ -110,11 +110,13 @@ class Effects(Generic[P]):
     Made twice per chat line, so a plain class with slots.
     """
 
-    __slots__ = ("audit", "note", "ops")
+    __slots__ = ("about", "audit", "note", "ops")
 
     def __init__(self) -> None:
         self.ops: list[Op[P]] = []
         self.note = ""  # what happened, for the server log
+        # The note's event, connection id (if on this node), user and room, for JSON logs
+        self.about: tuple[str, int | None, str, str | None] | None = None
         self.audit = ""  # an operator's action (PROTOCOL.txt 15.7): logged at any level
 
     def send(self, peer: P, data: bytes) -> None:
