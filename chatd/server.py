@@ -755,7 +755,7 @@ def _reload(server: Server, log: ServerLog, read: Callable[[], ServerConfig]) ->
         log.error(f"reload failed, nothing changed: {exc}", event="reload")
         return
     for line in lines:
-        log.warning(line, event="reload")
+        log.always(line, event="reload")
 
 
 async def serve(config: ServerConfig, log: ServerLog,

@@ -10,6 +10,7 @@ garble log lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -86,10 +87,16 @@ class ServerLog:
         self._add(" ERROR ", text, event, (cid, address, user, room))
 
     def always(self, text: str, event: str = "") -> None:
-        """Lines every level shows: where the server listens, that it stops."""
-        self._add(" INFO  ", text, event, None)
+        """Lines every level shows: where the server listens, a reload, that it stops.
+        With a log file they go to stderr too, for whoever started chatd (or the
+        journal) to see where it listens."""
+        line = self._add(" INFO  ", text, event, None)
+        if self.path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(line)
+                sys.stderr.flush()
 
-    def _add(self, level: str, text: str, event: str, about: About | None) -> None:
+    def _add(self, level: str, text: str, event: str, about: About | None) -> str:
         if not self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
             ms = int(time.time() * 1000)
             if ms != self._ms:
@@ -108,10 +115,11 @@ class ServerLog:
         if self._loop is None:
             self.stream.write(line)
             self.stream.flush()
-            return
+            return line
         if not self._lines:
             self._loop.call_soon(self.flush)
         self._lines.append(line)
+        return line
 
     def _json(self, level: str, text: str, event: str, about: About | None) -> str:
         record: dict[str, object] = {"time": self._stamp, "level": _LEVEL_NAMES[level],
