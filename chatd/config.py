@@ -131,9 +131,11 @@ def effective(parser: argparse.ArgumentParser, args: argparse.Namespace,
               env: Mapping[str, str]) -> str:
     """The settings in force as a TOML file (secrets masked): `chatd --print-config`."""
     lines = []
+    seen: set[int] = set()
     for key, action in _options(parser).items():
-        if key in COMMAND_LINE_ONLY or action.dest != key.replace("-", "_"):
+        if key in COMMAND_LINE_ONLY or id(action) in seen:  # an alias: its first name
             continue
+        seen.add(id(action))
         value = getattr(args, action.dest, None)
         if action.dest == "oper":
             value = [*(value or []), *([env["CHATD_OPERS"]] if env.get("CHATD_OPERS") else [])]
