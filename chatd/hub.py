@@ -609,7 +609,7 @@ class Hub(Generic[P]):
                 line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
                 fx.send(target.peer, self._encode_for(target.peer, line))
             fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
-            fx.about = ("private", self._cid(cmd.origin), sender.name, None)
+            fx.about = ("private", cmd.origin, sender.name, None)
         else:
             room = self.rooms[sender.room]
             if room.json_peers:  # the hot path: one encoding, no update object
@@ -621,7 +621,7 @@ class Hub(Generic[P]):
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
             self._remember(room, entry, cmd.origin.node == self.node or self.sink_takes_all)
             fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
-            fx.about = ("message", self._cid(cmd.origin), sender.name, room.name)
+            fx.about = ("message", cmd.origin, sender.name, room.name)
         if cmd.ref is not None:
             self._answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))
 
@@ -730,7 +730,7 @@ class Hub(Generic[P]):
             self._send_recent(fx, peer, room)
         self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
         fx.note = f"{self._tag(cmd.origin)} {name} joined {room.name}"
-        fx.about = ("join", self._cid(cmd.origin), name, room.name)
+        fx.about = ("join", cmd.origin, name, room.name)
 
     def _send_recent(self, fx: Effects[P], peer: P, room: Room[P]) -> None:
         lines = self._retained(room)
@@ -781,7 +781,7 @@ class Hub(Generic[P]):
         peer = self._attach(fx, session, cmd.origin)
         room = self.rooms[session.room]
         fx.note = f"{self._tag(cmd.origin)} {session.name} resumed in {room.name}"
-        fx.about = ("resume", self._cid(cmd.origin), session.name, room.name)
+        fx.about = ("resume", cmd.origin, session.name, room.name)
         if peer is None:
             return
         self._reply(fx, peer, p.Welcome(
@@ -1167,10 +1167,6 @@ class Hub(Generic[P]):
         self.beats = dict(snapshot["beats"])
         self.mod = Moderation()
         self.mod.restore(snapshot.get("moderation", {}))
-
-    def _cid(self, origin: Origin) -> int | None:
-        """The connection id of a command's origin, if it is on this node."""
-        return origin.cid if origin.node == self.node else None
 
     def _tag(self, origin: Origin) -> str:
         """A connection as the log names it: "#12" here, "node#12" on another node."""

@@ -690,14 +690,19 @@ class Server:
             else:
                 assert_never(op)
         if fx.note:
-            if (about := fx.about) is None:
+            about = fx.about
+            if about is None or not self.log.json:
                 self.log.info(fx.note)
-            else:
-                event, cid, user, room = about
-                if event == "resume" and cid is not None:
-                    self.resumes += 1
-                # the note names the connection already; the address is for JSON lines
-                self.log.info(fx.note, event=event, user=user, room=room)
+            else:  # JSON lines get the note's fields too
+                origin = about[1]
+                conn = self.connections.get(origin.cid) \
+                    if origin is not None and origin.node == self.hub.node else None
+                self.log.info(fx.note, event=about[0], user=about[2], room=about[3],
+                              cid=conn.cid if conn else None,
+                              address=conn.address if conn else None)
+            if about is not None and about[0] == "resume" and (
+                    origin := about[1]) is not None and origin.node == self.hub.node:
+                self.resumes += 1
         if fx.audit:  # kept even with --quiet: who did what to whom, and why
             self.log.warning("audit: " + fx.audit)
 

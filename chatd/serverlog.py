@@ -67,24 +67,36 @@ class ServerLog:
               address: str | None = None, user: str | None = None,
               room: str | None = None) -> None:
         if self.threshold <= 10:
-            self._add(" DEBUG ", text, event, (cid, address, user, room))
+            if self.json or cid is not None:
+                self._add(" DEBUG ", text, event, (cid, address, user, room))
+            else:  # the common case, a chat line's note among them: no tuple
+                self._add(" DEBUG ", text)
 
     def info(self, text: str, event: str = "", *, cid: int | None = None,
              address: str | None = None, user: str | None = None,
              room: str | None = None) -> None:
         if self.threshold <= 20:
-            self._add(" INFO  ", text, event, (cid, address, user, room))
+            if self.json or cid is not None:
+                self._add(" INFO  ", text, event, (cid, address, user, room))
+            else:  # the common case, a chat line's note among them: no tuple
+                self._add(" INFO  ", text)
 
     def warning(self, text: str, event: str = "", *, cid: int | None = None,
                 address: str | None = None, user: str | None = None,
                 room: str | None = None) -> None:
         if self.threshold <= 30:
-            self._add(" WARN  ", text, event, (cid, address, user, room))
+            if self.json or cid is not None:
+                self._add(" WARN  ", text, event, (cid, address, user, room))
+            else:  # the common case, a chat line's note among them: no tuple
+                self._add(" WARN  ", text)
 
     def error(self, text: str, event: str = "", *, cid: int | None = None,
               address: str | None = None, user: str | None = None,
               room: str | None = None) -> None:
-        self._add(" ERROR ", text, event, (cid, address, user, room))
+        if self.json or cid is not None:
+            self._add(" ERROR ", text, event, (cid, address, user, room))
+        else:
+            self._add(" ERROR ", text)
 
     def always(self, text: str, event: str = "") -> None:
         """Lines every level shows: where the server listens, a reload, that it stops.
@@ -96,7 +108,7 @@ class ServerLog:
                 sys.stderr.write(line)
                 sys.stderr.flush()
 
-    def _add(self, level: str, text: str, event: str, about: About | None) -> str:
+    def _add(self, level: str, text: str, event: str = "", about: About | None = None) -> str:
         if not self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
             ms = int(time.time() * 1000)
             if ms != self._ms:
@@ -106,12 +118,13 @@ class ServerLog:
                     self._second = second
                     self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
                 self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
-        if self.json:
-            line = self._json(level, text, event, about)
-        elif about is not None and about[0] is not None:
-            line = f"{self._stamp}{level}#{about[0]} {about[1]} {visible(text)}\n"
-        else:
+        if about is None and not self.json:
             line = f"{self._stamp}{level}{visible(text)}\n"
+        elif self.json:
+            line = self._json(level, text, event, about)
+        else:
+            assert about is not None
+            line = f"{self._stamp}{level}#{about[0]} {about[1]} {visible(text)}\n"
         if self._loop is None:
             self.stream.write(line)
             self.stream.flush()

@@ -29,9 +29,10 @@ async def test_json_logs_parse_line_by_line() -> None:
     assert isinstance(connect["conn"], int)
     assert connect["address"].startswith("127.0.0.1:")
     join = next(r for r in records if r["event"] == "join")
-    assert (join["user"], join["room"]) == ("alice", "lobby")
+    assert (join["user"], join["room"], join["conn"]) == ("alice", "lobby", connect["conn"])
     said = next(r for r in records if r["event"] == "message")
-    assert (said["user"], said["room"]) == ("alice", "lobby")
+    assert (said["user"], said["room"], said["conn"]) == ("alice", "lobby", connect["conn"])
+    assert said["address"] == connect["address"]
     assert "hello" in said["message"]
     assert "\u202e" not in said["message"]  # network text is made visible
     error = next(r for r in records if r["event"] == "connection" and r["level"] == "warning")
