@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -37,7 +37,8 @@ from chatd import protocol as p
 from chatd.protocol import ErrorCode
 
 if TYPE_CHECKING:
-    from chatd.server import Server
+    from chatd.cluster import RedisBus
+    from chatd.server import Connection, Server
 
 LAG_EVERY: Final = 0.1  # seconds between two measurements of the loop's lag
 LAG_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -150,11 +151,9 @@ class ServerCollector(Collector):
                                   "backlog was full", value=store.refused)
 
     def _cluster(self) -> Iterator[Metric]:
-        from chatd.cluster import RedisBus
-
-        bus = self.server.bus
-        if not isinstance(bus, RedisBus):
+        if not self.server.bus.shared:
             return
+        bus = cast("RedisBus[Connection]", self.server.bus)
         yield GaugeMetricFamily("chatd_cluster_nodes", "Nodes known alive by their "
                                 "heartbeats", value=len(self.server.hub.beats))
         yield GaugeMetricFamily("chatd_cluster_log_lag_seconds", "How old the last log entry "
@@ -173,10 +172,8 @@ def not_ready(server: Server) -> list[str]:
         reasons.append("not listening")
     if server.store is not None and server.store.failing:
         reasons.append("history database: writes failing")
-    from chatd.cluster import RedisBus
-
-    bus = server.bus
-    if isinstance(bus, RedisBus):
+    if server.bus.shared:  # a cluster node (not importing chatd.cluster: /readyz is quick)
+        bus = cast("RedisBus[Connection]", server.bus)
         if bus.down:
             reasons.append("cluster: Redis unavailable")
         elif bus.lag > CAUGHT_UP:
