@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import StartChatd
+from tests.e2e.ops_support import metrics_port, scrape, value
 from tests.harness import CHATD, TIMEOUT, Client, is_join
 
 
@@ -44,7 +45,7 @@ async def test_sighup_serves_a_new_certificate_to_new_connections_only(
     new_cert, new_key = _certificate(tmp_path, "new")
     config = tmp_path / "chatd.toml"
     config.write_text(f'tls-cert = "{old_cert}"\ntls-key = "{old_key}"\n')
-    chatd = await start_chatd("--config", str(config))
+    chatd = await start_chatd("--config", str(config), "--metrics", "127.0.0.1:0")
     alice, shown = await _tls_client(chatd.port)
     assert shown == _der(old_cert)
     await alice.join("alice")
@@ -60,6 +61,8 @@ async def test_sighup_serves_a_new_certificate_to_new_connections_only(
     assert (await bob.recv("message"))["message"] == "still here"
     await bob.say("welcome back")
     assert (await alice.recv("message"))["message"] == "welcome back"
+    samples = await scrape(metrics_port(chatd))
+    assert value(samples, "chatd_connections", transport="tls", mode="json") == 2
 
 
 async def test_sighup_applies_limits_and_names_what_needs_a_restart(
