@@ -423,6 +423,7 @@ class Server:
         if self.web is not None:
             self.web.tls = tls
         self.hub.config = config.hub
+        self.hub.archive.budget = config.hub.history_memory // 4  # as Hub.__init__ sets it
         if "opers" in live:
             self.hub.credentials = Credentials(config.hub.opers)
         self.log.set_level(config.log_level)
