@@ -293,6 +293,7 @@ class Hub(Generic[P]):
         self._secrets: dict[str, str] = {}  # sid -> resume token, until its welcome is sent
         self._loaded: set[str] = set()  # rooms whose history was read from the sink
         self.history_bytes = 0  # entry_cost of every line in the rooms' histories
+        self.resumes = 0  # sessions resumed through this node (chatd.metrics)
         self.archive = Archive(self.config.history_memory // 4)
         self._serial = 0
         self.mod = Moderation()
@@ -782,6 +783,8 @@ class Hub(Generic[P]):
         room = self.rooms[session.room]
         fx.note = f"{self._tag(cmd.origin)} {session.name} resumed in {room.name}"
         fx.about = ("resume", cmd.origin, session.name, room.name)
+        if cmd.origin.node == self.node:
+            self.resumes += 1
         if peer is None:
             return
         self._reply(fx, peer, p.Welcome(

@@ -99,7 +99,8 @@ class ServerCollector(Collector):
         yield CounterMetricFamily("chatd_lines_received", "Client lines taken by the server "
                                   "(each one protocol line)", value=server.lines_in)
         yield CounterMetricFamily("chatd_lines_delivered", "Lines handed to clients, one for "
-                                  "each receiver", value=server.writer.lines_out)
+                                  "each receiver (a text-mode update of several lines counts "
+                                  "once)", value=server.writer.lines_out)
         yield CounterMetricFamily("chatd_received_bytes", "Bytes read from clients",
                                   value=server.bytes_in)
         yield CounterMetricFamily("chatd_sent_bytes", "Bytes handed to client connections",
@@ -122,7 +123,7 @@ class ServerCollector(Collector):
                                   "reading (send queue over --max-send-queue)",
                                   value=server.writer.cut_off)
         yield CounterMetricFamily("chatd_resumes", "Sessions resumed by their client on this "
-                                  "node", value=server.resumes)
+                                  "node", value=hub.resumes)
         history = GaugeMetricFamily("chatd_history_memory_bytes", "History kept in memory "
                                     "(part rooms: rooms with people; archive: rooms without)",
                                     labels=["part"])

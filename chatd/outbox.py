@@ -142,7 +142,7 @@ class Writer:
             self._mark(buf)
         else:
             self._to_outbox(conn, data)
-        self.lines_out += data.count(b"\n")
+        self.lines_out += 1
 
     def broadcast(self, channel: Channel, data: bytes, skip: Sink | None) -> None:
         """A line for every member of the channel but `skip`: stored once."""
@@ -151,13 +151,13 @@ class Writer:
             return  # nobody here reads this channel
         buf.data.append(data)
         buf.skip.append(skip)
-        readers = len(buf.peers)
         if skip is not None and skip.room is buf:  # a sender of the other mode is not here
             buf.special.add(skip)
-            readers -= 1
-        # Counted here, once a line (not once a receiver at the flush): the fan-out stays
-        # one shared write per member.
-        self.lines_out += data.count(b"\n") * readers
+            self.lines_out -= 1
+        # Counted here, once a line, not once a receiver at the flush (the fan-out stays
+        # one shared write per member); an update is one line in JSON and nearly always
+        # in text mode (chatd.metrics calls them lines).
+        self.lines_out += len(buf.peers)
         self._mark(buf)
 
     def enter(self, channel: Channel, conn: Sink) -> None:

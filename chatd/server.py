@@ -280,7 +280,6 @@ class Server:
         # Counted here in plain ints, read by chatd.metrics when Prometheus scrapes.
         self.lines_in = 0
         self.bytes_in = 0
-        self.resumes = 0
         self.refusals: collections.Counter[str] = collections.Counter()
         self._trimmed_at = 0  # self.writer.written at the last heap trim
 
@@ -701,9 +700,6 @@ class Server:
                 self.log.info(fx.note, event=about[0], user=about[2], room=about[3],
                               cid=conn.cid if conn else None,
                               address=conn.address if conn else None)
-            if about is not None and about[0] == "resume" and (
-                    origin := about[1]) is not None and origin.node == self.hub.node:
-                self.resumes += 1
         if fx.audit:  # kept even with --quiet: who did what to whom, and why
             self.log.warning("audit: " + fx.audit)
 

@@ -102,7 +102,7 @@ class ServerLog:
         """Lines every level shows: where the server listens, a reload, that it stops.
         With a log file they go to stderr too, for whoever started chatd (or the
         journal) to see where it listens."""
-        line = self._add(" INFO  ", text, event, None)
+        line = self._add(" INFO  ", text, event, (None, None, None, None) if self.json else None)
         if self.path is not None:
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.write(line)
@@ -118,12 +118,11 @@ class ServerLog:
                     self._second = second
                     self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
                 self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
-        if about is None and not self.json:
+        if about is None:  # text without a connection (JSON lines always have `about`)
             line = f"{self._stamp}{level}{visible(text)}\n"
         elif self.json:
             line = self._json(level, text, event, about)
         else:
-            assert about is not None
             line = f"{self._stamp}{level}#{about[0]} {about[1]} {visible(text)}\n"
         if self._loop is None:
             self.stream.write(line)
