@@ -293,6 +293,7 @@ class Hub(Generic[P]):
         self._secrets: dict[str, str] = {}  # sid -> resume token, until its welcome is sent
         self._loaded: set[str] = set()  # rooms whose history was read from the sink
         self.history_bytes = 0  # entry_cost of every line in the rooms' histories
+        self.resumes = 0  # sessions resumed through this node (chatd.metrics)
         self.archive = Archive(self.config.history_memory // 4)
         self._serial = 0
         self.mod = Moderation()
@@ -609,6 +610,7 @@ class Hub(Generic[P]):
                 line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
                 fx.send(target.peer, self._encode_for(target.peer, line))
             fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
+            fx.about = ("private", cmd.origin, sender.name, None)
         else:
             room = self.rooms[sender.room]
             if room.json_peers:  # the hot path: one encoding, no update object
@@ -620,6 +622,7 @@ class Hub(Generic[P]):
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
             self._remember(room, entry, cmd.origin.node == self.node or self.sink_takes_all)
             fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
+            fx.about = ("message", cmd.origin, sender.name, room.name)
         if cmd.ref is not None:
             self._answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))
 
@@ -728,6 +731,7 @@ class Hub(Generic[P]):
             self._send_recent(fx, peer, room)
         self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
         fx.note = f"{self._tag(cmd.origin)} {name} joined {room.name}"
+        fx.about = ("join", cmd.origin, name, room.name)
 
     def _send_recent(self, fx: Effects[P], peer: P, room: Room[P]) -> None:
         lines = self._retained(room)
@@ -778,6 +782,9 @@ class Hub(Generic[P]):
         peer = self._attach(fx, session, cmd.origin)
         room = self.rooms[session.room]
         fx.note = f"{self._tag(cmd.origin)} {session.name} resumed in {room.name}"
+        fx.about = ("resume", cmd.origin, session.name, room.name)
+        if cmd.origin.node == self.node:
+            self.resumes += 1
         if peer is None:
             return
         self._reply(fx, peer, p.Welcome(
@@ -838,6 +845,7 @@ class Hub(Generic[P]):
         self.detached[session.sid] = session
         fx.note = (f"{session.name} lost the connection ({reason}); held "
                    f"{self.config.resume_grace:g}s for resume")
+        fx.about = ("detach", None, session.name, None)
 
     def _remove(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str | None,
                 said: str | None = None) -> None:
@@ -855,6 +863,7 @@ class Hub(Generic[P]):
                                          reason))
         self._forget_if_empty(room)
         fx.note = f"{session.name} left {room.name}" + (f" ({reason})" if reason else "")
+        fx.about = ("leave", None, session.name, room.name)
 
     def _apply_move(self, fx: Effects[P], session: Session[P], cmd: MoveCmd, st: Stamp,
                     said: str | None = None) -> None:
@@ -882,6 +891,7 @@ class Hub(Generic[P]):
         self._broadcast(fx, new, p.Joined(session.name, new.name,
                                           f"{session.name} joined", joined_id, st.time))
         fx.note = f"{session.name} moved from {old.name} to {new.name}"
+        fx.about = ("move", None, session.name, new.name)
 
     def _apply_rename(
         self, fx: Effects[P], session: Session[P], cmd: RenameCmd, st: Stamp
@@ -901,6 +911,7 @@ class Hub(Generic[P]):
                                             f"{old} is now known as {cmd.name}", notice_id,
                                             st.time))
         fx.note = f"{old} is now known as {cmd.name}"
+        fx.about = ("rename", None, cmd.name, None)
 
     # ------------------------------------------------------------------ moderation (15)
 

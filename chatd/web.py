@@ -498,6 +498,7 @@ class WebGateway:
                                                       time.monotonic())
             if refused is None:
                 return None  # go on with the WebSocket handshake
+            self.server.refusals[refused.code] += 1
             self.server.log.warning(f"web: {address} refused: {refused.message}")
             return ws.respond(429, f"{refused.code}: {refused.message}\n")
         page = self.pages.get(path)

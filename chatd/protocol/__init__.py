@@ -43,6 +43,7 @@ from chatd.protocol.constants import (
     VERSION,
 )
 from chatd.protocol.errors import (
+    ERRORS_SENT,
     ErrorCode,
     ProtocolError,
 )
@@ -133,6 +134,7 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_NAME",
     "DEFAULT_ROOM",
+    "ERRORS_SENT",
     "HISTORY_PAGE_MAX",
     "LINE_TOO_LONG",
     "MAX_BAN_SECONDS",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final, assert_never
 
+from chatd.protocol import errors
 from chatd.protocol.commandlist import help_table
 from chatd.protocol.constants import HISTORY_PAGE_MAX, MAX_REASON_CHARS, MAX_TOPIC_CHARS
 from chatd.protocol.errors import ErrorCode, ProtocolError
@@ -201,6 +202,7 @@ def text_lines(update: Update) -> list[str]:
                 lines.append("* " + update.notice)
             return [visible(line) for line in lines]
         case Error():
+            errors.ERRORS_SENT[update.code] += 1
             return [f"! {update.code}: {visible(update.message)}"]
         case WhoList():
             if update.room is None:
