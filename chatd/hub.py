@@ -26,7 +26,7 @@ import re
 import secrets
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from chatd import protocol as p
@@ -392,9 +392,8 @@ class Hub(Generic[P]):
         if event.resume:
             old = self._check_token(event.resume)
             if old is None:
-                join = JoinCmd(origin, sid, name, room, peer.text, join.token_hash,
-                               "could not resume: the session is unknown or has expired",
-                               address)
+                join = replace(
+                    join, notice="could not resume: the session is unknown or has expired")
             else:
                 fx.publish(ResumeCmd(origin, old.sid, event.last_id, join))
                 return
@@ -762,10 +761,9 @@ class Hub(Generic[P]):
     def _apply_resume(self, fx: Effects[P], cmd: ResumeCmd, st: Stamp) -> None:
         session = self.sessions.get(cmd.sid)
         if session is None:
-            fallback = cmd.fallback
-            return self._apply_join(fx, JoinCmd(
-                fallback.origin, fallback.sid, fallback.name, fallback.room, fallback.text,
-                fallback.token_hash, "could not resume: the session has expired"), st)
+            # replace, not a rebuild: every field of the join (its address: 15.3) holds
+            return self._apply_join(fx, replace(
+                cmd.fallback, notice="could not resume: the session has expired"), st)
         if session.peer is not None:  # the old connection is still open here: replace it
             old_peer = session.peer
             self._forget_peer(fx, session)

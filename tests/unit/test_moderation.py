@@ -289,6 +289,27 @@ def test_a_join_already_in_the_log_when_the_ban_lands_is_refused_in_log_order() 
     assert not hub.is_joined(peer) and "troll" not in hub.names
 
 
+def test_a_failed_resume_falls_back_to_a_join_that_keeps_its_address() -> None:
+    """PROTOCOL.txt 10.4, 15.3, 15.6: the session goes (its address is banned) while the
+    resume is on its way through the log; the join applied instead is refused as banned,
+    for it carries the connection's address."""
+    w = ModWorld()
+    hub: Hub[FakePeer] = w.hub
+    alice = w.join("alice")
+    w.oper(alice)
+    troll = w.join_from("troll", "192.0.2.7")
+    token = w.take(troll)[0]["resume"]
+    w.lost(troll)
+    peer = w.peer()
+    fx = hub.handle(peer, p.Connect(name="troll", resume=token), "192.0.2.7")
+    origin = Origin(hub.node, alice.cid)
+    w.bus.publish([BanCmd(origin, "address", "192.0.2.7/32", "192.0.2.7/32", 0, "alice", "")])
+    assert "troll" not in hub.names  # the held session went with the ban
+    w.effects(fx)  # the resume, applied now: the session is gone, so a join instead
+    assert w.errors(peer)[0][0] == ErrorCode.BANNED
+    assert not hub.is_joined(peer) and "troll" not in hub.names and peer in w.closed
+
+
 # --------------------------------------------------------------------------- mute, topic
 
 
