@@ -24,7 +24,7 @@ import heapq
 import hmac
 import re
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
@@ -114,6 +114,8 @@ class Config:
     history_on_join: int = 50  # lines a joiner receives after its welcome
     resume_grace: float = 120.0  # seconds a broken session waits for its client
     inbox_size: int = 100  # private lines kept per session for resume
+    inbox_bytes: int = 256 * 1024  # ... and bytes of them (entry_cost), PROTOCOL.txt 8.6
+    private_memory: int = 16 * 1024 * 1024  # bytes of private lines kept, in all sessions
     node_timeout: float = 5.0  # a node silent this long (log time) is declared gone
     server_name: str = "chatd"
     # Bytes (about) of history kept in memory for rooms with people in them; as much
@@ -153,6 +155,7 @@ class Session(Generic[P]):
     detached_at: float = 0.0
     lost: str = ""  # why the connection went, while detached
     inbox: deque[Entry] | None = None  # made on the first private line: most have none
+    inbox_bytes: int = 0  # entry_cost of the lines in `inbox` (chatd.hub.Inboxes)
     peer: P | None = None  # the local connection, when attached on this node
     oper: bool = False  # an operator (PROTOCOL.txt 15.1)
     address: str = ""  # the IP address it joined from, for address bans (15.3)
@@ -242,6 +245,77 @@ class Archive:
         return lines
 
 
+class Inboxes(Generic[P]):
+    """The private lines sessions keep for resume (PROTOCOL.txt 8.6), bounded in bytes:
+    per session by `per_session` (and `count` lines), in all by `budget`, past which the
+    oldest private line on the server goes first. A line is a few bytes or 64 KiB, so
+    a count alone let 50 sessions hold 150 MB (issue 22)."""
+
+    __slots__ = ("budget", "bytes", "count", "order", "per_session")
+
+    def __init__(self, budget: int, per_session: int, count: int) -> None:
+        self.budget, self.per_session, self.count = budget, per_session, max(1, count)
+        self.bytes = 0
+        # Every kept line, oldest first; log order is key order, so the oldest here is
+        # the oldest of its session's inbox too.
+        self.order: OrderedDict[tuple[Key, str], Session[P]] = OrderedDict()
+
+    def keep(self, session: Session[P], entry: Entry) -> None:
+        """Add the newest line; the session's (then the server's) oldest go past a bound.
+        The newest line always stays."""
+        inbox = session.inbox
+        if inbox is None:
+            inbox = session.inbox = deque()
+        cost = entry_cost(entry)
+        inbox.append(entry)
+        session.inbox_bytes += cost
+        self.bytes += cost
+        self.order[(entry.key, session.sid)] = session
+        while len(inbox) > 1 and (len(inbox) > self.count
+                                  or session.inbox_bytes > self.per_session):
+            self._drop_oldest(session)
+        while self.bytes > self.budget and len(self.order) > 1:
+            self._drop_oldest(next(iter(self.order.values())))
+
+    def _drop_oldest(self, session: Session[P]) -> None:
+        assert session.inbox
+        entry = session.inbox.popleft()
+        cost = entry_cost(entry)
+        session.inbox_bytes -= cost
+        self.bytes -= cost
+        del self.order[(entry.key, session.sid)]
+        if not session.inbox:
+            session.inbox = None
+
+    def drop(self, session: Session[P]) -> None:
+        """The session ended: its lines go with it."""
+        for entry in session.inbox or ():
+            del self.order[(entry.key, session.sid)]
+        self.bytes -= session.inbox_bytes
+        session.inbox, session.inbox_bytes = None, 0
+
+    def reindex(self, sessions: Iterable[Session[P]]) -> None:
+        """Count what restored sessions hold (a snapshot carries their inboxes)."""
+        held = [s for s in sessions if s.inbox]
+        self.bytes, self.order = 0, OrderedDict()
+        for session in held:
+            assert session.inbox is not None
+            session.inbox = deque(session.inbox)  # bounded here, not by maxlen
+            session.inbox_bytes = sum(entry_cost(e) for e in session.inbox)
+            self.bytes += session.inbox_bytes
+        pairs = sorted((((e.key, s.sid), s) for s in held for e in s.inbox or ()),
+                       key=lambda pair: pair[0])
+        self.order.update(pairs)
+        for session in held:  # within bounds again, were they changed since the snapshot
+            inbox = session.inbox
+            assert inbox is not None
+            while len(inbox) > 1 and (len(inbox) > self.count
+                                      or session.inbox_bytes > self.per_session):
+                self._drop_oldest(session)
+        while self.bytes > self.budget and len(self.order) > 1:
+            self._drop_oldest(next(iter(self.order.values())))
+
+
 SINK_FULL = ("the history database is not accepting lines; your line was not sent, "
              "try again shortly")
 
@@ -294,6 +368,8 @@ class Hub(Generic[P]):
         self._loaded: set[str] = set()  # rooms whose history was read from the sink
         self.history_bytes = 0  # entry_cost of every line in the rooms' histories
         self.archive = Archive(self.config.history_memory // 4)
+        self.inboxes: Inboxes[P] = Inboxes(self.config.private_memory, self.config.inbox_bytes,
+                                           self.config.inbox_size)
         self._serial = 0
         self.mod = Moderation()
         self.credentials = Credentials(self.config.opers)
@@ -601,9 +677,7 @@ class Hub(Generic[P]):
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
                           to=target.name)
             for holder in {sender, target}:
-                if holder.inbox is None:
-                    holder.inbox = deque(maxlen=self.config.inbox_size)
-                holder.inbox.append(entry)
+                self.inboxes.keep(holder, entry)
             if target.peer is not None:
                 line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
                 fx.send(target.peer, self._encode_for(target.peer, line))
@@ -841,6 +915,7 @@ class Hub(Generic[P]):
                 said: str | None = None) -> None:
         self._forget_peer(fx, session)
         del self.sessions[session.sid]
+        self.inboxes.drop(session)
         if self.detached.pop(session.sid, None) is not None:
             fx.ops.append(Released(session.sid))
         if self.names.get(p.name_key(session.name)) is session:
@@ -1157,6 +1232,7 @@ class Hub(Generic[P]):
         self.beats = dict(snapshot["beats"])
         self.mod = Moderation()
         self.mod.restore(snapshot.get("moderation", {}))
+        self.inboxes.reindex(self.sessions.values())
 
     def _tag(self, origin: Origin) -> str:
         """A connection as the log names it: "#12" here, "node#12" on another node."""

@@ -955,6 +955,36 @@ def test_private_inbox_for_resume_is_bounded() -> None:
     assert chats(w.take(a2)) == ["p3", "p4", "p5"]
 
 
+def test_private_lines_kept_for_resume_are_bounded_in_bytes() -> None:
+    """PROTOCOL.txt 8.6: per session at most inbox_bytes of private lines (the newest
+    kept), in all at most private_memory (the server's oldest go first); a session's
+    lines go when it ends."""
+    big = "x" * 60_000  # about 120 KB as history counts it: two fit a 256 KiB session
+    w = World(private_memory=600_000)
+    a, b, c = w.join("alice"), w.join("bob"), w.join("carol")
+    tokens = {peer.cid: w.take(peer)[0]["resume"] for peer in (a, b)}
+    w.lost(a), w.lost(b)
+    for i in range(5):
+        w.say(c, f"{i}{big}", to="alice")
+    alice = w.hub.names[p.name_key("alice")]
+    assert [e.message[0] for e in alice.inbox or ()] == ["3", "4"]
+    for i in range(5, 8):  # carol keeps her sent lines too: the server's oldest go first
+        w.say(c, f"{i}{big}", to="bob")
+    inboxes = w.hub.inboxes
+    assert inboxes.bytes <= 600_000
+    assert alice.inbox is None  # the oldest lines on the server went first
+    assert sum(s.inbox_bytes for s in w.hub.sessions.values()) == inboxes.bytes
+    a2 = w.peer()
+    w.send(a2, p.Connect(resume=tokens[a.cid]))
+    assert [m[0] for m in chats(w.take(a2))] == [e.message[0] for e in alice.inbox or ()]
+    assert [e.message[0] for e in w.hub.names[p.name_key("bob")].inbox or ()] == ["6", "7"]
+    w.send(c, p.Disconnect())
+    w.send(a2, p.Disconnect())
+    w.now += 1000
+    w.expire()
+    assert inboxes.bytes == 0 and not inboxes.order
+
+
 def test_detached_session_can_still_be_addressed() -> None:
     """PROTOCOL.txt 10.1: lines for a held session keep going to its private-line inbox."""
     w = World()
