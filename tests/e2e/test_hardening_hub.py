@@ -14,6 +14,10 @@ from tests.harness import Client
 BIG = 60_000  # characters of a big private line: about 120 KB as history counts it
 
 
+async def _acked(client: Client, ref: str) -> None:
+    await client.recv_until(lambda m: m.get("ref") == ref)
+
+
 async def _resume(port: int, name: str, token: str) -> list[dict[str, Any]]:
     """Resume a held session; the private lines it was replayed (the replay comes in one
     write right after the welcome, so a ping's pong marks its end)."""
@@ -43,7 +47,7 @@ async def test_private_lines_kept_for_resume_are_bounded_in_bytes(
     for name in ("alice", "bob", "carol"):  # five each: 600 KB a session, 1.8 MB in all
         for i in range(5):
             await sender.say(f"{name}{i} " + "x" * BIG, to=name, ref=f"{name}{i}")
-        await sender.recv_until(lambda m, name=name: m.get("ref") == f"{name}4")
+        await _acked(sender, f"{name}4")
 
     replayed = {name: [m["message"].split()[0] for m in await _resume(server.port, name, token)]
                 for name, token in held.items()}
