@@ -400,7 +400,7 @@ class Hub(Generic[P]):
         session = self._by_cid.get(peer.cid)
         if type(event) is p.Message and session is not None:  # most lines: straight on
             if event.to is None and self.mod.mutes and (
-                    mute := self.mod.muted(session.room, session.name)) is not None:
+                    mute := self.mod.muted(session.room, session.sid)) is not None:
                 room = self.rooms[session.room].name  # PROTOCOL.txt 15.4: others see nothing
                 self._reply(fx, peer, p.Error(
                     ErrorCode.MUTED, f"you are muted in {room} by {mute.by}"
@@ -509,9 +509,7 @@ class Hub(Generic[P]):
             if name == session.name:
                 raise ProtocolError(ErrorCode.BAD_NAME, f"you are {name} already")
             self._check_free(name, session)
-            if (ban := self.mod.name_ban(name, self._now)) is not None:
-                raise ProtocolError(ErrorCode.BANNED, f"the name {name} is banned "
-                                    f"{ban.describe()}")
+            self._check_unbanned(name, self._now)
             fx.publish(RenameCmd(origin, session.sid, name))
         elif isinstance(event, p.Who):
             self._costly_reply(fx, peer, self._who(session, event.all))
@@ -554,6 +552,11 @@ class Hub(Generic[P]):
         holder = self.names.get(p.name_key(name))
         if holder is not None and holder is not session:
             raise ProtocolError(ErrorCode.NAME_TAKEN, f"{holder.name} is taken")
+
+    def _check_unbanned(self, name: str, now: float) -> None:
+        if (ban := self.mod.name_ban(name, now)) is not None:
+            raise ProtocolError(ErrorCode.BANNED, f"the name {name} is banned "
+                                f"{ban.describe()}")
 
     def _history_page(self, fx: Effects[P], peer: P, room: Room[P], ask: p.History) -> None:
         lines = self._retained(room)
@@ -786,6 +789,7 @@ class Hub(Generic[P]):
         self.sessions[session.sid] = session
         self.names[p.name_key(name)] = session
         room.members[session.sid] = session
+        self.mod.joined(session.sid, (cmd.name, name), cmd.address)
         token = self._secrets.pop(session.sid, "")  # only the joining node holds it
         peer = self._attach(fx, session, cmd.origin)
         if peer is not None:
@@ -916,6 +920,7 @@ class Hub(Generic[P]):
         self._forget_peer(fx, session)
         del self.sessions[session.sid]
         self.inboxes.drop(session)
+        self.mod.ended(session.sid)  # its mutes wait for the person's return (15.4)
         if self.detached.pop(session.sid, None) is not None:
             fx.ops.append(Released(session.sid))
         if self.names.get(p.name_key(session.name)) is session:
@@ -961,6 +966,7 @@ class Hub(Generic[P]):
     ) -> None:
         try:
             self._check_free(cmd.name, session)
+            self._check_unbanned(cmd.name, st.now)  # banned meanwhile: the log decides
         except ProtocolError as exc:
             self._answer(fx, cmd.origin, p.Error(exc.code, exc.message))
             return
@@ -968,6 +974,7 @@ class Hub(Generic[P]):
         del self.names[p.name_key(old)]
         session.name = cmd.name
         self.names[p.name_key(cmd.name)] = session
+        self.mod.renamed(session.sid, cmd.name)  # a mute follows the person (15.4)
         room = self.rooms[session.room]
         notice_id, _ = st.next_id()
         self._broadcast(fx, room, p.Renamed(cmd.name, old, room.name,
@@ -1037,17 +1044,14 @@ class Hub(Generic[P]):
         elif isinstance(event, p.Bans):
             self._costly_reply(fx, peer, p.BanList(self.mod.listed(self._now)))
         elif isinstance(event, p.Mute):
-            if event.room is not None:
-                room_key, name = p.name_key(p.normalize_room(event.room)), event.name
-            else:
-                target = self._user(event.name)
-                room_key, name = target.room, target.name
-            fx.publish(MuteCmd(origin, room_key, p.normalize_name(name), session.name,
-                               event.reason, True))
+            target = self._user(event.name)  # a person, never a name nobody has (15.4)
+            room_key = (p.name_key(p.normalize_room(event.room)) if event.room is not None
+                        else target.room)
+            fx.publish(MuteCmd(origin, room_key, target.name, session.name, event.reason, True,
+                               target.sid))
         elif isinstance(event, p.Unmute):
             in_room = p.name_key(p.normalize_room(event.room)) if event.room else None
-            key = p.name_key(event.name)
-            if not any(k == key and in_room in (None, r) for r, k in self.mod.mutes):
+            if not self.mod.is_muted(event.name, in_room):
                 raise ProtocolError(ErrorCode.NO_SUCH_BAN, f"{event.name[:40]} is not muted")
             fx.publish(MuteCmd(origin, in_room, p.normalize_name(event.name), session.name,
                                "", False))
@@ -1166,13 +1170,19 @@ class Hub(Generic[P]):
                    f"removed: {gone}")
 
     def _apply_mute(self, fx: Effects[P], cmd: MuteCmd) -> None:
-        target = self.names.get(p.name_key(cmd.name))
+        target = (self.sessions.get(cmd.sid) if cmd.sid
+                  else self.names.get(p.name_key(cmd.name)))
         room = self.rooms.get(cmd.room) if cmd.room is not None else None
         where = room.name if room is not None else (cmd.room or "every room")
         why = f" ({cmd.reason})" if cmd.reason else ""
         if cmd.on:
             assert cmd.room is not None
-            self.mod.mute(cmd.room, cmd.name, cmd.by, cmd.reason)
+            if target is None:  # gone meanwhile: nobody else is muted in their place
+                self._answer(fx, cmd.origin, p.Error(ErrorCode.NO_SUCH_USER,
+                                                     f"{cmd.name} has left"))
+                return
+            self.mod.mute(cmd.room, target.sid, name=target.name, address=target.address,
+                          by=cmd.by, reason=cmd.reason)
             told, said = f"you were muted in {where} by {cmd.by}{why}", f"{cmd.name} is muted"
             fx.audit = (f"{cmd.by} muted {cmd.name} in {where} "
                        f"(reason: {cmd.reason or 'none'})")

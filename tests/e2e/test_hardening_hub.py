@@ -6,10 +6,11 @@ Real chatd processes on loopback sockets; small options keep each test fast.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.harness import TIMEOUT, Client
 
 BIG = 60_000  # characters of a big private line: about 120 KB as history counts it
 
@@ -55,3 +56,67 @@ async def test_private_lines_kept_for_resume_are_bounded_in_bytes(
     # sender keeps its own two newest: carol's newest two are what is left.
     assert replayed == {"alice": [], "bob": [], "carol": ["carol3", "carol4"]}, replayed
     await sender.close()
+
+
+async def _from(port: int, address: str, name: str, **fields: Any) -> Client:
+    """A client joined from a loopback address of its own (127.0.0.0/8 is all ours)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        "127.0.0.1", port, local_addr=(address, 0), limit=16 * 1024 * 1024), TIMEOUT)
+    client = Client(reader, writer)
+    await client.join(name, **fields)
+    return client
+
+
+async def _heard(speaker: Client, listener: Client, text: str) -> bool:
+    """Whether `speaker`'s room line reaches `listener`: either it is refused as muted
+    (to the speaker, with its ref) or the listener gets it; nothing else is waited for."""
+    await speaker.say(text, ref=text)
+    answer = (await speaker.recv_until(lambda m: m.get("ref") == text))[-1]
+    if answer["type"] == "error":
+        assert answer["code"] == "muted", answer
+        return False
+    assert answer["type"] == "ack", answer
+    await listener.recv_until(lambda m: m.get("message") == text)
+    return True
+
+
+async def test_a_mute_follows_the_person_not_the_name(start_chatd: StartChatd) -> None:
+    """PROTOCOL.txt 15.4: muted bob types /nick bob_ and is still muted; the next user to
+    take the free name "bob" (another address) talks; bob's resume keeps the mute, and
+    so does his coming back under his name from his address after quitting; a stranger
+    who takes that name after him does not get it."""
+    server = await start_chatd("--rate", "0", "--oper", "alice:pw")
+    alice = await Client.joined(server.port, "alice")
+    await alice.send({"type": "oper", "name": "alice", "password": "pw"})
+    await alice.recv_until(lambda m: m["type"] == "oper")
+    bob = await _from(server.port, "127.0.0.2", "bob")
+    await alice.send({"type": "mute", "name": "bob", "reason": "shh"})
+    await alice.recv_until(lambda m: m["type"] == "notice")
+    await bob.send({"type": "nick", "name": "bob_"})
+    await bob.recv_until(lambda m: m["type"] == "nick")
+    assert not await _heard(bob, alice, "renamed and talking")
+
+    newcomer = await _from(server.port, "127.0.0.3", "bob")
+    assert newcomer.name == "bob"
+    assert await _heard(newcomer, alice, "I am another bob")
+
+    token = bob.resume
+    bob.reset()
+    await server.wait_log("bob_ lost the connection")
+    bob = Client(*await asyncio.open_connection("127.0.0.1", server.port,
+                                                local_addr=("127.0.0.2", 0)))
+    assert (await bob.join("bob_", resume=token))["resumed"] is True
+    assert not await _heard(bob, alice, "resumed and talking")
+
+    await bob.send({"type": "disconnect"})
+    await bob.closed()
+    await alice.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "bob_")
+    stranger = await _from(server.port, "127.0.0.4", "bob_")
+    assert await _heard(stranger, alice, "a stranger under a free name")
+    await stranger.send({"type": "disconnect"})
+    await stranger.closed()
+    await alice.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "bob_")
+    bob = await _from(server.port, "127.0.0.2", "bob_")
+    assert not await _heard(bob, alice, "back from my own address")
+    for client in (alice, bob, newcomer):
+        await client.close()

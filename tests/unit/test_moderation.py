@@ -334,6 +334,84 @@ def test_muted_lines_are_refused_and_nobody_else_sees_them() -> None:
     assert w.errors(alice)[-1][0] == ErrorCode.NO_SUCH_BAN
 
 
+def _talks(w: ModWorld, speaker: FakePeer, listener: FakePeer, text: str) -> bool:
+    """Whether `speaker`'s room line reaches `listener` (or is refused as muted)."""
+    w.take(speaker), w.take(listener)
+    w.say(speaker, text)
+    heard = [m.get("message") for m in w.take(listener)] == [text]
+    muted = [c for c, _ in w.errors(speaker)] == [ErrorCode.MUTED]
+    assert heard != muted
+    return heard
+
+
+def test_a_mute_follows_the_person_through_nick_and_resume_not_the_name() -> None:
+    """PROTOCOL.txt 15.4: muted bob renames himself and is still muted; the person who
+    takes the freed name "bob" is not; a resume keeps the mute; an unmute finds him by
+    the name he has now."""
+    w = ModWorld()
+    alice, carol = w.join("alice"), w.join("carol")
+    w.oper(alice)
+    bob = w.join_from("bob", "192.0.2.7")
+    token = w.take(bob)[0]["resume"]
+    w.send(alice, p.Mute("bob", "shh"))
+    w.send(bob, p.Nick("bob_"))
+    assert not _talks(w, bob, carol, "still here")
+    other = w.join_from("bob", "198.51.100.9")  # the free name, another person
+    assert w.take(other)[0]["name"] == "bob"
+    assert _talks(w, other, carol, "hello, I am the new bob")
+    w.lost(bob)
+    back = w.peer()
+    w.send(back, p.Connect(resume=token))
+    assert w.take(back)[0]["resumed"] is True
+    assert not _talks(w, back, carol, "resumed")
+    w.send(alice, p.Unmute("bob"))  # the new bob is not muted: nothing to lift
+    assert w.errors(alice)[-1][0] == ErrorCode.NO_SUCH_BAN
+    w.send(alice, p.Unmute("bob_"))
+    assert _talks(w, back, carol, "free again")
+
+
+def test_a_mute_waits_for_its_person_under_the_name_from_the_same_network() -> None:
+    """PROTOCOL.txt 15.4: muted bob leaves; whoever joins as bob from his network (his
+    address; for IPv6 its /64) is muted again, from another network is not; a mute of a
+    name nobody has is refused (it could land on anyone)."""
+    w = ModWorld()
+    alice, carol = w.join("alice"), w.join("carol")
+    w.oper(alice)
+    bob = w.join_from("bob", "2001:db8:1:2::7")
+    w.send(alice, p.Mute("bob"))
+    w.send(bob, p.Nick("bobby"))
+    w.send(bob, p.Disconnect())
+    stranger = w.join_from("bobby", "2001:db8:9::1")
+    assert _talks(w, stranger, carol, "not him")
+    w.send(stranger, p.Disconnect())
+    again = w.join_from("bobby", "2001:db8:1:2::99")
+    assert not _talks(w, again, carol, "me again")
+    w.send(again, p.Disconnect())
+    taken = w.join_from("bobby", "203.0.113.5")  # holds the name: he gets a variant
+    variant = w.join_from("bobby", "2001:db8:1:2::7")
+    assert w.take(variant)[0]["name"] == "bobby2"
+    assert not _talks(w, variant, carol, "as bobby2") and _talks(w, taken, carol, "ok")
+    w.send(alice, p.Mute("nobody-here"))
+    assert w.errors(alice)[-1][0] == ErrorCode.NO_SUCH_USER
+
+
+def test_a_name_ban_removes_the_holder_and_refuses_the_name_even_on_a_late_rename() -> None:
+    """PROTOCOL.txt 15.3: a name ban is on the name: whoever holds it is removed, nobody
+    takes it later, and a rename to it already in the log when the ban lands is
+    refused where it is applied."""
+    w = ModWorld()
+    hub: Hub[FakePeer] = w.hub
+    alice, bob = w.join("alice"), w.join("bob")
+    w.oper(alice)
+    w.take(bob)
+    fx = hub.handle(bob, p.Nick("troll"))  # published, not applied yet
+    origin = Origin(hub.node, alice.cid)
+    w.bus.publish([BanCmd(origin, "name", p.name_key("troll"), "troll", 0, "alice", "")])
+    w.effects(fx)
+    assert w.errors(bob)[0][0] == ErrorCode.BANNED
+    assert hub.session_of(bob).name == "bob"  # type: ignore[union-attr]
+
+
 def test_topic_is_announced_in_welcome_and_on_moving_in() -> None:
     """PROTOCOL.txt 15.5: a change is a notice to the room; the welcome carries it; who
     moves in gets it after the who; anyone may ask for it."""
@@ -368,7 +446,8 @@ def test_snapshot_carries_operators_bans_mutes_and_topics() -> None:
     copy.restore(json.loads(json.dumps(w.hub.snapshot())))
     assert copy.sessions[w.hub.session_of(alice).sid].oper  # type: ignore[union-attr]
     assert copy.mod.name_ban("spammer", T0) == w.hub.mod.name_ban("spammer", T0)
-    assert copy.mod.muted(p.name_key("lobby"), "carol") is not None
+    carol = w.hub.names[p.name_key("carol")].sid
+    assert copy.mod.muted(p.name_key("lobby"), carol) is not None
     assert copy.mod.topics == w.hub.mod.topics
 
 
