@@ -216,6 +216,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             history_memory=max(64 * 1024, args.history_memory),
             private_memory=max(64 * 1024, args.private_memory),
             max_line_bytes=args.max_line_bytes,
+            page_bytes=max(1, min(256 * 1024, args.max_send_queue // 2)),
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",
             opers=opers_from(args.oper, env),

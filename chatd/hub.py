@@ -122,6 +122,9 @@ class Config:
     # again, a quarter of it, for rooms nobody is in when history has no database.
     history_memory: int = 64 * 1024 * 1024
     max_line_bytes: int = 0  # the server's line limit, announced in the welcome (4.1)
+    # Bytes of a history page (and a joiner's recent lines) as sent in the reader's mode
+    # (3.8): half the send queue, so no page can cut its reader off (8.2).
+    page_bytes: int = 128 * 1024
     # Operator names and passwords (PROTOCOL.txt 15.1); never in a repr or a log line.
     opers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
@@ -320,7 +323,6 @@ SINK_FULL = ("the history database is not accepting lines; your line was not sen
              "try again shortly")
 
 
-HISTORY_PAGE_BYTES = 256 * 1024  # a history page holds fewer lines past this (3.8)
 ROOMS_LISTED = 200  # rooms in an answer to rooms or who all (4.7, 4.8)
 WHO_ALL_NAMES = 1000  # names in an answer to who all (4.7)
 
@@ -328,17 +330,6 @@ WHO_ALL_NAMES = 1000  # names in an answer to who all (4.7)
 def _by_name(room: Room[Any]) -> tuple[str, str]:
     # Keys are look-alike skeletons ("room1" -> "roornl"): order by what people read.
     return (room.name.casefold(), room.key)
-
-
-def _fitting(entries: Iterable[Entry]) -> int:
-    """How many of `entries`, in order, fit in one history page (at least one)."""
-    total = count = 0
-    for entry in entries:
-        total += len(entry.message) + len(entry.name) + 120
-        if count and total > HISTORY_PAGE_BYTES:
-            break
-        count += 1
-    return count
 
 
 def hash_token(secret: str) -> str:
@@ -564,27 +555,42 @@ class Hub(Generic[P]):
             start = bisect.bisect_right(lines, id_key(ask.after), key=lambda e: e.key)
             page = lines[start : start + ask.limit]
             more = start + ask.limit < len(lines)
-            fit = _fitting(page)
-            page, more = page[:fit], more or fit < len(page)
+            parts = self._page(peer, room, page)
         else:
             end = (bisect.bisect_left(lines, id_key(ask.before), key=lambda e: e.key)
                    if ask.before is not None else len(lines))
             page = lines[max(0, end - ask.limit) : end]
             more = end - ask.limit > 0
-            fit = _fitting(reversed(page))  # the newest lines of the page, going back
-            page, more = page[len(page) - fit:], more or fit < len(page)
-        self._send_history(fx, peer, room, page, more)
-        fx.ops.append(Charge(peer, sum(len(e.message) for e in page)))
+            parts = self._page(peer, room, page, newest=True)
+        self._send_history(fx, peer, room, parts, more or len(parts) < len(page))
+
+    def _page(self, peer: P, room: Room[P], entries: list[Entry], newest: bool = False
+              ) -> list[bytes]:
+        """The lines of `entries` that fit one page as `peer` reads them (PROTOCOL.txt
+        3.8), at least one: the oldest, or the `newest`. Counted encoded, in the
+        reader's mode: a line's size differs by mode (a "\n" is two bytes of JSON, a
+        line of text), and what is sent must fit the send queue (8.2)."""
+        parts: list[bytes] = []
+        total = 0
+        for entry in reversed(entries) if newest else entries:
+            data = self._encode_for(peer, p.Chat(entry.name, entry.message, entry.id,
+                                                 entry.time, room=room.name, history=True))
+            total += len(data)
+            if parts and total > self.config.page_bytes:
+                break
+            parts.append(data)
+        if newest:
+            parts.reverse()
+        return parts
 
     def _send_history(
-        self, fx: Effects[P], peer: P, room: Room[P], page: Iterable[Entry], more: bool
+        self, fx: Effects[P], peer: P, room: Room[P], parts: list[bytes], more: bool
     ) -> None:
-        # One reply for the batch: the writer and flood control see what it costs.
-        parts = [self._encode_for(peer, p.Chat(entry.name, entry.message, entry.id, entry.time,
-                                               room=room.name, history=True))
-                 for entry in page]
-        parts.append(self._encode_for(peer, p.HistoryEnd(room.name, len(parts), more)))
-        fx.send(peer, b"".join(parts))
+        """A page, in one reply, charged to flood control by its size as sent (8.3)."""
+        data = b"".join([*parts, self._encode_for(peer, p.HistoryEnd(room.name, len(parts),
+                                                                      more))])
+        fx.send(peer, data)
+        fx.ops.append(Charge(peer, len(data)))
 
     def disconnected(self, peer: P, reason: str | None, resumable: bool = True) -> Effects[P]:
         """The peer's connection ended; `reason` None means it closed cleanly (EOF).
@@ -810,10 +816,8 @@ class Hub(Generic[P]):
         lines = self._retained(room)
         n = self.config.history_on_join
         if n > 0:
-            recent = lines[-n:]
-            fit = _fitting(reversed(recent))  # one page at most (PROTOCOL.txt 3.8)
-            self._send_history(fx, peer, room, recent[len(recent) - fit:],
-                               len(lines) > fit)
+            parts = self._page(peer, room, lines[-n:], newest=True)  # one page (3.8)
+            self._send_history(fx, peer, room, parts, len(lines) > len(parts))
 
     def _attach(self, fx: Effects[P], session: Session[P], origin: Origin) -> P | None:
         """Bind the session to its local peer, if the origin is a connection of this node."""

@@ -7,6 +7,8 @@ Real chatd processes on loopback sockets; small options keep each test fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 from typing import Any
 
 from tests.conftest import StartChatd
@@ -120,3 +122,91 @@ async def test_a_mute_follows_the_person_not_the_name(start_chatd: StartChatd) -
     assert not await _heard(bob, alice, "back from my own address")
     for client in (alice, bob, newcomer):
         await client.close()
+
+
+class _Nc:
+    """A real `nc` (netcat-openbsd) reading a text-mode connection, line by line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def joined(cls, port: int, name: str) -> _Nc:
+        proc = await asyncio.create_subprocess_exec(
+            shutil.which("nc") or "/usr/bin/nc", "-N", "127.0.0.1", str(port),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, limit=1024 * 1024)
+        nc = cls(proc)
+        await nc.send(name)
+        return nc
+
+    async def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        await asyncio.wait_for(self.proc.stdin.drain(), TIMEOUT)
+
+    async def until(self, wanted: str, end: bool = False) -> int:
+        """Read up to a line equal to `wanted` (with `end`: ending with it); how many
+        bytes came before it. A reader cut off (its output ended first) fails here."""
+        assert self.proc.stdout is not None
+        seen = 0
+
+        async def scan() -> int:
+            nonlocal seen
+            while True:
+                line = await self.proc.stdout.readline()  # type: ignore[union-attr]
+                if not line:
+                    raise AssertionError(f"nc was cut off after {seen} bytes")
+                text = line.decode().rstrip("\n")
+                if text == wanted or (end and text.endswith(wanted)):
+                    return seen
+                seen += len(line)
+
+        return await asyncio.wait_for(scan(), 30)
+
+    async def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        await asyncio.wait_for(self.proc.communicate(), TIMEOUT)  # its output to the end
+
+
+async def test_a_message_of_blank_lines_cuts_no_text_reader_off(
+        start_chatd: StartChatd) -> None:
+    """PROTOCOL.txt 6.1, 3.8, 8.2: with the default limits, 4 messages of 32,700 "\\n"
+    (65 KB of JSON each) from a 32-character Hangul name reach 10 nc readers and 2 JSON
+    readers whole, and a reader who joins later gets them in its join replay: nobody is
+    cut off. (Each was 3.3 MB of "<name> " lines in text mode: 8 of 10 nc readers, and
+    the late joiner, were cut off.)"""
+    # --quiet: the log shows each message whole, and a 64 KiB line of it is more than the
+    # harness reads as one log line (issue 22, item 8).
+    server = await start_chatd("--max-per-ip", "20", "--quiet")  # else a public server's
+    name = "가나다라마바사아자차카타파하" * 2 + "가나다라"
+    assert len(name) == 32
+    ncs: list[_Nc] = []
+    try:
+        for i in range(10):
+            ncs.append(await _Nc.joined(server.port, f"nc{i}"))
+            await ncs[-1].until(f"* nc{i} joined")
+        readers = [await Client.joined(server.port, f"json{i}") for i in range(2)]
+        sender = await Client.joined(server.port, name)
+        for i in range(4):
+            await sender.say("x" + "\n" * 32_700 + f"end{i}", ref=f"m{i}")
+        await _acked(sender, "m3")
+        for nc in ncs:
+            assert await nc.until("end3", end=True) < 1000  # four messages, a few lines each
+        for reader in readers:
+            await reader.recv_until(lambda m: m.get("message", "").endswith("end3"))
+        ncs.append(await _Nc.joined(server.port, "late"))
+        assert await ncs[-1].until("end3", end=True) < 2000
+        await ncs[-1].until("* late joined")
+        everyone = [*(f"nc{i}" for i in range(10)), "json0", "json1", name, "late"]
+        for nc in ncs:  # all still connected: each answers /who
+            await nc.send("/who")
+            await nc.until(f"* lobby: {', '.join(everyone)}")
+        for client in (*readers, sender):
+            await client.close()
+    finally:
+        for nc in ncs:
+            await nc.close()

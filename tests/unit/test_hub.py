@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from chatd import protocol as p
 from chatd.bus import LocalBus
 from chatd.commands import BeatCmd
-from chatd.effects import Publish
+from chatd.effects import Charge, Publish
 from chatd.hub import Config, DetachCmd, Effects, Hub, LeaveCmd, id_key
 from chatd.protocol import ErrorCode, ProtocolError
 from tests.replay import Delivery, Replay
@@ -340,7 +340,7 @@ def test_multiline_message_and_tab_are_kept() -> None:
     w.take(b), w.take_text(t)
     w.line(a, b'{"type":"message","message":"one\\ntwo\\tthree\\u001b"}')
     assert only(w.take(b), "message")["message"] == "one\ntwo\tthree"
-    assert w.take_text(t) == ["<alice> one", "<alice> two three"]
+    assert w.take_text(t) == ["<alice> one", "  two three"]
 
 
 # --------------------------------------------------------------------------- rooms
@@ -601,6 +601,28 @@ def test_history_paging() -> None:
     assert page(after="0", limit=4) == (["m1", "m2", "m3", "m4"], True)
     # ids that are not those of a chat line still order correctly
     assert page(before=str(int(ids[9]) + 1000), limit=1) == (["m10"], True)
+
+
+def test_history_pages_fit_their_bytes_as_each_mode_reads_them() -> None:
+    """PROTOCOL.txt 3.8, 8.3: a page (and a joiner's recent lines) stops at page_bytes as
+    sent in the reader's mode (at least one line), and is charged by that size."""
+    w = World(page_bytes=10_000)
+    bob = w.join("bob")
+    for i in range(4):
+        w.say(bob, f"{i}" + "\na" * 1_500)  # 3,001 characters: 4.5 KB of JSON, 6 KB of text
+    for text in (False, True):
+        peer = w.join(f"reader{int(text)}", text=text)
+        raw = b"".join(w.inbox.pop(peer.cid))
+        fx = w.send(peer, p.History(limit=4))
+        page = b"".join(w.inbox.pop(peer.cid))
+        assert [op.reply_bytes for op in fx.ops if isinstance(op, Charge)] == [len(page)]
+        for data in (raw, page):
+            shown = (data.count(b"\n<bob> ") + data.count(b"] <bob> ") if text
+                     else data.count(b'"history":true'))
+            assert shown == (1 if text else 2)
+        assert len(page) <= 10_000 + 200
+        end = page.splitlines()[-1]
+        assert end == b"* -- 1 earlier line above --" if text else json.loads(end)["more"]
 
 
 def test_history_bad_id() -> None:
