@@ -587,10 +587,10 @@ class Hub(Generic[P]):
         self, fx: Effects[P], peer: P, room: Room[P], parts: list[bytes], more: bool
     ) -> None:
         """A page, in one reply, charged to flood control by its size as sent (8.3)."""
-        data = b"".join([*parts, self._encode_for(peer, p.HistoryEnd(room.name, len(parts),
-                                                                      more))])
-        fx.send(peer, data)
-        fx.ops.append(Charge(peer, len(data)))
+        fx.send(peer, b"".join([*parts, self._encode_for(
+            peer, p.HistoryEnd(room.name, len(parts), more))]))
+        if parts:  # its lines, as sent: an empty page costs nothing
+            fx.ops.append(Charge(peer, sum(map(len, parts))))
 
     def disconnected(self, peer: P, reason: str | None, resumable: bool = True) -> Effects[P]:
         """The peer's connection ended; `reason` None means it closed cleanly (EOF).
