@@ -685,7 +685,8 @@ class Hub(Generic[P]):
                 return
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
                           to=target.name)
-            for holder in {sender, target}:
+            # In this order on every node: which line goes first past a bound must agree.
+            for holder in (sender, target) if target is not sender else (sender,):
                 self.inboxes.keep(holder, entry)
             if target.peer is not None:
                 line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
