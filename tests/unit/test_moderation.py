@@ -579,3 +579,19 @@ def test_operators_from_options_and_environment(capsys: pytest.CaptureFixture[st
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "operator nopassword: give NAME:PASSWORD" in err and "a1" not in err
+
+
+def test_mutes_of_people_present_and_gone_survive_a_snapshot() -> None:
+    """PROTOCOL.txt 15.4, 14.2: a node started from a snapshot mutes the same people,
+    those who left included (they are muted again when they come back)."""
+    mod = Moderation()
+    mod.mute("lobby", "s1", name="bob", address="192.0.2.7", by="alice", reason="x")
+    mod.mute("dev", "s2", name="eve", address="2001:db8:1:2::7", by="alice", reason="")
+    mod.ended("s2")
+    copy = Moderation()
+    copy.restore(json.loads(json.dumps(mod.snapshot())))
+    assert copy.muted("lobby", "s1") == mod.muted("lobby", "s1")
+    copy.joined("s3", ["eve"], "2001:db8:1:2::99")
+    assert copy.muted("dev", "s3") is not None
+    copy.restore({"mutes": [["lobby", "bob", "alice", "old format"]]})  # by name: ignored
+    assert copy.is_muted("bob", None) and copy.unmute(None, "bob") == 1
