@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history-memory", type=_size, default=64 * 1024 * 1024, metavar="BYTES",
                       help="history kept in memory, in all rooms together (about); past it "
                            "the oldest lines go (the database, if any, keeps them)")
+    chat.add_argument("--private-memory", type=_size, default=16 * 1024 * 1024,
+                      metavar="BYTES",
+                      help="private lines kept for resume, in all sessions together (about); "
+                           "past it the oldest go (a session keeps at most 256 KiB of them)")
     chat.add_argument("--history-on-join", type=_count, default=50, metavar="N",
                       help="lines of history a joiner receives")
     chat.add_argument("--history-db", metavar="PATH",
@@ -236,7 +240,9 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             history_size=args.history,
             history_on_join=args.history_on_join,
             history_memory=max(64 * 1024, args.history_memory),
+            private_memory=max(64 * 1024, args.private_memory),
             max_line_bytes=args.max_line_bytes,
+            page_bytes=max(1, min(256 * 1024, args.max_send_queue // 2)),
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",
             opers=opers_from(args.oper, env),
