@@ -117,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--snapshot-every", type=_seconds, default=5.0, metavar="SECONDS",
                          help="how often the cluster's state is saved in Redis for nodes "
                               "that start later")
+    cluster.add_argument("--redis-log-bytes", type=_size, default=16 * 1024 * 1024,
+                         metavar="BYTES",
+                         help="the command log in Redis keeps its newest entries within "
+                              "this; the state is saved sooner when it fills")
+    cluster.add_argument("--redis-history-bytes", type=_size, default=32 * 1024 * 1024,
+                         metavar="BYTES",
+                         help="the room history streams in Redis, in all; past it the least "
+                              "recently active rooms lose their oldest lines first")
     web = ap.add_argument_group("web")
     web.add_argument("--web", type=_port, metavar="PORT",
                      help="also serve the chat page and its WebSocket (/ws) on this port")
@@ -217,6 +225,8 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         history_idle=args.history_idle,
         redis_url=args.redis or env.get("CHATD_REDIS") or None,
         snapshot_every=max(0.05, args.snapshot_every),
+        redis_log_bytes=max(64 * 1024, args.redis_log_bytes),
+        redis_history_bytes=max(64 * 1024, args.redis_history_bytes),
         web_port=args.web,
         web_origins=tuple(args.web_origin),
         web_hosts=tuple(args.web_host),

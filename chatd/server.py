@@ -260,7 +260,10 @@ class Server:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
 
             self.bus = RedisBus(self.hub, self.apply_effects, config.redis_url, log,
-                                snapshot_every=config.snapshot_every)
+                                snapshot_every=config.snapshot_every,
+                                log_bytes=config.redis_log_bytes,
+                                history_bytes=config.redis_history_bytes,
+                                idle=config.history_idle)
         else:
             # Ids go on increasing across restarts: from the clock in microseconds, or
             # past what the history database handed out, whichever is further.

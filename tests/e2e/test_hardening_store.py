@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
 
 from chatd.protocol import name_key
 from tests.conftest import StartChatd
-from tests.harness import TIMEOUT, Client
+from tests.harness import TIMEOUT, Chatd, Client, RedisServer
 
 T = TypeVar("T")
 LINE = 64_000  # bytes of a line, as in the issue's runs
@@ -109,3 +112,114 @@ async def test_a_room_idle_past_the_retention_leaves_the_database(
     await alice.close()
     server.signal()
     assert await server.wait() == 0
+
+
+# --------------------------------------------------------------------------- Redis (14.6)
+
+FAST_SNAPSHOTS = ("--snapshot-every", "0.2", "--log-level", "debug")
+
+
+def _log_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(".")[0].partition("-")
+    return int(ms), int(seq)
+
+
+async def _snapshot_at_or_after(node: Chatd, entry_id: str) -> None:
+    """Wait until the node has written a snapshot holding the log up to entry_id."""
+    start = 0
+    while True:
+        line = await node.wait_log(r"snapshot written at \S+", start=start)
+        start = node.log.index(line) + 1
+        if _log_key(line.partition("snapshot written at ")[2].split()[0]) >= _log_key(
+                entry_id):
+            return
+
+
+async def _acked_lines(client: Client, words: str, count: int, **fields: Any
+                       ) -> list[dict[str, Any]]:
+    """`count` lines of LINE bytes; returns their acks."""
+    for i in range(count):
+        await client.say(f"{words} {i} ".ljust(LINE, "x"), ref=f"{words}{i}", **fields)
+    got = await client.recv_until(lambda m: m.get("ref") == f"{words}{count - 1}",
+                                  timeout=TIMEOUT * 3)
+    return [m for m in got if m["type"] == "ack"]
+
+
+async def test_redis_keeps_the_log_and_the_room_streams_within_their_bytes(
+    start_chatd: StartChatd, redis_server: RedisServer,
+) -> None:
+    """Issue 22.5: rooms of their own fed 64,000-byte lines, 3.8 MB in all, through a node
+    with a 1 MiB budget for the log and 1 MiB for the room streams: Redis holds each
+    within its budget (before the fix: every line, twice), the least recently active
+    room's stream is deleted, the others expire when idle (--history-idle), and a node
+    that starts later still gets the newest room's lines."""
+    node = await start_chatd("--rate", "0", "--max-per-ip", "0", "--redis", redis_server.url,
+                             "--redis-log-bytes", "1M", "--redis-history-bytes", "1M",
+                             *FAST_SNAPSHOTS)
+    redis = aioredis.Redis(port=redis_server.port)
+    try:
+        quiet = await Client.joined(node.port, "quiet", room="quiet")
+        await _acked_lines(quiet, "q", 3)
+        busy = [await Client.joined(node.port, f"busy{i}", room=f"busy{i}")
+                for i in range(3)]
+        acks = [a for c in busy for a in await _acked_lines(c, c.name, 19)]
+        await _snapshot_at_or_after(node, acks[-1]["id"])
+        log_bytes = await redis.memory_usage("chat:log", samples=0)
+        # Past the budget: entries in flight when the cut was made, and what Redis's
+        # allocator adds to big values (up to a quarter); before the fix, 3.8 MB each.
+        slack = 768 * 1024
+        assert log_bytes is not None and log_bytes < 1024 * 1024 + slack
+        streams = [key async for key in redis.scan_iter(match="chat:room:*")]
+        assert b"chat:room:" + name_key("quiet").encode() not in streams
+        stream_bytes = 0
+        for key in streams:
+            stream_bytes += await redis.memory_usage(key, samples=0) or 0
+            assert 0 < await redis.pttl(key) <= 30 * 86400 * 1000  # expires when idle
+        assert stream_bytes < 1024 * 1024 + slack
+        newest = name_key("busy2").encode()
+        assert await redis.xlen(b"chat:room:" + newest) >= 10
+        late = await start_chatd("--rate", "0", "--redis", redis_server.url)
+        cid = await Client.open(late.port)
+        await cid.send({"type": "connect", "name": "cid", "room": "busy2"})
+        got = await cid.recv_until(lambda m: m["type"] == "history_end")
+        texts = [m["message"].split()[:2] for m in got if m["type"] == "message"]
+        assert texts[-1] == ["busy2", "18"]  # a page of 256 KB of them (3.8)
+    finally:
+        await redis.aclose()
+
+
+async def test_a_snapshot_is_written_in_parts_and_a_late_node_restores_from_them(
+    start_chatd: StartChatd, redis_server: RedisServer,
+) -> None:
+    """Issue 22.6 (PROTOCOL.txt 14.2, 14.6): sessions holding 2.5 MB of private lines make
+    a snapshot of several parts of about 1 MiB (before: one value holding everything),
+    the snapshot before it is deleted, and a client that resumes on a node started
+    from the snapshot gets its private lines replayed."""
+    node = await start_chatd("--rate", "0", "--redis", redis_server.url, *FAST_SNAPSHOTS)
+    redis = aioredis.Redis(port=redis_server.port)
+    try:
+        ann = await Client.joined(node.port, "ann")
+        ben = await Client.joined(node.port, "ben")
+        await ann.say("seen", ref="seen")
+        last = (await ann.recv_until(lambda m: m.get("ref") == "seen"))[-1]["id"]
+        acks = await _acked_lines(ann, "private", 20, to="ann")  # 20 in ann's inbox
+        acks += await _acked_lines(ben, "other", 20, to="ben")
+        await _snapshot_at_or_after(node, acks[-1]["id"])
+        where = json.loads(await redis.get("chat:snapshot") or b"{}")
+        parts = await redis.lrange(where["key"], 0, -1)
+        assert len(parts) == where["parts"] >= 3
+        assert max(map(len, parts)) < 2 * 1024 * 1024
+        assert [key async for key in redis.scan_iter(match="chat:snapshot:*")] == [
+            where["key"].encode()]  # the ones before are gone
+        ann.reset()
+        await node.wait_log("ann lost the connection")
+        await _snapshot_at_or_after(node, acks[-1]["id"])  # a snapshot holding the loss
+        late = await start_chatd("--rate", "0", "--redis", redis_server.url)
+        back = await Client.open(late.port)
+        welcome = await back.join("ann", resume=ann.resume, last_id=last)
+        assert welcome["resumed"] is True
+        got = await back.recv_until(lambda m: m.get("ref") == "private19")
+        replayed = [m for m in got if m["type"] == "ack"]
+        assert [m["ref"] for m in replayed] == [f"private{i}" for i in range(20)]
+    finally:
+        await redis.aclose()
