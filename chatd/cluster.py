@@ -409,11 +409,16 @@ class RedisBus(Generic[P]):
 
     async def _snapshot_loop(self) -> None:
         written = ""
+        gap = 0.0  # the least time between two snapshots: 4 times what the last took
         while True:
             # Every --snapshot-every, or sooner when the log grew by half its budget: a
-            # node that starts later needs the log from the snapshot on.
+            # node that starts later needs the log from the snapshot on. Paced, so that
+            # a big state makes snapshots rarer rather than the node busy with them.
+            since = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._snapshot_due.wait(), self.snapshot_every)
+            if (rest := since + gap - time.monotonic()) > 0:
+                await asyncio.sleep(rest)
             self._snapshot_due.clear()
             self.log_budget.since_snapshot = 0
             # One writer is enough: the node first in order among the living ones.
@@ -433,6 +438,7 @@ class RedisBus(Generic[P]):
             captured = replication.capture(self.hub, log_id=log_id, seen=dict(self.seen))
             lines = self.history.take()
             touched = self.history.budget.take_touched()
+            started = time.monotonic()
             try:
                 await self._write_history(lines, touched)
                 size = await self._write_snapshot(log_id, captured)
@@ -440,6 +446,7 @@ class RedisBus(Generic[P]):
                 self.history.put_back(lines)
                 self.history.budget.touched.update(touched)
                 continue
+            gap = 4 * (time.monotonic() - started)
             written = log_id
             self.log.debug(f"snapshot written at {written} ({size} bytes, "
                            f"{sum(map(len, lines.values()))} room line(s))")
