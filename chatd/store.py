@@ -389,6 +389,7 @@ class SqliteHistory:
                 try:
                     item = self._queue.get(timeout=self._maintain_in())
                 except queue.Empty:  # nothing to write: time to look for idle rooms
+                    self._maintained = time.monotonic()
                     with contextlib.suppress(sqlite3.Error):  # tried again later
                         db = db or self._connect(BUSY_TIMEOUT)
                         self._maintain_alone(db)
@@ -522,7 +523,6 @@ class SqliteHistory:
 
     def _maintain_alone(self, db: sqlite3.Connection) -> None:
         """The bound and the idle rooms, when no line comes to do it with."""
-        self._maintained = time.monotonic()
         db.execute("BEGIN IMMEDIATE")
         try:
             stored = self._enforce(db, self.stored, time.time())
