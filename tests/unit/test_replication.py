@@ -217,7 +217,8 @@ def test_a_snapshot_in_parts_restores_the_same_state() -> None:
     c.take("a", a.disconnected(peers[0], "connection reset"))
     c.run()
     captured = replication.capture(a, log_id="9-0")
-    assert captured.sessions[1].inbox[0] is a.sessions[captured.sessions[1].sid].inbox[0]
+    inbox = a.sessions[captured.sessions[1].sid].inbox
+    assert inbox is not None and captured.sessions[1].inbox[0] is inbox[0]
     parts = list(replication.encode(captured, part_bytes=20_000))
     assert len(parts) >= 6 and max(map(len, parts)) < 30_000
     header, *rest = (json.loads(part) for part in parts)
