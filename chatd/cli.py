@@ -221,7 +221,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         history_db=args.history_db,
         history_db_backlog=max(1, args.history_db_backlog),
         history_db_backlog_bytes=max(1, args.history_db_backlog_bytes),
-        history_db_max_bytes=max(64 * 1024, args.history_db_max_bytes),
+        history_db_max_bytes=max(1024 * 1024, args.history_db_max_bytes),
         history_idle=args.history_idle,
         redis_url=args.redis or env.get("CHATD_REDIS") or None,
         snapshot_every=max(0.05, args.snapshot_every),

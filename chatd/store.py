@@ -246,6 +246,7 @@ class SqliteHistory:
         """A database from before the byte bound: its lines get their sizes (and a rowid
         table, see _LINES), once; one made without auto_vacuum is converted by a VACUUM,
         once, so that deleted lines give their space back to the file system."""
+        started = time.monotonic()
         old = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'lines'"
                                ).fetchone() is not None and not self._has_sizes()
         with self._db:
@@ -261,12 +262,11 @@ class SqliteHistory:
                 self._db.execute("DROP TABLE lines_before_sizes")
                 self._count_rooms()
         if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
-            started = time.monotonic()
             self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._db.execute("VACUUM")
-            self._log.warning(f"history database: converted to auto_vacuum=incremental, "
-                              f"once ({time.monotonic() - started:.1f}s), so that it can "
-                              "shrink")
+            self._log.warning(f"history database: converted to auto_vacuum=incremental"
+                              f"{' with line sizes' if old else ''}, once "
+                              f"({time.monotonic() - started:.1f}s), so that it can shrink")
 
     def _connect(self, timeout: float = 5.0) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False,
