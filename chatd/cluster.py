@@ -195,6 +195,9 @@ class RedisBus(Generic[P]):
             history_bytes, hub.config.history_size, int(idle * 1000)))
         self._wake = asyncio.Event()
         self._snapshot_due = asyncio.Event()  # the log grew by half its budget
+        # Held while the log is applied, and while a snapshot copies the state over
+        # several loop turns: so the copy is of one moment of the log.
+        self._applying = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._down_since: float | None = None
         self._drained = asyncio.Event()  # nothing left to publish
@@ -382,8 +385,9 @@ class RedisBus(Generic[P]):
                 continue
             backoff = 0.1
             self._recovered()
-            for entry_id, fields in entries:
-                self._apply(entry_id, fields)
+            async with self._applying:
+                for entry_id, fields in entries:
+                    self._apply(entry_id, fields)
 
     def _apply(self, entry_id: str, fields: Fields) -> None:
         self.last_id = entry_id
@@ -432,12 +436,20 @@ class RedisBus(Generic[P]):
                 continue
             if written == self.last_id:
                 continue
-            # Taken together, with no await between: the state at log_id, and every room
-            # line up to it that the room streams may lack.
-            log_id = self.last_id
-            captured = replication.capture(self.hub, log_id=log_id, seen=dict(self.seen))
-            lines = self.history.take()
-            touched = self.history.budget.take_touched()
+            # Taken together, with no command applied between: the state at log_id, and
+            # every room line up to it that the room streams may lack.
+            async with self._applying:
+                log_id = self.last_id
+                steps = replication.capturing(self.hub, log_id=log_id, seen=dict(self.seen))
+                while True:
+                    try:
+                        next(steps)
+                    except StopIteration as done:
+                        captured: replication.Captured = done.value
+                        break
+                    await asyncio.sleep(0)  # the loop serves clients in between
+                lines = self.history.take()
+                touched = self.history.budget.take_touched()
             started = time.monotonic()
             try:
                 await self._write_history(lines, touched)

@@ -216,7 +216,16 @@ def test_a_snapshot_in_parts_restores_the_same_state() -> None:
             c.handle("a", peer, p.Message(f"{n} " + "x" * 3000, to=f"u{(i + 1) % 4}"))
     c.take("a", a.disconnected(peers[0], "connection reset"))
     c.run()
-    captured = replication.capture(a, log_id="9-0")
+    steps = replication.capturing(a, every=1, log_id="9-0")  # a session a step
+    yielded = 0
+    while True:
+        try:
+            next(steps)
+            yielded += 1
+        except StopIteration as done:
+            captured: replication.Captured = done.value
+            break
+    assert yielded == len(a.sessions) - 1
     inbox = a.sessions[captured.sessions[1].sid].inbox
     assert inbox is not None and captured.sessions[1].inbox[0] is inbox[0]
     parts = list(replication.encode(captured, part_bytes=20_000))
