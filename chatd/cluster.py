@@ -430,9 +430,9 @@ class RedisBus(Generic[P]):
                 # Another node writes; keep what this one would need to write, should
                 # it take over from a writer that died: the lines since its last snapshot.
                 keep = 2 * self.snapshot_every + self.hub.config.node_timeout + 5
-                since = _split(self.last_id)[0] - int(keep * 1000)
-                self.history.forget_before(since)
-                self.history.budget.forget_touched_before(since)
+                horizon = _split(self.last_id)[0] - int(keep * 1000)
+                self.history.forget_before(horizon)
+                self.history.budget.forget_touched_before(horizon)
                 continue
             if written == self.last_id:
                 continue
