@@ -413,7 +413,7 @@ class RedisBus(Generic[P]):
 
     async def _snapshot_loop(self) -> None:
         written = ""
-        gap = 0.0  # the least time between two snapshots: 4 times what the last took
+        gap = 0.0  # the least time between two snapshots: 8 times what the last took
         while True:
             # Every --snapshot-every, or sooner when the log grew by half its budget: a
             # node that starts later needs the log from the snapshot on. Paced, so that
@@ -458,7 +458,7 @@ class RedisBus(Generic[P]):
                 self.history.put_back(lines)
                 self.history.budget.touched.update(touched)
                 continue
-            gap = 4 * (time.monotonic() - started)
+            gap = 8 * (time.monotonic() - started)
             written = log_id
             self.log.debug(f"snapshot written at {written} ({size} bytes, "
                            f"{sum(map(len, lines.values()))} room line(s))")
