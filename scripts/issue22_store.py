@@ -30,6 +30,7 @@ async def start_chatd(*args: str) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
         chatd, "--host", "127.0.0.1", "--port", "0", "--log-level", "warning", *args, *extra,
         stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL)
+    STARTED.append(proc)
     assert proc.stderr is not None
     while True:
         line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
@@ -113,6 +114,7 @@ async def start_redis(folder: Path) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
         "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
         "--appendonly", "no", "--dir", str(folder), stdout=asyncio.subprocess.DEVNULL)
+    STARTED.append(proc)
     for _ in range(100):
         try:
             _, w = await asyncio.open_connection("127.0.0.1", port)
@@ -213,10 +215,23 @@ async def run_pinger(port: int) -> None:
     print(json.dumps(rtts))
 
 
+STARTED: list[asyncio.subprocess.Process] = []  # stopped whatever happens
+
+
+async def main(which: str) -> None:
+    try:
+        await {"db": run_db, "redis": run_redis, "snapshot": run_snapshot}[which]()
+    finally:
+        for proc in STARTED:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "db"
     if which == "pinger":
         asyncio.run(run_pinger(int(sys.argv[2])))
         sys.exit(0)
     os.nice(5)
-    asyncio.run({"db": run_db, "redis": run_redis, "snapshot": run_snapshot}[which]())
+    asyncio.run(main(which))
