@@ -124,9 +124,9 @@ def _log_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-async def _snapshot_at_or_after(node: Chatd, entry_id: str) -> None:
-    """Wait until the node has written a snapshot holding the log up to entry_id."""
-    start = 0
+async def _snapshot_at_or_after(node: Chatd, entry_id: str, start: int = 0) -> None:
+    """Wait until the node has written a snapshot holding the log up to entry_id (one
+    logged at or after the log line of index `start`)."""
     while True:
         line = await node.wait_log(r"snapshot written at \S+", start=start)
         start = node.log.index(line) + 1
@@ -212,8 +212,8 @@ async def test_a_snapshot_is_written_in_parts_and_a_late_node_restores_from_them
         assert [key async for key in redis.scan_iter(match="chat:snapshot:*")] == [
             where["key"].encode()]  # the ones before are gone
         ann.reset()
-        await node.wait_log("ann lost the connection")
-        await _snapshot_at_or_after(node, acks[-1]["id"])  # a snapshot holding the loss
+        lost = node.log.index(await node.wait_log("ann lost the connection"))
+        await _snapshot_at_or_after(node, acks[-1]["id"], lost)  # one holding the loss
         late = await start_chatd("--rate", "0", "--redis", redis_server.url)
         back = await Client.open(late.port)
         welcome = await back.join("ann", resume=ann.resume, last_id=last)
