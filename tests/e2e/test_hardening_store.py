@@ -223,3 +223,28 @@ async def test_a_snapshot_is_written_in_parts_and_a_late_node_restores_from_them
         assert [m["ref"] for m in replayed] == [f"private{i}" for i in range(20)]
     finally:
         await redis.aclose()
+
+
+async def test_a_node_still_reads_a_snapshot_written_in_one_piece(
+    start_chatd: StartChatd, redis_server: RedisServer,
+) -> None:
+    """A cluster upgraded node by node: the snapshot an older chatd wrote as one value
+    (chat:snapshot holding the state itself) is still restored, and replaced by parts."""
+    redis = aioredis.Redis(port=redis_server.port)
+    try:
+        held = {"sid": "s1", "name": "alice", "room": name_key("lobby"), "text": False,
+                "token_hash": "0" * 64, "since": [0, 0, 0], "lost": "connection reset",
+                "origin": None, "detached_at": time.time(), "inbox": [], "oper": False,
+                "address": "127.0.0.1"}
+        await redis.set("chat:snapshot", json.dumps({"log_id": "0-0", "seen": {}, "hub": {
+            "sessions": [held], "moderation": {}, "beats": {},
+            "rooms": [{"key": name_key("lobby"), "name": "lobby", "members": ["s1"]}]}}))
+        node = await start_chatd("--rate", "0", "--redis", redis_server.url, *FAST_SNAPSHOTS)
+        bob = await Client.open(node.port)
+        welcome = await bob.join("bob")
+        assert welcome["users"] == ["alice", "bob"]  # alice, held for resume
+        await node.wait_log("snapshot written at")
+        where = json.loads(await redis.get("chat:snapshot") or b"{}")
+        assert await redis.llen(where["key"]) == where["parts"]
+    finally:
+        await redis.aclose()
