@@ -125,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--snapshot-every", type=_seconds, default=5.0, metavar="SECONDS",
                          help="how often the cluster's state is saved in Redis for nodes "
                               "that start later")
+    cluster.add_argument("--redis-log-bytes", type=_size, default=16 * 1024 * 1024,
+                         metavar="BYTES",
+                         help="the command log in Redis keeps its newest entries within "
+                              "this; the state is saved sooner when it fills")
+    cluster.add_argument("--redis-history-bytes", type=_size, default=32 * 1024 * 1024,
+                         metavar="BYTES",
+                         help="the room history streams in Redis, in all; past it the least "
+                              "recently active rooms lose their oldest lines first")
     web = ap.add_argument_group("web")
     web.add_argument("--web", type=_port, metavar="PORT",
                      help="also serve the chat page and its WebSocket (/ws) on this port")
@@ -167,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history-db-backlog", type=_count, default=10_000, metavar="LINES",
                       help="chat lines not yet written to --history-db (say, while another "
                            "process locks it) past which new lines are refused")
+    chat.add_argument("--history-db-backlog-bytes", type=_size, default=16 * 1024 * 1024,
+                      metavar="BYTES",
+                      help="the same bound in bytes of memory (about); whichever comes first")
+    chat.add_argument("--history-db-max-bytes", type=_size, default=48 * 1024 * 1024,
+                      metavar="BYTES",
+                      help="lines kept in --history-db in all (their text and about 64 "
+                           "bytes a line); past it the least recently active rooms lose "
+                           "their oldest lines first, and the file shrinks")
+    chat.add_argument("--history-idle", type=_seconds, default=30 * 86400.0,
+                      metavar="SECONDS",
+                      help="a room with no new line for this long loses the history kept "
+                           "in --history-db or in Redis (0: never; default: 30 days)")
     chat.add_argument("--resume-grace", type=_seconds, default=120.0, metavar="SECONDS",
                       help="how long a broken JSON session waits for its client to resume "
                            "(0: leave at once)")
@@ -228,8 +248,13 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         password=args.password or env.get("CHATD_PASSWORD") or None,
         history_db=args.history_db,
         history_db_backlog=max(1, args.history_db_backlog),
+        history_db_backlog_bytes=max(1, args.history_db_backlog_bytes),
+        history_db_max_bytes=max(1024 * 1024, args.history_db_max_bytes),
+        history_idle=args.history_idle,
         redis_url=args.redis or env.get("CHATD_REDIS") or None,
         snapshot_every=max(0.05, args.snapshot_every),
+        redis_log_bytes=max(64 * 1024, args.redis_log_bytes),
+        redis_history_bytes=max(64 * 1024, args.redis_history_bytes),
         metrics=args.metrics,
         log_level="warning" if args.quiet else args.log_level,
         web_port=args.web,

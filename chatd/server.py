@@ -89,8 +89,13 @@ class ServerConfig:
     password: str | None = None
     history_db: str | None = None
     history_db_backlog: int = 10_000  # lines not yet in the database before lines are refused
+    history_db_backlog_bytes: int = 16 * 1024 * 1024  # the same in bytes (8.7)
+    history_db_max_bytes: int = 48 * 1024 * 1024  # lines kept in the database in all (8.7)
+    history_idle: float = 30 * 86400.0  # a room silent this long leaves the store; 0: never
     redis_url: str | None = None  # join a cluster through this Redis (chatd.cluster)
     snapshot_every: float = 5.0
+    redis_log_bytes: int = 16 * 1024 * 1024  # the command log's bound (14.6)
+    redis_history_bytes: int = 32 * 1024 * 1024  # the room streams' bound in all (14.6)
     web_port: int | None = None  # also serve the web page and its WebSocket here
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
     web_hosts: tuple[str, ...] = ()  # Host names the web port answers to besides IPs, localhost
@@ -242,8 +247,10 @@ class Server:
         self.log = log
         self.link_config = link_config_of(config)
         p.name_key("\u0430")  # load the look-alike tables now, not on someone's join
-        self.store = SqliteHistory(config.history_db, config.hub.history_size,
-                                   backlog=config.history_db_backlog, log=log) \
+        self.store = SqliteHistory(
+            config.history_db, config.hub.history_size, backlog=config.history_db_backlog,
+            backlog_bytes=config.history_db_backlog_bytes,
+            max_bytes=config.history_db_max_bytes, idle=config.history_idle, log=log) \
             if config.history_db else None
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
@@ -253,7 +260,10 @@ class Server:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
 
             self.bus = RedisBus(self.hub, self.apply_effects, config.redis_url, log,
-                                snapshot_every=config.snapshot_every)
+                                snapshot_every=config.snapshot_every,
+                                log_bytes=config.redis_log_bytes,
+                                history_bytes=config.redis_history_bytes,
+                                idle=config.history_idle)
         else:
             # Ids go on increasing across restarts: from the clock in microseconds, or
             # past what the history database handed out, whichever is further.
