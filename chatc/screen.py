@@ -23,16 +23,24 @@ from prompt_toolkit.application.current import get_app_or_none
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.data_structures import Point
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.filters import Condition, emacs_insert_mode, vi_insert_mode
 from prompt_toolkit.formatted_text import AnyFormattedText
-from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.layout import ConditionalContainer, Dimension, HSplit, Layout, Window
+from prompt_toolkit.layout import (
+    ConditionalContainer,
+    Dimension,
+    HSplit,
+    Layout,
+    VerticalAlign,
+    Window,
+)
 from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
 from prompt_toolkit.layout.processors import BeforeInput
 from prompt_toolkit.layout.screen import Char
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.renderer import Renderer
+
+from chatc.input import BoundedUndoBuffer, InputHistory, NearCursor, coalesce_typing
 
 
 class View(Protocol):
@@ -55,7 +63,7 @@ class View(Protocol):
     def prompt(self) -> AnyFormattedText: ...
 
 
-class _InputBuffer(Buffer):
+class _InputBuffer(BoundedUndoBuffer):
     def reset(self, document: Document | None = None, append_to_history: bool = False) -> None:
         super().reset(document, append_to_history)
         # prompt_toolkit reloads the Up-arrow history at the next repaint, and a repaint
@@ -111,10 +119,11 @@ class Screen:
         self._view = view
         self._stopped = False
         self._late: list[str] = []  # written while the application was closing
-        self.buffer = _InputBuffer(multiline=False, history=InMemoryHistory(),
+        self.buffer = _InputBuffer(multiline=False, history=InputHistory(),
                              accept_handler=self._accept)
         keys = KeyBindings()
         empty = Condition(lambda: not self.buffer.text)
+        coalesce_typing(keys, emacs_insert_mode | vi_insert_mode)
 
         @keys.add("c-d", filter=empty)
         @keys.add("c-c")
@@ -131,9 +140,12 @@ class Screen:
                        height=third),
                 filter=Condition(view.has_above_input)),
             Window(FormattedTextControl(view.status), height=1, style="reverse"),
-            Window(BufferControl(self.buffer, input_processors=[BeforeInput(view.prompt)]),
+            Window(BufferControl(self.buffer,
+                                 input_processors=[NearCursor(), BeforeInput(view.prompt)]),
                    dont_extend_height=True, wrap_lines=True, height=third),
-        ]))
+        # prompt_toolkit never draws fewer rows than last time (until the next erase):
+        # rows the input line gave back stay empty above the status bar, not below it.
+        ], align=VerticalAlign.BOTTOM))
         self.app: Application[None] = _App(
             layout=layout, key_bindings=keys, full_screen=False, erase_when_done=True,
             color_depth=None if color else ColorDepth.MONOCHROME)
@@ -178,7 +190,14 @@ class Screen:
             self._late.append(text)
             return
         if app.is_running:
-            app.renderer.erase()
+            renderer = app.renderer
+            drawn = renderer._last_screen.height if renderer._last_screen else 0
+            renderer.erase()
+            # Rows of the input area that this text does not fill stay the input area's
+            # (bottom-aligned), not blank rows under it: the erase forgot how many there
+            # were (prompt_toolkit's private state; it only learns them by asking the
+            # terminal, at start).
+            renderer._min_available_height = max(0, drawn - text.count("\n"))
         output.write_raw(text)
         output.flush()
         if app.is_running:

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import StartChatd
-from tests.e2e.chatc_support import STAMP, WIDTH, Proxy, Screen, Screens, input_line
+from tests.e2e.chatc_support import (
+    HEIGHT,
+    STAMP,
+    WIDTH,
+    Proxy,
+    Screen,
+    Screens,
+    input_line,
+    resident_mb,
+)
 from tests.e2e.test_chatc_linemode import finish, read_until, spawn
 from tests.harness import TIMEOUT, Chatd, Client
 
@@ -29,10 +38,11 @@ def line(name: str, text: str) -> str:
     return rf"{STAMP} <{re.escape(name)}> {re.escape(text)}"
 
 
-async def bottom_rows(screen: Screen, check: str, what: str) -> list[str]:
+async def bottom_rows(screen: Screen, check: str, what: str, timeout: float = TIMEOUT
+                      ) -> list[str]:
     """Wait until the visible rows, bottom up from the input line, match `check` (a regex
     over the last rows joined by newlines); the visible rows."""
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    deadline = asyncio.get_running_loop().time() + timeout
     while True:
         rows = await screen.screen()
         while rows and not rows[-1].strip():
@@ -70,6 +80,37 @@ async def test_an_over_long_paste_is_refused_here_and_stays_in_the_input(
     await alice.enter("after the long one")
     await bob.recv_until(lambda m: m.get("message") == "after the long one")
     await alice.wait_for(line("alice", "after the long one"))
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+
+
+async def test_a_megabyte_paste_leaves_chatc_small_and_quick_and_the_screen_clean(
+        chatd: Chatd, screens: Screens) -> None:
+    """Issue 23 item 1: typed out key by key (a terminal without bracketed paste), a
+    paste cost prompt_toolkit a copy of the whole text per key, kept for undo."""
+    alice = await screens.chatc("alice", chatd.port, "--name", "alice")
+    await alice.wait_for(r"alice in lobby")
+    pid = await alice.pid()
+    await alice.paste("x" * (1_000_000 - 4) + "-end", bracketed=False)
+    rows = await bottom_rows(alice, r"x-end$", "the end of the paste", timeout=120)
+    assert resident_mb(pid) < 150
+    assert sum("x" in row for row in rows) <= HEIGHT // 3  # the input area stays a third
+    await alice.type("!")  # still answering keys (a generous bound: no timing claim)
+    await bottom_rows(alice, r"x-end!$", "a key typed after the paste")
+    await alice.keys("Enter")
+    await alice.wait_for(r"! not sent: 1,000,049 bytes is 934,513 over the server's limit")
+    await alice.keys("C-u")
+    await alice.enter("after the paste")
+    await alice.wait_for(line("alice", "after the paste"))
+    # Clean: the input line is back on the bottom row, right under the status bar, and
+    # nothing of the paste is left on the screen.
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while (rows := await alice.screen())[-1].rstrip() != "lobby>":
+        assert asyncio.get_running_loop().time() < deadline, "\n".join(rows)
+        await asyncio.sleep(0.05)  # polling the screen, bounded by the deadline
+    assert rows[-2].startswith(" alice in lobby"), rows
+    assert not any("xxx" in row for row in rows), rows
+    assert resident_mb(pid) < 150
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
 
