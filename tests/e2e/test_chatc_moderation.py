@@ -62,3 +62,33 @@ async def test_operator_and_user_in_chatc(start_chatd: StartChatd, screens: Scre
     await bob.wait_for(r"you were removed from the server by alice \(spam\)")
     assert await bob.exit_status() == 1  # and it did not reconnect
     assert "reconnecting" not in await bob.text()
+
+
+async def test_oper_lines_are_not_kept_in_the_input_history(
+        start_chatd: StartChatd, screens: Screens) -> None:
+    """Issue 23 item 4: Up-arrow brought back `/oper boss wrongpass`."""
+    server = await start_chatd("--rate", "0", env=OPERS)
+    alice = await screens.chatc("alice", server.port, "--name", "alice")
+    await alice.wait_for(r"you are alice in lobby")
+    await alice.enter("before the secret")
+    await alice.wait_for(rf"{STAMP} <alice> before the secret")
+    await alice.enter("/oper boss wrongpass")
+    await alice.wait_for(r"oper_failed")
+    await alice.enter("/oper alice pw-of-alice")
+    await alice.wait_for(notice("alice is now an operator"))
+    await alice.keys("Up")
+    await alice.wait_until(lambda t: input_row(t) == "lobby> before the secret",
+                           "the line before the /oper lines")
+    await alice.keys("Up")  # nothing older: it stays
+    await alice.keys("Down", "Down")
+    await alice.type("typed after")
+    text = await alice.wait_until(lambda t: input_row(t) == "lobby> typed after",
+                                  "the empty line again")
+    assert "wrongpass" not in input_row(text) and "pw-of-alice" not in input_row(text)
+    await alice.keys("C-u")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+
+
+def input_row(text: str) -> str:
+    return [row for row in text.rstrip("\n").split("\n") if row.strip()][-1].rstrip()
