@@ -22,6 +22,7 @@ from rich.text import Text
 from chatc import commands, linemode, render
 from chatc.connection import NO_ANSWER, ConnectFailed, Refused, Session, TooLong
 from chatc.events import (
+    EXIT_REMOVED,
     CaughtUp,
     Confirmed,
     Failed,
@@ -85,13 +86,15 @@ class Terminal:
         self.missed = False  # the next history batch is what a reconnect missed
         self._out: list[str] = []
         self._writing = False
+        self.refused_code = 1  # the exit status if joining fails
+        self.away = 0.0  # seconds the last reconnect took, until it is told
 
     # ------------------------------------------------------------------ start
 
     async def run(self) -> int:
         session = await self._join()
         if session is None:
-            return 1
+            return self.refused_code
         self.session = session
         # Made only now: prompt_toolkit's output writes terminal modes when it starts.
         self.screen = Screen(self, color=self.options.color)
@@ -112,7 +115,7 @@ class Terminal:
         if unsent:  # quit without waiting for them: say which, after the input area
             self._print_now([render.error(f"not sent: {preview(line.text)}")
                              for line in unsent])
-            return 1
+            return code or 1
         return code
 
     async def _join(self) -> Session | None:
@@ -136,6 +139,7 @@ class Terminal:
                     name = self._ask("Nickname [dim](blank: 익명)[/]")
                 else:
                     fail(str(exc))
+                    self.refused_code = EXIT_REMOVED if code == p.ErrorCode.BANNED else 1
                     return None
             except ConnectFailed as exc:
                 fail(str(exc))
@@ -270,6 +274,10 @@ class Terminal:
                     self.screen.stop()
                     return 0
                 self.state = "disconnected"
+                if event.removed:  # the server's own words, said this once
+                    self._print([render.error(event.reason)])
+                    self.screen.stop()
+                    return EXIT_REMOVED
                 self._print([render.error(f"chatc: {event.reason}")])
                 self.screen.stop()
                 return 1
@@ -294,17 +302,11 @@ class Terminal:
         elif isinstance(event, Lost):
             self._lost(event)
         elif isinstance(event, Reconnected):
-            self._reconnected(event.welcome)
+            self._reconnected(event)
         elif isinstance(event, CaughtUp):
             self.in_history = self.missed = False
-            if event.count:
-                self._print([render.divider(f"{lines_word(event.count)} missed above")])
-            elif event.known:
-                self._print([render.notice("no lines were missed")])
-            else:
-                self._print([render.notice(
-                    "lines sent while you were away may be lost (the server restarted "
-                    "without them)", style="bold")])
+            self._print([render.notice(render.back(self.away, False, event.count,
+                                                   event.known), style="bold")])
         elif not isinstance(event, Gone):
             self._update(event)
 
@@ -373,15 +375,13 @@ class Terminal:
             text = f"connection lost: {event.reason}; reconnecting in {event.retry_in:.1f}s..."
             self._print([render.notice(text, style="bold red")])
 
-    def _reconnected(self, welcome: p.Welcome) -> None:
-        self._welcomed(welcome)
-        if welcome.resumed:
-            self._print([render.notice(f"reconnected to {self.options.target}: session "
-                                       "resumed", style="bold")])
-            return
-        self.missed = True
-        lines = [render.notice(f"reconnected to {self.options.target} as {welcome.name} in "
-                               f"{welcome.room}", style="bold")]
-        if welcome.notice:
-            lines.append(render.notice(welcome.notice, style="bold"))
-        self._print(lines)
+    def _reconnected(self, event: Reconnected) -> None:
+        """One line says it all: now if the session resumed, else once the missed lines
+        are fetched (CaughtUp), with how many. The server's notice why it could not
+        resume is in that line's words ("as a new session")."""
+        self._welcomed(event.welcome)
+        self.away = event.away
+        if event.welcome.resumed:
+            self._print([render.notice(render.back(event.away, True), style="bold")])
+        else:
+            self.missed = True

@@ -161,6 +161,22 @@ class Divider(Line):
             lead = Text(" " * indent)
 
 
+def back(away: float, resumed: bool, missed: int = 0, known: bool = True) -> str:
+    """What a reconnect after `away` seconds came to, in one line: the session resumed
+    (nothing lost), or a new one (the server restarted or forgot it) that fetched
+    `missed` lines, or could not tell (`known` False)."""
+    after = f"reconnected after {away:.0f}s" if away >= 1 else "reconnected"
+    if resumed:
+        return f"{after}; nothing was lost"
+    if missed == 1:
+        return f"{after} as a new session; the line you missed is above"
+    if missed:
+        return f"{after} as a new session; the {missed:,} lines you missed are above"
+    if known:
+        return f"{after} as a new session; no lines were missed"
+    return f"{after} as a new session; lines sent while you were away may be lost"
+
+
 def divider(text: str, now: Clock = datetime.now) -> Line:
     return Divider(clock_text("", now), Text(RULE, style="dim"), Text(safe(text), style="dim"))
 

@@ -290,6 +290,33 @@ async def test_a_private_line_to_oneself_is_shown_once(chatd: Chatd, screens: Sc
     assert await alice.exit_status() == 0
 
 
+# ------------------------------------------------------------------ issue 23 item 3
+
+
+async def test_after_a_restart_chatc_is_back_soon_and_says_so_in_one_line(
+        start_chatd: StartChatd, screens: Screens) -> None:
+    first = await start_chatd("--rate", "0")
+    alice = await screens.chatc("alice", first.port, "--name", "alice")
+    await alice.wait_for(r"alice in lobby · 1 here")
+    await first.stop()
+    # Long enough for a growing backoff to grow: it used to wait 15 s by attempt 6.
+    await bottom_rows(alice, r"reconnecting \(attempt 7\)\n", "seventh attempt", 2 * TIMEOUT)
+    await start_chatd("--rate", "0", "--port", str(first.port))
+    # The cap is 2 s (tests/unit/test_chatc_connection.py); this is a failure timeout.
+    text = await alice.wait_for(r"reconnected after")
+    said = text[text.index("server shutting down"):]
+    assert re.search(rf"{STAMP} \* reconnected after \d+s as a new session; lines sent "
+                     r"while you were away may be lost\n", said), said
+    # One line for the way back: not also the server's notice, nor a second remark.
+    rows = [row for row in said.split("\n")[1:]
+            if re.match(STAMP, row) and re.search(r"reconnect|resume|lost|missed", row)]
+    assert len(rows) == 2, rows  # "connection lost: ...", then "reconnected ..."
+    assert "could not resume" not in said
+    await bottom_rows(alice, r"^ alice in lobby · 1 here", "the status bar again")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+
+
 # ------------------------------------------------------------------ 5. words, not codes
 
 
@@ -328,8 +355,8 @@ async def test_reconnecting_keeps_one_status_line_and_does_not_claim_nothing_was
     text = await alice.text()
     assert len(re.findall(r"reconnecting", text)) == 2, text  # the first notice + status bar
     second = await start_chatd("--rate", "0", "--port", str(first.port))
-    text = await alice.wait_for(rf"{STAMP} \* lines sent while you were away may be lost "
-                                r"\(the server restarted without them\)")
+    text = await alice.wait_for(rf"{STAMP} \* reconnected after \d+s as a new session; lines "
+                                r"sent while you were away may be lost")
     assert "no lines were missed" not in text
     await bottom_rows(alice, r"^ alice in lobby · 1 here", "head count again")
     carol = await Client.joined(second.port, "carol")
