@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+from collections import deque
 from collections.abc import Iterable
 
 from prompt_toolkit.formatted_text import ANSI, AnyFormattedText
@@ -38,6 +39,7 @@ from chatc.words import words
 from chatd import protocol as p
 
 MAX_PENDING_SHOWN = 5
+RECENT_CHARS = 200_000  # of the last lines shown, kept to draw them again after a resize
 TOPIC_SHOWN = 40  # characters of the topic in the status bar
 PREVIEW_CHARS = 30  # of an own line named in a notice
 
@@ -86,6 +88,8 @@ class Terminal:
         self.missed = False  # the next history batch is what a reconnect missed
         self._out: list[str] = []
         self._writing = False
+        self._recent: deque[render.Line] = deque()  # newest last, RECENT_CHARS at most
+        self._recent_chars = 0
         self.refused_code = 1  # the exit status if joining fails
         self.away = 0.0  # seconds the last reconnect took, until it is told
 
@@ -245,9 +249,20 @@ class Terminal:
                 self.console.print(line)
         return cap.get()
 
+    def recent(self, width: int, count: int) -> str:
+        return self._ansi(list(self._recent)[-count:], width)
+
+    def _keep(self, lines: list[render.Line]) -> None:
+        for line in lines:
+            self._recent.append(line)
+            self._recent_chars += len(line.body)
+        while self._recent_chars > RECENT_CHARS and len(self._recent) > 1:
+            self._recent_chars -= len(self._recent.popleft().body)
+
     def _print(self, lines: list[render.Line]) -> None:
         if not lines:
             return
+        self._keep(lines)
         self._out.append(self._ansi(lines, self.screen.width))
         if not self._writing:
             self._writing = True

@@ -62,6 +62,11 @@ class View(Protocol):
 
     def prompt(self) -> AnyFormattedText: ...
 
+    def recent(self, width: int, count: int) -> str:
+        """The last `count` lines of the conversation as ANSI text at `width` columns
+        (to draw them again after a resize), each row ending in a newline."""
+        ...
+
 
 class _InputBuffer(BoundedUndoBuffer):
     def reset(self, document: Document | None = None, append_to_history: bool = False) -> None:
@@ -100,9 +105,31 @@ class _App(Application[None]):
     # before erasing what was drawn at a wider size the cursor position is corrected for
     # the terminal's re-wrap. Both at the resize signal and at any redraw: a redraw that
     # an update asked for can come first, at the new size, and erase too little.
+    view: View | None = None
+    _columns = 0
+
     def _on_resize(self) -> None:
         self._account_for_rewrap()
+        size = self.output.get_size()
+        if self.view is not None and size.columns != self._columns:
+            self._columns = size.columns
+            self._draw_conversation_again(self.view, size.columns, size.rows)
         super()._on_resize()
+
+    def _draw_conversation_again(self, view: View, columns: int, rows: int) -> None:
+        """The terminal re-wrapped the rows on the screen at the new width, without
+        the hanging indent of a wrapped line: draw the last lines again over them, as
+        new lines are drawn. (Rows already scrolled off stay as the terminal left them.)"""
+        self.renderer.erase(leave_alternate_screen=False)
+        own = self.layout.container.preferred_height(columns, rows).preferred
+        room = max(0, rows - own)
+        drawn = view.recent(columns, room).split("\n")[:-1][-room:] if room else []
+        blank = [""] * (room - len(drawn))
+        output = self.output
+        output.cursor_goto(0, 0)
+        output.write_raw("".join(f"{row}\x1b[K\r\n" for row in blank + drawn))
+        output.erase_down()
+        output.flush()
 
     def _redraw(self, render_as_done: bool = False) -> None:
         self._account_for_rewrap()
@@ -146,9 +173,11 @@ class Screen:
         # prompt_toolkit never draws fewer rows than last time (until the next erase):
         # rows the input line gave back stay empty above the status bar, not below it.
         ], align=VerticalAlign.BOTTOM))
-        self.app: Application[None] = _App(
-            layout=layout, key_bindings=keys, full_screen=False, erase_when_done=True,
-            color_depth=None if color else ColorDepth.MONOCHROME)
+        app = _App(layout=layout, key_bindings=keys, full_screen=False, erase_when_done=True,
+                   color_depth=None if color else ColorDepth.MONOCHROME)
+        app.view = view
+        app._columns = app.output.get_size().columns
+        self.app: Application[None] = app
 
     @property
     def width(self) -> int:

@@ -276,6 +276,34 @@ async def test_resizing_leaves_no_stale_status_bar_and_dividers_fit(
     assert WIDTH == 100  # the other tests' panes are not resized
 
 
+async def test_after_a_narrower_resize_lines_on_screen_wrap_with_their_indent(
+        chatd: Chatd, screens: Screens) -> None:
+    """Issue 23 item 5: the terminal re-wraps rows already drawn at the new width, so
+    `(ban evasio` / `n)` came out without the hanging indent new lines have."""
+    bob = await Client.joined(chatd.port, "bob")
+    alice = await screens.chatc("alice", chatd.port, "--name", "alice")
+    await alice.wait_for(r"alice in lobby · 2 here")
+    words = " ".join(f"word{n}" for n in range(30))  # 2 rows at 100 columns
+    await bob.say(words)
+    await alice.wait_for(line("bob", "word0 word1"))
+    await alice.type("half typed")
+    await alice.resize(50, HEIGHT)
+    rows = await bottom_rows(alice, r"^ alice in lobby.*\nlobby> half typed$", "a redraw")
+    head = rows.index(next(row for row in rows if "<bob> word0" in row))
+    body = [rows[head]]
+    for row in rows[head + 1:]:
+        if not row.startswith(" " * 15) or row.startswith(" alice in lobby"):
+            break
+        body.append(row)
+    # Every row of bob's line is within 50 columns and under its body, as when printed.
+    assert " ".join(" ".join(body).split()[2:]) == words, rows
+    assert all(len(row) <= 50 for row in rows), rows
+    await alice.keys("C-u")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+    assert WIDTH == 100  # the other tests' panes are not resized
+
+
 # ------------------------------------------------------------------ 4. /msg to oneself
 
 
