@@ -37,6 +37,7 @@ from chatc.options import Options
 from chatc.screen import Screen
 from chatc.words import words
 from chatd import protocol as p
+from chatd.palette import NameColours
 
 MAX_PENDING_SHOWN = 5
 RECENT_CHARS = 200_000  # of the last lines shown, kept to draw them again after a resize
@@ -78,6 +79,7 @@ class Terminal:
         self.me = ""
         self.room = ""
         self.users: list[str] = []
+        self.colours = NameColours()  # of self.users: no two share one while there are enough
         self.opers: set[str] = set()  # operators in this room (PROTOCOL.txt 15.1)
         self.topic = ""  # of this room (15.5)
         self.state = ""
@@ -221,7 +223,7 @@ class Terminal:
     def above_input(self) -> AnyFormattedText:
         """Own lines the server has not acknowledged yet, above the status bar."""
         pending = self.session.pending if self.session is not None else []
-        lines = [render.pending(line.text, self.me, line.to)
+        lines = [render.pending(line.text, self.me, line.to, self.colours.colour)
                  for line in pending[-MAX_PENDING_SHOWN:]]
         if len(pending) > MAX_PENDING_SHOWN:
             lines.insert(0, render.Line(render.NO_TIME, Text("*"), Text(
@@ -304,7 +306,7 @@ class Terminal:
         if isinstance(event, Confirmed):
             self.in_history = False
             shown = [render.chat(self.me, event.line.text, self.me, event.time,
-                                 to=event.line.to)]
+                                 to=event.line.to, colours=self.colours.colour)]
             if event.late:
                 shown.append(render.notice(f"the server took {preview(event.line.text)} "
                                            "after all"))
@@ -351,7 +353,8 @@ class Terminal:
         else:
             self.in_history = False
         self._track(update)
-        self._print(render.render(update, self.me))
+        self.colours.present(self.users)
+        self._print(render.render(update, self.me, colours=self.colours.colour))
 
     def _track(self, update: p.Update) -> None:
         """Keep the status bar's room and user list current."""
@@ -376,6 +379,7 @@ class Terminal:
 
     def _welcomed(self, welcome: p.Welcome) -> None:
         self.me, self.room, self.users = welcome.name, welcome.room, list(welcome.users)
+        self.colours.present(self.users)
         self.opers, self.topic = set(welcome.opers), welcome.topic
         self.state = ""
         self.online = True
