@@ -7,12 +7,12 @@ Twelve colours, chosen (tests/unit/test_palette.py checks each claim) to be:
   the page's light (#ffffff) and dark (#15171b) backgrounds (4.24 at best); on the
   page's own backgrounds they keep 3.2 or more, and the page shades each per theme
   to 4.5 (chatd/static/colour.js);
-- told apart: the closest two are 16.7 apart in CIEDE2000 (clearly different side by
-  side; about 10 is where two small coloured words start to look alike), none is
-  a grey (chroma 30 or more), and none is near the red of errors. At this one
-  lightness 7 colours can be 27 apart, 12 only about 17 (an exhaustive search over
-  sRGB in steps of 5): more colours, a little closer, and names present together
-  never share one while there are enough (`NameColours`);
+- told apart: the closest two are 16.7 apart in CIEDE2000, none is a grey (chroma 30
+  or more), and none is near the red of errors. At this one lightness 7 colours can
+  be 27 apart, but 12 no more than about 17 (a farthest-point search with local
+  improvement over sRGB in steps of 5 found 16.8; 18.7 with greys allowed): more
+  colours, a little closer, and names present together never share one while there
+  are enough (`NameColours`);
 - in hue order, so that "the nearest free colour" is the next one round the circle.
 A name's own colour is its CRC-32 (of the UTF-8 bytes) modulo the palette size: stable
 across runs, machines and languages (the page computes the same CRC-32).
