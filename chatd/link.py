@@ -110,6 +110,12 @@ class Phase(Enum):
     CLOSED = "closed"  # nothing more is read
 
 
+def sent_privately(to: str, message: str) -> bytes:
+    """What a person at nc sees of their own /msg (6.2): text mode has no acks, and
+    without it the line would vanish from their screen."""
+    return f"-> *{p.visible(to)}* {p.visible(message)}\n".encode()
+
+
 def refusal(code: str, message: str) -> bytes:
     """The one line a connection over a connection limit gets (its mode is not known)."""
     return p.encode_json(p.Error(code, message))
@@ -288,7 +294,7 @@ class Link:
             if verdict is not Verdict.OK:
                 self._flooding(out, now, verdict, line)
                 return
-        if not line or line.isspace():
+        if (not line or line.isspace()) and not self._may_be_a_name():
             return  # blank lines are ignored (PROTOCOL.txt 1.2)
         if self.phase is Phase.JOINING or self.backlog is not None:
             self._hold(out, now, line)
@@ -302,6 +308,8 @@ class Link:
                 event = p.parse_json_line(line)
             elif self.phase is Phase.JOINED:
                 event = p.parse_text_line(line)
+                if isinstance(event, p.Message) and event.to is not None:
+                    out.append(Send(sent_privately(event.to, event.message)))
             else:
                 event = self._text_login(out, line)
         except ProtocolError as exc:
@@ -326,11 +334,19 @@ class Link:
             self._fault(out, now, ProtocolError(
                 ErrorCode.RATE_LIMITED, "too many lines before the welcome; line dropped"))
 
+    def _may_be_a_name(self) -> bool:
+        """A blank line before joining is a person at nc pressing Enter for the default
+        name (6.1), unless the connection has shown itself to be a JSON client."""
+        return self.phase is Phase.NEW and self.backlog is None and self.mode is not Mode.JSON
+
     def _text_login(self, out: list[Action], line: bytes) -> p.Connect | None:
         """Text mode: the first line is the name; with a password, the next line is it."""
         text = p.decode_utf8(line)
         if self.config.password is None:
             return p.Connect(name=text, text=True)
+        if self.pending_name is not None and not text.strip():
+            out.append(Send(PASSWORD_PROMPT))  # Enter alone is no password: ask again
+            return None
         if self.pending_name is None:
             p.normalize_name(text)  # a bad name is reported before the password is asked
             self.pending_name = text

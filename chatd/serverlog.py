@@ -4,7 +4,9 @@ The stdlib `logging` module costs several microseconds a record, which would mak
 per-message line dominate fan-out; this writer formats a line in about one and writes
 all lines of an event-loop turn with a single `write` (they share the turn's time stamp).
 Network text is made visible (`protocol.visible`), so nothing a client sends can forge or
-garble log lines.
+garble log lines, and a line's text is cut at LOG_TEXT_MAX characters, ending with the
+size of the whole: every message still gets its line, and the log grows at most 1.5
+bytes per byte a client sends (a 64 KiB chat line is logged as about 1 KB).
 """
 
 from __future__ import annotations
@@ -17,6 +19,16 @@ from typing import Final, TextIO
 from chatd.protocol import visible
 
 LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+LOG_TEXT_MAX: Final = 1000  # characters of one log line's text (after its time and level)
+_CUT_AT: Final = LOG_TEXT_MAX - 40  # room for the size note, paid for by what is cut
+
+
+def loggable(text: str) -> str:
+    """A log line's text: visible, and cut with its full size noted when it is long."""
+    shown = visible(text)
+    if len(shown) <= LOG_TEXT_MAX:
+        return shown
+    return f"{shown[:_CUT_AT]}… ({len(text.encode('utf-8', 'replace')):,} bytes)"
 
 
 class ServerLog:
@@ -55,7 +67,7 @@ class ServerLog:
 
     def _add(self, level: str, text: str) -> None:
         if self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
-            self._lines.append(f"{self._stamp}{level}{visible(text)}\n")
+            self._lines.append(f"{self._stamp}{level}{loggable(text)}\n")
             return
         ms = int(time.time() * 1000)
         if ms != self._ms:
@@ -65,7 +77,7 @@ class ServerLog:
                 self._second = second
                 self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
-        line = f"{self._stamp}{level}{visible(text)}\n"
+        line = f"{self._stamp}{level}{loggable(text)}\n"
         if self._loop is None:
             self.stream.write(line)
             self.stream.flush()

@@ -166,6 +166,56 @@ def test_text_mode_password_prompt_then_password_line() -> None:
     assert events(out) == [p.Connect(name="alice", password="s3cret", text=True)]
 
 
+def test_a_blank_first_line_is_the_default_name() -> None:
+    """PROTOCOL.txt 6.1: Enter alone at nc joins under the default name (5.1 makes "" 익명),
+    greeted or not; after a refused name it is the next try."""
+    for first in (b"\n", b"  \r\n"):
+        link = Link(OPEN, T0)
+        assert [type(e) for e in events(link.receive_data(first, T0))] == [p.Connect]
+        assert link.text
+    link = Link(OPEN, T0)
+    assert events(link.receive_data(b"bad name\n", T0)) == [p.Connect(name="bad name", text=True)]
+    link.settle(False, T0)
+    assert events(link.receive_data(b"\n", T0)) == [p.Connect(name="", text=True)]
+
+
+def test_blank_lines_stay_ignored_in_json_mode_and_once_joined() -> None:
+    """PROTOCOL.txt 1.2: a JSON client's blank lines, and blank lines after joining, are
+    nothing."""
+    link = Link(OPEN, T0)
+    link.receive_data(b'{"type":"connect","name":" "}\n', T0)
+    link.settle(False, T0)  # refused: a JSON connection stays JSON
+    assert link.receive_data(b"\n\n", T0) == []
+    text = Link(OPEN, T0)
+    text.receive_data(b"alice\n", T0)
+    assert text.receive_data(b"\n", T0) == []  # while the name is decided
+    text.settle(True, T0)
+    assert text.receive_data(b"  \n", T0) == []
+
+
+def test_text_mode_blank_name_and_enter_at_the_password_prompt() -> None:
+    """PROTOCOL.txt 6.1, 11.2: with a password, a blank name is still the default name and
+    the password is asked; Enter alone at the prompt asks again."""
+    link = Link(LinkConfig(rate=0, password="s3cret"), T0)
+    out = link.receive_data(b"\n", T0)
+    assert sent(out) == [PASSWORD_PROMPT] and events(out) == []
+    out = link.receive_data(b"\n", T0)
+    assert sent(out) == [PASSWORD_PROMPT] and events(out) == []
+    out = link.receive_data(b"s3cret\n", T0)
+    assert events(out) == [p.Connect(name="", password="s3cret", text=True)]
+
+
+def test_text_mode_private_line_is_shown_to_its_sender() -> None:
+    """PROTOCOL.txt 6.2: /msg shows the sender "-> *NAME* TEXT" before the hub has it."""
+    link = Link(OPEN, T0)
+    link.receive_data(b"alice\n", T0)
+    link.settle(True, T0)
+    out = link.receive_data(b"/msg bob hi \xe2\x80\xae there\n", T0)
+    assert out == [Send("-> *bob* hi \ufffd there\n".encode()),
+                   Deliver(p.Message("hi \u202e there", to="bob"))]
+    assert sent(link.receive_data(b"hello\n", T0)) == []  # a room line: no echo
+
+
 def test_a_wrong_password_closes_without_reaching_the_hub() -> None:
     """PROTOCOL.txt 11.2: auth_failed, then close; the connect is not delivered."""
     link = Link(LinkConfig(rate=0, password="s3cret"), T0)
