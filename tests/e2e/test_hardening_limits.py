@@ -39,5 +39,5 @@ async def test_the_log_grows_at_most_half_again_what_clients_send(
     assert growth <= 1.5 * sent, (growth, sent)
     for who in ("j", "t"):
         for i in range(4):
-            [line] = [x for x in logged if f"<{who}@lobby> {who}{i} " in x]
-            assert line.endswith(f"({len(f'<{who}@lobby> {who}{i} {filler}'.encode()):,} bytes)")
+            [entry] = [x for x in logged if f"<{who}@lobby> {who}{i} " in x]
+            assert entry.endswith(f"({len(f'<{who}@lobby> {who}{i} {filler}'.encode()):,} bytes)")
