@@ -3,6 +3,7 @@ against a real chatd on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from tests.conftest import StartChatd
@@ -41,3 +42,46 @@ async def test_the_log_grows_at_most_half_again_what_clients_send(
         for i in range(4):
             [entry] = [x for x in logged if f"<{who}@lobby> {who}{i} " in x]
             assert entry.endswith(f"({len(f'<{who}@lobby> {who}{i} {filler}'.encode()):,} bytes)")
+
+
+async def test_flood_control_counts_bytes(start_chatd: StartChatd) -> None:
+    """Issue 22.7, PROTOCOL.txt 8.3: with the defaults, ten 60,000-byte lines at once (the
+    line bucket holds ten) get through only as far as the byte burst (64 KiB, and the line
+    that goes into debt); the rest are dropped with rate_limited and their ref, and a
+    reader in the room sees only what was acknowledged."""
+    server = await start_chatd()  # the defaults a public server runs with
+    reader = await Client.joined(server.port, "reader")
+    sender = await Client.joined(server.port, "sender")
+    started = asyncio.get_running_loop().time()
+    filler = "x" * 60_000
+    await sender.send(b"".join(
+        (json.dumps({"type": "message", "message": f"{i} {filler}", "ref": str(i)}) + "\n")
+        .encode() for i in range(10)))
+    answers = [await sender.recv("ack", "error") for _ in range(10)]
+    elapsed = asyncio.get_running_loop().time() - started
+    acked = [a["ref"] for a in answers if a["type"] == "ack"]
+    dropped = [a["ref"] for a in answers if a["type"] == "error"]
+    assert {a["code"] for a in answers if a["type"] == "error"} == {"rate_limited"}
+    assert sorted(acked + dropped, key=int) == [str(i) for i in range(10)]
+    # what the byte bucket lets through: its burst, its refill while this ran, one line
+    assert len(acked) * 60_000 <= 64 * 1024 + 4096 * elapsed + 65_536
+    await sender.say("done", ref="done")
+    await sender.recv_until(lambda m: m.get("ref") == "done")  # an error or its ack
+    got = await reader.recv_until(lambda m: m.get("name") == "sender" and m["type"] == "message"
+                                  and m["message"] in ("done", f"{acked[-1]} {filler}"))
+    heard = [m["message"].partition(" ")[0] for m in got if m["type"] == "message"]
+    assert heard == acked
+
+
+async def test_ordinary_chat_never_meets_the_byte_budget(start_chatd: StartChatd) -> None:
+    """Issue 22.7, PROTOCOL.txt 8.3: a pasted 20 KB log between short lines, with the
+    defaults, is all delivered."""
+    server = await start_chatd()
+    reader = await Client.joined(server.port, "reader")
+    sender = await Client.joined(server.port, "sender")
+    lines = ["hi all", "here is the log:", "E" * 20_000, "any idea?", "thanks"]
+    for i, line in enumerate(lines):
+        await sender.say(line, ref=str(i))
+        assert (await sender.recv("ack", "error"))["type"] == "ack"
+    got = await reader.recv_until(lambda m: m.get("message") == "thanks")
+    assert [m["message"] for m in got if m["type"] == "message"] == lines
