@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 
 from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.harness import Client, RedisServer
 
 
 async def test_the_log_grows_at_most_half_again_what_clients_send(
@@ -85,3 +86,30 @@ async def test_ordinary_chat_never_meets_the_byte_budget(start_chatd: StartChatd
         assert (await sender.recv("ack", "error"))["type"] == "ack"
     got = await reader.recv_until(lambda m: m.get("message") == "thanks")
     assert [m["message"] for m in got if m["type"] == "message"] == lines
+
+
+async def test_lines_before_the_welcome_are_bounded_in_bytes(
+    start_chatd: StartChatd, redis_server: RedisServer,
+) -> None:
+    """PROTOCOL.txt 8.8: while a connect waits for the cluster's log (its Redis paused
+    here), the lines sent after it wait up to 2 x --max-line-bytes (two 60 KB lines),
+    not 100 lines of any size; the rest are dropped at once with rate_limited and their
+    ref, and the held ones go on once the connect is decided."""
+    server = await start_chatd("--rate", "0", "--redis", redis_server.url)
+    assert redis_server.proc is not None
+    client = await Client.open(server.port)
+    filler = "x" * 60_000
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        await client.send(b"".join(
+            [b'{"type":"connect","name":"early"}\n']
+            + [(json.dumps({"type": "message", "message": f"{i} {filler}", "ref": str(i)})
+                + "\n").encode() for i in range(10)]))
+        dropped = [await client.recv("error") for _ in range(8)]
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    assert [(d["code"], d["ref"]) for d in dropped] == [
+        ("rate_limited", str(i)) for i in range(2, 10)]
+    assert "before the welcome" in dropped[0]["message"]
+    got = await client.recv_until(lambda m: m["type"] == "ack" and m["ref"] == "1")
+    assert [m["ref"] for m in got if m["type"] == "ack"] == ["0", "1"]
