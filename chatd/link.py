@@ -352,9 +352,12 @@ class Link:
                 "line dropped", self._ref_of(line)))
 
     def _may_be_a_name(self) -> bool:
-        """A blank line before joining is a person at nc pressing Enter for the default
-        name (6.1), unless the connection has shown itself to be a JSON client."""
-        return self.phase is Phase.NEW and self.backlog is None and self.mode is not Mode.JSON
+        """A blank first line is a person at nc pressing Enter for the default name (6.1);
+        at the password prompt it asks again. Only the first: the blank line ending an
+        HTTP request, after its refused "names", must not join anyone."""
+        if self.phase is not Phase.NEW or self.backlog is not None:
+            return False
+        return self.mode is Mode.UNKNOWN or (self.text and self.pending_name is not None)
 
     def _text_login(self, out: list[Action], line: bytes) -> p.Connect | None:
         """Text mode: the first line is the name; with a password, the next line is it."""

@@ -169,15 +169,18 @@ def test_text_mode_password_prompt_then_password_line() -> None:
 
 def test_a_blank_first_line_is_the_default_name() -> None:
     """PROTOCOL.txt 6.1: Enter alone at nc joins under the default name (5.1 makes "" 익명),
-    greeted or not; after a refused name it is the next try."""
+    greeted or not; only as the first line: the blank line that ends an HTTP request
+    sent to the chat port, after its refused "names", joins nobody."""
     for first in (b"\n", b"  \r\n"):
         link = Link(OPEN, T0)
-        assert [type(e) for e in events(link.receive_data(first, T0))] == [p.Connect]
+        name = first.removesuffix(b"\n").removesuffix(b"\r").decode()
+        assert events(link.receive_data(first, T0)) == [p.Connect(name=name, text=True)]
         assert link.text
     link = Link(OPEN, T0)
-    assert events(link.receive_data(b"bad name\n", T0)) == [p.Connect(name="bad name", text=True)]
-    link.settle(False, T0)
-    assert events(link.receive_data(b"\n", T0)) == [p.Connect(name="", text=True)]
+    out = link.receive_data(b"GET / HTTP/1.1\r\n", T0)
+    assert events(out) == [p.Connect(name="GET / HTTP/1.1", text=True)]
+    link.settle(False, T0)  # bad_name
+    assert link.receive_data(b"\r\n", T0) == []
 
 
 def test_blank_lines_stay_ignored_in_json_mode_and_once_joined() -> None:
