@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "(0 turns flood control off)")
     lim.add_argument("--burst", type=_count, default=10, metavar="LINES",
                      help="flood control: lines a connection may send at once")
+    lim.add_argument("--byte-rate", type=_size, default=4096, metavar="BYTES",
+                     help="flood control: bytes a second per connection after the byte "
+                          "burst, counted per line by its size (0: lines only)")
+    lim.add_argument("--byte-burst", type=_size, default=64 * 1024, metavar="BYTES",
+                     help="flood control: bytes a connection may send at once")
     lim.add_argument("--max-clients", type=_count, default=5000, metavar="N",
                      help="connections in all (0: no limit)")
     lim.add_argument("--max-per-ip", type=_count, default=10, metavar="N",
@@ -192,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "(0: leave at once)")
     log = ap.add_argument_group("logging")
     log.add_argument("--log-level", choices=list(LEVELS), default="info",
-                     help="info logs every join, leave, message and error")
+                     help="info logs every join, leave, message and error (a line's "
+                          "text up to 1,000 characters, then its size)")
     log.add_argument("--quiet", action="store_true", help="same as --log-level warning")
     log.add_argument("--log-format", choices=["text", "json"], default="text",
                      help="json: one JSON object a line, for log collectors")
@@ -233,6 +239,8 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         max_send_queue=args.max_send_queue,
         rate=args.rate,
         burst=max(1, args.burst),
+        byte_rate=args.byte_rate,
+        byte_burst=max(1, args.byte_burst),
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
         ipv6_prefix=min(128, args.ipv6_prefix),

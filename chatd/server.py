@@ -75,6 +75,8 @@ class ServerConfig:
     max_send_queue: int = 256 * 1024
     rate: float = 2.0  # lines a second per connection; 0 turns flood control off
     burst: int = 10
+    byte_rate: float = 4096.0  # bytes a second per connection (8.3); 0: lines only
+    byte_burst: int = 64 * 1024
     max_clients: int = 5000  # 0: no limit
     max_per_ip: int = 10  # 0: no limit; held sessions count too (chatd.limits.Admission)
     ipv6_prefix: int = 64  # IPv6 addresses count per prefix of this length
@@ -739,6 +741,8 @@ def _changes(old: object, new: object) -> dict[str, tuple[Any, Any]]:
 def link_config_of(config: ServerConfig) -> LinkConfig:
     return LinkConfig(
         max_line_bytes=config.max_line_bytes, rate=config.rate, burst=config.burst,
+        byte_rate=config.byte_rate, byte_burst=config.byte_burst,
+        backlog_bytes=2 * config.max_line_bytes,
         password=config.password, registration_timeout=config.registration_timeout,
         greet_after=config.greet_after, ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout)
