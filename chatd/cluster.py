@@ -246,7 +246,7 @@ class RedisBus(Generic[P]):
                 return None
             where = json.loads(raw)
             if "hub" in where:  # one piece, as chatd wrote it before the parts
-                self.hub.restore(where["hub"])
+                replication.restore_dict(self.hub, where["hub"])
                 return {"log_id": where["log_id"], "seen": where["seen"]}
             parts = await self.redis.lrange(where["key"], 0, -1)
             if len(parts) != where["parts"]:

@@ -1212,18 +1212,6 @@ class Hub(Generic[P]):
 
     # ------------------------------------------------------------------ replication
 
-    def snapshot(self) -> dict[str, Any]:
-        """The replicated state as JSON-able data, in one piece (chatd.replication)."""
-        from chatd import replication  # it builds on this module
-
-        return replication.as_dict(replication.capture(self))
-
-    def restore(self, snapshot: dict[str, Any]) -> None:
-        """Take over a `snapshot` (on a node with no connections yet)."""
-        from chatd import replication
-
-        replication.restore_dict(self, snapshot)
-
     def keep_private(self, holder: Session[P], entry: Entry) -> None:
         """A private line kept in the holder's inbox, for its resume (10.2), within the
         bounds of `Inboxes`."""

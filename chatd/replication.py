@@ -183,6 +183,11 @@ def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]
     hub.inboxes.reindex(hub.sessions.values())
 
 
+def snapshot(hub: Hub[P]) -> dict[str, Any]:
+    """The replicated state as JSON-able data, in one piece."""
+    return as_dict(capture(hub))
+
+
 def restore_dict(hub: Hub[P], snapshot: dict[str, Any]) -> None:
     """Take over a snapshot made by `as_dict`."""
     restore(hub, snapshot, [{"sessions": snapshot["sessions"]}])

@@ -44,6 +44,7 @@ from chatd.hub import HistorySink, Hub
 from chatd.limits import Admission, PasswordThrottle, Refused
 from chatd.link import Link, LinkConfig, Mode, refusal
 from chatd.moderation import Credentials
+from chatd.net import end_reason, peer_address, tls_context
 from chatd.outbox import Outlet, RoomBuffer, Writer
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
@@ -224,25 +225,6 @@ def _shrink_drain_waiters(protocol: asyncio.BaseProtocol) -> None:
         protocol._drain_waiters = []  # type: ignore[attr-defined]
 
 
-def describe(exc: BaseException) -> str:
-    """Why a connection ended, in a few words for the log and the leave notice."""
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return type(exc).__name__
-
-
-def address_of(peer: Any) -> tuple[str, str]:
-    """(ip, "ip:port") of a peer name; IPv6 addresses in brackets."""
-    if isinstance(peer, tuple):
-        host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
-        return peer[0], f"{host}:{peer[1]}"
-    return "", "?"
-
-
 class Server:
     def __init__(self, config: ServerConfig, log: ServerLog) -> None:
         self.config = config
@@ -303,7 +285,7 @@ class Server:
         self.writer.loop = self._loop
         self._loop.set_exception_handler(self._loop_error)
         self.log.attach(self._loop)
-        self._tls = tls_context(self.config)
+        self._tls = tls_context(self.config.tls_cert, self.config.tls_key)
         await self.bus.start()
         self.bus.publish([BeatCmd(self.hub.node)])  # known alive before any session
         hosts = list(self.config.hosts) if self.config.hosts else [None]
@@ -410,7 +392,8 @@ class Server:
         changed = _changes(self.config, new)
         if bool(self.config.tls_cert) != bool(new.tls_cert):  # the loop and the scheme
             changed["tls"] = (bool(self.config.tls_cert), bool(new.tls_cert))
-        tls = tls_context(new) if self.config.tls_cert and new.tls_cert else self._tls
+        tls = (tls_context(new.tls_cert, new.tls_key) if self.config.tls_cert and new.tls_cert
+               else self._tls)
         live = {name: change for name, change in changed.items() if name in LIVE}
         later = {name: change for name, change in changed.items() if name not in LIVE}
         if "tls" in later:
@@ -456,7 +439,7 @@ class Server:
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             _tune(sock)
         _shrink_drain_waiters(writer.transport.get_protocol())
-        ip, address = address_of(writer.get_extra_info("peername"))
+        ip, address = peer_address(writer.get_extra_info("peername"))
         plain = self._tls is None
         conn = self.accept(ip, address, StreamOutlet(writer), detect_tls=plain, say_why=plain)
         if conn is None:
@@ -474,7 +457,7 @@ class Server:
                 self.eof(conn)
             await writer.wait_closed()  # bounded: a closing connection lingers at most
         except OSError as exc:  # reset, broken pipe...: the client is gone
-            reason = describe(exc)
+            reason = end_reason(exc)
             # The stream keeps the error that ended it, and a traceback holds frames that
             # hold the stream: a cycle only a full collection would find (chatd.heap).
             exc.__traceback__ = None
@@ -492,7 +475,7 @@ class Server:
                 await writer.start_tls(self._tls, ssl_handshake_timeout=timeout)
             cast(StreamOutlet, conn.outlet).bind(writer.transport)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
-            what = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
+            what = "timed out" if isinstance(exc, TimeoutError) else end_reason(exc)
             self.log.warning(f"TLS handshake failed: {what}", event="tls_failed", cid=conn.cid,
                              address=conn.address)
             conn.drop(f"TLS handshake failed: {what}")
@@ -747,13 +730,6 @@ def link_config_of(config: ServerConfig) -> LinkConfig:
         greet_after=config.greet_after, ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout)
 
-
-def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
-    if not config.tls_cert:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.tls_cert, config.tls_key)
-    return context
 
 def _shown(name: str, value: Any) -> str:
     if name in SECRETS:

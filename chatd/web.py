@@ -39,8 +39,8 @@ from websockets.protocol import State
 
 from chatd import __version__
 from chatd import protocol as p
+from chatd.net import end_reason, peer_address, tls_context
 from chatd.palette import PALETTE
-from chatd.server import address_of, describe, tls_context
 
 if TYPE_CHECKING:
     from websockets.server import ServerProtocol
@@ -209,7 +209,7 @@ class WebConnection(ServerConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         tcp = cast(asyncio.Transport, transport)
         gateway = self.gateway
-        self.ip, self.address = address_of(tcp.get_extra_info("peername"))
+        self.ip, self.address = peer_address(tcp.get_extra_info("peername"))
         # A page load is several short connections: only a WebSocket takes one of the
         # address's new connections (--connect-throttle), at its upgrade (`_http`).
         if gateway.stopping or not gateway.server.admit(self.ip, self.address, _Unopened(tcp),
@@ -244,7 +244,7 @@ class WebConnection(ServerConnection):
                 tls = await asyncio.get_running_loop().start_tls(
                     tcp, self, context, server_side=True, ssl_handshake_timeout=timeout)
         except Exception as exc:  # reset, bad hello, timeout...: one line, the slot back
-            what = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
+            what = "timed out" if isinstance(exc, TimeoutError) else end_reason(exc)
             gateway.server.log.warning(f"web: {self.address} TLS handshake failed: {what}")
             tcp.abort()
             self.release()
@@ -401,7 +401,7 @@ class WebGateway:
         listen = (host.lower().rstrip(".") for host in config.hosts or ())
         self.names = frozenset(name for name in (*map(host_name, config.web_hosts), *listen)
                                if name)
-        self.tls = tls_context(config)
+        self.tls = tls_context(config.tls_cert, config.tls_key)
         self.stopping = False
         self.outlets: set[WebOutlet] = set()
         self.handshakes: set[WebConnection] = set()  # in their TLS handshake
@@ -554,4 +554,4 @@ class WebGateway:
         except ConnectionClosedOK:
             return None
         except ConnectionClosedError as exc:
-            return describe(lost_reason(exc))
+            return end_reason(lost_reason(exc))

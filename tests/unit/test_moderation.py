@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chatd import protocol as p
+from chatd import replication
 from chatd.cli import build_parser, config_from, main, opers_from
 from chatd.commands import (
     BanCmd,
@@ -443,7 +444,7 @@ def test_snapshot_carries_operators_bans_mutes_and_topics() -> None:
     w.send(alice, p.Mute("carol"))
     w.send(alice, p.SetTopic("rules"))
     copy: Hub[FakePeer] = Hub(node="n2")
-    copy.restore(json.loads(json.dumps(w.hub.snapshot())))
+    replication.restore_dict(copy, json.loads(json.dumps(replication.snapshot(w.hub))))
     assert copy.sessions[w.hub.session_of(alice).sid].oper  # type: ignore[union-attr]
     assert copy.mod.name_ban("spammer", T0) == w.hub.mod.name_ban("spammer", T0)
     carol = w.hub.names[p.name_key("carol")].sid

@@ -1,0 +1,38 @@
+"""What the two shells (chatd.server for TCP, chatd.web for WebSocket) share.
+
+Both shells import this module and neither imports the other at run time, so the web
+gateway is an add-on of the TCP shell, not its partner in an import cycle.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+
+def peer_address(peer: Any) -> tuple[str, str]:
+    """(ip, "ip:port") of a socket's peer name; IPv6 addresses in brackets."""
+    if isinstance(peer, tuple):
+        host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
+        return peer[0], f"{host}:{peer[1]}"
+    return "", "?"
+
+
+def end_reason(exc: BaseException) -> str:
+    """Why a connection ended, in a few words for the log and the leave notice."""
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return type(exc).__name__
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server side of TLS for --tls-cert/--tls-key (PROTOCOL.txt 11.1); None without."""
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
