@@ -1,33 +1,40 @@
-"""Effects: what the hub asks the I/O shell to do, as one ordered list of operations.
+"""Effects: what the core (a connection's link, the hub) asks the I/O shell to do.
 
-The hub (chatd.hub) is pure: it returns an `Effects` whose `ops` the shell replays in
-order. Order is the contract: a member that leaves a room gets every line broadcast to
-the room before its `Exit`, and none after; a reply sent before a `Broadcast` arrives
-before it. The writer (chatd.outbox) keeps its own room membership from `Enter` and
-`Exit`, so nothing depends on the identity of the hub's sets.
+One vocabulary for both: chatd.link returns a list of these for one connection, the
+hub (chatd.hub) an `Effects` whose `ops` hold them; the shell carries both out, in
+order, with one dispatcher (chatd.server.Server.perform). Order is the contract: a
+member that leaves a room gets every line broadcast to the room before its `Exit`, and
+none after; a reply sent before a `Broadcast` arrives before it. The writer
+(chatd.outbox) keeps its own room membership from `Enter` and `Exit`, so nothing
+depends on the identity of the hub's sets.
 
-Vocabulary:
+Vocabulary (a peer is a connection as the core knows it; the shell chooses its type):
   channel    a room's audience in one mode: (room key, text mode?). JSON and text
              readers of a room get differently encoded bytes, so they are two channels.
-  SendTo     bytes for one peer alone (a reply, an ack, a private line).
+  Send       bytes for one peer alone (a reply, an ack, a private line, an error line).
   Broadcast  bytes for every member of a channel but `skip` (the sender).
   Enter/Exit a peer starts/stops receiving a channel's broadcasts.
+  Deliver    a client event a link read, for the hub (chatd.hub.Hub.handle).
+  Leave      the peer's session ends here (or is held for resume when `resumable`).
   Close      write what the peer is owed, then close its connection.
+  Abort      cut the peer's connection now, discarding what it has not read.
+  Log        a line for the server log about the peer's connection.
+  WrongPassword  a wrong server password (PROTOCOL.txt 11.2) or operator password
+             (15.1): the shell makes the peer's address wait before its next try.
   Publish    commands for the log (chatd.bus / chatd.cluster applies them).
   Settled    a peer's connect has been decided: joined, or not (its backlog may go on).
   Charge     a request cost this many reply bytes: flood control charges the peer (8.3).
   Released   a session held for resume ended or was resumed: the slot it held against
              the connection limits is free (chatd.limits.Admission).
-  Denied     a wrong operator password (PROTOCOL.txt 15.1): the shell makes the peer's
-             address wait before its next try, as for the server password.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeAlias, TypeVar, final
+from typing import Generic, Literal, TypeAlias, TypeVar, final
 
 from chatd.commands import Command, Origin
+from chatd.protocol import Event
 
 P = TypeVar("P")
 Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
@@ -35,7 +42,7 @@ Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
 
 @final
 @dataclass(slots=True)
-class SendTo(Generic[P]):
+class Send(Generic[P]):
     peer: P
     data: bytes
 
@@ -64,8 +71,45 @@ class Exit(Generic[P]):
 
 @final
 @dataclass(slots=True)
+class Deliver(Generic[P]):
+    peer: P
+    event: Event
+
+
+@final
+@dataclass(slots=True)
+class Leave(Generic[P]):
+    peer: P
+    reason: str | None  # None: a clean end (EOF, /quit)
+    resumable: bool = True
+
+
+@final
+@dataclass(slots=True)
 class Close(Generic[P]):
     peer: P
+
+
+@final
+@dataclass(slots=True)
+class Abort(Generic[P]):
+    peer: P
+    reason: str
+
+
+@final
+@dataclass(slots=True)
+class Log(Generic[P]):
+    peer: P
+    level: Literal["info", "warning"]
+    text: str
+
+
+@final
+@dataclass(slots=True)
+class WrongPassword(Generic[P]):
+    peer: P
+    oper: bool = False  # an operator password (15.1), not the server's (11.2)
 
 
 @final
@@ -94,14 +138,11 @@ class Charge(Generic[P]):
     reply_bytes: int
 
 
-@final
-@dataclass(slots=True)
-class Denied(Generic[P]):
-    peer: P
-
-
-Op: TypeAlias = (SendTo[P] | Broadcast[P] | Enter[P] | Exit[P] | Close[P] | Publish
-                 | Settled[P] | Released | Charge[P] | Denied[P])
+# What a link returns (chatd.link): effects on its own connection.
+LinkOp: TypeAlias = (Send[P] | Deliver[P] | Leave[P] | Close[P] | Abort[P] | Log[P]
+                     | WrongPassword[P])
+Op: TypeAlias = (LinkOp[P] | Broadcast[P] | Enter[P] | Exit[P] | Publish | Settled[P]
+                 | Released | Charge[P])
 
 
 class Effects(Generic[P]):
@@ -120,7 +161,7 @@ class Effects(Generic[P]):
         self.audit = ""  # an operator's action (PROTOCOL.txt 15.7): logged at any level
 
     def send(self, peer: P, data: bytes) -> None:
-        self.ops.append(SendTo(peer, data))
+        self.ops.append(Send(peer, data))
 
     def broadcast(self, channel: Channel, data: bytes, skip: P | None = None) -> None:
         self.ops.append(Broadcast(channel, data, skip))

@@ -50,7 +50,17 @@ from chatd.commands import (
     TopicCmd,
     UnbanCmd,
 )
-from chatd.effects import Channel, Charge, Close, Denied, Effects, Enter, Exit, Released, Settled
+from chatd.effects import (
+    Channel,
+    Charge,
+    Close,
+    Effects,
+    Enter,
+    Exit,
+    Released,
+    Settled,
+    WrongPassword,
+)
 from chatd.moderation import BanRecord, Credentials, Moderation, TopicRecord, ban_network
 from chatd.protocol import ErrorCode, ProtocolError
 
@@ -1023,7 +1033,7 @@ class Hub(Generic[P]):
         origin = self._origin(session, peer)
         if isinstance(event, p.Oper):
             if not self.credentials.check(event.name, event.password):
-                fx.ops.append(Denied(peer))  # the shell makes the address wait
+                fx.ops.append(WrongPassword(peer, oper=True))  # the shell makes the address wait
                 raise ProtocolError(ErrorCode.OPER_FAILED, "wrong operator name or password")
             if session.oper:
                 self._reply(fx, peer, p.Notice("you are an operator already"))

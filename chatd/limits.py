@@ -1,18 +1,31 @@
-"""Per-connection limits as pure arithmetic on a clock the caller passes in.
+"""Per-connection limits and admission policy as pure arithmetic on a clock the caller
+passes in.
 
 The I/O shell asks these objects for a verdict; they never read a clock or a socket,
-so their tests are plain and instant (PROTOCOL.txt 8.3).
+so their tests are plain and instant (PROTOCOL.txt 8.3, 8.4, 11.2, 15.1). What a
+refused client reads is worded here too (`AdmissionPolicy`), so the shells only carry
+a `Refusal` out.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
+import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING, Final, Literal
 
+from chatd import protocol as p
 from chatd.protocol import ErrorCode
+
+if TYPE_CHECKING:
+    from chatd.moderation import BanRecord
+
+# Why a held session ended when a new connection took its slot (PROTOCOL.txt 8.4).
+REPLACED: Final = "replaced by a newer connection from the same address"
 
 
 class Verdict(Enum):
@@ -113,9 +126,16 @@ class ErrorLogThrottle:
 
 
 @dataclass(frozen=True, slots=True)
-class Refused:
+class Refusal:
+    """A connection not admitted: the error it gets, and how loud the log says so."""
+
     code: str
     message: str
+    log_level: Literal["debug", "info", "warning"] = "warning"
+
+    def line(self) -> bytes:
+        """The one line a refused connection gets (its mode is not known: JSON)."""
+        return p.encode_json(p.Error(self.code, self.message))
 
 
 class Admission:
@@ -163,9 +183,9 @@ class Admission:
         return ip
 
     def admit(self, ip: str, now: float, *, throttle: bool = True
-              ) -> Refused | str | None:
+              ) -> Refusal | str | None:
         """None: admitted (and counted). A session id: admitted, taking the slot of that
-        held session, which the caller must end. Refused: not admitted, not counted.
+        held session, which the caller must end. Refusal: not admitted, not counted.
         `throttle` False: counted without taking a new connection of the address's
         window (a web page request: the WebSocket it may become asks `throttled`)."""
         group = self.group(ip)
@@ -174,13 +194,13 @@ class Admission:
         if self.max_per_ip and self.per_group.get(group, 0) >= self.max_per_ip:
             sid = self._take_held(group)
             if sid is None:
-                return Refused(ErrorCode.TOO_MANY_CONNECTIONS,
+                return Refusal(ErrorCode.TOO_MANY_CONNECTIONS,
                                f"{group} has its maximum of {self.max_per_ip} connections")
             return sid  # the counts stay: the slot changes hands within the group
         if self.max_clients and self.total >= self.max_clients:
             sid = self._take_held(None)
             if sid is None:
-                return Refused(ErrorCode.SERVER_FULL,
+                return Refusal(ErrorCode.SERVER_FULL,
                                f"the server has its maximum of {self.max_clients} connections")
             self.per_group[group] = self.per_group.get(group, 0) + 1
             return sid  # the total stays: the slot moved to this group
@@ -188,11 +208,11 @@ class Admission:
         self.total += 1
         return None
 
-    def throttled(self, ip: str, now: float) -> Refused | None:
-        """Takes one new connection of the address's window; Refused if it has none."""
+    def throttled(self, ip: str, now: float) -> Refusal | None:
+        """Takes one new connection of the address's window; Refusal if it has none."""
         group = self.group(ip)
         if self.throttle and not self._may_connect(group, now):
-            return Refused(ErrorCode.TOO_MANY_CONNECTIONS,
+            return Refusal(ErrorCode.TOO_MANY_CONNECTIONS,
                            f"too many new connections from {group} in {self.window:g}s; "
                            "wait a little and try again")
         return None
@@ -319,3 +339,61 @@ class PasswordThrottle:
         if count <= self.free:
             return 0.0
         return min(self.max_wait, 2.0 ** (count - self.free - 1))
+
+
+class AdmissionPolicy:
+    """Who may connect, who must wait, and the words of every refusal: the connection
+    limits (8.4), the wait after wrong server passwords (11.2) and operator passwords
+    (15.1), and address bans (15.3), in that order of precedence."""
+
+    __slots__ = ("admission", "oper_passwords", "password", "passwords")
+
+    def __init__(self, admission: Admission, *, password: bool) -> None:
+        self.admission = admission
+        self.password = password  # the server has a password: wrong ones make a wait
+        self.passwords = PasswordThrottle()
+        self.oper_passwords = PasswordThrottle()
+
+    def admit(self, ip: str, now: float, *, ban: Callable[[], BanRecord | None],
+              throttle: bool = True) -> Refusal | str | None:
+        """As `Admission.admit` (None, or a held session to end: admitted and counted),
+        after the password wait and the address ban (`ban` looks it up when needed)."""
+        group = self.admission.group(ip)
+        wait = self.passwords.wait(group, now) if self.password else 0.0
+        if wait > 0:
+            return Refusal(ErrorCode.AUTH_FAILED, "too many wrong passwords from this "
+                           f"address; try again in {math.ceil(wait)}s",
+                           "warning" if self.passwords.first_refusal(group) else "debug")
+        if (record := ban()) is not None:
+            return Refusal(ErrorCode.BANNED, f"your address ({record.label}) is banned from "
+                           f"this server {record.describe()}", "info")
+        return self.admission.admit(ip, now, throttle=throttle)
+
+    def web_socket(self, ip: str, now: float) -> Refusal | None:
+        """A WebSocket upgrade from a counted web connection takes a new connection of
+        the address's window (its page request did not)."""
+        return self.admission.throttled(ip, now)
+
+    def oper_refusal(self, ip: str, now: float) -> Refusal | None:
+        """An operator login from an address that must still wait (15.1)."""
+        wait = self.oper_passwords.wait(self.admission.group(ip), now)
+        if wait <= 0:
+            return None
+        return Refusal(ErrorCode.OPER_FAILED, "too many wrong operator passwords from this "
+                       f"address; try again in {math.ceil(wait)}s")
+
+    def wrong_password(self, ip: str, now: float) -> str | None:
+        """A wrong server password; the log line when its address must now wait."""
+        group = self.admission.group(ip)
+        count = self.passwords.failed(group, now)
+        wait = self.passwords.wait(group, now)
+        if not wait:
+            return None
+        return (f"{count} wrong passwords in a row from {group}: its connections are "
+                f"refused for {wait:g}s")
+
+    def wrong_oper(self, ip: str, now: float) -> str:
+        """A wrong operator password; the audit line (without the password)."""
+        group = self.admission.group(ip)
+        count = self.oper_passwords.failed(group, now)
+        return f"audit: wrong operator name or password ({count} in a row from {group})"

@@ -4,15 +4,9 @@ In the style of h11's Connection and the websockets library's protocol.py: a `Li
 never reads a clock or touches a socket. The shell (chatd.server for TCP, chatd.web for
 WebSocket) feeds it what arrived with `receive_data` (a byte stream), `receive_message`
 (one WebSocket message), `receive_eof`, and the time with `tick`; each call returns the
-actions to carry out, in order:
-
-  Send(data)       bytes for this connection (an error line, a ping, a prompt)
-  Deliver(event)   a client event for the hub (chatd.hub.Hub.handle)
-  Leave(reason)    the session ends here (or is held for resume when `resumable`)
-  Close()          write what is queued, then close
-  Abort(reason)    cut the connection now, discarding what it has not read
-  Log(level, text) a line for the server log, about this connection
-  AuthFailed()     a wrong password (the shell throttles the address)
+effects to carry out, in order, in the vocabulary the hub uses too (chatd.effects):
+Send, Deliver, Leave, Close, Abort, Log and WrongPassword, each naming the link's
+`peer` (the shell's connection object, opaque to the link).
 
 A Link owns: framing and the line limit (PROTOCOL.txt 1.4, 8.1), mode detection (2.1),
 text-mode login and the password prompt (6.1, 11.2), the lines that arrive while a
@@ -26,9 +20,11 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, Literal, TypeAlias
+from typing import Final, Generic
 
 from chatd import protocol as p
+from chatd.effects import Abort, Close, Deliver, Leave, Log, P, Send, WrongPassword
+from chatd.effects import LinkOp as Action
 from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
 from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
 
@@ -67,46 +63,6 @@ class LinkConfig:
     backlog_bytes: int = 2 * p.DEFAULT_MAX_LINE_BYTES
 
 
-@p.value
-class Send:
-    data: bytes
-
-
-@p.value
-class Deliver:
-    event: p.Event
-
-
-@p.value
-class Leave:
-    reason: str | None  # None: a clean end (EOF, /quit)
-    resumable: bool = True
-
-
-@p.value
-class Close:
-    pass
-
-
-@p.value
-class Abort:
-    reason: str
-
-
-@p.value
-class Log:
-    level: Literal["info", "warning"]
-    text: str
-
-
-@p.value
-class AuthFailed:
-    pass
-
-
-Action: TypeAlias = Send | Deliver | Leave | Close | Abort | Log | AuthFailed
-
-
 class Mode(Enum):
     UNKNOWN = "unknown"  # no line yet
     JSON = "json"
@@ -131,14 +87,15 @@ def refusal(code: str, message: str) -> bytes:
     return p.encode_json(p.Error(code, message))
 
 
-class Link:
+class Link(Generic[P]):
     __slots__ = (
-        "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "pending_name",
+        "peer", "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "pending_name",
         "opened_at", "last_seen", "pinged", "detect_tls", "greeted", "backlog_size",
     )
 
-    def __init__(self, config: LinkConfig, now: float, *, mode: Mode = Mode.UNKNOWN,
-                 detect_tls: bool = False) -> None:
+    def __init__(self, peer: P, config: LinkConfig, now: float, *,
+                 mode: Mode = Mode.UNKNOWN, detect_tls: bool = False) -> None:
+        self.peer = peer  # named in every effect, for the shell
         self.config = config
         self.mode = mode  # a WebSocket is JSON from the start (PROTOCOL.txt 13)
         self.phase = Phase.NEW
@@ -168,17 +125,18 @@ class Link:
 
     # ------------------------------------------------------------------ input
 
-    def receive_data(self, data: bytes, now: float) -> list[Action]:
+    def receive_data(self, data: bytes, now: float) -> list[Action[P]]:
         """Bytes from the stream, split into lines at any boundary."""
         if self.phase is Phase.CLOSED:
             return []
         self._alive(now)
-        out: list[Action] = []
+        out: list[Action[P]] = []
         if (self.detect_tls and self.mode is Mode.UNKNOWN and data[:1] == TLS_RECORD
                 and not self.splitter.pending):
             self.phase = Phase.CLOSED
-            return [Log("warning", "sent a TLS handshake to a plaintext port; closing"),
-                    Abort("TLS handshake on a plaintext port")]
+            return [Log(self.peer, "warning",
+                        "sent a TLS handshake to a plaintext port; closing"),
+                    Abort(self.peer, "TLS handshake on a plaintext port")]
         for line in self.splitter.feed(data):
             if self.closed:
                 break
@@ -190,12 +148,12 @@ class Link:
                 self._line(out, line, now)  # type: ignore[arg-type]
         return out
 
-    def receive_message(self, data: bytes, now: float) -> list[Action]:
+    def receive_message(self, data: bytes, now: float) -> list[Action[P]]:
         """One whole WebSocket message: one line (PROTOCOL.txt 13.2)."""
         if self.phase is Phase.CLOSED:
             return []
         self._alive(now)  # any message proves the client alive (8.5)
-        out: list[Action] = []
+        out: list[Action[P]] = []
         line = data[:-1] if data.endswith(b"\n") else data  # as on TCP, "\n" may end it
         limit = self.config.max_line_bytes
         if len(line) > limit:
@@ -205,26 +163,26 @@ class Link:
             self._line(out, line, now)
         return out
 
-    def receive_eof(self, now: float) -> list[Action]:
+    def receive_eof(self, now: float) -> list[Action[P]]:
         """The client closed its side: a last line without "\\n" still counts, then it left."""
         if self.phase is Phase.CLOSED:
             return []
-        out: list[Action] = []
+        out: list[Action[P]] = []
         if self.splitter.pending:
             for line in self.splitter.feed(b"\n"):
                 if isinstance(line, bytes) and not self.closed:
                     self._line(out, line, now)
         if not self.closed:
             self.phase = Phase.CLOSED
-            out += [Leave(None), Close()]
+            out += [Leave(self.peer, None), Close(self.peer)]
         return out
 
-    def settle(self, joined: bool, now: float) -> list[Action]:
+    def settle(self, joined: bool, now: float) -> list[Action[P]]:
         """The hub decided the connect this link delivered; held lines go on, in order."""
         if self.phase is Phase.CLOSED:
             return []
         self.phase = Phase.JOINED if joined else Phase.NEW
-        out: list[Action] = []
+        out: list[Action[P]] = []
         backlog, self.backlog = self.backlog, None
         self.backlog_size = 0
         for line in backlog or ():  # a connect among them makes the rest wait again
@@ -233,7 +191,7 @@ class Link:
             self._line(out, line, now, charged=True)  # flood control saw them already
         return out
 
-    def tick(self, now: float) -> list[Action]:
+    def tick(self, now: float) -> list[Action[P]]:
         """Deadlines: registration (8.4) and keepalive (8.5)."""
         config = self.config
         if self.phase is Phase.CLOSED:
@@ -247,7 +205,8 @@ class Link:
                     and not self.splitter.pending
                     and now - self.opened_at >= config.greet_after):
                 self.greeted = True
-                return [Send(GREETING if config.password is None else GREETING_PASSWORD)]
+                return [Send(self.peer,
+                             GREETING if config.password is None else GREETING_PASSWORD)]
             return []
         if not config.ping_interval or self.mode is not Mode.JSON:
             return []  # text mode relies on TCP keepalive: nc readers are not pinged
@@ -259,40 +218,35 @@ class Link:
                                   "ping timeout")
         elif idle >= config.ping_interval:
             self.pinged = True
-            return [Send(p.encode_json(p.ServerPing()))]
+            return [Send(self.peer, p.encode_json(p.ServerPing()))]
         return []
 
     # ------------------------------------------------------------------ output the shell asks for
 
-    def error(self, code: str, message: str, now: float) -> list[Action]:
+    def error(self, code: str, message: str, now: float) -> list[Action[P]]:
         """A recoverable error found outside the link (a failure in the hub, say)."""
-        out: list[Action] = []
+        out: list[Action[P]] = []
         self._fault(out, now, ProtocolError(code, message))
         return out
 
-    def shutdown(self) -> list[Action]:
+    def shutdown(self) -> list[Action[P]]:
         """The server is stopping: a last line in the connection's mode, then close."""
         if self.phase is Phase.CLOSED:
             return []
         self.phase = Phase.CLOSED
         notice = p.Shutdown()
         data = p.encode_text(notice) if self.text else p.encode_json(notice)
-        return [Send(data), Close()]
+        return [Send(self.peer, data), Close(self.peer)]
 
     def charge(self, reply_bytes: int, now: float) -> None:
         """A reply of this size went to the client: flood control charges what it cost."""
         if self.guard is not None:
             self.guard.charge(reply_bytes / COST_UNIT, now)
 
-    def fail(self, code: str, message: str, reason: str,
-             resumable: bool = True) -> list[Action]:
-        """An error that ends the connection: error line, leave (or hold), close."""
-        return self._fail(code, message, reason, resumable)
-
-    def suppressed_errors(self) -> list[Action]:
+    def suppressed_errors(self) -> list[Action[P]]:
         """When the connection ends: how many errors the log left out."""
         count = self.errors.pending() if self.errors is not None else 0
-        return [Log("warning", f"{count} more errors not logged")] if count else []
+        return [Log(self.peer, "warning", f"{count} more errors not logged")] if count else []
 
     # ------------------------------------------------------------------ lines
 
@@ -300,7 +254,7 @@ class Link:
         self.last_seen = now
         self.pinged = False
 
-    def _line(self, out: list[Action], line: bytes, now: float, charged: bool = False) -> None:
+    def _line(self, out: list[Action[P]], line: bytes, now: float, charged: bool = False) -> None:
         guard = self.guard
         if guard is not None and not charged:
             verdict = guard.take(now, len(line))
@@ -322,7 +276,7 @@ class Link:
             elif self.phase is Phase.JOINED:
                 event = p.parse_text_line(line)
                 if isinstance(event, p.Message) and event.to is not None:
-                    out.append(Send(sent_privately(event.to, event.message)))
+                    out.append(Send(self.peer, sent_privately(event.to, event.message)))
             else:
                 event = self._text_login(out, line)
         except ProtocolError as exc:
@@ -334,9 +288,9 @@ class Link:
             if not self._password_ok(out, event.password):
                 return
             self.phase = Phase.JOINING
-        out.append(Deliver(event))
+        out.append(Deliver(self.peer, event))
 
-    def _hold(self, out: list[Action], now: float, line: bytes) -> None:
+    def _hold(self, out: list[Action[P]], now: float, line: bytes) -> None:
         """A line sent before the connect was decided waits for it (a cluster takes a
         moment); past the bound it is dropped with an error (PROTOCOL.txt 8.8)."""
         if self.backlog is None:
@@ -359,22 +313,22 @@ class Link:
             return False
         return self.mode is Mode.UNKNOWN or (self.text and self.pending_name is not None)
 
-    def _text_login(self, out: list[Action], line: bytes) -> p.Connect | None:
+    def _text_login(self, out: list[Action[P]], line: bytes) -> p.Connect | None:
         """Text mode: the first line is the name; with a password, the next line is it."""
         text = p.decode_utf8(line)
         if self.config.password is None:
             return p.Connect(name=text, text=True)
         if self.pending_name is not None and not text.strip():
-            out.append(Send(PASSWORD_PROMPT))  # Enter alone is no password: ask again
+            out.append(Send(self.peer, PASSWORD_PROMPT))  # Enter alone is no password: again
             return None
         if self.pending_name is None:
             p.normalize_name(text)  # a bad name is reported before the password is asked
             self.pending_name = text
-            out.append(Send(PASSWORD_PROMPT))
+            out.append(Send(self.peer, PASSWORD_PROMPT))
             return None
         return p.Connect(name=self.pending_name, password=text, text=True)
 
-    def _password_ok(self, out: list[Action], given: str | None) -> bool:
+    def _password_ok(self, out: list[Action[P]], given: str | None) -> bool:
         """Checks a connect's password (PROTOCOL.txt 11.2) in constant time; a wrong one
         closes the connection."""
         wanted = self.config.password
@@ -383,12 +337,12 @@ class Link:
         if given is not None and hmac.compare_digest(given.encode(), wanted.encode()):
             return True
         if given is not None:  # a guess: the shell makes the address wait (11.2)
-            out.append(AuthFailed())
+            out.append(WrongPassword(self.peer))
         out += self._fail(ErrorCode.AUTH_FAILED, "wrong or missing password",
                           f"auth failed: {'wrong' if given else 'no'} password")
         return False
 
-    def _flooding(self, out: list[Action], now: float, verdict: Verdict, line: bytes) -> None:
+    def _flooding(self, out: list[Action[P]], now: float, verdict: Verdict, line: bytes) -> None:
         if verdict is Verdict.FLOOD:
             out += self._fail(ErrorCode.EXCESS_FLOOD, "too many lines; disconnected",
                               "excess flood", resumable=False)
@@ -422,22 +376,22 @@ class Link:
         error = p.Error(exc.code, exc.message, exc.ref)
         return p.encode_text(error) if self.mode is Mode.TEXT else p.encode_json(error)
 
-    def _fault(self, out: list[Action], now: float, exc: ProtocolError) -> None:
+    def _fault(self, out: list[Action[P]], now: float, exc: ProtocolError) -> None:
         """A recoverable error: tell the client, log it (in summary when they pile up)."""
         if self.errors is None:
             self.errors = ErrorLogThrottle()
         admit, suppressed = self.errors.admit(now)
         if suppressed:
-            out.append(Log("warning", f"{suppressed} more errors not logged"))
+            out.append(Log(self.peer, "warning", f"{suppressed} more errors not logged"))
         if admit:
-            out.append(Log("warning", f"error {exc.code}: {exc.message}"))
-        out.append(Send(self._encode_error(exc)))
+            out.append(Log(self.peer, "warning", f"error {exc.code}: {exc.message}"))
+        out.append(Send(self.peer, self._encode_error(exc)))
 
     def _fail(self, code: str, message: str, reason: str,
-              resumable: bool = True) -> list[Action]:
+              resumable: bool = True) -> list[Action[P]]:
         if self.phase is Phase.CLOSED:
             return []
         self.phase = Phase.CLOSED
-        return [Log("warning", f"closing: {reason} ({code})"),
-                Send(self._encode_error(ProtocolError(code, message))),
-                Leave(reason, resumable), Close()]
+        return [Log(self.peer, "warning", f"closing: {reason} ({code})"),
+                Send(self.peer, self._encode_error(ProtocolError(code, message))),
+                Leave(self.peer, reason, resumable), Close(self.peer)]

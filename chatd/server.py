@@ -22,18 +22,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
-import math
 import signal
 import socket
 import sqlite3
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Final, assert_never, cast
 
 from chatd import effects as ef
-from chatd import link as ln
 from chatd import protocol as p
 from chatd.bus import Bus, LocalBus
 from chatd.commands import BEAT_EVERY, BeatCmd, DetachCmd, LeaveCmd
@@ -41,8 +39,8 @@ from chatd.effects import Effects
 from chatd.heap import Collector, trim_heap
 from chatd.hub import Config as HubConfig
 from chatd.hub import HistorySink, Hub
-from chatd.limits import Admission, PasswordThrottle, Refused
-from chatd.link import Link, LinkConfig, Mode, refusal
+from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
+from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
 from chatd.net import end_reason, peer_address, tls_context
 from chatd.outbox import Outlet, RoomBuffer, Writer
@@ -159,11 +157,12 @@ class Connection:
         "counted",
     )
 
-    def __init__(self, server: Server, cid: int, link: Link, outlet: Outlet, *, ip: str,
-                 address: str) -> None:
+    def __init__(self, server: Server, cid: int, outlet: Outlet, *, ip: str, address: str,
+                 mode: Mode, detect_tls: bool) -> None:
         self.server = server
         self.cid = cid
-        self.link = link
+        self.link: Link[Connection] = Link(self, server.link_config, time.monotonic(),
+                                           mode=mode, detect_tls=detect_tls)
         self.outlet = outlet
         self.ip = ip
         self.address = address
@@ -255,12 +254,10 @@ class Server:
             self.bus = LocalBus(self.hub, self.apply_effects, first_seq=first,
                                 reserve=self.store.reserve if self.store else None)
         self.connections: dict[int, Connection] = {}
-        self._password = bool(config.password)
-        self.passwords = PasswordThrottle()
-        self.oper_passwords = PasswordThrottle()  # wrong operator passwords (15.1)
         self.admission = Admission(
             config.max_clients, config.max_per_ip, ipv6_prefix=config.ipv6_prefix,
             throttle=config.connect_throttle, window=config.connect_window)
+        self.policy = AdmissionPolicy(self.admission, password=bool(config.password))
         self.listeners: list[asyncio.Server] = []
         self._tls: ssl.SSLContext | None = None
         self._cid = 0
@@ -340,7 +337,7 @@ class Server:
         self.stopping = True
         for conn in list(self.connections.values()):
             if not conn.closing:
-                self.perform(conn, conn.link.shutdown())
+                self.perform(conn.link.shutdown())
         self.writer.flush()
         try:
             await asyncio.wait_for(self.all_closed(), self.config.shutdown_timeout)
@@ -380,7 +377,7 @@ class Server:
                 if not conn.closing:
                     actions = conn.link.tick(now)
                     if actions:
-                        self.perform(conn, actions)
+                        self.perform(actions)
                         acted += 1
                         if acted >= TICK_ACTIONS:
                             break  # the rest of this slice waits for its next turn
@@ -407,7 +404,7 @@ class Server:
                         **{k: v[1] for k, v in live.items() if k in hub_fields}))
         config = self.config
         self.link_config = link_config_of(config)  # connections made from now on
-        self._password = bool(config.password)
+        self.policy.password = bool(config.password)
         self.writer.max_send_queue = config.max_send_queue
         admission = self.admission
         admission.max_clients, admission.max_per_ip = config.max_clients, config.max_per_ip
@@ -493,49 +490,30 @@ class Server:
         its slot to the newcomer: it ends now, with a notice.
         """
         self._cid += 1
-        now = time.monotonic()
-        verdict: Refused | str | None
-        group = self.admission.group(ip)
-        wait = self.passwords.wait(group, now) if self._password else 0.0
-        if wait > 0:  # guessing passwords: PROTOCOL.txt 11.2
-            verdict = Refused(ErrorCode.AUTH_FAILED, "too many wrong passwords from this "
-                              f"address; try again in {math.ceil(wait)}s")
-            log = self.log.warning if self.passwords.first_refusal(group) else self.log.debug
-        elif (ban := self.hub.mod.address_ban(ip, time.time())) is not None:  # 15.3
-            verdict = Refused(ErrorCode.BANNED, f"your address ({ban.label}) is banned from "
-                              f"this server {ban.describe()}")
-            log = self.log.info
-        else:
-            verdict = self.admission.admit(ip, now, throttle=throttle)
-            log = self.log.warning
-        if isinstance(verdict, Refused):
+        verdict = self.policy.admit(
+            ip, time.monotonic(), throttle=throttle,
+            ban=lambda: self.hub.mod.address_ban(ip, time.time()))  # 15.3
+        if isinstance(verdict, Refusal):
             self.refusals[verdict.code] += 1
+            log = (self.log.warning if verdict.log_level == "warning" else
+                   self.log.info if verdict.log_level == "info" else self.log.debug)
             log(f"refused: {verdict.message}", event="refuse", cid=self._cid, address=address)
             if say_why:
-                outlet.send(refusal(verdict.code, verdict.message))
+                outlet.send(verdict.line())
             outlet.close()
             return False
         if verdict is not None:
             self.log.info(f"#{self._cid} {address} takes the slot of held session {verdict}")
-            self.bus.publish([LeaveCmd(verdict, "replaced by a newer connection from the "
-                                                "same address")])
+            self.bus.publish([LeaveCmd(verdict, REPLACED)])
         return True
 
-    def _wrong_password(self, conn: Connection) -> None:
-        group = self.admission.group(conn.ip)
+    def _wrong_password(self, conn: Connection, oper: bool) -> None:
+        """The address waits before its next try (11.2, 15.1); logged without it."""
         now = time.monotonic()
-        count = self.passwords.failed(group, now)
-        wait = self.passwords.wait(group, now)
-        if wait:
-            self.log.warning(f"{count} wrong passwords in a row from {group}: its connections "
-                             f"are refused for {wait:g}s")
-
-    def _wrong_oper(self, conn: Connection) -> None:
-        """A wrong operator password: logged without it; the address waits (15.1)."""
-        group = self.admission.group(conn.ip)
-        count = self.oper_passwords.failed(group, time.monotonic())
-        self.log.warning(f"{conn} audit: wrong operator name or password "
-                         f"({count} in a row from {group})")
+        if oper:
+            self.log.warning(f"{conn} {self.policy.wrong_oper(conn.ip, now)}")
+        elif (line := self.policy.wrong_password(conn.ip, now)) is not None:
+            self.log.warning(line)
 
     def linger(self, conn: Connection) -> asyncio.TimerHandle | None:
         if self._loop is None:
@@ -555,9 +533,8 @@ class Server:
             self._cid += 1
         elif not self.admit(ip, address, outlet, say_why=say_why):
             return None
-        link = Link(self.link_config, time.monotonic(),
-                    mode=Mode.JSON if json_only else Mode.UNKNOWN, detect_tls=detect_tls)
-        conn = Connection(self, self._cid, link, outlet, ip=ip, address=address)
+        conn = Connection(self, self._cid, outlet, ip=ip, address=address,
+                          mode=Mode.JSON if json_only else Mode.UNKNOWN, detect_tls=detect_tls)
         self.connections[conn.cid] = conn
         self.log.info("connected", event="connect", cid=conn.cid, address=conn.address)
         return conn
@@ -565,15 +542,15 @@ class Server:
     def received(self, conn: Connection, data: bytes) -> None:
         """Bytes from a stream (TCP)."""
         self.bytes_in += len(data)
-        self.perform(conn, conn.link.receive_data(data, time.monotonic()))
+        self.perform(conn.link.receive_data(data, time.monotonic()))
 
     def received_message(self, conn: Connection, data: bytes) -> None:
         """One whole message (WebSocket)."""
         self.bytes_in += len(data)
-        self.perform(conn, conn.link.receive_message(data, time.monotonic()))
+        self.perform(conn.link.receive_message(data, time.monotonic()))
 
     def eof(self, conn: Connection) -> None:
-        self.perform(conn, conn.link.receive_eof(time.monotonic()))
+        self.perform(conn.link.receive_eof(time.monotonic()))
 
     def lost(self, conn: Connection, reason: str | None) -> None:
         """The connection has ended, for whatever cause; `reason` None: cleanly."""
@@ -587,7 +564,7 @@ class Server:
         if self.connections.pop(conn.cid, None) is None:
             return
         self.uncount(conn)
-        self.perform(conn, conn.link.suppressed_errors())
+        self.perform(conn.link.suppressed_errors())
         self.log.debug("closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""),
                        event="close", cid=conn.cid, address=conn.address)
         if self._all_closed is not None and not self.connections:
@@ -612,39 +589,10 @@ class Server:
                 conn.held_sid = cmd.sid
         self.apply_effects(fx)
 
-    def perform(self, conn: Connection, actions: list[ln.Action]) -> None:
-        """Carry out a link's actions, in order."""
-        for action in actions:
-            if isinstance(action, ln.Deliver):  # nearly every action: before the match
-                self.lines_in += 1
-                self._handle(conn, action.event)
-                continue
-            match action:
-                case ln.Send(data):
-                    self.writer.send(conn, data)
-                case ln.Leave(reason, resumable):
-                    self.left(conn, reason, resumable)
-                case ln.Close():
-                    conn.close()
-                case ln.Abort(reason):
-                    conn.drop(reason)
-                case ln.Log(level, text):
-                    if level == "info":
-                        self.log.info(text, event="connection", cid=conn.cid, address=conn.address)
-                    else:
-                        self.log.warning(text, event="connection", cid=conn.cid,
-                                         address=conn.address)
-                case ln.AuthFailed():
-                    self._wrong_password(conn)
-                case _:
-                    assert_never(action)
-
     def _handle(self, conn: Connection, event: p.Event) -> None:
-        if type(event) is p.Oper and (wait := self.oper_passwords.wait(
-                self.admission.group(conn.ip), time.monotonic())) > 0:  # PROTOCOL.txt 15.1
-            self.perform(conn, conn.link.error(
-                ErrorCode.OPER_FAILED, "too many wrong operator passwords from this address; "
-                f"try again in {math.ceil(wait)}s", time.monotonic()))
+        if type(event) is p.Oper and (refusal := self.policy.oper_refusal(
+                conn.ip, time.monotonic())) is not None:  # PROTOCOL.txt 15.1
+            self.perform(conn.link.error(refusal.code, refusal.message, time.monotonic()))
             return
         try:
             self.apply_effects(self.hub.handle(
@@ -652,19 +600,22 @@ class Server:
         except Exception as exc:  # a bug must cost one line, never the server
             self.log.error(f"internal error on {type(event).__name__}: {exc!r}", "bug",
                            cid=conn.cid, address=conn.address)
-            self.perform(conn, conn.link.error(
+            self.perform(conn.link.error(
                 ErrorCode.INTERNAL, "the server failed on this line; it was dropped",
                 time.monotonic()))
 
-    def apply_effects(self, fx: Effects[Connection]) -> None:
-        """Replay the hub's operations in order (chatd.effects)."""
+    def perform(self, ops: Sequence[ef.Op[Connection]]) -> None:
+        """Carry out effects of a link or of the hub, in order (chatd.effects)."""
         writer = self.writer
-        for op in fx.ops:
+        for op in ops:
             # isinstance in order of frequency: as exhaustive for mypy as a match, and
-            # cheaper on the broadcast path (a chat line makes three operations).
-            if isinstance(op, ef.Broadcast):
+            # cheaper on the broadcast path (a chat line makes four effects).
+            if isinstance(op, ef.Deliver):
+                self.lines_in += 1
+                self._handle(op.peer, op.event)
+            elif isinstance(op, ef.Broadcast):
                 writer.broadcast(op.channel, op.data, op.skip)
-            elif isinstance(op, ef.SendTo):
+            elif isinstance(op, ef.Send):
                 writer.send(op.peer, op.data)
             elif isinstance(op, ef.Publish):
                 self.bus.publish(op.commands)
@@ -675,15 +626,27 @@ class Server:
             elif isinstance(op, ef.Close):
                 op.peer.close()
             elif isinstance(op, ef.Settled):
-                self.perform(op.peer, op.peer.link.settle(op.joined, time.monotonic()))
+                self.perform(op.peer.link.settle(op.joined, time.monotonic()))
             elif isinstance(op, ef.Released):
                 self.admission.unhold(op.sid)
             elif isinstance(op, ef.Charge):
                 op.peer.link.charge(op.reply_bytes, time.monotonic())
-            elif isinstance(op, ef.Denied):
-                self._wrong_oper(op.peer)
+            elif isinstance(op, ef.Leave):
+                self.left(op.peer, op.reason, op.resumable)
+            elif isinstance(op, ef.Abort):
+                op.peer.drop(op.reason)
+            elif isinstance(op, ef.Log):
+                conn = op.peer
+                log = self.log.info if op.level == "info" else self.log.warning
+                log(op.text, event="connection", cid=conn.cid, address=conn.address)
+            elif isinstance(op, ef.WrongPassword):
+                self._wrong_password(op.peer, op.oper)
             else:
                 assert_never(op)
+
+    def apply_effects(self, fx: Effects[Connection]) -> None:
+        """The hub's effects (chatd.bus calls this), and its lines for the log."""
+        self.perform(fx.ops)
         if fx.note:
             about = fx.about
             if about is None or not self.log.json:

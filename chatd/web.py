@@ -494,8 +494,8 @@ class WebGateway:
                                         "(allow it with --web-origin)")
                 return ws.respond(403, "This Origin may not use this chat server.\n")
             address = cast(WebConnection, ws).address
-            refused = self.server.admission.throttled(cast(WebConnection, ws).ip,
-                                                      time.monotonic())
+            refused = self.server.policy.web_socket(cast(WebConnection, ws).ip,
+                                                    time.monotonic())
             if refused is None:
                 return None  # go on with the WebSocket handshake
             self.server.refusals[refused.code] += 1

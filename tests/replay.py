@@ -11,14 +11,14 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 from chatd.commands import Command
-from chatd.effects import Broadcast, Channel, Close, Effects, Enter, Exit, Publish, SendTo
+from chatd.effects import Broadcast, Channel, Close, Effects, Enter, Exit, Publish, Send
 
 P = TypeVar("P", bound=Hashable)
 Delivery = tuple[tuple[P, ...], bytes, "P | None"]  # (targets, data, skip)
 
 
 class Replay(Generic[P]):
-    """Channel membership from Enter/Exit; deliveries from SendTo/Broadcast, in order."""
+    """Channel membership from Enter/Exit; deliveries from Send/Broadcast, in order."""
 
     def __init__(self) -> None:
         self.channels: dict[Channel, dict[P, None]] = {}  # members in order of entry
@@ -36,7 +36,7 @@ class Replay(Generic[P]):
                 self.channels.get(op.channel, {}).pop(op.peer, None)
             elif isinstance(op, Broadcast):
                 out.append((tuple(self.channels.get(op.channel, {})), op.data, op.skip))
-            elif isinstance(op, SendTo):
+            elif isinstance(op, Send):
                 out.append(((op.peer,), op.data, None))
             elif isinstance(op, Close):
                 self.closed.append(op.peer)

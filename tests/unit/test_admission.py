@@ -6,7 +6,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatd.limits import Admission, FloodGuard, PasswordThrottle, Refused, Verdict
+from chatd.limits import (
+    Admission,
+    AdmissionPolicy,
+    FloodGuard,
+    PasswordThrottle,
+    Refusal,
+    Verdict,
+)
+from chatd.moderation import BanRecord
 from chatd.protocol import ErrorCode
 
 T0 = 100.0
@@ -22,7 +30,7 @@ def test_ipv6_addresses_count_per_prefix_and_ipv4_whole() -> None:
     assert gate.admit("2001:db8:1:2::1", T0) is None
     assert gate.admit("2001:db8:1:2::2", T0) is None
     refused = gate.admit("2001:db8:1:2:abcd::3", T0)
-    assert isinstance(refused, Refused) and refused.code == ErrorCode.TOO_MANY_CONNECTIONS
+    assert isinstance(refused, Refusal) and refused.code == ErrorCode.TOO_MANY_CONNECTIONS
     assert gate.admit("2001:db8:1:3::1", T0) is None  # another /64
     assert Admission(ipv6_prefix=128).group("2001:db8::1") == "2001:db8::1/128"
 
@@ -49,7 +57,7 @@ def test_the_total_counts_held_sessions_of_every_address() -> None:
     assert gate.admit("192.0.2.1", T0) is None
     assert gate.admit("192.0.2.2", T0) is None
     refused = gate.admit("192.0.2.3", T0)
-    assert isinstance(refused, Refused) and refused.code == ErrorCode.SERVER_FULL
+    assert isinstance(refused, Refusal) and refused.code == ErrorCode.SERVER_FULL
     gate.hold("s1", "192.0.2.1")
     assert gate.admit("192.0.2.3", T0) == "s1"
     assert gate.per_group == {"192.0.2.2": 1, "192.0.2.3": 1} and gate.total == 2
@@ -73,7 +81,7 @@ def test_new_connections_per_address_are_throttled_in_a_window() -> None:
     for i in range(3):
         assert gate.admit("192.0.2.1", T0 + i) is None
     refused = gate.admit("192.0.2.1", T0 + 3)
-    assert isinstance(refused, Refused) and "too many new connections" in refused.message
+    assert isinstance(refused, Refusal) and "too many new connections" in refused.message
     assert gate.admit("192.0.2.2", T0 + 3) is None  # others are not held back
     assert gate.admit("192.0.2.1", T0 + 10.5) is None  # the first connect left the window
     assert gate.total == 5  # a refused connection is not counted
@@ -88,8 +96,8 @@ def test_a_connection_counted_without_the_throttle_asks_it_later() -> None:
     assert gate.throttled("192.0.2.1", T0 + 1) is None
     assert gate.throttled("192.0.2.1", T0 + 1) is None
     refused = gate.throttled("192.0.2.1", T0 + 1)
-    assert isinstance(refused, Refused) and refused.code == ErrorCode.TOO_MANY_CONNECTIONS
-    assert isinstance(gate.admit("192.0.2.1", T0 + 1), Refused)  # the same window
+    assert isinstance(refused, Refusal) and refused.code == ErrorCode.TOO_MANY_CONNECTIONS
+    assert isinstance(gate.admit("192.0.2.1", T0 + 1), Refusal)  # the same window
     assert gate.total == 5
 
 
@@ -181,3 +189,37 @@ def test_ordinary_chat_never_meets_the_byte_budget() -> None:
             assert g.take(now, 300) is Verdict.OK
     g = guard()
     assert all(g.take(T0 + i * 0.01, 20_000) is Verdict.OK for i in range(3))
+
+
+def test_policy_words_refusals_password_wait_first_then_ban_then_limits() -> None:
+    """PROTOCOL.txt 11.2, 15.3, 8.4: the policy decides and words; the shell only sends."""
+    policy = AdmissionPolicy(Admission(max_per_ip=1, throttle=0), password=True)
+    ban = BanRecord("address", "192.0.2.0/24", "192.0.2.0/24", 0, "op", "spam", T0)
+    banned = policy.admit("192.0.2.1", T0, ban=lambda: ban)
+    assert banned == Refusal(ErrorCode.BANNED, "your address (192.0.2.0/24) is banned from "
+                             "this server permanently (spam)", "info")
+    assert policy.admit("192.0.2.1", T0, ban=lambda: None) is None
+    full = policy.admit("192.0.2.1", T0, ban=lambda: None)
+    assert isinstance(full, Refusal) and full.code == ErrorCode.TOO_MANY_CONNECTIONS
+    assert [policy.wrong_password("192.0.2.9", T0) for _ in range(3)] == [None] * 3
+    assert policy.wrong_password("192.0.2.9", T0) == (
+        "4 wrong passwords in a row from 192.0.2.9: its connections are refused for 1s")
+    waiting = policy.admit("192.0.2.9", T0, ban=lambda: ban)  # the wait comes first
+    assert waiting == Refusal(ErrorCode.AUTH_FAILED, "too many wrong passwords from this "
+                              "address; try again in 1s", "warning")
+    again = policy.admit("192.0.2.9", T0, ban=lambda: None)
+    assert isinstance(again, Refusal) and again.log_level == "debug"  # logged once a wait
+    policy.password = False  # no server password: no wait either
+    assert policy.admit("192.0.2.9", T0, ban=lambda: None) is None
+
+
+def test_policy_oper_wait_and_audit_line() -> None:
+    """PROTOCOL.txt 15.1: wrong operator passwords make the address wait, worded here."""
+    policy = AdmissionPolicy(Admission(), password=False)
+    assert policy.oper_refusal("192.0.2.1", T0) is None
+    lines = [policy.wrong_oper("192.0.2.1", T0) for _ in range(4)]
+    assert lines[-1] == "audit: wrong operator name or password (4 in a row from 192.0.2.1)"
+    assert policy.oper_refusal("192.0.2.1", T0) == Refusal(
+        ErrorCode.OPER_FAILED, "too many wrong operator passwords from this address; "
+        "try again in 1s")
+    assert policy.oper_refusal("192.0.2.1", T0 + 1) is None

@@ -13,26 +13,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
+from chatd.effects import Abort, Close, Deliver, Leave, LinkOp, Log, Send
+from chatd.limits import Refusal
 from chatd.link import (
     GREETING,
     GREETING_PASSWORD,
     HELD_LINE_OVERHEAD,
     PASSWORD_PROMPT,
-    Abort,
-    Action,
-    Close,
-    Deliver,
-    Leave,
     Link,
     LinkConfig,
-    Log,
     Mode,
-    Send,
-    refusal,
 )
 from chatd.protocol import ErrorCode
 
 T0 = 1000.0
+PEER = "conn"  # what the shell names the connection by: opaque to the link
+Action = LinkOp[str]
 OPEN = LinkConfig(rate=0)  # flood control off unless a test is about it
 
 
@@ -55,8 +51,8 @@ def errors(actions: list[Action]) -> list[dict[str, Any]]:
     return out
 
 
-def joined_link(config: LinkConfig = OPEN, mode: Mode = Mode.UNKNOWN) -> Link:
-    link = Link(config, T0, mode=mode)
+def joined_link(config: LinkConfig = OPEN, mode: Mode = Mode.UNKNOWN) -> Link[str]:
+    link = Link(PEER, config, T0, mode=mode)
     assert isinstance(events(link.receive_data(b'{"type":"connect","name":"a"}\n', T0))[0],
                       p.Connect)
     assert link.settle(True, T0) == []
@@ -84,7 +80,7 @@ def test_a_line_over_the_limit_is_line_too_long_and_the_next_one_works() -> None
 
 def test_a_tls_hello_on_a_plaintext_port_aborts() -> None:
     """PROTOCOL.txt 11.1: a TLS handshake on a plaintext port is closed at once."""
-    link = Link(OPEN, T0, detect_tls=True)
+    link = Link(PEER, OPEN, T0, detect_tls=True)
     out = link.receive_data(b"\x16\x03\x01\x02\x00", T0)
     assert isinstance(out[-1], Abort) and link.closed
     assert link.receive_data(b"alice\n", T0) == []
@@ -96,7 +92,7 @@ def test_eof_delivers_the_last_unterminated_line_then_leaves_cleanly() -> None:
     assert link.receive_data(b'{"type":"message","message":"bye"}', T0) == []
     out = link.receive_eof(T0)
     assert events(out) == [p.Message("bye")]
-    assert out[-2:] == [Leave(None), Close()]
+    assert out[-2:] == [Leave(PEER, None), Close(PEER)]
     assert link.receive_eof(T0) == []
 
 
@@ -110,10 +106,10 @@ CHAT = [b'{"type":"connect","name":"alice"}', b'{"type":"message","message":"h\x
 def test_any_chunking_gives_the_same_actions(cuts: list[int], crlf: bool) -> None:
     """PROTOCOL.txt 1.2: how the stream is cut into reads changes nothing."""
     stream = b"".join(line + (b"\r\n" if crlf else b"\n") for line in CHAT)
-    whole = Link(OPEN, T0)
+    whole = Link(PEER, OPEN, T0)
     expected = whole.receive_data(stream, T0)
     expected += whole.settle(True, T0)
-    link = Link(OPEN, T0)
+    link = Link(PEER, OPEN, T0)
     got: list[Action] = []
     points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
     for start, end in itertools.pairwise(points):
@@ -127,7 +123,7 @@ def test_any_chunking_gives_the_same_actions(cuts: list[int], crlf: bool) -> Non
 @given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=10))
 def test_any_bytes_in_any_chunks_never_raise(data: bytes, cuts: list[int]) -> None:
     """PROTOCOL.txt 7: any input gets events or error lines; the link never raises."""
-    link = Link(LinkConfig(rate=0, max_line_bytes=50), T0, detect_tls=True)
+    link = Link(PEER, LinkConfig(rate=0, max_line_bytes=50), T0, detect_tls=True)
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
     for start, end in itertools.pairwise(points):
         for action in link.receive_data(data[start:end], T0):
@@ -142,7 +138,7 @@ def test_any_bytes_in_any_chunks_never_raise(data: bytes, cuts: list[int]) -> No
 
 def test_mode_is_decided_by_the_first_line() -> None:
     """PROTOCOL.txt 2.1: "{" first means JSON mode, anything else is text mode."""
-    json_link, text_link = Link(OPEN, T0), Link(OPEN, T0)
+    json_link, text_link = Link(PEER, OPEN, T0), Link(PEER, OPEN, T0)
     json_link.receive_data(b'  {"type":"connect"}\n', T0)
     text_link.receive_data(b"alice\n", T0)
     assert json_link.mode is Mode.JSON and text_link.mode is Mode.TEXT
@@ -151,7 +147,7 @@ def test_mode_is_decided_by_the_first_line() -> None:
 
 def test_text_mode_first_line_is_the_name_then_lines_are_chat() -> None:
     """PROTOCOL.txt 6.1, 6.2."""
-    link = Link(OPEN, T0)
+    link = Link(PEER, OPEN, T0)
     out = link.receive_data(b"alice\nhello\n", T0)
     assert events(out) == [p.Connect(name="alice", text=True)]
     assert events(link.settle(True, T0)) == [p.Message("hello")]
@@ -160,7 +156,7 @@ def test_text_mode_first_line_is_the_name_then_lines_are_chat() -> None:
 
 def test_text_mode_password_prompt_then_password_line() -> None:
     """PROTOCOL.txt 11.2: text mode asks "* password:" after the name."""
-    link = Link(LinkConfig(rate=0, password="s3cret"), T0)
+    link = Link(PEER, LinkConfig(rate=0, password="s3cret"), T0)
     out = link.receive_data(b"alice\n", T0)
     assert sent(out) == [PASSWORD_PROMPT] and events(out) == []
     out = link.receive_data(b"s3cret\n", T0)
@@ -172,11 +168,11 @@ def test_a_blank_first_line_is_the_default_name() -> None:
     greeted or not; only as the first line: the blank line that ends an HTTP request
     sent to the chat port, after its refused "names", joins nobody."""
     for first in (b"\n", b"  \r\n"):
-        link = Link(OPEN, T0)
+        link = Link(PEER, OPEN, T0)
         name = first.removesuffix(b"\n").removesuffix(b"\r").decode()
         assert events(link.receive_data(first, T0)) == [p.Connect(name=name, text=True)]
         assert link.text
-    link = Link(OPEN, T0)
+    link = Link(PEER, OPEN, T0)
     out = link.receive_data(b"GET / HTTP/1.1\r\n", T0)
     assert events(out) == [p.Connect(name="GET / HTTP/1.1", text=True)]
     link.settle(False, T0)  # bad_name
@@ -186,11 +182,11 @@ def test_a_blank_first_line_is_the_default_name() -> None:
 def test_blank_lines_stay_ignored_in_json_mode_and_once_joined() -> None:
     """PROTOCOL.txt 1.2: a JSON client's blank lines, and blank lines after joining, are
     nothing."""
-    link = Link(OPEN, T0)
+    link = Link(PEER, OPEN, T0)
     link.receive_data(b'{"type":"connect","name":" "}\n', T0)
     link.settle(False, T0)  # refused: a JSON connection stays JSON
     assert link.receive_data(b"\n\n", T0) == []
-    text = Link(OPEN, T0)
+    text = Link(PEER, OPEN, T0)
     text.receive_data(b"alice\n", T0)
     assert text.receive_data(b"\n", T0) == []  # while the name is decided
     text.settle(True, T0)
@@ -200,7 +196,7 @@ def test_blank_lines_stay_ignored_in_json_mode_and_once_joined() -> None:
 def test_text_mode_blank_name_and_enter_at_the_password_prompt() -> None:
     """PROTOCOL.txt 6.1, 11.2: with a password, a blank name is still the default name and
     the password is asked; Enter alone at the prompt asks again."""
-    link = Link(LinkConfig(rate=0, password="s3cret"), T0)
+    link = Link(PEER, LinkConfig(rate=0, password="s3cret"), T0)
     out = link.receive_data(b"\n", T0)
     assert sent(out) == [PASSWORD_PROMPT] and events(out) == []
     out = link.receive_data(b"\n", T0)
@@ -211,27 +207,27 @@ def test_text_mode_blank_name_and_enter_at_the_password_prompt() -> None:
 
 def test_text_mode_private_line_is_shown_to_its_sender() -> None:
     """PROTOCOL.txt 6.2: /msg shows the sender "-> *NAME* TEXT" before the hub has it."""
-    link = Link(OPEN, T0)
+    link = Link(PEER, OPEN, T0)
     link.receive_data(b"alice\n", T0)
     link.settle(True, T0)
     out = link.receive_data(b"/msg bob hi \xe2\x80\xae there\n", T0)
-    assert out == [Send("-> *bob* hi \ufffd there\n".encode()),
-                   Deliver(p.Message("hi \u202e there", to="bob"))]
+    assert out == [Send(PEER, "-> *bob* hi \ufffd there\n".encode()),
+                   Deliver(PEER, p.Message("hi \u202e there", to="bob"))]
     assert sent(link.receive_data(b"hello\n", T0)) == []  # a room line: no echo
 
 
 def test_a_wrong_password_closes_without_reaching_the_hub() -> None:
     """PROTOCOL.txt 11.2: auth_failed, then close; the connect is not delivered."""
-    link = Link(LinkConfig(rate=0, password="s3cret"), T0)
+    link = Link(PEER, LinkConfig(rate=0, password="s3cret"), T0)
     out = link.receive_data(b'{"type":"connect","name":"a","password":"guess"}\n', T0)
     assert events(out) == [] and [e["code"] for e in errors(out)] == [ErrorCode.AUTH_FAILED]
-    assert Close() in out and link.closed
+    assert Close(PEER) in out and link.closed
     assert not any(isinstance(a, Log) and "guess" in a.text for a in out)
 
 
 def test_lines_wait_while_the_connect_is_decided_and_go_on_in_order() -> None:
     """PROTOCOL.txt 8.8: lines sent before the welcome are held, then handled in order."""
-    link = Link(OPEN, T0)
+    link = Link(PEER, OPEN, T0)
     out = link.receive_data(b'{"type":"connect","name":"a"}\n{"type":"message","message":"1"}\n'
                             b'{"type":"message","message":"2"}\n', T0)
     assert events(out) == [p.Connect(name="a")]
@@ -241,7 +237,7 @@ def test_lines_wait_while_the_connect_is_decided_and_go_on_in_order() -> None:
 
 def test_a_refused_connect_lets_the_next_connect_through() -> None:
     """PROTOCOL.txt 5.1: after bad_name the connection may try again."""
-    link = Link(OPEN, T0)
+    link = Link(PEER, OPEN, T0)
     out = link.receive_data(b'{"type":"connect","name":" "}\n{"type":"connect","name":"b"}\n'
                             b'{"type":"who"}\n', T0)
     assert events(out) == [p.Connect(name=" ")]
@@ -255,11 +251,11 @@ def test_the_backlog_is_bounded_in_bytes() -> None:
     are dropped with rate_limited and their ref; the ones held go on."""
     line = b'{"type":"message","message":"%s","ref":"r%d"}\n'
     big = [line % (b"x" * 60_000, i) for i in range(3)]
-    link = Link(LinkConfig(rate=0), T0)  # 128 KiB: two lines of the largest size
+    link = Link(PEER, LinkConfig(rate=0), T0)  # 128 KiB: two lines of the largest size
     out = link.receive_data(b'{"type":"connect","name":"a"}\n' + b"".join(big), T0)
     assert [(e["code"], e.get("ref")) for e in errors(out)] == [(ErrorCode.RATE_LIMITED, "r2")]
     assert len(events(link.settle(True, T0))) == 2
-    small = Link(LinkConfig(rate=0, backlog_bytes=10 * (HELD_LINE_OVERHEAD + 2)), T0)
+    small = Link(PEER, LinkConfig(rate=0, backlog_bytes=10 * (HELD_LINE_OVERHEAD + 2)), T0)
     out = small.receive_data(b'{"type":"connect","name":"a"}\n' + b"{}\n" * 100, T0)
     assert len(errors(out)) == 90  # empty lines are not free
     assert len(small.backlog or ()) == 10
@@ -278,7 +274,7 @@ def test_flood_control_drops_with_the_lines_ref_then_disconnects() -> None:
         (ErrorCode.RATE_LIMITED, "r1"), (ErrorCode.RATE_LIMITED, "r2")]
     out = link.receive_data(b"".join(line % i for i in range(3, 10)), T0)
     assert ErrorCode.EXCESS_FLOOD in [e["code"] for e in errors(out)]
-    assert Leave("excess flood", resumable=False) in out and link.closed
+    assert Leave(PEER, "excess flood", resumable=False) in out and link.closed
 
 
 def test_tokens_come_back_with_time() -> None:
@@ -300,7 +296,7 @@ def test_flood_control_counts_bytes_and_names_the_byte_limit() -> None:
     assert (error["code"], error["ref"]) == (ErrorCode.RATE_LIMITED, "r2")
     assert error["message"] == ("more than 4,096 bytes a second (after 65,536 at once); "
                                 "line dropped")
-    text = Link(LinkConfig(), T0)
+    text = Link(PEER, LinkConfig(), T0)
     text.receive_data(b"tina\n", T0)
     text.settle(True, T0)
     out = text.receive_data(b"a" * 65_000 + b"\n" + b"a" * 1_000 + b"\n" + b"b" * 100
@@ -316,11 +312,11 @@ def test_flood_control_counts_bytes_and_names_the_byte_limit() -> None:
 
 def test_registration_timeout() -> None:
     """PROTOCOL.txt 8.4: no connect within --registration-timeout closes the connection."""
-    link = Link(LinkConfig(rate=0, registration_timeout=30, greet_after=0), T0)
+    link = Link(PEER, LinkConfig(rate=0, registration_timeout=30, greet_after=0), T0)
     assert link.tick(T0 + 29.9) == []
     out = link.tick(T0 + 30)
     assert [e["code"] for e in errors(out)] == [ErrorCode.REGISTRATION_TIMEOUT]
-    assert out[-1] == Close() and link.closed and link.tick(T0 + 60) == []
+    assert out[-1] == Close(PEER) and link.closed and link.tick(T0 + 60) == []
 
 
 def test_keepalive_pings_then_times_out_json_only() -> None:
@@ -332,12 +328,12 @@ def test_keepalive_pings_then_times_out_json_only() -> None:
     assert link.tick(T0 + 30) == []  # one ping per silence
     out = link.tick(T0 + 45)
     assert [e["code"] for e in errors(out)] == [ErrorCode.PING_TIMEOUT]
-    assert Leave("ping timeout") in out
+    assert Leave(PEER, "ping timeout") in out
     answered = joined_link(config)
     answered.tick(T0 + 25)
     answered.receive_data(b'{"type":"pong"}\n', T0 + 26)
     assert answered.tick(T0 + 45) == []
-    text = Link(config, T0)
+    text = Link(PEER, config, T0)
     text.receive_data(b"nc-user\n", T0)
     text.settle(True, T0)
     assert text.tick(T0 + 1000) == []  # nc readers are not pinged
@@ -346,25 +342,25 @@ def test_keepalive_pings_then_times_out_json_only() -> None:
 def test_a_silent_new_connection_is_greeted_once_in_text() -> None:
     """PROTOCOL.txt 6.1: a person at nc learns what to type; a JSON client that sent its
     connect at once never sees the greeting."""
-    link = Link(LinkConfig(rate=0, greet_after=1), T0)
+    link = Link(PEER, LinkConfig(rate=0, greet_after=1), T0)
     assert link.tick(T0 + 0.5) == []
     assert sent(link.tick(T0 + 1)) == [GREETING]
     assert link.tick(T0 + 2) == []
-    prompt = Link(LinkConfig(rate=0, greet_after=1, password="pw"), T0)
+    prompt = Link(PEER, LinkConfig(rate=0, greet_after=1, password="pw"), T0)
     assert sent(prompt.tick(T0 + 1)) == [GREETING_PASSWORD]
-    quick = Link(LinkConfig(rate=0, greet_after=1), T0)
+    quick = Link(PEER, LinkConfig(rate=0, greet_after=1), T0)
     quick.receive_data(b'{"type":"connect","name":"a"}\n', T0 + 0.1)
     assert quick.tick(T0 + 5) == []
-    typing = Link(LinkConfig(rate=0, greet_after=1), T0)
+    typing = Link(PEER, LinkConfig(rate=0, greet_after=1), T0)
     typing.receive_data(b"ali", T0 + 0.5)  # half a name: no greeting in the middle
     assert typing.tick(T0 + 5) == []
-    web = Link(LinkConfig(rate=0, greet_after=1), T0, mode=Mode.JSON)
+    web = Link(PEER, LinkConfig(rate=0, greet_after=1), T0, mode=Mode.JSON)
     assert web.tick(T0 + 5) == []
 
 
 def test_text_mode_names_each_line_flood_control_dropped() -> None:
     """PROTOCOL.txt 8.3: a person cannot tell which line was dropped without its start."""
-    link = Link(LinkConfig(rate=1, burst=2), T0)
+    link = Link(PEER, LinkConfig(rate=1, burst=2), T0)
     link.receive_data(b"tina\n", T0)
     link.settle(True, T0)
     out = link.receive_data(b"line one\nline two\n" + b"x" * 100 + b"\n", T0)
@@ -377,7 +373,7 @@ def test_text_mode_names_each_line_flood_control_dropped() -> None:
 
 def test_websocket_messages_are_lines_and_json_from_the_start() -> None:
     """PROTOCOL.txt 13.2, 13.3: one message, one line; too long is line_too_long."""
-    link = Link(LinkConfig(rate=0, max_line_bytes=30), T0, mode=Mode.JSON)
+    link = Link(PEER, LinkConfig(rate=0, max_line_bytes=30), T0, mode=Mode.JSON)
     out = link.receive_message(b"alice", T0)
     assert [e["code"] for e in errors(out)] == [ErrorCode.BAD_JSON]
     out = link.receive_message(b'{"type":"connect","name":"a"}\n', T0)
@@ -392,12 +388,13 @@ def test_errors_are_logged_in_summary_when_they_pile_up() -> None:
     out = link.receive_data(b"{bad\n" * 20, T0)
     logged = [a for a in out if isinstance(a, Log)]
     assert len(errors(out)) == 20 and len(logged) == 5
-    assert link.suppressed_errors() == [Log("warning", "15 more errors not logged")]
+    assert link.suppressed_errors() == [Log(PEER, "warning", "15 more errors not logged")]
 
 
 def test_shutdown_and_refusal_lines() -> None:
     """PROTOCOL.txt 2.5 and 8.4."""
-    text = Link(OPEN, T0)
+    text = Link(PEER, OPEN, T0)
     text.receive_data(b"tina\n", T0)
-    assert text.shutdown() == [Send(b"* server shutting down\n"), Close()]
-    assert json.loads(refusal(ErrorCode.SERVER_FULL, "full"))["code"] == ErrorCode.SERVER_FULL
+    assert text.shutdown() == [Send(PEER, b"* server shutting down\n"), Close(PEER)]
+    refused = json.loads(Refusal(ErrorCode.SERVER_FULL, "full").line())
+    assert refused["code"] == ErrorCode.SERVER_FULL

@@ -26,7 +26,7 @@ from chatd.commands import (
     from_record,
     to_record,
 )
-from chatd.effects import Denied
+from chatd.effects import WrongPassword
 from chatd.hub import Effects, Hub
 from chatd.moderation import BanRecord, Credentials, Moderation, ban_network, parse_opers
 from chatd.protocol import ErrorCode, ProtocolError
@@ -72,13 +72,13 @@ def _cast(w: ModWorld) -> tuple[FakePeer, FakePeer, FakePeer]:
 
 
 def test_wrong_operator_password_is_refused_and_reported_to_the_shell() -> None:
-    """PROTOCOL.txt 15.1: oper_failed, the connection stays; the shell gets Denied (it
+    """PROTOCOL.txt 15.1: oper_failed, the connection stays; the shell gets WrongPassword (it
     throttles the address); no note or error line holds the password."""
     w = ModWorld()
     alice = w.join("alice")
     w.take(alice)
     fx = w.send(alice, p.Oper("alice", "guess-1"))
-    assert any(isinstance(op, Denied) and op.peer is alice for op in fx.ops)
+    assert any(isinstance(op, WrongPassword) and op.peer is alice for op in fx.ops)
     assert w.errors(alice) == [(ErrorCode.OPER_FAILED, "wrong operator name or password")]
     w.send(alice, p.Oper("dora", "s3cret-A"))  # another operator's name: no mix-ups
     assert w.errors(alice)[0][0] == ErrorCode.OPER_FAILED
