@@ -13,6 +13,7 @@ from chatc import app
 from chatc.commands import HELP
 from chatc.options import Options
 from chatd import __version__
+from chatd.argtypes import Parser, port, seconds
 
 EPILOG = """\
 commands (in the chat):
@@ -39,30 +40,13 @@ exit status:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"chatc: {message} (see chatc --help)\n")
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0-3600)")
-    return value
+_port = port(lowest=1)
+_seconds = seconds(most=3600)
 
 
 def build_parser() -> argparse.ArgumentParser:
     commands = "\n".join(f"  {usage:<16} {what}" for usage, what in HELP)
-    ap = _Parser(
+    ap = Parser(
         prog="chatc",
         description="The terminal client for chatd. In a terminal the conversation scrolls\n"
                     "above a status bar and an input line (line editing, up-arrow history);\n"

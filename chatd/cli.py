@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 
 from chatd import __version__
 from chatd import protocol as p
+from chatd.argtypes import Parser, port, seconds
 from chatd.config import ConfigError, config_path, effective, layered, read_file
-from chatd.hub import Config as HubConfig
+from chatd.hub import HubConfig
 from chatd.moderation import parse_opers
 from chatd.protocol import ProtocolError
 from chatd.server import ServerConfig, serve
@@ -28,11 +29,6 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"chatd: {message} (see chatd --help)\n")
-
-
 def _size(text: str) -> int:
     """Bytes, with an optional K/M suffix (binary units)."""
     units = {"k": 1024, "m": 1024 * 1024}
@@ -43,20 +39,8 @@ def _size(text: str) -> int:
     return int(digits) * scale
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("seconds cannot be negative")
-    return value
+_port = port()
+_seconds = seconds()
 
 
 def _address(text: str) -> str:
@@ -73,7 +57,7 @@ def _count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(
+    ap = Parser(
         prog="chatd",
         description="A chat server speaking newline-delimited JSON (see PROTOCOL.txt). "
         "Plain `nc HOST PORT` works too: type a name, then chat.",

@@ -57,6 +57,7 @@ BATCH = 500  # commands a node puts in one log entry
 # one entry must stay small next to it, whatever the lines hold.
 BATCH_BYTES = 256 * 1024
 READ_BLOCK_MS = 1000
+BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 STARTUP_WAIT = 15.0
 HISTORY_CHUNK = 50  # room lines per pipeline while writing them (the loop stays free)
@@ -102,6 +103,23 @@ def _batch_size(queue: list[Command]) -> int:
             return n
     return min(len(queue), BATCH)
 
+
+
+class Backoff:
+    """How long to wait before the next try at Redis: doubling from BACKOFF_FIRST up to
+    BACKOFF_MAX while it fails, from the start again once a try succeeds."""
+
+    __slots__ = ("delay",)
+
+    def __init__(self) -> None:
+        self.delay = BACKOFF_FIRST
+
+    def failed(self) -> float:
+        delay, self.delay = self.delay, min(self.delay * 2, BACKOFF_MAX)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = BACKOFF_FIRST
 
 class SnapshotMoved(RedisError):
     """The snapshot was replaced while it was being read: read the new one."""
@@ -339,7 +357,7 @@ class RedisBus(Generic[P]):
         self._wake.set()
 
     async def _publish_loop(self) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         while not self._closing:
             await self._wake.wait()
             self._wake.clear()
@@ -359,10 +377,9 @@ class RedisBus(Generic[P]):
                                           minid=self.log_budget.cut, approximate=True)
                 except (RedisError, OSError) as exc:
                     self._outage(exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, BACKOFF_MAX)
+                    await asyncio.sleep(backoff.failed())
                     continue
-                backoff = 0.1
+                backoff.reset()
                 del self._queue[:self._batch[0]]
                 self._batch = None
             self._drained.set()
@@ -383,17 +400,16 @@ class RedisBus(Generic[P]):
     # ------------------------------------------------------------------ applying
 
     async def _read_loop(self) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         while not self._closing:
             try:
                 entries = _entries(await self.reader.xread(
                     {self.key: self.last_id}, count=1000, block=READ_BLOCK_MS))
             except (RedisError, OSError) as exc:
                 self._outage(exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+                await asyncio.sleep(backoff.failed())
                 continue
-            backoff = 0.1
+            backoff.reset()
             self._recovered()
             async with self._applying:
                 for entry_id, fields in entries:

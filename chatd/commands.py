@@ -213,15 +213,6 @@ def from_records(data: bytes | str) -> list[Command]:
     return [_build(record) for record in _loads(data)]
 
 
-def to_record(cmd: Command) -> bytes:
-    return to_records([cmd])
-
-
-def from_record(data: bytes | str) -> Command:
-    [cmd] = from_records(data)
-    return cmd
-
-
 def _std_dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 

@@ -65,7 +65,7 @@ from chatd.moderation import BanRecord, Credentials, Moderation, TopicRecord, ba
 from chatd.protocol import ErrorCode, ProtocolError
 
 __all__ = [
-    "BeatCmd", "Command", "Config", "DetachCmd", "Effects", "Entry", "Hub",
+    "BeatCmd", "Command", "DetachCmd", "Effects", "Entry", "Hub", "HubConfig",
     "JoinCmd", "LeaveCmd", "MoveCmd", "Origin", "Peer", "RenameCmd", "ResumeCmd", "SayCmd",
     "Stamp", "id_key",
 ]
@@ -119,7 +119,7 @@ class Stamp:
 
 
 @dataclass(frozen=True, slots=True)
-class Config:
+class HubConfig:
     history_size: int = 1000  # chat lines kept per room
     history_on_join: int = 50  # lines a joiner receives after its welcome
     resume_grace: float = 120.0  # seconds a broken session waits for its client
@@ -348,10 +348,10 @@ def hash_token(secret: str) -> str:
 
 class Hub(Generic[P]):
     def __init__(
-        self, config: Config | None = None, node: str = "", sink: HistorySink | None = None,
+        self, config: HubConfig | None = None, node: str = "", sink: HistorySink | None = None,
         moderation: ModerationSink | None = None,
     ) -> None:
-        self.config = config or Config()
+        self.config = config or HubConfig()
         self.node = node or secrets.token_hex(4)
         self.sink: HistorySink = sink or NoSink()
         # Whether the sink takes every room line or only this node's own (chatd.cluster:

@@ -109,7 +109,7 @@ class BanRecord:
 
 
 @dataclass(slots=True)
-class Mute:
+class MuteRecord:
     by: str
     reason: str
     name: str = ""  # the key of the name its person goes by now (it follows a /nick)
@@ -129,7 +129,7 @@ def subscriber(ip: str) -> str:
 K = TypeVar("K")
 
 
-def _lift(table: dict[K, dict[str, Mute]], key: str, room: str | None) -> int:
+def _lift(table: dict[K, dict[str, MuteRecord]], key: str, room: str | None) -> int:
     """Remove the mutes of the name `key` (in `room`, or every room) from `table`."""
     gone = 0
     for holder, rooms in list(table.items()):
@@ -158,8 +158,8 @@ class Moderation:
         self.networks: dict[str, Network] = {}  # address bans, parsed once
         # A mute follows the person (PROTOCOL.txt 15.4): their session while it lasts,
         # then their name and network, so a rejoin under the name from there is them.
-        self.mutes: dict[str, dict[str, Mute]] = {}  # session id -> room key -> mute
-        self.left: dict[tuple[str, str], dict[str, Mute]] = {}  # (name key, network) -> ...
+        self.mutes: dict[str, dict[str, MuteRecord]] = {}  # session id -> room key -> mute
+        self.left: dict[tuple[str, str], dict[str, MuteRecord]] = {}  # (name key, network) -> ...
         self.topics: dict[str, TopicRecord] = {}  # room key -> topic
 
     # ------------------------------------------------------------------ bans
@@ -216,7 +216,7 @@ class Moderation:
                 del self.left[next(iter(self.left))]
             else:
                 del self.mutes[next(iter(self.mutes))]
-        self.mutes.setdefault(sid, {})[room] = Mute(by, reason, p.name_key(name),
+        self.mutes.setdefault(sid, {})[room] = MuteRecord(by, reason, p.name_key(name),
                                                     subscriber(address))
 
     def unmute(self, room: str | None, name: str) -> int:
@@ -229,7 +229,7 @@ class Moderation:
         return any(m.name == key and room in (None, r) for table in (self.mutes, self.left)
                    for rooms in table.values() for r, m in rooms.items())
 
-    def muted(self, room: str, sid: str) -> Mute | None:
+    def muted(self, room: str, sid: str) -> MuteRecord | None:
         rooms = self.mutes.get(sid) if self.mutes else None
         return rooms.get(room) if rooms else None
 
@@ -273,9 +273,9 @@ class Moderation:
         for item in data.get("mutes", ()):
             if len(item) == 3:  # (an older snapshot's mutes were by name: not a person)
                 room, holder, mute = item
-                self.mutes.setdefault(holder, {})[room] = Mute(**mute)
+                self.mutes.setdefault(holder, {})[room] = MuteRecord(**mute)
         for room, mute in data.get("left", ()):
-            record = Mute(**mute)
+            record = MuteRecord(**mute)
             self.left.setdefault((record.name, record.network), {})[room] = record
         for room, topic in data.get("topics", {}).items():
             self.topics[room] = TopicRecord(**topic)

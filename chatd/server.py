@@ -37,8 +37,7 @@ from chatd.bus import Bus, LocalBus
 from chatd.commands import BEAT_EVERY, BeatCmd, DetachCmd, LeaveCmd
 from chatd.effects import Effects
 from chatd.heap import Collector, trim_heap
-from chatd.hub import Config as HubConfig
-from chatd.hub import HistorySink, Hub
+from chatd.hub import HistorySink, Hub, HubConfig
 from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
@@ -111,11 +110,11 @@ class ServerConfig:
 class StreamOutlet:
     """The writer's view of a TCP connection (chatd.outbox.Outlet): its StreamWriter."""
 
-    __slots__ = ("transport", "writer")
+    __slots__ = ("stream", "transport")
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.transport = writer.transport  # again after a TLS upgrade: see `bind`
+    def __init__(self, stream: asyncio.StreamWriter) -> None:
+        self.stream = stream
+        self.transport = stream.transport  # again after a TLS upgrade: see `bind`
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
@@ -124,7 +123,7 @@ class StreamOutlet:
         transport = self.transport
         if transport.is_closing():
             return -1
-        self.writer.write(data)
+        self.stream.write(data)
         return transport.get_write_buffer_size()
 
     def close(self) -> None:
@@ -132,16 +131,16 @@ class StreamOutlet:
         # sending has unread input and is reset, and a reset can make the client's
         # kernel drop the last lines we sent (the shutdown notice) before it reads them.
         # The shell goes on reading (and dropping) until the close.
-        writer = self.writer
-        if self.transport.is_closing() or not writer.can_write_eof():
-            writer.close()
+        stream = self.stream
+        if self.transport.is_closing() or not stream.can_write_eof():
+            stream.close()
             return
         try:
-            writer.write_eof()
+            stream.write_eof()
         except OSError:
-            writer.close()
+            stream.close()
             return
-        asyncio.get_running_loop().call_later(CLOSE_GRACE, writer.close)
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, stream.close)
 
     def abort(self) -> None:
         self.transport.abort()
@@ -430,20 +429,20 @@ class Server:
     # ------------------------------------------------------------------ the TCP shell
 
     async def _serve_tcp(self, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
+                         stream: asyncio.StreamWriter) -> None:
         """One TCP client, from accept to close: read, feed its link, nothing else."""
-        sock = writer.get_extra_info("socket")
+        sock = stream.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             _tune(sock)
-        _shrink_drain_waiters(writer.transport.get_protocol())
-        ip, address = peer_address(writer.get_extra_info("peername"))
+        _shrink_drain_waiters(stream.transport.get_protocol())
+        ip, address = peer_address(stream.get_extra_info("peername"))
         plain = self._tls is None
-        conn = self.accept(ip, address, StreamOutlet(writer), detect_tls=plain, say_why=plain)
+        conn = self.accept(ip, address, StreamOutlet(stream), detect_tls=plain, say_why=plain)
         if conn is None:
             return
         reason: str | None = None
         try:
-            if self._tls is not None and not await self._upgrade(conn, writer):
+            if self._tls is not None and not await self._upgrade(conn, stream):
                 return
             while data := await reader.read(READ_SIZE):
                 # Once closing, input is read and dropped: a socket closed with unread
@@ -452,7 +451,7 @@ class Server:
                     self.received(conn, data)
             if not conn.closing:
                 self.eof(conn)
-            await writer.wait_closed()  # bounded: a closing connection lingers at most
+            await stream.wait_closed()  # bounded: a closing connection lingers at most
         except OSError as exc:  # reset, broken pipe...: the client is gone
             reason = end_reason(exc)
             # The stream keeps the error that ended it, and a traceback holds frames that
@@ -463,14 +462,14 @@ class Server:
                 error.__traceback__ = None
             self.lost(conn, reason)
 
-    async def _upgrade(self, conn: Connection, writer: asyncio.StreamWriter) -> bool:
+    async def _upgrade(self, conn: Connection, stream: asyncio.StreamWriter) -> bool:
         """TLS after the connection was counted, under a deadline (PROTOCOL.txt 11.1)."""
         timeout = self.config.tls_handshake_timeout
         assert self._tls is not None
         try:
             async with asyncio.timeout(timeout):
-                await writer.start_tls(self._tls, ssl_handshake_timeout=timeout)
-            cast(StreamOutlet, conn.outlet).bind(writer.transport)
+                await stream.start_tls(self._tls, ssl_handshake_timeout=timeout)
+            cast(StreamOutlet, conn.outlet).bind(stream.transport)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else end_reason(exc)
             self.log.warning(f"TLS handshake failed: {what}", event="tls_failed", cid=conn.cid,

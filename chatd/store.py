@@ -207,10 +207,10 @@ class SqliteHistory:
         self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._abandon = threading.Event()
         self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write_loop, name="history-writer",
+        self._flusher = threading.Thread(target=self._write_loop, name="history-writer",
                                         daemon=True)
         self.reserve(self.first_id)
-        self._writer.start()
+        self._flusher.start()
 
     def _migrate_room_keys(self) -> None:
         """Rooms are keyed by their look-alike skeleton since key version 2 (PROTOCOL.txt
@@ -329,7 +329,7 @@ class SqliteHistory:
         """Make sure ids up to `seq` will never be handed out again after a restart."""
         if seq >= self.reserved - ID_BLOCK // 2:
             self.reserved = seq + ID_BLOCK
-            if self._writer.is_alive():
+            if self._flusher.is_alive():
                 self._queue.put(self.reserved)
             else:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)",
@@ -338,8 +338,8 @@ class SqliteHistory:
     def close(self) -> None:
         """Write everything queued, waiting at most `close_timeout`, then stop the writer."""
         self._queue.put(None)
-        self._writer.join(self.close_timeout)
-        if self._writer.is_alive():
+        self._flusher.join(self.close_timeout)
+        if self._flusher.is_alive():
             self._abandon.set()  # a daemon thread: it ends with the process
         self._flush_notes()
         if self.unwritten:

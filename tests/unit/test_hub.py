@@ -19,7 +19,7 @@ from chatd import protocol as p
 from chatd.bus import LocalBus
 from chatd.commands import BeatCmd
 from chatd.effects import Charge, Publish
-from chatd.hub import Config, DetachCmd, Effects, Hub, LeaveCmd, id_key
+from chatd.hub import DetachCmd, Effects, Hub, HubConfig, LeaveCmd, id_key
 from chatd.protocol import ErrorCode, ProtocolError
 from tests.replay import Delivery, Replay
 
@@ -39,7 +39,7 @@ class World:
 
     def __init__(self, **config: Any) -> None:
         self.now = T0
-        self.hub: Hub[FakePeer] = Hub(Config(**config), node="n1")
+        self.hub: Hub[FakePeer] = Hub(HubConfig(**config), node="n1")
         self.bus: LocalBus[FakePeer] = LocalBus(self.hub, self._applied, clock=lambda: self.now)
         self.inbox: dict[int, list[bytes]] = defaultdict(list)
         self.closed: list[FakePeer] = []

@@ -23,8 +23,8 @@ from chatd.commands import (
     Origin,
     TopicCmd,
     UnbanCmd,
-    from_record,
-    to_record,
+    from_records,
+    to_records,
 )
 from chatd.effects import WrongPassword
 from chatd.hub import Effects, Hub
@@ -528,7 +528,7 @@ def test_records_of_moderation_commands_round_trip() -> None:
                 UnbanCmd(origin, "name", "troll", "alice"),
                 MuteCmd(origin, None, "troll", "alice", "", False),
                 TopicCmd(origin, "s1", "hello")):
-        assert from_record(to_record(cmd)) == cmd
+        assert from_records(to_records([cmd])) == [cmd]
 
 
 # --------------------------------------------------------------------------- pure tables

@@ -23,10 +23,10 @@ from chatd.commands import (
     Origin,
     ResumeCmd,
     SayCmd,
-    from_record,
-    to_record,
+    from_records,
+    to_records,
 )
-from chatd.hub import Config, Effects, Hub
+from chatd.hub import Effects, Hub, HubConfig
 from tests.replay import Replay
 
 T0 = 1_764_100_800.0
@@ -42,7 +42,7 @@ class Peer:
 class Cluster:
     """Nodes sharing one log; `publish` appends, `run` applies the log on every node."""
 
-    config: Config = field(default_factory=Config)
+    config: HubConfig = field(default_factory=HubConfig)
     nodes: dict[str, Hub[Peer]] = field(default_factory=dict)
     log: list[tuple[Command, float]] = field(default_factory=list)
     applied: dict[str, int] = field(default_factory=dict)
@@ -106,7 +106,7 @@ def test_nodes_applying_one_log_agree_and_deliver_only_locally() -> None:
 
 
 def test_a_silent_node_is_declared_gone_by_a_steadily_beating_one() -> None:
-    c = Cluster(Config(resume_grace=0, node_timeout=5))
+    c = Cluster(HubConfig(resume_grace=0, node_timeout=5))
     c.node("a")
     c.node("b")
     doomed, watcher = Peer(1), Peer(1)
@@ -125,7 +125,7 @@ def test_a_silent_node_is_declared_gone_by_a_steadily_beating_one() -> None:
 
 def test_after_an_outage_nobody_is_declared_gone() -> None:
     """The first beat after a long gap does not judge: everyone looks silent then."""
-    c = Cluster(Config(resume_grace=0, node_timeout=5))
+    c = Cluster(HubConfig(resume_grace=0, node_timeout=5))
     c.node("a")
     c.node("b")
     c.handle("a", Peer(1), p.Connect(name="x"))
@@ -157,7 +157,7 @@ def test_resume_on_another_node_closes_the_old_connection_there() -> None:
 
 def test_a_join_whose_connection_vanished_is_let_go() -> None:
     """In a cluster the join comes back from the log later: the client may be gone."""
-    c = Cluster(Config(resume_grace=0))
+    c = Cluster(HubConfig(resume_grace=0))
     a = c.node("a")
     peer = Peer(1)
     c.take("a", a.handle(peer, p.Connect(name="ghost")))  # not applied yet
@@ -176,7 +176,7 @@ def test_snapshot_restores_an_equal_state() -> None:
     c.handle("a", sam, p.Message("to rita", to="rita"))
     c.take("a", a.disconnected(rita, "connection reset"))
     c.run()
-    copy: Hub[Peer] = Hub(Config(), node="later")
+    copy: Hub[Peer] = Hub(HubConfig(), node="later")
     replication.restore_dict(copy, json.loads(json.dumps(replication.snapshot(a))))
     assert replication.snapshot(copy) == replication.snapshot(a)
     assert copy.detached.keys() == a.detached.keys()
@@ -199,7 +199,7 @@ commands = st.one_of(
 @settings(max_examples=300)
 @given(commands)
 def test_records_round_trip(cmd: Command) -> None:
-    assert from_record(to_record(cmd)) == cmd
+    assert from_records(to_records([cmd])) == [cmd]
 
 
 def test_a_snapshot_in_parts_restores_the_same_state() -> None:
@@ -232,7 +232,7 @@ def test_a_snapshot_in_parts_restores_the_same_state() -> None:
     assert len(parts) >= 6 and max(map(len, parts)) < 30_000
     header, *rest = (json.loads(part) for part in parts)
     assert header["log_id"] == "9-0"
-    copy: Hub[Peer] = Hub(Config(), node="later")
+    copy: Hub[Peer] = Hub(HubConfig(), node="later")
     replication.restore(copy, header, rest)
     assert replication.snapshot(copy) == replication.snapshot(a)
     assert copy.detached.keys() == a.detached.keys() == {captured.sessions[0].sid}
