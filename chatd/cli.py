@@ -8,9 +8,9 @@ import os
 import resource
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from chatd import __version__
-from chatd import protocol as p
 from chatd.argtypes import Parser, port, seconds
 from chatd.config import ConfigError, config_path, effective, layered, read_file
 from chatd.hub import HubConfig
@@ -56,6 +56,11 @@ def _count(text: str) -> int:
     return int(text)
 
 
+# The one place the defaults are set is the configs' own (ServerConfig, which takes a
+# connection's limits from LinkConfig, and HubConfig): --help shows them from there.
+DEFAULTS: Final = ServerConfig()
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = Parser(
         prog="chatd",
@@ -68,57 +73,65 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--host", action="append", metavar="ADDR",
                      help="address to listen on; repeat for several "
                           "(default: every interface, IPv4 and IPv6)")
-    net.add_argument("--port", type=_port, default=5000,
+    net.add_argument("--port", type=_port, default=DEFAULTS.port,
                      help="TCP port (0 picks a free one; the log says which)")
     lim = ap.add_argument_group("limits")
-    lim.add_argument("--max-line-bytes", type=_size, default=p.DEFAULT_MAX_LINE_BYTES,
+    lim.add_argument("--max-line-bytes", type=_size, default=DEFAULTS.max_line_bytes,
                      metavar="BYTES", help="longest accepted line; longer ones get line_too_long")
-    lim.add_argument("--max-send-queue", type=_size, default=256 * 1024, metavar="BYTES",
+    lim.add_argument("--max-send-queue", type=_size, default=DEFAULTS.max_send_queue,
+                     metavar="BYTES",
                      help="unsent output a client may have before it is disconnected")
-    lim.add_argument("--rate", type=_seconds, default=2.0, metavar="LINES",
+    lim.add_argument("--rate", type=_seconds, default=DEFAULTS.rate, metavar="LINES",
                      help="flood control: lines a second per connection after the burst "
                           "(0 turns flood control off)")
-    lim.add_argument("--burst", type=_count, default=10, metavar="LINES",
+    lim.add_argument("--burst", type=_count, default=DEFAULTS.burst, metavar="LINES",
                      help="flood control: lines a connection may send at once")
-    lim.add_argument("--byte-rate", type=_size, default=4096, metavar="BYTES",
+    lim.add_argument("--byte-rate", type=_size, default=DEFAULTS.byte_rate, metavar="BYTES",
                      help="flood control: bytes a second per connection after the byte "
                           "burst, counted per line by its size (0: lines only)")
-    lim.add_argument("--byte-burst", type=_size, default=64 * 1024, metavar="BYTES",
+    lim.add_argument("--byte-burst", type=_size, default=DEFAULTS.byte_burst, metavar="BYTES",
                      help="flood control: bytes a connection may send at once")
-    lim.add_argument("--max-clients", type=_count, default=5000, metavar="N",
+    lim.add_argument("--max-clients", type=_count, default=DEFAULTS.max_clients, metavar="N",
                      help="connections in all (0: no limit)")
-    lim.add_argument("--max-per-ip", type=_count, default=10, metavar="N",
+    lim.add_argument("--max-per-ip", type=_count, default=DEFAULTS.max_per_ip, metavar="N",
                      help="connections from one address (0: no limit)")
-    lim.add_argument("--ipv6-prefix", type=_count, default=64, metavar="BITS",
+    lim.add_argument("--ipv6-prefix", type=_count, default=DEFAULTS.ipv6_prefix, metavar="BITS",
                      help="IPv6 addresses count as one address per prefix of this length, "
                           "for --max-per-ip and --connect-throttle")
-    lim.add_argument("--connect-throttle", type=_count, default=20, metavar="N",
+    lim.add_argument("--connect-throttle", type=_count, default=DEFAULTS.connect_throttle,
+                     metavar="N",
                      help="new connections one address may open per --connect-window "
                           "(0: no limit)")
-    lim.add_argument("--connect-window", type=_seconds, default=60.0, metavar="SECONDS",
+    lim.add_argument("--connect-window", type=_seconds, default=DEFAULTS.connect_window,
+                     metavar="SECONDS",
                      help="the window of --connect-throttle")
-    lim.add_argument("--registration-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+    lim.add_argument("--registration-timeout", type=_seconds,
+                     default=DEFAULTS.registration_timeout, metavar="SECONDS",
                      help="close connections that have not joined by then")
-    lim.add_argument("--greet-after", type=_seconds, default=1.0, metavar="SECONDS",
+    lim.add_argument("--greet-after", type=_seconds, default=DEFAULTS.greet_after,
+                     metavar="SECONDS",
                      help="a new connection silent this long gets a line telling a person "
                           "at nc what to type (0: never)")
-    lim.add_argument("--ping-interval", type=_seconds, default=25.0, metavar="SECONDS",
+    lim.add_argument("--ping-interval", type=_seconds, default=DEFAULTS.ping_interval,
+                     metavar="SECONDS",
                      help="ping JSON clients silent this long (0: no pings)")
-    lim.add_argument("--ping-timeout", type=_seconds, default=20.0, metavar="SECONDS",
+    lim.add_argument("--ping-timeout", type=_seconds, default=DEFAULTS.ping_timeout,
+                     metavar="SECONDS",
                      help="close a pinged client that stays silent this long")
     cluster = ap.add_argument_group("cluster")
     cluster.add_argument("--redis", metavar="URL",
                          help="join a cluster of chatd processes sharing this Redis, e.g. "
                               "redis://localhost:6379/0 (rediss:// for TLS; the password "
                               "goes in the URL: redis://:PASSWORD@host:6379/0)")
-    cluster.add_argument("--snapshot-every", type=_seconds, default=5.0, metavar="SECONDS",
+    cluster.add_argument("--snapshot-every", type=_seconds, default=DEFAULTS.snapshot_every,
+                         metavar="SECONDS",
                          help="how often the cluster's state is saved in Redis for nodes "
                               "that start later")
-    cluster.add_argument("--redis-log-bytes", type=_size, default=16 * 1024 * 1024,
+    cluster.add_argument("--redis-log-bytes", type=_size, default=DEFAULTS.redis_log_bytes,
                          metavar="BYTES",
                          help="the command log in Redis keeps its newest entries within "
                               "this; the state is saved sooner when it fills")
-    cluster.add_argument("--redis-history-bytes", type=_size, default=32 * 1024 * 1024,
+    cluster.add_argument("--redis-history-bytes", type=_size, default=DEFAULTS.redis_history_bytes,
                          metavar="BYTES",
                          help="the room history streams in Redis, in all; past it the least "
                               "recently active rooms lose their oldest lines first")
@@ -132,13 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a host name the page is served under (e.g. chat.example.org); "
                           "requests for other names are refused, except IP addresses and "
                           "localhost; repeat for several")
-    web.add_argument("--web-request-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+    web.add_argument("--web-request-timeout", type=_seconds, default=DEFAULTS.web_request_timeout,
+                     metavar="SECONDS",
                      help="close a web connection that has not sent its HTTP request "
                           "(or finished its WebSocket upgrade) by then")
     sec = ap.add_argument_group("security")
     sec.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
     sec.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
-    sec.add_argument("--tls-handshake-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+    sec.add_argument("--tls-handshake-timeout", type=_seconds,
+                     default=DEFAULTS.tls_handshake_timeout, metavar="SECONDS",
                      help="close a TLS connection that has not finished its handshake by then")
     sec.add_argument("--password", metavar="PASSWORD",
                      help="require this password on connect; better: set CHATD_PASSWORD, "
@@ -147,40 +162,45 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an operator who may kick, ban, mute and set topics (repeatable); "
                           "better: set CHATD_OPERS=name:pw,name2:pw2, which stays out of ps")
     chat = ap.add_argument_group("chat")
-    chat.add_argument("--history", type=_count, default=1000, metavar="N",
+    chat.add_argument("--history", type=_count, default=DEFAULTS.hub.history_size, metavar="N",
                       help="chat lines kept per room")
-    chat.add_argument("--history-memory", type=_size, default=64 * 1024 * 1024, metavar="BYTES",
+    chat.add_argument("--history-memory", type=_size, default=DEFAULTS.hub.history_memory,
+                      metavar="BYTES",
                       help="history kept in memory, in all rooms together (about); past it "
                            "the oldest lines go (the database, if any, keeps them)")
-    chat.add_argument("--private-memory", type=_size, default=16 * 1024 * 1024,
+    chat.add_argument("--private-memory", type=_size, default=DEFAULTS.hub.private_memory,
                       metavar="BYTES",
                       help="private lines kept for resume, in all sessions together (about); "
                            "past it the oldest go (a session keeps at most 256 KiB of them)")
-    chat.add_argument("--history-on-join", type=_count, default=50, metavar="N",
+    chat.add_argument("--history-on-join", type=_count, default=DEFAULTS.hub.history_on_join,
+                      metavar="N",
                       help="lines of history a joiner receives")
     chat.add_argument("--history-db", metavar="PATH",
                       help="keep history in this SQLite file, so it survives restarts "
                            "(default: memory only)")
-    chat.add_argument("--history-db-backlog", type=_count, default=10_000, metavar="LINES",
+    chat.add_argument("--history-db-backlog", type=_count, default=DEFAULTS.history_db_backlog,
+                      metavar="LINES",
                       help="chat lines not yet written to --history-db (say, while another "
                            "process locks it) past which new lines are refused")
-    chat.add_argument("--history-db-backlog-bytes", type=_size, default=16 * 1024 * 1024,
+    chat.add_argument("--history-db-backlog-bytes", type=_size,
+                      default=DEFAULTS.history_db_backlog_bytes,
                       metavar="BYTES",
                       help="the same bound in bytes of memory (about); whichever comes first")
-    chat.add_argument("--history-db-max-bytes", type=_size, default=48 * 1024 * 1024,
+    chat.add_argument("--history-db-max-bytes", type=_size, default=DEFAULTS.history_db_max_bytes,
                       metavar="BYTES",
                       help="lines kept in --history-db in all (their text and about 64 "
                            "bytes a line); past it the least recently active rooms lose "
                            "their oldest lines first, and the file shrinks")
-    chat.add_argument("--history-idle", type=_seconds, default=30 * 86400.0,
+    chat.add_argument("--history-idle", type=_seconds, default=DEFAULTS.history_idle,
                       metavar="SECONDS",
                       help="a room with no new line for this long loses the history kept "
                            "in --history-db or in Redis (0: never; default: 30 days)")
-    chat.add_argument("--resume-grace", type=_seconds, default=120.0, metavar="SECONDS",
+    chat.add_argument("--resume-grace", type=_seconds, default=DEFAULTS.hub.resume_grace,
+                      metavar="SECONDS",
                       help="how long a broken JSON session waits for its client to resume "
                            "(0: leave at once)")
     log = ap.add_argument_group("logging")
-    log.add_argument("--log-level", choices=list(LEVELS), default="info",
+    log.add_argument("--log-level", choices=list(LEVELS), default=DEFAULTS.log_level,
                      help="info logs every join, leave, message and error (a line's "
                           "text up to 1,000 characters, then its size)")
     log.add_argument("--quiet", action="store_true", help="same as --log-level warning")

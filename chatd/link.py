@@ -51,7 +51,7 @@ class LinkConfig:
     # Bytes a second (0: not counted) and at once. Chat at human speed is a few hundred
     # bytes a minute and a pasted 20 KB log fits the burst three times over, while a
     # flooder's 128 KiB a second of 64 KiB lines comes down to 4 KiB (8.3).
-    byte_rate: float = 4096.0
+    byte_rate: float = 4096
     byte_burst: int = 64 * 1024
     password: str | None = None
     registration_timeout: float = 30.0

@@ -65,25 +65,28 @@ SLICES = 10
 TICK_ACTIONS = 64
 
 
+_LINK: Final = LinkConfig()  # a connection's limits have their defaults there
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     hosts: tuple[str, ...] | None = None  # None: every interface, IPv4 and IPv6
     port: int = 5000
-    max_line_bytes: int = p.DEFAULT_MAX_LINE_BYTES
+    max_line_bytes: int = _LINK.max_line_bytes
     max_send_queue: int = 256 * 1024
-    rate: float = 2.0  # lines a second per connection; 0 turns flood control off
-    burst: int = 10
-    byte_rate: float = 4096.0  # bytes a second per connection (8.3); 0: lines only
-    byte_burst: int = 64 * 1024
+    rate: float = _LINK.rate
+    burst: int = _LINK.burst
+    byte_rate: float = _LINK.byte_rate
+    byte_burst: int = _LINK.byte_burst
     max_clients: int = 5000  # 0: no limit
     max_per_ip: int = 10  # 0: no limit; held sessions count too (chatd.limits.Admission)
     ipv6_prefix: int = 64  # IPv6 addresses count per prefix of this length
     connect_throttle: int = 20  # new connections an address may make per window; 0: off
     connect_window: float = 60.0
-    registration_timeout: float = 30.0
-    greet_after: float = 1.0  # seconds of silence before the text-mode greeting; 0: none
-    ping_interval: float = 25.0  # 0: no keepalive pings
-    ping_timeout: float = 20.0
+    registration_timeout: float = _LINK.registration_timeout
+    greet_after: float = _LINK.greet_after
+    ping_interval: float = _LINK.ping_interval
+    ping_timeout: float = _LINK.ping_timeout
     tls_cert: str | None = None
     tls_key: str | None = None
     password: str | None = None
