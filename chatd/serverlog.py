@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Final, TextIO, TypeAlias
 
-from chatd.protocol import visible
+from chatd.protocol import format_time, visible
 
 # What a line is about, when known: connection id, its address, user, room.
 About: TypeAlias = tuple[int | None, str | None, str | None, str | None]
@@ -48,10 +48,7 @@ class ServerLog:
         self.json = json
         self._lines: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._second = -1
-        self._prefix = ""  # date and time to the second
-        self._ms = -1
-        self._stamp = ""  # the full time stamp of the current millisecond
+        self._stamp = ""  # the time stamp of the current loop turn
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """From now on, lines are batched per loop turn instead of written at once."""
@@ -122,14 +119,7 @@ class ServerLog:
 
     def _add(self, level: str, text: str, event: str = "", about: About | None = None) -> str:
         if not self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
-            ms = int(time.time() * 1000)
-            if ms != self._ms:
-                self._ms = ms
-                second = ms // 1000
-                if second != self._second:
-                    self._second = second
-                    self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-                self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
+            self._stamp = format_time(time.time())  # as on updates (PROTOCOL.txt 9.2)
         if about is None:  # text without a connection (JSON lines always have `about`)
             line = f"{self._stamp}{level}{loggable(text)}\n"
         elif self.json:
