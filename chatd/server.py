@@ -2,19 +2,24 @@
 
 `asyncio.start_server` gives each connection a coroutine (`_serve_tcp`) that reads with
 `StreamReader.read` and feeds the bytes to the connection's `Link` (chatd.link), the
-sans-I/O protocol of one connection; the link's actions are carried out by `perform`,
-which hands events to the hub (chatd.hub). The hub's effects (chatd.effects) are
-replayed in order by `apply_effects`, and bytes reach the client through the writer
-(chatd.outbox), which hands each connection's output to its `StreamWriter` once per loop
-turn. Nothing on the broadcast path awaits a client; `drain()` is never awaited: the
-send-queue bound is checked on the transport's buffer instead (PROTOCOL.txt 8.2).
+sans-I/O protocol of one connection. The link's effects and the hub's (chatd.hub) are
+in one vocabulary (chatd.effects) and carried out, in order, by one dispatcher,
+`perform`: a `Deliver` goes to the hub, whose effects come back through `perform`.
+Bytes reach the client through the writer (chatd.outbox), which hands each
+connection's output to its `StreamWriter` once per loop turn. Nothing on the broadcast
+path awaits a client; `drain()` is never awaited: the send-queue bound is checked on
+the transport's buffer instead (PROTOCOL.txt 8.2). Who may connect, and the words of a
+refusal, are chatd.limits.AdmissionPolicy's; this module only carries them out.
 
 A byte's way, in order: `_serve_tcp` (read) -> `Server.received` -> `Link.receive_data`
--> `Server.perform` -> `Hub.handle` -> bus (`LocalBus.publish` or the Redis log) ->
-`Hub.apply` -> `Server.apply_effects` -> `Writer` -> `StreamOutlet.write`.
+-> `Server.perform` (Deliver) -> `Hub.handle` -> bus (`LocalBus.publish` or the Redis
+log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` ->
+`StreamOutlet.send`.
 
 The web gateway (chatd.web) is another shell of the same kind: it feeds WebSocket
-messages to the same `Link`s through `received_message`.
+messages to the same `Link`s through `received_message`. What both shells share is in
+chatd.net; this module starts the gateway (and chatd.metrics) lazily, and neither
+imports this module at run time.
 """
 
 from __future__ import annotations

@@ -376,7 +376,7 @@ class WebOutlet:
 
 
 def lost_reason(exc: ConnectionClosedError) -> Exception:
-    """The WebSocket's end as the kind of error `chatd.server.describe` words."""
+    """The WebSocket's end as the kind of error `chatd.net.end_reason` words."""
     if exc.rcvd is None and exc.sent is None:
         return ConnectionResetError()  # the TCP connection ended without a close frame
     close = exc.sent if exc.sent is not None else exc.rcvd

@@ -1,4 +1,4 @@
-"""The wire codec of PROTOCOL.txt: pure functions and frozen dataclasses, no I/O.
+"""The wire codec of PROTOCOL.txt: pure functions and values (values.py), no I/O.
 
 Both chatd and chatc import this package, usually as `p` (`from chatd import protocol as
 p`); every name below is re-exported here, so callers never import a module of it. The

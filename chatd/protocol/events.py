@@ -1,6 +1,7 @@
 """Client events: what a client line means (PROTOCOL.txt section 3).
 
-An *event* is a frozen dataclass (Connect, Message, Join, ...), one per client line type.
+An *event* is a value (Connect, Message, Join, ...; `values.value`: frozen for mypy, a
+plain slotted dataclass at run time), one per client line type.
 `parse_json_line` turns one JSON-mode line into an event, or raises ProtocolError with the
 code the client gets; `encode_event` is the way back (what chatc sends). Text mode makes
 the same events from typed lines (textmode.py).

@@ -1,9 +1,10 @@
 """Server updates: what the server sends (PROTOCOL.txt section 4), both ways.
 
-An *update* is a frozen dataclass (Welcome, Chat, Joined, ...), one per server line type;
-`Update` is their union. The server encodes one with `encode_json` (once per broadcast;
-`chat_json` is the shortcut for the commonest line, on the broadcast path), clients read
-one back with `decode_update`, which is lenient: a line it does not know is `Unknown`.
+An *update* is a value (Welcome, Chat, Joined, ...; `values.value`: frozen for mypy, a
+plain slotted dataclass at run time), one per server line type; `Update` is their union.
+The server encodes one with `encode_json` (once per broadcast; `chat_json` is the
+shortcut for the commonest line, on the broadcast path), clients read one back with
+`decode_update`, which is lenient: a line it does not know is `Unknown`.
 Text mode renders the same updates for people (textmode.py).
 
 A new update type joins the `Update` union; mypy then reports every `match` that does not
