@@ -9,7 +9,7 @@ PORT   ?= 5000
 .PHONY: run test lint unit e2e bench system-deps clean
 
 run: $(VENV)/.installed
-	$(BIN)/chatd --port $(PORT)
+	@$(BIN)/chatd --port $(PORT)
 
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check .
