@@ -452,10 +452,10 @@ class RedisBus(Generic[P]):
                 await asyncio.sleep(rest)
             self._snapshot_due.clear()
             self.log_budget.since_snapshot = 0
-            # One writer is enough: the node first in order among the living ones.
+            # One node writes the snapshot: the first in order among the living ones.
             if self.hub.beats and min(self.hub.beats) != self.hub.node:
                 # Another node writes; keep what this one would need to write, should
-                # it take over from a writer that died: the lines since its last snapshot.
+                # it take over from a node that died: the lines since its last snapshot.
                 keep = 2 * self.snapshot_every + self.hub.config.node_timeout + 5
                 horizon = _split(self.last_id)[0] - int(keep * 1000)
                 self.history.forget_before(horizon)
