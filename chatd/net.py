@@ -1,13 +1,31 @@
 """What the two shells (chatd.server for TCP, chatd.web for WebSocket) share.
 
-Both shells import this module and neither imports the other at run time, so the web
-gateway is an add-on of the TCP shell, not its partner in an import cycle.
+Both shells import this module and neither imports the other (the web shell names the
+TCP shell's types for mypy only); chatd.service starts both. The TCP shell knows the web
+gateway and the metrics endpoint by the protocols below.
 """
 
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Any, Protocol
+
+
+class Gateway(Protocol):
+    """The web gateway as the TCP shell sees it (chatd.web.WebGateway): stopped with the
+    server, and given the new TLS certificate on a reload."""
+
+    tls: ssl.SSLContext | None
+
+    def stop_accepting(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Endpoint(Protocol):
+    """The metrics endpoint as the TCP shell sees it (chatd.metrics.MetricsEndpoint)."""
+
+    def close(self) -> None: ...
 
 
 def peer_address(peer: Any) -> tuple[str, str]:

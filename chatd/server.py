@@ -18,23 +18,20 @@ log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` ->
 
 The web gateway (chatd.web) is another shell of the same kind: it feeds WebSocket
 messages to the same `Link`s through `received_message`. What both shells share is in
-chatd.net; this module starts the gateway (and chatd.metrics) lazily, and neither
-imports this module at run time.
+chatd.net; neither shell imports the other: chatd.service starts them (and
+chatd.metrics) and hands this one the gateway as a chatd.net.Gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import errno
-import signal
 import socket
-import sqlite3
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Final, assert_never, cast
+from typing import Any, Final, assert_never, cast
 
 from chatd import effects as ef
 from chatd import protocol as p
@@ -46,15 +43,11 @@ from chatd.hub import HistorySink, Hub, HubConfig
 from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
-from chatd.net import end_reason, peer_address, tls_context
+from chatd.net import Endpoint, Gateway, end_reason, peer_address, tls_context
 from chatd.outbox import Outlet, RoomBuffer, Writer
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
-
-if TYPE_CHECKING:
-    from chatd.metrics import MetricsEndpoint
-    from chatd.web import WebGateway
 
 TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
 READ_SIZE = 64 * 1024  # bytes asked of the stream per read
@@ -273,8 +266,9 @@ class Server:
         self._all_closed: asyncio.Event | None = None
         self._housekeeper: asyncio.Task[None] | None = None
         self.collector = Collector(time.monotonic())  # chatd.heap: short GC pauses
-        self.web: WebGateway | None = None
-        self.metrics: MetricsEndpoint | None = None
+        # Set by chatd.service when asked for: this module imports neither.
+        self.web: Gateway | None = None
+        self.metrics: Endpoint | None = None
         self.stopping = False
         # Counted here in plain ints, read by chatd.metrics when Prometheus scrapes.
         self.lines_in = 0
@@ -306,17 +300,6 @@ class Server:
                 addr = sock.getsockname()
                 bound.append(f"[{addr[0]}]:{addr[1]}" if sock.family == socket.AF_INET6
                              else f"{addr[0]}:{addr[1]}")
-        if self.config.web_port is not None:
-            from chatd.web import WebGateway  # only servers with --web need websockets
-
-            self.web = await WebGateway.start(self)
-            bound.extend(self.web.bound)
-        if self.config.metrics is not None:
-            from chatd.metrics import MetricsEndpoint  # only with --metrics
-
-            self.metrics = MetricsEndpoint(self)
-            await self.metrics.start(self.config.metrics)
-            bound.append(self.metrics.bound)
         return bound
 
     def transport_of(self, conn: Connection) -> str:
@@ -708,51 +691,3 @@ def _shown(name: str, value: Any) -> str:
     if name in SECRETS:
         return "(set)" if value else "(none)"
     return repr(value)
-
-
-def _reload(server: Server, log: ServerLog, read: Callable[[], ServerConfig]) -> None:
-    """SIGHUP: the log file again (logrotate), then the settings; a bad file changes
-    nothing."""
-    log.reopen()
-    try:
-        lines = server.reconfigure(read())
-    except Exception as exc:  # a bad file, a certificate that does not load: keep going
-        log.error(f"reload failed, nothing changed: {exc}", event="reload")
-        return
-    for line in lines:
-        log.always(line, event="reload")
-
-
-async def serve(config: ServerConfig, log: ServerLog,
-                ready: Callable[[list[str]], None] | None = None,
-                reload: Callable[[], ServerConfig] | None = None) -> int:
-    """Run until SIGINT/SIGTERM; returns the process exit code."""
-    try:
-        server = Server(config, log)
-        bound = await server.start()
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            where = exc.filename or f"port {config.port}"  # the web gateway names its port
-            log.error(f"cannot listen on {where}: address already in use")
-        else:
-            log.error(f"cannot start: {exc.strerror or exc}"
-                      + (f": {exc.filename}" if exc.filename else ""))
-        return 2
-    except (ssl.SSLError, sqlite3.Error, ValueError) as exc:
-        log.error(f"cannot start: {exc}")
-        return 2
-    log.always("chatd listening on " + ", ".join(bound) + (" (TLS)" if config.tls_cert else ""))
-    if ready is not None:
-        ready(bound)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if reload is not None:
-        loop.add_signal_handler(signal.SIGHUP, _reload, server, log, reload)
-    await stop.wait()
-    log.always(f"shutting down: telling {len(server.connections)} connection(s)")
-    await server.shutdown()
-    log.always("bye")
-    log.flush()
-    return 0

@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 from websockets.frames import Close, CloseCode
 
+from chatd import service
 from chatd.palette import PALETTE
 from chatd.server import Server, ServerConfig
 from chatd.serverlog import ServerLog
@@ -201,7 +202,7 @@ async def web_port() -> AsyncIterator[int]:
     config = ServerConfig(hosts=("127.0.0.1",), port=0, web_port=0, rate=0,
                           max_line_bytes=MAX_LINE, ping_interval=0)
     server = Server(config, ServerLog("warning", io.StringIO()))
-    bound = await server.start()
+    bound = await service.start(server)
     [web] = [address for address in bound if address.startswith("web ")]
     match = re.fullmatch(r"web http://127\.0\.0\.1:(\d+)/", web)
     assert match is not None
