@@ -12,10 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import StartChatd
-from tests.e2e.chatc_support import STAMP, WIDTH, Proxy, Screen, Screens, input_line
-from tests.e2e.test_chatc_linemode import finish, read_until, spawn
-from tests.harness import TIMEOUT, Chatd, Client
+from tests.support.chatc import (
+    STAMP,
+    WIDTH,
+    Proxy,
+    Screen,
+    Screens,
+    finish,
+    input_line,
+    read_until,
+    spawn,
+)
+from tests.support.harness import TIMEOUT, Chatd, Client, StartChatd
 
 
 @pytest.fixture

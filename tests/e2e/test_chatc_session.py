@@ -30,9 +30,8 @@ from chatc.events import (
     Throttled,
 )
 from chatd import protocol as p
-from tests.conftest import StartChatd
-from tests.e2e.chatc_support import Proxy, refused_port
-from tests.harness import TIMEOUT, Chatd, Client
+from tests.support.chatc import Proxy, refused_port
+from tests.support.harness import TIMEOUT, Chatd, Client, StartChatd
 
 FAST = Backoff(first=0.05, factor=2.0, cap=0.2)
 

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.support.harness import Client, StartChatd
 
 
 async def test_a_big_history_page_is_cut_and_charged(start_chatd: StartChatd) -> None:

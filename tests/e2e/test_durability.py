@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import StartChatd
-from tests.harness import TIMEOUT, Client, is_join
+from tests.support.harness import TIMEOUT, Client, StartChatd, is_join
 
 RATE = 20  # lines a second, the steady traffic of the measurement
 SECONDS = 3

@@ -16,8 +16,7 @@ import random
 from typing import Any
 
 from chatd import protocol as p
-from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.support.harness import Client, StartChatd
 
 SEED = 20261125
 LINES_PER_FUZZER = 1500

@@ -13,8 +13,7 @@ import socket
 import time
 from pathlib import Path
 
-from tests.conftest import StartChatd
-from tests.harness import Chatd, Client
+from tests.support.harness import Chatd, Client, StartChatd
 
 NO_LIMITS = ("--rate", "0", "--max-per-ip", "0", "--max-clients", "0")
 MIB = 1024

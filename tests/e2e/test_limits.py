@@ -6,8 +6,7 @@ import asyncio
 import json
 import re
 
-from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.support.harness import Client, StartChatd
 
 NO_LIMITS = ("--max-per-ip", "0", "--max-clients", "0")
 

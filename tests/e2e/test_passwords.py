@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import StartChatd
-from tests.harness import Chatd, Client
+from tests.support.harness import Chatd, Client, StartChatd
 
 
 async def _guess(server: Chatd, password: str) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from chatd.protocol import parse_time
-from tests.harness import Chatd, Client
+from tests.support.harness import Chatd, Client
 
 
 async def _joined(chatd: Chatd, *names: str) -> list[Client]:

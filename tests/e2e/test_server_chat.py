@@ -10,9 +10,8 @@ import json
 import socket
 
 from chatd.hub import id_key
-from tests.conftest import StartChatd
-from tests.e2e._server_opts import json_line, start
-from tests.harness import Client, is_join, trio
+from tests.support.harness import Client, StartChatd, is_join, trio
+from tests.support.server_opts import json_line, start
 
 
 async def test_a_b_and_c_chat(start_chatd: StartChatd) -> None:

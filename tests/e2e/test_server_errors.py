@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import StartChatd
-from tests.e2e._server_opts import json_line, start
-from tests.harness import TIMEOUT, Client
+from tests.support.harness import TIMEOUT, Client, StartChatd
+from tests.support.server_opts import json_line, start
 
 
 @dataclass(frozen=True)

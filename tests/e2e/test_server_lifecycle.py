@@ -11,9 +11,8 @@ import struct
 
 import pytest
 
-from tests.conftest import StartChatd
-from tests.e2e._server_opts import start
-from tests.harness import CHATD, TIMEOUT, Chatd, Client, is_join, trio
+from tests.support.harness import CHATD, TIMEOUT, Chatd, Client, StartChatd, is_join, trio
+from tests.support.server_opts import start
 
 
 async def assert_left(client: Client, name: str, reason: str | None) -> None:

@@ -11,9 +11,8 @@ import socket
 import time
 from typing import Any
 
-from tests.conftest import StartChatd
-from tests.e2e._server_opts import json_line, small_rcvbuf_socket, start
-from tests.harness import Client
+from tests.support.harness import Client, StartChatd
+from tests.support.server_opts import json_line, small_rcvbuf_socket, start
 
 LINES_EACH = 10_000  # two talkers: 20,000 lines in all
 ROUND = 100  # lines each talker sends before it reads the other's

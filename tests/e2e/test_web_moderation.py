@@ -8,11 +8,8 @@ from pathlib import Path
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_web_browser import ChatPage, browser
-from tests.e2e.test_web_socket import StartWeb, start_web
-from tests.harness import Client
-
-__all__ = ["browser", "start_web"]  # the fixtures
+from tests.support.harness import Client
+from tests.support.web import ChatPage, StartWeb
 
 SHOT = Path(os.environ.get("CHATD_SHOTS", "/tmp")) / "moderation-page.png"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatd.palette import PALETTE
-from tests.unit.colour_science import ciede2000, contrast, lab
+from tests.support.colour_science import ciede2000, contrast, lab
 
 STYLE = Path(__file__).parents[2] / "chatd" / "static" / "style.css"
 
