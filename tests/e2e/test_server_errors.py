@@ -123,7 +123,7 @@ async def test_line_over_the_limit_then_a_good_line(start_chatd: StartChatd) -> 
     assert (await alice.recv("error"))["code"] == "line_too_long"
     await alice.send(b"z" * 100_000 + b'"}\n' + json_line({"type": "ping"}))
     assert await alice.recv() == {"type": "pong"}
-    assert await bob.silent()
+    assert await bob.nothing_more()
 
 
 async def test_line_over_the_limit_in_many_writes_keeps_memory_bounded(

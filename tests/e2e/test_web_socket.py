@@ -71,7 +71,7 @@ async def test_a_dropped_websocket_resumes_with_the_missed_lines(start_web: Star
     welcome = await ws_recv(again)
     assert welcome["resumed"] is True and welcome["name"] == "web"
     assert (await ws_recv(again))["message"] == "while you were away"
-    assert await tcp.silent()  # nobody was told of the drop or the return
+    assert await tcp.nothing_more()  # nobody was told of the drop or the return
 
 
 async def test_origin_is_checked(start_web: StartWeb) -> None:
@@ -114,7 +114,7 @@ async def test_connection_limits_count_web_and_tcp_together(start_web: StartWeb)
 
 
 async def test_flood_control_applies_to_web_messages(start_web: StartWeb) -> None:
-    server = await start_web("--burst", "3", "--rate", "1")
+    server = await start_web("--burst", "3", "--rate", "0.001")  # no refill to speak of
     ws = await ws_join(server, "web")  # the connect took one token
     for i in range(4):
         await ws.send(json.dumps({"type": "message", "message": f"m{i}", "ref": str(i)}))

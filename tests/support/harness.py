@@ -270,13 +270,22 @@ class Client:
         except TimeoutError:
             raise AssertionError(f"no matching line within {timeout}s; got {got}") from None
 
-    async def silent(self, timeout: float = 0.3) -> bool:
-        """True if nothing arrives within `timeout` (used only to check absence)."""
-        try:
-            line = await asyncio.wait_for(self.reader.readline(), timeout)
-        except TimeoutError:
-            return True
-        raise AssertionError(f"expected silence, got {line!r}")
+    async def nothing_more(self, timeout: float = TIMEOUT) -> bool:
+        """True if the server has nothing more for this client: a ping's pong is the very
+        next line (otherwise AssertionError). The server answers a connection's lines in
+        order and queues what a line causes when it handles it, so this proves absence
+        for every line handled before the ping: this client's own earlier lines, and
+        another client's lines once their answer (an ack, a pong) or their delivery was
+        seen. Waiting for silence would prove nothing on a slow machine."""
+        await self.send({"type": "ping"})
+        line = await self.recv(timeout=timeout)
+        if line != {"type": "pong"}:
+            raise AssertionError(f"{self.name or 'client'}: expected nothing more, got {line}")
+        return True
+
+    async def silent(self, timeout: float = TIMEOUT) -> bool:
+        """The old name of `nothing_more` (it used to wait 0.3 s for silence)."""
+        return await self.nothing_more(timeout)
 
     async def closed(self, timeout: float = TIMEOUT) -> list[bytes]:
         """Read until the server closes; returns what came before."""
