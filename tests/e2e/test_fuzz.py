@@ -92,7 +92,9 @@ CLOSING_CODES = _closing_codes()
 
 
 def _parsed(line: bytes) -> p.Event | p.ProtocolError | None:
-    """What chatd's codec makes of the line: an event, None (a blank line), or its error."""
+    """What chatd makes of the line: an event, None (a blank line: ignored), or an error."""
+    if not line.strip():
+        return None
     try:
         return p.parse_json_line(line)
     except p.ProtocolError as exc:

@@ -3,19 +3,16 @@ header, kept current, and operators marked in the member list as they become one
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from playwright.async_api import Browser, expect
 
 from tests.support.harness import Client
-from tests.support.web import ChatPage, StartWeb
-
-SHOT = Path(os.environ.get("CHATD_SHOTS", "/tmp")) / "moderation-page.png"
+from tests.support.web import ChatPage, StartWeb, shot
 
 
 async def test_topic_in_the_header_and_operators_marked(
-    start_web: StartWeb, browser: Browser,
+    start_web: StartWeb, browser: Browser, tmp_path: Path,
 ) -> None:
     server = await start_web("--rate", "0", "--oper", "alice:pw-a", "--oper", "dora:pw-d")
     alice = await Client.joined(server.port, "alice")
@@ -40,8 +37,7 @@ async def test_topic_in_the_header_and_operators_marked(
     await dora.send({"type": "topic", "topic": "new rules"})
     await expect(topic).to_have_text("new rules")
     await expect(bob.texts("li.notice.topic").last).to_have_text("dora set the topic: new rules")
-    SHOT.parent.mkdir(parents=True, exist_ok=True)
-    await bob.page.screenshot(path=str(SHOT))
+    await shot(bob.page, tmp_path, "moderation-page")
 
     await bob.say("/join dev")
     await expect(bob.page.locator("#room-title")).to_have_text("dev")
