@@ -341,30 +341,49 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def start(self, port: int = 0) -> RedisServer:
+        """Start on `port` (a restart on the port it had), or on a free one. redis-server
+        cannot be asked for port 0, so a free port is picked and may be taken by another
+        process before redis binds it: a clash is retried (a new port; the same one,
+        while a restart's deadline lasts)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise AssertionError("redis-server is not installed: run `make test`, which "
                                  "installs Debian's redis-server")
-        self.port = port or _free_port()
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            self.port = port or _free_port()
+            output = await self._spawn(binary)
+            if self.proc is not None and self.proc.returncode is None:
+                break
+            if "already in use" not in output or time.monotonic() > deadline:
+                raise AssertionError(f"redis-server did not start:\n{output}")
+            if port:
+                await asyncio.sleep(0.2)  # a pause between tries, not a synchronisation
+        self._drain = asyncio.create_task(self._discard_output())
+        return self
+
+    async def _spawn(self, binary: str) -> str:
+        """Start redis-server on self.port; its output until it is ready (or exited)."""
         ports = ["--tls-port", str(self.port), "--port", "0"] if self.tls else [
             "--port", str(self.port)]
-        self.proc = await asyncio.create_subprocess_exec(
+        self.proc = proc = await asyncio.create_subprocess_exec(
             binary, *ports, "--bind", "127.0.0.1", "--dir",
             str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
             "--save", "", "--logfile", "", *self.args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        assert self.proc.stdout is not None
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        output: list[str] = []
 
         async def ready() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            async for line in self.proc.stdout:
+            async for line in stdout:
+                output.append(line.decode(errors="replace"))
                 if b"Ready to accept connections" in line:
                     return
-            raise AssertionError("redis-server exited before it was ready")
+            await proc.wait()  # its output ended: it exited
 
         await asyncio.wait_for(ready(), TIMEOUT)
-        self._drain = asyncio.create_task(self._discard_output())
-        return self
+        return "".join(output)
 
     async def _discard_output(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
