@@ -12,10 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.async_api import (
-    Browser,
-    expect,
-)
+from playwright.async_api import Browser, expect
 
 from chatd.palette import name_colour
 from tests.support.harness import Client
