@@ -76,8 +76,9 @@ class Chatd:
         """Start and wait until it listens. On a port a test names (a restart on the
         port of the chatd before), a clash is retried: under pytest-xdist a client of
         another test may hold that port as its own end for a moment."""
-        ports = [self.args[i + 1] for i, arg in enumerate(self.args[:-1]) if arg == "--port"]
-        fixed_port = ports[-1] != "0"
+        named = {arg: value for arg, value in zip(self.args, self.args[1:], strict=False)
+                 if arg in ("--port", "--web")}  # the last of each counts, as for chatd
+        fixed_port = any(value != "0" for value in named.values())
         deadline = time.monotonic() + TIMEOUT
         while True:
             try:

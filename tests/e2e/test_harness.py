@@ -1,13 +1,21 @@
-"""The harness sees what chatd survives: a test whose chatd logged an internal error or
-exited unexpectedly goes red, unless it says that this is its point (tests/conftest.py,
-chatd_health). Inner tests run in a pytest of their own against real chatd processes,
-one of them with a fault planted in a handler (tests/support/faulty_chatd.py)."""
+"""The harness itself (tests/support/harness.py, tests/conftest.py).
+
+It sees what chatd survives: a test whose chatd logged an internal error or exited
+unexpectedly goes red, unless it says that this is its point (chatd_health). Inner tests
+run in a pytest of their own against real chatd processes, one of them with a fault
+planted in a handler (tests/support/faulty_chatd.py). And a restart on a port that is
+busy for a moment (another test's client may hold it) waits for it instead of failing.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 import pytest
+
+from tests.support.harness import Chatd, Client
 
 INNER = '''
 import os
@@ -72,3 +80,21 @@ def test_a_faulty_or_dead_chatd_fails_the_test_that_started_it(
     ])
     result.stdout.fnmatch_lines(["*internal error on Rooms*planted fault*"])
     result.stdout.fnmatch_lines(["*exit status -9, expected 0*"])
+
+
+async def test_a_restart_on_a_busy_port_waits_for_it() -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    server = Chatd("--port", str(port))
+    starting = asyncio.create_task(server.start())
+    try:
+        await server.wait_log("address already in use")  # the first try failed
+        holder.close()
+        await asyncio.wait_for(starting, 30)
+        assert server.port == port
+        await Client.joined(port, "alice")
+    finally:
+        holder.close()
+        await server.stop()
