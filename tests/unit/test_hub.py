@@ -17,7 +17,10 @@ from chatd import protocol as p
 from chatd.effects import Publish
 from chatd.hub import DetachCmd, LeaveCmd, id_key
 from chatd.protocol import ErrorCode, ProtocolError
-from tests.support.hub_world import FakePeer, World, chats, only
+from tests.support.hub_world import T0, FakePeer, World, chats, only
+
+# The old import path of helpers now in tests.support.hub_world, kept while branches merge.
+__all__ = ["T0", "FakePeer", "World", "chats", "only"]
 
 # --------------------------------------------------------------------------- joining
 
