@@ -68,6 +68,7 @@ def test_a_faulty_or_dead_chatd_fails_the_test_that_started_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[2]))
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)  # the inner run's options are below
     pytester.makeconftest("pytest_plugins = ['tests.conftest']\n")
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess(
