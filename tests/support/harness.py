@@ -38,7 +38,7 @@ class Chatd:
     """A `chatd` subprocess on a free loopback port; its log is collected line by line.
 
     Every chatd that comes up is recorded in `Chatd.started`; after each test, the
-    `chatd_health` fixture (tests.support.fixtures) fails the test if one of them logged
+    `chatd_health` fixture (tests/conftest.py) fails the test if one of them logged
     an internal error or a traceback, or exited with another status than `expected_exit`
     (0 after SIGTERM or SIGINT; a SIGKILL sent with `signal` expects -9). `faults_expected`
     or the test's `allow_chatd_faults` marker turns that check off for a chatd provoked on
@@ -85,7 +85,7 @@ class Chatd:
                 line = await self._spawn()
                 break
             except AssertionError:
-                clash = any("address already in use" in line for line in self.log)
+                clash = any("address already in use" in entry for entry in self.log)
                 if not (fixed_port and clash and time.monotonic() < deadline):
                     raise
                 await asyncio.sleep(0.2)  # a pause between tries, not a synchronisation
