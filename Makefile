@@ -11,7 +11,7 @@ PORT   ?= 5000
 run: $(VENV)/.installed
 	$(BIN)/chatd --port $(PORT)
 
-# Tests run on every CPU (pytest-xdist; JOBS=1 runs them one after another). Each test
+# Tests run on every CPU (pytest-xdist; JOBS=0 runs them one after another). Each test
 # starts its own chatd, redis-server, nc, tmux and Chromium on ports it asks the kernel
 # for, so any two may run at once; worksteal evens out the long ones.
 JOBS ?= auto
@@ -25,7 +25,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Pure parts with an injected clock: no socket, no process (tests/unit/conftest.py).
+# Pure parts with an injected clock, no network socket (tests/unit/conftest.py).
 unit: $(VENV)/.installed-test
 	$(BIN)/pytest tests/unit
 
