@@ -2,8 +2,8 @@
 
 Where a test goes:
   tests/unit/     a pure part (codec, link, hub, limits, store, chatc's session, ...), fed
-                  values and a clock; no socket (tests/unit/conftest.py refuses one), no
-                  process. `make unit`.
+                  values and a clock; no network socket (tests/unit/conftest.py refuses
+                  one). `make unit`.
   tests/e2e/      real chatd processes on loopback, with real clients: JSON (harness.Client),
                   nc (nc.Nc), chatc in tmux (chatc.Screen), Chromium (web.ChatPage), redis.
                   `make e2e`; `make test` runs both, in parallel (pytest-xdist).
