@@ -47,7 +47,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian packages the tests drive for real: nc, tmux, openssl, redis-server, chromium.
+# Debian packages the tests drive for real: nc, tmux, openssl, redis-server, chromium,
+# systemd-analyze.
 system-deps:
 	@scripts/system-deps.sh
 

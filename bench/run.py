@@ -24,13 +24,16 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -53,7 +56,9 @@ SCENARIOS = ("fanout", "latency", "idle", "bigroom", "city")
 # lossy: the reference losing one line on purpose, to show that the checker catches it.
 # cluster: --cluster-nodes chatd processes sharing a redis-server (clients spread over
 # them, or all on the first with --cluster-place first).
-SERVERS = ("chatd", "reference", "naive", "naive-asyncio", "lossy", "cluster")
+# chatd-metrics: chatd with --metrics, scraped every --scrape-every seconds during the run
+# (the same chatd with and without metrics, side by side: `--servers chatd,chatd-metrics`).
+SERVERS = ("chatd", "chatd-metrics", "reference", "naive", "naive-asyncio", "lossy", "cluster")
 LISTENING = ("chatd listening on ", "reference listening on ", "naive listening on ")
 
 # The targets (issue 11's, on asyncio streams), each as (key, description, limit);
@@ -68,6 +73,7 @@ TARGETS = (
     ("city_p99_ms", "city: chatd p99 delivery latency (ms)", 5.0),
     ("city_p999_ms", "city: chatd p99.9 delivery latency (ms)", 20.0),
     ("city_ratio", "city: chatd CPU/delivery / reference CPU/delivery", 1.3),
+    ("metrics_cost", "fan-out: chatd --metrics (scraped) CPU/delivery / chatd without", 1.03),
 )
 TARGET_SIZES = {"clients": 100, "senders": 10, "lines": 2000, "rate": 500.0, "idle": 10000}
 # The sessions whose every delivery is timed: --realtime latency runs them SCHED_FIFO.
@@ -101,6 +107,9 @@ def chatd_args(help_text: str) -> list[str]:
 
 def server_command(kind: str, chatd_options: list[str], cprofile_to: Path | None,
                    reference_json: str = "auto") -> list[str]:
+    if kind == "chatd-metrics":
+        return server_command("chatd", [*chatd_options, "--metrics", "127.0.0.1:0"],
+                              cprofile_to)
     if kind == "chatd":
         if cprofile_to is not None:
             return [sys.executable, "-m", "cProfile", "-o", str(cprofile_to), "-m", "chatd",
@@ -113,6 +122,37 @@ def server_command(kind: str, chatd_options: list[str], cprofile_to: Path | None
 
 
 # --------------------------------------------------------------------------- processes
+
+
+class Scraper:
+    """GET /metrics of a chatd-metrics server every `every` seconds, as Prometheus would,
+    from a thread of this process (which mostly waits for the load generator)."""
+
+    def __init__(self, banner: str, every: float) -> None:
+        found = re.search(r"metrics (http://\S+/metrics)", banner)
+        if found is None:
+            raise RuntimeError(f"no metrics address in {banner!r}")
+        self.url = found.group(1)
+        self.every = every
+        self.count = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                with urllib.request.urlopen(self.url, timeout=10) as response:
+                    response.read()
+                self.count += 1
+            except OSError:
+                self.failures += 1
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join(15)
+        return {"scrapes": self.count, "failures": self.failures}
 
 
 @dataclass
@@ -305,7 +345,7 @@ def loadgen_command(plan: Plan, session: str, server: Server) -> list[str]:
 
 def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, Any]:
     stem = f"{kind}-{session}" + (f"-{attempt}" if attempt else "")
-    profile = plan.args.profile if kind in ("chatd", "cluster") \
+    profile = plan.args.profile if kind in ("chatd", "chatd-metrics", "cluster") \
         and session in plan.args.profile_sessions else None
     cprofile_to = plan.out_dir / f"{stem}.prof" if profile == "cprofile" else None
     realtime = plan.args.realtime == "all" or (plan.args.realtime == "latency"
@@ -321,6 +361,8 @@ def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, 
                                  plan.args.reference_json)
         server = start_server(kind, command, plan.out_dir / f"{stem}.log", plan.server_cpu,
                               niceness=plan.args.nice, realtime=realtime)
+    scraper = Scraper(server.banner, plan.args.scrape_every) \
+        if kind == "chatd-metrics" else None
     spy: subprocess.Popen[bytes] | None = None
     spy_out = plan.out_dir / f"{stem}.pyspy.txt"
     if profile == "py-spy":
@@ -348,6 +390,8 @@ def run_session(plan: Plan, session: str, kind: str, attempt: int) -> dict[str, 
         result = {"ok": False, "faults": {"samples": [
             "the load generator gave no result; see " + str(plan.out_dir / f"{stem}.loadgen.log")
         ]}}
+    if scraper is not None:
+        result["scrapes"] = scraper.stop()
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -458,6 +502,8 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
     ref_cpu = _get(summary.get("fanout", {}).get("reference"), "fanout",
                    "server_cpu_us_per_delivery")
     chatd_cpu = _get(chatd["fanout"], "fanout", "server_cpu_us_per_delivery")
+    metrics_cpu = _get(summary.get("fanout", {}).get("chatd-metrics"), "fanout",
+                       "server_cpu_us_per_delivery")
     values: dict[str, Any] = {
         "fanout_ratio": round(chatd_cpu / ref_cpu, 3) if chatd_cpu and ref_cpu else None,
         "latency_p99_ms": _get(chatd["latency"], "latency", "latency", "p99_ms"),
@@ -468,6 +514,8 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
         "city_p99_ms": _get(chatd["city"], "city", "latency", "p99_ms"),
         "city_p999_ms": _get(chatd["city"], "city", "latency", "p999_ms"),
         "city_ratio": round(chatd_city / ref_city, 3) if chatd_city and ref_city else None,
+        "metrics_cost": round(metrics_cpu / chatd_cpu, 3) if metrics_cpu and chatd_cpu
+        else None,
     }
     city_size = (args.city_clients == 10000 and args.city_rooms == 200
                  and args.city_rate == 1000 and args.city_duration >= 30)
@@ -481,6 +529,7 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
         "city_p99_ms": city_size,
         "city_p999_ms": city_size,
         "city_ratio": city_size,
+        "metrics_cost": args.clients == 100 and args.senders == 10 and args.lines >= 2000,
     }
     out = []
     for key, what, limit in TARGETS:
@@ -525,7 +574,7 @@ def render(report: dict[str, Any]) -> str:
            f"chatd {' '.join(report['chatd_options'])}; reference: "
            + ", ".join(sorted({_get(r, "server", "banner").split("(")[-1].rstrip(")")
                                for by_kind in summary.values() for k, r in by_kind.items()
-                               if k not in ("chatd", "cluster")
+                               if k not in ("chatd", "chatd-metrics", "cluster")
                                and _get(r, "server", "banner")}))
            + (f"; cluster: {report['sizes']['cluster_nodes']} chatd processes over a "
               f"redis-server, all on the server's CPU, clients on "
@@ -726,6 +775,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--chatd-arg", action="append", default=[], metavar="ARG",
                     help="one more chatd argument, for experiments (repeat; the targets "
                          "assume none)")
+    ap.add_argument("--scrape-every", type=float, default=1.0, metavar="SECONDS",
+                    help="chatd-metrics: how often /metrics is scraped during a session "
+                         "(Prometheus' usual 15 s costs less)")
     ap.add_argument("--reference-json", choices=["auto", "orjson", "stdlib"], default="auto",
                     help="the reference's JSON library (auto: orjson when installed)")
     ap.add_argument("--py-spy", default="py-spy", metavar="PATH", help="the py-spy binary")

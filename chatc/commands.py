@@ -9,23 +9,9 @@ from typing import TypeAlias
 from chatc.words import words
 from chatd import protocol as p
 
-# Only commands that work against chatd; /help prints exactly this list.
-HELP: tuple[tuple[str, str], ...] = (
-    ("/who [all]", "who is in this room (or in every room)"),
-    ("/rooms", "rooms and how many are in each"),
-    ("/join ROOM", "move to another room (it is created if new)"),
-    ("/nick NAME", "change your name"),
-    ("/msg NAME TEXT", "a private line to one user"),
-    ("/history [N]", "the last N lines of this room again"),
-    ("/topic", "the topic of this room"),
-    ("/oper NAME PASSWORD", "become an operator"),
-    ("/help", "this list"),
-    ("/quit", "leave (Ctrl-D too)"),
-    ("//text", "send a line that starts with /"),
-)
-
-
-# Listed by /help once the user is an operator (PROTOCOL.txt 15).
+# The same list as nc's and the page's /help (chatd's commandlist); operators' commands
+# are listed once the user is one (PROTOCOL.txt 15).
+HELP: tuple[tuple[str, str], ...] = tuple(p.TEXT_COMMANDS.items())
 OPER_HELP: tuple[tuple[str, str], ...] = tuple(p.OPER_COMMANDS.items())
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from chatd import __version__
 from chatd import protocol as p
+from chatd.config import ConfigError, config_path, effective, layered, read_file
 from chatd.hub import Config as HubConfig
 from chatd.moderation import parse_opers
 from chatd.protocol import ProtocolError
@@ -56,6 +57,13 @@ def _seconds(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("seconds cannot be negative")
     return value
+
+
+def _address(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an address like 127.0.0.1:9100")
+    return text
 
 
 def _count(text: str) -> int:
@@ -147,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history-memory", type=_size, default=64 * 1024 * 1024, metavar="BYTES",
                       help="history kept in memory, in all rooms together (about); past it "
                            "the oldest lines go (the database, if any, keeps them)")
+    chat.add_argument("--private-memory", type=_size, default=16 * 1024 * 1024,
+                      metavar="BYTES",
+                      help="private lines kept for resume, in all sessions together (about); "
+                           "past it the oldest go (a session keeps at most 256 KiB of them)")
     chat.add_argument("--history-on-join", type=_count, default=50, metavar="N",
                       help="lines of history a joiner receives")
     chat.add_argument("--history-db", metavar="PATH",
@@ -162,6 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--log-level", choices=list(LEVELS), default="info",
                      help="info logs every join, leave, message and error")
     log.add_argument("--quiet", action="store_true", help="same as --log-level warning")
+    log.add_argument("--log-format", choices=["text", "json"], default="text",
+                     help="json: one JSON object a line, for log collectors")
+    log.add_argument("--log-file", metavar="PATH",
+                     help="write the log here instead of to stderr; reopened on SIGHUP "
+                          "(for logrotate)")
+    ops = ap.add_argument_group("operations")
+    ops.add_argument("--config", metavar="FILE",
+                     help="read settings from this TOML file: every long option, without "
+                          "its dashes (max-clients = 1000); the command line and CHATD_* "
+                          "variables win over it; SIGHUP reads it again")
+    ops.add_argument("--print-config", action="store_true",
+                     help="print the settings in force (secrets masked) as a config file, "
+                          "and exit")
+    ops.add_argument("--metrics", type=_address, metavar="HOST:PORT",
+                     help="serve Prometheus metrics (/metrics) and health checks (/healthz, "
+                          "/readyz) on this address; keep it off the public internet")
     run = ap.add_argument_group("runtime")
     run.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
                      help="event loop; auto uses uvloop when it is installed, and asyncio's "
@@ -202,6 +230,8 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         history_db_backlog=max(1, args.history_db_backlog),
         redis_url=args.redis or env.get("CHATD_REDIS") or None,
         snapshot_every=max(0.05, args.snapshot_every),
+        metrics=args.metrics,
+        log_level="warning" if args.quiet else args.log_level,
         web_port=args.web,
         web_origins=tuple(args.web_origin),
         web_hosts=tuple(args.web_host),
@@ -210,7 +240,9 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             history_size=args.history,
             history_on_join=args.history_on_join,
             history_memory=max(64 * 1024, args.history_memory),
+            private_memory=max(64 * 1024, args.private_memory),
             max_line_bytes=args.max_line_bytes,
+            page_bytes=max(1, min(256 * 1024, args.max_send_queue // 2)),
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",
             opers=opers_from(args.oper, env),
@@ -238,30 +270,52 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def settings(parser: argparse.ArgumentParser, argv: Sequence[str], env: Mapping[str, str]
+             ) -> tuple[argparse.Namespace, ServerConfig]:
+    """The options in force and the server's config from them; ConfigError if they are
+    bad. Run at start and again on SIGHUP."""
+    path = config_path(parser, argv)
+    args = layered(parser, argv, env, read_file(parser, path) if path else {})
     if bool(args.tls_cert) != bool(args.tls_key):
-        parser.error("--tls-cert and --tls-key go together")
+        raise ConfigError("--tls-cert and --tls-key go together")
     if args.redis and args.history_db:
-        parser.error("--history-db and --redis don't go together: the cluster keeps "
-                     "history in Redis")
+        raise ConfigError("--history-db and --redis don't go together: the cluster keeps "
+                          "history in Redis")
     # uvloop reads a client's first bytes before the stream's callback runs, so the TLS
     # hello would be gone by the time StreamWriter.start_tls upgrades the connection
     # (which it does after counting it, PROTOCOL.txt 11.1): TLS runs on the stdlib loop.
     if args.tls_cert and args.loop == "uvloop":
-        parser.error("--loop uvloop can't serve --tls-cert (the TLS upgrade after accept "
-                     "needs the asyncio loop); leave --loop at auto")
+        raise ConfigError("--loop uvloop can't serve --tls-cert (the TLS upgrade after "
+                          "accept needs the asyncio loop); leave --loop at auto")
+    try:
+        return args, config_from(args, env)
+    except (ValueError, ProtocolError) as exc:  # a bad --oper / CHATD_OPERS entry
+        raise ConfigError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    env = dict(os.environ)
+    try:
+        args, config = settings(parser, argv, env)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if args.print_config:
+        sys.stdout.write(effective(parser, args, env))
+        return 0
     loop_kind = "asyncio" if args.tls_cert else args.loop
     _raise_fd_limit()
-    level = "warning" if args.quiet else args.log_level
     try:
-        config = config_from(args, os.environ)
-    except (ValueError, ProtocolError) as exc:  # a bad --oper / CHATD_OPERS entry
-        parser.error(str(exc))
-    log = ServerLog(level)
+        log = ServerLog(config.log_level, path=args.log_file, json=args.log_format == "json")
+    except OSError as exc:
+        parser.error(f"--log-file: {exc.strerror or exc}: {args.log_file}")
+
+    def reload() -> ServerConfig:
+        return settings(parser, argv, env)[1]
+
     try:
-        return _run(lambda: serve(config, log), loop_kind)
+        return _run(lambda: serve(config, log, reload=reload), loop_kind)
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130
 

@@ -142,6 +142,16 @@ class RedisBus(Generic[P]):
         self._down_since: float | None = None
         self._drained = asyncio.Event()  # nothing left to publish
         self._closing = False
+        self.lag = 0.0  # seconds: how old the last entry applied was (chatd.metrics)
+
+    @property
+    def held(self) -> int:
+        """Commands not yet in the log."""
+        return len(self._queue)
+
+    @property
+    def down(self) -> bool:
+        return self._down_since is not None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -319,6 +329,7 @@ class RedisBus(Generic[P]):
         if commands is None:
             commands = from_records(fields[b"c"])
         ms, n = _split(entry_id)
+        self.lag = max(0.0, time.time() - ms / 1000)
         stamp = Stamp(entry_id, (ms, n), ms / 1000)  # one id sequence for the whole entry
         for cmd in commands:
             self.on_effects(self.hub.apply(cmd, entry_id, (ms, n), ms / 1000, stamp))

@@ -137,6 +137,7 @@ class MuteCmd:
     by: str
     reason: str
     on: bool
+    sid: str = ""  # the session muted (a mute follows the person, PROTOCOL.txt 15.4)
 
 
 @value

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeAlias, TypeVar, final
 
-from chatd.commands import Command
+from chatd.commands import Command, Origin
 
 P = TypeVar("P")
 Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
@@ -110,11 +110,13 @@ class Effects(Generic[P]):
     Made twice per chat line, so a plain class with slots.
     """
 
-    __slots__ = ("audit", "note", "ops")
+    __slots__ = ("about", "audit", "note", "ops")
 
     def __init__(self) -> None:
         self.ops: list[Op[P]] = []
         self.note = ""  # what happened, for the server log
+        # The note's event, the command's origin (if it has one), user and room
+        self.about: tuple[str, Origin | None, str, str | None] | None = None
         self.audit = ""  # an operator's action (PROTOCOL.txt 15.7): logged at any level
 
     def send(self, peer: P, data: bytes) -> None:

@@ -24,9 +24,9 @@ import heapq
 import hmac
 import re
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from chatd import protocol as p
@@ -114,12 +114,17 @@ class Config:
     history_on_join: int = 50  # lines a joiner receives after its welcome
     resume_grace: float = 120.0  # seconds a broken session waits for its client
     inbox_size: int = 100  # private lines kept per session for resume
+    inbox_bytes: int = 256 * 1024  # ... and bytes of them (entry_cost), PROTOCOL.txt 8.6
+    private_memory: int = 16 * 1024 * 1024  # bytes of private lines kept, in all sessions
     node_timeout: float = 5.0  # a node silent this long (log time) is declared gone
     server_name: str = "chatd"
     # Bytes (about) of history kept in memory for rooms with people in them; as much
     # again, a quarter of it, for rooms nobody is in when history has no database.
     history_memory: int = 64 * 1024 * 1024
     max_line_bytes: int = 0  # the server's line limit, announced in the welcome (4.1)
+    # Bytes of a history page (and a joiner's recent lines) as sent in the reader's mode
+    # (3.8): half the send queue, so no page can cut its reader off (8.2).
+    page_bytes: int = 128 * 1024
     # Operator names and passwords (PROTOCOL.txt 15.1); never in a repr or a log line.
     opers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
@@ -153,6 +158,7 @@ class Session(Generic[P]):
     detached_at: float = 0.0
     lost: str = ""  # why the connection went, while detached
     inbox: deque[Entry] | None = None  # made on the first private line: most have none
+    inbox_bytes: int = 0  # entry_cost of the lines in `inbox` (chatd.hub.Inboxes)
     peer: P | None = None  # the local connection, when attached on this node
     oper: bool = False  # an operator (PROTOCOL.txt 15.1)
     address: str = ""  # the IP address it joined from, for address bans (15.3)
@@ -242,11 +248,81 @@ class Archive:
         return lines
 
 
+class Inboxes(Generic[P]):
+    """The private lines sessions keep for resume (PROTOCOL.txt 8.6), bounded in bytes:
+    per session by `per_session` (and `count` lines), in all by `budget`, past which the
+    oldest private line on the server goes first. A line is a few bytes or 64 KiB, so
+    a count alone let 50 sessions hold 150 MB (issue 22)."""
+
+    __slots__ = ("budget", "bytes", "count", "order", "per_session")
+
+    def __init__(self, budget: int, per_session: int, count: int) -> None:
+        self.budget, self.per_session, self.count = budget, per_session, max(1, count)
+        self.bytes = 0
+        # Every kept line, oldest first; log order is key order, so the oldest here is
+        # the oldest of its session's inbox too.
+        self.order: OrderedDict[tuple[Key, str], Session[P]] = OrderedDict()
+
+    def keep(self, session: Session[P], entry: Entry) -> None:
+        """Add the newest line; the session's (then the server's) oldest go past a bound.
+        The newest line always stays."""
+        inbox = session.inbox
+        if inbox is None:
+            inbox = session.inbox = deque()
+        cost = entry_cost(entry)
+        inbox.append(entry)
+        session.inbox_bytes += cost
+        self.bytes += cost
+        self.order[(entry.key, session.sid)] = session
+        while len(inbox) > 1 and (len(inbox) > self.count
+                                  or session.inbox_bytes > self.per_session):
+            self._drop_oldest(session)
+        while self.bytes > self.budget and len(self.order) > 1:
+            self._drop_oldest(next(iter(self.order.values())))
+
+    def _drop_oldest(self, session: Session[P]) -> None:
+        assert session.inbox
+        entry = session.inbox.popleft()
+        cost = entry_cost(entry)
+        session.inbox_bytes -= cost
+        self.bytes -= cost
+        del self.order[(entry.key, session.sid)]
+        if not session.inbox:
+            session.inbox = None
+
+    def drop(self, session: Session[P]) -> None:
+        """The session ended: its lines go with it."""
+        for entry in session.inbox or ():
+            del self.order[(entry.key, session.sid)]
+        self.bytes -= session.inbox_bytes
+        session.inbox, session.inbox_bytes = None, 0
+
+    def reindex(self, sessions: Iterable[Session[P]]) -> None:
+        """Count what restored sessions hold (a snapshot carries their inboxes)."""
+        held = [s for s in sessions if s.inbox]
+        self.bytes, self.order = 0, OrderedDict()
+        for session in held:
+            assert session.inbox is not None
+            session.inbox = deque(session.inbox)  # bounded here, not by maxlen
+            session.inbox_bytes = sum(entry_cost(e) for e in session.inbox)
+            self.bytes += session.inbox_bytes
+        pairs = sorted((((e.key, s.sid), s) for s in held for e in s.inbox or ()),
+                       key=lambda pair: pair[0])
+        self.order.update(pairs)
+        for session in held:  # within bounds again, were they changed since the snapshot
+            inbox = session.inbox
+            assert inbox is not None
+            while len(inbox) > 1 and (len(inbox) > self.count
+                                      or session.inbox_bytes > self.per_session):
+                self._drop_oldest(session)
+        while self.bytes > self.budget and len(self.order) > 1:
+            self._drop_oldest(next(iter(self.order.values())))
+
+
 SINK_FULL = ("the history database is not accepting lines; your line was not sent, "
              "try again shortly")
 
 
-HISTORY_PAGE_BYTES = 256 * 1024  # a history page holds fewer lines past this (3.8)
 ROOMS_LISTED = 200  # rooms in an answer to rooms or who all (4.7, 4.8)
 WHO_ALL_NAMES = 1000  # names in an answer to who all (4.7)
 
@@ -254,17 +330,6 @@ WHO_ALL_NAMES = 1000  # names in an answer to who all (4.7)
 def _by_name(room: Room[Any]) -> tuple[str, str]:
     # Keys are look-alike skeletons ("room1" -> "roornl"): order by what people read.
     return (room.name.casefold(), room.key)
-
-
-def _fitting(entries: Iterable[Entry]) -> int:
-    """How many of `entries`, in order, fit in one history page (at least one)."""
-    total = count = 0
-    for entry in entries:
-        total += len(entry.message) + len(entry.name) + 120
-        if count and total > HISTORY_PAGE_BYTES:
-            break
-        count += 1
-    return count
 
 
 def hash_token(secret: str) -> str:
@@ -293,7 +358,10 @@ class Hub(Generic[P]):
         self._secrets: dict[str, str] = {}  # sid -> resume token, until its welcome is sent
         self._loaded: set[str] = set()  # rooms whose history was read from the sink
         self.history_bytes = 0  # entry_cost of every line in the rooms' histories
+        self.resumes = 0  # sessions resumed through this node (chatd.metrics)
         self.archive = Archive(self.config.history_memory // 4)
+        self.inboxes: Inboxes[P] = Inboxes(self.config.private_memory, self.config.inbox_bytes,
+                                           self.config.inbox_size)
         self._serial = 0
         self.mod = Moderation()
         self.credentials = Credentials(self.config.opers)
@@ -324,7 +392,7 @@ class Hub(Generic[P]):
         session = self._by_cid.get(peer.cid)
         if type(event) is p.Message and session is not None:  # most lines: straight on
             if event.to is None and self.mod.mutes and (
-                    mute := self.mod.muted(session.room, session.name)) is not None:
+                    mute := self.mod.muted(session.room, session.sid)) is not None:
                 room = self.rooms[session.room].name  # PROTOCOL.txt 15.4: others see nothing
                 self._reply(fx, peer, p.Error(
                     ErrorCode.MUTED, f"you are muted in {room} by {mute.by}"
@@ -392,9 +460,8 @@ class Hub(Generic[P]):
         if event.resume:
             old = self._check_token(event.resume)
             if old is None:
-                join = JoinCmd(origin, sid, name, room, peer.text, join.token_hash,
-                               "could not resume: the session is unknown or has expired",
-                               address)
+                join = replace(
+                    join, notice="could not resume: the session is unknown or has expired")
             else:
                 fx.publish(ResumeCmd(origin, old.sid, event.last_id, join))
                 return
@@ -434,9 +501,7 @@ class Hub(Generic[P]):
             if name == session.name:
                 raise ProtocolError(ErrorCode.BAD_NAME, f"you are {name} already")
             self._check_free(name, session)
-            if (ban := self.mod.name_ban(name, self._now)) is not None:
-                raise ProtocolError(ErrorCode.BANNED, f"the name {name} is banned "
-                                    f"{ban.describe()}")
+            self._check_unbanned(name, self._now)
             fx.publish(RenameCmd(origin, session.sid, name))
         elif isinstance(event, p.Who):
             self._costly_reply(fx, peer, self._who(session, event.all))
@@ -480,33 +545,53 @@ class Hub(Generic[P]):
         if holder is not None and holder is not session:
             raise ProtocolError(ErrorCode.NAME_TAKEN, f"{holder.name} is taken")
 
+    def _check_unbanned(self, name: str, now: float) -> None:
+        if (ban := self.mod.name_ban(name, now)) is not None:
+            raise ProtocolError(ErrorCode.BANNED, f"the name {name} is banned "
+                                f"{ban.describe()}")
+
     def _history_page(self, fx: Effects[P], peer: P, room: Room[P], ask: p.History) -> None:
         lines = self._retained(room)
         if ask.after is not None:
             start = bisect.bisect_right(lines, id_key(ask.after), key=lambda e: e.key)
             page = lines[start : start + ask.limit]
             more = start + ask.limit < len(lines)
-            fit = _fitting(page)
-            page, more = page[:fit], more or fit < len(page)
+            parts = self._page(peer, room, page)
         else:
             end = (bisect.bisect_left(lines, id_key(ask.before), key=lambda e: e.key)
                    if ask.before is not None else len(lines))
             page = lines[max(0, end - ask.limit) : end]
             more = end - ask.limit > 0
-            fit = _fitting(reversed(page))  # the newest lines of the page, going back
-            page, more = page[len(page) - fit:], more or fit < len(page)
-        self._send_history(fx, peer, room, page, more)
-        fx.ops.append(Charge(peer, sum(len(e.message) for e in page)))
+            parts = self._page(peer, room, page, newest=True)
+        self._send_history(fx, peer, room, parts, more or len(parts) < len(page))
+
+    def _page(self, peer: P, room: Room[P], entries: list[Entry], newest: bool = False
+              ) -> list[bytes]:
+        """The lines of `entries` that fit one page as `peer` reads them (PROTOCOL.txt
+        3.8), at least one: the oldest, or the `newest`. Counted encoded, in the
+        reader's mode: a line's size differs by mode (a "\n" is two bytes of JSON, a
+        line of text), and what is sent must fit the send queue (8.2)."""
+        parts: list[bytes] = []
+        total = 0
+        for entry in reversed(entries) if newest else entries:
+            data = self._encode_for(peer, p.Chat(entry.name, entry.message, entry.id,
+                                                 entry.time, room=room.name, history=True))
+            total += len(data)
+            if parts and total > self.config.page_bytes:
+                break
+            parts.append(data)
+        if newest:
+            parts.reverse()
+        return parts
 
     def _send_history(
-        self, fx: Effects[P], peer: P, room: Room[P], page: Iterable[Entry], more: bool
+        self, fx: Effects[P], peer: P, room: Room[P], parts: list[bytes], more: bool
     ) -> None:
-        # One reply for the batch: the writer and flood control see what it costs.
-        parts = [self._encode_for(peer, p.Chat(entry.name, entry.message, entry.id, entry.time,
-                                               room=room.name, history=True))
-                 for entry in page]
-        parts.append(self._encode_for(peer, p.HistoryEnd(room.name, len(parts), more)))
-        fx.send(peer, b"".join(parts))
+        """A page, in one reply, charged to flood control by its size as sent (8.3)."""
+        fx.send(peer, b"".join([*parts, self._encode_for(
+            peer, p.HistoryEnd(room.name, len(parts), more))]))
+        if parts:  # its lines, as sent: an empty page costs nothing
+            fx.ops.append(Charge(peer, sum(map(len, parts))))
 
     def disconnected(self, peer: P, reason: str | None, resumable: bool = True) -> Effects[P]:
         """The peer's connection ended; `reason` None means it closed cleanly (EOF).
@@ -601,14 +686,14 @@ class Hub(Generic[P]):
                 return
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
                           to=target.name)
-            for holder in {sender, target}:
-                if holder.inbox is None:
-                    holder.inbox = deque(maxlen=self.config.inbox_size)
-                holder.inbox.append(entry)
+            # In this order on every node: which line goes first past a bound must agree.
+            for holder in (sender, target) if target is not sender else (sender,):
+                self.inboxes.keep(holder, entry)
             if target.peer is not None:
                 line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
                 fx.send(target.peer, self._encode_for(target.peer, line))
             fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
+            fx.about = ("private", cmd.origin, sender.name, None)
         else:
             room = self.rooms[sender.room]
             if room.json_peers:  # the hot path: one encoding, no update object
@@ -620,6 +705,7 @@ class Hub(Generic[P]):
             entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
             self._remember(room, entry, cmd.origin.node == self.node or self.sink_takes_all)
             fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
+            fx.about = ("message", cmd.origin, sender.name, room.name)
         if cmd.ref is not None:
             self._answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))
 
@@ -713,6 +799,7 @@ class Hub(Generic[P]):
         self.sessions[session.sid] = session
         self.names[p.name_key(name)] = session
         room.members[session.sid] = session
+        self.mod.joined(session.sid, (cmd.name, name), cmd.address)
         token = self._secrets.pop(session.sid, "")  # only the joining node holds it
         peer = self._attach(fx, session, cmd.origin)
         if peer is not None:
@@ -728,15 +815,14 @@ class Hub(Generic[P]):
             self._send_recent(fx, peer, room)
         self._broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
         fx.note = f"{self._tag(cmd.origin)} {name} joined {room.name}"
+        fx.about = ("join", cmd.origin, name, room.name)
 
     def _send_recent(self, fx: Effects[P], peer: P, room: Room[P]) -> None:
         lines = self._retained(room)
         n = self.config.history_on_join
         if n > 0:
-            recent = lines[-n:]
-            fit = _fitting(reversed(recent))  # one page at most (PROTOCOL.txt 3.8)
-            self._send_history(fx, peer, room, recent[len(recent) - fit:],
-                               len(lines) > fit)
+            parts = self._page(peer, room, lines[-n:], newest=True)  # one page (3.8)
+            self._send_history(fx, peer, room, parts, len(lines) > len(parts))
 
     def _attach(self, fx: Effects[P], session: Session[P], origin: Origin) -> P | None:
         """Bind the session to its local peer, if the origin is a connection of this node."""
@@ -762,10 +848,9 @@ class Hub(Generic[P]):
     def _apply_resume(self, fx: Effects[P], cmd: ResumeCmd, st: Stamp) -> None:
         session = self.sessions.get(cmd.sid)
         if session is None:
-            fallback = cmd.fallback
-            return self._apply_join(fx, JoinCmd(
-                fallback.origin, fallback.sid, fallback.name, fallback.room, fallback.text,
-                fallback.token_hash, "could not resume: the session has expired"), st)
+            # replace, not a rebuild: every field of the join (its address: 15.3) holds
+            return self._apply_join(fx, replace(
+                cmd.fallback, notice="could not resume: the session has expired"), st)
         if session.peer is not None:  # the old connection is still open here: replace it
             old_peer = session.peer
             self._forget_peer(fx, session)
@@ -778,6 +863,9 @@ class Hub(Generic[P]):
         peer = self._attach(fx, session, cmd.origin)
         room = self.rooms[session.room]
         fx.note = f"{self._tag(cmd.origin)} {session.name} resumed in {room.name}"
+        fx.about = ("resume", cmd.origin, session.name, room.name)
+        if cmd.origin.node == self.node:
+            self.resumes += 1
         if peer is None:
             return
         self._reply(fx, peer, p.Welcome(
@@ -838,11 +926,14 @@ class Hub(Generic[P]):
         self.detached[session.sid] = session
         fx.note = (f"{session.name} lost the connection ({reason}); held "
                    f"{self.config.resume_grace:g}s for resume")
+        fx.about = ("detach", None, session.name, None)
 
     def _remove(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str | None,
                 said: str | None = None) -> None:
         self._forget_peer(fx, session)
         del self.sessions[session.sid]
+        self.inboxes.drop(session)
+        self.mod.ended(session.sid)  # its mutes wait for the person's return (15.4)
         if self.detached.pop(session.sid, None) is not None:
             fx.ops.append(Released(session.sid))
         if self.names.get(p.name_key(session.name)) is session:
@@ -855,6 +946,7 @@ class Hub(Generic[P]):
                                          reason))
         self._forget_if_empty(room)
         fx.note = f"{session.name} left {room.name}" + (f" ({reason})" if reason else "")
+        fx.about = ("leave", None, session.name, room.name)
 
     def _apply_move(self, fx: Effects[P], session: Session[P], cmd: MoveCmd, st: Stamp,
                     said: str | None = None) -> None:
@@ -882,12 +974,14 @@ class Hub(Generic[P]):
         self._broadcast(fx, new, p.Joined(session.name, new.name,
                                           f"{session.name} joined", joined_id, st.time))
         fx.note = f"{session.name} moved from {old.name} to {new.name}"
+        fx.about = ("move", None, session.name, new.name)
 
     def _apply_rename(
         self, fx: Effects[P], session: Session[P], cmd: RenameCmd, st: Stamp
     ) -> None:
         try:
             self._check_free(cmd.name, session)
+            self._check_unbanned(cmd.name, st.now)  # banned meanwhile: the log decides
         except ProtocolError as exc:
             self._answer(fx, cmd.origin, p.Error(exc.code, exc.message))
             return
@@ -895,12 +989,14 @@ class Hub(Generic[P]):
         del self.names[p.name_key(old)]
         session.name = cmd.name
         self.names[p.name_key(cmd.name)] = session
+        self.mod.renamed(session.sid, cmd.name)  # a mute follows the person (15.4)
         room = self.rooms[session.room]
         notice_id, _ = st.next_id()
         self._broadcast(fx, room, p.Renamed(cmd.name, old, room.name,
                                             f"{old} is now known as {cmd.name}", notice_id,
                                             st.time))
         fx.note = f"{old} is now known as {cmd.name}"
+        fx.about = ("rename", None, cmd.name, None)
 
     # ------------------------------------------------------------------ moderation (15)
 
@@ -964,17 +1060,14 @@ class Hub(Generic[P]):
         elif isinstance(event, p.Bans):
             self._costly_reply(fx, peer, p.BanList(self.mod.listed(self._now)))
         elif isinstance(event, p.Mute):
-            if event.room is not None:
-                room_key, name = p.name_key(p.normalize_room(event.room)), event.name
-            else:
-                target = self._user(event.name)
-                room_key, name = target.room, target.name
-            fx.publish(MuteCmd(origin, room_key, p.normalize_name(name), session.name,
-                               event.reason, True))
+            target = self._user(event.name)  # a person, never a name nobody has (15.4)
+            room_key = (p.name_key(p.normalize_room(event.room)) if event.room is not None
+                        else target.room)
+            fx.publish(MuteCmd(origin, room_key, target.name, session.name, event.reason, True,
+                               target.sid))
         elif isinstance(event, p.Unmute):
             in_room = p.name_key(p.normalize_room(event.room)) if event.room else None
-            key = p.name_key(event.name)
-            if not any(k == key and in_room in (None, r) for r, k in self.mod.mutes):
+            if not self.mod.is_muted(event.name, in_room):
                 raise ProtocolError(ErrorCode.NO_SUCH_BAN, f"{event.name[:40]} is not muted")
             fx.publish(MuteCmd(origin, in_room, p.normalize_name(event.name), session.name,
                                "", False))
@@ -1093,13 +1186,19 @@ class Hub(Generic[P]):
                    f"removed: {gone}")
 
     def _apply_mute(self, fx: Effects[P], cmd: MuteCmd) -> None:
-        target = self.names.get(p.name_key(cmd.name))
+        target = (self.sessions.get(cmd.sid) if cmd.sid
+                  else self.names.get(p.name_key(cmd.name)))
         room = self.rooms.get(cmd.room) if cmd.room is not None else None
         where = room.name if room is not None else (cmd.room or "every room")
         why = f" ({cmd.reason})" if cmd.reason else ""
         if cmd.on:
             assert cmd.room is not None
-            self.mod.mute(cmd.room, cmd.name, cmd.by, cmd.reason)
+            if target is None:  # gone meanwhile: nobody else is muted in their place
+                self._answer(fx, cmd.origin, p.Error(ErrorCode.NO_SUCH_USER,
+                                                     f"{cmd.name} has left"))
+                return
+            self.mod.mute(cmd.room, target.sid, name=target.name, address=target.address,
+                          by=cmd.by, reason=cmd.reason)
             told, said = f"you were muted in {where} by {cmd.by}{why}", f"{cmd.name} is muted"
             fx.audit = (f"{cmd.by} muted {cmd.name} in {where} "
                        f"(reason: {cmd.reason or 'none'})")
@@ -1159,6 +1258,7 @@ class Hub(Generic[P]):
         self.beats = dict(snapshot["beats"])
         self.mod = Moderation()
         self.mod.restore(snapshot.get("moderation", {}))
+        self.inboxes.reindex(self.sessions.values())
 
     def _tag(self, origin: Origin) -> str:
         """A connection as the log names it: "#12" here, "node#12" on another node."""

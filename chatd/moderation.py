@@ -15,7 +15,7 @@ import hmac
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from chatd import protocol as p
 from chatd.protocol import ErrorCode, ProtocolError
@@ -108,10 +108,37 @@ class BanRecord:
                           self.by, self.reason, p.format_time(self.since))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Mute:
     by: str
     reason: str
+    name: str = ""  # the key of the name its person goes by now (it follows a /nick)
+    network: str = ""  # where they joined from (`subscriber`): a rejoin from there is them
+
+
+def subscriber(ip: str) -> str:
+    """An address as a mute remembers a person by: IPv4 as it is, IPv6 by its /64."""
+    address = _address(ip)
+    if address is None:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, IPV6_BAN_PREFIX), strict=False))
+    return str(address)
+
+
+K = TypeVar("K")
+
+
+def _lift(table: dict[K, dict[str, Mute]], key: str, room: str | None) -> int:
+    """Remove the mutes of the name `key` (in `room`, or every room) from `table`."""
+    gone = 0
+    for holder, rooms in list(table.items()):
+        for r in [r for r, m in rooms.items() if m.name == key and room in (None, r)]:
+            del rooms[r]
+            gone += 1
+        if not rooms:
+            del table[holder]
+    return gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +151,15 @@ class TopicRecord:
 class Moderation:
     """Bans, mutes and topics; each table bounded."""
 
-    __slots__ = ("bans", "mutes", "networks", "topics")
+    __slots__ = ("bans", "left", "mutes", "networks", "topics")
 
     def __init__(self) -> None:
         self.bans: dict[tuple[str, str], BanRecord] = {}  # (kind, key) -> ban
         self.networks: dict[str, Network] = {}  # address bans, parsed once
-        self.mutes: dict[tuple[str, str], Mute] = {}  # (room key, name key) -> mute
+        # A mute follows the person (PROTOCOL.txt 15.4): their session while it lasts,
+        # then their name and network, so a rejoin under the name from there is them.
+        self.mutes: dict[str, dict[str, Mute]] = {}  # session id -> room key -> mute
+        self.left: dict[tuple[str, str], dict[str, Mute]] = {}  # (name key, network) -> ...
         self.topics: dict[str, TopicRecord] = {}  # room key -> topic
 
     # ------------------------------------------------------------------ bans
@@ -179,32 +209,73 @@ class Moderation:
 
     # ------------------------------------------------------------------ mutes
 
-    def mute(self, room: str, name: str, by: str, reason: str) -> None:
-        if len(self.mutes) >= MAX_MUTES:
-            del self.mutes[next(iter(self.mutes))]
-        self.mutes[(room, p.name_key(name))] = Mute(by, reason)
+    def mute(self, room: str, sid: str, *, name: str, address: str, by: str, reason: str
+             ) -> None:
+        if sid not in self.mutes and len(self.mutes) + len(self.left) >= MAX_MUTES:
+            if self.left:  # people who left go first, the oldest
+                del self.left[next(iter(self.left))]
+            else:
+                del self.mutes[next(iter(self.mutes))]
+        self.mutes.setdefault(sid, {})[room] = Mute(by, reason, p.name_key(name),
+                                                    subscriber(address))
 
     def unmute(self, room: str | None, name: str) -> int:
+        """Lift the mutes of whoever goes by `name` now, or left under it."""
         key = p.name_key(name)
-        gone = [k for k in self.mutes if k[1] == key and (room is None or k[0] == room)]
-        for k in gone:
-            del self.mutes[k]
-        return len(gone)
+        return _lift(self.mutes, key, room) + _lift(self.left, key, room)
 
-    def muted(self, room: str, name: str) -> Mute | None:
-        return self.mutes.get((room, p.name_key(name))) if self.mutes else None
+    def is_muted(self, name: str, room: str | None) -> bool:
+        key = p.name_key(name)
+        return any(m.name == key and room in (None, r) for table in (self.mutes, self.left)
+                   for rooms in table.values() for r, m in rooms.items())
+
+    def muted(self, room: str, sid: str) -> Mute | None:
+        rooms = self.mutes.get(sid) if self.mutes else None
+        return rooms.get(room) if rooms else None
+
+    def renamed(self, sid: str, name: str) -> None:
+        for mute in self.mutes.get(sid, {}).values():
+            mute.name = p.name_key(name)
+
+    def ended(self, sid: str) -> None:
+        """The session is gone: its mutes wait for the person under its name."""
+        rooms = self.mutes.pop(sid, None)
+        if rooms:
+            mute = next(iter(rooms.values()))
+            self.left.setdefault((mute.name, mute.network), {}).update(rooms)
+
+    def joined(self, sid: str, names: Iterable[str], address: str) -> None:
+        """A new session: the person who left muted under one of `names` (the name it
+        asked for, the one it got) from the same network is muted again."""
+        if not self.left:
+            return
+        network = subscriber(address)
+        for name in names:
+            rooms = self.left.pop((p.name_key(name), network), None)
+            if rooms:
+                for mute in rooms.values():
+                    mute.name = p.name_key(name)
+                self.mutes.setdefault(sid, {}).update(rooms)
 
     # ------------------------------------------------------------------ replication
 
     def snapshot(self) -> dict[str, Any]:
         return {"bans": [asdict(b) for b in self.bans.values()],
-                "mutes": [[room, name, m.by, m.reason] for (room, name), m in self.mutes.items()],
+                "mutes": [[room, holder, asdict(m)] for holder, rooms in self.mutes.items()
+                          for room, m in rooms.items()],
+                "left": [[room, asdict(m)] for rooms in self.left.values()
+                         for room, m in rooms.items()],
                 "topics": {room: asdict(t) for room, t in self.topics.items()}}
 
     def restore(self, data: dict[str, Any]) -> None:
         for ban in data.get("bans", ()):
             self.ban(BanRecord(**ban))
-        for room, name, by, reason in data.get("mutes", ()):
-            self.mutes[(room, name)] = Mute(by, reason)
+        for item in data.get("mutes", ()):
+            if len(item) == 3:  # (an older snapshot's mutes were by name: not a person)
+                room, holder, mute = item
+                self.mutes.setdefault(holder, {})[room] = Mute(**mute)
+        for room, mute in data.get("left", ()):
+            record = Mute(**mute)
+            self.left.setdefault((record.name, record.network), {})[room] = record
         for room, topic in data.get("topics", {}).items():
             self.topics[room] = TopicRecord(**topic)

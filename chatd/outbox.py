@@ -120,7 +120,9 @@ class Writer:
         self.max_send_queue = max_send_queue
         self.log = log
         self.loop: asyncio.AbstractEventLoop | None = None  # set once the server runs
-        self.written = 0  # bytes handed to outlets (the server trims the heap by it)
+        self.written = 0  # bytes handed to outlets (the heap trims and chatd.metrics read it)
+        self.lines_out = 0  # lines for clients, one per receiver (chatd.metrics)
+        self.cut_off = 0  # connections dropped for a full send queue
         self.rooms: dict[Channel, RoomBuffer] = {}
         self._dirty_rooms: list[RoomBuffer] = []
         self._dirty: list[Sink] = []
@@ -140,6 +142,7 @@ class Writer:
             self._mark(buf)
         else:
             self._to_outbox(conn, data)
+        self.lines_out += 1
 
     def broadcast(self, channel: Channel, data: bytes, skip: Sink | None) -> None:
         """A line for every member of the channel but `skip`: stored once."""
@@ -150,6 +153,11 @@ class Writer:
         buf.skip.append(skip)
         if skip is not None and skip.room is buf:  # a sender of the other mode is not here
             buf.special.add(skip)
+            self.lines_out -= 1
+        # Counted here, once a line, not once a receiver at the flush (the fan-out stays
+        # one shared write per member); an update is one line in JSON and nearly always
+        # in text mode (chatd.metrics calls them lines).
+        self.lines_out += len(buf.peers)
         self._mark(buf)
 
     def enter(self, channel: Channel, conn: Sink) -> None:
@@ -257,6 +265,7 @@ class Writer:
             if unsent > self.max_send_queue:
                 self.log.warning(f"{conn} disconnected: send queue over "
                                  f"{self.max_send_queue} bytes (the client is not reading)")
+                self.cut_off += 1
                 conn.drop("send queue full")
                 return
         if conn.closing:

@@ -29,8 +29,8 @@ import sqlite3
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, assert_never, cast
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Final, assert_never, cast
 
 from chatd import effects as ef
 from chatd import link as ln
@@ -43,12 +43,14 @@ from chatd.hub import Config as HubConfig
 from chatd.hub import HistorySink, Hub
 from chatd.limits import Admission, PasswordThrottle, Refused
 from chatd.link import Link, LinkConfig, Mode, refusal
+from chatd.moderation import Credentials
 from chatd.outbox import Outlet, RoomBuffer, Writer
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
 
 if TYPE_CHECKING:
+    from chatd.metrics import MetricsEndpoint
     from chatd.web import WebGateway
 
 TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
@@ -95,6 +97,8 @@ class ServerConfig:
     web_request_timeout: float = 5.0  # for the HTTP request (and upgrade) on the web port
     shutdown_timeout: float = 3.0
     tls_handshake_timeout: float = 5.0
+    metrics: str | None = None  # HOST:PORT of /metrics, /healthz, /readyz (chatd.metrics)
+    log_level: str = "info"
     hub: HubConfig = field(default_factory=HubConfig)
 
 
@@ -236,11 +240,7 @@ class Server:
     def __init__(self, config: ServerConfig, log: ServerLog) -> None:
         self.config = config
         self.log = log
-        self.link_config = LinkConfig(
-            max_line_bytes=config.max_line_bytes, rate=config.rate, burst=config.burst,
-            password=config.password, registration_timeout=config.registration_timeout,
-            greet_after=config.greet_after, ping_interval=config.ping_interval,
-            ping_timeout=config.ping_timeout)
+        self.link_config = link_config_of(config)
         p.name_key("\u0430")  # load the look-alike tables now, not on someone's join
         self.store = SqliteHistory(config.history_db, config.hub.history_size,
                                    backlog=config.history_db_backlog, log=log) \
@@ -275,7 +275,13 @@ class Server:
         self._housekeeper: asyncio.Task[None] | None = None
         self.collector = Collector(time.monotonic())  # chatd.heap: short GC pauses
         self.web: WebGateway | None = None
+        self.metrics: MetricsEndpoint | None = None
         self.stopping = False
+        # Counted here in plain ints, read by chatd.metrics when Prometheus scrapes.
+        self.lines_in = 0
+        self.bytes_in = 0
+        self.refusals: collections.Counter[str] = collections.Counter()
+        self._trimmed_at = 0  # self.writer.written at the last heap trim
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -306,7 +312,19 @@ class Server:
 
             self.web = await WebGateway.start(self)
             bound.extend(self.web.bound)
+        if self.config.metrics is not None:
+            from chatd.metrics import MetricsEndpoint  # only with --metrics
+
+            self.metrics = MetricsEndpoint(self)
+            await self.metrics.start(self.config.metrics)
+            bound.append(self.metrics.bound)
         return bound
+
+    def transport_of(self, conn: Connection) -> str:
+        """tcp, tls or web (chatd.metrics labels connections with it)."""
+        if not isinstance(conn.outlet, StreamOutlet):
+            return "web"
+        return "tcp" if conn.outlet.transport.get_extra_info("sslcontext") is None else "tls"
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # Failed TLS handshakes and the like: one log line, not a traceback per client.
@@ -340,6 +358,8 @@ class Server:
         await self.bus.close()
         if self.store is not None:
             self.store.close()
+        if self.metrics is not None:
+            self.metrics.close()
         self.log.flush()
 
     async def all_closed(self) -> None:
@@ -357,8 +377,8 @@ class Server:
             if not part:
                 self.bus.publish([BeatCmd(self.hub.node)])
                 self.collector.tick(time.monotonic())
-                if self.writer.written > TRIM_AFTER:
-                    self.writer.written = 0
+                if self.writer.written - self._trimmed_at > TRIM_AFTER:
+                    self._trimmed_at = self.writer.written
                     trim_heap()
             now = time.monotonic()
             acted = 0
@@ -370,6 +390,50 @@ class Server:
                         acted += 1
                         if acted >= TICK_ACTIONS:
                             break  # the rest of this slice waits for its next turn
+
+    def reconfigure(self, new: ServerConfig) -> list[str]:
+        """Apply what can change while serving (LIVE) and keep every connection; returns
+        the log lines that say what changed and what waits for a restart. Raises (and
+        changes nothing) if the new TLS certificate cannot be loaded."""
+        changed = _changes(self.config, new)
+        if bool(self.config.tls_cert) != bool(new.tls_cert):  # the loop and the scheme
+            changed["tls"] = (bool(self.config.tls_cert), bool(new.tls_cert))
+        tls = tls_context(new) if self.config.tls_cert and new.tls_cert else self._tls
+        live = {name: change for name, change in changed.items() if name in LIVE}
+        later = {name: change for name, change in changed.items() if name not in LIVE}
+        if "tls" in later:
+            live.pop("tls_cert", None)
+            live.pop("tls_key", None)
+            tls = self._tls
+        hub_fields = {f.name for f in fields(HubConfig)}
+        self.config = replace(
+            self.config, **{k: v[1] for k, v in live.items() if k not in hub_fields},
+            hub=replace(self.config.hub,
+                        **{k: v[1] for k, v in live.items() if k in hub_fields}))
+        config = self.config
+        self.link_config = link_config_of(config)  # connections made from now on
+        self._password = bool(config.password)
+        self.writer.max_send_queue = config.max_send_queue
+        admission = self.admission
+        admission.max_clients, admission.max_per_ip = config.max_clients, config.max_per_ip
+        admission.throttle = config.connect_throttle
+        admission.window = max(0.001, config.connect_window)
+        self._tls = tls
+        if self.web is not None:
+            self.web.tls = tls
+        self.hub.config = config.hub
+        self.hub.archive.budget = config.hub.history_memory // 4  # as Hub.__init__ sets it
+        if "opers" in live:
+            self.hub.credentials = Credentials(config.hub.opers)
+        self.log.set_level(config.log_level)
+        lines = [f"reload: {name} {_shown(name, before)} -> {_shown(name, after)}"
+                 for name, (before, after) in live.items()]
+        if tls is not None:
+            lines.append(f"reload: TLS certificate {config.tls_cert} loaded for new "
+                         "connections")
+        lines += [f"reload: {name} changed ({_shown(name, before)} -> {_shown(name, after)})"
+                  " but needs a restart" for name, (before, after) in later.items()]
+        return lines or ["reload: nothing changed"]
 
     # ------------------------------------------------------------------ the TCP shell
 
@@ -417,7 +481,8 @@ class Server:
             cast(StreamOutlet, conn.outlet).bind(writer.transport)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
-            self.log.warning(f"{conn} TLS handshake failed: {what}")
+            self.log.warning(f"TLS handshake failed: {what}", event="tls_failed", cid=conn.cid,
+                             address=conn.address)
             conn.drop(f"TLS handshake failed: {what}")
             return False
         return True
@@ -449,7 +514,8 @@ class Server:
             verdict = self.admission.admit(ip, now, throttle=throttle)
             log = self.log.warning
         if isinstance(verdict, Refused):
-            log(f"#{self._cid} {address} refused: {verdict.message}")
+            self.refusals[verdict.code] += 1
+            log(f"refused: {verdict.message}", event="refuse", cid=self._cid, address=address)
             if say_why:
                 outlet.send(refusal(verdict.code, verdict.message))
             outlet.close()
@@ -498,15 +564,17 @@ class Server:
                     mode=Mode.JSON if json_only else Mode.UNKNOWN, detect_tls=detect_tls)
         conn = Connection(self, self._cid, link, outlet, ip=ip, address=address)
         self.connections[conn.cid] = conn
-        self.log.info(f"{conn} connected")
+        self.log.info("connected", event="connect", cid=conn.cid, address=conn.address)
         return conn
 
     def received(self, conn: Connection, data: bytes) -> None:
         """Bytes from a stream (TCP)."""
+        self.bytes_in += len(data)
         self.perform(conn, conn.link.receive_data(data, time.monotonic()))
 
     def received_message(self, conn: Connection, data: bytes) -> None:
         """One whole message (WebSocket)."""
+        self.bytes_in += len(data)
         self.perform(conn, conn.link.receive_message(data, time.monotonic()))
 
     def eof(self, conn: Connection) -> None:
@@ -525,7 +593,8 @@ class Server:
             return
         self.uncount(conn)
         self.perform(conn, conn.link.suppressed_errors())
-        self.log.debug(f"{conn} closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""))
+        self.log.debug("closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""),
+                       event="close", cid=conn.cid, address=conn.address)
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()
 
@@ -552,6 +621,7 @@ class Server:
         """Carry out a link's actions, in order."""
         for action in actions:
             if isinstance(action, ln.Deliver):  # nearly every action: before the match
+                self.lines_in += 1
                 self._handle(conn, action.event)
                 continue
             match action:
@@ -565,9 +635,10 @@ class Server:
                     conn.drop(reason)
                 case ln.Log(level, text):
                     if level == "info":
-                        self.log.info(f"{conn} {text}")
+                        self.log.info(text, event="connection", cid=conn.cid, address=conn.address)
                     else:
-                        self.log.warning(f"{conn} {text}")
+                        self.log.warning(text, event="connection", cid=conn.cid,
+                                         address=conn.address)
                 case ln.AuthFailed():
                     self._wrong_password(conn)
                 case _:
@@ -584,7 +655,8 @@ class Server:
             self.apply_effects(self.hub.handle(
                 conn, event, conn.ip if type(event) is p.Connect else ""))
         except Exception as exc:  # a bug must cost one line, never the server
-            self.log.error(f"{conn} internal error on {type(event).__name__}: {exc!r}")
+            self.log.error(f"internal error on {type(event).__name__}: {exc!r}", "bug",
+                           cid=conn.cid, address=conn.address)
             self.perform(conn, conn.link.error(
                 ErrorCode.INTERNAL, "the server failed on this line; it was dropped",
                 time.monotonic()))
@@ -618,9 +690,48 @@ class Server:
             else:
                 assert_never(op)
         if fx.note:
-            self.log.info(fx.note)
+            about = fx.about
+            if about is None or not self.log.json:
+                self.log.info(fx.note)
+            else:  # JSON lines get the note's fields too
+                origin = about[1]
+                conn = self.connections.get(origin.cid) \
+                    if origin is not None and origin.node == self.hub.node else None
+                self.log.info(fx.note, event=about[0], user=about[2], room=about[3],
+                              cid=conn.cid if conn else None,
+                              address=conn.address if conn else None)
         if fx.audit:  # kept even with --quiet: who did what to whom, and why
             self.log.warning("audit: " + fx.audit)
+
+
+# What SIGHUP can change while serving (chatd.server.Server.reconfigure); the rest of
+# ServerConfig needs a restart. Limits of a connection apply to connections made after.
+LIVE: Final = frozenset({
+    "max_send_queue", "rate", "burst", "password", "registration_timeout", "greet_after",
+    "ping_interval", "ping_timeout", "max_clients", "max_per_ip", "connect_throttle",
+    "connect_window", "tls_cert", "tls_key", "tls_handshake_timeout", "log_level",
+    "history_on_join", "history_memory", "resume_grace", "opers"})
+SECRETS: Final = frozenset({"password", "opers"})
+
+
+def _changes(old: object, new: object) -> dict[str, tuple[Any, Any]]:
+    """The fields of two configs (nested ones flattened) that differ."""
+    changed: dict[str, tuple[Any, Any]] = {}
+    for f in fields(cast(Any, old)):
+        before, after = getattr(old, f.name), getattr(new, f.name)
+        if f.name == "hub":
+            changed.update(_changes(before, after))
+        elif before != after:
+            changed[f.name] = (before, after)
+    return changed
+
+
+def link_config_of(config: ServerConfig) -> LinkConfig:
+    return LinkConfig(
+        max_line_bytes=config.max_line_bytes, rate=config.rate, burst=config.burst,
+        password=config.password, registration_timeout=config.registration_timeout,
+        greet_after=config.greet_after, ping_interval=config.ping_interval,
+        ping_timeout=config.ping_timeout)
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
@@ -630,8 +741,28 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
     context.load_cert_chain(config.tls_cert, config.tls_key)
     return context
 
+def _shown(name: str, value: Any) -> str:
+    if name in SECRETS:
+        return "(set)" if value else "(none)"
+    return repr(value)
+
+
+def _reload(server: Server, log: ServerLog, read: Callable[[], ServerConfig]) -> None:
+    """SIGHUP: the log file again (logrotate), then the settings; a bad file changes
+    nothing."""
+    log.reopen()
+    try:
+        lines = server.reconfigure(read())
+    except Exception as exc:  # a bad file, a certificate that does not load: keep going
+        log.error(f"reload failed, nothing changed: {exc}", event="reload")
+        return
+    for line in lines:
+        log.always(line, event="reload")
+
+
 async def serve(config: ServerConfig, log: ServerLog,
-                ready: Callable[[list[str]], None] | None = None) -> int:
+                ready: Callable[[list[str]], None] | None = None,
+                reload: Callable[[], ServerConfig] | None = None) -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code."""
     try:
         server = Server(config, log)
@@ -654,6 +785,8 @@ async def serve(config: ServerConfig, log: ServerLog,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload, server, log, reload)
     await stop.wait()
     log.always(f"shutting down: telling {len(server.connections)} connection(s)")
     await server.shutdown()

@@ -1,4 +1,4 @@
-"""The server log: one timestamped line per event on stderr, written in batches.
+"""The server log: one timestamped line per event on stderr (or a file), in batches.
 
 The stdlib `logging` module costs several microseconds a record, which would make the
 per-message line dominate fan-out; this writer formats a line in about one and writes
@@ -10,19 +10,30 @@ garble log lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sys
 import time
-from typing import Final, TextIO
+from typing import Final, TextIO, TypeAlias
 
 from chatd.protocol import visible
 
+# What a line is about, when known: connection id, its address, user, room.
+About: TypeAlias = tuple[int | None, str | None, str | None, str | None]
 LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
 class ServerLog:
-    def __init__(self, level: str = "info", stream: TextIO | None = None) -> None:
+    """`json`: one JSON object a line (time, level, event, conn, address, user, room,
+    message; the fields not known left out), for log collectors. `path`: the log goes to
+    this file, reopened by `reopen` (SIGHUP, after logrotate moved it)."""
+
+    def __init__(self, level: str = "info", stream: TextIO | None = None, *,
+                 path: str | None = None, json: bool = False) -> None:
         self.threshold = LEVELS[level]
-        self.stream = stream or sys.stderr
+        self.path = path
+        self.stream = stream or (_open(path) if path else sys.stderr)
+        self.json = json
         self._lines: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._second = -1
@@ -34,45 +45,108 @@ class ServerLog:
         """From now on, lines are batched per loop turn instead of written at once."""
         self._loop = loop
 
-    def debug(self, text: str) -> None:
-        if self.threshold <= 10:
-            self._add(" DEBUG ", text)
+    def set_level(self, level: str) -> None:
+        self.threshold = LEVELS[level]
 
-    def info(self, text: str) -> None:
-        if self.threshold <= 20:
-            self._add(" INFO  ", text)
-
-    def warning(self, text: str) -> None:
-        if self.threshold <= 30:
-            self._add(" WARN  ", text)
-
-    def error(self, text: str) -> None:
-        self._add(" ERROR ", text)
-
-    def always(self, text: str) -> None:
-        """Lines every level shows: where the server listens, that it stops."""
-        self._add(" INFO  ", text)
-
-    def _add(self, level: str, text: str) -> None:
-        if self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
-            self._lines.append(f"{self._stamp}{level}{visible(text)}\n")
+    def reopen(self) -> None:
+        """Write to a new file at `path` (the old one was moved away); keep the old
+        stream if the new file cannot be opened."""
+        if self.path is None:
             return
-        ms = int(time.time() * 1000)
-        if ms != self._ms:
-            self._ms = ms
-            second = ms // 1000
-            if second != self._second:
-                self._second = second
-                self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
-        line = f"{self._stamp}{level}{visible(text)}\n"
+        self.flush()
+        try:
+            stream = _open(self.path)
+        except OSError as exc:
+            self.error(f"cannot reopen the log file {self.path}: {exc.strerror or exc}",
+                       "log_reopen_failed")
+            return
+        old, self.stream = self.stream, stream
+        old.close()
+
+    def debug(self, text: str, event: str = "", *, cid: int | None = None,
+              address: str | None = None, user: str | None = None,
+              room: str | None = None) -> None:
+        if self.threshold <= 10:
+            if self.json or cid is not None:
+                self._add(" DEBUG ", text, event, (cid, address, user, room))
+            else:  # the common case, a chat line's note among them: no tuple
+                self._add(" DEBUG ", text)
+
+    def info(self, text: str, event: str = "", *, cid: int | None = None,
+             address: str | None = None, user: str | None = None,
+             room: str | None = None) -> None:
+        if self.threshold <= 20:
+            if self.json or cid is not None:
+                self._add(" INFO  ", text, event, (cid, address, user, room))
+            else:  # the common case, a chat line's note among them: no tuple
+                self._add(" INFO  ", text)
+
+    def warning(self, text: str, event: str = "", *, cid: int | None = None,
+                address: str | None = None, user: str | None = None,
+                room: str | None = None) -> None:
+        if self.threshold <= 30:
+            if self.json or cid is not None:
+                self._add(" WARN  ", text, event, (cid, address, user, room))
+            else:  # the common case, a chat line's note among them: no tuple
+                self._add(" WARN  ", text)
+
+    def error(self, text: str, event: str = "", *, cid: int | None = None,
+              address: str | None = None, user: str | None = None,
+              room: str | None = None) -> None:
+        if self.json or cid is not None:
+            self._add(" ERROR ", text, event, (cid, address, user, room))
+        else:
+            self._add(" ERROR ", text)
+
+    def always(self, text: str, event: str = "") -> None:
+        """Lines every level shows: where the server listens, a reload, that it stops.
+        With a log file they go to stderr too, for whoever started chatd (or the
+        journal) to see where it listens."""
+        line = self._add(" INFO  ", text, event, (None, None, None, None) if self.json else None)
+        if self.path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+    def _add(self, level: str, text: str, event: str = "", about: About | None = None) -> str:
+        if not self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
+            ms = int(time.time() * 1000)
+            if ms != self._ms:
+                self._ms = ms
+                second = ms // 1000
+                if second != self._second:
+                    self._second = second
+                    self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+                self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
+        if about is None:  # text without a connection (JSON lines always have `about`)
+            line = f"{self._stamp}{level}{visible(text)}\n"
+        elif self.json:
+            line = self._json(level, text, event, about)
+        else:
+            line = f"{self._stamp}{level}#{about[0]} {about[1]} {visible(text)}\n"
         if self._loop is None:
             self.stream.write(line)
             self.stream.flush()
-            return
+            return line
         if not self._lines:
             self._loop.call_soon(self.flush)
         self._lines.append(line)
+        return line
+
+    def _json(self, level: str, text: str, event: str, about: About | None) -> str:
+        record: dict[str, object] = {"time": self._stamp, "level": _LEVEL_NAMES[level],
+                                     "event": event or "log"}
+        cid, address, user, room = about or (None, None, None, None)
+        if cid is not None:
+            record["conn"] = cid
+        if address is not None:
+            record["address"] = address
+        if user is not None:
+            record["user"] = user
+        if room is not None:
+            record["room"] = room
+        record["message"] = visible(text)
+        return json.dumps(record, ensure_ascii=False) + "\n"
 
     def flush(self) -> None:
         if self._lines:
@@ -83,3 +157,11 @@ class ServerLog:
                 self.stream.flush()
             except (OSError, ValueError):  # stderr closed under us: keep serving
                 pass
+
+
+_LEVEL_NAMES: Final = {" DEBUG ": "debug", " INFO  ": "info", " WARN  ": "warning",
+                       " ERROR ": "error"}
+
+
+def _open(path: str) -> TextIO:
+    return open(path, "a", encoding="utf-8")  # open as long as the log

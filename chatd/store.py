@@ -124,6 +124,7 @@ class SqliteHistory:
         self.backlog = max(1, backlog)  # lines not yet written, past which lines are refused
         self.close_timeout = close_timeout
         self.refused = 0  # chat lines refused because the backlog was full
+        self.write_failures = 0  # transactions that failed (and were tried again)
         self._log = log or ServerLog("warning")
         try:  # the writer thread reports through the event loop, when there is one
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -171,6 +172,11 @@ class SqliteHistory:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         return db
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last write failed (until one succeeds): /readyz says not ready."""
+        return self._outage.failing
 
     @property
     def unwritten(self) -> int:
@@ -290,6 +296,7 @@ class SqliteHistory:
                 self._commit(db, batch)
             except Exception as exc:  # any failure, even a bug, must keep the lines
                 pending.extendleft(reversed(batch))
+                self.write_failures += 1
                 now = time.monotonic()
                 delay, note = self._outage.failed(
                     now, str(exc) or type(exc).__name__, self.unwritten, self.refused)

@@ -38,6 +38,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from chatd import __version__
+from chatd import protocol as p
 from chatd.palette import PALETTE
 from chatd.server import address_of, describe, tls_context
 
@@ -72,6 +73,7 @@ def load_pages() -> dict[str, tuple[str, bytes]]:
             pages["/" + entry.name] = (CONTENT_TYPES[suffix], entry.read_bytes())
     pages["/"] = pages["/index.html"]
     pages["/palette.js"] = (CONTENT_TYPES[".js"], palette_module())
+    pages["/commands.js"] = (CONTENT_TYPES[".js"], p.commands_js())  # /help's one list
     return pages
 
 
@@ -496,6 +498,7 @@ class WebGateway:
                                                       time.monotonic())
             if refused is None:
                 return None  # go on with the WebSocket handshake
+            self.server.refusals[refused.code] += 1
             self.server.log.warning(f"web: {address} refused: {refused.message}")
             return ws.respond(429, f"{refused.code}: {refused.message}\n")
         page = self.pages.get(path)

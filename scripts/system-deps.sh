@@ -8,6 +8,8 @@ command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
+# `systemd-analyze verify` checks contrib/chatd.service; it works without a running systemd.
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 # Fonts for what the page shows: the users write Korean and send emoji; without these
 # Chromium draws boxes, and screenshots would not show what people see.
 fc-list ':lang=ko' 2>/dev/null | grep -q 'Noto Sans CJK' || need="$need fonts-noto-cjk"

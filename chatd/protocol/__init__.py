@@ -13,6 +13,8 @@ words, and the module each belongs to:
                 `decode_update` for clients.
 - textmode.py   *text mode* for people at nc: typed lines -> events, updates -> lines,
                 and `visible`, the rule for network text on a screen.
+- commandlist.py  the commands people type, with their /help lines: one table for nc,
+                chatc and the page.
 - labels.py     a *label*: a name or a room as shown; its *key* (`name_key`, case and
                 look-alikes folded) is what uniqueness compares.
 - values.py     `value`: the decorator of events, updates and commands (frozen for
@@ -27,6 +29,7 @@ added to the `Event` or `Update` union but not handled everywhere fails mypy.
 
 from __future__ import annotations
 
+from chatd.protocol.commandlist import COMMANDS, Command, commands_js, help_table
 from chatd.protocol.constants import (
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_NAME,
@@ -40,6 +43,7 @@ from chatd.protocol.constants import (
     VERSION,
 )
 from chatd.protocol.errors import (
+    ERRORS_SENT,
     ErrorCode,
     ProtocolError,
 )
@@ -126,9 +130,11 @@ from chatd.protocol.updates import (
 from chatd.protocol.values import is_value, value
 
 __all__ = [
+    "COMMANDS",
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_NAME",
     "DEFAULT_ROOM",
+    "ERRORS_SENT",
     "HISTORY_PAGE_MAX",
     "LINE_TOO_LONG",
     "MAX_BAN_SECONDS",
@@ -146,6 +152,7 @@ __all__ = [
     "BanList",
     "Bans",
     "Chat",
+    "Command",
     "Connect",
     "Disconnect",
     "Error",
@@ -188,12 +195,14 @@ __all__ = [
     "chat_json",
     "check_seconds",
     "clean_message",
+    "commands_js",
     "decode_update",
     "decode_utf8",
     "encode_event",
     "encode_json",
     "encode_text",
     "format_time",
+    "help_table",
     "is_value",
     "looks_like_json",
     "name_key",

@@ -3,7 +3,12 @@ carries one from wherever a client line is refused to the line that answers it."
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Final
+
+# Error lines encoded for clients, by code (chatd.metrics reads it). Counted where an error
+# is encoded, which is where it is sent: the hub encodes an answer on its origin node only.
+ERRORS_SENT: Counter[str] = Counter()
 
 
 class ErrorCode:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import field
 from typing import Any, TypeAlias, assert_never
 
+from chatd.protocol import errors
 from chatd.protocol.constants import VERSION
 from chatd.protocol.errors import ErrorCode, ProtocolError
 from chatd.protocol.framing import decode_utf8
@@ -292,6 +293,7 @@ def to_wire(update: Update) -> dict[str, Any]:
         case Ack():
             return {"type": "ack", "ref": update.ref, "id": update.id, "time": update.time}
         case Error():
+            errors.ERRORS_SENT[update.code] += 1
             obj = {"type": "error", "code": update.code, "message": update.message}
             if update.ref is not None:
                 obj["ref"] = update.ref

@@ -1,23 +1,16 @@
 // The page: the login form, the composer and its commands, the drawer; wires a Session
 // (the protocol) to a ChatView (the DOM).
 
-import { OPER_HELP, moderationLine } from "/moderate.js";
-import { Session } from "/session.js";
+import { COMMANDS } from "/commands.js";
+import { moderationLine } from "/moderate.js";
+import { Session, rememberNick, rememberedNick } from "/session.js";
 import { ChatView } from "/view.js";
+import { explainTooLong } from "/words.js";
 
 const $ = (id) => document.getElementById(id);
 const ROOMS_EVERY_MS = 20000; // other rooms' counts change without notices to us
 
-const HELP = [
-  "/join ROOM — move to another room (or pick one in the list)",
-  "/msg NAME TEXT — a private line (or pick a name in the list)",
-  "/nick NAME — change your name",
-  "/who [all] — who is here (or everywhere)",
-  "/topic — this room's topic",
-  "/oper NAME PASSWORD — become an operator",
-  "/quit — leave the chat",
-  "//text — send a line starting with /",
-];
+const HISTORY_MAX = 100; // lines a /history may ask for (PROTOCOL.txt 3.8)
 
 const view = new ChatView();
 const wsUrl = new URL("/ws", window.location.href);
@@ -39,6 +32,7 @@ $("login-form").addEventListener("submit", (event) => {
   event.preventDefault();
   $("login-error").textContent = "";
   view.screen("joining");
+  rememberNick($("nick").value.trim());
   session.start($("nick").value, $("start-room").value, $("password").value);
 });
 
@@ -47,9 +41,12 @@ $("composer").addEventListener("submit", (event) => {
   const input = $("input");
   const text = input.value;
   if (!text.trim()) return;
+  // A line the server would refuse stays where it can be shortened, as in chatc.
+  const refused = submit(text);
+  view.composerError(refused);
+  if (refused) return;
   input.value = "";
   autosize();
-  submit(text);
 });
 
 $("input").addEventListener("keydown", (event) => {
@@ -71,7 +68,10 @@ document.addEventListener("keydown", (event) => {
   }
   event.preventDefault();
 });
-$("input").addEventListener("input", autosize);
+$("input").addEventListener("input", () => {
+  autosize();
+  if (!$("composer-error").hidden) view.composerError("");
+});
 
 function autosize() {
   const input = $("input");
@@ -79,11 +79,26 @@ function autosize() {
   input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
 }
 
-/** A composer line: a command, or a chat line (to the private partner if one is picked). */
+/** Says a chat line, or returns why it cannot be sent (it is then kept in the composer). */
+function say(text, to) {
+  const over = session.oversize(text, to);
+  if (over !== null) return explainTooLong(over.size, over.limit);
+  session.say(text, to);
+  return "";
+}
+
+function helpLines(oper) {
+  const listed = COMMANDS.filter((c) => !c.oper || oper);
+  return listed.map((c) => `${c.usage} — ${c.help}`);
+}
+
+/**
+ * A composer line: a command, or a chat line (to the private partner if one is picked).
+ * Returns "" when done, or why the line was not sent.
+ */
 function submit(text) {
   if (!text.startsWith("/") || text.startsWith("//")) {
-    session.say(text.startsWith("//") ? text.slice(1) : text, view.partner() || undefined);
-    return;
+    return say(text.startsWith("//") ? text.slice(1) : text, view.partner() || undefined);
   }
   const [command, ...rest] = text.slice(1).split(" ");
   const arg = rest.join(" ").trim();
@@ -95,8 +110,9 @@ function submit(text) {
       const [to, ...words] = arg.split(" ");
       const message = words.join(" ");
       if (to && message.trim()) {
+        const refused = say(message, to);
+        if (refused) return refused;
         view.openDirect(to);
-        session.say(message, to);
       } else {
         view.system("Usage: /msg NAME TEXT");
       }
@@ -108,12 +124,23 @@ function submit(text) {
     case "who":
       session.who(arg === "all");
       break;
+    case "rooms":
+      if (!session.listRooms()) view.system("Not connected; try again.");
+      break;
+    case "history": {
+      const limit = arg ? Number(arg) : undefined;
+      if (arg && !(Number.isInteger(limit) && limit >= 1 && limit <= HISTORY_MAX)) {
+        view.system(`Usage: /history [N], N from 1 to ${HISTORY_MAX}`);
+      } else if (!session.recent(limit)) {
+        view.system("Not connected; try again.");
+      }
+      break;
+    }
     case "quit":
       session.leave();
       break;
     case "help":
-      for (const line of HELP) view.system(line);
-      if (session.opers.includes(session.name)) for (const line of OPER_HELP) view.system(line);
+      for (const line of helpLines(session.opers.includes(session.name))) view.system(line);
       break;
     default: {
       const line = moderationLine(command.toLowerCase(), arg);
@@ -126,6 +153,7 @@ function submit(text) {
       }
     }
   }
+  return "";
 }
 
 $("close-direct").addEventListener("click", () => setPrivate(""));
@@ -144,3 +172,7 @@ $("retry").addEventListener("click", () => session.retryNow());
 $("rejoin").addEventListener("click", () => session.rejoin());
 window.addEventListener("online", () => session.retryNow());
 setInterval(() => session.refreshRooms(), ROOMS_EVERY_MS);
+// A reload keeps the session (held by the server, resumed by the new page) and the name.
+window.addEventListener("pagehide", () => session.hold());
+$("nick").value = rememberedNick();
+if (session.restore()) view.screen("joining");

@@ -49,9 +49,54 @@ export function messageRow(name, text, me, stamp) {
   li.dataset.name = name;
   li.dataset.ts = String(stamp ? Date.parse(stamp) || Date.now() : Date.now());
   if (name === me) li.classList.add("own");
-  li.append(stamp === null ? pendingClock() : clock(stamp), nameTag(name, me),
-    el("span", "text", text));
+  const body = el("span", "text");
+  body.append(...linked(text));
+  li.append(stamp === null ? pendingClock() : clock(stamp), nameTag(name, me), body);
   return li;
+}
+
+// A URL as people paste them; what ends a sentence after it is not part of it.
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING = ".,;:!?'\")]}";
+
+/** A URL without the punctuation after it; a ")" stays when it closes a "(" of the URL. */
+function trimmed(url) {
+  let end = url.length;
+  while (end > 0 && TRAILING.includes(url[end - 1])) {
+    const part = url.slice(0, end);
+    if (url[end - 1] === ")" && part.split("(").length >= part.split(")").length) break;
+    end -= 1;
+  }
+  return url.slice(0, end);
+}
+
+/**
+ * Text as nodes, with http and https URLs as links (new tab, no referrer, no opener,
+ * no endorsement). Only a URL the URL parser reads as http(s) becomes a link, and only
+ * through its href: the text itself always stays text.
+ */
+export function linked(text) {
+  const nodes = [];
+  let from = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    const url = trimmed(match[0]);
+    let href;
+    try {
+      href = new URL(url);
+    } catch {
+      continue;
+    }
+    if (href.protocol !== "http:" && href.protocol !== "https:") continue;
+    if (match.index > from) nodes.push(document.createTextNode(text.slice(from, match.index)));
+    const link = el("a", "link", url);
+    link.href = href.href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+    nodes.push(link);
+    from = match.index + url.length;
+  }
+  if (from < text.length) nodes.push(document.createTextNode(text.slice(from)));
+  return nodes;
 }
 
 function pendingClock() {

@@ -1,17 +1,6 @@
 // Operator commands typed in the composer (PROTOCOL.txt 15), as the same JSON lines chatc
 // and nc send. Pure: a typed command in, the line to send (or a usage to show) out.
 
-export const OPER_HELP = [
-  "/kick NAME [REASON] — remove a user from the server",
-  "/roomkick NAME [REASON] — remove a user from their room (to lobby)",
-  "/ban NAME [TIME] [REASON] — ban a name and its look-alikes; TIME like 30m, 2h, 7d",
-  "/banip ADDRESS [TIME] [REASON] — ban an address or prefix",
-  "/unban NAME, /unbanip ADDRESS — lift a ban",
-  "/bans — the bans in force",
-  "/mute NAME [REASON], /unmute NAME — refuse or allow a user's lines in their room",
-  "/topic TEXT — set this room's topic (/topic - clears it)",
-];
-
 const UNIT = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
 function nameAndReason(arg) {

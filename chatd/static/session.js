@@ -2,14 +2,24 @@
 // per message; join, refs and acks, rooms, and catching up after a drop (section 10).
 // No DOM here: what happens is told to `view` (view.js).
 
+import { localTimes, untilWords } from "/words.js";
+
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
 const PAGE = 100; // history lines a request (the protocol's maximum)
 const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed", "banned"]);
 // An operator removed us (PROTOCOL.txt 15.2, 15.3): coming back on our own would undo it.
 const REMOVED = new Set(["kicked", "banned"]);
 const EARLIER_PAGE = 50; // lines a "load earlier lines" click brings
+const RECENT_PAGE = 10; // lines /history brings without a number (as in nc)
 const MAX_LINE_BYTES = 65536; // PROTOCOL.txt 1.4, unless the welcome says otherwise
 const encoder = new TextEncoder();
+// What survives a reload of the tab: the session to resume (this tab only) and the
+// nickname (every tab, every visit).
+const SAVED_SESSION = "chatd.session";
+export const SAVED_NICK = "chatd.nick";
+// A close code the server treats as a lost connection (PROTOCOL.txt 13.4), not a leave:
+// the session is held, and the reloaded page resumes it unannounced.
+const CLOSE_HOLD = 4000;
 
 export class Session {
   constructor(url, view) {
@@ -33,6 +43,11 @@ export class Session {
     this.asked = {}; // what the last join or nick asked for, to explain its error
     this.earlierRoom = null; // a history "before" request on its way (3.8)
     this.earlierBatch = [];
+    this.recentRoom = null; // a typed /history on its way
+    this.recentBatch = [];
+    this.roomsAsked = false; // a typed /rooms: its answer is also said in the log
+    this.removal = null; // {code, message} when an operator removed us
+    this.restoring = false; // resuming a session saved before a reload
     this.refs = 0;
     this.joined = false; // a welcome came on the current socket
     this.everJoined = false;
@@ -56,6 +71,44 @@ export class Session {
     this.open();
   }
 
+  /** Resumes the session this tab had before a reload, if it saved one. */
+  restore() {
+    let saved;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(SAVED_SESSION) ?? "null");
+    } catch {
+      saved = null;
+    }
+    if (!saved || typeof saved.token !== "string" || !saved.token) return false;
+    this.wanted = { name: text(saved.name), room: text(saved.room), password: "" };
+    this.token = saved.token;
+    this.lastId = typeof saved.lastId === "string" ? saved.lastId : null;
+    this.restoring = true;
+    this.stopped = false;
+    this.open();
+    return true;
+  }
+
+  save() {
+    try {
+      if (this.token && !this.stopped) {
+        sessionStorage.setItem(SAVED_SESSION, JSON.stringify(
+          { token: this.token, name: this.name, room: this.room, lastId: this.lastId }));
+      } else {
+        sessionStorage.removeItem(SAVED_SESSION);
+      }
+    } catch {
+      // Storage may be off (private mode): a reload is then a new session.
+    }
+  }
+
+  /** The page is going away (reload, another page, tab closed): keep the session. */
+  hold() {
+    if (this.ws === null || !this.joined || this.stopped) return;
+    this.save();
+    this.ws.close(CLOSE_HOLD, "page hidden");
+  }
+
   open() {
     clearTimeout(this.timer);
     this.timer = 0;
@@ -70,6 +123,7 @@ export class Session {
     this.joined = false;
     this.inflight = [];
     this.earlierRoom = null;
+    this.erred = false; // an error line came on this socket
     this.view.status(this.everJoined ? "reconnecting" : "connecting");
     ws.onopen = () => this.send(this.connectLine());
     ws.onmessage = (event) => {
@@ -84,11 +138,18 @@ export class Session {
         this.handle(msg);
       }
     };
-    ws.onclose = () => {
-      if (this.ws === ws) {
-        this.ws = null;
-        this.dropped();
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      // A clean close from the server that no error line explains: another connection
+      // resumed this session (10.3), e.g. a duplicated tab. Taking it back at once would
+      // start a tug of war between the two.
+      if (event.code === 1000 && this.joined && !this.stopped && !this.erred) {
+        this.stopped = true;
+        this.elsewhere = true;
+        this.view.elsewhere();
       }
+      this.dropped();
     };
   }
 
@@ -156,6 +217,13 @@ export class Session {
     if (this.send(messageLine(ref, entry))) this.inflight.push(ref);
   }
 
+  /** {size, limit} when a line to say is longer than the server takes, else null. */
+  oversize(text, to) {
+    const size = encoder.encode(JSON.stringify(messageLine(`w${this.refs + 1}`,
+      to ? { text, to } : { text }))).length;
+    return size > this.maxLineBytes ? { size, limit: this.maxLineBytes } : null;
+  }
+
   checkSize(ref, entry) {
     const size = encoder.encode(JSON.stringify(messageLine(ref, entry))).length;
     if (size <= this.maxLineBytes) return true;
@@ -184,13 +252,34 @@ export class Session {
     return this.send({ type: "history", before, limit: EARLIER_PAGE });
   }
 
-  /** After /quit: the same name and room again, as a fresh session. */
+  /**
+   * After /quit or a kick: the same name and room again, as a fresh session; after the
+   * session went to another tab: the session itself, taken back.
+   */
   rejoin() {
     if (!this.stopped || this.ws !== null) return;
     this.stopped = false;
-    this.token = "";
-    this.rejoining = true;
+    if (this.elsewhere) {
+      this.elsewhere = false;
+    } else {
+      this.token = "";
+      this.rejoining = true;
+    }
     this.open();
+  }
+
+  /** The last `limit` lines of the room, shown again (typed /history). */
+  recent(limit = RECENT_PAGE) {
+    if (!this.live() || this.recentRoom !== null) return false;
+    this.recentRoom = this.room;
+    this.recentBatch = [];
+    return this.send({ type: "history", limit });
+  }
+
+  /** The rooms, said in the log too (typed /rooms). */
+  listRooms() {
+    this.roomsAsked = this.live() && this.send({ type: "rooms" });
+    return this.roomsAsked;
   }
 
   who(all) {
@@ -208,6 +297,7 @@ export class Session {
 
   leave() {
     this.stopped = true;
+    this.save();
     clearTimeout(this.timer);
     if (!this.send({ type: "disconnect" })) this.view.status("offline");
   }
@@ -223,7 +313,7 @@ export class Session {
       case "nick": return this.notice(msg);
       case "ack": return this.ack(msg);
       case "who": return this.whoList(msg);
-      case "rooms": return this.view.rooms(Array.isArray(msg.rooms) ? msg.rooms : []);
+      case "rooms": return this.roomList(msg);
       case "history_end": return this.historyEnd(msg);
       case "error": return this.error(msg);
       case "ping": return this.send({ type: "pong" });
@@ -232,7 +322,7 @@ export class Session {
         return this.view.system(text(msg.message) || "server shutting down", "warn");
       case "topic": return this.topicLine(msg);
       case "oper": return this.operLine(msg);
-      case "notice": return this.view.system(text(msg.message), "warn");
+      case "notice": return this.view.system(localTimes(text(msg.message)), "warn");
       case "bans": return this.banList(msg);
       default: return undefined; // PROTOCOL.txt 12: ignore what is not known
     }
@@ -240,6 +330,10 @@ export class Session {
 
   welcome(msg) {
     const reconnect = this.everJoined;
+    const wasOper = reconnect && this.opers.includes(this.name);
+    const oldName = this.name;
+    const restored = this.restoring && msg.resumed === true;
+    this.restoring = false;
     this.joined = this.everJoined = true;
     this.attempt = 0;
     this.name = text(msg.name);
@@ -253,7 +347,14 @@ export class Session {
     this.setUsers(msg.users);
     this.view.status("online");
     this.missed = 0;
-    if (!reconnect) {
+    this.save();
+    if (restored) {
+      // A reload: the room's latest lines fill the empty page (a replay brings only what
+      // came after the page went, and our own lines only as acks).
+      this.sync = "restore";
+      this.restoreBatch = [];
+      this.send({ type: "history", limit: PAGE / 2 });
+    } else if (!reconnect) {
       this.synced(false);
     } else if (msg.resumed === true) {
       // The replay (10.2) was queued before our ping is even read: its pong ends it.
@@ -270,11 +371,19 @@ export class Session {
       this.joinBatch = [];
       if (this.pageAfter !== null) this.send({ type: "history", after: this.pageAfter, limit: PAGE });
     }
-    if (msg.notice) this.view.welcomeNotice(text(msg.notice), this.name);
+    // A failed resume after a drop is said by the reconnect line itself (10.4); a notice
+    // is news only when something else went unlike asked (the name, say).
+    const said = reconnect && msg.resumed !== true && this.name === oldName;
+    if (msg.notice && !said) this.view.welcomeNotice(text(msg.notice), this.name);
+    if (wasOper && !this.opers.includes(this.name)) this.view.operLost();
   }
 
   chat(msg) {
     const history = msg.history === true;
+    if (history && this.recentRoom !== null && sameRoom(msg.room, this.recentRoom)) {
+      this.recentBatch.push(msg); // a typed /history, shown at history_end
+      return;
+    }
     if (history && this.earlierRoom !== null && sameRoom(msg.room, this.earlierRoom)) {
       this.earlierBatch.push(msg); // what a "before" request brought, shown at history_end
       return;
@@ -292,7 +401,11 @@ export class Session {
   }
 
   show(msg, history) {
-    const catching = this.sync !== null;
+    if (this.sync === "restore" && !history) {
+      this.restoreBatch.push(msg); // the replay: after the history page, if not in it
+      return;
+    }
+    const catching = this.sync !== null && this.sync !== "restore";
     if (catching && msg.name === this.name && !msg.private && this.settle(msg)) return;
     this.markSeen(msg);
     if (!history && typeof msg.id === "string") this.lastId = msg.id;
@@ -339,6 +452,8 @@ export class Session {
     if (msg.type === "nick" && msg.old === this.name) {
       this.name = name;
       this.view.me(name);
+      this.save();
+      rememberNick(name);
     }
     this.view.notice(msg, { missed: this.sync !== null });
     this.refreshRooms(true);
@@ -387,11 +502,18 @@ export class Session {
     this.view.notice(msg, { missed: this.sync !== null });
   }
 
+  roomList(msg) {
+    const rooms = Array.isArray(msg.rooms) ? msg.rooms : [];
+    this.view.rooms(rooms);
+    if (this.roomsAsked) this.view.roomLines(rooms, msg.more);
+    this.roomsAsked = false;
+  }
+
   banList(msg) {
     const bans = Array.isArray(msg.bans) ? msg.bans.filter((b) => b && typeof b === "object") : [];
-    if (!bans.length) this.view.system("no bans");
+    if (!bans.length) this.view.system("No bans are in force.");
     for (const ban of bans) {
-      const until = text(ban.until) ? `until ${text(ban.until)}` : "permanent";
+      const until = text(ban.until) ? untilWords(text(ban.until)) : "permanent";
       const why = text(ban.reason) ? ` (${text(ban.reason)})` : "";
       this.view.system(`${text(ban.kind)} ${text(ban.target)}: ${until}, by ${text(ban.by)}${why}`);
     }
@@ -403,6 +525,12 @@ export class Session {
   }
 
   historyEnd(msg) {
+    if (this.recentRoom !== null && sameRoom(msg.room, this.recentRoom)) {
+      this.view.recent(this.recentRoom, this.recentBatch);
+      this.recentRoom = null;
+      this.recentBatch = [];
+      return;
+    }
     if (this.earlierRoom !== null && sameRoom(msg.room, this.earlierRoom)) {
       const fresh = this.earlierBatch.filter((line) => !this.isSeen(line));
       for (const line of fresh) this.markSeen(line);
@@ -412,6 +540,14 @@ export class Session {
       return;
     }
     if (this.sync === "skip") return;
+    if (this.sync === "restore") {
+      this.sync = null;
+      this.view.historyEnd(msg);
+      for (const line of this.restoreBatch) if (!this.isSeen(line)) this.show(line, false);
+      this.restoreBatch = [];
+      this.synced(false);
+      return;
+    }
     if (this.sync === "paging") {
       if (msg.more === true && msg.count > 0) {
         this.send({ type: "history", after: this.pageAfter, limit: PAGE });
@@ -424,6 +560,7 @@ export class Session {
   }
 
   error(msg) {
+    this.erred = true;
     const code = text(msg.code);
     const ref = typeof msg.ref === "string" ? msg.ref
       : code === "line_too_long" ? this.inflight[0] : undefined;
@@ -446,6 +583,9 @@ export class Session {
     if (this.joined && REMOVED.has(code)) {
       this.stopped = true; // the server closes the connection next; no reconnecting
       this.token = "";
+      this.save();
+      this.view.removed(code, text(msg.message));
+      return;
     }
     if (this.sync === "paging" && code === "bad_id") {
       this.caughtUp(); // a server that does not know our last id
@@ -486,12 +626,29 @@ export class Session {
     if (room && room !== this.room) {
       this.room = room;
       this.view.room(room);
+      this.save();
     }
   }
 
   setUsers(users) {
     this.users = Array.isArray(users) ? users.filter((u) => typeof u === "string") : [];
     this.view.users(this.users, this.name, this.opers);
+  }
+}
+
+export function rememberNick(name) {
+  try {
+    localStorage.setItem(SAVED_NICK, name);
+  } catch {
+    // no storage: the form starts empty next time
+  }
+}
+
+export function rememberedNick() {
+  try {
+    return localStorage.getItem(SAVED_NICK) ?? "";
+  } catch {
+    return "";
   }
 }
 

@@ -6,7 +6,9 @@ import { nameStyle } from "/colour.js";
 import {
   $, addToRun, clock, divider, el, group, isRun, messageRow, nameTag, newRun, noticeRow, str,
 } from "/lines.js";
-import { explainError, explainNotice, explainTooLong } from "/words.js";
+import {
+  explainError, explainNotice, explainRemoval, explainTooLong,
+} from "/words.js";
 
 const FILTER_FROM = 21; // people in a room before the member list gets a filter box
 const ANNOUNCED = 5; // lines kept in the screen readers' live region
@@ -47,6 +49,23 @@ export class ChatView {
     this.members = [];
     this.historyDivider = new Map(); // room key -> whether this history batch has its divider
     this.reconnectNote = null;
+    this.removal = null; // the banner's words after an operator removed us
+    // Whether the newest line is in view: it stays in view whatever changes size (a
+    // banner above the log, a row growing an error, the composer, the window).
+    // Only a scroll up lets go: a scroll event may come after the box shrank (a banner
+    // appearing in the same frame), when the newest line is out of view but still wanted.
+    this.stuck = true;
+    this.lastTop = 0;
+    this.logs.addEventListener("scroll", () => {
+      const top = this.logs.scrollTop;
+      if (this.atBottom()) this.stuck = true;
+      else if (top < this.lastTop) this.stuck = false;
+      this.lastTop = top;
+    }, { passive: true });
+    this.resizes = new ResizeObserver(() => {
+      if (this.stuck) this.logs.scrollTop = this.logs.scrollHeight;
+    });
+    this.resizes.observe(this.logs);
     this.onPickUser = () => {};
     this.onPickRoom = () => {};
     this.onEarlier = () => {};
@@ -89,18 +108,23 @@ export class ChatView {
     } else if (state === "online") {
       banner.hidden = true;
     } else if (state === "offline") {
-      $("banner-text").textContent = "You left the chat.";
+      $("banner-text").textContent = this.removal?.text ?? "You left the chat.";
       $("retry").hidden = true;
-      $("rejoin").hidden = false;
+      $("rejoin").hidden = this.removal !== null && !this.removal.rejoin;
+      $("rejoin").textContent = this.removal?.action ?? "Join again";
       banner.hidden = false;
+      banner.dataset.kind = this.removal?.kind ?? "left";
     }
     // Nothing typed after leaving could be sent: say so by disabling the composer.
     this.left = state === "offline";
     $("input").disabled = this.left;
     $("send").disabled = this.left;
     this.placeholder();
-    if (this.left) $("rejoin").focus();
-    else $("rejoin").hidden = true;
+    if (this.left && !$("rejoin").hidden) $("rejoin").focus();
+    else if (!this.left) {
+      $("rejoin").hidden = true;
+      this.removal = null;
+    }
   }
 
   me(name) {
@@ -134,6 +158,7 @@ export class ChatView {
         log.dataset.direct = name;
       }
       conv = { kind, name, log, unread: 0, top: 0, bottom: true };
+      this.resizes.observe(log);
       this.convs.set(key, conv);
       this.logs.append(log);
       if (kind === "direct") this.renderDirects();
@@ -151,6 +176,7 @@ export class ChatView {
     this.shown = conv;
     conv.unread = 0;
     box.scrollTop = conv.bottom ? box.scrollHeight : conv.top;
+    this.stuck = conv.bottom;
     const direct = conv.kind === "direct";
     this.app.dataset.view = conv.kind;
     $("title-prefix").textContent = direct ? "@" : "#";
@@ -166,7 +192,7 @@ export class ChatView {
 
   placeholder() {
     const conv = this.shown;
-    $("input").placeholder = this.left ? "You left the chat"
+    $("input").placeholder = this.left ? this.removal?.placeholder ?? "You left the chat"
       : conv?.kind === "direct" ? `Private line to ${conv.name}`
         : "Message (Enter sends, /help)";
   }
@@ -341,6 +367,7 @@ export class ChatView {
     group(node);
     if (shown && (bottom || node.classList.contains("own"))) {
       this.logs.scrollTop = this.logs.scrollHeight;
+      this.stuck = true;
     }
   }
 
@@ -433,8 +460,15 @@ export class ChatView {
     if (missed) li.classList.add("missed");
     const conv = this.roomOf(str(msg.room));
     if (conv === null) return;
-    if (msg.type !== "connect" && msg.type !== "disconnect") {
+    // Only plain comings and goings fold into a run; a kick or a ban (4.4: any other
+    // message) is news of its own.
+    const name = str(msg.name);
+    const plain = msg.type === "connect" || (msg.type === "disconnect"
+      && (str(msg.message) === `${name} left` || str(msg.message).startsWith(`${name} left for `)));
+    if (!plain) {
+      if (msg.type === "disconnect") li.classList.add("removed");
       this.append(conv, li);
+      if (msg.type === "disconnect" && !missed) this.announce(conv, "", li.textContent);
       return;
     }
     let run = conv.log.lastElementChild;
@@ -489,6 +523,55 @@ export class ChatView {
     if (next !== null) group(next);
   }
 
+  /** An operator removed us: said in the log, and by the banner once the socket closes. */
+  removed(code, message) {
+    this.removal = { ...explainRemoval(code, message), kind: "removed",
+      placeholder: "Removed by an operator" };
+    this.system(explainError(code, message), "error", code);
+  }
+
+  /** Another tab or window took this session over (a duplicated tab resumes it). */
+  elsewhere() {
+    this.removal = { text: "This chat is open in another tab or window now.", rejoin: true,
+      action: "Continue here", kind: "elsewhere", placeholder: "Open in another tab" };
+  }
+
+  /** A restart took our operator status (it lasts as long as the session, 15.1). */
+  operLost() {
+    this.system("You are no longer an operator: the server restarted. /oper NAME PASSWORD " +
+      "makes you one again.", "warn");
+  }
+
+  /** The answer to a typed /rooms. */
+  roomLines(rooms, more) {
+    const listed = rooms.filter((r) => r && typeof r.room === "string");
+    const counts = listed.map((r) => `#${r.room} (${Number(r.users) || 0})`);
+    const rest = Number(more) > 0 ? `, and ${Number(more)} more` : "";
+    this.system(`Rooms: ${counts.join(", ") || "none"}${rest}`);
+  }
+
+  /** The answer to a typed /history: the room's last lines again, under a divider. */
+  recent(room, msgs) {
+    const conv = this.roomOf(room);
+    if (conv === null) return;
+    const label = msgs.length ? `The last ${msgs.length === 1 ? "line" : `${msgs.length} lines`} of #${conv.name}`
+      : `#${conv.name} has no lines yet`;
+    this.append(conv, divider(label, "recent-divider"));
+    for (const msg of msgs) {
+      const li = messageRow(str(msg.name), str(msg.message), this.me_, str(msg.time) || undefined);
+      li.classList.add("history", "recent");
+      this.append(conv, li);
+    }
+  }
+
+  /** A line the composer keeps, with why it was not sent ("" clears it). */
+  composerError(text) {
+    const node = $("composer-error");
+    node.textContent = text;
+    node.hidden = !text;
+    $("input").setAttribute("aria-invalid", String(Boolean(text)));
+  }
+
   system(text, kind = "info", code = "") {
     const li = el("li", `line system ${kind}`);
     const body = el("span", "text", text);
@@ -515,19 +598,30 @@ export class ChatView {
     }
   }
 
+  /**
+   * The one line that says a reconnect happened, completed by caughtUp. `fresh`: the
+   * server no longer had our session (10.4), so private lines meanwhile are lost.
+   */
   reconnected(resumed, rejoined = false) {
-    const label = rejoined ? "Joined again" : resumed ? "Reconnected" : "Reconnected (new session)";
+    const label = rejoined ? "Joined again" : resumed ? "Reconnected"
+      : "Reconnected as a new session";
     this.reconnectNote = divider(label, "reconnect-divider");
+    this.reconnectNote.dataset.fresh = String(!resumed && !rejoined);
     this.append(this.roomConv, this.reconnectNote);
   }
 
   caughtUp(count) {
-    if (this.reconnectNote === null) return;
-    const what = count === 0 ? "nothing missed"
-      : count === 1 ? "1 missed line below" : `${count} missed lines below`;
-    this.reconnectNote.firstChild.textContent += ` · ${what}`;
+    const note = this.reconnectNote;
+    if (note === null) return;
+    const lines = count === 1 ? "1 missed line below" : `${count} missed lines below`;
+    let what = count ? lines : "nothing missed";
+    if (note.dataset.fresh === "true") {
+      what = `${count ? lines : "no room lines missed"}; private lines sent to you meanwhile ` +
+        "were not kept";
+    }
+    note.firstChild.textContent += ` · ${what}`;
     this.reconnectNote = null;
-    this.announce(null, "", `Back online, ${what}.`);
+    this.announce(null, "", `Back online: ${what}.`);
   }
 
   /**

@@ -3,6 +3,43 @@
 // the sentences hang on the codes, and the code stays at the end (dim) for bug reports.
 
 const bytes = new Intl.NumberFormat("en");
+// A time stamp of the server's (PROTOCOL.txt 9.2) inside a sentence, e.g. a ban's end.
+const STAMP = /\buntil (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)/g;
+
+function plural(n, unit) {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+function pad(n) {
+  return String(n).padStart(2, "0");
+}
+
+/** How long, in the unit a person would use: "5 minutes", "2 hours", "3 days". */
+function span(ms) {
+  const minutes = Math.max(1, Math.round(ms / 60000));
+  if (minutes < 60) return plural(minutes, "minute");
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return plural(hours, "hour");
+  return plural(Math.round(hours / 24), "day");
+}
+
+/** "for 2 hours, until 09:28" in local time (with the date when not today). */
+export function untilWords(stamp, now = new Date()) {
+  const at = new Date(stamp);
+  if (Number.isNaN(at.getTime())) return `until ${stamp}`;
+  let when = `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  if (at.toDateString() !== now.toDateString()) {
+    const day = at.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
+    when = `${day}, ${when}`;
+  }
+  const left = at.getTime() - now.getTime();
+  return left > 0 ? `for ${span(left)}, until ${when}` : `until ${when}`;
+}
+
+/** A server sentence with its time stamps in local, relative words. */
+export function localTimes(text) {
+  return text.replace(STAMP, (_, stamp) => untilWords(stamp));
+}
 
 function sentence(text) {
   const trimmed = text.trim().replace(/[.;:]+$/, "");
@@ -59,12 +96,28 @@ export function explainError(code, message, asked = {}) {
     case "kicked":
     case "banned":
     case "muted":
-      return sentence(said);
+      return sentence(localTimes(said));
     case "bad_field":
       return `The server did not accept that: ${said || "a field was wrong"}.`;
     default:
       return sentence(said) || "Something went wrong.";
   }
+}
+
+/**
+ * What the banner says after an operator removed us (PROTOCOL.txt 15.2, 15.3): the
+ * server's sentence (who and why) and what one can do now. {text, rejoin}
+ */
+export function explainRemoval(code, message) {
+  const said = sentence(localTimes(message));
+  if (code === "kicked") {
+    return { text: `${said || "An operator removed you from the server."} You can join again.`,
+      rejoin: true };
+  }
+  const ends = STAMP.test(message);
+  STAMP.lastIndex = 0;
+  const next = ends ? "You can come back when it ends." : "Only an operator can lift it.";
+  return { text: `${said || "You are banned from this server."} ${next}`, rejoin: false };
 }
 
 /** A line that went past the server's limit, before it was sent. */

@@ -44,7 +44,7 @@ async def test_nc_session_with_a_json_user(start_chatd: StartChatd, open_nc: Ope
     assert (await bob.recv("message"))["message"] == "반가워 🙂"
 
     await bob.say("one\ntwo\tthree\u001b[2J")
-    assert [await nc.line(), await nc.line()] == ["<bob> one", "<bob> two three[2J"]
+    assert [await nc.line(), await nc.line()] == ["<bob> one", "  two three[2J"]
 
     await nc.send("/who")
     assert await nc.line() == "* lobby: bob, tina"

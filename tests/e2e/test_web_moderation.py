@@ -8,7 +8,7 @@ from pathlib import Path
 from playwright.async_api import Browser, expect
 
 from tests.support.harness import Client
-from tests.support.web import ChatPage, StartWeb, shot
+from tests.support.web import ChatPage, StartWeb
 
 
 async def test_topic_in_the_header_and_operators_marked(
@@ -37,7 +37,7 @@ async def test_topic_in_the_header_and_operators_marked(
     await dora.send({"type": "topic", "topic": "new rules"})
     await expect(topic).to_have_text("new rules")
     await expect(bob.texts("li.notice.topic").last).to_have_text("dora set the topic: new rules")
-    await shot(bob.page, tmp_path, "moderation-page")
+    await bob.page.screenshot(path=tmp_path / "moderation-page.png")
 
     await bob.say("/join dev")
     await expect(bob.page.locator("#room-title")).to_have_text("dev")

@@ -18,23 +18,23 @@ __all__ = ["shot"]
 
 
 
-async def test_a_line_over_the_limit_fails_in_place_and_the_next_goes(
+async def test_a_line_over_the_limit_stays_in_the_composer_and_the_next_goes(
     start_web: StartWeb, browser: Browser, tmp_path: Path,
 ) -> None:
     """13.11: 70,000 characters against the default 64 KiB (PROTOCOL.txt 1.4): refused
-    before sending, marked failed where it stands, no error row, nothing pending."""
+    before sending and kept in the composer with the reason (sizes in bytes), as chatc
+    does; nothing in the conversation, nothing pending."""
     server = await start_web("--rate", "0")
     carol = await Client.joined(server.port, "carol")
     alice = await ChatPage.open(browser, server.url, "alice")
     await carol.recv_until(is_join("alice"))
 
     await alice.say("x" * 70_000)
-    long = alice.lines("li.message.failed")
-    await expect(long).to_have_count(1)
-    await expect(long.locator(".fail")).to_contain_text(
-        "70,0")  # its size in bytes, then the limit
-    await expect(long.locator(".fail")).to_contain_text("65,536")
-    await expect(alice.lines("li.pending")).to_have_count(0)
+    error = alice.page.locator("#composer-error")
+    await expect(error).to_contain_text("70,0")  # its size in bytes, then the limit
+    await expect(error).to_contain_text("65,536")
+    assert len(await alice.page.input_value("#input")) == 70_000
+    await expect(alice.lines("li.message")).to_have_count(0)
     await expect(alice.lines("li.system")).to_have_count(0)  # no separate error row
 
     await alice.say("after the long one")
@@ -45,20 +45,18 @@ async def test_a_line_over_the_limit_fails_in_place_and_the_next_goes(
     alice.assert_clean()
 
 
-async def test_a_smaller_server_limit_fails_the_line_in_place(
+async def test_a_smaller_server_limit_is_the_composers_limit(
     start_web: StartWeb, browser: Browser,
 ) -> None:
     """13.11 against a server with --max-line-bytes 2000: the page uses the welcome's
-    max_line_bytes when it has one; without, the server's line_too_long (which has no ref)
-    belongs to the oldest unanswered line. Either way: failed in place, and the queue goes on.
-    """
+    max_line_bytes, so the line stays in the composer, and the queue goes on."""
     server = await start_web("--rate", "0", "--max-line-bytes", "2000")
     alice = await ChatPage.open(browser, server.url, "alice")
     await alice.say("y" * 3000)
-    await expect(alice.lines("li.message.failed")).to_have_count(1)
-    await expect(alice.lines("li.message.failed .fail")).to_contain_text("Not sent")
+    await expect(alice.page.locator("#composer-error")).to_contain_text("2,000")
     await alice.say("short one")
     await expect(alice.line("short one")).to_have_attribute("data-id", re.compile(r"\d"))
+    await expect(alice.page.locator("#composer-error")).to_be_hidden()
     await expect(alice.lines("li.pending")).to_have_count(0)
     await expect(alice.lines("li.system")).to_have_count(0)
     alice.assert_clean()

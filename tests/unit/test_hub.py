@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
-from chatd.effects import Publish
+from chatd.effects import Charge, Publish
 from chatd.hub import DetachCmd, LeaveCmd, id_key
 from chatd.protocol import ErrorCode, ProtocolError
 from tests.support.hub_world import T0, FakePeer, World, chats, only
@@ -235,7 +235,7 @@ def test_multiline_message_and_tab_are_kept() -> None:
     w.take(b), w.take_text(t)
     w.line(a, b'{"type":"message","message":"one\\ntwo\\tthree\\u001b"}')
     assert only(w.take(b), "message")["message"] == "one\ntwo\tthree"
-    assert w.take_text(t) == ["<alice> one", "<alice> two three"]
+    assert w.take_text(t) == ["<alice> one", "  two three"]
 
 
 # --------------------------------------------------------------------------- rooms
@@ -496,6 +496,29 @@ def test_history_paging() -> None:
     assert page(after="0", limit=4) == (["m1", "m2", "m3", "m4"], True)
     # ids that are not those of a chat line still order correctly
     assert page(before=str(int(ids[9]) + 1000), limit=1) == (["m10"], True)
+
+
+def test_history_pages_fit_their_bytes_as_each_mode_reads_them() -> None:
+    """PROTOCOL.txt 3.8, 8.3: a page (and a joiner's recent lines) stops at page_bytes as
+    sent in the reader's mode (at least one line), and is charged by that size."""
+    w = World(page_bytes=10_000)
+    bob = w.join("bob")
+    for i in range(4):
+        w.say(bob, f"{i}" + "\na" * 1_500)  # 3,001 characters: 4.5 KB of JSON, 6 KB of text
+    for text in (False, True):
+        peer = w.join(f"reader{int(text)}", text=text)
+        raw = b"".join(w.inbox.pop(peer.cid))
+        fx = w.send(peer, p.History(limit=4))
+        page = b"".join(w.inbox.pop(peer.cid))
+        charged = [op.reply_bytes for op in fx.ops if isinstance(op, Charge)]
+        assert charged == [len(page) - len(page.splitlines(keepends=True)[-1])]
+        for data in (raw, page):
+            shown = (data.count(b"\n<bob> ") + data.count(b"] <bob> ") if text
+                     else data.count(b'"history":true'))
+            assert shown == (1 if text else 2)
+        assert len(page) <= 10_000 + 200
+        end = page.splitlines()[-1]
+        assert end == b"* -- 1 earlier line above --" if text else json.loads(end)["more"]
 
 
 def test_history_bad_id() -> None:
@@ -848,6 +871,38 @@ def test_private_inbox_for_resume_is_bounded() -> None:
     a2 = w.peer()
     w.send(a2, p.Connect(resume=token, last_id=last))
     assert chats(w.take(a2)) == ["p3", "p4", "p5"]
+
+
+def test_private_lines_kept_for_resume_are_bounded_in_bytes() -> None:
+    """PROTOCOL.txt 8.6: per session at most inbox_bytes of private lines (the newest
+    kept), in all at most private_memory (the server's oldest go first); a session's
+    lines go when it ends."""
+    big = "x" * 60_000  # about 120 KB as history counts it: two fit a 256 KiB session
+    w = World(private_memory=600_000)
+    a, b, c = w.join("alice"), w.join("bob"), w.join("carol")
+    tokens = {peer.cid: w.take(peer)[0]["resume"] for peer in (a, b)}
+    w.lost(a)
+    w.lost(b)
+    for i in range(5):
+        w.say(c, f"{i}{big}", to="alice")
+    alice = w.hub.names[p.name_key("alice")]
+    assert [e.message[0] for e in alice.inbox or ()] == ["3", "4"]
+    for i in range(5, 8):  # carol keeps her sent lines too: the server's oldest go first
+        w.say(c, f"{i}{big}", to="bob")
+    inboxes = w.hub.inboxes
+    assert inboxes.bytes <= 600_000
+    assert alice.inbox is None  # the oldest lines on the server went first
+    assert sum(s.inbox_bytes for s in w.hub.sessions.values()) == inboxes.bytes
+    a2 = w.peer()
+    w.send(a2, p.Connect(resume=tokens[a.cid]))
+    assert chats(w.take(a2)) == []
+    bob = w.hub.names[p.name_key("bob")]
+    assert [e.message[0] for e in bob.inbox or ()] == ["6", "7"]
+    w.send(c, p.Disconnect())
+    w.send(a2, p.Disconnect())
+    w.now += 1000
+    w.expire()
+    assert inboxes.bytes == 0 and not inboxes.order
 
 
 def test_detached_session_can_still_be_addressed() -> None:

@@ -289,6 +289,27 @@ def test_a_join_already_in_the_log_when_the_ban_lands_is_refused_in_log_order() 
     assert not hub.is_joined(peer) and "troll" not in hub.names
 
 
+def test_a_failed_resume_falls_back_to_a_join_that_keeps_its_address() -> None:
+    """PROTOCOL.txt 10.4, 15.3, 15.6: the session goes (its address is banned) while the
+    resume is on its way through the log; the join applied instead is refused as banned,
+    for it carries the connection's address."""
+    w = ModWorld()
+    hub: Hub[FakePeer] = w.hub
+    alice = w.join("alice")
+    w.oper(alice)
+    troll = w.join_from("troll", "192.0.2.7")
+    token = w.take(troll)[0]["resume"]
+    w.lost(troll)
+    peer = w.peer()
+    fx = hub.handle(peer, p.Connect(name="troll", resume=token), "192.0.2.7")
+    origin = Origin(hub.node, alice.cid)
+    w.bus.publish([BanCmd(origin, "address", "192.0.2.7/32", "192.0.2.7/32", 0, "alice", "")])
+    assert "troll" not in hub.names  # the held session went with the ban
+    w.effects(fx)  # the resume, applied now: the session is gone, so a join instead
+    assert w.errors(peer)[0][0] == ErrorCode.BANNED
+    assert not hub.is_joined(peer) and "troll" not in hub.names and peer in w.closed
+
+
 # --------------------------------------------------------------------------- mute, topic
 
 
@@ -311,6 +332,84 @@ def test_muted_lines_are_refused_and_nobody_else_sees_them() -> None:
     assert [m["message"] for m in w.take(carol)] == ["sorry"]
     w.send(alice, p.Unmute("troll"))
     assert w.errors(alice)[-1][0] == ErrorCode.NO_SUCH_BAN
+
+
+def _talks(w: ModWorld, speaker: FakePeer, listener: FakePeer, text: str) -> bool:
+    """Whether `speaker`'s room line reaches `listener` (or is refused as muted)."""
+    w.take(speaker), w.take(listener)
+    w.say(speaker, text)
+    heard = [m.get("message") for m in w.take(listener)] == [text]
+    muted = [c for c, _ in w.errors(speaker)] == [ErrorCode.MUTED]
+    assert heard != muted
+    return heard
+
+
+def test_a_mute_follows_the_person_through_nick_and_resume_not_the_name() -> None:
+    """PROTOCOL.txt 15.4: muted bob renames himself and is still muted; the person who
+    takes the freed name "bob" is not; a resume keeps the mute; an unmute finds him by
+    the name he has now."""
+    w = ModWorld()
+    alice, carol = w.join("alice"), w.join("carol")
+    w.oper(alice)
+    bob = w.join_from("bob", "192.0.2.7")
+    token = w.take(bob)[0]["resume"]
+    w.send(alice, p.Mute("bob", "shh"))
+    w.send(bob, p.Nick("bob_"))
+    assert not _talks(w, bob, carol, "still here")
+    other = w.join_from("bob", "198.51.100.9")  # the free name, another person
+    assert w.take(other)[0]["name"] == "bob"
+    assert _talks(w, other, carol, "hello, I am the new bob")
+    w.lost(bob)
+    back = w.peer()
+    w.send(back, p.Connect(resume=token))
+    assert w.take(back)[0]["resumed"] is True
+    assert not _talks(w, back, carol, "resumed")
+    w.send(alice, p.Unmute("bob"))  # the new bob is not muted: nothing to lift
+    assert w.errors(alice)[-1][0] == ErrorCode.NO_SUCH_BAN
+    w.send(alice, p.Unmute("bob_"))
+    assert _talks(w, back, carol, "free again")
+
+
+def test_a_mute_waits_for_its_person_under_the_name_from_the_same_network() -> None:
+    """PROTOCOL.txt 15.4: muted bob leaves; whoever joins as bob from his network (his
+    address; for IPv6 its /64) is muted again, from another network is not; a mute of a
+    name nobody has is refused (it could land on anyone)."""
+    w = ModWorld()
+    alice, carol = w.join("alice"), w.join("carol")
+    w.oper(alice)
+    bob = w.join_from("bob", "2001:db8:1:2::7")
+    w.send(alice, p.Mute("bob"))
+    w.send(bob, p.Nick("bobby"))
+    w.send(bob, p.Disconnect())
+    stranger = w.join_from("bobby", "2001:db8:9::1")
+    assert _talks(w, stranger, carol, "not him")
+    w.send(stranger, p.Disconnect())
+    again = w.join_from("bobby", "2001:db8:1:2::99")
+    assert not _talks(w, again, carol, "me again")
+    w.send(again, p.Disconnect())
+    taken = w.join_from("bobby", "203.0.113.5")  # holds the name: he gets a variant
+    variant = w.join_from("bobby", "2001:db8:1:2::7")
+    assert w.take(variant)[0]["name"] == "bobby2"
+    assert not _talks(w, variant, carol, "as bobby2") and _talks(w, taken, carol, "ok")
+    w.send(alice, p.Mute("nobody-here"))
+    assert w.errors(alice)[-1][0] == ErrorCode.NO_SUCH_USER
+
+
+def test_a_name_ban_removes_the_holder_and_refuses_the_name_even_on_a_late_rename() -> None:
+    """PROTOCOL.txt 15.3: a name ban is on the name: whoever holds it is removed, nobody
+    takes it later, and a rename to it already in the log when the ban lands is
+    refused where it is applied."""
+    w = ModWorld()
+    hub: Hub[FakePeer] = w.hub
+    alice, bob = w.join("alice"), w.join("bob")
+    w.oper(alice)
+    w.take(bob)
+    fx = hub.handle(bob, p.Nick("troll"))  # published, not applied yet
+    origin = Origin(hub.node, alice.cid)
+    w.bus.publish([BanCmd(origin, "name", p.name_key("troll"), "troll", 0, "alice", "")])
+    w.effects(fx)
+    assert w.errors(bob)[0][0] == ErrorCode.BANNED
+    assert hub.session_of(bob).name == "bob"  # type: ignore[union-attr]
 
 
 def test_topic_is_announced_in_welcome_and_on_moving_in() -> None:
@@ -347,7 +446,8 @@ def test_snapshot_carries_operators_bans_mutes_and_topics() -> None:
     copy.restore(json.loads(json.dumps(w.hub.snapshot())))
     assert copy.sessions[w.hub.session_of(alice).sid].oper  # type: ignore[union-attr]
     assert copy.mod.name_ban("spammer", T0) == w.hub.mod.name_ban("spammer", T0)
-    assert copy.mod.muted(p.name_key("lobby"), "carol") is not None
+    carol = w.hub.names[p.name_key("carol")].sid
+    assert copy.mod.muted(p.name_key("lobby"), carol) is not None
     assert copy.mod.topics == w.hub.mod.topics
 
 
@@ -479,3 +579,19 @@ def test_operators_from_options_and_environment(capsys: pytest.CaptureFixture[st
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "operator nopassword: give NAME:PASSWORD" in err and "a1" not in err
+
+
+def test_mutes_of_people_present_and_gone_survive_a_snapshot() -> None:
+    """PROTOCOL.txt 15.4, 14.2: a node started from a snapshot mutes the same people,
+    those who left included (they are muted again when they come back)."""
+    mod = Moderation()
+    mod.mute("lobby", "s1", name="bob", address="192.0.2.7", by="alice", reason="x")
+    mod.mute("dev", "s2", name="eve", address="2001:db8:1:2::7", by="alice", reason="")
+    mod.ended("s2")
+    copy = Moderation()
+    copy.restore(json.loads(json.dumps(mod.snapshot())))
+    assert copy.muted("lobby", "s1") == mod.muted("lobby", "s1")
+    copy.joined("s3", ["eve"], "2001:db8:1:2::99")
+    assert copy.muted("dev", "s3") is not None
+    copy.restore({"mutes": [["lobby", "bob", "alice", "old format"]]})  # by name: ignored
+    assert copy.is_muted("bob", None) and copy.unmute(None, "bob") == 1

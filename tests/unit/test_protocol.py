@@ -690,6 +690,23 @@ def test_encode_text_never_emits_control_characters(update: p.Update) -> None:
     assert data == b"" or data.endswith(b"\n")
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("a \n\t가é"), min_size=1, max_size=3000),
+       st.booleans(), st.booleans())
+def test_a_message_renders_to_at_most_twice_its_size_in_text_mode(
+        message: str, private: bool, history: bool) -> None:
+    """PROTOCOL.txt 6.1: further lines after two spaces, a run of blank lines as one:
+    what a message renders to is its head plus at most twice its size."""
+    name = "가" * 32
+    chat = p.Chat(name, message, "1", "2026-11-25T20:00:01.123Z",
+                  to="x" if private else None, room=None if private else "lobby",
+                  history=history and not private)
+    head = p.encode_text(p.Chat(name, "", "1", chat.time, to=chat.to, room=chat.room,
+                                history=chat.history))
+    assert len(p.encode_text(chat)) <= len(head) + 2 * len(message.encode())
+    assert p.encode_text(chat).decode().split("\n")[0].startswith(head.decode().rstrip("\n"))
+
+
 def test_encode_text_renderings() -> None:
     """PROTOCOL.txt 6.1: the readable lines of text mode."""
     t = "2026-11-25T20:00:01.123Z"
@@ -710,7 +727,11 @@ def test_encode_text_renderings() -> None:
         (p.Renamed("carol", "alice", "lobby", "alice is now known as carol"),
          "* alice is now known as carol\n"),
         (p.Error("bad_field", "usage: /msg NAME TEXT"), "! bad_field: usage: /msg NAME TEXT\n"),
-        (p.Chat("bob", "one\ntwo", "4", t, room="lobby"), "<bob> one\n<bob> two\n"),
+        (p.Chat("bob", "one\ntwo", "4", t, room="lobby"), "<bob> one\n  two\n"),
+        (p.Chat("bob", "\n\na\n\n\n \nb\n\n", "4", t, room="lobby"), "<bob> \n  a\n  \n  b\n"),
+        (p.Chat("bob", "a\nb", "4", t, to="al"), "*bob* a\n  b\n"),
+        (p.Chat("bob", "a\nb", "4", t, room="lobby", history=True),
+         "[20:00:01] <bob> a\n  b\n"),
         (p.Chat("bob", "a\tb\x1bc\x85d\x7f", "5", t, room="lobby"), "<bob> a b^[c<U+0085>d^?\n"),
         (p.Shutdown(), "* server shutting down\n"),
         (p.Ack("r", "1", t), ""),
