@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+from collections import deque
 from collections.abc import Iterable
 
 from prompt_toolkit.formatted_text import ANSI, AnyFormattedText
@@ -22,6 +23,7 @@ from rich.text import Text
 from chatc import commands, linemode, render
 from chatc.connection import NO_ANSWER, ConnectFailed, Refused, Session, TooLong
 from chatc.events import (
+    EXIT_REMOVED,
     CaughtUp,
     Confirmed,
     Failed,
@@ -35,8 +37,10 @@ from chatc.options import Options
 from chatc.screen import Screen
 from chatc.words import words
 from chatd import protocol as p
+from chatd.palette import NameColours
 
 MAX_PENDING_SHOWN = 5
+RECENT_CHARS = 200_000  # of the last lines shown, kept to draw them again after a resize
 TOPIC_SHOWN = 40  # characters of the topic in the status bar
 PREVIEW_CHARS = 30  # of an own line named in a notice
 
@@ -75,6 +79,7 @@ class Terminal:
         self.me = ""
         self.room = ""
         self.users: list[str] = []
+        self.colours = NameColours()  # of self.users: no two share one while there are enough
         self.opers: set[str] = set()  # operators in this room (PROTOCOL.txt 15.1)
         self.topic = ""  # of this room (15.5)
         self.state = ""
@@ -85,13 +90,17 @@ class Terminal:
         self.missed = False  # the next history batch is what a reconnect missed
         self._out: list[str] = []
         self._writing = False
+        self._recent: deque[render.Line] = deque()  # newest last, RECENT_CHARS at most
+        self._recent_chars = 0
+        self.refused_code = 1  # the exit status if joining fails
+        self.away = 0.0  # seconds the last reconnect took, until it is told
 
     # ------------------------------------------------------------------ start
 
     async def run(self) -> int:
         session = await self._join()
         if session is None:
-            return 1
+            return self.refused_code
         self.session = session
         # Made only now: prompt_toolkit's output writes terminal modes when it starts.
         self.screen = Screen(self, color=self.options.color)
@@ -112,7 +121,7 @@ class Terminal:
         if unsent:  # quit without waiting for them: say which, after the input area
             self._print_now([render.error(f"not sent: {preview(line.text)}")
                              for line in unsent])
-            return 1
+            return code or 1
         return code
 
     async def _join(self) -> Session | None:
@@ -136,6 +145,7 @@ class Terminal:
                     name = self._ask("Nickname [dim](blank: 익명)[/]")
                 else:
                     fail(str(exc))
+                    self.refused_code = EXIT_REMOVED if code == p.ErrorCode.BANNED else 1
                     return None
             except ConnectFailed as exc:
                 fail(str(exc))
@@ -213,7 +223,7 @@ class Terminal:
     def above_input(self) -> AnyFormattedText:
         """Own lines the server has not acknowledged yet, above the status bar."""
         pending = self.session.pending if self.session is not None else []
-        lines = [render.pending(line.text, self.me, line.to)
+        lines = [render.pending(line.text, self.me, line.to, self.colours.colour)
                  for line in pending[-MAX_PENDING_SHOWN:]]
         if len(pending) > MAX_PENDING_SHOWN:
             lines.insert(0, render.Line(render.NO_TIME, Text("*"), Text(
@@ -241,9 +251,20 @@ class Terminal:
                 self.console.print(line)
         return cap.get()
 
+    def recent(self, width: int, count: int) -> str:
+        return self._ansi(list(self._recent)[-count:], width)
+
+    def _keep(self, lines: list[render.Line]) -> None:
+        for line in lines:
+            self._recent.append(line)
+            self._recent_chars += len(line.body)
+        while self._recent_chars > RECENT_CHARS and len(self._recent) > 1:
+            self._recent_chars -= len(self._recent.popleft().body)
+
     def _print(self, lines: list[render.Line]) -> None:
         if not lines:
             return
+        self._keep(lines)
         self._out.append(self._ansi(lines, self.screen.width))
         if not self._writing:
             self._writing = True
@@ -270,6 +291,10 @@ class Terminal:
                     self.screen.stop()
                     return 0
                 self.state = "disconnected"
+                if event.removed:  # the server's own words, said this once
+                    self._print([render.error(event.reason)])
+                    self.screen.stop()
+                    return EXIT_REMOVED
                 self._print([render.error(f"chatc: {event.reason}")])
                 self.screen.stop()
                 return 1
@@ -281,7 +306,7 @@ class Terminal:
         if isinstance(event, Confirmed):
             self.in_history = False
             shown = [render.chat(self.me, event.line.text, self.me, event.time,
-                                 to=event.line.to)]
+                                 to=event.line.to, colours=self.colours.colour)]
             if event.late:
                 shown.append(render.notice(f"the server took {preview(event.line.text)} "
                                            "after all"))
@@ -294,17 +319,11 @@ class Terminal:
         elif isinstance(event, Lost):
             self._lost(event)
         elif isinstance(event, Reconnected):
-            self._reconnected(event.welcome)
+            self._reconnected(event)
         elif isinstance(event, CaughtUp):
             self.in_history = self.missed = False
-            if event.count:
-                self._print([render.divider(f"{lines_word(event.count)} missed above")])
-            elif event.known:
-                self._print([render.notice("no lines were missed")])
-            else:
-                self._print([render.notice(
-                    "lines sent while you were away may be lost (the server restarted "
-                    "without them)", style="bold")])
+            self._print([render.notice(render.back(self.away, False, event.count,
+                                                   event.known), style="bold")])
         elif not isinstance(event, Gone):
             self._update(event)
 
@@ -334,7 +353,8 @@ class Terminal:
         else:
             self.in_history = False
         self._track(update)
-        self._print(render.render(update, self.me))
+        self.colours.present(self.users)
+        self._print(render.render(update, self.me, colours=self.colours.colour))
 
     def _track(self, update: p.Update) -> None:
         """Keep the status bar's room and user list current."""
@@ -359,6 +379,7 @@ class Terminal:
 
     def _welcomed(self, welcome: p.Welcome) -> None:
         self.me, self.room, self.users = welcome.name, welcome.room, list(welcome.users)
+        self.colours.present(self.users)
         self.opers, self.topic = set(welcome.opers), welcome.topic
         self.state = ""
         self.online = True
@@ -373,15 +394,13 @@ class Terminal:
             text = f"connection lost: {event.reason}; reconnecting in {event.retry_in:.1f}s..."
             self._print([render.notice(text, style="bold red")])
 
-    def _reconnected(self, welcome: p.Welcome) -> None:
-        self._welcomed(welcome)
-        if welcome.resumed:
-            self._print([render.notice(f"reconnected to {self.options.target}: session "
-                                       "resumed", style="bold")])
-            return
-        self.missed = True
-        lines = [render.notice(f"reconnected to {self.options.target} as {welcome.name} in "
-                               f"{welcome.room}", style="bold")]
-        if welcome.notice:
-            lines.append(render.notice(welcome.notice, style="bold"))
-        self._print(lines)
+    def _reconnected(self, event: Reconnected) -> None:
+        """One line says it all: now if the session resumed, else once the missed lines
+        are fetched (CaughtUp), with how many. The server's notice why it could not
+        resume is in that line's words ("as a new session")."""
+        self._welcomed(event.welcome)
+        self.away = event.away
+        if event.welcome.resumed:
+            self._print([render.notice(render.back(event.away, True), style="bold")])
+        else:
+            self.missed = True

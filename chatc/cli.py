@@ -33,7 +33,9 @@ environment:
 exit status:
   0 after /quit, Ctrl-D or the end of input; 1 when the server cannot be reached,
   refuses to let you in, or goes away (and reconnecting is off), or when a line of
-  yours was not sent (chatc names it); 2 for bad usage.
+  yours was not sent (chatc names it); 2 for bad usage; 3 when an operator removed
+  you (kicked or banned: chatc says so once, in the server's words, and does not
+  reconnect) or a ban keeps you out.
 """
 
 
@@ -77,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--room", metavar="ROOM", help="room to start in (default: the "
                     "server's, lobby)")
     ap.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=None,
-                    help="when the connection is lost, reconnect with growing delays and "
+                    help="when the connection is lost, try again after growing delays of "
+                         "at most 2 s (3-6 s after the server refused an attempt) and "
                          "resume without losing a line (default: on in a terminal, off in "
                          "line mode)")
     ap.add_argument("--ack-timeout", metavar="SECONDS", type=_seconds, default=10.0,

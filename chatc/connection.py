@@ -32,8 +32,9 @@ import random
 import secrets
 import socket
 import ssl
+import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from chatc import words
@@ -80,19 +81,40 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Delays between reconnect attempts: first, first*factor, ... up to cap, +-10%."""
+    """Delays between reconnect attempts: first, first*factor, ... up to `cap`, each
+    drawn between half and all of that (jitter), so that a server coming back finds
+    its clients spread over a second or so, not all in one instant, and each within
+    `cap` seconds of it accepting again.
 
-    first: float = 0.5
+    An attempt the server itself answered (full, or over its connect throttle) counts
+    against that throttle (PROTOCOL.txt 8.4: 20 new connections per 60 s from one
+    address by default): the next one waits `spacing` seconds or more (up to twice
+    that), so that a client stays within it. An attempt to a server that is not
+    listening (connection refused) does not count there.
+    """
+
+    first: float = 0.25
     factor: float = 2.0
-    cap: float = 15.0
+    cap: float = 2.0
+    spacing: float = 60 / 20
 
-    def delay(self, attempt: int) -> float:
+    def delay(self, attempt: int, draw: Callable[[], float], reached: bool = False
+              ) -> float:
+        """The wait before attempt number `attempt` (1, 2, ...); `draw` gives a number
+        in [0, 1) (random.random); `reached`: the previous attempt got an answer."""
         base = min(self.cap, self.first * self.factor ** max(0, attempt - 1))
-        return base * random.uniform(0.9, 1.1)
+        if reached:
+            return self.spacing * (1 + draw())
+        return base * (1 + draw()) / 2
 
 
 class ConnectFailed(Exception):
-    """The server could not be reached or joined; `str()` reads well on its own."""
+    """The server could not be reached or joined; `str()` reads well on its own.
+    `reached`: the server (or something at its address) took the connection."""
+
+    def __init__(self, message: str, reached: bool = True) -> None:
+        super().__init__(message)
+        self.reached = reached
 
 
 class Refused(ConnectFailed):
@@ -182,6 +204,7 @@ class Session:
         password: str | None = None,
         reconnect: bool = False,
         backoff: Backoff | None = None,
+        draw: Callable[[], float] = random.random,
         connect_timeout: float = 10.0,
         keepalive: float = 30.0,
         keepalive_timeout: float = 15.0,
@@ -194,6 +217,7 @@ class Session:
         self.password = password
         self.reconnect = reconnect
         self.backoff = backoff or Backoff()
+        self.draw = draw
         self.connect_timeout = connect_timeout
         self.keepalive = keepalive
         self.keepalive_timeout = keepalive_timeout
@@ -320,7 +344,10 @@ class Session:
             if self.target.tls and isinstance(exc, (ConnectionResetError, BrokenPipeError)):
                 raise ConnectFailed(f"TLS failed with {self.target} (closed during the "
                                     "handshake); is it a TLS server?") from None
-            raise ConnectFailed(describe(exc, self.target)) from None
+            unanswered = isinstance(exc, (ConnectionRefusedError, socket.gaierror)) or (
+                isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH,
+                                                           errno.EHOSTUNREACH))
+            raise ConnectFailed(describe(exc, self.target), reached=not unanswered) from None
         connect = p.Connect(name=self.name, room=self.room, password=self.password,
                             resume=self._token if resume and self._token else None,
                             last_id=self.last_id if resume and self._token else None)
@@ -381,13 +408,15 @@ class Session:
         except Exception as exc:  # a bug must end the session visibly, not hang it
             reason = f"internal error: {exc!r}"
             self._drop_connection()
-        self._events.put_nowait(Gone(None if self._closing else reason))
+        self._events.put_nowait(Gone(None if self._closing else reason, removed=self._final))
 
     async def _reconnect(self, reason: str) -> bool:
         attempt = 0
+        reached = False
+        lost_at = time.monotonic()
         while True:
             attempt += 1
-            delay = self.backoff.delay(attempt)
+            delay = self.backoff.delay(attempt, self.draw, reached)
             self._events.put_nowait(Lost(reason, delay, attempt))
             await asyncio.sleep(delay)
             if self._closing:
@@ -397,13 +426,15 @@ class Session:
                 welcome = await self._handshake(resume=True)
             except Refused as exc:
                 if exc.error.code in FATAL_CODES:
-                    self._events.put_nowait(Gone(str(exc)))
+                    removed = exc.error.code in FINAL_CODES
+                    said = words.words(exc.error, joining=True) if removed else str(exc)
+                    self._events.put_nowait(Gone(said, removed=removed))
                     return False
-                reason = str(exc)
+                reason, reached = str(exc), True
             except ConnectFailed as exc:
-                reason = str(exc)
+                reason, reached = str(exc), exc.reached
             else:
-                self._events.put_nowait(Reconnected(welcome))
+                self._events.put_nowait(Reconnected(welcome, time.monotonic() - lost_at))
                 return True
 
     def _after_welcome(self, reconnected: bool) -> None:
@@ -419,6 +450,8 @@ class Session:
             self._catchup = _CatchUp(self.last_id)
             self.send(p.Ping())
         else:
+            # No line seen yet to fetch from: whether any were missed cannot be told.
+            self._emit(CaughtUp(0, known=False))
             self._pump()
 
     async def _read_until_lost(self) -> str | None:
@@ -495,12 +528,14 @@ class Session:
             else:
                 self._track(update.id)
                 self._live(update)
+        elif isinstance(update, p.Error) and update.code in CLOSING_CODES:
+            # Said once, as the reason the connection ended (Lost or Gone), in words.
+            self._final = update.code in FINAL_CODES
+            self._farewell = (words.words(update) if self._final
+                              else words.explain(update))
         else:
             if isinstance(update, p.Shutdown):
                 self._farewell = "the server shut down"
-            elif isinstance(update, p.Error) and update.code in CLOSING_CODES:
-                self._farewell = words.explain(update)
-                self._final = update.code in FINAL_CODES
             self._emit(update)
 
     def _live(self, update: p.Update) -> None:

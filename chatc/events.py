@@ -56,6 +56,7 @@ class Lost:
 @dataclass(frozen=True, slots=True)
 class Reconnected:
     welcome: p.Welcome
+    away: float = 0.0  # seconds from the connection's loss to this welcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +69,17 @@ class CaughtUp:
     known: bool = True
 
 
+# chatc's exit status when an operator removed the user (kicked, or banned).
+EXIT_REMOVED = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Gone:
-    """The session is over; `reason` is None after a polite close."""
+    """The session is over; `reason` is None after a polite close. `removed`: an
+    operator removed this user (kicked or banned), and `reason` says so in words."""
 
     reason: str | None
+    removed: bool = False
 
 
 SessionEvent: TypeAlias = (

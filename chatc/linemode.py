@@ -15,8 +15,9 @@ import threading
 from collections.abc import AsyncIterator
 
 from chatc import commands, render
-from chatc.connection import ConnectFailed, Session, TooLong
+from chatc.connection import ConnectFailed, Refused, Session, TooLong
 from chatc.events import (
+    EXIT_REMOVED,
     CaughtUp,
     Confirmed,
     Failed,
@@ -27,6 +28,7 @@ from chatc.events import (
 )
 from chatc.options import Options
 from chatc.words import words
+from chatd import protocol as p
 
 READ_SIZE = 64 * 1024
 PREVIEW_CHARS = 60
@@ -101,7 +103,8 @@ async def run(options: Options) -> int:
         welcome = await session.open()
     except ConnectFailed as exc:
         out.remark(str(exc))
-        return 1
+        banned = isinstance(exc, Refused) and exc.error.code == p.ErrorCode.BANNED
+        return EXIT_REMOVED if banned else 1
     out.lines(render.welcome(welcome))
     receiving = asyncio.create_task(_receive(session, out))
     sending = asyncio.create_task(_send(session, out, options.ack_timeout))
@@ -114,7 +117,7 @@ async def run(options: Options) -> int:
         out.unsent += 1
     if out.unsent:
         out.remark(f"{out.unsent} line{'s' if out.unsent != 1 else ''} not sent")
-    return 1 if out.unsent else code
+    return code or (1 if out.unsent else 0)
 
 
 async def _send(session: Session, out: _Out, wait: float) -> None:
@@ -143,11 +146,15 @@ async def _send(session: Session, out: _Out, wait: float) -> None:
 
 
 async def _receive(session: Session, out: _Out) -> int:
+    away = 0.0  # how long the last reconnect took
     async for event in session.events():
         me = session.name or ""
         if isinstance(event, Gone):
             if event.reason is None:
                 return 0
+            if event.removed:
+                out.remark(event.reason)
+                return EXIT_REMOVED
             out.remark(f"disconnected: {event.reason}")
             return 1
         if isinstance(event, Confirmed):
@@ -163,14 +170,11 @@ async def _receive(session: Session, out: _Out) -> int:
             if event.attempt == 1:  # each further attempt would say the same again
                 out.remark(f"connection lost ({event.reason}); reconnecting")
         elif isinstance(event, Reconnected):
-            out.remark(f"reconnected to {session.target}"
-                       + (" (resumed)" if event.welcome.resumed else ""))
-        elif isinstance(event, CaughtUp):
-            if event.count or event.known:
-                out.remark(f"{event.count} missed lines fetched")
-            else:
-                out.remark("lines sent while away may be lost (the server restarted "
-                           "without them)")
+            away = event.away
+            if event.welcome.resumed:
+                out.remark(render.back(away, True))
+        elif isinstance(event, CaughtUp):  # after a reconnect as a new session
+            out.remark(render.back(away, False, event.count, event.known))
         else:
             out.lines(render.render(event, me))
     return 0

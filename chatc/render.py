@@ -98,8 +98,12 @@ def _body(message: str, style: str = "") -> Text:
     return Text("\n".join(safe(part) for part in message.split("\n")), style=style)
 
 
-def _name(name: str, own: bool) -> Text:
-    return Text(safe(name), style=f"bold {name_colour(name)}" if own else name_colour(name))
+Colours = Callable[[str], str]  # a name's colour (chatd.palette.NameColours.colour)
+
+
+def _name(name: str, own: bool, colours: Colours) -> Text:
+    colour = colours(name)
+    return Text(safe(name), style=f"bold {colour}" if own else colour)
 
 
 def notice(text: str, time: str = "", style: str = NOTICE_STYLE, now: Clock = datetime.now
@@ -117,26 +121,27 @@ def error(text: str, code: str = "", now: Clock = datetime.now) -> Line:
 
 
 def chat(name: str, message: str, me: str, time: str = "", *, to: str | None = None,
-         now: Clock = datetime.now) -> Line:
-    """A chat line; `to` set means private (sent by `name` to `to`)."""
+         now: Clock = datetime.now, colours: Colours = name_colour) -> Line:
+    """A chat line; `to` set means private (sent by `name` to `to`). `colours`: of the
+    names present, so that they do not share one (chatd.palette.NameColours)."""
     own = name == me
     if to is None:
-        head = Text("<").append_text(_name(name, own)).append(">")  # no base style
+        head = Text("<").append_text(_name(name, own, colours)).append(">")  # no base style
         return Line(clock_text(time, now), head, _body(message))
     head = Text()
-    if own:  # a private line of mine: show who it went to
-        head.append("-> *", style="bold").append_text(_name(to, False)).append("*", style="bold")
-    else:
-        head.append("*", style="bold").append_text(_name(name, False)).append("*", style="bold")
+    # A private line of mine shows who it went to.
+    head.append("-> *" if own else "*", style="bold")
+    head.append_text(_name(to if own else name, False, colours)).append("*", style="bold")
     return Line(clock_text(time, now), head, _body(message, PRIVATE_STYLE))
 
 
-def pending(message: str, me: str, to: str | None = None) -> Line:
+def pending(message: str, me: str, to: str | None = None,
+            colours: Colours = name_colour) -> Line:
     """An own line still waiting for its ack: no time yet, dimmed; a long one cut short."""
     if len(message) > PENDING_CHARS:
         message = (f"{message[:PENDING_CHARS]}… "
                    f"({len(message) - PENDING_CHARS:,} more characters)")
-    line = chat(me, message, me, to=to)
+    line = chat(me, message, me, to=to, colours=colours)
     return Line(NO_TIME, line.head, line.body, time_style="dim")
 
 
@@ -159,6 +164,22 @@ class Divider(Line):
                 part.append(f" {RULE}", style="dim")
             yield lead + part
             lead = Text(" " * indent)
+
+
+def back(away: float, resumed: bool, missed: int = 0, known: bool = True) -> str:
+    """What a reconnect after `away` seconds came to, in one line: the session resumed
+    (nothing lost), or a new one (the server restarted or forgot it) that fetched
+    `missed` lines, or could not tell (`known` False)."""
+    after = f"reconnected after {away:.0f}s" if away >= 1 else "reconnected"
+    if resumed:
+        return f"{after}; nothing was lost"
+    if missed == 1:
+        return f"{after} as a new session; the line you missed is above"
+    if missed:
+        return f"{after} as a new session; the {missed:,} lines you missed are above"
+    if known:
+        return f"{after} as a new session; no lines were missed"
+    return f"{after} as a new session; lines sent while you were away may be lost"
 
 
 def divider(text: str, now: Clock = datetime.now) -> Line:
@@ -212,10 +233,12 @@ def _moderation(update: p.Update, now: Clock) -> list[Line]:
     return []
 
 
-def render(update: p.Update, me: str, now: Clock = datetime.now) -> list[Line]:
+def render(update: p.Update, me: str, now: Clock = datetime.now,
+           colours: Colours = name_colour) -> list[Line]:
     """The lines an update shows as, for the user named `me`; [] for invisible ones."""
     if isinstance(update, p.Chat):
-        return [chat(update.name, update.message, me, update.time, to=update.to, now=now)]
+        return [chat(update.name, update.message, me, update.time, to=update.to, now=now,
+                     colours=colours)]
     if isinstance(update, p.Left) and update.reason:
         return [notice(f"{update.message} ({update.reason})", update.time, now=now)]
     if isinstance(update, (p.Joined, p.Left, p.Renamed)):

@@ -23,16 +23,24 @@ from prompt_toolkit.application.current import get_app_or_none
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.data_structures import Point
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.filters import Condition, emacs_insert_mode, vi_insert_mode
 from prompt_toolkit.formatted_text import AnyFormattedText
-from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.layout import ConditionalContainer, Dimension, HSplit, Layout, Window
+from prompt_toolkit.layout import (
+    ConditionalContainer,
+    Dimension,
+    HSplit,
+    Layout,
+    VerticalAlign,
+    Window,
+)
 from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
 from prompt_toolkit.layout.processors import BeforeInput
 from prompt_toolkit.layout.screen import Char
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.renderer import Renderer
+
+from chatc.input import BoundedUndoBuffer, InputHistory, NearCursor, coalesce_typing
 
 
 class View(Protocol):
@@ -54,8 +62,13 @@ class View(Protocol):
 
     def prompt(self) -> AnyFormattedText: ...
 
+    def recent(self, width: int, count: int) -> str:
+        """The last `count` lines of the conversation as ANSI text at `width` columns
+        (to draw them again after a resize), each row ending in a newline."""
+        ...
 
-class _InputBuffer(Buffer):
+
+class _InputBuffer(BoundedUndoBuffer):
     def reset(self, document: Document | None = None, append_to_history: bool = False) -> None:
         super().reset(document, append_to_history)
         # prompt_toolkit reloads the Up-arrow history at the next repaint, and a repaint
@@ -92,9 +105,31 @@ class _App(Application[None]):
     # before erasing what was drawn at a wider size the cursor position is corrected for
     # the terminal's re-wrap. Both at the resize signal and at any redraw: a redraw that
     # an update asked for can come first, at the new size, and erase too little.
+    view: View | None = None
+    _columns = 0
+
     def _on_resize(self) -> None:
         self._account_for_rewrap()
+        size = self.output.get_size()
+        if self.view is not None and size.columns != self._columns:
+            self._columns = size.columns
+            self._draw_conversation_again(self.view, size.columns, size.rows)
         super()._on_resize()
+
+    def _draw_conversation_again(self, view: View, columns: int, rows: int) -> None:
+        """The terminal re-wrapped the rows on the screen at the new width, without
+        the hanging indent of a wrapped line: draw the last lines again over them, as
+        new lines are drawn. (Rows already scrolled off stay as the terminal left them.)"""
+        self.renderer.erase(leave_alternate_screen=False)
+        own = self.layout.container.preferred_height(columns, rows).preferred
+        room = max(0, rows - own)
+        drawn = view.recent(columns, room).split("\n")[:-1][-room:] if room else []
+        blank = [""] * (room - len(drawn))
+        output = self.output
+        output.cursor_goto(0, 0)
+        output.write_raw("".join(f"{row}\x1b[K\r\n" for row in blank + drawn))
+        output.erase_down()
+        output.flush()
 
     def _redraw(self, render_as_done: bool = False) -> None:
         self._account_for_rewrap()
@@ -111,10 +146,11 @@ class Screen:
         self._view = view
         self._stopped = False
         self._late: list[str] = []  # written while the application was closing
-        self.buffer = _InputBuffer(multiline=False, history=InMemoryHistory(),
+        self.buffer = _InputBuffer(multiline=False, history=InputHistory(),
                              accept_handler=self._accept)
         keys = KeyBindings()
         empty = Condition(lambda: not self.buffer.text)
+        coalesce_typing(keys, emacs_insert_mode | vi_insert_mode)
 
         @keys.add("c-d", filter=empty)
         @keys.add("c-c")
@@ -131,12 +167,17 @@ class Screen:
                        height=third),
                 filter=Condition(view.has_above_input)),
             Window(FormattedTextControl(view.status), height=1, style="reverse"),
-            Window(BufferControl(self.buffer, input_processors=[BeforeInput(view.prompt)]),
+            Window(BufferControl(self.buffer,
+                                 input_processors=[NearCursor(), BeforeInput(view.prompt)]),
                    dont_extend_height=True, wrap_lines=True, height=third),
-        ]))
-        self.app: Application[None] = _App(
-            layout=layout, key_bindings=keys, full_screen=False, erase_when_done=True,
-            color_depth=None if color else ColorDepth.MONOCHROME)
+        # prompt_toolkit never draws fewer rows than last time (until the next erase):
+        # rows the input line gave back stay empty above the status bar, not below it.
+        ], align=VerticalAlign.BOTTOM))
+        app = _App(layout=layout, key_bindings=keys, full_screen=False, erase_when_done=True,
+                   color_depth=None if color else ColorDepth.MONOCHROME)
+        app.view = view
+        app._columns = app.output.get_size().columns
+        self.app: Application[None] = app
 
     @property
     def width(self) -> int:
@@ -178,7 +219,14 @@ class Screen:
             self._late.append(text)
             return
         if app.is_running:
-            app.renderer.erase()
+            renderer = app.renderer
+            drawn = renderer._last_screen.height if renderer._last_screen else 0
+            renderer.erase()
+            # Rows of the input area that this text does not fill stay the input area's
+            # (bottom-aligned), not blank rows under it: the erase forgot how many there
+            # were (prompt_toolkit's private state; it only learns them by asking the
+            # terminal, at start).
+            renderer._min_available_height = max(0, drawn - text.count("\n"))
         output.write_raw(text)
         output.flush()
         if app.is_running:

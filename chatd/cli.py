@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "(0 turns flood control off)")
     lim.add_argument("--burst", type=_count, default=10, metavar="LINES",
                      help="flood control: lines a connection may send at once")
+    lim.add_argument("--byte-rate", type=_size, default=4096, metavar="BYTES",
+                     help="flood control: bytes a second per connection after the byte "
+                          "burst, counted per line by its size (0: lines only)")
+    lim.add_argument("--byte-burst", type=_size, default=64 * 1024, metavar="BYTES",
+                     help="flood control: bytes a connection may send at once")
     lim.add_argument("--max-clients", type=_count, default=5000, metavar="N",
                      help="connections in all (0: no limit)")
     lim.add_argument("--max-per-ip", type=_count, default=10, metavar="N",
@@ -125,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--snapshot-every", type=_seconds, default=5.0, metavar="SECONDS",
                          help="how often the cluster's state is saved in Redis for nodes "
                               "that start later")
+    cluster.add_argument("--redis-log-bytes", type=_size, default=16 * 1024 * 1024,
+                         metavar="BYTES",
+                         help="the command log in Redis keeps its newest entries within "
+                              "this; the state is saved sooner when it fills")
+    cluster.add_argument("--redis-history-bytes", type=_size, default=32 * 1024 * 1024,
+                         metavar="BYTES",
+                         help="the room history streams in Redis, in all; past it the least "
+                              "recently active rooms lose their oldest lines first")
     web = ap.add_argument_group("web")
     web.add_argument("--web", type=_port, metavar="PORT",
                      help="also serve the chat page and its WebSocket (/ws) on this port")
@@ -167,12 +180,25 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history-db-backlog", type=_count, default=10_000, metavar="LINES",
                       help="chat lines not yet written to --history-db (say, while another "
                            "process locks it) past which new lines are refused")
+    chat.add_argument("--history-db-backlog-bytes", type=_size, default=16 * 1024 * 1024,
+                      metavar="BYTES",
+                      help="the same bound in bytes of memory (about); whichever comes first")
+    chat.add_argument("--history-db-max-bytes", type=_size, default=48 * 1024 * 1024,
+                      metavar="BYTES",
+                      help="lines kept in --history-db in all (their text and about 64 "
+                           "bytes a line); past it the least recently active rooms lose "
+                           "their oldest lines first, and the file shrinks")
+    chat.add_argument("--history-idle", type=_seconds, default=30 * 86400.0,
+                      metavar="SECONDS",
+                      help="a room with no new line for this long loses the history kept "
+                           "in --history-db or in Redis (0: never; default: 30 days)")
     chat.add_argument("--resume-grace", type=_seconds, default=120.0, metavar="SECONDS",
                       help="how long a broken JSON session waits for its client to resume "
                            "(0: leave at once)")
     log = ap.add_argument_group("logging")
     log.add_argument("--log-level", choices=list(LEVELS), default="info",
-                     help="info logs every join, leave, message and error")
+                     help="info logs every join, leave, message and error (a line's "
+                          "text up to 1,000 characters, then its size)")
     log.add_argument("--quiet", action="store_true", help="same as --log-level warning")
     log.add_argument("--log-format", choices=["text", "json"], default="text",
                      help="json: one JSON object a line, for log collectors")
@@ -213,6 +239,8 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         max_send_queue=args.max_send_queue,
         rate=args.rate,
         burst=max(1, args.burst),
+        byte_rate=args.byte_rate,
+        byte_burst=max(1, args.byte_burst),
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
         ipv6_prefix=min(128, args.ipv6_prefix),
@@ -228,8 +256,13 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         password=args.password or env.get("CHATD_PASSWORD") or None,
         history_db=args.history_db,
         history_db_backlog=max(1, args.history_db_backlog),
+        history_db_backlog_bytes=max(1, args.history_db_backlog_bytes),
+        history_db_max_bytes=max(1024 * 1024, args.history_db_max_bytes),
+        history_idle=args.history_idle,
         redis_url=args.redis or env.get("CHATD_REDIS") or None,
         snapshot_every=max(0.05, args.snapshot_every),
+        redis_log_bytes=max(64 * 1024, args.redis_log_bytes),
+        redis_history_bytes=max(64 * 1024, args.redis_history_bytes),
         metrics=args.metrics,
         log_level="warning" if args.quiet else args.log_level,
         web_port=args.web,

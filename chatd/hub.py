@@ -688,7 +688,7 @@ class Hub(Generic[P]):
                           to=target.name)
             # In this order on every node: which line goes first past a bound must agree.
             for holder in (sender, target) if target is not sender else (sender,):
-                self.inboxes.keep(holder, entry)
+                self.keep_private(holder, entry)
             if target.peer is not None:
                 line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
                 fx.send(target.peer, self._encode_for(target.peer, line))
@@ -1213,52 +1213,21 @@ class Hub(Generic[P]):
     # ------------------------------------------------------------------ replication
 
     def snapshot(self) -> dict[str, Any]:
-        """The replicated state as JSON-able data (a new cluster node starts from it)."""
-        def entry(e: Entry) -> dict[str, Any]:
-            return {"key": list(e.key), "id": e.id, "time": e.time, "name": e.name,
-                    "message": e.message, "sid": e.sid, "ref": e.ref, "to": e.to}
+        """The replicated state as JSON-able data, in one piece (chatd.replication)."""
+        from chatd import replication  # it builds on this module
 
-        return {
-            "sessions": [{
-                "sid": s.sid, "name": s.name, "room": s.room, "text": s.text,
-                "token_hash": s.token_hash, "since": list(s.since), "lost": s.lost,
-                "origin": [s.origin.node, s.origin.cid] if s.origin else None,
-                "detached_at": s.detached_at, "inbox": [entry(e) for e in s.inbox or ()],
-                "oper": s.oper, "address": s.address,
-            } for s in self.sessions.values()],
-            "moderation": self.mod.snapshot(),
-            "rooms": [{"key": r.key, "name": r.name, "members": list(r.members)}
-                      for r in self.rooms.values() if r.members],
-            "beats": dict(self.beats),
-        }
+        return replication.as_dict(replication.capture(self))
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        """Take over a snapshot's state (on a node with no connections yet)."""
-        def entry(d: dict[str, Any]) -> Entry:
-            return Entry((d["key"][0], d["key"][1], d["key"][2]), d["id"], d["time"],
-                         d["name"], d["message"], d["sid"], d["ref"], d["to"])
+        """Take over a `snapshot` (on a node with no connections yet)."""
+        from chatd import replication
 
-        by_sid: dict[str, Session[P]] = {}
-        for d in snapshot["sessions"]:
-            origin = Origin(d["origin"][0], d["origin"][1]) if d["origin"] else None
-            session: Session[P] = Session(
-                d["sid"], d["name"], d["room"], d["text"], d["token_hash"], origin,
-                (d["since"][0], d["since"][1], d["since"][2]), d["detached_at"], d["lost"],
-                deque((entry(e) for e in d["inbox"]), maxlen=self.config.inbox_size)
-                if d["inbox"] else None)
-            session.oper, session.address = d.get("oper", False), d.get("address", "")
-            by_sid[session.sid] = session
-            self.sessions[session.sid] = session
-            self.names[p.name_key(session.name)] = session
-            if origin is None:
-                self.detached[session.sid] = session
-        for d in snapshot["rooms"]:
-            room = self._room(d["name"])
-            room.members = {sid: by_sid[sid] for sid in d["members"]}
-        self.beats = dict(snapshot["beats"])
-        self.mod = Moderation()
-        self.mod.restore(snapshot.get("moderation", {}))
-        self.inboxes.reindex(self.sessions.values())
+        replication.restore_dict(self, snapshot)
+
+    def keep_private(self, holder: Session[P], entry: Entry) -> None:
+        """A private line kept in the holder's inbox, for its resume (10.2), within the
+        bounds of `Inboxes`."""
+        self.inboxes.keep(holder, entry)
 
     def _tag(self, origin: Origin) -> str:
         """A connection as the log names it: "#12" here, "node#12" on another node."""

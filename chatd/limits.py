@@ -17,34 +17,52 @@ from chatd.protocol import ErrorCode
 
 class Verdict(Enum):
     OK = "ok"
-    LIMITED = "limited"  # drop the line, answer rate_limited
+    LIMITED = "limited"  # drop the line, answer rate_limited (too many lines)
+    BYTES = "bytes"  # drop the line, answer rate_limited (too many bytes)
     FLOOD = "flood"  # answer excess_flood and close
 
 
 class FloodGuard:
-    """A token bucket (`burst` tokens, refilled at `rate` a second) plus an excess counter.
+    """Two token buckets and an excess counter (PROTOCOL.txt 8.3).
 
-    Every line takes a token. A line finding none is dropped and adds one to the
-    excess, which drains at `rate` a second; excess reaching `2 * burst` means the
-    client keeps flooding well past the limit.
+    Lines: `burst` tokens, refilled at `rate` a second; every line takes one. Bytes:
+    `byte_burst` tokens, refilled at `byte_rate` a second; every line takes its size.
+    A line passes while the byte bucket is not empty, and may leave it in debt: a line
+    of any size up to the line limit can pass, yet over time no more than `byte_rate`
+    bytes a second get through (a line limit of 64 KiB at 2 lines a second would let
+    128 KiB a second through). A line refused by either bucket takes nothing from
+    either and adds one to the excess, which drains at `rate` a second; excess
+    reaching `2 * burst` means the client keeps flooding well past the limit.
+    `byte_rate` 0: lines only.
     """
 
-    __slots__ = ("rate", "burst", "tokens", "excess", "stamp")
+    __slots__ = ("rate", "burst", "tokens", "excess", "stamp", "byte_rate", "byte_burst",
+                 "byte_tokens")
 
-    def __init__(self, rate: float, burst: int, now: float) -> None:
+    def __init__(self, rate: float, burst: int, now: float, *, byte_rate: float = 0.0,
+                 byte_burst: int = 0) -> None:
         self.rate = rate
         self.burst = burst
         self.tokens = float(burst)
         self.excess = 0.0
         self.stamp = now
+        self.byte_rate = byte_rate
+        self.byte_burst = byte_burst
+        self.byte_tokens = float(byte_burst)
 
-    def take(self, now: float) -> Verdict:
+    def take(self, now: float, size: int = 0) -> Verdict:
+        """A line of `size` bytes arrived: may it pass?"""
         self._refill(now)
-        if self.tokens >= 1.0:
+        if self.tokens < 1.0:
+            verdict = Verdict.LIMITED
+        elif self.byte_rate and self.byte_tokens <= 0.0:
+            verdict = Verdict.BYTES
+        else:
             self.tokens -= 1.0
+            self.byte_tokens -= size
             return Verdict.OK
         self.excess += 1.0
-        return Verdict.FLOOD if self.excess >= 2 * self.burst else Verdict.LIMITED
+        return Verdict.FLOOD if self.excess >= 2 * self.burst else verdict
 
     def charge(self, tokens: float, now: float) -> None:
         """A request that cost more than a line (a big reply): its cost comes out of the
@@ -59,6 +77,9 @@ class FloodGuard:
             refill = elapsed * self.rate
             self.tokens = min(float(self.burst), self.tokens + refill)
             self.excess = max(0.0, self.excess - refill)
+            if self.byte_rate:
+                self.byte_tokens = min(float(self.byte_burst),
+                                       self.byte_tokens + elapsed * self.byte_rate)
 
 
 class ErrorLogThrottle:

@@ -32,6 +32,9 @@ from chatd import protocol as p
 from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
 from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
 
+# What a held line costs beyond its bytes (a bytes object and its list slot), so that
+# empty lines cannot pile up for free (8.8).
+HELD_LINE_OVERHEAD: Final = 64
 COST_UNIT: Final = 16 * 1024  # reply bytes that cost one line's token (PROTOCOL.txt 8.3)
 PASSWORD_PROMPT: Final = b"* password:\n"  # text mode asks for the password (11.2)
 # For a person at nc, who sees nothing until they type (6.1); JSON clients send their
@@ -47,14 +50,21 @@ class LinkConfig:
     """Every limit of a connection, with the defaults a public server runs with."""
 
     max_line_bytes: int = p.DEFAULT_MAX_LINE_BYTES
-    rate: float = 2.0  # lines a second; 0 turns flood control off
+    rate: float = 2.0  # lines a second; 0 turns flood control off (bytes too)
     burst: int = 10
+    # Bytes a second (0: not counted) and at once. Chat at human speed is a few hundred
+    # bytes a minute and a pasted 20 KB log fits the burst three times over, while a
+    # flooder's 128 KiB a second of 64 KiB lines comes down to 4 KiB (8.3).
+    byte_rate: float = 4096.0
+    byte_burst: int = 64 * 1024
     password: str | None = None
     registration_timeout: float = 30.0
     greet_after: float = 1.0  # a silent new connection gets the text greeting; 0: never
     ping_interval: float = 25.0  # 0: no keepalive pings
     ping_timeout: float = 20.0
-    backlog_limit: int = 100  # lines held while a connect is being decided
+    # Bytes of lines held while a connect is being decided (8.8): two lines of the
+    # largest size, so a client resending its unacknowledged lines at once is not cut.
+    backlog_bytes: int = 2 * p.DEFAULT_MAX_LINE_BYTES
 
 
 @p.value
@@ -110,6 +120,12 @@ class Phase(Enum):
     CLOSED = "closed"  # nothing more is read
 
 
+def sent_privately(to: str, message: str) -> bytes:
+    """What a person at nc sees of their own /msg (6.2): text mode has no acks, and
+    without it the line would vanish from their screen."""
+    return f"-> *{p.visible(to)}* {p.visible(message)}\n".encode()
+
+
 def refusal(code: str, message: str) -> bytes:
     """The one line a connection over a connection limit gets (its mode is not known)."""
     return p.encode_json(p.Error(code, message))
@@ -118,7 +134,7 @@ def refusal(code: str, message: str) -> bytes:
 class Link:
     __slots__ = (
         "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "pending_name",
-        "opened_at", "last_seen", "pinged", "detect_tls", "greeted",
+        "opened_at", "last_seen", "pinged", "detect_tls", "greeted", "backlog_size",
     )
 
     def __init__(self, config: LinkConfig, now: float, *, mode: Mode = Mode.UNKNOWN,
@@ -127,9 +143,11 @@ class Link:
         self.mode = mode  # a WebSocket is JSON from the start (PROTOCOL.txt 13)
         self.phase = Phase.NEW
         self.splitter = p.LineSplitter(config.max_line_bytes)
-        self.guard = FloodGuard(config.rate, config.burst, now) if config.rate > 0 else None
+        self.guard = FloodGuard(config.rate, config.burst, now, byte_rate=config.byte_rate,
+                                byte_burst=config.byte_burst) if config.rate > 0 else None
         self.errors: ErrorLogThrottle | None = None  # made on the first error
         self.backlog: list[bytes] | None = None
+        self.backlog_size = 0  # bytes held in the backlog, each line's overhead included
         self.pending_name: str | None = None  # text mode, waiting for the password line
         self.opened_at = self.last_seen = now
         self.pinged = False
@@ -208,6 +226,7 @@ class Link:
         self.phase = Phase.JOINED if joined else Phase.NEW
         out: list[Action] = []
         backlog, self.backlog = self.backlog, None
+        self.backlog_size = 0
         for line in backlog or ():  # a connect among them makes the rest wait again
             if self.closed:
                 break
@@ -284,11 +303,11 @@ class Link:
     def _line(self, out: list[Action], line: bytes, now: float, charged: bool = False) -> None:
         guard = self.guard
         if guard is not None and not charged:
-            verdict = guard.take(now)
+            verdict = guard.take(now, len(line))
             if verdict is not Verdict.OK:
                 self._flooding(out, now, verdict, line)
                 return
-        if not line or line.isspace():
+        if (not line or line.isspace()) and not self._may_be_a_name():
             return  # blank lines are ignored (PROTOCOL.txt 1.2)
         if self.phase is Phase.JOINING or self.backlog is not None:
             self._hold(out, now, line)
@@ -302,6 +321,8 @@ class Link:
                 event = p.parse_json_line(line)
             elif self.phase is Phase.JOINED:
                 event = p.parse_text_line(line)
+                if isinstance(event, p.Message) and event.to is not None:
+                    out.append(Send(sent_privately(event.to, event.message)))
             else:
                 event = self._text_login(out, line)
         except ProtocolError as exc:
@@ -320,17 +341,32 @@ class Link:
         moment); past the bound it is dropped with an error (PROTOCOL.txt 8.8)."""
         if self.backlog is None:
             self.backlog = []
-        if len(self.backlog) < self.config.backlog_limit:
+        cost = len(line) + HELD_LINE_OVERHEAD
+        if self.backlog_size + cost <= self.config.backlog_bytes:
             self.backlog.append(line)
+            self.backlog_size += cost
         else:
             self._fault(out, now, ProtocolError(
-                ErrorCode.RATE_LIMITED, "too many lines before the welcome; line dropped"))
+                ErrorCode.RATE_LIMITED,
+                f"more than {self.config.backlog_bytes:,} bytes of lines before the welcome; "
+                "line dropped", self._ref_of(line)))
+
+    def _may_be_a_name(self) -> bool:
+        """A blank first line is a person at nc pressing Enter for the default name (6.1);
+        at the password prompt it asks again. Only the first: the blank line ending an
+        HTTP request, after its refused "names", must not join anyone."""
+        if self.phase is not Phase.NEW or self.backlog is not None:
+            return False
+        return self.mode is Mode.UNKNOWN or (self.text and self.pending_name is not None)
 
     def _text_login(self, out: list[Action], line: bytes) -> p.Connect | None:
         """Text mode: the first line is the name; with a password, the next line is it."""
         text = p.decode_utf8(line)
         if self.config.password is None:
             return p.Connect(name=text, text=True)
+        if self.pending_name is not None and not text.strip():
+            out.append(Send(PASSWORD_PROMPT))  # Enter alone is no password: ask again
+            return None
         if self.pending_name is None:
             p.normalize_name(text)  # a bad name is reported before the password is asked
             self.pending_name = text
@@ -356,17 +392,19 @@ class Link:
         if verdict is Verdict.FLOOD:
             out += self._fail(ErrorCode.EXCESS_FLOOD, "too many lines; disconnected",
                               "excess flood", resumable=False)
-        elif self.mode is Mode.TEXT:  # name the line: a person cannot tell otherwise
+            return
+        config = self.config
+        limit = (f"more than {config.rate:g} lines a second" if verdict is Verdict.LIMITED
+                 else f"more than {config.byte_rate:,.0f} bytes a second (after "
+                      f"{config.byte_burst:,} at once)")
+        if self.mode is Mode.TEXT:  # name the line: a person cannot tell otherwise
             start = line[:60].decode("utf-8", "replace").rstrip()
             self._fault(out, now, ProtocolError(
                 ErrorCode.RATE_LIMITED,
-                f"more than {self.config.rate:g} lines a second; not sent: "
-                f"{start if len(line) <= 60 else start + '...'}"))
+                f"{limit}; not sent: {start if len(line) <= 60 else start + '...'}"))
         else:
             self._fault(out, now, ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"more than {self.config.rate:g} lines a second; line dropped",
-                self._ref_of(line)))
+                ErrorCode.RATE_LIMITED, f"{limit}; line dropped", self._ref_of(line)))
 
     def _ref_of(self, line: bytes) -> str | None:
         """The ref of a dropped chat line, so the client knows which line it lost (4.10)."""

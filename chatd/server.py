@@ -75,6 +75,8 @@ class ServerConfig:
     max_send_queue: int = 256 * 1024
     rate: float = 2.0  # lines a second per connection; 0 turns flood control off
     burst: int = 10
+    byte_rate: float = 4096.0  # bytes a second per connection (8.3); 0: lines only
+    byte_burst: int = 64 * 1024
     max_clients: int = 5000  # 0: no limit
     max_per_ip: int = 10  # 0: no limit; held sessions count too (chatd.limits.Admission)
     ipv6_prefix: int = 64  # IPv6 addresses count per prefix of this length
@@ -89,8 +91,13 @@ class ServerConfig:
     password: str | None = None
     history_db: str | None = None
     history_db_backlog: int = 10_000  # lines not yet in the database before lines are refused
+    history_db_backlog_bytes: int = 16 * 1024 * 1024  # the same in bytes (8.7)
+    history_db_max_bytes: int = 48 * 1024 * 1024  # lines kept in the database in all (8.7)
+    history_idle: float = 30 * 86400.0  # a room silent this long leaves the store; 0: never
     redis_url: str | None = None  # join a cluster through this Redis (chatd.cluster)
     snapshot_every: float = 5.0
+    redis_log_bytes: int = 16 * 1024 * 1024  # the command log's bound (14.6)
+    redis_history_bytes: int = 32 * 1024 * 1024  # the room streams' bound in all (14.6)
     web_port: int | None = None  # also serve the web page and its WebSocket here
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
     web_hosts: tuple[str, ...] = ()  # Host names the web port answers to besides IPs, localhost
@@ -242,8 +249,10 @@ class Server:
         self.log = log
         self.link_config = link_config_of(config)
         p.name_key("\u0430")  # load the look-alike tables now, not on someone's join
-        self.store = SqliteHistory(config.history_db, config.hub.history_size,
-                                   backlog=config.history_db_backlog, log=log) \
+        self.store = SqliteHistory(
+            config.history_db, config.hub.history_size, backlog=config.history_db_backlog,
+            backlog_bytes=config.history_db_backlog_bytes,
+            max_bytes=config.history_db_max_bytes, idle=config.history_idle, log=log) \
             if config.history_db else None
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
@@ -253,7 +262,10 @@ class Server:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
 
             self.bus = RedisBus(self.hub, self.apply_effects, config.redis_url, log,
-                                snapshot_every=config.snapshot_every)
+                                snapshot_every=config.snapshot_every,
+                                log_bytes=config.redis_log_bytes,
+                                history_bytes=config.redis_history_bytes,
+                                idle=config.history_idle)
         else:
             # Ids go on increasing across restarts: from the clock in microseconds, or
             # past what the history database handed out, whichever is further.
@@ -729,6 +741,8 @@ def _changes(old: object, new: object) -> dict[str, tuple[Any, Any]]:
 def link_config_of(config: ServerConfig) -> LinkConfig:
     return LinkConfig(
         max_line_bytes=config.max_line_bytes, rate=config.rate, burst=config.burst,
+        byte_rate=config.byte_rate, byte_burst=config.byte_burst,
+        backlog_bytes=2 * config.max_line_bytes,
         password=config.password, registration_timeout=config.registration_timeout,
         greet_after=config.greet_after, ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout)

@@ -4,7 +4,9 @@ The stdlib `logging` module costs several microseconds a record, which would mak
 per-message line dominate fan-out; this writer formats a line in about one and writes
 all lines of an event-loop turn with a single `write` (they share the turn's time stamp).
 Network text is made visible (`protocol.visible`), so nothing a client sends can forge or
-garble log lines.
+garble log lines, and a line's text is cut at LOG_TEXT_MAX characters, ending with the
+size of the whole: every message still gets its line, and the log grows at most 1.5
+bytes per byte a client sends (a 64 KiB chat line is logged as about 1 KB).
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ from chatd.protocol import visible
 # What a line is about, when known: connection id, its address, user, room.
 About: TypeAlias = tuple[int | None, str | None, str | None, str | None]
 LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+LOG_TEXT_MAX: Final = 1000  # characters of one log line's text (after its time and level)
+_CUT_AT: Final = LOG_TEXT_MAX - 40  # room for the size note, paid for by what is cut
+
+
+def loggable(text: str) -> str:
+    """A log line's text: visible, and cut with its full size noted when it is long."""
+    shown = visible(text)
+    if len(shown) <= LOG_TEXT_MAX:
+        return shown
+    return f"{shown[:_CUT_AT]}… ({len(text.encode('utf-8', 'replace')):,} bytes)"
 
 
 class ServerLog:
@@ -119,11 +131,11 @@ class ServerLog:
                     self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
                 self._stamp = f"{self._prefix}.{ms % 1000:03d}Z"
         if about is None:  # text without a connection (JSON lines always have `about`)
-            line = f"{self._stamp}{level}{visible(text)}\n"
+            line = f"{self._stamp}{level}{loggable(text)}\n"
         elif self.json:
             line = self._json(level, text, event, about)
         else:
-            line = f"{self._stamp}{level}#{about[0]} {about[1]} {visible(text)}\n"
+            line = f"{self._stamp}{level}#{about[0]} {about[1]} {loggable(text)}\n"
         if self._loop is None:
             self.stream.write(line)
             self.stream.flush()
@@ -145,7 +157,7 @@ class ServerLog:
             record["user"] = user
         if room is not None:
             record["room"] = room
-        record["message"] = visible(text)
+        record["message"] = loggable(text)
         return json.dumps(record, ensure_ascii=False) + "\n"
 
     def flush(self) -> None:

@@ -12,6 +12,14 @@ with `unavailable` rather than acknowledge lines that could not be kept (PROTOCO
 8.7). `close` writes what is queued, waiting at most `close_timeout` seconds, and logs
 how many lines it could not write.
 
+The database has a total bound in bytes (`max_bytes`, PROTOCOL.txt 8.7): past it the
+least recently active rooms give up their oldest lines first, and a room with no new
+line for `idle` seconds goes whole. Every row carries its size, and a table of rooms
+their bytes and last activity, so the writer keeps the count without reading lines
+back. The file gives the space back: it is made with auto_vacuum=INCREMENTAL (a
+database made before is converted once, by a VACUUM, when opened) and the writer
+returns free pages past a little slack to the file system.
+
 The id sequence is reserved in blocks, so ids keep increasing across restarts even
 though notices (which are not stored) use ids too.
 """
@@ -28,7 +36,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from chatd.hub import Entry
+from chatd.hub import Entry, entry_cost
 from chatd.moderation import BanRecord, TopicRecord
 from chatd.protocol import name_key
 from chatd.serverlog import ServerLog
@@ -36,17 +44,36 @@ from chatd.serverlog import ServerLog
 ROOM_KEYS = 2  # the version of chatd.protocol.name_key the rows are keyed by
 ID_BLOCK = 100_000  # ids reserved ahead; a crash skips at most this many
 MAX_BATCH = 1000  # lines a transaction: a commit stays short whatever the backlog
+# Bytes of lines a transaction: the WAL file grows to about one transaction past its
+# checkpoint, so big lines must not make big transactions.
+MAX_BATCH_BYTES = 1024 * 1024
+ROW_OVERHEAD = 64  # bytes a stored line costs besides its text: row, index entry, ids
+WAL_LIMIT = 4 * 1024 * 1024  # the WAL file is cut back to this after a checkpoint
+MAINTAIN_EVERY = 60.0  # seconds between checks for idle rooms when no line comes
 BUSY_TIMEOUT = 0.5  # seconds SQLite waits for another process's lock before failing
 CLOSE_TIMEOUT = 5.0  # seconds a clean shutdown waits for the backlog to be written
 
 Item: TypeAlias = tuple[str, Entry] | int  # a line of a room, or an id reservation
 
+# Lines are a rowid table with an index rather than WITHOUT ROWID: rows of up to 64 KiB
+# belong in a table b-tree (an index b-tree copies whole rows into its interior pages).
+# `size` comes before the text, so summing sizes never reads a line's overflow pages.
+_LINES = (
+    "CREATE TABLE IF NOT EXISTS lines (room TEXT NOT NULL, k1 INTEGER NOT NULL, "
+    "k2 INTEGER NOT NULL, size INTEGER NOT NULL, id TEXT NOT NULL, time TEXT NOT NULL, "
+    "name TEXT NOT NULL, message TEXT NOT NULL)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS lines_by_room ON lines (room, k1, k2)",
+    "CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, bytes INTEGER NOT NULL, "
+    "active REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS rooms_by_activity ON rooms (active)",
+)
+
+# The size of a row as `line_size` counts it, in SQL (for rows written before sizes were).
+_SIZE_SQL = (f"{ROW_OVERHEAD} + length(CAST(room AS BLOB)) + length(CAST(id AS BLOB)) "
+             "+ length(CAST(time AS BLOB)) + length(CAST(name AS BLOB)) "
+             "+ length(CAST(message AS BLOB))")
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS lines (
-    room TEXT NOT NULL, k1 INTEGER NOT NULL, k2 INTEGER NOT NULL,
-    id TEXT NOT NULL, time TEXT NOT NULL, name TEXT NOT NULL, message TEXT NOT NULL,
-    PRIMARY KEY (room, k1, k2)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bans (
     kind TEXT NOT NULL, key TEXT NOT NULL, label TEXT NOT NULL, until REAL NOT NULL,
@@ -112,16 +139,46 @@ class Outage:
         return note
 
 
+def line_size(room: str, entry: Entry) -> int:
+    """What a line counts against the database's bound: its UTF-8 text and a row's cost."""
+    return (ROW_OVERHEAD + len(room.encode()) + len(entry.id) + len(entry.time)
+            + len(entry.name.encode("utf-8", "surrogatepass"))
+            + len(entry.message.encode("utf-8", "surrogatepass")))
+
+
+def _text_bytes(item: Item) -> int:
+    """About what an item adds to a transaction (characters of its line's text)."""
+    return len(item[1].message) if isinstance(item, tuple) else 0
+
+
+def _batch(pending: deque[Item]) -> list[Item]:
+    """The items of the next transaction (at least one), taken from `pending`."""
+    batch: list[Item] = []
+    total = 0
+    while pending and len(batch) < MAX_BATCH and total < MAX_BATCH_BYTES:
+        item = pending.popleft()
+        batch.append(item)
+        if isinstance(item, tuple):
+            total += _text_bytes(item)
+    return batch
+
+
 class SqliteHistory:
     durable = True  # every line is written: a room nobody is in is loaded again
 
     def __init__(self, path: str | Path, keep: int, *, interval: float = 0.1,
-                 backlog: int = 10_000, log: ServerLog | None = None,
-                 close_timeout: float = CLOSE_TIMEOUT) -> None:
+                 backlog: int = 10_000, backlog_bytes: int = 16 * 1024 * 1024,
+                 max_bytes: int = 48 * 1024 * 1024, idle: float = 30 * 86400.0,
+                 log: ServerLog | None = None, close_timeout: float = CLOSE_TIMEOUT) -> None:
         self.path = str(path)
         self.keep = keep  # lines kept per room
         self.interval = interval  # the longest a line waits in the writer before a commit
         self.backlog = max(1, backlog)  # lines not yet written, past which lines are refused
+        self.backlog_bytes = max(1, backlog_bytes)  # the same in bytes (entry_cost)
+        self.max_bytes = max(1, max_bytes)  # lines kept in all (line_size)
+        self.idle = idle  # seconds without a new line after which a room goes (0: never)
+        # Free pages kept for the next lines rather than given back and asked for again.
+        self.slack = max(256 * 1024, self.max_bytes // 16)
         self.close_timeout = close_timeout
         self.refused = 0  # chat lines refused because the backlog was full
         self.write_failures = 0  # transactions that failed (and were tried again)
@@ -132,13 +189,19 @@ class SqliteHistory:
             self._loop = None
         self._db = self._connect()
         self._db.executescript(_SCHEMA)
+        self._migrate_layout()
         self._migrate_room_keys()
+        self.stored = int(self._db.execute(  # bytes of lines in the database (writer's)
+            "SELECT COALESCE(SUM(bytes), 0) FROM rooms").fetchone()[0])
+        self._maintained = 0.0  # when idle rooms were last looked for
         row = self._db.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()
         self.first_id = int(row[0]) if row else 0
         self.reserved = 0
         # Each count has one writer (loop thread, writer thread): no lock is needed.
         self._appended = 0
         self._written = 0
+        self._appended_bytes = 0
+        self._written_bytes = 0
         self._refusing = False
         self._outage = Outage()
         self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -161,16 +224,59 @@ class SqliteHistory:
             self._db.execute("BEGIN IMMEDIATE")
             for room in rooms:
                 key = name_key(room)
-                if key != room:
-                    self._db.execute("UPDATE lines SET room = ? WHERE room = ?", (key, room))
+                if key != room:  # a row's size counts its room's key (line_size)
+                    self._db.execute("UPDATE lines SET room = ?, size = size + ? "
+                                     "WHERE room = ?",
+                                     (key, len(key.encode()) - len(room.encode()), room))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('room_keys', ?)",
                              (ROOM_KEYS,))
+            if any(name_key(room) != room for room in rooms):
+                self._count_rooms()
+
+    def _has_sizes(self) -> bool:
+        return any(col[1] == "size" for col in self._db.execute("PRAGMA table_info(lines)"))
+
+    def _count_rooms(self) -> None:
+        """The rooms table from the lines (inside a transaction). Their activity is
+        counted from now: an upgrade does not drop rooms idle since before it."""
+        self._db.execute("DELETE FROM rooms")
+        self._db.execute("INSERT INTO rooms SELECT room, SUM(size), ? FROM lines "
+                         "GROUP BY room", (time.time(),))
+
+    def _migrate_layout(self) -> None:
+        """A database from before the byte bound: its lines get their sizes (and a rowid
+        table, see _LINES), once; one made without auto_vacuum is converted by a VACUUM,
+        once, so that deleted lines give their space back to the file system."""
+        started = time.monotonic()
+        old = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'lines'"
+                               ).fetchone() is not None and not self._has_sizes()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if old:
+                self._db.execute("ALTER TABLE lines RENAME TO lines_before_sizes")
+            for statement in _LINES:
+                self._db.execute(statement)
+            if old:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO lines SELECT room, k1, k2, "
+                    f"{_SIZE_SQL}, id, time, name, message FROM lines_before_sizes")
+                self._db.execute("DROP TABLE lines_before_sizes")
+                self._count_rooms()
+        if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self._db.execute("VACUUM")
+            self._log.warning(f"history database: converted to auto_vacuum=incremental"
+                              f"{' with line sizes' if old else ''}, once "
+                              f"({time.monotonic() - started:.1f}s), so that it can shrink")
 
     def _connect(self, timeout: float = 5.0) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False,
                              isolation_level=None)
+        # Before WAL: only a new file takes it this way (an old one needs a VACUUM).
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         return db
 
     @property
@@ -194,11 +300,17 @@ class SqliteHistory:
 
     def append(self, room: str, entry: Entry) -> None:
         self._appended += 1
+        self._appended_bytes += entry_cost(entry)
         self._queue.put((room, entry))
+
+    @property
+    def unwritten_bytes(self) -> int:
+        """What the lines not in the database yet hold in memory (about: entry_cost)."""
+        return self._appended_bytes - self._written_bytes
 
     def accepting(self) -> bool:
         """Whether a new chat line can be kept; False refuses it (called once a line)."""
-        if self._appended - self._written < self.backlog:
+        if self.unwritten < self.backlog and self.unwritten_bytes < self.backlog_bytes:
             if self._refusing:
                 self._refusing = False
                 self._log.warning("history database: accepting chat lines again")
@@ -207,9 +319,10 @@ class SqliteHistory:
         if not self._refusing:
             self._refusing = True
             self._log.warning(
-                f"history database: {self.unwritten} line(s) not written yet "
-                f"(--history-db-backlog {self.backlog}); refusing chat lines with "
-                "'unavailable' until they are")
+                f"history database: {self.unwritten} line(s), {self.unwritten_bytes} "
+                f"bytes, not written yet (--history-db-backlog {self.backlog}, "
+                f"--history-db-backlog-bytes {self.backlog_bytes}); refusing chat lines "
+                "with 'unavailable' until they are")
         return False
 
     def reserve(self, seq: int) -> None:
@@ -279,7 +392,14 @@ class SqliteHistory:
             if not pending:
                 if stopping:
                     break
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=self._maintain_in())
+                except queue.Empty:  # nothing to write: time to look for idle rooms
+                    self._maintained = time.monotonic()
+                    with contextlib.suppress(sqlite3.Error):  # tried again later
+                        db = db or self._connect(BUSY_TIMEOUT)
+                        self._maintain_alone(db)
+                    continue
                 if item is None:
                     stopping = True
                     continue
@@ -289,8 +409,8 @@ class SqliteHistory:
             if stopping and self._outage.failing and (wait := due - time.monotonic()) > 0:
                 self._abandon.wait(wait)  # a retry's backoff, cut short by giving up
                 continue
-            batch = [pending.popleft() for _ in range(min(MAX_BATCH, len(pending)))]
-            lines = sum(isinstance(item, tuple) for item in batch)
+            batch = _batch(pending)
+            lines = [item for item in batch if isinstance(item, tuple)]
             try:
                 db = db or self._connect(BUSY_TIMEOUT)
                 self._commit(db, batch)
@@ -303,17 +423,22 @@ class SqliteHistory:
                 due = now + delay
                 self._note(note)
                 continue
-            self._written += lines
+            self._written += len(lines)
+            self._written_bytes += sum(entry_cost(entry) for _, entry in lines)
             self._note(self._outage.succeeded(time.monotonic(), self.unwritten, self.refused))
+            with contextlib.suppress(sqlite3.Error):  # the lines are in; space comes later
+                self._reclaim(db)
         if db is not None:
             db.close()
 
     def _gather(self, pending: deque[Item], due: float, stopping: bool) -> bool:
         """Add queued items to `pending` until `due` (or a full batch while writes
         work); returns whether the stop mark came."""
+        size = sum(map(_text_bytes, pending))
         while not stopping:
             wait = due - time.monotonic()
-            if wait <= 0 or (len(pending) >= MAX_BATCH and not self._outage.failing):
+            full = len(pending) >= MAX_BATCH or size >= MAX_BATCH_BYTES
+            if wait <= 0 or (full and not self._outage.failing):
                 break
             try:
                 item = self._queue.get(timeout=wait)
@@ -323,6 +448,7 @@ class SqliteHistory:
                 stopping = True
             else:
                 pending.append(item)
+                size += _text_bytes(item)
         if stopping:  # nothing comes after the stop mark but what was already queued
             with contextlib.suppress(queue.Empty):
                 while (item := self._queue.get_nowait()) is not None:
@@ -332,25 +458,100 @@ class SqliteHistory:
     def _commit(self, db: sqlite3.Connection, batch: list[Item]) -> None:
         lines = [b for b in batch if isinstance(b, tuple)]
         marks = [b for b in batch if isinstance(b, int)]
+        now = time.time()
         db.execute("BEGIN IMMEDIATE")  # take the write lock before doing any work
         try:
-            db.executemany(
-                "INSERT OR REPLACE INTO lines VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(room, e.key[0], e.key[1], e.id, e.time, e.name, e.message)
-                 for room, e in lines])
+            rows = [(room, e.key[0], e.key[1], line_size(room, e), e.id, e.time, e.name,
+                     e.message) for room, e in lines]
+            db.executemany("INSERT OR REPLACE INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           rows)
             if marks:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)", (max(marks),))
-            for room in {room for room, _ in lines}:
-                db.execute(
+            added: dict[str, int] = {}  # room -> bytes it grows by
+            for row in rows:
+                added[row[0]] = added.get(row[0], 0) + row[3]
+            stored = self.stored
+            for room, grown in added.items():
+                size = grown - sum(row[0] for row in db.execute(  # past --history lines
                     "DELETE FROM lines WHERE room = ?1 AND k1 < (SELECT k1 FROM lines "
-                    "WHERE room = ?1 ORDER BY k1 DESC, k2 DESC LIMIT 1 OFFSET ?2)",
-                    (room, self.keep - 1))
+                    "WHERE room = ?1 ORDER BY k1 DESC, k2 DESC LIMIT 1 OFFSET ?2) "
+                    "RETURNING size", (room, self.keep - 1)).fetchall())
+                db.execute("INSERT INTO rooms VALUES (?1, ?2, ?3) ON CONFLICT (room) DO "
+                           "UPDATE SET bytes = bytes + ?2, active = ?3", (room, size, now))
+                stored += size
+            stored = self._enforce(db, stored, now)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
             raise
+        self.stored = stored
+
+    # ------------------------------------------------------------------ the bound
+
+    def _enforce(self, db: sqlite3.Connection, stored: int, now: float) -> int:
+        """Within a transaction: rooms idle past `idle` go whole; then, while the lines
+        are over `max_bytes`, the least recently active room gives up its oldest lines
+        (PROTOCOL.txt 8.7). Returns the bytes left."""
+        if self.idle > 0:
+            for room, size in db.execute("SELECT room, bytes FROM rooms WHERE active < ?",
+                                         (now - self.idle,)).fetchall():
+                db.execute("DELETE FROM lines WHERE room = ?", (room,))
+                db.execute("DELETE FROM rooms WHERE room = ?", (room,))
+                stored -= size
+        while stored > self.max_bytes:
+            row = db.execute("SELECT room, bytes FROM rooms ORDER BY active LIMIT 1").fetchone()
+            if row is None:
+                return 0
+            room, size = row
+            excess, freed, last = stored - self.max_bytes, 0, None
+            for k1, k2, line in db.execute(
+                    "SELECT k1, k2, size FROM lines WHERE room = ? ORDER BY k1, k2", (room,)):
+                freed, last = freed + line, (k1, k2)
+                if freed >= excess:
+                    break
+            if last is None or freed >= size:
+                db.execute("DELETE FROM lines WHERE room = ?", (room,))
+                db.execute("DELETE FROM rooms WHERE room = ?", (room,))
+                stored -= size
+            else:
+                db.execute("DELETE FROM lines WHERE room = ? AND (k1, k2) <= (?, ?)",
+                           (room, *last))
+                db.execute("UPDATE rooms SET bytes = bytes - ? WHERE room = ?", (freed, room))
+                stored -= freed
+        return stored
+
+    def _maintain_in(self) -> float:
+        """Seconds until idle rooms are looked for again, when no line comes."""
+        every = min(MAINTAIN_EVERY, max(0.05, self.idle / 4)) if self.idle > 0 \
+            else MAINTAIN_EVERY
+        return max(0.0, self._maintained + every - time.monotonic())
+
+    def _maintain_alone(self, db: sqlite3.Connection) -> None:
+        """The bound and the idle rooms, when no line comes to do it with."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            stored = self._enforce(db, self.stored, time.time())
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            raise
+        self.stored = stored
+        self._reclaim(db)
+
+    def _reclaim(self, db: sqlite3.Connection) -> None:
+        """Free pages past the slack go back to the file system (PROTOCOL.txt 8.7)."""
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+        free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        if free * page > self.slack:
+            # Each step of the statement frees one page, and sqlite3's execute() steps a
+            # statement without result columns once: executescript runs it to its end.
+            db.executescript(f"PRAGMA incremental_vacuum({free - self.slack // (2 * page)});")
+            # In WAL mode the file is cut at a checkpoint: now, not after 1,000 more pages.
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # ------------------------------------------------------------------ reporting
 

@@ -119,9 +119,10 @@ def parse_text_line(line: bytes) -> Event | None:
             return History()
         case "/history" if rest.isdigit() and 1 <= int(rest) <= HISTORY_PAGE_MAX:
             return History(limit=int(rest))
-        case "/oper" if len(rest.split(" ")) == 2:
-            name, password = rest.split(" ")
-            return Oper(name, password)
+        case "/oper" if " " in rest:
+            # The rest of the line is the password: a passphrase may hold spaces (15.1).
+            name, _, password = rest.partition(" ")
+            return Oper(name, password.lstrip(" "))
         case "/kick" | "/roomkick" if rest:
             return Kick(*_name_reason(rest), room=command == "/roomkick")
         case "/ban" if rest:
@@ -152,16 +153,17 @@ def parse_text_line(line: bytes) -> Event | None:
     )
 
 
-# Text mode shows controls in caret notation (ESC -> ^[) and C1 as <U+0085>, so nothing
-# from the network can drive the reader's terminal.
+# Controls are shown in caret notation (ESC -> ^[, DEL -> ^?), so nothing from the
+# network can drive a terminal or split a log line. C1 controls, bidirectional controls
+# (they can make a line display as something else: a name reversed) and the Unicode
+# line and paragraph separators become U+FFFD: 3 bytes for the 2 or 3 they took, so
+# what shows network text (the log above all) grows at most 1.5 times as fast as what
+# it shows; "<U+061C>" took 8 bytes for 2.
 _VISIBLE = {c: ("^" + chr(c + 0x40) if c < 0x20 else "^?") for c in range(0x20)}
 _VISIBLE[0x7F] = "^?"
 _VISIBLE[0x09] = " "
-_VISIBLE.update({c: f"<U+{c:04X}>" for c in range(0x80, 0xA0)})
-# Bidirectional controls are not C0/C1 controls, yet they can make a line display as
-# something else (a name reversed), so they are shown as code points too.
-_VISIBLE.update({c: f"<U+{c:04X}>" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
-                                              *range(0x2066, 0x206A))})
+_VISIBLE.update({c: "\ufffd" for c in (*range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028,
+                                       0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
 _VISIBLE_TABLE: Final = str.maketrans({chr(c): v for c, v in _VISIBLE.items()})
 
 

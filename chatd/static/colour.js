@@ -1,4 +1,7 @@
-// Name colours, the same as chatc's: PALETTE[crc32(utf-8 name) % PALETTE.length].
+// Name colours, the same as chatc's (chatd/palette.py, served as /palette.js): a name's
+// own colour is PALETTE[crc32(utf-8 name) % PALETTE.length]; among the names present
+// (`present`), each keeps its own unless a name present before it holds that one, then
+// takes the nearest free one round the palette, and keeps it while it stays.
 import { PALETTE } from "/palette.js";
 
 const TABLE = (() => {
@@ -20,8 +23,35 @@ export function crc32(text) {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
+/** `wanted` if free, else the free index nearest to it (the one after it on a tie);
+ * `wanted` itself when all are taken. As chatd/palette.py's nearest_free. */
+export function nearestFree(wanted, taken, size) {
+  for (let step = 0; step <= Math.floor(size / 2); step++) {
+    for (const index of [(wanted + step) % size, (((wanted - step) % size) + size) % size]) {
+      if (!taken.has(index)) return index;
+    }
+  }
+  return wanted;
+}
+
+const held = new Map(); // name -> palette index, in arrival order (chatd/palette.py)
+
+/** The names present now (a room's members, in the order they came). */
+export function present(names) {
+  const now = [...new Set(names)];
+  const wanted = new Set(now);
+  for (const name of [...held.keys()]) if (!wanted.has(name)) held.delete(name);
+  for (const name of now) {
+    if (!held.has(name)) {
+      const own = crc32(name) % PALETTE.length;
+      held.set(name, nearestFree(own, new Set(held.values()), PALETTE.length));
+    }
+  }
+}
+
 export function nameColour(name) {
-  return PALETTE[crc32(name) % PALETTE.length];
+  const index = held.get(name);
+  return PALETTE[index === undefined ? crc32(name) % PALETTE.length : index];
 }
 
 // The backgrounds a name is drawn on, per colour scheme (style.css): a name's colour is
@@ -69,12 +99,11 @@ const styles = new Map();
 
 /** Gives `node` the name's colour as chatc has it (--name), and as each scheme draws it. */
 export function nameStyle(node, name) {
-  let style = styles.get(name);
+  const colour = nameColour(name);
+  let style = styles.get(colour);
   if (style === undefined) {
-    const colour = nameColour(name);
     style = [colour, readable(colour, "light"), readable(colour, "dark")];
-    if (styles.size > 2000) styles.clear(); // names come from the network: keep it bounded
-    styles.set(name, style);
+    styles.set(colour, style); // one per palette colour: bounded
   }
   node.style.setProperty("--name", style[0]);
   node.style.setProperty("--name-light", style[1]);

@@ -2,7 +2,7 @@
 // "Direct" list), each its own log, one shown at a time; the sidebar and the banner.
 // Rows are built in lines.js, always from text, never from HTML.
 
-import { nameStyle } from "/colour.js";
+import { nameStyle, present } from "/colour.js";
 import {
   $, addToRun, clock, divider, el, group, isRun, messageRow, nameTag, newRun, noticeRow, str,
 } from "/lines.js";
@@ -266,6 +266,7 @@ export class ChatView {
   }
 
   users(list, me, opers = []) {
+    present(list); // names present never share a colour while there are enough
     this.opers = new Set(opers);
     const mine = list.filter((name) => name === me);
     const others = list.filter((name) => name !== me).sort(collator.compare);

@@ -201,6 +201,9 @@ async def test_text_mode_error_and_connection_stays_open(
             raise AssertionError("no join notice")
         writer.write(line + b"\n")
         answer = (await asyncio.wait_for(reader.readline(), TIMEOUT)).decode()
+        if line == b"/msg nobody hi":  # the sender's own copy comes first (6.2)
+            assert answer == "-> *nobody* hi\n"
+            answer = (await asyncio.wait_for(reader.readline(), TIMEOUT)).decode()
         assert answer.startswith(f"! {code}: "), answer
         assert answer.endswith("\n") and answer.count("\n") == 1
         writer.write(b"still here\n")

@@ -51,6 +51,7 @@ async def test_nc_session_with_a_json_user(start_chatd: StartChatd, open_nc: Ope
     await nc.send("/rooms")
     assert await nc.line() == "* lobby (2)"
     await nc.send("/msg BOB just for you")
+    assert await nc.line() == "-> *BOB* just for you"
     private = await bob.recv("message")
     assert private["private"] is True and private["message"] == "just for you"
     await bob.say("psst", to="tina")
@@ -201,3 +202,69 @@ async def test_nc_welcome_names_the_others_or_says_alone_and_help_is_complete(
     await nc.send("/help")
     help_lines = await nc.until(lambda s: s.startswith("* /quit"))
     assert any(h.startswith("* //text") for h in help_lines)
+
+
+async def test_nc_blank_name_joins_as_anonymous(start_chatd: StartChatd, open_nc: OpenNc) -> None:
+    """PROTOCOL.txt 6.1, 5.1: Enter alone as the name joins as 익명, as from chatc and the
+    page, whether or not the greeting came first."""
+    # 3 s: bob's connect, sent at once, is in long before on a loaded machine
+    chatd = await start(start_chatd, "--greet-after", "3")
+    bob = await Client.joined(chatd.port, "bob")
+    nc = await open_nc(chatd.port)
+    assert (await nc.line()).startswith("* welcome to chatd!")
+    await nc.send("")
+    assert await nc.line() == "* welcome, 익명: you are in lobby with bob (/help for commands)"
+    assert (await bob.recv("connect"))["name"] == "익명"
+    quick = await open_nc(chatd.port)  # Enter at once: most likely before the greeting
+    await quick.send("   ")
+    welcome = await quick.until(lambda s: not s.startswith("* welcome to chatd!"))
+    assert welcome[-1].startswith("* welcome, 익명2: you are in lobby with ")
+
+
+async def test_nc_blank_name_with_a_server_password(
+    start_chatd: StartChatd, open_nc: OpenNc,
+) -> None:
+    """PROTOCOL.txt 6.1, 11.2: with --password the blank name is asked its password; Enter
+    alone at the prompt asks again; then the right password joins as 익명."""
+    chatd = await start(start_chatd, "--password", "right horse")
+    nc = await open_nc(chatd.port)
+    await nc.send("")
+    assert await nc.line() == "* password:"
+    await nc.send("")
+    assert await nc.line() == "* password:"
+    await nc.send("right horse")
+    assert (await nc.line()).startswith("* welcome, 익명: you are in lobby")
+
+
+async def test_nc_private_line_is_shown_to_its_sender(
+    start_chatd: StartChatd, open_nc: OpenNc,
+) -> None:
+    """PROTOCOL.txt 6.2: /msg shows "-> *NAME* TEXT" at nc, as chatc shows it; a name
+    nobody has gets the echo, then no_such_user."""
+    chatd = await start(start_chatd)
+    bob = await Client.joined(chatd.port, "bob")
+    nc = await open_nc(chatd.port)
+    await nc.send("tina")
+    await nc.until("* tina joined")
+    await nc.send("/msg bob  see you at 5")
+    assert await nc.line() == "-> *bob*  see you at 5"
+    got = await bob.recv_until(lambda m: m["type"] == "message")
+    assert got[-1]["message"] == " see you at 5"
+    await nc.send("/msg nobody hello?")
+    assert await nc.line() == "-> *nobody* hello?"
+    assert (await nc.line()).startswith("! no_such_user: ")
+
+
+async def test_nc_oper_password_is_the_rest_of_the_line(
+    start_chatd: StartChatd, open_nc: OpenNc,
+) -> None:
+    """PROTOCOL.txt 6.2, 15.1: README's CHATD_OPERS='alice:long secret' works as typed:
+    /oper alice long secret."""
+    chatd = await start_chatd("--rate", "0", env={"CHATD_OPERS": "alice:long secret"})
+    nc = await open_nc(chatd.port)
+    await nc.send("tina")
+    await nc.until("* tina joined")
+    await nc.send("/oper alice long secrets")
+    assert (await nc.line()).startswith("! oper_failed: ")
+    await nc.send("/oper alice long secret")
+    assert await nc.line() == "* tina is now an operator"

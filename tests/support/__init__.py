@@ -18,6 +18,7 @@ The helpers:
   hub_world      a hub on a LocalBus with per-peer inboxes (unit tests of the hub)
   replay         replays the hub's effects as chatd.server does
   colour_science CIEDE2000 and contrast, to check the palette
+  name_colours   steps of names coming and going, and the colours chatc gives them
   faulty_chatd   chatd with a planted fault, for the test of the harness's health check
 
 Every chatd a test starts is checked after the test (tests/conftest.py, chatd_health): an

@@ -79,13 +79,22 @@ class Screen:
         await self._tmux("resize-window", "-t", "main", "-x", str(width), "-y", str(height))
         self.height = height
 
-    async def paste(self, text: str) -> None:
-        """Paste `text` as a terminal does (bracketed paste when the program asks for it);
+    async def paste(self, text: str, bracketed: bool = True) -> None:
+        """Paste `text` as a terminal does: in a bracketed paste when the program asks for
+        one, or (`bracketed` False, as terminals without it do) typed out key by key;
         unlike send-keys, any length."""
         buffer = Path(self.socket).with_name(f"{self.label}.paste")
         buffer.write_text(text)
         await self._tmux("load-buffer", "-b", "paste", str(buffer))
-        await self._tmux("paste-buffer", "-p", "-d", "-b", "paste", "-t", "main")
+        await self._tmux("paste-buffer", *(["-p"] if bracketed else []), "-d", "-b", "paste",
+                         "-t", "main")
+
+    async def pid(self) -> int:
+        """The process id of the command (the child of the pane's shell)."""
+        shell = int((await self._tmux("display-message", "-p", "-t", "main",
+                                      "#{pane_pid}")).strip())
+        children = Path(f"/proc/{shell}/task/{shell}/children")
+        return int((await asyncio.to_thread(children.read_text)).split()[0])
 
     async def wait_for(self, pattern: str, timeout: float = TIMEOUT,
                        count: int = 1) -> str:
@@ -162,6 +171,14 @@ class Screens:
 
 def chatc(port: int, *args: str) -> list[str]:
     return [CHATC, "127.0.0.1", str(port), *args]
+
+
+def resident_mb(pid: int) -> float:
+    """The memory a process holds (its resident set), from /proc, in MB."""
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if row.startswith("VmRSS:"):
+            return int(row.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 def input_line(rows: list[str]) -> str:

@@ -1,8 +1,12 @@
-"""Unit tests of chatd.limits.Admission: who may connect (PROTOCOL.txt 8.4)."""
+"""Unit tests of chatd.limits: who may connect (Admission, PROTOCOL.txt 8.4) and how fast
+a connection may send (FloodGuard, 8.3). The clock is a number passed in."""
 
 from __future__ import annotations
 
-from chatd.limits import Admission, PasswordThrottle, Refused
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatd.limits import Admission, FloodGuard, PasswordThrottle, Refused, Verdict
 from chatd.protocol import ErrorCode
 
 T0 = 100.0
@@ -109,3 +113,71 @@ def test_wrong_passwords_make_the_wait_grow_and_are_forgotten() -> None:
     assert throttle.wait("192.0.2.2", T0) == 0
     assert throttle.first_refusal("192.0.2.1") and not throttle.first_refusal("192.0.2.1")
     assert throttle.wait("192.0.2.1", T0 + 7 + 600) == 0 and throttle.failures == {}
+
+
+# --------------------------------------------------------------------------- flood control
+
+
+def guard(now: float = T0) -> FloodGuard:
+    """The defaults a public server runs with (8.3)."""
+    return FloodGuard(2.0, 10, now, byte_rate=4096, byte_burst=64 * 1024)
+
+
+def test_the_byte_bucket_lets_a_burst_through_then_its_rate() -> None:
+    """PROTOCOL.txt 8.3: 64 KiB at once (one line more, into debt), then 4 KiB a second."""
+    g = guard()
+    assert g.take(T0, 60_000) is Verdict.OK
+    assert g.take(T0, 60_000) is Verdict.OK  # 5,536 bytes were left: into debt
+    assert g.take(T0, 10) is Verdict.BYTES
+    assert g.byte_tokens == 64 * 1024 - 120_000
+    # out of debt after (120,000 - 65,536) / 4,096 = 13.3 s
+    assert g.take(T0 + 13.2, 10) is Verdict.BYTES
+    assert g.take(T0 + 13.4, 10) is Verdict.OK
+
+
+def test_a_refused_line_takes_nothing_and_counts_as_excess() -> None:
+    """PROTOCOL.txt 8.3: a line dropped for its bytes keeps the line tokens; dropped lines
+    faster than the rate end in excess_flood."""
+    g = guard()
+    g.take(T0, 70_000)
+    tokens = g.tokens
+    verdicts = [g.take(T0, 100) for _ in range(20)]
+    assert verdicts == [Verdict.BYTES] * 19 + [Verdict.FLOOD]
+    assert g.tokens == tokens
+
+
+def test_line_rate_refusal_comes_first_and_byte_rate_zero_counts_lines_only() -> None:
+    g = guard()
+    assert [g.take(T0, 10) for _ in range(11)][-1] is Verdict.LIMITED
+    lines_only = FloodGuard(2.0, 10, T0)
+    assert all(lines_only.take(T0, 10**9) is Verdict.OK for _ in range(10))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5), st.integers(0, 65_536)), max_size=300))
+def test_what_passes_never_exceeds_burst_plus_rate_plus_one_line(
+    sends: list[tuple[float, int]],
+) -> None:
+    """PROTOCOL.txt 8.3: whatever a client sends and when, the bytes that pass in T seconds
+    are at most byte_burst + byte_rate * T + one line of the largest size."""
+    g, now, passed = guard(), T0, 0
+    for gap, size in sends:
+        now += gap
+        if g.take(now, size) is Verdict.OK:
+            passed += size
+        if g.excess >= 20:  # the server has closed the connection
+            break
+    assert passed <= 64 * 1024 + 4096 * (now - T0) + 65_536
+
+
+def test_ordinary_chat_never_meets_the_byte_budget() -> None:
+    """PROTOCOL.txt 8.3: someone typing 300-byte lines every 3 s who pastes a 20 KB log
+    every minute, for an hour."""
+    g, now = guard(), T0
+    for minute in range(60):
+        assert g.take(now, 20_000) is Verdict.OK, minute
+        for _ in range(20):
+            now += 3.0
+            assert g.take(now, 300) is Verdict.OK
+    g = guard()
+    assert all(g.take(T0 + i * 0.01, 20_000) is Verdict.OK for i in range(3))

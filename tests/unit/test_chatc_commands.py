@@ -61,3 +61,9 @@ def test_help_lists_exactly_the_commands_that_parse() -> None:
             continue
         example = " ".join(fill.get(word, word) for word in usage.split())
         assert not isinstance(c.parse(example), c.Bad), usage
+
+
+def test_oper_takes_the_rest_of_the_line_as_the_password() -> None:
+    """PROTOCOL.txt 6.2, 15.1: as at nc, a passphrase with spaces (CHATD_OPERS='alice:long
+    secret') is typed as it is."""
+    assert c.parse("/oper alice long secret") == c.Send(p.Oper("alice", "long secret"))

@@ -16,6 +16,7 @@ from chatd import protocol as p
 from chatd.link import (
     GREETING,
     GREETING_PASSWORD,
+    HELD_LINE_OVERHEAD,
     PASSWORD_PROMPT,
     Abort,
     Action,
@@ -166,6 +167,59 @@ def test_text_mode_password_prompt_then_password_line() -> None:
     assert events(out) == [p.Connect(name="alice", password="s3cret", text=True)]
 
 
+def test_a_blank_first_line_is_the_default_name() -> None:
+    """PROTOCOL.txt 6.1: Enter alone at nc joins under the default name (5.1 makes "" 익명),
+    greeted or not; only as the first line: the blank line that ends an HTTP request
+    sent to the chat port, after its refused "names", joins nobody."""
+    for first in (b"\n", b"  \r\n"):
+        link = Link(OPEN, T0)
+        name = first.removesuffix(b"\n").removesuffix(b"\r").decode()
+        assert events(link.receive_data(first, T0)) == [p.Connect(name=name, text=True)]
+        assert link.text
+    link = Link(OPEN, T0)
+    out = link.receive_data(b"GET / HTTP/1.1\r\n", T0)
+    assert events(out) == [p.Connect(name="GET / HTTP/1.1", text=True)]
+    link.settle(False, T0)  # bad_name
+    assert link.receive_data(b"\r\n", T0) == []
+
+
+def test_blank_lines_stay_ignored_in_json_mode_and_once_joined() -> None:
+    """PROTOCOL.txt 1.2: a JSON client's blank lines, and blank lines after joining, are
+    nothing."""
+    link = Link(OPEN, T0)
+    link.receive_data(b'{"type":"connect","name":" "}\n', T0)
+    link.settle(False, T0)  # refused: a JSON connection stays JSON
+    assert link.receive_data(b"\n\n", T0) == []
+    text = Link(OPEN, T0)
+    text.receive_data(b"alice\n", T0)
+    assert text.receive_data(b"\n", T0) == []  # while the name is decided
+    text.settle(True, T0)
+    assert text.receive_data(b"  \n", T0) == []
+
+
+def test_text_mode_blank_name_and_enter_at_the_password_prompt() -> None:
+    """PROTOCOL.txt 6.1, 11.2: with a password, a blank name is still the default name and
+    the password is asked; Enter alone at the prompt asks again."""
+    link = Link(LinkConfig(rate=0, password="s3cret"), T0)
+    out = link.receive_data(b"\n", T0)
+    assert sent(out) == [PASSWORD_PROMPT] and events(out) == []
+    out = link.receive_data(b"\n", T0)
+    assert sent(out) == [PASSWORD_PROMPT] and events(out) == []
+    out = link.receive_data(b"s3cret\n", T0)
+    assert events(out) == [p.Connect(name="", password="s3cret", text=True)]
+
+
+def test_text_mode_private_line_is_shown_to_its_sender() -> None:
+    """PROTOCOL.txt 6.2: /msg shows the sender "-> *NAME* TEXT" before the hub has it."""
+    link = Link(OPEN, T0)
+    link.receive_data(b"alice\n", T0)
+    link.settle(True, T0)
+    out = link.receive_data(b"/msg bob hi \xe2\x80\xae there\n", T0)
+    assert out == [Send("-> *bob* hi \ufffd there\n".encode()),
+                   Deliver(p.Message("hi \u202e there", to="bob"))]
+    assert sent(link.receive_data(b"hello\n", T0)) == []  # a room line: no echo
+
+
 def test_a_wrong_password_closes_without_reaching_the_hub() -> None:
     """PROTOCOL.txt 11.2: auth_failed, then close; the connect is not delivered."""
     link = Link(LinkConfig(rate=0, password="s3cret"), T0)
@@ -196,13 +250,19 @@ def test_a_refused_connect_lets_the_next_connect_through() -> None:
     assert events(link.settle(True, T0)) == [p.Who()]
 
 
-def test_the_backlog_is_bounded() -> None:
-    """PROTOCOL.txt 8.8: past the bound, held lines are dropped with rate_limited."""
-    link = Link(LinkConfig(rate=0, backlog_limit=3), T0)
-    lines = b'{"type":"connect","name":"a"}\n' + b'{"type":"who"}\n' * 5
-    out = link.receive_data(lines, T0)
-    assert [e["code"] for e in errors(out)] == [ErrorCode.RATE_LIMITED] * 2
-    assert len(events(link.settle(True, T0))) == 3
+def test_the_backlog_is_bounded_in_bytes() -> None:
+    """PROTOCOL.txt 8.8: past the bound in bytes (each line's overhead counted), held lines
+    are dropped with rate_limited and their ref; the ones held go on."""
+    line = b'{"type":"message","message":"%s","ref":"r%d"}\n'
+    big = [line % (b"x" * 60_000, i) for i in range(3)]
+    link = Link(LinkConfig(rate=0), T0)  # 128 KiB: two lines of the largest size
+    out = link.receive_data(b'{"type":"connect","name":"a"}\n' + b"".join(big), T0)
+    assert [(e["code"], e.get("ref")) for e in errors(out)] == [(ErrorCode.RATE_LIMITED, "r2")]
+    assert len(events(link.settle(True, T0))) == 2
+    small = Link(LinkConfig(rate=0, backlog_bytes=10 * (HELD_LINE_OVERHEAD + 2)), T0)
+    out = small.receive_data(b'{"type":"connect","name":"a"}\n' + b"{}\n" * 100, T0)
+    assert len(errors(out)) == 90  # empty lines are not free
+    assert len(small.backlog or ()) == 10
 
 
 # --------------------------------------------------------------------------- flood control
@@ -227,6 +287,28 @@ def test_tokens_come_back_with_time() -> None:
     who = b'{"type":"who"}\n'
     assert errors(link.receive_data(who, T0))  # the connect used the only token
     assert events(link.receive_data(who, T0 + 0.5)) == [p.Who()]
+
+
+def test_flood_control_counts_bytes_and_names_the_byte_limit() -> None:
+    """PROTOCOL.txt 8.3: 64 KiB at once, then 4 KiB a second; a JSON line dropped for its
+    bytes gets rate_limited with its ref, a text one is named by its start."""
+    link = joined_link(LinkConfig())
+    line = b'{"type":"message","message":"%s","ref":"r%d"}\n'
+    out = link.receive_data(b"".join(line % (b"x" * 40_000, i) for i in range(3)), T0)
+    assert len(events(out)) == 2  # 40,000 + 40,000: the second went into debt
+    [error] = errors(out)
+    assert (error["code"], error["ref"]) == (ErrorCode.RATE_LIMITED, "r2")
+    assert error["message"] == ("more than 4,096 bytes a second (after 65,536 at once); "
+                                "line dropped")
+    text = Link(LinkConfig(), T0)
+    text.receive_data(b"tina\n", T0)
+    text.settle(True, T0)
+    out = text.receive_data(b"a" * 65_000 + b"\n" + b"a" * 1_000 + b"\n" + b"b" * 100
+                            + b"\n", T0)
+    assert sent(out)[-1] == (b"! rate_limited: more than 4,096 bytes a second (after 65,536 "
+                             b"at once); not sent: " + b"b" * 60 + b"...\n")
+    assert events(text.receive_data(b"c\n", T0 + 0.1)) == []  # still in debt
+    assert events(text.receive_data(b"c\n", T0 + 1.0)) == [p.Message("c")]
 
 
 # --------------------------------------------------------------------------- deadlines

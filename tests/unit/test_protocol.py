@@ -475,6 +475,9 @@ def test_parse_json_line_any_object_gives_event_or_protocol_error(obj: dict[str,
     (b"/history", p.History()),
     (b"/history 5", p.History(limit=5)),
     (b"/history 100", p.History(limit=100)),
+    (b"/oper alice pw", p.Oper("alice", "pw")),
+    (b"/oper alice long secret", p.Oper("alice", "long secret")),
+    (b"/oper  alice   two  spaces ", p.Oper("alice", "two  spaces")),
 ])
 def test_parse_text_line(line: bytes, event: p.Event | None) -> None:
     """PROTOCOL.txt 6.2: chat lines, commands and the "//" escape."""
@@ -491,6 +494,8 @@ def test_parse_text_line(line: bytes, event: p.Event | None) -> None:
     (b"/history 0", ErrorCode.BAD_FIELD, "/history [N]"),
     (b"/history 101", ErrorCode.BAD_FIELD, "/history [N]"),
     (b"/history many", ErrorCode.BAD_FIELD, "/history [N]"),
+    (b"/oper", ErrorCode.BAD_FIELD, "/oper NAME PASSWORD"),
+    (b"/oper alice", ErrorCode.BAD_FIELD, "/oper NAME PASSWORD"),
     (b"/dance", ErrorCode.UNKNOWN_COMMAND, "/help"),
     (b"/", ErrorCode.UNKNOWN_COMMAND, "/help"),
     (b"/whois bob", ErrorCode.UNKNOWN_COMMAND, "/help"),
@@ -732,7 +737,7 @@ def test_encode_text_renderings() -> None:
         (p.Chat("bob", "a\nb", "4", t, to="al"), "*bob* a\n  b\n"),
         (p.Chat("bob", "a\nb", "4", t, room="lobby", history=True),
          "[20:00:01] <bob> a\n  b\n"),
-        (p.Chat("bob", "a\tb\x1bc\x85d\x7f", "5", t, room="lobby"), "<bob> a b^[c<U+0085>d^?\n"),
+        (p.Chat("bob", "a\tb\x1bc\x85d\x7f", "5", t, room="lobby"), "<bob> a b^[c\ufffdd^?\n"),
         (p.Shutdown(), "* server shutting down\n"),
         (p.Ack("r", "1", t), ""),
         (p.ServerPing(), ""),
@@ -745,13 +750,27 @@ def test_encode_text_renderings() -> None:
 
 
 def test_visible_caret_notation() -> None:
-    """PROTOCOL.txt 6.1: ESC as ^[, C1 controls as <U+0085>, tabs as a space."""
+    """PROTOCOL.txt 6.1: ESC as ^[, C1 and bidirectional controls and the Unicode line
+    separators as U+FFFD, tabs as a space."""
     assert p.visible("a\x1bb") == "a^[b"
     assert p.visible("\x00\x7f") == "^@^?"
-    assert p.visible("\x85") == "<U+0085>"
+    assert p.visible("\x85\u061c\u202e\u2066\u2028\u2029") == "\ufffd" * 6
     assert p.visible("a\tb") == "a b"
     assert p.visible("a\nb") == "a^Jb"
     assert p.visible("plain 한글") == "plain 한글"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_visible_costs_at_most_half_again_the_bytes_of_what_it_escapes(text: str) -> None:
+    """PROTOCOL.txt 6.1: every escape but caret notation (C0 controls, which no message
+    keeps: 5.3) takes at most 1.5 times the UTF-8 bytes it replaces, and what comes out
+    is one line whichever way a reader splits lines."""
+    shown = p.visible(text)
+    controls = sum(1 for c in text if ord(c) < 0x20 or c == "\x7f")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    assert len(shown.encode("utf-8", "surrogatepass")) <= 1.5 * size + controls
+    assert len(("a" + shown + "b").splitlines()) == 1
 
 
 def test_time_format_is_rfc3339_utc_with_milliseconds() -> None:

@@ -220,10 +220,10 @@ def test_emoji_codes_and_repr_highlighting_are_not_applied() -> None:
     ("back\x08space", "back^Hspace"),
     ("carriage\rreturn", "carriage^Mreturn"),
     ("del\x7f", "del^?"),
-    ("c1\x9bcsi", "c1<U+009B>csi"),
+    ("c1\x9bcsi", "c1\ufffdcsi"),
     ("tab\there", "tab here"),
     ("osc\x1b]0;title\x07", "osc^[]0;title^G"),
-    ("bidi \u202eevil", "bidi <U+202E>evil"),
+    ("bidi \u202eevil", "bidi \ufffdevil"),
 ])
 def test_control_characters_are_made_visible(raw: str, visible: str) -> None:
     update = p.decode_update(p.encode_json(p.Chat("bob", raw, "1", STAMP, room="lobby")))

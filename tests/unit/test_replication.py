@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
+from chatd import replication
 from chatd.commands import (
     BeatCmd,
     Command,
@@ -199,3 +200,40 @@ commands = st.one_of(
 @given(commands)
 def test_records_round_trip(cmd: Command) -> None:
     assert from_record(to_record(cmd)) == cmd
+
+
+def test_a_snapshot_in_parts_restores_the_same_state() -> None:
+    """PROTOCOL.txt 14.2: the snapshot is written in parts of about `part_bytes`, each a
+    JSON value of its own, private lines apart from their sessions; restored part by
+    part it is the same state as in one piece, and capturing copies no line."""
+    c = Cluster()
+    a = c.node("a")
+    peers = [Peer(i) for i in range(4)]
+    for i, peer in enumerate(peers):
+        c.handle("a", peer, p.Connect(name=f"u{i}", room="dev" if i % 2 else None))
+    for n in range(10):
+        for i, peer in enumerate(peers):
+            c.handle("a", peer, p.Message(f"{n} " + "x" * 3000, to=f"u{(i + 1) % 4}"))
+    c.take("a", a.disconnected(peers[0], "connection reset"))
+    c.run()
+    steps = replication.capturing(a, every=1, log_id="9-0")  # a session a step
+    yielded = 0
+    while True:
+        try:
+            next(steps)
+            yielded += 1
+        except StopIteration as done:
+            captured: replication.Captured = done.value
+            break
+    assert yielded == len(a.sessions) - 1
+    inbox = a.sessions[captured.sessions[1].sid].inbox
+    assert inbox is not None and captured.sessions[1].inbox[0] is inbox[0]
+    parts = list(replication.encode(captured, part_bytes=20_000))
+    assert len(parts) >= 6 and max(map(len, parts)) < 30_000
+    header, *rest = (json.loads(part) for part in parts)
+    assert header["log_id"] == "9-0"
+    copy: Hub[Peer] = Hub(Config(), node="later")
+    replication.restore(copy, header, rest)
+    assert copy.snapshot() == a.snapshot()
+    assert copy.detached.keys() == a.detached.keys() == {captured.sessions[0].sid}
+    assert [len(s.inbox or ()) for s in copy.sessions.values()] == [20, 20, 20, 20]

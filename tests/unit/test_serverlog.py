@@ -7,7 +7,11 @@ import json
 import re
 from pathlib import Path
 
-from chatd.serverlog import ServerLog
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatd import protocol as p
+from chatd.serverlog import LOG_TEXT_MAX, ServerLog, loggable
 
 
 def test_text_lines_name_the_connection_as_before() -> None:
@@ -53,3 +57,50 @@ def test_reopen_writes_to_a_new_file_at_the_path(tmp_path: Path) -> None:
     log.info("after")
     assert "before" in (tmp_path / "chatd.log.1").read_text()
     assert "after" in path.read_text() and "before" not in path.read_text()
+
+
+HEAD = "<alice@lobby> "  # the hub's note for a room line: "<name@room> message"
+
+
+def logged(text: str) -> str:
+    stream = io.StringIO()
+    ServerLog("info", stream).info(text)
+    return stream.getvalue()
+
+
+def wire_bytes(message: str) -> int:
+    """The fewest bytes a client sends to have `message` logged: its text-mode line, or
+    its JSON string (what the rest of the JSON line costs is left out)."""
+    lone = sum(1 for c in message if "\ud800" <= c <= "\udfff")  # JSON only: "\udxxx"
+    as_json = len(json.dumps(message, ensure_ascii=False).encode("utf-8", "surrogatepass")) - 2
+    as_json += 3 * lone  # raw, a lone surrogate took 3 bytes above
+    if "\n" in message or lone:
+        return as_json
+    return min(as_json, len(message.encode()))
+
+
+SPICY = st.text(st.sampled_from(["a", "한", "👋", "\n", "\t", "\r", "\x1b", "\x85", "\x7f",
+                                 "\u061c", "\u200e", "\u202e", "\u2066", "\u2028", "\ud800"]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text() | SPICY | st.builds(lambda s, n: s * n, SPICY, st.integers(1, 600)))
+def test_the_log_grows_at_most_half_again_the_bytes_received(sent: str) -> None:
+    """Issue 22.8: whatever a client sends as a message, its log line grows by at most 1.5
+    bytes per byte it sent (apart from the line's fixed head: time, level, name, room),
+    and stays one line."""
+    message = p.clean_message(sent)  # what the hub gets, from either mode (5.3)
+    line = logged(HEAD + message)
+    assert line.endswith("\n") and "\n" not in line[:-1]
+    added = len(line.encode()) - len(logged(HEAD).encode())
+    assert added <= 1.5 * wire_bytes(sent)
+
+
+def test_a_long_line_is_cut_with_its_size() -> None:
+    """Every message keeps its line; past LOG_TEXT_MAX characters the line is cut and says
+    how big the whole was."""
+    assert loggable("x" * LOG_TEXT_MAX) == "x" * LOG_TEXT_MAX
+    cut = loggable("<a@lobby> " + "한" * 65_000)
+    assert len(cut) <= LOG_TEXT_MAX and cut.startswith("<a@lobby> 한한")
+    assert cut.endswith(f"… ({10 + 3 * 65_000:,} bytes)")
+    assert loggable("\u061c" * 2000).startswith("\ufffd" * 900)

@@ -3,6 +3,7 @@ SqliteHistory writer against a real SQLite file, locked by a second connection."
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sqlite3
 import threading
@@ -15,7 +16,7 @@ import pytest
 from chatd import protocol as p
 from chatd.hub import Entry
 from chatd.serverlog import ServerLog
-from chatd.store import MAX_BATCH, Outage, SqliteHistory
+from chatd.store import MAX_BATCH, Outage, SqliteHistory, line_size
 
 DEADLINE = 10.0
 
@@ -153,20 +154,137 @@ def test_close_gives_up_after_its_timeout_and_says_how_many_lines_are_lost(
     assert "3 acknowledged line(s) could not be written" in log[1].getvalue()
 
 
+_OLD_SCHEMA = """
+CREATE TABLE lines (
+    room TEXT NOT NULL, k1 INTEGER NOT NULL, k2 INTEGER NOT NULL,
+    id TEXT NOT NULL, time TEXT NOT NULL, name TEXT NOT NULL, message TEXT NOT NULL,
+    PRIMARY KEY (room, k1, k2)
+) WITHOUT ROWID;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def _old_database(path: Path, rows: list[tuple[str, int, str]]) -> None:
+    """A database as chatd wrote it before the byte bound: no sizes, no auto_vacuum, in
+    WAL mode; rows are (room, id, message)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(_OLD_SCHEMA)
+    db.executemany("INSERT INTO lines VALUES (?, ?, 0, ?, '2026-01-01T00:00:00.000Z', "
+                   "'bob', ?)", [(room, i, str(i), text) for room, i, text in rows])
+    db.close()
+
+
 def test_rows_under_old_room_keys_move_to_the_look_alike_keys(tmp_path: Path) -> None:
     """PROTOCOL.txt 5.2: a database written before rooms were keyed by their skeleton
     ("room1" was its own key; now it is "roornl") keeps its history."""
     path = tmp_path / "old.sqlite"
-    first = SqliteHistory(path, 100)
-    first.close()
-    db = sqlite3.connect(path)
-    db.execute("INSERT INTO lines VALUES ('room1', 5, 0, '5', '2026-01-01T00:00:00.000Z', "
-               "'bob', 'from before')")
-    db.execute("DELETE FROM meta WHERE key = 'room_keys'")
-    db.commit()
-    db.close()
+    _old_database(path, [("room1", 5, "from before")])
     again = SqliteHistory(path, 100)
     try:
         assert [e.message for e in again.load(p.name_key("room1"), 10)] == ["from before"]
+        assert again.stored == line_size(p.name_key("room1"), again.load(
+            p.name_key("room1"), 1)[0])
     finally:
         again.close()
+
+
+def _pragma(path: Path, name: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        value: int = conn.execute(f"PRAGMA {name}").fetchone()[0]
+    return value
+
+
+def _stored(path: Path) -> dict[str, list[str]]:
+    """room -> messages, oldest first, as another connection sees them."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        rooms: dict[str, list[str]] = {}
+        for room, message in conn.execute("SELECT room, message FROM lines ORDER BY k1, k2"):
+            rooms.setdefault(room, []).append(message)
+    return rooms
+
+
+def test_a_database_from_before_the_bound_is_converted_once(
+    tmp_path: Path, log: tuple[ServerLog, io.StringIO],
+) -> None:
+    """PROTOCOL.txt 8.7: an old database keeps its lines, gets their sizes, and is made
+    able to shrink (auto_vacuum=INCREMENTAL) by one VACUUM, said in the log once."""
+    path = tmp_path / "old.sqlite"
+    _old_database(path, [("lobby", i, f"old {i}") for i in range(50)]
+                  + [("dev", 100 + i, "d" * 1000) for i in range(5)])
+    assert _pragma(path, "auto_vacuum") == 0
+    store = SqliteHistory(path, 100, log=log[0])
+    assert [e.message for e in store.load("lobby", 3)] == ["old 47", "old 48", "old 49"]
+    expected = sum(line_size(room, entry) for room in ("lobby", "dev")
+                   for entry in store.load(room, 100))
+    assert store.stored == expected
+    store.close()
+    assert _pragma(path, "auto_vacuum") == 2
+    assert log[1].getvalue().count("converted to auto_vacuum=incremental") == 1
+    SqliteHistory(path, 100, log=log[0]).close()
+    assert log[1].getvalue().count("converted") == 1
+
+
+def _line(room: str, i: int, size: int) -> tuple[str, Entry]:
+    return room, Entry((i + 1, 0, 0), str(i + 1), "2026-01-01T00:00:00.000Z", "alice",
+                       f"{room} {i} ".ljust(size, "x"))
+
+
+def _write(store: SqliteHistory, path: Path, lines: list[tuple[str, Entry]]) -> None:
+    """Append and wait until the last one is in the database (one or more commits)."""
+    for room, entry in lines:
+        store.append(room, entry)
+    last = lines[-1][1].message
+    _until(lambda: last in _stored(path).get(lines[-1][0], []), "the lines written")
+
+
+def test_past_the_bound_the_least_recently_active_room_loses_its_oldest_lines_first(
+    tmp_path: Path,
+) -> None:
+    """PROTOCOL.txt 8.7: the lines in the database stay within max_bytes; the room least
+    recently written to gives up its oldest lines first, then the next; the file gives
+    the space back."""
+    path = tmp_path / "h.db"
+    store = SqliteHistory(path, keep=1000, max_bytes=400_000)
+    _write(store, path, [_line("quiet", i, 50_000) for i in range(3)])
+    _write(store, path, [_line("older", 10 + i, 50_000) for i in range(4)])
+    _write(store, path, [_line("busy", 100 + i, 50_000) for i in range(4)])
+    _until(lambda: "quiet" not in _stored(path), "the least recently active room gone")
+    kept = _stored(path)
+    # 7 lines of 50 KB and their overhead fit in 400,000 bytes: 3 + 1 went
+    assert [m[:9] for m in kept["older"]] == ["older 11 ", "older 12 ", "older 13 "]
+    assert [m.split()[1] for m in kept["busy"]] == ["100", "101", "102", "103"]
+    assert store.stored <= 400_000
+    for i in range(12):  # 600 KB more through the same room: the file stays small
+        _write(store, path, [_line("busy", 200 + i, 50_000)])
+    assert store.stored <= 400_000 and len(_stored(path)["busy"]) == 7
+    store.close()
+    assert path.stat().st_size < 2 * 400_000 + 512 * 1024
+
+
+def test_a_room_idle_past_the_retention_goes_whole(tmp_path: Path) -> None:
+    """PROTOCOL.txt 8.7: a room with no new line for `idle` seconds leaves the database,
+    checked even when no line comes."""
+    path = tmp_path / "h.db"
+    store = SqliteHistory(path, keep=1000, idle=0.5)
+    _write(store, path, [_line("gone", i, 100) for i in range(3)])
+    _until(lambda: "gone" not in _stored(path), "the idle room dropped")
+    assert store.stored == 0
+    store.close()
+
+
+def test_the_backlog_is_bounded_in_bytes_too(
+    tmp_path: Path, locked: Callable[[], sqlite3.Connection],
+) -> None:
+    """PROTOCOL.txt 8.7: a few big lines fill the backlog long before its line count."""
+    path = tmp_path / "h.db"
+    store = SqliteHistory(path, keep=1000, backlog=10_000, backlog_bytes=500_000)
+    locked()
+    accepted = 0
+    while store.accepting():
+        store.append(*_line("lobby", accepted, 64_000))
+        accepted += 1
+    assert accepted == 4  # 128 KB a line in memory (two bytes a character and more)
+    assert store.unwritten_bytes >= 500_000
+    store.close_timeout = 0.1
+    store.close()
