@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import uvloop
 
+from chatd import service
 from chatd.server import Server, ServerConfig
 from chatd.serverlog import ServerLog
 
@@ -88,7 +89,7 @@ async def _left_behind(kind: str, certificate: tuple[Path, Path]) -> collections
         options.update(web_port=0)
     log = io.StringIO()
     server = Server(ServerConfig(**options), ServerLog("info", log))
-    bound = await server.start()
+    bound = await service.start(server)
     port = bound[-1].rstrip("/").rpartition(":")[2]
     gc.collect()
     gc.disable()  # from here, cyclic garbage stays where the collector can count it

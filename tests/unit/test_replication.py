@@ -27,7 +27,7 @@ from chatd.commands import (
     to_records,
 )
 from chatd.hub import Effects, Hub, HubConfig
-from tests.replay import Replay
+from tests.support.replay import Replay
 
 T0 = 1_764_100_800.0
 
