@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, Generic
+from typing import Final, Generic, cast
 
 from chatd import protocol as p
 from chatd.effects import Abort, Close, Deliver, Leave, Log, P, Send, WrongPassword
@@ -225,6 +225,8 @@ class Link(Generic[P]):
 
     def error(self, code: str, message: str, now: float) -> list[Action[P]]:
         """A recoverable error found outside the link (a failure in the hub, say)."""
+        if self.peer is None:  # detached
+            return []
         out: list[Action[P]] = []
         self._fault(out, now, ProtocolError(code, message))
         return out
@@ -238,6 +240,13 @@ class Link(Generic[P]):
         data = p.encode_text(notice) if self.text else p.encode_json(notice)
         return [Send(self.peer, data), Close(self.peer)]
 
+    def detach(self) -> None:
+        """The shell is done with the connection: nothing more is read or said, and the
+        link forgets its peer, which holds the link, so that the two are freed by
+        reference counting, not left to a full collection (chatd.heap)."""
+        self.phase = Phase.CLOSED
+        self.peer = cast(P, None)
+
     def charge(self, reply_bytes: int, now: float) -> None:
         """A reply of this size went to the client: flood control charges what it cost."""
         if self.guard is not None:
@@ -245,6 +254,8 @@ class Link(Generic[P]):
 
     def suppressed_errors(self) -> list[Action[P]]:
         """When the connection ends: how many errors the log left out."""
+        if self.peer is None:  # detached
+            return []
         count = self.errors.pending() if self.errors is not None else 0
         return [Log(self.peer, "warning", f"{count} more errors not logged")] if count else []
 

@@ -553,14 +553,14 @@ class Server:
         conn.gone = conn.closing = True
         self.left(conn, conn.drop_reason or reason, grace=grace)
         conn.out.clear()
-        if self.connections.pop(conn.cid, None) is None:
-            return
-        self.uncount(conn)
-        self.perform(conn.link.suppressed_errors())
-        self.log.debug("closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""),
-                       event="close", cid=conn.cid, address=conn.address)
-        if self._all_closed is not None and not self.connections:
-            self._all_closed.set()
+        if self.connections.pop(conn.cid, None) is not None:
+            self.uncount(conn)
+            self.perform(conn.link.suppressed_errors())
+            self.log.debug("closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""),
+                           event="close", cid=conn.cid, address=conn.address)
+            if self._all_closed is not None and not self.connections:
+                self._all_closed.set()
+        conn.link.detach()  # the link names its connection: no cycle left for the GC
 
     def uncount(self, conn: Connection) -> None:
         """Give the connection's slot back (once): to a held session, or free."""

@@ -398,3 +398,13 @@ def test_shutdown_and_refusal_lines() -> None:
     assert text.shutdown() == [Send(PEER, b"* server shutting down\n"), Close(PEER)]
     refused = json.loads(Refusal(ErrorCode.SERVER_FULL, "full").line())
     assert refused["code"] == ErrorCode.SERVER_FULL
+
+
+def test_a_detached_link_forgets_its_peer_and_says_nothing_more() -> None:
+    """The shell's connection holds its link and the link names it: `detach` breaks the
+    cycle when the connection ends, so neither waits for a full collection."""
+    link = joined_link()
+    link.detach()
+    assert link.peer is None and link.closed
+    assert link.receive_data(b"late\n", T0) == link.error("internal", "x", T0) == []
+    assert link.suppressed_errors() == link.tick(T0 + 3600) == link.shutdown() == []
