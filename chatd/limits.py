@@ -116,6 +116,8 @@ class ErrorLogThrottle:
 class Refused:
     code: str
     message: str
+    retry_after: int | None = None  # the error line's fields (PROTOCOL.txt 7)
+    until: str | None = None
 
 
 class Admission:

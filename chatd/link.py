@@ -29,7 +29,7 @@ from enum import Enum
 from typing import Final, Literal, TypeAlias
 
 from chatd import protocol as p
-from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
+from chatd.limits import ErrorLogThrottle, FloodGuard, Refused, Verdict
 from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
 
 # What a held line costs beyond its bytes (a bytes object and its list slot), so that
@@ -126,9 +126,10 @@ def sent_privately(to: str, message: str) -> bytes:
     return f"-> *{p.visible(to)}* {p.visible(message)}\n".encode()
 
 
-def refusal(code: str, message: str) -> bytes:
-    """The one line a connection over a connection limit gets (its mode is not known)."""
-    return p.encode_json(p.Error(code, message))
+def refusal(verdict: Refused) -> bytes:
+    """The one line a refused connection gets (its mode is not known)."""
+    return p.encode_json(p.Error(verdict.code, verdict.message, until=verdict.until,
+                                 retry_after=verdict.retry_after))
 
 
 class Link:
@@ -264,10 +265,11 @@ class Link:
 
     # ------------------------------------------------------------------ output the shell asks for
 
-    def error(self, code: str, message: str, now: float) -> list[Action]:
+    def error(self, code: str, message: str, now: float, *,
+              retry_after: int | None = None) -> list[Action]:
         """A recoverable error found outside the link (a failure in the hub, say)."""
         out: list[Action] = []
-        self._fault(out, now, ProtocolError(code, message))
+        self._fault(out, now, ProtocolError(code, message, retry_after=retry_after))
         return out
 
     def shutdown(self) -> list[Action]:
@@ -419,7 +421,7 @@ class Link:
     # ------------------------------------------------------------------ errors
 
     def _encode_error(self, exc: ProtocolError) -> bytes:
-        error = p.Error(exc.code, exc.message, exc.ref)
+        error = p.error_of(exc)
         return p.encode_text(error) if self.mode is Mode.TEXT else p.encode_json(error)
 
     def _fault(self, out: list[Action], now: float, exc: ProtocolError) -> None:

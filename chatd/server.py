@@ -515,12 +515,12 @@ class Server:
         group = self.admission.group(ip)
         wait = self.passwords.wait(group, now) if self._password else 0.0
         if wait > 0:  # guessing passwords: PROTOCOL.txt 11.2
-            verdict = Refused(ErrorCode.AUTH_FAILED, "too many wrong passwords from this "
-                              f"address; try again in {math.ceil(wait)}s")
+            verdict = Refused(ErrorCode.AUTH_THROTTLED, "too many wrong passwords from this "
+                              f"address; try again in {math.ceil(wait)}s", math.ceil(wait))
             log = self.log.warning if self.passwords.first_refusal(group) else self.log.debug
         elif (ban := self.hub.mod.address_ban(ip, time.time())) is not None:  # 15.3
             verdict = Refused(ErrorCode.BANNED, f"your address ({ban.label}) is banned from "
-                              f"this server {ban.describe()}")
+                              f"this server {ban.describe()}", until=ban.until_stamp())
             log = self.log.info
         else:
             verdict = self.admission.admit(ip, now, throttle=throttle)
@@ -529,7 +529,7 @@ class Server:
             self.refusals[verdict.code] += 1
             log(f"refused: {verdict.message}", event="refuse", cid=self._cid, address=address)
             if say_why:
-                outlet.send(refusal(verdict.code, verdict.message))
+                outlet.send(refusal(verdict))
             outlet.close()
             return False
         if verdict is not None:
@@ -660,8 +660,8 @@ class Server:
         if type(event) is p.Oper and (wait := self.oper_passwords.wait(
                 self.admission.group(conn.ip), time.monotonic())) > 0:  # PROTOCOL.txt 15.1
             self.perform(conn, conn.link.error(
-                ErrorCode.OPER_FAILED, "too many wrong operator passwords from this address; "
-                f"try again in {math.ceil(wait)}s", time.monotonic()))
+                ErrorCode.OPER_THROTTLED, "too many wrong operator passwords from this address; "
+                f"try again in {math.ceil(wait)}s", time.monotonic(), retry_after=math.ceil(wait)))
             return
         try:
             self.apply_effects(self.hub.handle(

@@ -90,9 +90,19 @@ class Ack:
 
 @value
 class Error:
+    """`until`: when a ban ends ("" or None: permanent, banned only); `retry_after`:
+    seconds to wait (the throttles): what a client decides on (PROTOCOL.txt 7)."""
+
     code: str
     message: str
     ref: str | None = None
+    until: str | None = None
+    retry_after: int | None = None
+
+
+def error_of(exc: ProtocolError) -> Error:
+    """The error line that answers a refused line."""
+    return Error(exc.code, exc.message, exc.ref, exc.until, exc.retry_after)
 
 
 @value
@@ -297,6 +307,10 @@ def to_wire(update: Update) -> dict[str, Any]:
             obj = {"type": "error", "code": update.code, "message": update.message}
             if update.ref is not None:
                 obj["ref"] = update.ref
+            if update.until is not None:
+                obj["until"] = update.until or None  # null: permanent
+            if update.retry_after is not None:
+                obj["retry_after"] = update.retry_after
             return obj
         case WhoList():
             if update.room is None:
@@ -410,7 +424,10 @@ def decode_update(line: bytes) -> Update:
         case "ack":
             return Ack(_str(obj, "ref"), _str(obj, "id"), _str(obj, "time"))
         case "error":
-            return Error(_str(obj, "code"), _str(obj, "message"), _opt(obj, "ref"))
+            wait = obj.get("retry_after")
+            return Error(_str(obj, "code"), _str(obj, "message"), _opt(obj, "ref"),
+                         until=_str(obj, "until") if "until" in obj else None,
+                         retry_after=max(wait, 0) if type(wait) is int else None)
         case "who" if obj.get("all") is True:
             return WhoList(None, rooms=tuple(
                 (_str(r, "room"), _names(r.get("users"))) for r in _dicts(obj.get("rooms"))),

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
+from chatd.limits import Refused
 from chatd.link import (
     GREETING,
     GREETING_PASSWORD,
@@ -400,4 +401,7 @@ def test_shutdown_and_refusal_lines() -> None:
     text = Link(OPEN, T0)
     text.receive_data(b"tina\n", T0)
     assert text.shutdown() == [Send(b"* server shutting down\n"), Close()]
-    assert json.loads(refusal(ErrorCode.SERVER_FULL, "full"))["code"] == ErrorCode.SERVER_FULL
+    assert json.loads(refusal(Refused(ErrorCode.SERVER_FULL, "full"))) == {
+        "type": "error", "code": ErrorCode.SERVER_FULL, "message": "full"}
+    assert json.loads(refusal(Refused(ErrorCode.AUTH_THROTTLED, "wait", retry_after=4)))[
+        "retry_after"] == 4
