@@ -186,7 +186,8 @@ class Link:
             if line is LINE_TOO_LONG:
                 self._fault(out, now, ProtocolError(
                     ErrorCode.LINE_TOO_LONG,
-                    f"line longer than {self.config.max_line_bytes} bytes; skipped to its end"))
+                    f"line longer than {self.config.max_line_bytes} bytes; skipped to its end",
+                    max_line_bytes=self.config.max_line_bytes))
             else:
                 self._line(out, line, now)  # type: ignore[arg-type]
         return out
@@ -201,7 +202,8 @@ class Link:
         limit = self.config.max_line_bytes
         if len(line) > limit:
             self._fault(out, now, ProtocolError(
-                ErrorCode.LINE_TOO_LONG, f"message longer than {limit} bytes; dropped"))
+                ErrorCode.LINE_TOO_LONG, f"message longer than {limit} bytes; dropped",
+                max_line_bytes=limit))
         else:
             self._line(out, line, now)
         return out

@@ -53,20 +53,24 @@ class ErrorCode:
 class ProtocolError(Exception):
     """A client line the server cannot accept; answered with an error update.
 
-    `until` and `retry_after` are the error line's structured fields (PROTOCOL.txt 7,
-    declared in spec.py), so a client decides on them, never on the message."""
+    `until`, `retry_after` and `max_line_bytes` are the error line's structured fields
+    (PROTOCOL.txt 7, declared in spec.py), so a client decides on them, never on the
+    message."""
 
     def __init__(self, code: str, message: str, ref: str | None = None, *,
-                 until: str | None = None, retry_after: int | None = None) -> None:
+                 until: str | None = None, retry_after: int | None = None,
+                 max_line_bytes: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.ref = ref
         self.until = until
         self.retry_after = retry_after
+        self.max_line_bytes = max_line_bytes
 
-    def _key(self) -> tuple[str, str, str | None, str | None, int | None]:
-        return (self.code, self.message, self.ref, self.until, self.retry_after)
+    def _key(self) -> tuple[str, str, str | None, str | None, int | None, int | None]:
+        return (self.code, self.message, self.ref, self.until, self.retry_after,
+                self.max_line_bytes)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ProtocolError) and self._key() == other._key()

@@ -368,7 +368,7 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
                sample=up.Ack("r1", "11", "t")),
     ServerLine("error", up.Error, (
         Field("code"), Field("message"), Field("ref"), Field("until"),
-        Field("retry_after", "int")),
+        Field("retry_after", "int"), Field("max_line_bytes", "int")),
         sample=up.Error(ErrorCode.BANNED, "banned", until="2026-01-01T00:00:00.000Z")),
     ServerLine("who", up.WhoList, (Field("room"), Field("users", "list"),
                                    Field("all", "bool"), Field("rooms", "list"),
@@ -413,7 +413,8 @@ class ErrorSpec:
 ERRORS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec(ErrorCode.BAD_UTF8, "the line is not valid UTF-8"),
     ErrorSpec(ErrorCode.BAD_JSON, "the line is not a JSON object"),
-    ErrorSpec(ErrorCode.LINE_TOO_LONG, "the line is longer than the limit"),
+    ErrorSpec(ErrorCode.LINE_TOO_LONG, "the line is longer than the limit",
+              fields=("max_line_bytes",)),
     ErrorSpec(ErrorCode.UNKNOWN_TYPE, "the type is not a client line"),
     ErrorSpec(ErrorCode.UNKNOWN_COMMAND, "text mode: an unknown /command"),
     ErrorSpec(ErrorCode.BAD_FIELD, "a field is missing, of the wrong type or out of range"),

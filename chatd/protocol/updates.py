@@ -90,19 +90,22 @@ class Ack:
 
 @value
 class Error:
-    """`until`: when a ban ends ("" or None: permanent, banned only); `retry_after`:
-    seconds to wait (the throttles): what a client decides on (PROTOCOL.txt 7)."""
+    """`until`: when a ban ends ("": permanent; None: not a ban); `retry_after`: seconds
+    to wait (the throttles); `max_line_bytes`: the limit a line_too_long went over. What
+    a client decides on (PROTOCOL.txt 7)."""
 
     code: str
     message: str
     ref: str | None = None
     until: str | None = None
     retry_after: int | None = None
+    max_line_bytes: int | None = None
 
 
 def error_of(exc: ProtocolError) -> Error:
     """The error line that answers a refused line."""
-    return Error(exc.code, exc.message, exc.ref, exc.until, exc.retry_after)
+    return Error(exc.code, exc.message, exc.ref, exc.until, exc.retry_after,
+                 exc.max_line_bytes)
 
 
 @value
@@ -311,6 +314,8 @@ def to_wire(update: Update) -> dict[str, Any]:
                 obj["until"] = update.until or None  # null: permanent
             if update.retry_after is not None:
                 obj["retry_after"] = update.retry_after
+            if update.max_line_bytes is not None:
+                obj["max_line_bytes"] = update.max_line_bytes
             return obj
         case WhoList():
             if update.room is None:
@@ -424,10 +429,11 @@ def decode_update(line: bytes) -> Update:
         case "ack":
             return Ack(_str(obj, "ref"), _str(obj, "id"), _str(obj, "time"))
         case "error":
-            wait = obj.get("retry_after")
+            wait, most = obj.get("retry_after"), obj.get("max_line_bytes")
             return Error(_str(obj, "code"), _str(obj, "message"), _opt(obj, "ref"),
                          until=_str(obj, "until") if "until" in obj else None,
-                         retry_after=max(wait, 0) if type(wait) is int else None)
+                         retry_after=max(wait, 0) if type(wait) is int else None,
+                         max_line_bytes=most if type(most) is int and most > 0 else None)
         case "who" if obj.get("all") is True:
             return WhoList(None, rooms=tuple(
                 (_str(r, "room"), _names(r.get("users"))) for r in _dicts(obj.get("rooms"))),

@@ -25,7 +25,8 @@ async def test_after_three_wrong_passwords_the_address_must_wait(
     again = await Client.open(server.port)  # at once: refused before any password
     [line] = await again.closed()
     refused = json.loads(line)
-    assert refused["code"] == "auth_failed"
+    assert refused["code"] == "auth_throttled"
+    assert refused["retry_after"] == 1
     assert refused["message"] == "too many wrong passwords from this address; try again in 1s"
     await server.wait_log(r"4 wrong passwords in a row from 127\.0\.0\.1: its connections "
                           r"are refused for 1s")
@@ -39,6 +40,6 @@ async def test_a_guessing_flood_is_logged_in_summary(start_chatd: StartChatd) ->
     for _ in range(30):  # hammering while the address waits: refused, not logged each
         refused = await Client.open(server.port)
         [line] = await refused.closed()
-        assert json.loads(line)["code"] == "auth_failed"
+        assert json.loads(line)["code"] == "auth_throttled"
     assert sum("refused: too many wrong passwords" in line for line in server.log) == 1
     assert sum("auth failed: wrong password" in line for line in server.log) == 4
