@@ -303,7 +303,17 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
 )
 
 CLIENT_BY_WIRE: Final = {line.wire: line for line in CLIENT_LINES if line.json}
-COMMANDS: Final = tuple(c for line in CLIENT_LINES for c in line.commands)
+# The order /help lists the commands in (nc's /help is on the wire: it stays as it was).
+# A command missing here fails at import.
+_HELP_ORDER: Final = (
+    "/help", "/who [all]", "/rooms", "/join ROOM", "/nick NAME", "/msg NAME TEXT",
+    "/history [N]", "/topic", "/oper NAME PASSWORD", "//text", "/quit",
+    "/kick NAME [REASON]", "/roomkick NAME [REASON]", "/ban NAME [TIME] [REASON]",
+    "/banip ADDRESS [TIME] [REASON]", "/unban NAME", "/unbanip ADDRESS", "/bans",
+    "/mute NAME [REASON]", "/unmute NAME", "/topic TEXT",
+)
+COMMANDS: Final = tuple(sorted((c for line in CLIENT_LINES for c in line.commands),
+                               key=lambda c: _HELP_ORDER.index(c.usage)))
 # "/word" -> its commands (/topic has two: one for everyone, one for operators).
 TEXT_DISPATCH: Final[dict[str, tuple[Command, ...]]] = {}
 for _command in COMMANDS:
