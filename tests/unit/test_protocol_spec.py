@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from chatd import protocol as p
-from chatd.bus import LocalBus
-from chatd.hub import Config, Effects, Hub
 from chatd.protocol import spec
-from tests.replay import Replay
+from tests.support.hub_world import World
 
 FILL = {"NAME": "bob", "PASSWORD": "pw", "TEXT": "hi", "ROOM": "dev", "ADDRESS": "192.0.2.1",
         "[TIME]": "2h", "[REASON]": "spam", "[N]": "5", "[all]": "all"}
@@ -60,31 +57,17 @@ def test_every_server_line_encodes_decodes_and_renders(line: spec.ServerLine) ->
     assert isinstance(p.text_lines(line.sample), list)
 
 
-@dataclass(eq=False)
-class Peer:
-    cid: int
-    text: bool = False
-
-
 def test_the_hub_handles_every_client_line() -> None:
     """No declared line reaches the hub's "not handled" end (chatd/hub.py)."""
-    hub: Hub[Peer] = Hub(Config(), node="n1")
-    replay: Replay[Peer] = Replay()
-    seen: list[bytes] = []
-
-    def applied(fx: Effects[Peer]) -> None:
-        deliveries, commands = replay.run(fx)
-        seen.extend(data for _, data, _ in deliveries)
-        if commands:
-            bus.publish(commands)
-
-    bus: LocalBus[Peer] = LocalBus(hub, applied, clock=lambda: 1_764_100_800.0)
-    peer = Peer(1)
-    applied(hub.handle(peer, p.Connect(name="alice")))
+    w = World()
+    alice = w.join("alice")
+    last = (p.Connect, p.Disconnect)  # joined already; one that leaves goes last
     for line in spec.CLIENT_LINES:
-        if line.event is not p.Connect:
-            applied(hub.handle(peer, line.sample))
-    assert seen and not [data for data in seen if b"not handled" in data]
+        if line.event not in last:
+            w.send(alice, line.sample)
+    w.send(alice, p.Disconnect())
+    answers = w.take(alice)
+    assert answers and not [a for a in answers if "not handled" in a.get("message", "")]
 
 
 # ------------------------------------------------------------------------- text mode
