@@ -508,6 +508,9 @@ class Hub(Generic[P]):
             self._costly_reply(fx, peer, self._who(session, event.all))
         elif isinstance(event, p.Rooms):
             self._costly_reply(fx, peer, self._room_list())
+        elif isinstance(event, p.Whois):
+            user = self._user(event.name)
+            self._reply(fx, peer, p.WhoisReply(user.name, self.rooms[user.room].name, user.oper))
         elif isinstance(event, p.History):
             self._history_page(fx, peer, self.rooms[session.room], event)
         elif isinstance(event, p.MODERATION_EVENTS):

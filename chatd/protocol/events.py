@@ -75,6 +75,13 @@ class Nick:
 
 
 @value
+class Whois:
+    """Where one user is, and whether an operator (3.10)."""
+
+    name: str
+
+
+@value
 class History:
     before: str | None = None
     after: str | None = None
@@ -161,7 +168,7 @@ class SetTopic:
 
 Event: TypeAlias = (
     Connect | Message | Disconnect | Join | Who | Rooms | Nick | History | Ping | Pong | Help
-    | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic
+    | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
 )
 
 MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)
@@ -278,6 +285,8 @@ def encode_event(event: Event) -> bytes:
             obj = {"type": "who", "all": True} if event.all else {"type": "who"}
         case Nick():
             obj = {"type": "nick", "name": event.name}
+        case Whois():
+            obj = {"type": "whois", "name": event.name}
         case History():
             obj = {"type": "history", "limit": event.limit}
             if event.before is not None:

@@ -241,6 +241,9 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
     ClientLine("nick", ev.Nick, (_NAME,), sample=ev.Nick("bob"), commands=(Command(
         "nick", "NAME", "change your name", parse=lambda r: ev.Nick(r) if _one_word(r)
         else None),)),
+    ClientLine("whois", ev.Whois, (_NAME,), sample=ev.Whois("bob"), commands=(Command(
+        "whois", "NAME", "which room a user is in", parse=lambda r: ev.Whois(r)
+        if _one_word(r) else None),)),
     ClientLine("message", ev.Message,
                (Field("message", required=True), Field("to"),
                 Field("ref", most=MAX_REF_CHARS, least=1)),
@@ -306,7 +309,8 @@ CLIENT_BY_WIRE: Final = {line.wire: line for line in CLIENT_LINES if line.json}
 # The order /help lists the commands in (nc's /help is on the wire: it stays as it was).
 # A command missing here fails at import.
 _HELP_ORDER: Final = (
-    "/help", "/who [all]", "/rooms", "/join ROOM", "/nick NAME", "/msg NAME TEXT",
+    "/help", "/who [all]", "/whois NAME", "/rooms", "/join ROOM", "/nick NAME",
+    "/msg NAME TEXT",
     "/history [N]", "/topic", "/oper NAME PASSWORD", "//text", "/quit",
     "/kick NAME [REASON]", "/roomkick NAME [REASON]", "/ban NAME [TIME] [REASON]",
     "/banip ADDRESS [TIME] [REASON]", "/unban NAME", "/unbanip ADDRESS", "/bans",
@@ -400,6 +404,8 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
     ServerLine("oper", up.Opered, _CHAT_FIELDS,
                sample=up.Opered("alice", "lobby", "alice is now an operator", "13", "t")),
     ServerLine("notice", up.Notice, (Field("message"),), sample=up.Notice("done")),
+    ServerLine("whois", up.WhoisReply, (Field("name"), Field("room"), Field("oper", "bool")),
+               sample=up.WhoisReply("bob", "dev", oper=True)),
     ServerLine("bans", up.BanList, (Field("bans", "list"),),
                sample=up.BanList((up.BanEntry("name", "bob", "", "alice", "spam", "t"),))),
 )

@@ -37,6 +37,7 @@ from chatd.protocol.updates import (
     Unknown,
     Update,
     Welcome,
+    WhoisReply,
     WhoList,
 )
 
@@ -169,6 +170,9 @@ def text_lines(update: Update) -> list[str]:
         case Topic():
             return ["* " + visible(f"topic of {update.room}: {update.topic}" if update.topic
                                    else f"{update.room} has no topic")]
+        case WhoisReply():
+            return ["* " + visible(f"{update.name} is in {update.room}"
+                                   + (" (operator)" if update.oper else ""))]
         case Opered() | Notice():
             return ["* " + visible(update.message)]
         case BanList():

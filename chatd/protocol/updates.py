@@ -133,6 +133,15 @@ class HistoryEnd:
 
 
 @value
+class WhoisReply:
+    """The answer to whois (4.14): the user's name as they spell it, their room."""
+
+    name: str
+    room: str
+    oper: bool = False
+
+
+@value
 class Shutdown:
     message: str = "server shutting down"
 
@@ -227,6 +236,7 @@ Update: TypeAlias = (
     | Opered
     | Notice
     | BanList
+    | WhoisReply
     | Unknown
 )
 
@@ -356,6 +366,9 @@ def to_wire(update: Update) -> dict[str, Any]:
                     "message": update.message, "id": update.id, "time": update.time}
         case Notice():
             return {"type": "notice", "message": update.message}
+        case WhoisReply():
+            return {"type": "whois", "name": update.name, "room": update.room,
+                    "oper": update.oper}
         case BanList():
             return {"type": "bans", "bans": [
                 {"kind": b.kind, "target": b.target, "until": b.until or None, "by": b.by,
@@ -463,6 +476,8 @@ def decode_update(line: bytes) -> Update:
                           _str(obj, "id"), _str(obj, "time"))
         case "notice":
             return Notice(_str(obj, "message"))
+        case "whois":
+            return WhoisReply(_str(obj, "name"), _str(obj, "room"), obj.get("oper") is True)
         case "bans":
             return BanList(tuple(
                 BanEntry(_str(b, "kind"), _str(b, "target"), _str(b, "until"), _str(b, "by"),

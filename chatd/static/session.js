@@ -326,6 +326,9 @@ export class Session {
       case "oper": return this.operLine(msg);
       case "notice": return this.view.system(localTimes(text(msg.message)), "warn");
       case "bans": return this.banList(msg);
+      case "whois":
+        return this.view.system(`${text(msg.name)} is in #${text(msg.room)}` +
+          (msg.oper === true ? " (operator)." : "."));
       default: return undefined; // PROTOCOL.txt 12: ignore what is not known
     }
   }
