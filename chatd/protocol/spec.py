@@ -238,7 +238,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                sample=ev.Join("dev"), commands=(Command(
                    "join", "ROOM", "move to another room (it is created if new)",
                    parse=lambda r: ev.Join(r) if _one_word(r) else None),)),
-    ClientLine("nick", ev.Nick, (_NAME,), sample=ev.Nick("bob"), commands=(Command(
+    ClientLine("nick", ev.Nick, (_NAME,), sample=ev.Nick("alicia"), commands=(Command(
         "nick", "NAME", "change your name", parse=lambda r: ev.Nick(r) if _one_word(r)
         else None),)),
     ClientLine("whois", ev.Whois, (_NAME,), sample=ev.Whois("bob"), commands=(Command(
@@ -251,7 +251,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                commands=(Command("msg", "NAME TEXT", "a private line to one user", parse=_msg),
                          Command("/", "", "send a line that starts with /"))),
     ClientLine("history", ev.History, (Field("before"), Field("after"), _LIMIT),
-               cost="answer", decode=_json_history, sample=ev.History(before="12", limit=5),
+               cost="answer", decode=_json_history, sample=ev.History(limit=5),
                commands=(Command("history", "[N]", "the last N lines of this room again",
                                  parse=_history),)),
     ClientLine("topic", ev.SetTopic, (Field("topic", "line", most=MAX_TOPIC_CHARS),),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatd import protocol as p
+from chatd.effects import Charge
 from chatd.protocol import spec
 from tests.support.hub_world import World
 
@@ -68,6 +69,24 @@ def test_the_hub_handles_every_client_line() -> None:
     w.send(alice, p.Disconnect())
     answers = w.take(alice)
     assert answers and not [a for a in answers if "not handled" in a.get("message", "")]
+
+
+def test_the_declared_cost_is_what_flood_control_charges() -> None:
+    """PROTOCOL.txt 8.3: the lines declared cost "answer" are charged by their answer's
+    size; every other line takes its one token only."""
+    w = World(opers=(("alice", "s3cret-A"),))
+    alice = w.join("alice")
+    w.send(alice, p.Oper("alice", "s3cret-A"))
+    w.take(alice)
+    for line in spec.CLIENT_LINES:
+        if line.event in (p.Connect, p.Disconnect, p.Oper):
+            continue
+        if line.event is p.History:  # an empty page costs nothing: one line for it
+            w.say(alice, "a line for history to answer with")
+        fx = w.send(alice, line.sample)
+        charged = any(isinstance(op, Charge) for op in fx.ops)
+        assert charged == (line.cost == "answer"), line.wire
+        w.take(alice)
 
 
 # ------------------------------------------------------------------------- text mode
