@@ -6,8 +6,8 @@ words, and the module each belongs to:
 
 - framing.py    a *line*: bytes up to "\n", at most max_line_bytes (`LineSplitter`),
                 decoded as UTF-8; the first line decides the *mode* (JSON or text).
-- events.py     an *event*: what a client line means (Connect, Message, Join, ...);
-                `encode_event` the way back from one to a JSON line.
+- events.py     an *event*: what a client line means (Connect, Message, Join, ...),
+                and the field checks of JSON decoding.
 - updates.py    an *update*: what the server sends (Welcome, Chat, Joined, ...);
                 `encode_json` for the wire, `chat_json` on the broadcast path,
                 `decode_update` for clients.
@@ -16,8 +16,9 @@ words, and the module each belongs to:
 - spec.py       every line type declared once: wire name, fields and bounds, the
                 commands people type for it (syntax, /help line), its flood-control
                 cost; every error code with its one meaning and fields. The JSON
-                decoder (`parse_json_line`), the text-mode dispatch, the /help lists
-                of nc, chatc and the page (/commands.js) read it.
+                codec of client lines (`parse_json_line`, `encode_event`), the
+                text-mode dispatch, the /help lists of nc, chatc and the page
+                (/commands.js) read it.
 - labels.py     a *label*: a name or a room as shown; its *key* (`name_key`, case and
                 look-alikes folded) is what uniqueness compares.
 - values.py     `value`: the decorator of events, updates and commands (frozen for
@@ -25,9 +26,10 @@ words, and the module each belongs to:
 - errors.py     `ProtocolError` and the stable codes a client sees; constants.py the
                 numbers both ends agree on; times.py the server's time stamps.
 
-Every failure is a `ProtocolError` carrying a stable code. Events and updates are
-`value`s (immutable dataclasses) handled with `match` ending in `assert_never`, so a type
-added to the `Event` or `Update` union but not handled everywhere fails mypy.
+Every failure is a `ProtocolError` carrying a stable code. Updates are handled with
+`match` ending in `assert_never`, so an update type not handled everywhere fails mypy;
+tests/unit/test_protocol_spec.py fails for an event or update class not declared in
+spec.py, or declared but not handled by a consumer (codec, text renderer, hub).
 """
 
 from __future__ import annotations
@@ -74,7 +76,6 @@ from chatd.protocol.events import (
     Whois,
     check_seconds,
     decode_message,
-    encode_event,
     one_line,
 )
 from chatd.protocol.framing import (
@@ -92,6 +93,7 @@ from chatd.protocol.labels import (
     normalize_room,
 )
 from chatd.protocol.spec import (
+    CLIENT_BY_EVENT,
     CLIENT_BY_WIRE,
     CLIENT_LINES,
     COMMANDS,
@@ -108,6 +110,7 @@ from chatd.protocol.spec import (
     commands_js,
     declared_events,
     declared_updates,
+    encode_event,
     help_table,
     parse_json_line,
 )
@@ -155,6 +158,7 @@ from chatd.protocol.updates import (
 from chatd.protocol.values import is_value, value
 
 __all__ = [
+    "CLIENT_BY_EVENT",
     "CLIENT_BY_WIRE",
     "CLIENT_LINES",
     "COMMANDS",

@@ -2,7 +2,7 @@
 
 An *event* is a `value` (Connect, Message, Join, ...), one per client line type, each
 declared with its fields in spec.py, whose `parse_json_line` makes one from a JSON line
-(with the field checks here); `encode_event` is the way back (what chatc sends). Text
+(with the field checks here) and `encode_event` the way back (what chatc sends). Text
 mode makes the same events from typed lines (textmode.py).
 """
 
@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import field
-from typing import Any, Final, TypeAlias, assert_never
+from typing import Any, Final, TypeAlias
 
 from chatd.protocol.constants import (
     MAX_BAN_SECONDS,
@@ -262,73 +262,3 @@ def _loads(line: bytes) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         raise ProtocolError(ErrorCode.BAD_JSON, "line is not valid JSON") from None
-
-
-def encode_event(event: Event) -> bytes:
-    """A client event as a JSON line (what chatc sends)."""
-    obj: dict[str, Any]
-    match event:
-        case Message():
-            obj = {"type": "message", "message": event.message}
-            if event.to is not None:
-                obj["to"] = event.to
-            if event.ref is not None:
-                obj["ref"] = event.ref
-        case Connect():
-            obj = {"type": "connect"}
-            for key in ("name", "password", "resume", "last_id", "room"):
-                if getattr(event, key) is not None:
-                    obj[key] = getattr(event, key)
-        case Join():
-            obj = {"type": "join", "room": event.room}
-        case Who():
-            obj = {"type": "who", "all": True} if event.all else {"type": "who"}
-        case Nick():
-            obj = {"type": "nick", "name": event.name}
-        case Whois():
-            obj = {"type": "whois", "name": event.name}
-        case History():
-            obj = {"type": "history", "limit": event.limit}
-            if event.before is not None:
-                obj["before"] = event.before
-            if event.after is not None:
-                obj["after"] = event.after
-        case Disconnect():
-            obj = {"type": "disconnect"}
-        case Rooms():
-            obj = {"type": "rooms"}
-        case Ping():
-            obj = {"type": "ping"}
-        case Pong():
-            obj = {"type": "pong"}
-        case Oper():
-            obj = {"type": "oper", "name": event.name, "password": event.password}
-        case Kick():
-            obj = {"type": "kick", "name": event.name, "from": "room" if event.room else "server"}
-            if event.reason:
-                obj["reason"] = event.reason
-        case Ban() | Unban():
-            obj = {"type": "ban" if isinstance(event, Ban) else "unban"}
-            obj.update({"name": event.name} if event.name is not None
-                       else {"address": event.address})
-            if isinstance(event, Ban):
-                if event.seconds is not None:
-                    obj["seconds"] = event.seconds
-                if event.reason:
-                    obj["reason"] = event.reason
-        case Bans():
-            obj = {"type": "bans"}
-        case Mute() | Unmute():
-            obj = {"type": "mute" if isinstance(event, Mute) else "unmute", "name": event.name}
-            if isinstance(event, Mute) and event.reason:
-                obj["reason"] = event.reason
-            if event.room is not None:
-                obj["room"] = event.room
-        case SetTopic():
-            obj = {"type": "topic"} if event.topic is None else {"type": "topic",
-                                                                   "topic": event.topic}
-        case Help():
-            raise ValueError("help is a text-mode command with no JSON line; answer it locally")
-        case _:
-            assert_never(event)
-    return (_dumps(obj) + "\n").encode()

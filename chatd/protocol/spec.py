@@ -183,12 +183,26 @@ class ClientLine:
     cost: _Cost = "line"
     json: bool = True  # False: text mode only (help)
     decode: Callable[[dict[str, Any]], Any] | None = field(default=None, compare=False)
+    encode: Callable[[Any], dict[str, Any]] | None = field(default=None, compare=False)
     sample: Any = None  # an event of this line, for the consumers' tests
 
     def from_json(self, obj: dict[str, Any]) -> Any:
         if self.decode is not None:
             return self.decode(obj)
         return self.event(**{f.attr or f.name: f.check(obj) for f in self.fields})
+
+    def to_json(self, event: Any) -> dict[str, Any]:
+        """The line's JSON object: its declared fields, but for those not given (None,
+        false, or an empty reason: what a server takes as left out)."""
+        if self.encode is not None:
+            return self.encode(event)
+        obj: dict[str, Any] = {"type": self.wire}
+        for f in self.fields:
+            value = getattr(event, f.attr or f.name)
+            if value is None or value is False or (value == "" and f.default == ""):
+                continue
+            obj[f.name] = value
+        return obj
 
 
 def _kick(obj: dict[str, Any]) -> ev.Kick:
@@ -205,6 +219,14 @@ def _target(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     if (name is None) == (address is None):
         raise ProtocolError(ErrorCode.BAD_FIELD, "give 'name' or 'address', one of them")
     return name, address
+
+
+def _kick_json(event: ev.Kick) -> dict[str, Any]:
+    obj: dict[str, Any] = {"type": "kick", "name": event.name,
+                           "from": "room" if event.room else "server"}
+    if event.reason:
+        obj["reason"] = event.reason
+    return obj
 
 
 def _json_history(obj: dict[str, Any]) -> ev.History:
@@ -250,7 +272,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                decode=ev.decode_message, sample=ev.Message("hi", to="bob", ref="r1"),
                commands=(Command("msg", "NAME TEXT", "a private line to one user", parse=_msg),
                          Command("/", "", "send a line that starts with /"))),
-    ClientLine("history", ev.History, (Field("before"), Field("after"), _LIMIT),
+    ClientLine("history", ev.History, (_LIMIT, Field("before"), Field("after")),
                cost="answer", decode=_json_history, sample=ev.History(limit=5),
                commands=(Command("history", "[N]", "the last N lines of this room again",
                                  parse=_history),)),
@@ -265,6 +287,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
     ClientLine("disconnect", ev.Disconnect, sample=ev.Disconnect(), commands=(Command(
         "quit", "", "leave the chat", parse=lambda r: ev.Disconnect()),)),
     ClientLine("kick", ev.Kick, (_NAME, _REASON, Field("from")), decode=_kick,
+               encode=_kick_json,
                sample=ev.Kick("bob", "spam", room=True), commands=(
                    Command("kick", "NAME [REASON]", "remove a user from the server", oper=True,
                            parse=lambda r: ev.Kick(*_name_reason(r)) if r else None),
@@ -306,6 +329,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
 )
 
 CLIENT_BY_WIRE: Final = {line.wire: line for line in CLIENT_LINES if line.json}
+CLIENT_BY_EVENT: Final = {line.event: line for line in CLIENT_LINES}
 # The order /help lists the commands in (nc's /help is on the wire: it stays as it was).
 # A command missing here fails at import.
 _HELP_ORDER: Final = (
@@ -341,6 +365,18 @@ def parse_json_line(line: bytes) -> ev.Event:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown type {kind[:40]!r}")
     event: ev.Event = spec.from_json(obj)
     return event
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode_event(event: ev.Event) -> bytes:
+    """A client event as a JSON line (what chatc sends), from its declaration."""
+    line = CLIENT_BY_EVENT[type(event)]
+    if not line.json:
+        raise ValueError(f"{line.wire} is a text-mode command with no JSON line; answer it "
+                         "locally")
+    return (_dumps(line.to_json(event)) + "\n").encode()
 
 
 def help_table(*, oper: bool) -> dict[str, str]:
