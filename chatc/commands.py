@@ -9,7 +9,7 @@ from typing import TypeAlias
 from chatc.words import words
 from chatd import protocol as p
 
-# The same list as nc's and the page's /help (chatd's commandlist); operators' commands
+# The same list as nc's and the page's /help (chatd.protocol.spec); operators' commands
 # are listed once the user is one (PROTOCOL.txt 15).
 HELP: tuple[tuple[str, str], ...] = tuple(p.TEXT_COMMANDS.items())
 OPER_HELP: tuple[tuple[str, str], ...] = tuple(p.OPER_COMMANDS.items())
@@ -58,7 +58,8 @@ def parse(line: str) -> Action | None:
         event = p.parse_text_line(line.encode("utf-8", "surrogateescape"))
     except p.ProtocolError as exc:
         if exc.code == p.ErrorCode.UNKNOWN_COMMAND:
-            return Bad(words(p.Error(exc.code, exc.message)))
+            command = line.split(" ", 1)[0].lower()[:40]
+            return Bad(words(p.error_of(exc), command=command))
         return Bad(exc.message)  # a usage line says what to type already
     if event is None:
         return None

@@ -264,6 +264,9 @@ def render(update: p.Update, me: str, now: Clock = datetime.now,
         return [notice(line, style="", now=now) for line in update.lines]
     if isinstance(update, (p.Topic, p.Opered, p.Notice, p.BanList)):
         return _moderation(update, now)
+    if isinstance(update, p.WhoisReply):
+        operator = " (operator)" if update.oper else ""
+        return [notice(f"{update.name} is in {update.room}{operator}", style="", now=now)]
     return []  # acks, pings and line types this client does not know
 
 

@@ -1,12 +1,13 @@
 """Server errors as a person reads them: what happened and what to do, not a code.
 
-Pure. The code stays available to the caller (shown dim at the end of the line on a
-terminal, in parentheses in plain text): it is what one searches for or reports.
+Pure. Every decision hangs on the code (each has one meaning, PROTOCOL.txt 7), the error
+line's fields (until, retry_after, max_line_bytes) and what chatc asked for; the server's
+message is only shown, never read. The code stays available to the caller (shown dim at
+the end of the line on a terminal, in parentheses in plain text): it is what one
+searches for or reports.
 """
 
 from __future__ import annotations
-
-import re
 
 from chatd import protocol as p
 
@@ -35,37 +36,55 @@ _SAID: dict[str, str] = {
                 "send it again",
     E.NOT_JOINED: "the server does not know you yet; reconnect",
     E.ALREADY_JOINED: "this connection has joined already",
+    E.ALREADY_IN_ROOM: "you are in that room already",
 }
 
 
+def _wait(seconds: int | None) -> str:
+    if not seconds:
+        return "wait a while"
+    return f"wait {seconds} second{'s' if seconds != 1 else ''}" if seconds < 90 else \
+        f"wait {round(seconds / 60)} minutes"
+
+
 def words(error: p.Error, *, name: str | None = None, to: str | None = None,
-          limit: int | None = None, joining: bool = False) -> str:
+          limit: int | None = None, joining: bool = False, command: str | None = None) -> str:
     """What happened and what to do. `name`: the name asked for (nick); `to`: the user a
     private line was for; `limit`: the server's line limit in bytes, if known; `joining`:
-    the answer to the connect line (then no /command can help)."""
+    the answer to the connect line (then no /command can help); `command`: the command
+    word typed, for unknown_command."""
     code, message = error.code, error.message
     if code in _SAID:
         return _SAID[code]
     if code == E.NAME_TAKEN:
-        taken = name or message.removesuffix(" is taken")
-        return f"{taken} is taken; try /nick {p.visible(taken)[:30]}_"
+        if name is None:
+            return "that name is taken; try another with /nick NAME"
+        return f"{name} is taken; try /nick {p.visible(name)[:30]}_"
+    if code == E.SAME_NAME:
+        return f"you are {name} already" if name else "that is your name already"
+    if code == E.NAME_BANNED:
+        return f"{message}; choose another name"
+    if code == E.AUTH_THROTTLED:
+        return f"too many wrong passwords from your address; {_wait(error.retry_after)}"
+    if code == E.OPER_THROTTLED:
+        return (f"too many wrong operator passwords from your address; "
+                f"{_wait(error.retry_after)}, then try /oper again")
     if code == E.BAD_NAME:
         nick = "" if joining else "; try another with /nick NAME"
         return f"that name cannot be used: {message}{nick}"
     if code == E.BAD_ROOM:
         return f"cannot go there: {message}"
     if code == E.NO_SUCH_USER:
-        who = to or message.removeprefix("no user named ")
-        return f"nobody called {who} is online; see /who all"
+        who = f"nobody called {to}" if to else "nobody by that name"
+        return f"{who} is online; see /who all"
     if code == E.UNKNOWN_COMMAND:
-        command = message.removeprefix("unknown command ").split(" (")[0]
+        if command is None:
+            return "that is not a command; /help lists them"
         return f"{command} is not a command; /help lists them, and /{command} sends it as text"
     if code == E.LINE_TOO_LONG:
-        # The server's own limit, if its message names it: it can be below what chatc
+        # The server's own limit, when its error names it: it can be below what chatc
         # checked against (a server that does not announce its limit).
-        number = re.search(r"\d+", message)
-        if number:
-            limit = int(number.group())
+        limit = error.max_line_bytes or limit
         most = f" of {limit:,} bytes" if limit else ""
         return f"over the server's limit{most}; shorten it"
     if code == E.RATE_LIMITED:

@@ -437,7 +437,7 @@ class Hub(Generic[P]):
             else:
                 self._joined_event(fx, peer, session, event)
         except ProtocolError as exc:
-            self._reply(fx, peer, p.Error(exc.code, exc.message, exc.ref))
+            self._reply(fx, peer, p.error_of(exc))
             if isinstance(event, p.Connect) and session is None \
                     and peer.cid not in self._pending:
                 fx.ops.append(Settled(peer, False))  # it may send another connect
@@ -454,7 +454,7 @@ class Hub(Generic[P]):
         ban = self.mod.name_ban(name, self._now) or (
             self.mod.address_ban(address, self._now) if address else None)
         if ban is not None:  # PROTOCOL.txt 15.3: told until when, then closed
-            self._reply(fx, peer, p.Error(ErrorCode.BANNED, self._ban_text(ban, name)))
+            self._reply(fx, peer, self._ban_error(ban, name))
             fx.ops.append(Close(peer))
             return
         self._serial += 1
@@ -499,14 +499,14 @@ class Hub(Generic[P]):
         elif isinstance(event, p.Join):
             room = p.normalize_room(event.room)
             if p.name_key(room) == session.room:
-                raise ProtocolError(ErrorCode.BAD_ROOM, f"you are in {room} already")
+                raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, f"you are in {room} already")
             fx.publish(MoveCmd(origin, session.sid, room))
         elif isinstance(event, p.Nick):
             if not event.name.strip():
                 raise ProtocolError(ErrorCode.BAD_NAME, "name is blank")
             name = p.normalize_name(event.name)
             if name == session.name:
-                raise ProtocolError(ErrorCode.BAD_NAME, f"you are {name} already")
+                raise ProtocolError(ErrorCode.SAME_NAME, f"you are {name} already")
             self._check_free(name, session)
             self._check_unbanned(name, self._now)
             fx.publish(RenameCmd(origin, session.sid, name))
@@ -514,6 +514,9 @@ class Hub(Generic[P]):
             self._costly_reply(fx, peer, self._who(session, event.all))
         elif isinstance(event, p.Rooms):
             self._costly_reply(fx, peer, self._room_list())
+        elif isinstance(event, p.Whois):
+            user = self._user(event.name)
+            self._reply(fx, peer, p.WhoisReply(user.name, self.rooms[user.room].name, user.oper))
         elif isinstance(event, p.History):
             self._history_page(fx, peer, self.rooms[session.room], event)
         elif isinstance(event, p.MODERATION_EVENTS):
@@ -554,8 +557,8 @@ class Hub(Generic[P]):
 
     def _check_unbanned(self, name: str, now: float) -> None:
         if (ban := self.mod.name_ban(name, now)) is not None:
-            raise ProtocolError(ErrorCode.BANNED, f"the name {name} is banned "
-                                f"{ban.describe()}")
+            raise ProtocolError(ErrorCode.NAME_BANNED, f"the name {name} is banned "
+                                f"{ban.describe()}", until=ban.until_stamp())
 
     def _history_page(self, fx: Effects[P], peer: P, room: Room[P], ask: p.History) -> None:
         lines = self._retained(room)
@@ -797,7 +800,7 @@ class Hub(Generic[P]):
             peer = self._pending.pop(cmd.origin.cid, None) if cmd.origin.node == self.node \
                 else None
             if peer is not None:
-                self._reply(fx, peer, p.Error(ErrorCode.BANNED, self._ban_text(ban, cmd.name)))
+                self._reply(fx, peer, self._ban_error(ban, cmd.name))
                 fx.ops.append(Close(peer))
             return
         name = self._free_name(cmd.name)
@@ -996,7 +999,7 @@ class Hub(Generic[P]):
             self._check_free(cmd.name, session)
             self._check_unbanned(cmd.name, st.now)  # banned meanwhile: the log decides
         except ProtocolError as exc:
-            self._answer(fx, cmd.origin, p.Error(exc.code, exc.message))
+            self._answer(fx, cmd.origin, p.error_of(exc))
             return
         old = session.name
         del self.names[p.name_key(old)]
@@ -1013,9 +1016,10 @@ class Hub(Generic[P]):
 
     # ------------------------------------------------------------------ moderation (15)
 
-    def _ban_text(self, ban: BanRecord, name: str) -> str:
+    def _ban_error(self, ban: BanRecord, name: str) -> p.Error:
         what = f"the name {name} is" if ban.kind == "name" else f"your address ({ban.label}) is"
-        return f"{what} banned from this server {ban.describe()}"
+        return p.Error(ErrorCode.BANNED, f"{what} banned from this server {ban.describe()}",
+                       until=ban.until_stamp())
 
     def _user(self, name: str) -> Session[P]:
         target = self.names.get(p.name_key(name))
@@ -1053,8 +1057,9 @@ class Hub(Generic[P]):
         if isinstance(event, p.Kick):
             target = self._user(event.name)
             if event.room and target.room == p.name_key(p.DEFAULT_ROOM):
-                raise ProtocolError(ErrorCode.BAD_ROOM, f"{target.name} is in {p.DEFAULT_ROOM}"
-                                    " already: kick them from the server instead")
+                raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, f"{target.name} is in "
+                                    f"{p.DEFAULT_ROOM} already: kick them from the server "
+                                    "instead")
             fx.publish(KickCmd(origin, target.sid, session.name, event.reason, event.room))
         elif isinstance(event, (p.Ban, p.Unban)):
             if event.name is not None:
@@ -1081,7 +1086,7 @@ class Hub(Generic[P]):
         elif isinstance(event, p.Unmute):
             in_room = p.name_key(p.normalize_room(event.room)) if event.room else None
             if not self.mod.is_muted(event.name, in_room):
-                raise ProtocolError(ErrorCode.NO_SUCH_BAN, f"{event.name[:40]} is not muted")
+                raise ProtocolError(ErrorCode.NOT_MUTED, f"{event.name[:40]} is not muted")
             fx.publish(MuteCmd(origin, in_room, p.normalize_name(event.name), session.name,
                                "", False))
         elif isinstance(event, p.SetTopic):
@@ -1155,20 +1160,20 @@ class Hub(Generic[P]):
                              f"{name} was removed from {old.name} by {cmd.by}{why}")
             where = f"from {old.name}"
         else:
-            self._end_session(fx, target, st, code=ErrorCode.KICKED,
-                              told=f"you were removed from the server by {cmd.by}{why}",
+            self._end_session(fx, target, st, told=p.Error(
+                ErrorCode.KICKED, f"you were removed from the server by {cmd.by}{why}"),
                               said=f"{name} was removed by {cmd.by}{why}")
             where = "from the server"
         self._answer(fx, cmd.origin, p.Notice(f"{name} was removed {where}"))
         fx.audit = f"{cmd.by} kicked {name} {where} (reason: {cmd.reason or 'none'})"
 
-    def _end_session(self, fx: Effects[P], target: Session[P], st: Stamp, *, code: str,
-                     told: str, said: str) -> None:
+    def _end_session(self, fx: Effects[P], target: Session[P], st: Stamp, *,
+                     told: p.Error, said: str) -> None:
         """An operator ends a session: it is told why, the room sees why, and it cannot
         be resumed (it is gone)."""
         peer = target.peer
         if peer is not None:
-            self._reply(fx, peer, p.Error(code, told))
+            self._reply(fx, peer, told)
         self._remove(fx, target, st, None, said)
         if peer is not None:
             fx.ops.append(Close(peer))
@@ -1188,8 +1193,7 @@ class Hub(Generic[P]):
             hit = [s for s in self.sessions.values()
                    if s.address and self.mod.address_ban(s.address, st.now) is ban]
         for target in hit:
-            self._end_session(fx, target, st, code=ErrorCode.BANNED,
-                              told=self._ban_text(ban, target.name),
+            self._end_session(fx, target, st, told=self._ban_error(ban, target.name),
                               said=f"{target.name} was banned by {cmd.by}"
                               + (f" ({cmd.reason})" if cmd.reason else ""))
         gone = ", ".join(s.name for s in hit) or "nobody"

@@ -134,11 +134,14 @@ class Refusal:
 
     code: str
     message: str
+    retry_after: int | None = None  # the error line's fields (PROTOCOL.txt 7)
+    until: str | None = None
     log_level: Literal["debug", "info", "warning"] = "warning"
 
     def line(self) -> bytes:
         """The one line a refused connection gets (its mode is not known: JSON)."""
-        return p.encode_json(p.Error(self.code, self.message))
+        return p.encode_json(p.Error(self.code, self.message, until=self.until,
+                                     retry_after=self.retry_after))
 
 
 class Admission:
@@ -371,12 +374,14 @@ class AdmissionPolicy:
         group = self.admission.group(ip)
         wait = self.passwords.wait(group, now) if self.password else 0.0
         if wait > 0:
-            return Refusal(ErrorCode.AUTH_FAILED, "too many wrong passwords from this "
-                           f"address; try again in {math.ceil(wait)}s",
-                           "warning" if self.passwords.first_refusal(group) else "debug")
+            return Refusal(ErrorCode.AUTH_THROTTLED, "too many wrong passwords from this "
+                           f"address; try again in {math.ceil(wait)}s", math.ceil(wait),
+                           log_level="warning" if self.passwords.first_refusal(group)
+                           else "debug")
         if (record := ban()) is not None:
             return Refusal(ErrorCode.BANNED, f"your address ({record.label}) is banned from "
-                           f"this server {record.describe()}", "info")
+                           f"this server {record.describe()}", until=record.until_stamp(),
+                           log_level="info")
         return self.admission.admit(ip, now, throttle=throttle)
 
     def web_socket(self, ip: str, now: float) -> Refusal | None:
@@ -389,8 +394,8 @@ class AdmissionPolicy:
         wait = self.oper_passwords.wait(self.admission.group(ip), now)
         if wait <= 0:
             return None
-        return Refusal(ErrorCode.OPER_FAILED, "too many wrong operator passwords from this "
-                       f"address; try again in {math.ceil(wait)}s")
+        return Refusal(ErrorCode.OPER_THROTTLED, "too many wrong operator passwords from this "
+                       f"address; try again in {math.ceil(wait)}s", math.ceil(wait))
 
     def wrong_password(self, ip: str, now: float) -> str | None:
         """A wrong server password; the log line when its address must now wait."""

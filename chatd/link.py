@@ -82,11 +82,6 @@ def sent_privately(to: str, message: str) -> bytes:
     return f"-> *{p.visible(to)}* {p.visible(message)}\n".encode()
 
 
-def refusal(code: str, message: str) -> bytes:
-    """The one line a connection over a connection limit gets (its mode is not known)."""
-    return p.encode_json(p.Error(code, message))
-
-
 class Link(Generic[P]):
     __slots__ = (
         "peer", "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "pending_name",
@@ -143,7 +138,8 @@ class Link(Generic[P]):
             if line is LINE_TOO_LONG:
                 self._fault(out, now, ProtocolError(
                     ErrorCode.LINE_TOO_LONG,
-                    f"line longer than {self.config.max_line_bytes} bytes; skipped to its end"))
+                    f"line longer than {self.config.max_line_bytes} bytes; skipped to its end",
+                    max_line_bytes=self.config.max_line_bytes))
             else:
                 self._line(out, line, now)  # type: ignore[arg-type]
         return out
@@ -158,7 +154,8 @@ class Link(Generic[P]):
         limit = self.config.max_line_bytes
         if len(line) > limit:
             self._fault(out, now, ProtocolError(
-                ErrorCode.LINE_TOO_LONG, f"message longer than {limit} bytes; dropped"))
+                ErrorCode.LINE_TOO_LONG, f"message longer than {limit} bytes; dropped",
+                max_line_bytes=limit))
         else:
             self._line(out, line, now)
         return out
@@ -223,12 +220,13 @@ class Link(Generic[P]):
 
     # ------------------------------------------------------------------ output the shell asks for
 
-    def error(self, code: str, message: str, now: float) -> list[Action[P]]:
+    def error(self, code: str, message: str, now: float, *,
+              retry_after: int | None = None) -> list[Action[P]]:
         """A recoverable error found outside the link (a failure in the hub, say)."""
         if self.peer is None:  # detached
             return []
         out: list[Action[P]] = []
-        self._fault(out, now, ProtocolError(code, message))
+        self._fault(out, now, ProtocolError(code, message, retry_after=retry_after))
         return out
 
     def shutdown(self) -> list[Action[P]]:
@@ -384,7 +382,7 @@ class Link(Generic[P]):
     # ------------------------------------------------------------------ errors
 
     def _encode_error(self, exc: ProtocolError) -> bytes:
-        error = p.Error(exc.code, exc.message, exc.ref)
+        error = p.error_of(exc)
         return p.encode_text(error) if self.mode is Mode.TEXT else p.encode_json(error)
 
     def _fault(self, out: list[Action[P]], now: float, exc: ProtocolError) -> None:

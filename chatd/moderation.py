@@ -103,6 +103,10 @@ class BanRecord:
         when = f"until {p.format_time(self.until)}" if self.until else "permanently"
         return when + (f" ({self.reason})" if self.reason else "")
 
+    def until_stamp(self) -> str:
+        """When the ban ends, as the error line's "until" says it; "": permanent."""
+        return p.format_time(self.until) if self.until else ""
+
     def entry(self) -> p.BanEntry:
         return p.BanEntry(self.kind, self.label, p.format_time(self.until) if self.until else "",
                           self.by, self.reason, p.format_time(self.since))

@@ -585,7 +585,8 @@ class Server:
     def _handle(self, conn: Connection, event: p.Event) -> None:
         if type(event) is p.Oper and (refusal := self.policy.oper_refusal(
                 conn.ip, time.monotonic())) is not None:  # PROTOCOL.txt 15.1
-            self.perform(conn.link.error(refusal.code, refusal.message, time.monotonic()))
+            self.perform(conn.link.error(refusal.code, refusal.message, time.monotonic(),
+                                         retry_after=refusal.retry_after))
             return
         try:
             self.apply_effects(self.hub.handle(

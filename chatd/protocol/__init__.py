@@ -6,15 +6,19 @@ words, and the module each belongs to:
 
 - framing.py    a *line*: bytes up to "\n", at most max_line_bytes (`LineSplitter`),
                 decoded as UTF-8; the first line decides the *mode* (JSON or text).
-- events.py     an *event*: what a client line means (Connect, Message, Join, ...);
-                `parse_json_line` makes one from a JSON line, `encode_event` the way back.
+- events.py     an *event*: what a client line means (Connect, Message, Join, ...),
+                and the field checks of JSON decoding.
 - updates.py    an *update*: what the server sends (Welcome, Chat, Joined, ...);
                 `encode_json` for the wire, `chat_json` on the broadcast path,
                 `decode_update` for clients.
 - textmode.py   *text mode* for people at nc: typed lines -> events, updates -> lines,
                 and `visible`, the rule for network text on a screen.
-- commandlist.py  the commands people type, with their /help lines: one table for nc,
-                chatc and the page.
+- spec.py       every line type declared once: wire name, fields and bounds, the
+                commands people type for it (syntax, /help line), its flood-control
+                cost; every error code with its one meaning and fields. The JSON
+                codec of client lines (`parse_json_line`, `encode_event`), the
+                text-mode dispatch, the /help lists of nc, chatc and the page
+                (/commands.js) read it.
 - labels.py     a *label*: a name or a room as shown; its *key* (`name_key`, case and
                 look-alikes folded) is what uniqueness compares.
 - values.py     `value`: the decorator of events, updates and commands (frozen for
@@ -22,14 +26,14 @@ words, and the module each belongs to:
 - errors.py     `ProtocolError` and the stable codes a client sees; constants.py the
                 numbers both ends agree on; times.py the server's time stamps.
 
-Every failure is a `ProtocolError` carrying a stable code. Events and updates are
-`value`s (immutable dataclasses) handled with `match` ending in `assert_never`, so a type
-added to the `Event` or `Update` union but not handled everywhere fails mypy.
+Every failure is a `ProtocolError` carrying a stable code. Updates are handled with
+`match` ending in `assert_never`, so an update type not handled everywhere fails mypy;
+tests/unit/test_protocol_spec.py fails for an event or update class not declared in
+spec.py, or declared but not handled by a consumer (codec, text renderer, hub).
 """
 
 from __future__ import annotations
 
-from chatd.protocol.commandlist import COMMANDS, Command, commands_js, help_table
 from chatd.protocol.constants import (
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_NAME,
@@ -69,10 +73,10 @@ from chatd.protocol.events import (
     Unban,
     Unmute,
     Who,
+    Whois,
     check_seconds,
-    encode_event,
+    decode_message,
     one_line,
-    parse_json_line,
 )
 from chatd.protocol.framing import (
     LINE_TOO_LONG,
@@ -87,6 +91,28 @@ from chatd.protocol.labels import (
     name_variant,
     normalize_name,
     normalize_room,
+)
+from chatd.protocol.spec import (
+    CLIENT_BY_EVENT,
+    CLIENT_BY_WIRE,
+    CLIENT_LINES,
+    COMMANDS,
+    ERROR_BY_CODE,
+    ERRORS,
+    SERVER_BY_UPDATE,
+    SERVER_LINES,
+    TEXT_DISPATCH,
+    ClientLine,
+    Command,
+    ErrorSpec,
+    Field,
+    ServerLine,
+    commands_js,
+    declared_events,
+    declared_updates,
+    encode_event,
+    help_table,
+    parse_json_line,
 )
 from chatd.protocol.textmode import (
     OPER_COMMANDS,
@@ -121,20 +147,27 @@ from chatd.protocol.updates import (
     Unknown,
     Update,
     Welcome,
+    WhoisReply,
     WhoList,
     chat_json,
     decode_update,
     encode_json,
+    error_of,
     to_wire,
 )
 from chatd.protocol.values import is_value, value
 
 __all__ = [
+    "CLIENT_BY_EVENT",
+    "CLIENT_BY_WIRE",
+    "CLIENT_LINES",
     "COMMANDS",
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_NAME",
     "DEFAULT_ROOM",
+    "ERRORS",
     "ERRORS_SENT",
+    "ERROR_BY_CODE",
     "HISTORY_PAGE_MAX",
     "LINE_TOO_LONG",
     "MAX_BAN_SECONDS",
@@ -144,7 +177,10 @@ __all__ = [
     "MAX_TOPIC_CHARS",
     "MODERATION_EVENTS",
     "OPER_COMMANDS",
+    "SERVER_BY_UPDATE",
+    "SERVER_LINES",
     "TEXT_COMMANDS",
+    "TEXT_DISPATCH",
     "VERSION",
     "Ack",
     "Ban",
@@ -152,12 +188,15 @@ __all__ = [
     "BanList",
     "Bans",
     "Chat",
+    "ClientLine",
     "Command",
     "Connect",
     "Disconnect",
     "Error",
     "ErrorCode",
+    "ErrorSpec",
     "Event",
+    "Field",
     "Help",
     "History",
     "HistoryEnd",
@@ -180,6 +219,7 @@ __all__ = [
     "Renamed",
     "RoomList",
     "Rooms",
+    "ServerLine",
     "ServerPing",
     "ServerPong",
     "SetTopic",
@@ -192,15 +232,21 @@ __all__ = [
     "Welcome",
     "Who",
     "WhoList",
+    "Whois",
+    "WhoisReply",
     "chat_json",
     "check_seconds",
     "clean_message",
     "commands_js",
+    "declared_events",
+    "declared_updates",
+    "decode_message",
     "decode_update",
     "decode_utf8",
     "encode_event",
     "encode_json",
     "encode_text",
+    "error_of",
     "format_time",
     "help_table",
     "is_value",

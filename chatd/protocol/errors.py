@@ -22,6 +22,8 @@ class ErrorCode:
     BAD_FIELD: Final = "bad_field"
     BAD_NAME: Final = "bad_name"
     BAD_ROOM: Final = "bad_room"
+    ALREADY_IN_ROOM: Final = "already_in_room"
+    SAME_NAME: Final = "same_name"
     NOT_JOINED: Final = "not_joined"
     ALREADY_JOINED: Final = "already_joined"
     NAME_TAKEN: Final = "name_taken"
@@ -30,6 +32,7 @@ class ErrorCode:
     RATE_LIMITED: Final = "rate_limited"
     EXCESS_FLOOD: Final = "excess_flood"
     AUTH_FAILED: Final = "auth_failed"
+    AUTH_THROTTLED: Final = "auth_throttled"
     SERVER_FULL: Final = "server_full"
     TOO_MANY_CONNECTIONS: Final = "too_many_connections"
     REGISTRATION_TIMEOUT: Final = "registration_timeout"
@@ -37,27 +40,40 @@ class ErrorCode:
     UNAVAILABLE: Final = "unavailable"
     NOT_OPERATOR: Final = "not_operator"
     OPER_FAILED: Final = "oper_failed"
+    OPER_THROTTLED: Final = "oper_throttled"
     BANNED: Final = "banned"
+    NAME_BANNED: Final = "name_banned"
     KICKED: Final = "kicked"
     MUTED: Final = "muted"
     NO_SUCH_BAN: Final = "no_such_ban"
+    NOT_MUTED: Final = "not_muted"
     INTERNAL: Final = "internal_error"
 
 
 class ProtocolError(Exception):
-    """A client line the server cannot accept; answered with an error update."""
+    """A client line the server cannot accept; answered with an error update.
 
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    `until`, `retry_after` and `max_line_bytes` are the error line's structured fields
+    (PROTOCOL.txt 7, declared in spec.py), so a client decides on them, never on the
+    message."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None, *,
+                 until: str | None = None, retry_after: int | None = None,
+                 max_line_bytes: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.ref = ref
+        self.until = until
+        self.retry_after = retry_after
+        self.max_line_bytes = max_line_bytes
+
+    def _key(self) -> tuple[str, str, str | None, str | None, int | None, int | None]:
+        return (self.code, self.message, self.ref, self.until, self.retry_after,
+                self.max_line_bytes)
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, ProtocolError)
-            and (self.code, self.message, self.ref) == (other.code, other.message, other.ref)
-        )
+        return isinstance(other, ProtocolError) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.code, self.message, self.ref))
+        return hash(self._key())

@@ -1,10 +1,9 @@
 """Client events: what a client line means (PROTOCOL.txt section 3).
 
-An *event* is a value (Connect, Message, Join, ...; `values.value`: frozen for mypy, a
-plain slotted dataclass at run time), one per client line type.
-`parse_json_line` turns one JSON-mode line into an event, or raises ProtocolError with the
-code the client gets; `encode_event` is the way back (what chatc sends). Text mode makes
-the same events from typed lines (textmode.py).
+An *event* is a `value` (Connect, Message, Join, ...), one per client line type, each
+declared with its fields in spec.py, whose `parse_json_line` makes one from a JSON line
+(with the field checks here) and `encode_event` the way back (what chatc sends). Text
+mode makes the same events from typed lines (textmode.py).
 """
 
 from __future__ import annotations
@@ -13,14 +12,11 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import field
-from typing import Any, Final, TypeAlias, assert_never
+from typing import Any, Final, TypeAlias
 
 from chatd.protocol.constants import (
-    HISTORY_PAGE_MAX,
     MAX_BAN_SECONDS,
-    MAX_REASON_CHARS,
     MAX_REF_CHARS,
-    MAX_TOPIC_CHARS,
 )
 from chatd.protocol.errors import ErrorCode, ProtocolError
 from chatd.protocol.framing import decode_utf8
@@ -75,6 +71,13 @@ class Rooms:
 
 @value
 class Nick:
+    name: str
+
+
+@value
+class Whois:
+    """Where one user is, and whether an operator (3.10)."""
+
     name: str
 
 
@@ -165,7 +168,7 @@ class SetTopic:
 
 Event: TypeAlias = (
     Connect | Message | Disconnect | Join | Who | Rooms | Nick | History | Ping | Pong | Help
-    | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic
+    | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
 )
 
 MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)
@@ -186,33 +189,6 @@ def check_seconds(value: object) -> int | None:
         raise ProtocolError(ErrorCode.BAD_FIELD, "field 'seconds' must be an integer "
                             f"1-{MAX_BAN_SECONDS} (leave it out for a permanent ban)")
     return value
-
-
-def _target(obj: dict[str, Any]) -> tuple[str | None, str | None]:
-    name, address = _opt_str(obj, "name"), _opt_str(obj, "address")
-    if (name is None) == (address is None):
-        raise ProtocolError(ErrorCode.BAD_FIELD, "give 'name' or 'address', one of them")
-    return name, address
-
-
-def _ban(obj: dict[str, Any]) -> Ban:
-    name, address = _target(obj)
-    return Ban(name, address, check_seconds(obj.get("seconds")),
-               one_line(_opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS))
-
-
-def _kick(obj: dict[str, Any]) -> Kick:
-    where = obj.get("from", "server")
-    if where not in ("server", "room"):
-        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'from' must be \"server\" or \"room\"")
-    return Kick(_req_str(obj, "name"),
-                one_line(_opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS),
-                room=where == "room")
-
-
-def _topic(obj: dict[str, Any]) -> SetTopic:
-    topic = _opt_str(obj, "topic")
-    return SetTopic(None if topic is None else one_line(topic, "topic", MAX_TOPIC_CHARS))
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -254,19 +230,8 @@ def _ref(obj: dict[str, Any]) -> str | None:
     return _checked("ref", ref)
 
 
-def _history(obj: dict[str, Any]) -> History:
-    before, after = _opt_str(obj, "before"), _opt_str(obj, "after")
-    if before is not None and after is not None:
-        raise ProtocolError(ErrorCode.BAD_FIELD, "give 'before' or 'after', not both")
-    limit = obj.get("limit", 50)
-    if type(limit) is not int or not 1 <= limit <= HISTORY_PAGE_MAX:
-        raise ProtocolError(
-            ErrorCode.BAD_FIELD, f"field 'limit' must be an integer 1-{HISTORY_PAGE_MAX}"
-        )
-    return History(before=before, after=after, limit=limit)
-
-
-def _message(obj: dict[str, Any]) -> Message:
+def decode_message(obj: dict[str, Any]) -> Message:
+    """A JSON chat line (3.2) -> its event: the hot path, so no field table between."""
     text, ref = obj.get("message"), obj.get("ref")
     # Most lines are plain printable text, maybe with a short ASCII ref: no checks left.
     if (type(text) is str and text.isprintable() and not text.isspace() and text
@@ -283,48 +248,6 @@ def _message(obj: dict[str, Any]) -> Message:
         raise ProtocolError(exc.code, exc.message, ref) from None
 
 
-def _connect(obj: dict[str, Any]) -> Connect:
-    return Connect(
-        name=_opt_str(obj, "name"),
-        password=_opt_str(obj, "password"),
-        resume=_opt_str(obj, "resume"),
-        last_id=_opt_str(obj, "last_id"),
-        room=_opt_str(obj, "room"),
-    )
-
-
-def _who(obj: dict[str, Any]) -> Who:
-    everywhere = obj.get("all", False)
-    if not isinstance(everywhere, bool):
-        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'all' must be true or false")
-    return Who(all=everywhere)
-
-
-_PARSERS: Final[dict[str, Callable[[dict[str, Any]], Event]]] = {
-    "message": _message,
-    "connect": _connect,
-    "disconnect": lambda obj: Disconnect(),
-    "join": lambda obj: Join(_req_str(obj, "room")),
-    "who": _who,
-    "rooms": lambda obj: Rooms(),
-    "nick": lambda obj: Nick(_req_str(obj, "name")),
-    "history": _history,
-    "ping": lambda obj: Ping(),
-    "pong": lambda obj: Pong(),
-    "oper": lambda obj: Oper(_req_str(obj, "name"), _req_str(obj, "password")),
-    "kick": _kick,
-    "ban": _ban,
-    "unban": lambda obj: Unban(*_target(obj)),
-    "bans": lambda obj: Bans(),
-    "mute": lambda obj: Mute(
-        _req_str(obj, "name"),
-        one_line(_opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS),
-        _opt_str(obj, "room")),
-    "unmute": lambda obj: Unmute(_req_str(obj, "name"), _opt_str(obj, "room")),
-    "topic": _topic,
-}
-
-
 def _loads(line: bytes) -> Any:
     """JSON from a client line. orjson takes the common case about 6x faster (measured in
     the benchmark issue); anything it refuses goes through the standard library, so every
@@ -339,85 +262,3 @@ def _loads(line: bytes) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         raise ProtocolError(ErrorCode.BAD_JSON, "line is not valid JSON") from None
-
-
-def parse_json_line(line: bytes) -> Event:
-    """One client line of JSON mode -> an event, or ProtocolError."""
-    obj = _loads(line)
-    if not isinstance(obj, dict):
-        raise ProtocolError(ErrorCode.BAD_JSON, "line is not a JSON object")
-    kind = obj.get("type")
-    if not isinstance(kind, str):
-        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'type' must be a string")
-    parser = _PARSERS.get(kind)
-    if parser is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown type {kind[:40]!r}")
-    return parser(obj)
-
-
-def encode_event(event: Event) -> bytes:
-    """A client event as a JSON line (what chatc sends)."""
-    obj: dict[str, Any]
-    match event:
-        case Message():
-            obj = {"type": "message", "message": event.message}
-            if event.to is not None:
-                obj["to"] = event.to
-            if event.ref is not None:
-                obj["ref"] = event.ref
-        case Connect():
-            obj = {"type": "connect"}
-            for key in ("name", "password", "resume", "last_id", "room"):
-                if getattr(event, key) is not None:
-                    obj[key] = getattr(event, key)
-        case Join():
-            obj = {"type": "join", "room": event.room}
-        case Who():
-            obj = {"type": "who", "all": True} if event.all else {"type": "who"}
-        case Nick():
-            obj = {"type": "nick", "name": event.name}
-        case History():
-            obj = {"type": "history", "limit": event.limit}
-            if event.before is not None:
-                obj["before"] = event.before
-            if event.after is not None:
-                obj["after"] = event.after
-        case Disconnect():
-            obj = {"type": "disconnect"}
-        case Rooms():
-            obj = {"type": "rooms"}
-        case Ping():
-            obj = {"type": "ping"}
-        case Pong():
-            obj = {"type": "pong"}
-        case Oper():
-            obj = {"type": "oper", "name": event.name, "password": event.password}
-        case Kick():
-            obj = {"type": "kick", "name": event.name, "from": "room" if event.room else "server"}
-            if event.reason:
-                obj["reason"] = event.reason
-        case Ban() | Unban():
-            obj = {"type": "ban" if isinstance(event, Ban) else "unban"}
-            obj.update({"name": event.name} if event.name is not None
-                       else {"address": event.address})
-            if isinstance(event, Ban):
-                if event.seconds is not None:
-                    obj["seconds"] = event.seconds
-                if event.reason:
-                    obj["reason"] = event.reason
-        case Bans():
-            obj = {"type": "bans"}
-        case Mute() | Unmute():
-            obj = {"type": "mute" if isinstance(event, Mute) else "unmute", "name": event.name}
-            if isinstance(event, Mute) and event.reason:
-                obj["reason"] = event.reason
-            if event.room is not None:
-                obj["room"] = event.room
-        case SetTopic():
-            obj = {"type": "topic"} if event.topic is None else {"type": "topic",
-                                                                   "topic": event.topic}
-        case Help():
-            raise ValueError("help is a text-mode command with no JSON line; answer it locally")
-        case _:
-            assert_never(event)
-    return (_dumps(obj) + "\n").encode()

@@ -9,36 +9,14 @@ its user types with the same `parse_text_line`, so both understand commands alik
 
 from __future__ import annotations
 
-import re
 from typing import Final, assert_never
 
 from chatd.protocol import errors
-from chatd.protocol.commandlist import help_table
-from chatd.protocol.constants import HISTORY_PAGE_MAX, MAX_REASON_CHARS, MAX_TOPIC_CHARS
 from chatd.protocol.errors import ErrorCode, ProtocolError
-from chatd.protocol.events import (
-    Ban,
-    Bans,
-    Disconnect,
-    Event,
-    Help,
-    History,
-    Join,
-    Kick,
-    Message,
-    Mute,
-    Nick,
-    Oper,
-    Rooms,
-    SetTopic,
-    Unban,
-    Unmute,
-    Who,
-    check_seconds,
-    one_line,
-)
+from chatd.protocol.events import Event, Message
 from chatd.protocol.framing import decode_utf8
 from chatd.protocol.labels import clean_message
+from chatd.protocol.spec import TEXT_DISPATCH, help_table
 from chatd.protocol.updates import (
     Ack,
     BanList,
@@ -59,36 +37,20 @@ from chatd.protocol.updates import (
     Unknown,
     Update,
     Welcome,
+    WhoisReply,
     WhoList,
 )
 
-# One list for nc, chatc and the page (commandlist.py). Operator commands are listed by
-# /help for operators only (PROTOCOL.txt 15); anyone may type them and gets not_operator.
+# One list for nc, chatc and the page (spec.py). Operator commands are listed by /help
+# for operators only (PROTOCOL.txt 15); anyone may type them and gets not_operator.
 TEXT_COMMANDS: Final = help_table(oper=False)
 OPER_COMMANDS: Final = help_table(oper=True)
 
-_DURATION = re.compile(r"(\d{1,9})([smhdw])", re.ASCII)
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def _ban_args(rest: str) -> tuple[str, int | None, str]:
-    """"TARGET [TIME] [REASON]" -> (target, seconds or None, reason)."""
-    target, _, more = rest.partition(" ")
-    first, _, after = more.strip().partition(" ")
-    seconds = None
-    if (duration := _DURATION.fullmatch(first.lower())) is not None:
-        seconds = check_seconds(int(duration[1]) * _UNIT[duration[2]])
-        more = after
-    return target, seconds, one_line(more, "reason", MAX_REASON_CHARS)
-
-
-def _name_reason(rest: str) -> tuple[str, str]:
-    name, _, reason = rest.partition(" ")
-    return name, one_line(reason, "reason", MAX_REASON_CHARS)
-
 
 def parse_text_line(line: bytes) -> Event | None:
-    """One line of text mode (after the name line) -> an event; None for a blank line."""
+    """One line of text mode (after the name line) -> an event; None for a blank line.
+    A "/word" is one of the commands declared in spec.py; one that does not parse gets
+    its declared usage."""
     text = decode_utf8(line)
     if not text.strip():
         return None
@@ -97,60 +59,16 @@ def parse_text_line(line: bytes) -> Event | None:
         return Message(body) if body.strip() else None
     command, _, rest = text.partition(" ")
     command, rest = command.lower(), rest.strip()
-    match command:
-        case "/quit":
-            return Disconnect()
-        case "/help":
-            return Help()
-        case "/who" if rest.lower() in {"", "all", "*"}:
-            return Who(all=bool(rest))
-        case "/rooms":
-            return Rooms()
-        case "/join" if rest and " " not in rest:
-            return Join(rest)
-        case "/nick" if rest and " " not in rest:
-            return Nick(rest)
-        case "/msg":
-            to, _, body = rest.partition(" ")
-            body = clean_message(body)
-            if to and body.strip():
-                return Message(body, to=to)
-        case "/history" if not rest:
-            return History()
-        case "/history" if rest.isdigit() and 1 <= int(rest) <= HISTORY_PAGE_MAX:
-            return History(limit=int(rest))
-        case "/oper" if " " in rest:
-            # The rest of the line is the password: a passphrase may hold spaces (15.1).
-            name, _, password = rest.partition(" ")
-            return Oper(name, password.lstrip(" "))
-        case "/kick" | "/roomkick" if rest:
-            return Kick(*_name_reason(rest), room=command == "/roomkick")
-        case "/ban" if rest:
-            name, seconds, reason = _ban_args(rest)
-            return Ban(name=name, seconds=seconds, reason=reason)
-        case "/banip" if rest:
-            address, seconds, reason = _ban_args(rest)
-            return Ban(address=address, seconds=seconds, reason=reason)
-        case "/unban" if rest and " " not in rest:
-            return Unban(name=rest)
-        case "/unbanip" if rest and " " not in rest:
-            return Unban(address=rest)
-        case "/bans" if not rest:
-            return Bans()
-        case "/mute" if rest:
-            return Mute(*_name_reason(rest))
-        case "/unmute" if rest and " " not in rest:
-            return Unmute(rest)
-        case "/topic":
-            topic = None if not rest else "" if rest == "-" else rest
-            return SetTopic(None if topic is None else one_line(topic, "topic", MAX_TOPIC_CHARS))
-    usages = {**TEXT_COMMANDS, **OPER_COMMANDS}
-    if command in {c.split()[0] for c in usages}:
-        usage = next(c for c in usages if c.split()[0] == command)
-        raise ProtocolError(ErrorCode.BAD_FIELD, f"usage: {usage}")
-    raise ProtocolError(
-        ErrorCode.UNKNOWN_COMMAND, f"unknown command {command[:40]} (try /help; // sends a /)"
-    )
+    declared = TEXT_DISPATCH.get(command)
+    if declared is None:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_COMMAND, f"unknown command {command[:40]} (try /help; // sends a /)"
+        )
+    for each in declared:
+        assert each.parse is not None
+        if (event := each.parse(rest)) is not None:
+            return event
+    raise ProtocolError(ErrorCode.BAD_FIELD, f"usage: {declared[0].usage}")
 
 
 # Controls are shown in caret notation (ESC -> ^[, DEL -> ^?), so nothing from the
@@ -252,6 +170,9 @@ def text_lines(update: Update) -> list[str]:
         case Topic():
             return ["* " + visible(f"topic of {update.room}: {update.topic}" if update.topic
                                    else f"{update.room} has no topic")]
+        case WhoisReply():
+            return ["* " + visible(f"{update.name} is in {update.room}"
+                                   + (" (operator)" if update.oper else ""))]
         case Opered() | Notice():
             return ["* " + visible(update.message)]
         case BanList():

@@ -91,9 +91,22 @@ class Ack:
 
 @value
 class Error:
+    """`until`: when a ban ends ("": permanent; None: not a ban); `retry_after`: seconds
+    to wait (the throttles); `max_line_bytes`: the limit a line_too_long went over. What
+    a client decides on (PROTOCOL.txt 7)."""
+
     code: str
     message: str
     ref: str | None = None
+    until: str | None = None
+    retry_after: int | None = None
+    max_line_bytes: int | None = None
+
+
+def error_of(exc: ProtocolError) -> Error:
+    """The error line that answers a refused line."""
+    return Error(exc.code, exc.message, exc.ref, exc.until, exc.retry_after,
+                 exc.max_line_bytes)
 
 
 @value
@@ -118,6 +131,15 @@ class HistoryEnd:
     room: str
     count: int
     more: bool
+
+
+@value
+class WhoisReply:
+    """The answer to whois (4.14): the user's name as they spell it, their room."""
+
+    name: str
+    room: str
+    oper: bool = False
 
 
 @value
@@ -215,6 +237,7 @@ Update: TypeAlias = (
     | Opered
     | Notice
     | BanList
+    | WhoisReply
     | Unknown
 )
 
@@ -298,6 +321,12 @@ def to_wire(update: Update) -> dict[str, Any]:
             obj = {"type": "error", "code": update.code, "message": update.message}
             if update.ref is not None:
                 obj["ref"] = update.ref
+            if update.until is not None:
+                obj["until"] = update.until or None  # null: permanent
+            if update.retry_after is not None:
+                obj["retry_after"] = update.retry_after
+            if update.max_line_bytes is not None:
+                obj["max_line_bytes"] = update.max_line_bytes
             return obj
         case WhoList():
             if update.room is None:
@@ -338,6 +367,9 @@ def to_wire(update: Update) -> dict[str, Any]:
                     "message": update.message, "id": update.id, "time": update.time}
         case Notice():
             return {"type": "notice", "message": update.message}
+        case WhoisReply():
+            return {"type": "whois", "name": update.name, "room": update.room,
+                    "oper": update.oper}
         case BanList():
             return {"type": "bans", "bans": [
                 {"kind": b.kind, "target": b.target, "until": b.until or None, "by": b.by,
@@ -411,7 +443,11 @@ def decode_update(line: bytes) -> Update:
         case "ack":
             return Ack(_str(obj, "ref"), _str(obj, "id"), _str(obj, "time"))
         case "error":
-            return Error(_str(obj, "code"), _str(obj, "message"), _opt(obj, "ref"))
+            wait, most = obj.get("retry_after"), obj.get("max_line_bytes")
+            return Error(_str(obj, "code"), _str(obj, "message"), _opt(obj, "ref"),
+                         until=_str(obj, "until") if "until" in obj else None,
+                         retry_after=max(wait, 0) if type(wait) is int else None,
+                         max_line_bytes=most if type(most) is int and most > 0 else None)
         case "who" if obj.get("all") is True:
             return WhoList(None, rooms=tuple(
                 (_str(r, "room"), _names(r.get("users"))) for r in _dicts(obj.get("rooms"))),
@@ -441,6 +477,8 @@ def decode_update(line: bytes) -> Update:
                           _str(obj, "id"), _str(obj, "time"))
         case "notice":
             return Notice(_str(obj, "message"))
+        case "whois":
+            return WhoisReply(_str(obj, "name"), _str(obj, "room"), obj.get("oper") is True)
         case "bans":
             return BanList(tuple(
                 BanEntry(_str(b, "kind"), _str(b, "target"), _str(b, "until"), _str(b, "by"),

@@ -53,6 +53,8 @@ export function moderationLine(command, arg) {
       return arg ? { type: "mute", ...nameAndReason(arg) } : { usage: "/mute NAME [REASON]" };
     case "unmute":
       return one ? { type: "unmute", name: arg } : { usage: "/unmute NAME" };
+    case "whois": // not moderation, but a line typed as NAME alone, like the ones above
+      return one ? { type: "whois", name: arg } : { usage: "/whois NAME" };
     default:
       return null;
   }

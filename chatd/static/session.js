@@ -33,6 +33,7 @@ export class Session {
     this.opers = []; // operators in this room (PROTOCOL.txt 15.1)
     this.topic = ""; // of this room (15.5)
     this.token = "";
+    this.askedResume = false; // the last connect carried a resume token (10.2)
     this.lastId = null; // the last update received, quoted back on resume
     this.seen = new Set(); // lines shown (seenKey): replays and pages never repeat one
     this.pending = new Map(); // ref -> {text, to}: own lines not acknowledged yet
@@ -160,6 +161,7 @@ export class Session {
     if (name) line.name = name;
     if (room) line.room = room;
     if (this.wanted.password) line.password = this.wanted.password;
+    this.askedResume = Boolean(this.token);
     if (this.token) {
       line.resume = this.token;
       if (this.lastId !== null) line.last_id = this.lastId;
@@ -324,6 +326,9 @@ export class Session {
       case "oper": return this.operLine(msg);
       case "notice": return this.view.system(localTimes(text(msg.message)), "warn");
       case "bans": return this.banList(msg);
+      case "whois":
+        return this.view.system(`${text(msg.name)} is in #${text(msg.room)}` +
+          (msg.oper === true ? " (operator)." : "."));
       default: return undefined; // PROTOCOL.txt 12: ignore what is not known
     }
   }
@@ -374,7 +379,10 @@ export class Session {
     // A failed resume after a drop is said by the reconnect line itself (10.4); a notice
     // is news only when something else went unlike asked (the name, say).
     const said = reconnect && msg.resumed !== true && this.name === oldName;
-    if (msg.notice && !said) this.view.welcomeNotice(text(msg.notice), this.name);
+    if (msg.notice && !said) {
+      this.view.welcomeNotice(text(msg.notice), this.name,
+        this.askedResume === true && msg.resumed !== true);
+    }
     if (wasOper && !this.opers.includes(this.name)) this.view.operLost();
   }
 
@@ -571,7 +579,8 @@ export class Session {
       this.view.failed(ref, msg, entry.to);
       return;
     }
-    if (code === "auth_failed" || (!this.joined && FATAL_BEFORE_JOIN.has(code))) {
+    if (code === "auth_failed" || code === "auth_throttled"
+      || (!this.joined && FATAL_BEFORE_JOIN.has(code))) {
       // Trying again would fail the same way: back to the login form.
       this.stopped = true;
       this.ws?.close();
@@ -584,7 +593,7 @@ export class Session {
       this.stopped = true; // the server closes the connection next; no reconnecting
       this.token = "";
       this.save();
-      this.view.removed(code, text(msg.message));
+      this.view.removed(code, text(msg.message), msg);
       return;
     }
     if (this.sync === "paging" && code === "bad_id") {

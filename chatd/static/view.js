@@ -348,7 +348,7 @@ export class ChatView {
   loginFailed(msg, wanted) {
     this.screen("login");
     $("login-error").textContent = explainError(str(msg.code), str(msg.message),
-      { name: wanted.name, room: wanted.room, password: wanted.password });
+      { name: wanted.name, room: wanted.room, password: wanted.password }, msg);
     $("nick").focus();
   }
 
@@ -512,7 +512,7 @@ export class ChatView {
     li.classList.replace("pending", "failed");
     const code = str(msg.code);
     let why = typeof msg.size === "number" ? explainTooLong(msg.size, msg.limit)
-      : explainError(code, str(msg.message), { to });
+      : explainError(code, str(msg.message), { to }, msg);
     if (!/not sent|dropped/i.test(why)) why = `Not sent: ${why}`;
     const time = li.querySelector("time");
     time.textContent = "✕";
@@ -525,10 +525,10 @@ export class ChatView {
   }
 
   /** An operator removed us: said in the log, and by the banner once the socket closes. */
-  removed(code, message) {
-    this.removal = { ...explainRemoval(code, message), kind: "removed",
+  removed(code, message, msg = {}) {
+    this.removal = { ...explainRemoval(code, message, msg), kind: "removed",
       placeholder: "Removed by an operator" };
-    this.system(explainError(code, message), "error", code);
+    this.system(explainError(code, message, {}, msg), "error", code);
   }
 
   /** Another tab or window took this session over (a duplicated tab resumes it). */
@@ -583,13 +583,13 @@ export class ChatView {
 
   error(msg, asked) {
     const code = str(msg.code);
-    const text = explainError(code, str(msg.message), asked);
+    const text = explainError(code, str(msg.message), asked, msg);
     if (this.app.dataset.screen === "chat") this.system(text, "error", code);
     else $("login-error").textContent = text; // not joined yet: there is no log to show it in
   }
 
-  welcomeNotice(notice, name) {
-    this.system(explainNotice(notice, name), "warn");
+  welcomeNotice(notice, name, resumeFailed) {
+    this.system(explainNotice(notice, name, resumeFailed), "warn");
   }
 
   whoAll(rooms) {

@@ -1,6 +1,8 @@
 // What the server's errors and notices mean, in words for people (PROTOCOL.txt 7). The
-// server's messages are written for developers and may change; the codes are stable, so
-// the sentences hang on the codes, and the code stays at the end (dim) for bug reports.
+// server's messages are written for developers and may change; the codes are stable and
+// each has one meaning, so every decision here hangs on a code or a structured field of
+// the error line ("until", "retry_after"), never on the message; the message is only
+// shown (its time stamps in local time). The code stays at the end (dim) for bug reports.
 
 const bytes = new Intl.NumberFormat("en");
 // A time stamp of the server's (PROTOCOL.txt 9.2) inside a sentence, e.g. a ban's end.
@@ -46,28 +48,48 @@ function sentence(text) {
   return trimmed ? `${trimmed[0].toUpperCase()}${trimmed.slice(1)}.` : "";
 }
 
+/** "wait 5 minutes": a throttle's "retry_after" (seconds) in words. */
+function waitWords(seconds) {
+  if (!Number.isInteger(seconds) || seconds <= 0) return "wait a moment";
+  return seconds < 90 ? `wait ${plural(seconds, "second")}` : `wait ${span(seconds * 1000)}`;
+}
+
 /**
  * A sentence for an error line. `asked` is what the user tried, when the page knows it:
- * {room} for a join, {name} for a nick, {to} for a private line.
+ * {room} for a join, {name} for a nick, {to} for a private line. `fields`: the error
+ * line itself, for its structured fields (PROTOCOL.txt 7).
  */
-export function explainError(code, message, asked = {}) {
+export function explainError(code, message, asked = {}, fields = {}) {
   const said = typeof message === "string" ? message : "";
   switch (code) {
+    case "already_in_room":
+      return asked.room ? `You are in #${asked.room} already.` : sentence(said);
     case "bad_room": {
-      const already = /already/.test(said);
-      if (already) return `You are in #${asked.room || "that room"} already.`;
       const room = asked.room ? `“${asked.room}”` : "that room";
       return `Cannot go to ${room}: ${said || "not a room name"}. A room name is 1 to 32 ` +
         "characters, without spaces.";
     }
+    case "same_name":
+      return asked.name ? `You are ${asked.name} already.` : "That is your name already.";
     case "bad_name":
-      if (/already/.test(said)) return sentence(said);
       return `That name cannot be used: ${said || "not a name"}. A name is 1 to 32 ` +
         "characters, without spaces.";
     case "name_taken": {
-      const name = asked.name || said.replace(/ is taken$/, "");
-      return `${name} is taken by someone else; try another, e.g. /nick ${name}_`;
+      if (!asked.name) return "That name is taken by someone else; try another.";
+      return `${asked.name} is taken by someone else; try another, e.g. /nick ${asked.name}_`;
     }
+    case "name_banned": {
+      const until = typeof fields.until === "string" ? untilWords(fields.until) : "for good";
+      return `That name is banned ${until}; choose another.`;
+    }
+    case "not_muted":
+      return `Nobody called ${asked.name || "that"} is muted.`;
+    case "auth_throttled":
+      return `Too many wrong passwords from your address; ${waitWords(fields.retry_after)}, ` +
+        "then try again.";
+    case "oper_throttled":
+      return `Too many wrong operator passwords from your address; ` +
+        `${waitWords(fields.retry_after)}, then try again.`;
     case "no_such_user":
       return `Nobody called ${asked.to || "that"} is here now, so the line was not sent.`;
     case "rate_limited":
@@ -108,14 +130,13 @@ export function explainError(code, message, asked = {}) {
  * What the banner says after an operator removed us (PROTOCOL.txt 15.2, 15.3): the
  * server's sentence (who and why) and what one can do now. {text, rejoin}
  */
-export function explainRemoval(code, message) {
+export function explainRemoval(code, message, fields = {}) {
   const said = sentence(localTimes(message));
   if (code === "kicked") {
     return { text: `${said || "An operator removed you from the server."} You can join again.`,
       rejoin: true };
   }
-  const ends = STAMP.test(message);
-  STAMP.lastIndex = 0;
+  const ends = typeof fields.until === "string"; // "until" null: permanent (15.3)
   const next = ends ? "You can come back when it ends." : "Only an operator can lift it.";
   return { text: `${said || "You are banned from this server."} ${next}`, rejoin: false };
 }
@@ -126,9 +147,12 @@ export function explainTooLong(size, limit) {
     `${bytes.format(limit)}; shorten it or split it.`;
 }
 
-/** The welcome's "notice" (4.1): only a failed resume needs saying differently. */
-export function explainNotice(notice, name) {
-  if (/^could not resume/.test(notice)) {
+/**
+ * The welcome's "notice" (4.1): only a failed resume needs saying differently; the page
+ * knows one failed when it sent a resume token and the welcome says "resumed" false.
+ */
+export function explainNotice(notice, name, resumeFailed = false) {
+  if (resumeFailed) {
     return `The server no longer had your session (it restarted, or you were away too ` +
       `long), so you joined again as ${name}. Room lines you missed follow; private lines ` +
       "sent to you meanwhile could not be kept.";

@@ -43,10 +43,11 @@ async def test_after_three_wrong_passwords_the_address_must_wait(
     again = await Client.open(server.port)  # refused before any password
     [line] = await again.closed()
     refused = json.loads(line)
-    assert refused["code"] == "auth_failed"
+    assert refused["code"] == "auth_throttled"
     wait = re.fullmatch(r"too many wrong passwords from this address; try again in (\d+)s",
                         refused["message"])
     assert wait is not None and 1 <= int(wait[1]) <= 64, refused
+    assert refused["retry_after"] == int(wait[1])
     assert not any("guess" in line for line in server.log)
 
 
@@ -56,6 +57,6 @@ async def test_a_guessing_flood_is_logged_in_summary(start_chatd: StartChatd) ->
     for _ in range(30):  # hammering while the address waits: refused, not logged each
         refused = await Client.open(server.port)
         [line] = await refused.closed()
-        assert json.loads(line)["code"] == "auth_failed"
+        assert json.loads(line)["code"] == "auth_throttled"
     assert sum("refused: too many wrong passwords" in line for line in server.log) == 1
     assert sum("auth failed: wrong password" in line for line in server.log) == 10

@@ -45,7 +45,7 @@ async def test_rooms_isolate_traffic_and_moving_sends_the_right_notices(chatd: C
     assert (await alice.recv("who"))["rooms"] == [
         {"room": "dev", "users": ["bob", "carol"]}, {"room": "lobby", "users": ["alice"]}]
     await alice.send({"type": "join", "room": "lobby"})
-    assert (await alice.recv("error"))["code"] == "bad_room"
+    assert (await alice.recv("error"))["code"] == "already_in_room"
     await alice.send({"type": "join", "room": "has space"})
     assert (await alice.recv("error"))["code"] == "bad_room"
 

@@ -43,7 +43,7 @@ CASES = [
     Case("bad_name", b'{"type":"connect","name":"' + b"n" * 33 + b'"}\n', joined=False),
     Case("bad_name", b'{"type":"nick","name":"a\\u001bb"}\n'),
     Case("bad_room", b'{"type":"join","room":"two words"}\n'),
-    Case("bad_room", b'{"type":"join","room":"LOBBY"}\n'),
+    Case("already_in_room", b'{"type":"join","room":"LOBBY"}\n'),
     Case("bad_room", b'{"type":"connect","name":"x","room":"\\u202eevil"}\n', joined=False),
     Case("bad_id", b'{"type":"history","before":"yesterday"}\n'),
     Case("bad_id", b'{"type":"history","after":"-5"}\n'),
@@ -170,7 +170,7 @@ TEXT_CASES = [
     ("bad_field", b"/history 0"),
     ("bad_field", b"/join two words"),  # the usage: a room name has no spaces
     ("bad_room", "/join \u202eevil".encode()),
-    ("bad_room", b"/join lobby"),
+    ("already_in_room", b"/join lobby"),
     ("bad_name", b"/nick a\tb"),
     ("name_taken", b"/nick Bob"),
     ("no_such_user", b"/msg nobody hi"),

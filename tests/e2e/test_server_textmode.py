@@ -268,3 +268,22 @@ async def test_nc_oper_password_is_the_rest_of_the_line(
     assert (await nc.line()).startswith("! oper_failed: ")
     await nc.send("/oper alice long secret")
     assert await nc.line() == "* tina is now an operator"
+
+
+async def test_whois_over_json_and_nc(start_chatd: StartChatd, open_nc: OpenNc) -> None:
+    """PROTOCOL.txt 3.10, 4.14, 6.2: whois says which room a user is in, to the asker
+    only; a name nobody has gets no_such_user."""
+    chatd = await start(start_chatd)
+    bob = await Client.joined(chatd.port, "Bob")
+    await bob.send({"type": "join", "room": "dev"})
+    await bob.recv_until(lambda m: m["type"] == "connect" and m["room"] == "dev")
+    nc = await open_nc(chatd.port)
+    await nc.send("tina")
+    await nc.until(lambda line: line.startswith("* welcome, tina"))
+    await nc.send("/whois bob")
+    await nc.until("* Bob is in dev")
+    await nc.send("/whois nobody")
+    await nc.until(lambda line: line.startswith("! no_such_user: "))
+    await bob.send({"type": "whois", "name": "tina"})
+    assert await bob.recv("whois") == {"type": "whois", "name": "tina", "room": "lobby",
+                                       "oper": False}

@@ -113,7 +113,7 @@ async def test_errors_are_told_in_words(
     await expect(errors.nth(0)).to_have_text(re.compile(
         r"^Cannot go to “two words”: room name cannot contain spaces\. .* bad_room$"))
     await alice.say("/join lobby")
-    await expect(errors.nth(1)).to_have_text("You are in #lobby already. bad_room")
+    await expect(errors.nth(1)).to_have_text("You are in #lobby already. already_in_room")
     await alice.say("/nick carol")
     await expect(errors.nth(2)).to_have_text(
         "carol is taken by someone else; try another, e.g. /nick carol_ name_taken")

@@ -242,7 +242,7 @@ async def test_links_are_links_and_nothing_else_is(start_web: StartWeb, browser:
 
 
 async def test_the_same_commands_as_nc_and_chatc(start_web: StartWeb, browser: Browser) -> None:
-    """/help lists the one command table (chatd.protocol.commandlist), the page's own
+    """/help lists the one command table (chatd.protocol.spec), the page's own
     included, and /rooms and /history work as they do in nc and chatc."""
     server = await start_web("--rate", "0", "--oper", "alice:pw")
     carol = await Client.joined(server.port, "carol", room="dev")

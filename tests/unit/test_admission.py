@@ -210,7 +210,7 @@ def test_policy_words_refusals_password_wait_first_then_ban_then_limits() -> Non
     ban = BanRecord("address", "192.0.2.0/24", "192.0.2.0/24", 0, "op", "spam", T0)
     banned = policy.admit("192.0.2.1", T0, ban=lambda: ban)
     assert banned == Refusal(ErrorCode.BANNED, "your address (192.0.2.0/24) is banned from "
-                             "this server permanently (spam)", "info")
+                             "this server permanently (spam)", until="", log_level="info")
     assert policy.admit("192.0.2.1", T0, ban=lambda: None) is None
     full = policy.admit("192.0.2.1", T0, ban=lambda: None)
     assert isinstance(full, Refusal) and full.code == ErrorCode.TOO_MANY_CONNECTIONS
@@ -218,8 +218,8 @@ def test_policy_words_refusals_password_wait_first_then_ban_then_limits() -> Non
     assert policy.wrong_password("192.0.2.9", T0) == (
         "4 wrong passwords in a row from 192.0.2.9: its connections are refused for 1s")
     waiting = policy.admit("192.0.2.9", T0, ban=lambda: ban)  # the wait comes first
-    assert waiting == Refusal(ErrorCode.AUTH_FAILED, "too many wrong passwords from this "
-                              "address; try again in 1s", "warning")
+    assert waiting == Refusal(ErrorCode.AUTH_THROTTLED, "too many wrong passwords from this "
+                              "address; try again in 1s", retry_after=1)
     again = policy.admit("192.0.2.9", T0, ban=lambda: None)
     assert isinstance(again, Refusal) and again.log_level == "debug"  # logged once a wait
     policy.password = False  # no server password: no wait either
@@ -233,6 +233,6 @@ def test_policy_oper_wait_and_audit_line() -> None:
     lines = [policy.wrong_oper("192.0.2.1", T0) for _ in range(4)]
     assert lines[-1] == "audit: wrong operator name or password (4 in a row from 192.0.2.1)"
     assert policy.oper_refusal("192.0.2.1", T0) == Refusal(
-        ErrorCode.OPER_FAILED, "too many wrong operator passwords from this address; "
-        "try again in 1s")
+        ErrorCode.OPER_THROTTLED, "too many wrong operator passwords from this address; "
+        "try again in 1s", retry_after=1)
     assert policy.oper_refusal("192.0.2.1", T0 + 1) is None

@@ -273,17 +273,19 @@ def test_rooms_are_case_insensitive_and_keep_the_first_spelling() -> None:
     assert w.take(b)[0]["room"] == "Dev"
     w.take(a)
     w.send(a, p.Join("DEV"))
-    assert only(w.take(a), "error")["code"] == ErrorCode.BAD_ROOM
+    assert only(w.take(a), "error")["code"] == ErrorCode.ALREADY_IN_ROOM
 
 
 def test_join_bad_room_or_the_same_room() -> None:
-    """PROTOCOL.txt 5.2, 7: bad_room for a room breaking the rules, or one is already in."""
+    """PROTOCOL.txt 5.2, 7: bad_room for a room breaking the rules, already_in_room for
+    the one one is in."""
     w = World()
     a = w.join("alice")
     w.take(a)
     for room in ["lobby", "LOBBY", "two words", "r" * 33, " ", "a\x1bb"]:
         w.send(a, p.Join(room))
-        assert only(w.take(a), "error")["code"] == ErrorCode.BAD_ROOM, room
+        code = ErrorCode.ALREADY_IN_ROOM if room.lower() == "lobby" else ErrorCode.BAD_ROOM
+        assert only(w.take(a), "error")["code"] == code, room
     assert w.hub.session_of(a).room == "lobby"  # type: ignore[union-attr]
 
 
@@ -357,13 +359,15 @@ def test_nick_to_a_taken_name_is_name_taken_without_variant() -> None:
 
 
 def test_nick_bad_names() -> None:
-    """PROTOCOL.txt 3.7, 5.1: blank, own or rule-breaking names get bad_name."""
+    """PROTOCOL.txt 3.7, 5.1: blank or rule-breaking names get bad_name, one's own name
+    same_name."""
     w = World()
     a = w.join("alice")
     w.take(a)
     for name in ["", "  ", "alice", "two words", "x" * 33, "a\u202eb"]:
         w.send(a, p.Nick(name))
-        assert only(w.take(a), "error")["code"] == ErrorCode.BAD_NAME, name
+        code = ErrorCode.SAME_NAME if name == "alice" else ErrorCode.BAD_NAME
+        assert only(w.take(a), "error")["code"] == code, name
 
 
 def test_nick_to_a_different_case_of_ones_own_name() -> None:

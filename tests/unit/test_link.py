@@ -396,8 +396,10 @@ def test_shutdown_and_refusal_lines() -> None:
     text = Link(PEER, OPEN, T0)
     text.receive_data(b"tina\n", T0)
     assert text.shutdown() == [Send(PEER, b"* server shutting down\n"), Close(PEER)]
-    refused = json.loads(Refusal(ErrorCode.SERVER_FULL, "full").line())
-    assert refused["code"] == ErrorCode.SERVER_FULL
+    assert json.loads(Refusal(ErrorCode.SERVER_FULL, "full").line()) == {
+        "type": "error", "code": ErrorCode.SERVER_FULL, "message": "full"}
+    assert json.loads(Refusal(ErrorCode.AUTH_THROTTLED, "wait", retry_after=4).line())[
+        "retry_after"] == 4
 
 
 def test_a_detached_link_forgets_its_peer_and_says_nothing_more() -> None:

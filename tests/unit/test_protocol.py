@@ -498,7 +498,7 @@ def test_parse_text_line(line: bytes, event: p.Event | None) -> None:
     (b"/oper alice", ErrorCode.BAD_FIELD, "/oper NAME PASSWORD"),
     (b"/dance", ErrorCode.UNKNOWN_COMMAND, "/help"),
     (b"/", ErrorCode.UNKNOWN_COMMAND, "/help"),
-    (b"/whois bob", ErrorCode.UNKNOWN_COMMAND, "/help"),
+    (b"/frobnicate bob", ErrorCode.UNKNOWN_COMMAND, "/help"),
     (b"hi \xff", ErrorCode.BAD_UTF8, ""),
 ])
 def test_parse_text_line_errors(line: bytes, code: str, usage: str) -> None:

@@ -84,19 +84,19 @@ def test_notices_are_dim_and_errors_red() -> None:
 def test_errors_say_what_happened_and_what_to_do_with_the_code_dim_at_the_end() -> None:
     """Issue 13 item 5: words first; the code, dim, last."""
     taken = render.render(p.Error("name_taken", "bob is taken"), "me", now=now)[0]
-    assert render.plain([taken]) == ["12:00:00 ! bob is taken; try /nick bob_  (name_taken)"]
+    assert render.plain([taken]) == [  # the message is shown, never read (PROTOCOL.txt 7)
+        "12:00:00 ! that name is taken; try another with /nick NAME  (name_taken)"]
     code = taken.body.spans[-1]
     assert taken.body.plain[code.start:code.end] == "  (name_taken)"
     assert Style.parse(str(code.style)).dim
     nobody = render.render(p.Error("no_such_user", "no user named zed"), "me", now=now)[0]
     assert render.plain([nobody])[0] == (
-        "12:00:00 ! nobody called zed is online; see /who all  (no_such_user)")
+        "12:00:00 ! nobody by that name is online; see /who all  (no_such_user)")
     unknown = render.render(p.Error(
         "unknown_command", "unknown command /x (try /help; // sends a /)"), "me", now=now)[0]
     assert "unknown_command:" not in render.plain([unknown])[0]
     assert render.plain([unknown])[0] == (
-        "12:00:00 ! /x is not a command; /help lists them, and //x sends it as text"
-        "  (unknown_command)")
+        "12:00:00 ! that is not a command; /help lists them  (unknown_command)")
 
 
 def test_private_lines_look_distinct() -> None:

@@ -1,0 +1,527 @@
+"""Every line type of PROTOCOL.txt, declared once (issue 24).
+
+A client line (`ClientLine`) is declared with its wire name, its event class, its fields
+(type and bounds), the commands people type for it in text mode (syntax, help line,
+parse) and what it costs in flood control (8.3). A server line (`ServerLine`) with its
+wire name, update class and fields; an error code (`ErrorSpec`) with its one meaning and
+the fields its line carries. What reads these tables:
+
+- `parse_json_line`: a client JSON line -> an event: the declared fields are checked
+  (type, bounds) and handed to the event class, unless a line needs its own decoder;
+- `parse_text_line` (textmode.py): "/word ..." dispatches on the declared commands, and
+  a command that does not parse gets "usage: " + its declared syntax;
+- /help in nc (the hub), chatc (chatc/commands.py) and the page (`/commands.js`,
+  served by chatd --web, built by `commands_js`);
+- tests/unit/test_protocol_spec.py: every event and update class is declared, every
+  declared line round-trips through the JSON codec and the text renderer, the hub
+  handles every client line, and PROTOCOL.txt documents every type and code.
+
+The chat line keeps its own decoder (`events.decode_message`): it is the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from chatd.protocol import events as ev
+from chatd.protocol import updates as up
+from chatd.protocol.constants import (
+    HISTORY_PAGE_MAX,
+    MAX_REASON_CHARS,
+    MAX_REF_CHARS,
+    MAX_TOPIC_CHARS,
+)
+from chatd.protocol.errors import ErrorCode, ProtocolError
+from chatd.protocol.events import check_seconds, one_line
+from chatd.protocol.labels import clean_message
+
+_FieldKind = Literal["str", "line", "int", "bool", "seconds", "list", "object"]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A JSON field: its name on the wire, its type, whether it must be there, and its
+    bounds (`most`: characters of a line or a ref, the top of an int range). Names and
+    rooms are bounded where they are normalised (labels.py, PROTOCOL.txt 5.1, 5.2)."""
+
+    name: str
+    kind: _FieldKind = "str"
+    required: bool = False
+    most: int = 0
+    least: int = 0
+    default: Any = None
+    attr: str = ""  # the event's attribute when it is not `name`
+
+    def check(self, obj: dict[str, Any]) -> Any:
+        value = obj.get(self.name)
+        if self.kind == "str":
+            return ev._req_str(obj, self.name) if self.required else ev._opt_str(obj, self.name)
+        if self.kind == "line":  # one line of visible text: a reason, a topic
+            text = ev._opt_str(obj, self.name)
+            if text is None:
+                return self.default
+            return one_line(text, self.name, self.most)
+        if self.kind == "bool":  # null is no boolean: only a missing field takes the default
+            if self.name not in obj:
+                return bool(self.default)
+            if not isinstance(value, bool):
+                raise ProtocolError(ErrorCode.BAD_FIELD,
+                                    f"field {self.name!r} must be true or false")
+            return value
+        if self.kind == "int":
+            if self.name not in obj:
+                return self.default
+            if type(value) is not int or not self.least <= value <= self.most:
+                raise ProtocolError(ErrorCode.BAD_FIELD, f"field {self.name!r} must be an "
+                                    f"integer {self.least}-{self.most}")
+            return value
+        if self.kind == "seconds":
+            return check_seconds(value)
+        raise AssertionError(f"{self.kind} is a server field")  # pragma: no cover
+
+
+# ----------------------------------------------------------------- text-mode commands
+
+_DURATION = re.compile(r"(\d{1,9})([smhdw])", re.ASCII)
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _ban_args(rest: str) -> tuple[str, int | None, str]:
+    """"TARGET [TIME] [REASON]" -> (target, seconds or None, reason)."""
+    target, _, more = rest.partition(" ")
+    first, _, after = more.strip().partition(" ")
+    seconds = None
+    if (duration := _DURATION.fullmatch(first.lower())) is not None:
+        seconds = check_seconds(int(duration[1]) * _UNIT[duration[2]])
+        more = after
+    return target, seconds, one_line(more, "reason", MAX_REASON_CHARS)
+
+
+def _name_reason(rest: str) -> tuple[str, str]:
+    name, _, reason = rest.partition(" ")
+    return name, one_line(reason, "reason", MAX_REASON_CHARS)
+
+
+def _one_word(rest: str) -> bool:
+    return bool(rest) and " " not in rest
+
+
+def _msg(rest: str) -> ev.Message | None:
+    to, _, body = rest.partition(" ")
+    body = clean_message(body)
+    return ev.Message(body, to=to) if to and body.strip() else None
+
+
+def _history(rest: str) -> ev.History | None:
+    if not rest:
+        return ev.History()
+    if rest.isdigit() and 1 <= int(rest) <= HISTORY_PAGE_MAX:
+        return ev.History(limit=int(rest))
+    return None
+
+
+def _oper(rest: str) -> ev.Oper | None:
+    if " " not in rest:
+        return None
+    # The rest of the line is the password: a passphrase may hold spaces (15.1).
+    name, _, password = rest.partition(" ")
+    return ev.Oper(name, password.lstrip(" "))
+
+
+def _ban(rest: str, *, address: bool) -> ev.Ban | None:
+    if not rest:
+        return None
+    target, seconds, reason = _ban_args(rest)
+    if address:
+        return ev.Ban(address=target, seconds=seconds, reason=reason)
+    return ev.Ban(name=target, seconds=seconds, reason=reason)
+
+
+def _topic(rest: str) -> ev.SetTopic:
+    if not rest:
+        return ev.SetTopic(None)
+    return ev.SetTopic("" if rest == "-" else one_line(rest, "topic", MAX_TOPIC_CHARS))
+
+
+_TextParse = Callable[[str], "ev.Event | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command as typed in text mode (PROTOCOL.txt 6.2, 15): `parse` gets what follows
+    the command word (stripped) and returns the event, or None: "usage: " + `usage`."""
+
+    name: str  # as typed after the "/", e.g. "join"; "/" for "//text"
+    args: str  # the arguments' usage, e.g. "NAME [REASON]"; "" for none
+    help: str  # one line for /help
+    oper: bool = False  # listed only for operators (anyone may type it: not_operator)
+    parse: _TextParse | None = field(default=None, compare=False)
+
+    @property
+    def usage(self) -> str:
+        if self.name == "/":
+            return "//text"
+        return f"/{self.name} {self.args}" if self.args else f"/{self.name}"
+
+
+# ------------------------------------------------------------------------ client lines
+
+_Cost = Literal["line", "answer"]  # 8.3: one token; or one more per 16 KiB of answer
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLine:
+    wire: str
+    event: type[Any]
+    fields: tuple[Field, ...] = ()
+    commands: tuple[Command, ...] = ()
+    cost: _Cost = "line"
+    json: bool = True  # False: text mode only (help)
+    decode: Callable[[dict[str, Any]], Any] | None = field(default=None, compare=False)
+    encode: Callable[[Any], dict[str, Any]] | None = field(default=None, compare=False)
+    sample: Any = None  # an event of this line, for the consumers' tests
+
+    def from_json(self, obj: dict[str, Any]) -> Any:
+        if self.decode is not None:
+            return self.decode(obj)
+        return self.event(**{f.attr or f.name: f.check(obj) for f in self.fields})
+
+    def to_json(self, event: Any) -> dict[str, Any]:
+        """The line's JSON object: its declared fields, but for those not given (None,
+        false, or an empty reason: what a server takes as left out)."""
+        if self.encode is not None:
+            return self.encode(event)
+        obj: dict[str, Any] = {"type": self.wire}
+        for f in self.fields:
+            value = getattr(event, f.attr or f.name)
+            if value is None or value is False or (value == "" and f.default == ""):
+                continue
+            obj[f.name] = value
+        return obj
+
+
+def _kick(obj: dict[str, Any]) -> ev.Kick:
+    where = obj.get("from", "server")
+    if where not in ("server", "room"):
+        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'from' must be \"server\" or \"room\"")
+    return ev.Kick(ev._req_str(obj, "name"),
+                   one_line(ev._opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS),
+                   room=where == "room")
+
+
+def _target(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    name, address = ev._opt_str(obj, "name"), ev._opt_str(obj, "address")
+    if (name is None) == (address is None):
+        raise ProtocolError(ErrorCode.BAD_FIELD, "give 'name' or 'address', one of them")
+    return name, address
+
+
+def _kick_json(event: ev.Kick) -> dict[str, Any]:
+    obj: dict[str, Any] = {"type": "kick", "name": event.name,
+                           "from": "room" if event.room else "server"}
+    if event.reason:
+        obj["reason"] = event.reason
+    return obj
+
+
+def _json_history(obj: dict[str, Any]) -> ev.History:
+    before, after = ev._opt_str(obj, "before"), ev._opt_str(obj, "after")
+    if before is not None and after is not None:
+        raise ProtocolError(ErrorCode.BAD_FIELD, "give 'before' or 'after', not both")
+    return ev.History(before, after, _LIMIT.check(obj))
+
+
+def _json_ban(obj: dict[str, Any]) -> ev.Ban:
+    name, address = _target(obj)
+    return ev.Ban(name, address, check_seconds(obj.get("seconds")), _REASON.check(obj))
+
+
+_NAME = Field("name", required=True)
+_REASON = Field("reason", "line", most=MAX_REASON_CHARS, default="")
+_LIMIT = Field("limit", "int", least=1, most=HISTORY_PAGE_MAX, default=50)
+_TARGET = (Field("name"), Field("address"))
+
+CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
+    ClientLine("help", ev.Help, json=False, sample=ev.Help(),
+               commands=(Command("help", "", "this list", parse=lambda r: ev.Help()),)),
+    ClientLine("who", ev.Who, (Field("all", "bool", default=False),), cost="answer",
+               sample=ev.Who(all=True), commands=(Command(
+                   "who", "[all]", "who is in this room (or everywhere)",
+                   parse=lambda r: ev.Who(all=bool(r)) if r.lower() in {"", "all", "*"}
+                   else None),)),
+    ClientLine("rooms", ev.Rooms, cost="answer", sample=ev.Rooms(), commands=(Command(
+        "rooms", "", "rooms and their user counts", parse=lambda r: ev.Rooms()),)),
+    ClientLine("join", ev.Join, (Field("room", required=True),),
+               sample=ev.Join("dev"), commands=(Command(
+                   "join", "ROOM", "move to another room (it is created if new)",
+                   parse=lambda r: ev.Join(r) if _one_word(r) else None),)),
+    ClientLine("nick", ev.Nick, (_NAME,), sample=ev.Nick("alicia"), commands=(Command(
+        "nick", "NAME", "change your name", parse=lambda r: ev.Nick(r) if _one_word(r)
+        else None),)),
+    ClientLine("whois", ev.Whois, (_NAME,), sample=ev.Whois("bob"), commands=(Command(
+        "whois", "NAME", "which room a user is in", parse=lambda r: ev.Whois(r)
+        if _one_word(r) else None),)),
+    ClientLine("message", ev.Message,
+               (Field("message", required=True), Field("to"),
+                Field("ref", most=MAX_REF_CHARS, least=1)),
+               decode=ev.decode_message, sample=ev.Message("hi", to="bob", ref="r1"),
+               commands=(Command("msg", "NAME TEXT", "a private line to one user", parse=_msg),
+                         Command("/", "", "send a line that starts with /"))),
+    ClientLine("history", ev.History, (_LIMIT, Field("before"), Field("after")),
+               cost="answer", decode=_json_history, sample=ev.History(limit=5),
+               commands=(Command("history", "[N]", "the last N lines of this room again",
+                                 parse=_history),)),
+    ClientLine("topic", ev.SetTopic, (Field("topic", "line", most=MAX_TOPIC_CHARS),),
+               sample=ev.SetTopic("be nice"),
+               commands=(Command("topic", "", "the topic of this room", parse=_topic),
+                         Command("topic", "TEXT", "set this room's topic (/topic - clears it)",
+                                 oper=True, parse=_topic))),
+    ClientLine("oper", ev.Oper, (_NAME, Field("password", required=True)),
+               sample=ev.Oper("alice", "pw"), commands=(Command(
+                   "oper", "NAME PASSWORD", "become an operator", parse=_oper),)),
+    ClientLine("disconnect", ev.Disconnect, sample=ev.Disconnect(), commands=(Command(
+        "quit", "", "leave the chat", parse=lambda r: ev.Disconnect()),)),
+    ClientLine("kick", ev.Kick, (_NAME, _REASON, Field("from")), decode=_kick,
+               encode=_kick_json,
+               sample=ev.Kick("bob", "spam", room=True), commands=(
+                   Command("kick", "NAME [REASON]", "remove a user from the server", oper=True,
+                           parse=lambda r: ev.Kick(*_name_reason(r)) if r else None),
+                   Command("roomkick", "NAME [REASON]",
+                           "remove a user from their room (to lobby)", oper=True,
+                           parse=lambda r: ev.Kick(*_name_reason(r), room=True) if r
+                           else None))),
+    ClientLine("ban", ev.Ban, (*_TARGET, Field("seconds", "seconds"), _REASON),
+               decode=_json_ban, sample=ev.Ban(name="bob", seconds=60, reason="spam"),
+               commands=(
+                   Command("ban", "NAME [TIME] [REASON]",
+                           "ban a name and its look-alikes; TIME like 30m, 2h, 7d", oper=True,
+                           parse=lambda r: _ban(r, address=False)),
+                   Command("banip", "ADDRESS [TIME] [REASON]",
+                           "ban an address or prefix (IPv6: its /64)", oper=True,
+                           parse=lambda r: _ban(r, address=True)))),
+    ClientLine("unban", ev.Unban, _TARGET, decode=lambda obj: ev.Unban(*_target(obj)),
+               sample=ev.Unban(address="192.0.2.0/24"), commands=(
+                   Command("unban", "NAME", "lift a name's ban", oper=True,
+                           parse=lambda r: ev.Unban(name=r) if _one_word(r) else None),
+                   Command("unbanip", "ADDRESS", "lift an address's ban", oper=True,
+                           parse=lambda r: ev.Unban(address=r) if _one_word(r) else None))),
+    ClientLine("bans", ev.Bans, cost="answer", sample=ev.Bans(), commands=(Command(
+        "bans", "", "the bans in force", oper=True,
+        parse=lambda r: None if r else ev.Bans()),)),
+    ClientLine("mute", ev.Mute, (_NAME, _REASON, Field("room")),
+               sample=ev.Mute("bob", "spam", "dev"), commands=(Command(
+                   "mute", "NAME [REASON]", "refuse a user's lines in their room", oper=True,
+                   parse=lambda r: ev.Mute(*_name_reason(r)) if r else None),)),
+    ClientLine("unmute", ev.Unmute, (_NAME, Field("room")),
+               sample=ev.Unmute("bob"), commands=(Command(
+                   "unmute", "NAME", "lift a user's mutes", oper=True,
+                   parse=lambda r: ev.Unmute(r) if _one_word(r) else None),)),
+    ClientLine("connect", ev.Connect,
+               tuple(Field(k) for k in ("name", "password", "resume", "last_id", "room")),
+               sample=ev.Connect(name="alice", room="dev")),
+    ClientLine("ping", ev.Ping, sample=ev.Ping()),
+    ClientLine("pong", ev.Pong, sample=ev.Pong()),
+)
+
+CLIENT_BY_WIRE: Final = {line.wire: line for line in CLIENT_LINES if line.json}
+CLIENT_BY_EVENT: Final = {line.event: line for line in CLIENT_LINES}
+# The order /help lists the commands in (nc's /help is on the wire: it stays as it was).
+# A command missing here fails at import.
+_HELP_ORDER: Final = (
+    "/help", "/who [all]", "/whois NAME", "/rooms", "/join ROOM", "/nick NAME",
+    "/msg NAME TEXT",
+    "/history [N]", "/topic", "/oper NAME PASSWORD", "//text", "/quit",
+    "/kick NAME [REASON]", "/roomkick NAME [REASON]", "/ban NAME [TIME] [REASON]",
+    "/banip ADDRESS [TIME] [REASON]", "/unban NAME", "/unbanip ADDRESS", "/bans",
+    "/mute NAME [REASON]", "/unmute NAME", "/topic TEXT",
+)
+COMMANDS: Final = tuple(sorted((c for line in CLIENT_LINES for c in line.commands),
+                               key=lambda c: _HELP_ORDER.index(c.usage)))
+# "/word" -> its commands (/topic has two: one for everyone, one for operators).
+TEXT_DISPATCH: Final[dict[str, tuple[Command, ...]]] = {}
+for _command in COMMANDS:
+    if _command.parse is not None:
+        TEXT_DISPATCH.setdefault("/" + _command.name, ())
+        TEXT_DISPATCH["/" + _command.name] += (_command,)
+
+
+def parse_json_line(line: bytes) -> ev.Event:
+    """One client line of JSON mode -> an event, or ProtocolError."""
+    obj = ev._loads(line)
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.BAD_JSON, "line is not a JSON object")
+    kind = obj.get("type")
+    if kind == "message":  # the hot path: no table between the line and its decoder
+        return ev.decode_message(obj)
+    if not isinstance(kind, str):
+        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'type' must be a string")
+    spec = CLIENT_BY_WIRE.get(kind)
+    if spec is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown type {kind[:40]!r}")
+    event: ev.Event = spec.from_json(obj)
+    return event
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode_event(event: ev.Event) -> bytes:
+    """A client event as a JSON line (what chatc sends), from its declaration."""
+    line = CLIENT_BY_EVENT[type(event)]
+    if not line.json:
+        raise ValueError(f"{line.wire} is a text-mode command with no JSON line; answer it "
+                         "locally")
+    return (_dumps(line.to_json(event)) + "\n").encode()
+
+
+def help_table(*, oper: bool) -> dict[str, str]:
+    """Usage -> help line, in /help's order: everyone's commands, or only operators'."""
+    return {c.usage: c.help for c in COMMANDS if c.oper == oper}
+
+
+# ------------------------------------------------------------------------ server lines
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLine:
+    wire: str
+    update: type[Any]
+    fields: tuple[Field, ...] = ()
+    sample: Any = None  # an update of this line, for the consumers' tests
+    json: bool = True  # False: sent to text mode only (lines for a person at nc)
+
+
+_CHAT_FIELDS = (Field("name"), Field("message"), Field("room"), Field("id"), Field("time"))
+
+SERVER_LINES: Final[tuple[ServerLine, ...]] = (
+    ServerLine("welcome", up.Welcome, (
+        Field("version", "int"), Field("server"), Field("name"), Field("room"),
+        Field("users", "list"), Field("resume"), Field("resumed", "bool"), Field("notice"),
+        Field("max_line_bytes", "int"), Field("topic"), Field("opers", "list")),
+        sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
+                          max_line_bytes=65536, topic="t", opers=("bob",))),
+    ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
+                                    Field("history", "bool")),
+               sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby")),
+    ServerLine("connect", up.Joined, _CHAT_FIELDS,
+               sample=up.Joined("bob", "lobby", "bob joined", "8", "t")),
+    ServerLine("disconnect", up.Left, (*_CHAT_FIELDS, Field("reason")),
+               sample=up.Left("bob", "lobby", "bob left", "9", "t", reason="timeout")),
+    ServerLine("nick", up.Renamed, (*_CHAT_FIELDS, Field("old")),
+               sample=up.Renamed("bo", "bob", "lobby", "bob is now bo", "10", "t")),
+    ServerLine("ack", up.Ack, (Field("ref"), Field("id"), Field("time")),
+               sample=up.Ack("r1", "11", "t")),
+    ServerLine("error", up.Error, (
+        Field("code"), Field("message"), Field("ref"), Field("until"),
+        Field("retry_after", "int"), Field("max_line_bytes", "int")),
+        sample=up.Error(ErrorCode.BANNED, "banned", until="2026-01-01T00:00:00.000Z")),
+    ServerLine("who", up.WhoList, (Field("room"), Field("users", "list"),
+                                   Field("all", "bool"), Field("rooms", "list"),
+                                   Field("more", "int"), Field("opers", "list")),
+               sample=up.WhoList("lobby", ("alice",), opers=("alice",))),
+    ServerLine("rooms", up.RoomList, (Field("rooms", "list"), Field("more", "int")),
+               sample=up.RoomList((("lobby", 2),), more=1)),
+    ServerLine("history_end", up.HistoryEnd, (Field("room"), Field("count", "int"),
+                                              Field("more", "bool")),
+               sample=up.HistoryEnd("lobby", 3, True)),
+    ServerLine("shutdown", up.Shutdown, (Field("message"),), sample=up.Shutdown()),
+    ServerLine("ping", up.ServerPing, sample=up.ServerPing()),
+    ServerLine("pong", up.ServerPong, sample=up.ServerPong()),
+    ServerLine("info", up.Info, (Field("lines", "list"),), sample=up.Info(("a", "b")),
+               json=False),
+    ServerLine("topic", up.Topic, (Field("room"), Field("topic"), Field("name"),
+                                   Field("message"), Field("id"), Field("time")),
+               sample=up.Topic("lobby", "be nice", "alice", "alice set it", "12", "t")),
+    ServerLine("oper", up.Opered, _CHAT_FIELDS,
+               sample=up.Opered("alice", "lobby", "alice is now an operator", "13", "t")),
+    ServerLine("notice", up.Notice, (Field("message"),), sample=up.Notice("done")),
+    ServerLine("whois", up.WhoisReply, (Field("name"), Field("room"), Field("oper", "bool")),
+               sample=up.WhoisReply("bob", "dev", oper=True)),
+    ServerLine("bans", up.BanList, (Field("bans", "list"),),
+               sample=up.BanList((up.BanEntry("name", "bob", "", "alice", "spam", "t"),))),
+)
+
+SERVER_BY_UPDATE: Final = {line.update: line for line in SERVER_LINES}
+
+# ------------------------------------------------------------------------------ errors
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """An error code with its one meaning (PROTOCOL.txt 7); `closes`: the server closes
+    the connection after it; `fields`: what its line carries besides code and message."""
+
+    code: str
+    meaning: str
+    closes: bool = False
+    fields: tuple[str, ...] = ()
+
+
+ERRORS: Final[tuple[ErrorSpec, ...]] = (
+    ErrorSpec(ErrorCode.BAD_UTF8, "the line is not valid UTF-8"),
+    ErrorSpec(ErrorCode.BAD_JSON, "the line is not a JSON object"),
+    ErrorSpec(ErrorCode.LINE_TOO_LONG, "the line is longer than the limit",
+              fields=("max_line_bytes",)),
+    ErrorSpec(ErrorCode.UNKNOWN_TYPE, "the type is not a client line"),
+    ErrorSpec(ErrorCode.UNKNOWN_COMMAND, "text mode: an unknown /command"),
+    ErrorSpec(ErrorCode.BAD_FIELD, "a field is missing, of the wrong type or out of range"),
+    ErrorSpec(ErrorCode.BAD_NAME, "the name is not a valid name"),
+    ErrorSpec(ErrorCode.SAME_NAME, "nick to the name one has already"),
+    ErrorSpec(ErrorCode.BAD_ROOM, "the room is not a valid room name"),
+    ErrorSpec(ErrorCode.ALREADY_IN_ROOM, "the user is in that room already"),
+    ErrorSpec(ErrorCode.BAD_ID, "not a message id"),
+    ErrorSpec(ErrorCode.NOT_JOINED, "a line before connect"),
+    ErrorSpec(ErrorCode.ALREADY_JOINED, "connect on a connection that has joined"),
+    ErrorSpec(ErrorCode.NAME_TAKEN, "the name is in use"),
+    ErrorSpec(ErrorCode.NO_SUCH_USER, "nobody has that name"),
+    ErrorSpec(ErrorCode.RATE_LIMITED, "over flood control; the line was dropped"),
+    ErrorSpec(ErrorCode.EXCESS_FLOOD, "kept flooding", closes=True),
+    ErrorSpec(ErrorCode.AUTH_FAILED, "wrong or missing password", closes=True),
+    ErrorSpec(ErrorCode.AUTH_THROTTLED, "too many wrong passwords from this address: wait",
+              closes=True, fields=("retry_after",)),
+    ErrorSpec(ErrorCode.SERVER_FULL, "the server has its maximum of connections",
+              closes=True),
+    ErrorSpec(ErrorCode.TOO_MANY_CONNECTIONS, "the address has its maximum of connections",
+              closes=True),
+    ErrorSpec(ErrorCode.REGISTRATION_TIMEOUT, "no connect in time", closes=True),
+    ErrorSpec(ErrorCode.PING_TIMEOUT, "no answer to a keepalive ping", closes=True),
+    ErrorSpec(ErrorCode.UNAVAILABLE, "the server cannot take the line now; try again"),
+    ErrorSpec(ErrorCode.INTERNAL, "the server failed on this line"),
+    ErrorSpec(ErrorCode.NOT_OPERATOR, "a moderation line from someone not an operator"),
+    ErrorSpec(ErrorCode.OPER_FAILED, "wrong operator name or password"),
+    ErrorSpec(ErrorCode.OPER_THROTTLED, "too many wrong operator passwords: wait",
+              fields=("retry_after",)),
+    ErrorSpec(ErrorCode.KICKED, "an operator removed you from the server", closes=True),
+    ErrorSpec(ErrorCode.BANNED, "the name or address is banned", closes=True,
+              fields=("until",)),
+    ErrorSpec(ErrorCode.NAME_BANNED, "nick to a banned name", fields=("until",)),
+    ErrorSpec(ErrorCode.MUTED, "muted in this room; the line was not sent"),
+    ErrorSpec(ErrorCode.NO_SUCH_BAN, "unban of a ban not in force"),
+    ErrorSpec(ErrorCode.NOT_MUTED, "unmute of someone not muted"),
+)
+
+ERROR_BY_CODE: Final = {e.code: e for e in ERRORS}
+
+
+def commands_js() -> bytes:
+    """The tables the page needs as a JS module (served as /commands.js): the commands
+    people type, and each error code's meaning, whether it closes, and its fields."""
+    commands = [{"name": c.name, "args": c.args, "help": c.help, "oper": c.oper,
+                 "usage": c.usage} for c in COMMANDS]
+    errors = {e.code: {"meaning": e.meaning, "closes": e.closes, "fields": list(e.fields)}
+              for e in ERRORS}
+    return (f"export const COMMANDS = Object.freeze({json.dumps(commands)});\n"
+            f"export const ERRORS = Object.freeze({json.dumps(errors)});\n").encode()
+
+
+def declared_events() -> set[type[Any]]:
+    return set(typing.get_args(ev.Event))
+
+
+def declared_updates() -> set[type[Any]]:
+    return set(typing.get_args(up.Update)) - {up.Unknown}
