@@ -81,6 +81,13 @@ class Gone:
     reason: str | None
     removed: bool = False
 
+    @property
+    def status(self) -> int:
+        """chatc's exit status: 0 after a polite close, EXIT_REMOVED, else 1."""
+        if self.reason is None:
+            return 0
+        return EXIT_REMOVED if self.removed else 1
+
 
 SessionEvent: TypeAlias = (
     p.Update | Confirmed | Failed | Throttled | Lost | Reconnected | CaughtUp | Gone
