@@ -362,7 +362,7 @@ class Session:
                 self._away = _Away(now)
                 self._retry(reason)
             else:
-                self._end(reason)
+                self._end(reason, removed=self._final)
         return self._take()
 
     def attempt_failed(self, reason: str, reached: bool, now: float) -> list[Action]:

@@ -1,4 +1,5 @@
-"""chatc's session layer (chatc.connection) against a real chatd: acks, order, resume.
+"""chatc's session (chatc.session under the chatc.connection shell) against a real
+chatd: acks, order, resume.
 
 PROTOCOL.txt 9.3 (acks), 10 (resume), 3.8 (history after an id).
 """
@@ -12,13 +13,8 @@ from typing import Any
 
 import pytest
 
-from chatc.connection import (
-    Backoff,
-    ConnectFailed,
-    Refused,
-    Session,
-    Target,
-)
+from chatc.connection import Client as ChatcClient
+from chatc.connection import ConnectFailed, Refused, Target
 from chatc.events import (
     CaughtUp,
     Confirmed,
@@ -29,6 +25,7 @@ from chatc.events import (
     SessionEvent,
     Throttled,
 )
+from chatc.session import Backoff
 from chatd import protocol as p
 from tests.conftest import StartChatd
 from tests.e2e.chatc_support import Proxy, refused_port
@@ -40,7 +37,7 @@ FAST = Backoff(first=0.05, factor=2.0, cap=0.2)
 class Events:
     """A session's events, read with a deadline."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: ChatcClient) -> None:
         self.session = session
         self._iter: AsyncIterator[SessionEvent] = session.events()
         self.seen: list[SessionEvent] = []
@@ -72,8 +69,8 @@ def texts(events: list[SessionEvent]) -> list[str]:
     return [e.message for e in events if isinstance(e, p.Chat)]
 
 
-async def joined(port: int, name: str, **kwargs: Any) -> tuple[Session, Events]:
-    session = Session(Target("127.0.0.1", port), name, backoff=FAST, **kwargs)
+async def joined(port: int, name: str, **kwargs: Any) -> tuple[ChatcClient, Events]:
+    session = ChatcClient(Target("127.0.0.1", port), name, backoff=FAST, **kwargs)
     await session.open()
     events = Events(session)
     await events.until(lambda e: isinstance(e, p.Joined) and e.name == name)
@@ -128,16 +125,16 @@ async def test_refused_private_line_fails_and_the_next_goes_on(chatd: Chatd) -> 
 async def test_connect_failures_read_as_one_line(chatd: Chatd) -> None:
     sock, port = refused_port()
     with sock, pytest.raises(ConnectFailed) as refused:
-        await Session(Target("127.0.0.1", port), "alice").open()
+        await ChatcClient(Target("127.0.0.1", port), "alice").open()
     assert str(refused.value) == (f"connection to 127.0.0.1:{port} refused "
                                   "(is chatd running there?)")
     with pytest.raises(Refused) as bad:
-        await Session(Target("127.0.0.1", chatd.port), "two words").open()
+        await ChatcClient(Target("127.0.0.1", chatd.port), "two words").open()
     assert bad.value.error.code == "bad_name"
 
 
 async def test_blank_name_is_sent_blank_and_the_server_names_the_user(chatd: Chatd) -> None:
-    session = Session(Target("127.0.0.1", chatd.port), "")
+    session = ChatcClient(Target("127.0.0.1", chatd.port), "")
     welcome = await session.open()
     assert welcome.name == p.DEFAULT_NAME == session.name
     await session.close()
