@@ -1,4 +1,4 @@
-"""What a chat session reports besides the server's updates (chatc.connection makes them).
+"""What a chat session reports besides the server's updates (chatc.session makes them).
 
 Pure data: the terminal and line mode turn these into lines a person reads.
 """

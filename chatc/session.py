@@ -7,14 +7,13 @@ actions: `Send` a line, `Show` an event, `Reconnect` after some seconds, `Drop` 
 connection. Time is an argument (`now`, any monotonic clock in seconds); `deadline`
 says when `tick(now)` is due next.
 
-Own lines carry a `ref` and are sent one at a time: the next goes once the previous is
-acknowledged, or refused, or after `ack_timeout` without an answer (then it is reported
-`Failed` with NO_ANSWER, and a late ack still confirms it): no line can hold the queue.
-A line longer than the server takes is refused here (`TooLong`) before it is queued.
-Commands (join, who, ...) wait in the same queue, so a script's "/join dev" takes effect
-between the lines before and after it. That keeps everything in order
-across reconnects and flood control, and makes "was it delivered?" answerable after a
-drop (at most one line is in doubt).
+Own lines carry a `ref` and are sent one at a time (chatc.ownlines): a line the server
+does not answer within `ack_timeout` is reported `Failed` with NO_ANSWER, and a late ack
+still confirms it. A line longer than the server takes is refused here (`TooLong`)
+before it is queued. Commands (join, who, ...) wait in the same queue, so a script's
+"/join dev" takes effect between the lines before and after it. That keeps everything in
+order across reconnects and flood control, and makes "was it delivered?" answerable
+after a drop (at most one line is in doubt).
 
 Reconnecting (PROTOCOL.txt section 10): a resumed welcome is followed by the missed
 lines and acks; a ping after it works as a fence, because the server answers lines in
@@ -27,15 +26,13 @@ the live lines that arrive meanwhile, de-duplicated by id and time.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import random
-import secrets
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeAlias
 
 from chatc import words
+from chatc.catchup import CHAT_UPDATES, CatchUp, Seen
 from chatc.events import (
     EXIT_REMOVED,
     CaughtUp,
@@ -48,11 +45,11 @@ from chatc.events import (
     SessionEvent,
     Throttled,
 )
+from chatc.ownlines import OwnLines
 from chatd import protocol as p
 
 # chatc's own code for a line the server did not answer in time (not a server code).
 NO_ANSWER = "no_answer"
-LATE_ACKS_KEPT = 100  # lines given up on whose ack may still come
 FLOOD_PAUSE = 1.0  # seconds before a line flood control dropped is sent again
 # Codes after which trying again with the same settings cannot help.
 FATAL_CODES = frozenset({p.ErrorCode.AUTH_FAILED, p.ErrorCode.BAD_NAME, p.ErrorCode.BAD_ROOM,
@@ -64,7 +61,6 @@ CLOSING_CODES = frozenset({
     p.ErrorCode.EXCESS_FLOOD, p.ErrorCode.AUTH_FAILED, p.ErrorCode.SERVER_FULL,
     p.ErrorCode.TOO_MANY_CONNECTIONS, p.ErrorCode.REGISTRATION_TIMEOUT,
     p.ErrorCode.PING_TIMEOUT, p.ErrorCode.KICKED, p.ErrorCode.BANNED})
-CHAT_UPDATES = (p.Chat, p.Joined, p.Left, p.Renamed)
 
 
 def refused_status(error: p.Error) -> int:
@@ -144,41 +140,6 @@ class TooLong(ValueError):
         self.limit = limit
 
 
-class _Dedup:
-    """The last `size` chat lines seen, by (id, time): a restarted server without a
-    history database reuses ids, but not with the same time."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._order: deque[tuple[str, str]] = deque()
-        self._keys: set[tuple[str, str]] = set()
-        self._size = size
-
-    def add(self, id: str, time: str) -> bool:
-        """False if the line was seen already."""
-        key = (id, time)
-        if key in self._keys:
-            return False
-        self._keys.add(key)
-        self._order.append(key)
-        if len(self._order) > self._size:
-            self._keys.discard(self._order.popleft())
-        return True
-
-    def __contains__(self, key: tuple[str, str]) -> bool:
-        return key in self._keys
-
-
-@dataclass(slots=True)
-class _CatchUp:
-    """State of the history fetch after a reconnect that did not resume."""
-
-    after: str
-    fenced: bool = False  # the pong after the join history arrived; pages are coming
-    joined: list[p.Update] = field(default_factory=list)  # join history
-    pages: list[p.Chat] = field(default_factory=list)
-    live: list[p.Update] = field(default_factory=list)  # arrived meanwhile
-
-
 @dataclass(slots=True)
 class _Away:
     """Between a lost connection and the next welcome."""
@@ -186,11 +147,6 @@ class _Away:
     since: float
     attempt: int = 0
     reached: bool = False
-
-
-def _refs() -> Iterator[str]:
-    prefix = secrets.token_hex(3)
-    return (f"{prefix}-{n}" for n in itertools.count(1))
 
 
 class Session:
@@ -218,21 +174,15 @@ class Session:
         self.draw = draw or random.random
         self.keepalive = keepalive
         self.keepalive_timeout = keepalive_timeout
-        self.ack_timeout = ack_timeout
         self.welcome: p.Welcome | None = None
         self.connected = False
         self.last_id: str | None = None
         self._token = ""
-        self._refs = refs or _refs()
-        self._outbox: deque[Outgoing | p.Event] = deque()
-        self._in_flight = False  # outbox[0] was sent on this connection, no answer yet
-        self._ack_due: float | None = None  # when to give up on outbox[0]
-        self._given_up: dict[str, Outgoing] = {}  # by ref: an ack may still come
+        self._lines = OwnLines(ack_timeout, refs)
         self._doubt: Outgoing | None = None  # in flight when the last connection broke
-        self._hold_until: float | None = None  # flood control pause
         self._fence = False  # waiting for the pong that ends a replay
-        self._catchup: _CatchUp | None = None
-        self._seen = _Dedup()
+        self._catchup: CatchUp | None = None
+        self._seen = Seen()
         self._heard_at = 0.0  # the last line from the server
         self._probed = False  # a ping went out for want of lines; an answer is due
         self._dead = False  # Drop was said; the shell reports the loss next
@@ -255,17 +205,22 @@ class Session:
     @property
     def pending(self) -> list[Outgoing]:
         """Own lines not acknowledged yet, oldest first."""
-        return [line for line in self._outbox if isinstance(line, Outgoing)]
+        return self._lines.pending
 
     @property
     def idle(self) -> bool:
         """Nothing queued: every own line was confirmed, refused or given up on."""
-        return not self._outbox
+        return self._lines.idle
+
+    @property
+    def ack_timeout(self) -> float:
+        return self._lines.ack_timeout
 
     @property
     def deadline(self) -> float | None:
         """When `tick` is due next; None: nothing is waiting for the clock."""
-        times = [t for t in (self._ack_due, self._hold_until) if t is not None]
+        own = self._lines.deadline
+        times = [] if own is None else [own]
         if self.connected and not self._dead:
             wait = self.keepalive_timeout if self._probed else self.keepalive
             times.append(self._heard_at + wait)
@@ -285,25 +240,25 @@ class Session:
         Raises TooLong, queueing nothing, if the line as sent (JSON, ref included) is
         longer than the server takes: the server would drop it unread.
         """
-        line = Outgoing(next(self._refs), text, to)
+        line = self._lines.line(text, to)
         # The limit is on the whole line without its newline, as the server splits it.
         size = len(p.encode_event(p.Message(text, to=to, ref=line.ref))) - 1
         if size > self.max_line_bytes:
             raise TooLong(size, self.max_line_bytes)
-        self._outbox.append(line)
+        self._lines.add(line)
         self._pump(now)
         return line, self._take()
 
     def command(self, event: p.Event, now: float) -> list[Action]:
         """Queue a command (who, join, ...) behind the own lines queued before it."""
-        self._outbox.append(event)
+        self._lines.add(event)
         self._pump(now)
         return self._take()
 
     def close(self) -> list[Action]:
         """Leave politely: the shell waits (a little) for the server to close."""
         self._closing = True
-        self._hold_until = self._ack_due = None
+        self._lines.stop()
         if self.connected:
             self._send(p.Disconnect())
         else:
@@ -342,7 +297,7 @@ class Session:
             self._fence = True
             self._send(p.Ping())
         elif self.last_id is not None:
-            self._catchup = _CatchUp(self.last_id)
+            self._catchup = CatchUp(self.last_id)
             self._send(p.Ping())
         else:
             # No line seen yet to fetch from: whether any were missed cannot be told.
@@ -399,11 +354,8 @@ class Session:
         self._actions.append(Reconnect(delay))
 
     def _lose(self) -> None:
-        if self._in_flight and isinstance(self._outbox[0], Outgoing):
-            self._doubt = self._outbox[0]
+        self._doubt = self._lines.lost() or self._doubt
         self.connected = False
-        self._ack_due = None
-        self._in_flight = False
         self._farewell = None
         self._fence = False
         self._catchup = None
@@ -419,10 +371,12 @@ class Session:
 
     def tick(self, now: float) -> list[Action]:
         """Act on whatever came due by `now`."""
-        if self._ack_due is not None and now >= self._ack_due:
-            self._no_answer(now)
-        if self._hold_until is not None and now >= self._hold_until:
-            self._hold_until = None
+        given_up = self._lines.expired(now)
+        if given_up is not None:
+            self._show(Failed(given_up, p.Error(
+                NO_ANSWER, f"no answer from the server in {self.ack_timeout:g}s",
+                given_up.ref)))
+        if given_up is not None or self._lines.released(now):
             self._pump(now)
         if self.connected and not self._dead:
             if self._probed and now >= self._heard_at + self.keepalive_timeout:
@@ -455,16 +409,17 @@ class Session:
         elif isinstance(update, p.Ack):
             self._track(update.id)
             self._ack(update, now)
-        elif isinstance(update, p.Error) and update.ref is not None and self._owns(update.ref):
+        elif (isinstance(update, p.Error) and update.ref is not None
+              and self._lines.owns(update.ref)):
             self._refused(update, now)
-        elif (isinstance(update, p.Error) and update.ref is None and self._in_flight
+        elif (isinstance(update, p.Error) and update.ref is None
+              and self._lines.in_flight is not None
               and update.code in (p.ErrorCode.RATE_LIMITED, p.ErrorCode.LINE_TOO_LONG)):
             # chatd drops a line over the flood limit, or over its length limit, before
             # reading it, so the error has no ref; with one line in flight it is almost
             # surely that one. (If the ack comes after all, it wins and nothing is sent
             # twice.)
-            head = self._outbox[0]
-            assert isinstance(head, Outgoing)
+            head = self._lines.in_flight
             self._refused(dataclasses.replace(update, ref=head.ref), now)
         elif self._catchup is not None and isinstance(update, (*CHAT_UPDATES, p.HistoryEnd)):
             self._catching_up(self._catchup, update, now)
@@ -504,8 +459,8 @@ class Session:
         if not (isinstance(update, p.Chat) and update.to is not None
                 and update.name == self.name and update.to == self.name):
             return False
-        head = self._outbox[0] if self._in_flight else None
-        return isinstance(head, Outgoing) and head.text == update.message
+        head = self._lines.in_flight
+        return head is not None and head.text == update.message
 
     def _track(self, id: str) -> None:
         if id:
@@ -515,51 +470,30 @@ class Session:
         if self._fence:  # the replay of a resume is complete
             self._fence = False
             self._pump(now)
-        elif self._catchup is not None and not self._catchup.fenced:
-            self._catchup.fenced = True
-            self._send(p.History(after=self._catchup.after, limit=p.HISTORY_PAGE_MAX))
+        elif self._catchup is not None:
+            page = self._catchup.fence()
+            if page is not None:
+                self._send(page)
 
-    def _catching_up(self, state: _CatchUp, update: p.Update, now: float) -> None:
-        if isinstance(update, p.HistoryEnd):
-            if not state.fenced:
-                return  # the end of the join history
-            if update.more and state.pages:
-                self._send(p.History(after=state.pages[-1].id, limit=p.HISTORY_PAGE_MAX))
-            else:
-                self._caught_up(state, now)
-        elif isinstance(update, p.Chat) and update.history:
-            (state.pages if state.fenced else state.joined).append(update)
-        else:
-            state.live.append(update)
+    def _catching_up(self, state: CatchUp, update: p.Update, now: float) -> None:
+        got = state.receive(update)
+        if isinstance(got, p.History):
+            self._send(got)
+        elif got:
+            self._caught_up(state, now)
 
-    def _caught_up(self, state: _CatchUp, now: float) -> None:
+    def _caught_up(self, state: CatchUp, now: float) -> None:
         self._catchup = None
-        shown = 0
-        # "Nothing missed" is known only if the server's history reaches back to lines
-        # this client saw: a server restarted without its history cannot tell.
-        known = bool(state.pages) or any((chat.id, chat.time) in self._seen
-                                         for chat in state.joined if isinstance(chat, p.Chat))
         doubt, self._doubt = self._doubt, None
-        if doubt is not None and doubt not in self._outbox:
-            doubt = None  # settled meanwhile (a late ack)
+        if doubt is not None and doubt not in self._lines.pending:
+            doubt = None  # settled meanwhile
+        shown, confirmed = state.missed(self._seen, self.name, doubt)
+        if doubt is not None and confirmed:
+            self._lines.settled(doubt)
         for chat in state.pages:
             self._track(chat.id)
-            if (doubt is not None and chat.name == self.name and chat.message == doubt.text
-                    and doubt.to is None):
-                # The line in doubt made it before the restart: its ack was lost.
-                self._outbox.remove(doubt)
-                self._seen.add(chat.id, chat.time)
-                self._show(Confirmed(doubt, chat.id, chat.time))
-                doubt = None
-            elif self._seen.add(chat.id, chat.time):
-                shown += 1
-                self._show(chat)
-        for update in state.joined:
-            assert isinstance(update, p.Chat)
-            if self._seen.add(update.id, update.time):
-                shown += 1
-                self._show(update)
-        self._show(CaughtUp(shown, known))
+        for event in shown:
+            self._show(event)
         for update in state.live:
             assert isinstance(update, CHAT_UPDATES)
             self._track(update.id)
@@ -568,63 +502,30 @@ class Session:
 
     # ------------------------------------------------------------------ own lines
 
-    def _owns(self, ref: str) -> bool:
-        return any(line.ref == ref for line in self.pending)
-
     def _pump(self, now: float) -> None:
-        while (self._outbox and not self._in_flight and self.connected and not self._fence
-               and self._catchup is None and self._hold_until is None):
-            head = self._outbox[0]
-            if isinstance(head, Outgoing):
-                self._send(p.Message(head.text, to=head.to, ref=head.ref))
-                self._in_flight = True
-                self._ack_due = now + self.ack_timeout
-                return
-            self._send(head)
-            self._outbox.popleft()
+        if self.connected and not self._fence and self._catchup is None:
+            for event in self._lines.take(now):
+                self._send(event)
 
     def _ack(self, ack: p.Ack, now: float) -> None:
         # An echo of this line that comes later (a private line to oneself) is not new.
         self._seen.add(ack.id, ack.time)
-        late = self._given_up.pop(ack.ref, None)
-        if late is not None:
-            self._show(Confirmed(late, ack.id, ack.time, late=True))
-            return
-        for line in self.pending:
-            if line.ref == ack.ref:
-                self._outbox.remove(line)
-                self._in_flight = False
-                self._ack_due = None
-                self._show(Confirmed(line, ack.id, ack.time))
+        answered = self._lines.acked(ack.ref)
+        if answered is not None:
+            line, late = answered
+            self._show(Confirmed(line, ack.id, ack.time, late=late))
+            if not late:
                 self._pump(now)
-                return
-
-    def _no_answer(self, now: float) -> None:
-        """The line in flight got no answer in time: report it and let the next one go."""
-        self._ack_due = None
-        if not (self._in_flight and self._outbox and isinstance(self._outbox[0], Outgoing)):
-            return
-        line = self._outbox.popleft()
-        assert isinstance(line, Outgoing)
-        self._in_flight = False
-        self._given_up[line.ref] = line
-        while len(self._given_up) > LATE_ACKS_KEPT:
-            del self._given_up[next(iter(self._given_up))]
-        self._show(Failed(line, p.Error(NO_ANSWER, f"no answer from the server in "
-                                                   f"{self.ack_timeout:g}s", line.ref)))
-        self._pump(now)
 
     def _refused(self, error: p.Error, now: float) -> None:
-        line = next(line for line in self.pending if line.ref == error.ref)
-        self._in_flight = False
-        self._ack_due = None
-        if error.code == p.ErrorCode.RATE_LIMITED:
+        assert error.ref is not None
+        throttled = error.code == p.ErrorCode.RATE_LIMITED
+        line = self._lines.refused(error.ref, now, FLOOD_PAUSE if throttled else None)
+        if throttled:
             self._show(Throttled(line, FLOOD_PAUSE))
-            self._hold_until = now + FLOOD_PAUSE
-            return
-        self._outbox.remove(line)
-        self._show(Failed(line, error))
-        self._pump(now)
+        else:
+            self._show(Failed(line, error))
+            self._pump(now)
 
     # ------------------------------------------------------------------ output
 

@@ -14,6 +14,7 @@ import pytest
 
 from chatc import events as e
 from chatc import words
+from chatc.catchup import Seen
 from chatc.session import (
     FLOOD_PAUSE,
     NO_ANSWER,
@@ -25,7 +26,6 @@ from chatc.session import (
     Session,
     Show,
     TooLong,
-    _Dedup,
     refused_status,
 )
 from chatd import protocol as p
@@ -106,7 +106,7 @@ def test_attempts_the_server_answered_keep_within_its_connect_throttle() -> None
 
 
 def test_dedup_by_id_and_time() -> None:
-    seen = _Dedup(size=3)
+    seen = Seen(size=3)
     assert seen.add("1", "t1")
     assert not seen.add("1", "t1")
     assert seen.add("1", "t9")  # a restarted server reuses ids, never with the same time
