@@ -323,3 +323,15 @@ async def test_line_whose_ack_was_lost_in_a_restart_is_not_sent_twice(
     assert [m["message"] for m in history if m["type"] == "message"] == ["maybe"]
     await alice.close()
     await proxy.close()
+
+
+async def test_a_server_that_stops_answering_is_left_after_a_ping(chatd: Chatd) -> None:
+    """The session's keepalive (chatc.session's clock) through the shell: a silent
+    connection is pinged, then dropped, and the session says why."""
+    proxy = await Proxy(chatd.port).start()
+    alice, events = await joined(proxy.port, "alice", keepalive=0.2, keepalive_timeout=0.2)
+    proxy.to_client.clear()  # the server's lines, its pong included, never arrive
+    gone = (await events.until(lambda e: isinstance(e, Gone)))[-1]
+    assert gone == Gone("the server stopped answering") and gone.status == 1
+    await alice.close()
+    await proxy.close()
