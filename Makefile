@@ -9,7 +9,7 @@ PORT   ?= 5000
 .PHONY: run test lint unit e2e bench system-deps clean
 
 run: $(VENV)/.installed
-	$(BIN)/chatd --port $(PORT)
+	@$(BIN)/chatd --port $(PORT)
 
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check .
@@ -21,14 +21,17 @@ bench: $(VENV)/.installed-test
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed; run with PYTHON=python3.11")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
-	touch $@
+	@echo "setting up $(VENV) (the first run only)"
+	@$(PYTHON) -m venv $(VENV)
+	@# -qq: pip's errors still show; its notices (a machine's own index settings) do not
+	@$(BIN)/pip install -qq --upgrade pip
+	@$(BIN)/pip install -qq -e .
+	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $@
+	@echo "setting up the test tools in $(VENV) (the first run only)"
+	@$(BIN)/pip install -qq -e '.[test]'
+	@touch $@
 
 # Debian packages the tests drive for real: nc, tmux, openssl, redis-server, chromium,
 # systemd-analyze.

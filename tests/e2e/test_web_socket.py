@@ -244,3 +244,27 @@ async def test_web_port_speaks_tls_with_tls_cert(
     with pytest.raises(InvalidMessage):
         await ws_open(server)  # plain ws:// on the TLS port: no HTTP answer
     await ws.close()
+
+
+async def test_an_unloaded_page_is_held_briefly_then_leaves(start_web: StartWeb) -> None:
+    """PROTOCOL.txt 13.4: the page closes with 4000 when it is unloaded. A reload comes
+    back within --web-reload-grace and resumes unannounced; a closed tab leaves when that
+    short hold ends, not after the whole resume grace (120 s here), as the original
+    tutorial's closed window left at once."""
+    server = await start_web("--rate", "0", "--web-reload-grace", "3")
+    tcp = await Client.joined(server.port, "tcp")
+    ws = await ws_open(server)
+    await ws.send(json.dumps({"type": "connect", "name": "web"}))
+    token = (await ws_recv(ws))["resume"]
+    await tcp.recv_until(lambda m: m["type"] == "connect" and m["name"] == "web")
+
+    await ws.close(4000, "page unloaded")  # a reload: back within the hold
+    await server.wait_log(r"web lost the connection .*held 3s for resume")
+    again = await ws_open(server)
+    await again.send(json.dumps({"type": "connect", "resume": token}))
+    assert (await ws_recv(again))["resumed"] is True
+    assert await tcp.silent()  # nobody saw the reload
+
+    await again.close(4000, "page unloaded")  # a closed tab: it never comes back
+    left = await tcp.recv("disconnect")  # within the harness's 10 s, not after 120 s
+    assert left["name"] == "web"
