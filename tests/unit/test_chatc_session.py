@@ -11,6 +11,8 @@ import itertools
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chatc import events as e
 from chatc import words
@@ -499,3 +501,71 @@ def test_a_server_that_does_not_close_after_goodbye_is_left() -> None:
     session = joined()
     session.close()
     assert session.closed() == [Show(e.Gone(None))]
+
+
+# ---------------------------------------------------------------------- any order of answers
+
+STEPS = st.lists(st.sampled_from(["say", "ack", "refuse", "throttle", "wait"]), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(STEPS)
+def test_every_line_goes_out_in_order_one_at_a_time_and_is_settled_once(
+        steps: list[str]) -> None:
+    """Whatever the server answers and whenever: one line in flight at most, first sent
+    in the order said, and each reported once (Confirmed, or Failed, then perhaps
+    Confirmed late)."""
+    session = joined(ack_timeout=5.0)
+    now = T0
+    said: list[str] = []
+    first_sent: list[str] = []
+    in_flight: str | None = None
+    given_up: list[str] = []
+    outcomes: dict[str, list[str]] = {}
+
+    def apply(actions: list[Action]) -> None:
+        nonlocal in_flight
+        for action in actions:
+            if isinstance(action, Send) and isinstance(action.event, p.Message):
+                ref = action.event.ref
+                assert in_flight is None and ref is not None
+                in_flight = ref
+                if ref not in first_sent:
+                    first_sent.append(ref)
+            elif isinstance(action, Show) and isinstance(action.event,
+                                                         (e.Confirmed, e.Failed)):
+                event = action.event
+                kind = ("late" if isinstance(event, e.Confirmed) and event.late
+                        else type(event).__name__)
+                outcomes.setdefault(event.line.ref, []).append(kind)
+                if event.line.ref == in_flight:
+                    in_flight = None
+                if isinstance(event, e.Failed) and event.error.code == NO_ANSWER:
+                    given_up.append(event.line.ref)
+            elif isinstance(action, Show) and isinstance(action.event, e.Throttled):
+                in_flight = None
+
+    for step in steps:
+        if step == "say":
+            line, actions = session.say(f"line {len(said)}", None, now)
+            said.append(line.ref)
+            apply(actions)
+        elif step == "ack" and (in_flight or given_up):
+            ref = in_flight or given_up.pop(0)
+            apply(feed(session, p.Ack(ref, str(len(outcomes)), TIME), now=now))
+        elif step == "refuse" and in_flight:
+            apply(feed(session, p.Error("no_such_user", "no", in_flight), now=now))
+        elif step == "throttle" and in_flight:
+            apply(feed(session, p.Error(p.ErrorCode.RATE_LIMITED, "slow", in_flight),
+                       now=now))
+        elif step == "wait":
+            deadline = session.deadline
+            assert deadline is not None
+            now = deadline
+            apply(session.tick(now))
+            apply(feed(session, p.ServerPong(), now=now))  # the keepalive's ping answered
+    assert first_sent == said[:len(first_sent)]
+    for ref, kinds in outcomes.items():
+        assert kinds in (["Confirmed"], ["Failed"], ["Failed", "late"]), (ref, kinds)
+    assert {line.ref for line in session.pending} == set(said) - {
+        ref for ref, kinds in outcomes.items() if kinds[0] in ("Confirmed", "Failed")}
