@@ -209,17 +209,23 @@ class Client:
 
     def _schedule(self) -> None:
         deadline = None if self.session.gone else self.session.deadline
+        if deadline is None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return
+        # A timer due no later stays: every line received moves the keepalive deadline,
+        # and one early tick that finds nothing due is cheaper than a timer per line.
+        if self._timer is not None and self._timer.when() <= deadline:
+            return
         if self._timer is not None:
-            if deadline is not None and self._timer.when() == deadline:
-                return
             self._timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._tick)
+        self._timer = asyncio.get_running_loop().call_at(deadline, self._tick, deadline)
 
-    def _tick(self) -> None:
+    def _tick(self, due: float) -> None:
         self._timer = None
-        self._apply(self.session.tick(self._now()))
+        # The loop may run a timer up to its clock resolution early.
+        self._apply(self.session.tick(max(self._now(), due)))
 
     # ------------------------------------------------------------------ running
 
