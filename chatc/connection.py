@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from chatc import words
 from chatc.events import Gone, Outgoing, SessionEvent
-from chatc.session import Action, Backoff, Drop, Reconnect, Send, Session, Show
+from chatc.session import Action, Backoff, Drop, Reconnect, Send, Session, Show, greeting
 from chatd import protocol as p
 
 LINE_LIMIT = 4 * 1024 * 1024  # a server line is at most one 64 KiB message plus JSON
@@ -311,13 +311,10 @@ class Client:
                 hint = "" if self.target.tls else " (a TLS server? try --tls)"
                 raise ConnectFailed(f"{self.target} closed the connection before "
                                     f"answering{hint}")
-            try:
-                update = p.decode_update(line)
-            except (ValueError, p.ProtocolError):
-                continue  # a garbled line is skipped, like an unknown one
-            if isinstance(update, p.Welcome):
-                return update
-            if isinstance(update, p.Error):
-                raise Refused(update)
-            if isinstance(update, p.ServerPing):
-                writer.write(p.encode_event(p.Pong()))
+            got = greeting(line)
+            if isinstance(got, p.Welcome):
+                return got
+            if isinstance(got, p.Error):
+                raise Refused(got)
+            if isinstance(got, Send):
+                writer.write(p.encode_event(got.event))

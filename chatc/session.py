@@ -102,6 +102,25 @@ class Drop:
 Action: TypeAlias = Send | Show | Reconnect | Drop
 
 
+def decode(line: bytes) -> p.Update | None:
+    """A server line; None if garbled (skipped, like an unknown one)."""
+    try:
+        return p.decode_update(line)
+    except (ValueError, p.ProtocolError):
+        return None
+
+
+def greeting(line: bytes) -> p.Welcome | p.Error | Send | None:
+    """A line before the welcome: the welcome, the server's refusal, a line to answer
+    it with (a ping's pong), or None: nothing to do."""
+    update = decode(line)
+    if isinstance(update, (p.Welcome, p.Error)):
+        return update
+    if isinstance(update, p.ServerPing):
+        return Send(p.Pong())
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Delays between reconnect attempts: first, first*factor, ... up to `cap`, each
@@ -393,10 +412,7 @@ class Session:
     def receive_line(self, line: bytes, now: float) -> list[Action]:
         """One whole line from the server (its newline included)."""
         self._heard_at, self._probed = now, False
-        try:
-            update = p.decode_update(line)
-        except (ValueError, p.ProtocolError):
-            update = None  # a garbled line is skipped, like an unknown one
+        update = decode(line)
         if update is not None:
             self._handle(update, now)
         return self._take()

@@ -28,6 +28,7 @@ from chatc.session import (
     Session,
     Show,
     TooLong,
+    greeting,
     refused_status,
 )
 from chatd import protocol as p
@@ -118,6 +119,16 @@ def test_dedup_by_id_and_time() -> None:
 
 
 # ---------------------------------------------------------------------- acks
+
+
+def test_before_the_welcome_a_ping_is_answered_and_an_error_refuses() -> None:
+    """PROTOCOL.txt 2.2, 4.12, 8.5: the server may ping, or refuse, before it welcomes."""
+    assert greeting(line(p.ServerPing())) == Send(p.Pong())
+    assert greeting(line(WELCOME)) == WELCOME
+    full = p.Error(p.ErrorCode.SERVER_FULL, "full")
+    assert greeting(line(full)) == full
+    assert greeting(b"garbage\n") is None
+    assert greeting(line(p.Chat("bob", "hi", "1", TIME))) is None
 
 
 def test_server_ping_is_answered_with_pong() -> None:
