@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from chatc import events as e
 from chatc import words
 from chatc.catchup import Seen
+from chatc.ownlines import LATE_ACKS_KEPT
 from chatc.session import (
     FLOOD_PAUSE,
     NO_ANSWER,
@@ -301,6 +302,17 @@ def test_a_late_ack_after_the_next_line_was_confirmed_is_still_late() -> None:
     assert shown(feed(session, p.Ack(first.ref, "7", TIME))) == [
         e.Confirmed(first, "7", TIME, late=True)]
     assert feed(session, p.Ack(first.ref, "7", TIME)) == []  # said once
+
+
+def test_only_the_last_hundred_lines_given_up_on_wait_for_a_late_ack() -> None:
+    session = joined(ack_timeout=1.0)
+    lines = [session.say(str(n), None, T0)[0] for n in range(LATE_ACKS_KEPT + 1)]
+    for n in range(1, LATE_ACKS_KEPT + 2):
+        session.tick(T0 + n)
+    assert session.idle
+    assert feed(session, p.Ack(lines[0].ref, "1", TIME)) == []  # forgotten
+    assert shown(feed(session, p.Ack(lines[1].ref, "2", TIME))) == [
+        e.Confirmed(lines[1], "2", TIME, late=True)]
 
 
 # ---------------------------------------------------------------------- keepalive
