@@ -45,6 +45,7 @@ from chatc.events import (
     SessionEvent,
     Throttled,
 )
+from chatc.keepalive import Keepalive
 from chatc.ownlines import OwnLines
 from chatd import protocol as p
 
@@ -191,8 +192,7 @@ class Session:
         self.reconnect = reconnect
         self.backoff = backoff or Backoff()
         self.draw = draw or random.random
-        self.keepalive = keepalive
-        self.keepalive_timeout = keepalive_timeout
+        self._keepalive = Keepalive(keepalive, keepalive_timeout)
         self.welcome: p.Welcome | None = None
         self.connected = False
         self.last_id: str | None = None
@@ -202,9 +202,6 @@ class Session:
         self._fence = False  # waiting for the pong that ends a replay
         self._catchup: CatchUp | None = None
         self._seen = Seen()
-        self._heard_at = 0.0  # the last line from the server
-        self._probed = False  # a ping went out for want of lines; an answer is due
-        self._dead = False  # Drop was said; the shell reports the loss next
         self._closing = False
         self._farewell: str | None = None  # why the server is about to close the connection
         self._final = False  # removed by an operator: no reconnecting
@@ -240,9 +237,9 @@ class Session:
         """When `tick` is due next; None: nothing is waiting for the clock."""
         own = self._lines.deadline
         times = [] if own is None else [own]
-        if self.connected and not self._dead:
-            wait = self.keepalive_timeout if self._probed else self.keepalive
-            times.append(self._heard_at + wait)
+        alive = self._keepalive.deadline
+        if self.connected and alive is not None:
+            times.append(alive)
         return min(times) if times else None
 
     def hello(self, resume: bool) -> p.Connect:
@@ -306,7 +303,7 @@ class Session:
         self.name, self.room = welcome.name, welcome.room
         if welcome.resume:
             self._token = welcome.resume
-        self._heard_at, self._probed, self._dead = now, False, False
+        self._keepalive.heard(now)
         if away is None:
             self._pump(now)
             return self._take()
@@ -378,7 +375,6 @@ class Session:
         self._farewell = None
         self._fence = False
         self._catchup = None
-        self._probed = False
 
     def _end(self, reason: str | None, removed: bool = False) -> None:
         if not self.gone:
@@ -397,21 +393,18 @@ class Session:
                 given_up.ref)))
         if given_up is not None or self._lines.released(now):
             self._pump(now)
-        if self.connected and not self._dead:
-            if self._probed and now >= self._heard_at + self.keepalive_timeout:
-                self._dead = True
-                self._actions.append(Drop("the server stopped answering"))
-            elif not self._probed and now >= self._heard_at + self.keepalive:
-                self._probed = True
-                self._heard_at = now
-                self._send(p.Ping())  # any line back proves the connection alive
+        due = self._keepalive.due(now) if self.connected else None
+        if due == "ping":
+            self._send(p.Ping())  # any line back proves the connection alive
+        elif due == "dead":
+            self._actions.append(Drop("the server stopped answering"))
         return self._take()
 
     # ------------------------------------------------------------------ server lines
 
     def receive_line(self, line: bytes, now: float) -> list[Action]:
         """One whole line from the server (its newline included)."""
-        self._heard_at, self._probed = now, False
+        self._keepalive.heard(now)
         update = decode(line)
         if update is not None:
             self._handle(update, now)

@@ -36,6 +36,7 @@ from chatd import protocol as p
 
 T0 = 1000.0
 TIME = "2026-11-25T20:00:00.000Z"
+KEEPALIVE, KEEPALIVE_TIMEOUT = 30.0, 15.0
 WELCOME = p.Welcome("alice", "lobby", ("alice",), resume="token-1")
 
 
@@ -57,6 +58,7 @@ def line(update: p.Update) -> bytes:
 
 def joined(reconnect: bool = False, ack_timeout: float = 10.0) -> Session:
     session = Session("alice", reconnect=reconnect, ack_timeout=ack_timeout,
+                      keepalive=KEEPALIVE, keepalive_timeout=KEEPALIVE_TIMEOUT,
                       draw=lambda: 0.0, refs=(f"r{n}" for n in itertools.count(1)))
     assert session.welcomed(WELCOME, T0) == []
     return session
@@ -292,7 +294,7 @@ def test_an_unanswered_line_is_given_up_on_at_the_ack_timeout_and_a_late_ack_con
     assert shown(actions) == [e.Confirmed(first, "7", TIME, late=True),
                               e.Confirmed(second, "8", TIME)]
     assert session.pending == [] and session.idle
-    assert session.deadline == T0 + 11 + session.keepalive  # only the keepalive is left
+    assert session.deadline == T0 + 11 + KEEPALIVE  # only the keepalive is left
 
 
 def test_a_late_ack_after_the_next_line_was_confirmed_is_still_late() -> None:
@@ -320,9 +322,9 @@ def test_only_the_last_hundred_lines_given_up_on_wait_for_a_late_ack() -> None:
 
 def test_a_silent_server_is_pinged_then_dropped() -> None:
     session = joined()
-    assert session.deadline == T0 + session.keepalive
-    assert session.tick(T0 + session.keepalive) == [Send(p.Ping())]
-    later = T0 + session.keepalive + session.keepalive_timeout
+    assert session.deadline == T0 + KEEPALIVE
+    assert session.tick(T0 + KEEPALIVE) == [Send(p.Ping())]
+    later = T0 + KEEPALIVE + KEEPALIVE_TIMEOUT
     assert session.deadline == later
     assert session.tick(later) == [Drop("the server stopped answering")]
     assert session.tick(later + 100) == []  # said once; the shell reports the loss
@@ -330,9 +332,9 @@ def test_a_silent_server_is_pinged_then_dropped() -> None:
 
 def test_any_line_proves_the_connection_alive() -> None:
     session = joined()
-    session.tick(T0 + session.keepalive)
-    feed(session, p.ServerPong(), now=T0 + session.keepalive + 1)
-    assert session.deadline == T0 + 2 * session.keepalive + 1
+    session.tick(T0 + KEEPALIVE)
+    feed(session, p.ServerPong(), now=T0 + KEEPALIVE + 1)
+    assert session.deadline == T0 + 2 * KEEPALIVE + 1
 
 
 # ---------------------------------------------------------------------- losing and resuming
@@ -505,7 +507,7 @@ def test_quitting_says_goodbye_and_leaves_unsent_lines_pending() -> None:
     waiting, _ = session.say("one", None, T0)
     queued, _ = session.say("two", None, T0)
     assert session.close() == [Send(p.Disconnect())]
-    assert session.deadline == T0 + session.keepalive  # no ack timeout any more
+    assert session.deadline == T0 + KEEPALIVE  # no ack timeout any more
     gone = shown(session.connection_lost(None, T0 + 1))
     assert gone == [e.Gone(None)] and gone[0].status == 0  # type: ignore[union-attr]
     assert session.pending == [waiting, queued]  # for the user to be told
