@@ -11,10 +11,27 @@ PORT   ?= 5000
 run: $(VENV)/.installed
 	@$(BIN)/chatd --port $(PORT)
 
-test: $(VENV)/.installed-test system-deps
+# Tests run on every CPU (pytest-xdist; JOBS=0 runs them one after another). Each test
+# starts its own chatd, redis-server, nc, tmux and Chromium on ports it asks the kernel
+# for, so any two may run at once; worksteal evens out the long ones.
+JOBS ?= auto
+XDIST = -n $(JOBS) --dist worksteal
+
+test: $(VENV)/.installed-test system-deps lint
+	$(BIN)/pytest $(XDIST)
+
+# Static checks: ruff, then mypy --strict over chatd, chatc, bench and tests.
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+
+# Pure parts with an injected clock, no network socket (tests/unit/conftest.py).
+unit: $(VENV)/.installed-test
+	$(BIN)/pytest tests/unit
+
+# Real chatd processes, clients, nc, terminals and Chromium on loopback.
+e2e: $(VENV)/.installed-test system-deps
+	$(BIN)/pytest $(XDIST) tests/e2e
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
