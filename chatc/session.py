@@ -5,7 +5,8 @@ A `Session` is fed what happens (a line received, a welcome, a connection lost, 
 attempt failed, the user's lines and commands, the clock) and answers with ordered
 actions: `Send` a line, `Show` an event, `Reconnect` after some seconds, `Drop` the
 connection. Time is an argument (`now`, any monotonic clock in seconds); `deadline`
-says when `tick(now)` is due next.
+says when `tick(now)` is due next. Its parts own their state: chatc.ownlines (own lines
+and commands on their way), chatc.catchup (what a restart lost), chatc.keepalive.
 
 Own lines carry a `ref` and are sent one at a time (chatc.ownlines): a line the server
 does not answer within `ack_timeout` is reported `Failed` with NO_ANSWER, and a late ack
