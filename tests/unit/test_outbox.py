@@ -27,7 +27,8 @@ class Outlet:
     def send(self, data: bytes) -> int:
         if self.closed or self.aborted:
             return -1
-        self.writes.append(data)
+        if data:  # an empty send asks how much is unsent
+            self.writes.append(data)
         self.unsent += len(data)
         return self.unsent
 
@@ -206,3 +207,69 @@ def test_each_member_gets_exactly_its_turns_lines_in_order(steps: list[tuple[str
     writer.flush()
     for conn in conns:
         assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
+
+
+# ------------------------------------------------------------------ paced lines (8.2, 10.2)
+
+
+def _lines(count: int, size: int) -> list[bytes]:
+    return [b"%03d" % i + b"x" * (size - 4) + b"\n" for i in range(count)]
+
+
+def test_paced_lines_keep_at_most_half_the_send_queue_unsent() -> None:
+    """PROTOCOL.txt 8.2: a replay far over the bound goes out as the client reads it,
+    after the welcome and before the live lines that came meanwhile; nothing is cut off."""
+    w = writer(max_send_queue=100)
+    a, b = Conn("a"), Conn("b")
+    w.enter(LOBBY, a)
+    w.enter(LOBBY, b)
+    w.send(a, b"welcome\n")
+    replay = _lines(20, 20)
+    w.send_paced(a, iter(replay))
+    w.broadcast(LOBBY, b"live\n", b)
+    w.flush()
+    assert a.outlet.writes == [b"welcome\n", *replay[:3]]  # 8 + 20 + 20 < 50 <= 68
+    while a.outlet.unsent:
+        assert a.outlet.unsent <= 50 + 20
+        a.outlet.unsent = 0  # the client reads all
+        w.pace()
+    assert a.got() == b"welcome\n" + b"".join(replay) + b"live\n"
+    assert a.dropped is None and w.cut_off == 0
+
+
+def test_lines_waiting_behind_paced_ones_are_bounded() -> None:
+    """PROTOCOL.txt 8.2: a client that does not read is cut off by what waits behind its
+    replay (more than half the send queue), as by its send queue."""
+    w = writer(max_send_queue=100)
+    a, b = Conn("a"), Conn("b")
+    w.enter(LOBBY, a)
+    w.enter(LOBBY, b)
+    w.send_paced(a, iter(_lines(20, 20)))
+    w.flush()
+    for i in range(4):  # 44 bytes wait
+        w.broadcast(LOBBY, b"%02d" % i + b"y" * 8 + b"\n", b)
+        w.flush()
+    assert a.dropped is None
+    w.broadcast(LOBBY, b"y" * 11 + b"\n", b)
+    w.flush()
+    assert a.dropped == "send queue full" and w.cut_off == 1
+    w.pace()
+    assert not w._paced  # forgotten once it is gone
+
+
+def test_close_after_paced_lines_waits_for_them() -> None:
+    w = writer(max_send_queue=100)
+    a = Conn("a")
+    w.enter(LOBBY, a)
+    replay = _lines(5, 20)
+    w.send_paced(a, iter(replay))
+    w.send(a, b"bye\n")
+    a.closing = True
+    w.exit(LOBBY, a)
+    assert w.close_soon(a)
+    w.flush()
+    assert not a.outlet.closed
+    while not a.outlet.closed:
+        a.outlet.unsent = 0
+        w.pace()
+    assert a.got() == b"".join(replay) + b"bye\n"
