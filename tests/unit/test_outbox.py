@@ -273,3 +273,54 @@ def test_close_after_paced_lines_waits_for_them() -> None:
         a.outlet.unsent = 0
         w.pace()
     assert a.got() == b"".join(replay) + b"bye\n"
+
+
+# ------------------------------------------------------------------ spreading (SPREAD_AFTER)
+
+
+class WriteClock:
+    """A clock that moves only when an outlet is written: 10 µs a write."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def __call__(self) -> float:
+        return self.writes * 1e-5
+
+    def conn(self, name: str) -> Conn:
+        conn = Conn(name)
+        send = conn.outlet.send
+
+        def counted(data: bytes) -> int:
+            self.writes += bool(data)
+            return send(data)
+
+        conn.outlet.send = counted  # type: ignore[method-assign]
+        return conn
+
+
+def test_only_a_room_whose_own_flush_is_costly_waits_for_the_next() -> None:
+    """A room of 1,000 (10 ms a flush here) waits before its next flush, so a burst of
+    joins goes out in one; a room of 100 next to it (1 ms) goes out every turn."""
+    clock = WriteClock()
+    w = Writer(1 << 20, ServerLog("warning", io.StringIO()), clock=clock)
+    big = [clock.conn(f"b{i}") for i in range(1000)]
+    small = [clock.conn(f"s{i}") for i in range(100)]
+    for conn in big:
+        w.enter(DEV, conn)
+    for conn in small:
+        w.enter(LOBBY, conn)
+    w.broadcast(DEV, b"join 0\n", None)
+    w.broadcast(LOBBY, b"hello 0\n", None)
+    w.flush_turn()  # neither has a cost yet: both go out in the turn
+    assert big[0].got() == b"join 0\n" and small[0].got() == b"hello 0\n"
+    for i in (1, 2):
+        w.broadcast(DEV, b"join %d\n" % i, None)
+        w.broadcast(LOBBY, b"hello %d\n" % i, None)
+        w.flush_turn()
+        assert small[0].got().endswith(b"hello %d\n" % i)
+    assert big[0].got() == b"join 0\n"  # waiting, with both joins
+    writes = clock.writes
+    w.flush_spread()
+    assert clock.writes - writes == 1000  # one write a member for both
+    assert [c.got() for c in (big[0], big[-1])] == [b"join 0\njoin 1\njoin 2\n"] * 2
