@@ -27,13 +27,13 @@ from typing import Protocol
 from chatd.effects import Channel
 from chatd.serverlog import ServerLog
 
-# A room whose last flush took long (a join announced to thousands) waits as long
-# before its next, up to SPREAD_MAX: arrivals meanwhile (a burst of joins) go out in
-# that one flush, one write per member, instead of one flush each. Decided per room by
-# its own cost, so that ordinary rooms (tens or hundreds of members: well under
-# SPREAD_AFTER) still go out in the next loop turn however busy the turn is: with one
-# rule for the whole flush, a turn of many small rooms (66,000 deliveries a second in
-# 200 rooms) routinely took over 0.5 ms and so delayed every delivery by a flush.
+# After a flush in which one room took long (a join announced to thousands: over
+# SPREAD_AFTER), the next flush waits as long as that flush took, up to SPREAD_MAX:
+# arrivals meanwhile (a burst of joins) go out in one flush, one write per member,
+# instead of one flush each. Only a costly room starts it: a flush of many ordinary
+# rooms (66,000 deliveries a second in 200 rooms of 50) routinely takes over 0.5 ms,
+# and a rule on the whole flush's cost delayed a third of the city's flushes, by 2 ms
+# each on average (issue 29). Ordinary rooms of hundreds take well under SPREAD_AFTER.
 SPREAD_AFTER = 0.002
 SPREAD_MAX = 0.02
 # How often a paced connection's queue is looked at besides each flush: at half the
@@ -77,7 +77,7 @@ class RoomBuffer:
     """One channel's members, and its broadcasts during one loop turn (replies wait on
     their member)."""
 
-    __slots__ = ("channel", "cost", "data", "dirty", "peers", "skip", "special")
+    __slots__ = ("channel", "data", "dirty", "peers", "skip", "special")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -86,7 +86,6 @@ class RoomBuffer:
         self.skip: list[Sink | None] = []  # each goes to all members but this one
         self.special: set[Sink] = set()  # members whose share is not the common one
         self.dirty = False
-        self.cost = 0.0  # seconds its last flush took (see SPREAD_AFTER)
 
     def share(self, conn: Sink) -> bytes:
         """What this turn owes one member: the broadcasts from where it joined, less its
@@ -147,11 +146,10 @@ class Writer:
         self.lines_out = 0  # lines for clients, one per receiver (chatd.metrics)
         self.cut_off = 0  # connections dropped for a full send queue
         self.rooms: dict[Channel, RoomBuffer] = {}
-        self._dirty_rooms: list[RoomBuffer] = []  # for the next loop turn
-        self._spread_rooms: list[RoomBuffer] = []  # costly ones: see SPREAD_AFTER
+        self._dirty_rooms: list[RoomBuffer] = []
         self._dirty: list[Sink] = []
-        self._pending = False  # a flush of the turn is scheduled
-        self._spreading: asyncio.TimerHandle | None = None
+        self._pending = False  # a flush is scheduled
+        self._wait = 0.0  # seconds before the next flush (see SPREAD_AFTER)
         self._paced: dict[Sink, Paced] = {}
         self._pacer: asyncio.TimerHandle | None = None
 
@@ -259,43 +257,26 @@ class Writer:
     def _mark(self, buf: RoomBuffer) -> None:
         if not buf.dirty:
             buf.dirty = True
-            if buf.cost < SPREAD_AFTER:
-                self._dirty_rooms.append(buf)
-                self._schedule()
-            else:  # see SPREAD_AFTER
-                self._spread_rooms.append(buf)
-                if self._spreading is None and self.loop is not None:
-                    self._spreading = self.loop.call_later(
-                        min(buf.cost, SPREAD_MAX), self.flush_spread)
+            self._dirty_rooms.append(buf)
+            self._schedule()
 
     def _schedule(self) -> None:
         if not self._pending and self.loop is not None:
             self._pending = True
-            self.loop.call_soon(self.flush_turn)
+            if self._wait <= 0.0:
+                self.loop.call_soon(self.flush)
+            else:  # see SPREAD_AFTER
+                self.loop.call_later(self._wait, self.flush)
 
     def flush(self) -> None:
-        """Everything now: one write per connection that has output waiting."""
-        self.flush_turn()
-        self.flush_spread()
-
-    def flush_turn(self) -> None:
-        """Once per loop turn: the rooms that do not spread, and single connections."""
+        """Once per loop turn: one write per connection that has output waiting."""
         self._pending = False
-        rooms, self._dirty_rooms = self._dirty_rooms, []
-        self._flush(rooms)
-
-    def flush_spread(self) -> None:
-        """The rooms whose flushes are spread (SPREAD_AFTER), when their time comes."""
-        if self._spreading is not None:
-            self._spreading.cancel()
-            self._spreading = None
-        rooms, self._spread_rooms = self._spread_rooms, []
-        self._flush(rooms)
-
-    def _flush(self, rooms: list[RoomBuffer]) -> None:
         clock = self.clock
+        started = clock()
+        costliest = 0.0
+        rooms, self._dirty_rooms = self._dirty_rooms, []
         for buf in rooms:
-            started = clock()
+            room_started = clock()
             special = buf.special
             if buf.data:
                 common = b"".join(buf.data)  # nobody outside `special` is a sender
@@ -308,13 +289,14 @@ class Writer:
             buf.clear()
             if not buf.peers and self.rooms.get(buf.channel) is buf:
                 del self.rooms[buf.channel]
-            buf.cost = clock() - started
+            costliest = max(costliest, clock() - room_started)
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             if conn.queued:
                 self._write(conn, b"")
         if self._paced:
             self.pace()
+        self._wait = min(clock() - started, SPREAD_MAX) if costliest > SPREAD_AFTER else 0.0
 
     def pace(self) -> None:
         """Write paced lines to each connection that has room for them (see

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -299,28 +300,52 @@ class WriteClock:
         return conn
 
 
-def test_only_a_room_whose_own_flush_is_costly_waits_for_the_next() -> None:
-    """A room of 1,000 (10 ms a flush here) waits before its next flush, so a burst of
-    joins goes out in one; a room of 100 next to it (1 ms) goes out every turn."""
+class Loop:
+    """What the writer asks of the event loop: when its next flush is due."""
+
+    def __init__(self) -> None:
+        self.due: list[float] = []  # seconds from now of each flush scheduled
+
+    def call_soon(self, callback: object) -> None:
+        self.due.append(0.0)
+
+    def call_later(self, delay: float, callback: object) -> None:
+        self.due.append(delay)
+
+
+def test_only_a_costly_room_makes_the_next_flush_wait() -> None:
+    """SPREAD_AFTER: after a room of 1,000 (10 ms a flush here) the next flush waits as
+    long, so a burst of joins goes out in one; after a flush of five rooms of 100 (1 ms
+    each, 5 ms in all, as in a busy city) the next goes out in the next loop turn."""
     clock = WriteClock()
     w = Writer(1 << 20, ServerLog("warning", io.StringIO()), clock=clock)
+    loop = Loop()
+    w.loop = loop  # type: ignore[assignment]
     big = [clock.conn(f"b{i}") for i in range(1000)]
-    small = [clock.conn(f"s{i}") for i in range(100)]
     for conn in big:
         w.enter(DEV, conn)
-    for conn in small:
-        w.enter(LOBBY, conn)
-    w.broadcast(DEV, b"join 0\n", None)
-    w.broadcast(LOBBY, b"hello 0\n", None)
-    w.flush_turn()  # neither has a cost yet: both go out in the turn
-    assert big[0].got() == b"join 0\n" and small[0].got() == b"hello 0\n"
-    for i in (1, 2):
-        w.broadcast(DEV, b"join %d\n" % i, None)
-        w.broadcast(LOBBY, b"hello %d\n" % i, None)
-        w.flush_turn()
-        assert small[0].got().endswith(b"hello %d\n" % i)
-    assert big[0].got() == b"join 0\n"  # waiting, with both joins
-    writes = clock.writes
-    w.flush_spread()
-    assert clock.writes - writes == 1000  # one write a member for both
-    assert [c.got() for c in (big[0], big[-1])] == [b"join 0\njoin 1\njoin 2\n"] * 2
+    rooms = [(f"r{r}", False) for r in range(5)]
+    small = [[clock.conn(f"s{r}.{i}") for i in range(100)] for r in range(5)]
+    for room, members in zip(rooms, small, strict=True):
+        for conn in members:
+            w.enter(room, conn)
+
+    for room in rooms:
+        w.broadcast(room, b"hello\n", None)
+    w.flush()
+    w.broadcast(rooms[0], b"again\n", None)
+    assert loop.due == [0.0, 0.0]
+
+    w.flush()
+    w.broadcast(DEV, b"join 1\n", None)
+    w.broadcast(rooms[0], b"hello\n", None)
+    w.flush()  # 10 ms in the room of 1,000, 1 ms in the other
+    w.broadcast(DEV, b"join 2\n", None)
+    assert loop.due[-1] == pytest.approx(0.011)
+    w.flush()  # 10 ms again
+    w.broadcast(rooms[1], b"hello\n", None)
+    assert loop.due[-1] == pytest.approx(0.01)
+    w.flush()  # 1 ms: back to the next turn
+    w.broadcast(rooms[1], b"hello\n", None)
+    assert loop.due[-1] == 0.0
+    assert big[0].got() == b"join 1\njoin 2\n"
