@@ -9,26 +9,46 @@ PORT   ?= 5000
 .PHONY: run test lint unit e2e bench system-deps clean
 
 run: $(VENV)/.installed
-	$(BIN)/chatd --port $(PORT)
+	@$(BIN)/chatd --port $(PORT)
 
-test: $(VENV)/.installed-test system-deps
+# Tests run on every CPU (pytest-xdist; JOBS=0 runs them one after another). Each test
+# starts its own chatd, redis-server, nc, tmux and Chromium on ports it asks the kernel
+# for, so any two may run at once; worksteal evens out the long ones.
+JOBS ?= auto
+XDIST = -n $(JOBS) --dist worksteal
+
+test: $(VENV)/.installed-test system-deps lint
+	$(BIN)/pytest $(XDIST)
+
+# Static checks: ruff, then mypy --strict over chatd, chatc, bench and tests.
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+
+# Pure parts with an injected clock, no network socket (tests/unit/conftest.py).
+unit: $(VENV)/.installed-test
+	$(BIN)/pytest tests/unit
+
+# Real chatd processes, clients, nc, terminals and Chromium on loopback.
+e2e: $(VENV)/.installed-test system-deps
+	$(BIN)/pytest $(XDIST) tests/e2e
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed; run with PYTHON=python3.11")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
-	touch $@
+	@echo "setting up $(VENV) (the first run only)"
+	@$(PYTHON) -m venv $(VENV)
+	@# -qq: pip's errors still show; its notices (a machine's own index settings) do not
+	@$(BIN)/pip install -qq --upgrade pip
+	@$(BIN)/pip install -qq -e .
+	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $@
+	@echo "setting up the test tools in $(VENV) (the first run only)"
+	@$(BIN)/pip install -qq -e '.[test]'
+	@touch $@
 
 # Debian packages the tests drive for real: nc, tmux, openssl, redis-server, chromium,
 # systemd-analyze.

@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--web-request-timeout", type=_seconds, default=5.0, metavar="SECONDS",
                      help="close a web connection that has not sent its HTTP request "
                           "(or finished its WebSocket upgrade) by then")
+    web.add_argument("--web-reload-grace", type=_seconds, default=15.0, metavar="SECONDS",
+                     help="how long the session of a page that was unloaded (a reload, or "
+                          "a closed tab) waits for it to come back, at most the resume grace")
     sec = ap.add_argument_group("security")
     sec.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
     sec.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
@@ -269,6 +272,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         web_origins=tuple(args.web_origin),
         web_hosts=tuple(args.web_host),
         web_request_timeout=max(0.1, args.web_request_timeout),
+        web_reload_grace=args.web_reload_grace,
         hub=HubConfig(
             history_size=args.history,
             history_on_join=args.history_on_join,

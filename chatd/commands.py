@@ -55,6 +55,7 @@ class LeaveCmd:
 class DetachCmd:
     sid: str
     reason: str
+    grace: float | None = None  # held this long at most; None: the resume grace (10.1)
 
 
 @value

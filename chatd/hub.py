@@ -173,6 +173,7 @@ class Session(Generic[P]):
     peer: P | None = None  # the local connection, when attached on this node
     oper: bool = False  # an operator (PROTOCOL.txt 15.1)
     address: str = ""  # the IP address it joined from, for address bans (15.3)
+    grace: float = 0.0  # while detached: seconds it is held for resume from detached_at
 
 
 @dataclass(eq=False, slots=True)
@@ -604,11 +605,13 @@ class Hub(Generic[P]):
         if parts:  # its lines, as sent: an empty page costs nothing
             fx.ops.append(Charge(peer, sum(map(len, parts))))
 
-    def disconnected(self, peer: P, reason: str | None, resumable: bool = True) -> Effects[P]:
+    def disconnected(self, peer: P, reason: str | None, resumable: bool = True,
+                     grace: float | None = None) -> Effects[P]:
         """The peer's connection ended; `reason` None means it closed cleanly (EOF).
 
         A JSON session whose connection broke (`resumable`) is held for the resume grace
-        period, unannounced; everyone else leaves at once (PROTOCOL.txt 2.4).
+        period (or `grace`, if shorter), unannounced; everyone else leaves at once
+        (PROTOCOL.txt 2.4).
         """
         fx: Effects[P] = Effects()
         self._pending.pop(peer.cid, None)
@@ -619,7 +622,7 @@ class Hub(Generic[P]):
         if reason is None or not resumable or session.text or self.config.resume_grace <= 0:
             fx.publish(LeaveCmd(session.sid, reason))
         else:
-            fx.publish(DetachCmd(session.sid, reason))
+            fx.publish(DetachCmd(session.sid, reason, grace))
         return fx
 
     def refuse(self, cmd: Command, message: str) -> Effects[P]:
@@ -677,7 +680,7 @@ class Hub(Generic[P]):
             if isinstance(cmd, LeaveCmd):
                 self._remove(fx, session, st, cmd.reason)
             elif isinstance(cmd, DetachCmd):
-                self._lose(fx, session, st, cmd.reason)
+                self._lose(fx, session, st, cmd.reason, cmd.grace)
             elif isinstance(cmd, MoveCmd):
                 self._apply_move(fx, session, cmd, st)
             else:
@@ -912,7 +915,7 @@ class Hub(Generic[P]):
         previous = self.beats.get(cmd.node)
         self.beats[cmd.node] = now
         for session in [s for s in self.detached.values()
-                        if s.detached_at + self.config.resume_grace <= now]:
+                        if s.detached_at + s.grace <= now]:
             self._remove(fx, session, st, session.lost)
         # Judge others only while this node beats steadily: right after the log itself
         # was unreachable, every node looks silent and none should be declared gone.
@@ -928,8 +931,10 @@ class Hub(Generic[P]):
                 fx.note = (f"node {node} is gone (no heartbeat for {now - last:.1f}s); "
                            f"{len(gone)} session(s) lost")
 
-    def _lose(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str) -> None:
-        """The session's connection is gone: hold it for resume, or end it without grace."""
+    def _lose(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str,
+              grace: float | None = None) -> None:
+        """The session's connection is gone: hold it for resume (the resume grace, or
+        `grace` if shorter), or end it without grace."""
         if session.peer is not None:  # this node was declared gone, yet lives: let go
             peer = session.peer
             self._forget_peer(fx, session)
@@ -938,9 +943,11 @@ class Hub(Generic[P]):
             self._remove(fx, session, st, reason)
             return
         session.origin, session.detached_at, session.lost = None, st.now, reason
+        session.grace = self.config.resume_grace if grace is None else min(
+            grace, self.config.resume_grace)
         self.detached[session.sid] = session
         fx.note = (f"{session.name} lost the connection ({reason}); held "
-                   f"{self.config.resume_grace:g}s for resume")
+                   f"{session.grace:g}s for resume")
         fx.about = ("detach", None, session.name, None)
 
     def _remove(self, fx: Effects[P], session: Session[P], st: Stamp, reason: str | None,

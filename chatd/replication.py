@@ -51,6 +51,7 @@ class Held(NamedTuple):
     lost: str
     origin: Origin | None
     detached_at: float
+    grace: float
     oper: bool
     address: str
     inbox: tuple[Entry, ...]
@@ -89,7 +90,7 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
         if at:
             yield
         held += [Held(s.sid, s.name, s.room, s.text, s.token_hash, s.since, s.lost,
-                      s.origin, s.detached_at, s.oper, s.address,
+                      s.origin, s.detached_at, s.grace, s.oper, s.address,
                       tuple(s.inbox) if s.inbox else ())
                  for s in sessions[at:at + every]]
     return Captured(header, held)
@@ -99,7 +100,7 @@ def _session_record(s: Held) -> dict[str, Any]:
     return {"sid": s.sid, "name": s.name, "room": s.room, "text": s.text,
             "token_hash": s.token_hash, "since": list(s.since), "lost": s.lost,
             "origin": [s.origin.node, s.origin.cid] if s.origin else None,
-            "detached_at": s.detached_at, "inbox": [], "oper": s.oper,
+            "detached_at": s.detached_at, "grace": s.grace, "inbox": [], "oper": s.oper,
             "address": s.address}
 
 
@@ -164,6 +165,7 @@ def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]
                 d["sid"], d["name"], d["room"], d["text"], d["token_hash"], origin,
                 (d["since"][0], d["since"][1], d["since"][2]), d["detached_at"], d["lost"])
             session.oper, session.address = d.get("oper", False), d.get("address", "")
+            session.grace = d.get("grace", hub.config.resume_grace)  # older snapshots: none
             by_sid[session.sid] = session
             hub.sessions[session.sid] = session
             hub.names[p.name_key(session.name)] = session

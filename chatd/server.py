@@ -102,6 +102,7 @@ class ServerConfig:
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
     web_hosts: tuple[str, ...] = ()  # Host names the web port answers to besides IPs, localhost
     web_request_timeout: float = 5.0  # for the HTTP request (and upgrade) on the web port
+    web_reload_grace: float = 15.0  # a page that closed with 4000 (unloaded) is held this long
     shutdown_timeout: float = 3.0
     tls_handshake_timeout: float = 5.0
     metrics: str | None = None  # HOST:PORT of /metrics, /healthz, /readyz (chatd.metrics)
@@ -592,14 +593,15 @@ class Server:
     def eof(self, conn: Connection) -> None:
         self.perform(conn, conn.link.receive_eof(time.monotonic()))
 
-    def lost(self, conn: Connection, reason: str | None) -> None:
-        """The connection has ended, for whatever cause; `reason` None: cleanly."""
+    def lost(self, conn: Connection, reason: str | None, grace: float | None = None) -> None:
+        """The connection has ended, for whatever cause; `reason` None: cleanly. A session
+        it leaves held for resume is held `grace` seconds at most, if given."""
         if conn.gone:
             return
         if conn.linger is not None:
             conn.linger.cancel()
         conn.gone = conn.closing = True
-        self.left(conn, conn.drop_reason or reason)
+        self.left(conn, conn.drop_reason or reason, grace=grace)
         conn.out.clear()
         if self.connections.pop(conn.cid, None) is None:
             return
@@ -620,10 +622,11 @@ class Server:
         else:
             self.admission.release(conn.ip)
 
-    def left(self, conn: Connection, reason: str | None, resumable: bool = True) -> None:
+    def left(self, conn: Connection, reason: str | None, resumable: bool = True,
+             grace: float | None = None) -> None:
         if self.stopping:  # everyone is leaving; announcing each leave to all costs N^2
             return
-        fx = self.hub.disconnected(conn, reason, resumable)
+        fx = self.hub.disconnected(conn, reason, resumable, grace)
         for cmd in fx.commands:
             if isinstance(cmd, DetachCmd):
                 conn.held_sid = cmd.sid
@@ -724,7 +727,7 @@ LIVE: Final = frozenset({
     "max_send_queue", "rate", "burst", "password", "registration_timeout", "greet_after",
     "ping_interval", "ping_timeout", "max_clients", "max_per_ip", "connect_throttle",
     "connect_window", "tls_cert", "tls_key", "tls_handshake_timeout", "log_level",
-    "history_on_join", "history_memory", "resume_grace", "opers"})
+    "history_on_join", "history_memory", "resume_grace", "opers", "web_reload_grace"})
 SECRETS: Final = frozenset({"password", "opers"})
 
 

@@ -53,6 +53,7 @@ WS_PATH = "/ws"
 # server buffer more than this per message.
 MAX_SIZE_FACTOR = 4
 CLOSE_TIMEOUT = 2.0  # seconds to wait for a browser to answer our close frame
+PAGE_UNLOADED = 4000  # the close code of chatd's page when it is unloaded (13.4)
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -538,7 +539,12 @@ class WebGateway:
         try:
             reason = await self._receive(conn, ws)
         finally:
-            server.lost(conn, reason)
+            # The page closes with PAGE_UNLOADED when it is unloaded: a reload comes back
+            # within seconds, a closed tab never, so its hold is short (13.4).
+            close = ws.protocol.close_rcvd
+            unloaded = close is not None and close.code == PAGE_UNLOADED
+            server.lost(conn, reason,
+                        grace=server.config.web_reload_grace if unloaded else None)
             outlet.close()
             await sender
             self.outlets.discard(outlet)

@@ -1,15 +1,57 @@
+"""Fixtures every test may use: real chatd and redis-server processes, a certificate, and
+the check that every chatd a test started stayed healthy (tests.support.harness.Chatd)."""
+
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
-from tests.harness import Chatd, RedisServer
+from tests.support.harness import Chatd, RedisServer, StartChatd
 
-StartChatd = Callable[..., Awaitable[Chatd]]
+__all__ = ["StartChatd"]  # its old import path
+
+pytest_plugins = ("pytester",)  # tests of the harness run pytest inside pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "allow_chatd_faults: a chatd of this test logs an internal error or exits "
+        "unusually on purpose (the chatd_health check is off)")
+
+# CI (which sets CI=true) runs every Hypothesis test on the same examples, so a red run
+# can be replayed; elsewhere each run explores new ones.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=True)
+def chatd_health(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test if a chatd it started logged an internal error or a traceback, or
+    exited with an unexpected status (Chatd.faults); `allow_chatd_faults` opts out."""
+    before = len(Chatd.started)
+    yield
+    started = Chatd.started[before:]
+    del Chatd.started[before:]
+    if request.node.get_closest_marker("allow_chatd_faults"):
+        return
+    report = []
+    for server in started:
+        if server.faults_expected:
+            continue
+        if faults := server.faults():
+            report.append(f"chatd {' '.join(server.args)}:\n  " + "\n  ".join(faults))
+            if server.proc is not None and server.proc.returncode is None:
+                server.proc.kill()
+    if report:
+        pytest.fail("unhealthy chatd (mark the test allow_chatd_faults if that is "
+                    "its point):\n" + "\n".join(report), pytrace=False)
 
 
 @pytest.fixture
@@ -18,9 +60,9 @@ async def start_chatd() -> AsyncIterator[StartChatd]:
     servers: list[Chatd] = []
 
     async def start(*args: str, **kwargs: Any) -> Chatd:
-        server = await Chatd(*args, **kwargs).start()
+        server = Chatd(*args, **kwargs)
         servers.append(server)
-        return server
+        return await server.start()
 
     yield start
     for server in servers:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.support.harness import Client, StartChatd
 
 
 async def test_held_sessions_count_and_give_their_slot_to_newcomers(

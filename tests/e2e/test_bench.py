@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import city_schedule, city_seating, city_sizes
-from tests.harness import BIN
+from tests.support.harness import BIN
 
 ROOT = Path(__file__).resolve().parents[2]
 # The city scenario at a tiny size: 60 clients in 5 rooms (one of 20, four of 10).

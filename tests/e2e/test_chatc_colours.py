@@ -12,14 +12,10 @@ import pytest
 from playwright.async_api import Browser
 
 from chatd.palette import PALETTE
-from tests.conftest import StartChatd
-from tests.e2e.chatc_support import STAMP, Screens
-from tests.e2e.test_web_browser import WAIT_MS, browser
-from tests.e2e.test_web_socket import StartWeb, start_web
-from tests.harness import Client
-from tests.unit.test_palette import STEPS, assignments
-
-__all__ = ["browser", "start_web"]  # fixtures
+from tests.support.chatc import STAMP, Screens
+from tests.support.harness import Client, StartChatd
+from tests.support.name_colours import STEPS, assignments
+from tests.support.web import WAIT_MS, StartWeb
 
 
 @pytest.fixture

@@ -12,19 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import StartChatd
-from tests.e2e.chatc_support import (
+from tests.support.chatc import (
     HEIGHT,
     STAMP,
     WIDTH,
     Proxy,
     Screen,
     Screens,
+    finish,
     input_line,
+    read_until,
     resident_mb,
+    spawn,
 )
-from tests.e2e.test_chatc_linemode import finish, read_until, spawn
-from tests.harness import TIMEOUT, Chatd, Client
+from tests.support.harness import TIMEOUT, Chatd, Client, StartChatd
 
 
 @pytest.fixture

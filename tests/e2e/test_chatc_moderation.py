@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import StartChatd
-from tests.e2e.chatc_support import STAMP, Screens
+from tests.support.chatc import STAMP, Screens
+from tests.support.harness import StartChatd
 
 OPERS = {"CHATD_OPERS": "alice:pw-of-alice"}
 

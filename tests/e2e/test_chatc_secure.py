@@ -8,9 +8,8 @@ import os
 import re
 from pathlib import Path
 
-from tests.conftest import StartChatd
-from tests.e2e.chatc_support import STAMP, Screen, chatc
-from tests.harness import CHATC, TIMEOUT, Chatd
+from tests.support.chatc import STAMP, Screen, chatc
+from tests.support.harness import CHATC, TIMEOUT, Chatd, StartChatd
 
 PASSWORD = "s3cret-Zebra"
 

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import StartChatd
-from tests.e2e.chatc_support import (
+from tests.support.chatc import (
     STAMP,
     Proxy,
     Screen,
     Screens,
     input_line,
 )
-from tests.harness import TIMEOUT, Chatd, Client
+from tests.support.harness import TIMEOUT, Chatd, Client, StartChatd
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import StartChatd
-from tests.harness import Chatd, Client, RedisServer
+from tests.support.harness import Chatd, Client, RedisServer, StartChatd
 
 FAST = ("--rate", "0", "--max-per-ip", "0")
 

@@ -15,11 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import StartChatd
-from tests.harness import TIMEOUT, Client, is_join
+from tests.support.harness import TIMEOUT, Client, StartChatd, is_join
 
 RATE = 20  # lines a second, the steady traffic of the issue's measurement
-SECONDS = 3
 
 
 @contextlib.contextmanager
@@ -59,37 +57,29 @@ async def _acked(client: Client, text: str) -> dict[str, Any]:
 async def test_steady_traffic_is_committed_as_it_flows_and_survives_kill_9(
     start_chatd: StartChatd, tmp_path: Path,
 ) -> None:
-    """Issue 12.1: at 20 lines/s, lines show up in the database while the traffic goes on
-    (no waiting for a pause), and after kill -9 every line acknowledged more than a
-    second before the kill is in the database."""
+    """Issue 12.1, PROTOCOL.txt 9.4: at a steady pace, lines show up in the database while
+    the traffic goes on (the writer never waits for a pause), every acknowledged line is
+    committed without a shutdown, and what was committed survives kill -9. (How soon a
+    line is committed is a figure for benchmarks: here the waits are failure deadlines.)"""
     db = tmp_path / "history.sqlite"
     server = await start_chatd("--rate", "0", "--history-db", str(db))
     alice = await Client.joined(server.port, "alice")
-    acked_at: dict[str, float] = {}
-    seen_while_sending = 0
+    acked: list[str] = []
 
-    async def send() -> None:
-        for i in range(RATE * SECONDS):
-            text = f"steady {i}"
-            await alice.say(text, ref=text)
-            ack = await alice.recv("ack")
-            acked_at[ack["ref"]] = time.monotonic()
-            await asyncio.sleep(1 / RATE)  # the shape of the traffic, not a wait for anything
+    # The sender goes on until another process sees RATE of its lines in the database:
+    # a writer that waited for the traffic to pause would keep them out until the deadline.
+    deadline = time.monotonic() + 6 * TIMEOUT
+    while len(_stored(db)) < RATE:
+        assert time.monotonic() < deadline, f"{len(acked)} lines acknowledged, none committed"
+        text = f"steady {len(acked)}"
+        await alice.say(text, ref=text)
+        acked.append((await alice.recv("ack"))["ref"])
+        await asyncio.sleep(1 / RATE)  # the shape of the traffic, not a wait for anything
 
-    sender = asyncio.create_task(send())
-    while not sender.done():  # another process reads the database while lines flow
-        seen_while_sending = max(seen_while_sending, len(_stored(db)))
-        await asyncio.wait([sender], timeout=0.05)
-    await sender
-    killed_at = time.monotonic()
+    await _poll(db, lambda s: set(acked) <= s, "every acknowledged line")
     server.signal(signal.SIGKILL)
     assert await server.wait() == -signal.SIGKILL
-
-    assert seen_while_sending >= RATE, f"only {seen_while_sending} line(s) visible while sending"
-    stored = _stored(db)
-    old = {text for text, at in acked_at.items() if at < killed_at - 1.0}
-    assert len(old) >= RATE  # the check below is about something
-    assert sorted(old - stored) == [], "acknowledged over a second before kill -9, yet lost"
+    assert set(acked) <= _stored(db)
 
 
 async def test_a_locked_database_loses_no_acknowledged_line(

@@ -4,8 +4,10 @@ A seeded generator (reproducible: the seed is in the test) makes thousands of li
 valid lines of every type, then mutated (cut, bytes flipped, garbage inserted, fields
 of the wrong type, huge, deeply nested, invalid UTF-8). Each fuzz line is followed by
 a marker line whose answer is unique (an error carrying the marker's ref), so the
-answers to one fuzz line are exactly those before it: every line the codec rejects
-must get an error (or a clean close), and the server must never die.
+answers to one fuzz line are exactly those before it. Each is judged: a line the codec
+rejects gets an error; no line gets internal_error (a bug chatd survives, but a bug); the
+server closes the connection only after a line PROTOCOL.txt says closes it (a polite
+disconnect, 2.4, or an error marked "closes" in 7); and the server never dies.
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
+from pathlib import Path
 from typing import Any
 
 from chatd import protocol as p
-from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.support.harness import Client, StartChatd
 
 SEED = 20261125
 LINES_PER_FUZZER = 1500
 FUZZERS = 4
 
 _TYPES = ["connect", "message", "disconnect", "join", "who", "rooms", "nick", "history",
-          "ping", "pong", "bogus", "", "MESSAGE"]
+          "ping", "pong", "bogus", "", "MESSAGE", "help", "oper", "kick", "ban", "unban",
+          "bans", "mute", "unmute", "topic"]
 _VALUES: list[Any] = [None, True, 0, -1, 10**30, 1.5, "", " ", "x", "lobby", "dev", "익명",
                       "a b", "\u202e", "[bold]x[/]", "\x1b[2J", [], {}, [1, [2]], {"a": 1}]
 
@@ -77,14 +81,36 @@ def _fuzz_lines(rng: random.Random, n: int) -> list[bytes]:
     return lines
 
 
-def _codec_rejects(line: bytes) -> bool:
+def _closing_codes() -> frozenset[str]:
+    """The error codes PROTOCOL.txt 7 marks "closes"."""
+    text = (Path(__file__).parents[2] / "PROTOCOL.txt").read_text()
+    section = text[text.index("\n7. ERROR CODES"):text.index("\n8. LIMITS")]
+    return frozenset(re.findall(r"^ {4}([a-z_]+) +closes:", section, re.MULTILINE))
+
+
+CLOSING_CODES = _closing_codes()
+
+
+def _parsed(line: bytes) -> p.Event | p.ProtocolError | None:
+    """What chatd makes of the line: an event, None (a blank line: ignored), or an error."""
     if not line.strip():
-        return False
+        return None
     try:
-        p.parse_json_line(line)
-    except p.ProtocolError:
-        return True
-    return False
+        return p.parse_json_line(line)
+    except p.ProtocolError as exc:
+        return exc
+
+
+def _judge(line: bytes, answers: list[dict[str, Any]], closed: bool) -> None:
+    """The answers to one fuzz line (and whether the server closed after it) are right."""
+    parsed = _parsed(line)
+    codes = [m["code"] for m in answers if m["type"] == "error"]
+    assert "internal_error" not in codes, (line[:200], answers)
+    if isinstance(parsed, p.ProtocolError):
+        assert codes, (line[:200], answers)
+    if closed:
+        assert isinstance(parsed, p.Disconnect) or CLOSING_CODES & set(codes), (
+            "closed after a line that does not close", line[:200], answers)
 
 
 async def _fuzzer(port: int, n: int, lines: list[bytes]) -> tuple[int, int]:
@@ -95,6 +121,7 @@ async def _fuzzer(port: int, n: int, lines: list[bytes]) -> tuple[int, int]:
         marker = {"type": "message", "message": "marker", "to": "~no-one~", "ref": f"m{k}"}
         await client.send(line + b"\n" + json.dumps(marker).encode() + b"\n")
         answers: list[dict[str, Any]] = []
+        closed = False
         try:
             while True:
                 msg = await client.recv()
@@ -102,15 +129,13 @@ async def _fuzzer(port: int, n: int, lines: list[bytes]) -> tuple[int, int]:
                     assert msg["code"] == "no_such_user"
                     break
                 answers.append(msg)
-        except EOFError:  # a clean close (a polite disconnect among the fuzz): go on anew
-            client = await Client.joined(port, f"fuzz{n}")
-            checked += 1
-            continue
-        got_error = any(m["type"] == "error" for m in answers)
-        errors += got_error
-        if _codec_rejects(line):
-            assert got_error, (line[:200], answers)
+        except EOFError:
+            closed = True
+        _judge(line, answers, closed)
+        errors += any(m["type"] == "error" for m in answers)
         checked += 1
+        if closed:  # a polite disconnect among the fuzz: go on anew
+            client = await Client.joined(port, f"fuzz{n}")
     await client.close()
     return checked, errors
 

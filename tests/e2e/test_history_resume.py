@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import StartChatd
-from tests.harness import Chatd, Client
+from tests.support.harness import Chatd, Client, StartChatd
 
 
 def _messages(lines: list[dict[str, Any]]) -> list[str]:

@@ -6,15 +6,19 @@ Memory is read from /proc (chatd.rss_kib), descriptors from /proc/PID/fd.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import resource
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import StartChatd
-from tests.harness import Chatd, Client
+import pytest
+
+from tests.support.harness import Chatd, Client, StartChatd
 
 NO_LIMITS = ("--rate", "0", "--max-per-ip", "0", "--max-clients", "0")
 MIB = 1024
@@ -59,21 +63,21 @@ async def test_slowloris_and_connect_and_sit_are_closed_others_unaffected(
     base = server.rss_kib()
     sitter = await Client.open(server.port)
     slow = await Client.open(server.port)
-    started = time.monotonic()
 
     async def drip() -> None:
+        """A connect line that never ends: a byte every 0.1 s for as long as it is let."""
         with_newline_never = b'{"type":"connect","name":"slowloris-but-never-finishing"'
-        for byte in with_newline_never:
-            await slow.send(bytes([byte]))
-            await asyncio.sleep(0.1)  # the pace of the attack, not a synchronisation
+        with contextlib.suppress(ConnectionError):  # until the server cuts it off
+            for byte in itertools.chain(with_newline_never, itertools.repeat(ord(" "))):
+                await slow.send(bytes([byte]))
+                await asyncio.sleep(0.1)  # the pace of the attack, not a synchronisation
 
     dripping = asyncio.create_task(drip())
     for i in range(5):
         await _chat_works(a, b, f"during the drip {i}")
-    for client in (sitter, slow):
-        [line] = await client.closed(timeout=5)
+    for client in (sitter, slow):  # the drip never ends: only the timeout ends it
+        [line] = await client.closed()
         assert json.loads(line)["code"] == "registration_timeout"
-    assert time.monotonic() - started < 4
     dripping.cancel()
     await _chat_works(b, a, "after")
     assert server.rss_kib() - base < 10 * MIB
@@ -162,10 +166,19 @@ async def test_churn_loses_nothing_and_leaks_no_descriptor(start_chatd: StartCha
     assert server.fd_count() == fds_before + 1  # the watcher
 
 
-async def test_2000_connections_receive_a_broadcast(start_chatd: StartChatd) -> None:
+@pytest.fixture
+def descriptors_for_a_crowd() -> Iterator[None]:
+    """Room for 2000 sockets in this process (and in chatd, which inherits the limit);
+    the limit is put back after the test."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 4500:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.usefixtures("descriptors_for_a_crowd")
+async def test_2000_connections_receive_a_broadcast(start_chatd: StartChatd) -> None:
     server = await start_chatd(*NO_LIMITS, "--log-level", "warning", "--history-on-join", "0")
     # Raw sockets, each read from the start: the crowd's join notices (~N^2/2) are
     # drained as they come and only scanned for the member's own notice, then the broadcast.

@@ -6,8 +6,7 @@ import asyncio
 import json
 import re
 
-from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.support.harness import Client, StartChatd
 
 NO_LIMITS = ("--max-per-ip", "0", "--max-clients", "0")
 
@@ -15,8 +14,10 @@ NO_LIMITS = ("--max-per-ip", "0", "--max-clients", "0")
 async def test_flooder_is_limited_then_cut_off_while_a_normal_sender_is_unaffected(
     start_chatd: StartChatd,
 ) -> None:
-    """PROTOCOL.txt 8.3: rate_limited per dropped line, excess_flood and close at 2x burst."""
-    server = await start_chatd()  # the defaults a public server runs with
+    """PROTOCOL.txt 8.3: rate_limited per dropped line, excess_flood and close at 2x burst.
+    The bucket refills so slowly (a line in 1000 s) that the counts are exact on any
+    machine; the refill itself is unit-tested with a clock (tests/unit/test_link.py)."""
+    server = await start_chatd("--rate", "0.001")  # the default burst of 10
     reader = await Client.joined(server.port, "reader")
     flooder = await Client.joined(server.port, "flooder")
     normal = await Client.joined(server.port, "normal")
@@ -28,7 +29,9 @@ async def test_flooder_is_limited_then_cut_off_while_a_normal_sender_is_unaffect
     answers = [json.loads(line) for line in await flooder.closed()]
     codes = [a["code"] for a in answers if a["type"] == "error"]
     assert codes[-1] == "excess_flood"
-    assert 15 <= codes.count("rate_limited") <= 25  # ~20 dropped lines, allowing for refill
+    # The connect took a token: 9 lines pass; the excess closes it at 2 x burst, 20 lines
+    # (21 once the slow refill has drained a hair of the excess, which it always has).
+    assert codes.count("rate_limited") in (19, 20)
 
     for i in range(5):
         await normal.say(f"normal {i}")
@@ -36,7 +39,7 @@ async def test_flooder_is_limited_then_cut_off_while_a_normal_sender_is_unaffect
     normal_lines = [m["message"] for m in got if m.get("name") == "normal"]
     flood_lines = [m for m in got if m.get("name") == "flooder" and m["type"] == "message"]
     assert normal_lines == [f"normal {i}" for i in range(5)]
-    assert len(flood_lines) <= 12  # the burst (plus refill while sending), nothing more
+    assert [m["message"] for m in flood_lines] == [f"flood {i}" for i in range(9)]
     await server.wait_log(r"flooder left lobby \(excess flood\)")
 
 
@@ -82,7 +85,7 @@ async def test_registration_timeout_closes_a_connection_that_sits(
 ) -> None:
     server = await start_chatd("--registration-timeout", "1")
     sitter = await Client.open(server.port)
-    [line] = await sitter.closed(timeout=5)
+    [line] = await sitter.closed()
     assert json.loads(line)["code"] == "registration_timeout"
     await server.wait_log("closing: registration timeout")
     await server.wait_log(r"#1 127\.0\.0\.1:\d+ connected")
@@ -92,7 +95,8 @@ async def test_keepalive_closes_a_silent_peer_and_the_room_sees_it_leave(
     start_chatd: StartChatd,
 ) -> None:
     """PROTOCOL.txt 8.5: ping, then ping_timeout; a client answering pongs stays."""
-    server = await start_chatd("--ping-interval", "1", "--ping-timeout", "1",
+    # The watcher has 4 s to answer each ping, however loaded this machine is.
+    server = await start_chatd("--ping-interval", "0.5", "--ping-timeout", "4",
                                "--resume-grace", "0")
     watcher = await Client.joined(server.port, "watcher")
 
@@ -107,7 +111,7 @@ async def test_keepalive_closes_a_silent_peer_and_the_room_sees_it_leave(
 
     watching = asyncio.create_task(answer_pings_until_dead_leaves())
     dead = await Client.joined(server.port, "dead")
-    lines = [json.loads(line) for line in await dead.closed(timeout=10)]
+    lines = [json.loads(line) for line in await dead.closed(timeout=30)]
     assert [m["type"] for m in lines][-2:] == ["ping", "error"]
     assert lines[-1]["code"] == "ping_timeout"
     await asyncio.wait_for(watching, 10)
@@ -178,7 +182,7 @@ async def test_many_clients_need_the_limits_raised(start_chatd: StartChatd) -> N
 
 async def test_rate_limited_errors_carry_the_dropped_lines_ref(start_chatd: StartChatd) -> None:
     """PROTOCOL.txt 4.10: the client learns which of its lines was dropped."""
-    server = await start_chatd("--rate", "1", "--burst", "3")
+    server = await start_chatd("--rate", "0.001", "--burst", "3")  # no refill to speak of
     a = await Client.joined(server.port, "a")  # the connect line takes a token too
     await a.send(b"".join(
         json.dumps({"type": "message", "message": f"m{i}", "ref": f"r{i}"}).encode() + b"\n"

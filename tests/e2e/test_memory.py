@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.conftest import StartChatd
-from tests.harness import TIMEOUT, Client
+from tests.support.harness import TIMEOUT, Client, StartChatd
 
 MIB = 1024
 

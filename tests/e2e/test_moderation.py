@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import StartChatd
-from tests.e2e.test_server_textmode import Nc
-from tests.harness import LISTENING, Chatd, Client, RedisServer, is_join
+from tests.support.harness import LISTENING, Chatd, Client, RedisServer, StartChatd, is_join
+from tests.support.nc import Nc
 
 OPERS = {"CHATD_OPERS": "alice:pw-of-alice,dora:pw-of-dora"}
 SECRETS = ("pw-of-alice", "pw-of-dora", "guess-")

@@ -7,8 +7,7 @@ or room holding a character that shows nothing is refused.
 
 from __future__ import annotations
 
-from tests.conftest import StartChatd
-from tests.harness import Chatd, Client, is_join
+from tests.support.harness import Chatd, Client, StartChatd, is_join
 
 # Each looks like "alice" on a screen (the first, only in capitals, as today).
 LOOK_ALIKES = [

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import StartChatd
-from tests.harness import Client
+from tests.support.harness import Client, StartChatd
 
 LINES = 1000
 SIZE = 60_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from chatd.protocol import parse_time
-from tests.harness import Chatd, Client
+from tests.support.harness import Chatd, Client
 
 
 async def _joined(chatd: Chatd, *names: str) -> list[Client]:
@@ -35,7 +35,7 @@ async def test_rooms_isolate_traffic_and_moving_sends_the_right_notices(chatd: C
     await alice.say("lobby only")
     await bob.say("dev only")
     assert (await carol.recv("message"))["message"] == "dev only"
-    assert await alice.silent()
+    assert await alice.nothing_more()
     await alice.send({"type": "who"})
     assert await alice.recv("who") == {"type": "who", "room": "lobby", "users": ["alice"]}
     await alice.send({"type": "rooms"})
@@ -81,7 +81,7 @@ async def test_private_lines_reach_only_their_target_in_any_room(chatd: Chatd) -
     assert (error["code"], error["ref"]) == ("no_such_user", "p2")
     await carol.send({"type": "who"})
     await carol.recv_until(lambda m: m["type"] == "who")
-    assert await carol.silent()  # carol saw the move notice, never the private line
+    assert await carol.nothing_more()  # carol saw the move notice, never the private line
 
 
 async def test_ids_increase_times_parse_and_acks_carry_the_id(chatd: Chatd) -> None:
@@ -99,7 +99,7 @@ async def test_ids_increase_times_parse_and_acks_carry_the_id(chatd: Chatd) -> N
     assert all(m["time"].endswith("Z") and len(m["time"]) == 24 for m in got)
     await alice.say("no ref, no echo")
     await bob.recv("message")
-    assert await alice.silent()
+    assert await alice.nothing_more()
 
 
 async def test_text_mode_slash_commands_through_nc(chatd: Chatd) -> None:

@@ -10,9 +10,8 @@ import json
 import socket
 
 from chatd.hub import id_key
-from tests.conftest import StartChatd
-from tests.e2e._server_opts import json_line, start
-from tests.harness import Client, is_join, trio
+from tests.support.harness import Client, StartChatd, is_join, trio
+from tests.support.server_opts import json_line, start
 
 
 async def test_a_b_and_c_chat(start_chatd: StartChatd) -> None:
@@ -30,7 +29,7 @@ async def test_a_b_and_c_chat(start_chatd: StartChatd) -> None:
     # A's own line never came back: B's line was the next thing A got.
     await a.send({"type": "ping"})
     assert await a.recv() == {"type": "pong"}
-    assert await b.silent()
+    assert await b.nothing_more()
 
 
 async def test_join_notice_reaches_everyone_including_the_joiner(start_chatd: StartChatd) -> None:
@@ -134,7 +133,7 @@ async def test_thousand_lines_from_one_sender_arrive_in_order(start_chatd: Start
     assert [m["message"] for m in got] == [f"line {i}" for i in range(1000)]
     ids = [id_key(m["id"]) for m in got]
     assert ids == sorted(ids) and len(set(ids)) == 1000
-    assert await sender.silent()
+    assert await sender.nothing_more()
 
 
 async def test_two_lines_in_one_write(start_chatd: StartChatd) -> None:

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import StartChatd
-from tests.e2e._server_opts import json_line, start
-from tests.harness import TIMEOUT, Client
+from tests.support.harness import TIMEOUT, Client, StartChatd
+from tests.support.server_opts import json_line, start
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ async def test_line_over_the_limit_then_a_good_line(start_chatd: StartChatd) -> 
     assert (await alice.recv("error"))["code"] == "line_too_long"
     await alice.send(b"z" * 100_000 + b'"}\n' + json_line({"type": "ping"}))
     assert await alice.recv() == {"type": "pong"}
-    assert await bob.silent()
+    assert await bob.nothing_more()
 
 
 async def test_line_over_the_limit_in_many_writes_keeps_memory_bounded(

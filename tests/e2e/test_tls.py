@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import StartChatd
-from tests.harness import TIMEOUT, Client
+from tests.support.harness import TIMEOUT, Client, StartChatd
 
 
 async def _tls_client(port: int, cafile: Path) -> Client:
@@ -55,7 +54,7 @@ async def test_tls_client_on_a_plaintext_port_fails_at_once(
 
 async def test_bad_certificate_files_exit_2_with_one_line(start_chatd: StartChatd,
                                                           tmp_path: Path) -> None:
-    from tests.harness import CHATD
+    from tests.support.harness import CHATD
 
     missing = tmp_path / "missing.pem"
     proc = await asyncio.create_subprocess_exec(

@@ -15,13 +15,9 @@ from typing import Any
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e._server_opts import no_limits
-from tests.e2e.test_web_browser import WAIT_MS, ChatPage, browser, start_web
-from tests.e2e.test_web_page import shot
-from tests.e2e.test_web_socket import StartWeb
-from tests.harness import Client, is_join
-
-__all__ = ["browser", "start_web"]  # the fixtures
+from tests.support.harness import Client, is_join
+from tests.support.server_opts import no_limits
+from tests.support.web import WAIT_MS, ChatPage, StartWeb, shot
 
 AXE = Axe()
 BLOCKING = {"serious", "critical"}

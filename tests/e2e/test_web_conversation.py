@@ -9,12 +9,9 @@ import re
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e._server_opts import no_limits
-from tests.e2e.test_web_browser import ChatPage, Cutter, browser, cutter_factory, start_web
-from tests.e2e.test_web_socket import StartWeb
-from tests.harness import Client, is_join
-
-__all__ = ["browser", "cutter_factory", "start_web"]  # the fixtures
+from tests.support.harness import Client, is_join
+from tests.support.server_opts import no_limits
+from tests.support.web import ChatPage, Cutter, StartWeb
 
 
 async def crowd(port: int, names: list[str], room: str = "lobby") -> list[Client]:

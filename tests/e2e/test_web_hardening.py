@@ -19,11 +19,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from tests.e2e._server_opts import small_rcvbuf_socket
-from tests.e2e.test_web_socket import StartWeb, WebChatd, start_web, ws_join, ws_open
-from tests.harness import TIMEOUT, Client
-
-__all__ = ["start_web"]  # the fixture, shared with test_web_socket.py
+from tests.support.harness import TIMEOUT, Client
+from tests.support.server_opts import small_rcvbuf_socket
+from tests.support.web import StartWeb, WebChatd, ws_join, ws_open
 
 FLOOD_SECONDS = 5.0  # how long a flood may run before the test gives up on a drop
 RSS_BOUND_KIB = 50 * 1024  # a generous bound: the send queue is 256 KiB by default

@@ -7,12 +7,8 @@ from pathlib import Path
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_web_browser import ChatPage, browser
-from tests.e2e.test_web_socket import StartWeb, start_web
-from tests.harness import Client
-
-__all__ = ["browser", "start_web"]  # the fixtures
-
+from tests.support.harness import Client
+from tests.support.web import ChatPage, StartWeb
 
 
 async def test_topic_in_the_header_and_operators_marked(

@@ -5,24 +5,17 @@ the DOM; screenshots go to tmp_path, and also to $CHATD_WEB_SHOTS when that is s
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
-from tests.e2e.test_web_browser import ChatPage, browser, start_web
-from tests.e2e.test_web_socket import StartWeb
-from tests.harness import Client, is_join
+from tests.support.harness import Client, is_join
+from tests.support.web import ChatPage, StartWeb, shot
 
-__all__ = ["browser", "start_web"]  # the fixtures
+# The old import path of a helper now in tests.support.web, kept while branches merge.
+__all__ = ["shot"]
 
-
-async def shot(page: Page, tmp_path: Path, name: str) -> None:
-    """A screenshot for the notes: always in tmp_path, copied where $CHATD_WEB_SHOTS says."""
-    await page.screenshot(path=tmp_path / f"{name}.png")
-    if target := os.environ.get("CHATD_WEB_SHOTS"):
-        await page.screenshot(path=Path(target) / f"{name}.png")  # Playwright makes the folder
 
 
 async def test_a_line_over_the_limit_stays_in_the_composer_and_the_next_goes(

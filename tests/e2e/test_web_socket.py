@@ -9,83 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 from websockets.frames import CloseCode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from tests.e2e._server_opts import small_rcvbuf_socket
-from tests.harness import TIMEOUT, Chatd, Client
+from tests.support.harness import TIMEOUT, Client
+from tests.support.server_opts import small_rcvbuf_socket
+from tests.support.web import StartWeb, WebChatd, start_web, ws_join, ws_open, ws_recv, ws_until
 
-
-class WebChatd(Chatd):
-    """A chatd with --web (the harness reads both ports from its "listening on" line)."""
-
-    async def start(self) -> WebChatd:
-        await super().start()
-        assert self.web_port, self.log[-5:]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}/"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.web_port}/ws"
-
-
-StartWeb = Callable[..., Awaitable[WebChatd]]
-
-
-@pytest.fixture
-async def start_web() -> AsyncIterator[StartWeb]:
-    """`start_web(*args)`: a chatd with `--web 0` unless args name a --web port."""
-    servers: list[WebChatd] = []
-
-    async def start(*args: str) -> WebChatd:
-        web = () if "--web" in args else ("--web", "0")
-        server = WebChatd(*web, *args)
-        servers.append(server)  # stopped even if it fails to start
-        return await server.start()
-
-    yield start
-    for server in servers:
-        await server.stop()
-
-
-async def ws_open(server: WebChatd, origin: str | None = None) -> ClientConnection:
-    headers = {"Origin": origin} if origin else None
-    return await connect(server.ws_url, additional_headers=headers, open_timeout=TIMEOUT)
-
-
-async def ws_recv(ws: ClientConnection) -> dict[str, Any]:
-    message = await asyncio.wait_for(ws.recv(), TIMEOUT)
-    assert isinstance(message, str)
-    parsed: dict[str, Any] = json.loads(message)
-    return parsed
-
-
-async def ws_until(ws: ClientConnection, match: Callable[[dict[str, Any]], bool]
-                   ) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-    while not got or not match(got[-1]):
-        got.append(await ws_recv(ws))
-    return got
-
-
-async def ws_join(server: WebChatd, name: str, **fields: Any) -> ClientConnection:
-    ws = await ws_open(server)
-    await ws.send(json.dumps({"type": "connect", "name": name, **fields}))
-    await ws_until(ws, lambda m: m["type"] == "connect" and m["name"] == name)
-    return ws
+# The old import path of helpers now in tests.support.web, kept while branches merge.
+__all__ = ["StartWeb", "WebChatd", "start_web", "ws_join", "ws_open"]
 
 
 async def test_web_and_tcp_users_share_rooms(start_web: StartWeb) -> None:
@@ -132,7 +71,7 @@ async def test_a_dropped_websocket_resumes_with_the_missed_lines(start_web: Star
     welcome = await ws_recv(again)
     assert welcome["resumed"] is True and welcome["name"] == "web"
     assert (await ws_recv(again))["message"] == "while you were away"
-    assert await tcp.silent()  # nobody was told of the drop or the return
+    assert await tcp.nothing_more()  # nobody was told of the drop or the return
 
 
 async def test_origin_is_checked(start_web: StartWeb) -> None:
@@ -175,7 +114,7 @@ async def test_connection_limits_count_web_and_tcp_together(start_web: StartWeb)
 
 
 async def test_flood_control_applies_to_web_messages(start_web: StartWeb) -> None:
-    server = await start_web("--burst", "3", "--rate", "1")
+    server = await start_web("--burst", "3", "--rate", "0.001")  # no refill to speak of
     ws = await ws_join(server, "web")  # the connect took one token
     for i in range(4):
         await ws.send(json.dumps({"type": "message", "message": f"m{i}", "ref": str(i)}))
@@ -244,3 +183,27 @@ async def test_web_port_speaks_tls_with_tls_cert(
     with pytest.raises(InvalidMessage):
         await ws_open(server)  # plain ws:// on the TLS port: no HTTP answer
     await ws.close()
+
+
+async def test_an_unloaded_page_is_held_briefly_then_leaves(start_web: StartWeb) -> None:
+    """PROTOCOL.txt 13.4: the page closes with 4000 when it is unloaded. A reload comes
+    back within --web-reload-grace and resumes unannounced; a closed tab leaves when that
+    short hold ends, not after the whole resume grace (120 s here), as the original
+    tutorial's closed window left at once."""
+    server = await start_web("--rate", "0", "--web-reload-grace", "3")
+    tcp = await Client.joined(server.port, "tcp")
+    ws = await ws_open(server)
+    await ws.send(json.dumps({"type": "connect", "name": "web"}))
+    token = (await ws_recv(ws))["resume"]
+    await tcp.recv_until(lambda m: m["type"] == "connect" and m["name"] == "web")
+
+    await ws.close(4000, "page unloaded")  # a reload: back within the hold
+    await server.wait_log(r"web lost the connection .*held 3s for resume")
+    again = await ws_open(server)
+    await again.send(json.dumps({"type": "connect", "resume": token}))
+    assert (await ws_recv(again))["resumed"] is True
+    assert await tcp.silent()  # nobody saw the reload
+
+    await again.close(4000, "page unloaded")  # a closed tab: it never comes back
+    left = await tcp.recv("disconnect")  # within the harness's 10 s, not after 120 s
+    assert left["name"] == "web"

@@ -15,11 +15,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from chatd import protocol as p
-from tests.e2e.test_web_browser import ChatPage, Cutter, browser, cutter_factory
-from tests.e2e.test_web_socket import StartWeb, start_web
-from tests.harness import Client
-
-__all__ = ["browser", "cutter_factory", "start_web"]  # the fixtures
+from tests.support.harness import Client
+from tests.support.web import ChatPage, Cutter, StartWeb
 
 SIZES = {"desktop": (1100, 720), "phone": (390, 844)}
 WAIT_MS = 10_000

@@ -102,6 +102,19 @@ def test_the_throttle_table_is_bounded() -> None:
     assert len(gate.recent) <= 100
 
 
+def test_the_throttle_table_is_bounded_in_bytes() -> None:
+    """PROTOCOL.txt 8.4: one /64 after another of a large IPv6 block each make a group;
+    the table keeps as many as fit its bytes when each holds its most connect times."""
+    gate = Admission(max_per_ip=0, throttle=20, window=60)
+    assert gate.table_size == 16 * 1024 * 1024 // (200 + 20 * 32)  # 19,972 groups
+    small = Admission(max_per_ip=0, throttle=4, window=60, table_bytes=10 * (200 + 4 * 32))
+    for i in range(100):
+        for k in range(4):
+            small.admit(f"2001:db8:{i:x}::1", T0 + k)
+    assert len(small.recent) == 10
+    assert all(len(times) <= 4 for times in small.recent.values())
+
+
 def test_wrong_passwords_make_the_wait_grow_and_are_forgotten() -> None:
     """PROTOCOL.txt 11.2: three free, then 1 s, 2 s, 4 s ... capped."""
     throttle = PasswordThrottle(free=3, max_wait=8, forget_after=600)

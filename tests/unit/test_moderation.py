@@ -29,8 +29,8 @@ from chatd.effects import Denied
 from chatd.hub import Effects, Hub
 from chatd.moderation import BanRecord, Credentials, Moderation, ban_network, parse_opers
 from chatd.protocol import ErrorCode, ProtocolError
-from tests.replay import Delivery
-from tests.unit.test_hub import T0, FakePeer, World, only
+from tests.support.hub_world import T0, FakePeer, World, only
+from tests.support.replay import Delivery
 
 OPERS = (("alice", "s3cret-A"), ("dora", "s3cret-D"))
 

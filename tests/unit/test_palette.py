@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from chatd.palette import PALETTE, NameColours, name_colour, nearest_free, own_index
-from tests.unit.colour_science import ciede2000, contrast, lab
+from tests.support.colour_science import ciede2000, contrast, lab
+from tests.support.name_colours import STEPS, assignments
 
 STYLE = Path(__file__).parents[2] / "chatd" / "static" / "style.css"
 
@@ -165,28 +166,6 @@ def test_a_room_of_twelve_shows_twelve_colours() -> None:
     colours = NameColours()
     colours.present(crowd)
     assert len({colours.colour(name) for name in crowd}) == len(PALETTE)
-
-
-def assignments(steps: list[list[str]]) -> list[list[str]]:
-    colours = NameColours()
-    out = []
-    for names in steps:
-        colours.present(names)
-        out.append([colours.colour(name) for name in names])
-    return out
-
-
-# The same steps run through chatd/static/colour.js in Chromium
-# (tests/e2e/test_chatc_colours.py): the page and chatc must agree.
-STEPS = [
-    ["carol", "dave", "hana", "bot"],
-    ["carol", "dave", "hana", "bot", "alice", "bob", "eve", "frank", "gus", "ivy", "jo", "kim"],
-    ["carol", "hana", "bot", "alice", "bob", "eve", "frank", "gus", "ivy", "jo", "kim"],
-    ["carol", "hana", "bot", "alice", "bob", "eve", "frank", "gus", "ivy", "jo", "kim", "민수"],
-    ["carol", "hana", "bot", "alice", "bob", "eve", "frank", "gus", "ivy", "jo", "kim", "민수",
-     "Zoë", "🦀crab"],
-    ["bot", "Zoë"],
-]
 
 
 def test_the_steps_the_page_is_checked_against_give_distinct_colours() -> None:

@@ -27,7 +27,7 @@ from chatd.commands import (
     to_record,
 )
 from chatd.hub import Config, Effects, Hub
-from tests.replay import Replay
+from tests.support.replay import Replay
 
 T0 = 1_764_100_800.0
 
