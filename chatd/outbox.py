@@ -32,7 +32,7 @@ from chatd.serverlog import ServerLog
 # arrivals meanwhile (a burst of joins) go out in one flush, one write per member,
 # instead of one flush each. Only a costly room starts it: a flush of many ordinary
 # rooms (66,000 deliveries a second in 200 rooms of 50) routinely takes over 0.5 ms,
-# and a rule on the whole flush's cost delayed a third of the city's flushes, by 2 ms
+# and a rule on the whole flush's cost delayed a third of a city run's flushes, by 2 ms
 # each on average (issue 29). Ordinary rooms of hundreds take well under SPREAD_AFTER.
 SPREAD_AFTER = 0.002
 SPREAD_MAX = 0.02
