@@ -10,6 +10,9 @@ Vocabulary:
   channel    a room's audience in one mode: (room key, text mode?). JSON and text
              readers of a room get differently encoded bytes, so they are two channels.
   SendTo     bytes for one peer alone (a reply, an ack, a private line).
+  SendPaced  lines for one peer alone, made as they are written: the writer writes them
+             as the peer's send queue drains (a resume's replay, PROTOCOL.txt 8.2, 10.2),
+             and what it is sent after them waits behind them.
   Broadcast  bytes for every member of a channel but `skip` (the sender).
   Enter/Exit a peer starts/stops receiving a channel's broadcasts.
   Close      write what the peer is owed, then close its connection.
@@ -24,6 +27,7 @@ Vocabulary:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeAlias, TypeVar, final
 
@@ -38,6 +42,13 @@ Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
 class SendTo(Generic[P]):
     peer: P
     data: bytes
+
+
+@final
+@dataclass(slots=True)
+class SendPaced(Generic[P]):
+    peer: P
+    lines: Iterator[bytes]
 
 
 @final
@@ -100,8 +111,8 @@ class Denied(Generic[P]):
     peer: P
 
 
-Op: TypeAlias = (SendTo[P] | Broadcast[P] | Enter[P] | Exit[P] | Close[P] | Publish
-                 | Settled[P] | Released | Charge[P] | Denied[P])
+Op: TypeAlias = (SendTo[P] | SendPaced[P] | Broadcast[P] | Enter[P] | Exit[P] | Close[P]
+                 | Publish | Settled[P] | Released | Charge[P] | Denied[P])
 
 
 class Effects(Generic[P]):
