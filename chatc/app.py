@@ -21,9 +21,8 @@ from rich.prompt import Prompt
 from rich.text import Text
 
 from chatc import commands, linemode, render
-from chatc.connection import NO_ANSWER, ConnectFailed, Refused, Session, TooLong
+from chatc.connection import Client, ConnectFailed, Refused
 from chatc.events import (
-    EXIT_REMOVED,
     CaughtUp,
     Confirmed,
     Failed,
@@ -35,6 +34,7 @@ from chatc.events import (
 )
 from chatc.options import Options
 from chatc.screen import Screen
+from chatc.session import NO_ANSWER, TooLong, refused_status
 from chatc.words import words
 from chatd import protocol as p
 from chatd.palette import NameColours
@@ -75,7 +75,7 @@ class Terminal:
                                no_color=not options.color, highlight=False, markup=False,
                                emoji=False)
         self.ask = Console(no_color=not options.color, highlight=False)
-        self.session: Session | None = None
+        self.client: Client | None = None
         self.me = ""
         self.room = ""
         self.users: list[str] = []
@@ -98,43 +98,43 @@ class Terminal:
     # ------------------------------------------------------------------ start
 
     async def run(self) -> int:
-        session = await self._join()
-        if session is None:
+        client = await self._join()
+        if client is None:
             return self.refused_code
-        self.session = session
+        self.client = client
         # Made only now: prompt_toolkit's output writes terminal modes when it starts.
         self.screen = Screen(self, color=self.options.color)
         # Start at the bottom of the screen, where the input line will stay.
         print("\n" * max(0, self.screen.height - 3), end="", flush=True)
-        assert session.welcome is not None
-        self._welcomed(session.welcome)
-        self._print(render.welcome(session.welcome))
+        assert client.welcome is not None
+        self._welcomed(client.welcome)
+        self._print(render.welcome(client.welcome))
         # Anything printed by accident goes above the input area too, not through it.
         with patch_stdout(raw=True):
-            receiving = asyncio.create_task(self._receive(session))
+            receiving = asyncio.create_task(self._receive(client))
             await self.screen.run()
             if not receiving.done():
-                await session.close()
+                await client.close()
             code = await receiving
         self._flush()
-        unsent = session.pending
+        unsent = client.pending
         if unsent:  # quit without waiting for them: say which, after the input area
             self._print_now([render.error(f"not sent: {preview(line.text)}")
                              for line in unsent])
             return code or 1
         return code
 
-    async def _join(self) -> Session | None:
+    async def _join(self) -> Client | None:
         name, password = self.options.name, self.options.password
         if name is None:
             name = self._ask("Nickname [dim](blank: 익명)[/]")
         while name is not None:
-            session = Session(self.options.target, name, room=self.options.room,
-                              password=password, reconnect=self.options.reconnect is not False,
-                              ack_timeout=self.options.ack_timeout)
+            client = Client(self.options.target, name, room=self.options.room,
+                            password=password, reconnect=self.options.reconnect is not False,
+                            ack_timeout=self.options.ack_timeout)
             try:
-                await session.open()
-                return session
+                await client.open()
+                return client
             except Refused as exc:
                 code = exc.error.code
                 if code == p.ErrorCode.AUTH_FAILED:
@@ -145,7 +145,7 @@ class Terminal:
                     name = self._ask("Nickname [dim](blank: 익명)[/]")
                 else:
                     fail(str(exc))
-                    self.refused_code = EXIT_REMOVED if code == p.ErrorCode.BANNED else 1
+                    self.refused_code = refused_status(exc.error)
                     return None
             except ConnectFailed as exc:
                 fail(str(exc))
@@ -163,21 +163,21 @@ class Terminal:
     # ------------------------------------------------------------------ chatc.screen.View
 
     def typed(self, text: str) -> bool:
-        session = self.session
-        assert session is not None
+        client = self.client
+        assert client is not None
         action = commands.parse(text)
         if isinstance(action, commands.Quit):
             self.leave()
         elif isinstance(action, commands.Say):
             try:
-                session.say(action.text, action.to)
+                client.say(action.text, action.to)
             except TooLong as exc:
                 self._print([render.error(
                     f"not sent: {exc.size:,} bytes is {exc.size - exc.limit:,} over the "
                     f"server's limit ({exc.limit:,}); shorten it below")])
                 return True
         elif isinstance(action, commands.Send):
-            self._command(session, action.event)
+            self._command(client, action.event)
         elif isinstance(action, commands.Help):
             listed = commands.HELP + (commands.OPER_HELP if self.me in self.opers else ())
             width = max(len(usage) for usage, _ in listed) + 1
@@ -187,7 +187,7 @@ class Terminal:
             self._print([render.error(action.message)])
         return False
 
-    def _command(self, session: Session, event: p.Event) -> None:
+    def _command(self, client: Client, event: p.Event) -> None:
         # Answered here when the answer is known: the server would only say "bad_name".
         if isinstance(event, p.Nick) and event.name == self.me:
             self._print([render.notice(f"you are {self.me} already", style="")])
@@ -196,14 +196,14 @@ class Terminal:
         else:
             if isinstance(event, p.Nick):
                 self.asked_name = event.name
-            session.command(event)
+            client.command(event)
 
     def leave(self) -> None:
         """Quit, unless own lines are still waiting: then say so and wait for them
         (asked a second time, quit anyway)."""
-        session = self.session
-        waiting = session.pending if session is not None else []
-        if self.leaving or session is None or not waiting:
+        client = self.client
+        waiting = client.pending if client is not None else []
+        if self.leaving or client is None or not waiting:
             self.screen.stop()
             return
         self.leaving = True
@@ -211,18 +211,18 @@ class Terminal:
         self._print([render.notice(
             f"{lines_word(len(waiting))} not sent yet: waiting for the server to take {them} "
             f"(Ctrl-D again: quit without {them})", style="bold")])
-        asyncio.get_running_loop().create_task(self._quit_when_sent(session))
+        asyncio.get_running_loop().create_task(self._quit_when_sent(client))
 
-    async def _quit_when_sent(self, session: Session) -> None:
-        await session.drain()
+    async def _quit_when_sent(self, client: Client) -> None:
+        await client.drain()
         self.screen.stop()
 
     def has_above_input(self) -> bool:
-        return bool(self.session and self.session.pending)
+        return bool(self.client and self.client.pending)
 
     def above_input(self) -> AnyFormattedText:
         """Own lines the server has not acknowledged yet, above the status bar."""
-        pending = self.session.pending if self.session is not None else []
+        pending = self.client.pending if self.client is not None else []
         lines = [render.pending(line.text, self.me, line.to, self.colours.colour)
                  for line in pending[-MAX_PENDING_SHOWN:]]
         if len(pending) > MAX_PENDING_SHOWN:
@@ -283,21 +283,17 @@ class Terminal:
 
     # ------------------------------------------------------------------ events
 
-    async def _receive(self, session: Session) -> int:
-        async for event in session.events():
-            self.me = session.name or self.me
+    async def _receive(self, client: Client) -> int:
+        async for event in client.events():
+            self.me = client.name or self.me
             if isinstance(event, Gone):
-                if event.reason is None:
-                    self.screen.stop()
-                    return 0
-                self.state = "disconnected"
-                if event.removed:  # the server's own words, said this once
-                    self._print([render.error(event.reason)])
-                    self.screen.stop()
-                    return EXIT_REMOVED
-                self._print([render.error(f"chatc: {event.reason}")])
+                if event.reason is not None:
+                    self.state = "disconnected"
+                    # An operator's removal is in the server's own words, said this once.
+                    said = event.reason if event.removed else f"chatc: {event.reason}"
+                    self._print([render.error(said)])
                 self.screen.stop()
-                return 1
+                return event.status
             self._show(event)
             self.screen.refresh()
         return 0
@@ -329,9 +325,9 @@ class Terminal:
 
     def _failed(self, event: Failed) -> None:
         err, line = event.error, event.line
-        assert self.session is not None
+        assert self.client is not None
         said = words(err, to=line.to, name=self.asked_name,
-                     limit=self.session.max_line_bytes)
+                     limit=self.client.max_line_bytes)
         if err.code == NO_ANSWER:
             self._print([render.error(f"{preview(line.text)}: {said}", err.code)])
         else:

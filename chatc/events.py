@@ -1,4 +1,4 @@
-"""What a chat session reports besides the server's updates (chatc.connection makes them).
+"""What a chat session reports besides the server's updates (chatc.session makes them).
 
 Pure data: the terminal and line mode turn these into lines a person reads.
 """
@@ -80,6 +80,13 @@ class Gone:
 
     reason: str | None
     removed: bool = False
+
+    @property
+    def status(self) -> int:
+        """chatc's exit status: 0 after a polite close, EXIT_REMOVED, else 1."""
+        if self.reason is None:
+            return 0
+        return EXIT_REMOVED if self.removed else 1
 
 
 SessionEvent: TypeAlias = (

@@ -15,9 +15,8 @@ import threading
 from collections.abc import AsyncIterator
 
 from chatc import commands, render
-from chatc.connection import ConnectFailed, Refused, Session, TooLong
+from chatc.connection import Client, ConnectFailed, Refused
 from chatc.events import (
-    EXIT_REMOVED,
     CaughtUp,
     Confirmed,
     Failed,
@@ -27,8 +26,8 @@ from chatc.events import (
     Throttled,
 )
 from chatc.options import Options
+from chatc.session import TooLong, refused_status
 from chatc.words import words
-from chatd import protocol as p
 
 READ_SIZE = 64 * 1024
 PREVIEW_CHARS = 60
@@ -95,24 +94,23 @@ class _Out:
 
 
 async def run(options: Options) -> int:
-    session = Session(options.target, options.name, room=options.room,
-                      password=options.password, reconnect=options.reconnect is True,
-                      ack_timeout=options.ack_timeout)
+    client = Client(options.target, options.name, room=options.room,
+                    password=options.password, reconnect=options.reconnect is True,
+                    ack_timeout=options.ack_timeout)
     out = _Out()
     try:
-        welcome = await session.open()
+        welcome = await client.open()
     except ConnectFailed as exc:
         out.remark(str(exc))
-        banned = isinstance(exc, Refused) and exc.error.code == p.ErrorCode.BANNED
-        return EXIT_REMOVED if banned else 1
+        return refused_status(exc.error) if isinstance(exc, Refused) else 1
     out.lines(render.welcome(welcome))
-    receiving = asyncio.create_task(_receive(session, out))
-    sending = asyncio.create_task(_send(session, out, options.ack_timeout))
+    receiving = asyncio.create_task(_receive(client, out))
+    sending = asyncio.create_task(_send(client, out, options.ack_timeout))
     await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
     if not sending.done():
         sending.cancel()
     code = await receiving
-    for line in session.pending:  # waited for in vain, or the server went away
+    for line in client.pending:  # waited for in vain, or the server went away
         out.remark(f"not sent: {preview(line.text)}")
         out.unsent += 1
     if out.unsent:
@@ -120,7 +118,7 @@ async def run(options: Options) -> int:
     return code or (1 if out.unsent else 0)
 
 
-async def _send(session: Session, out: _Out, wait: float) -> None:
+async def _send(client: Client, out: _Out, wait: float) -> None:
     number = 0
     async for text in stdin_lines():
         number += 1
@@ -129,39 +127,35 @@ async def _send(session: Session, out: _Out, wait: float) -> None:
             break
         if isinstance(action, commands.Say):
             try:
-                session.say(action.text, action.to)
+                client.say(action.text, action.to)
             except TooLong as exc:
                 out.unsent += 1
                 out.remark(f"line {number} not sent: {exc.size:,} bytes, and the server "
                            f"takes at most {exc.limit:,}: {preview(action.text)}")
         elif isinstance(action, commands.Send):
-            session.command(action.event)
+            client.command(action.event)
         elif isinstance(action, commands.Help):
             out.lines([render.notice(f"{usage} - {what}") for usage, what in commands.HELP])
         elif isinstance(action, commands.Bad):
             out.lines([render.error(action.message)])
     # Bounded: with the server away (and --reconnect) the lines may never be taken.
-    await session.drain(wait)
-    await session.close()
+    await client.drain(wait)
+    await client.close()
 
 
-async def _receive(session: Session, out: _Out) -> int:
+async def _receive(client: Client, out: _Out) -> int:
     away = 0.0  # how long the last reconnect took
-    async for event in session.events():
-        me = session.name or ""
+    async for event in client.events():
+        me = client.name or ""
         if isinstance(event, Gone):
-            if event.reason is None:
-                return 0
-            if event.removed:
-                out.remark(event.reason)
-                return EXIT_REMOVED
-            out.remark(f"disconnected: {event.reason}")
-            return 1
+            if event.reason is not None:
+                out.remark(event.reason if event.removed else f"disconnected: {event.reason}")
+            return event.status
         if isinstance(event, Confirmed):
             out.lines([render.chat(me, event.line.text, me, event.time, to=event.line.to)])
         elif isinstance(event, Failed):
             out.unsent += 1
-            said = words(event.error, to=event.line.to, limit=session.max_line_bytes)
+            said = words(event.error, to=event.line.to, limit=client.max_line_bytes)
             out.lines([render.error(f"{preview(event.line.text)} not sent: {said}",
                                     event.error.code)])
         elif isinstance(event, Throttled):

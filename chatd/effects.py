@@ -12,6 +12,9 @@ Vocabulary (a peer is a connection as the core knows it; the shell chooses its t
   channel    a room's audience in one mode: (room key, text mode?). JSON and text
              readers of a room get differently encoded bytes, so they are two channels.
   Send       bytes for one peer alone (a reply, an ack, a private line, an error line).
+  SendPaced  lines for one peer alone, made as they are written: the writer writes them
+             as the peer's send queue drains (a resume's replay, PROTOCOL.txt 8.2, 10.2),
+             and what it is sent after them waits behind them.
   Broadcast  bytes for every member of a channel but `skip` (the sender).
   Enter/Exit a peer starts/stops receiving a channel's broadcasts.
   Deliver    a client event a link read, for the hub (chatd.hub.Hub.handle).
@@ -30,6 +33,7 @@ Vocabulary (a peer is a connection as the core knows it; the shell chooses its t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeAlias, TypeVar, final
 
@@ -45,6 +49,13 @@ Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
 class Send(Generic[P]):
     peer: P
     data: bytes
+
+
+@final
+@dataclass(slots=True)
+class SendPaced(Generic[P]):
+    peer: P
+    lines: Iterator[bytes]
 
 
 @final
@@ -141,8 +152,8 @@ class Charge(Generic[P]):
 # What a link returns (chatd.link): effects on its own connection.
 LinkOp: TypeAlias = (Send[P] | Deliver[P] | Leave[P] | Close[P] | Abort[P] | Log[P]
                      | WrongPassword[P])
-Op: TypeAlias = (LinkOp[P] | Broadcast[P] | Enter[P] | Exit[P] | Publish | Settled[P]
-                 | Released | Charge[P])
+Op: TypeAlias = (LinkOp[P] | SendPaced[P] | Broadcast[P] | Enter[P] | Exit[P] | Publish
+                 | Settled[P] | Released | Charge[P])
 
 
 class Effects(Generic[P]):

@@ -25,7 +25,7 @@ import hmac
 import re
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
@@ -58,6 +58,7 @@ from chatd.effects import (
     Enter,
     Exit,
     Released,
+    SendPaced,
     Settled,
     WrongPassword,
 )
@@ -889,19 +890,23 @@ class Hub(Generic[P]):
         lines = self._retained(room)
         missed = lines[bisect.bisect_right(lines, start, key=lambda e: e.key):]
         private = [e for e in session.inbox or () if e.key > seen]
-        parts = []
-        for entry in sorted([*missed, *private], key=lambda e: e.key):
-            if entry.sid == session.sid:
+        entries = sorted([*missed, *private], key=lambda e: e.key)
+        if entries:
+            # Encoded as the writer takes them, as the send queue drains (8.2): up to
+            # 1,000 lines of 64 KiB would be far more than the queue holds at once.
+            fx.ops.append(SendPaced(peer, self._replay(peer, session.sid, room.name, entries)))
+            # a replay costs (PROTOCOL.txt 8.3): by the size of its lines' text
+            fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e in entries)))
+
+    def _replay(self, peer: P, sid: str, room: str, entries: list[Entry]) -> Iterator[bytes]:
+        """A resume's missed lines (10.2), encoded one at a time as they are written."""
+        for entry in entries:
+            if entry.sid == sid:
                 if entry.ref is not None:  # the ack it may have missed
-                    parts.append(self._encode_for(peer, p.Ack(entry.ref, entry.id, entry.time)))
+                    yield self._encode_for(peer, p.Ack(entry.ref, entry.id, entry.time))
                 continue
-            parts.append(self._encode_for(peer, p.Chat(
-                entry.name, entry.message, entry.id, entry.time,
-                room=None if entry.to else room.name, to=entry.to)))
-        if parts:
-            data = b"".join(parts)
-            fx.send(peer, data)
-            fx.ops.append(Charge(peer, len(data)))  # a replay costs (PROTOCOL.txt 8.3)
+            yield self._encode_for(peer, p.Chat(entry.name, entry.message, entry.id, entry.time,
+                                                room=None if entry.to else room, to=entry.to))
 
     def _apply_beat(self, fx: Effects[P], cmd: BeatCmd, st: Stamp) -> None:
         """Expire sessions past their grace; declare silent nodes gone (PROTOCOL.txt 14)."""

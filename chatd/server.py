@@ -626,6 +626,8 @@ class Server:
                 self.admission.unhold(op.sid)
             elif isinstance(op, ef.Charge):
                 op.peer.link.charge(op.reply_bytes, time.monotonic())
+            elif isinstance(op, ef.SendPaced):
+                writer.send_paced(op.peer, op.lines)
             elif isinstance(op, ef.Leave):
                 self.left(op.peer, op.reason, op.resumable)
             elif isinstance(op, ef.Abort):

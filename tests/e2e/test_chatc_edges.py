@@ -333,7 +333,7 @@ async def test_after_a_restart_chatc_is_back_soon_and_says_so_in_one_line(
     # Long enough for a growing backoff to grow: it used to wait 15 s by attempt 6.
     await bottom_rows(alice, r"reconnecting \(attempt 7\)\n", "seventh attempt", 2 * TIMEOUT)
     await start_chatd("--rate", "0", "--port", str(first.port))
-    # The cap is 2 s (tests/unit/test_chatc_connection.py); this is a failure timeout.
+    # The cap is 2 s (tests/unit/test_chatc_session.py); this is a failure timeout.
     text = await alice.wait_for(r"reconnected after")
     said = text[text.index("server shutting down"):]
     assert re.search(rf"{STAMP} \* reconnected after \d+s as a new session; lines sent "

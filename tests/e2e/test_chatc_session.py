@@ -1,4 +1,5 @@
-"""chatc's session layer (chatc.connection) against a real chatd: acks, order, resume.
+"""chatc's session (chatc.session under the chatc.connection shell) against a real
+chatd: acks, order, resume.
 
 PROTOCOL.txt 9.3 (acks), 10 (resume), 3.8 (history after an id).
 """
@@ -12,13 +13,8 @@ from typing import Any
 
 import pytest
 
-from chatc.connection import (
-    Backoff,
-    ConnectFailed,
-    Refused,
-    Session,
-    Target,
-)
+from chatc.connection import Client as ChatcClient
+from chatc.connection import ConnectFailed, Refused, Target
 from chatc.events import (
     CaughtUp,
     Confirmed,
@@ -29,6 +25,7 @@ from chatc.events import (
     SessionEvent,
     Throttled,
 )
+from chatc.session import Backoff
 from chatd import protocol as p
 from tests.support.chatc import Proxy, refused_port
 from tests.support.harness import TIMEOUT, Chatd, Client, StartChatd
@@ -39,7 +36,7 @@ FAST = Backoff(first=0.05, factor=2.0, cap=0.2)
 class Events:
     """A session's events, read with a deadline."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: ChatcClient) -> None:
         self.session = session
         self._iter: AsyncIterator[SessionEvent] = session.events()
         self.seen: list[SessionEvent] = []
@@ -71,7 +68,7 @@ def texts(events: list[SessionEvent]) -> list[str]:
     return [e.message for e in events if isinstance(e, p.Chat)]
 
 
-async def once_more(alice: Session, events: Events, bob: Client) -> None:
+async def once_more(alice: ChatcClient, events: Events, bob: Client) -> None:
     """Alice's next line is the next thing bob gets, and then nothing: no copy of any
     earlier line of hers is still on its way (once "after" is acknowledged, the server
     has handled everything alice sent before it)."""
@@ -81,8 +78,8 @@ async def once_more(alice: Session, events: Events, bob: Client) -> None:
     assert await bob.nothing_more()
 
 
-async def joined(port: int, name: str, **kwargs: Any) -> tuple[Session, Events]:
-    session = Session(Target("127.0.0.1", port), name, backoff=FAST, **kwargs)
+async def joined(port: int, name: str, **kwargs: Any) -> tuple[ChatcClient, Events]:
+    session = ChatcClient(Target("127.0.0.1", port), name, backoff=FAST, **kwargs)
     await session.open()
     events = Events(session)
     await events.until(lambda e: isinstance(e, p.Joined) and e.name == name)
@@ -137,16 +134,16 @@ async def test_refused_private_line_fails_and_the_next_goes_on(chatd: Chatd) -> 
 async def test_connect_failures_read_as_one_line(chatd: Chatd) -> None:
     sock, port = refused_port()
     with sock, pytest.raises(ConnectFailed) as refused:
-        await Session(Target("127.0.0.1", port), "alice").open()
+        await ChatcClient(Target("127.0.0.1", port), "alice").open()
     assert str(refused.value) == (f"connection to 127.0.0.1:{port} refused "
                                   "(is chatd running there?)")
     with pytest.raises(Refused) as bad:
-        await Session(Target("127.0.0.1", chatd.port), "two words").open()
+        await ChatcClient(Target("127.0.0.1", chatd.port), "two words").open()
     assert bad.value.error.code == "bad_name"
 
 
 async def test_blank_name_is_sent_blank_and_the_server_names_the_user(chatd: Chatd) -> None:
-    session = Session(Target("127.0.0.1", chatd.port), "")
+    session = ChatcClient(Target("127.0.0.1", chatd.port), "")
     welcome = await session.open()
     assert welcome.name == p.DEFAULT_NAME == session.name
     await session.close()
@@ -330,5 +327,17 @@ async def test_line_whose_ack_was_lost_in_a_restart_is_not_sent_twice(
     await late.send({"type": "connect", "name": "late"})
     history = await late.recv_until(lambda m: m["type"] == "history_end")
     assert [m["message"] for m in history if m["type"] == "message"] == ["maybe"]
+    await alice.close()
+    await proxy.close()
+
+
+async def test_a_server_that_stops_answering_is_left_after_a_ping(chatd: Chatd) -> None:
+    """The session's keepalive (chatc.session's clock) through the shell: a silent
+    connection is pinged, then dropped, and the session says why."""
+    proxy = await Proxy(chatd.port).start()
+    alice, events = await joined(proxy.port, "alice", keepalive=0.2, keepalive_timeout=0.2)
+    proxy.to_client.clear()  # the server's lines, its pong included, never arrive
+    gone = (await events.until(lambda e: isinstance(e, Gone)))[-1]
+    assert gone == Gone("the server stopped answering") and gone.status == 1
     await alice.close()
     await proxy.close()

@@ -11,7 +11,17 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 from chatd.commands import Command
-from chatd.effects import Broadcast, Channel, Close, Effects, Enter, Exit, Publish, Send
+from chatd.effects import (
+    Broadcast,
+    Channel,
+    Close,
+    Effects,
+    Enter,
+    Exit,
+    Publish,
+    Send,
+    SendPaced,
+)
 
 P = TypeVar("P", bound=Hashable)
 Delivery = tuple[tuple[P, ...], bytes, "P | None"]  # (targets, data, skip)
@@ -38,6 +48,8 @@ class Replay(Generic[P]):
                 out.append((tuple(self.channels.get(op.channel, {})), op.data, op.skip))
             elif isinstance(op, Send):
                 out.append(((op.peer,), op.data, None))
+            elif isinstance(op, SendPaced):
+                out.append(((op.peer,), b"".join(op.lines), None))
             elif isinstance(op, Close):
                 self.closed.append(op.peer)
             elif isinstance(op, Publish):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,7 +28,8 @@ class Outlet:
     def send(self, data: bytes) -> int:
         if self.closed or self.aborted:
             return -1
-        self.writes.append(data)
+        if data:  # an empty send asks how much is unsent
+            self.writes.append(data)
         self.unsent += len(data)
         return self.unsent
 
@@ -206,3 +208,144 @@ def test_each_member_gets_exactly_its_turns_lines_in_order(steps: list[tuple[str
     writer.flush()
     for conn in conns:
         assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
+
+
+# ------------------------------------------------------------------ paced lines (8.2, 10.2)
+
+
+def _lines(count: int, size: int) -> list[bytes]:
+    return [b"%03d" % i + b"x" * (size - 4) + b"\n" for i in range(count)]
+
+
+def test_paced_lines_keep_at_most_half_the_send_queue_unsent() -> None:
+    """PROTOCOL.txt 8.2: a replay far over the bound goes out as the client reads it,
+    after the welcome and before the live lines that came meanwhile; nothing is cut off."""
+    w = writer(max_send_queue=100)
+    a, b = Conn("a"), Conn("b")
+    w.enter(LOBBY, a)
+    w.enter(LOBBY, b)
+    w.send(a, b"welcome\n")
+    replay = _lines(20, 20)
+    w.send_paced(a, iter(replay))
+    w.broadcast(LOBBY, b"live\n", b)
+    w.flush()
+    assert a.outlet.writes == [b"welcome\n", *replay[:3]]  # 8 + 20 + 20 < 50 <= 68
+    while a.outlet.unsent:
+        assert a.outlet.unsent <= 50 + 20
+        a.outlet.unsent = 0  # the client reads all
+        w.pace()
+    assert a.got() == b"welcome\n" + b"".join(replay) + b"live\n"
+    assert a.dropped is None and w.cut_off == 0
+
+
+def test_lines_waiting_behind_paced_ones_are_bounded() -> None:
+    """PROTOCOL.txt 8.2: a client that does not read is cut off by what waits behind its
+    replay (more than half the send queue), as by its send queue."""
+    w = writer(max_send_queue=100)
+    a, b = Conn("a"), Conn("b")
+    w.enter(LOBBY, a)
+    w.enter(LOBBY, b)
+    w.send_paced(a, iter(_lines(20, 20)))
+    w.flush()
+    for i in range(4):  # 44 bytes wait
+        w.broadcast(LOBBY, b"%02d" % i + b"y" * 8 + b"\n", b)
+        w.flush()
+    assert a.dropped is None
+    w.broadcast(LOBBY, b"y" * 11 + b"\n", b)
+    w.flush()
+    assert a.dropped == "send queue full" and w.cut_off == 1
+    w.pace()
+    assert not w._paced  # forgotten once it is gone
+
+
+def test_close_after_paced_lines_waits_for_them() -> None:
+    w = writer(max_send_queue=100)
+    a = Conn("a")
+    w.enter(LOBBY, a)
+    replay = _lines(5, 20)
+    w.send_paced(a, iter(replay))
+    w.send(a, b"bye\n")
+    a.closing = True
+    w.exit(LOBBY, a)
+    assert w.close_soon(a)
+    w.flush()
+    assert not a.outlet.closed
+    while not a.outlet.closed:
+        a.outlet.unsent = 0
+        w.pace()
+    assert a.got() == b"".join(replay) + b"bye\n"
+
+
+# ------------------------------------------------------------------ spreading (SPREAD_AFTER)
+
+
+class WriteClock:
+    """A clock that moves only when an outlet is written: 10 µs a write."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def __call__(self) -> float:
+        return self.writes * 1e-5
+
+    def conn(self, name: str) -> Conn:
+        conn = Conn(name)
+        send = conn.outlet.send
+
+        def counted(data: bytes) -> int:
+            self.writes += bool(data)
+            return send(data)
+
+        conn.outlet.send = counted  # type: ignore[method-assign]
+        return conn
+
+
+class Loop:
+    """What the writer asks of the event loop: when its next flush is due."""
+
+    def __init__(self) -> None:
+        self.due: list[float] = []  # seconds from now of each flush scheduled
+
+    def call_soon(self, callback: object) -> None:
+        self.due.append(0.0)
+
+    def call_later(self, delay: float, callback: object) -> None:
+        self.due.append(delay)
+
+
+def test_only_a_costly_room_makes_the_next_flush_wait() -> None:
+    """SPREAD_AFTER: after a room of 1,000 (10 ms a flush here) the next flush waits as
+    long, so a burst of joins goes out in one; after a flush of five rooms of 100 (1 ms
+    each, 5 ms in all, as in a busy city) the next goes out in the next loop turn."""
+    clock = WriteClock()
+    w = Writer(1 << 20, ServerLog("warning", io.StringIO()), clock=clock)
+    loop = Loop()
+    w.loop = loop  # type: ignore[assignment]
+    big = [clock.conn(f"b{i}") for i in range(1000)]
+    for conn in big:
+        w.enter(DEV, conn)
+    rooms = [(f"r{r}", False) for r in range(5)]
+    small = [[clock.conn(f"s{r}.{i}") for i in range(100)] for r in range(5)]
+    for room, members in zip(rooms, small, strict=True):
+        for conn in members:
+            w.enter(room, conn)
+
+    for room in rooms:
+        w.broadcast(room, b"hello\n", None)
+    w.flush()
+    w.broadcast(rooms[0], b"again\n", None)
+    assert loop.due == [0.0, 0.0]
+
+    w.flush()
+    w.broadcast(DEV, b"join 1\n", None)
+    w.broadcast(rooms[0], b"hello\n", None)
+    w.flush()  # 10 ms in the room of 1,000, 1 ms in the other
+    w.broadcast(DEV, b"join 2\n", None)
+    assert loop.due[-1] == pytest.approx(0.011)
+    w.flush()  # 10 ms again
+    w.broadcast(rooms[1], b"hello\n", None)
+    assert loop.due[-1] == pytest.approx(0.01)
+    w.flush()  # 1 ms: back to the next turn
+    w.broadcast(rooms[1], b"hello\n", None)
+    assert loop.due[-1] == 0.0
+    assert big[0].got() == b"join 1\njoin 2\n"
