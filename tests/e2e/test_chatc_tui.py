@@ -244,7 +244,8 @@ async def test_server_restart_is_survived(start_chatd: StartChatd, screens: Scre
     await alice.wait_for(notice("server shutting down"))
     await alice.wait_for(r"reconnecting")
     second = await start_chatd("--port", str(first.port))
-    await alice.wait_for(r"reconnected after \d+s as a new session; ")
+    # "after Ns" only when it took a second or more: a quick machine is back sooner
+    await alice.wait_for(r"reconnected( after \d+s)? as a new session; ")
     bob = await Client.joined(second.port, "bob")
     await bob.say("welcome back")
     await alice.wait_for(line("bob", "welcome back"))
