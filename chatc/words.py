@@ -89,7 +89,7 @@ def words(error: p.Error, *, name: str | None = None, to: str | None = None,
         return f"over the server's limit{most}; shorten it"
     if code == E.RATE_LIMITED:
         return "you are sending too fast; wait a moment and send it again"
-    if code == "no_answer":  # chatc's own (chatc.connection.NO_ANSWER)
+    if code == "no_answer":  # chatc's own (chatc.session.NO_ANSWER)
         return f"{message}; it may not have arrived (check, then send it again)"
     advice = _ADVICE.get(code)
     return f"{message}; {advice}" if advice else message

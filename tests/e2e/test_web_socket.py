@@ -202,7 +202,7 @@ async def test_an_unloaded_page_is_held_briefly_then_leaves(start_web: StartWeb)
     again = await ws_open(server)
     await again.send(json.dumps({"type": "connect", "resume": token}))
     assert (await ws_recv(again))["resumed"] is True
-    assert await tcp.silent()  # nobody saw the reload
+    assert await tcp.nothing_more()  # nobody saw the reload
 
     await again.close(4000, "page unloaded")  # a closed tab: it never comes back
     left = await tcp.recv("disconnect")  # within the harness's 10 s, not after 120 s
