@@ -1023,7 +1023,8 @@ class Hub(Generic[P]):
 
     def _ban_error(self, ban: BanRecord, name: str) -> p.Error:
         what = f"the name {name} is" if ban.kind == "name" else f"your address ({ban.label}) is"
-        return p.Error(ErrorCode.BANNED, f"{what} banned from this server {ban.describe()}",
+        return p.Error(ErrorCode.BANNED,
+                       f"{what} banned from this server by {ban.by} {ban.describe()}",
                        until=ban.until_stamp())
 
     def _user(self, name: str) -> Session[P]:

@@ -184,7 +184,8 @@ async def test_bans_by_name_and_address_refuse_with_until_and_are_lifted(
     other = await Client.joined(server.port, "other")
     await alice.send({"type": "ban", "address": "127.0.0.0/8", "reason": "raid"})
     [line] = await other.closed()
-    assert b"your address (127.0.0.0/8) is banned from this server permanently (raid)" in line
+    assert (b"your address (127.0.0.0/8) is banned from this server by alice permanently "
+            b"(raid)") in line
     refused = await Client.open(server.port)
     [line] = await refused.closed()  # at accept: the first and only line
     assert b'"code":"banned"' in line
@@ -226,7 +227,7 @@ async def test_bans_and_topics_survive_a_restart_with_history_db(
     troll = await Client.open(second.port)
     await troll.send({"type": "connect", "name": "troll"})
     [line] = await troll.closed()
-    assert b"the name troll is banned from this server permanently (spam)" in line
+    assert b"the name troll is banned from this server by alice permanently (spam)" in line
     pest = await Client.open(second.port)
     assert (await pest.join("pest"))["topic"] == "welcome back"
 
@@ -246,7 +247,7 @@ async def test_a_ban_on_one_cluster_node_holds_on_the_other(
     await alice.recv_until(is_join("watcher"))
     await alice.send({"type": "ban", "name": "troll", "reason": "spam"})
     line = (await troll.closed())[-1]
-    assert b"the name troll is banned from this server permanently (spam)" in line
+    assert b"the name troll is banned from this server by alice permanently (spam)" in line
     left = (await watcher.recv_until(lambda m: m["type"] == "disconnect"))[-1]
     assert left["message"] == "troll was banned by alice (spam)"
     again = await Client.open(node_b.port)

@@ -136,7 +136,7 @@ async def test_moderation_in_words(start_web: StartWeb, browser: Browser) -> Non
     await watcher.say("/oper watcher pw2")  # the ban from the page, by an operator there
     await expect(watcher.texts("li.notice.oper")).to_have_text(["watcher is now an operator"])
     await watcher.say("/ban ben 2h spam")
-    until = re.compile(r"^The name ben is banned from this server for 2 hours, until "
+    until = re.compile(r"^The name ben is banned from this server by watcher for 2 hours, until "
                        r"(\w{3}, \d{1,2} \w{3}, )?\d\d:\d\d \(spam\)\. You can come back when "
                        r"it ends\.$")
     await expect(ben.page.locator("#banner-text")).to_have_text(until)

@@ -217,12 +217,12 @@ def test_name_ban_covers_look_alikes_and_says_until_when() -> None:
     told = w.take(troll)
     assert [m for m in told if m["type"] == "error"] == [{
         "type": "error", "code": ErrorCode.BANNED, "until": until,
-        "message": f"the name troll is banned from this server until {until} (insults)"}]
+        "message": f"the name troll is banned from this server by alice until {until} (insults)"}]
     assert troll in w.closed
     assert only(w.take(carol), "disconnect")["message"] == "troll was banned by alice (insults)"
     again = w.join("tr\u043ell")
     assert w.errors(again) == [(ErrorCode.BANNED, "the name tr\u043ell is banned from this "
-                                                  f"server until {until} (insults)")]
+                                                  f"server by alice until {until} (insults)")]
     assert again in w.closed and not w.hub.is_joined(again) and not w.hub.joining(again)
     w.send(carol, p.Nick("TROLL"))
     assert w.take(carol) == [{"type": "error", "code": "name_banned", "until": until,
@@ -245,7 +245,7 @@ def test_address_ban_ipv6_covers_the_64_and_ipv4_prefixes() -> None:
     w.send(alice, p.Ban(address="2001:db8:1:2::99", reason="flood"))
     assert [m for m in w.take(near) if m["type"] == "error"] == [{
         "type": "error", "code": "banned", "until": None,
-        "message": "your address (2001:db8:1:2::/64) is banned from this server "
+        "message": "your address (2001:db8:1:2::/64) is banned from this server by alice "
                    "permanently (flood)"}]
     assert near in w.closed and alice in w.closed  # the operator's own /64 too
     assert far not in w.closed
