@@ -122,6 +122,11 @@ LOOPS: dict[str, Callable[[Coroutine[Any, Any, Any]], Any]] = {
     "tcp": uvloop.run, "websocket": uvloop.run, "tls": asyncio.run}
 
 
+# Alone: with another test loading the CPUs, connections end by other paths (a client
+# gives up, a write meets a reset mid-flush) and the check fails now and then; those
+# paths' cycles are real but the sweep of chatd.heap takes them, and what this test
+# guards is the ordinary paths.
+@pytest.mark.alone
 @pytest.mark.parametrize("kind", ["tcp", "tls", "websocket"])
 def test_closed_connections_leave_no_cyclic_garbage(kind: str,
                                                     certificate: tuple[Path, Path]) -> None:
