@@ -33,6 +33,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -84,6 +85,20 @@ CREATE TABLE IF NOT EXISTS topics (
 );
 """
 
+
+
+@contextlib.contextmanager
+def _write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the caller retries)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
 
 class Outage:
     """How the writer paces retries and reports failing writes; pure (time is passed in).
@@ -459,8 +474,7 @@ class SqliteHistory:
         lines = [b for b in batch if isinstance(b, tuple)]
         marks = [b for b in batch if isinstance(b, int)]
         now = time.time()
-        db.execute("BEGIN IMMEDIATE")  # take the write lock before doing any work
-        try:
+        with _write_transaction(db):  # the write lock before doing any work
             rows = [(room, e.key[0], e.key[1], line_size(room, e), e.id, e.time, e.name,
                      e.message) for room, e in lines]
             db.executemany("INSERT OR REPLACE INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -480,12 +494,6 @@ class SqliteHistory:
                            "UPDATE SET bytes = bytes + ?2, active = ?3", (room, size, now))
                 stored += size
             stored = self._enforce(db, stored, now)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            raise
         self.stored = stored
 
     # ------------------------------------------------------------------ the bound
@@ -530,15 +538,8 @@ class SqliteHistory:
 
     def _maintain_alone(self, db: sqlite3.Connection) -> None:
         """The bound and the idle rooms, when no line comes to do it with."""
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_transaction(db):
             stored = self._enforce(db, self.stored, time.time())
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            raise
         self.stored = stored
         self._reclaim(db)
 
