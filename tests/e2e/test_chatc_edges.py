@@ -386,8 +386,9 @@ async def test_reconnecting_keeps_one_status_line_and_does_not_claim_nothing_was
     text = await alice.text()
     assert len(re.findall(r"reconnecting", text)) == 2, text  # the first notice + status bar
     second = await start_chatd("--rate", "0", "--port", str(first.port))
-    text = await alice.wait_for(rf"{STAMP} \* reconnected after \d+s as a new session; lines "
-                                r"sent while you were away may be lost")
+    # "after Ns" only when the way back took a second or more: that is the machine's speed
+    text = await alice.wait_for(rf"{STAMP} \* reconnected( after \d+s)? as a new session; "
+                                r"lines sent while you were away may be lost")
     assert "no lines were missed" not in text
     await bottom_rows(alice, r"^ alice in lobby · 1 here", "head count again")
     carol = await Client.joined(second.port, "carol")
