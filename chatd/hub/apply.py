@@ -22,7 +22,7 @@ from chatd.commands import (
     ResumeCmd,
     SayCmd,
 )
-from chatd.effects import Close, Effects, Enter, Released, Settled
+from chatd.effects import Close, Effects, Released, Settled
 from chatd.hub.base import Entry, Stamp, id_key
 from chatd.hub.state import Session, Status
 from chatd.moderation import ban_error
@@ -61,18 +61,14 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
         for holder in (sender, target) if target is not sender else (sender,):
             hub.keep_private(holder, entry)
         if target.peer is not None:
-            line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
-            fx.send(target.peer, hub.encode_for(target.peer, line))
+            fx.reply(target.peer, p.Chat(sender.name, cmd.message, line_id, st.time,
+                                        to=target.name))
         fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
         fx.about = ("private", cmd.origin, sender.name, None)
     else:
         room = hub.state.rooms[sender.room]
-        if room.json_peers:  # the hot path: one encoding, no update object
-            fx.broadcast(room.json_channel, p.chat_json(
-                sender.name, cmd.message, room.name, line_id, st.time), sender.peer)
-        if room.text_peers:
-            fx.broadcast(room.text_channel, p.encode_text(p.Chat(
-                sender.name, cmd.message, line_id, st.time, room=room.name)), sender.peer)
+        fx.broadcast(room.key, p.Chat(sender.name, cmd.message, line_id, st.time, room.name),
+                     sender.peer)
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
         hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
         fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
@@ -99,7 +95,7 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
     session: Session[Any] = Session(cmd.sid, name, cmd.text, cmd.token_hash, cmd.origin,
                                     address=cmd.address)
     state.add(session)
-    state.enter(session, room, key)
+    state.enter(session, room, key)  # its peer, bound below, reads the room from then
     mod.joined(session.sid, (cmd.name, name), cmd.address)
     token = hub.tokens.pop(session.sid, "")  # only the joining node holds it
     peer = _attach(hub, fx, session, cmd.origin)
@@ -129,8 +125,7 @@ def _attach(hub: Hub[Any], fx: Effects[Any], session: Session[Any], origin: Orig
     if peer is None:  # the connection closed before its join was applied
         fx.publish(DetachCmd(session.sid, "connection lost while joining"))
         return None
-    for channel in hub.state.bind(session, peer):
-        fx.ops.append(Enter(channel, peer))
+    hub.bind(fx, session, peer)
     fx.ops.append(Settled(peer, True))
     return peer
 
@@ -253,10 +248,8 @@ def move(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: MoveCmd, s
                                   said or f"{session.name} left for {new.name}", left_id,
                                   st.time))
     joined_id, key = st.next_id()
-    channel = hub.state.enter(session, new, key)
+    hub.enter_room(fx, session, new, key)
     if peer is not None:
-        assert channel is not None
-        fx.ops.append(Enter(channel, peer))
         hub.reply(fx, peer, p.WhoList(new.name, new.users(), opers=new.opers()))
         if topic := hub.topic_of(new):
             hub.reply(fx, peer, p.Topic(new.name, topic))

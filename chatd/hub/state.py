@@ -18,7 +18,6 @@ from typing import Generic
 
 from chatd import protocol as p
 from chatd.commands import Origin
-from chatd.effects import Channel
 from chatd.hub.base import Entry, Key, P
 from chatd.protocol import ErrorCode, ProtocolError
 
@@ -60,10 +59,6 @@ class Room(Generic[P]):
     key: str
     name: str
     members: dict[str, Session[P]] = field(default_factory=dict)  # sid -> session, join order
-    json_peers: set[P] = field(default_factory=set)  # attached local peers by mode
-    text_peers: set[P] = field(default_factory=set)
-    json_channel: Channel = ("", False)  # the writer's names for those audiences
-    text_channel: Channel = ("", True)
 
     def users(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.members.values())
@@ -71,15 +66,13 @@ class Room(Generic[P]):
     def opers(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.members.values() if s.oper)
 
-    def channel(self, peer: P) -> Channel:
-        return self.text_channel if peer.text else self.json_channel
-
 
 class State(Generic[P]):
     """Sessions by id (`sessions`), by name key (`names`), held ones (`held`), rooms by
     key (`rooms`: a room exists while it has members), local sessions by connection id
     (`local`), and local connections whose connect is not applied yet (`joining`).
-    Read them freely; change them through the methods."""
+    Read them freely; change them through the methods. Which local connection reads
+    which room is the writer's (chatd.outbox), told by the hub's Enter and Exit."""
 
     __slots__ = ("held", "joining", "local", "names", "rooms", "sessions")
 
@@ -132,33 +125,19 @@ class State(Generic[P]):
         """Its connect was applied (or refused): the peer, if it is still here."""
         return self.joining.pop(cid, None)
 
-    def bind(self, session: Session[P], peer: P) -> list[Channel]:
-        """Attach the session to its local connection; the channels it now reads."""
+    def bind(self, session: Session[P], peer: P) -> None:
+        """Attach the session to its local connection (it reads the session's rooms)."""
         session.peer = peer
         self.local[peer.cid] = session
-        entered = []
-        for key in session.rooms:
-            room = self.rooms[key]
-            (room.text_peers if peer.text else room.json_peers).add(peer)
-            entered.append(room.channel(peer))
-        return entered
 
-    def unbind(self, session: Session[P]) -> tuple[P | None, list[Channel]]:
+    def unbind(self, session: Session[P]) -> P | None:
         """Stop delivering to the session's local connection (it is going away); the
-        connection, and the channels it no longer reads."""
+        connection, if it had one here."""
         peer = session.peer
-        if peer is None:
-            return None, []
-        exited = []
-        for key in session.rooms:
-            room = self.rooms[key]
-            peers = room.text_peers if peer.text else room.json_peers
-            if peer in peers:
-                peers.discard(peer)
-                exited.append(room.channel(peer))
-        self.local.pop(peer.cid, None)
-        session.peer = None
-        return peer, exited
+        if peer is not None:
+            self.local.pop(peer.cid, None)
+            session.peer = None
+        return peer
 
     # ------------------------------------------------------------------ sessions
 
@@ -193,7 +172,7 @@ class State(Generic[P]):
         if self.names.get(p.name_key(session.name)) is session:
             del self.names[p.name_key(session.name)]
         rooms = [self.rooms[key] for key in session.rooms]
-        return held, [(room, self.exit(session, room)[1]) for room in rooms]
+        return held, [(room, self.exit(session, room)) for room in rooms]
 
     # ------------------------------------------------------------------ rooms
 
@@ -202,36 +181,23 @@ class State(Generic[P]):
         k = p.name_key(name)
         room = self.rooms.get(k)
         if room is None:
-            room = self.rooms[k] = Room(k, name, json_channel=(k, False), text_channel=(k, True))
+            room = self.rooms[k] = Room(k, name)
         return room
 
-    def enter(self, session: Session[P], room: Room[P], since: Key) -> Channel | None:
-        """A membership begins, and the room is where the session's lines go; the
-        channel its local connection now reads, if it has one here."""
+    def enter(self, session: Session[P], room: Room[P], since: Key) -> None:
+        """A membership begins, and the room is where the session's lines go."""
         session.rooms[room.key] = since
         session.room = room.key
         room.members[session.sid] = session
-        peer = session.peer
-        if peer is None:
-            return None
-        (room.text_peers if peer.text else room.json_peers).add(peer)
-        return room.channel(peer)
 
-    def exit(self, session: Session[P], room: Room[P]) -> tuple[Channel | None, bool]:
-        """A membership ends: the channel its local connection no longer reads, if any,
-        and whether the room is gone (held sessions are members: nobody is left)."""
+    def exit(self, session: Session[P], room: Room[P]) -> bool:
+        """A membership ends; whether the room is gone with it (held sessions are
+        members: nobody is left)."""
         del session.rooms[room.key]
         del room.members[session.sid]
         if session.room == room.key and session.rooms:
             session.room = next(reversed(session.rooms))
-        channel = None
-        peer = session.peer
-        if peer is not None:
-            peers = room.text_peers if peer.text else room.json_peers
-            if peer in peers:
-                peers.discard(peer)
-                channel = room.channel(peer)
         gone = not room.members and self.rooms.get(room.key) is room
         if gone:
             del self.rooms[room.key]
-        return channel, gone
+        return gone
