@@ -26,6 +26,7 @@ from chatd.protocol import DEFAULT_NAME, ProtocolError, name_key
 ACCOUNT_BYTES: Final = 270
 DEFAULT_EXPIRY: Final = 365 * 86400.0
 DEFAULT_MAX_ACCOUNTS: Final = 100_000
+MAX_DEVICES: Final = 10  # connections and held sessions of one account (18.10)
 
 
 class AccountCode:
@@ -45,6 +46,8 @@ class AccountCode:
     ACCOUNTS_OFF: Final = "accounts_off"
     ACCOUNTS_BUSY: Final = "accounts_busy"
     ACCOUNT_NAME: Final = "account_name"
+    TOO_MANY_DEVICES: Final = "too_many_devices"
+    LOGGED_OUT: Final = "logged_out"  # closes
 
 
 class AccountsMode(Enum):
