@@ -7,10 +7,13 @@ chatd.store.
 - throttle.py  wrong passwords per address and per account, registrations per address
 - markers.py   read markers per account and room, moving forward only
 - mention.py   whether a line names its reader, costing the line's words, not its readers
+- policy.py    the decisions of register, login, password change and drop, split around
+               the hash (a plan before it, a result after)
 """
 
 from chatd.accounts.markers import ReadMarkers
 from chatd.accounts.mention import mention_key, mention_words, mentions
+from chatd.accounts.policy import AccountsPolicy, Plain, Variant, Verify
 from chatd.accounts.registry import (
     Account,
     AccountCode,
@@ -25,10 +28,14 @@ __all__ = [
     "AccountCode",
     "Accounts",
     "AccountsMode",
+    "AccountsPolicy",
     "LoginThrottle",
+    "Plain",
     "ReadMarkers",
     "RegistrationMode",
     "RegistrationThrottle",
+    "Variant",
+    "Verify",
     "mention_key",
     "mention_words",
     "mentions",
