@@ -130,17 +130,21 @@ def needs_rehash(stored: str, params: ScryptParams = DEFAULT_PARAMS) -> bool:
 
 
 class Hasher:
-    """Password hashes on `workers` threads, at most `max_pending` in flight (running or
-    waiting for a thread); past that `HasherBusy` at once. Memory in use is at most
-    `workers` times the scrypt memory (16 MiB each by default)."""
+    """Password hashes on `workers` threads (default: one per CPU but one), at most
+    `max_pending` in flight (running or waiting for a thread); past that `HasherBusy`
+    at once. Memory in use is at most `workers` times the scrypt memory (16 MiB each
+    by default)."""
 
-    def __init__(self, params: ScryptParams = DEFAULT_PARAMS, *, workers: int = 2,
+    def __init__(self, params: ScryptParams = DEFAULT_PARAMS, *, workers: int | None = None,
                  max_pending: int = 32) -> None:
         self.params = params
         self.max_pending = max(1, max_pending)
         self.pending = 0  # hashes submitted and not finished (loop thread only)
         self.refused = 0  # hashes refused because `max_pending` were in flight
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers),
+        # Every CPU but one (at least one): the event loop keeps a CPU to itself however
+        # many logins come, and they wait for a thread instead (at most max_pending).
+        self.workers = workers or max(1, (os.cpu_count() or 2) - 1)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers,
                                         thread_name_prefix="password-hash")
 
     async def hash(self, password: str) -> str:

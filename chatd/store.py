@@ -40,7 +40,16 @@ from typing import Any, TypeAlias
 from chatd import accounts_store
 from chatd.accounts import Account
 from chatd.accounts.markers import DEFAULT_PER_ACCOUNT
-from chatd.accounts_store import AccountItem, DropAccount, PendingMarkers, SaveAccount
+from chatd.accounts.tokens import DEFAULT_PER_ACCOUNT as TOKENS_PER_ACCOUNT
+from chatd.accounts_store import (
+    AccountItem,
+    DropAccount,
+    DropToken,
+    PendingMarkers,
+    RenameAccount,
+    SaveAccount,
+    SaveToken,
+)
 from chatd.hub import Entry, entry_cost
 from chatd.moderation import BanRecord, TopicRecord
 from chatd.protocol import name_key
@@ -191,7 +200,8 @@ class SqliteHistory:
                  max_bytes: int = 48 * 1024 * 1024, idle: float = 30 * 86400.0,
                  log: ServerLog | None = None, close_timeout: float = CLOSE_TIMEOUT,
                  markers_per_account: int = DEFAULT_PER_ACCOUNT,
-                 max_markers: int = 100_000) -> None:
+                 max_markers: int = 100_000, tokens_per_account: int = TOKENS_PER_ACCOUNT,
+                 max_tokens: int = 100_000) -> None:
         self.path = str(path)
         self.keep = keep  # lines kept per room
         self.interval = interval  # the longest a line waits in the writer before a commit
@@ -216,6 +226,8 @@ class SqliteHistory:
         accounts_store.migrate(self._db)
         self.markers_per_account = markers_per_account  # the bounds of chatd.accounts.markers
         self.max_markers = max_markers
+        self.tokens_per_account = tokens_per_account  # the bounds of chatd.accounts.tokens
+        self.max_tokens = max_tokens
         self.stored = int(self._db.execute(  # bytes of lines in the database (writer's)
             "SELECT COALESCE(SUM(bytes), 0) FROM rooms").fetchone()[0])
         self._maintained = 0.0  # when idle rooms were last looked for
@@ -420,14 +432,31 @@ class SqliteHistory:
         """Every read marker (account key, room key, id), least recently moved first."""
         return accounts_store.load_markers(self._db)
 
+    def load_tokens(self) -> list[tuple[str, str, float]]:
+        """Every login token's (digest, account key, last use), least recently used first."""
+        return accounts_store.load_tokens(self._db)
+
+    def save_token(self, digest: str, account: str, used: float) -> None:
+        """A login token issued or used (its digest only)."""
+        self._queue.put(SaveToken(digest, account, used))
+
+    def drop_token(self, digest: str) -> None:
+        """A login token revoked."""
+        self._queue.put(DropToken(digest))
+
     def save_account(self, account: Account) -> None:
         """A new account or a change of one (password, operator flag, last use)."""
         self._queue.put(SaveAccount.of(account))
 
     def drop_account(self, key: str) -> None:
-        """An account dropped, expired or renamed away from `key`, with its markers."""
+        """An account dropped or expired, with its markers and login tokens."""
         self._markers.forget(key)
         self._queue.put(DropAccount(key))
+
+    def rename_account(self, old: str, account: Account) -> None:
+        """An operator renamed the account `old`: its markers and tokens follow."""
+        self._markers.rename(old, account.key)
+        self._queue.put(RenameAccount(old, SaveAccount.of(account)))
 
     def save_marker(self, account: str, room: str, id_: str) -> None:
         """A marker moved; written at the next commit (the newest id only)."""
@@ -515,7 +544,9 @@ class SqliteHistory:
         now = time.time()
         with _write_transaction(db):  # the write lock before doing any work
             accounts_store.write(db, changes, markers, per_account=self.markers_per_account,
-                                 max_markers=self.max_markers)
+                                 max_markers=self.max_markers,
+                                 tokens_per_account=self.tokens_per_account,
+                                 max_tokens=self.max_tokens)
             rows = [(room, e.key[0], e.key[1], line_size(room, e), e.id, e.time, e.name,
                      e.message) for room, e in lines]
             db.executemany("INSERT OR REPLACE INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

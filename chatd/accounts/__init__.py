@@ -7,6 +7,7 @@ chatd.store.
 - throttle.py  wrong passwords per address and per account, registrations per address
 - markers.py   read markers per account and room, moving forward only
 - mention.py   whether a line names its reader, costing the line's words, not its readers
+- tokens.py    login tokens: a device logs in again without the slow hash
 - policy.py    the decisions of register, login, password change and drop, split around
                the hash (a plan before it, a result after)
 """
@@ -22,6 +23,7 @@ from chatd.accounts.registry import (
     RegistrationMode,
 )
 from chatd.accounts.throttle import LoginThrottle, RegistrationThrottle
+from chatd.accounts.tokens import LoginTokens
 
 __all__ = [
     "Account",
@@ -30,6 +32,7 @@ __all__ = [
     "AccountsMode",
     "AccountsPolicy",
     "LoginThrottle",
+    "LoginTokens",
     "Plain",
     "ReadMarkers",
     "RegistrationMode",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from chatd.accounts.markers import ReadMarkers
 from chatd.accounts.registry import Account, AccountCode, Accounts, AccountsMode, RegistrationMode
 from chatd.accounts.throttle import LoginThrottle, RegistrationThrottle
+from chatd.accounts.tokens import LoginTokens
 from chatd.passwords import check_password
 from chatd.protocol import ErrorCode, ProtocolError, name_key
 
@@ -46,13 +47,14 @@ class AccountsPolicy:
     """The accounts of a server with its options and throttles."""
 
     __slots__ = ("accounts", "logins", "markers", "mode", "oper_keys", "registration",
-                 "registrations")
+                 "registrations", "tokens")
 
     def __init__(self, accounts: Accounts, markers: ReadMarkers, *,
                  mode: AccountsMode = AccountsMode.OPTIONAL,
                  registration: RegistrationMode = RegistrationMode.OPEN,
                  opers: Iterable[str] = (), logins: LoginThrottle | None = None,
-                 registrations: RegistrationThrottle | None = None) -> None:
+                 registrations: RegistrationThrottle | None = None,
+                 tokens: LoginTokens | None = None) -> None:
         self.accounts = accounts
         self.markers = markers
         self.mode = mode
@@ -60,6 +62,7 @@ class AccountsPolicy:
         self.oper_keys = frozenset(name_key(name) for name in opers)  # --oper's names
         self.logins = logins or LoginThrottle()
         self.registrations = registrations or RegistrationThrottle()
+        self.tokens = tokens or LoginTokens()
 
     def is_operator(self, account: Account) -> bool:
         """18.8: flagged by an operator, or named by --oper / CHATD_OPERS."""
@@ -99,6 +102,26 @@ class AccountsPolicy:
         self.logins.succeeded(ip, current.key)
         self.accounts.touch(current.key, now)
         return current
+
+    def token_login(self, name: str, token: str, ip: str, now: float
+                    ) -> tuple[Account, str] | Plain:
+        """A connect carrying a login token instead of a password (18.3): the account
+        and the token's digest (store its new use), with no hash to wait for. A token
+        that is not one, or is another account's: login_failed, counted for the
+        address only (a token cannot be guessed; the account's own devices must get in
+        while someone guesses its password)."""
+        if self.mode is AccountsMode.OFF:
+            return Plain()
+        self.logins.check(ip, None, now)
+        found = self.tokens.check(token, now)
+        account = self.accounts.get(found[0]) if found is not None else None
+        if found is None or account is None or account.key != name_key(name):
+            self.logins.failed_token(ip, now)
+            raise ProtocolError(AccountCode.LOGIN_FAILED,
+                                "this login token is not valid (any more): log in with "
+                                "the password")
+        self.accounts.touch(account.key, now)
+        return account, found[1]
 
     def failed_line(self, account: Account, ip: str, now: float) -> str:
         """Counts a wrong password for `account` from `ip`: the audit line."""
@@ -149,12 +172,21 @@ class AccountsPolicy:
         self.logins.check(ip, account.key, now)
         return Verify(account)
 
+    def password_done(self, account: Account, password_hash: str, keep: str | None
+                      ) -> list[str]:
+        """The new password's hash is made (after `change_plan`'s verification): stored,
+        and the account's login tokens revoked but the asking device's (`keep`): the
+        digests revoked, for the database."""
+        self.accounts.set_password(account.key, password_hash)
+        return self.tokens.revoke_account(account.key, keep=keep)
+
     def drop(self, key: str) -> Account | None:
-        """The account goes, with its markers and throttle records (unregister, an
-        operator's drop, expiry); the caller drops it from the database too."""
+        """The account goes, with its markers, tokens and throttle records (unregister,
+        an operator's drop, expiry); the caller drops it from the database too."""
         account = self.accounts.remove(key)
         if account is not None:
             self.markers.drop(key)
+            self.tokens.revoke_account(key)
             self.logins.forget(key)
         return account
 
@@ -162,6 +194,7 @@ class AccountsPolicy:
         """An operator renames an account; markers follow (18.8)."""
         account = self.accounts.rename(key, unicodedata.normalize("NFC", new_name))
         self.markers.rename(key, account.key)
+        self.tokens.rename(key, account.key)
         self.logins.forget(key)
         return account
 
@@ -170,5 +203,6 @@ class AccountsPolicy:
         gone = self.accounts.expire(now)
         for account in gone:
             self.markers.drop(account.key)
+            self.tokens.revoke_account(account.key)
             self.logins.forget(account.key)
         return gone

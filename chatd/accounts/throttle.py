@@ -46,12 +46,14 @@ class LoginThrottle:
         self.trusted_size = max(1, table_bytes // 3 // TRUSTED_ENTRY_BYTES)
         self.groups = Admission(0, 0, ipv6_prefix=ipv6_prefix, throttle=0)  # group() only
 
-    def check(self, ip: str, key: str, now: float) -> None:
+    def check(self, ip: str, key: str | None, now: float) -> None:
         """Before a password of account `key` from `ip` is even hashed: ProtocolError
-        login_throttled (with retry_after) when either must still wait."""
+        login_throttled (with retry_after) when either must still wait. `key` None: the
+        address only (a login token: it cannot be guessed, and the owner's devices must
+        get in while others guess the password)."""
         group = self.groups.group(ip)
         wait = self.addresses.wait(group, now)
-        if group not in self.trusted.get(key, ()):
+        if key is not None and group not in self.trusted.get(key, ()):
             wait = max(wait, self.accounts.wait(key, now))
         if wait > 0:
             seconds = math.ceil(wait)
@@ -67,6 +69,12 @@ class LoginThrottle:
         by_account = self.accounts.failed(key, now)
         return (f"audit: wrong password for account {name or key} from {group} ({by_address} in a "
                 f"row from there, {by_account} for the account)")
+
+    def failed_token(self, ip: str, now: float) -> str:
+        """A login token that is not one: counted for the address; the audit line."""
+        group = self.groups.group(ip)
+        count = self.addresses.failed(group, now)
+        return f"audit: unknown login token from {group} ({count} wrong in a row from there)"
 
     def succeeded(self, ip: str, key: str) -> None:
         """A right password: the account's count starts again and it trusts the group.
