@@ -118,6 +118,8 @@ def test_a_password_change_revokes_the_other_devices_tokens() -> None:
     account = policy.change_plan("alice", "new secret", IP, 0.0).account
     assert policy.password_done(account, "$scrypt$new", keep=my_key) == [other_key]
     assert policy.token_login("alice", mine, IP, 1.0)
+    with pytest.raises(ProtocolError):
+        policy.token_login("alice", other, IP, 1.0)
     assert policy.drop("alice") is not None and len(policy.tokens) == 0
 
 
