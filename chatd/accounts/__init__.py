@@ -13,7 +13,7 @@ chatd.store.
 """
 
 from chatd.accounts.markers import ReadMarkers
-from chatd.accounts.mention import mention_key, mention_words, mentions
+from chatd.accounts.mention import mention_key, mention_words, mentioned, mentions
 from chatd.accounts.policy import AccountsPolicy, Plain, Variant, Verify
 from chatd.accounts.registry import (
     Account,
@@ -41,5 +41,6 @@ __all__ = [
     "Verify",
     "mention_key",
     "mention_words",
+    "mentioned",
     "mentions",
 ]

@@ -26,7 +26,7 @@ async def test_db_keeps_history_across_a_restart_and_holds_the_accounts_tables(
     await alice.say("before the restart", ref="r1")
     await alice.recv_until(lambda m: m.get("ref") == "r1")
     await first.stop()
-    assert TABLES <= _tables(db)
+    assert _tables(db) >= TABLES
 
     second = await start_chatd("--rate", "0", "--history-db", str(db))  # the old name
     bob = await Client.open(second.port)
@@ -55,4 +55,4 @@ async def test_a_database_of_an_earlier_chatd_gets_the_tables(
     got = await bob.recv_until(lambda m: m["type"] == "history_end")
     assert [m["message"] for m in got if m["type"] == "message"] == ["kept"]
     await second.stop()
-    assert TABLES <= _tables(db)
+    assert _tables(db) >= TABLES

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatd.accounts import mention as module
-from chatd.accounts import mention_key, mention_words, mentions
+from chatd.accounts import mention_key, mention_words, mentioned, mentions
 from chatd.protocol import name_key
 
 
@@ -56,6 +56,13 @@ def test_one_line_serves_every_reader() -> None:
     words = mention_words("@Bob and CAROL: lunch? (not dave's)")
     readers = {name: mention_key(name) for name in ("bob", "carol", "dave", "eve", "bo")}
     assert {name for name, key in readers.items() if key in words} == {"bob", "carol", "dave"}
+
+
+def test_a_history_line_keeps_only_the_known_names_it_mentions() -> None:
+    known = {mention_key(name) for name in ("bob", "carol", "Dave")}
+    assert mentioned("@Bob, ask dave", known) == {"bob", "dave"}
+    nobody = mentioned("nobody here", known)
+    assert nobody == frozenset() and nobody is mentioned("nor here", known)  # shared
 
 
 @given(st.text(min_size=1, max_size=12).filter(lambda s: not any(c.isspace() for c in s)))
