@@ -41,6 +41,9 @@ KEY_BYTES: Final = 32
 # megabyte-long "password" should cost its sender a bad_field, not the server a copy.
 MIN_PASSWORD_CHARS: Final = 6
 MAX_PASSWORD_BYTES: Final = 256
+# A stored hash asking for more memory than this is not one of ours (a damaged database
+# must not make one login take gigabytes).
+MAX_MEMORY: Final = 256 * 1024 * 1024
 
 _PHC = re.compile(r"\$scrypt\$ln=(\d{1,2}),r=(\d{1,3}),p=(\d{1,3})\$([A-Za-z0-9+/]+)\$"
                   r"([A-Za-z0-9+/]+)", re.ASCII)
@@ -104,7 +107,8 @@ def parse_hash(stored: str) -> tuple[ScryptParams, bytes, bytes] | None:
     if match is None:
         return None
     log_n, r, p = int(match[1]), int(match[2]), int(match[3])
-    if not (1 <= log_n <= 24 and r >= 1 and p >= 1):
+    if not (1 <= log_n <= 24 and r >= 1 and p >= 1) \
+            or ScryptParams(log_n, r, p).memory > MAX_MEMORY:
         return None
     try:
         return ScryptParams(log_n, r, p), _unb64(match[4]), _unb64(match[5])

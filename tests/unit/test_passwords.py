@@ -48,7 +48,8 @@ def test_raising_the_parameters_later_keeps_old_hashes_working() -> None:
 
 
 @pytest.mark.parametrize("stored", ["", "plain", "$scrypt$ln=14,r=8,p=1$!!$!!",
-                                    "$scrypt$ln=99,r=8,p=1$AQ$AQ", "$argon2id$v=19$x$y"])
+                                    "$scrypt$ln=99,r=8,p=1$AQ$AQ", "$argon2id$v=19$x$y",
+                                    "$scrypt$ln=24,r=8,p=1$AQ$AQ"])
 def test_a_stored_value_that_is_not_a_hash_matches_nothing(stored: str) -> None:
     assert not verify_password("anything", stored)
     assert needs_rehash(stored)
