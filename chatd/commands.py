@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import field, fields
 from typing import Any, Final, TypeAlias
 
 from chatd.protocol import value
@@ -35,6 +35,7 @@ class JoinCmd:
     token_hash: str
     notice: str | None = None  # why a requested resume did not happen
     address: str = ""  # the client's IP address, for address bans (PROTOCOL.txt 15.3)
+    account: str = ""  # the key of the account it logged in to (18.3)
 
 
 @value
@@ -148,10 +149,24 @@ class TopicCmd:
     topic: str
 
 
+@value
+class AccountCmd:
+    """A change of the accounts (PROTOCOL.txt 18.11), carrying a hash, never a password:
+    `op` "register" (name, password hash; `sid` the registering session, "" before
+    joining), "password" (the new hash), "drop" (an unregister: `sid` the device)."""
+
+    origin: Origin
+    op: str
+    key: str
+    name: str = ""
+    password_hash: str = field(default="", repr=False)
+    sid: str = ""
+
+
 ModCommand: TypeAlias = OperCmd | KickCmd | BanCmd | UnbanCmd | MuteCmd | TopicCmd
 Command: TypeAlias = (
     JoinCmd | ResumeCmd | LeaveCmd | DetachCmd | MoveCmd | RenameCmd | SayCmd | BeatCmd
-    | ModCommand
+    | ModCommand | AccountCmd
 )
 
 # A record is a JSON array per command: its kind's name, then its fields in order (an
@@ -160,7 +175,7 @@ Command: TypeAlias = (
 _KINDS: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
     for cls in (JoinCmd, ResumeCmd, LeaveCmd, DetachCmd, MoveCmd, RenameCmd, SayCmd, BeatCmd,
-                OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd)
+                OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd, AccountCmd)
 }
 
 

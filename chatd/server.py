@@ -45,6 +45,7 @@ from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
 from chatd.net import Endpoint, Gateway, end_reason, peer_address, tls_context
 from chatd.outbox import ChannelBuffer, Outlet, Writer
+from chatd.passwords import Hasher, HasherBusy
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
@@ -243,6 +244,14 @@ class Server:
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
         self.hub: Hub[Connection] = Hub(config.hub, sink=sink, moderation=self.store)
+        self.hasher = Hasher()  # PROTOCOL.txt 18.7: passwords are hashed off the loop
+        self._hashing: set[asyncio.Future[None]] = set()
+        if self.store is not None:
+            self.hub.acc.sink = self.store
+            self.hub.acc.load(self.store.load_accounts())
+        elif self.hub.acc.on and not config.redis_url:
+            log.warning("accounts: no --db, so accounts and read markers will not survive "
+                        "a restart")
         self.bus: Bus
         if config.redis_url:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
@@ -343,6 +352,7 @@ class Server:
         if self.web is not None:
             await self.web.close()
         await self.bus.close()
+        self.hasher.close()
         if self.store is not None:
             self.store.close()
         if self.metrics is not None:
@@ -595,7 +605,7 @@ class Server:
             return
         try:
             self.apply_effects(self.hub.handle(
-                conn, event, conn.ip if type(event) is p.Connect else ""))
+                conn, event, conn.ip if type(event) in _ADDRESSED else ""))
         except Exception as exc:  # a bug must cost one line, never the server
             self.log.error(f"internal error on {type(event).__name__}: {exc!r}", "bug",
                            cid=conn.cid, address=conn.address)
@@ -630,7 +640,7 @@ class Server:
             elif isinstance(op, ef.Close):
                 op.peer.close()
             elif isinstance(op, ef.Settled):
-                self.perform(op.peer.link.settle(op.joined, time.monotonic()))
+                self.perform(op.peer.link.settle(op.joined, time.monotonic(), op.login))
             elif isinstance(op, ef.Released):
                 self.admission.unhold(op.sid)
             elif isinstance(op, ef.Charge):
@@ -650,8 +660,31 @@ class Server:
                 log(op.text, event="connection", cid=conn.cid, address=conn.address)
             elif isinstance(op, ef.WrongPassword):
                 self._wrong_password(op.peer, op.oper)
+            elif isinstance(op, ef.Hash):
+                self._hash(op)
             else:
                 assert_never(op)
+
+    def _hash(self, op: ef.Hash[Connection]) -> None:
+        """A password hash for the hub, on the hasher's threads (PROTOCOL.txt 18.7)."""
+        task = asyncio.ensure_future(self._hashed(op))
+        self._hashing.add(task)
+        task.add_done_callback(self._hashing.discard)
+
+    async def _hashed(self, op: ef.Hash[Connection]) -> None:
+        outcome: object
+        try:
+            outcome = await (self.hasher.hash(op.password) if op.stored is None
+                             else self.hasher.verify(op.password, op.stored))
+        except HasherBusy:
+            outcome = ef.HASH_BUSY
+        if op.peer.gone or self.stopping:
+            return
+        try:
+            self.apply_effects(self.hub.hashed(op.peer, op.then, outcome))
+        except Exception as exc:  # a bug must cost one line, never the server
+            self.log.error(f"internal error after a password hash: {exc!r}", "bug",
+                           cid=op.peer.cid, address=op.peer.address)
 
     def apply_effects(self, fx: Effects[Connection]) -> None:
         """The hub's effects (chatd.bus calls this), and its lines for the log."""
@@ -670,6 +703,9 @@ class Server:
         if fx.audit:  # kept even with --quiet: who did what to whom, and why
             self.log.warning("audit: " + fx.audit)
 
+
+# The lines whose handling needs the connection's address (bans, 18.10's throttles).
+_ADDRESSED: Final = frozenset({p.Connect, p.Register})
 
 # What SIGHUP can change while serving (chatd.server.Server.reconfigure); the rest of
 # ServerConfig needs a restart. Limits of a connection apply to connections made after.

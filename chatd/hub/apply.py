@@ -23,6 +23,7 @@ from chatd.commands import (
     SayCmd,
 )
 from chatd.effects import Close, Effects, Released, Settled
+from chatd.hub import accounts
 from chatd.hub.base import Entry, Stamp, id_key
 from chatd.hub.state import Session, Status
 from chatd.moderation import ban_error
@@ -89,11 +90,15 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
             fx.ops.append(Close(peer))
         return
     state = hub.state
-    name = state.free_name(cmd.name)
+    chosen = accounts.join_name(hub, fx, cmd)  # PROTOCOL.txt 18.1: accounts' names
+    if chosen is None:
+        return
+    name, why, account = chosen
     room = state.room(cmd.room)
     notice_id, key = st.next_id()
     session: Session[Any] = Session(cmd.sid, name, cmd.text, cmd.token_hash, cmd.origin,
                                     address=cmd.address)
+    accounts.joined(hub, session, account)
     state.add(session)
     state.enter(session, room, key)  # its peer, bound below, reads the room from then
     mod.joined(session.sid, (cmd.name, name), cmd.address)
@@ -101,14 +106,13 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
     peer = _attach(hub, fx, session, cmd.origin)
     if peer is not None:
         notice = cmd.notice
-        if name != cmd.name:
-            taken = f"{cmd.name} is taken, so you are {name}"
-            notice = f"{notice}; {taken}" if notice else taken
+        if why:
+            notice = f"{notice}; {why}" if notice else why
         hub.reply(fx, peer, p.Welcome(
             name, room.name, room.users(), token,
             notice=notice, server=hub.config.server_name,
             max_line_bytes=hub.config.max_line_bytes, topic=hub.topic_of(room),
-            opers=room.opers()))
+            opers=room.opers(), account=account.name if account is not None else ""))
         hub.send_recent(fx, peer, room)
     hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
     fx.note = f"{hub.tag(cmd.origin)} {name} joined {room.name}"
@@ -155,7 +159,8 @@ def resume(hub: Hub[Any], fx: Effects[Any], cmd: ResumeCmd, st: Stamp) -> None:
     hub.reply(fx, peer, p.Welcome(
         session.name, room.name, room.users(), "", resumed=True,
         server=hub.config.server_name, max_line_bytes=hub.config.max_line_bytes,
-        topic=hub.topic_of(room), opers=room.opers()))
+        topic=hub.topic_of(room), opers=room.opers(),
+        account=session.name if session.account else ""))
     seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0, 0)
     start = max(seen, session.since)
     lines = hub.history.retained(room.key)
@@ -265,6 +270,7 @@ def rename(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: RenameCm
     try:
         hub.state.check_free(cmd.name, session)
         hub.mod.check_name(cmd.name, st.now)  # banned meanwhile: the log decides
+        accounts.check_nick(hub, session, cmd.name)  # registered meanwhile (18.1)
     except ProtocolError as exc:
         hub.answer(fx, cmd.origin, p.error_of(exc))
         return

@@ -77,6 +77,12 @@ class HubConfig:
     page_bytes: int = 128 * 1024
     # Operator names and passwords (PROTOCOL.txt 15.1); never in a repr or a log line.
     opers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # Accounts (PROTOCOL.txt 18.9): --accounts, --registration, --account-expiry,
+    # --max-accounts.
+    accounts: str = "optional"
+    registration: str = "open"
+    account_expiry: float = 365 * 86400.0
+    max_accounts: int = 100_000
 
 
 @dataclass(slots=True)

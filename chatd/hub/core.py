@@ -13,6 +13,7 @@ from chatd.commands import (
     Origin,
 )
 from chatd.effects import Broadcast, Charge, Effects, Enter, Exit, Page, Reply, SendPaced
+from chatd.hub.account_state import AccountsPart
 from chatd.hub.base import Entry, HubConfig, Key, P
 from chatd.hub.history import Archive, History, HistorySink, Inboxes
 from chatd.hub.state import Room, Session, State
@@ -38,6 +39,7 @@ class Core(Generic[P]):
         self.mod_sink = moderation
         if moderation is not None:
             self.mod.restore(moderation.load_moderation())
+        self.acc = AccountsPart(self._config)  # PROTOCOL.txt 18 (chatd.hub.accounts)
 
     @property
     def config(self) -> HubConfig:

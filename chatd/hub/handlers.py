@@ -19,7 +19,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from chatd import protocol as p
+from chatd.accounts import Account
 from chatd.commands import (
+    AccountCmd,
     BanCmd,
     BeatCmd,
     DetachCmd,
@@ -37,7 +39,7 @@ from chatd.commands import (
     UnbanCmd,
 )
 from chatd.effects import Close, Effects
-from chatd.hub import apply, moderation
+from chatd.hub import accounts, apply, moderation
 from chatd.hub.base import Stamp, id_key
 from chatd.hub.state import Room, Session
 from chatd.moderation import ban_error
@@ -74,8 +76,9 @@ def hash_token(secret: str) -> str:
 # ---------------------------------------------------------------------- before joining
 
 
-def connect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, address: str
-            ) -> None:
+def connect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, address: str,
+            *, account: Account | None = None) -> None:
+    """`account`: the login's password verified (chatd.hub.accounts.hashed)."""
     if hub.state.status(peer) is not None:
         raise ProtocolError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
     name = p.normalize_name(event.name)
@@ -88,11 +91,15 @@ def connect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, addres
         hub.reply(fx, peer, ban_error(ban, name))
         fx.ops.append(Close(peer))
         return
+    if account is None and not (event.resume and _check_token(hub, event.resume)) \
+            and not accounts.login(hub, fx, peer, event, name=name, address=address):
+        return  # a hash or a text-mode password prompt first (PROTOCOL.txt 18.3)
     hub.serial += 1
     sid = f"{hub.node}-{hub.serial}"
     secret = secrets.token_urlsafe(18)
     origin = Origin(hub.node, peer.cid)
-    join = JoinCmd(origin, sid, name, room, peer.text, hash_token(secret), address=address)
+    join = JoinCmd(origin, sid, name, room, peer.text, hash_token(secret), address=address,
+                   account=account.key if account is not None else "")
     hub.state.expect(peer)
     hub.tokens[sid] = f"{sid}.{secret}"
     if event.resume:
@@ -175,6 +182,7 @@ def nick(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
         raise ProtocolError(ErrorCode.SAME_NAME, f"you are {name} already")
     hub.state.check_free(name, session)
     hub.mod.check_name(name, hub.now)
+    accounts.check_nick(hub, session, name)
     fx.publish(RenameCmd(hub.origin_of(session, peer), session.sid, name))
 
 
@@ -259,13 +267,16 @@ EVENTS: dict[type[p.Event], EventHandler] = {
     p.Bans: joined(moderation.bans),
     p.Mute: joined(moderation.mute),
     p.Unmute: joined(moderation.unmute),
+    p.Register: accounts.register,
+    p.Password: joined(accounts.change),
+    p.Unregister: joined(accounts.change),
 }
 
 COMMANDS: dict[type[Any], CommandHandler] = {
     SayCmd: apply.say,
     JoinCmd: apply.join,
     ResumeCmd: apply.resume,
-    BeatCmd: apply.beat,
+    BeatCmd: accounts.with_expiry(apply.beat),
     LeaveCmd: apply.of_session(apply.leave),
     DetachCmd: apply.of_session(apply.detach),
     MoveCmd: apply.of_session(apply.move),
@@ -276,4 +287,5 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     UnbanCmd: moderation.apply_unban,
     MuteCmd: moderation.apply_mute,
     TopicCmd: moderation.apply_topic,
+    AccountCmd: accounts.apply_account,
 }

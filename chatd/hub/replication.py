@@ -56,6 +56,7 @@ class Held(NamedTuple):
     oper: bool
     address: str
     inbox: tuple[Entry, ...]
+    account: str = ""
 
 
 class Captured(NamedTuple):
@@ -84,6 +85,7 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
         "rooms": [{"key": r.key, "name": r.name, "members": list(r.members)}
                   for r in hub.state.rooms.values() if r.members],
         "beats": dict(hub.beats),
+        "accounts": hub.acc.snapshot(),  # PROTOCOL.txt 18.11
     }
     sessions = list(hub.state.sessions.values())
     held: list[Held] = []
@@ -92,7 +94,7 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
             yield
         held += [Held(s.sid, s.name, s.room, s.text, s.token_hash, s.since, s.lost,
                       s.origin, s.detached_at, s.grace, s.oper, s.address,
-                      tuple(s.inbox) if s.inbox else ())
+                      tuple(s.inbox) if s.inbox else (), s.account)
                  for s in sessions[at:at + every]]
     return Captured(header, held)
 
@@ -102,7 +104,7 @@ def _session_record(s: Held) -> dict[str, Any]:
             "token_hash": s.token_hash, "since": list(s.since), "lost": s.lost,
             "origin": [s.origin.node, s.origin.cid] if s.origin else None,
             "detached_at": s.detached_at, "grace": s.grace, "inbox": [], "oper": s.oper,
-            "address": s.address}
+            "address": s.address, "account": s.account}
 
 
 def _line_record(e: Entry) -> dict[str, Any]:
@@ -168,7 +170,8 @@ def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]
                 Status.ATTACHED if origin is not None else Status.HELD,
                 detached_at=d["detached_at"], lost=d["lost"],
                 oper=d.get("oper", False), address=d.get("address", ""),
-                grace=d.get("grace", hub.config.resume_grace))  # older snapshots: no grace
+                grace=d.get("grace", hub.config.resume_grace),  # older snapshots: no grace
+                account=d.get("account", ""))
             since[session.sid] = (d["since"][0], d["since"][1], d["since"][2])
             by_sid[session.sid] = session
             hub.state.add(session)
@@ -183,6 +186,7 @@ def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]
     hub.beats = dict(header["beats"])
     hub.mod = Moderation()
     hub.mod.restore(header.get("moderation", {}))
+    hub.acc.restore(header.get("accounts", []))
     # Lines came in part order, not log order: put the server-wide order right.
     hub.history.inboxes.reindex(hub.state.sessions.values())
 

@@ -53,6 +53,7 @@ from chatd.protocol.errors import (
     ProtocolError,
 )
 from chatd.protocol.events import (
+    ACCOUNT_EVENTS,
     MODERATION_EVENTS,
     Ban,
     Bans,
@@ -67,12 +68,15 @@ from chatd.protocol.events import (
     Mute,
     Nick,
     Oper,
+    Password,
     Ping,
     Pong,
+    Register,
     Rooms,
     SetTopic,
     Unban,
     Unmute,
+    Unregister,
     Who,
     Whois,
     check_seconds,
@@ -131,6 +135,7 @@ from chatd.protocol.times import (
     parse_time,
 )
 from chatd.protocol.updates import (
+    AccountNote,
     Ack,
     BanEntry,
     BanList,
@@ -161,6 +166,7 @@ from chatd.protocol.values import is_value, value
 from chatd.protocol.wire import decode_update, encode_json, to_wire
 
 __all__ = [
+    "ACCOUNT_EVENTS",
     "CLIENT_BY_EVENT",
     "CLIENT_BY_WIRE",
     "CLIENT_LINES",
@@ -186,6 +192,7 @@ __all__ = [
     "TEXT_COMMANDS",
     "TEXT_DISPATCH",
     "VERSION",
+    "AccountNote",
     "Ack",
     "Ban",
     "BanEntry",
@@ -217,9 +224,11 @@ __all__ = [
     "Notice",
     "Oper",
     "Opered",
+    "Password",
     "Ping",
     "Pong",
     "ProtocolError",
+    "Register",
     "Renamed",
     "RoomList",
     "Rooms",
@@ -232,6 +241,7 @@ __all__ = [
     "Unban",
     "Unknown",
     "Unmute",
+    "Unregister",
     "Update",
     "Welcome",
     "Who",

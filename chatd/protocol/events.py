@@ -40,6 +40,9 @@ class Connect:
     last_id: str | None = None
     room: str | None = None
     text: bool = False  # joined through plain-text mode
+    # An account's password (PROTOCOL.txt 18.3); never in a log line or a traceback.
+    login: str | None = field(default=None, repr=False)
+    decline: bool = False  # text mode: a blank line at the account's password prompt
 
 
 @value
@@ -166,9 +169,35 @@ class SetTopic:
     topic: str | None = None
 
 
+@value
+class Register:
+    """Register one's name as an account (18.2); `name`: before joining."""
+
+    password: str = field(repr=False)
+    name: str | None = None
+
+
+@value
+class Password:
+    """Change one's account's password (18.7)."""
+
+    password: str = field(repr=False)
+    new: str = field(repr=False)
+
+
+@value
+class Unregister:
+    """Drop one's own account (18.7)."""
+
+    password: str = field(repr=False)
+
+
+ACCOUNT_EVENTS: Final = (Register, Password, Unregister)
+
 Event: TypeAlias = (
     Connect | Message | Disconnect | Join | Who | Rooms | Nick | History | Ping | Pong | Help
     | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
+    | Register | Password | Unregister
 )
 
 MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)

@@ -138,6 +138,16 @@ def _oper(rest: str) -> ev.Oper | None:
     return ev.Oper(name, password.lstrip(" "))
 
 
+def _register(rest: str) -> ev.Register | None:
+    # The rest of the line is the password: a passphrase may hold spaces (18.2).
+    return ev.Register(rest) if rest else None
+
+
+def _password(rest: str) -> ev.Password | None:
+    current, _, new = rest.partition(" ")
+    return ev.Password(current, new.lstrip(" ")) if current and new.strip() else None
+
+
 def _ban(rest: str, *, address: bool) -> ev.Ban | None:
     if not rest:
         return None
@@ -327,8 +337,22 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                    "unmute", "NAME", "lift a user's mutes", oper=True,
                    parse=lambda r: ev.Unmute(r) if _one_word(r) else None),)),
     ClientLine("connect", ev.Connect,
-               tuple(Field(k) for k in ("name", "password", "resume", "last_id", "room")),
+               tuple(Field(k) for k in ("name", "password", "resume", "last_id", "room",
+                                        "login")),
                sample=ev.Connect(name="alice", room="dev")),
+    ClientLine("register", ev.Register, (Field("password", required=True), Field("name")),
+               sample=ev.Register("secret pw", name="alice"), commands=(Command(
+                   "register", "PASSWORD", "register your name as an account",
+                   parse=_register),)),
+    ClientLine("password", ev.Password, (Field("password", required=True),
+                                         Field("new", required=True)),
+               sample=ev.Password("old pw", "new pw"), commands=(Command(
+                   "password", "CURRENT NEW", "change your account's password",
+                   parse=_password),)),
+    ClientLine("unregister", ev.Unregister, (Field("password", required=True),),
+               sample=ev.Unregister("secret pw"), commands=(Command(
+                   "unregister", "PASSWORD", "drop your account (you stay, as a guest)",
+                   parse=lambda r: ev.Unregister(r) if r else None),)),
     ClientLine("ping", ev.Ping, sample=ev.Ping()),
     ClientLine("pong", ev.Pong, sample=ev.Pong()),
 )
@@ -340,7 +364,8 @@ CLIENT_BY_EVENT: Final = {line.event: line for line in CLIENT_LINES}
 _HELP_ORDER: Final = (
     "/help", "/who [all]", "/whois NAME", "/rooms", "/join ROOM", "/nick NAME",
     "/msg NAME TEXT",
-    "/history [N]", "/topic", "/oper NAME PASSWORD", "//text", "/quit",
+    "/history [N]", "/topic", "/oper NAME PASSWORD", "/register PASSWORD",
+    "/password CURRENT NEW", "/unregister PASSWORD", "//text", "/quit",
     "/kick NAME [REASON]", "/roomkick NAME [REASON]", "/ban NAME [TIME] [REASON]",
     "/banip ADDRESS [TIME] [REASON]", "/unban NAME", "/unbanip ADDRESS", "/bans",
     "/mute NAME [REASON]", "/unmute NAME", "/topic TEXT",
@@ -513,7 +538,7 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
         Field("users", "list", required=True), Field("resume", required=True),
         Field("resumed", "bool", required=True), Field("notice", required=True),
         Field("max_line_bytes", "int", back=_not_negative), Field("topic"),
-        Field("opers", "list")),
+        Field("opers", "list"), Field("account")),
         sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
                           max_line_bytes=65536, topic="t", opers=("bob",))),
     ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
@@ -567,6 +592,10 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
                                         Field("room", required=True),
                                         Field("oper", "bool", required=True)),
                sample=up.WhoisReply("bob", "dev", oper=True)),
+    ServerLine("account", up.AccountNote, (Field("event", required=True),
+                                           Field("account", required=True),
+                                           Field("message", required=True)),
+               sample=up.AccountNote("registered", "alice", "alice is registered")),
     ServerLine("bans", up.BanList, (_BANS,),
                sample=up.BanList((up.BanEntry("name", "bob", "", "alice", "spam", "t"),))),
 )
@@ -628,6 +657,22 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec(ErrorCode.MUTED, "muted in this room; the line was not sent"),
     ErrorSpec(ErrorCode.NO_SUCH_BAN, "unban of a ban not in force"),
     ErrorSpec(ErrorCode.NOT_MUTED, "unmute of someone not muted"),
+    ErrorSpec(ErrorCode.LOGIN_FAILED, "wrong password, or no such account"),
+    ErrorSpec(ErrorCode.LOGIN_THROTTLED, "too many wrong account passwords: wait",
+              fields=("retry_after",)),
+    ErrorSpec(ErrorCode.ACCOUNT_REQUIRED, "only logged-in accounts may join"),
+    ErrorSpec(ErrorCode.NAME_REGISTERED, "the name is an account's"),
+    ErrorSpec(ErrorCode.ALREADY_REGISTERED, "register while logged in"),
+    ErrorSpec(ErrorCode.NOT_LOGGED_IN, "an account line without an account"),
+    ErrorSpec(ErrorCode.ACCOUNT_NAME, "nick while logged in"),
+    ErrorSpec(ErrorCode.REGISTRATION_CLOSED, "registration is closed here"),
+    ErrorSpec(ErrorCode.REGISTRATION_THROTTLED, "too many registrations from this address",
+              fields=("retry_after",)),
+    ErrorSpec(ErrorCode.TOO_MANY_ACCOUNTS, "the server has its most accounts"),
+    ErrorSpec(ErrorCode.TOO_MANY_DEVICES, "the account has its most devices"),
+    ErrorSpec(ErrorCode.ACCOUNTS_OFF, "the server has no accounts"),
+    ErrorSpec(ErrorCode.ACCOUNTS_BUSY, "too many password hashes at once: wait",
+              fields=("retry_after",)),
 )
 
 ERROR_BY_CODE: Final = {e.code: e for e in ERRORS}

@@ -18,6 +18,7 @@ from chatd.protocol.framing import decode_utf8
 from chatd.protocol.labels import clean_message
 from chatd.protocol.spec import TEXT_DISPATCH, help_table
 from chatd.protocol.updates import (
+    AccountNote,
     Ack,
     BanList,
     Chat,
@@ -159,6 +160,8 @@ def text_lines(update: Update) -> list[str]:
                      "(/help for commands)"]
             if update.topic:
                 lines.append(f"* topic: {update.topic}")
+            if update.account:
+                lines.append(f"* logged in to your account {update.account}")
             if update.notice:
                 lines.append("* " + update.notice)
             return [visible(line) for line in lines]
@@ -190,7 +193,7 @@ def text_lines(update: Update) -> list[str]:
         case WhoisReply():
             return ["* " + visible(f"{update.name} is in {update.room}"
                                    + (" (operator)" if update.oper else ""))]
-        case Opered() | Notice():
+        case Opered() | Notice() | AccountNote():
             return ["* " + visible(update.message)]
         case BanList():
             return ["* " + visible(

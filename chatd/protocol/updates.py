@@ -37,6 +37,7 @@ class Welcome:
     max_line_bytes: int = 0  # the server's line limit (1.4); 0: not announced
     topic: str = ""  # the room's topic (15.5)
     opers: tuple[str, ...] = ()  # the operators among `users` (15.1)
+    account: str = ""  # the account logged in to (18.3)
 
 
 @value
@@ -195,6 +196,15 @@ class Notice:
 
 
 @value
+class AccountNote:
+    """What became of one's account (18.2, 18.7): registered, password, unregistered."""
+
+    event: str
+    account: str
+    message: str
+
+
+@value
 class BanEntry:
     kind: str  # "name" or "address"
     target: str  # the name or the address / prefix
@@ -237,6 +247,7 @@ Update: TypeAlias = (
     | Notice
     | BanList
     | WhoisReply
+    | AccountNote
     | Unknown
 )
 

@@ -1,0 +1,72 @@
+"""The accounts a hub holds (PROTOCOL.txt 18), and where they are kept: the state part
+of chatd.hub.accounts, which holds the handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from chatd.accounts import (
+    Account,
+    Accounts,
+    AccountsMode,
+    AccountsPolicy,
+    ReadMarkers,
+    RegistrationMode,
+)
+from chatd.hub.base import HubConfig, id_key
+
+
+class AccountsSink(Protocol):
+    """Where accounts are kept across a restart (chatd.store.SqliteHistory)."""
+
+    def save_account(self, account: Account) -> None: ...
+
+    def drop_account(self, key: str) -> None: ...
+
+
+class AccountsPart:
+    """The accounts a hub holds, and what is on its way for them."""
+
+    __slots__ = ("expired_at", "policy", "sink", "waiting")
+
+    def __init__(self, config: HubConfig) -> None:
+        self.policy = AccountsPolicy(
+            Accounts(max_accounts=config.max_accounts, expiry=config.account_expiry),
+            ReadMarkers(id_key), mode=AccountsMode(config.accounts),
+            registration=RegistrationMode(config.registration),
+            opers=(name for name, _ in config.opers))
+        self.sink: AccountsSink | None = None
+        # Connections not joined whose registration is on its way through the log (one
+        # each at most: they wait for its answer).
+        self.waiting: dict[int, Any] = {}
+        self.expired_at = 0.0
+
+    @property
+    def on(self) -> bool:
+        return self.policy.mode is not AccountsMode.OFF
+
+    def load(self, accounts: Iterable[Account]) -> None:
+        """The accounts of the database at start (not read with --accounts off)."""
+        if self.on:
+            self.policy.accounts.load(accounts)
+
+    def save(self, account: Account) -> None:
+        if self.sink is not None:
+            self.sink.save_account(account)
+
+    def registered(self, key: str) -> bool:
+        return self.policy.registered(key) is not None
+
+    # ------------------------------------------------------------------ snapshot (14)
+
+    def snapshot(self) -> list[list[Any]]:
+        return [[a.key, a.name, a.password, a.created, a.used, a.operator]
+                for a in self.policy.accounts]
+
+    def restore(self, records: list[list[Any]]) -> None:
+        accounts = self.policy.accounts
+        for account in list(accounts):
+            accounts.remove(account.key)
+        accounts.load(Account(name, key, password, created, used, bool(operator))
+                      for key, name, password, created, used, operator in records)
