@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="BYTES",
                          help="the room history streams in Redis, in all; past it the least "
                               "recently active rooms lose their oldest lines first")
+    cluster.add_argument("--redis-hold-bytes", type=_size, default=DEFAULTS.redis_hold_bytes,
+                         metavar="BYTES",
+                         help="chat lines held while Redis is unreachable, in all; past it "
+                              "new lines are refused with unavailable")
     web = ap.add_argument_group("web")
     web.add_argument("--web", type=_port, metavar="PORT",
                      help="also serve the chat page and its WebSocket (/ws) on this port")
@@ -272,6 +276,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         snapshot_every=max(0.05, args.snapshot_every),
         redis_log_bytes=max(64 * 1024, args.redis_log_bytes),
         redis_history_bytes=max(64 * 1024, args.redis_history_bytes),
+        redis_hold_bytes=max(64 * 1024, args.redis_hold_bytes),
         metrics=args.metrics,
         log_level="warning" if args.quiet else args.log_level,
         web_port=args.web,
