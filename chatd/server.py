@@ -158,8 +158,8 @@ class Connection:
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
-        "gone", "drop_reason", "room", "room_from", "room_own", "held_sid", "linger",
-        "counted",
+        "gone", "drop_reason", "bufs", "starts", "own", "special", "held_sid",
+        "linger", "counted",
     )
 
     def __init__(self, server: Server, cid: int, outlet: Outlet, *, ip: str, address: str,
@@ -176,9 +176,10 @@ class Connection:
         self.closing = False  # close once the outbox is written
         self.gone = False  # the connection has ended
         self.drop_reason: str | None = None
-        self.room: RoomBuffer | None = None  # chatd.outbox: its channel's turn buffer
-        self.room_from = 0
-        self.room_own: list[tuple[int, bytes]] | None = None
+        self.bufs: list[RoomBuffer] = []  # chatd.outbox: its channels' turn buffers
+        self.starts: dict[RoomBuffer, int] | None = None
+        self.own: list[tuple[int, bytes]] | None = None
+        self.special = False
         self.held_sid: str | None = None  # its session, when held for resume after it
         self.linger: asyncio.TimerHandle | None = None  # cuts it off if closing takes long
         self.counted = True  # holds a slot against the connection limits

@@ -5,18 +5,19 @@ heartbeats of the nodes) and the helpers that turn updates into effects for loca
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic
 
 from chatd import protocol as p
 from chatd.commands import (
     Origin,
 )
-from chatd.effects import Charge, Effects, Exit, SendPaced
+from chatd.effects import Charge, Effects, Enter, Exit, SendPaced
 from chatd.hub.base import Entry, HubConfig, P
 from chatd.hub.history import Archive, History, HistorySink, Inboxes
-from chatd.hub.state import Room, Session, State
+from chatd.hub.state import Move, Room, Session, State
 from chatd.moderation import Credentials, Moderation, ModerationSink
+from chatd.protocol import ErrorCode, ProtocolError
 
 
 class Core(Generic[P]):
@@ -111,12 +112,32 @@ class Core(Generic[P]):
 
     def exit_room(self, fx: Effects[P], session: Session[P], room: Room[P]) -> None:
         """End a membership; a room nobody is in is forgotten, its history kept aside."""
-        channel, gone = self.state.exit(session, room)
-        if channel is not None:
-            assert session.peer is not None
-            fx.ops.append(Exit(channel, session.peer))
+        moves, gone = self.state.exit(session, room)
+        self.move(fx, session, moves)
         if gone:
             self.history.forget(room.key)
+
+    @staticmethod
+    def move(fx: Effects[P], session: Session[P], moves: list[Move]) -> None:
+        """The writer follows the channels the session's connection reads."""
+        peer = session.peer
+        if peer is not None:
+            for channel, entered in moves:
+                fx.ops.append(Enter(channel, peer) if entered else Exit(channel, peer))
+
+    def room_of(self, session: Session[P], name: str | None) -> Room[P]:
+        """One of the session's rooms: `name`, or its current room (PROTOCOL.txt 17)."""
+        key = p.name_key(p.normalize_room(name)) if name is not None else session.room
+        if key not in session.rooms:
+            where = f"in {p.normalize_room(name)}" if name is not None else "in any room"
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not {where}"
+                                + (" (/join it first)" if name is not None else ""))
+        return self.state.rooms[key]
+
+    def room_names(self, session: Session[P]) -> tuple[str, ...]:
+        """Its rooms, in joining order."""
+        rooms = self.state.rooms
+        return tuple(rooms[key].name for key in session.rooms)
 
     # ------------------------------------------------------------------ delivery
 
@@ -126,6 +147,38 @@ class Core(Generic[P]):
             fx.broadcast(room.json_channel, p.encode_json(update), skip)
         if room.text_peers:
             fx.broadcast(room.text_channel, p.encode_text(update), skip)
+        if room.prefixed_peers:
+            fx.broadcast(room.prefixed_channel,
+                         p.encode_text(update, p.room_prefix(room.name)), skip)
+
+    def to_company(self, fx: Effects[P], session: Session[P], update_in: Callable[[Room[P]],
+                   p.Update]) -> None:
+        """An update about the session for everyone sharing a room with it, once each
+        (PROTOCOL.txt 17.7), in the room of theirs that comes first in its joining
+        order: the members of its first room by that room's channels, then those of
+        each further room not told yet, each part encoded once per mode."""
+        rooms = [self.state.rooms[key] for key in session.rooms]
+        if not rooms:
+            if session.peer is not None:
+                self.reply(fx, session.peer, update_in(Room("", "")))
+            return
+        told: set[str] = set(rooms[0].members)
+        self.broadcast(fx, rooms[0], update_in(rooms[0]))
+        for room in rooms[1:]:
+            update, data = update_in(room), {}
+            for sid, member in room.members.items():
+                if sid in told:
+                    continue
+                told.add(sid)
+                peer = member.peer
+                if peer is None:
+                    continue
+                mode = 0 if not peer.text else 1 if member.room == room.key else 2
+                if mode not in data:
+                    data[mode] = (p.encode_json(update) if not peer.text
+                                  else p.encode_text(update, "" if member.room == room.key
+                                                     else p.room_prefix(room.name)))
+                fx.send(peer, data[mode])
 
     @staticmethod
     def encode_for(peer: P, update: p.Update) -> bytes:
@@ -186,16 +239,18 @@ class Core(Generic[P]):
             parts = self.page(peer, room, lines[-n:], newest=True)
             self.send_history(fx, peer, room, parts, len(lines) > len(parts))
 
-    def send_paced(self, fx: Effects[P], peer: P, session: Session[P], room: Room[P],
-                   entries: list[Entry]) -> None:
-        """A resume's missed lines (10.2), encoded one at a time as they are written: up
-        to 1,000 lines of 64 KiB would be far more than the send queue holds (8.2)."""
-        fx.ops.append(SendPaced(peer, self._replay(peer, session.sid, room.name, entries)))
+    def send_paced(self, fx: Effects[P], peer: P, session: Session[P],
+                   entries: list[tuple[Entry, str | None]]) -> None:
+        """A resume's missed lines (10.2), each with its room (None: a private line),
+        encoded one at a time as they are written: up to 1,000 lines of 64 KiB in each
+        room would be far more than the send queue holds (8.2)."""
+        fx.ops.append(SendPaced(peer, self._replay(peer, session.sid, entries)))
         # a replay costs (PROTOCOL.txt 8.3): by the size of its lines' text
-        fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e in entries)))
+        fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e, _ in entries)))
 
-    def _replay(self, peer: P, sid: str, room: str, entries: list[Entry]) -> Iterator[bytes]:
-        for entry in entries:
+    def _replay(self, peer: P, sid: str, entries: list[tuple[Entry, str | None]]
+                ) -> Iterator[bytes]:
+        for entry, room in entries:
             if entry.sid == sid:
                 if entry.ref is not None:  # the ack it may have missed
                     yield self.encode_for(peer, p.Ack(entry.ref, entry.id, entry.time))

@@ -4,9 +4,14 @@ them, so they stay in step (a session is in `names` under its name, in `held` ex
 while its status is HELD, in each of its rooms' members, ...).
 
 A membership is a (session, room) pair kept on both sides: `Session.rooms` (room key ->
-the key of the first line meant for it there) and `Room.members`. Today a session is in
-exactly one room, `Session.room`, the room its lines go to; the indexes already allow
-several.
+the key of the first line meant for it there, in joining order) and `Room.members`. A
+session is in any number of rooms (none too: PROTOCOL.txt 17.1); one of them, its
+current room `Session.room`, is where its lines without a room go.
+
+A local connection reads one channel of each of its rooms (chatd.effects): JSON, or, in
+text mode, the plain channel of its current room and the "[room] "-prefixed channel of
+the others (17.10). The methods that change memberships or the current room return the
+channel moves for the writer (`Move`).
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Generic
+from typing import Generic, TypeAlias
 
 from chatd import protocol as p
 from chatd.commands import Origin
 from chatd.effects import Channel
 from chatd.hub.base import Entry, Key, P
 from chatd.protocol import ErrorCode, ProtocolError
+
+Move: TypeAlias = tuple[Channel, bool]  # a channel its connection now reads (True) or not
+JSON, TEXT, PREFIXED = 0, 1, 2  # a channel's mode (chatd.effects.Channel)
 
 
 class Status(enum.Enum):
@@ -37,7 +45,7 @@ class Session(Generic[P]):
     token_hash: str
     origin: Origin | None  # the connection it came through; None while held
     status: Status = Status.ATTACHED
-    room: str = ""  # the key of the room its lines go to
+    room: str = ""  # the key of its current room, where its lines go; "" in none
     # Its memberships: room key -> the key of the first line meant for it there.
     rooms: dict[str, Key] = field(default_factory=dict)
     detached_at: float = 0.0
@@ -49,10 +57,9 @@ class Session(Generic[P]):
     address: str = ""  # the IP address it joined from, for address bans (15.3)
     grace: float = 0.0  # while held: seconds it is held for resume from detached_at
 
-    @property
-    def since(self) -> Key:
-        """Lines of its room before this were not meant for it (it joined after)."""
-        return self.rooms[self.room]
+    def since(self, room: str) -> Key:
+        """Lines of the room before this were not meant for it (it joined after)."""
+        return self.rooms[room]
 
 
 @dataclass(eq=False, slots=True)
@@ -60,10 +67,12 @@ class Room(Generic[P]):
     key: str
     name: str
     members: dict[str, Session[P]] = field(default_factory=dict)  # sid -> session, join order
-    json_peers: set[P] = field(default_factory=set)  # attached local peers by mode
-    text_peers: set[P] = field(default_factory=set)
-    json_channel: Channel = ("", False)  # the writer's names for those audiences
-    text_channel: Channel = ("", True)
+    json_peers: set[P] = field(default_factory=set)  # attached local peers by channel
+    text_peers: set[P] = field(default_factory=set)  # text, the room is their current one
+    prefixed_peers: set[P] = field(default_factory=set)  # text, it is one of their others
+    json_channel: Channel = ("", JSON)  # the writer's names for those audiences
+    text_channel: Channel = ("", TEXT)
+    prefixed_channel: Channel = ("", PREFIXED)
 
     def users(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.members.values())
@@ -71,8 +80,23 @@ class Room(Generic[P]):
     def opers(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.members.values() if s.oper)
 
-    def channel(self, peer: P) -> Channel:
-        return self.text_channel if peer.text else self.json_channel
+    def seat(self, peer: P, current: bool) -> tuple[set[P], Channel]:
+        """The peers a connection is among here, and their channel."""
+        if not peer.text:
+            return self.json_peers, self.json_channel
+        if current:
+            return self.text_peers, self.text_channel
+        return self.prefixed_peers, self.prefixed_channel
+
+    def unseat(self, peer: P) -> Channel | None:
+        """Take the connection out of the room's audiences; the channel it read."""
+        for peers, channel in ((self.json_peers, self.json_channel),
+                               (self.text_peers, self.text_channel),
+                               (self.prefixed_peers, self.prefixed_channel)):
+            if peer in peers:
+                peers.discard(peer)
+                return channel
+        return None
 
 
 class State(Generic[P]):
@@ -138,9 +162,9 @@ class State(Generic[P]):
         self.local[peer.cid] = session
         entered = []
         for key in session.rooms:
-            room = self.rooms[key]
-            (room.text_peers if peer.text else room.json_peers).add(peer)
-            entered.append(room.channel(peer))
+            peers, channel = self.rooms[key].seat(peer, key == session.room)
+            peers.add(peer)
+            entered.append(channel)
         return entered
 
     def unbind(self, session: Session[P]) -> tuple[P | None, list[Channel]]:
@@ -151,11 +175,9 @@ class State(Generic[P]):
             return None, []
         exited = []
         for key in session.rooms:
-            room = self.rooms[key]
-            peers = room.text_peers if peer.text else room.json_peers
-            if peer in peers:
-                peers.discard(peer)
-                exited.append(room.channel(peer))
+            channel = self.rooms[key].unseat(peer)
+            if channel is not None:
+                exited.append(channel)
         self.local.pop(peer.cid, None)
         session.peer = None
         return peer, exited
@@ -195,6 +217,8 @@ class State(Generic[P]):
         rooms = [self.rooms[key] for key in session.rooms]
         return held, [(room, self.exit(session, room)[1]) for room in rooms]
 
+    # ------------------------------------------------------------------ memberships
+
     # ------------------------------------------------------------------ rooms
 
     def room(self, name: str) -> Room[P]:
@@ -202,36 +226,61 @@ class State(Generic[P]):
         k = p.name_key(name)
         room = self.rooms.get(k)
         if room is None:
-            room = self.rooms[k] = Room(k, name, json_channel=(k, False), text_channel=(k, True))
+            room = self.rooms[k] = Room(k, name, json_channel=(k, JSON), text_channel=(k, TEXT),
+                                        prefixed_channel=(k, PREFIXED))
         return room
 
-    def enter(self, session: Session[P], room: Room[P], since: Key) -> Channel | None:
-        """A membership begins, and the room is where the session's lines go; the
-        channel its local connection now reads, if it has one here."""
+    def enter(self, session: Session[P], room: Room[P], since: Key) -> list[Move]:
+        """A membership begins, and the room becomes the session's current room."""
         session.rooms[room.key] = since
-        session.room = room.key
         room.members[session.sid] = session
+        return self.switch(session, room.key)
+
+    def readmit(self, session: Session[P], room: Room[P], since: Key) -> None:
+        """A membership restored from a snapshot, as it was (no connection is here yet)."""
+        session.rooms[room.key] = since
+        room.members[session.sid] = session
+
+    def switch(self, session: Session[P], key: str) -> list[Move]:
+        """Make one of its rooms (or none: "") the session's current room."""
+        old, session.room = session.room, key
+        moves: list[Move] = []
+        if old != key:
+            for each in (old, key):
+                if each in session.rooms:
+                    self._reseat(session, self.rooms[each], moves)
+        elif key in session.rooms:  # a room just entered: seat it
+            self._reseat(session, self.rooms[key], moves)
+        return moves
+
+    def _reseat(self, session: Session[P], room: Room[P], moves: list[Move]) -> None:
         peer = session.peer
         if peer is None:
-            return None
-        (room.text_peers if peer.text else room.json_peers).add(peer)
-        return room.channel(peer)
+            return
+        peers, channel = room.seat(peer, room.key == session.room)
+        if peer in peers:
+            return
+        was = room.unseat(peer)
+        if was is not None:
+            moves.append((was, False))
+        peers.add(peer)
+        moves.append((channel, True))
 
-    def exit(self, session: Session[P], room: Room[P]) -> tuple[Channel | None, bool]:
-        """A membership ends: the channel its local connection no longer reads, if any,
+    def exit(self, session: Session[P], room: Room[P]) -> tuple[list[Move], bool]:
+        """A membership ends: the channel moves of its local connection, if any (if it
+        was the current room, the most recently joined of the others becomes current),
         and whether the room is gone (held sessions are members: nobody is left)."""
         del session.rooms[room.key]
         del room.members[session.sid]
-        if session.room == room.key and session.rooms:
-            session.room = next(reversed(session.rooms))
-        channel = None
+        moves: list[Move] = []
         peer = session.peer
         if peer is not None:
-            peers = room.text_peers if peer.text else room.json_peers
-            if peer in peers:
-                peers.discard(peer)
-                channel = room.channel(peer)
+            channel = room.unseat(peer)
+            if channel is not None:
+                moves.append((channel, False))
+        if session.room == room.key:
+            moves += self.switch(session, next(reversed(session.rooms), ""))
         gone = not room.members and self.rooms.get(room.key) is room
         if gone:
             del self.rooms[room.key]
-        return channel, gone
+        return moves, gone
