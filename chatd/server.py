@@ -13,7 +13,8 @@ refusal, are chatd.limits.AdmissionPolicy's; this module only carries them out.
 
 A byte's way, in order: `_serve_tcp` (read) -> `Server.received` -> `Link.receive_data`
 -> `Server.perform` (Deliver) -> `Hub.handle` -> bus (`LocalBus.publish` or the Redis
-log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` ->
+log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` (updates
+encoded in the reader's mode, once per mode for a room) ->
 `StreamOutlet.send`.
 
 The web gateway (chatd.web) is another shell of the same kind: it feeds WebSocket

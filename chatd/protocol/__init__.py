@@ -157,7 +157,7 @@ from chatd.protocol.updates import (
     error_of,
     to_wire,
 )
-from chatd.protocol.values import is_value, value
+from chatd.protocol.values import value
 
 __all__ = [
     "CLIENT_BY_EVENT",
@@ -253,7 +253,6 @@ __all__ = [
     "format_time",
     "help_info",
     "help_table",
-    "is_value",
     "looks_like_json",
     "name_key",
     "name_variant",
