@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from chatd.protocol.constants import (
     DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_ROOMS,
     DEFAULT_NAME,
     DEFAULT_ROOM,
     HISTORY_PAGE_MAX,
@@ -68,12 +69,14 @@ from chatd.protocol.events import (
     Mute,
     Nick,
     Oper,
+    Part,
     Password,
     Ping,
     Pong,
     Register,
     Rooms,
     SetTopic,
+    Switch,
     Unban,
     Unmute,
     Unregister,
@@ -127,6 +130,7 @@ from chatd.protocol.textmode import (
     farewell,
     help_info,
     parse_text_line,
+    room_prefix,
     text_lines,
     visible,
 )
@@ -152,6 +156,7 @@ from chatd.protocol.updates import (
     ServerPing,
     ServerPong,
     Shutdown,
+    Switched,
     Topic,
     Unknown,
     Update,
@@ -162,7 +167,7 @@ from chatd.protocol.updates import (
     error_of,
     json_line,
 )
-from chatd.protocol.values import is_value, value
+from chatd.protocol.values import value
 from chatd.protocol.wire import decode_update, encode_json, to_wire
 
 __all__ = [
@@ -172,6 +177,7 @@ __all__ = [
     "CLIENT_LINES",
     "COMMANDS",
     "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_MAX_ROOMS",
     "DEFAULT_NAME",
     "DEFAULT_ROOM",
     "ERRORS",
@@ -224,6 +230,7 @@ __all__ = [
     "Notice",
     "Oper",
     "Opered",
+    "Part",
     "Password",
     "Ping",
     "Pong",
@@ -237,6 +244,8 @@ __all__ = [
     "ServerPong",
     "SetTopic",
     "Shutdown",
+    "Switch",
+    "Switched",
     "Topic",
     "Unban",
     "Unknown",
@@ -265,7 +274,6 @@ __all__ = [
     "format_time",
     "help_info",
     "help_table",
-    "is_value",
     "json_line",
     "looks_like_json",
     "name_key",
@@ -276,6 +284,7 @@ __all__ = [
     "parse_json_line",
     "parse_text_line",
     "parse_time",
+    "room_prefix",
     "text_lines",
     "to_wire",
     "value",

@@ -51,9 +51,10 @@ class Conn:
         self.text = text
         self.out: list[bytes] = []
         self.queued = False
-        self.buffer: ChannelBuffer | None = None
-        self.buffer_from = 0
-        self.buffer_own: list[tuple[int, bytes]] | None = None
+        self.bufs: list[ChannelBuffer] = []
+        self.starts: dict[ChannelBuffer, int] | None = None
+        self.own: list[tuple[int, bytes]] | None = None
+        self.special = False
         self.closing = False
         self.gone = False
         self.outlet = Outlet()
