@@ -176,7 +176,8 @@ class TopicCmd:
 class AccountCmd:
     """A change of the accounts (PROTOCOL.txt 18.11), carrying a hash, never a password:
     `op` "register" (name, password hash; `sid` the registering session, "" before
-    joining), "password" (the new hash), "drop" (an unregister: `sid` the device)."""
+    joining), "password" (the new hash), "drop" (an unregister: `sid` the device; or
+    an operator's drop), and an operator's "oper", "deoper", "rename" (to `name`)."""
 
     origin: Origin
     op: str
@@ -184,6 +185,7 @@ class AccountCmd:
     name: str = ""
     password_hash: str = field(default="", repr=False)
     sid: str = ""
+    by: str = ""  # the operator who asked (18.8): "drop", "oper", "deoper", "rename"
 
 
 ModCommand: TypeAlias = OperCmd | KickCmd | BanCmd | UnbanCmd | MuteCmd | TopicCmd

@@ -24,6 +24,8 @@ class AccountsSink(Protocol):
 
     def drop_account(self, key: str) -> None: ...
 
+    def rename_account(self, old: str, account: Account) -> None: ...
+
 
 class AccountsPart:
     """The accounts a hub holds, and what is on its way for them."""

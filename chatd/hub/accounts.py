@@ -24,7 +24,7 @@ from chatd.accounts import (
     AccountsMode,
     Verify,
 )
-from chatd.commands import AccountCmd, BeatCmd, JoinCmd, LeaveCmd, Origin
+from chatd.commands import AccountCmd, BeatCmd, JoinCmd, LeaveCmd, Origin, RenameCmd
 from chatd.effects import HASH_BUSY, Effects, Hash, Settled
 from chatd.hub.base import Stamp
 from chatd.hub.state import Session, Status
@@ -161,11 +161,12 @@ def check_nick(hub: Hub[Any], session: Session[Any], name: str) -> None:
     look-alike of it, is nobody else's (18.1)."""
     if not hub.acc.on:
         return
-    if session.account:
+    key = p.name_key(name)
+    if session.account and session.account != key:
         raise ProtocolError(ErrorCode.ACCOUNT_NAME,
                             f"you are logged in to {session.name}: the name is the account's")
-    owner = hub.acc.policy.registered(p.name_key(name))
-    if owner is not None:
+    owner = hub.acc.policy.registered(key)
+    if owner is not None and owner.key != session.account:
         raise ProtocolError(ErrorCode.NAME_REGISTERED, f"{owner.name} is a registered name")
 
 
@@ -250,6 +251,96 @@ def hashed(hub: Hub[Any], fx: Effects[Any], peer: Any, then: object, outcome: ob
 # ---------------------------------------------------------------------- log order
 
 
+def admin(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
+          event: p.AccountAdmin) -> None:
+    """An operator's account line (18.8): info at once; a change through the log."""
+    if not session.oper:
+        raise ProtocolError(ErrorCode.NOT_OPERATOR,
+                            "only operators may do that (/oper NAME PASSWORD)")
+    policy = hub.acc.policy
+    if not hub.acc.on:
+        raise ProtocolError(ErrorCode.ACCOUNTS_OFF, "this server has no accounts")
+    account = policy.accounts.get(p.name_key(event.name))
+    if account is None:
+        raise ProtocolError(ErrorCode.NO_SUCH_ACCOUNT, f"{event.name[:40]} is not an account")
+    origin = hub.origin_of(session, peer)
+    if event.drop:
+        fx.publish(AccountCmd(origin, "drop", account.key, by=session.name))
+    elif event.rename is not None:
+        new = p.normalize_name(event.rename)
+        if p.name_key(new) != account.key:
+            policy.accounts.check_register(new)  # name_registered, 익명
+        holder = hub.state.names.get(account.key)
+        hub.state.check_free(new, holder)
+        fx.publish(AccountCmd(origin, "rename", account.key, new, by=session.name))
+    elif event.operator is not None:
+        fx.publish(AccountCmd(origin, "oper" if event.operator else "deoper", account.key,
+                              by=session.name))
+    else:
+        devices = sum(1 for s in hub.state.sessions.values()
+                      if s.account == account.key and s.status is Status.ATTACHED)
+        hub.reply(fx, peer, p.AccountNote(
+            "info", account.name, f"{account.name}: "
+            + ("an operator, " if policy.is_operator(account) else "")
+            + f"registered {p.format_time(account.created)}, last used "
+            f"{p.format_time(account.used)}, {devices} device(s) online",
+            operator=policy.is_operator(account), created=p.format_time(account.created),
+            used=p.format_time(account.used), devices=devices))
+
+
+def _sessions_of(hub: Hub[Any], key: str) -> list[Session[Any]]:
+    return [s for s in hub.state.sessions.values() if s.account == key]
+
+
+def applier(rename: Callable[[Hub[Any], Effects[Any], Session[Any], RenameCmd, Stamp], None]
+            ) -> Callable[[Hub[Any], Effects[Any], AccountCmd, Stamp], None]:
+    """The handler of AccountCmd; `rename` is chatd.hub.apply's (an online user renamed
+    with its account takes the name as a nick does)."""
+    def applied(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -> None:
+        if cmd.op in ("oper", "deoper", "rename"):
+            _operators(hub, fx, cmd, st, rename)
+        else:
+            apply_account(hub, fx, cmd, st)
+    return applied
+
+
+def _operators(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp,
+               rename: Callable[[Hub[Any], Effects[Any], Session[Any], RenameCmd, Stamp],
+                                None]) -> None:
+    acc = hub.acc
+    policy = acc.policy
+    account = policy.accounts.get(cmd.key)
+    if account is None:
+        hub.answer(fx, cmd.origin, p.Error(ErrorCode.NO_SUCH_ACCOUNT, "the account is gone"))
+        return
+    if cmd.op == "rename":
+        old = account.name
+        try:
+            account = policy.rename(account.key, cmd.name)
+        except ProtocolError as exc:  # the name was registered meanwhile
+            hub.answer(fx, cmd.origin, p.error_of(exc))
+            return
+        if acc.sink is not None:
+            acc.sink.rename_account(cmd.key, account)
+        for session in _sessions_of(hub, cmd.key):
+            session.account = account.key
+            rename(hub, fx, session, RenameCmd(cmd.origin, session.sid, account.name), st)
+        hub.answer(fx, cmd.origin, p.AccountNote("renamed", account.name,
+                                                 f"{old} is renamed {account.name}"))
+        fx.audit = f"{cmd.by} renamed the account {old} to {account.name}"
+        return
+    policy.accounts.set_operator(account.key, cmd.op == "oper")
+    acc.save(account)
+    for session in _sessions_of(hub, account.key):
+        session.oper = policy.is_operator(account)
+    hub.answer(fx, cmd.origin, p.AccountNote(
+        "operator", account.name,
+        f"{account.name} is {'now' if policy.is_operator(account) else 'no longer'} an "
+        "operator", operator=policy.is_operator(account)))
+    fx.audit = f"{cmd.by} {'made' if cmd.op == 'oper' else 'unmade'} the account " \
+               f"{account.name} an operator"
+
+
 def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -> None:
     acc = hub.acc
     policy = acc.policy
@@ -289,12 +380,19 @@ def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -
         policy.drop(account.key)
         if acc.sink is not None:
             acc.sink.drop_account(account.key)
-        for session in hub.state.sessions.values():
-            if session.account == account.key:
-                session.account = ""
-        tell(p.AccountNote("unregistered", account.name,
-                           f"{account.name} is no longer an account; you stay, as a guest"))
-        fx.note = f"account {account.name} unregistered"
+        gone = p.AccountNote("unregistered" if not cmd.by else "dropped", account.name,
+                             f"{account.name} is no longer an account; you stay, as a guest"
+                             if not cmd.by else f"the account {account.name} was dropped "
+                             f"by {cmd.by}; you stay, as a guest")
+        for session in _sessions_of(hub, account.key):
+            session.account = ""
+            if cmd.by and session.peer is not None:
+                hub.reply(fx, session.peer, gone)
+        tell(gone)
+        if cmd.by:
+            fx.audit = f"{cmd.by} dropped the account {account.name}"
+        else:
+            fx.note = f"account {account.name} unregistered"
 
 
 def expire(hub: Hub[Any], fx: Effects[Any], st: Stamp) -> None:

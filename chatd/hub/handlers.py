@@ -307,6 +307,7 @@ EVENTS: dict[type[p.Event], EventHandler] = {
     p.Register: accounts.register,
     p.Password: joined(accounts.change),
     p.Unregister: joined(accounts.change),
+    p.AccountAdmin: joined(accounts.admin),
 }
 
 COMMANDS: dict[type[Any], CommandHandler] = {
@@ -326,5 +327,5 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     UnbanCmd: moderation.apply_unban,
     MuteCmd: moderation.apply_mute,
     TopicCmd: moderation.apply_topic,
-    AccountCmd: accounts.apply_account,
+    AccountCmd: accounts.applier(apply.rename),
 }

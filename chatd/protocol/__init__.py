@@ -56,6 +56,7 @@ from chatd.protocol.errors import (
 from chatd.protocol.events import (
     ACCOUNT_EVENTS,
     MODERATION_EVENTS,
+    AccountAdmin,
     Ban,
     Bans,
     Connect,
@@ -198,6 +199,7 @@ __all__ = [
     "TEXT_COMMANDS",
     "TEXT_DISPATCH",
     "VERSION",
+    "AccountAdmin",
     "AccountNote",
     "Ack",
     "Ban",

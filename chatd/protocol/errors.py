@@ -64,6 +64,7 @@ class ErrorCode:
     TOO_MANY_DEVICES: Final = "too_many_devices"
     ACCOUNTS_OFF: Final = "accounts_off"
     ACCOUNTS_BUSY: Final = "accounts_busy"
+    NO_SUCH_ACCOUNT: Final = "no_such_account"
 
 
 class ProtocolError(Exception):

@@ -214,12 +214,23 @@ class Unregister:
     password: str = field(repr=False)
 
 
-ACCOUNT_EVENTS: Final = (Register, Password, Unregister)
+@value
+class AccountAdmin:
+    """An operator's look at, or change of, an account (18.8): with no change, its info;
+    `operator` sets the flag, `rename` renames it, `drop` drops it."""
+
+    name: str
+    operator: bool | None = None
+    rename: str | None = None
+    drop: bool = False
+
+
+ACCOUNT_EVENTS: Final = (Register, Password, Unregister, AccountAdmin)
 
 Event: TypeAlias = (
     Connect | Message | Disconnect | Join | Part | Switch | Who | Rooms | Nick | History | Ping
     | Pong | Help | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
-    | Register | Password | Unregister
+    | Register | Password | Unregister | AccountAdmin
 )
 
 MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)

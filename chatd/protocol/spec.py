@@ -148,6 +148,30 @@ def _password(rest: str) -> ev.Password | None:
     return ev.Password(current, new.lstrip(" ")) if current and new.strip() else None
 
 
+def _account(rest: str) -> ev.AccountAdmin | None:
+    words = rest.split()
+    match words:
+        case [name]:
+            return ev.AccountAdmin(name)
+        case ["oper", name]:
+            return ev.AccountAdmin(name, operator=True)
+        case ["deoper", name]:
+            return ev.AccountAdmin(name, operator=False)
+        case ["rename", name, new]:
+            return ev.AccountAdmin(name, rename=new)
+        case ["drop", name]:
+            return ev.AccountAdmin(name, drop=True)
+    return None
+
+
+def _json_account(obj: dict[str, Any]) -> ev.AccountAdmin:
+    operator = obj.get("operator")
+    if operator is not None and not isinstance(operator, bool):
+        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'operator' must be true or false")
+    return ev.AccountAdmin(ev._req_str(obj, "name"), operator, ev._opt_str(obj, "rename"),
+                           _DROP.check(obj))
+
+
 def _ban(rest: str, *, address: bool) -> ev.Ban | None:
     if not rest:
         return None
@@ -266,6 +290,7 @@ def _json_ban(obj: dict[str, Any]) -> ev.Ban:
 
 
 _NAME = Field("name", required=True)
+_DROP = Field("drop", "bool", default=False)
 _REASON = Field("reason", "line", most=MAX_REASON_CHARS, default="")
 _LIMIT = Field("limit", "int", least=1, most=HISTORY_PAGE_MAX, default=50)
 _TARGET = (Field("name"), Field("address"))
@@ -366,6 +391,19 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                sample=ev.Password("old pw", "new pw"), commands=(Command(
                    "password", "CURRENT NEW", "change your account's password",
                    parse=_password),)),
+    ClientLine("account", ev.AccountAdmin, (_NAME, Field("operator", "bool"),
+                                            Field("rename"), _DROP),
+               decode=_json_account, sample=ev.AccountAdmin("bob", rename="robert"),
+               commands=(
+                   Command("account", "NAME", "an account's info", oper=True, parse=_account),
+                   Command("account", "oper NAME", "make an account an operator", oper=True,
+                           parse=_account),
+                   Command("account", "deoper NAME", "take it back", oper=True,
+                           parse=_account),
+                   Command("account", "rename NAME NEW", "rename an account (and its user)",
+                           oper=True, parse=_account),
+                   Command("account", "drop NAME", "drop an account (its user stays)",
+                           oper=True, parse=_account))),
     ClientLine("unregister", ev.Unregister, (Field("password", required=True),),
                sample=ev.Unregister("secret pw"), commands=(Command(
                    "unregister", "PASSWORD", "drop your account (you stay, as a guest)",
@@ -387,6 +425,8 @@ _HELP_ORDER: Final = (
     "/kick NAME [REASON]", "/roomkick NAME [REASON]", "/ban NAME [TIME] [REASON]",
     "/banip ADDRESS [TIME] [REASON]", "/unban NAME", "/unbanip ADDRESS", "/bans",
     "/mute NAME [REASON]", "/unmute NAME", "/topic TEXT",
+    "/account NAME", "/account oper NAME", "/account deoper NAME",
+    "/account rename NAME NEW", "/account drop NAME",
 )
 COMMANDS: Final = tuple(sorted((c for line in CLIENT_LINES for c in line.commands),
                                key=lambda c: _HELP_ORDER.index(c.usage)))
@@ -617,7 +657,9 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
                sample=up.Switched("dev")),
     ServerLine("account", up.AccountNote, (Field("event", required=True),
                                            Field("account", required=True),
-                                           Field("message", required=True)),
+                                           Field("message", required=True),
+                                           Field("operator", "bool"), Field("created"),
+                                           Field("used"), Field("devices", "int")),
                sample=up.AccountNote("registered", "alice", "alice is registered")),
     ServerLine("bans", up.BanList, (_BANS,),
                sample=up.BanList((up.BanEntry("name", "bob", "", "alice", "spam", "t"),))),
@@ -696,6 +738,7 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec(ErrorCode.TOO_MANY_ACCOUNTS, "the server has its most accounts"),
     ErrorSpec(ErrorCode.TOO_MANY_DEVICES, "the account has its most devices"),
     ErrorSpec(ErrorCode.ACCOUNTS_OFF, "the server has no accounts"),
+    ErrorSpec(ErrorCode.NO_SUCH_ACCOUNT, "an operator's account line for no account"),
     ErrorSpec(ErrorCode.ACCOUNTS_BUSY, "too many password hashes at once: wait",
               fields=("retry_after",)),
 )

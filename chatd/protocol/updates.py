@@ -217,6 +217,11 @@ class AccountNote:
     event: str
     account: str
     message: str
+    # "info" (18.8): the account's flag, times and devices online
+    operator: bool = False
+    created: str = ""
+    used: str = ""
+    devices: int = 0
 
 
 @value

@@ -234,3 +234,52 @@ async def test_an_oper_account_is_an_operator_whenever_it_logs_in(
     assert welcome["opers"] == ["lee"], welcome
     await client.send({"type": "kick", "name": "nobody"})
     assert (await client.recv("error"))["code"] == "no_such_user"  # not not_operator
+
+
+async def test_operators_look_at_flag_rename_and_drop_accounts(start_chatd: StartChatd,
+                                                               tmp_path: Path) -> None:
+    """18.8: an operator's account lines: info, operator (kept across a restart with
+    --db), rename (the online user takes the name), drop (the user stays as a guest);
+    not_operator for others, no_such_account for a name that is none."""
+    db = str(tmp_path / "chat.db")
+    opers = {"CHATD_OPERS": "lee:oper secret"}
+    server = await start_chatd(*FAST, "--db", db, env=opers)
+    await _register(server.port, "lee")
+    await _register(server.port, "mia")
+    mia, _ = await _login(server.port, "mia")
+    await mia.send({"type": "account", "name": "lee"})
+    assert (await mia.recv("error"))["code"] == "not_operator"
+    lee, _ = await _login(server.port, "lee")
+    await lee.send({"type": "account", "name": "nobody"})
+    assert (await lee.recv_until(lambda m: m["type"] == "error"))[-1]["code"] == (
+        "no_such_account")
+    await lee.send({"type": "account", "name": "MIA"})
+    info = (await lee.recv_until(lambda m: m["type"] == "account"))[-1]
+    assert (info["event"], info["account"], info["devices"]) == ("info", "mia", 1), info
+    assert "operator" not in info
+    await lee.send({"type": "account", "name": "mia", "operator": True})
+    note = (await lee.recv_until(lambda m: m["type"] == "account"))[-1]
+    assert (note["event"], note["operator"]) == ("operator", True), note
+    await server.wait_log(r"audit: lee made the account mia an operator")
+    await mia.send({"type": "kick", "name": "nobody"})
+    assert (await mia.recv_until(lambda m: m["type"] == "error"))[-1]["code"] == (
+        "no_such_user")  # an operator now: not not_operator
+    await lee.send({"type": "account", "name": "mia", "rename": "mira"})
+    note = (await lee.recv_until(lambda m: m["type"] == "account"))[-1]
+    assert (note["event"], note["account"]) == ("renamed", "mira")
+    renamed = (await mia.recv_until(lambda m: m["type"] == "nick"))[-1]
+    assert (renamed["old"], renamed["name"]) == ("mia", "mira")
+    await mia.send({"type": "disconnect"})
+    await mia.closed()
+    await server.stop()
+    again = await start_chatd(*FAST, "--db", db, env=opers)
+    mira, welcome = await _login(again.port, "mira")
+    assert welcome["account"] == "mira" and welcome["opers"] == ["mira"], welcome
+    lee, _ = await _login(again.port, "lee")
+    await lee.send({"type": "account", "name": "mira", "drop": True})
+    note = (await lee.recv_until(lambda m: m["type"] == "account"))[-1]
+    assert (note["event"], note["account"]) == ("dropped", "mira")
+    note = (await mira.recv_until(lambda m: m["type"] == "account"))[-1]
+    assert note["event"] == "dropped"
+    await mira.send({"type": "nick", "name": "mira_"})  # a guest now: nick works
+    await mira.recv_until(lambda m: m["type"] == "nick" and m["name"] == "mira_")
