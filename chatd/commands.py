@@ -188,11 +188,21 @@ class AccountCmd:
     by: str = ""  # the operator who asked (18.8): "drop", "oper", "deoper", "rename"
 
 
+@value
+class ReadCmd:
+    """An account's read marker moves forward in a room (18.5)."""
+
+    origin: Origin
+    account: str  # its key
+    room: str  # the room's key
+    id: str
+
+
 ModCommand: TypeAlias = OperCmd | KickCmd | BanCmd | UnbanCmd | MuteCmd | TopicCmd
 Command: TypeAlias = (
     JoinCmd | ResumeCmd | LeaveCmd | DetachCmd | JoinRoomCmd | PartCmd | SwitchCmd | RenameCmd
     | SayCmd | BeatCmd
-    | ModCommand | AccountCmd
+    | ModCommand | AccountCmd | ReadCmd
 )
 
 # A record is a JSON array per command: its kind's name, then its fields in order (an
@@ -202,7 +212,7 @@ _KINDS: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
     for cls in (JoinCmd, ResumeCmd, LeaveCmd, DetachCmd, JoinRoomCmd, PartCmd, SwitchCmd,
                 RenameCmd, SayCmd, BeatCmd, OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd,
-                AccountCmd)
+                AccountCmd, ReadCmd)
 }
 
 

@@ -26,6 +26,8 @@ class AccountsSink(Protocol):
 
     def rename_account(self, old: str, account: Account) -> None: ...
 
+    def save_marker(self, account: str, room: str, id_: str) -> None: ...
+
 
 class AccountsPart:
     """The accounts a hub holds, and what is on its way for them."""
@@ -48,10 +50,13 @@ class AccountsPart:
     def on(self) -> bool:
         return self.policy.mode is not AccountsMode.OFF
 
-    def load(self, accounts: Iterable[Account]) -> None:
-        """The accounts of the database at start (not read with --accounts off)."""
+    def load(self, accounts: Iterable[Account],
+             markers: Iterable[tuple[str, str, str]] = ()) -> None:
+        """The accounts and read markers of the database at start (not read with
+        --accounts off)."""
         if self.on:
             self.policy.accounts.load(accounts)
+            self.policy.markers.load(markers)
 
     def save(self, account: Account) -> None:
         if self.sink is not None:
@@ -65,6 +70,10 @@ class AccountsPart:
     def snapshot(self) -> list[list[Any]]:
         return [[a.key, a.name, a.password, a.created, a.used, a.operator]
                 for a in self.policy.accounts]
+
+    def restore_markers(self, rows: list[list[str]]) -> None:
+        self.policy.markers = ReadMarkers(id_key)
+        self.policy.markers.load((account, room, id_) for account, room, id_ in rows)
 
     def restore(self, records: list[list[Any]]) -> None:
         accounts = self.policy.accounts

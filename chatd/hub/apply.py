@@ -26,7 +26,7 @@ from chatd.commands import (
     SwitchCmd,
 )
 from chatd.effects import Close, Effects, Released, Settled
-from chatd.hub import accounts
+from chatd.hub import accounts, markers
 from chatd.hub.base import Entry, Stamp, id_key
 from chatd.hub.state import Room, Session, Status
 from chatd.moderation import ban_error
@@ -84,6 +84,8 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
                      sender.peer)
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
         hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
+        if sender.account:  # one's own lines are never unread (18.5)
+            markers.said(hub, sender, room.key, line_id)
         fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
         fx.about = ("message", cmd.origin, sender.name, room.name)
     if cmd.ref is not None:
@@ -113,6 +115,7 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
     accounts.joined(hub, session, account)
     state.add(session)
     state.enter(session, room, key)  # its peer, bound below, reads the room from then
+    markers.entered(hub, session, room.key)
     mod.joined(session.sid, (cmd.name, name), cmd.address)
     token = hub.tokens.pop(session.sid, "")  # only the joining node holds it
     peer = _attach(hub, fx, session, cmd.origin)
@@ -125,7 +128,8 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
             notice=notice, server=hub.config.server_name,
             max_line_bytes=hub.config.max_line_bytes, topic=hub.topic_of(room),
             opers=room.opers(), rooms=(room.name,), max_rooms=hub.config.max_rooms,
-            account=account.name if account is not None else ""))
+            account=account.name if account is not None else "",
+            read=markers.marks(hub, session)))
         hub.send_recent(fx, peer, room)
     hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
     fx.note = f"{hub.tag(cmd.origin)} {name} joined {room.name}"
@@ -177,7 +181,8 @@ def resume(hub: Hub[Any], fx: Effects[Any], cmd: ResumeCmd, st: Stamp) -> None:
         server=hub.config.server_name, max_line_bytes=hub.config.max_line_bytes,
         topic=hub.topic_of(room) if room is not None else "",
         opers=room.opers() if room is not None else (), rooms=hub.room_names(session),
-        max_rooms=hub.config.max_rooms, account=session.name if session.account else ""))
+        max_rooms=hub.config.max_rooms, account=session.name if session.account else "",
+        read=markers.marks(hub, session)))
     for other in rooms:  # the others' people and topics, as a join would give (17.9)
         if other is not room:
             hub.reply(fx, peer, p.WhoList(other.name, other.users(), opers=other.opers()))
@@ -290,6 +295,7 @@ def enter(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any
     last lines, then the room (the joiner too) sees it join."""
     joined_id, key = st.next_id()
     hub.enter_room(fx, session, room, key)
+    markers.entered(hub, session, room.key)
     peer = session.peer
     if peer is not None:
         hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))

@@ -33,6 +33,7 @@ from chatd.commands import (
     OperCmd,
     Origin,
     PartCmd,
+    ReadCmd,
     RenameCmd,
     ResumeCmd,
     SayCmd,
@@ -41,7 +42,7 @@ from chatd.commands import (
     UnbanCmd,
 )
 from chatd.effects import Close, Effects
-from chatd.hub import accounts, apply, moderation
+from chatd.hub import accounts, apply, markers, moderation
 from chatd.hub.base import Stamp, id_key
 from chatd.hub.state import Room, Session
 from chatd.moderation import ban_error
@@ -308,6 +309,7 @@ EVENTS: dict[type[p.Event], EventHandler] = {
     p.Password: joined(accounts.change),
     p.Unregister: joined(accounts.change),
     p.AccountAdmin: joined(accounts.admin),
+    p.Read: joined(markers.read),
 }
 
 COMMANDS: dict[type[Any], CommandHandler] = {
@@ -328,4 +330,5 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     MuteCmd: moderation.apply_mute,
     TopicCmd: moderation.apply_topic,
     AccountCmd: accounts.applier(apply.rename),
+    ReadCmd: markers.apply_read,
 }

@@ -225,12 +225,20 @@ class AccountAdmin:
     drop: bool = False
 
 
-ACCOUNT_EVENTS: Final = (Register, Password, Unregister, AccountAdmin)
+@value
+class Read:
+    """The account has read `room` (None: the current room) up to line `id` (18.5)."""
+
+    id: str
+    room: str | None = None
+
+
+ACCOUNT_EVENTS: Final = (Register, Password, Unregister, AccountAdmin, Read)
 
 Event: TypeAlias = (
     Connect | Message | Disconnect | Join | Part | Switch | Who | Rooms | Nick | History | Ping
     | Pong | Help | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
-    | Register | Password | Unregister | AccountAdmin
+    | Register | Password | Unregister | AccountAdmin | Read
 )
 
 MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)

@@ -404,6 +404,8 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                            oper=True, parse=_account),
                    Command("account", "drop NAME", "drop an account (its user stays)",
                            oper=True, parse=_account))),
+    ClientLine("read", ev.Read, (Field("id", required=True), Field("room")),
+               sample=ev.Read("120", "dev")),
     ClientLine("unregister", ev.Unregister, (Field("password", required=True),),
                sample=ev.Unregister("secret pw"), commands=(Command(
                    "unregister", "PASSWORD", "drop your account (you stay, as a guest)",
@@ -585,6 +587,13 @@ _BANS = Field("bans", "list", required=True,
                               _text(b, "by"), _text(b, "reason"), _text(b, "time"))
                   for b in _dicts(raw)))
 
+_READ = Field("read", "list",
+              out=lambda marks: [{"room": m.room, "id": m.id, "unread": m.unread,
+                                  "mentions": m.mentions} for m in marks],
+              back=lambda raw: tuple(up.ReadMark(_text(m, "room"), _text(m, "id"),
+                                                 _count(m, "unread"), _count(m, "mentions"))
+                                     for m in _dicts(raw)))
+
 _CHAT_FIELDS = (Field("name", required=True), Field("message", required=True),
                 Field("room", required=True), Field("id", required=True),
                 Field("time", required=True))
@@ -597,7 +606,7 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
         Field("resumed", "bool", required=True), Field("notice", required=True),
         Field("max_line_bytes", "int", back=_not_negative), Field("topic"),
         Field("opers", "list"), Field("rooms", "list"),
-        Field("max_rooms", "int", back=_not_negative), Field("account")),
+        Field("max_rooms", "int", back=_not_negative), Field("account"), _READ),
         sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
                           max_line_bytes=65536, topic="t", opers=("bob",),
                           rooms=("lobby", "dev"), max_rooms=20)),
@@ -655,6 +664,10 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
                sample=up.WhoisReply("bob", "dev", oper=True, rooms=("dev", "lobby"))),
     ServerLine("switch", up.Switched, (Field("room", required=True),),
                sample=up.Switched("dev")),
+    ServerLine("read", up.ReadMark, (Field("room", required=True), Field("id", required=True),
+                                     Field("unread", "int", required=True),
+                                     Field("mentions", "int", required=True)),
+               sample=up.ReadMark("dev", "120", 3, 1)),
     ServerLine("account", up.AccountNote, (Field("event", required=True),
                                            Field("account", required=True),
                                            Field("message", required=True),

@@ -29,6 +29,7 @@ from chatd.protocol.updates import (
     Left,
     Notice,
     Opered,
+    ReadMark,
     Renamed,
     RoomList,
     ServerPing,
@@ -205,6 +206,8 @@ def text_lines(update: Update) -> list[str]:
                 f"{b.kind} {b.target}: " + (f"until {b.until}" if b.until else "permanent")
                 + f", by {b.by}" + (f" ({b.reason})" if b.reason else ""))
                 for b in update.bans] or ["* no bans"]
+        case ReadMark():
+            return [f"* {visible(update.room)}: read up to {update.id}, {update.unread} unread"]
         case Ack() | ServerPing() | ServerPong() | Unknown():
             return []  # they mean nothing to a person at nc
         case _:

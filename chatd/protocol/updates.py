@@ -40,6 +40,7 @@ class Welcome:
     rooms: tuple[str, ...] = ()  # every room of the user, in joining order (17.9)
     max_rooms: int = 0  # rooms a user may be in at once (17.11); 0: not announced
     account: str = ""  # the account logged in to (18.3)
+    read: tuple[ReadMark, ...] = ()  # the account's markers in the user's rooms (18.5)
 
 
 @value
@@ -211,6 +212,16 @@ class Notice:
 
 
 @value
+class ReadMark:
+    """How far the account has read a room, and what is unread there (18.5)."""
+
+    room: str
+    id: str
+    unread: int = 0
+    mentions: int = 0
+
+
+@value
 class AccountNote:
     """What became of one's account (18.2, 18.7): registered, password, unregistered."""
 
@@ -269,6 +280,7 @@ Update: TypeAlias = (
     | WhoisReply
     | Switched
     | AccountNote
+    | ReadMark
     | Unknown
 )
 

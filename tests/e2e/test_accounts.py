@@ -283,3 +283,55 @@ async def test_operators_look_at_flag_rename_and_drop_accounts(start_chatd: Star
     assert note["event"] == "dropped"
     await mira.send({"type": "nick", "name": "mira_"})  # a guest now: nick works
     await mira.recv_until(lambda m: m["type"] == "nick" and m["name"] == "mira_")
+
+
+async def _said(client: Client, text: str) -> str:
+    """Say a line; its id, from the ack."""
+    await client.say(text, ref=text[:60])
+    ack = (await client.recv_until(lambda m: m["type"] == "ack"))[-1]
+    return str(ack["id"])
+
+
+async def test_read_markers_move_forward_and_count_what_is_unread(
+    start_chatd: StartChatd, tmp_path: Path,
+) -> None:
+    """18.5: read moves the marker forward only and answers with what is unread (lines
+    of others, those naming the reader counted apart, 18.6); one's own line moves it
+    too; the welcome of a login gives each room's marker, also after a restart."""
+    db = str(tmp_path / "chat.db")
+    server = await start_chatd(*FAST, "--db", db)
+    await _register(server.port, "nora")
+    nora, welcome = await _login(server.port, "nora")
+    assert "read" not in welcome  # no line in lobby yet: no marker
+    bob = await Client.joined(server.port, "bob")
+    first = await _said(bob, "one")
+    await _said(bob, "hello @Nora!")
+    third = await _said(bob, "three")
+    await nora.send({"type": "read", "id": first})
+    mark = (await nora.recv_until(lambda m: m["type"] == "read"))[-1]
+    assert (mark["room"], mark["id"], mark["unread"], mark["mentions"]) == (
+        "lobby", first, 2, 1), mark
+    await nora.send({"type": "read", "id": first})  # not forward: no answer
+    await nora.send({"type": "read", "room": "dev", "id": first})
+    assert (await nora.recv_until(lambda m: m["type"] == "error"))[-1]["code"] == (
+        "not_in_room")
+    await nora.send({"type": "read", "id": "x1"})
+    assert (await nora.recv("error"))["code"] == "bad_id"
+    await bob.send({"type": "read", "id": first})
+    assert (await bob.recv_until(lambda m: m["type"] == "error"))[-1]["code"] == (
+        "not_logged_in")
+    await nora.send({"type": "disconnect"})
+    await nora.closed()
+    await _said(bob, "four, while she is away")
+    nora, welcome = await _login(server.port, "nora")
+    assert welcome["read"] == [{"room": "lobby", "id": first, "unread": 3, "mentions": 1}]
+    await nora.send({"type": "read", "id": third})
+    mark = (await nora.recv_until(lambda m: m["type"] == "read"))[-1]
+    assert (mark["id"], mark["unread"], mark["mentions"]) == (third, 1, 0)
+    own = await _said(nora, "my own line")
+    await nora.send({"type": "disconnect"})
+    await nora.closed()
+    await server.stop()
+    again = await start_chatd(*FAST, "--db", db)
+    _nora, welcome = await _login(again.port, "nora")
+    assert welcome["read"] == [{"room": "lobby", "id": own, "unread": 0, "mentions": 0}]
