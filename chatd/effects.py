@@ -94,6 +94,9 @@ class Broadcast(Generic[P]):
     room: str  # its key
     update: Update
     skip: P | None
+    # JSON readers the line names (18.6): they get a copy of their own with "mention"
+    # (the rest still share one encoding); nearly always none.
+    mentioned: tuple[P, ...] = ()
 
 
 @final

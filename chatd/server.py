@@ -626,7 +626,10 @@ class Server:
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
             elif isinstance(op, ef.Broadcast):
-                writer.broadcast_update(op.room, op.update, op.skip)
+                if op.mentioned:
+                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned)
+                else:
+                    writer.broadcast_update(op.room, op.update, op.skip)
             elif isinstance(op, ef.Multicast):
                 writer.multicast_update(op.room, op.update, op.peers)
             elif isinstance(op, ef.Publish):

@@ -25,7 +25,7 @@ from chatd.commands import (
     SayCmd,
     SwitchCmd,
 )
-from chatd.effects import Close, Effects, Released, Settled
+from chatd.effects import Broadcast, Close, Effects, Released, Settled
 from chatd.hub import accounts, markers
 from chatd.hub.base import Entry, Stamp, id_key
 from chatd.hub.state import Room, Session, Status
@@ -80,8 +80,12 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
         fx.about = ("private", cmd.origin, sender.name, None)
     else:
         assert room is not None
-        fx.broadcast(room.key, p.Chat(sender.name, cmd.message, line_id, st.time, room.name),
-                     sender.peer)
+        chat = p.Chat(sender.name, cmd.message, line_id, st.time, room.name)
+        if hub.mentions.by_key and (named := hub.mentions.readers(cmd.message, room.key,
+                                                                  sender)):
+            fx.ops.append(Broadcast(room.key, chat, sender.peer, named))  # 18.6
+        else:
+            fx.broadcast(room.key, chat, sender.peer)
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
         hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
         if sender.account:  # one's own lines are never unread (18.5)
@@ -360,6 +364,9 @@ def rename(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: RenameCm
         return
     old = session.name
     hub.state.rename(session, cmd.name)
+    if session.peer is not None and not session.peer.text:  # named as it is now (18.6)
+        hub.mentions.remove(session, old)
+        hub.mentions.add(session)
     hub.mod.renamed(session.sid, cmd.name)  # a mute follows the person (15.4)
     notice_id, _ = st.next_id()
     said = f"{old} is now known as {cmd.name}"

@@ -26,6 +26,7 @@ from chatd.effects import (
 from chatd.hub.account_state import AccountsPart
 from chatd.hub.base import Entry, HubConfig, Key, P
 from chatd.hub.history import Archive, History, HistorySink, Inboxes
+from chatd.hub.mentions import MentionIndex
 from chatd.hub.state import Room, Session, State
 from chatd.moderation import Credentials, Moderation, ModerationSink
 from chatd.protocol import ErrorCode, ProtocolError
@@ -51,6 +52,7 @@ class Core(Generic[P]):
         if moderation is not None:
             self.mod.restore(moderation.load_moderation())
         self.acc = AccountsPart(self._config)  # PROTOCOL.txt 18 (chatd.hub.accounts)
+        self.mentions = MentionIndex()  # local readers by name, for 18.6
 
     @property
     def config(self) -> HubConfig:
@@ -119,6 +121,8 @@ class Core(Generic[P]):
         self.state.bind(session, peer)
         for room in session.rooms:
             fx.ops.append(Enter(room, peer, peer.text and room != session.room))
+        if not peer.text and self._config.mentions:
+            self.mentions.add(session)
 
     def unbind(self, fx: Effects[P], session: Session[P]) -> P | None:
         """Stop delivering to the session's local peer (its connection is going away)."""
@@ -126,6 +130,8 @@ class Core(Generic[P]):
         if peer is not None:
             for room in session.rooms:
                 fx.ops.append(Exit(room, peer))
+            if not peer.text:
+                self.mentions.remove(session)
         return peer
 
     def _refocus(self, fx: Effects[P], session: Session[P], old: str) -> None:

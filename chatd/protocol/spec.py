@@ -540,6 +540,8 @@ def _chat_json(update: up.Chat) -> dict[str, Any]:
     obj["id"], obj["time"] = update.id, update.time
     if update.history:
         obj["history"] = True
+    if update.mention:
+        obj["mention"] = True
     return obj
 
 
@@ -547,7 +549,8 @@ def _chat_back(obj: dict[str, Any]) -> up.Chat:
     room, to = obj.get("room"), obj.get("to")
     return up.Chat(_text(obj, "name"), _text(obj, "message"), _text(obj, "id"),
                    _text(obj, "time"), room=room if isinstance(room, str) else None,
-                   to=to if isinstance(to, str) else None, history=obj.get("history") is True)
+                   to=to if isinstance(to, str) else None, history=obj.get("history") is True,
+                   mention=obj.get("mention") is True)
 
 
 def _who_json(update: up.WhoList) -> dict[str, Any]:
@@ -611,7 +614,7 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
                           max_line_bytes=65536, topic="t", opers=("bob",),
                           rooms=("lobby", "dev"), max_rooms=20)),
     ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
-                                    Field("history", "bool")),
+                                    Field("history", "bool"), Field("mention", "bool")),
                sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby"),
                encode=_chat_json, decode=_chat_back),
     ServerLine("connect", up.Joined, _CHAT_FIELDS,

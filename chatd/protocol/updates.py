@@ -54,6 +54,7 @@ class Chat:
     room: str | None = None
     to: str | None = None
     history: bool = False
+    mention: bool = False  # the line names its reader (PROTOCOL.txt 18.6)
 
 
 @value

@@ -335,3 +335,35 @@ async def test_read_markers_move_forward_and_count_what_is_unread(
     again = await start_chatd(*FAST, "--db", db)
     _nora, welcome = await _login(again.port, "nora")
     assert welcome["read"] == [{"room": "lobby", "id": own, "unread": 0, "mentions": 0}]
+
+
+async def test_a_line_naming_its_reader_is_marked_for_that_reader_only(
+    start_chatd: StartChatd,
+) -> None:
+    """18.6 (with --mentions): the copy of a room line that names its JSON reader, by
+    any look-alike, carries "mention": true, in its place among the others; other
+    readers' copies, the sender's and text mode's do not change."""
+    server = await start_chatd(*FAST, "--mentions")
+    alice = await Client.joined(server.port, "alice")
+    bob = await Client.joined(server.port, "bob")
+    carol = await _nc_join(server.port, "carol")
+    dave = await Client.joined(server.port, "dave")
+    lines = ("one", "hi @Alice:", "malice is no mention", "\u0430lice's turn", "ALICE2 no")
+    for line in lines:
+        await dave.say(line)
+    got = [m for m in await alice.recv_until(
+        lambda m: m["type"] == "message" and m["message"] == lines[-1])
+        if m["type"] == "message"]
+    assert [(m["message"], m.get("mention", False)) for m in got] == [
+        ("one", False), ("hi @Alice:", True), ("malice is no mention", False),
+        ("\u0430lice's turn", True), ("ALICE2 no", False)]
+    got = [m for m in await bob.recv_until(
+        lambda m: m["type"] == "message" and m["message"] == lines[-1])
+        if m["type"] == "message"]
+    assert [m["message"] for m in got] == list(lines)
+    assert not any("mention" in m for m in got)
+    await carol.until("<dave> ALICE2 no")
+    await dave.say("carol, and alice too", ref="r")
+    await dave.recv("ack")
+    mark = await alice.recv("message")
+    assert mark["mention"] is True
