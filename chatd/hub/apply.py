@@ -85,7 +85,7 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
                                                                   sender)):
             fx.ops.append(Broadcast(room.key, chat, sender.peer, named))  # 18.6
         else:
-            fx.broadcast(room.key, chat, sender.peer)
+            fx.ops.append(Broadcast(room.key, chat, sender.peer))
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
         hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
         if sender.account:  # one's own lines are never unread (18.5)
