@@ -36,6 +36,7 @@ class JoinCmd:
     notice: str | None = None  # why a requested resume did not happen
     address: str = ""  # the client's IP address, for address bans (PROTOCOL.txt 15.3)
     account: str = ""  # the key of the account it logged in to (18.3)
+    login_digest: str = ""  # the digest of the device's login token (18.3), never it
 
 
 @value

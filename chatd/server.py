@@ -250,7 +250,8 @@ class Server:
         self._hashing: set[asyncio.Future[None]] = set()
         if self.store is not None:
             self.hub.acc.sink = self.store
-            self.hub.acc.load(self.store.load_accounts(), self.store.load_markers())
+            self.hub.acc.load(self.store.load_accounts(), self.store.load_markers(),
+                              self.store.load_tokens())
         elif self.hub.acc.on and not config.redis_url:
             log.warning("accounts: no --db, so accounts and read markers will not survive "
                         "a restart")

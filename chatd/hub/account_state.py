@@ -11,6 +11,7 @@ from chatd.accounts import (
     Accounts,
     AccountsMode,
     AccountsPolicy,
+    LoginTokens,
     ReadMarkers,
     RegistrationMode,
 )
@@ -28,11 +29,15 @@ class AccountsSink(Protocol):
 
     def save_marker(self, account: str, room: str, id_: str) -> None: ...
 
+    def save_token(self, digest: str, account: str, used: float) -> None: ...
+
+    def drop_token(self, digest: str) -> None: ...
+
 
 class AccountsPart:
     """The accounts a hub holds, and what is on its way for them."""
 
-    __slots__ = ("expired_at", "policy", "sink", "waiting")
+    __slots__ = ("expired_at", "issued", "policy", "sink", "waiting")
 
     def __init__(self, config: HubConfig) -> None:
         self.policy = AccountsPolicy(
@@ -44,6 +49,8 @@ class AccountsPart:
         # Connections not joined whose registration is on its way through the log (one
         # each at most: they wait for its answer).
         self.waiting: dict[int, Any] = {}
+        # Login tokens issued on this node, by connection, until their welcome (18.3).
+        self.issued: dict[int, str] = {}
         self.expired_at = 0.0
 
     @property
@@ -51,12 +58,18 @@ class AccountsPart:
         return self.policy.mode is not AccountsMode.OFF
 
     def load(self, accounts: Iterable[Account],
-             markers: Iterable[tuple[str, str, str]] = ()) -> None:
+             markers: Iterable[tuple[str, str, str]] = (),
+             tokens: Iterable[tuple[str, str, float]] = ()) -> None:
         """The accounts and read markers of the database at start (not read with
         --accounts off)."""
         if self.on:
             self.policy.accounts.load(accounts)
             self.policy.markers.load(markers)
+            self.policy.tokens.load(tokens)
+
+    def save_token(self, digest: str, account: str, used: float) -> None:
+        if self.sink is not None:
+            self.sink.save_token(digest, account, used)
 
     def save(self, account: Account) -> None:
         if self.sink is not None:
@@ -70,6 +83,10 @@ class AccountsPart:
     def snapshot(self) -> list[list[Any]]:
         return [[a.key, a.name, a.password, a.created, a.used, a.operator]
                 for a in self.policy.accounts]
+
+    def restore_tokens(self, rows: list[list[Any]]) -> None:
+        self.policy.tokens = LoginTokens()
+        self.policy.tokens.load((digest, account, used) for digest, account, used in rows)
 
     def restore_markers(self, rows: list[list[str]]) -> None:
         self.policy.markers = ReadMarkers(id_key)

@@ -25,7 +25,7 @@ from chatd.accounts import (
     Verify,
 )
 from chatd.commands import AccountCmd, BeatCmd, JoinCmd, LeaveCmd, Origin, RenameCmd
-from chatd.effects import HASH_BUSY, Effects, Hash, Settled
+from chatd.effects import HASH_BUSY, Close, Effects, Hash, Settled
 from chatd.hub.base import Stamp
 from chatd.hub.state import Session, Status
 from chatd.protocol import ErrorCode, ProtocolError
@@ -78,14 +78,22 @@ def _now() -> float:
 
 
 def login(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, *, name: str,
-          address: str) -> bool:
+          address: str) -> bool | tuple[Account, str]:
     """Before a connect joins: whether it goes on now (no account involved, or a
-    variant name is to be picked); else its outcome comes later (a hash, a text-mode
-    password prompt). Refusals are ProtocolErrors."""
+    variant name is to be picked), or the account a login token logged in to (and the
+    token's digest); False: its outcome comes later (a hash, a text-mode password
+    prompt). Refusals are ProtocolErrors."""
     acc = hub.acc
     if not acc.on:
         return True
     policy = acc.policy
+    if event.login_token is not None and event.login is None:  # no hash (18.3)
+        found = policy.token_login(name, event.login_token, address, _now())
+        if isinstance(found, tuple):
+            acc.save_token(found[1], found[0].key, _now())
+            device(hub, fx, found[0])
+            return found
+        return True
     account = policy.registered(p.name_key(name))
     if (peer.text and account is not None and event.login is None and not event.decline):
         if policy.mode is AccountsMode.REQUIRED:
@@ -134,6 +142,7 @@ def join_name(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd
         hub.tokens.pop(cmd.sid, None)
         peer = state.settle(cmd.origin.cid) if cmd.origin.node == hub.node else None
         if peer is not None:  # dropped, or logged in from elsewhere, meanwhile
+            acc.issued.pop(peer.cid, None)
             hub.reply(fx, peer, p.Error(
                 ErrorCode.LOGIN_FAILED if account is None else ErrorCode.TOO_MANY_DEVICES,
                 "the account is gone" if account is None
@@ -149,10 +158,13 @@ def join_name(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd
     return name, why, None
 
 
-def joined(hub: Hub[Any], session: Session[Any], account: Account | None) -> None:
-    """A session logged in to `account` joined: an operator if the account is one (18.8)."""
+def joined(hub: Hub[Any], session: Session[Any], account: Account | None,
+           digest: str = "") -> None:
+    """A session logged in to `account` joined: an operator if the account is one (18.8).
+    `digest`: its device's login token's."""
     if account is not None:
         session.account = account.key
+        session.login_digest = digest
         session.oper = session.oper or hub.acc.policy.is_operator(account)
 
 
@@ -234,7 +246,12 @@ def hashed(hub: Hub[Any], fx: Effects[Any], peer: Any, then: object, outcome: ob
         if isinstance(then, LoginThen):
             hub.acc.save(account)  # its last use, for expiry
             device(hub, fx, account)
-            connect(hub, fx, peer, then.event, then.address, account=account)
+            # This device's login token (18.3): the token in its welcome, its digest
+            # through the log to every node.
+            token, digest = policy.tokens.issue(account.key, now)
+            hub.acc.issued[peer.cid] = token
+            fx.publish(AccountCmd(origin, "token", account.key, password_hash=digest))
+            connect(hub, fx, peer, then.event, then.address, account=account, digest=digest)
         elif then.new is not None:
             fx.ops.append(Hash(peer, then.new, None, NewHashThen(then.sid, account.key)))
         else:
@@ -341,9 +358,31 @@ def _operators(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp,
                f"{account.name} an operator"
 
 
+def logout(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
+           event: p.Logout) -> None:
+    """Leave as a disconnect does (3.3), and this device's login token goes (18.3)."""
+    if session.account and session.login_digest:
+        fx.publish(AccountCmd(hub.origin_of(session, peer), "logout", session.account,
+                              password_hash=session.login_digest))
+    hub.unbind(fx, session)
+    fx.publish(LeaveCmd(session.sid))
+    if peer.text:
+        hub.reply(fx, peer, p.farewell(session.name))
+    fx.ops.append(Close(peer))
+
+
 def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -> None:
     acc = hub.acc
     policy = acc.policy
+    if cmd.op == "token":  # a device's login token, issued on its node (its digest)
+        if policy.accounts.get(cmd.key) is not None:
+            policy.tokens.load([(cmd.password_hash, cmd.key, st.now)])
+            acc.save_token(cmd.password_hash, cmd.key, st.now)
+        return
+    if cmd.op == "logout":
+        if policy.tokens.revoke(cmd.password_hash) is not None and acc.sink is not None:
+            acc.sink.drop_token(cmd.password_hash)
+        return
     waiting = acc.waiting.pop(cmd.origin.cid, None) if cmd.origin.node == hub.node else None
 
     def tell(update: p.Update) -> None:
@@ -371,8 +410,13 @@ def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -
     if account is None:
         return
     if cmd.op == "password":
-        policy.password_done(account, cmd.password_hash, None)
+        device = hub.state.sessions.get(cmd.sid)
+        revoked = policy.password_done(account, cmd.password_hash,
+                                       device.login_digest if device is not None else None)
         acc.save(account)
+        if acc.sink is not None:
+            for digest in revoked:
+                acc.sink.drop_token(digest)
         tell(p.AccountNote("password", account.name,
                            f"the password of {account.name} is changed"))
         fx.note = f"account {account.name}: password changed"

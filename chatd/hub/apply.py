@@ -116,7 +116,7 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
     notice_id, key = st.next_id()
     session: Session[Any] = Session(cmd.sid, name, cmd.text, cmd.token_hash, cmd.origin,
                                     address=cmd.address)
-    accounts.joined(hub, session, account)
+    accounts.joined(hub, session, account, cmd.login_digest)
     state.add(session)
     state.enter(session, room, key)  # its peer, bound below, reads the room from then
     markers.entered(hub, session, room.key)
@@ -133,7 +133,8 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
             max_line_bytes=hub.config.max_line_bytes, topic=hub.topic_of(room),
             opers=room.opers(), rooms=(room.name,), max_rooms=hub.config.max_rooms,
             account=account.name if account is not None else "",
-            read=markers.marks(hub, session)))
+            read=markers.marks(hub, session),
+            login_token=hub.acc.issued.pop(cmd.origin.cid, "")))
         hub.send_recent(fx, peer, room)
     hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
     fx.note = f"{hub.tag(cmd.origin)} {name} joined {room.name}"

@@ -80,8 +80,9 @@ def hash_token(secret: str) -> str:
 
 
 def connect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, address: str,
-            *, account: Account | None = None) -> None:
-    """`account`: the login's password verified (chatd.hub.accounts.hashed)."""
+            *, account: Account | None = None, digest: str = "") -> None:
+    """`account`: the login's password verified (chatd.hub.accounts.hashed), `digest`
+    its device's login token's."""
     if hub.state.status(peer) is not None:
         raise ProtocolError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
     name = p.normalize_name(event.name)
@@ -94,15 +95,18 @@ def connect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, addres
         hub.reply(fx, peer, ban_error(ban, name))
         fx.ops.append(Close(peer))
         return
-    if account is None and not (event.resume and _check_token(hub, event.resume)) \
-            and not accounts.login(hub, fx, peer, event, name=name, address=address):
-        return  # a hash or a text-mode password prompt first (PROTOCOL.txt 18.3)
+    if account is None and not (event.resume and _check_token(hub, event.resume)):
+        verdict = accounts.login(hub, fx, peer, event, name=name, address=address)
+        if verdict is False:
+            return  # a hash or a text-mode password prompt first (PROTOCOL.txt 18.3)
+        if verdict is not True:
+            account, digest = verdict  # a login token
     hub.serial += 1
     sid = f"{hub.node}-{hub.serial}"
     secret = secrets.token_urlsafe(18)
     origin = Origin(hub.node, peer.cid)
     join = JoinCmd(origin, sid, name, room, peer.text, hash_token(secret), address=address,
-                   account=account.key if account is not None else "")
+                   account=account.key if account is not None else "", login_digest=digest)
     hub.state.expect(peer)
     hub.tokens[sid] = f"{sid}.{secret}"
     if event.resume:
@@ -310,6 +314,7 @@ EVENTS: dict[type[p.Event], EventHandler] = {
     p.Unregister: joined(accounts.change),
     p.AccountAdmin: joined(accounts.admin),
     p.Read: joined(markers.read),
+    p.Logout: joined(accounts.logout),
 }
 
 COMMANDS: dict[type[Any], CommandHandler] = {

@@ -89,6 +89,7 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
         "beats": dict(hub.beats),
         "accounts": hub.acc.snapshot(),  # PROTOCOL.txt 18.11
         "markers": hub.acc.policy.markers.rows(),
+        "tokens": hub.acc.policy.tokens.rows(),
     }
     sessions = list(hub.state.sessions.values())
     held: list[Held] = []
@@ -204,6 +205,7 @@ def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]
     hub.mod.restore(header.get("moderation", {}))
     hub.acc.restore(header.get("accounts", []))
     hub.acc.restore_markers(header.get("markers", []))
+    hub.acc.restore_tokens(header.get("tokens", []))
     # Lines came in part order, not log order: put the server-wide order right.
     hub.history.inboxes.reindex(hub.state.sessions.values())
 

@@ -49,6 +49,7 @@ class Session(Generic[P]):
     address: str = ""  # the IP address it joined from, for address bans (15.3)
     grace: float = 0.0  # while held: seconds it is held for resume from detached_at
     account: str = ""  # the key of the account it is logged in to (PROTOCOL.txt 18)
+    login_digest: str = ""  # its device's login token's digest (18.3: logout revokes it)
 
     def since(self, room: str) -> Key:
         """Lines of the room before this were not meant for it (it joined after)."""

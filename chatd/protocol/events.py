@@ -43,6 +43,7 @@ class Connect:
     # An account's password (PROTOCOL.txt 18.3); never in a log line or a traceback.
     login: str | None = field(default=None, repr=False)
     decline: bool = False  # text mode: a blank line at the account's password prompt
+    login_token: str | None = field(default=None, repr=False)  # instead of `login` (18.3)
 
 
 @value
@@ -208,6 +209,11 @@ class Password:
 
 
 @value
+class Logout:
+    """Leave as a disconnect does, and revoke this device's login token (18.3)."""
+
+
+@value
 class Unregister:
     """Drop one's own account (18.7)."""
 
@@ -233,12 +239,12 @@ class Read:
     room: str | None = None
 
 
-ACCOUNT_EVENTS: Final = (Register, Password, Unregister, AccountAdmin, Read)
+ACCOUNT_EVENTS: Final = (Register, Password, Unregister, AccountAdmin, Read, Logout)
 
 Event: TypeAlias = (
     Connect | Message | Disconnect | Join | Part | Switch | Who | Rooms | Nick | History | Ping
     | Pong | Help | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
-    | Register | Password | Unregister | AccountAdmin | Read
+    | Register | Password | Unregister | AccountAdmin | Read | Logout
 )
 
 MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)

@@ -41,6 +41,7 @@ class Welcome:
     max_rooms: int = 0  # rooms a user may be in at once (17.11); 0: not announced
     account: str = ""  # the account logged in to (18.3)
     read: tuple[ReadMark, ...] = ()  # the account's markers in the user's rooms (18.5)
+    login_token: str = field(default="", repr=False)  # after a password login (18.3)
 
 
 @value

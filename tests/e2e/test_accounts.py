@@ -198,7 +198,8 @@ async def test_a_registration_is_known_on_every_node_of_a_cluster(
     start_chatd: StartChatd, redis_server: RedisServer,
 ) -> None:
     """18.11: a registration is a command of the log, so the other node knows it at once,
-    and a node started later too (from the snapshot and the log after it)."""
+    and a node started later too (from the snapshot and the log after it); so is a
+    login token issued on another node."""
     one = await start_chatd(*FAST, "--redis", redis_server.url)
     two = await start_chatd(*FAST, "--redis", redis_server.url)
     await _register(one.port, "kate")
@@ -210,7 +211,8 @@ async def test_a_registration_is_known_on_every_node_of_a_cluster(
     await client.send({"type": "disconnect"})
     await client.closed()
     await _wait_gone(late, "kate")
-    _again, welcome = await _login(late.port, "kate")
+    again = await Client.open(late.port)  # the token issued on two, known on late
+    welcome = await again.join("kate", login_token=welcome["login_token"])
     assert welcome["account"] == "kate"
 
 
@@ -367,3 +369,47 @@ async def test_a_line_naming_its_reader_is_marked_for_that_reader_only(
     await dave.recv("ack")
     mark = await alice.recv("message")
     assert mark["mention"] is True
+
+
+async def test_login_tokens_log_in_without_the_password_until_revoked(
+    start_chatd: StartChatd, tmp_path: Path,
+) -> None:
+    """18.3: a password login's welcome carries this device's login token; a connect
+    with it is the account (also after a restart, from the database); a password
+    change revokes the other devices' tokens but the asking device's; logout revokes
+    its own; a token that is none: login_failed."""
+    db = str(tmp_path / "chat.db")
+    server = await start_chatd(*FAST, "--db", db)
+    await _register(server.port, "olga")
+    phone, welcome = await _login(server.port, "olga")
+    phone_token = welcome["login_token"]
+    assert len(phone_token) == 43, welcome
+    await phone.send({"type": "disconnect"})
+    await phone.closed()
+    laptop, welcome = await _login(server.port, "olga")
+    laptop_token = welcome["login_token"]
+    assert laptop_token != phone_token
+    await laptop.send({"type": "password", "password": PASSWORD, "new": "new secret"})
+    assert (await laptop.recv_until(lambda m: m["type"] == "account"))[-1]["event"] == (
+        "password")
+    await laptop.send({"type": "logout"})
+    await laptop.closed()
+    stale = await Client.open(server.port)
+    await stale.send({"type": "connect", "name": "olga", "login_token": phone_token})
+    assert (await stale.recv("error"))["code"] == "login_failed"  # revoked by the change
+    await server.stop()
+    again = await start_chatd(*FAST, "--db", db)
+    client = await Client.open(again.port)
+    await client.send({"type": "connect", "name": "olga", "login_token": laptop_token})
+    assert (await client.recv("error"))["code"] == "login_failed"  # logged out
+    _phone, welcome = await _login(again.port, "olga", "new secret")
+    token = welcome["login_token"]
+    await _phone.send({"type": "disconnect"})
+    await _phone.closed()
+    await again.stop()
+    third = await start_chatd(*FAST, "--db", db)
+    client = await Client.open(third.port)
+    welcome = await client.join("OLGA", login_token=token)
+    assert (welcome["name"], welcome["account"]) == ("olga", "olga")
+    assert "login_token" not in welcome  # a token login keeps its token
+    assert not any(token in line for line in third.log)
