@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Generic
 
 from chatd import protocol as p
+from chatd.accounts import mentions
 from chatd.commands import (
     Origin,
 )
@@ -237,9 +238,20 @@ class Core(Generic[P]):
                   newest: bool, more: bool) -> None:
         """History lines as a page (PROTOCOL.txt 3.8): the writer sends as many as fit
         `page_bytes` in the reader's mode, and charges them (8.3)."""
-        lines = [p.Chat(e.name, e.message, e.id, e.time, room=room.name, history=True)
+        reader = self.reader_named(peer)
+        lines = [p.Chat(e.name, e.message, e.id, e.time, room=room.name, history=True,
+                        mention=bool(reader) and e.name != reader
+                        and mentions(e.message, reader))
                  for e in entries]
         fx.ops.append(Page(peer, room.name, lines, newest, more, self.config.page_bytes))
+
+    def reader_named(self, peer: P) -> str:
+        """The name history lines are marked for, when they name it (18.6): a JSON
+        reader's, with --mentions; "" otherwise."""
+        if not self._config.mentions or peer.text:
+            return ""
+        session = self.state.local.get(peer.cid)
+        return session.name if session is not None else ""
 
     def send_recent(self, fx: Effects[P], peer: P, room: Room[P]) -> None:
         """A joiner's last lines of the room, one page (3.8)."""
@@ -253,16 +265,19 @@ class Core(Generic[P]):
         """A resume's missed lines (10.2), each with its room (None: a private line),
         encoded one at a time as they are written: up to 1,000 lines of 64 KiB in each
         room would be far more than the send queue holds (8.2)."""
-        fx.ops.append(SendPaced(peer, _replay(session.sid, entries)))
+        fx.ops.append(SendPaced(peer, _replay(session.sid, entries,
+                                              self.reader_named(peer))))
         # a replay costs (PROTOCOL.txt 8.3): by the size of its lines' text
         fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e, _ in entries)))
 
 
-def _replay(sid: str, entries: list[tuple[Entry, str | None]]) -> Iterator[p.Update]:
+def _replay(sid: str, entries: list[tuple[Entry, str | None]], reader: str
+            ) -> Iterator[p.Update]:
     for entry, room in entries:
         if entry.sid == sid:
             if entry.ref is not None:  # the ack it may have missed
                 yield p.Ack(entry.ref, entry.id, entry.time)
             continue
         yield p.Chat(entry.name, entry.message, entry.id, entry.time,
-                     room=None if entry.to else room, to=entry.to)
+                     room=None if entry.to else room, to=entry.to,
+                     mention=bool(reader) and not entry.to and mentions(entry.message, reader))

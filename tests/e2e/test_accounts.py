@@ -369,6 +369,15 @@ async def test_a_line_naming_its_reader_is_marked_for_that_reader_only(
     await dave.recv("ack")
     mark = await alice.recv("message")
     assert mark["mention"] is True
+    await alice.send({"type": "history", "limit": 3})  # history lines are marked too
+    page = [m for m in await alice.recv_until(lambda m: m["type"] == "history_end")
+            if m["type"] == "message"]
+    assert [(m["message"], m.get("mention", False)) for m in page] == [
+        ("\u0430lice's turn", True), ("ALICE2 no", False), ("carol, and alice too", True)]
+    await bob.send({"type": "history", "limit": 3})
+    page = [m for m in await bob.recv_until(lambda m: m["type"] == "history_end")
+            if m["type"] == "message" and m.get("history")]
+    assert len(page) == 3 and not any("mention" in m for m in page)
 
 
 async def test_login_tokens_log_in_without_the_password_until_revoked(
