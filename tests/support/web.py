@@ -30,7 +30,7 @@ from playwright.async_api import (
 )
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support.harness import TIMEOUT, Chatd
+from tests.support.harness import TIMEOUT, Chatd, stop_servers
 
 
 class WebChatd(Chatd):
@@ -65,8 +65,7 @@ async def start_web() -> AsyncIterator[StartWeb]:
         return await server.start()
 
     yield start
-    for server in servers:
-        await server.stop()
+    await stop_servers(servers)
 
 
 async def ws_open(server: WebChatd, origin: str | None = None) -> ClientConnection:
