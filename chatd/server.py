@@ -100,6 +100,7 @@ class ServerConfig:
     snapshot_every: float = 5.0
     redis_log_bytes: int = 16 * 1024 * 1024  # the command log's bound (14.6)
     redis_history_bytes: int = 32 * 1024 * 1024  # the room streams' bound in all (14.6)
+    redis_hold_bytes: int = 16 * 1024 * 1024  # commands held while Redis is away (14.4)
     web_port: int | None = None  # also serve the web page and its WebSocket here
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
     web_hosts: tuple[str, ...] = ()  # Host names the web port answers to besides IPs, localhost
@@ -261,6 +262,7 @@ class Server:
                                 snapshot_every=config.snapshot_every,
                                 log_bytes=config.redis_log_bytes,
                                 history_bytes=config.redis_history_bytes,
+                                hold_bytes=config.redis_hold_bytes,
                                 idle=config.history_idle)
         else:
             # Ids go on increasing across restarts: from the clock in microseconds, or
