@@ -16,7 +16,7 @@ Keys (prefix configurable):
                       first, idle ones deleted (streambudget.RoomBudget) and expiring
   chat:snapshot       where the last snapshot is: {key, parts, log_id, bytes}
   chat:snapshot:<id>  the replicated state at log id <id>, for nodes that start later:
-                      a list of parts of about 1 MiB (chatd.replication)
+                      a list of parts of about 1 MiB (chatd.hub.replication)
 
 The room streams are only read by a node that starts later, for the lines older than
 the snapshot (the log holds the rest), so they are written with the snapshot rather
@@ -37,7 +37,6 @@ from typing import Any, Generic
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from chatd import replication
 from chatd.commands import (
     BeatCmd,
     Command,
@@ -47,7 +46,7 @@ from chatd.commands import (
     from_records,
     to_records,
 )
-from chatd.hub import Effects, Entry, Hub, P, Stamp, id_key
+from chatd.hub import Effects, Entry, Hub, P, Stamp, id_key, replication
 from chatd.serverlog import ServerLog
 from chatd.streambudget import (
     LOG_ENTRY_OVERHEAD,
@@ -299,8 +298,7 @@ class RedisBus(Generic[P]):
         else:
             upto, inclusive = (_split(first[0][0]) if first else (2**63, 0)), False
         sink = self.history
-        self.hub.sink = sink
-        self.hub.sink_takes_all = True
+        self.hub.use_sink(sink, takes_all=True)
         rooms = {room.key for room in self.hub.rooms.values()}
         async for raw_key in self.redis.scan_iter(match=f"{self.room_prefix}*", count=1000):
             rooms.add(_str(raw_key)[len(self.room_prefix):])

@@ -120,6 +120,8 @@ from chatd.protocol.textmode import (
     OPER_COMMANDS,
     TEXT_COMMANDS,
     encode_text,
+    farewell,
+    help_info,
     parse_text_line,
     text_lines,
     visible,
@@ -155,7 +157,7 @@ from chatd.protocol.updates import (
     error_of,
     json_line,
 )
-from chatd.protocol.values import is_value, value
+from chatd.protocol.values import value
 from chatd.protocol.wire import decode_update, encode_json, to_wire
 
 __all__ = [
@@ -249,9 +251,10 @@ __all__ = [
     "encode_json",
     "encode_text",
     "error_of",
+    "farewell",
     "format_time",
+    "help_info",
     "help_table",
-    "is_value",
     "json_line",
     "looks_like_json",
     "name_key",
