@@ -16,6 +16,7 @@ from chatd.accounts import (
     RegistrationMode,
 )
 from chatd.hub.base import HubConfig, id_key
+from chatd.protocol import name_key
 
 
 class AccountsSink(Protocol):
@@ -52,6 +53,10 @@ class AccountsPart:
         # Login tokens issued on this node, by connection, until their welcome (18.3).
         self.issued: dict[int, str] = {}
         self.expired_at = 0.0
+
+    def reload(self, config: HubConfig) -> None:
+        """The accounts named by --oper / CHATD_OPERS may change with a reload."""
+        self.policy.oper_keys = frozenset(name_key(name) for name, _ in config.opers)
 
     @property
     def on(self) -> bool:

@@ -62,6 +62,7 @@ class Core(Generic[P]):
     @config.setter
     def config(self, config: HubConfig) -> None:  # a reload (chatd.server)
         self._config = self.history.config = config
+        self.acc.reload(config)  # --oper's accounts (18.8)
 
     def use_sink(self, sink: HistorySink, takes_all: bool) -> None:
         """Room lines go to `sink` from now on: every one (`takes_all`), or only those
