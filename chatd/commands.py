@@ -178,7 +178,9 @@ class AccountCmd:
     """A change of the accounts (PROTOCOL.txt 18.11), carrying a hash, never a password:
     `op` "register" (name, password hash; `sid` the registering session, "" before
     joining), "password" (the new hash), "drop" (an unregister: `sid` the device; or
-    an operator's drop), and an operator's "oper", "deoper", "rename" (to `name`)."""
+    an operator's drop), and an operator's "oper", "deoper", "rename" (to `name`);
+    "token" (a device's login token's digest in `password_hash`), "logout" (the same,
+    revoked), "failed" (a wrong password for the account from the address `name`)."""
 
     origin: Origin
     op: str

@@ -240,8 +240,8 @@ def hashed(hub: Hub[Any], fx: Effects[Any], peer: Any, then: object, outcome: ob
             else policy.accounts.get(then.key)
         if account is None:
             raise ProtocolError(ErrorCode.LOGIN_FAILED, "the account is gone")
-        if outcome is not True:
-            fx.audit = policy.failed_line(account, then.address, now).removeprefix("audit: ")
+        if outcome is not True:  # counted on every node alike: a command of the log
+            fx.publish(AccountCmd(origin, "failed", account.key, then.address))
         account = policy.login_done(account, outcome is True, then.address, now)
         if isinstance(then, LoginThen):
             hub.acc.save(account)  # its last use, for expiry
@@ -378,6 +378,12 @@ def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -
         if policy.accounts.get(cmd.key) is not None:
             policy.tokens.load([(cmd.password_hash, cmd.key, st.now)])
             acc.save_token(cmd.password_hash, cmd.key, st.now)
+        return
+    if cmd.op == "failed":  # a wrong password for the account from `name`, an address
+        if (account := policy.accounts.get(cmd.key)) is not None:
+            line = policy.failed_line(account, cmd.name, st.now).removeprefix("audit: ")
+            if cmd.origin.node == hub.node:  # logged where the password was checked
+                fx.audit = line
         return
     if cmd.op == "logout":
         if policy.tokens.revoke(cmd.password_hash) is not None and acc.sink is not None:
