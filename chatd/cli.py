@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history-on-join", type=_count, default=DEFAULTS.hub.history_on_join,
                       metavar="N",
                       help="lines of history a joiner receives")
+    chat.add_argument("--max-rooms", type=_count, default=DEFAULTS.hub.max_rooms, metavar="N",
+                      help="rooms one user may be in at once (at least 1); one more join "
+                           "gets too_many_rooms")
     chat.add_argument("--db", "--history-db", dest="history_db", metavar="PATH",
                       help="keep history, bans and topics in this SQLite file, so they "
                            "survive restarts (default: memory only); --history-db is its "
@@ -291,6 +294,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             history_memory=max(64 * 1024, args.history_memory),
             private_memory=max(64 * 1024, args.private_memory),
             max_line_bytes=args.max_line_bytes,
+            max_rooms=max(1, args.max_rooms),
             page_bytes=max(1, min(256 * 1024, args.max_send_queue // 2)),
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",

@@ -21,7 +21,10 @@ Vocabulary (a peer is a connection as the core knows it; the shell chooses its t
   Page       history lines for one peer, as many as fit `limit` bytes as sent (3.8),
              then their history_end; the lines' bytes are charged to flood control.
   Broadcast  an update for every member of a room (its local peers) but `skip`.
-  Enter/Exit a peer starts/stops receiving a room's broadcasts.
+  Multicast  an update for some members of a room (`peers`), encoded once per mode they
+             read the room in (a nick for those sharing no earlier room, 17.7).
+  Enter/Exit a peer starts/stops receiving a room's broadcasts; a text-mode peer reads
+             the rooms other than its current one `prefixed` with "[room] " (17.10).
   Deliver    a client event a link read, for the hub (chatd.hub.Hub.handle).
   Leave      the peer's session ends here (or is held for resume when `resumable`).
   Close      write what the peer is owed, then close its connection.
@@ -91,9 +94,18 @@ class Broadcast(Generic[P]):
 
 @final
 @dataclass(slots=True)
+class Multicast(Generic[P]):
+    room: str  # its key
+    update: Update
+    peers: list[P]
+
+
+@final
+@dataclass(slots=True)
 class Enter(Generic[P]):
     room: str
     peer: P
+    prefixed: bool = False  # text mode: not its current room (PROTOCOL.txt 17.10)
 
 
 @final
@@ -175,7 +187,8 @@ class Charge(Generic[P]):
 # What a link returns (chatd.link): effects on its own connection.
 LinkOp: TypeAlias = (Send[P] | Deliver[P] | Leave[P] | Close[P] | Abort[P] | Log[P]
                      | WrongPassword[P])
-Op: TypeAlias = (LinkOp[P] | Reply[P] | SendPaced[P] | Page[P] | Broadcast[P] | Enter[P] | Exit[P]
+Op: TypeAlias = (LinkOp[P] | Reply[P] | SendPaced[P] | Page[P] | Broadcast[P] | Multicast[P]
+                 | Enter[P] | Exit[P]
                  | Publish | Settled[P] | Released | Charge[P])
 
 

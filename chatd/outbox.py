@@ -4,17 +4,22 @@ Nothing here awaits a client (the flush is scheduled on the event loop). The she
 replays each `Effects` (chatd.effects) here in order. The hub speaks updates; they
 become bytes here (`encode`), in the mode of whoever reads them: a room's update once
 per mode that has readers in the room (`broadcast_update`), not once per reader. A room
-is two channels, one a mode: (room key, text mode?).
+is three channels, one a mode: (room key, mode): JSON, text for those whose current room
+it is, and text with the room's name before each line for those who have it among
+their other rooms (PROTOCOL.txt 17.10).
 
 `send` appends bytes for one connection to its outbox. `broadcast` stores a
 line once, in its channel's turn buffer; at the flush every member that had nothing
 special this turn gets the same joined bytes, so a line costs O(1) when it is broadcast
 and each member one write per turn, however many lines the turn held. Members with a
 share of their own (the senders, whose lines skip them; those who got a reply or joined
-mid-turn) get their own join, in order. `enter` and `exit` keep the writer's own
-membership of each channel: on `exit`, what the channel owed the member so far moves to
-its outbox first, so every connection gets exactly its lines, in order. A channel with
-no members and nothing to write is forgotten.
+mid-turn) get their own join, in order. A connection reads one channel of each of its
+rooms: each broadcast and reply has its place in the turn (`seq`), and one whose lines
+this turn come from more than one channel, or with replies, gets them merged in that
+order (so its last id seen is a true mark for a resume, 10.2). `enter` and `exit` keep
+the writer's own membership of each channel: on `exit`, what the channel owed the member
+so far stays owed in its place, so every connection gets exactly its lines, in order. A
+channel with no members and nothing to write is forgotten.
 
 Past `max_send_queue` bytes handed to a connection's outlet and not yet sent, it is cut
 off (PROTOCOL.txt 8.2). `send_paced` lines (a resume's replay) are written only while
@@ -26,14 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeAlias
 
 from chatd import protocol as p
 from chatd.effects import Page
 from chatd.serverlog import ServerLog
 
-Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
+Channel: TypeAlias = tuple[str, int]  # (room key, mode: JSON, TEXT or PREFIXED)
+JSON, TEXT, PREFIXED = 0, 1, 2
 
 # After a flush in which one room took long (a join announced to thousands: over
 # SPREAD_AFTER), the next flush waits as long as that flush took, up to SPREAD_MAX:
@@ -68,6 +74,14 @@ def encode(update: p.Update, text: bool) -> bytes:
     return p.encode_text(update) if text else p.encode_json(update)
 
 
+def encode_in(update: p.Update, mode: int) -> bytes:
+    """An update as a channel of that mode reads it."""
+    if mode == JSON:
+        return p.encode_json(update)
+    room = getattr(update, "room", None) if mode == PREFIXED else None
+    return p.encode_text(update, p.room_prefix(room)) if room else p.encode_text(update)
+
+
 def page_parts(page: Page[Any], text: bool) -> tuple[list[p.Update], list[bytes]]:
     """What a `Page` sends a reader in that mode, and its bytes: the lines that fit the
     page's limit as sent (PROTOCOL.txt 3.8: at least one, the oldest or the `newest`;
@@ -98,12 +112,12 @@ class Receiver(Protocol):
         """Its mode: which channel of a room it reads."""
         ...
 
-
-    out: list[bytes]  # bytes for it alone, in order
+    out: list[bytes]  # bytes for it alone, written before its share of this turn
     queued: bool  # in the writer's dirty list
-    buffer: ChannelBuffer | None  # the turn buffer of the channel it is in
-    buffer_from: int  # where its share of that buffer's broadcasts starts this turn
-    buffer_own: list[tuple[int, bytes]] | None  # its replies: (broadcasts before, bytes)
+    bufs: list[ChannelBuffer]  # the turn buffers of the channels it reads (one a room)
+    starts: dict[ChannelBuffer, int] | None  # where its share of a buffer starts this turn
+    own: list[tuple[int, bytes]] | None  # its replies this turn: (place in the turn, bytes)
+    special: bool  # its share this turn is its own (in the writer's special list)
     closing: bool
     gone: bool
 
@@ -114,37 +128,29 @@ class Receiver(Protocol):
 
 
 class ChannelBuffer:
-    """One channel's members, and its broadcasts during one loop turn (replies wait on
-    their member)."""
+    """One channel's members, and its broadcasts during one loop turn, each with its
+    place in the turn (`seq`, across channels)."""
 
-    __slots__ = ("channel", "data", "dirty", "peers", "skip", "special")
+    __slots__ = ("channel", "data", "dirty", "peers", "seq", "skip")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.peers: set[Receiver] = set()
         self.data: list[bytes] = []  # the broadcasts
         self.skip: list[Receiver | None] = []  # each goes to all members but this one
-        self.special: set[Receiver] = set()  # members whose share is not the common one
+        self.seq: list[int] = []  # each one's place in the turn
         self.dirty = False
 
-    def share(self, conn: Receiver) -> bytes:
-        """What this turn owes one member: the broadcasts from where it joined, less its
-        own lines, with its replies in between where they came."""
-        at = conn.buffer_from
-        parts: list[bytes] = []
-        for pos, reply in conn.buffer_own or ():
-            if pos > at:
-                self._others(conn, at, pos, parts)
-            parts.append(reply)
-            at = max(at, pos)
-        self._others(conn, at, len(self.data), parts)
-        return b"".join(parts)
+    def owed(self, conn: Receiver, start: int) -> list[tuple[int, bytes]]:
+        """The broadcasts from `start` not sent by `conn`, with their places."""
+        data, skip, seq = self.data, self.skip, self.seq
+        return [(seq[i], data[i]) for i in range(start, len(data)) if skip[i] is not conn]
 
-    def _others(self, conn: Receiver, start: int, stop: int, parts: list[bytes]) -> None:
-        """The broadcasts in [start, stop) not sent by `conn`, onto `parts`: whole runs
-        at a time, found with list.index (C), not a test per line (a sender's share is
-        computed every turn it talks). Sinks compare by identity, as index needs."""
-        data, skip, at = self.data, self.skip, start
+    def others(self, conn: Receiver, start: int, parts: list[bytes]) -> None:
+        """The broadcasts from `start` not sent by `conn`, onto `parts`: whole runs at a
+        time, found with list.index (C), not a test per line (a sender's share is
+        computed every turn it talks). Receivers compare by identity, as index needs."""
+        data, skip, at, stop = self.data, self.skip, start, len(self.data)
         while at < stop:
             try:
                 own = skip.index(conn, at, stop)
@@ -157,10 +163,7 @@ class ChannelBuffer:
     def clear(self) -> None:
         self.data.clear()
         self.skip.clear()
-        for conn in self.special:
-            if conn.buffer is self:  # its share here is written; others' are not ours
-                conn.buffer_from, conn.buffer_own = 0, None
-        self.special.clear()
+        self.seq.clear()
         self.dirty = False
 
 
@@ -189,6 +192,8 @@ class Writer:
         self.rooms: dict[str, list[ChannelBuffer]] = {}  # a room's channels, one a mode
         self._dirty_channels: list[ChannelBuffer] = []
         self._dirty: list[Receiver] = []
+        self._special: list[Receiver] = []  # connections whose share is their own this turn
+        self._seq = 0  # the place of the turn's last broadcast or reply
         self._pending = False  # a flush is scheduled
         self._wait = 0.0  # seconds before the next flush (see SPREAD_AFTER)
         self._paced: dict[Receiver, Paced] = {}
@@ -222,26 +227,66 @@ class Writer:
             return
         for buf in bufs:
             if buf.peers:
-                self._store(buf, p.encode_text(update) if buf.channel[1]
-                            else p.encode_json(update), skip)
+                self._store(buf, encode_in(update, buf.channel[1]), skip)
 
-    def enter_room(self, room: str, conn: Receiver) -> None:
-        self.enter((room, conn.text), conn)
+    def multicast_update(self, room: str, update: p.Update, conns: Sequence[Receiver]
+                         ) -> None:
+        """An update for some members of the room: encoded once per mode they read the
+        room in (a connection not in the room reads it plain)."""
+        made: dict[int, bytes] = {}
+        for conn in conns:
+            buf = _buffer_of(conn, room)
+            mode = buf.channel[1] if buf is not None else int(conn.text)
+            data = made.get(mode)
+            if data is None:
+                data = made[mode] = encode_in(update, mode)
+            if data:
+                self.send(conn, data)
+
+    def enter_room(self, room: str, conn: Receiver, prefixed: bool = False) -> None:
+        self.enter((room, (PREFIXED if prefixed else TEXT) if conn.text else JSON), conn)
 
     def exit_room(self, room: str, conn: Receiver) -> None:
-        self.exit((room, conn.text), conn)
+        buf = _buffer_of(conn, room)
+        if buf is not None:
+            self.exit(buf.channel, conn)
 
     # ------------------------------------------------------------------ bytes
 
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _special_now(self, conn: Receiver) -> None:
+        """Its share this turn is computed on its own at the flush."""
+        if not conn.special:
+            conn.special = True
+            self._special.append(conn)
+            self._schedule()
+
+    def _share(self, conn: Receiver) -> bytes:
+        """What this turn owes `conn` so far: its channels' broadcasts from where it
+        entered, less its own lines, and its replies, in the order they were made."""
+        starts, own = conn.starts, conn.own
+        live = [buf for buf in conn.bufs if buf.data]
+        if not own and len(live) <= 1:  # one channel: whole runs, no sort
+            parts: list[bytes] = []
+            for buf in live:
+                buf.others(conn, starts.get(buf, 0) if starts else 0, parts)
+            return b"".join(parts)
+        placed = list(own or ())
+        for buf in live:
+            placed += buf.owed(conn, starts.get(buf, 0) if starts else 0)
+        placed.sort(key=_first)
+        return b"".join([data for _, data in placed])
+
     def send(self, conn: Receiver, data: bytes) -> None:
-        """Bytes for one connection, in order with its channel's lines of this turn."""
-        buf = conn.buffer
-        if buf is not None:
-            if conn.buffer_own is None:
-                conn.buffer_own = []
-            conn.buffer_own.append((len(buf.data), data))
-            buf.special.add(conn)
-            self._mark(buf)
+        """Bytes for one connection, in order with its channels' lines of this turn."""
+        if conn.bufs or conn.own:
+            if conn.own is None:
+                conn.own = []
+            conn.own.append((self._next(), data))
+            self._special_now(conn)
         else:
             self._to_outbox(conn, data)
         self.lines_out += 1
@@ -250,11 +295,10 @@ class Writer:
         """Lines for one connection, after what it was sent so far and before anything
         sent after: written as its send queue drains (PROTOCOL.txt 8.2, 10.2), never
         more than half the queue ahead of the client."""
-        buf = conn.buffer
-        if buf is not None and (buf.data or conn.buffer_own):  # what it is owed so far
-            owed = buf.share(conn)
-            conn.buffer_from, conn.buffer_own = len(buf.data), None
-            buf.special.add(conn)
+        if conn.special:  # what it is owed so far; from now on only what comes after
+            owed = self._share(conn)
+            conn.own = None
+            conn.starts = {buf: len(buf.data) for buf in conn.bufs if buf.data} or None
             if owed:
                 conn.out.append(owed)
         paced = self._paced.get(conn)
@@ -278,8 +322,9 @@ class Writer:
     def _store(self, buf: ChannelBuffer, data: bytes, skip: Receiver | None) -> None:
         buf.data.append(data)
         buf.skip.append(skip)
-        if skip is not None and skip.buffer is buf:  # a sender of the other mode is not here
-            buf.special.add(skip)
+        buf.seq.append(self._next())
+        if skip is not None and skip in buf.peers:  # a sender of the other mode is not here
+            self._special_now(skip)
             self.lines_out -= 1
         # Counted here, once a line, not once a receiver at the flush (the fan-out stays
         # one shared write per member); an update is one line in JSON and nearly always
@@ -292,25 +337,33 @@ class Writer:
         if buf is None:
             buf = self.channels[channel] = ChannelBuffer(channel)
             self.rooms.setdefault(channel[0], []).append(buf)
+        if conn in buf.peers:
+            return
         buf.peers.add(conn)
-        conn.buffer = buf
+        conn.bufs.append(buf)
         if buf.data:  # its share starts after what was broadcast before it entered
-            conn.buffer_from = len(buf.data)
-            buf.special.add(conn)
+            if conn.starts is None:
+                conn.starts = {}
+            conn.starts[buf] = len(buf.data)
+            self._special_now(conn)
 
     def exit(self, channel: Channel, conn: Receiver) -> None:
         buf = self.channels.get(channel)
-        if buf is None or conn.buffer is not buf:
+        if buf is None or conn not in buf.peers:
             return
-        if buf.data or conn.buffer_own:  # settle what it is owed so far, before it leaves
-            owed = buf.share(conn)
+        starts = conn.starts
+        start = starts.pop(buf, 0) if starts else 0
+        if start < len(buf.data):  # what it is owed so far stays owed, in its place
+            owed = buf.owed(conn, start)
             if owed:
-                self._to_outbox(conn, owed)
-        if conn.closing and not conn.queued:  # the channel's flush was to close it
-            self._to_outbox(conn, b"")
-        buf.special.discard(conn)
+                if conn.own is None:
+                    conn.own = []
+                conn.own += owed
+                self._special_now(conn)
+        if conn.closing:  # the channel's flush was to close it
+            self._special_now(conn)
         buf.peers.discard(conn)
-        conn.buffer, conn.buffer_from, conn.buffer_own = None, 0, None
+        conn.bufs.remove(buf)
         if not buf.peers and not buf.dirty:
             self._forget(buf)
 
@@ -327,10 +380,8 @@ class Writer:
         if conn in self._paced:
             self._to_outbox(conn, b"")  # closed once its paced lines are written
             return True
-        buf = conn.buffer
-        if buf is not None:
-            buf.special.add(conn)  # its share is written (and it is closed) at the flush
-            self._mark(buf)
+        if conn.bufs or conn.special:
+            self._special_now(conn)  # its share is written (and it is closed) at the flush
             return True
         return conn.queued
 
@@ -367,19 +418,31 @@ class Writer:
         channels, self._dirty_channels = self._dirty_channels, []
         for buf in channels:
             room_started = clock()
-            special = buf.special
             if buf.data:
-                common = b"".join(buf.data)  # nobody outside `special` is a sender
+                common = b"".join(buf.data)  # nobody but the special ones is a sender
                 # A copy: a write can end a connection, which changes the channel's set.
                 for conn in tuple(buf.peers):
-                    self._write(conn, buf.share(conn) if conn in special else common)
-            else:  # only replies this turn: just their receivers
-                for conn in tuple(special):
-                    self._write(conn, buf.share(conn))
+                    if conn.special:
+                        continue
+                    if len(conn.bufs) > 1 and any(
+                            other.data for other in conn.bufs if other is not buf):
+                        self._special_now(conn)  # lines of two channels: in their order
+                        continue
+                    self._write(conn, common)
+            costliest = max(costliest, clock() - room_started)
+        special, self._special = self._special, []
+        for conn in special:
+            if conn.special:
+                data = self._share(conn)
+                conn.special, conn.starts, conn.own = False, None, None
+                self._write(conn, data)
+        for buf in channels:
             buf.clear()
             if not buf.peers and self.channels.get(buf.channel) is buf:
                 self._forget(buf)
-            costliest = max(costliest, clock() - room_started)
+        for conn in self._special:  # made special by a write just now (a drop): the
+            conn.starts = None  # buffers it counted in are empty again
+        self._seq = 0
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             if conn.queued:
@@ -457,6 +520,18 @@ class Writer:
                          f"{self.max_send_queue} bytes (the client is not reading)")
         self.cut_off += 1
         conn.drop("send queue full")
+
+
+def _buffer_of(conn: Receiver, room: str) -> ChannelBuffer | None:
+    """The buffer of the room's channel the connection reads, if any."""
+    for buf in conn.bufs:
+        if buf.channel[0] == room:
+            return buf
+    return None
+
+
+def _first(placed: tuple[int, bytes]) -> int:
+    return placed[0]
 
 
 def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:

@@ -170,8 +170,8 @@ class Connection:
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
-        "gone", "drop_reason", "buffer", "buffer_from", "buffer_own", "held_sid", "linger",
-        "counted",
+        "gone", "drop_reason", "bufs", "starts", "own", "special", "held_sid",
+        "linger", "counted",
     )
 
     def __init__(self, server: Server, cid: int, outlet: Outlet, *, ip: str, address: str,
@@ -188,9 +188,10 @@ class Connection:
         self.closing = False  # close once the outbox is written
         self.gone = False  # the connection has ended
         self.drop_reason: str | None = None
-        self.buffer: ChannelBuffer | None = None  # chatd.outbox: its channel's turn buffer
-        self.buffer_from = 0
-        self.buffer_own: list[tuple[int, bytes]] | None = None
+        self.bufs: list[ChannelBuffer] = []  # chatd.outbox: its channels' turn buffers
+        self.starts: dict[ChannelBuffer, int] | None = None
+        self.own: list[tuple[int, bytes]] | None = None
+        self.special = False
         self.held_sid: str | None = None  # its session, when held for resume after it
         self.linger: asyncio.TimerHandle | None = None  # cuts it off if closing takes long
         self.counted = True  # holds a slot against the connection limits
@@ -629,6 +630,8 @@ class Server:
                 self._handle(op.peer, op.event)
             elif isinstance(op, ef.Broadcast):
                 writer.broadcast_update(op.room, op.update, op.skip)
+            elif isinstance(op, ef.Multicast):
+                writer.multicast_update(op.room, op.update, op.peers)
             elif isinstance(op, ef.Publish):
                 self.bus.publish(op.commands)
             elif isinstance(op, ef.Reply):
@@ -638,7 +641,7 @@ class Server:
             elif isinstance(op, ef.Send):
                 writer.send(op.peer, op.data)
             elif isinstance(op, ef.Enter):
-                writer.enter_room(op.room, op.peer)
+                writer.enter_room(op.room, op.peer, op.prefixed)
             elif isinstance(op, ef.Exit):
                 writer.exit_room(op.room, op.peer)
             elif isinstance(op, ef.Close):

@@ -27,12 +27,14 @@ from chatd.commands import (
     Command,
     DetachCmd,
     JoinCmd,
+    JoinRoomCmd,
     LeaveCmd,
-    MoveCmd,
     Origin,
+    PartCmd,
     RenameCmd,
     ResumeCmd,
     SayCmd,
+    SwitchCmd,
 )
 from chatd.effects import Effects
 from chatd.hub.base import Entry, HubConfig, Key, P, Peer, Stamp, entry_cost, id_key
@@ -43,7 +45,7 @@ from chatd.moderation import ModerationSink
 
 __all__ = [
     "BeatCmd", "Command", "DetachCmd", "Effects", "Entry", "HistorySink", "Hub", "HubConfig",
-    "JoinCmd", "Key", "LeaveCmd", "ModerationSink", "MoveCmd", "Origin", "P", "Peer",
-    "RenameCmd", "ResumeCmd", "Room", "SayCmd", "Session", "Stamp", "Status", "entry_cost",
-    "id_key",
+    "JoinCmd", "JoinRoomCmd", "Key", "LeaveCmd", "ModerationSink", "Origin", "P",
+    "PartCmd", "Peer", "RenameCmd", "ResumeCmd", "Room", "SayCmd", "Session", "Stamp",
+    "Status", "SwitchCmd", "entry_cost", "id_key",
 ]

@@ -1,5 +1,6 @@
 """Commands carried out in log order, on every node alike (chatd.bus, chatd.cluster):
-a line said, a session joined, resumed, held, ended, moved or renamed, a heartbeat.
+a line said, a session joined, resumed, held or ended, a room joined, parted or made
+current (PROTOCOL.txt 17), a session renamed, a heartbeat.
 Each handler changes the state through `State`'s methods and tells the local peers."""
 
 from __future__ import annotations
@@ -15,23 +16,25 @@ from chatd.commands import (
     BeatCmd,
     DetachCmd,
     JoinCmd,
+    JoinRoomCmd,
     LeaveCmd,
-    MoveCmd,
     Origin,
+    PartCmd,
     RenameCmd,
     ResumeCmd,
     SayCmd,
+    SwitchCmd,
 )
 from chatd.effects import Broadcast, Close, Effects, Released, Settled
 from chatd.hub.base import Entry, Stamp, id_key
-from chatd.hub.state import Session, Status
+from chatd.hub.state import Room, Session, Status
 from chatd.moderation import ban_error
 from chatd.protocol import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
     from chatd.hub.core import Core as Hub
 
-C = TypeVar("C", LeaveCmd, DetachCmd, MoveCmd, RenameCmd)
+C = TypeVar("C", LeaveCmd, DetachCmd, JoinRoomCmd, PartCmd, SwitchCmd, RenameCmd)
 
 
 def of_session(handler: Callable[[Hub[Any], Effects[Any], Session[Any], C, Stamp], None]
@@ -48,6 +51,15 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
     sender = hub.state.sessions.get(cmd.sid)
     if sender is None:
         return
+    room = None
+    if cmd.to is None:
+        where = p.name_key(cmd.room) if cmd.room is not None else sender.room
+        if where not in sender.rooms:  # parted meanwhile, or never joined (17.5)
+            hub.answer(fx, cmd.origin, p.Error(
+                ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room or 'any room'}; your "
+                "line was not sent", cmd.ref))
+            return
+        room = hub.state.rooms[where]
     line_id, key = st.next_id()
     if cmd.to is not None:
         target = hub.state.named(cmd.to)
@@ -66,7 +78,7 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
         fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
         fx.about = ("private", cmd.origin, sender.name, None)
     else:
-        room = hub.state.rooms[sender.room]
+        assert room is not None
         fx.ops.append(Broadcast(room.key, p.Chat(sender.name, cmd.message, line_id, st.time,
                                                  room.name), sender.peer))
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
@@ -108,7 +120,7 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
             name, room.name, room.users(), token,
             notice=notice, server=hub.config.server_name,
             max_line_bytes=hub.config.max_line_bytes, topic=hub.topic_of(room),
-            opers=room.opers()))
+            opers=room.opers(), rooms=(room.name,), max_rooms=hub.config.max_rooms))
         hub.send_recent(fx, peer, room)
     hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
     fx.note = f"{hub.tag(cmd.origin)} {name} joined {room.name}"
@@ -145,25 +157,38 @@ def resume(hub: Hub[Any], fx: Effects[Any], cmd: ResumeCmd, st: Stamp) -> None:
         fx.ops.append(Released(session.sid))
     # The resumed session keeps its old token: a client may resume any number of times.
     peer = _attach(hub, fx, session, cmd.origin)
-    room = hub.state.rooms[session.room]
-    fx.note = f"{hub.tag(cmd.origin)} {session.name} resumed in {room.name}"
-    fx.about = ("resume", cmd.origin, session.name, room.name)
+    rooms = [hub.state.rooms[key] for key in session.rooms]
+    room = hub.state.rooms.get(session.room)
+    where = room.name if room is not None else "no room"
+    fx.note = f"{hub.tag(cmd.origin)} {session.name} resumed in {where}"
+    fx.about = ("resume", cmd.origin, session.name, room.name if room is not None else None)
     if cmd.origin.node == hub.node:
         hub.resumes += 1
     if peer is None:
         return
     hub.reply(fx, peer, p.Welcome(
-        session.name, room.name, room.users(), "", resumed=True,
+        session.name, room.name if room is not None else "",
+        room.users() if room is not None else (), "", resumed=True,
         server=hub.config.server_name, max_line_bytes=hub.config.max_line_bytes,
-        topic=hub.topic_of(room), opers=room.opers()))
+        topic=hub.topic_of(room) if room is not None else "",
+        opers=room.opers() if room is not None else (), rooms=hub.room_names(session),
+        max_rooms=hub.config.max_rooms))
+    for other in rooms:  # the others' people and topics, as a join would give (17.9)
+        if other is not room:
+            hub.reply(fx, peer, p.WhoList(other.name, other.users(), opers=other.opers()))
+            if topic := hub.topic_of(other):
+                hub.reply(fx, peer, p.Topic(other.name, topic))
     seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0, 0)
-    start = max(seen, session.since)
-    lines = hub.history.retained(room.key)
-    missed = lines[bisect.bisect_right(lines, start, key=lambda e: e.key):]
-    private = [e for e in session.inbox or () if e.key > seen]
-    entries = sorted([*missed, *private], key=lambda e: e.key)
+    entries: list[tuple[Entry, str | None]] = []
+    for each in rooms:  # every missed line of every room, and the private ones, in order
+        start = max(seen, session.since(each.key))
+        lines = hub.history.retained(each.key)
+        entries += [(e, each.name) for e in
+                    lines[bisect.bisect_right(lines, start, key=lambda e: e.key):]]
+    entries += [(e, None) for e in session.inbox or () if e.key > seen]
+    entries.sort(key=lambda pair: pair[0].key)
     if entries:
-        hub.send_paced(fx, peer, session, room, entries)
+        hub.send_paced(fx, peer, session, entries)
 
 
 def beat(hub: Hub[Any], fx: Effects[Any], cmd: BeatCmd, st: Stamp) -> None:
@@ -236,28 +261,81 @@ def remove(hub: Hub[Any], fx: Effects[Any], session: Session[Any], st: Stamp,
         fx.about = ("leave", None, session.name, room.name)
 
 
-def move(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: MoveCmd, st: Stamp, *,
-         said: str | None = None) -> None:
-    old, new = hub.state.rooms[session.room], hub.state.room(cmd.room)
-    if old is new:
+def join_room(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: JoinRoomCmd,
+              st: Stamp) -> None:
+    """One more room, which becomes the current one (PROTOCOL.txt 17.2)."""
+    key = p.name_key(cmd.room)
+    if key in session.rooms:  # the log decides: a join may have overtaken another
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.ALREADY_IN_ROOM, f"you are in {hub.state.rooms[key].name} already "
+            f"(/switch {hub.state.rooms[key].name} to talk there)"))
         return
-    peer = session.peer
-    hub.exit_room(fx, session, old)
-    left_id, _ = st.next_id()
-    hub.broadcast(fx, old, p.Left(session.name, old.name,
-                                  said or f"{session.name} left for {new.name}", left_id,
-                                  st.time))
+    most = hub.config.max_rooms
+    if len(session.rooms) >= most:
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.TOO_MANY_ROOMS, f"you are in {most} rooms, the most this server "
+            "allows: /part one first"))
+        return
+    enter(hub, fx, session, hub.state.room(cmd.room), st)
+
+
+def enter(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any],
+          st: Stamp) -> None:
+    """The session joins the room and talks there: it gets the room's people, topic and
+    last lines, then the room (the joiner too) sees it join."""
     joined_id, key = st.next_id()
-    hub.enter_room(fx, session, new, key)
+    hub.enter_room(fx, session, room, key)
+    peer = session.peer
     if peer is not None:
-        hub.reply(fx, peer, p.WhoList(new.name, new.users(), opers=new.opers()))
-        if topic := hub.topic_of(new):
-            hub.reply(fx, peer, p.Topic(new.name, topic))
-        hub.send_recent(fx, peer, new)
-    hub.broadcast(fx, new, p.Joined(session.name, new.name,
-                                    f"{session.name} joined", joined_id, st.time))
-    fx.note = f"{session.name} moved from {old.name} to {new.name}"
-    fx.about = ("move", None, session.name, new.name)
+        hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))
+        if topic := hub.topic_of(room):
+            hub.reply(fx, peer, p.Topic(room.name, topic))
+        hub.send_recent(fx, peer, room)
+    hub.broadcast(fx, room, p.Joined(session.name, room.name, f"{session.name} joined",
+                                     joined_id, st.time))
+    if peer is not None and peer.text:  # a person at nc: where their lines go now
+        hub.reply(fx, peer, p.Switched(room.name))
+    fx.note = f"{session.name} joined {room.name}"
+    fx.about = ("join", None, session.name, room.name)
+
+
+def part(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: PartCmd, st: Stamp
+         ) -> None:
+    """Leave one room (PROTOCOL.txt 17.3)."""
+    key = p.name_key(cmd.room) if cmd.room is not None else session.room
+    room = hub.state.rooms.get(key)
+    if room is None or key not in session.rooms:
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room or 'any room'}"))
+        return
+    leave_room(hub, fx, session, room, st, said=f"{session.name} left {room.name}")
+
+
+def leave_room(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any],
+               st: Stamp, *, said: str) -> None:
+    """A membership ends: the room, the leaver included, sees it go ("part": true)."""
+    left_id, _ = st.next_id()
+    hub.broadcast(fx, room, p.Left(session.name, room.name, said, left_id, st.time,
+                                   part=True))
+    current = session.room
+    hub.exit_room(fx, session, room)
+    peer = session.peer
+    if peer is not None and peer.text and session.room != current and session.room:
+        hub.reply(fx, peer, p.Switched(hub.state.rooms[session.room].name))
+    fx.note = f"{session.name} left {room.name}"
+    fx.about = ("part", None, session.name, room.name)
+
+
+def switch(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: SwitchCmd,
+           st: Stamp) -> None:
+    """Talk in another of one's rooms (PROTOCOL.txt 17.4)."""
+    key = p.name_key(cmd.room)
+    if key not in session.rooms:
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room} (/join it first)"))
+        return
+    hub.switch_room(fx, session, key)
+    hub.answer(fx, cmd.origin, p.Switched(hub.state.rooms[key].name))
 
 
 def rename(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: RenameCmd,
@@ -271,9 +349,9 @@ def rename(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: RenameCm
     old = session.name
     hub.state.rename(session, cmd.name)
     hub.mod.renamed(session.sid, cmd.name)  # a mute follows the person (15.4)
-    room = hub.state.rooms[session.room]
     notice_id, _ = st.next_id()
-    hub.broadcast(fx, room, p.Renamed(cmd.name, old, room.name,
-                                      f"{old} is now known as {cmd.name}", notice_id, st.time))
+    said = f"{old} is now known as {cmd.name}"
+    hub.to_company(fx, session, lambda room: p.Renamed(cmd.name, old, room.name, said,
+                                                       notice_id, st.time))
     fx.note = f"{old} is now known as {cmd.name}"
     fx.about = ("rename", None, cmd.name, None)

@@ -39,8 +39,8 @@ def id_key(value: str) -> Key:
 
 class Stamp:
     """The id and time of the log entry being applied. An entry making several updates
-    (a room move, a node's users leaving, a cluster entry holding several commands)
-    gives them ids "42", "42.1", "42.2", ..."""
+    (a user leaving several rooms, a node's users leaving, a cluster entry holding
+    several commands) gives them ids "42", "42.1", "42.2", ..."""
 
     __slots__ = ("base", "key", "now", "time", "_used")
 
@@ -72,6 +72,7 @@ class HubConfig:
     # again, a quarter of it, for rooms nobody is in when history has no database.
     history_memory: int = 64 * 1024 * 1024
     max_line_bytes: int = 0  # the server's line limit, announced in the welcome (4.1)
+    max_rooms: int = p.DEFAULT_MAX_ROOMS  # rooms one session may be in at once (17.11)
     # Bytes of a history page (and a joiner's recent lines) as sent in the reader's mode
     # (3.8): half the send queue, so no page can cut its reader off (8.2).
     page_bytes: int = 128 * 1024

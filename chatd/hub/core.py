@@ -5,18 +5,29 @@ heartbeats of the nodes) and the helpers that turn updates into effects for loca
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic
 
 from chatd import protocol as p
 from chatd.commands import (
     Origin,
 )
-from chatd.effects import Broadcast, Charge, Effects, Enter, Exit, Page, Reply, SendPaced
+from chatd.effects import (
+    Broadcast,
+    Charge,
+    Effects,
+    Enter,
+    Exit,
+    Multicast,
+    Page,
+    Reply,
+    SendPaced,
+)
 from chatd.hub.base import Entry, HubConfig, Key, P
 from chatd.hub.history import Archive, History, HistorySink, Inboxes
 from chatd.hub.state import Room, Session, State
 from chatd.moderation import Credentials, Moderation, ModerationSink
+from chatd.protocol import ErrorCode, ProtocolError
 
 
 class Core(Generic[P]):
@@ -105,7 +116,7 @@ class Core(Generic[P]):
         """Attach the session to its local peer, which reads the session's rooms."""
         self.state.bind(session, peer)
         for room in session.rooms:
-            fx.ops.append(Enter(room, peer))
+            fx.ops.append(Enter(room, peer, peer.text and room != session.room))
 
     def unbind(self, fx: Effects[P], session: Session[P]) -> P | None:
         """Stop delivering to the session's local peer (its connection is going away)."""
@@ -115,25 +126,89 @@ class Core(Generic[P]):
                 fx.ops.append(Exit(room, peer))
         return peer
 
+    def _refocus(self, fx: Effects[P], session: Session[P], old: str) -> None:
+        """A text-mode peer reads its current room plain, the others prefixed (17.10):
+        after the current room changed from `old`, the two swap channels."""
+        peer = session.peer
+        if peer is None or not peer.text or old == session.room:
+            return
+        if old in session.rooms:
+            fx.ops.append(Exit(old, peer))
+            fx.ops.append(Enter(old, peer, True))
+        if session.room:
+            fx.ops.append(Exit(session.room, peer))
+            fx.ops.append(Enter(session.room, peer))
+
     def enter_room(self, fx: Effects[P], session: Session[P], room: Room[P], since: Key
                    ) -> None:
-        """Begin a membership: the session's local peer, if any, reads the room."""
+        """Begin a membership, which becomes the current room: the session's local peer,
+        if any, reads the room."""
+        old = session.room
         self.state.enter(session, room, since)
         if session.peer is not None:
             fx.ops.append(Enter(room.key, session.peer))
+            if session.peer.text and old in session.rooms and old != room.key:
+                fx.ops.append(Exit(old, session.peer))
+                fx.ops.append(Enter(old, session.peer, True))
+
+    def switch_room(self, fx: Effects[P], session: Session[P], key: str) -> None:
+        """One of its rooms becomes the session's current room (17.4)."""
+        old = session.room
+        self.state.switch(session, key)
+        self._refocus(fx, session, old)
 
     def exit_room(self, fx: Effects[P], session: Session[P], room: Room[P]) -> None:
         """End a membership; a room nobody is in is forgotten, its history kept aside."""
         if session.peer is not None:
             fx.ops.append(Exit(room.key, session.peer))
+        old = session.room
         if self.state.exit(session, room):
             self.history.forget(room.key)
+        if old == room.key:
+            self._refocus(fx, session, old)
+
+    def room_of(self, session: Session[P], name: str | None) -> Room[P]:
+        """One of the session's rooms: `name`, or its current room (PROTOCOL.txt 17)."""
+        key = p.name_key(p.normalize_room(name)) if name is not None else session.room
+        if key not in session.rooms:
+            where = f"in {p.normalize_room(name)}" if name is not None else "in any room"
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not {where}"
+                                + (" (/join it first)" if name is not None else ""))
+        return self.state.rooms[key]
+
+    def room_names(self, session: Session[P]) -> tuple[str, ...]:
+        """Its rooms, in joining order."""
+        rooms = self.state.rooms
+        return tuple(rooms[key].name for key in session.rooms)
 
     # ------------------------------------------------------------------ delivery (updates)
 
     def broadcast(self, fx: Effects[P], room: Room[P], update: p.Update, skip: P | None = None
                   ) -> None:
         fx.ops.append(Broadcast(room.key, update, skip))
+
+    def to_company(self, fx: Effects[P], session: Session[P],
+                   update_in: Callable[[Room[P]], p.Update]) -> None:
+        """An update about the session for everyone sharing a room with it, once each
+        (PROTOCOL.txt 17.7), in the room of theirs that comes first in its joining
+        order: the members of its first room by a broadcast there, then those of each
+        further room not told yet, each part encoded once per mode (a Multicast)."""
+        rooms = [self.state.rooms[key] for key in session.rooms]
+        if not rooms:
+            if session.peer is not None:
+                self.reply(fx, session.peer, update_in(Room("", "")))
+            return
+        told: set[str] = set(rooms[0].members)
+        self.broadcast(fx, rooms[0], update_in(rooms[0]))
+        for room in rooms[1:]:
+            peers = []
+            for sid, member in room.members.items():
+                if sid not in told:
+                    told.add(sid)
+                    if member.peer is not None:
+                        peers.append(member.peer)
+            if peers:
+                fx.ops.append(Multicast(room.key, update_in(room), peers))
 
     def reply(self, fx: Effects[P], peer: P, update: p.Update) -> None:
         fx.ops.append(Reply(peer, update))
@@ -165,17 +240,18 @@ class Core(Generic[P]):
             lines = self.history.retained(room.key)
             self.send_page(fx, peer, room, lines[-n:], newest=True, more=len(lines) > n)
 
-    def send_paced(self, fx: Effects[P], peer: P, session: Session[P], room: Room[P],
-                   entries: list[Entry]) -> None:
-        """A resume's missed lines (10.2), encoded one at a time as they are written: up
-        to 1,000 lines of 64 KiB would be far more than the send queue holds (8.2)."""
-        fx.ops.append(SendPaced(peer, _replay(session.sid, room.name, entries)))
+    def send_paced(self, fx: Effects[P], peer: P, session: Session[P],
+                   entries: list[tuple[Entry, str | None]]) -> None:
+        """A resume's missed lines (10.2), each with its room (None: a private line),
+        encoded one at a time as they are written: up to 1,000 lines of 64 KiB in each
+        room would be far more than the send queue holds (8.2)."""
+        fx.ops.append(SendPaced(peer, _replay(session.sid, entries)))
         # a replay costs (PROTOCOL.txt 8.3): by the size of its lines' text
-        fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e in entries)))
+        fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e, _ in entries)))
 
 
-def _replay(sid: str, room: str, entries: list[Entry]) -> Iterator[p.Update]:
-    for entry in entries:
+def _replay(sid: str, entries: list[tuple[Entry, str | None]]) -> Iterator[p.Update]:
+    for entry, room in entries:
         if entry.sid == sid:
             if entry.ref is not None:  # the ack it may have missed
                 yield p.Ack(entry.ref, entry.id, entry.time)

@@ -11,14 +11,16 @@ from chatd.commands import (
     Command,
     DetachCmd,
     JoinCmd,
+    JoinRoomCmd,
     KickCmd,
     LeaveCmd,
-    MoveCmd,
     MuteCmd,
     OperCmd,
+    PartCmd,
     RenameCmd,
     ResumeCmd,
     SayCmd,
+    SwitchCmd,
     TopicCmd,
     UnbanCmd,
 )
@@ -81,7 +83,7 @@ class Hub(Core[P]):
                 fx.ops.append(Settled(peer, False))
         elif isinstance(cmd, SayCmd):
             self.answer(fx, cmd.origin, p.Error(ErrorCode.UNAVAILABLE, message, cmd.ref))
-        elif isinstance(cmd, (MoveCmd, RenameCmd, OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd,
-                              TopicCmd)):
+        elif isinstance(cmd, (JoinRoomCmd, PartCmd, SwitchCmd, RenameCmd, OperCmd, KickCmd,
+                              BanCmd, UnbanCmd, MuteCmd, TopicCmd)):
             self.answer(fx, cmd.origin, p.Error(ErrorCode.UNAVAILABLE, message))
         return fx

@@ -24,15 +24,17 @@ from chatd.commands import (
     BeatCmd,
     DetachCmd,
     JoinCmd,
+    JoinRoomCmd,
     KickCmd,
     LeaveCmd,
-    MoveCmd,
     MuteCmd,
     OperCmd,
     Origin,
+    PartCmd,
     RenameCmd,
     ResumeCmd,
     SayCmd,
+    SwitchCmd,
     TopicCmd,
     UnbanCmd,
 )
@@ -143,9 +145,17 @@ def say(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Message, address: s
     session = hub.state.local.get(peer.cid)
     if session is None:
         raise ProtocolError(ErrorCode.NOT_JOINED, 'send {"type":"connect"} first')
+    room_name = None
+    if event.to is None and event.room is not None:
+        try:
+            room_name = p.normalize_room(event.room)
+        except ProtocolError as exc:
+            raise ProtocolError(exc.code, exc.message, event.ref) from None
+    key = p.name_key(room_name) if room_name is not None else session.room
     if event.to is None and hub.mod.mutes and (
-            mute := hub.mod.muted(session.room, session.sid)) is not None:
-        room = hub.state.rooms[session.room].name  # PROTOCOL.txt 15.4: others see nothing
+            mute := hub.mod.muted(key, session.sid)) is not None:
+        # PROTOCOL.txt 15.4: others see nothing
+        room = hub.state.rooms[key].name if key in hub.state.rooms else room_name or key
         hub.reply(fx, peer, p.Error(
             ErrorCode.MUTED, f"you are muted in {room} by {mute.by}"
             + (f" ({mute.reason})" if mute.reason else "") + "; your line was not sent",
@@ -154,16 +164,32 @@ def say(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Message, address: s
     if event.to is None and not hub.history.sink.accepting():  # PROTOCOL.txt 8.7
         hub.reply(fx, peer, p.Error(ErrorCode.UNAVAILABLE, SINK_FULL, event.ref))
         return
+    # Which room is decided when the log applies it: after a join or a switch sent
+    # before it, on every node (17.5).
     fx.publish(SayCmd(hub.origin_of(session, peer), session.sid, event.message, event.to,
-                      event.ref))
+                      event.ref, room_name))
+
+
+# Joins, parts and switches are checked when the log applies them (chatd.hub.apply): a
+# line sent right after another one changing the rooms must find it done (17.13).
 
 
 def join_room(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
               event: p.Join) -> None:
-    room = p.normalize_room(event.room)
-    if p.name_key(room) == session.room:
-        raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, f"you are in {room} already")
-    fx.publish(MoveCmd(hub.origin_of(session, peer), session.sid, room))
+    fx.publish(JoinRoomCmd(hub.origin_of(session, peer), session.sid,
+                           p.normalize_room(event.room)))
+
+
+def part(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], event: p.Part
+         ) -> None:
+    room = p.normalize_room(event.room) if event.room is not None else None
+    fx.publish(PartCmd(hub.origin_of(session, peer), session.sid, room))
+
+
+def switch(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
+           event: p.Switch) -> None:
+    fx.publish(SwitchCmd(hub.origin_of(session, peer), session.sid,
+                         p.normalize_room(event.room)))
 
 
 def nick(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
@@ -187,7 +213,11 @@ def who(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], event
         ) -> None:
     rooms = hub.state.rooms
     if not event.all:
-        room = rooms[session.room]
+        if event.room is None:
+            room = hub.room_of(session, None)
+        else:  # any room, as who all shows them all (17.6)
+            name = p.normalize_room(event.room)
+            room = rooms.get(p.name_key(name)) or Room("", name)
         hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))
         return
     # every room by name, up to a bound of names (PROTOCOL.txt 4.7)
@@ -200,7 +230,7 @@ def who(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], event
         listed.append((room.name, users))
         names += len(users)
     sessions = hub.state.sessions
-    total = len(sessions)  # every session is a member of one room
+    total = sum(len(room.members) for room in rooms.values())  # a name in each of its rooms
     opers = tuple(s.name for s in sessions.values() if s.oper)
     hub.costly_reply(fx, peer, p.WhoList(None, rooms=tuple(listed), more=total - names,
                                          opers=opers))
@@ -210,22 +240,27 @@ def rooms(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], eve
           ) -> None:
     """The biggest rooms, by name; the rest counted (PROTOCOL.txt 4.8). Choosing them
     is linear in the rooms, so a server with very many costs no sort per request."""
-    every = hub.state.rooms.values()
+    known = hub.state.rooms
+    every = known.values()
     shown = heapq.nlargest(ROOMS_LISTED, every, key=lambda r: len(r.members))
+    current = known[session.room].name if session.room in known else ""
     hub.costly_reply(fx, peer, p.RoomList(tuple((room.name, len(room.members))
                                                 for room in sorted(shown, key=_by_name)),
-                                          more=len(every) - len(shown)))
+                                          more=len(every) - len(shown),
+                                          yours=hub.room_names(session), current=current))
 
 
 def whois(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], event: p.Whois
           ) -> None:
     user = hub.state.user(event.name)
-    hub.reply(fx, peer, p.WhoisReply(user.name, hub.state.rooms[user.room].name, user.oper))
+    rooms = hub.room_names(user)  # the first in joining order; the current is theirs (17.9)
+    hub.reply(fx, peer, p.WhoisReply(user.name, rooms[0] if rooms else "", user.oper,
+                                     tuple(sorted(rooms, key=str.casefold))))
 
 
 def history(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
             ask: p.History) -> None:
-    room = hub.state.rooms[session.room]
+    room = hub.room_of(session, ask.room)
     lines = hub.history.retained(room.key)
     if ask.after is not None:
         start = bisect.bisect_right(lines, id_key(ask.after), key=lambda e: e.key)
@@ -246,6 +281,8 @@ EVENTS: dict[type[p.Event], EventHandler] = {
     p.Disconnect: disconnect,
     p.Message: say,
     p.Join: joined(join_room),
+    p.Part: joined(part),
+    p.Switch: joined(switch),
     p.Nick: joined(nick),
     p.Who: joined(who),
     p.Rooms: joined(rooms),
@@ -268,7 +305,9 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     BeatCmd: apply.beat,
     LeaveCmd: apply.of_session(apply.leave),
     DetachCmd: apply.of_session(apply.detach),
-    MoveCmd: apply.of_session(apply.move),
+    JoinRoomCmd: apply.of_session(apply.join_room),
+    PartCmd: apply.of_session(apply.part),
+    SwitchCmd: apply.of_session(apply.switch),
     RenameCmd: apply.of_session(apply.rename),
     OperCmd: moderation.apply_oper,
     KickCmd: moderation.apply_kick,

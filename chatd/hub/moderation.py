@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chatd import protocol as p
-from chatd.commands import BanCmd, KickCmd, MoveCmd, MuteCmd, OperCmd, TopicCmd, UnbanCmd
+from chatd.commands import BanCmd, KickCmd, MuteCmd, OperCmd, TopicCmd, UnbanCmd
 from chatd.effects import Close, Effects, WrongPassword
 from chatd.hub import apply
 from chatd.hub.base import Stamp
-from chatd.hub.state import Session
+from chatd.hub.state import Room, Session
 from chatd.moderation import BanRecord, TopicRecord, ban_error, ban_network
 from chatd.protocol import ErrorCode, ProtocolError
 
@@ -47,23 +47,41 @@ def oper(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], even
 
 def set_topic(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
               event: p.SetTopic) -> None:
-    if event.topic is None:  # a question anyone may ask
-        room = hub.state.rooms[session.room]
+    name = p.normalize_room(event.room) if event.room is not None else None
+    if event.topic is None:  # a question anyone may ask, of any room (17.6)
+        if name is None:
+            room = hub.room_of(session, None)
+        else:
+            room = hub.state.rooms.get(p.name_key(name)) or Room(p.name_key(name), name)
         hub.reply(fx, peer, p.Topic(room.name, hub.topic_of(room)))
         return
     _require_oper(session)
-    fx.publish(TopicCmd(hub.origin_of(session, peer), session.sid, event.topic))
+    if name is None:
+        hub.room_of(session, None)  # in some room, or not_in_room
+    fx.publish(TopicCmd(hub.origin_of(session, peer), session.sid, event.topic, name))
 
 
 def kick(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], event: p.Kick
          ) -> None:
     _require_oper(session)
     target = hub.state.user(event.name)
-    if event.room and target.room == p.name_key(p.DEFAULT_ROOM):
-        raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, f"{target.name} is in "
-                            f"{p.DEFAULT_ROOM} already: kick them from the server instead")
+    where = None
+    if event.room:  # from one room: the one named, or the operator's current room (17.12)
+        where = (p.name_key(p.normalize_room(event.where)) if event.where is not None
+                 else hub.room_of(session, None).key)
+        _check_in(hub, target, where)
     fx.publish(KickCmd(hub.origin_of(session, peer), target.sid, session.name, event.reason,
-                       event.room))
+                       event.room, where))
+
+
+def _check_in(hub: Hub[Any], target: Session[Any], key: str) -> None:
+    """A room kick needs the target in the room, and somewhere to go after."""
+    if key not in target.rooms:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"{target.name} is not in that room")
+    if list(target.rooms) == [p.name_key(p.DEFAULT_ROOM)]:
+        raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, f"{target.name} is in "
+                            f"{p.DEFAULT_ROOM} alone already: kick them from the server "
+                            "instead")
 
 
 def ban(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
@@ -96,7 +114,7 @@ def mute(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], even
     _require_oper(session)
     target = hub.state.user(event.name)  # a person, never a name nobody has (15.4)
     room_key = (p.name_key(p.normalize_room(event.room)) if event.room is not None
-                else target.room)
+                else hub.room_of(session, None).key)  # the operator's current room (17.12)
     fx.publish(MuteCmd(hub.origin_of(session, peer), room_key, target.name, session.name,
                        event.reason, True, target.sid))
 
@@ -119,10 +137,10 @@ def apply_oper(hub: Hub[Any], fx: Effects[Any], cmd: OperCmd, st: Stamp) -> None
     if session is None:
         return
     session.oper = True
-    room = hub.state.rooms[session.room]
     notice_id, _ = st.next_id()
-    hub.broadcast(fx, room, p.Opered(session.name, room.name,
-                                     f"{session.name} is now an operator", notice_id, st.time))
+    said = f"{session.name} is now an operator"
+    hub.to_company(fx, session, lambda room: p.Opered(session.name, room.name, said,
+                                                      notice_id, st.time))
     fx.audit = (f"{session.name} ({hub.tag(cmd.origin)}) became an operator "
                 f"(as {cmd.as_name})")
 
@@ -133,16 +151,24 @@ def apply_kick(hub: Hub[Any], fx: Effects[Any], cmd: KickCmd, st: Stamp) -> None
         hub.answer(fx, cmd.origin, p.Error(ErrorCode.NO_SUCH_USER, "that user has left"))
         return
     why = f" ({cmd.reason})" if cmd.reason else ""
-    name, old = target.name, hub.state.rooms[target.room]
+    name = target.name
     if cmd.room:
-        if old.key == p.name_key(p.DEFAULT_ROOM):
+        key = cmd.where if cmd.where is not None else target.room
+        try:  # the log decides: they may have parted meanwhile
+            _check_in(hub, target, key)
+        except ProtocolError as exc:
+            hub.answer(fx, cmd.origin, p.error_of(exc))
             return
+        old = hub.state.rooms[key]
+        alone = len(target.rooms) == 1  # nowhere left: lobby, as before several rooms
         if target.peer is not None:  # a notice: the code kicked always closes
             hub.reply(fx, target.peer, p.Notice(
-                f"you were removed from {old.name} by {cmd.by}{why}; "
-                f"you are in {p.DEFAULT_ROOM} now"))
-        apply.move(hub, fx, target, MoveCmd(cmd.origin, target.sid, p.DEFAULT_ROOM), st,
-                   said=f"{name} was removed from {old.name} by {cmd.by}{why}")
+                f"you were removed from {old.name} by {cmd.by}{why}"
+                + (f"; you are in {p.DEFAULT_ROOM} now" if alone else "")))
+        apply.leave_room(hub, fx, target, old, st,
+                         said=f"{name} was removed from {old.name} by {cmd.by}{why}")
+        if alone:
+            apply.enter(hub, fx, target, hub.state.room(p.DEFAULT_ROOM), st)
         where = f"from {old.name}"
     else:
         _end_session(hub, fx, target, st, told=p.Error(
@@ -226,7 +252,12 @@ def apply_topic(hub: Hub[Any], fx: Effects[Any], cmd: TopicCmd, st: Stamp) -> No
     session = hub.state.sessions.get(cmd.sid)
     if session is None:
         return
-    room = hub.state.rooms[session.room]
+    key = p.name_key(cmd.room) if cmd.room is not None else session.room
+    if not key:  # parted every room meanwhile
+        hub.answer(fx, cmd.origin, p.Error(ErrorCode.NOT_IN_ROOM, "you are not in any room"))
+        return
+    # Setting it needs no membership (17.12): a room nobody is in keeps it for later.
+    room = hub.state.rooms.get(key) or Room(key, cmd.room or key)
     record = TopicRecord(cmd.topic, session.name, st.now) if cmd.topic else None
     if record is not None:
         hub.mod.topics[room.key] = record

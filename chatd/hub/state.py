@@ -4,9 +4,9 @@ them, so they stay in step (a session is in `names` under its name, in `held` ex
 while its status is HELD, in each of its rooms' members, ...).
 
 A membership is a (session, room) pair kept on both sides: `Session.rooms` (room key ->
-the key of the first line meant for it there) and `Room.members`. Today a session is in
-exactly one room, `Session.room`, the room its lines go to; the indexes already allow
-several.
+the key of the first line meant for it there, in joining order) and `Room.members`. A
+session is in any number of rooms (none too: PROTOCOL.txt 17.1); one of them, its
+current room `Session.room`, is where its lines without a room go.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Session(Generic[P]):
     token_hash: str
     origin: Origin | None  # the connection it came through; None while held
     status: Status = Status.ATTACHED
-    room: str = ""  # the key of the room its lines go to
+    room: str = ""  # the key of its current room, where its lines go; "" in none
     # Its memberships: room key -> the key of the first line meant for it there.
     rooms: dict[str, Key] = field(default_factory=dict)
     detached_at: float = 0.0
@@ -48,10 +48,9 @@ class Session(Generic[P]):
     address: str = ""  # the IP address it joined from, for address bans (15.3)
     grace: float = 0.0  # while held: seconds it is held for resume from detached_at
 
-    @property
-    def since(self) -> Key:
-        """Lines of its room before this were not meant for it (it joined after)."""
-        return self.rooms[self.room]
+    def since(self, room: str) -> Key:
+        """Lines of the room before this were not meant for it (it joined after)."""
+        return self.rooms[room]
 
 
 @dataclass(eq=False, slots=True)
@@ -185,18 +184,30 @@ class State(Generic[P]):
         return room
 
     def enter(self, session: Session[P], room: Room[P], since: Key) -> None:
-        """A membership begins, and the room is where the session's lines go."""
+        """A membership begins, and the room becomes the session's current room."""
         session.rooms[room.key] = since
         session.room = room.key
         room.members[session.sid] = session
 
+    def readmit(self, session: Session[P], room: Room[P], since: Key) -> None:
+        """A membership restored from a snapshot, as it was (the current room is set
+        apart)."""
+        session.rooms[room.key] = since
+        room.members[session.sid] = session
+
+    def switch(self, session: Session[P], key: str) -> None:
+        """Make one of its rooms the session's current room."""
+        assert key in session.rooms
+        session.room = key
+
     def exit(self, session: Session[P], room: Room[P]) -> bool:
-        """A membership ends; whether the room is gone with it (held sessions are
-        members: nobody is left)."""
+        """A membership ends (if the room was the current one, the most recently joined
+        of the others becomes current, or none); whether the room is gone with it (held
+        sessions are members: nobody is left)."""
         del session.rooms[room.key]
         del room.members[session.sid]
-        if session.room == room.key and session.rooms:
-            session.room = next(reversed(session.rooms))
+        if session.room == room.key:
+            session.room = next(reversed(session.rooms), "")
         gone = not room.members and self.rooms.get(room.key) is room
         if gone:
             del self.rooms[room.key]

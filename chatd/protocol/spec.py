@@ -147,6 +147,12 @@ def _ban(rest: str, *, address: bool) -> ev.Ban | None:
     return ev.Ban(name=target, seconds=seconds, reason=reason)
 
 
+def _who(rest: str) -> ev.Who | None:
+    if rest.lower() in {"", "all", "*"}:
+        return ev.Who(all=bool(rest))
+    return ev.Who(room=rest) if _one_word(rest) else None
+
+
 def _topic(rest: str) -> ev.SetTopic:
     if not rest:
         return ev.SetTopic(None)
@@ -216,7 +222,8 @@ def _kick(obj: dict[str, Any]) -> ev.Kick:
         raise ProtocolError(ErrorCode.BAD_FIELD, "field 'from' must be \"server\" or \"room\"")
     return ev.Kick(ev._req_str(obj, "name"),
                    one_line(ev._opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS),
-                   room=where == "room")
+                   room=where == "room",
+                   where=ev._opt_str(obj, "room") if where == "room" else None)
 
 
 def _target(obj: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -231,6 +238,8 @@ def _kick_json(event: ev.Kick) -> dict[str, Any]:
                            "from": "room" if event.room else "server"}
     if event.reason:
         obj["reason"] = event.reason
+    if event.room and event.where is not None:
+        obj["room"] = event.where
     return obj
 
 
@@ -238,7 +247,7 @@ def _json_history(obj: dict[str, Any]) -> ev.History:
     before, after = ev._opt_str(obj, "before"), ev._opt_str(obj, "after")
     if before is not None and after is not None:
         raise ProtocolError(ErrorCode.BAD_FIELD, "give 'before' or 'after', not both")
-    return ev.History(before, after, _LIMIT.check(obj))
+    return ev.History(before, after, _LIMIT.check(obj), ev._opt_str(obj, "room"))
 
 
 def _json_ban(obj: dict[str, Any]) -> ev.Ban:
@@ -250,38 +259,46 @@ _NAME = Field("name", required=True)
 _REASON = Field("reason", "line", most=MAX_REASON_CHARS, default="")
 _LIMIT = Field("limit", "int", least=1, most=HISTORY_PAGE_MAX, default=50)
 _TARGET = (Field("name"), Field("address"))
+_ROOM = Field("room")  # one of the user's rooms; absent: the current room (17)
 
 CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
     ClientLine("help", ev.Help, json=False, sample=ev.Help(),
                commands=(Command("help", "", "this list", parse=lambda r: ev.Help()),)),
-    ClientLine("who", ev.Who, (Field("all", "bool", default=False),), cost="answer",
+    ClientLine("who", ev.Who, (Field("all", "bool", default=False), _ROOM), cost="answer",
                sample=ev.Who(all=True), commands=(Command(
-                   "who", "[all]", "who is in this room (or everywhere)",
-                   parse=lambda r: ev.Who(all=bool(r)) if r.lower() in {"", "all", "*"}
-                   else None),)),
+                   "who", "[ROOM|all]", "who is in this room (or that one, or everywhere)",
+                   parse=_who),)),
     ClientLine("rooms", ev.Rooms, cost="answer", sample=ev.Rooms(), commands=(Command(
-        "rooms", "", "rooms and their user counts", parse=lambda r: ev.Rooms()),)),
+        "rooms", "", "rooms and their user counts (yours marked)",
+        parse=lambda r: ev.Rooms()),)),
     ClientLine("join", ev.Join, (Field("room", required=True),),
                sample=ev.Join("dev"), commands=(Command(
-                   "join", "ROOM", "move to another room (it is created if new)",
+                   "join", "ROOM", "join a room too, and talk there (it is created if new)",
                    parse=lambda r: ev.Join(r) if _one_word(r) else None),)),
+    ClientLine("part", ev.Part, (_ROOM,), sample=ev.Part("dev"), commands=(Command(
+        "part", "[ROOM]", "leave a room (this one if none is named)",
+        parse=lambda r: ev.Part(r or None) if not r or _one_word(r) else None),)),
+    ClientLine("switch", ev.Switch, (Field("room", required=True),),
+               sample=ev.Switch("dev"), commands=(Command(
+                   "switch", "ROOM", "talk in another of your rooms",
+                   parse=lambda r: ev.Switch(r) if _one_word(r) else None),)),
     ClientLine("nick", ev.Nick, (_NAME,), sample=ev.Nick("alicia"), commands=(Command(
         "nick", "NAME", "change your name", parse=lambda r: ev.Nick(r) if _one_word(r)
         else None),)),
     ClientLine("whois", ev.Whois, (_NAME,), sample=ev.Whois("bob"), commands=(Command(
-        "whois", "NAME", "which room a user is in", parse=lambda r: ev.Whois(r)
+        "whois", "NAME", "which rooms a user is in", parse=lambda r: ev.Whois(r)
         if _one_word(r) else None),)),
     ClientLine("message", ev.Message,
                (Field("message", required=True), Field("to"),
-                Field("ref", most=MAX_REF_CHARS, least=1)),
+                Field("ref", most=MAX_REF_CHARS, least=1), _ROOM),
                decode=ev.decode_message, sample=ev.Message("hi", to="bob", ref="r1"),
                commands=(Command("msg", "NAME TEXT", "a private line to one user", parse=_msg),
                          Command("/", "", "send a line that starts with /"))),
-    ClientLine("history", ev.History, (_LIMIT, Field("before"), Field("after")),
+    ClientLine("history", ev.History, (_LIMIT, Field("before"), Field("after"), _ROOM),
                cost="answer", decode=_json_history, sample=ev.History(limit=5),
                commands=(Command("history", "[N]", "the last N lines of this room again",
                                  parse=_history),)),
-    ClientLine("topic", ev.SetTopic, (Field("topic", "line", most=MAX_TOPIC_CHARS),),
+    ClientLine("topic", ev.SetTopic, (Field("topic", "line", most=MAX_TOPIC_CHARS), _ROOM),
                sample=ev.SetTopic("be nice"),
                commands=(Command("topic", "", "the topic of this room", parse=_topic),
                          Command("topic", "TEXT", "set this room's topic (/topic - clears it)",
@@ -297,7 +314,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                    Command("kick", "NAME [REASON]", "remove a user from the server", oper=True,
                            parse=lambda r: ev.Kick(*_name_reason(r)) if r else None),
                    Command("roomkick", "NAME [REASON]",
-                           "remove a user from their room (to lobby)", oper=True,
+                           "remove a user from this room", oper=True,
                            parse=lambda r: ev.Kick(*_name_reason(r), room=True) if r
                            else None))),
     ClientLine("ban", ev.Ban, (*_TARGET, Field("seconds", "seconds"), _REASON),
@@ -320,7 +337,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
         parse=lambda r: None if r else ev.Bans()),)),
     ClientLine("mute", ev.Mute, (_NAME, _REASON, Field("room")),
                sample=ev.Mute("bob", "spam", "dev"), commands=(Command(
-                   "mute", "NAME [REASON]", "refuse a user's lines in their room", oper=True,
+                   "mute", "NAME [REASON]", "refuse a user's lines in this room", oper=True,
                    parse=lambda r: ev.Mute(*_name_reason(r)) if r else None),)),
     ClientLine("unmute", ev.Unmute, (_NAME, Field("room")),
                sample=ev.Unmute("bob"), commands=(Command(
@@ -338,7 +355,8 @@ CLIENT_BY_EVENT: Final = {line.event: line for line in CLIENT_LINES}
 # The order /help lists the commands in (nc's /help is on the wire: it stays as it was).
 # A command missing here fails at import.
 _HELP_ORDER: Final = (
-    "/help", "/who [all]", "/whois NAME", "/rooms", "/join ROOM", "/nick NAME",
+    "/help", "/who [ROOM|all]", "/whois NAME", "/rooms", "/join ROOM", "/part [ROOM]",
+    "/switch ROOM", "/nick NAME",
     "/msg NAME TEXT",
     "/history [N]", "/topic", "/oper NAME PASSWORD", "//text", "/quit",
     "/kick NAME [REASON]", "/roomkick NAME [REASON]", "/ban NAME [TIME] [REASON]",
@@ -513,16 +531,19 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
         Field("users", "list", required=True), Field("resume", required=True),
         Field("resumed", "bool", required=True), Field("notice", required=True),
         Field("max_line_bytes", "int", back=_not_negative), Field("topic"),
-        Field("opers", "list")),
+        Field("opers", "list"), Field("rooms", "list"),
+        Field("max_rooms", "int", back=_not_negative)),
         sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
-                          max_line_bytes=65536, topic="t", opers=("bob",))),
+                          max_line_bytes=65536, topic="t", opers=("bob",),
+                          rooms=("lobby", "dev"), max_rooms=20)),
     ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
                                     Field("history", "bool")),
                sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby"),
                encode=_chat_json, decode=_chat_back),
     ServerLine("connect", up.Joined, _CHAT_FIELDS,
                sample=up.Joined("bob", "lobby", "bob joined", "8", "t")),
-    ServerLine("disconnect", up.Left, (*_CHAT_FIELDS, Field("reason", required=True)),
+    ServerLine("disconnect", up.Left, (*_CHAT_FIELDS, Field("reason", required=True),
+                                       Field("part", "bool")),
                sample=up.Left("bob", "lobby", "bob left", "9", "t", reason="timeout")),
     ServerLine("nick", up.Renamed, (*_CHAT_FIELDS, Field("old", required=True)),
                sample=up.Renamed("bo", "bob", "lobby", "bob is now bo", "10", "t")),
@@ -563,10 +584,12 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
                sample=up.Opered("alice", "lobby", "alice is now an operator", "13", "t")),
     ServerLine("notice", up.Notice, (Field("message", required=True),),
                sample=up.Notice("done")),
-    ServerLine("whois", up.WhoisReply, (Field("name", required=True),
-                                        Field("room", required=True),
-                                        Field("oper", "bool", required=True)),
-               sample=up.WhoisReply("bob", "dev", oper=True)),
+    ServerLine("whois", up.WhoisReply, (Field("name", required=True), Field("room"),
+                                        Field("oper", "bool", required=True),
+                                        Field("rooms", "list")),
+               sample=up.WhoisReply("bob", "dev", oper=True, rooms=("dev", "lobby"))),
+    ServerLine("switch", up.Switched, (Field("room", required=True),),
+               sample=up.Switched("dev")),
     ServerLine("bans", up.BanList, (_BANS,),
                sample=up.BanList((up.BanEntry("name", "bob", "", "alice", "spam", "t"),))),
 )
@@ -599,6 +622,8 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec(ErrorCode.SAME_NAME, "nick to the name one has already"),
     ErrorSpec(ErrorCode.BAD_ROOM, "the room is not a valid room name"),
     ErrorSpec(ErrorCode.ALREADY_IN_ROOM, "the user is in that room already"),
+    ErrorSpec(ErrorCode.NOT_IN_ROOM, "the user is not in that room (or in none)"),
+    ErrorSpec(ErrorCode.TOO_MANY_ROOMS, "a join past the server's rooms per user"),
     ErrorSpec(ErrorCode.BAD_ID, "not a message id"),
     ErrorSpec(ErrorCode.NOT_JOINED, "a line before connect"),
     ErrorSpec(ErrorCode.ALREADY_JOINED, "connect on a connection that has joined"),

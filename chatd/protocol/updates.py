@@ -37,6 +37,8 @@ class Welcome:
     max_line_bytes: int = 0  # the server's line limit (1.4); 0: not announced
     topic: str = ""  # the room's topic (15.5)
     opers: tuple[str, ...] = ()  # the operators among `users` (15.1)
+    rooms: tuple[str, ...] = ()  # every room of the user, in joining order (17.9)
+    max_rooms: int = 0  # rooms a user may be in at once (17.11); 0: not announced
 
 
 @value
@@ -69,6 +71,7 @@ class Left:
     id: str = ""
     time: str = ""
     reason: str | None = None  # set when the leave was not polite (timeout, lost connection)
+    part: bool = False  # left this room only (17.3); otherwise left the server
 
 
 @value
@@ -123,6 +126,9 @@ class WhoList:
 class RoomList:
     rooms: tuple[tuple[str, int], ...]
     more: int = 0  # rooms not listed (the answer has a bound, PROTOCOL 4.8)
+    # Not on the wire (a JSON client knows its rooms): what text mode marks (17.10)
+    yours: tuple[str, ...] = ()
+    current: str = ""
 
 
 @value
@@ -134,11 +140,20 @@ class HistoryEnd:
 
 @value
 class WhoisReply:
-    """The answer to whois (4.14): the user's name as they spell it, their room."""
+    """The answer to whois (4.14): the user's name as they spell it, the first of their
+    rooms ("" when in none) and all of them (17.9)."""
 
     name: str
     room: str
     oper: bool = False
+    rooms: tuple[str, ...] = ()  # all their rooms, sorted (17.9)
+
+
+@value
+class Switched:
+    """The room one's lines now go to (17.4)."""
+
+    room: str
 
 
 @value
@@ -166,7 +181,7 @@ class Info:
 @value
 class Topic:
     """A room's topic: changed by `name` (broadcast, with a notice), or as it is (a reply,
-    or after a move: `name` empty)."""
+    or after a join: `name` empty)."""
 
     room: str
     topic: str
@@ -237,6 +252,7 @@ Update: TypeAlias = (
     | Notice
     | BanList
     | WhoisReply
+    | Switched
     | Unknown
 )
 

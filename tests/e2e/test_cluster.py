@@ -93,7 +93,8 @@ async def test_private_lines_and_names_across_processes(
     await alice.recv_until(lambda m: m["type"] == "connect" and m["room"] == "dev")
     await bob.send({"type": "rooms"})
     rooms = await bob.recv_until(lambda m: m["type"] == "rooms")
-    assert rooms[-1]["rooms"] == [{"room": "dev", "users": 1}, {"room": "lobby", "users": 2}]
+    # a join adds a room (17.2): alice is in both
+    assert rooms[-1]["rooms"] == [{"room": "dev", "users": 1}, {"room": "lobby", "users": 3}]
 
 
 async def test_history_paging_and_a_late_node_across_processes(

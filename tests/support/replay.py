@@ -3,7 +3,8 @@
 The hub's `Effects` are ordered operations (chatd.effects); who a `Broadcast` reaches
 depends on the `Enter`/`Exit` operations before it. Unit tests of the hub replay them
 here to see, per peer, which updates it would be sent, in order (a history page as the
-writer cuts it for the peer's mode: chatd.outbox.page_parts).
+writer cuts it for the peer's mode: chatd.outbox.page_parts; a room a text-mode peer
+reads prefixed, PROTOCOL.txt 17.10, as the bytes it would be sent).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from chatd.effects import (
     Effects,
     Enter,
     Exit,
+    Multicast,
     Page,
     Publish,
     Reply,
     Send,
     SendPaced,
 )
-from chatd.outbox import page_parts
+from chatd.outbox import PREFIXED, encode_in, page_parts
 
 P = TypeVar("P", bound=Hashable)
 Delivery = tuple[tuple[P, ...], "p.Update | bytes", "P | None"]  # (targets, what, skip)
@@ -35,7 +37,8 @@ class Replay(Generic[P]):
     """Room membership from Enter/Exit; deliveries from Reply/Broadcast/..., in order."""
 
     def __init__(self) -> None:
-        self.rooms: dict[str, dict[P, None]] = {}  # members in order of entry
+        # members in order of entry, each with whether it reads the room prefixed
+        self.rooms: dict[str, dict[P, bool]] = {}
         self.closed: list[P] = []
 
     def run(self, fx: Effects[P]) -> tuple[list[Delivery[P]], list[Command]]:
@@ -45,11 +48,20 @@ class Replay(Generic[P]):
         commands: list[Command] = []
         for op in fx.ops:
             if isinstance(op, Enter):
-                self.rooms.setdefault(op.room, {})[op.peer] = None
+                self.rooms.setdefault(op.room, {})[op.peer] = op.prefixed
             elif isinstance(op, Exit):
                 self.rooms.get(op.room, {}).pop(op.peer, None)
             elif isinstance(op, Broadcast):
-                out.append((tuple(self.rooms.get(op.room, {})), op.update, op.skip))
+                members = self.rooms.get(op.room, {})
+                out.append((tuple(peer for peer, pre in members.items() if not pre),
+                            op.update, op.skip))
+                if prefixed := tuple(peer for peer, pre in members.items() if pre):
+                    out.append((prefixed, encode_in(op.update, PREFIXED), op.skip))
+            elif isinstance(op, Multicast):
+                members = self.rooms.get(op.room, {})
+                for peer in op.peers:
+                    out.append(((peer,), encode_in(op.update, PREFIXED)
+                                if members.get(peer) else op.update, None))
             elif isinstance(op, Reply):
                 out.append(((op.peer,), op.update, None))
             elif isinstance(op, Send):

@@ -35,7 +35,8 @@ def test_join_sends_welcome_history_end_then_connect_to_the_joiner() -> None:
     welcome, end, joined = lines
     assert welcome["name"] == "alice" and welcome["room"] == "lobby"
     assert welcome["users"] == ["alice"]
-    assert welcome["version"] == 1 and welcome["resumed"] is False
+    assert welcome["version"] == 2 and welcome["resumed"] is False
+    assert welcome["rooms"] == ["lobby"] and welcome["max_rooms"] == 20
     assert welcome["resume"] and "notice" not in welcome
     assert end == {"type": "history_end", "room": "lobby", "count": 0, "more": False}
     assert joined["name"] == "alice" and joined["message"] == "alice joined"
@@ -209,6 +210,7 @@ def test_ids_increase_in_server_order() -> None:
         w.say(b, f"m{i}")
     w.send(b, p.Nick("robert"))
     w.send(b, p.Join("dev"))
+    w.send(b, p.Part("lobby"))
     ids = [id_key(m["id"]) for m in w.take(a)]
     assert len(ids) == 7
     assert ids == sorted(set(ids))
@@ -242,8 +244,9 @@ def test_multiline_message_and_tab_are_kept() -> None:
 # --------------------------------------------------------------------------- rooms
 
 
-def test_move_to_another_room() -> None:
-    """PROTOCOL.txt 3.4: old room gets "left for", mover gets who + history, new room connect."""
+def test_a_move_is_a_join_then_a_part() -> None:
+    """PROTOCOL.txt 3.4, 17.2, 17.3: the joiner gets who + history, the new room the
+    connect; the part tells the old room (the parter too) "alice left lobby"."""
     w = World()
     a, b = w.join("alice"), w.join("bob")
     c = w.join("carol", room="dev")
@@ -251,15 +254,18 @@ def test_move_to_another_room() -> None:
     for x in (a, b, c):
         w.take(x)
     w.send(a, p.Join("dev"))
-    left = only(w.take(b), "disconnect")
-    assert left["name"] == "alice" and left["message"] == "alice left for dev"
-    assert left["room"] == "lobby" and "reason" not in left
+    assert w.take(b) == []  # a join moves nobody out
     lines = w.take(a)
     assert [m["type"] for m in lines] == ["who", "message", "history_end", "connect"]
     assert lines[0] == {"type": "who", "room": "dev", "users": ["carol", "alice"]}
     assert lines[1]["message"] == "dev talk" and lines[1]["history"] is True
     assert lines[3]["room"] == "dev" and lines[3]["name"] == "alice"
     assert only(w.take(c), "connect")["name"] == "alice"
+    w.send(a, p.Part("lobby"))
+    left = only(w.take(b), "disconnect")
+    assert left["name"] == "alice" and left["message"] == "alice left lobby"
+    assert left["room"] == "lobby" and left["part"] is True and "reason" not in left
+    assert only(w.take(a), "disconnect")["room"] == "lobby"
     w.say(b, "lobby only")
     assert w.take(a) == []
     w.say(c, "dev only")
@@ -307,6 +313,7 @@ def test_who_and_rooms() -> None:
     assert w.take(a) == [{"type": "rooms", "rooms": [
         {"room": "dev", "users": 1}, {"room": "lobby", "users": 2}, {"room": "Zoo", "users": 1}]}]
     w.send(b, p.Join("dev"))
+    w.send(b, p.Part("lobby"))
     w.send(a, p.Rooms())
     assert w.take(a)[-1]["rooms"] == [{"room": "dev", "users": 2}, {"room": "lobby", "users": 1},
                                       {"room": "Zoo", "users": 1}]
@@ -1071,6 +1078,7 @@ def test_a_room_nobody_is_in_is_forgotten_and_its_history_comes_back() -> None:
     a = w.join("alice", room="attic")
     w.say(a, "up here")
     w.send(a, p.Join("lobby"))
+    w.send(a, p.Part("attic"))
     assert "attic" not in w.hub.rooms and w.hub.archive.rooms.keys() == {"attic"}
     b = w.join("bob", room="attic")
     assert chats(w.take(b)) == ["up here"]  # the join batch

@@ -197,7 +197,9 @@ def test_kick_from_a_room_moves_the_user_to_the_lobby() -> None:
     assert only(w.take(carol), "disconnect")["message"] == (
         "troll was removed from dev by alice (off topic)")
     assert only(w.take(lobby), "connect")["name"] == "troll"
-    w.send(alice, p.Kick("troll", room=True))  # in lobby already
+    w.send(alice, p.Kick("troll", room=True))  # from alice's current room, dev: gone
+    assert w.errors(alice)[-1][0] == ErrorCode.NOT_IN_ROOM
+    w.send(alice, p.Kick("troll", room=True, where="lobby"))  # in lobby alone already
     assert w.errors(alice)[-1][0] == ErrorCode.ALREADY_IN_ROOM
     w.send(alice, p.Kick("nobody"))
     assert w.errors(alice)[-1][0] == ErrorCode.NO_SUCH_USER

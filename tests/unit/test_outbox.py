@@ -51,9 +51,10 @@ class Conn:
         self.text = text
         self.out: list[bytes] = []
         self.queued = False
-        self.buffer: ChannelBuffer | None = None
-        self.buffer_from = 0
-        self.buffer_own: list[tuple[int, bytes]] | None = None
+        self.bufs: list[ChannelBuffer] = []
+        self.starts: dict[ChannelBuffer, int] | None = None
+        self.own: list[tuple[int, bytes]] | None = None
+        self.special = False
         self.closing = False
         self.gone = False
         self.outlet = Outlet()
@@ -256,6 +257,66 @@ def test_each_member_gets_exactly_its_turns_lines_in_order(steps: list[tuple[str
     writer.flush()
     for conn in conns:
         assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
+
+
+@given(st.lists(st.tuples(st.sampled_from(["bcast", "send", "enter", "exit"]),
+                          st.integers(0, 3), st.integers(0, 2)), max_size=60))
+def test_a_member_of_several_channels_gets_their_lines_in_the_turns_order(
+        steps: list[tuple[str, int, int]]) -> None:
+    """PROTOCOL.txt 17, 10.2: a connection reads a channel of each of its rooms; what a
+    turn owes it is every broadcast made while it was in that channel (less its own)
+    and its replies, in the order they were made across channels: so the last id it
+    saw is a true mark for a resume."""
+    writer = Writer(1 << 20, ServerLog("warning", io.StringIO()))
+    conns = [Conn(f"c{i}") for i in range(4)]
+    channels = [("lobby", 0), ("dev", 0), ("ops", 2)]
+    expected: dict[str, list[bytes]] = {c.name: [] for c in conns}
+    inside: set[tuple[str, int]] = set()
+    for n, (what, who, chan) in enumerate(steps):
+        conn, data, channel = conns[who], f"{n}|".encode(), channels[chan]
+        if what == "enter" and (conn.name, chan) not in inside:
+            writer.enter(channel, conn)
+            inside.add((conn.name, chan))
+        elif what == "exit" and (conn.name, chan) in inside:
+            writer.exit(channel, conn)
+            inside.discard((conn.name, chan))
+        elif what == "send":
+            writer.send(conn, data)
+            expected[conn.name].append(data)
+        elif what == "bcast":
+            writer.broadcast(channel, data, conn)
+            for other in conns:
+                if (other.name, chan) in inside and other is not conn:
+                    expected[other.name].append(data)
+    writer.flush()
+    for conn in conns:
+        assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
+        assert len(conn.outlet.writes) <= 1  # still one write a turn
+
+
+def test_a_text_reader_gets_its_other_rooms_prefixed_and_switches_between_them() -> None:
+    """PROTOCOL.txt 17.10: each room's line is encoded once per channel: JSON, text and
+    text with "[room] " before each line."""
+    w = writer()
+    j, t = Conn("j"), Conn("t", text=True)
+    w.enter_room("lobby", j)
+    w.enter_room("lobby", t, prefixed=True)
+    w.enter_room("dev", t)
+    lobby = p.Chat("bob", "hi\nthere", "1", "t", room="lobby")
+    w.broadcast_update("lobby", lobby, None)
+    w.broadcast_update("dev", p.Joined("dan", "dev", "dan joined", "2", "t"), None)
+    w.exit_room("lobby", t)  # a switch to lobby: the two rooms swap channels
+    w.enter_room("lobby", t)
+    w.exit_room("dev", t)
+    w.enter_room("dev", t, prefixed=True)
+    w.broadcast_update("dev", p.Chat("dan", "yo", "3", "t", room="dev"), None)
+    w.multicast_update("dev", p.Renamed("d", "dan", "dev", "dan is now known as d", "4"),
+                       [t])
+    w.flush()
+    assert j.got() == p.encode_json(lobby)
+    assert t.got().decode().splitlines() == [
+        "[lobby] <bob> hi", "[lobby]   there", "* dan joined", "[dev] <dan> yo",
+        "[dev] * dan is now known as d"]
 
 
 # ------------------------------------------------------------------ paced lines (8.2, 10.2)
