@@ -118,12 +118,15 @@ class ServerConfig:
 class StreamOutlet:
     """The writer's view of a TCP connection (chatd.outbox.Outlet): its StreamWriter."""
 
-    __slots__ = ("stream", "transport", "peer_done", "_close_later")
+    __slots__ = ("stream", "transport", "peer_done", "closed", "_close_later")
 
     def __init__(self, stream: asyncio.StreamWriter) -> None:
         self.stream = stream
         self.transport = stream.transport  # again after a TLS upgrade: see `bind`
         self.peer_done = False  # the client sent its FIN: all its input is read
+        # close() was called: our FIN may be on its way, and a write after it raises
+        # (in the writer's flush, where it would stop every other connection's output)
+        self.closed = False
         self._close_later: asyncio.TimerHandle | None = None
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
@@ -131,7 +134,7 @@ class StreamOutlet:
 
     def send(self, data: bytes) -> int:
         transport = self.transport
-        if transport.is_closing():
+        if self.closed or transport.is_closing():
             return -1
         self.stream.write(data)
         return transport.get_write_buffer_size()
@@ -142,6 +145,9 @@ class StreamOutlet:
         # kernel drop the last lines we sent (the shutdown notice) before it reads them.
         # The shell goes on reading (and dropping) until the close.
         # Once the client has sent its FIN, nothing of it is left unread: close at once.
+        if self.closed:
+            return
+        self.closed = True
         stream = self.stream
         if self.peer_done or self.transport.is_closing() or not stream.can_write_eof():
             stream.close()
@@ -337,10 +343,15 @@ class Server:
         return "tcp" if conn.outlet.transport.get_extra_info("sslcontext") is None else "tls"
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        # Failed TLS handshakes and the like: one log line, not a traceback per client.
         exc = context.get("exception")
         what = context.get("message", "error")
-        self.log.warning(f"{what}: {exc!r}" if exc else str(what))
+        # Failed TLS handshakes and the like: one log line, not a traceback per client.
+        if exc is None or isinstance(exc, (OSError, EOFError)):
+            self.log.warning(f"{what}: {exc!r}" if exc else str(what))
+            return
+        # Anything else is a bug in a callback of ours (the writer's flush, a timer): it
+        # may have cost other connections their output, so it is one, loudly.
+        self.log.error(f"internal error in {what}: {exc!r}", "bug")
 
     async def shutdown(self) -> None:
         """Tell every client, flush what is queued, close; give up on laggards after a while."""
