@@ -44,7 +44,7 @@ from chatd.hub import HistorySink, Hub, HubConfig
 from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
-from chatd.net import Endpoint, Gateway, end_reason, peer_address, tls_context
+from chatd.net import Endpoint, Gateway, end_reason, peer_address, release_transport, tls_context
 from chatd.outbox import Outlet, RoomBuffer, Writer
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
@@ -460,8 +460,10 @@ class Server:
         _shrink_drain_waiters(stream.transport.get_protocol())
         ip, address = peer_address(stream.get_extra_info("peername"))
         plain = self._tls is None
+        tcp = stream.transport  # under TLS, `stream` writes through another one
         conn = self.accept(ip, address, StreamOutlet(stream), detect_tls=plain, say_why=plain)
         if conn is None:
+            release_transport(tcp)
             return
         reason: str | None = None
         try:
@@ -484,6 +486,7 @@ class Server:
             if (error := reader.exception()) is not None:  # the same, raised elsewhere
                 error.__traceback__ = None
             self.lost(conn, reason)
+            release_transport(tcp)
 
     async def _upgrade(self, conn: Connection, stream: asyncio.StreamWriter) -> bool:
         """TLS after the connection was counted, under a deadline (PROTOCOL.txt 11.1)."""

@@ -39,7 +39,7 @@ from websockets.protocol import State
 
 from chatd import __version__
 from chatd import protocol as p
-from chatd.net import end_reason, peer_address, tls_context
+from chatd.net import end_reason, peer_address, release_transport, tls_context
 from chatd.palette import PALETTE
 
 if TYPE_CHECKING:
@@ -281,6 +281,8 @@ class WebConnection(ServerConnection):
         # would find (chatd.heap counts on connections being freed without one).
         if (error := self.protocol.parser_exc) is not None:
             error.__traceback__ = None
+        if self.raw is not None:
+            release_transport(self.raw)
 
     def unsent(self) -> int:
         """Bytes written to the connection and not yet taken by the kernel."""
