@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="BYTES",
                          help="the room history streams in Redis, in all; past it the least "
                               "recently active rooms lose their oldest lines first")
+    cluster.add_argument("--redis-hold-bytes", type=_size, default=DEFAULTS.redis_hold_bytes,
+                         metavar="BYTES",
+                         help="chat lines held while Redis is unreachable, in all; past it "
+                              "new lines are refused with unavailable")
     web = ap.add_argument_group("web")
     web.add_argument("--web", type=_port, metavar="PORT",
                      help="also serve the chat page and its WebSocket (/ws) on this port")
@@ -180,9 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history-on-join", type=_count, default=DEFAULTS.hub.history_on_join,
                       metavar="N",
                       help="lines of history a joiner receives")
-    chat.add_argument("--history-db", metavar="PATH",
-                      help="keep history in this SQLite file, so it survives restarts "
-                           "(default: memory only)")
+    chat.add_argument("--db", "--history-db", dest="history_db", metavar="PATH",
+                      help="keep history, bans and topics in this SQLite file, so they "
+                           "survive restarts (default: memory only); --history-db is its "
+                           "older name, and works too")
     chat.add_argument("--history-db-backlog", type=_count, default=DEFAULTS.history_db_backlog,
                       metavar="LINES",
                       help="chat lines not yet written to --history-db (say, while another "
@@ -272,6 +277,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         snapshot_every=max(0.05, args.snapshot_every),
         redis_log_bytes=max(64 * 1024, args.redis_log_bytes),
         redis_history_bytes=max(64 * 1024, args.redis_history_bytes),
+        redis_hold_bytes=max(64 * 1024, args.redis_hold_bytes),
         metrics=args.metrics,
         log_level="warning" if args.quiet else args.log_level,
         web_port=args.web,
@@ -322,8 +328,8 @@ def settings(parser: argparse.ArgumentParser, argv: Sequence[str], env: Mapping[
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     if args.redis and args.history_db:
-        raise ConfigError("--history-db and --redis don't go together: the cluster keeps "
-                          "history in Redis")
+        raise ConfigError("--db (--history-db) and --redis don't go together: the cluster "
+                          "keeps history in Redis")
     # uvloop reads a client's first bytes before the stream's callback runs, so the TLS
     # hello would be gone by the time StreamWriter.start_tls upgrades the connection
     # (which it does after counting it, PROTOCOL.txt 11.1): TLS runs on the stdlib loop.

@@ -1,7 +1,12 @@
 """The writer: the hub's effects become one write per connection per event-loop turn.
 
-Nothing here awaits a client. The shell replays each `Effects` (chatd.effects) here in
-order. `send` appends bytes for one connection to its outbox. `broadcast` stores a
+Nothing here awaits a client (the flush is scheduled on the event loop). The shell
+replays each `Effects` (chatd.effects) here in order. The hub speaks updates; they
+become bytes here (`encode`), in the mode of whoever reads them: a room's update once
+per mode that has readers in the room (`broadcast_update`), not once per reader. A room
+is two channels, one a mode: (room key, text mode?).
+
+`send` appends bytes for one connection to its outbox. `broadcast` stores a
 line once, in its channel's turn buffer; at the flush every member that had nothing
 special this turn gets the same joined bytes, so a line costs O(1) when it is broadcast
 and each member one write per turn, however many lines the turn held. Members with a
@@ -22,10 +27,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol, TypeAlias
 
-from chatd.effects import Channel
+from chatd import protocol as p
+from chatd.effects import Page
 from chatd.serverlog import ServerLog
+
+Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
 
 # After a flush in which one room took long (a join announced to thousands: over
 # SPREAD_AFTER), the next flush waits as long as that flush took, up to SPREAD_MAX:
@@ -56,14 +64,46 @@ class Outlet(Protocol):
     def abort(self) -> None: ...
 
 
-class Sink(Protocol):
+def encode(update: p.Update, text: bool) -> bytes:
+    return p.encode_text(update) if text else p.encode_json(update)
+
+
+def page_parts(page: Page[Any], text: bool) -> tuple[list[p.Update], list[bytes]]:
+    """What a `Page` sends a reader in that mode, and its bytes: the lines that fit the
+    page's limit as sent (PROTOCOL.txt 3.8: at least one, the oldest or the `newest`;
+    a line's size differs by mode, and what is sent must fit the send queue, 8.2),
+    then the history_end that counts them."""
+    lines, total, limit = page.lines, 0, page.limit
+    sent: list[p.Update] = []
+    parts: list[bytes] = []
+    for line in reversed(lines) if page.newest else lines:
+        data = encode(line, text)
+        total += len(data)
+        if parts and total > limit:
+            break
+        sent.append(line)
+        parts.append(data)
+    if page.newest:
+        sent.reverse()
+        parts.reverse()
+    end = p.HistoryEnd(page.room, len(parts), page.more or len(parts) < len(lines))
+    return [*sent, end], [*parts, encode(end, text)]
+
+
+class Receiver(Protocol):
     """What the writer needs of a connection (chatd.server.Connection)."""
+
+    @property
+    def text(self) -> bool:
+        """Its mode: which channel of a room it reads."""
+        ...
+
 
     out: list[bytes]  # bytes for it alone, in order
     queued: bool  # in the writer's dirty list
-    room: RoomBuffer | None  # the turn buffer of the channel it is in
-    room_from: int  # where its share of that buffer's broadcasts starts this turn
-    room_own: list[tuple[int, bytes]] | None  # its replies: (broadcasts before, bytes)
+    buffer: ChannelBuffer | None  # the turn buffer of the channel it is in
+    buffer_from: int  # where its share of that buffer's broadcasts starts this turn
+    buffer_own: list[tuple[int, bytes]] | None  # its replies: (broadcasts before, bytes)
     closing: bool
     gone: bool
 
@@ -73,7 +113,7 @@ class Sink(Protocol):
     def drop(self, reason: str) -> None: ...
 
 
-class RoomBuffer:
+class ChannelBuffer:
     """One channel's members, and its broadcasts during one loop turn (replies wait on
     their member)."""
 
@@ -81,18 +121,18 @@ class RoomBuffer:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.peers: set[Sink] = set()
+        self.peers: set[Receiver] = set()
         self.data: list[bytes] = []  # the broadcasts
-        self.skip: list[Sink | None] = []  # each goes to all members but this one
-        self.special: set[Sink] = set()  # members whose share is not the common one
+        self.skip: list[Receiver | None] = []  # each goes to all members but this one
+        self.special: set[Receiver] = set()  # members whose share is not the common one
         self.dirty = False
 
-    def share(self, conn: Sink) -> bytes:
+    def share(self, conn: Receiver) -> bytes:
         """What this turn owes one member: the broadcasts from where it joined, less its
         own lines, with its replies in between where they came."""
-        at = conn.room_from
+        at = conn.buffer_from
         parts: list[bytes] = []
-        for pos, reply in conn.room_own or ():
+        for pos, reply in conn.buffer_own or ():
             if pos > at:
                 self._others(conn, at, pos, parts)
             parts.append(reply)
@@ -100,7 +140,7 @@ class RoomBuffer:
         self._others(conn, at, len(self.data), parts)
         return b"".join(parts)
 
-    def _others(self, conn: Sink, start: int, stop: int, parts: list[bytes]) -> None:
+    def _others(self, conn: Receiver, start: int, stop: int, parts: list[bytes]) -> None:
         """The broadcasts in [start, stop) not sent by `conn`, onto `parts`: whole runs
         at a time, found with list.index (C), not a test per line (a sender's share is
         computed every turn it talks). Sinks compare by identity, as index needs."""
@@ -118,8 +158,8 @@ class RoomBuffer:
         self.data.clear()
         self.skip.clear()
         for conn in self.special:
-            if conn.room is self:  # its share here is written; others' are not ours
-                conn.room_from, conn.room_own = 0, None
+            if conn.buffer is self:  # its share here is written; others' are not ours
+                conn.buffer_from, conn.buffer_own = 0, None
         self.special.clear()
         self.dirty = False
 
@@ -145,37 +185,75 @@ class Writer:
         self.written = 0  # bytes handed to outlets (the heap trims and chatd.metrics read it)
         self.lines_out = 0  # lines for clients, one per receiver (chatd.metrics)
         self.cut_off = 0  # connections dropped for a full send queue
-        self.rooms: dict[Channel, RoomBuffer] = {}
-        self._dirty_rooms: list[RoomBuffer] = []
-        self._dirty: list[Sink] = []
+        self.channels: dict[Channel, ChannelBuffer] = {}
+        self.rooms: dict[str, list[ChannelBuffer]] = {}  # a room's channels, one a mode
+        self._dirty_channels: list[ChannelBuffer] = []
+        self._dirty: list[Receiver] = []
         self._pending = False  # a flush is scheduled
         self._wait = 0.0  # seconds before the next flush (see SPREAD_AFTER)
-        self._paced: dict[Sink, Paced] = {}
+        self._paced: dict[Receiver, Paced] = {}
         self._pacer: asyncio.TimerHandle | None = None
 
-    # ------------------------------------------------------------------ the effects
+    # ------------------------------------------------------------------ updates
 
-    def send(self, conn: Sink, data: bytes) -> None:
+    def send_update(self, conn: Receiver, update: p.Update) -> int:
+        """An update for one connection, in its mode; the bytes it took."""
+        data = p.encode_text(update) if conn.text else p.encode_json(update)
+        if data:
+            self.send(conn, data)
+        return len(data)
+
+    def send_page(self, conn: Receiver, page: Page[Any]) -> int:
+        """A history page (see `page_parts`) in one write; the bytes of its lines, which
+        flood control charges (8.3): an empty page costs nothing."""
+        _, parts = page_parts(page, conn.text)
+        self.send(conn, b"".join(parts))
+        return sum(map(len, parts[:-1]))
+
+    def send_paced_updates(self, conn: Receiver, updates: Iterator[p.Update]) -> None:
+        text = conn.text
+        self.send_paced(conn, (encode(update, text) for update in updates))
+
+    def broadcast_update(self, room: str, update: p.Update, skip: Receiver | None) -> None:
+        """An update for every local member of the room but `skip`: encoded once per
+        mode that has members here."""
+        bufs = self.rooms.get(room)
+        if bufs is None:
+            return
+        for buf in bufs:
+            if buf.peers:
+                self._store(buf, p.encode_text(update) if buf.channel[1]
+                            else p.encode_json(update), skip)
+
+    def enter_room(self, room: str, conn: Receiver) -> None:
+        self.enter((room, conn.text), conn)
+
+    def exit_room(self, room: str, conn: Receiver) -> None:
+        self.exit((room, conn.text), conn)
+
+    # ------------------------------------------------------------------ bytes
+
+    def send(self, conn: Receiver, data: bytes) -> None:
         """Bytes for one connection, in order with its channel's lines of this turn."""
-        buf = conn.room
+        buf = conn.buffer
         if buf is not None:
-            if conn.room_own is None:
-                conn.room_own = []
-            conn.room_own.append((len(buf.data), data))
+            if conn.buffer_own is None:
+                conn.buffer_own = []
+            conn.buffer_own.append((len(buf.data), data))
             buf.special.add(conn)
             self._mark(buf)
         else:
             self._to_outbox(conn, data)
         self.lines_out += 1
 
-    def send_paced(self, conn: Sink, lines: Iterator[bytes]) -> None:
+    def send_paced(self, conn: Receiver, lines: Iterator[bytes]) -> None:
         """Lines for one connection, after what it was sent so far and before anything
         sent after: written as its send queue drains (PROTOCOL.txt 8.2, 10.2), never
         more than half the queue ahead of the client."""
-        buf = conn.room
-        if buf is not None and (buf.data or conn.room_own):  # what it is owed so far
+        buf = conn.buffer
+        if buf is not None and (buf.data or conn.buffer_own):  # what it is owed so far
             owed = buf.share(conn)
-            conn.room_from, conn.room_own = len(buf.data), None
+            conn.buffer_from, conn.buffer_own = len(buf.data), None
             buf.special.add(conn)
             if owed:
                 conn.out.append(owed)
@@ -190,14 +268,17 @@ class Writer:
         self._paced[conn] = Paced(lines)
         self.pace()
 
-    def broadcast(self, channel: Channel, data: bytes, skip: Sink | None) -> None:
+    def broadcast(self, channel: Channel, data: bytes, skip: Receiver | None) -> None:
         """A line for every member of the channel but `skip`: stored once."""
-        buf = self.rooms.get(channel)
+        buf = self.channels.get(channel)
         if buf is None or not buf.peers:
             return  # nobody here reads this channel
+        self._store(buf, data, skip)
+
+    def _store(self, buf: ChannelBuffer, data: bytes, skip: Receiver | None) -> None:
         buf.data.append(data)
         buf.skip.append(skip)
-        if skip is not None and skip.room is buf:  # a sender of the other mode is not here
+        if skip is not None and skip.buffer is buf:  # a sender of the other mode is not here
             buf.special.add(skip)
             self.lines_out -= 1
         # Counted here, once a line, not once a receiver at the flush (the fan-out stays
@@ -206,21 +287,22 @@ class Writer:
         self.lines_out += len(buf.peers)
         self._mark(buf)
 
-    def enter(self, channel: Channel, conn: Sink) -> None:
-        buf = self.rooms.get(channel)
+    def enter(self, channel: Channel, conn: Receiver) -> None:
+        buf = self.channels.get(channel)
         if buf is None:
-            buf = self.rooms[channel] = RoomBuffer(channel)
+            buf = self.channels[channel] = ChannelBuffer(channel)
+            self.rooms.setdefault(channel[0], []).append(buf)
         buf.peers.add(conn)
-        conn.room = buf
+        conn.buffer = buf
         if buf.data:  # its share starts after what was broadcast before it entered
-            conn.room_from = len(buf.data)
+            conn.buffer_from = len(buf.data)
             buf.special.add(conn)
 
-    def exit(self, channel: Channel, conn: Sink) -> None:
-        buf = self.rooms.get(channel)
-        if buf is None or conn.room is not buf:
+    def exit(self, channel: Channel, conn: Receiver) -> None:
+        buf = self.channels.get(channel)
+        if buf is None or conn.buffer is not buf:
             return
-        if buf.data or conn.room_own:  # settle what it is owed so far, before it leaves
+        if buf.data or conn.buffer_own:  # settle what it is owed so far, before it leaves
             owed = buf.share(conn)
             if owed:
                 self._to_outbox(conn, owed)
@@ -228,16 +310,24 @@ class Writer:
             self._to_outbox(conn, b"")
         buf.special.discard(conn)
         buf.peers.discard(conn)
-        conn.room, conn.room_from, conn.room_own = None, 0, None
+        conn.buffer, conn.buffer_from, conn.buffer_own = None, 0, None
         if not buf.peers and not buf.dirty:
-            del self.rooms[channel]
+            self._forget(buf)
 
-    def close_soon(self, conn: Sink) -> bool:
+    def _forget(self, buf: ChannelBuffer) -> None:
+        """A channel with no members and nothing to write goes."""
+        del self.channels[buf.channel]
+        room = self.rooms[buf.channel[0]]
+        room.remove(buf)
+        if not room:
+            del self.rooms[buf.channel[0]]
+
+    def close_soon(self, conn: Receiver) -> bool:
         """True if the flush will close `conn` after writing what it is owed."""
         if conn in self._paced:
             self._to_outbox(conn, b"")  # closed once its paced lines are written
             return True
-        buf = conn.room
+        buf = conn.buffer
         if buf is not None:
             buf.special.add(conn)  # its share is written (and it is closed) at the flush
             self._mark(buf)
@@ -246,7 +336,7 @@ class Writer:
 
     # ------------------------------------------------------------------ the flush
 
-    def _to_outbox(self, conn: Sink, data: bytes) -> None:
+    def _to_outbox(self, conn: Receiver, data: bytes) -> None:
         if data:
             conn.out.append(data)
         if not conn.queued:
@@ -254,10 +344,10 @@ class Writer:
             self._dirty.append(conn)
             self._schedule()
 
-    def _mark(self, buf: RoomBuffer) -> None:
+    def _mark(self, buf: ChannelBuffer) -> None:
         if not buf.dirty:
             buf.dirty = True
-            self._dirty_rooms.append(buf)
+            self._dirty_channels.append(buf)
             self._schedule()
 
     def _schedule(self) -> None:
@@ -274,8 +364,8 @@ class Writer:
         clock = self.clock
         started = clock()
         costliest = 0.0
-        rooms, self._dirty_rooms = self._dirty_rooms, []
-        for buf in rooms:
+        channels, self._dirty_channels = self._dirty_channels, []
+        for buf in channels:
             room_started = clock()
             special = buf.special
             if buf.data:
@@ -287,8 +377,8 @@ class Writer:
                 for conn in tuple(special):
                     self._write(conn, buf.share(conn))
             buf.clear()
-            if not buf.peers and self.rooms.get(buf.channel) is buf:
-                del self.rooms[buf.channel]
+            if not buf.peers and self.channels.get(buf.channel) is buf:
+                self._forget(buf)
             costliest = max(costliest, clock() - room_started)
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
@@ -310,7 +400,7 @@ class Writer:
         self._pacer = None
         self.pace()
 
-    def _pace(self, conn: Sink, paced: Paced) -> None:
+    def _pace(self, conn: Receiver, paced: Paced) -> None:
         outlet = conn.outlet
         unsent = outlet.send(b"") if not conn.gone else -1
         if unsent < 0:
@@ -333,7 +423,7 @@ class Writer:
             self.written += len(data)
             self.lines_out += 1
 
-    def _write(self, conn: Sink, data: bytes) -> None:
+    def _write(self, conn: Receiver, data: bytes) -> None:
         out = conn.out
         if out:  # earlier bytes for it alone (before it entered this channel) go first
             data = b"".join(out) + data if data else b"".join(out)
@@ -362,7 +452,7 @@ class Writer:
         if conn.closing:
             outlet.close()
 
-    def _cut_off(self, conn: Sink) -> None:
+    def _cut_off(self, conn: Receiver) -> None:
         self.log.warning(f"{conn} disconnected: send queue over "
                          f"{self.max_send_queue} bytes (the client is not reading)")
         self.cut_off += 1

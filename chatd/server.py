@@ -14,7 +14,8 @@ refusal, are chatd.limits.AdmissionPolicy's; this module only carries them out.
 
 A byte's way, in order: `_serve_tcp` (read) -> `Server.received` -> `Link.receive_data`
 -> `Server.perform` (Deliver) -> `Hub.handle` -> bus (`LocalBus.publish` or the Redis
-log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` ->
+log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` (updates
+encoded in the reader's mode, once per mode for a room) ->
 `StreamOutlet.send`.
 
 The web gateway (chatd.web) is another shell of the same kind: it feeds WebSocket
@@ -45,7 +46,7 @@ from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
 from chatd.net import Endpoint, Gateway, end_reason, peer_address, release_transport, tls_context
-from chatd.outbox import Outlet, RoomBuffer, Writer
+from chatd.outbox import ChannelBuffer, Outlet, Writer
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
@@ -101,6 +102,7 @@ class ServerConfig:
     snapshot_every: float = 5.0
     redis_log_bytes: int = 16 * 1024 * 1024  # the command log's bound (14.6)
     redis_history_bytes: int = 32 * 1024 * 1024  # the room streams' bound in all (14.6)
+    redis_hold_bytes: int = 16 * 1024 * 1024  # commands held while Redis is away (14.4)
     web_port: int | None = None  # also serve the web page and its WebSocket here
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
     web_hosts: tuple[str, ...] = ()  # Host names the web port answers to besides IPs, localhost
@@ -154,11 +156,11 @@ class StreamOutlet:
 
 class Connection:
     """One client connection as the shell sees it: its link, its outlet, and the
-    writer's bookkeeping (chatd.outbox.Sink). The hub knows it as a peer (cid, text)."""
+    writer's bookkeeping (chatd.outbox.Receiver). The hub knows it as a peer (cid, text)."""
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
-        "gone", "drop_reason", "room", "room_from", "room_own", "held_sid", "linger",
+        "gone", "drop_reason", "buffer", "buffer_from", "buffer_own", "held_sid", "linger",
         "counted",
     )
 
@@ -176,9 +178,9 @@ class Connection:
         self.closing = False  # close once the outbox is written
         self.gone = False  # the connection has ended
         self.drop_reason: str | None = None
-        self.room: RoomBuffer | None = None  # chatd.outbox: its channel's turn buffer
-        self.room_from = 0
-        self.room_own: list[tuple[int, bytes]] | None = None
+        self.buffer: ChannelBuffer | None = None  # chatd.outbox: its channel's turn buffer
+        self.buffer_from = 0
+        self.buffer_own: list[tuple[int, bytes]] | None = None
         self.held_sid: str | None = None  # its session, when held for resume after it
         self.linger: asyncio.TimerHandle | None = None  # cuts it off if closing takes long
         self.counted = True  # holds a slot against the connection limits
@@ -274,6 +276,7 @@ class Server:
                                 snapshot_every=config.snapshot_every,
                                 log_bytes=config.redis_log_bytes,
                                 history_bytes=config.redis_history_bytes,
+                                hold_bytes=config.redis_hold_bytes,
                                 idle=config.history_idle)
         else:
             # Ids go on increasing across restarts: from the clock in microseconds, or
@@ -643,15 +646,19 @@ class Server:
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
             elif isinstance(op, ef.Broadcast):
-                writer.broadcast(op.channel, op.data, op.skip)
+                writer.broadcast_update(op.room, op.update, op.skip)
             elif isinstance(op, ef.Publish):
                 self.bus.publish(op.commands)
+            elif isinstance(op, ef.Reply):
+                size = writer.send_update(op.peer, op.update)
+                if op.charge:  # charged where its bytes are made: by the mode's size (8.3)
+                    op.peer.link.charge(size, time.monotonic())
             elif isinstance(op, ef.Send):
                 writer.send(op.peer, op.data)
             elif isinstance(op, ef.Enter):
-                writer.enter(op.channel, op.peer)
+                writer.enter_room(op.room, op.peer)
             elif isinstance(op, ef.Exit):
-                writer.exit(op.channel, op.peer)
+                writer.exit_room(op.room, op.peer)
             elif isinstance(op, ef.Close):
                 op.peer.close()
             elif isinstance(op, ef.Settled):
@@ -661,7 +668,10 @@ class Server:
             elif isinstance(op, ef.Charge):
                 op.peer.link.charge(op.reply_bytes, time.monotonic())
             elif isinstance(op, ef.SendPaced):
-                writer.send_paced(op.peer, op.lines)
+                writer.send_paced_updates(op.peer, op.lines)
+            elif isinstance(op, ef.Page):
+                if charged := writer.send_page(op.peer, op):
+                    op.peer.link.charge(charged, time.monotonic())
             elif isinstance(op, ef.Leave):
                 self.left(op.peer, op.reason, op.resumable)
             elif isinstance(op, ef.Abort):

@@ -9,8 +9,9 @@ words, and the module each belongs to:
 - events.py     an *event*: what a client line means (Connect, Message, Join, ...),
                 and the field checks of JSON decoding.
 - updates.py    an *update*: what the server sends (Welcome, Chat, Joined, ...);
-                `encode_json` for the wire, `chat_json` on the broadcast path,
-                `decode_update` for clients.
+                `chat_json` on the broadcast path.
+- wire.py       the JSON codec of updates, driven by their declarations in spec.py:
+                `encode_json` for the wire, `decode_update` for clients.
 - textmode.py   *text mode* for people at nc: typed lines -> events, updates -> lines,
                 and `visible`, the rule for network text on a screen.
 - spec.py       every line type declared once: wire name, fields and bounds, the
@@ -99,6 +100,7 @@ from chatd.protocol.spec import (
     COMMANDS,
     ERROR_BY_CODE,
     ERRORS,
+    NO_VALUE,
     SERVER_BY_UPDATE,
     SERVER_LINES,
     TEXT_DISPATCH,
@@ -118,6 +120,8 @@ from chatd.protocol.textmode import (
     OPER_COMMANDS,
     TEXT_COMMANDS,
     encode_text,
+    farewell,
+    help_info,
     parse_text_line,
     text_lines,
     visible,
@@ -150,12 +154,11 @@ from chatd.protocol.updates import (
     WhoisReply,
     WhoList,
     chat_json,
-    decode_update,
-    encode_json,
     error_of,
-    to_wire,
+    json_line,
 )
-from chatd.protocol.values import is_value, value
+from chatd.protocol.values import value
+from chatd.protocol.wire import decode_update, encode_json, to_wire
 
 __all__ = [
     "CLIENT_BY_EVENT",
@@ -176,6 +179,7 @@ __all__ = [
     "MAX_REF_CHARS",
     "MAX_TOPIC_CHARS",
     "MODERATION_EVENTS",
+    "NO_VALUE",
     "OPER_COMMANDS",
     "SERVER_BY_UPDATE",
     "SERVER_LINES",
@@ -247,9 +251,11 @@ __all__ = [
     "encode_json",
     "encode_text",
     "error_of",
+    "farewell",
     "format_time",
+    "help_info",
     "help_table",
-    "is_value",
+    "json_line",
     "looks_like_json",
     "name_key",
     "name_variant",

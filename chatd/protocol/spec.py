@@ -55,7 +55,12 @@ class Field:
     most: int = 0
     least: int = 0
     default: Any = None
-    attr: str = ""  # the event's attribute when it is not `name`
+    attr: str = ""  # the event's (update's) attribute when it is not `name`
+    # Server lines (chatd.protocol.wire): `required` there means "on the wire unless None"
+    # (otherwise an empty value is left out too); `out` turns the value into JSON, `back`
+    # JSON into the value (NO_VALUE: not accepted, as if absent).
+    out: Callable[[Any], Any] | None = None
+    back: Callable[[Any], Any] | None = None
 
     def check(self, obj: dict[str, Any]) -> Any:
         value = obj.get(self.name)
@@ -389,60 +394,180 @@ def help_table(*, oper: bool) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class ServerLine:
+    """A server line: its wire name, update class and fields, which drive its JSON codec
+    (chatd.protocol.wire); `encode`/`decode` replace the generic codec for a line whose
+    shape depends on its values (a private line, who with "all")."""
+
     wire: str
     update: type[Any]
     fields: tuple[Field, ...] = ()
     sample: Any = None  # an update of this line, for the consumers' tests
     json: bool = True  # False: sent to text mode only (lines for a person at nc)
+    encode: Callable[[Any], dict[str, Any]] | None = None
+    decode: Callable[[dict[str, Any]], Any] | None = None
 
 
-_CHAT_FIELDS = (Field("name"), Field("message"), Field("room"), Field("id"), Field("time"))
+NO_VALUE: Final = object()  # a `back` converter's answer for a value it does not accept
+
+
+def _str(raw: Any) -> Any:
+    return raw if isinstance(raw, str) else NO_VALUE
+
+
+def _names(raw: Any) -> Any:
+    return tuple(v for v in raw if isinstance(v, str)) if isinstance(raw, list) else NO_VALUE
+
+
+def _dicts(raw: Any) -> list[dict[str, Any]]:
+    return [v for v in raw if isinstance(v, dict)] if isinstance(raw, list) else []
+
+
+def _text(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _count(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    return max(value, 0) if type(value) is int else 0
+
+
+def _positive(raw: Any) -> Any:
+    return raw if type(raw) is int and raw > 0 else NO_VALUE
+
+
+def _not_negative(raw: Any) -> Any:
+    return max(raw, 0) if type(raw) is int else NO_VALUE
+
+
+def _until_back(raw: Any) -> Any:
+    """A ban's end: a time, or null for a ban without end ("" in the value)."""
+    return "" if raw is None else _str(raw)
+
+
+def _chat_json(update: up.Chat) -> dict[str, Any]:
+    obj: dict[str, Any] = {"type": "message", "name": update.name, "message": update.message}
+    if update.to is not None:
+        obj["to"] = update.to
+        obj["private"] = True
+    else:
+        obj["room"] = update.room
+    obj["id"], obj["time"] = update.id, update.time
+    if update.history:
+        obj["history"] = True
+    return obj
+
+
+def _chat_back(obj: dict[str, Any]) -> up.Chat:
+    room, to = obj.get("room"), obj.get("to")
+    return up.Chat(_text(obj, "name"), _text(obj, "message"), _text(obj, "id"),
+                   _text(obj, "time"), room=room if isinstance(room, str) else None,
+                   to=to if isinstance(to, str) else None, history=obj.get("history") is True)
+
+
+def _who_json(update: up.WhoList) -> dict[str, Any]:
+    if update.room is None:
+        who: dict[str, Any] = {"type": "who", "all": True, "rooms": [
+            {"room": room, "users": list(users)} for room, users in update.rooms]}
+        if update.more:
+            who["more"] = update.more
+    else:
+        who = {"type": "who", "room": update.room, "users": list(update.users)}
+    if update.opers:
+        who["opers"] = list(update.opers)
+    return who
+
+
+def _who_back(obj: dict[str, Any]) -> up.WhoList:
+    opers = _names(obj.get("opers"))
+    opers = () if opers is NO_VALUE else opers
+    if obj.get("all") is True:
+        return up.WhoList(None, rooms=tuple(
+            (_text(r, "room"), _names(r.get("users")) if isinstance(r.get("users"), list)
+             else ()) for r in _dicts(obj.get("rooms"))),
+            more=_count(obj, "more"), opers=opers)
+    users = _names(obj.get("users"))
+    return up.WhoList(_text(obj, "room"), () if users is NO_VALUE else users, opers=opers)
+
+
+_ROOMS = Field("rooms", "list", required=True,
+               out=lambda rooms: [{"room": room, "users": n} for room, n in rooms],
+               back=lambda raw: tuple((_text(r, "room"), _count(r, "users"))
+                                      for r in _dicts(raw)))
+_BANS = Field("bans", "list", required=True,
+              out=lambda bans: [{"kind": b.kind, "target": b.target, "until": b.until or None,
+                                 "by": b.by, "reason": b.reason, "time": b.time} for b in bans],
+              back=lambda raw: tuple(
+                  up.BanEntry(_text(b, "kind"), _text(b, "target"), _text(b, "until"),
+                              _text(b, "by"), _text(b, "reason"), _text(b, "time"))
+                  for b in _dicts(raw)))
+
+_CHAT_FIELDS = (Field("name", required=True), Field("message", required=True),
+                Field("room", required=True), Field("id", required=True),
+                Field("time", required=True))
 
 SERVER_LINES: Final[tuple[ServerLine, ...]] = (
     ServerLine("welcome", up.Welcome, (
-        Field("version", "int"), Field("server"), Field("name"), Field("room"),
-        Field("users", "list"), Field("resume"), Field("resumed", "bool"), Field("notice"),
-        Field("max_line_bytes", "int"), Field("topic"), Field("opers", "list")),
+        Field("version", "int", required=True), Field("server", required=True),
+        Field("name", required=True), Field("room", required=True),
+        Field("users", "list", required=True), Field("resume", required=True),
+        Field("resumed", "bool", required=True), Field("notice", required=True),
+        Field("max_line_bytes", "int", back=_not_negative), Field("topic"),
+        Field("opers", "list")),
         sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
                           max_line_bytes=65536, topic="t", opers=("bob",))),
     ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
                                     Field("history", "bool")),
-               sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby")),
+               sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby"),
+               encode=_chat_json, decode=_chat_back),
     ServerLine("connect", up.Joined, _CHAT_FIELDS,
                sample=up.Joined("bob", "lobby", "bob joined", "8", "t")),
-    ServerLine("disconnect", up.Left, (*_CHAT_FIELDS, Field("reason")),
+    ServerLine("disconnect", up.Left, (*_CHAT_FIELDS, Field("reason", required=True)),
                sample=up.Left("bob", "lobby", "bob left", "9", "t", reason="timeout")),
-    ServerLine("nick", up.Renamed, (*_CHAT_FIELDS, Field("old")),
+    ServerLine("nick", up.Renamed, (*_CHAT_FIELDS, Field("old", required=True)),
                sample=up.Renamed("bo", "bob", "lobby", "bob is now bo", "10", "t")),
-    ServerLine("ack", up.Ack, (Field("ref"), Field("id"), Field("time")),
+    ServerLine("ack", up.Ack, (Field("ref", required=True), Field("id", required=True),
+                               Field("time", required=True)),
                sample=up.Ack("r1", "11", "t")),
     ServerLine("error", up.Error, (
-        Field("code"), Field("message"), Field("ref"), Field("until"),
-        Field("retry_after", "int"), Field("max_line_bytes", "int")),
+        Field("code", required=True), Field("message", required=True),
+        Field("ref", required=True),
+        # "" (a ban without end) is sent as null; None (not a ban) not at all
+        Field("until", required=True, out=lambda until: until or None, back=_until_back),
+        Field("retry_after", "int", required=True, back=_not_negative),
+        Field("max_line_bytes", "int", required=True, back=_positive)),
         sample=up.Error(ErrorCode.BANNED, "banned", until="2026-01-01T00:00:00.000Z")),
     ServerLine("who", up.WhoList, (Field("room"), Field("users", "list"),
                                    Field("all", "bool"), Field("rooms", "list"),
                                    Field("more", "int"), Field("opers", "list")),
-               sample=up.WhoList("lobby", ("alice",), opers=("alice",))),
-    ServerLine("rooms", up.RoomList, (Field("rooms", "list"), Field("more", "int")),
+               sample=up.WhoList("lobby", ("alice",), opers=("alice",)),
+               encode=_who_json, decode=_who_back),
+    ServerLine("rooms", up.RoomList, (_ROOMS, Field("more", "int", back=_not_negative)),
                sample=up.RoomList((("lobby", 2),), more=1)),
-    ServerLine("history_end", up.HistoryEnd, (Field("room"), Field("count", "int"),
-                                              Field("more", "bool")),
+    ServerLine("history_end", up.HistoryEnd, (
+        Field("room", required=True), Field("count", "int", required=True),
+        Field("more", "bool", required=True)),
                sample=up.HistoryEnd("lobby", 3, True)),
-    ServerLine("shutdown", up.Shutdown, (Field("message"),), sample=up.Shutdown()),
+    ServerLine("shutdown", up.Shutdown, (Field("message", required=True),),
+               sample=up.Shutdown()),
     ServerLine("ping", up.ServerPing, sample=up.ServerPing()),
     ServerLine("pong", up.ServerPong, sample=up.ServerPong()),
-    ServerLine("info", up.Info, (Field("lines", "list"),), sample=up.Info(("a", "b")),
+    ServerLine("info", up.Info, (Field("lines", "list", required=True),),
+               sample=up.Info(("a", "b")),
                json=False),
-    ServerLine("topic", up.Topic, (Field("room"), Field("topic"), Field("name"),
+    ServerLine("topic", up.Topic, (Field("room", required=True),
+                                   Field("topic", required=True), Field("name"),
                                    Field("message"), Field("id"), Field("time")),
                sample=up.Topic("lobby", "be nice", "alice", "alice set it", "12", "t")),
     ServerLine("oper", up.Opered, _CHAT_FIELDS,
                sample=up.Opered("alice", "lobby", "alice is now an operator", "13", "t")),
-    ServerLine("notice", up.Notice, (Field("message"),), sample=up.Notice("done")),
-    ServerLine("whois", up.WhoisReply, (Field("name"), Field("room"), Field("oper", "bool")),
+    ServerLine("notice", up.Notice, (Field("message", required=True),),
+               sample=up.Notice("done")),
+    ServerLine("whois", up.WhoisReply, (Field("name", required=True),
+                                        Field("room", required=True),
+                                        Field("oper", "bool", required=True)),
                sample=up.WhoisReply("bob", "dev", oper=True)),
-    ServerLine("bans", up.BanList, (Field("bans", "list"),),
+    ServerLine("bans", up.BanList, (_BANS,),
                sample=up.BanList((up.BanEntry("name", "bob", "", "alice", "spam", "t"),))),
 )
 

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
-from chatd.effects import Charge, Publish
-from chatd.hub import DetachCmd, LeaveCmd, id_key
+from chatd.effects import Page, Publish
+from chatd.hub import DetachCmd, LeaveCmd, Status, id_key
+from chatd.outbox import encode, page_parts
 from chatd.protocol import ErrorCode
 from tests.support.hub_world import T0, FakePeer, World, chats, only
 
@@ -39,7 +40,7 @@ def test_join_sends_welcome_history_end_then_connect_to_the_joiner() -> None:
     assert end == {"type": "history_end", "room": "lobby", "count": 0, "more": False}
     assert joined["name"] == "alice" and joined["message"] == "alice joined"
     assert joined["room"] == "lobby" and joined["id"] and joined["time"].endswith("Z")
-    assert w.hub.is_joined(a)
+    assert w.hub.state.status(a) is Status.ATTACHED
 
 
 def test_join_notice_reaches_everyone_including_the_joiner() -> None:
@@ -110,7 +111,7 @@ def test_bad_name_leaves_the_connection_unjoined_and_it_may_retry() -> None:
     w = World()
     a = w.join("has space")
     assert only(w.take(a), "error")["code"] == ErrorCode.BAD_NAME
-    assert not w.hub.is_joined(a)
+    assert w.hub.state.status(a) is not Status.ATTACHED
     w.say(a, "hi")
     assert only(w.take(a), "error")["code"] == ErrorCode.NOT_JOINED
     w.send(a, p.Connect(name="alice"))
@@ -122,7 +123,7 @@ def test_bad_room_on_connect() -> None:
     w = World()
     a = w.join("alice", room="two words")
     assert only(w.take(a), "error")["code"] == ErrorCode.BAD_ROOM
-    assert not w.hub.is_joined(a)
+    assert w.hub.state.status(a) is not Status.ATTACHED
 
 
 def test_lines_before_connect_get_not_joined_except_ping() -> None:
@@ -147,8 +148,8 @@ def test_connect_twice_is_already_joined() -> None:
     w.take(a)
     w.send(a, p.Connect(name="other"))
     assert only(w.take(a), "error")["code"] == ErrorCode.ALREADY_JOINED
-    assert w.hub.session_of(a) is not None
-    assert w.hub.session_of(a).name == "alice"  # type: ignore[union-attr]
+    assert w.hub.state.local.get(a.cid) is not None
+    assert w.hub.state.local.get(a.cid).name == "alice"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- chat lines
@@ -166,28 +167,28 @@ def test_message_fans_out_to_the_room_except_the_sender() -> None:
     w.bus.publish(fx.commands)
     applied = w.applied[-1]
     assert len(w.delivered[-1]) == 1
-    targets, data, skip = w.delivered[-1][0]
+    targets, update, skip = w.delivered[-1][0]
     assert set(targets) == {a, b, c}
     assert skip is a
-    msg = json.loads(data)
-    assert {k: msg[k] for k in ("type", "name", "message", "room")} == {
-        "type": "message", "name": "alice", "message": "hi all", "room": "lobby"}
+    assert isinstance(update, p.Chat)
+    assert (update.name, update.message, update.room) == ("alice", "hi all", "lobby")
     assert applied.note == "<alice@lobby> hi all"
 
 
-def test_message_with_text_peers_is_encoded_once_per_mode() -> None:
-    """PROTOCOL.txt 6.3: JSON and text users share a room; each mode gets its encoding."""
+def test_a_room_line_is_one_update_for_both_modes() -> None:
+    """PROTOCOL.txt 6.3: JSON and text users share a room; the hub broadcasts one update
+    (the writer encodes it once per mode: tests/unit/test_outbox.py)."""
     w = World()
     a, b = w.join("alice"), w.join("bob")
     t = w.join("tina", text=True)
+    for peer in (a, b, t):
+        w.take(peer)
     fx = w.hub.handle(a, p.Message("hey"))
     w.bus.publish(fx.commands)
-    deliveries = w.delivered[-1]
-    assert len(deliveries) == 2
-    by_data = {data: (set(targets), skip) for targets, data, skip in deliveries}
-    json_line = next(d for d in by_data if d.startswith(b"{"))
-    assert by_data[json_line] == ({a, b}, a)
-    assert by_data[b"<alice> hey\n"] == ({t}, a)
+    [(targets, update, skip)] = w.delivered[-1]
+    assert set(targets) == {a, b, t} and skip is a
+    assert w.updates(b) == [update] and w.updates(t) == [update]
+    assert update == p.Chat("alice", "hey", "4", p.format_time(T0), room="lobby")
 
 
 def test_sender_name_is_the_connections_name() -> None:
@@ -286,7 +287,7 @@ def test_join_bad_room_or_the_same_room() -> None:
         w.send(a, p.Join(room))
         code = ErrorCode.ALREADY_IN_ROOM if room.lower() == "lobby" else ErrorCode.BAD_ROOM
         assert only(w.take(a), "error")["code"] == code, room
-    assert w.hub.session_of(a).room == "lobby"  # type: ignore[union-attr]
+    assert w.hub.state.local.get(a.cid).room == "lobby"  # type: ignore[union-attr]
 
 
 def test_who_and_rooms() -> None:
@@ -355,7 +356,7 @@ def test_nick_to_a_taken_name_is_name_taken_without_variant() -> None:
     for name in ["bob", "BOB", " Bob "]:
         w.send(a, p.Nick(name))
         assert only(w.take(a), "error")["code"] == ErrorCode.NAME_TAKEN
-    assert w.hub.session_of(a).name == "alice"  # type: ignore[union-attr]
+    assert w.hub.state.local.get(a.cid).name == "alice"  # type: ignore[union-attr]
 
 
 def test_nick_bad_names() -> None:
@@ -511,11 +512,13 @@ def test_history_pages_fit_their_bytes_as_each_mode_reads_them() -> None:
         w.say(bob, f"{i}" + "\na" * 1_500)  # 3,001 characters: 4.5 KB of JSON, 6 KB of text
     for text in (False, True):
         peer = w.join(f"reader{int(text)}", text=text)
-        raw = b"".join(w.inbox.pop(peer.cid))
+        raw = b"".join(encode(u, text) for u in w.updates(peer))
         fx = w.send(peer, p.History(limit=4))
-        page = b"".join(w.inbox.pop(peer.cid))
-        charged = [op.reply_bytes for op in fx.ops if isinstance(op, Charge)]
-        assert charged == [len(page) - len(page.splitlines(keepends=True)[-1])]
+        page = b"".join(encode(u, text) for u in w.updates(peer))
+        [asked] = [op for op in fx.ops if isinstance(op, Page)]
+        _, parts = page_parts(asked, text)  # as the writer cuts and charges it
+        assert b"".join(parts) == page
+        assert sum(map(len, parts[:-1])) == len(page) - len(page.splitlines(keepends=True)[-1])
         for data in (raw, page):
             shown = (data.count(b"\n<bob> ") + data.count(b"] <bob> ") if text
                      else data.count(b'"history":true'))
@@ -557,7 +560,7 @@ def test_history_size_is_bounded() -> None:
     assert lines[-1]["more"] is False
     for _ in range(200):
         w.say(a, "more")
-    assert len(w.hub.rooms["lobby"].history) < 2 * 5
+    assert len(w.hub.history.lines["lobby"]) < 2 * 5
 
 
 def test_history_per_room() -> None:
@@ -585,7 +588,7 @@ def test_polite_leave_announced_at_once_and_connection_closed() -> None:
     left = only(w.take(b), "disconnect")
     assert (left["name"], left["message"], left["room"]) == ("alice", "alice left", "lobby")
     assert "reason" not in left
-    assert not w.hub.is_joined(a)
+    assert w.hub.state.status(a) is not Status.ATTACHED
     w.lost(a, None)  # the socket then closes: nothing more happens
     assert w.take(b) == []
     again = w.join("alice")
@@ -615,7 +618,7 @@ def test_broken_json_connection_is_held_for_resume() -> None:
     w = World()
     a, b = w.join("alice"), w.join("bob")
     w.take(b)
-    session = w.hub.session_of(a)
+    session = w.hub.state.local.get(a.cid)
     assert session is not None
     fx = w.hub.disconnected(a, "connection reset")
     assert fx.commands == [DetachCmd(session.sid, "connection reset")]
@@ -985,9 +988,11 @@ RAW_LINES = st.one_of(
 
 
 def _check_deliveries(w: World) -> None:
-    for lines in w.inbox.values():
-        for data in lines:
-            data.decode("utf-8")  # every byte string sent is UTF-8 text
+    for updates in w.inbox.values():
+        for update in updates:
+            for data in ((update,) if isinstance(update, bytes)
+                         else (p.encode_json(update), p.encode_text(update))):
+                data.decode("utf-8")  # every byte string sent is UTF-8 text
     w.inbox.clear()
 
 
@@ -1091,12 +1096,12 @@ def test_history_in_memory_has_a_total_bound() -> None:
     for i in range(20):
         w.say(a, f"{i:02d}" + "y" * 5_000)
     assert w.hub.history_bytes <= 60_000
-    one = [e.message[:2] for e in w.hub.rooms["one"].history]
+    one = [e.message[:2] for e in w.hub.history.lines["one"]]
     assert one[-1] == "19" and len(one) < 20
-    assert len(w.hub.rooms["two"].history) == 1  # the other room kept its line so far
+    assert len(w.hub.history.lines["two"]) == 1  # the other room kept its line so far
     w.say(a, "z" * 40_000)  # too big for the rest: the other room pays too
     assert w.hub.history_bytes <= 60_000 + 81_000
-    assert w.hub.rooms["one"].history[-1].message.startswith("z")
+    assert w.hub.history.lines["one"][-1].message.startswith("z")
 
 
 def test_the_archive_has_a_budget() -> None:

@@ -7,12 +7,15 @@ here records each write (chatd.outbox.Outlet is all the writer knows of a socket
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatd.outbox import RoomBuffer, Writer
+from chatd import protocol as p
+from chatd.effects import Page
+from chatd.outbox import ChannelBuffer, Writer
 from chatd.serverlog import ServerLog
 
 LOBBY = ("lobby", False)
@@ -41,15 +44,16 @@ class Outlet:
 
 
 class Conn:
-    """What the writer needs of a connection (chatd.outbox.Sink)."""
+    """What the writer needs of a connection (chatd.outbox.Receiver)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, text: bool = False) -> None:
         self.name = name
+        self.text = text
         self.out: list[bytes] = []
         self.queued = False
-        self.room: RoomBuffer | None = None
-        self.room_from = 0
-        self.room_own: list[tuple[int, bytes]] | None = None
+        self.buffer: ChannelBuffer | None = None
+        self.buffer_from = 0
+        self.buffer_own: list[tuple[int, bytes]] | None = None
         self.closing = False
         self.gone = False
         self.outlet = Outlet()
@@ -78,10 +82,54 @@ def test_a_turns_broadcasts_are_one_shared_write_per_member() -> None:
         w.enter(LOBBY, conn)
     for i in range(3):
         w.broadcast(LOBBY, b"line%d\n" % i, None)
-    assert len(w.rooms[LOBBY].data) == 3  # stored once, not once per member
+    assert len(w.channels[LOBBY].data) == 3  # stored once, not once per member
     w.flush()
     assert a.outlet.writes == b.outlet.writes == c.outlet.writes == [b"line0\nline1\nline2\n"]
     assert a.outlet.writes[0] is b.outlet.writes[0]  # the very same bytes object
+
+
+def test_a_room_update_is_encoded_once_per_mode_that_reads_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """PROTOCOL.txt 6.3: JSON and text members of a room each get their mode's bytes,
+    made once for all the members of that mode."""
+    encoded: list[str] = []
+    def counted(name: str) -> Callable[[p.Update], bytes]:
+        real: Callable[[p.Update], bytes] = getattr(p, name)
+
+        def encode(update: p.Update) -> bytes:
+            encoded.append(name)
+            return real(update)
+        return encode
+
+    for name in ("encode_json", "encode_text"):
+        monkeypatch.setattr(p, name, counted(name))
+    w = writer()
+    a, b, t, u = Conn("a"), Conn("b"), Conn("t", text=True), Conn("u", text=True)
+    for conn in (a, b, t, u):
+        w.enter_room("lobby", conn)
+    line = p.Chat("alice", "hey", "4", "2025-11-25T20:00:00Z", room="lobby")
+    w.broadcast_update("lobby", line, a)
+    w.broadcast_update("dev", line, None)  # nobody reads it here: nothing is encoded
+    w.flush()
+    assert sorted(encoded) == ["encode_json", "encode_text"]
+    assert a.got() == b"" and b.got() == p.encode_json(line)
+    assert t.got() == u.got() == b"<alice> hey\n"
+
+
+def test_a_page_is_cut_to_its_bytes_in_the_readers_mode_and_its_lines_charged() -> None:
+    """PROTOCOL.txt 3.8, 8.3: as many lines as fit, newest kept, then history_end; the
+    lines' bytes are what flood control charges."""
+    lines = [p.Chat("bob", f"{i}" + "x" * 90, str(i), "t", room="lobby", history=True)
+             for i in range(5)]
+    for text in (False, True):
+        w = writer()
+        reader = Conn("r", text)
+        size = len(p.encode_text(lines[0]) if text else p.encode_json(lines[0]))
+        charged = w.send_page(reader, Page(reader, "lobby", lines, True, False, 2 * size))
+        w.flush()
+        got = reader.got().splitlines(keepends=True)
+        assert len(got) == 3 and charged == 2 * size
+        assert b"4xx" in got[1] and b"3xx" in got[0]  # the newest two
 
 
 def test_the_sender_skips_its_own_line_and_replies_stay_in_order() -> None:
@@ -128,11 +176,11 @@ def test_a_channel_nobody_reads_is_forgotten() -> None:
     w.enter(LOBBY, a)
     w.broadcast(LOBBY, b"x\n", None)
     w.exit(LOBBY, a)
-    assert LOBBY in w.rooms  # its turn is not written yet
+    assert LOBBY in w.channels  # its turn is not written yet
     w.flush()
-    assert w.rooms == {} and a.got() == b"x\n"
+    assert w.channels == {} and a.got() == b"x\n"
     w.broadcast(LOBBY, b"to nobody\n", None)
-    assert w.rooms == {}
+    assert w.channels == {}
 
 
 def test_the_send_queue_bound_cuts_off_a_client_that_does_not_read() -> None:

@@ -25,9 +25,10 @@ import json
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
-from chatd import protocol as p
 from chatd.commands import Origin
-from chatd.hub import Entry, Hub, P, Session
+from chatd.hub.base import Entry, P
+from chatd.hub.facade import Hub
+from chatd.hub.state import Session, Status
 from chatd.moderation import Moderation
 
 PART_BYTES = 1024 * 1024  # JSON text a part holds, about (escapes may make it more)
@@ -81,10 +82,10 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
         **extra,
         "moderation": hub.mod.snapshot(),
         "rooms": [{"key": r.key, "name": r.name, "members": list(r.members)}
-                  for r in hub.rooms.values() if r.members],
+                  for r in hub.state.rooms.values() if r.members],
         "beats": dict(hub.beats),
     }
-    sessions = list(hub.sessions.values())
+    sessions = list(hub.state.sessions.values())
     held: list[Held] = []
     for at in range(0, len(sessions), every):
         if at:
@@ -158,31 +159,32 @@ def _line(d: dict[str, Any]) -> Entry:
 def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]) -> None:
     """Take over a snapshot's state (on a node with no connections yet)."""
     by_sid: dict[str, Session[P]] = {}
+    since: dict[str, tuple[int, int, int]] = {}
     for part in parts:
         for d in part.get("sessions", ()):
             origin = Origin(d["origin"][0], d["origin"][1]) if d["origin"] else None
             session: Session[P] = Session(
-                d["sid"], d["name"], d["room"], d["text"], d["token_hash"], origin,
-                (d["since"][0], d["since"][1], d["since"][2]), d["detached_at"], d["lost"])
-            session.oper, session.address = d.get("oper", False), d.get("address", "")
-            session.grace = d.get("grace", hub.config.resume_grace)  # older snapshots: none
+                d["sid"], d["name"], d["text"], d["token_hash"], origin,
+                Status.ATTACHED if origin is not None else Status.HELD,
+                detached_at=d["detached_at"], lost=d["lost"],
+                oper=d.get("oper", False), address=d.get("address", ""),
+                grace=d.get("grace", hub.config.resume_grace))  # older snapshots: no grace
+            since[session.sid] = (d["since"][0], d["since"][1], d["since"][2])
             by_sid[session.sid] = session
-            hub.sessions[session.sid] = session
-            hub.names[p.name_key(session.name)] = session
-            if origin is None:
-                hub.detached[session.sid] = session
+            hub.state.add(session)
             for line in d.get("inbox", ()):  # the one-piece form
                 hub.keep_private(session, _line(line))
         for sid, line in part.get("private", ()):
             hub.keep_private(by_sid[sid], _line(line))
     for d in header["rooms"]:
-        room = hub._room(d["name"])
-        room.members = {sid: by_sid[sid] for sid in d["members"]}
+        room = hub.state.room(d["name"])
+        for sid in d["members"]:
+            hub.state.enter(by_sid[sid], room, since[sid])
     hub.beats = dict(header["beats"])
     hub.mod = Moderation()
     hub.mod.restore(header.get("moderation", {}))
     # Lines came in part order, not log order: put the server-wide order right.
-    hub.inboxes.reindex(hub.sessions.values())
+    hub.history.inboxes.reindex(hub.state.sessions.values())
 
 
 def snapshot(hub: Hub[P]) -> dict[str, Any]:
