@@ -143,8 +143,8 @@ async def test_switching_rooms(start_web: StartWeb, browser: Browser) -> None:
     await expect(alice.line("lobby line")).to_have_count(1)  # kept, and not repeated
     await expect(alice.page.locator("#rooms button[aria-current=true]")).to_contain_text(
         "#lobby")
-    got = await carol.recv_until(lambda m: m["type"] == "connect" and m["name"] == "alice")
-    assert not [m for m in got if m["type"] == "disconnect"], got  # she never left lobby
+    seen = await carol.recv_until(lambda m: m["type"] == "connect" and m["name"] == "alice")
+    assert not [m for m in seen if m["type"] == "disconnect"], seen  # she never left lobby
     await carol.nothing_more()  # and showing lobby again is no join
     alice.assert_clean()
 
