@@ -239,8 +239,7 @@ export class ChatView {
     const conv = this.shown;
     $("input").placeholder = this.left ? this.removal?.placeholder ?? "You left the chat"
       : conv?.kind === "direct" ? `Private line to ${conv.name}`
-        : conv ? `Message #${conv.name} (Enter sends, /help)`
-          : "Join a room to talk (/join ROOM)";
+        : conv ? "Message (Enter sends, /help)" : "Join a room to talk (/join ROOM)";
   }
 
   /** The private partner on screen, or "". */
