@@ -321,7 +321,7 @@ async def test_several_rooms_are_accessible(
     other rooms to join, on a desktop and in the phone's drawer, light and dark."""
     server = await start_web("--rate", "0")
     carol = await Client.joined(server.port, "carol")
-    await Client.joined(server.port, "erin", room="music")
+    erin = await Client.joined(server.port, "erin", room="music")  # kept open till the end
     alice = await ChatPage.open(browser, server.url, "alice")
     page = alice.page
     await carol.recv_until(is_join("alice"))
@@ -342,3 +342,32 @@ async def test_several_rooms_are_accessible(
     await assert_accessible(page, "two rooms, phone drawer")
     await shot(page, tmp_path, "rooms-phone")
     alice.assert_clean()
+    await erin.close()
+
+
+async def test_the_rooms_limit_in_words_and_part_typed(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """Past --max-rooms the join is refused in words (too_many_rooms) and nothing changes;
+    /part makes room, and the join goes through."""
+    server = await start_web("--rate", "0", "--max-rooms", "2")
+    erin = await Client.joined(server.port, "erin", room="music")  # kept open till the end
+    alice = await ChatPage.open(browser, server.url, "alice")
+    page = alice.page
+    await in_two_rooms(alice)
+    await page.locator("#browse button", has_text="#music").click()
+    await expect(alice.texts("li.system.error")).to_have_text(
+        "You are in as many rooms as this server allows; leave one before joining #music. "
+        "too_many_rooms")
+    await expect(mine(alice)).to_have_text(["#lobby", "#dev"])
+    await expect(page.locator("#room-title")).to_have_text("dev")
+
+    await alice.say("/part")  # the room on screen
+    await expect(mine(alice)).to_have_text(["#lobby"])
+    await expect(page.locator("#room-title")).to_have_text("lobby")
+    await page.locator("#browse button", has_text="#music").click()
+    await expect(page.locator("#room-title")).to_have_text("music")
+    await expect(mine(alice)).to_have_text(["#lobby", "#music"])
+    await expect(page.locator("#users .name")).to_have_text(["alice", "erin"])
+    alice.assert_clean()
+    await erin.close()
