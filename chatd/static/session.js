@@ -719,16 +719,21 @@ export class Session {
     if (this.isSeen(msg)) return;
     this.markSeen(msg);
     if (typeof msg.id === "string") this.lastId = msg.id;
+    const missed = this.sync !== null;
     if (msg.type === "oper") {
-      // Operators are server-wide: marked in every room of ours where that person is.
+      // Operators are server-wide: told once (17), marked and said in every room of ours
+      // where that person is, as a rename is.
       const name = text(msg.name);
-      for (const info of this.rooms.values()) {
-        if (!info.users.includes(name) && !sameRoom(info.name, text(msg.room))) continue;
+      const where = [...this.rooms.values()].filter(
+        (info) => info.users.includes(name) || sameRoom(info.name, text(msg.room)));
+      for (const info of where) {
         info.opers = [...info.opers.filter((u) => u !== name), name];
         this.told(info);
+        this.view.notice(msg, { missed, room: info.name });
       }
+      if (where.length) return;
     }
-    this.view.notice(msg, { missed: this.sync !== null });
+    this.view.notice(msg, { missed });
   }
 
   roomList(msg) {

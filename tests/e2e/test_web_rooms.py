@@ -24,7 +24,8 @@ def mine(chat: ChatPage) -> Locator:
 
 
 def room_button(chat: ChatPage, room: str) -> Locator:
-    return chat.page.locator("#rooms button.room", has_text=re.compile(f"^#{re.escape(room)}\\b"))
+    name = chat.page.locator(".room-name", has_text=re.compile(f"^#{re.escape(room)}$"))
+    return chat.page.locator("#rooms button.room").filter(has=name)
 
 
 async def join_room(chat: ChatPage, room: str) -> None:
