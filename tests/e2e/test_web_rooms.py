@@ -372,3 +372,37 @@ async def test_the_rooms_limit_in_words_and_part_typed(
     await expect(page.locator("#users .name")).to_have_text(["alice", "erin"])
     alice.assert_clean()
     await erin.close()
+
+
+async def test_a_room_kick_takes_one_room_from_the_sidebar(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """15.2, 17.12: kicked out of one room, the page keeps the others and says who did it;
+    kicked out of one's only room, the page follows the server into lobby."""
+    server = await start_web("--rate", "0", "--oper", "boss:pw")
+    boss = await Client.joined(server.port, "boss", room="dev")
+    await boss.send({"type": "oper", "name": "boss", "password": "pw"})
+    await boss.recv_until(lambda m: m["type"] == "oper")
+    alice = await ChatPage.open(browser, server.url, "alice")
+    await in_two_rooms(alice)
+    await boss.recv_until(is_join("alice"))
+
+    await boss.send({"type": "kick", "name": "alice", "from": "room", "room": "dev",
+                     "reason": "off topic"})
+    await expect(mine(alice)).to_have_text(["#lobby"])
+    await expect(alice.page.locator("#room-title")).to_have_text("lobby")
+    await expect(alice.texts("li.parted")).to_have_text(
+        [re.compile(r"alice was removed from dev by boss \(off topic\)")])
+    await expect(alice.page.locator("#users .name")).to_have_text(["alice"])
+
+    bob = await ChatPage.open(browser, server.url, "bob", room="dev")
+    await boss.recv_until(is_join("bob"))
+    await boss.send({"type": "kick", "name": "bob", "from": "room", "room": "dev"})
+    await expect(bob.page.locator("#room-title")).to_have_text("lobby")
+    await expect(mine(bob)).to_have_text(["#lobby"])
+    await expect(bob.page.locator("#users .name")).to_have_text(["bob", "alice"])
+    await expect(bob.page.locator("#status")).to_have_attribute("data-state", "online")
+    await bob.say("hello lobby")
+    await expect(alice.line("hello lobby")).to_be_visible()
+    alice.assert_clean()
+    bob.assert_clean()
