@@ -406,3 +406,35 @@ async def test_a_room_kick_takes_one_room_from_the_sidebar(
     await expect(alice.line("hello lobby")).to_be_visible()
     alice.assert_clean()
     bob.assert_clean()
+
+
+async def test_after_a_restart_the_page_joins_its_rooms_again(
+    start_web: StartWeb, browser: Browser, cutter_factory: list[Cutter],
+) -> None:
+    """10.4: the new process has no session for the page, so it connects afresh to the
+    room on screen and joins its other rooms again by itself, staying where it was."""
+    first = await start_web("--rate", "0")
+    cutter = await Cutter(first.web_port).start()
+    cutter_factory.append(cutter)
+    alice = await ChatPage.open(browser, cutter.url, "alice")
+    await in_two_rooms(alice)
+
+    cutter.blocked = True
+    await first.stop()
+    await expect(alice.page.locator("#status")).to_have_attribute("data-state", "waiting")
+    second = await start_web("--rate", "0", "--web", str(first.web_port))
+    carol = await Client.joined(second.port, "carol")
+    cutter.blocked = False
+
+    await expect(alice.lines(".reconnect-divider")).to_contain_text(
+        "Reconnected as a new session")
+    await carol.recv_until(is_join("alice"))  # lobby joined again
+    await expect(mine(alice)).to_have_text(["#dev", "#lobby"])  # the server's order now
+    await expect(alice.page.locator("#room-title")).to_have_text("dev")
+    await carol.say("lobby after the restart")
+    await expect(room_button(alice, "lobby").locator(".unread")).to_have_text("1")
+    await alice.say("dev after the restart")  # goes to dev, the room on screen: not lobby
+    await expect(alice.line("dev after the restart")).to_have_attribute(
+        "data-id", re.compile(r"\d"))
+    await carol.nothing_more()
+    alice.assert_clean()
