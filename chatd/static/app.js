@@ -197,7 +197,10 @@ $("close-direct").addEventListener("click", () => setPrivate(""));
 $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const room = $("join-room").value.trim();
-  if (room && session.join(room)) $("join-room").value = "";
+  if (room && session.join(room)) {
+    $("join-room").value = "";
+    $("input").focus(); // the room comes on screen next (and a phone's drawer closes)
+  }
 });
 
 $("menu").addEventListener("click", () => {

@@ -292,6 +292,10 @@ export class ChatView {
 
   /** Says where one is now after leaving a room (the notice names the room left). */
   leftRoom(msg) {
+    // The leave button that had the focus is gone with its room: the composer takes it.
+    if (document.activeElement === document.body || document.activeElement === null) {
+      $("input").focus();
+    }
     const li = noticeRow(msg, this.me_);
     li.classList.add("parted");
     this.append(this.shown ?? this.roomConv, li);

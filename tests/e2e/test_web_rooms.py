@@ -34,6 +34,7 @@ async def join_room(chat: ChatPage, room: str) -> None:
     await chat.page.press("#join-room", "Enter")
     await expect(chat.page.locator("#room-title")).to_have_text(room)
     await expect(mine(chat).last).to_have_text(f"#{room}")
+    await expect(chat.page.locator("#input")).to_be_focused()
 
 
 async def in_two_rooms(chat: ChatPage, room: str = "dev") -> None:
@@ -221,6 +222,7 @@ async def test_leave_a_room(start_web: StartWeb, browser: Browser) -> None:
     await expect(mine(alice)).to_have_text(["#lobby"])
     await expect(page.locator("#rooms .part")).to_have_count(0)
     await expect(alice.texts("li.parted")).to_have_text([re.compile(r"alice left")])
+    await expect(page.locator("#input")).to_be_focused()  # not lost with the button
     await expect(page.locator("#browse button", has_text="#dev")).to_have_text("#dev1")
 
     await dave.say("alice will not see this")
