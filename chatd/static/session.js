@@ -738,7 +738,7 @@ export class Session {
 
   roomList(msg) {
     const rooms = Array.isArray(msg.rooms) ? msg.rooms : [];
-    this.view.rooms(rooms);
+    this.view.rooms(rooms, msg.more);
     if (this.roomsAsked) this.view.roomLines(rooms, msg.more);
     this.roomsAsked = false;
   }

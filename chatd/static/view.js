@@ -407,8 +407,13 @@ export class ChatView {
   }
 
   /** The server's room list (4.8): the sidebar offers the ones we are not in. */
-  rooms(list) {
+  rooms(list, more) {
     this.roomList = list.filter((r) => r && typeof r.room === "string");
+    const unlisted = Number.isInteger(more) && more > 0 ? more : 0;
+    $("browse-hint").textContent = unlisted
+      ? `Pick one to join it; you stay in yours. ${unlisted} smaller rooms are not listed: ` +
+        "type a name above."
+      : "Pick one to join it; you stay in yours.";
     this.renderRooms();
   }
 
