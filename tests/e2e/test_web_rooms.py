@@ -440,3 +440,28 @@ async def test_after_a_restart_the_page_joins_its_rooms_again(
         "data-id", re.compile(r"\d"))
     await carol.nothing_more()
     alice.assert_clean()
+
+
+async def test_the_room_on_screen_is_the_servers_current_room(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """Showing a room sends switch (17.4): an operator's command without a room, here a
+    room kick, acts on the room on screen, not on the room joined last."""
+    server = await start_web("--rate", "0", "--oper", "alice:pw")
+    carol = await Client.joined(server.port, "carol")
+    await carol.send({"type": "join", "room": "dev"})
+    await carol.recv_until(lambda m: m["type"] == "connect" and m["room"] == "dev")
+    alice = await ChatPage.open(browser, server.url, "alice")
+    await alice.say("/oper alice pw")
+    await expect(alice.texts("li.notice.oper")).to_have_text(["alice is now an operator"])
+    await in_two_rooms(alice)  # dev is the current room now, on the server too
+    await room_button(alice, "lobby").click()
+    await expect(alice.page.locator("#room-title")).to_have_text("lobby")
+
+    await alice.say("/roomkick carol")
+    got = await carol.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "carol")
+    assert (got[-1]["room"], got[-1].get("part")) == ("lobby", True), got[-1]
+    await expect(alice.page.locator("#users .name")).to_have_text(["alice"])
+    await room_button(alice, "dev").click()
+    await expect(alice.page.locator("#users .name")).to_have_text(["alice", "carol"])
+    alice.assert_clean()
