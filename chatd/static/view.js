@@ -204,7 +204,9 @@ export class ChatView {
       $("title-prefix").textContent = "";
       $("room-title").textContent = "no room";
       $("close-direct").hidden = true;
+      this.placeholder();
       this.renderTopic();
+      this.renderUsers();
       this.renderRooms();
       this.renderDirects();
       return;
