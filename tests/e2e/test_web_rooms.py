@@ -230,6 +230,16 @@ async def test_leave_a_room(start_web: StartWeb, browser: Browser) -> None:
     await alice.say("still in lobby")
     await expect(alice.line("still in lobby")).to_have_attribute("data-id", re.compile(r"\d"))
     await expect(page.locator(".log", has_text="alice will not see this")).to_have_count(0)
+
+    await alice.say("/part")  # the last room too (17.3): private lines still come
+    await expect(mine(alice)).to_have_count(0)
+    await expect(page.locator("#room-title")).to_have_text("no room")
+    await expect(page.locator("#input")).to_have_attribute(
+        "placeholder", "Join a room to talk (/join ROOM)")
+    await dave.say("still there?", to="alice")
+    await expect(page.locator("#directs button")).to_have_text("dave1")
+    await join_room(alice, "lobby")
+    await expect(mine(alice)).to_have_text(["#lobby"])
     alice.assert_clean()
 
 
