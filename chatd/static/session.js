@@ -435,7 +435,9 @@ export class Session {
     this.room = "";
     if (stay) {
       this.room = this.rooms.get(key(stay)).name;
-      this.view.showRoom(this.room);
+      // A private conversation on screen stays there through a reconnect.
+      if (reconnect && this.view.partner()) this.view.keepRoom(this.room);
+      else this.view.showRoom(this.room);
     }
     this.view.status("online");
     this.missed = 0;

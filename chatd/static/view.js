@@ -272,6 +272,13 @@ export class ChatView {
     this.show(this.conv("room", room));
   }
 
+  /** The room the Escape key and the member list go back to, behind a private view. */
+  keepRoom(room) {
+    this.roomConv = this.conv("room", room);
+    this.renderUsers();
+    this.renderRooms();
+  }
+
   /** The rooms one is in, in joining order. */
   myRooms(list) {
     this.mine = [...list];

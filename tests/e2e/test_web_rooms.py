@@ -243,12 +243,17 @@ async def test_leave_a_room(start_web: StartWeb, browser: Browser) -> None:
     alice.assert_clean()
 
 
-async def test_a_direct_partner_entry(start_web: StartWeb, browser: Browser) -> None:
+async def test_a_direct_partner_entry(
+    start_web: StartWeb, browser: Browser, cutter_factory: list[Cutter],
+) -> None:
     """A private line makes an entry under Direct, with its count, next to the rooms; its
-    view sends with "to", and leaves the rooms' counts and logs alone."""
+    view sends with "to", stays on screen through a reconnect, and leaves the rooms'
+    counts and logs alone."""
     server = await start_web("--rate", "0")
+    cutter = await Cutter(server.web_port).start()
+    cutter_factory.append(cutter)
     dave = await Client.joined(server.port, "dave", room="dev")
-    alice = await ChatPage.open(browser, server.url, "alice")
+    alice = await ChatPage.open(browser, cutter.url, "alice")
     page = alice.page
     await in_two_rooms(alice)
     await dave.recv_until(is_join("alice"))
@@ -268,6 +273,10 @@ async def test_a_direct_partner_entry(start_web: StartWeb, browser: Browser) -> 
     assert (got[-1]["message"], got[-1].get("to"), got[-1].get("private")) == (
         "psst back", "dave", True)
 
+    cutter.cut()  # a drop: the page resumes and stays in the private view
+    await server.wait_log(r"alice lost the connection")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "online")
+    await expect(page.locator("#room-title")).to_have_text("dave")
     await dave.say("in the room")  # dev is not on screen now: counted
     await expect(room_button(alice, "dev").locator(".unread")).to_have_text("1")
     await page.keyboard.press("Escape")  # back to the room last shown
