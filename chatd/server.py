@@ -55,6 +55,7 @@ from chatd.net import (
     tls_context,
 )
 from chatd.outbox import ChannelBuffer, Outlet, Writer
+from chatd.passwords import Hasher, HasherBusy
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
@@ -291,6 +292,15 @@ class Server:
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
         self.hub: Hub[Connection] = Hub(config.hub, sink=sink, moderation=self.store)
+        self.hasher = Hasher()  # PROTOCOL.txt 18.7: passwords are hashed off the loop
+        self._hashing: set[asyncio.Future[None]] = set()
+        if self.store is not None:
+            self.hub.acc.sink = self.store
+            self.hub.acc.load(self.store.load_accounts(), self.store.load_markers(),
+                              self.store.load_tokens())
+        elif self.hub.acc.on and not config.redis_url:
+            log.warning("accounts: no --db, so accounts and read markers will not survive "
+                        "a restart")
         self.bus: Bus
         if config.redis_url:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
@@ -395,6 +405,7 @@ class Server:
         if self.web is not None:
             await self.web.close()
         await self.bus.close()
+        self.hasher.close()
         if self.store is not None:
             self.store.close()
         if self.metrics is not None:
@@ -657,7 +668,7 @@ class Server:
             return
         try:
             self.apply_effects(self.hub.handle(
-                conn, event, conn.ip if type(event) is p.Connect else ""))
+                conn, event, conn.ip if type(event) in _ADDRESSED else ""))
         except Exception as exc:  # a bug must cost one line, never the server
             self.log.error(f"internal error on {type(event).__name__}: {exc!r}", "bug",
                            cid=conn.cid, address=conn.address)
@@ -676,7 +687,10 @@ class Server:
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
             elif isinstance(op, ef.Broadcast):
-                writer.broadcast_update(op.room, op.update, op.skip)
+                if op.mentioned:
+                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned)
+                else:
+                    writer.broadcast_update(op.room, op.update, op.skip)
             elif isinstance(op, ef.Multicast):
                 writer.multicast_update(op.room, op.update, op.peers)
             elif isinstance(op, ef.Publish):
@@ -694,7 +708,7 @@ class Server:
             elif isinstance(op, ef.Close):
                 op.peer.close()
             elif isinstance(op, ef.Settled):
-                self.perform(op.peer.link.settle(op.joined, time.monotonic()))
+                self.perform(op.peer.link.settle(op.joined, time.monotonic(), op.login))
             elif isinstance(op, ef.Released):
                 self.admission.unhold(op.sid)
             elif isinstance(op, ef.Charge):
@@ -714,8 +728,31 @@ class Server:
                 log(op.text, event="connection", cid=conn.cid, address=conn.address)
             elif isinstance(op, ef.WrongPassword):
                 self._wrong_password(op.peer, op.oper)
+            elif isinstance(op, ef.Hash):
+                self._hash(op)
             else:
                 assert_never(op)
+
+    def _hash(self, op: ef.Hash[Connection]) -> None:
+        """A password hash for the hub, on the hasher's threads (PROTOCOL.txt 18.7)."""
+        task = asyncio.ensure_future(self._hashed(op))
+        self._hashing.add(task)
+        task.add_done_callback(self._hashing.discard)
+
+    async def _hashed(self, op: ef.Hash[Connection]) -> None:
+        outcome: object
+        try:
+            outcome = await (self.hasher.hash(op.password) if op.stored is None
+                             else self.hasher.verify(op.password, op.stored))
+        except HasherBusy:
+            outcome = ef.HASH_BUSY
+        if op.peer.gone or self.stopping:
+            return
+        try:
+            self.apply_effects(self.hub.hashed(op.peer, op.then, outcome))
+        except Exception as exc:  # a bug must cost one line, never the server
+            self.log.error(f"internal error after a password hash: {exc!r}", "bug",
+                           cid=op.peer.cid, address=op.peer.address)
 
     def apply_effects(self, fx: Effects[Connection]) -> None:
         """The hub's effects (chatd.bus calls this), and its lines for the log."""
@@ -734,6 +771,9 @@ class Server:
         if fx.audit:  # kept even with --quiet: who did what to whom, and why
             self.log.warning("audit: " + fx.audit)
 
+
+# The lines whose handling needs the connection's address (bans, 18.10's throttles).
+_ADDRESSED: Final = frozenset({p.Connect, p.Register})
 
 # What SIGHUP can change while serving (chatd.server.Server.reconfigure); the rest of
 # ServerConfig needs a restart. Limits of a connection apply to connections made after.

@@ -109,7 +109,7 @@ def _judge(line: bytes, answers: list[dict[str, Any]], closed: bool) -> None:
     if isinstance(parsed, p.ProtocolError):
         assert codes, (line[:200], answers)
     if closed:
-        assert isinstance(parsed, p.Disconnect) or CLOSING_CODES & set(codes), (
+        assert isinstance(parsed, (p.Disconnect, p.Logout)) or CLOSING_CODES & set(codes), (
             "closed after a line that does not close", line[:200], answers)
 
 
