@@ -222,11 +222,12 @@ def multi_sizes(clients: int, per_client: int, rooms: int, skew: float, least: i
     """Room sizes when each client is in `per_client` rooms: room k's in proportion to
     (k+1)**skew above `least`, so the rooms `city_schedule` draws most are the smallest.
 
-    That way round is what a real city of several rooms a person looks like (the room
-    everybody is in is not the one everybody talks in) and keeps the deliveries near the
-    one-room city's: with 10,000 clients in 3 of 200 rooms, skew 0.5, the busiest room
-    has 19 members and the quietest 221, ~71,000 deliveries a second at 1,000 lines a
-    second, where the city's sizes times 3 (the busiest rooms the biggest) would make
+    That way round is what a city of several rooms a person looks like (the room
+    everybody is in is not the one everybody talks in), and it keeps the load of the
+    one-room city: with 10,000 clients in 3 of 200 rooms and skew 0.6 the busiest room
+    has 14 members and the quietest 237, ~67,000 deliveries a second at 1,000 lines a
+    second (the city: ~66,000), so the two differ by the rooms a client is in, not by
+    the load. The city's sizes times 3 (the busiest rooms the biggest) would make
     ~200,000, more than one load-generator CPU can read and time.
     """
     seats = clients * per_client
@@ -236,8 +237,8 @@ def multi_sizes(clients: int, per_client: int, rooms: int, skew: float, least: i
     weights = [(rank + 1) ** skew for rank in range(rooms)]
     share = [(seats - least * rooms) * w / sum(weights) for w in weights]
     sizes = [min(clients, least + int(x)) for x in share]
-    # The seats rounding (or a room's cap of every client) left over go to the rooms with
-    # the largest remainders first, then round the rooms again.
+    # Seats left over by rounding down (or by a room capped at every client) go one each
+    # to the rooms with the largest remainders first, round after round.
     by_remainder = sorted(range(rooms), key=lambda k: int(share[k]) - share[k])
     while sum(sizes) < seats:
         for k in by_remainder:
@@ -626,7 +627,7 @@ class LoadGen:
                     self.all_welcomed.set_result(time.perf_counter())
             elif kind == "connect":
                 client.joins += 1
-            elif kind == "who" and client.position and isinstance(obj.get("users"), list):
+            elif kind == "who" and isinstance(obj.get("users"), list):
                 # The answer to a join (city-multi): its place in that room.
                 users = [u.get("name") if isinstance(u, dict) else u for u in obj["users"]]
                 room = str(obj.get("room"))
@@ -1198,7 +1199,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--city-skew", type=float, default=1.0)
     ap.add_argument("--city-seed", type=int, default=1)
     ap.add_argument("--multi-rooms", type=int, default=3, help="city-multi: rooms a client")
-    ap.add_argument("--multi-size-skew", type=float, default=0.5,
+    ap.add_argument("--multi-size-skew", type=float, default=0.6,
                     help="city-multi: room k has members in proportion to (k+1)**skew")
     ap.add_argument("--seat-only", action="store_true",
                     help="city-multi: stop after seating (idle-multi)")

@@ -547,7 +547,7 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
     }
     city_size = (args.city_clients == 10000 and args.city_rooms == 200
                  and args.city_rate == 1000 and args.city_duration >= 30)
-    multi_size = city_size and args.multi_rooms == 3 and args.multi_size_skew == 0.5
+    multi_size = city_size and args.multi_rooms == 3 and args.multi_size_skew == 0.6
     at_size = {
         "fanout_ratio": args.clients == 100 and args.senders == 10 and args.lines >= 2000,
         "latency_p99_ms": args.clients == 100 and args.rate == 500,
@@ -804,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--multi-rooms", type=int, default=3,
                     help="city-multi, idle-multi: rooms each client is in (the city's "
                          "--city-* options give the rest)")
-    ap.add_argument("--multi-size-skew", type=float, default=0.5,
+    ap.add_argument("--multi-size-skew", type=float, default=0.6,
                     help="city-multi: room k (k=0 the busiest) has members in proportion to "
                          "(k+1)**skew, so the busiest rooms are the smallest (see "
                          "bench/README.md)")
