@@ -82,6 +82,9 @@ TARGETS = (
     ("city_multi_p99_ms", "city-multi: chatd p99 delivery latency (ms)", 5.0),
     ("city_multi_p999_ms", "city-multi: chatd p99.9 delivery latency (ms)", 20.0),
     ("city_multi_ratio", "city-multi: chatd CPU/delivery / reference CPU/delivery", 1.3),
+    # Issue 29's (item 5): delivery times near the reference's, with several rooms too.
+    ("city_multi_p50_ratio", "city-multi: chatd p50 / reference p50", 1.5),
+    ("city_multi_p99_ratio", "city-multi: chatd p99 / reference p99", 2.0),
     ("metrics_cost", "fan-out: chatd --metrics (scraped) CPU/delivery / chatd without", 1.03),
 )
 TARGET_SIZES = {"clients": 100, "senders": 10, "lines": 2000, "rate": 500.0, "idle": 10000}
@@ -522,6 +525,13 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
     chatd_city = city_cpu("city", chatd["city"])
     ref_multi = city_cpu("city-multi", summary.get("city-multi", {}).get("reference"))
     chatd_multi = city_cpu("city-multi", chatd["city-multi"])
+
+    def multi_ratio(key: str) -> float | None:
+        mine = _get(chatd["city-multi"], "city-multi", "latency", key)
+        yardstick = _get(summary.get("city-multi", {}).get("reference"), "city-multi",
+                         "latency", key)
+        return round(mine / yardstick, 3) if mine and yardstick else None
+
     ref_cpu = _get(summary.get("fanout", {}).get("reference"), "fanout",
                    "server_cpu_us_per_delivery")
     chatd_cpu = _get(chatd["fanout"], "fanout", "server_cpu_us_per_delivery")
@@ -542,6 +552,8 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
         "city_multi_p999_ms": _get(chatd["city-multi"], "city-multi", "latency", "p999_ms"),
         "city_multi_ratio": round(chatd_multi / ref_multi, 3) if chatd_multi and ref_multi
         else None,
+        "city_multi_p50_ratio": multi_ratio("p50_ms"),
+        "city_multi_p99_ratio": multi_ratio("p99_ms"),
         "metrics_cost": round(metrics_cpu / chatd_cpu, 3) if metrics_cpu and chatd_cpu
         else None,
     }
@@ -562,6 +574,8 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
         "city_multi_p99_ms": multi_size,
         "city_multi_p999_ms": multi_size,
         "city_multi_ratio": multi_size,
+        "city_multi_p50_ratio": multi_size,
+        "city_multi_p99_ratio": multi_size,
         "metrics_cost": args.clients == 100 and args.senders == 10 and args.lines >= 2000,
     }
     out = []
