@@ -38,7 +38,7 @@ def test_blank_lines_are_not_sent(typed: str) -> None:
     ("/nick", "usage: /nick NAME"),
     ("/msg bob", "usage: /msg NAME TEXT"),
     ("/msg", "usage: /msg NAME TEXT"),
-    ("/who everyone", "usage: /who [all]"),
+    ("/who two rooms", "usage: /who [ROOM|all]"),
 ])
 def test_mistyped_commands_get_their_usage(typed: str, usage: str) -> None:
     assert c.parse(typed) == c.Bad(usage)
