@@ -179,7 +179,10 @@ class Hub:
                 if isinstance(where, str) else None
             if room is not None and isinstance(text, str):
                 self.chats += 1
-                lose_for = next(reversed(room.members)) if self.chats == self.drop else None
+                # The last member to have joined loses it, unless that is the sender (the
+                # join order of one wave is the order its lines happened to be read).
+                lose_for = next((c for c in reversed(room.members) if c is not conn), None) \
+                    if self.chats == self.drop else None
                 self.relay(room, conn, "message", conn.name, text, lose_for=lose_for)
         elif kind == "connect" and not conn.name:
             name, where = obj.get("name"), obj.get("room")
