@@ -13,7 +13,8 @@ refusal, are chatd.limits.AdmissionPolicy's; this module only carries them out.
 
 A byte's way, in order: `_serve_tcp` (read) -> `Server.received` -> `Link.receive_data`
 -> `Server.perform` (Deliver) -> `Hub.handle` -> bus (`LocalBus.publish` or the Redis
-log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` ->
+log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` (updates
+encoded in the reader's mode, once per mode for a room) ->
 `StreamOutlet.send`.
 
 The web gateway (chatd.web) is another shell of the same kind: it feeds WebSocket
@@ -44,7 +45,7 @@ from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
 from chatd.net import Endpoint, Gateway, end_reason, peer_address, tls_context
-from chatd.outbox import Outlet, RoomBuffer, Writer
+from chatd.outbox import ChannelBuffer, Outlet, Writer
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
@@ -116,11 +117,13 @@ class ServerConfig:
 class StreamOutlet:
     """The writer's view of a TCP connection (chatd.outbox.Outlet): its StreamWriter."""
 
-    __slots__ = ("stream", "transport")
+    __slots__ = ("stream", "transport", "peer_done", "_close_later")
 
     def __init__(self, stream: asyncio.StreamWriter) -> None:
         self.stream = stream
         self.transport = stream.transport  # again after a TLS upgrade: see `bind`
+        self.peer_done = False  # the client sent its FIN: all its input is read
+        self._close_later: asyncio.TimerHandle | None = None
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
@@ -137,8 +140,9 @@ class StreamOutlet:
         # sending has unread input and is reset, and a reset can make the client's
         # kernel drop the last lines we sent (the shutdown notice) before it reads them.
         # The shell goes on reading (and dropping) until the close.
+        # Once the client has sent its FIN, nothing of it is left unread: close at once.
         stream = self.stream
-        if self.transport.is_closing() or not stream.can_write_eof():
+        if self.peer_done or self.transport.is_closing() or not stream.can_write_eof():
             stream.close()
             return
         try:
@@ -146,7 +150,15 @@ class StreamOutlet:
         except OSError:
             stream.close()
             return
-        asyncio.get_running_loop().call_later(CLOSE_GRACE, stream.close)
+        self._close_later = asyncio.get_running_loop().call_later(CLOSE_GRACE, stream.close)
+
+    def peer_finished(self) -> None:
+        """The client's FIN was read: a close waiting out CLOSE_GRACE happens now (a client
+        that hangs up on our FIN, as chatc and nc do, is not kept waiting)."""
+        self.peer_done = True
+        if self._close_later is not None:
+            self._close_later.cancel()
+            self.stream.close()
 
     def abort(self) -> None:
         self.transport.abort()
@@ -154,7 +166,7 @@ class StreamOutlet:
 
 class Connection:
     """One client connection as the shell sees it: its link, its outlet, and the
-    writer's bookkeeping (chatd.outbox.Sink). The hub knows it as a peer (cid, text)."""
+    writer's bookkeeping (chatd.outbox.Receiver). The hub knows it as a peer (cid, text)."""
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
@@ -176,8 +188,8 @@ class Connection:
         self.closing = False  # close once the outbox is written
         self.gone = False  # the connection has ended
         self.drop_reason: str | None = None
-        self.bufs: list[RoomBuffer] = []  # chatd.outbox: its channels' turn buffers
-        self.starts: dict[RoomBuffer, int] | None = None
+        self.bufs: list[ChannelBuffer] = []  # chatd.outbox: its channels' turn buffers
+        self.starts: dict[ChannelBuffer, int] | None = None
         self.own: list[tuple[int, bytes]] | None = None
         self.special = False
         self.held_sid: str | None = None  # its session, when held for resume after it
@@ -435,7 +447,8 @@ class Server:
         _shrink_drain_waiters(stream.transport.get_protocol())
         ip, address = peer_address(stream.get_extra_info("peername"))
         plain = self._tls is None
-        conn = self.accept(ip, address, StreamOutlet(stream), detect_tls=plain, say_why=plain)
+        outlet = StreamOutlet(stream)
+        conn = self.accept(ip, address, outlet, detect_tls=plain, say_why=plain)
         if conn is None:
             return
         reason: str | None = None
@@ -449,6 +462,7 @@ class Server:
                     self.received(conn, data)
             if not conn.closing:
                 self.eof(conn)
+            outlet.peer_finished()
             await stream.wait_closed()  # bounded: a closing connection lingers at most
         except OSError as exc:  # reset, broken pipe...: the client is gone
             reason = end_reason(exc)
@@ -615,15 +629,21 @@ class Server:
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
             elif isinstance(op, ef.Broadcast):
-                writer.broadcast(op.channel, op.data, op.skip)
+                writer.broadcast_update(op.room, op.update, op.skip)
+            elif isinstance(op, ef.Multicast):
+                writer.multicast_update(op.room, op.update, op.peers)
             elif isinstance(op, ef.Publish):
                 self.bus.publish(op.commands)
+            elif isinstance(op, ef.Reply):
+                size = writer.send_update(op.peer, op.update)
+                if op.charge:  # charged where its bytes are made: by the mode's size (8.3)
+                    op.peer.link.charge(size, time.monotonic())
             elif isinstance(op, ef.Send):
                 writer.send(op.peer, op.data)
             elif isinstance(op, ef.Enter):
-                writer.enter(op.channel, op.peer)
+                writer.enter_room(op.room, op.peer, op.prefixed)
             elif isinstance(op, ef.Exit):
-                writer.exit(op.channel, op.peer)
+                writer.exit_room(op.room, op.peer)
             elif isinstance(op, ef.Close):
                 op.peer.close()
             elif isinstance(op, ef.Settled):
@@ -633,7 +653,10 @@ class Server:
             elif isinstance(op, ef.Charge):
                 op.peer.link.charge(op.reply_bytes, time.monotonic())
             elif isinstance(op, ef.SendPaced):
-                writer.send_paced(op.peer, op.lines)
+                writer.send_paced_updates(op.peer, op.lines)
+            elif isinstance(op, ef.Page):
+                if charged := writer.send_page(op.peer, op):
+                    op.peer.link.charge(charged, time.monotonic())
             elif isinstance(op, ef.Leave):
                 self.left(op.peer, op.reason, op.resumable)
             elif isinstance(op, ef.Abort):
