@@ -1,6 +1,7 @@
 """The TCP shell: asyncio streams in, the link and the hub in the middle, the writer out.
 
-`asyncio.start_server` gives each connection a coroutine (`_serve_tcp`) that reads with
+`loop.create_server` with asyncio's stream protocol (as `asyncio.start_server`, but see
+`StreamProtocol`) gives each connection a coroutine (`_serve_tcp`) that reads with
 `StreamReader.read` and feeds the bytes to the connection's `Link` (chatd.link), the
 sans-I/O protocol of one connection. The link's effects and the hub's (chatd.hub) are
 in one vocabulary (chatd.effects) and carried out, in order, by one dispatcher,
@@ -44,7 +45,15 @@ from chatd.hub import HistorySink, Hub, HubConfig
 from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
-from chatd.net import Endpoint, Gateway, end_reason, peer_address, tls_context
+from chatd.net import (
+    Endpoint,
+    Gateway,
+    end_reason,
+    forget_tracebacks,
+    peer_address,
+    release_transport,
+    tls_context,
+)
 from chatd.outbox import ChannelBuffer, Outlet, Writer
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
@@ -117,12 +126,15 @@ class ServerConfig:
 class StreamOutlet:
     """The writer's view of a TCP connection (chatd.outbox.Outlet): its StreamWriter."""
 
-    __slots__ = ("stream", "transport", "peer_done", "_close_later")
+    __slots__ = ("stream", "transport", "peer_done", "closed", "_close_later")
 
     def __init__(self, stream: asyncio.StreamWriter) -> None:
         self.stream = stream
         self.transport = stream.transport  # again after a TLS upgrade: see `bind`
         self.peer_done = False  # the client sent its FIN: all its input is read
+        # close() was called: our FIN may be on its way, and a write after it raises
+        # (in the writer's flush, where it would stop every other connection's output)
+        self.closed = False
         self._close_later: asyncio.TimerHandle | None = None
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
@@ -130,7 +142,7 @@ class StreamOutlet:
 
     def send(self, data: bytes) -> int:
         transport = self.transport
-        if transport.is_closing():
+        if self.closed or transport.is_closing():
             return -1
         self.stream.write(data)
         return transport.get_write_buffer_size()
@@ -141,6 +153,9 @@ class StreamOutlet:
         # kernel drop the last lines we sent (the shutdown notice) before it reads them.
         # The shell goes on reading (and dropping) until the close.
         # Once the client has sent its FIN, nothing of it is left unread: close at once.
+        if self.closed:
+            return
+        self.closed = True
         stream = self.stream
         if self.peer_done or self.transport.is_closing() or not stream.can_write_eof():
             stream.close()
@@ -222,6 +237,26 @@ class Connection:
             self.drop_reason = self.drop_reason or reason
             self.closing = True
             self.outlet.abort()
+
+
+class StreamProtocol(asyncio.StreamReaderProtocol):
+    """asyncio's stream protocol, but the error that ends a connection is kept without
+    its traceback.
+
+    The error (a reset met by a write or a read) is stored on the reader and on the
+    stream's close future, and the future keeps the traceback apart from the error
+    (`Future.result` raises it with it). That traceback holds the frames it was raised
+    in, from the socket's write up to the writer's flush, and so the stream writer,
+    whose protocol holds the future: a cycle, and the frames hold the connection. Only
+    a full collection would find it (chatd.heap counts on connections being freed
+    without one); a write meets a reset whenever a client goes while lines are coming,
+    which is often on a loaded machine (tests/e2e/test_heap.py). Nothing reads that
+    traceback: the end is logged in words (chatd.net.end_reason).
+    """
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        forget_tracebacks(exc)
+        super().connection_lost(exc)
 
 
 def _tune(sock: socket.socket) -> None:
@@ -308,9 +343,8 @@ class Server:
         hosts = list(self.config.hosts) if self.config.hosts else [None]
         for host in hosts:
             # No ssl= here: a TLS connection is counted first, then upgraded (_serve_tcp).
-            self.listeners.append(await asyncio.start_server(
-                self._serve_tcp, host=host, port=self.config.port, backlog=4096,
-                limit=READ_LIMIT))
+            self.listeners.append(await self._loop.create_server(
+                self._stream_protocol, host=host, port=self.config.port, backlog=4096))
         self._housekeeper = asyncio.create_task(self._housekeeping())
         bound = []
         for listener in self.listeners:
@@ -327,10 +361,15 @@ class Server:
         return "tcp" if conn.outlet.transport.get_extra_info("sslcontext") is None else "tls"
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        # Failed TLS handshakes and the like: one log line, not a traceback per client.
         exc = context.get("exception")
         what = context.get("message", "error")
-        self.log.warning(f"{what}: {exc!r}" if exc else str(what))
+        # Failed TLS handshakes and the like: one log line, not a traceback per client.
+        if exc is None or isinstance(exc, (OSError, EOFError)):
+            self.log.warning(f"{what}: {exc!r}" if exc else str(what))
+            return
+        # Anything else is a bug in a callback of ours (the writer's flush, a timer): it
+        # may have cost other connections their output, so it is one, loudly.
+        self.log.error(f"internal error in {what}: {exc!r}", "bug")
 
     async def shutdown(self) -> None:
         """Tell every client, flush what is queued, close; give up on laggards after a while."""
@@ -438,6 +477,11 @@ class Server:
 
     # ------------------------------------------------------------------ the TCP shell
 
+    def _stream_protocol(self) -> StreamProtocol:
+        """What asyncio.start_server makes per connection, with StreamProtocol."""
+        reader = asyncio.StreamReader(limit=READ_LIMIT, loop=self._loop)
+        return StreamProtocol(reader, self._serve_tcp, loop=self._loop)
+
     async def _serve_tcp(self, reader: asyncio.StreamReader,
                          stream: asyncio.StreamWriter) -> None:
         """One TCP client, from accept to close: read, feed its link, nothing else."""
@@ -447,9 +491,11 @@ class Server:
         _shrink_drain_waiters(stream.transport.get_protocol())
         ip, address = peer_address(stream.get_extra_info("peername"))
         plain = self._tls is None
+        tcp = stream.transport  # under TLS, `stream` writes through another one
         outlet = StreamOutlet(stream)
         conn = self.accept(ip, address, outlet, detect_tls=plain, say_why=plain)
         if conn is None:
+            release_transport(tcp)
             return
         reason: str | None = None
         try:
@@ -473,6 +519,7 @@ class Server:
             if (error := reader.exception()) is not None:  # the same, raised elsewhere
                 error.__traceback__ = None
             self.lost(conn, reason)
+            release_transport(tcp)
 
     async def _upgrade(self, conn: Connection, stream: asyncio.StreamWriter) -> bool:
         """TLS after the connection was counted, under a deadline (PROTOCOL.txt 11.1)."""
