@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from chatc import words
 from chatc.events import Gone, Outgoing, SessionEvent
 from chatc.session import Action, Backoff, Drop, Reconnect, Send, Session, Show, greeting
+from chatc.wire import Outbound, encode, welcome_rooms
 from chatd import protocol as p
 
 LINE_LIMIT = 4 * 1024 * 1024  # a server line is at most one 64 KiB message plus JSON
@@ -124,6 +125,11 @@ class Client:
         return self.session.welcome
 
     @property
+    def rooms(self) -> tuple[str, ...]:
+        """The rooms the last welcome listed (PROTOCOL.txt 17); (): version 1."""
+        return self.session.rooms
+
+    @property
     def max_line_bytes(self) -> int:
         return self.session.max_line_bytes
 
@@ -134,9 +140,9 @@ class Client:
 
     async def open(self) -> p.Welcome:
         """Connect and join; raises ConnectFailed (Refused for a server's no)."""
-        reader, writer, welcome = await self._handshake(resume=False)
+        reader, writer, (welcome, rooms) = await self._handshake(resume=False)
         self._reader, self._writer = reader, writer
-        self._apply(self.session.welcomed(welcome, self._now()))
+        self._apply(self.session.welcomed(welcome, self._now(), rooms))
         self._task = asyncio.create_task(self._run(), name="chatc-session")
         return welcome
 
@@ -148,13 +154,13 @@ class Client:
             if isinstance(event, Gone):
                 return
 
-    def say(self, text: str, to: str | None = None) -> Outgoing:
+    def say(self, text: str, to: str | None = None, room: str | None = None) -> Outgoing:
         """Queue an own chat line (raises session.TooLong, queueing nothing)."""
-        line, actions = self.session.say(text, to, self._now())
+        line, actions = self.session.say(text, to, self._now(), room)
         self._apply(actions)
         return line
 
-    def command(self, event: p.Event) -> None:
+    def command(self, event: Outbound) -> None:
         """Queue a command (who, join, ...) behind the own lines queued before it."""
         self._apply(self.session.command(event, self._now()))
 
@@ -192,7 +198,7 @@ class Client:
         for action in actions:
             if isinstance(action, Send):
                 if self._writer is not None and not self._writer.is_closing():
-                    self._writer.write(p.encode_event(action.event))
+                    self._writer.write(encode(action.event))
             elif isinstance(action, Show):
                 self._events.put_nowait(action.event)
             elif isinstance(action, Reconnect):
@@ -260,14 +266,14 @@ class Client:
 
     async def _attempt(self) -> None:
         try:
-            reader, writer, welcome = await self._handshake(resume=True)
+            reader, writer, (welcome, rooms) = await self._handshake(resume=True)
         except Refused as exc:
             self._apply(self.session.attempt_refused(exc.error, self._now()))
         except ConnectFailed as exc:
             self._apply(self.session.attempt_failed(str(exc), exc.reached, self._now()))
         else:
             self._reader, self._writer = reader, writer
-            self._apply(self.session.welcomed(welcome, self._now()))
+            self._apply(self.session.welcomed(welcome, self._now(), rooms))
 
     def _disconnect(self) -> None:
         if self._writer is not None:
@@ -277,8 +283,8 @@ class Client:
 
     # ------------------------------------------------------------------ connecting
 
-    async def _handshake(self, resume: bool
-                         ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, p.Welcome]:
+    async def _handshake(self, resume: bool) -> tuple[
+            asyncio.StreamReader, asyncio.StreamWriter, tuple[p.Welcome, tuple[str, ...]]]:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(
                 self.target.host, self.target.port, ssl=self.target.tls,
@@ -303,8 +309,8 @@ class Client:
             raise
         return reader, writer, welcome
 
-    async def _await_welcome(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> p.Welcome:
+    async def _await_welcome(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                             ) -> tuple[p.Welcome, tuple[str, ...]]:
         while True:
             line = await reader.readline()
             if not line.endswith(b"\n"):
@@ -313,8 +319,8 @@ class Client:
                                     f"answering{hint}")
             got = greeting(line)
             if isinstance(got, p.Welcome):
-                return got
+                return got, welcome_rooms(line)
             if isinstance(got, p.Error):
                 raise Refused(got)
             if isinstance(got, Send):
-                writer.write(p.encode_event(got.event))
+                writer.write(encode(got.event))

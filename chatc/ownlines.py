@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from chatc.events import Outgoing
+from chatc.wire import InRoom, Outbound
 from chatd import protocol as p
 
 LATE_ACKS_KEPT = 100  # lines given up on whose ack may still come
@@ -24,11 +25,17 @@ def _refs() -> Iterator[str]:
     return (f"{prefix}-{n}" for n in itertools.count(1))
 
 
+def message(line: Outgoing) -> Outbound:
+    """An own line as sent."""
+    said = p.Message(line.text, to=line.to, ref=line.ref)
+    return said if line.room is None else InRoom(said, line.room)
+
+
 class OwnLines:
     def __init__(self, ack_timeout: float, refs: Iterator[str] | None = None) -> None:
         self.ack_timeout = ack_timeout
         self._refs = refs or _refs()
-        self._queue: deque[Outgoing | p.Event] = deque()
+        self._queue: deque[Outgoing | Outbound] = deque()
         self.in_flight: Outgoing | None = None  # the head, sent, no answer yet
         self._ack_due: float | None = None  # when to give up on the line in flight
         self._hold_until: float | None = None  # flood control pause
@@ -48,23 +55,23 @@ class OwnLines:
         times = [t for t in (self._ack_due, self._hold_until) if t is not None]
         return min(times) if times else None
 
-    def line(self, text: str, to: str | None) -> Outgoing:
+    def line(self, text: str, to: str | None, room: str | None = None) -> Outgoing:
         """A new own line with its own ref (not queued yet)."""
-        return Outgoing(next(self._refs), text, to)
+        return Outgoing(next(self._refs), text, to, room if to is None else None)
 
-    def add(self, item: Outgoing | p.Event) -> None:
+    def add(self, item: Outgoing | Outbound) -> None:
         self._queue.append(item)
 
     def owns(self, ref: str) -> bool:
         return any(line.ref == ref for line in self.pending)
 
-    def take(self, now: float) -> list[p.Event]:
+    def take(self, now: float) -> list[Outbound]:
         """What to send now, on a connection ready for own lines."""
-        out: list[p.Event] = []
+        out: list[Outbound] = []
         while self._queue and self.in_flight is None and self._hold_until is None:
             head = self._queue[0]
             if isinstance(head, Outgoing):
-                out.append(p.Message(head.text, to=head.to, ref=head.ref))
+                out.append(message(head))
                 self.in_flight = head
                 self._ack_due = now + self.ack_timeout
                 break
