@@ -191,10 +191,10 @@ class Terminal:
 
     def _say(self, client: Client, action: commands.Say) -> bool:
         """A line for the shown window (a room's, or a partner's), or `/msg NAME`: the
-        partner's window opens and is shown."""
+        partner's window opens (not shown: the line is said here too, as irssi does)."""
         to, room = action.to, None
         if to is not None:
-            self.select(self.windows.open_private(to))
+            self.windows.open_private(to)
         elif self.shown.private:
             to = self.shown.name
         elif self.windows.multi:
@@ -212,6 +212,8 @@ class Terminal:
         # Answered here when the answer is known: the server would only say "bad_name".
         if isinstance(event, p.Nick) and event.name == self.me:
             self._print([render.notice(f"you are {self.me} already", style="")])
+        elif isinstance(event, p.Join) and self.windows.room(event.room) is self.shown:
+            self._print([render.notice(f"you are in {self.shown.name} already", style="")])
         elif isinstance(event, p.Join) and self.windows.room(event.room) is not None:
             self.select(self.windows.room(event.room))  # its window is open: show it
         else:
@@ -320,7 +322,10 @@ class Terminal:
         topic = shown.topic if len(shown.topic) <= TOPIC_SHOWN \
             else shown.topic[:TOPIC_SHOWN] + "…"
         me = f"@{self.me}" if self.me in shown.opers else self.me
-        parts = (me, self.windows.status(), here, topic and f"topic: {topic}",
+        where = f"with {shown.name}" if shown.private else f"in {shown.name}"
+        # The list of windows once there are several: `[1:lobby] 2:dev(3) 3:*bob*(!1)`.
+        listed = self.windows.status() if len(self.windows.windows) > 1 else ""
+        parts = (f"{me} {where}", here, listed, topic and f"topic: {topic}",
                  str(self.options.target), self.state)
         return " " + render.safe(" · ".join(part for part in parts if part))
 
@@ -393,7 +398,9 @@ class Terminal:
             if event.late:
                 shown.append(render.notice(f"the server took {preview(event.line.text)} "
                                            "after all"))
-            self._show_in([self.windows.own(event.line)], shown)
+            where = self.windows.own(event.line)
+            # A /msg from another window is said there too, so that its sender sees it.
+            self._show_in([where] if where is self.shown else [where, self.shown], shown)
         elif isinstance(event, Failed):
             self._failed(event)
         elif isinstance(event, Throttled):

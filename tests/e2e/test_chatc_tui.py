@@ -175,7 +175,12 @@ async def test_commands_rooms_history_private_lines_and_nick(
     assert private[-1].get("private") is True
     await alice.wait_for(rf"{STAMP} -> \*bob\* just for you")
     await bob.say("psst back", to="alice")
+    # A private line goes to its partner's window (the /msg opened it), marked unread.
+    await alice.wait_for(r"alice in dev · 2 here · \[1:dev\] 2:\*bob\*\(!1\)")
+    await alice.keys("M-2")
     await alice.wait_for(rf"{STAMP} \*bob\* psst back")
+    await alice.keys("M-1")
+    await alice.wait_for(r"alice in dev · 2 here · \[1:dev\] 2:\*bob\* ")
     await alice.enter("/msg nobody hello")
     await alice.wait_for(rf"{STAMP} ! “hello” not sent: nobody called nobody is online; "
                          r"see /who all  \(no_such_user\)")
