@@ -74,4 +74,7 @@ def switched(update: p.Update) -> str | None:
     if isinstance(update, p.Unknown) and update.type == "switch":
         room = update.fields.get("room")
         return room if isinstance(room, str) else None
+    if type(update).__name__ == "Switched":  # a codec that knows the line (temporary)
+        room = getattr(update, "room", None)
+        return room if isinstance(room, str) else None
     return None

@@ -59,6 +59,12 @@ def joined(name: str, room: str) -> Any:
     return lambda m: m["type"] == "connect" and m["name"] == name and m.get("room") == room
 
 
+async def speak(client: Client, text: str, **fields: Any) -> None:
+    """Say `text` and wait for the server to take it (its ack)."""
+    await client.say(text, ref=text[:64], **fields)
+    await client.recv_until(lambda m: m["type"] == "ack" and m["ref"] == text[:64])
+
+
 def said(text: str) -> Any:
     return lambda m: m["type"] == "message" and m.get("message") == text
 
@@ -66,21 +72,20 @@ def said(text: str) -> Any:
 async def test_join_opens_a_window_and_typing_goes_to_the_shown_windows_room(
         chatd: Chatd, screens: Screens) -> None:
     bob = await in_rooms(chatd.port, "bob", "dev")
-    await bob.say("earlier in dev", room="dev")
-    await bob.recv_until(said("earlier in dev"))
+    await speak(bob, "earlier in dev", room="dev")
     alice = await screens.chatc("alice", chatd.port, "--name", "alice")
     await status(alice, " alice in lobby · 2 here · 127.0.0.1")
     await alice.enter("/join dev")
     rows = await status(alice, " alice in dev · 2 here · 1:lobby [2:dev] · ")
     rows = await alice.wait_shown(lambda r: shows(r, "bob", "earlier in dev"), "dev's history")
-    assert "alice> " not in rows and "dev> " in rows
+    assert rows.rstrip().endswith("\ndev>")
     await alice.enter("hello dev")
     got = await bob.recv_until(said("hello dev"))
     assert got[-1]["room"] == "dev"
 
     await alice.keys("M-1")  # Alt-1: the lobby's window, its own lines
     rows = await status(alice, " alice in lobby · 2 here · [1:lobby] 2:dev · ")
-    assert "hello dev" not in rows and "lobby> " in rows
+    assert "hello dev" not in rows and rows.rstrip().endswith("\nlobby>")
     await alice.enter("hello lobby")
     got = await bob.recv_until(said("hello lobby"))
     assert got[-1]["room"] == "lobby"
@@ -89,9 +94,9 @@ async def test_join_opens_a_window_and_typing_goes_to_the_shown_windows_room(
     await alice.wait_shown(lambda r: re.search(rf"{STAMP} \* in lobby: ", r) is not None,
                            "who of lobby")
 
-    await bob.say("busy in dev", room="dev")
+    await speak(bob, "busy in dev", room="dev")
     await status(alice, " alice in lobby · 2 here · [1:lobby] 2:dev(1) · ")
-    await bob.say("ALICE: look here", room="dev")  # names her: marked
+    await speak(bob, "ALICE: look here", room="dev")  # names her: marked
     rows = await status(alice, " alice in lobby · 2 here · [1:lobby] 2:dev(!2) · ")
     assert "busy in dev" not in rows and "look here" not in rows
 
@@ -125,13 +130,13 @@ async def test_a_private_window_per_partner(chatd: Chatd, screens: Screens) -> N
     carol = await Client.joined(chatd.port, "carol")
     alice = await screens.chatc("alice", chatd.port, "--name", "alice")
     await status(alice, " alice in lobby · 3 here · 127.0.0.1")
-    await bob.say("psst [bold]x[/]", to="alice")
+    await speak(bob, "psst [bold]x[/]", to="alice")
     rows = await status(alice, " alice in lobby · 3 here · [1:lobby] 2:*bob*(!1) · ")
     assert "psst" not in rows
     await alice.keys("M-2")
     rows = await status(alice, " alice with bob · 1:lobby [2:*bob*] · ")
     assert re.search(rf"{STAMP} \*bob\* psst \[bold\]x\[/\]", rows)  # not markup
-    assert "*bob*> " in rows
+    assert rows.rstrip().endswith("\n*bob*>")
     await alice.enter("back at you")
     got = await bob.recv_until(said("back at you"))
     assert got[-1].get("to") == "bob" and got[-1].get("private") is True
@@ -141,7 +146,7 @@ async def test_a_private_window_per_partner(chatd: Chatd, screens: Screens) -> N
     await alice.enter("/msg carol hi carol")
     await carol.recv_until(said("hi carol"))
     await status(alice, " alice with bob · 1:lobby [2:*bob*] 3:*carol* · ")
-    await carol.say("hi alice", to="alice")
+    await speak(carol, "hi alice", to="alice")
     await status(alice, " alice with bob · 1:lobby [2:*bob*] 3:*carol*(!1) · ")
     await alice.enter("/part")  # closes a private window; nothing is sent
     await status(alice, " alice in lobby · 3 here · [1:lobby] 2:*carol*(!1) · ")
@@ -190,15 +195,15 @@ async def test_line_mode_marks_the_lines_of_other_rooms(chatd: Chatd) -> None:
     got = await bob.recv_until(said("hi from bot"))
     assert got[-1]["room"] == "dev"  # a join makes the joined room current
     await read_until(bot, rf"^{STAMP} <bot> hi from bot$")
-    await bob.say("in lobby", room="lobby")
-    await bob.say("in dev", room="dev")
+    await speak(bob, "in lobby", room="lobby")
+    await speak(bob, "in dev", room="dev")
     await read_until(bot, rf"^\[lobby\] {STAMP} <bob> in lobby$")
     await read_until(bot, rf"^{STAMP} <bob> in dev$")
     bot.stdin.write(b"/switch lobby\nback in lobby\n")
     await bot.stdin.drain()
     got = await bob.recv_until(said("back in lobby"))
     assert got[-1]["room"] == "lobby"
-    await bob.say("dev again", room="dev")
+    await speak(bob, "dev again", room="dev")
     await read_until(bot, rf"^\[dev\] {STAMP} <bob> dev again$")
     bot.stdin.close()
     code, _, err = await finish(bot)
@@ -216,9 +221,8 @@ async def test_a_resumed_session_has_every_window_right_again(
     await bob.recv_until(joined("alice", "dev"))
     proxy.cut()
     await alice.wait_for(r"connection lost")
-    await bob.say("missed in lobby", room="lobby")
-    await bob.say("missed in dev", room="dev")
-    await bob.recv_until(said("missed in dev"))
+    await speak(bob, "missed in lobby", room="lobby")
+    await speak(bob, "missed in dev", room="dev")
     proxy.restore()
     await alice.wait_for(r"reconnected.*; nothing was lost")
     rows = await status(alice, " alice in dev · 2 here · 1:lobby(1) [2:dev] · ")
