@@ -5,6 +5,7 @@ scrollback also holds what other windows drew before a switch)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -233,6 +234,43 @@ async def test_a_resumed_session_has_every_window_right_again(
     await alice.enter("after the resume")
     got = await bob.recv_until(said("after the resume"))
     assert got[-1]["room"] == "lobby"
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+    await proxy.close()
+
+
+def as_version_1(raw: bytes) -> bytes:
+    """A server line as a version 1 server sends it: a welcome without rooms."""
+    line = json.loads(raw)
+    if line.get("type") != "welcome":
+        return raw
+    line["version"] = 1
+    line.pop("rooms", None)
+    line.pop("max_rooms", None)
+    return json.dumps(line).encode() + b"\n"
+
+
+async def test_a_version_1_welcome_gets_one_room_window(
+        chatd: Chatd, screens: Screens) -> None:
+    """PROTOCOL.txt 12: chatc still talks to a server of version 1. (A version 2 server
+    whose welcome is made to look older: the lines chatc sends show what it thinks.)"""
+    bob = await Client.joined(chatd.port, "bob")
+    proxy = await Proxy(chatd.port, rewrite=as_version_1).start()
+    alice = await screens.chatc("alice", proxy.port, "--name", "alice")
+    await status(alice, " alice in lobby · 2 here · 127.0.0.1")
+    await alice.enter("hello")
+    got = await bob.recv_until(said("hello"))
+    assert got[-1]["room"] == "lobby"
+    await alice.enter("/part")
+    await alice.wait_shown(lambda r: "! this server keeps you in one room at a time" in r,
+                           "one room at a time")
+    await speak(bob, "psst", to="alice")
+    await status(alice, " alice in lobby · 2 here · [1:lobby] 2:*bob*(!1) · ")
+    await alice.keys("M-2")  # no switch: a version 1 server has none
+    await status(alice, " alice with bob · 1:lobby [2:*bob*] · ")
+    await alice.keys("M-1")
+    rows = await status(alice, " alice in lobby · 2 here · [1:lobby] 2:*bob* · ")
+    assert len(re.findall(rf"{STAMP} ! ", rows)) == 1  # the /part: nothing was refused
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
     await proxy.close()
