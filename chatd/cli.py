@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="BYTES",
                          help="the room history streams in Redis, in all; past it the least "
                               "recently active rooms lose their oldest lines first")
+    cluster.add_argument("--redis-hold-bytes", type=_size, default=DEFAULTS.redis_hold_bytes,
+                         metavar="BYTES",
+                         help="chat lines held while Redis is unreachable, in all; past it "
+                              "new lines are refused with unavailable")
     web = ap.add_argument_group("web")
     web.add_argument("--web", type=_port, metavar="PORT",
                      help="also serve the chat page and its WebSocket (/ws) on this port")
@@ -180,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--history-on-join", type=_count, default=DEFAULTS.hub.history_on_join,
                       metavar="N",
                       help="lines of history a joiner receives")
+    chat.add_argument("--max-rooms", type=_count, default=DEFAULTS.hub.max_rooms, metavar="N",
+                      help="rooms one user may be in at once (at least 1); one more join "
+                           "gets too_many_rooms")
     chat.add_argument("--history-db", metavar="PATH",
                       help="keep history in this SQLite file, so it survives restarts "
                            "(default: memory only)")
@@ -272,6 +279,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
         snapshot_every=max(0.05, args.snapshot_every),
         redis_log_bytes=max(64 * 1024, args.redis_log_bytes),
         redis_history_bytes=max(64 * 1024, args.redis_history_bytes),
+        redis_hold_bytes=max(64 * 1024, args.redis_hold_bytes),
         metrics=args.metrics,
         log_level="warning" if args.quiet else args.log_level,
         web_port=args.web,
@@ -285,6 +293,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             history_memory=max(64 * 1024, args.history_memory),
             private_memory=max(64 * 1024, args.private_memory),
             max_line_bytes=args.max_line_bytes,
+            max_rooms=max(1, args.max_rooms),
             page_bytes=max(1, min(256 * 1024, args.max_send_queue // 2)),
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",

@@ -16,7 +16,7 @@ Keys (prefix configurable):
                       first, idle ones deleted (streambudget.RoomBudget) and expiring
   chat:snapshot       where the last snapshot is: {key, parts, log_id, bytes}
   chat:snapshot:<id>  the replicated state at log id <id>, for nodes that start later:
-                      a list of parts of about 1 MiB (chatd.replication)
+                      a list of parts of about 1 MiB (chatd.hub.replication)
 
 The room streams are only read by a node that starts later, for the lines older than
 the snapshot (the log holds the rest), so they are written with the snapshot rather
@@ -37,7 +37,6 @@ from typing import Any, Generic
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from chatd import replication
 from chatd.commands import (
     BeatCmd,
     Command,
@@ -47,11 +46,16 @@ from chatd.commands import (
     from_records,
     to_records,
 )
-from chatd.hub import Effects, Entry, Hub, P, Stamp, id_key
+from chatd.hub import Effects, Entry, Hub, P, Stamp, id_key, replication
 from chatd.serverlog import ServerLog
-from chatd.streambudget import LOG_ENTRY_OVERHEAD, ROOM_LINE_OVERHEAD, LogBudget, RoomBudget
+from chatd.streambudget import (
+    LOG_ENTRY_OVERHEAD,
+    ROOM_LINE_OVERHEAD,
+    HeldBudget,
+    LogBudget,
+    RoomBudget,
+)
 
-QUEUE_LIMIT = 10_000  # commands held while Redis is away; past it, chat lines are refused
 BATCH = 500  # commands a node puts in one log entry
 # ... and about this many bytes of chat text: the log's budget is counted in entries, so
 # one entry must stay small next to it, whatever the lines hold.
@@ -186,8 +190,10 @@ class RedisBus(Generic[P]):
     def __init__(self, hub: Hub[P], on_effects: Callable[[Effects[P]], None], url: str,
                  log: ServerLog, *, snapshot_every: float = 5.0, prefix: str = "chat",
                  log_bytes: int = 16 * 1024 * 1024, history_bytes: int = 32 * 1024 * 1024,
-                 idle: float = 30 * 86400.0) -> None:
+                 hold_bytes: int = 16 * 1024 * 1024, idle: float = 30 * 86400.0) -> None:
         self.hub = hub
+        # Commands not yet in the log, in bytes: past it, chat lines are refused (14.4).
+        self.held_budget = HeldBudget(hold_bytes)
         self.snapshot_every = snapshot_every
         self.log_budget = LogBudget(log_bytes)
         self.idle = idle  # seconds a room stream lives without a new line (0: for ever)
@@ -205,7 +211,9 @@ class RedisBus(Generic[P]):
         self.seen: dict[str, int] = {}  # node -> last record seq applied (drops retried dups)
         self._seq = 0
         self._queue: list[Command] = []
-        self._batch: tuple[int, dict[str, str | bytes]] | None = None  # formed, not sent
+        self._sizes: list[int] = []  # the held budget's cost of each command of _queue
+        # formed, not sent: (commands, their cost, the entry's fields)
+        self._batch: tuple[int, int, dict[str, str | bytes]] | None = None
         # This node's entries by sequence number until they come back from the log: the
         # commands are applied as they are rather than decoded from the entry again.
         self._sent: dict[int, list[Command]] = {}
@@ -290,8 +298,7 @@ class RedisBus(Generic[P]):
         else:
             upto, inclusive = (_split(first[0][0]) if first else (2**63, 0)), False
         sink = self.history
-        self.hub.sink = sink
-        self.hub.sink_takes_all = True
+        self.hub.use_sink(sink, takes_all=True)
         rooms = {room.key for room in self.hub.rooms.values()}
         async for raw_key in self.redis.scan_iter(match=f"{self.room_prefix}*", count=1000):
             rooms.add(_str(raw_key)[len(self.room_prefix):])
@@ -345,14 +352,19 @@ class RedisBus(Generic[P]):
     # ------------------------------------------------------------------ publishing
 
     def publish(self, commands: Iterable[Command]) -> None:
+        budget = self.held_budget
         for cmd in commands:
-            if len(self._queue) >= QUEUE_LIMIT and not isinstance(
-                    cmd, (LeaveCmd, DetachCmd, BeatCmd)):
+            size = budget.cost(cmd.message if isinstance(cmd, SayCmd) else None)
+            # Leaves always go in (a session's end must reach every node); they are small
+            # and come at most once per session.
+            if not budget.fits(size) and not isinstance(cmd, (LeaveCmd, DetachCmd, BeatCmd)):
                 self.on_effects(self.hub.refuse(cmd, "the cluster is unavailable; try again"))
                 continue
             if isinstance(cmd, BeatCmd) and self._down_since is not None:
                 continue  # heartbeats are about now; don't pile them up during an outage
             self._queue.append(cmd)
+            self._sizes.append(size)
+            budget.add(size)
         self._drained.clear()
         self._wake.set()
 
@@ -367,13 +379,14 @@ class RedisBus(Generic[P]):
                     # number, so the nodes can drop a copy that got in twice.
                     self._seq += 1
                     batch = self._queue[:_batch_size(self._queue)]
-                    self._batch = (len(batch), {"c": to_records(batch), "n": self.hub.node,
-                                                "s": str(self._seq)})
+                    self._batch = (len(batch), sum(self._sizes[:len(batch)]),
+                                   {"c": to_records(batch), "n": self.hub.node,
+                                    "s": str(self._seq)})
                     self._sent[self._seq] = batch
                 assert self._batch is not None
                 try:
                     # Cut to the budget as every node counts it (PROTOCOL.txt 14.6).
-                    await self.redis.xadd(self.key, self._batch[1],  # type: ignore[arg-type]
+                    await self.redis.xadd(self.key, self._batch[2],  # type: ignore[arg-type]
                                           minid=self.log_budget.cut, approximate=True)
                 except (RedisError, OSError) as exc:
                     self._outage(exc)
@@ -381,6 +394,8 @@ class RedisBus(Generic[P]):
                     continue
                 backoff.reset()
                 del self._queue[:self._batch[0]]
+                del self._sizes[:self._batch[0]]
+                self.held_budget.remove(self._batch[1])
                 self._batch = None
             self._drained.set()
 
@@ -388,7 +403,7 @@ class RedisBus(Generic[P]):
         if self._down_since is None:
             self._down_since = time.monotonic()
             self.log.warning(f"Redis unavailable ({exc}); serving local clients, holding "
-                             f"their lines (up to {QUEUE_LIMIT}), retrying")
+                             f"their lines (up to {self.held_budget.limit:,} bytes), retrying")
 
     def _recovered(self) -> None:
         if self._down_since is not None:

@@ -59,10 +59,30 @@ class DetachCmd:
 
 
 @value
-class MoveCmd:
+class JoinRoomCmd:
+    """A session joins one more room, which becomes its current room (PROTOCOL 17.2)."""
+
     origin: Origin
     sid: str
-    room: str
+    room: str  # its name, normalised
+
+
+@value
+class PartCmd:
+    """A session leaves one room (17.3)."""
+
+    origin: Origin
+    sid: str
+    room: str | None  # its name, normalised; None: the current room when applied
+
+
+@value
+class SwitchCmd:
+    """A session talks in another of its rooms (17.4)."""
+
+    origin: Origin
+    sid: str
+    room: str  # its name, normalised
 
 
 @value
@@ -79,6 +99,7 @@ class SayCmd:
     message: str
     to: str | None = None
     ref: str | None = None
+    room: str | None = None  # its name; None: the sender's current room when applied (17.5)
 
 
 @value
@@ -105,7 +126,8 @@ class KickCmd:
     sid: str  # the session removed
     by: str
     reason: str
-    room: bool  # from its room only (moved to the default room), not from the server
+    room: bool  # from one room only (17.12), not from the server
+    where: str | None = None  # that room's key; None: the session's current room
 
 
 @value
@@ -146,11 +168,13 @@ class TopicCmd:
     origin: Origin
     sid: str
     topic: str
+    room: str | None = None  # the room's name; None: the setter's current room (17.12)
 
 
 ModCommand: TypeAlias = OperCmd | KickCmd | BanCmd | UnbanCmd | MuteCmd | TopicCmd
 Command: TypeAlias = (
-    JoinCmd | ResumeCmd | LeaveCmd | DetachCmd | MoveCmd | RenameCmd | SayCmd | BeatCmd
+    JoinCmd | ResumeCmd | LeaveCmd | DetachCmd | JoinRoomCmd | PartCmd | SwitchCmd | RenameCmd
+    | SayCmd | BeatCmd
     | ModCommand
 )
 
@@ -159,8 +183,8 @@ Command: TypeAlias = (
 # make and read: a cluster node makes one for every command and reads every one.
 _KINDS: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
-    for cls in (JoinCmd, ResumeCmd, LeaveCmd, DetachCmd, MoveCmd, RenameCmd, SayCmd, BeatCmd,
-                OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd)
+    for cls in (JoinCmd, ResumeCmd, LeaveCmd, DetachCmd, JoinRoomCmd, PartCmd, SwitchCmd,
+                RenameCmd, SayCmd, BeatCmd, OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd)
 }
 
 

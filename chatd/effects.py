@@ -9,8 +9,10 @@ none after; a reply sent before a `Broadcast` arrives before it. The writer
 depends on the identity of the hub's sets.
 
 Vocabulary (a peer is a connection as the core knows it; the shell chooses its type):
-  channel    a room's audience in one mode: (room key, text mode?). JSON and text
-             readers of a room get differently encoded bytes, so they are two channels.
+  channel    a room's audience in one mode: (room key, mode). JSON readers (0), text
+             readers whose current room it is (1) and text readers of it among their
+             other rooms (2: lines prefixed "[room] ", PROTOCOL.txt 17.10) get
+             differently encoded bytes, so they are three channels.
   Send       bytes for one peer alone (a reply, an ack, a private line, an error line).
   SendPaced  lines for one peer alone, made as they are written: the writer writes them
              as the peer's send queue drains (a resume's replay, PROTOCOL.txt 8.2, 10.2),
@@ -41,7 +43,7 @@ from chatd.commands import Command, Origin
 from chatd.protocol import Event
 
 P = TypeVar("P")
-Channel: TypeAlias = tuple[str, bool]  # (room key, text mode)
+Channel: TypeAlias = tuple[str, int]  # (room key, mode: 0 JSON, 1 text, 2 text prefixed)
 
 
 @final

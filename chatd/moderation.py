@@ -15,7 +15,7 @@ import hmac
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from chatd import protocol as p
 from chatd.protocol import ErrorCode, ProtocolError
@@ -112,6 +112,14 @@ class BanRecord:
                           self.by, self.reason, p.format_time(self.since))
 
 
+def ban_error(ban: BanRecord, name: str) -> p.Error:
+    """What a banned name or address is told, before it is closed (15.3)."""
+    what = f"the name {name} is" if ban.kind == "name" else f"your address ({ban.label}) is"
+    return p.Error(ErrorCode.BANNED,
+                   f"{what} banned from this server by {ban.by} {ban.describe()}",
+                   until=ban.until_stamp())
+
+
 @dataclass(slots=True)
 class MuteRecord:
     by: str
@@ -193,6 +201,12 @@ class Moderation:
             return None
         ban = self.bans.get(("name", p.name_key(name)))
         return ban if ban is not None and (not ban.until or ban.until > now) else None
+
+    def check_name(self, name: str, now: float) -> None:
+        """Refuse a name banned now (a rename, PROTOCOL.txt 15.3)."""
+        if (ban := self.name_ban(name, now)) is not None:
+            raise ProtocolError(ErrorCode.NAME_BANNED, f"the name {name} is banned "
+                                f"{ban.describe()}", until=ban.until_stamp())
 
     def address_ban(self, ip: str, now: float) -> BanRecord | None:
         if not self.networks:
@@ -283,3 +297,15 @@ class Moderation:
             self.left.setdefault((record.name, record.network), {})[room] = record
         for room, topic in data.get("topics", {}).items():
             self.topics[room] = TopicRecord(**topic)
+
+
+class ModerationSink(Protocol):
+    """Where bans and topics go to outlive the process (chatd.store, PROTOCOL.txt 15.6)."""
+
+    def load_moderation(self) -> dict[str, Any]: ...
+
+    def save_ban(self, ban: BanRecord) -> None: ...
+
+    def drop_ban(self, kind: str, key: str) -> None: ...
+
+    def save_topic(self, room: str, topic: TopicRecord | None) -> None: ...

@@ -59,11 +59,12 @@ class Outlet(Protocol):
 class Sink(Protocol):
     """What the writer needs of a connection (chatd.server.Connection)."""
 
-    out: list[bytes]  # bytes for it alone, in order
+    out: list[bytes]  # bytes for it alone, written before its share of this turn
     queued: bool  # in the writer's dirty list
-    room: RoomBuffer | None  # the turn buffer of the channel it is in
-    room_from: int  # where its share of that buffer's broadcasts starts this turn
-    room_own: list[tuple[int, bytes]] | None  # its replies: (broadcasts before, bytes)
+    bufs: list[RoomBuffer]  # the turn buffers of the channels it reads (one a room)
+    starts: dict[RoomBuffer, int] | None  # where its share of a buffer starts this turn
+    own: list[tuple[int, bytes]] | None  # its replies this turn: (turn order, bytes)
+    special: bool  # its share this turn is its own (in the writer's special list)
     closing: bool
     gone: bool
 
@@ -74,37 +75,30 @@ class Sink(Protocol):
 
 
 class RoomBuffer:
-    """One channel's members, and its broadcasts during one loop turn (replies wait on
-    their member)."""
+    """One channel's members, and its broadcasts during one loop turn, each with its
+    place in the turn's order (`seq`, across channels): a member of several channels gets
+    their lines in the order they were made."""
 
-    __slots__ = ("channel", "data", "dirty", "peers", "skip", "special")
+    __slots__ = ("channel", "data", "dirty", "peers", "seq", "skip")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.peers: set[Sink] = set()
         self.data: list[bytes] = []  # the broadcasts
         self.skip: list[Sink | None] = []  # each goes to all members but this one
-        self.special: set[Sink] = set()  # members whose share is not the common one
+        self.seq: list[int] = []  # each one's place in the turn
         self.dirty = False
 
-    def share(self, conn: Sink) -> bytes:
-        """What this turn owes one member: the broadcasts from where it joined, less its
-        own lines, with its replies in between where they came."""
-        at = conn.room_from
-        parts: list[bytes] = []
-        for pos, reply in conn.room_own or ():
-            if pos > at:
-                self._others(conn, at, pos, parts)
-            parts.append(reply)
-            at = max(at, pos)
-        self._others(conn, at, len(self.data), parts)
-        return b"".join(parts)
+    def owed(self, conn: Sink, start: int) -> list[tuple[int, bytes]]:
+        """The broadcasts from `start` not sent by `conn`, with their places."""
+        data, skip, seq = self.data, self.skip, self.seq
+        return [(seq[i], data[i]) for i in range(start, len(data)) if skip[i] is not conn]
 
-    def _others(self, conn: Sink, start: int, stop: int, parts: list[bytes]) -> None:
-        """The broadcasts in [start, stop) not sent by `conn`, onto `parts`: whole runs
-        at a time, found with list.index (C), not a test per line (a sender's share is
+    def others(self, conn: Sink, start: int, parts: list[bytes]) -> None:
+        """The broadcasts from `start` not sent by `conn`, onto `parts`: whole runs at a
+        time, found with list.index (C), not a test per line (a sender's share is
         computed every turn it talks). Sinks compare by identity, as index needs."""
-        data, skip, at = self.data, self.skip, start
+        data, skip, at, stop = self.data, self.skip, start, len(self.data)
         while at < stop:
             try:
                 own = skip.index(conn, at, stop)
@@ -117,10 +111,7 @@ class RoomBuffer:
     def clear(self) -> None:
         self.data.clear()
         self.skip.clear()
-        for conn in self.special:
-            if conn.room is self:  # its share here is written; others' are not ours
-                conn.room_from, conn.room_own = 0, None
-        self.special.clear()
+        self.seq.clear()
         self.dirty = False
 
 
@@ -150,20 +141,58 @@ class Writer:
         self._dirty: list[Sink] = []
         self._pending = False  # a flush is scheduled
         self._wait = 0.0  # seconds before the next flush (see SPREAD_AFTER)
+        self._special: list[Sink] = []  # connections whose share is their own this turn
+        self._seq = 0  # the place of the turn's last broadcast or reply
         self._paced: dict[Sink, Paced] = {}
         self._pacer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ the effects
 
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _special_now(self, conn: Sink) -> None:
+        """Its share this turn is computed on its own at the flush."""
+        if not conn.special:
+            conn.special = True
+            self._special.append(conn)
+            self._schedule()
+
+    def _share(self, conn: Sink) -> bytes:
+        """What this turn owes `conn` so far: its channels' broadcasts from where it
+        entered, less its own lines, and its replies, in the order they were made."""
+        starts, own = conn.starts, conn.own
+        live = [buf for buf in conn.bufs if buf.data]
+        if not own and len(live) <= 1:  # one channel: whole runs, no sort
+            parts: list[bytes] = []
+            for buf in live:
+                buf.others(conn, starts.get(buf, 0) if starts else 0, parts)
+            return b"".join(parts)
+        placed = list(own or ())
+        for buf in live:
+            placed += buf.owed(conn, starts.get(buf, 0) if starts else 0)
+        placed.sort(key=_first)
+        return b"".join([data for _, data in placed])
+
+    def _settle(self, conn: Sink) -> bytes:
+        """Take what the turn owes `conn` so far; it is owed only what comes after."""
+        owed = self._share(conn)
+        conn.own = None
+        if any(buf.data for buf in conn.bufs):
+            conn.starts = {buf: len(buf.data) for buf in conn.bufs}
+            self._special_now(conn)
+        else:
+            conn.starts = None
+        return owed
+
     def send(self, conn: Sink, data: bytes) -> None:
-        """Bytes for one connection, in order with its channel's lines of this turn."""
-        buf = conn.room
-        if buf is not None:
-            if conn.room_own is None:
-                conn.room_own = []
-            conn.room_own.append((len(buf.data), data))
-            buf.special.add(conn)
-            self._mark(buf)
+        """Bytes for one connection, in order with its channels' lines of this turn."""
+        if conn.bufs or conn.own:
+            if conn.own is None:
+                conn.own = []
+            conn.own.append((self._next(), data))
+            self._special_now(conn)
         else:
             self._to_outbox(conn, data)
         self.lines_out += 1
@@ -172,11 +201,8 @@ class Writer:
         """Lines for one connection, after what it was sent so far and before anything
         sent after: written as its send queue drains (PROTOCOL.txt 8.2, 10.2), never
         more than half the queue ahead of the client."""
-        buf = conn.room
-        if buf is not None and (buf.data or conn.room_own):  # what it is owed so far
-            owed = buf.share(conn)
-            conn.room_from, conn.room_own = len(buf.data), None
-            buf.special.add(conn)
+        if conn.special:  # what it is owed so far
+            owed = self._settle(conn)
             if owed:
                 conn.out.append(owed)
         paced = self._paced.get(conn)
@@ -197,8 +223,9 @@ class Writer:
             return  # nobody here reads this channel
         buf.data.append(data)
         buf.skip.append(skip)
-        if skip is not None and skip.room is buf:  # a sender of the other mode is not here
-            buf.special.add(skip)
+        buf.seq.append(self._next())
+        if skip is not None and skip in buf.peers:  # a sender of the other mode is not here
+            self._special_now(skip)
             self.lines_out -= 1
         # Counted here, once a line, not once a receiver at the flush (the fan-out stays
         # one shared write per member); an update is one line in JSON and nearly always
@@ -210,25 +237,33 @@ class Writer:
         buf = self.rooms.get(channel)
         if buf is None:
             buf = self.rooms[channel] = RoomBuffer(channel)
+        if conn in buf.peers:
+            return
         buf.peers.add(conn)
-        conn.room = buf
+        conn.bufs.append(buf)
         if buf.data:  # its share starts after what was broadcast before it entered
-            conn.room_from = len(buf.data)
-            buf.special.add(conn)
+            if conn.starts is None:
+                conn.starts = {}
+            conn.starts[buf] = len(buf.data)
+            self._special_now(conn)
 
     def exit(self, channel: Channel, conn: Sink) -> None:
         buf = self.rooms.get(channel)
-        if buf is None or conn.room is not buf:
+        if buf is None or conn not in buf.peers:
             return
-        if buf.data or conn.room_own:  # settle what it is owed so far, before it leaves
-            owed = buf.share(conn)
+        starts = conn.starts
+        start = starts.pop(buf, 0) if starts else 0
+        if start < len(buf.data):  # what it is owed so far stays, in its place
+            owed = buf.owed(conn, start)
             if owed:
-                self._to_outbox(conn, owed)
-        if conn.closing and not conn.queued:  # the channel's flush was to close it
-            self._to_outbox(conn, b"")
-        buf.special.discard(conn)
+                if conn.own is None:
+                    conn.own = []
+                conn.own += owed
+                self._special_now(conn)
+        if conn.closing:  # the channel's flush was to close it
+            self._special_now(conn)
         buf.peers.discard(conn)
-        conn.room, conn.room_from, conn.room_own = None, 0, None
+        conn.bufs.remove(buf)
         if not buf.peers and not buf.dirty:
             del self.rooms[channel]
 
@@ -237,10 +272,8 @@ class Writer:
         if conn in self._paced:
             self._to_outbox(conn, b"")  # closed once its paced lines are written
             return True
-        buf = conn.room
-        if buf is not None:
-            buf.special.add(conn)  # its share is written (and it is closed) at the flush
-            self._mark(buf)
+        if conn.bufs or conn.special:
+            self._special_now(conn)  # its share is written (and it is closed) at the flush
             return True
         return conn.queued
 
@@ -277,19 +310,31 @@ class Writer:
         rooms, self._dirty_rooms = self._dirty_rooms, []
         for buf in rooms:
             room_started = clock()
-            special = buf.special
             if buf.data:
-                common = b"".join(buf.data)  # nobody outside `special` is a sender
+                common = b"".join(buf.data)  # nobody but the special ones is a sender
                 # A copy: a write can end a connection, which changes the channel's set.
                 for conn in tuple(buf.peers):
-                    self._write(conn, buf.share(conn) if conn in special else common)
-            else:  # only replies this turn: just their receivers
-                for conn in tuple(special):
-                    self._write(conn, buf.share(conn))
+                    if conn.special:
+                        continue
+                    if len(conn.bufs) > 1 and any(
+                            other.data for other in conn.bufs if other is not buf):
+                        self._special_now(conn)  # lines of two channels: in their order
+                        continue
+                    self._write(conn, common)
+            costliest = max(costliest, clock() - room_started)
+        special, self._special = self._special, []
+        for conn in special:
+            if conn.special:
+                data = self._share(conn)
+                conn.special, conn.starts, conn.own = False, None, None
+                self._write(conn, data)
+        for buf in rooms:
             buf.clear()
             if not buf.peers and self.rooms.get(buf.channel) is buf:
                 del self.rooms[buf.channel]
-            costliest = max(costliest, clock() - room_started)
+        for conn in self._special:  # made special by a write just now (a drop): the
+            conn.starts = None  # buffers it counted in are empty again
+        self._seq = 0
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             if conn.queued:
@@ -367,6 +412,10 @@ class Writer:
                          f"{self.max_send_queue} bytes (the client is not reading)")
         self.cut_off += 1
         conn.drop("send queue full")
+
+
+def _first(placed: tuple[int, bytes]) -> int:
+    return placed[0]
 
 
 def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:

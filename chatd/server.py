@@ -100,6 +100,7 @@ class ServerConfig:
     snapshot_every: float = 5.0
     redis_log_bytes: int = 16 * 1024 * 1024  # the command log's bound (14.6)
     redis_history_bytes: int = 32 * 1024 * 1024  # the room streams' bound in all (14.6)
+    redis_hold_bytes: int = 16 * 1024 * 1024  # commands held while Redis is away (14.4)
     web_port: int | None = None  # also serve the web page and its WebSocket here
     web_origins: tuple[str, ...] = ()  # Origins allowed besides the page's own
     web_hosts: tuple[str, ...] = ()  # Host names the web port answers to besides IPs, localhost
@@ -157,8 +158,8 @@ class Connection:
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
-        "gone", "drop_reason", "room", "room_from", "room_own", "held_sid", "linger",
-        "counted",
+        "gone", "drop_reason", "bufs", "starts", "own", "special", "held_sid",
+        "linger", "counted",
     )
 
     def __init__(self, server: Server, cid: int, outlet: Outlet, *, ip: str, address: str,
@@ -175,9 +176,10 @@ class Connection:
         self.closing = False  # close once the outbox is written
         self.gone = False  # the connection has ended
         self.drop_reason: str | None = None
-        self.room: RoomBuffer | None = None  # chatd.outbox: its channel's turn buffer
-        self.room_from = 0
-        self.room_own: list[tuple[int, bytes]] | None = None
+        self.bufs: list[RoomBuffer] = []  # chatd.outbox: its channels' turn buffers
+        self.starts: dict[RoomBuffer, int] | None = None
+        self.own: list[tuple[int, bytes]] | None = None
+        self.special = False
         self.held_sid: str | None = None  # its session, when held for resume after it
         self.linger: asyncio.TimerHandle | None = None  # cuts it off if closing takes long
         self.counted = True  # holds a slot against the connection limits
@@ -250,6 +252,7 @@ class Server:
                                 snapshot_every=config.snapshot_every,
                                 log_bytes=config.redis_log_bytes,
                                 history_bytes=config.redis_history_bytes,
+                                hold_bytes=config.redis_hold_bytes,
                                 idle=config.history_idle)
         else:
             # Ids go on increasing across restarts: from the clock in microseconds, or

@@ -104,3 +104,33 @@ class RoomBudget:
         takes over from a writer that did the older ones."""
         for room in [r for r, at in self.touched.items() if at < ms]:
             del self.touched[room]
+
+
+HELD_OVERHEAD = 256  # what a held command costs besides its text: its object and record
+
+
+class HeldBudget:
+    """The commands a node holds until they are in the log (PROTOCOL.txt 14.4): at most
+    `limit` bytes (a chat line's UTF-8 text plus HELD_OVERHEAD, other commands
+    HELD_OVERHEAD), so a Redis outage costs the node a known amount of memory however
+    big the lines are."""
+
+    __slots__ = ("limit", "total")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.total = 0
+
+    @staticmethod
+    def cost(text: str | None) -> int:
+        return HELD_OVERHEAD + (len(text.encode()) if text else 0)
+
+    def fits(self, size: int) -> bool:
+        return self.total + size <= self.limit
+
+    def add(self, size: int) -> None:
+        self.total += size
+
+    def remove(self, size: int) -> None:
+        self.total = max(0, self.total - size)
+

@@ -9,8 +9,9 @@ words, and the module each belongs to:
 - events.py     an *event*: what a client line means (Connect, Message, Join, ...),
                 and the field checks of JSON decoding.
 - updates.py    an *update*: what the server sends (Welcome, Chat, Joined, ...);
-                `encode_json` for the wire, `chat_json` on the broadcast path,
-                `decode_update` for clients.
+                `chat_json` on the broadcast path.
+- wire.py       the JSON codec of updates, driven by their declarations in spec.py:
+                `encode_json` for the wire, `decode_update` for clients.
 - textmode.py   *text mode* for people at nc: typed lines -> events, updates -> lines,
                 and `visible`, the rule for network text on a screen.
 - spec.py       every line type declared once: wire name, fields and bounds, the
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 from chatd.protocol.constants import (
     DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_ROOMS,
     DEFAULT_NAME,
     DEFAULT_ROOM,
     HISTORY_PAGE_MAX,
@@ -66,10 +68,12 @@ from chatd.protocol.events import (
     Mute,
     Nick,
     Oper,
+    Part,
     Ping,
     Pong,
     Rooms,
     SetTopic,
+    Switch,
     Unban,
     Unmute,
     Who,
@@ -99,6 +103,7 @@ from chatd.protocol.spec import (
     COMMANDS,
     ERROR_BY_CODE,
     ERRORS,
+    NO_VALUE,
     SERVER_BY_UPDATE,
     SERVER_LINES,
     TEXT_DISPATCH,
@@ -119,6 +124,7 @@ from chatd.protocol.textmode import (
     TEXT_COMMANDS,
     encode_text,
     parse_text_line,
+    room_prefix,
     text_lines,
     visible,
 )
@@ -143,6 +149,7 @@ from chatd.protocol.updates import (
     ServerPing,
     ServerPong,
     Shutdown,
+    Switched,
     Topic,
     Unknown,
     Update,
@@ -150,12 +157,11 @@ from chatd.protocol.updates import (
     WhoisReply,
     WhoList,
     chat_json,
-    decode_update,
-    encode_json,
     error_of,
-    to_wire,
+    json_line,
 )
 from chatd.protocol.values import is_value, value
+from chatd.protocol.wire import decode_update, encode_json, to_wire
 
 __all__ = [
     "CLIENT_BY_EVENT",
@@ -163,6 +169,7 @@ __all__ = [
     "CLIENT_LINES",
     "COMMANDS",
     "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_MAX_ROOMS",
     "DEFAULT_NAME",
     "DEFAULT_ROOM",
     "ERRORS",
@@ -176,6 +183,7 @@ __all__ = [
     "MAX_REF_CHARS",
     "MAX_TOPIC_CHARS",
     "MODERATION_EVENTS",
+    "NO_VALUE",
     "OPER_COMMANDS",
     "SERVER_BY_UPDATE",
     "SERVER_LINES",
@@ -213,6 +221,7 @@ __all__ = [
     "Notice",
     "Oper",
     "Opered",
+    "Part",
     "Ping",
     "Pong",
     "ProtocolError",
@@ -224,6 +233,8 @@ __all__ = [
     "ServerPong",
     "SetTopic",
     "Shutdown",
+    "Switch",
+    "Switched",
     "Topic",
     "Unban",
     "Unknown",
@@ -250,6 +261,7 @@ __all__ = [
     "format_time",
     "help_table",
     "is_value",
+    "json_line",
     "looks_like_json",
     "name_key",
     "name_variant",
@@ -259,6 +271,7 @@ __all__ = [
     "parse_json_line",
     "parse_text_line",
     "parse_time",
+    "room_prefix",
     "text_lines",
     "to_wire",
     "value",

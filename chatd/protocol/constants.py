@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
-VERSION: Final = 1  # welcome "version" (12.1)
+VERSION: Final = 2  # welcome "version" (12.1): 2 since several rooms at once (17)
 DEFAULT_NAME: Final = "익명"  # a blank name (5.1): "anonymous", as in the tutorial chatd rebuilds
 DEFAULT_ROOM: Final = "lobby"
+DEFAULT_MAX_ROOMS: Final = 20  # rooms one user may be in at once (17.11)
 MAX_NAME_CHARS: Final = 32  # names and rooms, counted after NFC (5.1, 5.2)
 MAX_REF_CHARS: Final = 64
 DEFAULT_MAX_LINE_BYTES: Final = 64 * 1024  # 1.4, 8.1

@@ -23,6 +23,8 @@ class ErrorCode:
     BAD_NAME: Final = "bad_name"
     BAD_ROOM: Final = "bad_room"
     ALREADY_IN_ROOM: Final = "already_in_room"
+    NOT_IN_ROOM: Final = "not_in_room"
+    TOO_MANY_ROOMS: Final = "too_many_rooms"
     SAME_NAME: Final = "same_name"
     NOT_JOINED: Final = "not_joined"
     ALREADY_JOINED: Final = "already_joined"

@@ -47,6 +47,7 @@ class Message:
     message: str
     to: str | None = None
     ref: str | None = None
+    room: str | None = None  # one of the sender's rooms; None: its current room (17.5)
 
 
 @value
@@ -56,12 +57,29 @@ class Disconnect:
 
 @value
 class Join:
+    """Add a room to one's rooms, and talk in it (17.2)."""
+
+    room: str
+
+
+@value
+class Part:
+    """Leave one room (17.3): `room`, or the current room when None."""
+
+    room: str | None = None
+
+
+@value
+class Switch:
+    """Talk in another of one's rooms (17.4)."""
+
     room: str
 
 
 @value
 class Who:
     all: bool = False
+    room: str | None = None  # a room's users; None: the current room (17.6)
 
 
 @value
@@ -86,6 +104,7 @@ class History:
     before: str | None = None
     after: str | None = None
     limit: int = 50
+    room: str | None = None  # one of the asker's rooms; None: the current room (17.6)
 
 
 @value
@@ -113,11 +132,13 @@ class Oper:
 
 @value
 class Kick:
-    """Remove a user from the server, or (`room`) from their room only (15.2)."""
+    """Remove a user from the server, or (`room`) from one room only (15.2, 17.12):
+    `where`, or the operator's current room when None."""
 
     name: str
     reason: str = ""
     room: bool = False
+    where: str | None = None
 
 
 @value
@@ -164,11 +185,12 @@ class SetTopic:
     """Set the topic of one's room ("" clears it); `topic` None asks for it (15.5)."""
 
     topic: str | None = None
+    room: str | None = None  # that room's topic; None: the current room's (17.6)
 
 
 Event: TypeAlias = (
-    Connect | Message | Disconnect | Join | Who | Rooms | Nick | History | Ping | Pong | Help
-    | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
+    Connect | Message | Disconnect | Join | Part | Switch | Who | Rooms | Nick | History | Ping
+    | Pong | Help | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
 )
 
 MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)
@@ -235,15 +257,16 @@ def decode_message(obj: dict[str, Any]) -> Message:
     text, ref = obj.get("message"), obj.get("ref")
     # Most lines are plain printable text, maybe with a short ASCII ref: no checks left.
     if (type(text) is str and text.isprintable() and not text.isspace() and text
-            and "to" not in obj and (ref is None or (type(ref) is str and ref.isascii()
-                                                     and 0 < len(ref) <= MAX_REF_CHARS))):
+            and "to" not in obj and "room" not in obj
+            and (ref is None or (type(ref) is str and ref.isascii()
+                                 and 0 < len(ref) <= MAX_REF_CHARS))):
         return Message(text, None, ref)
     ref = _ref(obj)
     try:
         text = clean_message(_req_str(obj, "message"))
         if not text.strip():
             raise ProtocolError(ErrorCode.BAD_FIELD, "message is empty")
-        return Message(text, to=_opt_str(obj, "to"), ref=ref)
+        return Message(text, to=_opt_str(obj, "to"), ref=ref, room=_opt_str(obj, "room"))
     except ProtocolError as exc:
         raise ProtocolError(exc.code, exc.message, ref) from None
 

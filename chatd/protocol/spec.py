@@ -55,7 +55,12 @@ class Field:
     most: int = 0
     least: int = 0
     default: Any = None
-    attr: str = ""  # the event's attribute when it is not `name`
+    attr: str = ""  # the event's (update's) attribute when it is not `name`
+    # Server lines (chatd.protocol.wire): `required` there means "on the wire unless None"
+    # (otherwise an empty value is left out too); `out` turns the value into JSON, `back`
+    # JSON into the value (NO_VALUE: not accepted, as if absent).
+    out: Callable[[Any], Any] | None = None
+    back: Callable[[Any], Any] | None = None
 
     def check(self, obj: dict[str, Any]) -> Any:
         value = obj.get(self.name)
@@ -142,6 +147,12 @@ def _ban(rest: str, *, address: bool) -> ev.Ban | None:
     return ev.Ban(name=target, seconds=seconds, reason=reason)
 
 
+def _who(rest: str) -> ev.Who | None:
+    if rest.lower() in {"", "all", "*"}:
+        return ev.Who(all=bool(rest))
+    return ev.Who(room=rest) if _one_word(rest) else None
+
+
 def _topic(rest: str) -> ev.SetTopic:
     if not rest:
         return ev.SetTopic(None)
@@ -211,7 +222,8 @@ def _kick(obj: dict[str, Any]) -> ev.Kick:
         raise ProtocolError(ErrorCode.BAD_FIELD, "field 'from' must be \"server\" or \"room\"")
     return ev.Kick(ev._req_str(obj, "name"),
                    one_line(ev._opt_str(obj, "reason") or "", "reason", MAX_REASON_CHARS),
-                   room=where == "room")
+                   room=where == "room",
+                   where=ev._opt_str(obj, "room") if where == "room" else None)
 
 
 def _target(obj: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -226,6 +238,8 @@ def _kick_json(event: ev.Kick) -> dict[str, Any]:
                            "from": "room" if event.room else "server"}
     if event.reason:
         obj["reason"] = event.reason
+    if event.room and event.where is not None:
+        obj["room"] = event.where
     return obj
 
 
@@ -233,7 +247,7 @@ def _json_history(obj: dict[str, Any]) -> ev.History:
     before, after = ev._opt_str(obj, "before"), ev._opt_str(obj, "after")
     if before is not None and after is not None:
         raise ProtocolError(ErrorCode.BAD_FIELD, "give 'before' or 'after', not both")
-    return ev.History(before, after, _LIMIT.check(obj))
+    return ev.History(before, after, _LIMIT.check(obj), ev._opt_str(obj, "room"))
 
 
 def _json_ban(obj: dict[str, Any]) -> ev.Ban:
@@ -245,38 +259,46 @@ _NAME = Field("name", required=True)
 _REASON = Field("reason", "line", most=MAX_REASON_CHARS, default="")
 _LIMIT = Field("limit", "int", least=1, most=HISTORY_PAGE_MAX, default=50)
 _TARGET = (Field("name"), Field("address"))
+_ROOM = Field("room")  # one of the user's rooms; absent: the current room (17)
 
 CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
     ClientLine("help", ev.Help, json=False, sample=ev.Help(),
                commands=(Command("help", "", "this list", parse=lambda r: ev.Help()),)),
-    ClientLine("who", ev.Who, (Field("all", "bool", default=False),), cost="answer",
+    ClientLine("who", ev.Who, (Field("all", "bool", default=False), _ROOM), cost="answer",
                sample=ev.Who(all=True), commands=(Command(
-                   "who", "[all]", "who is in this room (or everywhere)",
-                   parse=lambda r: ev.Who(all=bool(r)) if r.lower() in {"", "all", "*"}
-                   else None),)),
+                   "who", "[ROOM|all]", "who is in this room (or that one, or everywhere)",
+                   parse=_who),)),
     ClientLine("rooms", ev.Rooms, cost="answer", sample=ev.Rooms(), commands=(Command(
-        "rooms", "", "rooms and their user counts", parse=lambda r: ev.Rooms()),)),
+        "rooms", "", "rooms and their user counts (yours marked)",
+        parse=lambda r: ev.Rooms()),)),
     ClientLine("join", ev.Join, (Field("room", required=True),),
                sample=ev.Join("dev"), commands=(Command(
-                   "join", "ROOM", "move to another room (it is created if new)",
+                   "join", "ROOM", "join a room too, and talk there (it is created if new)",
                    parse=lambda r: ev.Join(r) if _one_word(r) else None),)),
+    ClientLine("part", ev.Part, (_ROOM,), sample=ev.Part("dev"), commands=(Command(
+        "part", "[ROOM]", "leave a room (this one if none is named)",
+        parse=lambda r: ev.Part(r or None) if not r or _one_word(r) else None),)),
+    ClientLine("switch", ev.Switch, (Field("room", required=True),),
+               sample=ev.Switch("dev"), commands=(Command(
+                   "switch", "ROOM", "talk in another of your rooms",
+                   parse=lambda r: ev.Switch(r) if _one_word(r) else None),)),
     ClientLine("nick", ev.Nick, (_NAME,), sample=ev.Nick("alicia"), commands=(Command(
         "nick", "NAME", "change your name", parse=lambda r: ev.Nick(r) if _one_word(r)
         else None),)),
     ClientLine("whois", ev.Whois, (_NAME,), sample=ev.Whois("bob"), commands=(Command(
-        "whois", "NAME", "which room a user is in", parse=lambda r: ev.Whois(r)
+        "whois", "NAME", "which rooms a user is in", parse=lambda r: ev.Whois(r)
         if _one_word(r) else None),)),
     ClientLine("message", ev.Message,
                (Field("message", required=True), Field("to"),
-                Field("ref", most=MAX_REF_CHARS, least=1)),
+                Field("ref", most=MAX_REF_CHARS, least=1), _ROOM),
                decode=ev.decode_message, sample=ev.Message("hi", to="bob", ref="r1"),
                commands=(Command("msg", "NAME TEXT", "a private line to one user", parse=_msg),
                          Command("/", "", "send a line that starts with /"))),
-    ClientLine("history", ev.History, (_LIMIT, Field("before"), Field("after")),
+    ClientLine("history", ev.History, (_LIMIT, Field("before"), Field("after"), _ROOM),
                cost="answer", decode=_json_history, sample=ev.History(limit=5),
                commands=(Command("history", "[N]", "the last N lines of this room again",
                                  parse=_history),)),
-    ClientLine("topic", ev.SetTopic, (Field("topic", "line", most=MAX_TOPIC_CHARS),),
+    ClientLine("topic", ev.SetTopic, (Field("topic", "line", most=MAX_TOPIC_CHARS), _ROOM),
                sample=ev.SetTopic("be nice"),
                commands=(Command("topic", "", "the topic of this room", parse=_topic),
                          Command("topic", "TEXT", "set this room's topic (/topic - clears it)",
@@ -292,7 +314,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                    Command("kick", "NAME [REASON]", "remove a user from the server", oper=True,
                            parse=lambda r: ev.Kick(*_name_reason(r)) if r else None),
                    Command("roomkick", "NAME [REASON]",
-                           "remove a user from their room (to lobby)", oper=True,
+                           "remove a user from this room", oper=True,
                            parse=lambda r: ev.Kick(*_name_reason(r), room=True) if r
                            else None))),
     ClientLine("ban", ev.Ban, (*_TARGET, Field("seconds", "seconds"), _REASON),
@@ -315,7 +337,7 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
         parse=lambda r: None if r else ev.Bans()),)),
     ClientLine("mute", ev.Mute, (_NAME, _REASON, Field("room")),
                sample=ev.Mute("bob", "spam", "dev"), commands=(Command(
-                   "mute", "NAME [REASON]", "refuse a user's lines in their room", oper=True,
+                   "mute", "NAME [REASON]", "refuse a user's lines in this room", oper=True,
                    parse=lambda r: ev.Mute(*_name_reason(r)) if r else None),)),
     ClientLine("unmute", ev.Unmute, (_NAME, Field("room")),
                sample=ev.Unmute("bob"), commands=(Command(
@@ -333,7 +355,8 @@ CLIENT_BY_EVENT: Final = {line.event: line for line in CLIENT_LINES}
 # The order /help lists the commands in (nc's /help is on the wire: it stays as it was).
 # A command missing here fails at import.
 _HELP_ORDER: Final = (
-    "/help", "/who [all]", "/whois NAME", "/rooms", "/join ROOM", "/nick NAME",
+    "/help", "/who [ROOM|all]", "/whois NAME", "/rooms", "/join ROOM", "/part [ROOM]",
+    "/switch ROOM", "/nick NAME",
     "/msg NAME TEXT",
     "/history [N]", "/topic", "/oper NAME PASSWORD", "//text", "/quit",
     "/kick NAME [REASON]", "/roomkick NAME [REASON]", "/ban NAME [TIME] [REASON]",
@@ -389,60 +412,185 @@ def help_table(*, oper: bool) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class ServerLine:
+    """A server line: its wire name, update class and fields, which drive its JSON codec
+    (chatd.protocol.wire); `encode`/`decode` replace the generic codec for a line whose
+    shape depends on its values (a private line, who with "all")."""
+
     wire: str
     update: type[Any]
     fields: tuple[Field, ...] = ()
     sample: Any = None  # an update of this line, for the consumers' tests
     json: bool = True  # False: sent to text mode only (lines for a person at nc)
+    encode: Callable[[Any], dict[str, Any]] | None = None
+    decode: Callable[[dict[str, Any]], Any] | None = None
 
 
-_CHAT_FIELDS = (Field("name"), Field("message"), Field("room"), Field("id"), Field("time"))
+NO_VALUE: Final = object()  # a `back` converter's answer for a value it does not accept
+
+
+def _str(raw: Any) -> Any:
+    return raw if isinstance(raw, str) else NO_VALUE
+
+
+def _names(raw: Any) -> Any:
+    return tuple(v for v in raw if isinstance(v, str)) if isinstance(raw, list) else NO_VALUE
+
+
+def _dicts(raw: Any) -> list[dict[str, Any]]:
+    return [v for v in raw if isinstance(v, dict)] if isinstance(raw, list) else []
+
+
+def _text(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _count(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    return max(value, 0) if type(value) is int else 0
+
+
+def _positive(raw: Any) -> Any:
+    return raw if type(raw) is int and raw > 0 else NO_VALUE
+
+
+def _not_negative(raw: Any) -> Any:
+    return max(raw, 0) if type(raw) is int else NO_VALUE
+
+
+def _until_back(raw: Any) -> Any:
+    """A ban's end: a time, or null for a ban without end ("" in the value)."""
+    return "" if raw is None else _str(raw)
+
+
+def _chat_json(update: up.Chat) -> dict[str, Any]:
+    obj: dict[str, Any] = {"type": "message", "name": update.name, "message": update.message}
+    if update.to is not None:
+        obj["to"] = update.to
+        obj["private"] = True
+    else:
+        obj["room"] = update.room
+    obj["id"], obj["time"] = update.id, update.time
+    if update.history:
+        obj["history"] = True
+    return obj
+
+
+def _chat_back(obj: dict[str, Any]) -> up.Chat:
+    room, to = obj.get("room"), obj.get("to")
+    return up.Chat(_text(obj, "name"), _text(obj, "message"), _text(obj, "id"),
+                   _text(obj, "time"), room=room if isinstance(room, str) else None,
+                   to=to if isinstance(to, str) else None, history=obj.get("history") is True)
+
+
+def _who_json(update: up.WhoList) -> dict[str, Any]:
+    if update.room is None:
+        who: dict[str, Any] = {"type": "who", "all": True, "rooms": [
+            {"room": room, "users": list(users)} for room, users in update.rooms]}
+        if update.more:
+            who["more"] = update.more
+    else:
+        who = {"type": "who", "room": update.room, "users": list(update.users)}
+    if update.opers:
+        who["opers"] = list(update.opers)
+    return who
+
+
+def _who_back(obj: dict[str, Any]) -> up.WhoList:
+    opers = _names(obj.get("opers"))
+    opers = () if opers is NO_VALUE else opers
+    if obj.get("all") is True:
+        return up.WhoList(None, rooms=tuple(
+            (_text(r, "room"), _names(r.get("users")) if isinstance(r.get("users"), list)
+             else ()) for r in _dicts(obj.get("rooms"))),
+            more=_count(obj, "more"), opers=opers)
+    users = _names(obj.get("users"))
+    return up.WhoList(_text(obj, "room"), () if users is NO_VALUE else users, opers=opers)
+
+
+_ROOMS = Field("rooms", "list", required=True,
+               out=lambda rooms: [{"room": room, "users": n} for room, n in rooms],
+               back=lambda raw: tuple((_text(r, "room"), _count(r, "users"))
+                                      for r in _dicts(raw)))
+_BANS = Field("bans", "list", required=True,
+              out=lambda bans: [{"kind": b.kind, "target": b.target, "until": b.until or None,
+                                 "by": b.by, "reason": b.reason, "time": b.time} for b in bans],
+              back=lambda raw: tuple(
+                  up.BanEntry(_text(b, "kind"), _text(b, "target"), _text(b, "until"),
+                              _text(b, "by"), _text(b, "reason"), _text(b, "time"))
+                  for b in _dicts(raw)))
+
+_CHAT_FIELDS = (Field("name", required=True), Field("message", required=True),
+                Field("room", required=True), Field("id", required=True),
+                Field("time", required=True))
 
 SERVER_LINES: Final[tuple[ServerLine, ...]] = (
     ServerLine("welcome", up.Welcome, (
-        Field("version", "int"), Field("server"), Field("name"), Field("room"),
-        Field("users", "list"), Field("resume"), Field("resumed", "bool"), Field("notice"),
-        Field("max_line_bytes", "int"), Field("topic"), Field("opers", "list")),
+        Field("version", "int", required=True), Field("server", required=True),
+        Field("name", required=True), Field("room", required=True),
+        Field("users", "list", required=True), Field("resume", required=True),
+        Field("resumed", "bool", required=True), Field("notice", required=True),
+        Field("max_line_bytes", "int", back=_not_negative), Field("topic"),
+        Field("opers", "list"), Field("rooms", "list"),
+        Field("max_rooms", "int", back=_not_negative)),
         sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
-                          max_line_bytes=65536, topic="t", opers=("bob",))),
+                          max_line_bytes=65536, topic="t", opers=("bob",),
+                          rooms=("lobby", "dev"), max_rooms=20)),
     ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
                                     Field("history", "bool")),
-               sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby")),
+               sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby"),
+               encode=_chat_json, decode=_chat_back),
     ServerLine("connect", up.Joined, _CHAT_FIELDS,
                sample=up.Joined("bob", "lobby", "bob joined", "8", "t")),
-    ServerLine("disconnect", up.Left, (*_CHAT_FIELDS, Field("reason")),
+    ServerLine("disconnect", up.Left, (*_CHAT_FIELDS, Field("reason", required=True),
+                                       Field("part", "bool")),
                sample=up.Left("bob", "lobby", "bob left", "9", "t", reason="timeout")),
-    ServerLine("nick", up.Renamed, (*_CHAT_FIELDS, Field("old")),
+    ServerLine("nick", up.Renamed, (*_CHAT_FIELDS, Field("old", required=True)),
                sample=up.Renamed("bo", "bob", "lobby", "bob is now bo", "10", "t")),
-    ServerLine("ack", up.Ack, (Field("ref"), Field("id"), Field("time")),
+    ServerLine("ack", up.Ack, (Field("ref", required=True), Field("id", required=True),
+                               Field("time", required=True)),
                sample=up.Ack("r1", "11", "t")),
     ServerLine("error", up.Error, (
-        Field("code"), Field("message"), Field("ref"), Field("until"),
-        Field("retry_after", "int"), Field("max_line_bytes", "int")),
+        Field("code", required=True), Field("message", required=True),
+        Field("ref", required=True),
+        # "" (a ban without end) is sent as null; None (not a ban) not at all
+        Field("until", required=True, out=lambda until: until or None, back=_until_back),
+        Field("retry_after", "int", required=True, back=_not_negative),
+        Field("max_line_bytes", "int", required=True, back=_positive)),
         sample=up.Error(ErrorCode.BANNED, "banned", until="2026-01-01T00:00:00.000Z")),
     ServerLine("who", up.WhoList, (Field("room"), Field("users", "list"),
                                    Field("all", "bool"), Field("rooms", "list"),
                                    Field("more", "int"), Field("opers", "list")),
-               sample=up.WhoList("lobby", ("alice",), opers=("alice",))),
-    ServerLine("rooms", up.RoomList, (Field("rooms", "list"), Field("more", "int")),
+               sample=up.WhoList("lobby", ("alice",), opers=("alice",)),
+               encode=_who_json, decode=_who_back),
+    ServerLine("rooms", up.RoomList, (_ROOMS, Field("more", "int", back=_not_negative)),
                sample=up.RoomList((("lobby", 2),), more=1)),
-    ServerLine("history_end", up.HistoryEnd, (Field("room"), Field("count", "int"),
-                                              Field("more", "bool")),
+    ServerLine("history_end", up.HistoryEnd, (
+        Field("room", required=True), Field("count", "int", required=True),
+        Field("more", "bool", required=True)),
                sample=up.HistoryEnd("lobby", 3, True)),
-    ServerLine("shutdown", up.Shutdown, (Field("message"),), sample=up.Shutdown()),
+    ServerLine("shutdown", up.Shutdown, (Field("message", required=True),),
+               sample=up.Shutdown()),
     ServerLine("ping", up.ServerPing, sample=up.ServerPing()),
     ServerLine("pong", up.ServerPong, sample=up.ServerPong()),
-    ServerLine("info", up.Info, (Field("lines", "list"),), sample=up.Info(("a", "b")),
+    ServerLine("info", up.Info, (Field("lines", "list", required=True),),
+               sample=up.Info(("a", "b")),
                json=False),
-    ServerLine("topic", up.Topic, (Field("room"), Field("topic"), Field("name"),
+    ServerLine("topic", up.Topic, (Field("room", required=True),
+                                   Field("topic", required=True), Field("name"),
                                    Field("message"), Field("id"), Field("time")),
                sample=up.Topic("lobby", "be nice", "alice", "alice set it", "12", "t")),
     ServerLine("oper", up.Opered, _CHAT_FIELDS,
                sample=up.Opered("alice", "lobby", "alice is now an operator", "13", "t")),
-    ServerLine("notice", up.Notice, (Field("message"),), sample=up.Notice("done")),
-    ServerLine("whois", up.WhoisReply, (Field("name"), Field("room"), Field("oper", "bool")),
-               sample=up.WhoisReply("bob", "dev", oper=True)),
-    ServerLine("bans", up.BanList, (Field("bans", "list"),),
+    ServerLine("notice", up.Notice, (Field("message", required=True),),
+               sample=up.Notice("done")),
+    ServerLine("whois", up.WhoisReply, (Field("name", required=True), Field("room"),
+                                        Field("oper", "bool", required=True),
+                                        Field("rooms", "list")),
+               sample=up.WhoisReply("bob", "dev", oper=True, rooms=("dev", "lobby"))),
+    ServerLine("switch", up.Switched, (Field("room", required=True),),
+               sample=up.Switched("dev")),
+    ServerLine("bans", up.BanList, (_BANS,),
                sample=up.BanList((up.BanEntry("name", "bob", "", "alice", "spam", "t"),))),
 )
 
@@ -474,6 +622,8 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec(ErrorCode.SAME_NAME, "nick to the name one has already"),
     ErrorSpec(ErrorCode.BAD_ROOM, "the room is not a valid room name"),
     ErrorSpec(ErrorCode.ALREADY_IN_ROOM, "the user is in that room already"),
+    ErrorSpec(ErrorCode.NOT_IN_ROOM, "the user is not in that room (or in none)"),
+    ErrorSpec(ErrorCode.TOO_MANY_ROOMS, "a join past the server's rooms per user"),
     ErrorSpec(ErrorCode.BAD_ID, "not a message id"),
     ErrorSpec(ErrorCode.NOT_JOINED, "a line before connect"),
     ErrorSpec(ErrorCode.ALREADY_JOINED, "connect on a connection that has joined"),

@@ -33,6 +33,7 @@ from chatd.protocol.updates import (
     ServerPing,
     ServerPong,
     Shutdown,
+    Switched,
     Topic,
     Unknown,
     Update,
@@ -155,7 +156,8 @@ def text_lines(update: Update) -> list[str]:
                     [f"* ... and {update.more} more users"] if update.more else [])
             return [f"* {update.room}: {', '.join(_marked(update.users, update.opers))}"]
         case RoomList():
-            return ([f"* {room} ({count})" for room, count in update.rooms] or ["* no rooms"]) + (
+            return ([f"* {room}: {_users(count)}{_mark(room, update)}"
+                     for room, count in update.rooms] or ["* no rooms"]) + (
                 [f"* ... and {update.more} more rooms"] if update.more else [])
         case HistoryEnd():
             if not update.count:
@@ -171,8 +173,11 @@ def text_lines(update: Update) -> list[str]:
             return ["* " + visible(f"topic of {update.room}: {update.topic}" if update.topic
                                    else f"{update.room} has no topic")]
         case WhoisReply():
-            return ["* " + visible(f"{update.name} is in {update.room}"
+            where = ", ".join(update.rooms) or update.room or "no room"
+            return ["* " + visible(f"{update.name} is in {where}"
                                    + (" (operator)" if update.oper else ""))]
+        case Switched():
+            return ["* " + visible(f"you now talk in {update.room}")]
         case Opered() | Notice():
             return ["* " + visible(update.message)]
         case BanList():
@@ -186,6 +191,25 @@ def text_lines(update: Update) -> list[str]:
             assert_never(update)
 
 
-def encode_text(update: Update) -> bytes:
+def _users(count: int) -> str:
+    return f"{count} user" if count == 1 else f"{count} users"
+
+
+def _mark(room: str, update: RoomList) -> str:
+    """The reader's rooms in /rooms (17.10)."""
+    if room == update.current:
+        return " (current)"
+    return " (you are here)" if room in update.yours else ""
+
+
+def room_prefix(room: str) -> str:
+    """Before each line of a room other than the reader's current room (17.10)."""
+    return f"[{visible(room)}] "
+
+
+def encode_text(update: Update, prefix: str = "") -> bytes:
+    """The update as text-mode lines; `prefix` (`room_prefix`) goes before each line."""
     lines = text_lines(update)
-    return ("".join(line + "\n" for line in lines)).encode() if lines else b""
+    if not lines:
+        return b""
+    return "".join(prefix + line + "\n" for line in lines).encode()

@@ -93,7 +93,8 @@ async def test_private_lines_and_names_across_processes(
     await alice.recv_until(lambda m: m["type"] == "connect" and m["room"] == "dev")
     await bob.send({"type": "rooms"})
     rooms = await bob.recv_until(lambda m: m["type"] == "rooms")
-    assert rooms[-1]["rooms"] == [{"room": "dev", "users": 1}, {"room": "lobby", "users": 2}]
+    # a join adds a room (17.2): alice is in both
+    assert rooms[-1]["rooms"] == [{"room": "dev", "users": 1}, {"room": "lobby", "users": 3}]
 
 
 async def test_history_paging_and_a_late_node_across_processes(
@@ -185,6 +186,36 @@ async def test_redis_restart_mid_chat_loses_nothing_acknowledged(
     texts = [m["message"] for m in got if m["type"] == "message"]
     assert texts == [f"during {i}" for i in range(20)] + [f"after {i}" for i in range(20)]
     assert set(acked) >= {f"d{i}" for i in range(20)} | {f"a{i}" for i in range(20)}
+
+
+async def test_lines_held_while_redis_is_away_are_bounded_in_bytes(
+    start_chatd: StartChatd, redis_server: RedisServer,
+) -> None:
+    """PROTOCOL.txt 14.4: past --redis-hold-bytes a line is refused with unavailable (and
+    its ref); the lines held before it are delivered, in order, once Redis is back."""
+    [node] = await _nodes(start_chatd, redis_server, 1, "--redis-hold-bytes", "65536")
+    sender = await Client.joined(node.port, "sender")
+    receiver = await Client.joined(node.port, "receiver")
+    await _settle(sender, "receiver")
+    await redis_server.stop()
+    text = "x" * 4_000  # 16 such lines pass 64 KiB with their overhead
+    for i in range(30):
+        await sender.say(f"{i} {text}", ref=f"r{i}")
+    refused = await sender.recv_until(lambda m: m.get("ref") == "r29")
+    codes = {m["ref"]: m["code"] for m in refused if m["type"] == "error"}
+    held = [i for i in range(30) if f"r{i}" not in codes]
+    assert set(codes.values()) == {"unavailable"}
+    # Held lines come first, then every later one is refused (nothing drains meanwhile).
+    assert held == list(range(len(held))) and 10 <= len(held) < 16
+    await redis_server.start(port=redis_server.port)
+    await node.wait_log("Redis is back")
+    acks = await sender.recv_until(lambda m: m.get("ref") == f"r{held[-1]}", timeout=30)
+    assert [m["ref"] for m in acks if m["type"] == "ack"] == [f"r{i}" for i in held]
+    got = await receiver.recv_until(
+        lambda m: m.get("message", "").startswith(f"{held[-1]} "), timeout=30)
+    assert [m["message"].split()[0] for m in got if m["type"] == "message"] == \
+        [str(i) for i in held]
+    assert await receiver.nothing_more()
 
 
 async def test_resume_onto_another_process(

@@ -135,13 +135,18 @@ async def test_kick_mute_and_topic_with_a_troll_and_bystanders(start_chatd: Star
     assert welcome["resumed"] is False and "could not resume" in welcome["notice"]
 
     # Kick from a room: dev sees why, the user lands in lobby with its who and topic.
+    # (a move to dev: join, then part lobby, 17.2, 17.3; alice names dev, 17.12)
     await back.send({"type": "join", "room": "dev"})
     await back.recv_until(lambda m: m["type"] == "history_end")
-    await alice.send({"type": "kick", "name": "troll", "from": "room", "reason": "off topic"})
+    await back.send({"type": "part", "room": "lobby"})
+    await back.recv_until(lambda m: m["type"] == "disconnect")
+    await alice.send({"type": "kick", "name": "troll", "from": "room", "room": "dev",
+                      "reason": "off topic"})
     got = await back.recv_until(lambda m: m["type"] == "history_end" and m["room"] == "lobby")
     kicked = next(i for i, m in enumerate(got) if m["type"] == "notice")
     assert got[kicked]["message"].endswith("you are in lobby now")
-    assert [m["type"] for m in got[kicked + 1:kicked + 3]] == ["who", "topic"]
+    assert [m["type"] for m in got[kicked + 1:kicked + 4]] == ["disconnect", "who", "topic"]
+    assert got[kicked + 1]["part"] is True
 
     await _logged(server, "audit: dora kicked troll from the server (reason: spam)")
     await _logged(server, "audit: alice muted troll in lobby (reason: calm down)")

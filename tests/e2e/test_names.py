@@ -103,7 +103,8 @@ async def test_rooms_refuse_invisibles_and_fold_look_alikes(chatd: Chatd) -> Non
     joined = await alice.recv_until(lambda m: m["type"] == "connect")
     assert (joined[-1]["name"], joined[-1]["room"]) == ("bob", "dev")
     await alice.send({"type": "rooms"})
-    assert (await alice.recv("rooms"))["rooms"] == [{"room": "dev", "users": 2}]
+    assert (await alice.recv("rooms"))["rooms"] == [{"room": "dev", "users": 2},
+                                                    {"room": "lobby", "users": 2}]
 
 
 async def test_korean_japanese_and_accented_names_stay_distinct(

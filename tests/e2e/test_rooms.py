@@ -18,20 +18,32 @@ async def _joined(chatd: Chatd, *names: str) -> list[Client]:
 
 async def test_rooms_isolate_traffic_and_moving_sends_the_right_notices(chatd: Chatd) -> None:
     alice, bob, carol = await _joined(chatd, "alice", "bob", "carol")
+    # A move is a join, then a part of the old room (PROTOCOL.txt 3.4, 17.2, 17.3).
     await bob.send({"type": "join", "room": "dev"})
-    left = await alice.recv("disconnect")
-    assert (left["name"], left["room"], left["message"]) == ("bob", "lobby", "bob left for dev")
     got = await bob.recv_until(lambda m: m["type"] == "connect")
     assert got[0] == {"type": "who", "room": "dev", "users": ["bob"]}
     assert got[-1]["room"] == "dev" and got[-1]["name"] == "bob"
+    await bob.send({"type": "part", "room": "lobby"})
+    left = await alice.recv("disconnect")
+    assert (left["name"], left["room"], left["message"], left["part"]) == (
+        "bob", "lobby", "bob left lobby", True)
+    assert (await bob.recv("disconnect"))["room"] == "lobby"
     await carol.recv("disconnect")
 
     await carol.send({"type": "join", "room": "DEV"})  # room names ignore case
     joined = await bob.recv("connect")
     assert (joined["name"], joined["room"]) == ("carol", "dev")
     await carol.recv_until(lambda m: m["type"] == "connect")
+    await carol.send({"type": "part"})  # no room named: the current one, dev (17.3)
+    assert (await carol.recv("disconnect"))["room"] == "dev"
+    assert (await bob.recv("disconnect"))["name"] == "carol"
+    await carol.send({"type": "join", "room": "dev"})
+    await carol.recv_until(lambda m: m["type"] == "connect")
+    assert (await bob.recv("connect"))["name"] == "carol"
+    await carol.send({"type": "part", "room": "lobby"})
+    await carol.recv("disconnect")
 
-    assert (await alice.recv("disconnect"))["message"] == "carol left for dev"
+    assert (await alice.recv("disconnect"))["message"] == "carol left lobby"
     await alice.say("lobby only")
     await bob.say("dev only")
     assert (await carol.recv("message"))["message"] == "dev only"
@@ -134,10 +146,13 @@ async def test_text_mode_slash_commands_through_nc(chatd: Chatd) -> None:
     assert await expect("*jay*") == "*jay* back"
     await type_line("/nick tex2")
     assert await expect("* tex is now") == "* tex is now known as tex2"
-    await type_line("/join dev")
+    await type_line("/join dev")  # a move: join, then part (17.10)
     await expect("* tex2 joined")
+    await type_line("/part lobby")
+    await expect("[lobby] * tex2 left lobby")
     await type_line("/rooms")
-    assert {await expect("* dev"), await expect("* lobby")} == {"* dev (1)", "* lobby (1)"}
+    assert {await expect("* dev"), await expect("* lobby")} == {"* dev: 1 user (current)",
+                                                                 "* lobby: 1 user"}
     await type_line("/bogus")
     assert (await expect("! ")).startswith("! unknown_command:")
     await type_line("/join lobby")

@@ -42,7 +42,7 @@ async def test_join_notice_reaches_everyone_including_the_joiner(start_chatd: St
     await c.send({"type": "connect", "name": "C"})
     welcome = await c.recv("welcome")
     assert welcome["users"] == ["A", "B", "C"]
-    assert welcome["resume"] and welcome["resumed"] is False and welcome["version"] == 1
+    assert welcome["resume"] and welcome["resumed"] is False and welcome["version"] == 2
     end = await c.recv("history_end")
     assert end["count"] == 0
     own = await c.recv("connect")
@@ -216,11 +216,14 @@ async def test_rooms_private_lines_nick_and_history(start_chatd: StartChatd) -> 
     ack = await a.recv("ack")
     assert ack["ref"] == "r1"
     assert (await b.recv("message"))["id"] == ack["id"]
+    # a move is a join, then a part of the old room (3.4, 17.3)
     await a.send({"type": "join", "room": "dev"})
-    left = await b.recv("disconnect")
-    assert left["message"] == "alice left for dev"
     lines = await a.recv_until(lambda m: m["type"] == "connect")
     assert [m["type"] for m in lines] == ["who", "history_end", "connect"]
+    await a.send({"type": "part", "room": "lobby"})
+    left = await b.recv("disconnect")
+    assert (left["message"], left["part"]) == ("alice left lobby", True)
+    assert (await a.recv("disconnect"))["room"] == "lobby"
     await b.say("psst", to="ALICE")
     private = await a.recv("message")
     assert private["private"] is True and private["to"] == "alice" and "room" not in private

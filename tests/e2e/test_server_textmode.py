@@ -49,7 +49,7 @@ async def test_nc_session_with_a_json_user(start_chatd: StartChatd, open_nc: Ope
     await nc.send("/who")
     assert await nc.line() == "* lobby: bob, tina"
     await nc.send("/rooms")
-    assert await nc.line() == "* lobby (2)"
+    assert await nc.line() == "* lobby: 2 users (current)"
     await nc.send("/msg BOB just for you")
     assert await nc.line() == "-> *BOB* just for you"
     private = await bob.recv("message")
@@ -97,11 +97,14 @@ async def test_nc_sees_history_and_room_moves(start_chatd: StartChatd, open_nc: 
     again = await nc.until(lambda s: s.startswith("* --"))
     assert len(again) == 2 and again[0].endswith("<bob> earlier two")
     assert again[1] == "* -- 1 earlier line above --"
-    await nc.send("/join dev")
+    await nc.send("/join dev")  # a move: join, then part (17.2, 17.3, 17.10)
     assert await nc.line() == "* dev: tina"
     assert await nc.line() == "* tina joined"
+    assert await nc.line() == "* you now talk in dev"
+    await nc.send("/part lobby")
+    assert await nc.line() == "[lobby] * tina left lobby"
     left = await bob.recv_until(lambda m: m["type"] == "disconnect")
-    assert left[-1]["message"] == "tina left for dev"
+    assert (left[-1]["message"], left[-1]["part"]) == ("tina left lobby", True)
     await nc.send("/who all")
     assert await nc.until("* lobby: bob") == ["* dev: tina", "* lobby: bob"]
 
@@ -275,8 +278,10 @@ async def test_whois_over_json_and_nc(start_chatd: StartChatd, open_nc: OpenNc) 
     only; a name nobody has gets no_such_user."""
     chatd = await start(start_chatd)
     bob = await Client.joined(chatd.port, "Bob")
-    await bob.send({"type": "join", "room": "dev"})
+    await bob.send({"type": "join", "room": "dev"})  # a move: join, then part (17.2, 17.3)
     await bob.recv_until(lambda m: m["type"] == "connect" and m["room"] == "dev")
+    await bob.send({"type": "part", "room": "lobby"})
+    await bob.recv_until(lambda m: m["type"] == "disconnect")
     nc = await open_nc(chatd.port)
     await nc.send("tina")
     await nc.until(lambda line: line.startswith("* welcome, tina"))
@@ -286,4 +291,4 @@ async def test_whois_over_json_and_nc(start_chatd: StartChatd, open_nc: OpenNc) 
     await nc.until(lambda line: line.startswith("! no_such_user: "))
     await bob.send({"type": "whois", "name": "tina"})
     assert await bob.recv("whois") == {"type": "whois", "name": "tina", "room": "lobby",
-                                       "oper": False}
+                                       "oper": False, "rooms": ["lobby"]}

@@ -43,7 +43,7 @@ def test_blank_lines_are_not_sent(typed: str) -> None:
     ("/nick", "usage: /nick NAME"),
     ("/msg bob", "usage: /msg NAME TEXT"),
     ("/msg", "usage: /msg NAME TEXT"),
-    ("/who everyone", "usage: /who [all]"),
+    ("/who two rooms", "usage: /who [ROOM|all]"),
     ("/part a b", "usage: /part [ROOM]"),
     ("/win", "usage: /win N"),
     ("/win two", "usage: /win N"),

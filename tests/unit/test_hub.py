@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from chatd import protocol as p
 from chatd.effects import Charge, Publish
-from chatd.hub import DetachCmd, LeaveCmd, id_key
+from chatd.hub import DetachCmd, LeaveCmd, Status, id_key
 from chatd.protocol import ErrorCode
 from tests.support.hub_world import T0, FakePeer, World, chats, only
 
@@ -34,12 +34,13 @@ def test_join_sends_welcome_history_end_then_connect_to_the_joiner() -> None:
     welcome, end, joined = lines
     assert welcome["name"] == "alice" and welcome["room"] == "lobby"
     assert welcome["users"] == ["alice"]
-    assert welcome["version"] == 1 and welcome["resumed"] is False
+    assert welcome["version"] == 2 and welcome["resumed"] is False
+    assert welcome["rooms"] == ["lobby"] and welcome["max_rooms"] == 20
     assert welcome["resume"] and "notice" not in welcome
     assert end == {"type": "history_end", "room": "lobby", "count": 0, "more": False}
     assert joined["name"] == "alice" and joined["message"] == "alice joined"
     assert joined["room"] == "lobby" and joined["id"] and joined["time"].endswith("Z")
-    assert w.hub.is_joined(a)
+    assert w.hub.state.status(a) is Status.ATTACHED
 
 
 def test_join_notice_reaches_everyone_including_the_joiner() -> None:
@@ -110,7 +111,7 @@ def test_bad_name_leaves_the_connection_unjoined_and_it_may_retry() -> None:
     w = World()
     a = w.join("has space")
     assert only(w.take(a), "error")["code"] == ErrorCode.BAD_NAME
-    assert not w.hub.is_joined(a)
+    assert w.hub.state.status(a) is not Status.ATTACHED
     w.say(a, "hi")
     assert only(w.take(a), "error")["code"] == ErrorCode.NOT_JOINED
     w.send(a, p.Connect(name="alice"))
@@ -122,7 +123,7 @@ def test_bad_room_on_connect() -> None:
     w = World()
     a = w.join("alice", room="two words")
     assert only(w.take(a), "error")["code"] == ErrorCode.BAD_ROOM
-    assert not w.hub.is_joined(a)
+    assert w.hub.state.status(a) is not Status.ATTACHED
 
 
 def test_lines_before_connect_get_not_joined_except_ping() -> None:
@@ -147,8 +148,8 @@ def test_connect_twice_is_already_joined() -> None:
     w.take(a)
     w.send(a, p.Connect(name="other"))
     assert only(w.take(a), "error")["code"] == ErrorCode.ALREADY_JOINED
-    assert w.hub.session_of(a) is not None
-    assert w.hub.session_of(a).name == "alice"  # type: ignore[union-attr]
+    assert w.hub.state.local.get(a.cid) is not None
+    assert w.hub.state.local.get(a.cid).name == "alice"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- chat lines
@@ -208,6 +209,7 @@ def test_ids_increase_in_server_order() -> None:
         w.say(b, f"m{i}")
     w.send(b, p.Nick("robert"))
     w.send(b, p.Join("dev"))
+    w.send(b, p.Part("lobby"))
     ids = [id_key(m["id"]) for m in w.take(a)]
     assert len(ids) == 7
     assert ids == sorted(set(ids))
@@ -241,8 +243,9 @@ def test_multiline_message_and_tab_are_kept() -> None:
 # --------------------------------------------------------------------------- rooms
 
 
-def test_move_to_another_room() -> None:
-    """PROTOCOL.txt 3.4: old room gets "left for", mover gets who + history, new room connect."""
+def test_a_move_is_a_join_then_a_part() -> None:
+    """PROTOCOL.txt 3.4, 17.2, 17.3: the joiner gets who + history, the new room the
+    connect; the part tells the old room (the parter too) "alice left lobby"."""
     w = World()
     a, b = w.join("alice"), w.join("bob")
     c = w.join("carol", room="dev")
@@ -250,15 +253,18 @@ def test_move_to_another_room() -> None:
     for x in (a, b, c):
         w.take(x)
     w.send(a, p.Join("dev"))
-    left = only(w.take(b), "disconnect")
-    assert left["name"] == "alice" and left["message"] == "alice left for dev"
-    assert left["room"] == "lobby" and "reason" not in left
+    assert w.take(b) == []  # a join moves nobody out
     lines = w.take(a)
     assert [m["type"] for m in lines] == ["who", "message", "history_end", "connect"]
     assert lines[0] == {"type": "who", "room": "dev", "users": ["carol", "alice"]}
     assert lines[1]["message"] == "dev talk" and lines[1]["history"] is True
     assert lines[3]["room"] == "dev" and lines[3]["name"] == "alice"
     assert only(w.take(c), "connect")["name"] == "alice"
+    w.send(a, p.Part("lobby"))
+    left = only(w.take(b), "disconnect")
+    assert left["name"] == "alice" and left["message"] == "alice left lobby"
+    assert left["room"] == "lobby" and left["part"] is True and "reason" not in left
+    assert only(w.take(a), "disconnect")["room"] == "lobby"
     w.say(b, "lobby only")
     assert w.take(a) == []
     w.say(c, "dev only")
@@ -286,7 +292,7 @@ def test_join_bad_room_or_the_same_room() -> None:
         w.send(a, p.Join(room))
         code = ErrorCode.ALREADY_IN_ROOM if room.lower() == "lobby" else ErrorCode.BAD_ROOM
         assert only(w.take(a), "error")["code"] == code, room
-    assert w.hub.session_of(a).room == "lobby"  # type: ignore[union-attr]
+    assert w.hub.state.local.get(a.cid).room == "lobby"  # type: ignore[union-attr]
 
 
 def test_who_and_rooms() -> None:
@@ -306,6 +312,7 @@ def test_who_and_rooms() -> None:
     assert w.take(a) == [{"type": "rooms", "rooms": [
         {"room": "dev", "users": 1}, {"room": "lobby", "users": 2}, {"room": "Zoo", "users": 1}]}]
     w.send(b, p.Join("dev"))
+    w.send(b, p.Part("lobby"))
     w.send(a, p.Rooms())
     assert w.take(a)[-1]["rooms"] == [{"room": "dev", "users": 2}, {"room": "lobby", "users": 1},
                                       {"room": "Zoo", "users": 1}]
@@ -355,7 +362,7 @@ def test_nick_to_a_taken_name_is_name_taken_without_variant() -> None:
     for name in ["bob", "BOB", " Bob "]:
         w.send(a, p.Nick(name))
         assert only(w.take(a), "error")["code"] == ErrorCode.NAME_TAKEN
-    assert w.hub.session_of(a).name == "alice"  # type: ignore[union-attr]
+    assert w.hub.state.local.get(a.cid).name == "alice"  # type: ignore[union-attr]
 
 
 def test_nick_bad_names() -> None:
@@ -557,7 +564,7 @@ def test_history_size_is_bounded() -> None:
     assert lines[-1]["more"] is False
     for _ in range(200):
         w.say(a, "more")
-    assert len(w.hub.rooms["lobby"].history) < 2 * 5
+    assert len(w.hub.history.lines["lobby"]) < 2 * 5
 
 
 def test_history_per_room() -> None:
@@ -585,7 +592,7 @@ def test_polite_leave_announced_at_once_and_connection_closed() -> None:
     left = only(w.take(b), "disconnect")
     assert (left["name"], left["message"], left["room"]) == ("alice", "alice left", "lobby")
     assert "reason" not in left
-    assert not w.hub.is_joined(a)
+    assert w.hub.state.status(a) is not Status.ATTACHED
     w.lost(a, None)  # the socket then closes: nothing more happens
     assert w.take(b) == []
     again = w.join("alice")
@@ -615,7 +622,7 @@ def test_broken_json_connection_is_held_for_resume() -> None:
     w = World()
     a, b = w.join("alice"), w.join("bob")
     w.take(b)
-    session = w.hub.session_of(a)
+    session = w.hub.state.local.get(a.cid)
     assert session is not None
     fx = w.hub.disconnected(a, "connection reset")
     assert fx.commands == [DetachCmd(session.sid, "connection reset")]
@@ -1066,6 +1073,7 @@ def test_a_room_nobody_is_in_is_forgotten_and_its_history_comes_back() -> None:
     a = w.join("alice", room="attic")
     w.say(a, "up here")
     w.send(a, p.Join("lobby"))
+    w.send(a, p.Part("attic"))
     assert "attic" not in w.hub.rooms and w.hub.archive.rooms.keys() == {"attic"}
     b = w.join("bob", room="attic")
     assert chats(w.take(b)) == ["up here"]  # the join batch
@@ -1091,12 +1099,12 @@ def test_history_in_memory_has_a_total_bound() -> None:
     for i in range(20):
         w.say(a, f"{i:02d}" + "y" * 5_000)
     assert w.hub.history_bytes <= 60_000
-    one = [e.message[:2] for e in w.hub.rooms["one"].history]
+    one = [e.message[:2] for e in w.hub.history.lines["one"]]
     assert one[-1] == "19" and len(one) < 20
-    assert len(w.hub.rooms["two"].history) == 1  # the other room kept its line so far
+    assert len(w.hub.history.lines["two"]) == 1  # the other room kept its line so far
     w.say(a, "z" * 40_000)  # too big for the rest: the other room pays too
     assert w.hub.history_bytes <= 60_000 + 81_000
-    assert w.hub.rooms["one"].history[-1].message.startswith("z")
+    assert w.hub.history.lines["one"][-1].message.startswith("z")
 
 
 def test_the_archive_has_a_budget() -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from chatd import protocol as p
-from chatd import replication
 from chatd.cli import build_parser, config_from, main, opers_from
 from chatd.commands import (
     BanCmd,
@@ -27,7 +26,7 @@ from chatd.commands import (
     to_records,
 )
 from chatd.effects import WrongPassword
-from chatd.hub import Effects, Hub
+from chatd.hub import Effects, Hub, Status, replication
 from chatd.moderation import BanRecord, Credentials, Moderation, ban_network, parse_opers
 from chatd.protocol import ErrorCode, ProtocolError
 from tests.support.hub_world import T0, FakePeer, World, only
@@ -82,7 +81,7 @@ def test_wrong_operator_password_is_refused_and_reported_to_the_shell() -> None:
     assert w.errors(alice) == [(ErrorCode.OPER_FAILED, "wrong operator name or password")]
     w.send(alice, p.Oper("dora", "s3cret-A"))  # another operator's name: no mix-ups
     assert w.errors(alice)[0][0] == ErrorCode.OPER_FAILED
-    assert not w.hub.session_of(alice).oper  # type: ignore[union-attr]
+    assert not w.hub.state.local.get(alice.cid).oper  # type: ignore[union-attr]
     assert "guess-1" not in repr(p.Oper("alice", "guess-1"))
     assert not any("guess" in note or "s3cret" in note for note in w.notes)
 
@@ -149,7 +148,7 @@ def test_operator_status_survives_a_resume_and_a_held_session_can_be_kicked() ->
     assert welcome["resumed"] is True and welcome["opers"] == ["alice"]
     w.lost(troll)
     fx = w.send(back, p.Kick("troll", "gone"))
-    assert fx.commands and w.hub.sessions.keys() == {w.hub.session_of(back).sid}  # type: ignore[union-attr]
+    assert fx.commands and w.hub.sessions.keys() == {w.hub.state.local.get(back.cid).sid}  # type: ignore[union-attr]
     assert any(type(op).__name__ == "Released" for done in w.applied for op in done.ops)
     again = w.join("troll", resume=troll_token)
     assert "could not resume" in w.take(again)[0]["notice"]
@@ -198,7 +197,9 @@ def test_kick_from_a_room_moves_the_user_to_the_lobby() -> None:
     assert only(w.take(carol), "disconnect")["message"] == (
         "troll was removed from dev by alice (off topic)")
     assert only(w.take(lobby), "connect")["name"] == "troll"
-    w.send(alice, p.Kick("troll", room=True))  # in lobby already
+    w.send(alice, p.Kick("troll", room=True))  # from alice's current room, dev: gone
+    assert w.errors(alice)[-1][0] == ErrorCode.NOT_IN_ROOM
+    w.send(alice, p.Kick("troll", room=True, where="lobby"))  # in lobby alone already
     assert w.errors(alice)[-1][0] == ErrorCode.ALREADY_IN_ROOM
     w.send(alice, p.Kick("nobody"))
     assert w.errors(alice)[-1][0] == ErrorCode.NO_SUCH_USER
@@ -223,7 +224,7 @@ def test_name_ban_covers_look_alikes_and_says_until_when() -> None:
     again = w.join("tr\u043ell")
     assert w.errors(again) == [(ErrorCode.BANNED, "the name tr\u043ell is banned from this "
                                                   f"server by alice until {until} (insults)")]
-    assert again in w.closed and not w.hub.is_joined(again) and not w.hub.joining(again)
+    assert again in w.closed and w.hub.state.status(again) is None
     w.send(carol, p.Nick("TROLL"))
     assert w.take(carol) == [{"type": "error", "code": "name_banned", "until": until,
                               "message": f"the name TROLL is banned until {until} (insults)"}]
@@ -292,7 +293,7 @@ def test_a_join_already_in_the_log_when_the_ban_lands_is_refused_in_log_order() 
     w.bus.publish([BanCmd(origin, "name", p.name_key("troll"), "troll", 0, "alice", "")])
     w.effects(fx)
     assert w.errors(peer)[0][0] == ErrorCode.BANNED
-    assert not hub.is_joined(peer) and "troll" not in hub.names
+    assert hub.state.status(peer) is not Status.ATTACHED and "troll" not in hub.names
 
 
 def test_a_failed_resume_falls_back_to_a_join_that_keeps_its_address() -> None:
@@ -313,7 +314,8 @@ def test_a_failed_resume_falls_back_to_a_join_that_keeps_its_address() -> None:
     assert "troll" not in hub.names  # the held session went with the ban
     w.effects(fx)  # the resume, applied now: the session is gone, so a join instead
     assert w.errors(peer)[0][0] == ErrorCode.BANNED
-    assert not hub.is_joined(peer) and "troll" not in hub.names and peer in w.closed
+    assert hub.state.status(peer) is not Status.ATTACHED
+    assert "troll" not in hub.names and peer in w.closed
 
 
 # --------------------------------------------------------------------------- mute, topic
@@ -415,7 +417,7 @@ def test_a_name_ban_removes_the_holder_and_refuses_the_name_even_on_a_late_renam
     w.bus.publish([BanCmd(origin, "name", p.name_key("troll"), "troll", 0, "alice", "")])
     w.effects(fx)
     assert w.errors(bob)[0][0] == ErrorCode.NAME_BANNED
-    assert hub.session_of(bob).name == "bob"  # type: ignore[union-attr]
+    assert hub.state.local.get(bob.cid).name == "bob"  # type: ignore[union-attr]
 
 
 def test_topic_is_announced_in_welcome_and_on_moving_in() -> None:
@@ -450,7 +452,7 @@ def test_snapshot_carries_operators_bans_mutes_and_topics() -> None:
     w.send(alice, p.SetTopic("rules"))
     copy: Hub[FakePeer] = Hub(node="n2")
     replication.restore_dict(copy, json.loads(json.dumps(replication.snapshot(w.hub))))
-    assert copy.sessions[w.hub.session_of(alice).sid].oper  # type: ignore[union-attr]
+    assert copy.sessions[w.hub.state.local.get(alice.cid).sid].oper  # type: ignore[union-attr]
     assert copy.mod.name_ban("spammer", T0) == w.hub.mod.name_ban("spammer", T0)
     carol = w.hub.names[p.name_key("carol")].sid
     assert copy.mod.muted(p.name_key("lobby"), carol) is not None

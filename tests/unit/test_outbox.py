@@ -47,9 +47,10 @@ class Conn:
         self.name = name
         self.out: list[bytes] = []
         self.queued = False
-        self.room: RoomBuffer | None = None
-        self.room_from = 0
-        self.room_own: list[tuple[int, bytes]] | None = None
+        self.bufs: list[RoomBuffer] = []
+        self.starts: dict[RoomBuffer, int] | None = None
+        self.own: list[tuple[int, bytes]] | None = None
+        self.special = False
         self.closing = False
         self.gone = False
         self.outlet = Outlet()

@@ -639,11 +639,11 @@ def test_encode_json_wire_shapes() -> None:
         (p.ServerPing(), {"type": "ping"}),
         (p.ServerPong(), {"type": "pong"}),
         (p.Welcome("alice2", "lobby", ("alice", "alice2"), "tok", notice="n", server="chatd x"),
-         {"type": "welcome", "version": 1, "server": "chatd x", "name": "alice2",
+         {"type": "welcome", "version": 2, "server": "chatd x", "name": "alice2",
           "room": "lobby", "users": ["alice", "alice2"], "resume": "tok", "resumed": False,
           "notice": "n"}),
         (p.Welcome("alice", "lobby", ("alice",), "tok", max_line_bytes=65536),
-         {"type": "welcome", "version": 1, "server": "chatd", "name": "alice", "room": "lobby",
+         {"type": "welcome", "version": 2, "server": "chatd", "name": "alice", "room": "lobby",
           "users": ["alice"], "resume": "tok", "resumed": False, "max_line_bytes": 65536}),
     ]
     for update, wire in shapes:
@@ -743,7 +743,7 @@ def test_encode_text_renderings() -> None:
         (p.ServerPing(), ""),
         (p.WhoList("lobby", ("a", "b")), "* lobby: a, b\n"),
         (p.RoomList(()), "* no rooms\n"),
-        (p.RoomList((("dev", 2),)), "* dev (2)\n"),
+        (p.RoomList((("dev", 2),)), "* dev: 2 users\n"),
     ]
     for update, text in cases:
         assert p.encode_text(update) == text.encode(), update

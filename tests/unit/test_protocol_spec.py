@@ -59,7 +59,8 @@ def test_every_server_line_encodes_decodes_and_renders(line: spec.ServerLine) ->
 
 
 def test_the_hub_handles_every_client_line() -> None:
-    """No declared line reaches the hub's "not handled" end (chatd/hub.py)."""
+    """Every declared line reaches a handler of the hub (chatd/hub/handlers.py) and is
+    answered without a "not handled" error."""
     w = World()
     alice = w.join("alice")
     last = (p.Connect, p.Disconnect)  # joined already; one that leaves goes last

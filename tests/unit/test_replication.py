@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
-from chatd import replication
 from chatd.commands import (
     BeatCmd,
     Command,
@@ -26,7 +25,7 @@ from chatd.commands import (
     from_records,
     to_records,
 )
-from chatd.hub import Effects, Hub, HubConfig
+from chatd.hub import Effects, Hub, HubConfig, replication
 from tests.support.replay import Replay
 
 T0 = 1_764_100_800.0
@@ -86,8 +85,8 @@ class Cluster:
 def _state(hub: Hub[Peer]) -> dict[str, Any]:
     snap = replication.snapshot(hub)
     return {"snapshot": snap,
-            "history": {k: [(e.id, e.name, e.message) for e in r.history]
-                        for k, r in hub.rooms.items()}}
+            "history": {k: [(e.id, e.name, e.message) for e in hub.history.lines.get(k, [])]
+                        for k in hub.rooms}}
 
 
 def test_nodes_applying_one_log_agree_and_deliver_only_locally() -> None:
@@ -164,7 +163,7 @@ def test_a_join_whose_connection_vanished_is_let_go() -> None:
     c.take("a", a.disconnected(peer, "connection reset"))
     c.run()
     assert a.sessions == {}
-    assert a._secrets == {}  # the resume token it never got is not kept either
+    assert a.tokens == {}  # the resume token it never got is not kept either
 
 
 def test_snapshot_restores_an_equal_state() -> None:

@@ -15,8 +15,10 @@ lines they hold for resume, so it is never made in one piece:
 
 Part 0 is the header {"moderation", "rooms", "beats", ...what the caller adds}; each
 further part is {"sessions": [...], "private": [[sid, line], ...]}, every session
-before its private lines. `as_dict` / `restore_dict` are the same state in one piece
-(small hubs, tests, and snapshots written by chatd before the parts).
+before its private lines. A session's record holds its rooms in joining order, each
+with the key of its first line there, and its current room (PROTOCOL.txt 17.13); the
+header's rooms hold their members in joining order. `as_dict` / `restore_dict` are the
+same state in one piece (small hubs, tests, and snapshots written by chatd before the parts).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import json
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
-from chatd import protocol as p
 from chatd.commands import Origin
-from chatd.hub import Entry, Hub, P, Session
+from chatd.hub.base import Entry, P
+from chatd.hub.facade import Hub
+from chatd.hub.state import Session, Status
 from chatd.moderation import Moderation
 
 PART_BYTES = 1024 * 1024  # JSON text a part holds, about (escapes may make it more)
@@ -44,10 +47,10 @@ class Held(NamedTuple):
 
     sid: str
     name: str
-    room: str
+    room: str  # the current room's key ("": none)
     text: bool
     token_hash: str
-    since: tuple[int, int, int]
+    rooms: tuple[tuple[str, tuple[int, int, int]], ...]  # (key, since), joining order
     lost: str
     origin: Origin | None
     detached_at: float
@@ -81,15 +84,16 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
         **extra,
         "moderation": hub.mod.snapshot(),
         "rooms": [{"key": r.key, "name": r.name, "members": list(r.members)}
-                  for r in hub.rooms.values() if r.members],
+                  for r in hub.state.rooms.values() if r.members],
         "beats": dict(hub.beats),
     }
-    sessions = list(hub.sessions.values())
+    sessions = list(hub.state.sessions.values())
     held: list[Held] = []
     for at in range(0, len(sessions), every):
         if at:
             yield
-        held += [Held(s.sid, s.name, s.room, s.text, s.token_hash, s.since, s.lost,
+        held += [Held(s.sid, s.name, s.room, s.text, s.token_hash, tuple(s.rooms.items()),
+                      s.lost,
                       s.origin, s.detached_at, s.grace, s.oper, s.address,
                       tuple(s.inbox) if s.inbox else ())
                  for s in sessions[at:at + every]]
@@ -98,7 +102,8 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
 
 def _session_record(s: Held) -> dict[str, Any]:
     return {"sid": s.sid, "name": s.name, "room": s.room, "text": s.text,
-            "token_hash": s.token_hash, "since": list(s.since), "lost": s.lost,
+            "token_hash": s.token_hash,
+            "rooms": [[key, list(since)] for key, since in s.rooms], "lost": s.lost,
             "origin": [s.origin.node, s.origin.cid] if s.origin else None,
             "detached_at": s.detached_at, "grace": s.grace, "inbox": [], "oper": s.oper,
             "address": s.address}
@@ -158,31 +163,43 @@ def _line(d: dict[str, Any]) -> Entry:
 def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]) -> None:
     """Take over a snapshot's state (on a node with no connections yet)."""
     by_sid: dict[str, Session[P]] = {}
+    # sid -> its rooms in joining order, each with the key of its first line there
+    joined: dict[str, list[tuple[str, tuple[int, int, int]]]] = {}
     for part in parts:
         for d in part.get("sessions", ()):
             origin = Origin(d["origin"][0], d["origin"][1]) if d["origin"] else None
             session: Session[P] = Session(
-                d["sid"], d["name"], d["room"], d["text"], d["token_hash"], origin,
-                (d["since"][0], d["since"][1], d["since"][2]), d["detached_at"], d["lost"])
-            session.oper, session.address = d.get("oper", False), d.get("address", "")
-            session.grace = d.get("grace", hub.config.resume_grace)  # older snapshots: none
+                d["sid"], d["name"], d["text"], d["token_hash"], origin,
+                Status.ATTACHED if origin is not None else Status.HELD,
+                detached_at=d["detached_at"], lost=d["lost"],
+                oper=d.get("oper", False), address=d.get("address", ""),
+                grace=d.get("grace", hub.config.resume_grace))  # older snapshots: no grace
+            session.room = d["room"]
+            if "rooms" in d:
+                joined[session.sid] = [(key, (k[0], k[1], k[2])) for key, k in d["rooms"]]
+            else:  # a snapshot from before several rooms: its one room
+                joined[session.sid] = [(d["room"], (d["since"][0], d["since"][1],
+                                                    d["since"][2]))]
             by_sid[session.sid] = session
-            hub.sessions[session.sid] = session
-            hub.names[p.name_key(session.name)] = session
-            if origin is None:
-                hub.detached[session.sid] = session
+            hub.state.add(session)
             for line in d.get("inbox", ()):  # the one-piece form
                 hub.keep_private(session, _line(line))
         for sid, line in part.get("private", ()):
             hub.keep_private(by_sid[sid], _line(line))
-    for d in header["rooms"]:
-        room = hub._room(d["name"])
-        room.members = {sid: by_sid[sid] for sid in d["members"]}
+    rooms = {}
+    for d in header["rooms"]:  # each room's members in their joining order
+        room = rooms[d["key"]] = hub.state.room(d["name"])
+        for sid in d["members"]:
+            room.members[sid] = by_sid[sid]
+    for sid, memberships in joined.items():  # each session's rooms in its joining order
+        session = by_sid[sid]
+        for key, since in memberships:
+            hub.state.readmit(session, rooms[key], since)
     hub.beats = dict(header["beats"])
     hub.mod = Moderation()
     hub.mod.restore(header.get("moderation", {}))
     # Lines came in part order, not log order: put the server-wide order right.
-    hub.inboxes.reindex(hub.sessions.values())
+    hub.history.inboxes.reindex(hub.state.sessions.values())
 
 
 def snapshot(hub: Hub[P]) -> dict[str, Any]:

@@ -1,0 +1,366 @@
+"""Commands carried out in log order, on every node alike (chatd.bus, chatd.cluster):
+a line said, a session joined, resumed, held or ended, a room joined, parted or made
+current (PROTOCOL.txt 17), a session renamed, a heartbeat.
+Each handler changes the state through `State`'s methods and tells the local peers."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from chatd import protocol as p
+from chatd.commands import (
+    BEAT_EVERY,
+    BeatCmd,
+    DetachCmd,
+    JoinCmd,
+    JoinRoomCmd,
+    LeaveCmd,
+    Origin,
+    PartCmd,
+    RenameCmd,
+    ResumeCmd,
+    SayCmd,
+    SwitchCmd,
+)
+from chatd.effects import Close, Effects, Enter, Released, Settled
+from chatd.hub.base import Entry, Stamp, id_key
+from chatd.hub.state import Room, Session, Status
+from chatd.moderation import ban_error
+from chatd.protocol import ErrorCode, ProtocolError
+
+if TYPE_CHECKING:
+    from chatd.hub.core import Core as Hub
+
+C = TypeVar("C", LeaveCmd, DetachCmd, JoinRoomCmd, PartCmd, SwitchCmd, RenameCmd)
+
+
+def of_session(handler: Callable[[Hub[Any], Effects[Any], Session[Any], C, Stamp], None]
+               ) -> Callable[[Hub[Any], Effects[Any], C, Stamp], None]:
+    """A command about a session that may have ended meanwhile: then it does nothing."""
+    def found(hub: Hub[Any], fx: Effects[Any], cmd: C, st: Stamp) -> None:
+        session = hub.state.sessions.get(cmd.sid)
+        if session is not None:
+            handler(hub, fx, session, cmd, st)
+    return found
+
+
+def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
+    sender = hub.state.sessions.get(cmd.sid)
+    if sender is None:
+        return
+    room = None
+    if cmd.to is None:
+        where = p.name_key(cmd.room) if cmd.room is not None else sender.room
+        if where not in sender.rooms:  # parted meanwhile, or never joined (17.5)
+            hub.answer(fx, cmd.origin, p.Error(
+                ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room or 'any room'}; your "
+                "line was not sent", cmd.ref))
+            return
+        room = hub.state.rooms[where]
+    line_id, key = st.next_id()
+    if cmd.to is not None:
+        target = hub.state.named(cmd.to)
+        if target is None:
+            hub.answer(fx, cmd.origin, p.Error(
+                ErrorCode.NO_SUCH_USER, f"no user named {cmd.to[:40]}", cmd.ref))
+            return
+        entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
+                      to=target.name)
+        # In this order on every node: which line goes first past a bound must agree.
+        for holder in (sender, target) if target is not sender else (sender,):
+            hub.keep_private(holder, entry)
+        if target.peer is not None:
+            line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
+            fx.send(target.peer, hub.encode_for(target.peer, line))
+        fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
+        fx.about = ("private", cmd.origin, sender.name, None)
+    else:
+        assert room is not None
+        if room.json_peers:  # the hot path: one encoding, no update object
+            fx.broadcast(room.json_channel, p.chat_json(
+                sender.name, cmd.message, room.name, line_id, st.time), sender.peer)
+        if room.text_peers:
+            fx.broadcast(room.text_channel, p.encode_text(p.Chat(
+                sender.name, cmd.message, line_id, st.time, room=room.name)), sender.peer)
+        if room.prefixed_peers:
+            fx.broadcast(room.prefixed_channel, p.encode_text(p.Chat(
+                sender.name, cmd.message, line_id, st.time, room=room.name),
+                p.room_prefix(room.name)), sender.peer)
+        entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
+        hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
+        fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
+        fx.about = ("message", cmd.origin, sender.name, room.name)
+    if cmd.ref is not None:
+        hub.answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))
+
+
+def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
+    mod = hub.mod
+    ban = mod.name_ban(cmd.name, st.now) or (
+        mod.address_ban(cmd.address, st.now) if cmd.address and mod.networks else None)
+    if ban is not None:  # banned meanwhile: the log decides (PROTOCOL.txt 15.6)
+        hub.tokens.pop(cmd.sid, None)
+        peer = hub.state.settle(cmd.origin.cid) if cmd.origin.node == hub.node else None
+        if peer is not None:
+            hub.reply(fx, peer, ban_error(ban, cmd.name))
+            fx.ops.append(Close(peer))
+        return
+    state = hub.state
+    name = state.free_name(cmd.name)
+    room = state.room(cmd.room)
+    notice_id, key = st.next_id()
+    session: Session[Any] = Session(cmd.sid, name, cmd.text, cmd.token_hash, cmd.origin,
+                                    address=cmd.address)
+    state.add(session)
+    state.enter(session, room, key)  # no connection yet: no channel moves
+    mod.joined(session.sid, (cmd.name, name), cmd.address)
+    token = hub.tokens.pop(session.sid, "")  # only the joining node holds it
+    peer = _attach(hub, fx, session, cmd.origin)
+    if peer is not None:
+        notice = cmd.notice
+        if name != cmd.name:
+            taken = f"{cmd.name} is taken, so you are {name}"
+            notice = f"{notice}; {taken}" if notice else taken
+        hub.reply(fx, peer, p.Welcome(
+            name, room.name, room.users(), token,
+            notice=notice, server=hub.config.server_name,
+            max_line_bytes=hub.config.max_line_bytes, topic=hub.topic_of(room),
+            opers=room.opers(), rooms=(room.name,), max_rooms=hub.config.max_rooms))
+        hub.send_recent(fx, peer, room)
+    hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
+    fx.note = f"{hub.tag(cmd.origin)} {name} joined {room.name}"
+    fx.about = ("join", cmd.origin, name, room.name)
+
+
+def _attach(hub: Hub[Any], fx: Effects[Any], session: Session[Any], origin: Origin
+            ) -> Any | None:
+    """Bind the session to its local peer, if the origin is a connection of this node."""
+    hub.beats.setdefault(origin.node, hub.now)  # a join is a sign of life too
+    if origin.node != hub.node:
+        return None
+    peer = hub.state.settle(origin.cid)
+    if peer is None:  # the connection closed before its join was applied
+        fx.publish(DetachCmd(session.sid, "connection lost while joining"))
+        return None
+    for channel in hub.state.bind(session, peer):
+        fx.ops.append(Enter(channel, peer))
+    fx.ops.append(Settled(peer, True))
+    return peer
+
+
+def resume(hub: Hub[Any], fx: Effects[Any], cmd: ResumeCmd, st: Stamp) -> None:
+    session = hub.state.sessions.get(cmd.sid)
+    if session is None:
+        # replace, not a rebuild: every field of the join (its address: 15.3) holds
+        join(hub, fx, replace(cmd.fallback,
+                              notice="could not resume: the session has expired"), st)
+        return
+    old_peer = hub.unbind(fx, session)
+    if old_peer is not None:  # the old connection is still open here: replace it
+        fx.ops.append(Close(old_peer))
+    hub.tokens.pop(cmd.fallback.sid, None)
+    if hub.state.reattach(session, cmd.origin):
+        fx.ops.append(Released(session.sid))
+    # The resumed session keeps its old token: a client may resume any number of times.
+    peer = _attach(hub, fx, session, cmd.origin)
+    rooms = [hub.state.rooms[key] for key in session.rooms]
+    room = hub.state.rooms.get(session.room)
+    where = room.name if room is not None else "no room"
+    fx.note = f"{hub.tag(cmd.origin)} {session.name} resumed in {where}"
+    fx.about = ("resume", cmd.origin, session.name, room.name if room is not None else None)
+    if cmd.origin.node == hub.node:
+        hub.resumes += 1
+    if peer is None:
+        return
+    hub.reply(fx, peer, p.Welcome(
+        session.name, room.name if room is not None else "",
+        room.users() if room is not None else (), "", resumed=True,
+        server=hub.config.server_name, max_line_bytes=hub.config.max_line_bytes,
+        topic=hub.topic_of(room) if room is not None else "",
+        opers=room.opers() if room is not None else (), rooms=hub.room_names(session),
+        max_rooms=hub.config.max_rooms))
+    for other in rooms:  # the others' people and topics, as a join would give (17.9)
+        if other is not room:
+            hub.reply(fx, peer, p.WhoList(other.name, other.users(), opers=other.opers()))
+            if topic := hub.topic_of(other):
+                hub.reply(fx, peer, p.Topic(other.name, topic))
+    seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0, 0)
+    entries: list[tuple[Entry, str | None]] = []
+    for each in rooms:  # every missed line of every room, and the private ones, in order
+        start = max(seen, session.since(each.key))
+        lines = hub.history.retained(each.key)
+        entries += [(e, each.name) for e in
+                    lines[bisect.bisect_right(lines, start, key=lambda e: e.key):]]
+    entries += [(e, None) for e in session.inbox or () if e.key > seen]
+    entries.sort(key=lambda pair: pair[0].key)
+    if entries:
+        hub.send_paced(fx, peer, session, entries)
+
+
+def beat(hub: Hub[Any], fx: Effects[Any], cmd: BeatCmd, st: Stamp) -> None:
+    """Expire sessions past their grace; declare silent nodes gone (PROTOCOL.txt 14)."""
+    now = st.now
+    previous = hub.beats.get(cmd.node)
+    hub.beats[cmd.node] = now
+    for session in [s for s in hub.state.held.values() if s.detached_at + s.grace <= now]:
+        remove(hub, fx, session, st, session.lost)
+    # Judge others only while this node beats steadily: right after the log itself
+    # was unreachable, every node looks silent and none should be declared gone.
+    if previous is None or now - previous > 3 * BEAT_EVERY:
+        return
+    for node, last in list(hub.beats.items()):
+        if node != cmd.node and now - last > hub.config.node_timeout:
+            del hub.beats[node]
+            gone = [s for s in hub.state.sessions.values()
+                    if s.status is Status.ATTACHED and s.origin is not None
+                    and s.origin.node == node]
+            for session in gone:
+                lose(hub, fx, session, st, "server went away")
+            fx.note = (f"node {node} is gone (no heartbeat for {now - last:.1f}s); "
+                       f"{len(gone)} session(s) lost")
+
+
+def detach(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: DetachCmd,
+           st: Stamp) -> None:
+    lose(hub, fx, session, st, cmd.reason, grace=cmd.grace)
+
+
+def lose(hub: Hub[Any], fx: Effects[Any], session: Session[Any], st: Stamp, reason: str, *,
+         grace: float | None = None) -> None:
+    """The session's connection is gone: hold it for resume (the resume grace, or
+    `grace` if shorter), or end it without grace."""
+    peer = hub.unbind(fx, session)
+    if peer is not None:  # this node was declared gone, yet lives: let go
+        fx.ops.append(Close(peer))
+    full = hub.config.resume_grace
+    if full <= 0:
+        remove(hub, fx, session, st, reason)
+        return
+    hub.state.hold(session, st.now, reason, full if grace is None else min(grace, full))
+    fx.note = (f"{session.name} lost the connection ({reason}); held "
+               f"{session.grace:g}s for resume")
+    fx.about = ("detach", None, session.name, None)
+
+
+def leave(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: LeaveCmd,
+          st: Stamp) -> None:
+    remove(hub, fx, session, st, cmd.reason)
+
+
+def remove(hub: Hub[Any], fx: Effects[Any], session: Session[Any], st: Stamp,
+           reason: str | None, *, said: str | None = None) -> None:
+    """The session ends: its rooms are told, its private lines and mutes go."""
+    hub.unbind(fx, session)
+    hub.history.inboxes.drop(session)
+    hub.mod.ended(session.sid)  # its mutes wait for the person's return (15.4)
+    held, rooms = hub.state.remove(session)
+    if held:
+        fx.ops.append(Released(session.sid))
+    for room, gone in rooms:
+        notice_id, _ = st.next_id()
+        hub.broadcast(fx, room, p.Left(session.name, room.name,
+                                       said or f"{session.name} left", notice_id, st.time,
+                                       reason))
+        if gone:
+            hub.history.forget(room.key)
+        fx.note = f"{session.name} left {room.name}" + (f" ({reason})" if reason else "")
+        fx.about = ("leave", None, session.name, room.name)
+
+
+def join_room(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: JoinRoomCmd,
+              st: Stamp) -> None:
+    """One more room, which becomes the current one (PROTOCOL.txt 17.2)."""
+    key = p.name_key(cmd.room)
+    if key in session.rooms:  # the log decides: a join may have overtaken another
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.ALREADY_IN_ROOM, f"you are in {hub.state.rooms[key].name} already "
+            f"(/switch {hub.state.rooms[key].name} to talk there)"))
+        return
+    most = hub.config.max_rooms
+    if len(session.rooms) >= most:
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.TOO_MANY_ROOMS, f"you are in {most} rooms, the most this server "
+            "allows: /part one first"))
+        return
+    enter(hub, fx, session, hub.state.room(cmd.room), st)
+
+
+def enter(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any],
+          st: Stamp) -> None:
+    """The session joins the room and talks there: it gets the room's people, topic and
+    last lines, then the room (the joiner too) sees it join."""
+    joined_id, key = st.next_id()
+    hub.move(fx, session, hub.state.enter(session, room, key))
+    peer = session.peer
+    if peer is not None:
+        hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))
+        if topic := hub.topic_of(room):
+            hub.reply(fx, peer, p.Topic(room.name, topic))
+        hub.send_recent(fx, peer, room)
+    hub.broadcast(fx, room, p.Joined(session.name, room.name, f"{session.name} joined",
+                                     joined_id, st.time))
+    if peer is not None and peer.text:  # a person at nc: where their lines go now
+        hub.reply(fx, peer, p.Switched(room.name))
+    fx.note = f"{session.name} joined {room.name}"
+    fx.about = ("join", None, session.name, room.name)
+
+
+def part(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: PartCmd, st: Stamp
+         ) -> None:
+    """Leave one room (PROTOCOL.txt 17.3)."""
+    key = p.name_key(cmd.room) if cmd.room is not None else session.room
+    room = hub.state.rooms.get(key)
+    if room is None or key not in session.rooms:
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room or 'any room'}"))
+        return
+    leave_room(hub, fx, session, room, st, said=f"{session.name} left {room.name}")
+
+
+def leave_room(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any],
+               st: Stamp, *, said: str) -> None:
+    """A membership ends: the room, the leaver included, sees it go ("part": true)."""
+    left_id, _ = st.next_id()
+    hub.broadcast(fx, room, p.Left(session.name, room.name, said, left_id, st.time,
+                                   part=True))
+    current = session.room
+    hub.exit_room(fx, session, room)
+    peer = session.peer
+    if peer is not None and peer.text and session.room != current and session.room:
+        hub.reply(fx, peer, p.Switched(hub.state.rooms[session.room].name))
+    fx.note = f"{session.name} left {room.name}"
+    fx.about = ("part", None, session.name, room.name)
+
+
+def switch(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: SwitchCmd,
+           st: Stamp) -> None:
+    """Talk in another of one's rooms (PROTOCOL.txt 17.4)."""
+    key = p.name_key(cmd.room)
+    if key not in session.rooms:
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room} (/join it first)"))
+        return
+    hub.move(fx, session, hub.state.switch(session, key))
+    hub.answer(fx, cmd.origin, p.Switched(hub.state.rooms[key].name))
+
+
+def rename(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: RenameCmd,
+           st: Stamp) -> None:
+    try:
+        hub.state.check_free(cmd.name, session)
+        hub.mod.check_name(cmd.name, st.now)  # banned meanwhile: the log decides
+    except ProtocolError as exc:
+        hub.answer(fx, cmd.origin, p.error_of(exc))
+        return
+    old = session.name
+    hub.state.rename(session, cmd.name)
+    hub.mod.renamed(session.sid, cmd.name)  # a mute follows the person (15.4)
+    notice_id, _ = st.next_id()
+    said = f"{old} is now known as {cmd.name}"
+    hub.to_company(fx, session, lambda room: p.Renamed(cmd.name, old, room.name, said,
+                                                       notice_id, st.time))
+    fx.note = f"{old} is now known as {cmd.name}"
+    fx.about = ("rename", None, cmd.name, None)

@@ -1,0 +1,286 @@
+"""Who is here: sessions, their names, rooms and memberships, and which local
+connections they are attached to. `State` owns these indexes; only its methods change
+them, so they stay in step (a session is in `names` under its name, in `held` exactly
+while its status is HELD, in each of its rooms' members, ...).
+
+A membership is a (session, room) pair kept on both sides: `Session.rooms` (room key ->
+the key of the first line meant for it there, in joining order) and `Room.members`. A
+session is in any number of rooms (none too: PROTOCOL.txt 17.1); one of them, its
+current room `Session.room`, is where its lines without a room go.
+
+A local connection reads one channel of each of its rooms (chatd.effects): JSON, or, in
+text mode, the plain channel of its current room and the "[room] "-prefixed channel of
+the others (17.10). The methods that change memberships or the current room return the
+channel moves for the writer (`Move`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Generic, TypeAlias
+
+from chatd import protocol as p
+from chatd.commands import Origin
+from chatd.effects import Channel
+from chatd.hub.base import Entry, Key, P
+from chatd.protocol import ErrorCode, ProtocolError
+
+Move: TypeAlias = tuple[Channel, bool]  # a channel its connection now reads (True) or not
+JSON, TEXT, PREFIXED = 0, 1, 2  # a channel's mode (chatd.effects.Channel)
+
+
+class Status(enum.Enum):
+    JOINING = "joining"  # a local connection whose connect is on its way through the log
+    ATTACHED = "attached"  # a session with a connection, on this node or another
+    HELD = "held"  # a session whose connection went, held for its client's resume
+
+
+@dataclass(eq=False, slots=True)
+class Session(Generic[P]):
+    sid: str
+    name: str
+    text: bool
+    token_hash: str
+    origin: Origin | None  # the connection it came through; None while held
+    status: Status = Status.ATTACHED
+    room: str = ""  # the key of its current room, where its lines go; "" in none
+    # Its memberships: room key -> the key of the first line meant for it there.
+    rooms: dict[str, Key] = field(default_factory=dict)
+    detached_at: float = 0.0
+    lost: str = ""  # why the connection went, while held
+    inbox: deque[Entry] | None = None  # made on the first private line: most have none
+    inbox_bytes: int = 0  # entry_cost of the lines in `inbox` (chatd.hub.history.Inboxes)
+    peer: P | None = None  # the local connection, when attached on this node
+    oper: bool = False  # an operator (PROTOCOL.txt 15.1)
+    address: str = ""  # the IP address it joined from, for address bans (15.3)
+    grace: float = 0.0  # while held: seconds it is held for resume from detached_at
+
+    def since(self, room: str) -> Key:
+        """Lines of the room before this were not meant for it (it joined after)."""
+        return self.rooms[room]
+
+
+@dataclass(eq=False, slots=True)
+class Room(Generic[P]):
+    key: str
+    name: str
+    members: dict[str, Session[P]] = field(default_factory=dict)  # sid -> session, join order
+    json_peers: set[P] = field(default_factory=set)  # attached local peers by channel
+    text_peers: set[P] = field(default_factory=set)  # text, the room is their current one
+    prefixed_peers: set[P] = field(default_factory=set)  # text, it is one of their others
+    json_channel: Channel = ("", JSON)  # the writer's names for those audiences
+    text_channel: Channel = ("", TEXT)
+    prefixed_channel: Channel = ("", PREFIXED)
+
+    def users(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.members.values())
+
+    def opers(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.members.values() if s.oper)
+
+    def seat(self, peer: P, current: bool) -> tuple[set[P], Channel]:
+        """The peers a connection is among here, and their channel."""
+        if not peer.text:
+            return self.json_peers, self.json_channel
+        if current:
+            return self.text_peers, self.text_channel
+        return self.prefixed_peers, self.prefixed_channel
+
+    def unseat(self, peer: P) -> Channel | None:
+        """Take the connection out of the room's audiences; the channel it read."""
+        for peers, channel in ((self.json_peers, self.json_channel),
+                               (self.text_peers, self.text_channel),
+                               (self.prefixed_peers, self.prefixed_channel)):
+            if peer in peers:
+                peers.discard(peer)
+                return channel
+        return None
+
+
+class State(Generic[P]):
+    """Sessions by id (`sessions`), by name key (`names`), held ones (`held`), rooms by
+    key (`rooms`: a room exists while it has members), local sessions by connection id
+    (`local`), and local connections whose connect is not applied yet (`joining`).
+    Read them freely; change them through the methods."""
+
+    __slots__ = ("held", "joining", "local", "names", "rooms", "sessions")
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session[P]] = {}
+        self.names: dict[str, Session[P]] = {}  # name_key -> session
+        self.rooms: dict[str, Room[P]] = {}
+        self.held: dict[str, Session[P]] = {}
+        self.local: dict[int, Session[P]] = {}
+        self.joining: dict[int, P] = {}
+
+    # ------------------------------------------------------------------ queries
+
+    def status(self, peer: P) -> Status | None:
+        """Where a local connection stands: None before its connect and after it left."""
+        session = self.local.get(peer.cid)
+        if session is not None:
+            return session.status
+        return Status.JOINING if peer.cid in self.joining else None
+
+    def named(self, name: str) -> Session[P] | None:
+        return self.names.get(p.name_key(name))
+
+    def user(self, name: str) -> Session[P]:
+        target = self.named(name)
+        if target is None:
+            raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user named {name[:40]}")
+        return target
+
+    def check_free(self, name: str, session: Session[P] | None) -> None:
+        """Refuse a name someone else has (or a look-alike of it, 5.1)."""
+        holder = self.named(name)
+        if holder is not None and holder is not session:
+            raise ProtocolError(ErrorCode.NAME_TAKEN, f"{holder.name} is taken")
+
+    def free_name(self, wanted: str) -> str:
+        name, n = wanted, 1
+        while p.name_key(name) in self.names:
+            n += 1
+            name = p.name_variant(wanted, n)
+        return name
+
+    # ------------------------------------------------------------------ connections
+
+    def expect(self, peer: P) -> None:
+        """The peer's connect is on its way through the log."""
+        self.joining[peer.cid] = peer
+
+    def settle(self, cid: int) -> P | None:
+        """Its connect was applied (or refused): the peer, if it is still here."""
+        return self.joining.pop(cid, None)
+
+    def bind(self, session: Session[P], peer: P) -> list[Channel]:
+        """Attach the session to its local connection; the channels it now reads."""
+        session.peer = peer
+        self.local[peer.cid] = session
+        entered = []
+        for key in session.rooms:
+            peers, channel = self.rooms[key].seat(peer, key == session.room)
+            peers.add(peer)
+            entered.append(channel)
+        return entered
+
+    def unbind(self, session: Session[P]) -> tuple[P | None, list[Channel]]:
+        """Stop delivering to the session's local connection (it is going away); the
+        connection, and the channels it no longer reads."""
+        peer = session.peer
+        if peer is None:
+            return None, []
+        exited = []
+        for key in session.rooms:
+            channel = self.rooms[key].unseat(peer)
+            if channel is not None:
+                exited.append(channel)
+        self.local.pop(peer.cid, None)
+        session.peer = None
+        return peer, exited
+
+    # ------------------------------------------------------------------ sessions
+
+    def add(self, session: Session[P]) -> None:
+        """A new session (in no room yet: `enter` one), or one restored from a snapshot."""
+        self.sessions[session.sid] = session
+        self.names[p.name_key(session.name)] = session
+        if session.status is Status.HELD:
+            self.held[session.sid] = session
+
+    def rename(self, session: Session[P], name: str) -> None:
+        del self.names[p.name_key(session.name)]
+        session.name = name
+        self.names[p.name_key(name)] = session
+
+    def hold(self, session: Session[P], now: float, reason: str, grace: float) -> None:
+        """Its connection went: held for resume (unbind its local connection first)."""
+        session.status, session.origin = Status.HELD, None
+        session.detached_at, session.lost, session.grace = now, reason, grace
+        self.held[session.sid] = session
+
+    def reattach(self, session: Session[P], origin: Origin) -> bool:
+        """A resume: the session has a connection again; whether it was held."""
+        session.status, session.origin = Status.ATTACHED, origin
+        return self.held.pop(session.sid, None) is not None
+
+    def remove(self, session: Session[P]) -> tuple[bool, list[tuple[Room[P], bool]]]:
+        """The session ends (unbind its local connection first): whether it was held,
+        and the rooms it was in, each with whether it is gone (see `exit`)."""
+        del self.sessions[session.sid]
+        held = self.held.pop(session.sid, None) is not None
+        if self.names.get(p.name_key(session.name)) is session:
+            del self.names[p.name_key(session.name)]
+        rooms = [self.rooms[key] for key in session.rooms]
+        return held, [(room, self.exit(session, room)[1]) for room in rooms]
+
+    # ------------------------------------------------------------------ memberships
+
+    # ------------------------------------------------------------------ rooms
+
+    def room(self, name: str) -> Room[P]:
+        """The room of that name, made if nobody is in it."""
+        k = p.name_key(name)
+        room = self.rooms.get(k)
+        if room is None:
+            room = self.rooms[k] = Room(k, name, json_channel=(k, JSON), text_channel=(k, TEXT),
+                                        prefixed_channel=(k, PREFIXED))
+        return room
+
+    def enter(self, session: Session[P], room: Room[P], since: Key) -> list[Move]:
+        """A membership begins, and the room becomes the session's current room."""
+        session.rooms[room.key] = since
+        room.members[session.sid] = session
+        return self.switch(session, room.key)
+
+    def readmit(self, session: Session[P], room: Room[P], since: Key) -> None:
+        """A membership restored from a snapshot, as it was (no connection is here yet)."""
+        session.rooms[room.key] = since
+        room.members[session.sid] = session
+
+    def switch(self, session: Session[P], key: str) -> list[Move]:
+        """Make one of its rooms (or none: "") the session's current room."""
+        old, session.room = session.room, key
+        moves: list[Move] = []
+        if old != key:
+            for each in (old, key):
+                if each in session.rooms:
+                    self._reseat(session, self.rooms[each], moves)
+        elif key in session.rooms:  # a room just entered: seat it
+            self._reseat(session, self.rooms[key], moves)
+        return moves
+
+    def _reseat(self, session: Session[P], room: Room[P], moves: list[Move]) -> None:
+        peer = session.peer
+        if peer is None:
+            return
+        peers, channel = room.seat(peer, room.key == session.room)
+        if peer in peers:
+            return
+        was = room.unseat(peer)
+        if was is not None:
+            moves.append((was, False))
+        peers.add(peer)
+        moves.append((channel, True))
+
+    def exit(self, session: Session[P], room: Room[P]) -> tuple[list[Move], bool]:
+        """A membership ends: the channel moves of its local connection, if any (if it
+        was the current room, the most recently joined of the others becomes current),
+        and whether the room is gone (held sessions are members: nobody is left)."""
+        del session.rooms[room.key]
+        del room.members[session.sid]
+        moves: list[Move] = []
+        peer = session.peer
+        if peer is not None:
+            channel = room.unseat(peer)
+            if channel is not None:
+                moves.append((channel, False))
+        if session.room == room.key:
+            moves += self.switch(session, next(reversed(session.rooms), ""))
+        gone = not room.members and self.rooms.get(room.key) is room
+        if gone:
+            del self.rooms[room.key]
+        return moves, gone

@@ -1,0 +1,107 @@
+"""The JSON codec of server lines, driven by their declarations (spec.SERVER_LINES).
+
+Each declared field is written from the update's attribute of that name, left out when
+it is None, or empty and not `required`, and turned into JSON by its `out`; reading back
+takes each field by its kind (or its `back`), and what is missing or of the wrong type
+falls back to the update's default, or to an empty value of the kind: clients read
+leniently (PROTOCOL.txt 4, 12.1), and a line type they do not know is `Unknown`.
+A new server line type, or a new field of one, is one declaration in spec.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from chatd.protocol import errors
+from chatd.protocol.errors import ErrorCode, ProtocolError
+from chatd.protocol.framing import decode_utf8
+from chatd.protocol.spec import NO_VALUE, SERVER_LINES, ServerLine
+from chatd.protocol.updates import Chat, Error, Unknown, Update, chat_json, json_line
+
+_KIND_BACK: Final[dict[str, Callable[[Any], Any]]] = {
+    "str": lambda raw: raw if isinstance(raw, str) else NO_VALUE,
+    "int": lambda raw: raw if type(raw) is int else NO_VALUE,
+    "bool": lambda raw: raw is True,
+    "list": lambda raw: (tuple(v for v in raw if isinstance(v, str))
+                         if isinstance(raw, list) else NO_VALUE),
+}
+_KIND_EMPTY: Final[dict[str, Any]] = {"str": "", "int": 0, "bool": False, "list": ()}
+
+# (wire name, attribute, on the wire even when empty, out)
+_Plan = tuple[tuple[str, str, bool, Callable[[Any], Any] | None], ...]
+# (wire name, attribute, back, the value when absent or not accepted: NO_VALUE for the
+# update's default)
+_BackPlan = tuple[tuple[str, str, Callable[[Any], Any], Any], ...]
+
+
+def _plans(line: ServerLine) -> tuple[_Plan, _BackPlan]:
+    defaults = {f.name for f in dataclasses.fields(line.update)
+                if f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING}
+    attrs = {f.name for f in dataclasses.fields(line.update)}
+    out: list[tuple[str, str, bool, Callable[[Any], Any] | None]] = []
+    back: list[tuple[str, str, Callable[[Any], Any], Any]] = []
+    for f in line.fields:
+        attr = f.attr or f.name
+        if attr not in attrs:
+            continue  # written by the line's own encoder (a private line's "private")
+        out.append((f.name, attr, f.required, f.out))
+        absent = NO_VALUE if attr in defaults else _KIND_EMPTY[f.kind]
+        back.append((f.name, attr, f.back or _KIND_BACK[f.kind], absent))
+    return tuple(out), tuple(back)
+
+
+_BY_UPDATE: Final = {line.update: (line, *_plans(line)) for line in SERVER_LINES}
+_BY_WIRE: Final = {line.wire: (line, *_plans(line)) for line in SERVER_LINES}
+
+
+def to_wire(update: Update) -> dict[str, Any]:
+    """The JSON object of an update."""
+    if type(update) is Unknown:
+        return {"type": update.type, **update.fields}
+    line, plan, _ = _BY_UPDATE[type(update)]
+    if line.encode is not None:
+        return line.encode(update)
+    obj: dict[str, Any] = {"type": line.wire}
+    for wire, attr, required, out in plan:
+        value = getattr(update, attr)
+        if value is None or not (value or required):
+            continue
+        obj[wire] = out(value) if out is not None else (
+            list(value) if type(value) is tuple else value)
+    return obj
+
+
+def encode_json(update: Update) -> bytes:
+    """One JSON line, ready for the wire."""
+    if type(update) is Chat and update.room is not None and not update.history:
+        return chat_json(update.name, update.message, update.room, update.id, update.time)
+    if type(update) is Error:
+        errors.ERRORS_SENT[update.code] += 1
+    return json_line(to_wire(update))
+
+
+def decode_update(line: bytes) -> Update:
+    """A server line -> an update, as a client reads it. Lenient: unknown -> Unknown."""
+    obj = json.loads(decode_utf8(line))
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.BAD_JSON, "server line is not a JSON object")
+    kind = obj.get("type")
+    found = _BY_WIRE.get(kind) if isinstance(kind, str) else None
+    if found is None:
+        return Unknown(kind if isinstance(kind, str) else "",
+                       {k: v for k, v in obj.items() if k != "type"})
+    declared, _, plan = found
+    if declared.decode is not None:
+        return declared.decode(obj)  # type: ignore[no-any-return]
+    values: dict[str, Any] = {}
+    for wire, attr, back, empty in plan:
+        value = back(obj[wire]) if wire in obj else NO_VALUE
+        if value is NO_VALUE:
+            value = empty
+        if value is not NO_VALUE:
+            values[attr] = value
+    return declared.update(**values)  # type: ignore[no-any-return]
