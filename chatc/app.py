@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.prompt import Prompt
 from rich.text import Text
 
-from chatc import commands, linemode, render, wire
+from chatc import commands, linemode, render
 from chatc.connection import Client, ConnectFailed, Refused
 from chatc.events import (
     CaughtUp,
@@ -105,7 +105,7 @@ class Terminal:
         # Start at the bottom of the screen, where the input line will stay.
         print("\n" * max(0, self.screen.height - 3), end="", flush=True)
         assert client.welcome is not None
-        self._welcomed(client.welcome, client.rooms)
+        self._welcomed(client.welcome)
         self._print(render.welcome(client.welcome))
         # Anything printed by accident goes above the input area too, not through it.
         with patch_stdout(raw=True):
@@ -180,8 +180,7 @@ class Terminal:
             self._window_command(client, action)
         elif isinstance(action, commands.Help):
             opers = self.shown.opers
-            listed = commands.HELP + (commands.OPER_HELP if self.me in opers else ())
-            listed += commands.WINDOW_HELP
+            listed = commands.TERMINAL_HELP + (commands.OPER_HELP if self.me in opers else ())
             width = max(len(usage) for usage, _ in listed) + 1
             self._print([render.notice(f"{usage:<{width}} {what}", style="")
                          for usage, what in listed])
@@ -208,7 +207,7 @@ class Terminal:
             return True
         return False
 
-    def _command(self, client: Client, event: wire.Outbound) -> None:
+    def _command(self, client: Client, event: p.Event) -> None:
         # Answered here when the answer is known: the server would only say "bad_name".
         if isinstance(event, p.Nick) and event.name == self.me:
             self._print([render.notice(f"you are {self.me} already", style="")])
@@ -257,7 +256,7 @@ class Terminal:
         elif window is None:
             self._print([render.error(f"you are not in {room}")])
         else:
-            client.command(wire.Part(window.name))
+            client.command(p.Part(window.name))
 
     def select(self, window: Window[render.Line] | None) -> None:
         """Show `window` (the server's current room follows a room window)."""
@@ -400,7 +399,8 @@ class Terminal:
                                            "after all"))
             where = self.windows.own(event.line)
             # A /msg from another window is said there too, so that its sender sees it.
-            self._show_in([where] if where is self.shown else [where, self.shown], shown)
+            also = event.line.to is not None and where is not self.shown
+            self._show_in([where, self.shown] if also else [where], shown)
         elif isinstance(event, Failed):
             self._failed(event)
         elif isinstance(event, Throttled):
@@ -452,10 +452,10 @@ class Terminal:
         self._show_in(where, render.render(update, self.me, colours=self.colours.colour),
                       unread=chat, mention=self.windows.is_mention(update))
 
-    def _welcomed(self, welcome: p.Welcome, rooms: tuple[str, ...]) -> None:
+    def _welcomed(self, welcome: p.Welcome) -> None:
         before = {w.name for w in self.windows.windows if not w.private}
         shown = self.windows.current
-        self.windows.welcome(welcome, rooms)
+        self.windows.welcome(welcome)
         self.me = welcome.name
         gone = sorted(before - {w.name for w in self.windows.windows if not w.private})
         if gone:
@@ -481,7 +481,7 @@ class Terminal:
         """One line says it all: now if the session resumed, else once the missed lines
         are fetched (CaughtUp), with how many. The server's notice why it could not
         resume is in that line's words ("as a new session")."""
-        self._welcomed(event.welcome, event.rooms)
+        self._welcomed(event.welcome)
         self.away = event.away
         if event.welcome.resumed:
             self._print([render.notice(render.back(event.away, True), style="bold")])

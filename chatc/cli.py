@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from chatc import app
-from chatc.commands import HELP, WINDOW_HELP
+from chatc.commands import TERMINAL_HELP
 from chatc.options import Options
 from chatd import __version__
 from chatd.argtypes import Parser, port, seconds
@@ -54,7 +54,7 @@ _seconds = seconds(most=3600)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {usage:<16} {what}" for usage, what in HELP + WINDOW_HELP)
+    commands = "\n".join(f"  {usage:<16} {what}" for usage, what in TERMINAL_HELP)
     ap = Parser(
         prog="chatc",
         description="The terminal client for chatd. In a terminal the conversation scrolls\n"

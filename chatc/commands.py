@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from chatc import wire
 from chatc.words import words
 from chatd import protocol as p
 
@@ -14,14 +13,16 @@ from chatd import protocol as p
 # are listed once the user is one (PROTOCOL.txt 15).
 HELP: tuple[tuple[str, str], ...] = tuple(p.TEXT_COMMANDS.items())
 OPER_HELP: tuple[tuple[str, str], ...] = tuple(p.OPER_COMMANDS.items())
-# chatc's own: its windows (one per room and per private partner), and leaving a room
-# (PROTOCOL.txt 17) for servers whose command list does not have it yet.
+# chatc's windows (one per room and per private partner): /part and /switch mean them
+# in a terminal (line mode sends them as they are), /win and /query are chatc's own.
 WINDOW_HELP: tuple[tuple[str, str], ...] = (
     ("/part [ROOM]", "leave a room (this window's); in a private window: close it"),
-    ("/win N", "show window N (also Alt-1..9, Alt-0 for 10, Alt-Left/Right)"),
     ("/switch ROOM", "show the window of a room you are in"),
+    ("/win N", "show window N (also Alt-1..9, Alt-0 for 10, Alt-Left/Right)"),
     ("/query NAME", "open a private window with NAME"),
 )
+# The terminal's /help: the server's commands with chatc's meaning where it has one.
+TERMINAL_HELP: tuple[tuple[str, str], ...] = tuple({**dict(HELP), **dict(WINDOW_HELP)}.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class Say:
 class Send:
     """A command the server answers (who, rooms, join, nick)."""
 
-    event: wire.Outbound
+    event: p.Event
 
 
 @dataclass(frozen=True, slots=True)

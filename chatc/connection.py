@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from chatc import words
 from chatc.events import Gone, Outgoing, SessionEvent
 from chatc.session import Action, Backoff, Drop, Reconnect, Send, Session, Show, greeting
-from chatc.wire import Outbound, encode, welcome_rooms
 from chatd import protocol as p
 
 LINE_LIMIT = 4 * 1024 * 1024  # a server line is at most one 64 KiB message plus JSON
@@ -125,11 +124,6 @@ class Client:
         return self.session.welcome
 
     @property
-    def rooms(self) -> tuple[str, ...]:
-        """The rooms the last welcome listed (PROTOCOL.txt 17); (): version 1."""
-        return self.session.rooms
-
-    @property
     def max_line_bytes(self) -> int:
         return self.session.max_line_bytes
 
@@ -140,9 +134,9 @@ class Client:
 
     async def open(self) -> p.Welcome:
         """Connect and join; raises ConnectFailed (Refused for a server's no)."""
-        reader, writer, (welcome, rooms) = await self._handshake(resume=False)
+        reader, writer, welcome = await self._handshake(resume=False)
         self._reader, self._writer = reader, writer
-        self._apply(self.session.welcomed(welcome, self._now(), rooms))
+        self._apply(self.session.welcomed(welcome, self._now()))
         self._task = asyncio.create_task(self._run(), name="chatc-session")
         return welcome
 
@@ -160,7 +154,7 @@ class Client:
         self._apply(actions)
         return line
 
-    def command(self, event: Outbound) -> None:
+    def command(self, event: p.Event) -> None:
         """Queue a command (who, join, ...) behind the own lines queued before it."""
         self._apply(self.session.command(event, self._now()))
 
@@ -198,7 +192,7 @@ class Client:
         for action in actions:
             if isinstance(action, Send):
                 if self._writer is not None and not self._writer.is_closing():
-                    self._writer.write(encode(action.event))
+                    self._writer.write(p.encode_event(action.event))
             elif isinstance(action, Show):
                 self._events.put_nowait(action.event)
             elif isinstance(action, Reconnect):
@@ -266,14 +260,14 @@ class Client:
 
     async def _attempt(self) -> None:
         try:
-            reader, writer, (welcome, rooms) = await self._handshake(resume=True)
+            reader, writer, welcome = await self._handshake(resume=True)
         except Refused as exc:
             self._apply(self.session.attempt_refused(exc.error, self._now()))
         except ConnectFailed as exc:
             self._apply(self.session.attempt_failed(str(exc), exc.reached, self._now()))
         else:
             self._reader, self._writer = reader, writer
-            self._apply(self.session.welcomed(welcome, self._now(), rooms))
+            self._apply(self.session.welcomed(welcome, self._now()))
 
     def _disconnect(self) -> None:
         if self._writer is not None:
@@ -283,8 +277,8 @@ class Client:
 
     # ------------------------------------------------------------------ connecting
 
-    async def _handshake(self, resume: bool) -> tuple[
-            asyncio.StreamReader, asyncio.StreamWriter, tuple[p.Welcome, tuple[str, ...]]]:
+    async def _handshake(self, resume: bool
+                         ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, p.Welcome]:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(
                 self.target.host, self.target.port, ssl=self.target.tls,
@@ -309,8 +303,8 @@ class Client:
             raise
         return reader, writer, welcome
 
-    async def _await_welcome(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-                             ) -> tuple[p.Welcome, tuple[str, ...]]:
+    async def _await_welcome(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> p.Welcome:
         while True:
             line = await reader.readline()
             if not line.endswith(b"\n"):
@@ -319,8 +313,8 @@ class Client:
                                     f"answering{hint}")
             got = greeting(line)
             if isinstance(got, p.Welcome):
-                return got, welcome_rooms(line)
+                return got
             if isinstance(got, p.Error):
                 raise Refused(got)
             if isinstance(got, Send):
-                writer.write(encode(got.event))
+                writer.write(p.encode_event(got.event))

@@ -59,7 +59,6 @@ class Lost:
 class Reconnected:
     welcome: p.Welcome
     away: float = 0.0  # seconds from the connection's loss to this welcome
-    rooms: tuple[str, ...] = ()  # the welcome's rooms (PROTOCOL.txt 17); (): version 1
 
 
 @dataclass(frozen=True, slots=True)

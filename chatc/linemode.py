@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 
-from chatc import commands, render, wire
+from chatc import commands, render
 from chatc.connection import Client, ConnectFailed, Refused
 from chatc.events import (
     CaughtUp,
@@ -110,7 +110,7 @@ async def run(options: Options) -> int:
     except ConnectFailed as exc:
         out.remark(str(exc))
         return refused_status(exc.error) if isinstance(exc, Refused) else 1
-    out.rooms.welcome(welcome, client.rooms)
+    out.rooms.welcome(welcome)
     out.lines(render.welcome(welcome))
     receiving = asyncio.create_task(_receive(client, out))
     sending = asyncio.create_task(_send(client, out, options.ack_timeout))
@@ -165,9 +165,9 @@ def _window(client: Client, out: _Out, action: commands.Window) -> None:
         out.lines([render.error("this server keeps you in one room at a time "
                                 "(/join ROOM moves you)")])
     elif action.part:
-        client.command(wire.Part(action.room))
+        client.command(p.Part(action.room))
     elif action.room is not None:
-        client.command(wire.Switch(action.room))
+        client.command(p.Switch(action.room))
 
 
 async def _receive(client: Client, out: _Out) -> int:
@@ -191,7 +191,7 @@ async def _receive(client: Client, out: _Out) -> int:
             if event.attempt == 1:  # each further attempt would say the same again
                 out.remark(f"connection lost ({event.reason}); reconnecting")
         elif isinstance(event, Reconnected):
-            out.rooms.welcome(event.welcome, event.rooms)
+            out.rooms.welcome(event.welcome)
             away = event.away
             if event.welcome.resumed:
                 out.remark(render.back(away, True))

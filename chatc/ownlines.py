@@ -14,7 +14,6 @@ from collections import deque
 from collections.abc import Iterator
 
 from chatc.events import Outgoing
-from chatc.wire import InRoom, Outbound
 from chatd import protocol as p
 
 LATE_ACKS_KEPT = 100  # lines given up on whose ack may still come
@@ -25,17 +24,16 @@ def _refs() -> Iterator[str]:
     return (f"{prefix}-{n}" for n in itertools.count(1))
 
 
-def message(line: Outgoing) -> Outbound:
+def message(line: Outgoing) -> p.Message:
     """An own line as sent."""
-    said = p.Message(line.text, to=line.to, ref=line.ref)
-    return said if line.room is None else InRoom(said, line.room)
+    return p.Message(line.text, to=line.to, ref=line.ref, room=line.room)
 
 
 class OwnLines:
     def __init__(self, ack_timeout: float, refs: Iterator[str] | None = None) -> None:
         self.ack_timeout = ack_timeout
         self._refs = refs or _refs()
-        self._queue: deque[Outgoing | Outbound] = deque()
+        self._queue: deque[Outgoing | p.Event] = deque()
         self.in_flight: Outgoing | None = None  # the head, sent, no answer yet
         self._ack_due: float | None = None  # when to give up on the line in flight
         self._hold_until: float | None = None  # flood control pause
@@ -59,15 +57,15 @@ class OwnLines:
         """A new own line with its own ref (not queued yet)."""
         return Outgoing(next(self._refs), text, to, room if to is None else None)
 
-    def add(self, item: Outgoing | Outbound) -> None:
+    def add(self, item: Outgoing | p.Event) -> None:
         self._queue.append(item)
 
     def owns(self, ref: str) -> bool:
         return any(line.ref == ref for line in self.pending)
 
-    def take(self, now: float) -> list[Outbound]:
+    def take(self, now: float) -> list[p.Event]:
         """What to send now, on a connection ready for own lines."""
-        out: list[Outbound] = []
+        out: list[p.Event] = []
         while self._queue and self.in_flight is None and self._hold_until is None:
             head = self._queue[0]
             if isinstance(head, Outgoing):

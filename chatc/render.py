@@ -266,7 +266,9 @@ def render(update: p.Update, me: str, now: Clock = datetime.now,
         return _moderation(update, now)
     if isinstance(update, p.WhoisReply):
         operator = " (operator)" if update.oper else ""
-        return [notice(f"{update.name} is in {update.room}{operator}", style="", now=now)]
+        rooms = ", ".join(update.rooms) or update.room  # all of them (PROTOCOL.txt 17)
+        where = f"is in {rooms}" if rooms else "is in no room"
+        return [notice(f"{update.name} {where}{operator}", style="", now=now)]
     return []  # acks, pings and line types this client does not know
 
 

@@ -48,7 +48,6 @@ from chatc.events import (
 )
 from chatc.keepalive import Keepalive
 from chatc.ownlines import OwnLines, message
-from chatc.wire import Outbound, encode
 from chatd import protocol as p
 
 # chatc's own code for a line the server did not answer in time (not a server code).
@@ -78,7 +77,7 @@ def refused_status(error: p.Error) -> int:
 class Send:
     """Write this line on the current connection."""
 
-    event: Outbound
+    event: p.Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +195,6 @@ class Session:
         self.draw = draw or random.random
         self._keepalive = Keepalive(keepalive, keepalive_timeout)
         self.welcome: p.Welcome | None = None
-        self.rooms: tuple[str, ...] = ()  # the welcome's (PROTOCOL.txt 17); (): version 1
         self.connected = False
         self.last_id: str | None = None
         self._token = ""
@@ -263,14 +261,14 @@ class Session:
         """
         line = self._lines.line(text, to, room)
         # The limit is on the whole line without its newline, as the server splits it.
-        size = len(encode(message(line))) - 1
+        size = len(p.encode_event(message(line))) - 1
         if size > self.max_line_bytes:
             raise TooLong(size, self.max_line_bytes)
         self._lines.add(line)
         self._pump(now)
         return line, self._take()
 
-    def command(self, event: Outbound, now: float) -> list[Action]:
+    def command(self, event: p.Event, now: float) -> list[Action]:
         """Queue a command (who, join, ...) behind the own lines queued before it."""
         self._lines.add(event)
         self._pump(now)
@@ -300,14 +298,11 @@ class Session:
 
     # ------------------------------------------------------------------ connections
 
-    def welcomed(self, welcome: p.Welcome, now: float, rooms: tuple[str, ...] = ()
-                 ) -> list[Action]:
-        """A connection's welcome (and the `rooms` it lists: wire.welcome_rooms): fence
-        a replay, or fetch what a restart lost."""
+    def welcomed(self, welcome: p.Welcome, now: float) -> list[Action]:
+        """A connection's welcome: fence a replay, or fetch what a restart lost."""
         away, self._away = self._away, None
         self.connected = True
         self.welcome = welcome
-        self.rooms = rooms
         self.name, self.room = welcome.name, welcome.room
         if welcome.resume:
             self._token = welcome.resume
@@ -315,7 +310,7 @@ class Session:
         if away is None:
             self._pump(now)
             return self._take()
-        self._show(Reconnected(welcome, now - away.since, rooms))
+        self._show(Reconnected(welcome, now - away.since))
         if welcome.resumed:
             self._doubt = None  # the replay settles it: its ack comes, or it is sent again
             self._fence = True
@@ -546,7 +541,7 @@ class Session:
 
     # ------------------------------------------------------------------ output
 
-    def _send(self, event: Outbound) -> None:
+    def _send(self, event: p.Event) -> None:
         self._actions.append(Send(event))
 
     def _show(self, event: SessionEvent) -> None:

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from chatc import wire
 from chatc.events import Outgoing
 from chatd import protocol as p
 
@@ -33,7 +31,7 @@ MAX_WINDOWS = 60  # past it, opening a private window closes the longest-idle ot
 LINE_OVERHEAD = 1024
 # Refusals of a join: the join the user asked for will not happen.
 JOIN_REFUSED = frozenset({p.ErrorCode.BAD_ROOM, p.ErrorCode.ALREADY_IN_ROOM,
-                          "too_many_rooms", "not_in_room"})
+                          p.ErrorCode.TOO_MANY_ROOMS, p.ErrorCode.NOT_IN_ROOM})
 
 L = TypeVar("L")  # what a window keeps of a line (chatc.app: a rendered line)
 
@@ -123,13 +121,13 @@ class Windows(Generic[L]):
 
     # ------------------------------------------------------------------ the session
 
-    def welcome(self, welcome: p.Welcome, rooms: Iterable[str] = ()) -> None:
+    def welcome(self, welcome: p.Welcome) -> None:
         """A welcome, the first or after a reconnect: the rooms it lists (none from a
         version 1 server: then its one room) get their windows, in joining order;
         room windows of rooms no longer listed close; private windows stay."""
         self.me = welcome.name
-        listed = list(dict.fromkeys(rooms)) or [welcome.room]
-        self.multi = bool(tuple(rooms)) or welcome.version >= 2
+        listed = list(dict.fromkeys(welcome.rooms)) or [welcome.room]
+        self.multi = bool(welcome.rooms) or welcome.version >= 2
         self.rooms = listed
         self.server_room = welcome.room
         self._joining.clear()
@@ -185,9 +183,8 @@ class Windows(Generic[L]):
             return [self._room_or_current(update.room)]
         if isinstance(update, p.Error) and update.code in JOIN_REFUSED:
             self._joining.clear()
-        room = wire.switched(update)
-        if room is not None:
-            self.server_room = room
+        if isinstance(update, p.Switched):
+            self.server_room = update.room
             return []
         return self._here()
 
@@ -221,7 +218,7 @@ class Windows(Generic[L]):
 
     # ------------------------------------------------------------------ the user's choices
 
-    def select(self, window: Window[L]) -> wire.Switch | None:
+    def select(self, window: Window[L]) -> p.Switch | None:
         """Show `window`; the `switch` to send when it is a room the server does not
         take as current yet (a line typed goes there either way: it names its room)."""
         self.current = window
@@ -230,7 +227,7 @@ class Windows(Generic[L]):
                 or key(window.name) == key(self.server_room):
             return None
         self.server_room = window.name
-        return wire.Switch(window.name)
+        return p.Switch(window.name)
 
     def select_number(self, number: int) -> Window[L] | None:
         """Window `number` (1-based), if there is one."""

@@ -32,7 +32,6 @@ from chatc.session import (
     greeting,
     refused_status,
 )
-from chatc.wire import Outbound
 from chatd import protocol as p
 
 T0 = 1000.0
@@ -41,7 +40,7 @@ KEEPALIVE, KEEPALIVE_TIMEOUT = 30.0, 15.0
 WELCOME = p.Welcome("alice", "lobby", ("alice",), resume="token-1")
 
 
-def sent(actions: list[Action]) -> list[Outbound]:
+def sent(actions: list[Action]) -> list[p.Event]:
     return [a.event for a in actions if isinstance(a, Send)]
 
 

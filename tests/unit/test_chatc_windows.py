@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from chatc import wire
+from chatc import render
 from chatc.events import Outgoing
+from chatc.session import Send, Session
 from chatc.windows import LINE_OVERHEAD, Window, Windows, names_me, other_room
 from chatd import protocol as p
 
@@ -20,21 +21,20 @@ def line(**fields: Any) -> p.Update:
 
 
 def welcome(room: str = "lobby", rooms: list[str] | None = None,
-            users: list[str] | None = None, version: int = 2) -> tuple[p.Welcome, tuple[str, ...]]:
+            users: list[str] | None = None, version: int = 2) -> p.Welcome:
     obj: dict[str, Any] = {"type": "welcome", "version": version, "name": "alice",
                            "room": room, "users": users or ["alice"], "resume": "t"}
     if rooms is not None:
         obj["rooms"] = rooms
-    raw = json.dumps(obj).encode() + b"\n"
-    update = p.decode_update(raw)
+    update = line(**obj)
     assert isinstance(update, p.Welcome)
-    return update, wire.welcome_rooms(raw)
+    return update
 
 
 def started(rooms: list[str] | None = None, room: str = "lobby",
             users: list[str] | None = None) -> Windows[str]:
     windows: Windows[str] = Windows()
-    windows.welcome(*welcome(room, rooms or [room], users))
+    windows.welcome(welcome(room, rooms or [room], users))
     return windows
 
 
@@ -82,7 +82,7 @@ def test_a_fresh_welcome_opens_its_room_as_window_1() -> None:
 
 def test_a_version_1_welcome_has_one_window_and_no_switch() -> None:
     windows: Windows[str] = Windows()
-    windows.welcome(*welcome("lobby", rooms=None, version=1))
+    windows.welcome(welcome("lobby", rooms=None, version=1))
     assert names(windows) == ["lobby"] and not windows.multi
     private = windows.open_private("bob")
     assert windows.select(private) is None
@@ -91,7 +91,7 @@ def test_a_version_1_welcome_has_one_window_and_no_switch() -> None:
 
 def test_version_1_join_moves_the_one_room_window() -> None:
     windows: Windows[str] = Windows()
-    windows.welcome(*welcome("lobby", rooms=None, version=1))
+    windows.welcome(welcome("lobby", rooms=None, version=1))
     lobby = windows.windows[0]
     windows.joining("dev")
     feed(windows, line(type="who", room="dev", users=["alice", "carol"]))
@@ -128,7 +128,7 @@ def test_a_resume_gives_every_window_its_members_and_its_missed_lines() -> None:
 def test_a_new_session_after_a_restart_closes_the_rooms_it_is_not_in() -> None:
     windows = started(["lobby", "dev"])
     windows.open_private("bob")
-    windows.welcome(*welcome("lobby", ["lobby"]))
+    windows.welcome(welcome("lobby", ["lobby"]))
     assert names(windows) == ["lobby", "*bob*"]
 
 
@@ -230,7 +230,7 @@ def test_own_room_lines_show_in_their_rooms_window() -> None:
 
 def test_private_windows_are_bounded_the_longest_idle_closes() -> None:
     windows: Windows[str] = Windows(max_windows=4)
-    windows.welcome(*welcome())
+    windows.welcome(welcome())
     for name in ("a", "b", "c"):
         feed(windows, line(type="message", name=name, message="hi", to="alice",
                            private=True, id=name, time="t"))
@@ -250,12 +250,12 @@ def test_selecting_a_room_window_asks_the_server_to_switch_once() -> None:
     assert dev is not None and lobby is not None
     feed(windows, chat("dev", "bob", "hi"))
     assert dev.unread == 1
-    assert windows.select(dev) == wire.Switch("dev")
+    assert windows.select(dev) == p.Switch("dev")
     assert dev.unread == 0 and windows.status() == "1:lobby [2:dev]"
     talk = windows.open_private("bob")
     assert windows.select(talk) is None  # a private window leaves the room as it is
     assert windows.select(dev) is None  # the server's current room is dev already
-    assert windows.select(lobby) == wire.Switch("lobby")
+    assert windows.select(lobby) == p.Switch("lobby")
 
 
 def test_the_servers_switch_answer_sets_the_current_room() -> None:
@@ -299,7 +299,7 @@ def test_history_and_own_lines_are_not_unread() -> None:
 def test_a_windows_lines_are_bounded_in_bytes() -> None:
     budget = 10 * (100 + LINE_OVERHEAD)
     windows: Windows[str] = Windows(budget=budget)
-    windows.welcome(*welcome())
+    windows.welcome(welcome())
     window = windows.windows[0]
     for n in range(50):
         windows.keep(window, f"line {n}", 100)
@@ -330,3 +330,28 @@ def test_line_mode_marks_lines_of_other_rooms() -> None:
                            private=True, id="1", time="t"), "lobby") is None
     assert other_room(line(type="who", room="dev", users=[]), "lobby") is None
     assert other_room(chat("dev", "bob", "hi"), None) is None
+
+
+# ---------------------------------------------------------------------- the lines chatc sends
+
+
+def test_an_own_line_names_its_room_and_is_measured_with_it() -> None:
+    session = Session("alice", refs=iter(["r1", "r2"]))
+    session.welcomed(welcome("lobby", ["lobby", "dev"]), 0.0)
+    line_, actions = session.say("hi", None, 0.0, room="dev")
+    assert line_.room == "dev"
+    assert actions == [Send(p.Message("hi", ref="r1", room="dev"))]
+    assert p.encode_event(p.Message("hi", ref="r1", room="dev")) == (
+        b'{"type":"message","message":"hi","ref":"r1","room":"dev"}\n')
+    # A private line goes to its person, in no room.
+    private, _ = session.say("psst", "bob", 0.0, room="dev")
+    assert private.room is None
+
+
+def test_whois_names_every_room_of_the_user() -> None:
+    def said(**fields: Any) -> str:
+        return render.render(line(type="whois", **fields), "alice")[0].body.plain
+
+    assert said(name="bob", room="dev", rooms=["dev", "lobby"]) == "bob is in dev, lobby"
+    assert said(name="bob", room="lobby", oper=True) == "bob is in lobby (operator)"
+    assert said(name="bob", room="") == "bob is in no room"
