@@ -455,7 +455,10 @@ class Terminal:
     def _welcomed(self, welcome: p.Welcome) -> None:
         before = {w.name for w in self.windows.windows if not w.private}
         shown = self.windows.current
-        self.windows.welcome(welcome)
+        again = self.windows.welcome(welcome)
+        if self.client is not None:
+            for event in again:  # a new session: into every room of a window again
+                self.client.command(event)
         self.me = welcome.name
         gone = sorted(before - {w.name for w in self.windows.windows if not w.private})
         if gone:

@@ -191,7 +191,8 @@ async def _receive(client: Client, out: _Out) -> int:
             if event.attempt == 1:  # each further attempt would say the same again
                 out.remark(f"connection lost ({event.reason}); reconnecting")
         elif isinstance(event, Reconnected):
-            out.rooms.welcome(event.welcome)
+            for again in out.rooms.welcome(event.welcome):  # a new session: same rooms
+                client.command(again)
             away = event.away
             if event.welcome.resumed:
                 out.remark(render.back(away, True))

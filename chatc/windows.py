@@ -93,6 +93,7 @@ class Windows(Generic[L]):
         self.server_room: str | None = None  # the server's current room
         self._joining: set[str] = set()  # keys of rooms a join was sent for
         self._quiet_who: set[str] = set()  # rooms whose who a resume sends unasked
+        self._rejoining: set[str] = set()  # rooms joined again after a new session
         self._clock = 0
 
     # ------------------------------------------------------------------ queries
@@ -121,10 +122,13 @@ class Windows(Generic[L]):
 
     # ------------------------------------------------------------------ the session
 
-    def welcome(self, welcome: p.Welcome) -> None:
+    def welcome(self, welcome: p.Welcome) -> list[p.Event]:
         """A welcome, the first or after a reconnect: the rooms it lists (none from a
         version 1 server: then its one room) get their windows, in joining order;
-        room windows of rooms no longer listed close; private windows stay."""
+        private windows stay. A new session (the server restarted or forgot this one)
+        is in one room: the lines to send to be in every room of a window again are
+        returned (joins, the shown room's last, and a switch back to the shown room
+        if the last join made another current); other room windows close."""
         self.me = welcome.name
         listed = list(dict.fromkeys(welcome.rooms)) or [welcome.room]
         self.multi = bool(welcome.rooms) or welcome.version >= 2
@@ -133,7 +137,13 @@ class Windows(Generic[L]):
         self._joining.clear()
         wanted = {key(r) for r in listed}
         shown = self.current
-        self.windows = [w for w in self.windows if w.private or key(w.name) in wanted]
+        lost = [w for w in self.windows if not w.private and key(w.name) not in wanted]
+        again = lost if self.multi and not welcome.resumed else []
+        again.sort(key=lambda w: w is shown)
+        self._rejoining = {key(w.name) for w in again}
+        for window in again:
+            window.users, window.opers = [], set()  # until the join's who says
+        self.windows = [w for w in self.windows if w not in lost or w in again]
         for name in listed:
             if self.room(name) is None:
                 self._open(Window(name))
@@ -146,6 +156,11 @@ class Windows(Generic[L]):
         if shown is None or shown not in self.windows:
             shown = self.current = here
         shown.unread = shown.mentions = 0
+        sends: list[p.Event] = [p.Join(w.name) for w in again]
+        current = again[-1].name if again else welcome.room
+        if not shown.private and key(shown.name) != key(current):
+            sends.append(p.Switch(shown.name))
+        return sends
 
     def joining(self, room: str) -> None:
         """A join was sent: its answer opens the room's window and shows it."""
@@ -300,6 +315,13 @@ class Windows(Generic[L]):
             return self._here()
         k = key(update.room)
         window = self.room(update.room)
+        if k in self._rejoining and window is not None:
+            self._rejoining.discard(k)
+            self.server_room = update.room
+            if all(key(r) != k for r in self.rooms):
+                self.rooms.append(update.room)
+            window.users, window.opers = list(update.users), set(update.opers)
+            return [window]
         if k in self._joining:
             self._joining.discard(k)
             if not self.multi:

@@ -23,7 +23,7 @@ from tests.support.chatc import (
     spawn,
     status_bar,
 )
-from tests.support.harness import Chatd, Client
+from tests.support.harness import Chatd, Client, StartChatd
 
 
 @pytest.fixture
@@ -274,3 +274,29 @@ async def test_a_version_1_welcome_gets_one_room_window(
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
     await proxy.close()
+
+
+async def test_after_a_restart_chatc_joins_the_rooms_of_its_windows_again(
+        start_chatd: StartChatd, screens: Screens) -> None:
+    first = await start_chatd("--rate", "0")
+    alice = await screens.chatc("alice", first.port, "--name", "alice")
+    await status(alice, " alice in lobby · 1 here · ")
+    await alice.enter("/join dev")
+    await status(alice, " alice in dev · 1 here · 1:lobby [2:dev] · ")
+    await first.stop()
+    await alice.wait_for(r"connection lost")
+    second = await start_chatd("--rate", "0", "--port", str(first.port))
+    await alice.wait_for(r"reconnected after")
+    bob = await in_rooms(second.port, "bob", "dev")
+    # Both windows stay; chatc is in both rooms of the new server again.
+    await status(alice, " alice in dev · 2 here · 1:lobby [2:dev] · ")
+    await speak(bob, "hi lobby", room="lobby")
+    await status(alice, " alice in dev · 2 here · 1:lobby(1) [2:dev] · ")
+    await alice.keys("M-1")
+    rows = await status(alice, " alice in lobby · 2 here · [1:lobby] 2:dev · ")
+    assert shows(rows, "bob", "hi lobby")
+    await alice.enter("back in lobby")
+    got = await bob.recv_until(said("back in lobby"))
+    assert got[-1]["room"] == "lobby"
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0

@@ -3,6 +3,7 @@ server's lines as they arrive on the wire (JSON, decoded by chatd.protocol)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -125,11 +126,36 @@ def test_a_resume_gives_every_window_its_members_and_its_missed_lines() -> None:
     assert windows.status() == "1:lobby(1) [2:dev] 3:ops(!1) 4:*carol*(!1)"
 
 
-def test_a_new_session_after_a_restart_closes_the_rooms_it_is_not_in() -> None:
-    windows = started(["lobby", "dev"])
+def test_a_new_session_after_a_restart_joins_every_room_of_a_window_again() -> None:
+    windows = started(["lobby", "dev", "ops", "qa"])
     windows.open_private("bob")
-    windows.welcome(welcome("lobby", ["lobby"]))
-    assert names(windows) == ["lobby", "*bob*"]
+    dev = windows.room("dev")
+    assert dev is not None
+    windows.select(dev)
+    feed(windows, chat("dev", "bob", "before"))
+    # The server restarted: a new session, in the room chatc connected to.
+    sends = windows.welcome(welcome("lobby", ["lobby"]))
+    assert sends == [p.Join("ops"), p.Join("qa"), p.Join("dev")]  # the shown one last
+    assert names(windows) == ["lobby", "dev", "ops", "qa", "*bob*"]
+    assert windows.current is dev and dev.recent() == ["x"] and dev.users == []
+    for room in ("ops", "qa", "dev"):
+        where = feed(windows, line(type="who", room=room, users=["alice", "carol"]))
+        assert where == [windows.room(room)] and windows.current is dev
+    assert dev.users == ["alice", "carol"] and windows.server_room == "dev"
+    assert windows.rooms == ["lobby", "ops", "qa", "dev"]
+
+
+def test_a_new_session_shown_in_its_own_room_switches_back_after_joining_again() -> None:
+    windows = started(["lobby", "dev"])
+    assert windows.welcome(welcome("lobby", ["lobby"])) == [p.Join("dev"), p.Switch("lobby")]
+
+
+def test_a_resumed_session_without_a_room_closes_its_window() -> None:
+    """Removed from a room while away (an operator's roomkick): nothing to join again."""
+    windows = started(["lobby", "dev"])
+    resumed = welcome("lobby", ["lobby"])
+    sends = windows.welcome(dataclasses.replace(resumed, resumed=True))
+    assert sends == [] and names(windows) == ["lobby"]
 
 
 # ---------------------------------------------------------------------- join and part
