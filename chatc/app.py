@@ -267,6 +267,7 @@ class Terminal:
         switch = self.windows.select(window)
         if switch is not None:
             self.client.command(switch)
+            self.client.follow(switch.room)
         self._draw_shown()
 
     def window_number(self, number: int) -> None:
@@ -435,6 +436,8 @@ class Terminal:
             return
         before = self.shown
         where = self.windows.place(update)
+        if self.client is not None:
+            self.client.follow(self.windows.server_room)
         if self.shown is not before:
             self._draw_shown()  # a join's answer opened its window, or a part closed one
         if isinstance(update, p.Chat) and update.history:

@@ -119,6 +119,12 @@ class Client:
     def name(self) -> str | None:
         return self.session.name
 
+    def follow(self, room: str | None) -> None:
+        """The server's current room as the shell follows it (chatc.windows): a new
+        session after a restart starts there."""
+        if room is not None:
+            self.session.room = room
+
     @property
     def welcome(self) -> p.Welcome | None:
         return self.session.welcome

@@ -201,5 +201,6 @@ async def _receive(client: Client, out: _Out) -> int:
         else:
             room = other_room(event, out.rooms.server_room) if out.rooms.multi else None
             out.rooms.place(event)
+            client.follow(out.rooms.server_room)
             out.lines(render.render(event, me), room)
     return 0

@@ -300,3 +300,23 @@ async def test_after_a_restart_chatc_joins_the_rooms_of_its_windows_again(
     assert got[-1]["room"] == "lobby"
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
+
+
+async def test_after_a_restart_chatc_is_back_in_its_rooms_not_in_a_room_it_left(
+        start_chatd: StartChatd, screens: Screens) -> None:
+    first = await start_chatd("--rate", "0")
+    alice = await screens.chatc("alice", first.port, "--name", "alice")
+    await status(alice, " alice in lobby · 1 here · ")
+    await alice.enter("/join dev")
+    await status(alice, " alice in dev · 1 here · 1:lobby [2:dev] · ")
+    await alice.enter("/part")
+    await status(alice, " alice in lobby · 1 here · 127.0.0.1")
+    await first.stop()
+    await alice.wait_for(r"connection lost")
+    await start_chatd("--rate", "0", "--port", str(first.port))
+    await alice.wait_for(r"reconnected after")
+    await alice.enter("/rooms")
+    rows = await alice.wait_shown(lambda r: "* rooms: lobby (1)" in r, "the rooms")
+    assert status_bar(rows).startswith(" alice in lobby · 1 here · 127.0.0.1")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
