@@ -187,9 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-rooms", type=_count, default=DEFAULTS.hub.max_rooms, metavar="N",
                       help="rooms one user may be in at once (at least 1); one more join "
                            "gets too_many_rooms")
-    chat.add_argument("--history-db", metavar="PATH",
-                      help="keep history in this SQLite file, so it survives restarts "
-                           "(default: memory only)")
+    chat.add_argument("--db", "--history-db", dest="history_db", metavar="PATH",
+                      help="keep history, bans and topics in this SQLite file, so they "
+                           "survive restarts (default: memory only); --history-db is its "
+                           "older name, and works too")
     chat.add_argument("--history-db-backlog", type=_count, default=DEFAULTS.history_db_backlog,
                       metavar="LINES",
                       help="chat lines not yet written to --history-db (say, while another "
@@ -331,8 +332,8 @@ def settings(parser: argparse.ArgumentParser, argv: Sequence[str], env: Mapping[
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     if args.redis and args.history_db:
-        raise ConfigError("--history-db and --redis don't go together: the cluster keeps "
-                          "history in Redis")
+        raise ConfigError("--db (--history-db) and --redis don't go together: the cluster "
+                          "keeps history in Redis")
     # uvloop reads a client's first bytes before the stream's callback runs, so the TLS
     # hello would be gone by the time StreamWriter.start_tls upgrades the connection
     # (which it does after counting it, PROTOCOL.txt 11.1): TLS runs on the stdlib loop.

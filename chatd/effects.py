@@ -5,20 +5,26 @@ hub (chatd.hub) an `Effects` whose `ops` hold them; the shell carries both out, 
 order, with one dispatcher (chatd.server.Server.perform). Order is the contract: a
 member that leaves a room gets every line broadcast to the room before its `Exit`, and
 none after; a reply sent before a `Broadcast` arrives before it. The writer
-(chatd.outbox) keeps its own room membership from `Enter` and `Exit`, so nothing
-depends on the identity of the hub's sets.
+(chatd.outbox) keeps its own room membership from `Enter` and `Exit`.
 
 Vocabulary (a peer is a connection as the core knows it; the shell chooses its type):
-  channel    a room's audience in one mode: (room key, mode). JSON readers (0), text
-             readers whose current room it is (1) and text readers of it among their
-             other rooms (2: lines prefixed "[room] ", PROTOCOL.txt 17.10) get
-             differently encoded bytes, so they are three channels.
-  Send       bytes for one peer alone (a reply, an ack, a private line, an error line).
-  SendPaced  lines for one peer alone, made as they are written: the writer writes them
-             as the peer's send queue drains (a resume's replay, PROTOCOL.txt 8.2, 10.2),
-             and what it is sent after them waits behind them.
-  Broadcast  bytes for every member of a channel but `skip` (the sender).
-  Enter/Exit a peer starts/stops receiving a channel's broadcasts.
+  update     a value of chatd.protocol's `Update` union. The core never encodes one: the
+             writer (chatd.outbox) does, in the mode of whoever reads it, once per mode
+             for a room however many members read it in that mode.
+  Send       bytes for one peer alone, made by the link (its prompts and errors).
+  Reply      an update for one peer alone (a reply, an ack, a private line); `charge`:
+             flood control charges the peer the bytes it takes as sent (a reply whose
+             size grows with the server, 8.3).
+  SendPaced  updates for one peer alone, encoded as they are written: the writer writes
+             them as the peer's send queue drains (a resume's replay, PROTOCOL.txt 8.2,
+             10.2), and what it is sent after them waits behind them.
+  Page       history lines for one peer, as many as fit `limit` bytes as sent (3.8),
+             then their history_end; the lines' bytes are charged to flood control.
+  Broadcast  an update for every member of a room (its local peers) but `skip`.
+  Multicast  an update for some members of a room (`peers`), encoded once per mode they
+             read the room in (a nick for those sharing no earlier room, 17.7).
+  Enter/Exit a peer starts/stops receiving a room's broadcasts; a text-mode peer reads
+             the rooms other than its current one `prefixed` with "[room] " (17.10).
   Deliver    a client event a link read, for the hub (chatd.hub.Hub.handle).
   Leave      the peer's session ends here (or is held for resume when `resumable`).
   Close      write what the peer is owed, then close its connection.
@@ -40,10 +46,9 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeAlias, TypeVar, final
 
 from chatd.commands import Command, Origin
-from chatd.protocol import Event
+from chatd.protocol import Chat, Event, Update
 
 P = TypeVar("P")
-Channel: TypeAlias = tuple[str, int]  # (room key, mode: 0 JSON, 1 text, 2 text prefixed)
 
 
 @final
@@ -55,30 +60,58 @@ class Send(Generic[P]):
 
 @final
 @dataclass(slots=True)
+class Reply(Generic[P]):
+    peer: P
+    update: Update
+    charge: bool = False
+
+
+@final
+@dataclass(slots=True)
 class SendPaced(Generic[P]):
     peer: P
-    lines: Iterator[bytes]
+    lines: Iterator[Update]
+
+
+@final
+@dataclass(slots=True)
+class Page(Generic[P]):
+    peer: P
+    room: str  # the room's name, for the history_end
+    lines: list[Chat]  # oldest first
+    newest: bool  # what does not fit goes from the oldest end (else from the newest)
+    more: bool  # the room has lines beyond these
+    limit: int  # bytes of lines as sent, at most (at least one line is sent)
 
 
 @final
 @dataclass(slots=True)
 class Broadcast(Generic[P]):
-    channel: Channel
-    data: bytes
+    room: str  # its key
+    update: Update
     skip: P | None
 
 
 @final
 @dataclass(slots=True)
+class Multicast(Generic[P]):
+    room: str  # its key
+    update: Update
+    peers: list[P]
+
+
+@final
+@dataclass(slots=True)
 class Enter(Generic[P]):
-    channel: Channel
+    room: str
     peer: P
+    prefixed: bool = False  # text mode: not its current room (PROTOCOL.txt 17.10)
 
 
 @final
 @dataclass(slots=True)
 class Exit(Generic[P]):
-    channel: Channel
+    room: str
     peer: P
 
 
@@ -154,8 +187,9 @@ class Charge(Generic[P]):
 # What a link returns (chatd.link): effects on its own connection.
 LinkOp: TypeAlias = (Send[P] | Deliver[P] | Leave[P] | Close[P] | Abort[P] | Log[P]
                      | WrongPassword[P])
-Op: TypeAlias = (LinkOp[P] | SendPaced[P] | Broadcast[P] | Enter[P] | Exit[P] | Publish
-                 | Settled[P] | Released | Charge[P])
+Op: TypeAlias = (LinkOp[P] | Reply[P] | SendPaced[P] | Page[P] | Broadcast[P] | Multicast[P]
+                 | Enter[P] | Exit[P]
+                 | Publish | Settled[P] | Released | Charge[P])
 
 
 class Effects(Generic[P]):
@@ -173,11 +207,11 @@ class Effects(Generic[P]):
         self.about: tuple[str, Origin | None, str, str | None] | None = None
         self.audit = ""  # an operator's action (PROTOCOL.txt 15.7): logged at any level
 
-    def send(self, peer: P, data: bytes) -> None:
-        self.ops.append(Send(peer, data))
+    def reply(self, peer: P, update: Update, charge: bool = False) -> None:
+        self.ops.append(Reply(peer, update, charge))
 
-    def broadcast(self, channel: Channel, data: bytes, skip: P | None = None) -> None:
-        self.ops.append(Broadcast(channel, data, skip))
+    def broadcast(self, room: str, update: Update, skip: P | None = None) -> None:
+        self.ops.append(Broadcast(room, update, skip))
 
     def publish(self, command: Command) -> None:
         self.ops.append(Publish([command]))

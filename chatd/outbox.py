@@ -1,15 +1,25 @@
 """The writer: the hub's effects become one write per connection per event-loop turn.
 
-Nothing here awaits a client. The shell replays each `Effects` (chatd.effects) here in
-order. `send` appends bytes for one connection to its outbox. `broadcast` stores a
+Nothing here awaits a client (the flush is scheduled on the event loop). The shell
+replays each `Effects` (chatd.effects) here in order. The hub speaks updates; they
+become bytes here (`encode`), in the mode of whoever reads them: a room's update once
+per mode that has readers in the room (`broadcast_update`), not once per reader. A room
+is three channels, one a mode: (room key, mode): JSON, text for those whose current room
+it is, and text with the room's name before each line for those who have it among
+their other rooms (PROTOCOL.txt 17.10).
+
+`send` appends bytes for one connection to its outbox. `broadcast` stores a
 line once, in its channel's turn buffer; at the flush every member that had nothing
 special this turn gets the same joined bytes, so a line costs O(1) when it is broadcast
 and each member one write per turn, however many lines the turn held. Members with a
 share of their own (the senders, whose lines skip them; those who got a reply or joined
-mid-turn) get their own join, in order. `enter` and `exit` keep the writer's own
-membership of each channel: on `exit`, what the channel owed the member so far moves to
-its outbox first, so every connection gets exactly its lines, in order. A channel with
-no members and nothing to write is forgotten.
+mid-turn) get their own join, in order. A connection reads one channel of each of its
+rooms: each broadcast and reply has its place in the turn (`seq`), and one whose lines
+this turn come from more than one channel, or with replies, gets them merged in that
+order (so its last id seen is a true mark for a resume, 10.2). `enter` and `exit` keep
+the writer's own membership of each channel: on `exit`, what the channel owed the member
+so far stays owed in its place, so every connection gets exactly its lines, in order. A
+channel with no members and nothing to write is forgotten.
 
 Past `max_send_queue` bytes handed to a connection's outlet and not yet sent, it is cut
 off (PROTOCOL.txt 8.2). `send_paced` lines (a resume's replay) are written only while
@@ -21,11 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeAlias
 
-from chatd.effects import Channel
+from chatd import protocol as p
+from chatd.effects import Page
 from chatd.serverlog import ServerLog
+
+Channel: TypeAlias = tuple[str, int]  # (room key, mode: JSON, TEXT or PREFIXED)
+JSON, TEXT, PREFIXED = 0, 1, 2
 
 # After a flush in which one room took long (a join announced to thousands: over
 # SPREAD_AFTER), the next flush waits as long as that flush took, up to SPREAD_MAX:
@@ -56,14 +70,53 @@ class Outlet(Protocol):
     def abort(self) -> None: ...
 
 
-class Sink(Protocol):
+def encode(update: p.Update, text: bool) -> bytes:
+    return p.encode_text(update) if text else p.encode_json(update)
+
+
+def encode_in(update: p.Update, mode: int) -> bytes:
+    """An update as a channel of that mode reads it."""
+    if mode == JSON:
+        return p.encode_json(update)
+    room = getattr(update, "room", None) if mode == PREFIXED else None
+    return p.encode_text(update, p.room_prefix(room)) if room else p.encode_text(update)
+
+
+def page_parts(page: Page[Any], text: bool) -> tuple[list[p.Update], list[bytes]]:
+    """What a `Page` sends a reader in that mode, and its bytes: the lines that fit the
+    page's limit as sent (PROTOCOL.txt 3.8: at least one, the oldest or the `newest`;
+    a line's size differs by mode, and what is sent must fit the send queue, 8.2),
+    then the history_end that counts them."""
+    lines, total, limit = page.lines, 0, page.limit
+    sent: list[p.Update] = []
+    parts: list[bytes] = []
+    for line in reversed(lines) if page.newest else lines:
+        data = encode(line, text)
+        total += len(data)
+        if parts and total > limit:
+            break
+        sent.append(line)
+        parts.append(data)
+    if page.newest:
+        sent.reverse()
+        parts.reverse()
+    end = p.HistoryEnd(page.room, len(parts), page.more or len(parts) < len(lines))
+    return [*sent, end], [*parts, encode(end, text)]
+
+
+class Receiver(Protocol):
     """What the writer needs of a connection (chatd.server.Connection)."""
+
+    @property
+    def text(self) -> bool:
+        """Its mode: which channel of a room it reads."""
+        ...
 
     out: list[bytes]  # bytes for it alone, written before its share of this turn
     queued: bool  # in the writer's dirty list
-    bufs: list[RoomBuffer]  # the turn buffers of the channels it reads (one a room)
-    starts: dict[RoomBuffer, int] | None  # where its share of a buffer starts this turn
-    own: list[tuple[int, bytes]] | None  # its replies this turn: (turn order, bytes)
+    bufs: list[ChannelBuffer]  # the turn buffers of the channels it reads (one a room)
+    starts: dict[ChannelBuffer, int] | None  # where its share of a buffer starts this turn
+    own: list[tuple[int, bytes]] | None  # its replies this turn: (place in the turn, bytes)
     special: bool  # its share this turn is its own (in the writer's special list)
     closing: bool
     gone: bool
@@ -74,30 +127,29 @@ class Sink(Protocol):
     def drop(self, reason: str) -> None: ...
 
 
-class RoomBuffer:
+class ChannelBuffer:
     """One channel's members, and its broadcasts during one loop turn, each with its
-    place in the turn's order (`seq`, across channels): a member of several channels gets
-    their lines in the order they were made."""
+    place in the turn (`seq`, across channels)."""
 
     __slots__ = ("channel", "data", "dirty", "peers", "seq", "skip")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.peers: set[Sink] = set()
+        self.peers: set[Receiver] = set()
         self.data: list[bytes] = []  # the broadcasts
-        self.skip: list[Sink | None] = []  # each goes to all members but this one
+        self.skip: list[Receiver | None] = []  # each goes to all members but this one
         self.seq: list[int] = []  # each one's place in the turn
         self.dirty = False
 
-    def owed(self, conn: Sink, start: int) -> list[tuple[int, bytes]]:
+    def owed(self, conn: Receiver, start: int) -> list[tuple[int, bytes]]:
         """The broadcasts from `start` not sent by `conn`, with their places."""
         data, skip, seq = self.data, self.skip, self.seq
         return [(seq[i], data[i]) for i in range(start, len(data)) if skip[i] is not conn]
 
-    def others(self, conn: Sink, start: int, parts: list[bytes]) -> None:
+    def others(self, conn: Receiver, start: int, parts: list[bytes]) -> None:
         """The broadcasts from `start` not sent by `conn`, onto `parts`: whole runs at a
         time, found with list.index (C), not a test per line (a sender's share is
-        computed every turn it talks). Sinks compare by identity, as index needs."""
+        computed every turn it talks). Receivers compare by identity, as index needs."""
         data, skip, at, stop = self.data, self.skip, start, len(self.data)
         while at < stop:
             try:
@@ -136,30 +188,80 @@ class Writer:
         self.written = 0  # bytes handed to outlets (the heap trims and chatd.metrics read it)
         self.lines_out = 0  # lines for clients, one per receiver (chatd.metrics)
         self.cut_off = 0  # connections dropped for a full send queue
-        self.rooms: dict[Channel, RoomBuffer] = {}
-        self._dirty_rooms: list[RoomBuffer] = []
-        self._dirty: list[Sink] = []
+        self.channels: dict[Channel, ChannelBuffer] = {}
+        self.rooms: dict[str, list[ChannelBuffer]] = {}  # a room's channels, one a mode
+        self._dirty_channels: list[ChannelBuffer] = []
+        self._dirty: list[Receiver] = []
+        self._special: list[Receiver] = []  # connections whose share is their own this turn
+        self._seq = 0  # the place of the turn's last broadcast or reply
         self._pending = False  # a flush is scheduled
         self._wait = 0.0  # seconds before the next flush (see SPREAD_AFTER)
-        self._special: list[Sink] = []  # connections whose share is their own this turn
-        self._seq = 0  # the place of the turn's last broadcast or reply
-        self._paced: dict[Sink, Paced] = {}
+        self._paced: dict[Receiver, Paced] = {}
         self._pacer: asyncio.TimerHandle | None = None
 
-    # ------------------------------------------------------------------ the effects
+    # ------------------------------------------------------------------ updates
+
+    def send_update(self, conn: Receiver, update: p.Update) -> int:
+        """An update for one connection, in its mode; the bytes it took."""
+        data = p.encode_text(update) if conn.text else p.encode_json(update)
+        if data:
+            self.send(conn, data)
+        return len(data)
+
+    def send_page(self, conn: Receiver, page: Page[Any]) -> int:
+        """A history page (see `page_parts`) in one write; the bytes of its lines, which
+        flood control charges (8.3): an empty page costs nothing."""
+        _, parts = page_parts(page, conn.text)
+        self.send(conn, b"".join(parts))
+        return sum(map(len, parts[:-1]))
+
+    def send_paced_updates(self, conn: Receiver, updates: Iterator[p.Update]) -> None:
+        text = conn.text
+        self.send_paced(conn, (encode(update, text) for update in updates))
+
+    def broadcast_update(self, room: str, update: p.Update, skip: Receiver | None) -> None:
+        """An update for every local member of the room but `skip`: encoded once per
+        mode that has members here."""
+        for buf in self.rooms.get(room, ()):
+            if buf.peers:
+                self._store(buf, encode_in(update, buf.channel[1]), skip)
+
+    def multicast_update(self, room: str, update: p.Update, conns: Sequence[Receiver]
+                         ) -> None:
+        """An update for some members of the room: encoded once per mode they read the
+        room in (a connection not in the room reads it plain)."""
+        made: dict[int, bytes] = {}
+        for conn in conns:
+            buf = _buffer_of(conn, room)
+            mode = buf.channel[1] if buf is not None else int(conn.text)
+            data = made.get(mode)
+            if data is None:
+                data = made[mode] = encode_in(update, mode)
+            if data:
+                self.send(conn, data)
+
+    def enter_room(self, room: str, conn: Receiver, prefixed: bool = False) -> None:
+        self.enter((room, (PREFIXED if prefixed else TEXT) if conn.text else JSON), conn)
+
+    def exit_room(self, room: str, conn: Receiver) -> None:
+        buf = _buffer_of(conn, room)
+        if buf is not None:
+            self.exit(buf.channel, conn)
+
+    # ------------------------------------------------------------------ bytes
 
     def _next(self) -> int:
         self._seq += 1
         return self._seq
 
-    def _special_now(self, conn: Sink) -> None:
+    def _special_now(self, conn: Receiver) -> None:
         """Its share this turn is computed on its own at the flush."""
         if not conn.special:
             conn.special = True
             self._special.append(conn)
             self._schedule()
 
-    def _share(self, conn: Sink) -> bytes:
+    def _share(self, conn: Receiver) -> bytes:
         """What this turn owes `conn` so far: its channels' broadcasts from where it
         entered, less its own lines, and its replies, in the order they were made."""
         starts, own = conn.starts, conn.own
@@ -175,18 +277,7 @@ class Writer:
         placed.sort(key=_first)
         return b"".join([data for _, data in placed])
 
-    def _settle(self, conn: Sink) -> bytes:
-        """Take what the turn owes `conn` so far; it is owed only what comes after."""
-        owed = self._share(conn)
-        conn.own = None
-        if any(buf.data for buf in conn.bufs):
-            conn.starts = {buf: len(buf.data) for buf in conn.bufs}
-            self._special_now(conn)
-        else:
-            conn.starts = None
-        return owed
-
-    def send(self, conn: Sink, data: bytes) -> None:
+    def send(self, conn: Receiver, data: bytes) -> None:
         """Bytes for one connection, in order with its channels' lines of this turn."""
         if conn.bufs or conn.own:
             if conn.own is None:
@@ -197,12 +288,14 @@ class Writer:
             self._to_outbox(conn, data)
         self.lines_out += 1
 
-    def send_paced(self, conn: Sink, lines: Iterator[bytes]) -> None:
+    def send_paced(self, conn: Receiver, lines: Iterator[bytes]) -> None:
         """Lines for one connection, after what it was sent so far and before anything
         sent after: written as its send queue drains (PROTOCOL.txt 8.2, 10.2), never
         more than half the queue ahead of the client."""
-        if conn.special:  # what it is owed so far
-            owed = self._settle(conn)
+        if conn.special:  # what it is owed so far; from now on only what comes after
+            owed = self._share(conn)
+            conn.own = None
+            conn.starts = {buf: len(buf.data) for buf in conn.bufs if buf.data} or None
             if owed:
                 conn.out.append(owed)
         paced = self._paced.get(conn)
@@ -216,11 +309,14 @@ class Writer:
         self._paced[conn] = Paced(lines)
         self.pace()
 
-    def broadcast(self, channel: Channel, data: bytes, skip: Sink | None) -> None:
+    def broadcast(self, channel: Channel, data: bytes, skip: Receiver | None) -> None:
         """A line for every member of the channel but `skip`: stored once."""
-        buf = self.rooms.get(channel)
+        buf = self.channels.get(channel)
         if buf is None or not buf.peers:
             return  # nobody here reads this channel
+        self._store(buf, data, skip)
+
+    def _store(self, buf: ChannelBuffer, data: bytes, skip: Receiver | None) -> None:
         buf.data.append(data)
         buf.skip.append(skip)
         buf.seq.append(self._next())
@@ -233,10 +329,11 @@ class Writer:
         self.lines_out += len(buf.peers)
         self._mark(buf)
 
-    def enter(self, channel: Channel, conn: Sink) -> None:
-        buf = self.rooms.get(channel)
+    def enter(self, channel: Channel, conn: Receiver) -> None:
+        buf = self.channels.get(channel)
         if buf is None:
-            buf = self.rooms[channel] = RoomBuffer(channel)
+            buf = self.channels[channel] = ChannelBuffer(channel)
+            self.rooms.setdefault(channel[0], []).append(buf)
         if conn in buf.peers:
             return
         buf.peers.add(conn)
@@ -247,13 +344,13 @@ class Writer:
             conn.starts[buf] = len(buf.data)
             self._special_now(conn)
 
-    def exit(self, channel: Channel, conn: Sink) -> None:
-        buf = self.rooms.get(channel)
+    def exit(self, channel: Channel, conn: Receiver) -> None:
+        buf = self.channels.get(channel)
         if buf is None or conn not in buf.peers:
             return
         starts = conn.starts
         start = starts.pop(buf, 0) if starts else 0
-        if start < len(buf.data):  # what it is owed so far stays, in its place
+        if start < len(buf.data):  # what it is owed so far stays owed, in its place
             owed = buf.owed(conn, start)
             if owed:
                 if conn.own is None:
@@ -265,9 +362,17 @@ class Writer:
         buf.peers.discard(conn)
         conn.bufs.remove(buf)
         if not buf.peers and not buf.dirty:
-            del self.rooms[channel]
+            self._forget(buf)
 
-    def close_soon(self, conn: Sink) -> bool:
+    def _forget(self, buf: ChannelBuffer) -> None:
+        """A channel with no members and nothing to write goes."""
+        del self.channels[buf.channel]
+        room = self.rooms[buf.channel[0]]
+        room.remove(buf)
+        if not room:
+            del self.rooms[buf.channel[0]]
+
+    def close_soon(self, conn: Receiver) -> bool:
         """True if the flush will close `conn` after writing what it is owed."""
         if conn in self._paced:
             self._to_outbox(conn, b"")  # closed once its paced lines are written
@@ -279,7 +384,7 @@ class Writer:
 
     # ------------------------------------------------------------------ the flush
 
-    def _to_outbox(self, conn: Sink, data: bytes) -> None:
+    def _to_outbox(self, conn: Receiver, data: bytes) -> None:
         if data:
             conn.out.append(data)
         if not conn.queued:
@@ -287,10 +392,10 @@ class Writer:
             self._dirty.append(conn)
             self._schedule()
 
-    def _mark(self, buf: RoomBuffer) -> None:
+    def _mark(self, buf: ChannelBuffer) -> None:
         if not buf.dirty:
             buf.dirty = True
-            self._dirty_rooms.append(buf)
+            self._dirty_channels.append(buf)
             self._schedule()
 
     def _schedule(self) -> None:
@@ -307,8 +412,8 @@ class Writer:
         clock = self.clock
         started = clock()
         costliest = 0.0
-        rooms, self._dirty_rooms = self._dirty_rooms, []
-        for buf in rooms:
+        channels, self._dirty_channels = self._dirty_channels, []
+        for buf in channels:
             room_started = clock()
             if buf.data:
                 common = b"".join(buf.data)  # nobody but the special ones is a sender
@@ -328,10 +433,10 @@ class Writer:
                 data = self._share(conn)
                 conn.special, conn.starts, conn.own = False, None, None
                 self._write(conn, data)
-        for buf in rooms:
+        for buf in channels:
             buf.clear()
-            if not buf.peers and self.rooms.get(buf.channel) is buf:
-                del self.rooms[buf.channel]
+            if not buf.peers and self.channels.get(buf.channel) is buf:
+                self._forget(buf)
         for conn in self._special:  # made special by a write just now (a drop): the
             conn.starts = None  # buffers it counted in are empty again
         self._seq = 0
@@ -355,7 +460,7 @@ class Writer:
         self._pacer = None
         self.pace()
 
-    def _pace(self, conn: Sink, paced: Paced) -> None:
+    def _pace(self, conn: Receiver, paced: Paced) -> None:
         outlet = conn.outlet
         unsent = outlet.send(b"") if not conn.gone else -1
         if unsent < 0:
@@ -378,7 +483,7 @@ class Writer:
             self.written += len(data)
             self.lines_out += 1
 
-    def _write(self, conn: Sink, data: bytes) -> None:
+    def _write(self, conn: Receiver, data: bytes) -> None:
         out = conn.out
         if out:  # earlier bytes for it alone (before it entered this channel) go first
             data = b"".join(out) + data if data else b"".join(out)
@@ -407,11 +512,19 @@ class Writer:
         if conn.closing:
             outlet.close()
 
-    def _cut_off(self, conn: Sink) -> None:
+    def _cut_off(self, conn: Receiver) -> None:
         self.log.warning(f"{conn} disconnected: send queue over "
                          f"{self.max_send_queue} bytes (the client is not reading)")
         self.cut_off += 1
         conn.drop("send queue full")
+
+
+def _buffer_of(conn: Receiver, room: str) -> ChannelBuffer | None:
+    """The buffer of the room's channel the connection reads, if any."""
+    for buf in conn.bufs:
+        if buf.channel[0] == room:
+            return buf
+    return None
 
 
 def _first(placed: tuple[int, bytes]) -> int:

@@ -13,7 +13,8 @@ refusal, are chatd.limits.AdmissionPolicy's; this module only carries them out.
 
 A byte's way, in order: `_serve_tcp` (read) -> `Server.received` -> `Link.receive_data`
 -> `Server.perform` (Deliver) -> `Hub.handle` -> bus (`LocalBus.publish` or the Redis
-log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` ->
+log) -> `Hub.apply` -> `Server.apply_effects` -> `Server.perform` -> `Writer` (updates
+encoded in the reader's mode, once per mode for a room) ->
 `StreamOutlet.send`.
 
 The web gateway (chatd.web) is another shell of the same kind: it feeds WebSocket
@@ -44,7 +45,7 @@ from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
 from chatd.net import Endpoint, Gateway, end_reason, peer_address, tls_context
-from chatd.outbox import Outlet, RoomBuffer, Writer
+from chatd.outbox import ChannelBuffer, Outlet, Writer
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
@@ -154,7 +155,7 @@ class StreamOutlet:
 
 class Connection:
     """One client connection as the shell sees it: its link, its outlet, and the
-    writer's bookkeeping (chatd.outbox.Sink). The hub knows it as a peer (cid, text)."""
+    writer's bookkeeping (chatd.outbox.Receiver). The hub knows it as a peer (cid, text)."""
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
@@ -176,8 +177,8 @@ class Connection:
         self.closing = False  # close once the outbox is written
         self.gone = False  # the connection has ended
         self.drop_reason: str | None = None
-        self.bufs: list[RoomBuffer] = []  # chatd.outbox: its channels' turn buffers
-        self.starts: dict[RoomBuffer, int] | None = None
+        self.bufs: list[ChannelBuffer] = []  # chatd.outbox: its channels' turn buffers
+        self.starts: dict[ChannelBuffer, int] | None = None
         self.own: list[tuple[int, bytes]] | None = None
         self.special = False
         self.held_sid: str | None = None  # its session, when held for resume after it
@@ -615,15 +616,21 @@ class Server:
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
             elif isinstance(op, ef.Broadcast):
-                writer.broadcast(op.channel, op.data, op.skip)
+                writer.broadcast_update(op.room, op.update, op.skip)
+            elif isinstance(op, ef.Multicast):
+                writer.multicast_update(op.room, op.update, op.peers)
             elif isinstance(op, ef.Publish):
                 self.bus.publish(op.commands)
+            elif isinstance(op, ef.Reply):
+                size = writer.send_update(op.peer, op.update)
+                if op.charge:  # charged where its bytes are made: by the mode's size (8.3)
+                    op.peer.link.charge(size, time.monotonic())
             elif isinstance(op, ef.Send):
                 writer.send(op.peer, op.data)
             elif isinstance(op, ef.Enter):
-                writer.enter(op.channel, op.peer)
+                writer.enter_room(op.room, op.peer, op.prefixed)
             elif isinstance(op, ef.Exit):
-                writer.exit(op.channel, op.peer)
+                writer.exit_room(op.room, op.peer)
             elif isinstance(op, ef.Close):
                 op.peer.close()
             elif isinstance(op, ef.Settled):
@@ -633,7 +640,10 @@ class Server:
             elif isinstance(op, ef.Charge):
                 op.peer.link.charge(op.reply_bytes, time.monotonic())
             elif isinstance(op, ef.SendPaced):
-                writer.send_paced(op.peer, op.lines)
+                writer.send_paced_updates(op.peer, op.lines)
+            elif isinstance(op, ef.Page):
+                if charged := writer.send_page(op.peer, op):
+                    op.peer.link.charge(charged, time.monotonic())
             elif isinstance(op, ef.Leave):
                 self.left(op.peer, op.reason, op.resumable)
             elif isinstance(op, ef.Abort):

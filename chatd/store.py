@@ -37,6 +37,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from chatd import accounts_store
+from chatd.accounts import Account
+from chatd.accounts.markers import DEFAULT_PER_ACCOUNT
+from chatd.accounts.tokens import DEFAULT_PER_ACCOUNT as TOKENS_PER_ACCOUNT
+from chatd.accounts_store import (
+    AccountItem,
+    DropAccount,
+    DropToken,
+    PendingMarkers,
+    RenameAccount,
+    SaveAccount,
+    SaveToken,
+)
 from chatd.hub import Entry, entry_cost
 from chatd.moderation import BanRecord, TopicRecord
 from chatd.protocol import name_key
@@ -54,7 +67,8 @@ MAINTAIN_EVERY = 60.0  # seconds between checks for idle rooms when no line come
 BUSY_TIMEOUT = 0.5  # seconds SQLite waits for another process's lock before failing
 CLOSE_TIMEOUT = 5.0  # seconds a clean shutdown waits for the backlog to be written
 
-Item: TypeAlias = tuple[str, Entry] | int  # a line of a room, or an id reservation
+# A line of a room, an id reservation, or a change of the accounts tables (18.10).
+Item: TypeAlias = tuple[str, Entry] | int | AccountItem
 
 # Lines are a rowid table with an index rather than WITHOUT ROWID: rows of up to 64 KiB
 # belong in a table b-tree (an index b-tree copies whole rows into its interior pages).
@@ -184,7 +198,10 @@ class SqliteHistory:
     def __init__(self, path: str | Path, keep: int, *, interval: float = 0.1,
                  backlog: int = 10_000, backlog_bytes: int = 16 * 1024 * 1024,
                  max_bytes: int = 48 * 1024 * 1024, idle: float = 30 * 86400.0,
-                 log: ServerLog | None = None, close_timeout: float = CLOSE_TIMEOUT) -> None:
+                 log: ServerLog | None = None, close_timeout: float = CLOSE_TIMEOUT,
+                 markers_per_account: int = DEFAULT_PER_ACCOUNT,
+                 max_markers: int = 100_000, tokens_per_account: int = TOKENS_PER_ACCOUNT,
+                 max_tokens: int = 100_000) -> None:
         self.path = str(path)
         self.keep = keep  # lines kept per room
         self.interval = interval  # the longest a line waits in the writer before a commit
@@ -206,6 +223,11 @@ class SqliteHistory:
         self._db.executescript(_SCHEMA)
         self._migrate_layout()
         self._migrate_room_keys()
+        accounts_store.migrate(self._db)
+        self.markers_per_account = markers_per_account  # the bounds of chatd.accounts.markers
+        self.max_markers = max_markers
+        self.tokens_per_account = tokens_per_account  # the bounds of chatd.accounts.tokens
+        self.max_tokens = max_tokens
         self.stored = int(self._db.execute(  # bytes of lines in the database (writer's)
             "SELECT COALESCE(SUM(bytes), 0) FROM rooms").fetchone()[0])
         self._maintained = 0.0  # when idle rooms were last looked for
@@ -222,6 +244,7 @@ class SqliteHistory:
         self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._abandon = threading.Event()
         self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+        self._markers = PendingMarkers(self._queue.put)
         self._flusher = threading.Thread(target=self._write_loop, name="history-writer",
                                         daemon=True)
         self.reserve(self.first_id)
@@ -396,6 +419,49 @@ class SqliteHistory:
             self._db.execute("INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?)",
                              (room, topic.text, topic.by, topic.since))
 
+    # ------------------------------------------------------------------ accounts (18.10)
+
+    # Read on the loop thread at start, like bans; written by the writer thread, in
+    # order with the chat lines (chatd.accounts_store).
+
+    def load_accounts(self) -> list[Account]:
+        """Every account, least recently used first (Accounts.load)."""
+        return accounts_store.load_accounts(self._db)
+
+    def load_markers(self) -> list[tuple[str, str, str]]:
+        """Every read marker (account key, room key, id), least recently moved first."""
+        return accounts_store.load_markers(self._db)
+
+    def load_tokens(self) -> list[tuple[str, str, float]]:
+        """Every login token's (digest, account key, last use), least recently used first."""
+        return accounts_store.load_tokens(self._db)
+
+    def save_token(self, digest: str, account: str, used: float) -> None:
+        """A login token issued or used (its digest only)."""
+        self._queue.put(SaveToken(digest, account, used))
+
+    def drop_token(self, digest: str) -> None:
+        """A login token revoked."""
+        self._queue.put(DropToken(digest))
+
+    def save_account(self, account: Account) -> None:
+        """A new account or a change of one (password, operator flag, last use)."""
+        self._queue.put(SaveAccount.of(account))
+
+    def drop_account(self, key: str) -> None:
+        """An account dropped or expired, with its markers and login tokens."""
+        self._markers.forget(key)
+        self._queue.put(DropAccount(key))
+
+    def rename_account(self, old: str, account: Account) -> None:
+        """An operator renamed the account `old`: its markers and tokens follow."""
+        self._markers.rename(old, account.key)
+        self._queue.put(RenameAccount(old, SaveAccount.of(account)))
+
+    def save_marker(self, account: str, room: str, id_: str) -> None:
+        """A marker moved; written at the next commit (the newest id only)."""
+        self._markers.set(account, room, id_)
+
     # ------------------------------------------------------------------ writer thread
 
     def _write_loop(self) -> None:
@@ -473,8 +539,14 @@ class SqliteHistory:
     def _commit(self, db: sqlite3.Connection, batch: list[Item]) -> None:
         lines = [b for b in batch if isinstance(b, tuple)]
         marks = [b for b in batch if isinstance(b, int)]
+        changes = [b for b in batch if not isinstance(b, tuple | int)]
+        markers = self._markers.take() if changes else {}
         now = time.time()
         with _write_transaction(db):  # the write lock before doing any work
+            accounts_store.write(db, changes, markers, per_account=self.markers_per_account,
+                                 max_markers=self.max_markers,
+                                 tokens_per_account=self.tokens_per_account,
+                                 max_tokens=self.max_tokens)
             rows = [(room, e.key[0], e.key[1], line_size(room, e), e.id, e.time, e.name,
                      e.message) for room, e in lines]
             db.executemany("INSERT OR REPLACE INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -495,6 +567,7 @@ class SqliteHistory:
                 stored += size
             stored = self._enforce(db, stored, now)
         self.stored = stored
+        self._markers.written(markers)
 
     # ------------------------------------------------------------------ the bound
 

@@ -25,7 +25,7 @@ from chatd.commands import (
     SayCmd,
     SwitchCmd,
 )
-from chatd.effects import Close, Effects, Enter, Released, Settled
+from chatd.effects import Close, Effects, Released, Settled
 from chatd.hub.base import Entry, Stamp, id_key
 from chatd.hub.state import Room, Session, Status
 from chatd.moderation import ban_error
@@ -73,22 +73,14 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
         for holder in (sender, target) if target is not sender else (sender,):
             hub.keep_private(holder, entry)
         if target.peer is not None:
-            line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
-            fx.send(target.peer, hub.encode_for(target.peer, line))
+            fx.reply(target.peer, p.Chat(sender.name, cmd.message, line_id, st.time,
+                                        to=target.name))
         fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
         fx.about = ("private", cmd.origin, sender.name, None)
     else:
         assert room is not None
-        if room.json_peers:  # the hot path: one encoding, no update object
-            fx.broadcast(room.json_channel, p.chat_json(
-                sender.name, cmd.message, room.name, line_id, st.time), sender.peer)
-        if room.text_peers:
-            fx.broadcast(room.text_channel, p.encode_text(p.Chat(
-                sender.name, cmd.message, line_id, st.time, room=room.name)), sender.peer)
-        if room.prefixed_peers:
-            fx.broadcast(room.prefixed_channel, p.encode_text(p.Chat(
-                sender.name, cmd.message, line_id, st.time, room=room.name),
-                p.room_prefix(room.name)), sender.peer)
+        fx.broadcast(room.key, p.Chat(sender.name, cmd.message, line_id, st.time, room.name),
+                     sender.peer)
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
         hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
         fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
@@ -115,7 +107,7 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
     session: Session[Any] = Session(cmd.sid, name, cmd.text, cmd.token_hash, cmd.origin,
                                     address=cmd.address)
     state.add(session)
-    state.enter(session, room, key)  # no connection yet: no channel moves
+    state.enter(session, room, key)  # its peer, bound below, reads the room from then
     mod.joined(session.sid, (cmd.name, name), cmd.address)
     token = hub.tokens.pop(session.sid, "")  # only the joining node holds it
     peer = _attach(hub, fx, session, cmd.origin)
@@ -145,8 +137,7 @@ def _attach(hub: Hub[Any], fx: Effects[Any], session: Session[Any], origin: Orig
     if peer is None:  # the connection closed before its join was applied
         fx.publish(DetachCmd(session.sid, "connection lost while joining"))
         return None
-    for channel in hub.state.bind(session, peer):
-        fx.ops.append(Enter(channel, peer))
+    hub.bind(fx, session, peer)
     fx.ops.append(Settled(peer, True))
     return peer
 
@@ -293,7 +284,7 @@ def enter(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any
     """The session joins the room and talks there: it gets the room's people, topic and
     last lines, then the room (the joiner too) sees it join."""
     joined_id, key = st.next_id()
-    hub.move(fx, session, hub.state.enter(session, room, key))
+    hub.enter_room(fx, session, room, key)
     peer = session.peer
     if peer is not None:
         hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))
@@ -343,7 +334,7 @@ def switch(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: SwitchCm
         hub.answer(fx, cmd.origin, p.Error(
             ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room} (/join it first)"))
         return
-    hub.move(fx, session, hub.state.switch(session, key))
+    hub.switch_room(fx, session, key)
     hub.answer(fx, cmd.origin, p.Switched(hub.state.rooms[key].name))
 
 

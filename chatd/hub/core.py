@@ -12,10 +12,20 @@ from chatd import protocol as p
 from chatd.commands import (
     Origin,
 )
-from chatd.effects import Charge, Effects, Enter, Exit, SendPaced
-from chatd.hub.base import Entry, HubConfig, P
+from chatd.effects import (
+    Broadcast,
+    Charge,
+    Effects,
+    Enter,
+    Exit,
+    Multicast,
+    Page,
+    Reply,
+    SendPaced,
+)
+from chatd.hub.base import Entry, HubConfig, Key, P
 from chatd.hub.history import Archive, History, HistorySink, Inboxes
-from chatd.hub.state import Move, Room, Session, State
+from chatd.hub.state import Room, Session, State
 from chatd.moderation import Credentials, Moderation, ModerationSink
 from chatd.protocol import ErrorCode, ProtocolError
 
@@ -102,28 +112,60 @@ class Core(Generic[P]):
         topic = self.mod.topics.get(room.key)
         return topic.text if topic is not None else ""
 
+    def bind(self, fx: Effects[P], session: Session[P], peer: P) -> None:
+        """Attach the session to its local peer, which reads the session's rooms."""
+        self.state.bind(session, peer)
+        for room in session.rooms:
+            fx.ops.append(Enter(room, peer, peer.text and room != session.room))
+
     def unbind(self, fx: Effects[P], session: Session[P]) -> P | None:
         """Stop delivering to the session's local peer (its connection is going away)."""
-        peer, exited = self.state.unbind(session)
+        peer = self.state.unbind(session)
         if peer is not None:
-            for channel in exited:
-                fx.ops.append(Exit(channel, peer))
+            for room in session.rooms:
+                fx.ops.append(Exit(room, peer))
         return peer
+
+    def _refocus(self, fx: Effects[P], session: Session[P], old: str) -> None:
+        """A text-mode peer reads its current room plain, the others prefixed (17.10):
+        after the current room changed from `old`, the two swap channels."""
+        peer = session.peer
+        if peer is None or not peer.text or old == session.room:
+            return
+        if old in session.rooms:
+            fx.ops.append(Exit(old, peer))
+            fx.ops.append(Enter(old, peer, True))
+        if session.room:
+            fx.ops.append(Exit(session.room, peer))
+            fx.ops.append(Enter(session.room, peer))
+
+    def enter_room(self, fx: Effects[P], session: Session[P], room: Room[P], since: Key
+                   ) -> None:
+        """Begin a membership, which becomes the current room: the session's local peer,
+        if any, reads the room."""
+        old = session.room
+        self.state.enter(session, room, since)
+        if session.peer is not None:
+            fx.ops.append(Enter(room.key, session.peer))
+            if session.peer.text and old in session.rooms and old != room.key:
+                fx.ops.append(Exit(old, session.peer))
+                fx.ops.append(Enter(old, session.peer, True))
+
+    def switch_room(self, fx: Effects[P], session: Session[P], key: str) -> None:
+        """One of its rooms becomes the session's current room (17.4)."""
+        old = session.room
+        self.state.switch(session, key)
+        self._refocus(fx, session, old)
 
     def exit_room(self, fx: Effects[P], session: Session[P], room: Room[P]) -> None:
         """End a membership; a room nobody is in is forgotten, its history kept aside."""
-        moves, gone = self.state.exit(session, room)
-        self.move(fx, session, moves)
-        if gone:
+        if session.peer is not None:
+            fx.ops.append(Exit(room.key, session.peer))
+        old = session.room
+        if self.state.exit(session, room):
             self.history.forget(room.key)
-
-    @staticmethod
-    def move(fx: Effects[P], session: Session[P], moves: list[Move]) -> None:
-        """The writer follows the channels the session's connection reads."""
-        peer = session.peer
-        if peer is not None:
-            for channel, entered in moves:
-                fx.ops.append(Enter(channel, peer) if entered else Exit(channel, peer))
+        if old == room.key:
+            self._refocus(fx, session, old)
 
     def room_of(self, session: Session[P], name: str | None) -> Room[P]:
         """One of the session's rooms: `name`, or its current room (PROTOCOL.txt 17)."""
@@ -139,24 +181,18 @@ class Core(Generic[P]):
         rooms = self.state.rooms
         return tuple(rooms[key].name for key in session.rooms)
 
-    # ------------------------------------------------------------------ delivery
+    # ------------------------------------------------------------------ delivery (updates)
 
     def broadcast(self, fx: Effects[P], room: Room[P], update: p.Update, skip: P | None = None
                   ) -> None:
-        if room.json_peers:
-            fx.broadcast(room.json_channel, p.encode_json(update), skip)
-        if room.text_peers:
-            fx.broadcast(room.text_channel, p.encode_text(update), skip)
-        if room.prefixed_peers:
-            fx.broadcast(room.prefixed_channel,
-                         p.encode_text(update, p.room_prefix(room.name)), skip)
+        fx.ops.append(Broadcast(room.key, update, skip))
 
-    def to_company(self, fx: Effects[P], session: Session[P], update_in: Callable[[Room[P]],
-                   p.Update]) -> None:
+    def to_company(self, fx: Effects[P], session: Session[P],
+                   update_in: Callable[[Room[P]], p.Update]) -> None:
         """An update about the session for everyone sharing a room with it, once each
         (PROTOCOL.txt 17.7), in the room of theirs that comes first in its joining
-        order: the members of its first room by that room's channels, then those of
-        each further room not told yet, each part encoded once per mode."""
+        order: the members of its first room by a broadcast there, then those of each
+        further room not told yet, each part encoded once per mode (a Multicast)."""
         rooms = [self.state.rooms[key] for key in session.rooms]
         if not rooms:
             if session.peer is not None:
@@ -165,35 +201,21 @@ class Core(Generic[P]):
         told: set[str] = set(rooms[0].members)
         self.broadcast(fx, rooms[0], update_in(rooms[0]))
         for room in rooms[1:]:
-            update, data = update_in(room), {}
+            peers = []
             for sid, member in room.members.items():
-                if sid in told:
-                    continue
-                told.add(sid)
-                peer = member.peer
-                if peer is None:
-                    continue
-                mode = 0 if not peer.text else 1 if member.room == room.key else 2
-                if mode not in data:
-                    data[mode] = (p.encode_json(update) if not peer.text
-                                  else p.encode_text(update, "" if member.room == room.key
-                                                     else p.room_prefix(room.name)))
-                fx.send(peer, data[mode])
-
-    @staticmethod
-    def encode_for(peer: P, update: p.Update) -> bytes:
-        return p.encode_text(update) if peer.text else p.encode_json(update)
+                if sid not in told:
+                    told.add(sid)
+                    if member.peer is not None:
+                        peers.append(member.peer)
+            if peers:
+                fx.ops.append(Multicast(room.key, update_in(room), peers))
 
     def reply(self, fx: Effects[P], peer: P, update: p.Update) -> None:
-        data = self.encode_for(peer, update)
-        if data:
-            fx.send(peer, data)
+        fx.ops.append(Reply(peer, update))
 
     def costly_reply(self, fx: Effects[P], peer: P, update: p.Update) -> None:
         """A reply whose size grows with the server: flood control charges it (8.3)."""
-        data = self.encode_for(peer, update)
-        fx.send(peer, data)
-        fx.ops.append(Charge(peer, len(data)))
+        fx.ops.append(Reply(peer, update, charge=True))
 
     def answer(self, fx: Effects[P], origin: Origin, update: p.Update) -> None:
         """Reply to the connection a command came from, if it is still here."""
@@ -203,57 +225,36 @@ class Core(Generic[P]):
         if session is not None and session.peer is not None:
             self.reply(fx, session.peer, update)
 
-    def page(self, peer: P, room: Room[P], entries: list[Entry], newest: bool = False
-             ) -> list[bytes]:
-        """The lines of `entries` that fit one page as `peer` reads them (PROTOCOL.txt
-        3.8), at least one: the oldest, or the `newest`. Counted encoded, in the
-        reader's mode: a line's size differs by mode (a "\\n" is two bytes of JSON, a
-        line of text), and what is sent must fit the send queue (8.2)."""
-        parts: list[bytes] = []
-        total = 0
-        for entry in reversed(entries) if newest else entries:
-            data = self.encode_for(peer, p.Chat(entry.name, entry.message, entry.id,
-                                                entry.time, room=room.name, history=True))
-            total += len(data)
-            if parts and total > self.config.page_bytes:
-                break
-            parts.append(data)
-        if newest:
-            parts.reverse()
-        return parts
-
-    def send_history(
-        self, fx: Effects[P], peer: P, room: Room[P], parts: list[bytes], more: bool
-    ) -> None:
-        """A page, in one reply, charged to flood control by its size as sent (8.3)."""
-        fx.send(peer, b"".join([*parts, self.encode_for(
-            peer, p.HistoryEnd(room.name, len(parts), more))]))
-        if parts:  # its lines, as sent: an empty page costs nothing
-            fx.ops.append(Charge(peer, sum(map(len, parts))))
+    def send_page(self, fx: Effects[P], peer: P, room: Room[P], entries: list[Entry], *,
+                  newest: bool, more: bool) -> None:
+        """History lines as a page (PROTOCOL.txt 3.8): the writer sends as many as fit
+        `page_bytes` in the reader's mode, and charges them (8.3)."""
+        lines = [p.Chat(e.name, e.message, e.id, e.time, room=room.name, history=True)
+                 for e in entries]
+        fx.ops.append(Page(peer, room.name, lines, newest, more, self.config.page_bytes))
 
     def send_recent(self, fx: Effects[P], peer: P, room: Room[P]) -> None:
         """A joiner's last lines of the room, one page (3.8)."""
-        lines = self.history.retained(room.key)
         n = self.config.history_on_join
         if n > 0:
-            parts = self.page(peer, room, lines[-n:], newest=True)
-            self.send_history(fx, peer, room, parts, len(lines) > len(parts))
+            lines = self.history.retained(room.key)
+            self.send_page(fx, peer, room, lines[-n:], newest=True, more=len(lines) > n)
 
     def send_paced(self, fx: Effects[P], peer: P, session: Session[P],
                    entries: list[tuple[Entry, str | None]]) -> None:
         """A resume's missed lines (10.2), each with its room (None: a private line),
         encoded one at a time as they are written: up to 1,000 lines of 64 KiB in each
         room would be far more than the send queue holds (8.2)."""
-        fx.ops.append(SendPaced(peer, self._replay(peer, session.sid, entries)))
+        fx.ops.append(SendPaced(peer, _replay(session.sid, entries)))
         # a replay costs (PROTOCOL.txt 8.3): by the size of its lines' text
         fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e, _ in entries)))
 
-    def _replay(self, peer: P, sid: str, entries: list[tuple[Entry, str | None]]
-                ) -> Iterator[bytes]:
-        for entry, room in entries:
-            if entry.sid == sid:
-                if entry.ref is not None:  # the ack it may have missed
-                    yield self.encode_for(peer, p.Ack(entry.ref, entry.id, entry.time))
-                continue
-            yield self.encode_for(peer, p.Chat(entry.name, entry.message, entry.id, entry.time,
-                                               room=None if entry.to else room, to=entry.to))
+
+def _replay(sid: str, entries: list[tuple[Entry, str | None]]) -> Iterator[p.Update]:
+    for entry, room in entries:
+        if entry.sid == sid:
+            if entry.ref is not None:  # the ack it may have missed
+                yield p.Ack(entry.ref, entry.id, entry.time)
+            continue
+        yield p.Chat(entry.name, entry.message, entry.id, entry.time,
+                     room=None if entry.to else room, to=entry.to)

@@ -124,12 +124,7 @@ def ping(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Ping | p.Pong, add
 
 def help_(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Help, address: str) -> None:
     session = hub.state.local.get(peer.cid)
-    listed = dict(p.TEXT_COMMANDS)
-    if session is not None and session.oper:  # PROTOCOL.txt 15: for operators
-        listed.update(p.OPER_COMMANDS)
-    width = max(len(usage) for usage in listed) + 1  # one column of what
-    hub.reply(fx, peer, p.Info(tuple(
-        f"{usage:<{width}} {what}" for usage, what in listed.items())))
+    hub.reply(fx, peer, p.help_info(session is not None and session.oper))
 
 
 def disconnect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Disconnect, address: str
@@ -138,9 +133,8 @@ def disconnect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Disconnect, 
     if session is not None:
         hub.unbind(fx, session)
         fx.publish(LeaveCmd(session.sid))
-        if peer.text:  # a person at nc: a last word, for nc waits for their input
-            hub.reply(fx, peer, p.Info((f"bye, {session.name}: you left the chat "
-                                        "(Ctrl-C closes nc)",)))
+        if peer.text:  # a person at nc
+            hub.reply(fx, peer, p.farewell(session.name))
     fx.ops.append(Close(peer))
 
 
@@ -270,16 +264,13 @@ def history(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
     lines = hub.history.retained(room.key)
     if ask.after is not None:
         start = bisect.bisect_right(lines, id_key(ask.after), key=lambda e: e.key)
-        page = lines[start : start + ask.limit]
-        more = start + ask.limit < len(lines)
-        parts = hub.page(peer, room, page)
+        hub.send_page(fx, peer, room, lines[start : start + ask.limit], newest=False,
+                      more=start + ask.limit < len(lines))
     else:
         end = (bisect.bisect_left(lines, id_key(ask.before), key=lambda e: e.key)
                if ask.before is not None else len(lines))
-        page = lines[max(0, end - ask.limit) : end]
-        more = end - ask.limit > 0
-        parts = hub.page(peer, room, page, newest=True)
-    hub.send_history(fx, peer, room, parts, more or len(parts) < len(page))
+        hub.send_page(fx, peer, room, lines[max(0, end - ask.limit) : end], newest=True,
+                      more=end - ask.limit > 0)
 
 
 EVENTS: dict[type[p.Event], EventHandler] = {

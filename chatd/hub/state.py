@@ -7,11 +7,6 @@ A membership is a (session, room) pair kept on both sides: `Session.rooms` (room
 the key of the first line meant for it there, in joining order) and `Room.members`. A
 session is in any number of rooms (none too: PROTOCOL.txt 17.1); one of them, its
 current room `Session.room`, is where its lines without a room go.
-
-A local connection reads one channel of each of its rooms (chatd.effects): JSON, or, in
-text mode, the plain channel of its current room and the "[room] "-prefixed channel of
-the others (17.10). The methods that change memberships or the current room return the
-channel moves for the writer (`Move`).
 """
 
 from __future__ import annotations
@@ -19,16 +14,12 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Generic, TypeAlias
+from typing import Generic
 
 from chatd import protocol as p
 from chatd.commands import Origin
-from chatd.effects import Channel
 from chatd.hub.base import Entry, Key, P
 from chatd.protocol import ErrorCode, ProtocolError
-
-Move: TypeAlias = tuple[Channel, bool]  # a channel its connection now reads (True) or not
-JSON, TEXT, PREFIXED = 0, 1, 2  # a channel's mode (chatd.effects.Channel)
 
 
 class Status(enum.Enum):
@@ -67,12 +58,6 @@ class Room(Generic[P]):
     key: str
     name: str
     members: dict[str, Session[P]] = field(default_factory=dict)  # sid -> session, join order
-    json_peers: set[P] = field(default_factory=set)  # attached local peers by channel
-    text_peers: set[P] = field(default_factory=set)  # text, the room is their current one
-    prefixed_peers: set[P] = field(default_factory=set)  # text, it is one of their others
-    json_channel: Channel = ("", JSON)  # the writer's names for those audiences
-    text_channel: Channel = ("", TEXT)
-    prefixed_channel: Channel = ("", PREFIXED)
 
     def users(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.members.values())
@@ -80,30 +65,13 @@ class Room(Generic[P]):
     def opers(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.members.values() if s.oper)
 
-    def seat(self, peer: P, current: bool) -> tuple[set[P], Channel]:
-        """The peers a connection is among here, and their channel."""
-        if not peer.text:
-            return self.json_peers, self.json_channel
-        if current:
-            return self.text_peers, self.text_channel
-        return self.prefixed_peers, self.prefixed_channel
-
-    def unseat(self, peer: P) -> Channel | None:
-        """Take the connection out of the room's audiences; the channel it read."""
-        for peers, channel in ((self.json_peers, self.json_channel),
-                               (self.text_peers, self.text_channel),
-                               (self.prefixed_peers, self.prefixed_channel)):
-            if peer in peers:
-                peers.discard(peer)
-                return channel
-        return None
-
 
 class State(Generic[P]):
     """Sessions by id (`sessions`), by name key (`names`), held ones (`held`), rooms by
     key (`rooms`: a room exists while it has members), local sessions by connection id
     (`local`), and local connections whose connect is not applied yet (`joining`).
-    Read them freely; change them through the methods."""
+    Read them freely; change them through the methods. Which local connection reads
+    which room is the writer's (chatd.outbox), told by the hub's Enter and Exit."""
 
     __slots__ = ("held", "joining", "local", "names", "rooms", "sessions")
 
@@ -156,31 +124,19 @@ class State(Generic[P]):
         """Its connect was applied (or refused): the peer, if it is still here."""
         return self.joining.pop(cid, None)
 
-    def bind(self, session: Session[P], peer: P) -> list[Channel]:
-        """Attach the session to its local connection; the channels it now reads."""
+    def bind(self, session: Session[P], peer: P) -> None:
+        """Attach the session to its local connection (it reads the session's rooms)."""
         session.peer = peer
         self.local[peer.cid] = session
-        entered = []
-        for key in session.rooms:
-            peers, channel = self.rooms[key].seat(peer, key == session.room)
-            peers.add(peer)
-            entered.append(channel)
-        return entered
 
-    def unbind(self, session: Session[P]) -> tuple[P | None, list[Channel]]:
+    def unbind(self, session: Session[P]) -> P | None:
         """Stop delivering to the session's local connection (it is going away); the
-        connection, and the channels it no longer reads."""
+        connection, if it had one here."""
         peer = session.peer
-        if peer is None:
-            return None, []
-        exited = []
-        for key in session.rooms:
-            channel = self.rooms[key].unseat(peer)
-            if channel is not None:
-                exited.append(channel)
-        self.local.pop(peer.cid, None)
-        session.peer = None
-        return peer, exited
+        if peer is not None:
+            self.local.pop(peer.cid, None)
+            session.peer = None
+        return peer
 
     # ------------------------------------------------------------------ sessions
 
@@ -215,9 +171,7 @@ class State(Generic[P]):
         if self.names.get(p.name_key(session.name)) is session:
             del self.names[p.name_key(session.name)]
         rooms = [self.rooms[key] for key in session.rooms]
-        return held, [(room, self.exit(session, room)[1]) for room in rooms]
-
-    # ------------------------------------------------------------------ memberships
+        return held, [(room, self.exit(session, room)) for room in rooms]
 
     # ------------------------------------------------------------------ rooms
 
@@ -226,61 +180,35 @@ class State(Generic[P]):
         k = p.name_key(name)
         room = self.rooms.get(k)
         if room is None:
-            room = self.rooms[k] = Room(k, name, json_channel=(k, JSON), text_channel=(k, TEXT),
-                                        prefixed_channel=(k, PREFIXED))
+            room = self.rooms[k] = Room(k, name)
         return room
 
-    def enter(self, session: Session[P], room: Room[P], since: Key) -> list[Move]:
+    def enter(self, session: Session[P], room: Room[P], since: Key) -> None:
         """A membership begins, and the room becomes the session's current room."""
         session.rooms[room.key] = since
+        session.room = room.key
         room.members[session.sid] = session
-        return self.switch(session, room.key)
 
     def readmit(self, session: Session[P], room: Room[P], since: Key) -> None:
-        """A membership restored from a snapshot, as it was (no connection is here yet)."""
+        """A membership restored from a snapshot, as it was (the current room is set
+        apart)."""
         session.rooms[room.key] = since
         room.members[session.sid] = session
 
-    def switch(self, session: Session[P], key: str) -> list[Move]:
-        """Make one of its rooms (or none: "") the session's current room."""
-        old, session.room = session.room, key
-        moves: list[Move] = []
-        if old != key:
-            for each in (old, key):
-                if each in session.rooms:
-                    self._reseat(session, self.rooms[each], moves)
-        elif key in session.rooms:  # a room just entered: seat it
-            self._reseat(session, self.rooms[key], moves)
-        return moves
+    def switch(self, session: Session[P], key: str) -> None:
+        """Make one of its rooms the session's current room."""
+        assert key in session.rooms
+        session.room = key
 
-    def _reseat(self, session: Session[P], room: Room[P], moves: list[Move]) -> None:
-        peer = session.peer
-        if peer is None:
-            return
-        peers, channel = room.seat(peer, room.key == session.room)
-        if peer in peers:
-            return
-        was = room.unseat(peer)
-        if was is not None:
-            moves.append((was, False))
-        peers.add(peer)
-        moves.append((channel, True))
-
-    def exit(self, session: Session[P], room: Room[P]) -> tuple[list[Move], bool]:
-        """A membership ends: the channel moves of its local connection, if any (if it
-        was the current room, the most recently joined of the others becomes current),
-        and whether the room is gone (held sessions are members: nobody is left)."""
+    def exit(self, session: Session[P], room: Room[P]) -> bool:
+        """A membership ends (if the room was the current one, the most recently joined
+        of the others becomes current, or none); whether the room is gone with it (held
+        sessions are members: nobody is left)."""
         del session.rooms[room.key]
         del room.members[session.sid]
-        moves: list[Move] = []
-        peer = session.peer
-        if peer is not None:
-            channel = room.unseat(peer)
-            if channel is not None:
-                moves.append((channel, False))
         if session.room == room.key:
-            moves += self.switch(session, next(reversed(session.rooms), ""))
+            session.room = next(reversed(session.rooms), "")
         gone = not room.members and self.rooms.get(room.key) is room
         if gone:
             del self.rooms[room.key]
-        return moves, gone
+        return gone

@@ -123,6 +123,8 @@ from chatd.protocol.textmode import (
     OPER_COMMANDS,
     TEXT_COMMANDS,
     encode_text,
+    farewell,
+    help_info,
     parse_text_line,
     room_prefix,
     text_lines,
@@ -160,7 +162,7 @@ from chatd.protocol.updates import (
     error_of,
     json_line,
 )
-from chatd.protocol.values import is_value, value
+from chatd.protocol.values import value
 from chatd.protocol.wire import decode_update, encode_json, to_wire
 
 __all__ = [
@@ -258,9 +260,10 @@ __all__ = [
     "encode_json",
     "encode_text",
     "error_of",
+    "farewell",
     "format_time",
+    "help_info",
     "help_table",
-    "is_value",
     "json_line",
     "looks_like_json",
     "name_key",

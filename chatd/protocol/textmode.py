@@ -48,6 +48,23 @@ TEXT_COMMANDS: Final = help_table(oper=False)
 OPER_COMMANDS: Final = help_table(oper=True)
 
 
+def help_info(oper: bool) -> Info:
+    """The answer to /help, in nc's layout: a column of usages padded to one width, then
+    what each does (JSON clients get the same lines). Operators' commands are listed
+    for operators only (PROTOCOL.txt 15)."""
+    listed = dict(TEXT_COMMANDS)
+    if oper:
+        listed.update(OPER_COMMANDS)
+    width = max(len(usage) for usage in listed) + 1
+    return Info(tuple(f"{usage:<{width}} {what}" for usage, what in listed.items()))
+
+
+def farewell(name: str) -> Info:
+    """The last word to a person at nc who typed /quit: nc waits for their input, and
+    they may not know how to end it."""
+    return Info((f"bye, {name}: you left the chat (Ctrl-C closes nc)",))
+
+
 def parse_text_line(line: bytes) -> Event | None:
     """One line of text mode (after the name line) -> an event; None for a blank line.
     A "/word" is one of the commands declared in spec.py; one that does not parse gets

@@ -15,16 +15,9 @@ from typing import TypeVar, dataclass_transform
 
 _T = TypeVar("_T")
 
-_VALUE_TYPES: set[type] = set()
-
 
 @dataclass_transform(frozen_default=True)
 def value(cls: type[_T]) -> type[_T]:
     """`@dataclass(frozen=True, slots=True)` as mypy sees it, without its run-time cost."""
     made: type[_T] = dataclass(slots=True, unsafe_hash=True)(cls)
-    _VALUE_TYPES.add(made)
     return made
-
-
-def is_value(kind: type) -> bool:
-    return kind in _VALUE_TYPES

@@ -1,5 +1,7 @@
 """A hub on a LocalBus with per-peer inboxes, filled as chatd.server would fill them: the
-world the unit tests of the hub and of moderation drive (no sockets, the clock is `now`)."""
+world the unit tests of the hub and of moderation drive (no sockets, the clock is `now`).
+An inbox holds the updates a peer was sent (`updates`); `take` and `take_text` show them
+encoded as the writer would, for tests that read the wire form."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class World:
         self.now = T0
         self.hub: Hub[FakePeer] = Hub(HubConfig(**config), node="n1")
         self.bus: LocalBus[FakePeer] = LocalBus(self.hub, self._applied, clock=lambda: self.now)
-        self.inbox: dict[int, list[bytes]] = defaultdict(list)
+        self.inbox: dict[int, list[p.Update | bytes]] = defaultdict(list)
         self.closed: list[FakePeer] = []
         self.notes: list[str] = []
         self.applied: list[Effects[FakePeer]] = []  # effects of applied commands, in order
@@ -75,9 +77,7 @@ class World:
         try:
             event = p.parse_text_line(raw) if peer.text else p.parse_json_line(raw)
         except ProtocolError as exc:
-            error = p.Error(exc.code, exc.message, exc.ref)  # as chatd.link words it
-            self.inbox[peer.cid].append(p.encode_text(error) if peer.text
-                                        else p.encode_json(error))
+            self.inbox[peer.cid].append(p.Error(exc.code, exc.message, exc.ref))  # as the link
             return
         if event is not None:
             self.send(peer, event)
@@ -98,13 +98,21 @@ class World:
         """A heartbeat at `self.now`: the hub ends the sessions whose grace is over."""
         self.bus.publish([BeatCmd(self.hub.node)])
 
+    def updates(self, peer: FakePeer) -> list[p.Update]:
+        """The updates sent to `peer` since the last take."""
+        got = self.inbox.pop(peer.cid, [])
+        assert all(not isinstance(u, bytes) for u in got), got
+        return [u for u in got if not isinstance(u, bytes)]
+
     def take(self, peer: FakePeer) -> list[dict[str, Any]]:
         """JSON lines delivered to `peer` since the last take."""
-        lines = self.inbox.pop(peer.cid, [])
-        return [json.loads(line) for data in lines for line in data.splitlines()]
+        data = [u if isinstance(u, bytes) else p.encode_json(u)
+                for u in self.inbox.pop(peer.cid, [])]
+        return [json.loads(line) for chunk in data for line in chunk.splitlines()]
 
     def take_text(self, peer: FakePeer) -> list[str]:
-        data = b"".join(self.inbox.pop(peer.cid, []))
+        data = b"".join(u if isinstance(u, bytes) else p.encode_text(u)
+                        for u in self.inbox.pop(peer.cid, []))
         return data.decode().splitlines()
 
     def types(self, peer: FakePeer) -> list[str]:

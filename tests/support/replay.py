@@ -2,7 +2,9 @@
 
 The hub's `Effects` are ordered operations (chatd.effects); who a `Broadcast` reaches
 depends on the `Enter`/`Exit` operations before it. Unit tests of the hub replay them
-here to see, per peer, what it would be sent, in order.
+here to see, per peer, which updates it would be sent, in order (a history page as the
+writer cuts it for the peer's mode: chatd.outbox.page_parts; a room a text-mode peer
+reads prefixed, PROTOCOL.txt 17.10, as the bytes it would be sent).
 """
 
 from __future__ import annotations
@@ -10,28 +12,33 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+from chatd import protocol as p
 from chatd.commands import Command
 from chatd.effects import (
     Broadcast,
-    Channel,
     Close,
     Effects,
     Enter,
     Exit,
+    Multicast,
+    Page,
     Publish,
+    Reply,
     Send,
     SendPaced,
 )
+from chatd.outbox import PREFIXED, encode_in, page_parts
 
 P = TypeVar("P", bound=Hashable)
-Delivery = tuple[tuple[P, ...], bytes, "P | None"]  # (targets, data, skip)
+Delivery = tuple[tuple[P, ...], "p.Update | bytes", "P | None"]  # (targets, what, skip)
 
 
 class Replay(Generic[P]):
-    """Channel membership from Enter/Exit; deliveries from Send/Broadcast, in order."""
+    """Room membership from Enter/Exit; deliveries from Reply/Broadcast/..., in order."""
 
     def __init__(self) -> None:
-        self.channels: dict[Channel, dict[P, None]] = {}  # members in order of entry
+        # members in order of entry, each with whether it reads the room prefixed
+        self.rooms: dict[str, dict[P, bool]] = {}
         self.closed: list[P] = []
 
     def run(self, fx: Effects[P]) -> tuple[list[Delivery[P]], list[Command]]:
@@ -41,15 +48,29 @@ class Replay(Generic[P]):
         commands: list[Command] = []
         for op in fx.ops:
             if isinstance(op, Enter):
-                self.channels.setdefault(op.channel, {})[op.peer] = None
+                self.rooms.setdefault(op.room, {})[op.peer] = op.prefixed
             elif isinstance(op, Exit):
-                self.channels.get(op.channel, {}).pop(op.peer, None)
+                self.rooms.get(op.room, {}).pop(op.peer, None)
             elif isinstance(op, Broadcast):
-                out.append((tuple(self.channels.get(op.channel, {})), op.data, op.skip))
+                members = self.rooms.get(op.room, {})
+                out.append((tuple(peer for peer, pre in members.items() if not pre),
+                            op.update, op.skip))
+                if prefixed := tuple(peer for peer, pre in members.items() if pre):
+                    out.append((prefixed, encode_in(op.update, PREFIXED), op.skip))
+            elif isinstance(op, Multicast):
+                members = self.rooms.get(op.room, {})
+                for peer in op.peers:
+                    out.append(((peer,), encode_in(op.update, PREFIXED)
+                                if members.get(peer) else op.update, None))
+            elif isinstance(op, Reply):
+                out.append(((op.peer,), op.update, None))
             elif isinstance(op, Send):
                 out.append(((op.peer,), op.data, None))
             elif isinstance(op, SendPaced):
-                out.append(((op.peer,), b"".join(op.lines), None))
+                out += [((op.peer,), update, None) for update in op.lines]
+            elif isinstance(op, Page):
+                updates, _ = page_parts(op, getattr(op.peer, "text", False))
+                out += [((op.peer,), update, None) for update in updates]
             elif isinstance(op, Close):
                 self.closed.append(op.peer)
             elif isinstance(op, Publish):

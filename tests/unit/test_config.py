@@ -27,11 +27,25 @@ def test_every_option_of_the_parser_is_a_key_of_the_file(tmp_path: Path) -> None
     printed = effective(parser, args, {})
     keys = {line.split()[1] if line.startswith("#") else line.split(" = ")[0]
             for line in printed.splitlines()}
-    options = {flag[2:] for action in parser._actions for flag in action.option_strings
-               if flag.startswith("--")}
+    options = {next(flag[2:] for flag in action.option_strings if flag.startswith("--"))
+               for action in parser._actions
+               if any(flag.startswith("--") for flag in action.option_strings)}
     assert keys == options - {"help", "version", "config", "print-config"}
     again = layered(parser, [], {}, read_file(parser, _file(tmp_path, printed)))
     assert vars(again) == vars(args)
+
+
+def test_db_is_the_new_name_of_history_db_and_both_work(tmp_path: Path) -> None:
+    """PROTOCOL.txt 18.11: --db names the database; --history-db, on the command line
+    and in a file, keeps working; --print-config prints the new name."""
+    parser = cli.build_parser()
+    for argv in (["--db", "a.db"], ["--history-db", "a.db"]):
+        assert layered(parser, argv, {}, {}).history_db == "a.db"
+    for key in ("db", "history-db"):
+        settings = read_file(parser, _file(tmp_path, f'{key} = "b.db"\n'))
+        assert layered(parser, [], {}, settings).history_db == "b.db"
+    printed = effective(parser, layered(parser, ["--history-db", "c.db"], {}, {}), {})
+    assert 'db = "c.db"' in printed.splitlines() and "history-db =" not in printed
 
 
 def test_an_option_added_to_the_parser_is_in_the_file_without_more_code(

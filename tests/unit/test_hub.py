@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
-from chatd.effects import Charge, Publish
+from chatd.effects import Page, Publish
 from chatd.hub import DetachCmd, LeaveCmd, Status, id_key
+from chatd.outbox import encode, page_parts
 from chatd.protocol import ErrorCode
 from tests.support.hub_world import T0, FakePeer, World, chats, only
 
@@ -167,28 +168,28 @@ def test_message_fans_out_to_the_room_except_the_sender() -> None:
     w.bus.publish(fx.commands)
     applied = w.applied[-1]
     assert len(w.delivered[-1]) == 1
-    targets, data, skip = w.delivered[-1][0]
+    targets, update, skip = w.delivered[-1][0]
     assert set(targets) == {a, b, c}
     assert skip is a
-    msg = json.loads(data)
-    assert {k: msg[k] for k in ("type", "name", "message", "room")} == {
-        "type": "message", "name": "alice", "message": "hi all", "room": "lobby"}
+    assert isinstance(update, p.Chat)
+    assert (update.name, update.message, update.room) == ("alice", "hi all", "lobby")
     assert applied.note == "<alice@lobby> hi all"
 
 
-def test_message_with_text_peers_is_encoded_once_per_mode() -> None:
-    """PROTOCOL.txt 6.3: JSON and text users share a room; each mode gets its encoding."""
+def test_a_room_line_is_one_update_for_both_modes() -> None:
+    """PROTOCOL.txt 6.3: JSON and text users share a room; the hub broadcasts one update
+    (the writer encodes it once per mode: tests/unit/test_outbox.py)."""
     w = World()
     a, b = w.join("alice"), w.join("bob")
     t = w.join("tina", text=True)
+    for peer in (a, b, t):
+        w.take(peer)
     fx = w.hub.handle(a, p.Message("hey"))
     w.bus.publish(fx.commands)
-    deliveries = w.delivered[-1]
-    assert len(deliveries) == 2
-    by_data = {data: (set(targets), skip) for targets, data, skip in deliveries}
-    json_line = next(d for d in by_data if d.startswith(b"{"))
-    assert by_data[json_line] == ({a, b}, a)
-    assert by_data[b"<alice> hey\n"] == ({t}, a)
+    [(targets, update, skip)] = w.delivered[-1]
+    assert set(targets) == {a, b, t} and skip is a
+    assert w.updates(b) == [update] and w.updates(t) == [update]
+    assert update == p.Chat("alice", "hey", "4", p.format_time(T0), room="lobby")
 
 
 def test_sender_name_is_the_connections_name() -> None:
@@ -518,11 +519,13 @@ def test_history_pages_fit_their_bytes_as_each_mode_reads_them() -> None:
         w.say(bob, f"{i}" + "\na" * 1_500)  # 3,001 characters: 4.5 KB of JSON, 6 KB of text
     for text in (False, True):
         peer = w.join(f"reader{int(text)}", text=text)
-        raw = b"".join(w.inbox.pop(peer.cid))
+        raw = b"".join(encode(u, text) for u in w.updates(peer))
         fx = w.send(peer, p.History(limit=4))
-        page = b"".join(w.inbox.pop(peer.cid))
-        charged = [op.reply_bytes for op in fx.ops if isinstance(op, Charge)]
-        assert charged == [len(page) - len(page.splitlines(keepends=True)[-1])]
+        page = b"".join(encode(u, text) for u in w.updates(peer))
+        [asked] = [op for op in fx.ops if isinstance(op, Page)]
+        _, parts = page_parts(asked, text)  # as the writer cuts and charges it
+        assert b"".join(parts) == page
+        assert sum(map(len, parts[:-1])) == len(page) - len(page.splitlines(keepends=True)[-1])
         for data in (raw, page):
             shown = (data.count(b"\n<bob> ") + data.count(b"] <bob> ") if text
                      else data.count(b'"history":true'))
@@ -992,9 +995,11 @@ RAW_LINES = st.one_of(
 
 
 def _check_deliveries(w: World) -> None:
-    for lines in w.inbox.values():
-        for data in lines:
-            data.decode("utf-8")  # every byte string sent is UTF-8 text
+    for updates in w.inbox.values():
+        for update in updates:
+            for data in ((update,) if isinstance(update, bytes)
+                         else (p.encode_json(update), p.encode_text(update))):
+                data.decode("utf-8")  # every byte string sent is UTF-8 text
     w.inbox.clear()
 
 

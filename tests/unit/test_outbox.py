@@ -7,12 +7,15 @@ here records each write (chatd.outbox.Outlet is all the writer knows of a socket
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatd.outbox import RoomBuffer, Writer
+from chatd import protocol as p
+from chatd.effects import Page
+from chatd.outbox import ChannelBuffer, Writer
 from chatd.serverlog import ServerLog
 
 LOBBY = ("lobby", False)
@@ -41,14 +44,15 @@ class Outlet:
 
 
 class Conn:
-    """What the writer needs of a connection (chatd.outbox.Sink)."""
+    """What the writer needs of a connection (chatd.outbox.Receiver)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, text: bool = False) -> None:
         self.name = name
+        self.text = text
         self.out: list[bytes] = []
         self.queued = False
-        self.bufs: list[RoomBuffer] = []
-        self.starts: dict[RoomBuffer, int] | None = None
+        self.bufs: list[ChannelBuffer] = []
+        self.starts: dict[ChannelBuffer, int] | None = None
         self.own: list[tuple[int, bytes]] | None = None
         self.special = False
         self.closing = False
@@ -79,10 +83,54 @@ def test_a_turns_broadcasts_are_one_shared_write_per_member() -> None:
         w.enter(LOBBY, conn)
     for i in range(3):
         w.broadcast(LOBBY, b"line%d\n" % i, None)
-    assert len(w.rooms[LOBBY].data) == 3  # stored once, not once per member
+    assert len(w.channels[LOBBY].data) == 3  # stored once, not once per member
     w.flush()
     assert a.outlet.writes == b.outlet.writes == c.outlet.writes == [b"line0\nline1\nline2\n"]
     assert a.outlet.writes[0] is b.outlet.writes[0]  # the very same bytes object
+
+
+def test_a_room_update_is_encoded_once_per_mode_that_reads_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """PROTOCOL.txt 6.3: JSON and text members of a room each get their mode's bytes,
+    made once for all the members of that mode."""
+    encoded: list[str] = []
+    def counted(name: str) -> Callable[[p.Update], bytes]:
+        real: Callable[[p.Update], bytes] = getattr(p, name)
+
+        def encode(update: p.Update) -> bytes:
+            encoded.append(name)
+            return real(update)
+        return encode
+
+    for name in ("encode_json", "encode_text"):
+        monkeypatch.setattr(p, name, counted(name))
+    w = writer()
+    a, b, t, u = Conn("a"), Conn("b"), Conn("t", text=True), Conn("u", text=True)
+    for conn in (a, b, t, u):
+        w.enter_room("lobby", conn)
+    line = p.Chat("alice", "hey", "4", "2025-11-25T20:00:00Z", room="lobby")
+    w.broadcast_update("lobby", line, a)
+    w.broadcast_update("dev", line, None)  # nobody reads it here: nothing is encoded
+    w.flush()
+    assert sorted(encoded) == ["encode_json", "encode_text"]
+    assert a.got() == b"" and b.got() == p.encode_json(line)
+    assert t.got() == u.got() == b"<alice> hey\n"
+
+
+def test_a_page_is_cut_to_its_bytes_in_the_readers_mode_and_its_lines_charged() -> None:
+    """PROTOCOL.txt 3.8, 8.3: as many lines as fit, newest kept, then history_end; the
+    lines' bytes are what flood control charges."""
+    lines = [p.Chat("bob", f"{i}" + "x" * 90, str(i), "t", room="lobby", history=True)
+             for i in range(5)]
+    for text in (False, True):
+        w = writer()
+        reader = Conn("r", text)
+        size = len(p.encode_text(lines[0]) if text else p.encode_json(lines[0]))
+        charged = w.send_page(reader, Page(reader, "lobby", lines, True, False, 2 * size))
+        w.flush()
+        got = reader.got().splitlines(keepends=True)
+        assert len(got) == 3 and charged == 2 * size
+        assert b"4xx" in got[1] and b"3xx" in got[0]  # the newest two
 
 
 def test_the_sender_skips_its_own_line_and_replies_stay_in_order() -> None:
@@ -129,11 +177,11 @@ def test_a_channel_nobody_reads_is_forgotten() -> None:
     w.enter(LOBBY, a)
     w.broadcast(LOBBY, b"x\n", None)
     w.exit(LOBBY, a)
-    assert LOBBY in w.rooms  # its turn is not written yet
+    assert LOBBY in w.channels  # its turn is not written yet
     w.flush()
-    assert w.rooms == {} and a.got() == b"x\n"
+    assert w.channels == {} and a.got() == b"x\n"
     w.broadcast(LOBBY, b"to nobody\n", None)
-    assert w.rooms == {}
+    assert w.channels == {}
 
 
 def test_the_send_queue_bound_cuts_off_a_client_that_does_not_read() -> None:
@@ -209,6 +257,66 @@ def test_each_member_gets_exactly_its_turns_lines_in_order(steps: list[tuple[str
     writer.flush()
     for conn in conns:
         assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
+
+
+@given(st.lists(st.tuples(st.sampled_from(["bcast", "send", "enter", "exit"]),
+                          st.integers(0, 3), st.integers(0, 2)), max_size=60))
+def test_a_member_of_several_channels_gets_their_lines_in_the_turns_order(
+        steps: list[tuple[str, int, int]]) -> None:
+    """PROTOCOL.txt 17, 10.2: a connection reads a channel of each of its rooms; what a
+    turn owes it is every broadcast made while it was in that channel (less its own)
+    and its replies, in the order they were made across channels: so the last id it
+    saw is a true mark for a resume."""
+    writer = Writer(1 << 20, ServerLog("warning", io.StringIO()))
+    conns = [Conn(f"c{i}") for i in range(4)]
+    channels = [("lobby", 0), ("dev", 0), ("ops", 2)]
+    expected: dict[str, list[bytes]] = {c.name: [] for c in conns}
+    inside: set[tuple[str, int]] = set()
+    for n, (what, who, chan) in enumerate(steps):
+        conn, data, channel = conns[who], f"{n}|".encode(), channels[chan]
+        if what == "enter" and (conn.name, chan) not in inside:
+            writer.enter(channel, conn)
+            inside.add((conn.name, chan))
+        elif what == "exit" and (conn.name, chan) in inside:
+            writer.exit(channel, conn)
+            inside.discard((conn.name, chan))
+        elif what == "send":
+            writer.send(conn, data)
+            expected[conn.name].append(data)
+        elif what == "bcast":
+            writer.broadcast(channel, data, conn)
+            for other in conns:
+                if (other.name, chan) in inside and other is not conn:
+                    expected[other.name].append(data)
+    writer.flush()
+    for conn in conns:
+        assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
+        assert len(conn.outlet.writes) <= 1  # still one write a turn
+
+
+def test_a_text_reader_gets_its_other_rooms_prefixed_and_switches_between_them() -> None:
+    """PROTOCOL.txt 17.10: each room's line is encoded once per channel: JSON, text and
+    text with "[room] " before each line."""
+    w = writer()
+    j, t = Conn("j"), Conn("t", text=True)
+    w.enter_room("lobby", j)
+    w.enter_room("lobby", t, prefixed=True)
+    w.enter_room("dev", t)
+    lobby = p.Chat("bob", "hi\nthere", "1", "t", room="lobby")
+    w.broadcast_update("lobby", lobby, None)
+    w.broadcast_update("dev", p.Joined("dan", "dev", "dan joined", "2", "t"), None)
+    w.exit_room("lobby", t)  # a switch to lobby: the two rooms swap channels
+    w.enter_room("lobby", t)
+    w.exit_room("dev", t)
+    w.enter_room("dev", t, prefixed=True)
+    w.broadcast_update("dev", p.Chat("dan", "yo", "3", "t", room="dev"), None)
+    w.multicast_update("dev", p.Renamed("d", "dan", "dev", "dan is now known as d", "4"),
+                       [t])
+    w.flush()
+    assert j.got() == p.encode_json(lobby)
+    assert t.got().decode().splitlines() == [
+        "[lobby] <bob> hi", "[lobby]   there", "* dan joined", "[dev] <dan> yo",
+        "[dev] * dan is now known as d"]
 
 
 # ------------------------------------------------------------------ paced lines (8.2, 10.2)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatd import protocol as p
-from chatd.effects import Charge
+from chatd.effects import Charge, Page, Reply
 from chatd.protocol import spec
 from tests.support.hub_world import World
 
@@ -85,7 +85,8 @@ def test_the_declared_cost_is_what_flood_control_charges() -> None:
         if line.event is p.History:  # an empty page costs nothing: one line for it
             w.say(alice, "a line for history to answer with")
         fx = w.send(alice, line.sample)
-        charged = any(isinstance(op, Charge) for op in fx.ops)
+        charged = any(isinstance(op, Charge) or (isinstance(op, Reply) and op.charge)
+                      or (isinstance(op, Page) and op.lines) for op in fx.ops)
         assert charged == (line.cost == "answer"), line.wire
         w.take(alice)
 

@@ -61,7 +61,8 @@ class Cluster:
         for targets, data, skip in deliveries:
             for peer in targets:
                 if peer is not skip:
-                    self.inbox.setdefault((node, peer.cid), []).append(json.loads(data))
+                    self.inbox.setdefault((node, peer.cid), []).append(json.loads(
+                        data if isinstance(data, bytes) else p.encode_json(data)))
         self.closed += [(node, peer.cid) for peer in fx.closed]
         self.log += [(cmd, self.now) for cmd in commands]
 
