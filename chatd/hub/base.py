@@ -39,8 +39,8 @@ def id_key(value: str) -> Key:
 
 class Stamp:
     """The id and time of the log entry being applied. An entry making several updates
-    (a room move, a node's users leaving, a cluster entry holding several commands)
-    gives them ids "42", "42.1", "42.2", ..."""
+    (a user leaving several rooms, a node's users leaving, a cluster entry holding
+    several commands) gives them ids "42", "42.1", "42.2", ..."""
 
     __slots__ = ("base", "key", "now", "time", "_used")
 

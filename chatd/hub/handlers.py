@@ -240,10 +240,10 @@ def rooms(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], eve
           ) -> None:
     """The biggest rooms, by name; the rest counted (PROTOCOL.txt 4.8). Choosing them
     is linear in the rooms, so a server with very many costs no sort per request."""
-    rooms_ = hub.state.rooms
-    every = rooms_.values()
+    known = hub.state.rooms
+    every = known.values()
     shown = heapq.nlargest(ROOMS_LISTED, every, key=lambda r: len(r.members))
-    current = rooms_[session.room].name if session.room in rooms_ else ""
+    current = known[session.room].name if session.room in known else ""
     hub.costly_reply(fx, peer, p.RoomList(tuple((room.name, len(room.members))
                                                 for room in sorted(shown, key=_by_name)),
                                           more=len(every) - len(shown),

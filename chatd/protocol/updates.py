@@ -181,7 +181,7 @@ class Info:
 @value
 class Topic:
     """A room's topic: changed by `name` (broadcast, with a notice), or as it is (a reply,
-    or after a move: `name` empty)."""
+    or after a join: `name` empty)."""
 
     room: str
     topic: str

@@ -262,6 +262,9 @@ async def test_resizing_leaves_no_stale_status_bar_and_dividers_fit(
         assert len(re.findall(status, text, re.M)) == 1, text
         assert len(re.findall(r"^dev> ", text, re.M)) == 1, text
     await alice.keys("C-u")
+    # Back to lobby and to dev again: moves, a join then a part (PROTOCOL.txt 17.2, 17.3)
+    await alice.enter("/part dev")
+    await alice.enter("/part lobby")
     await alice.enter("/join lobby")
     await alice.wait_for(r"(?m)^ alice in lobby · 1 here")  # the status bar, not the welcome
     await alice.enter("/join dev")

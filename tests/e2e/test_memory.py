@@ -31,9 +31,11 @@ async def test_rooms_made_and_left_do_not_keep_memory(start_chatd: StartChatd) -
     line = "w" * 2000
     batch = []
     for i in range(20_000):
+        # a move through rooms: join one, say a line there, part it (PROTOCOL.txt 17)
         batch.append(json.dumps({"type": "join", "room": f"room{i}"}) + "\n")
         batch.append(json.dumps({"type": "message", "message": line}) + "\n")
-        if len(batch) >= 200:
+        batch.append(json.dumps({"type": "part", "room": f"room{i}"}) + "\n")
+        if len(batch) >= 300:
             await walker.send("".join(batch).encode())
             batch.clear()
     await walker.send(b'{"type":"message","message":"bye","ref":"end"}\n')
