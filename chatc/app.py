@@ -197,7 +197,7 @@ class Terminal:
         elif self.shown.private:
             to = self.shown.name
         elif self.windows.multi:
-            room = self.shown.name
+            room = self.shown.name or None  # in no room: the server says so
         try:
             client.say(action.text, to, room)
         except TooLong as exc:
@@ -211,9 +211,9 @@ class Terminal:
         # Answered here when the answer is known: the server would only say "bad_name".
         if isinstance(event, p.Nick) and event.name == self.me:
             self._print([render.notice(f"you are {self.me} already", style="")])
-        elif isinstance(event, p.Join) and self.windows.room(event.room) is self.shown:
+        elif isinstance(event, p.Join) and self.windows.is_open(event.room) is self.shown:
             self._print([render.notice(f"you are in {self.shown.name} already", style="")])
-        elif isinstance(event, p.Join) and self.windows.room(event.room) is not None:
+        elif isinstance(event, p.Join) and self.windows.is_open(event.room) is not None:
             self.select(self.windows.room(event.room))  # its window is open: show it
         else:
             if isinstance(event, p.Nick):
@@ -253,9 +253,11 @@ class Terminal:
         elif not self.windows.multi:
             self._print([render.error("this server keeps you in one room at a time "
                                       "(/join ROOM moves you)")])
-        elif window is None:
-            self._print([render.error(f"you are not in {room}")])
+        elif window is None or window.roomless:
+            self._print([render.error(f"you are not in {room}" if room else
+                                      "you are in no room; /join ROOM joins one")])
         else:
+            self.windows.parting(window.name)
             client.command(p.Part(window.name))
 
     def select(self, window: Window[render.Line] | None) -> None:
@@ -322,7 +324,7 @@ class Terminal:
         topic = shown.topic if len(shown.topic) <= TOPIC_SHOWN \
             else shown.topic[:TOPIC_SHOWN] + "…"
         me = f"@{self.me}" if self.me in shown.opers else self.me
-        where = f"with {shown.name}" if shown.private else f"in {shown.name}"
+        where = f"with {shown.name}" if shown.private else f"in {shown.name or 'no room'}"
         # The list of windows once there are several: `[1:lobby] 2:dev(3) 3:*bob*(!1)`.
         listed = self.windows.status() if len(self.windows.windows) > 1 else ""
         parts = (f"{me} {where}", here, listed, topic and f"topic: {topic}",

@@ -33,6 +33,7 @@ LINE_OVERHEAD = 1024
 JOIN_REFUSED = frozenset({p.ErrorCode.BAD_ROOM, p.ErrorCode.ALREADY_IN_ROOM,
                           p.ErrorCode.TOO_MANY_ROOMS, p.ErrorCode.NOT_IN_ROOM})
 
+NO_ROOM = "(no room)"
 L = TypeVar("L")  # what a window keeps of a line (chatc.app: a rendered line)
 
 
@@ -59,7 +60,13 @@ class Window(Generic[L]):
     @property
     def label(self) -> str:
         """As the status bar and prompt name it."""
-        return f"*{self.name}*" if self.private else self.name
+        return f"*{self.name}*" if self.private else self.name or NO_ROOM
+
+    @property
+    def roomless(self) -> bool:
+        """The window left when the user parted every room: the next room joined
+        takes it over (its number and lines), as irssi's window 1."""
+        return not self.private and not self.name
 
     def keep(self, line: L, size: int, budget: int) -> None:
         self.lines.append((line, size))
@@ -94,6 +101,7 @@ class Windows(Generic[L]):
         self._joining: set[str] = set()  # keys of rooms a join was sent for
         self._quiet_who: set[str] = set()  # rooms whose who a resume sends unasked
         self._rejoining: set[str] = set()  # rooms joined again after a new session
+        self._parting: set[str] = set()  # keys of rooms a part was sent for
         self._clock = 0
 
     # ------------------------------------------------------------------ queries
@@ -135,6 +143,7 @@ class Windows(Generic[L]):
         self.rooms = listed
         self.server_room = welcome.room
         self._joining.clear()
+        self._parting.clear()
         wanted = {key(r) for r in listed}
         shown = self.current
         lost = [w for w in self.windows if not w.private and key(w.name) not in wanted]
@@ -165,6 +174,14 @@ class Windows(Generic[L]):
     def joining(self, room: str) -> None:
         """A join was sent: its answer opens the room's window and shows it."""
         self._joining.add(key(room))
+
+    def parting(self, room: str) -> None:
+        """A part was sent: the window closes when the server says the user left."""
+        self._parting.add(key(room))
+
+    def is_open(self, room: str) -> Window[L] | None:
+        """The window of a room the user is in and not leaving."""
+        return None if key(room) in self._parting else self.room(room)
 
     def place(self, update: p.Update) -> list[Window[L]]:
         """The windows an update shows in (none: nowhere), keeping each window's members,
@@ -238,7 +255,7 @@ class Windows(Generic[L]):
         take as current yet (a line typed goes there either way: it names its room)."""
         self.current = window
         window.unread = window.mentions = 0
-        if window.private or not self.multi or self.server_room is None \
+        if window.private or window.roomless or not self.multi or self.server_room is None \
                 or key(window.name) == key(self.server_room):
             return None
         self.server_room = window.name
@@ -273,13 +290,19 @@ class Windows(Generic[L]):
         nxt = self.room(self.server_room) if self.server_room else None
         if nxt is None and self.windows:
             nxt = self.windows[max(0, at - 1)]
+        if nxt is None:
+            nxt = Window("")  # every room left, no private window: an empty one
+            self.windows.append(nxt)
         self.current = nxt
-        if nxt is not None:
-            nxt.unread = nxt.mentions = 0
+        nxt.unread = nxt.mentions = 0
 
     # ------------------------------------------------------------------ inside
 
     def _open(self, window: Window[L]) -> Window[L]:
+        empty = next((w for w in self.windows if w.roomless), None)
+        if empty is not None and not window.private:
+            empty.name = window.name
+            return empty
         if self.current is None:
             self.current = window
         self._clock += 1
@@ -369,6 +392,7 @@ class Windows(Generic[L]):
         window.opers = {u for u in window.opers if key(u) != k}
         if k != key(self.me) or not self.multi:
             return [window]
+        self._parting.discard(key(update.room))
         # Left (or was removed from) this room: the server's current room is now the
         # most recently joined one left (PROTOCOL.txt 17).
         self.rooms = [r for r in self.rooms if key(r) != key(update.room)]

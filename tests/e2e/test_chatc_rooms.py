@@ -320,3 +320,20 @@ async def test_after_a_restart_chatc_is_back_in_its_rooms_not_in_a_room_it_left(
     assert status_bar(rows).startswith(" alice in lobby · 1 here · 127.0.0.1")
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
+
+
+async def test_parting_every_room_leaves_an_empty_window_and_private_lines_still_come(
+        chatd: Chatd, screens: Screens) -> None:
+    bob = await Client.joined(chatd.port, "bob")
+    alice = await screens.chatc("alice", chatd.port, "--name", "alice")
+    await status(alice, " alice in lobby · 2 here · 127.0.0.1")
+    await alice.enter("/part")
+    await status(alice, " alice in no room · 127.0.0.1")
+    await alice.enter("anyone?")
+    await alice.wait_shown(lambda r: "(not_in_room)" in r, "not in a room")
+    await speak(bob, "still there?", to="alice")
+    await status(alice, " alice in no room · [1:(no room)] 2:*bob*(!1) · ")
+    await alice.enter("/join lobby")  # takes window 1 over
+    await status(alice, " alice in lobby · 2 here · [1:lobby] 2:*bob*(!1) · ")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0

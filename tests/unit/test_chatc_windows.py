@@ -381,3 +381,32 @@ def test_whois_names_every_room_of_the_user() -> None:
     assert said(name="bob", room="dev", rooms=["dev", "lobby"]) == "bob is in dev, lobby"
     assert said(name="bob", room="lobby", oper=True) == "bob is in lobby (operator)"
     assert said(name="bob", room="") == "bob is in no room"
+
+
+def test_parting_every_room_leaves_an_empty_window_the_next_join_takes_over() -> None:
+    windows = started(["lobby", "dev"])
+    for room in ("dev", "lobby"):
+        feed(windows, line(type="disconnect", name="alice", room=room,
+                           message=f"alice left {room}", part=True, id=room, time="t"))
+    assert names(windows) == ["(no room)"] and windows.server_room is None
+    empty = windows.current
+    assert empty is not None and empty.roomless and empty.recent() == ["x"]
+    assert windows.select(empty) is None  # no switch to no room
+    join(windows, "ops", ["alice"])
+    assert names(windows) == ["ops"] and windows.current is empty
+    assert empty.recent() == ["x"] * 5 and windows.server_room == "ops"
+
+
+def test_a_room_being_left_is_not_open_for_a_join_typed_meanwhile() -> None:
+    """/part lobby then /join lobby, typed before the server answered: the join is
+    meant, not "you are there already"."""
+    windows = started(["lobby", "dev"])
+    lobby = windows.room("lobby")
+    assert windows.is_open("LOBBY") is lobby
+    windows.parting("lobby")
+    assert windows.is_open("lobby") is None and windows.room("lobby") is lobby
+    windows.joining("lobby")
+    feed(windows, line(type="disconnect", name="alice", room="lobby",
+                       message="alice left lobby", part=True, id="1", time="t"))
+    join(windows, "lobby", ["alice"])
+    assert names(windows) == ["dev", "lobby"] and windows.is_open("lobby") is windows.current
