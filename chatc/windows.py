@@ -146,7 +146,8 @@ class Windows(Generic[L]):
         self._parting.clear()
         wanted = {key(r) for r in listed}
         shown = self.current
-        lost = [w for w in self.windows if not w.private and key(w.name) not in wanted]
+        lost = [w for w in self.windows
+                if not w.private and not w.roomless and key(w.name) not in wanted]
         again = lost if self.multi and not welcome.resumed else []
         again.sort(key=lambda w: w is shown)
         self._rejoining = {key(w.name) for w in again}
@@ -167,7 +168,7 @@ class Windows(Generic[L]):
         shown.unread = shown.mentions = 0
         sends: list[p.Event] = [p.Join(w.name) for w in again]
         current = again[-1].name if again else welcome.room
-        if not shown.private and key(shown.name) != key(current):
+        if not shown.private and not shown.roomless and key(shown.name) != key(current):
             sends.append(p.Switch(shown.name))
         return sends
 

@@ -410,3 +410,12 @@ def test_a_room_being_left_is_not_open_for_a_join_typed_meanwhile() -> None:
                        message="alice left lobby", part=True, id="1", time="t"))
     join(windows, "lobby", ["alice"])
     assert names(windows) == ["dev", "lobby"] and windows.is_open("lobby") is windows.current
+
+
+def test_a_new_session_in_no_room_before_gets_its_room_in_the_empty_window() -> None:
+    windows = started(["lobby"])
+    feed(windows, line(type="disconnect", name="alice", room="lobby",
+                       message="alice left lobby", part=True, id="1", time="t"))
+    assert names(windows) == ["(no room)"]
+    assert windows.welcome(welcome("lobby", ["lobby"])) == []
+    assert names(windows) == ["lobby"]
