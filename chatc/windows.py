@@ -346,7 +346,10 @@ class Windows(Generic[L]):
                 self.rooms.append(update.room)
             window.users, window.opers = list(update.users), set(update.opers)
             return [window]
-        if k in self._joining:
+        # Listed in a room without a window: put there (an operator's roomkick out of
+        # one's only room puts one in lobby, PROTOCOL.txt 15.2), as by a join.
+        listed = any(key(u) == key(self.me) for u in update.users)
+        if k in self._joining or (window is None and listed):
             self._joining.discard(k)
             if not self.multi:
                 window = self._moved(update.room)

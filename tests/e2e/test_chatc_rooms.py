@@ -337,3 +337,26 @@ async def test_parting_every_room_leaves_an_empty_window_and_private_lines_still
     await status(alice, " alice in lobby · 2 here · [1:lobby] 2:*bob*(!1) · ")
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
+
+
+async def test_removed_from_the_only_room_chatc_shows_lobby_where_it_was_put(
+        start_chatd: StartChatd, screens: Screens) -> None:
+    """PROTOCOL.txt 15.2, 17.12: a roomkick out of one's only room puts one in lobby."""
+    server = await start_chatd("--rate", "0", env={"CHATD_OPERS": "olga:pw-of-olga"})
+    olga = await in_rooms(server.port, "olga", "dev")
+    await olga.send({"type": "oper", "name": "olga", "password": "pw-of-olga"})
+    await olga.recv_until(lambda m: m["type"] == "oper" and m["name"] == "olga")
+    alice = await screens.chatc("alice", server.port, "--name", "alice")
+    await status(alice, " alice in lobby · 2 here · 127.0.0.1")
+    await alice.enter("/join dev")
+    await status(alice, " alice in dev · 2 here · 1:lobby [2:dev] · ")
+    await alice.enter("/part lobby")
+    await status(alice, " alice in dev · 2 here · 127.0.0.1")  # dev only
+    await olga.send({"type": "kick", "name": "alice", "from": "room", "room": "dev"})
+    rows = await status(alice, " alice in lobby · 2 here · 127.0.0.1")
+    assert re.search(rf"{STAMP} \* alice was removed from dev by olga\n", rows)
+    await alice.enter("here now")
+    got = await olga.recv_until(said("here now"))
+    assert got[-1]["room"] == "lobby"
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0

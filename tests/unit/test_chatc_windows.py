@@ -419,3 +419,19 @@ def test_a_new_session_in_no_room_before_gets_its_room_in_the_empty_window() -> 
     assert names(windows) == ["(no room)"]
     assert windows.welcome(welcome("lobby", ["lobby"])) == []
     assert names(windows) == ["lobby"]
+
+
+def test_removed_from_the_only_room_the_server_puts_one_in_lobby() -> None:
+    windows = started(["dev"], room="dev")
+    feed(windows, line(type="notice", message="you were removed from dev by olga; "
+                                              "you are in lobby now"))
+    feed(windows, line(type="disconnect", name="alice", room="dev", part=True, id="1",
+                       time="t", message="alice was removed from dev by olga"))
+    where = feed(windows, line(type="who", room="lobby", users=["bob", "alice"]))
+    lobby = windows.room("lobby")
+    assert where == [lobby] and windows.current is lobby and names(windows) == ["lobby"]
+    assert lobby is not None and lobby.users == ["bob", "alice"]
+    assert windows.server_room == "lobby" and windows.rooms == ["lobby"]
+    # A look at a room one is not in opens nothing.
+    assert feed(windows, line(type="who", room="ops", users=["carol"])) == [lobby]
+    assert names(windows) == ["lobby"]
