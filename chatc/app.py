@@ -454,7 +454,8 @@ class Terminal:
             self.in_history = False
         self.colours.present(self.shown.users)
         chat = isinstance(update, p.Chat) and not update.history
-        self._show_in(where, render.render(update, self.me, colours=self.colours.colour),
+        shown = render.render(self.windows.marked(update), self.me, colours=self.colours.colour)
+        self._show_in(where, shown,
                       unread=chat, mention=self.windows.is_mention(update))
 
     def _welcomed(self, welcome: p.Welcome) -> None:

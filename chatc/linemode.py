@@ -202,5 +202,5 @@ async def _receive(client: Client, out: _Out) -> int:
             room = other_room(event, out.rooms.server_room) if out.rooms.multi else None
             out.rooms.place(event)
             client.follow(out.rooms.server_room)
-            out.lines(render.render(event, me), room)
+            out.lines(render.render(out.rooms.marked(event), me), room)
     return 0

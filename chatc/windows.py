@@ -15,6 +15,7 @@ window follows the user's moves, and nothing here asks for a `switch` or a `part
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -226,6 +227,12 @@ class Windows(Generic[L]):
         if line.to is not None:
             return self.open_private(line.to)
         return self._room_or_current(line.room or self.server_room)
+
+    def marked(self, update: p.Update) -> p.Update:
+        """A `rooms` answer with the user's rooms marked (the wire does not say)."""
+        if isinstance(update, p.RoomList) and self.multi:
+            return dataclasses.replace(update, yours=tuple(self.rooms))
+        return update
 
     def is_mention(self, update: p.Update) -> bool:
         """A line for the user: one naming them, or a private line to them."""

@@ -316,7 +316,7 @@ async def test_after_a_restart_chatc_is_back_in_its_rooms_not_in_a_room_it_left(
     await start_chatd("--rate", "0", "--port", str(first.port))
     await alice.wait_for(r"reconnected after")
     await alice.enter("/rooms")
-    rows = await alice.wait_shown(lambda r: "* rooms: lobby (1)" in r, "the rooms")
+    rows = await alice.wait_shown(lambda r: "* rooms: lobby (1, yours)" in r, "the rooms")
     assert status_bar(rows).startswith(" alice in lobby · 1 here · 127.0.0.1")
     await alice.enter("/quit")
     assert await alice.exit_status() == 0

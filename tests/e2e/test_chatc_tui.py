@@ -160,7 +160,7 @@ async def test_commands_rooms_history_private_lines_and_nick(
                      + line("bob", "second in dev") + r"\n", text)
     await alice.wait_for(r"alice in dev · 2 here · 1:lobby \[2:dev\]")  # a window of its own
     await alice.enter("/rooms")
-    await alice.wait_for(notice("rooms: dev (2), lobby (1)"))
+    await alice.wait_for(notice("rooms: dev (2, yours), lobby (1, yours)"))
     await alice.enter("/who")
     # The second: the join showed who is in dev once already.
     await alice.wait_for(notice("in dev: bob, alice"), count=2)

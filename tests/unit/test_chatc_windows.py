@@ -435,3 +435,11 @@ def test_removed_from_the_only_room_the_server_puts_one_in_lobby() -> None:
     # A look at a room one is not in opens nothing.
     assert feed(windows, line(type="who", room="ops", users=["carol"])) == [lobby]
     assert names(windows) == ["lobby"]
+
+
+def test_the_rooms_answer_marks_the_users_rooms() -> None:
+    windows = started(["lobby", "dev"])
+    answer = windows.marked(line(type="rooms", rooms=[{"room": "dev", "users": 3},
+                                                      {"room": "ops", "users": 1}]))
+    said = render.render(answer, "alice")[0].body.plain
+    assert said == "rooms: dev (3, yours), ops (1)"
