@@ -222,7 +222,10 @@ class Writer:
     def broadcast_update(self, room: str, update: p.Update, skip: Receiver | None) -> None:
         """An update for every local member of the room but `skip`: encoded once per
         mode that has members here."""
-        for buf in self.rooms.get(room, ()):
+        bufs = self.rooms.get(room)
+        if bufs is None:
+            return
+        for buf in bufs:
             if buf.peers:
                 self._store(buf, encode_in(update, buf.channel[1]), skip)
 

@@ -117,11 +117,13 @@ class ServerConfig:
 class StreamOutlet:
     """The writer's view of a TCP connection (chatd.outbox.Outlet): its StreamWriter."""
 
-    __slots__ = ("stream", "transport")
+    __slots__ = ("stream", "transport", "peer_done", "_close_later")
 
     def __init__(self, stream: asyncio.StreamWriter) -> None:
         self.stream = stream
         self.transport = stream.transport  # again after a TLS upgrade: see `bind`
+        self.peer_done = False  # the client sent its FIN: all its input is read
+        self._close_later: asyncio.TimerHandle | None = None
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
@@ -138,8 +140,9 @@ class StreamOutlet:
         # sending has unread input and is reset, and a reset can make the client's
         # kernel drop the last lines we sent (the shutdown notice) before it reads them.
         # The shell goes on reading (and dropping) until the close.
+        # Once the client has sent its FIN, nothing of it is left unread: close at once.
         stream = self.stream
-        if self.transport.is_closing() or not stream.can_write_eof():
+        if self.peer_done or self.transport.is_closing() or not stream.can_write_eof():
             stream.close()
             return
         try:
@@ -147,7 +150,15 @@ class StreamOutlet:
         except OSError:
             stream.close()
             return
-        asyncio.get_running_loop().call_later(CLOSE_GRACE, stream.close)
+        self._close_later = asyncio.get_running_loop().call_later(CLOSE_GRACE, stream.close)
+
+    def peer_finished(self) -> None:
+        """The client's FIN was read: a close waiting out CLOSE_GRACE happens now (a client
+        that hangs up on our FIN, as chatc and nc do, is not kept waiting)."""
+        self.peer_done = True
+        if self._close_later is not None:
+            self._close_later.cancel()
+            self.stream.close()
 
     def abort(self) -> None:
         self.transport.abort()
@@ -436,7 +447,8 @@ class Server:
         _shrink_drain_waiters(stream.transport.get_protocol())
         ip, address = peer_address(stream.get_extra_info("peername"))
         plain = self._tls is None
-        conn = self.accept(ip, address, StreamOutlet(stream), detect_tls=plain, say_why=plain)
+        outlet = StreamOutlet(stream)
+        conn = self.accept(ip, address, outlet, detect_tls=plain, say_why=plain)
         if conn is None:
             return
         reason: str | None = None
@@ -450,6 +462,7 @@ class Server:
                     self.received(conn, data)
             if not conn.closing:
                 self.eof(conn)
+            outlet.peer_finished()
             await stream.wait_closed()  # bounded: a closing connection lingers at most
         except OSError as exc:  # reset, broken pipe...: the client is gone
             reason = end_reason(exc)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from tests.support.harness import Chatd, RedisServer, StartChatd
+from tests.support.harness import Chatd, RedisServer, StartChatd, stop_servers
 
 __all__ = ["StartChatd"]  # its old import path
 
@@ -56,7 +56,8 @@ def chatd_health(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 async def start_chatd() -> AsyncIterator[StartChatd]:
-    """Start real chatd processes; all are stopped (SIGTERM, then SIGKILL) after the test."""
+    """Start real chatd processes; all are stopped (SIGTERM, then SIGKILL) after the test
+    (tests.support.harness.stop_servers)."""
     servers: list[Chatd] = []
 
     async def start(*args: str, **kwargs: Any) -> Chatd:
@@ -65,8 +66,7 @@ async def start_chatd() -> AsyncIterator[StartChatd]:
         return await server.start()
 
     yield start
-    for server in servers:
-        await server.stop()
+    await stop_servers(servers)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from chatd.commands import (
     SayCmd,
     SwitchCmd,
 )
-from chatd.effects import Close, Effects, Released, Settled
+from chatd.effects import Broadcast, Close, Effects, Released, Settled
 from chatd.hub.base import Entry, Stamp, id_key
 from chatd.hub.state import Room, Session, Status
 from chatd.moderation import ban_error
@@ -79,8 +79,8 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
         fx.about = ("private", cmd.origin, sender.name, None)
     else:
         assert room is not None
-        fx.broadcast(room.key, p.Chat(sender.name, cmd.message, line_id, st.time, room.name),
-                     sender.peer)
+        fx.ops.append(Broadcast(room.key, p.Chat(sender.name, cmd.message, line_id, st.time,
+                                                 room.name), sender.peer))
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
         hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
         fx.note = f"<{sender.name}@{room.name}> {cmd.message}"

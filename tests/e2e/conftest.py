@@ -1,6 +1,6 @@
 """Fixtures of the end-to-end tests that live in tests/support (the web page, nc)."""
 
 from tests.support.nc import open_nc
-from tests.support.web import browser, cutter_factory, start_web
+from tests.support.web import browser, cutter_factory, shared_chromium, start_web
 
-__all__ = ["browser", "cutter_factory", "open_nc", "start_web"]
+__all__ = ["browser", "cutter_factory", "open_nc", "shared_chromium", "start_web"]

@@ -108,7 +108,8 @@ async def test_commands_wait_in_line_behind_earlier_lines(chatd: Chatd) -> None:
     alice, _ = await joined(chatd.port, "alice")
     alice.say("one")
     alice.say("two")
-    alice.command(p.Join("dev"))
+    alice.command(p.Join("dev"))  # a move: join, then part (PROTOCOL.txt 17.2, 17.3)
+    alice.command(p.Part("lobby"))
     alice.say("three")
     await alice.drain()
     # A join adds the room and makes it current (PROTOCOL.txt 17): "three" is for dev.

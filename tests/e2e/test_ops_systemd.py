@@ -54,4 +54,4 @@ def test_chatd_takes_the_units_command_line(tmp_path: Path) -> None:
     done = subprocess.run([CHATD, *args, "--print-config"], check=False, capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    assert f'history-db = "{tmp_path}/history.db"' in done.stdout
+    assert f'db = "{tmp_path}/history.db"' in done.stdout.splitlines()

@@ -18,6 +18,7 @@ import socket
 import struct
 import sys
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -199,11 +200,16 @@ StartChatd = Callable[..., Awaitable[Chatd]]  # the start_chatd fixture: Chatd's
 class Client:
     """A JSON-mode client on asyncio streams; every read is bounded by a timeout."""
 
+    # The clients not yet closed, which hang up when chatd stops (`stop_servers`).
+    still_open: ClassVar[weakref.WeakSet[Client]] = weakref.WeakSet()
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.name = ""
         self.resume = ""
+        self.loop = asyncio.get_running_loop()
+        Client.still_open.add(self)
 
     @classmethod
     async def open(cls, port: int, host: str = "127.0.0.1") -> Client:
@@ -299,7 +305,18 @@ class Client:
         await asyncio.wait_for(drain(), timeout)
         return lines
 
+    async def hang_up_at_eof(self) -> None:
+        """Read (and drop) until the server closes, then close, as chatc and nc do when
+        chatd shuts down; a read that fails (a reset, another reader) gives up."""
+        try:
+            while await self.reader.read(65536):
+                pass
+        except Exception:
+            return
+        self.writer.close()
+
     async def close(self) -> None:
+        Client.still_open.discard(self)
         self.writer.close()
         with contextlib.suppress(OSError):
             await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
@@ -309,6 +326,24 @@ class Client:
         sock = self.writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.writer.transport.abort()
+
+
+async def stop_servers(servers: Sequence[Chatd]) -> None:
+    """Stop the servers a test started (SIGTERM: each tells its clients and closes) while
+    the test's clients still open hang up on their server's FIN, as real clients do: a
+    chatd otherwise waits out its close grace (chatd.server.CLOSE_GRACE) for each silent
+    one, a quarter of a second of nearly every test."""
+    loop = asyncio.get_running_loop()
+    clients = [c for c in Client.still_open if c.loop is loop and not c.writer.is_closing()]
+    Client.still_open.clear()
+    hangups = [asyncio.create_task(client.hang_up_at_eof()) for client in clients]
+    try:
+        for server in servers:
+            await server.stop()
+    finally:
+        for hangup in hangups:
+            hangup.cancel()
+        await asyncio.gather(*hangups, return_exceptions=True)
 
 
 def is_join(name: str) -> Callable[[dict[str, Any]], bool]:

@@ -1,5 +1,6 @@
 """The web side of the end-to-end tests: a chatd with --web, WebSocket clients, and
-the page in Debian's Chromium driven by Playwright (a fresh profile per test).
+the page in Debian's Chromium driven by Playwright (one Chromium per test module, a
+fresh context per user).
 
 Fixtures here (`start_web`, `browser`, `cutter_factory`) are registered by tests/conftest.py.
 """
@@ -29,7 +30,7 @@ from playwright.async_api import (
 )
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support.harness import TIMEOUT, Chatd
+from tests.support.harness import TIMEOUT, Chatd, stop_servers
 
 
 class WebChatd(Chatd):
@@ -64,8 +65,7 @@ async def start_web() -> AsyncIterator[StartWeb]:
         return await server.start()
 
     yield start
-    for server in servers:
-        await server.stop()
+    await stop_servers(servers)
 
 
 async def ws_open(server: WebChatd, origin: str | None = None) -> ClientConnection:
@@ -104,9 +104,11 @@ WAIT_MS = 10_000
 expect.set_options(timeout=WAIT_MS)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's chromium (never a browser Playwright would download), a fresh profile."""
+@pytest.fixture(scope="module")
+async def shared_chromium() -> AsyncIterator[Browser]:
+    """Debian's chromium (never a browser Playwright would download), started once per
+    test module on a worker (tests run in one event loop per module, pyproject.toml):
+    a launch costs more than most of the tests that use it."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("these tests need Debian's chromium: run `make system-deps` "
@@ -116,6 +118,17 @@ async def browser() -> AsyncIterator[Browser]:
                                             timeout=30_000)
         yield chromium
         await chromium.close()
+
+
+@pytest.fixture
+async def browser(shared_chromium: Browser) -> AsyncIterator[Browser]:
+    """The module's chromium; every context (a fresh profile: cookies, storage, cache) or
+    page a test opens is closed after it, so no page of one test lives on into the next
+    (its reconnecting script could find a later test's chatd on a reused port)."""
+    assert not shared_chromium.contexts, "a context of an earlier test is still open"
+    yield shared_chromium
+    for context in shared_chromium.contexts:
+        await context.close()
 
 
 class ChatPage:

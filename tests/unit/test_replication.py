@@ -18,10 +18,13 @@ from chatd.commands import (
     BeatCmd,
     Command,
     JoinCmd,
+    JoinRoomCmd,
     LeaveCmd,
     Origin,
+    PartCmd,
     ResumeCmd,
     SayCmd,
+    SwitchCmd,
     from_records,
     to_records,
 )
@@ -167,6 +170,33 @@ def test_a_join_whose_connection_vanished_is_let_go() -> None:
     assert a.tokens == {}  # the resume token it never got is not kept either
 
 
+def test_nodes_agree_on_every_session_s_rooms_and_current_room() -> None:
+    """PROTOCOL.txt 17.13: join, part and switch are commands of the log; a line sent
+    right after them goes where they say, on every node, and a node that starts from a
+    snapshot knows the same memberships."""
+    c = Cluster()
+    a, b = c.node("a"), c.node("b")
+    alice, bob = Peer(1), Peer(1)
+    c.handle("a", alice, p.Connect(name="alice"))
+    c.handle("b", bob, p.Connect(name="bob"))
+    c.take("a", a.handle(alice, p.Join("dev")))  # not applied yet when the line comes
+    c.take("a", a.handle(alice, p.Message("to dev")))
+    c.take("b", b.handle(bob, p.Join("dev")))
+    c.take("b", b.handle(bob, p.Switch("lobby")))
+    c.take("b", b.handle(bob, p.Message("to lobby")))
+    c.take("a", a.handle(alice, p.Part("lobby")))
+    c.run()
+    assert _state(a) == _state(b)
+    for hub in (a, b):
+        assert [(s.name, list(s.rooms), s.room) for s in hub.sessions.values()] == [
+            ("alice", ["dev"], "dev"), ("bob", ["lobby", "dev"], "lobby")]
+        assert [e.message for e in hub.history.lines["dev"]] == ["to dev"]
+        assert [e.message for e in hub.history.lines["lobby"]] == ["to lobby"]
+    later: Hub[Peer] = Hub(HubConfig(), node="later")
+    replication.restore_dict(later, json.loads(json.dumps(replication.snapshot(a))))
+    assert replication.snapshot(later) == replication.snapshot(b)
+
+
 def test_snapshot_restores_an_equal_state() -> None:
     c = Cluster()
     a = c.node("a")
@@ -183,9 +213,13 @@ def test_snapshot_restores_an_equal_state() -> None:
 
 
 cids = st.integers(0, 2**63 - 1)  # connection numbers on a node
+origins = st.builds(Origin, st.text(), cids)
 commands = st.one_of(
     st.builds(SayCmd, st.builds(Origin, st.text(), cids), st.text(), st.text(),
-              st.none() | st.text(), st.none() | st.text()),
+              st.none() | st.text(), st.none() | st.text(), st.none() | st.text()),
+    st.builds(JoinRoomCmd, origins, st.text(), st.text()),
+    st.builds(PartCmd, origins, st.text(), st.none() | st.text()),
+    st.builds(SwitchCmd, origins, st.text(), st.text()),
     st.builds(LeaveCmd, st.text(), st.none() | st.text()),
     st.builds(BeatCmd, st.text()),
     st.builds(ResumeCmd, st.builds(Origin, st.text(), cids), st.text(),
