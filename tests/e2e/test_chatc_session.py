@@ -112,11 +112,12 @@ async def test_commands_wait_in_line_behind_earlier_lines(chatd: Chatd) -> None:
     alice.command(p.Part("lobby"))
     alice.say("three")
     await alice.drain()
-    # A join adds the room and makes it current (PROTOCOL.txt 17): "three" is for dev.
+    # A join makes the joined room current (PROTOCOL.txt 17): "three" is for dev.
     dev = await carol.recv_until(lambda m: m["type"] == "message")
     assert dev[-1]["message"] == "three" and dev[-1]["room"] == "dev"
-    lobby = await bob.recv_until(lambda m: m.get("message") == "two")
+    lobby = await bob.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "alice")
     assert [m["message"] for m in lobby if m["type"] == "message"] == ["one", "two"]
+    assert lobby[-1].get("part") is True
     assert await bob.nothing_more()
     await alice.close()
 
