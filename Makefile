@@ -17,11 +17,8 @@ run: $(VENV)/.installed
 JOBS ?= auto
 XDIST = -n $(JOBS) --dist worksteal
 
-# Tests marked `alone` (they read the heap, and need the machine to themselves) run
-# after the others, one at a time.
 test: $(VENV)/.installed-test system-deps lint
-	$(BIN)/pytest $(XDIST) -m "not alone"
-	$(BIN)/pytest -m alone
+	$(BIN)/pytest $(XDIST)
 
 # Static checks: ruff, then mypy --strict over chatd, chatc, bench and tests.
 lint: $(VENV)/.installed-test
@@ -34,8 +31,7 @@ unit: $(VENV)/.installed-test
 
 # Real chatd processes, clients, nc, terminals and Chromium on loopback.
 e2e: $(VENV)/.installed-test system-deps
-	$(BIN)/pytest $(XDIST) -m "not alone" tests/e2e
-	$(BIN)/pytest -m alone tests/e2e
+	$(BIN)/pytest $(XDIST) tests/e2e
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench

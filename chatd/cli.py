@@ -170,6 +170,23 @@ def build_parser() -> argparse.ArgumentParser:
     sec.add_argument("--oper", action="append", default=[], metavar="NAME:PASSWORD",
                      help="an operator who may kick, ban, mute and set topics (repeatable); "
                           "better: set CHATD_OPERS=name:pw,name2:pw2, which stays out of ps")
+    acc = ap.add_argument_group("accounts (PROTOCOL.txt 18)")
+    acc.add_argument("--accounts", choices=["off", "optional", "required"],
+                     default=DEFAULTS.hub.accounts,
+                     help="optional: a name may be registered with a password, and is then "
+                          "its owner's alone; required: only logged-in accounts join; off: "
+                          "names are first come, first served")
+    acc.add_argument("--registration", choices=["open", "operators", "closed"],
+                     default=DEFAULTS.hub.registration,
+                     help="who registers accounts: anyone, only operators, or nobody")
+    acc.add_argument("--account-expiry", type=_seconds, default=DEFAULTS.hub.account_expiry,
+                     metavar="SECONDS",
+                     help="an account unused this long goes (0: never; default: 365 days)")
+    acc.add_argument("--max-accounts", type=_count, default=DEFAULTS.hub.max_accounts,
+                     metavar="N", help="accounts at most (0: no bound but memory's)")
+    acc.add_argument("--mentions", action="store_true",
+                     help="mark the copy of a room line that names its reader "
+                          '("mention": true, JSON clients); costs each line its words')
     chat = ap.add_argument_group("chat")
     chat.add_argument("--history", type=_count, default=DEFAULTS.hub.history_size, metavar="N",
                       help="chat lines kept per room")
@@ -299,6 +316,11 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             resume_grace=args.resume_grace,
             server_name=f"chatd {__version__}",
             opers=opers_from(args.oper, env),
+            accounts=args.accounts,
+            registration=args.registration,
+            account_expiry=args.account_expiry,
+            max_accounts=args.max_accounts,
+            mentions=args.mentions,
         ),
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import field, fields
 from typing import Any, Final, TypeAlias
 
 from chatd.protocol import value
@@ -35,6 +35,8 @@ class JoinCmd:
     token_hash: str
     notice: str | None = None  # why a requested resume did not happen
     address: str = ""  # the client's IP address, for address bans (PROTOCOL.txt 15.3)
+    account: str = ""  # the key of the account it logged in to (18.3)
+    login_digest: str = ""  # the digest of the device's login token (18.3), never it
 
 
 @value
@@ -171,11 +173,39 @@ class TopicCmd:
     room: str | None = None  # the room's name; None: the setter's current room (17.12)
 
 
+@value
+class AccountCmd:
+    """A change of the accounts (PROTOCOL.txt 18.11), carrying a hash, never a password:
+    `op` "register" (name, password hash; `sid` the registering session, "" before
+    joining), "password" (the new hash), "drop" (an unregister: `sid` the device; or
+    an operator's drop), and an operator's "oper", "deoper", "rename" (to `name`);
+    "token" (a device's login token's digest in `password_hash`), "logout" (the same,
+    revoked), "failed" (a wrong password for the account from the address `name`)."""
+
+    origin: Origin
+    op: str
+    key: str
+    name: str = ""
+    password_hash: str = field(default="", repr=False)
+    sid: str = ""
+    by: str = ""  # the operator who asked (18.8): "drop", "oper", "deoper", "rename"
+
+
+@value
+class ReadCmd:
+    """An account's read marker moves forward in a room (18.5)."""
+
+    origin: Origin
+    account: str  # its key
+    room: str  # the room's key
+    id: str
+
+
 ModCommand: TypeAlias = OperCmd | KickCmd | BanCmd | UnbanCmd | MuteCmd | TopicCmd
 Command: TypeAlias = (
     JoinCmd | ResumeCmd | LeaveCmd | DetachCmd | JoinRoomCmd | PartCmd | SwitchCmd | RenameCmd
     | SayCmd | BeatCmd
-    | ModCommand
+    | ModCommand | AccountCmd | ReadCmd
 )
 
 # A record is a JSON array per command: its kind's name, then its fields in order (an
@@ -184,7 +214,8 @@ Command: TypeAlias = (
 _KINDS: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
     for cls in (JoinCmd, ResumeCmd, LeaveCmd, DetachCmd, JoinRoomCmd, PartCmd, SwitchCmd,
-                RenameCmd, SayCmd, BeatCmd, OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd)
+                RenameCmd, SayCmd, BeatCmd, OperCmd, KickCmd, BanCmd, UnbanCmd, MuteCmd, TopicCmd,
+                AccountCmd, ReadCmd)
 }
 
 

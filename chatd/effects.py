@@ -33,7 +33,11 @@ Vocabulary (a peer is a connection as the core knows it; the shell chooses its t
   WrongPassword  a wrong server password (PROTOCOL.txt 11.2) or operator password
              (15.1): the shell makes the peer's address wait before its next try.
   Publish    commands for the log (chatd.bus / chatd.cluster applies them).
-  Settled    a peer's connect has been decided: joined, or not (its backlog may go on).
+  Settled    a peer's connect has been decided: joined, or not (its backlog may go on);
+             `login`: not yet, a text-mode peer's next line is its account's password.
+  Hash       a password to hash (`stored` None) or to verify against `stored`, off the
+             loop (chatd.passwords.Hasher); the outcome goes back to the hub with
+             `then` (Hub.hashed). PROTOCOL.txt 18.7.
   Charge     a request cost this many reply bytes: flood control charges the peer (8.3).
   Released   a session held for resume ended or was resumed: the slot it held against
              the connection limits is free (chatd.limits.Admission).
@@ -42,8 +46,8 @@ Vocabulary (a peer is a connection as the core knows it; the shell chooses its t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Generic, Literal, TypeAlias, TypeVar, final
+from dataclasses import dataclass, field
+from typing import Final, Generic, Literal, TypeAlias, TypeVar, final
 
 from chatd.commands import Command, Origin
 from chatd.protocol import Chat, Event, Update
@@ -90,6 +94,9 @@ class Broadcast(Generic[P]):
     room: str  # its key
     update: Update
     skip: P | None
+    # JSON readers the line names (18.6): they get a copy of their own with "mention"
+    # (the rest still share one encoding); nearly always none.
+    mentioned: tuple[P, ...] = ()
 
 
 @final
@@ -169,6 +176,19 @@ class Publish:
 class Settled(Generic[P]):
     peer: P
     joined: bool
+    login: bool = False  # text mode: ask for the account's password (18.3)
+
+
+@final
+@dataclass(slots=True)
+class Hash(Generic[P]):
+    peer: P
+    password: str = field(repr=False)
+    stored: str | None  # verify against this stored hash; None: make a new hash
+    then: object  # the hub's own record of what waits for the outcome
+
+
+HASH_BUSY: Final = None  # the outcome when too many hashes are in flight (18.7)
 
 
 @final
@@ -189,7 +209,7 @@ LinkOp: TypeAlias = (Send[P] | Deliver[P] | Leave[P] | Close[P] | Abort[P] | Log
                      | WrongPassword[P])
 Op: TypeAlias = (LinkOp[P] | Reply[P] | SendPaced[P] | Page[P] | Broadcast[P] | Multicast[P]
                  | Enter[P] | Exit[P]
-                 | Publish | Settled[P] | Released | Charge[P])
+                 | Publish | Settled[P] | Released | Charge[P] | Hash[P])
 
 
 class Effects(Generic[P]):

@@ -18,7 +18,7 @@ reports it back with `settle(joined)`, and the backlog goes on from there.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Final, Generic, cast
 
@@ -86,6 +86,7 @@ class Link(Generic[P]):
     __slots__ = (
         "peer", "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "pending_name",
         "opened_at", "last_seen", "pinged", "detect_tls", "greeted", "backlog_size",
+        "sent_connect", "login_for",
     )
 
     def __init__(self, peer: P, config: LinkConfig, now: float, *,
@@ -101,6 +102,10 @@ class Link(Generic[P]):
         self.backlog: list[bytes] | None = None
         self.backlog_size = 0  # bytes held in the backlog, each line's overhead included
         self.pending_name: str | None = None  # text mode, waiting for the password line
+        # Text mode: the last connect delivered, and the one whose account's password
+        # the next line is (PROTOCOL.txt 18.3).
+        self.sent_connect: p.Connect | None = None
+        self.login_for: p.Connect | None = None
         self.opened_at = self.last_seen = now
         self.pinged = False
         self.detect_tls = detect_tls  # a plaintext TCP port: a TLS hello is a mistake
@@ -174,11 +179,13 @@ class Link(Generic[P]):
             out += [Leave(self.peer, None), Close(self.peer)]
         return out
 
-    def settle(self, joined: bool, now: float) -> list[Action[P]]:
-        """The hub decided the connect this link delivered; held lines go on, in order."""
+    def settle(self, joined: bool, now: float, login: bool = False) -> list[Action[P]]:
+        """The hub decided the connect this link delivered; held lines go on, in order.
+        `login`: not yet, the next line is the password of the name's account (text)."""
         if self.phase is Phase.CLOSED:
             return []
         self.phase = Phase.JOINED if joined else Phase.NEW
+        self.login_for = self.sent_connect if login and self.text else None
         out: list[Action[P]] = []
         backlog, self.backlog = self.backlog, None
         self.backlog_size = 0
@@ -297,6 +304,8 @@ class Link(Generic[P]):
             if not self._password_ok(out, event.password):
                 return
             self.phase = Phase.JOINING
+            if self.text:
+                self.sent_connect = event
         out.append(Deliver(self.peer, event))
 
     def _hold(self, out: list[Action[P]], now: float, line: bytes) -> None:
@@ -320,11 +329,17 @@ class Link(Generic[P]):
         HTTP request, after its refused "names", must not join anyone."""
         if self.phase is not Phase.NEW or self.backlog is not None:
             return False
-        return self.mode is Mode.UNKNOWN or (self.text and self.pending_name is not None)
+        return self.mode is Mode.UNKNOWN or (self.text and (
+            self.pending_name is not None or self.login_for is not None))
 
     def _text_login(self, out: list[Action[P]], line: bytes) -> p.Connect | None:
         """Text mode: the first line is the name; with a password, the next line is it."""
         text = p.decode_utf8(line)
+        if self.login_for is not None:  # the account's password, or blank: decline
+            connect, self.login_for = self.login_for, None
+            if not text.strip():
+                return replace(connect, decline=True)
+            return replace(connect, login=text)
         if self.config.password is None:
             return p.Connect(name=text, text=True)
         if self.pending_name is not None and not text.strip():

@@ -7,6 +7,7 @@ gateway and the metrics endpoint by the protocols below.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any, Protocol
 
@@ -54,3 +55,23 @@ def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
+
+
+def release_transport(transport: asyncio.BaseTransport) -> None:
+    """Break the cycle a closed asyncio selector transport (the loop chatd runs with TLS)
+    keeps with itself: its read callback is one of its own bound methods. Only a full
+    collection would free it, and chatd.heap counts on connections freed without one.
+    (uvloop's transports have no such callback: nothing to do.)"""
+    if transport.is_closing() and getattr(transport, "_read_ready_cb", None) is not None:
+        transport._read_ready_cb = None  # type: ignore[attr-defined]
+
+
+def forget_tracebacks(error: BaseException | None) -> None:
+    """Drop the tracebacks of an error that ended a connection, and of the errors it was
+    raised in the handling of: each holds the frames it was raised in, which hold the
+    connection (see `release_transport` for why that matters)."""
+    seen = 0
+    while error is not None and seen < 16:  # a chain is short; a loop of them is not ours
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
+        seen += 1

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Protocol, TypeAlias
 
 from chatd import protocol as p
@@ -127,6 +128,25 @@ class Receiver(Protocol):
     def drop(self, reason: str) -> None: ...
 
 
+class Apart:
+    """The skip of a broadcast that several members of a channel do not get from it (the
+    sender, readers sent a copy of their own): equal to each of them, so the
+    `list.index` of `ChannelBuffer.others` finds it for any of them."""
+
+    __slots__ = ("conns",)
+
+    def __init__(self, skip: Receiver | None, apart: Sequence[Receiver]) -> None:
+        self.conns = (*apart, skip) if skip is not None else tuple(apart)
+
+    def __eq__(self, other: object) -> bool:
+        return any(other is conn for conn in self.conns)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
+
+
 class ChannelBuffer:
     """One channel's members, and its broadcasts during one loop turn, each with its
     place in the turn (`seq`, across channels)."""
@@ -137,14 +157,16 @@ class ChannelBuffer:
         self.channel = channel
         self.peers: set[Receiver] = set()
         self.data: list[bytes] = []  # the broadcasts
-        self.skip: list[Receiver | None] = []  # each goes to all members but this one
+        # each goes to all members but this one (or these: Apart)
+        self.skip: list[Receiver | Apart | None] = []
         self.seq: list[int] = []  # each one's place in the turn
         self.dirty = False
 
     def owed(self, conn: Receiver, start: int) -> list[tuple[int, bytes]]:
         """The broadcasts from `start` not sent by `conn`, with their places."""
         data, skip, seq = self.data, self.skip, self.seq
-        return [(seq[i], data[i]) for i in range(start, len(data)) if skip[i] is not conn]
+        return [(seq[i], data[i]) for i in range(start, len(data))
+                if skip[i] is not conn and skip[i] != conn]
 
     def others(self, conn: Receiver, start: int, parts: list[bytes]) -> None:
         """The broadcasts from `start` not sent by `conn`, onto `parts`: whole runs at a
@@ -228,6 +250,21 @@ class Writer:
         for buf in bufs:
             if buf.peers:
                 self._store(buf, encode_in(update, buf.channel[1]), skip)
+
+    def broadcast_mentioning(self, room: str, update: p.Update, skip: Receiver | None,
+                             mentioned: Sequence[Receiver]) -> None:
+        """`broadcast_update`, but the JSON readers of `mentioned` get their own copy,
+        marked (PROTOCOL.txt 18.6), in the same place: encoded apart, they are few, and
+        the others still share one encoding. Text mode shows nothing more."""
+        apart = Apart(skip, mentioned)
+        for buf in self.rooms.get(room, ()):
+            if buf.peers:
+                mode = buf.channel[1]
+                self._store(buf, encode_in(update, mode), apart if mode == JSON else skip)
+        if isinstance(update, p.Chat):
+            marked = encode_in(replace(update, mention=True), JSON)
+            for conn in mentioned:
+                self.send(conn, marked)
 
     def multicast_update(self, room: str, update: p.Update, conns: Sequence[Receiver]
                          ) -> None:
@@ -319,12 +356,18 @@ class Writer:
             return  # nobody here reads this channel
         self._store(buf, data, skip)
 
-    def _store(self, buf: ChannelBuffer, data: bytes, skip: Receiver | None) -> None:
+    def _store(self, buf: ChannelBuffer, data: bytes, skip: Receiver | Apart | None
+               ) -> None:
         buf.data.append(data)
         buf.skip.append(skip)
         buf.seq.append(self._next())
-        if skip is not None and skip in buf.peers:  # a sender of the other mode is not here
-            self._special_now(skip)
+        if type(skip) is Apart:  # the sender and those who get their own copy
+            for conn in skip.conns:
+                if conn in buf.peers:
+                    self._special_now(conn)
+                    self.lines_out -= 1
+        elif skip is not None and skip in buf.peers:  # a sender of the other mode is not here
+            self._special_now(skip)  # type: ignore[arg-type]
             self.lines_out -= 1
         # Counted here, once a line, not once a receiver at the flush (the fan-out stays
         # one shared write per member); an update is one line in JSON and nearly always

@@ -1,6 +1,7 @@
 """The TCP shell: asyncio streams in, the link and the hub in the middle, the writer out.
 
-`asyncio.start_server` gives each connection a coroutine (`_serve_tcp`) that reads with
+`loop.create_server` with asyncio's stream protocol (as `asyncio.start_server`, but see
+`StreamProtocol`) gives each connection a coroutine (`_serve_tcp`) that reads with
 `StreamReader.read` and feeds the bytes to the connection's `Link` (chatd.link), the
 sans-I/O protocol of one connection. The link's effects and the hub's (chatd.hub) are
 in one vocabulary (chatd.effects) and carried out, in order, by one dispatcher,
@@ -44,8 +45,17 @@ from chatd.hub import HistorySink, Hub, HubConfig
 from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
-from chatd.net import Endpoint, Gateway, end_reason, peer_address, tls_context
+from chatd.net import (
+    Endpoint,
+    Gateway,
+    end_reason,
+    forget_tracebacks,
+    peer_address,
+    release_transport,
+    tls_context,
+)
 from chatd.outbox import ChannelBuffer, Outlet, Writer
+from chatd.passwords import Hasher, HasherBusy
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.store import SqliteHistory
@@ -117,12 +127,15 @@ class ServerConfig:
 class StreamOutlet:
     """The writer's view of a TCP connection (chatd.outbox.Outlet): its StreamWriter."""
 
-    __slots__ = ("stream", "transport", "peer_done", "_close_later")
+    __slots__ = ("stream", "transport", "peer_done", "closed", "_close_later")
 
     def __init__(self, stream: asyncio.StreamWriter) -> None:
         self.stream = stream
         self.transport = stream.transport  # again after a TLS upgrade: see `bind`
         self.peer_done = False  # the client sent its FIN: all its input is read
+        # close() was called: our FIN may be on its way, and a write after it raises
+        # (in the writer's flush, where it would stop every other connection's output)
+        self.closed = False
         self._close_later: asyncio.TimerHandle | None = None
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
@@ -130,7 +143,7 @@ class StreamOutlet:
 
     def send(self, data: bytes) -> int:
         transport = self.transport
-        if transport.is_closing():
+        if self.closed or transport.is_closing():
             return -1
         self.stream.write(data)
         return transport.get_write_buffer_size()
@@ -141,6 +154,9 @@ class StreamOutlet:
         # kernel drop the last lines we sent (the shutdown notice) before it reads them.
         # The shell goes on reading (and dropping) until the close.
         # Once the client has sent its FIN, nothing of it is left unread: close at once.
+        if self.closed:
+            return
+        self.closed = True
         stream = self.stream
         if self.peer_done or self.transport.is_closing() or not stream.can_write_eof():
             stream.close()
@@ -224,6 +240,26 @@ class Connection:
             self.outlet.abort()
 
 
+class StreamProtocol(asyncio.StreamReaderProtocol):
+    """asyncio's stream protocol, but the error that ends a connection is kept without
+    its traceback.
+
+    The error (a reset met by a write or a read) is stored on the reader and on the
+    stream's close future, and the future keeps the traceback apart from the error
+    (`Future.result` raises it with it). That traceback holds the frames it was raised
+    in, from the socket's write up to the writer's flush, and so the stream writer,
+    whose protocol holds the future: a cycle, and the frames hold the connection. Only
+    a full collection would find it (chatd.heap counts on connections being freed
+    without one); a write meets a reset whenever a client goes while lines are coming,
+    which is often on a loaded machine (tests/e2e/test_heap.py). Nothing reads that
+    traceback: the end is logged in words (chatd.net.end_reason).
+    """
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        forget_tracebacks(exc)
+        super().connection_lost(exc)
+
+
 def _tune(sock: socket.socket) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -256,6 +292,15 @@ class Server:
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
         self.hub: Hub[Connection] = Hub(config.hub, sink=sink, moderation=self.store)
+        self.hasher = Hasher()  # PROTOCOL.txt 18.7: passwords are hashed off the loop
+        self._hashing: set[asyncio.Future[None]] = set()
+        if self.store is not None:
+            self.hub.acc.sink = self.store
+            self.hub.acc.load(self.store.load_accounts(), self.store.load_markers(),
+                              self.store.load_tokens())
+        elif self.hub.acc.on and not config.redis_url:
+            log.warning("accounts: no --db, so accounts and read markers will not survive "
+                        "a restart")
         self.bus: Bus
         if config.redis_url:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
@@ -308,9 +353,8 @@ class Server:
         hosts = list(self.config.hosts) if self.config.hosts else [None]
         for host in hosts:
             # No ssl= here: a TLS connection is counted first, then upgraded (_serve_tcp).
-            self.listeners.append(await asyncio.start_server(
-                self._serve_tcp, host=host, port=self.config.port, backlog=4096,
-                limit=READ_LIMIT))
+            self.listeners.append(await self._loop.create_server(
+                self._stream_protocol, host=host, port=self.config.port, backlog=4096))
         self._housekeeper = asyncio.create_task(self._housekeeping())
         bound = []
         for listener in self.listeners:
@@ -327,10 +371,15 @@ class Server:
         return "tcp" if conn.outlet.transport.get_extra_info("sslcontext") is None else "tls"
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        # Failed TLS handshakes and the like: one log line, not a traceback per client.
         exc = context.get("exception")
         what = context.get("message", "error")
-        self.log.warning(f"{what}: {exc!r}" if exc else str(what))
+        # Failed TLS handshakes and the like: one log line, not a traceback per client.
+        if exc is None or isinstance(exc, (OSError, EOFError)):
+            self.log.warning(f"{what}: {exc!r}" if exc else str(what))
+            return
+        # Anything else is a bug in a callback of ours (the writer's flush, a timer): it
+        # may have cost other connections their output, so it is one, loudly.
+        self.log.error(f"internal error in {what}: {exc!r}", "bug")
 
     async def shutdown(self) -> None:
         """Tell every client, flush what is queued, close; give up on laggards after a while."""
@@ -356,6 +405,7 @@ class Server:
         if self.web is not None:
             await self.web.close()
         await self.bus.close()
+        self.hasher.close()
         if self.store is not None:
             self.store.close()
         if self.metrics is not None:
@@ -438,6 +488,11 @@ class Server:
 
     # ------------------------------------------------------------------ the TCP shell
 
+    def _stream_protocol(self) -> StreamProtocol:
+        """What asyncio.start_server makes per connection, with StreamProtocol."""
+        reader = asyncio.StreamReader(limit=READ_LIMIT, loop=self._loop)
+        return StreamProtocol(reader, self._serve_tcp, loop=self._loop)
+
     async def _serve_tcp(self, reader: asyncio.StreamReader,
                          stream: asyncio.StreamWriter) -> None:
         """One TCP client, from accept to close: read, feed its link, nothing else."""
@@ -447,9 +502,11 @@ class Server:
         _shrink_drain_waiters(stream.transport.get_protocol())
         ip, address = peer_address(stream.get_extra_info("peername"))
         plain = self._tls is None
+        tcp = stream.transport  # under TLS, `stream` writes through another one
         outlet = StreamOutlet(stream)
         conn = self.accept(ip, address, outlet, detect_tls=plain, say_why=plain)
         if conn is None:
+            release_transport(tcp)
             return
         reason: str | None = None
         try:
@@ -473,6 +530,7 @@ class Server:
             if (error := reader.exception()) is not None:  # the same, raised elsewhere
                 error.__traceback__ = None
             self.lost(conn, reason)
+            release_transport(tcp)
 
     async def _upgrade(self, conn: Connection, stream: asyncio.StreamWriter) -> bool:
         """TLS after the connection was counted, under a deadline (PROTOCOL.txt 11.1)."""
@@ -610,7 +668,7 @@ class Server:
             return
         try:
             self.apply_effects(self.hub.handle(
-                conn, event, conn.ip if type(event) is p.Connect else ""))
+                conn, event, conn.ip if type(event) in _ADDRESSED else ""))
         except Exception as exc:  # a bug must cost one line, never the server
             self.log.error(f"internal error on {type(event).__name__}: {exc!r}", "bug",
                            cid=conn.cid, address=conn.address)
@@ -629,7 +687,10 @@ class Server:
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
             elif isinstance(op, ef.Broadcast):
-                writer.broadcast_update(op.room, op.update, op.skip)
+                if op.mentioned:
+                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned)
+                else:
+                    writer.broadcast_update(op.room, op.update, op.skip)
             elif isinstance(op, ef.Multicast):
                 writer.multicast_update(op.room, op.update, op.peers)
             elif isinstance(op, ef.Publish):
@@ -647,7 +708,7 @@ class Server:
             elif isinstance(op, ef.Close):
                 op.peer.close()
             elif isinstance(op, ef.Settled):
-                self.perform(op.peer.link.settle(op.joined, time.monotonic()))
+                self.perform(op.peer.link.settle(op.joined, time.monotonic(), op.login))
             elif isinstance(op, ef.Released):
                 self.admission.unhold(op.sid)
             elif isinstance(op, ef.Charge):
@@ -667,8 +728,31 @@ class Server:
                 log(op.text, event="connection", cid=conn.cid, address=conn.address)
             elif isinstance(op, ef.WrongPassword):
                 self._wrong_password(op.peer, op.oper)
+            elif isinstance(op, ef.Hash):
+                self._hash(op)
             else:
                 assert_never(op)
+
+    def _hash(self, op: ef.Hash[Connection]) -> None:
+        """A password hash for the hub, on the hasher's threads (PROTOCOL.txt 18.7)."""
+        task = asyncio.ensure_future(self._hashed(op))
+        self._hashing.add(task)
+        task.add_done_callback(self._hashing.discard)
+
+    async def _hashed(self, op: ef.Hash[Connection]) -> None:
+        outcome: object
+        try:
+            outcome = await (self.hasher.hash(op.password) if op.stored is None
+                             else self.hasher.verify(op.password, op.stored))
+        except HasherBusy:
+            outcome = ef.HASH_BUSY
+        if op.peer.gone or self.stopping:
+            return
+        try:
+            self.apply_effects(self.hub.hashed(op.peer, op.then, outcome))
+        except Exception as exc:  # a bug must cost one line, never the server
+            self.log.error(f"internal error after a password hash: {exc!r}", "bug",
+                           cid=op.peer.cid, address=op.peer.address)
 
     def apply_effects(self, fx: Effects[Connection]) -> None:
         """The hub's effects (chatd.bus calls this), and its lines for the log."""
@@ -687,6 +771,9 @@ class Server:
         if fx.audit:  # kept even with --quiet: who did what to whom, and why
             self.log.warning("audit: " + fx.audit)
 
+
+# The lines whose handling needs the connection's address (bans, 18.10's throttles).
+_ADDRESSED: Final = frozenset({p.Connect, p.Register})
 
 # What SIGHUP can change while serving (chatd.server.Server.reconfigure); the rest of
 # ServerConfig needs a restart. Limits of a connection apply to connections made after.

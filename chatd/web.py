@@ -39,7 +39,7 @@ from websockets.protocol import State
 
 from chatd import __version__
 from chatd import protocol as p
-from chatd.net import end_reason, peer_address, tls_context
+from chatd.net import end_reason, forget_tracebacks, peer_address, release_transport, tls_context
 from chatd.palette import PALETTE
 
 if TYPE_CHECKING:
@@ -274,13 +274,17 @@ class WebConnection(ServerConnection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.release()
+        # The error that ended the connection (a reset) is kept by the library and by
+        # asyncio's futures; its traceback holds the frames it was raised in, which hold
+        # the connection: a cycle only a full collection would find (chatd.heap counts
+        # on connections being freed without one). So is the error that ended the
+        # library's parser. Nothing reads those tracebacks: the end is logged in words.
+        forget_tracebacks(exc)
         if self.started:
             super().connection_lost(exc)
-        # The library keeps the error that ended its parser, whose traceback holds the
-        # parser's frame, which holds the protocol: a cycle only a full collection
-        # would find (chatd.heap counts on connections being freed without one).
-        if (error := self.protocol.parser_exc) is not None:
-            error.__traceback__ = None
+        forget_tracebacks(self.protocol.parser_exc)
+        if self.raw is not None:
+            release_transport(self.raw)
 
     def unsent(self) -> int:
         """Bytes written to the connection and not yet taken by the kernel."""

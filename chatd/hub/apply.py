@@ -26,6 +26,7 @@ from chatd.commands import (
     SwitchCmd,
 )
 from chatd.effects import Broadcast, Close, Effects, Released, Settled
+from chatd.hub import accounts, markers
 from chatd.hub.base import Entry, Stamp, id_key
 from chatd.hub.state import Room, Session, Status
 from chatd.moderation import ban_error
@@ -79,10 +80,16 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
         fx.about = ("private", cmd.origin, sender.name, None)
     else:
         assert room is not None
-        fx.ops.append(Broadcast(room.key, p.Chat(sender.name, cmd.message, line_id, st.time,
-                                                 room.name), sender.peer))
+        chat = p.Chat(sender.name, cmd.message, line_id, st.time, room.name)
+        if hub.mentions.by_key and (named := hub.mentions.readers(cmd.message, room.key,
+                                                                  sender)):
+            fx.ops.append(Broadcast(room.key, chat, sender.peer, named))  # 18.6
+        else:
+            fx.ops.append(Broadcast(room.key, chat, sender.peer))
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
         hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
+        if sender.account:  # one's own lines are never unread (18.5)
+            markers.said(hub, sender, room.key, line_id)
         fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
         fx.about = ("message", cmd.origin, sender.name, room.name)
     if cmd.ref is not None:
@@ -101,26 +108,33 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
             fx.ops.append(Close(peer))
         return
     state = hub.state
-    name = state.free_name(cmd.name)
+    chosen = accounts.join_name(hub, fx, cmd)  # PROTOCOL.txt 18.1: accounts' names
+    if chosen is None:
+        return
+    name, why, account = chosen
     room = state.room(cmd.room)
     notice_id, key = st.next_id()
     session: Session[Any] = Session(cmd.sid, name, cmd.text, cmd.token_hash, cmd.origin,
                                     address=cmd.address)
+    accounts.joined(hub, session, account, cmd.login_digest)
     state.add(session)
     state.enter(session, room, key)  # its peer, bound below, reads the room from then
+    markers.entered(hub, session, room.key)
     mod.joined(session.sid, (cmd.name, name), cmd.address)
     token = hub.tokens.pop(session.sid, "")  # only the joining node holds it
     peer = _attach(hub, fx, session, cmd.origin)
     if peer is not None:
         notice = cmd.notice
-        if name != cmd.name:
-            taken = f"{cmd.name} is taken, so you are {name}"
-            notice = f"{notice}; {taken}" if notice else taken
+        if why:
+            notice = f"{notice}; {why}" if notice else why
         hub.reply(fx, peer, p.Welcome(
             name, room.name, room.users(), token,
             notice=notice, server=hub.config.server_name,
             max_line_bytes=hub.config.max_line_bytes, topic=hub.topic_of(room),
-            opers=room.opers(), rooms=(room.name,), max_rooms=hub.config.max_rooms))
+            opers=room.opers(), rooms=(room.name,), max_rooms=hub.config.max_rooms,
+            account=account.name if account is not None else "",
+            read=markers.marks(hub, session),
+            login_token=hub.acc.issued.pop(cmd.origin.cid, "")))
         hub.send_recent(fx, peer, room)
     hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
     fx.note = f"{hub.tag(cmd.origin)} {name} joined {room.name}"
@@ -172,7 +186,8 @@ def resume(hub: Hub[Any], fx: Effects[Any], cmd: ResumeCmd, st: Stamp) -> None:
         server=hub.config.server_name, max_line_bytes=hub.config.max_line_bytes,
         topic=hub.topic_of(room) if room is not None else "",
         opers=room.opers() if room is not None else (), rooms=hub.room_names(session),
-        max_rooms=hub.config.max_rooms))
+        max_rooms=hub.config.max_rooms, account=session.name if session.account else "",
+        read=markers.marks(hub, session)))
     for other in rooms:  # the others' people and topics, as a join would give (17.9)
         if other is not room:
             hub.reply(fx, peer, p.WhoList(other.name, other.users(), opers=other.opers()))
@@ -285,6 +300,7 @@ def enter(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any
     last lines, then the room (the joiner too) sees it join."""
     joined_id, key = st.next_id()
     hub.enter_room(fx, session, room, key)
+    markers.entered(hub, session, room.key)
     peer = session.peer
     if peer is not None:
         hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))
@@ -343,11 +359,15 @@ def rename(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: RenameCm
     try:
         hub.state.check_free(cmd.name, session)
         hub.mod.check_name(cmd.name, st.now)  # banned meanwhile: the log decides
+        accounts.check_nick(hub, session, cmd.name)  # registered meanwhile (18.1)
     except ProtocolError as exc:
         hub.answer(fx, cmd.origin, p.error_of(exc))
         return
     old = session.name
     hub.state.rename(session, cmd.name)
+    if session.peer is not None and not session.peer.text:  # named as it is now (18.6)
+        hub.mentions.remove(session, old)
+        hub.mentions.add(session)
     hub.mod.renamed(session.sid, cmd.name)  # a mute follows the person (15.4)
     notice_id, _ = st.next_id()
     said = f"{old} is now known as {cmd.name}"

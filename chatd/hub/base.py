@@ -78,6 +78,15 @@ class HubConfig:
     page_bytes: int = 128 * 1024
     # Operator names and passwords (PROTOCOL.txt 15.1); never in a repr or a log line.
     opers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # Accounts (PROTOCOL.txt 18.9): --accounts, --registration, --account-expiry,
+    # --max-accounts.
+    accounts: str = "optional"
+    registration: str = "open"
+    account_expiry: float = 365 * 86400.0
+    max_accounts: int = 100_000
+    # Mark the copy of a room line that names its JSON reader (18.6, --mentions): costs
+    # each line its words on the broadcast path, so off unless asked for.
+    mentions: bool = False
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Generic
 
 from chatd import protocol as p
+from chatd.accounts import mentions
 from chatd.commands import (
     Origin,
 )
@@ -23,8 +24,10 @@ from chatd.effects import (
     Reply,
     SendPaced,
 )
+from chatd.hub.account_state import AccountsPart
 from chatd.hub.base import Entry, HubConfig, Key, P
 from chatd.hub.history import Archive, History, HistorySink, Inboxes
+from chatd.hub.mentions import MentionIndex
 from chatd.hub.state import Room, Session, State
 from chatd.moderation import Credentials, Moderation, ModerationSink
 from chatd.protocol import ErrorCode, ProtocolError
@@ -49,6 +52,8 @@ class Core(Generic[P]):
         self.mod_sink = moderation
         if moderation is not None:
             self.mod.restore(moderation.load_moderation())
+        self.acc = AccountsPart(self._config)  # PROTOCOL.txt 18 (chatd.hub.accounts)
+        self.mentions = MentionIndex()  # local readers by name, for 18.6
 
     @property
     def config(self) -> HubConfig:
@@ -57,6 +62,7 @@ class Core(Generic[P]):
     @config.setter
     def config(self, config: HubConfig) -> None:  # a reload (chatd.server)
         self._config = self.history.config = config
+        self.acc.reload(config)  # --oper's accounts (18.8)
 
     def use_sink(self, sink: HistorySink, takes_all: bool) -> None:
         """Room lines go to `sink` from now on: every one (`takes_all`), or only those
@@ -117,6 +123,8 @@ class Core(Generic[P]):
         self.state.bind(session, peer)
         for room in session.rooms:
             fx.ops.append(Enter(room, peer, peer.text and room != session.room))
+        if not peer.text and self._config.mentions:
+            self.mentions.add(session)
 
     def unbind(self, fx: Effects[P], session: Session[P]) -> P | None:
         """Stop delivering to the session's local peer (its connection is going away)."""
@@ -124,6 +132,8 @@ class Core(Generic[P]):
         if peer is not None:
             for room in session.rooms:
                 fx.ops.append(Exit(room, peer))
+            if not peer.text:
+                self.mentions.remove(session)
         return peer
 
     def _refocus(self, fx: Effects[P], session: Session[P], old: str) -> None:
@@ -229,9 +239,20 @@ class Core(Generic[P]):
                   newest: bool, more: bool) -> None:
         """History lines as a page (PROTOCOL.txt 3.8): the writer sends as many as fit
         `page_bytes` in the reader's mode, and charges them (8.3)."""
-        lines = [p.Chat(e.name, e.message, e.id, e.time, room=room.name, history=True)
+        reader = self.reader_named(peer)
+        lines = [p.Chat(e.name, e.message, e.id, e.time, room=room.name, history=True,
+                        mention=bool(reader) and e.name != reader
+                        and mentions(e.message, reader))
                  for e in entries]
         fx.ops.append(Page(peer, room.name, lines, newest, more, self.config.page_bytes))
+
+    def reader_named(self, peer: P) -> str:
+        """The name history lines are marked for, when they name it (18.6): a JSON
+        reader's, with --mentions; "" otherwise."""
+        if not self._config.mentions or peer.text:
+            return ""
+        session = self.state.local.get(peer.cid)
+        return session.name if session is not None else ""
 
     def send_recent(self, fx: Effects[P], peer: P, room: Room[P]) -> None:
         """A joiner's last lines of the room, one page (3.8)."""
@@ -245,16 +266,19 @@ class Core(Generic[P]):
         """A resume's missed lines (10.2), each with its room (None: a private line),
         encoded one at a time as they are written: up to 1,000 lines of 64 KiB in each
         room would be far more than the send queue holds (8.2)."""
-        fx.ops.append(SendPaced(peer, _replay(session.sid, entries)))
+        fx.ops.append(SendPaced(peer, _replay(session.sid, entries,
+                                              self.reader_named(peer))))
         # a replay costs (PROTOCOL.txt 8.3): by the size of its lines' text
         fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e, _ in entries)))
 
 
-def _replay(sid: str, entries: list[tuple[Entry, str | None]]) -> Iterator[p.Update]:
+def _replay(sid: str, entries: list[tuple[Entry, str | None]], reader: str
+            ) -> Iterator[p.Update]:
     for entry, room in entries:
         if entry.sid == sid:
             if entry.ref is not None:  # the ack it may have missed
                 yield p.Ack(entry.ref, entry.id, entry.time)
             continue
         yield p.Chat(entry.name, entry.message, entry.id, entry.time,
-                     room=None if entry.to else room, to=entry.to)
+                     room=None if entry.to else room, to=entry.to,
+                     mention=bool(reader) and not entry.to and mentions(entry.message, reader))

@@ -25,9 +25,10 @@ from chatd.commands import (
     UnbanCmd,
 )
 from chatd.effects import Effects, Settled
+from chatd.hub import accounts
 from chatd.hub.base import P, Stamp
 from chatd.hub.core import Core
-from chatd.hub.handlers import COMMANDS, EVENTS
+from chatd.hub.handlers import COMMANDS, EVENTS, connect
 from chatd.protocol import ErrorCode, ProtocolError
 
 
@@ -40,6 +41,18 @@ class Hub(Core[P]):
         except ProtocolError as exc:
             self.reply(fx, peer, p.error_of(exc))
             if isinstance(event, p.Connect) and self.state.status(peer) is None:
+                fx.ops.append(Settled(peer, False))  # it may send another connect
+        return fx
+
+    def hashed(self, peer: P, then: object, outcome: object) -> Effects[P]:
+        """A password hash the hub asked for (a `Hash` effect) came back from the shell's
+        pool: True/False (verified), the new hash, or HASH_BUSY (PROTOCOL.txt 18.7)."""
+        fx: Effects[P] = Effects()
+        try:
+            accounts.hashed(self, fx, peer, then, outcome, connect=connect)
+        except ProtocolError as exc:
+            self.reply(fx, peer, p.error_of(exc))
+            if isinstance(then, accounts.LoginThen) and self.state.status(peer) is None:
                 fx.ops.append(Settled(peer, False))  # it may send another connect
         return fx
 

@@ -19,7 +19,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from chatd import protocol as p
+from chatd.accounts import Account
 from chatd.commands import (
+    AccountCmd,
     BanCmd,
     BeatCmd,
     DetachCmd,
@@ -31,6 +33,7 @@ from chatd.commands import (
     OperCmd,
     Origin,
     PartCmd,
+    ReadCmd,
     RenameCmd,
     ResumeCmd,
     SayCmd,
@@ -39,7 +42,7 @@ from chatd.commands import (
     UnbanCmd,
 )
 from chatd.effects import Close, Effects
-from chatd.hub import apply, moderation
+from chatd.hub import accounts, apply, markers, moderation
 from chatd.hub.base import Stamp, id_key
 from chatd.hub.state import Room, Session
 from chatd.moderation import ban_error
@@ -76,8 +79,10 @@ def hash_token(secret: str) -> str:
 # ---------------------------------------------------------------------- before joining
 
 
-def connect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, address: str
-            ) -> None:
+def connect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, address: str,
+            *, account: Account | None = None, digest: str = "") -> None:
+    """`account`: the login's password verified (chatd.hub.accounts.hashed), `digest`
+    its device's login token's."""
     if hub.state.status(peer) is not None:
         raise ProtocolError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
     name = p.normalize_name(event.name)
@@ -90,11 +95,18 @@ def connect(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, addres
         hub.reply(fx, peer, ban_error(ban, name))
         fx.ops.append(Close(peer))
         return
+    if account is None and not (event.resume and _check_token(hub, event.resume)):
+        verdict = accounts.login(hub, fx, peer, event, name=name, address=address)
+        if verdict is False:
+            return  # a hash or a text-mode password prompt first (PROTOCOL.txt 18.3)
+        if verdict is not True:
+            account, digest = verdict  # a login token
     hub.serial += 1
     sid = f"{hub.node}-{hub.serial}"
     secret = secrets.token_urlsafe(18)
     origin = Origin(hub.node, peer.cid)
-    join = JoinCmd(origin, sid, name, room, peer.text, hash_token(secret), address=address)
+    join = JoinCmd(origin, sid, name, room, peer.text, hash_token(secret), address=address,
+                   account=account.key if account is not None else "", login_digest=digest)
     hub.state.expect(peer)
     hub.tokens[sid] = f"{sid}.{secret}"
     if event.resume:
@@ -201,6 +213,7 @@ def nick(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
         raise ProtocolError(ErrorCode.SAME_NAME, f"you are {name} already")
     hub.state.check_free(name, session)
     hub.mod.check_name(name, hub.now)
+    accounts.check_nick(hub, session, name)
     fx.publish(RenameCmd(hub.origin_of(session, peer), session.sid, name))
 
 
@@ -296,13 +309,19 @@ EVENTS: dict[type[p.Event], EventHandler] = {
     p.Bans: joined(moderation.bans),
     p.Mute: joined(moderation.mute),
     p.Unmute: joined(moderation.unmute),
+    p.Register: accounts.register,
+    p.Password: joined(accounts.change),
+    p.Unregister: joined(accounts.change),
+    p.AccountAdmin: joined(accounts.admin),
+    p.Read: joined(markers.read),
+    p.Logout: joined(accounts.logout),
 }
 
 COMMANDS: dict[type[Any], CommandHandler] = {
     SayCmd: apply.say,
     JoinCmd: apply.join,
     ResumeCmd: apply.resume,
-    BeatCmd: apply.beat,
+    BeatCmd: accounts.with_expiry(apply.beat),
     LeaveCmd: apply.of_session(apply.leave),
     DetachCmd: apply.of_session(apply.detach),
     JoinRoomCmd: apply.of_session(apply.join_room),
@@ -315,4 +334,6 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     UnbanCmd: moderation.apply_unban,
     MuteCmd: moderation.apply_mute,
     TopicCmd: moderation.apply_topic,
+    AccountCmd: accounts.applier(apply.rename),
+    ReadCmd: markers.apply_read,
 }

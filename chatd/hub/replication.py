@@ -58,6 +58,7 @@ class Held(NamedTuple):
     oper: bool
     address: str
     inbox: tuple[Entry, ...]
+    account: str = ""
 
 
 class Captured(NamedTuple):
@@ -86,6 +87,9 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
         "rooms": [{"key": r.key, "name": r.name, "members": list(r.members)}
                   for r in hub.state.rooms.values() if r.members],
         "beats": dict(hub.beats),
+        "accounts": hub.acc.snapshot(),  # PROTOCOL.txt 18.11
+        "markers": hub.acc.policy.markers.rows(),
+        "tokens": hub.acc.policy.tokens.rows(),
     }
     sessions = list(hub.state.sessions.values())
     held: list[Held] = []
@@ -95,7 +99,7 @@ def capturing(hub: Hub[P], every: int = CAPTURE_SLICE, **extra: Any
         held += [Held(s.sid, s.name, s.room, s.text, s.token_hash, tuple(s.rooms.items()),
                       s.lost,
                       s.origin, s.detached_at, s.grace, s.oper, s.address,
-                      tuple(s.inbox) if s.inbox else ())
+                      tuple(s.inbox) if s.inbox else (), s.account)
                  for s in sessions[at:at + every]]
     return Captured(header, held)
 
@@ -106,7 +110,7 @@ def _session_record(s: Held) -> dict[str, Any]:
             "rooms": [[key, list(since)] for key, since in s.rooms], "lost": s.lost,
             "origin": [s.origin.node, s.origin.cid] if s.origin else None,
             "detached_at": s.detached_at, "grace": s.grace, "inbox": [], "oper": s.oper,
-            "address": s.address}
+            "address": s.address, "account": s.account}
 
 
 def _line_record(e: Entry) -> dict[str, Any]:
@@ -173,7 +177,8 @@ def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]
                 Status.ATTACHED if origin is not None else Status.HELD,
                 detached_at=d["detached_at"], lost=d["lost"],
                 oper=d.get("oper", False), address=d.get("address", ""),
-                grace=d.get("grace", hub.config.resume_grace))  # older snapshots: no grace
+                grace=d.get("grace", hub.config.resume_grace),  # older snapshots: no grace
+                account=d.get("account", ""))
             session.room = d["room"]
             if "rooms" in d:
                 joined[session.sid] = [(key, (k[0], k[1], k[2])) for key, k in d["rooms"]]
@@ -198,6 +203,9 @@ def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]
     hub.beats = dict(header["beats"])
     hub.mod = Moderation()
     hub.mod.restore(header.get("moderation", {}))
+    hub.acc.restore(header.get("accounts", []))
+    hub.acc.restore_markers(header.get("markers", []))
+    hub.acc.restore_tokens(header.get("tokens", []))
     # Lines came in part order, not log order: put the server-wide order right.
     hub.history.inboxes.reindex(hub.state.sessions.values())
 

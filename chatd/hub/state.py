@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic
 
@@ -47,6 +48,8 @@ class Session(Generic[P]):
     oper: bool = False  # an operator (PROTOCOL.txt 15.1)
     address: str = ""  # the IP address it joined from, for address bans (15.3)
     grace: float = 0.0  # while held: seconds it is held for resume from detached_at
+    account: str = ""  # the key of the account it is logged in to (PROTOCOL.txt 18)
+    login_digest: str = ""  # its device's login token's digest (18.3: logout revokes it)
 
     def since(self, room: str) -> Key:
         """Lines of the room before this were not meant for it (it joined after)."""
@@ -107,9 +110,11 @@ class State(Generic[P]):
         if holder is not None and holder is not session:
             raise ProtocolError(ErrorCode.NAME_TAKEN, f"{holder.name} is taken")
 
-    def free_name(self, wanted: str) -> str:
+    def free_name(self, wanted: str, registered: Callable[[str], bool] | None = None) -> str:
+        """`wanted`, or its first variant nobody has (nor, `registered`, an account)."""
         name, n = wanted, 1
-        while p.name_key(name) in self.names:
+        while p.name_key(name) in self.names or (
+                registered is not None and registered(p.name_key(name))):
             n += 1
             name = p.name_variant(wanted, n)
         return name

@@ -50,6 +50,21 @@ class ErrorCode:
     NO_SUCH_BAN: Final = "no_such_ban"
     NOT_MUTED: Final = "not_muted"
     INTERNAL: Final = "internal_error"
+    # Accounts (PROTOCOL.txt 18.12; chatd.accounts.AccountCode names the same codes)
+    LOGIN_FAILED: Final = "login_failed"
+    LOGIN_THROTTLED: Final = "login_throttled"
+    ACCOUNT_REQUIRED: Final = "account_required"
+    NAME_REGISTERED: Final = "name_registered"
+    ALREADY_REGISTERED: Final = "already_registered"
+    NOT_LOGGED_IN: Final = "not_logged_in"
+    ACCOUNT_NAME: Final = "account_name"
+    REGISTRATION_CLOSED: Final = "registration_closed"
+    REGISTRATION_THROTTLED: Final = "registration_throttled"
+    TOO_MANY_ACCOUNTS: Final = "too_many_accounts"
+    TOO_MANY_DEVICES: Final = "too_many_devices"
+    ACCOUNTS_OFF: Final = "accounts_off"
+    ACCOUNTS_BUSY: Final = "accounts_busy"
+    NO_SUCH_ACCOUNT: Final = "no_such_account"
 
 
 class ProtocolError(Exception):

@@ -40,6 +40,10 @@ class Connect:
     last_id: str | None = None
     room: str | None = None
     text: bool = False  # joined through plain-text mode
+    # An account's password (PROTOCOL.txt 18.3); never in a log line or a traceback.
+    login: str | None = field(default=None, repr=False)
+    decline: bool = False  # text mode: a blank line at the account's password prompt
+    login_token: str | None = field(default=None, repr=False)  # instead of `login` (18.3)
 
 
 @value
@@ -188,9 +192,59 @@ class SetTopic:
     room: str | None = None  # that room's topic; None: the current room's (17.6)
 
 
+@value
+class Register:
+    """Register one's name as an account (18.2); `name`: before joining."""
+
+    password: str = field(repr=False)
+    name: str | None = None
+
+
+@value
+class Password:
+    """Change one's account's password (18.7)."""
+
+    password: str = field(repr=False)
+    new: str = field(repr=False)
+
+
+@value
+class Logout:
+    """Leave as a disconnect does, and revoke this device's login token (18.3)."""
+
+
+@value
+class Unregister:
+    """Drop one's own account (18.7)."""
+
+    password: str = field(repr=False)
+
+
+@value
+class AccountAdmin:
+    """An operator's look at, or change of, an account (18.8): with no change, its info;
+    `operator` sets the flag, `rename` renames it, `drop` drops it."""
+
+    name: str
+    operator: bool | None = None
+    rename: str | None = None
+    drop: bool = False
+
+
+@value
+class Read:
+    """The account has read `room` (None: the current room) up to line `id` (18.5)."""
+
+    id: str
+    room: str | None = None
+
+
+ACCOUNT_EVENTS: Final = (Register, Password, Unregister, AccountAdmin, Read, Logout)
+
 Event: TypeAlias = (
     Connect | Message | Disconnect | Join | Part | Switch | Who | Rooms | Nick | History | Ping
     | Pong | Help | Oper | Kick | Ban | Unban | Bans | Mute | Unmute | SetTopic | Whois
+    | Register | Password | Unregister | AccountAdmin | Read | Logout
 )
 
 MODERATION_EVENTS: Final = (Oper, Kick, Ban, Unban, Bans, Mute, Unmute, SetTopic)

@@ -138,6 +138,40 @@ def _oper(rest: str) -> ev.Oper | None:
     return ev.Oper(name, password.lstrip(" "))
 
 
+def _register(rest: str) -> ev.Register | None:
+    # The rest of the line is the password: a passphrase may hold spaces (18.2).
+    return ev.Register(rest) if rest else None
+
+
+def _password(rest: str) -> ev.Password | None:
+    current, _, new = rest.partition(" ")
+    return ev.Password(current, new.lstrip(" ")) if current and new.strip() else None
+
+
+def _account(rest: str) -> ev.AccountAdmin | None:
+    words = rest.split()
+    match words:
+        case [name]:
+            return ev.AccountAdmin(name)
+        case ["oper", name]:
+            return ev.AccountAdmin(name, operator=True)
+        case ["deoper", name]:
+            return ev.AccountAdmin(name, operator=False)
+        case ["rename", name, new]:
+            return ev.AccountAdmin(name, rename=new)
+        case ["drop", name]:
+            return ev.AccountAdmin(name, drop=True)
+    return None
+
+
+def _json_account(obj: dict[str, Any]) -> ev.AccountAdmin:
+    operator = obj.get("operator")
+    if operator is not None and not isinstance(operator, bool):
+        raise ProtocolError(ErrorCode.BAD_FIELD, "field 'operator' must be true or false")
+    return ev.AccountAdmin(ev._req_str(obj, "name"), operator, ev._opt_str(obj, "rename"),
+                           _DROP.check(obj))
+
+
 def _ban(rest: str, *, address: bool) -> ev.Ban | None:
     if not rest:
         return None
@@ -256,6 +290,7 @@ def _json_ban(obj: dict[str, Any]) -> ev.Ban:
 
 
 _NAME = Field("name", required=True)
+_DROP = Field("drop", "bool", default=False)
 _REASON = Field("reason", "line", most=MAX_REASON_CHARS, default="")
 _LIMIT = Field("limit", "int", least=1, most=HISTORY_PAGE_MAX, default=50)
 _TARGET = (Field("name"), Field("address"))
@@ -344,8 +379,39 @@ CLIENT_LINES: Final[tuple[ClientLine, ...]] = (
                    "unmute", "NAME", "lift a user's mutes", oper=True,
                    parse=lambda r: ev.Unmute(r) if _one_word(r) else None),)),
     ClientLine("connect", ev.Connect,
-               tuple(Field(k) for k in ("name", "password", "resume", "last_id", "room")),
+               tuple(Field(k) for k in ("name", "password", "resume", "last_id", "room",
+                                        "login", "login_token")),
                sample=ev.Connect(name="alice", room="dev")),
+    ClientLine("register", ev.Register, (Field("password", required=True), Field("name")),
+               sample=ev.Register("secret pw", name="alice"), commands=(Command(
+                   "register", "PASSWORD", "register your name as an account",
+                   parse=_register),)),
+    ClientLine("password", ev.Password, (Field("password", required=True),
+                                         Field("new", required=True)),
+               sample=ev.Password("old pw", "new pw"), commands=(Command(
+                   "password", "CURRENT NEW", "change your account's password",
+                   parse=_password),)),
+    ClientLine("account", ev.AccountAdmin, (_NAME, Field("operator", "bool"),
+                                            Field("rename"), _DROP),
+               decode=_json_account, sample=ev.AccountAdmin("bob", rename="robert"),
+               commands=(
+                   Command("account", "NAME", "an account's info", oper=True, parse=_account),
+                   Command("account", "oper NAME", "make an account an operator", oper=True,
+                           parse=_account),
+                   Command("account", "deoper NAME", "take it back", oper=True,
+                           parse=_account),
+                   Command("account", "rename NAME NEW", "rename an account (and its user)",
+                           oper=True, parse=_account),
+                   Command("account", "drop NAME", "drop an account (its user stays)",
+                           oper=True, parse=_account))),
+    ClientLine("logout", ev.Logout, sample=ev.Logout(), commands=(Command(
+        "logout", "", "leave, and forget this device's login", parse=lambda r: ev.Logout()),)),
+    ClientLine("read", ev.Read, (Field("id", required=True), Field("room")),
+               sample=ev.Read("120", "dev")),
+    ClientLine("unregister", ev.Unregister, (Field("password", required=True),),
+               sample=ev.Unregister("secret pw"), commands=(Command(
+                   "unregister", "PASSWORD", "drop your account (you stay, as a guest)",
+                   parse=lambda r: ev.Unregister(r) if r else None),)),
     ClientLine("ping", ev.Ping, sample=ev.Ping()),
     ClientLine("pong", ev.Pong, sample=ev.Pong()),
 )
@@ -358,10 +424,13 @@ _HELP_ORDER: Final = (
     "/help", "/who [ROOM|all]", "/whois NAME", "/rooms", "/join ROOM", "/part [ROOM]",
     "/switch ROOM", "/nick NAME",
     "/msg NAME TEXT",
-    "/history [N]", "/topic", "/oper NAME PASSWORD", "//text", "/quit",
+    "/history [N]", "/topic", "/oper NAME PASSWORD", "/register PASSWORD",
+    "/password CURRENT NEW", "/unregister PASSWORD", "/logout", "//text", "/quit",
     "/kick NAME [REASON]", "/roomkick NAME [REASON]", "/ban NAME [TIME] [REASON]",
     "/banip ADDRESS [TIME] [REASON]", "/unban NAME", "/unbanip ADDRESS", "/bans",
     "/mute NAME [REASON]", "/unmute NAME", "/topic TEXT",
+    "/account NAME", "/account oper NAME", "/account deoper NAME",
+    "/account rename NAME NEW", "/account drop NAME",
 )
 COMMANDS: Final = tuple(sorted((c for line in CLIENT_LINES for c in line.commands),
                                key=lambda c: _HELP_ORDER.index(c.usage)))
@@ -473,6 +542,8 @@ def _chat_json(update: up.Chat) -> dict[str, Any]:
     obj["id"], obj["time"] = update.id, update.time
     if update.history:
         obj["history"] = True
+    if update.mention:
+        obj["mention"] = True
     return obj
 
 
@@ -480,7 +551,8 @@ def _chat_back(obj: dict[str, Any]) -> up.Chat:
     room, to = obj.get("room"), obj.get("to")
     return up.Chat(_text(obj, "name"), _text(obj, "message"), _text(obj, "id"),
                    _text(obj, "time"), room=room if isinstance(room, str) else None,
-                   to=to if isinstance(to, str) else None, history=obj.get("history") is True)
+                   to=to if isinstance(to, str) else None, history=obj.get("history") is True,
+                   mention=obj.get("mention") is True)
 
 
 def _who_json(update: up.WhoList) -> dict[str, Any]:
@@ -520,6 +592,13 @@ _BANS = Field("bans", "list", required=True,
                               _text(b, "by"), _text(b, "reason"), _text(b, "time"))
                   for b in _dicts(raw)))
 
+_READ = Field("read", "list",
+              out=lambda marks: [{"room": m.room, "id": m.id, "unread": m.unread,
+                                  "mentions": m.mentions} for m in marks],
+              back=lambda raw: tuple(up.ReadMark(_text(m, "room"), _text(m, "id"),
+                                                 _count(m, "unread"), _count(m, "mentions"))
+                                     for m in _dicts(raw)))
+
 _CHAT_FIELDS = (Field("name", required=True), Field("message", required=True),
                 Field("room", required=True), Field("id", required=True),
                 Field("time", required=True))
@@ -532,12 +611,13 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
         Field("resumed", "bool", required=True), Field("notice", required=True),
         Field("max_line_bytes", "int", back=_not_negative), Field("topic"),
         Field("opers", "list"), Field("rooms", "list"),
-        Field("max_rooms", "int", back=_not_negative)),
+        Field("max_rooms", "int", back=_not_negative), Field("account"), _READ,
+        Field("login_token")),
         sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
                           max_line_bytes=65536, topic="t", opers=("bob",),
                           rooms=("lobby", "dev"), max_rooms=20)),
     ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
-                                    Field("history", "bool")),
+                                    Field("history", "bool"), Field("mention", "bool")),
                sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby"),
                encode=_chat_json, decode=_chat_back),
     ServerLine("connect", up.Joined, _CHAT_FIELDS,
@@ -590,6 +670,16 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
                sample=up.WhoisReply("bob", "dev", oper=True, rooms=("dev", "lobby"))),
     ServerLine("switch", up.Switched, (Field("room", required=True),),
                sample=up.Switched("dev")),
+    ServerLine("read", up.ReadMark, (Field("room", required=True), Field("id", required=True),
+                                     Field("unread", "int", required=True),
+                                     Field("mentions", "int", required=True)),
+               sample=up.ReadMark("dev", "120", 3, 1)),
+    ServerLine("account", up.AccountNote, (Field("event", required=True),
+                                           Field("account", required=True),
+                                           Field("message", required=True),
+                                           Field("operator", "bool"), Field("created"),
+                                           Field("used"), Field("devices", "int")),
+               sample=up.AccountNote("registered", "alice", "alice is registered")),
     ServerLine("bans", up.BanList, (_BANS,),
                sample=up.BanList((up.BanEntry("name", "bob", "", "alice", "spam", "t"),))),
 )
@@ -653,6 +743,23 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
     ErrorSpec(ErrorCode.MUTED, "muted in this room; the line was not sent"),
     ErrorSpec(ErrorCode.NO_SUCH_BAN, "unban of a ban not in force"),
     ErrorSpec(ErrorCode.NOT_MUTED, "unmute of someone not muted"),
+    ErrorSpec(ErrorCode.LOGIN_FAILED, "wrong password, or no such account"),
+    ErrorSpec(ErrorCode.LOGIN_THROTTLED, "too many wrong account passwords: wait",
+              fields=("retry_after",)),
+    ErrorSpec(ErrorCode.ACCOUNT_REQUIRED, "only logged-in accounts may join"),
+    ErrorSpec(ErrorCode.NAME_REGISTERED, "the name is an account's"),
+    ErrorSpec(ErrorCode.ALREADY_REGISTERED, "register while logged in"),
+    ErrorSpec(ErrorCode.NOT_LOGGED_IN, "an account line without an account"),
+    ErrorSpec(ErrorCode.ACCOUNT_NAME, "nick while logged in"),
+    ErrorSpec(ErrorCode.REGISTRATION_CLOSED, "registration is closed here"),
+    ErrorSpec(ErrorCode.REGISTRATION_THROTTLED, "too many registrations from this address",
+              fields=("retry_after",)),
+    ErrorSpec(ErrorCode.TOO_MANY_ACCOUNTS, "the server has its most accounts"),
+    ErrorSpec(ErrorCode.TOO_MANY_DEVICES, "the account has its most devices"),
+    ErrorSpec(ErrorCode.ACCOUNTS_OFF, "the server has no accounts"),
+    ErrorSpec(ErrorCode.NO_SUCH_ACCOUNT, "an operator's account line for no account"),
+    ErrorSpec(ErrorCode.ACCOUNTS_BUSY, "too many password hashes at once: wait",
+              fields=("retry_after",)),
 )
 
 ERROR_BY_CODE: Final = {e.code: e for e in ERRORS}

@@ -18,6 +18,7 @@ from chatd.protocol.framing import decode_utf8
 from chatd.protocol.labels import clean_message
 from chatd.protocol.spec import TEXT_DISPATCH, help_table
 from chatd.protocol.updates import (
+    AccountNote,
     Ack,
     BanList,
     Chat,
@@ -28,6 +29,7 @@ from chatd.protocol.updates import (
     Left,
     Notice,
     Opered,
+    ReadMark,
     Renamed,
     RoomList,
     ServerPing,
@@ -160,6 +162,8 @@ def text_lines(update: Update) -> list[str]:
                      "(/help for commands)"]
             if update.topic:
                 lines.append(f"* topic: {update.topic}")
+            if update.account:
+                lines.append(f"* logged in to your account {update.account}")
             if update.notice:
                 lines.append("* " + update.notice)
             return [visible(line) for line in lines]
@@ -195,13 +199,15 @@ def text_lines(update: Update) -> list[str]:
                                    + (" (operator)" if update.oper else ""))]
         case Switched():
             return ["* " + visible(f"you now talk in {update.room}")]
-        case Opered() | Notice():
+        case Opered() | Notice() | AccountNote():
             return ["* " + visible(update.message)]
         case BanList():
             return ["* " + visible(
                 f"{b.kind} {b.target}: " + (f"until {b.until}" if b.until else "permanent")
                 + f", by {b.by}" + (f" ({b.reason})" if b.reason else ""))
                 for b in update.bans] or ["* no bans"]
+        case ReadMark():
+            return [f"* {visible(update.room)}: read up to {update.id}, {update.unread} unread"]
         case Ack() | ServerPing() | ServerPong() | Unknown():
             return []  # they mean nothing to a person at nc
         case _:

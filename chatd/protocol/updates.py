@@ -39,6 +39,9 @@ class Welcome:
     opers: tuple[str, ...] = ()  # the operators among `users` (15.1)
     rooms: tuple[str, ...] = ()  # every room of the user, in joining order (17.9)
     max_rooms: int = 0  # rooms a user may be in at once (17.11); 0: not announced
+    account: str = ""  # the account logged in to (18.3)
+    read: tuple[ReadMark, ...] = ()  # the account's markers in the user's rooms (18.5)
+    login_token: str = field(default="", repr=False)  # after a password login (18.3)
 
 
 @value
@@ -52,6 +55,7 @@ class Chat:
     room: str | None = None
     to: str | None = None
     history: bool = False
+    mention: bool = False  # the line names its reader (PROTOCOL.txt 18.6)
 
 
 @value
@@ -210,6 +214,30 @@ class Notice:
 
 
 @value
+class ReadMark:
+    """How far the account has read a room, and what is unread there (18.5)."""
+
+    room: str
+    id: str
+    unread: int = 0
+    mentions: int = 0
+
+
+@value
+class AccountNote:
+    """What became of one's account (18.2, 18.7): registered, password, unregistered."""
+
+    event: str
+    account: str
+    message: str
+    # "info" (18.8): the account's flag, times and devices online
+    operator: bool = False
+    created: str = ""
+    used: str = ""
+    devices: int = 0
+
+
+@value
 class BanEntry:
     kind: str  # "name" or "address"
     target: str  # the name or the address / prefix
@@ -253,6 +281,8 @@ Update: TypeAlias = (
     | BanList
     | WhoisReply
     | Switched
+    | AccountNote
+    | ReadMark
     | Unknown
 )
 

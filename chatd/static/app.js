@@ -1,10 +1,10 @@
-// The page: the login form, the composer and its commands, the drawer; wires a Session
-// (the protocol) to a ChatView (the DOM).
+// The page: the login form, the composer and its commands, the sidebar's rooms and the
+// drawer; wires a Session (the protocol) to a ChatView (the DOM).
 
 import { COMMANDS } from "/commands.js";
 import { moderationLine } from "/moderate.js";
 import { Session, rememberNick, rememberedNick } from "/session.js";
-import { ChatView } from "/view.js";
+import { ChatView, autosize } from "/view.js";
 import { explainTooLong } from "/words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -24,8 +24,19 @@ function setPrivate(name) {
   $("input").focus();
 }
 
+/** Shows a conversation of the sidebar: a room of ours (the server's current room follows). */
+function showConv(conv) {
+  if (conv.kind === "direct") view.show(conv);
+  else session.goTo(conv.name);
+  $("input").focus();
+}
+
 view.onPickUser = setPrivate;
-view.onPickRoom = (room) => session.join(room) || view.system("Not connected; try again.");
+view.onPickRoom = (room) => {
+  if (!session.goTo(room) && !session.join(room)) view.system("Not connected; try again.");
+  else $("input").focus();
+};
+view.onPart = (room) => session.part(room) || view.system("Not connected; try again.");
 view.onEarlier = (room) => session.earlier(room);
 
 $("login-form").addEventListener("submit", (event) => {
@@ -56,6 +67,18 @@ $("input").addEventListener("keydown", (event) => {
   }
 });
 
+// Alt+Up and Alt+Down go to the conversation above or below in the sidebar.
+document.addEventListener("keydown", (event) => {
+  if (!event.altKey || event.ctrlKey || event.metaKey || view.app.dataset.screen !== "chat"
+      || (event.key !== "ArrowUp" && event.key !== "ArrowDown")) return;
+  const order = view.order();
+  if (!order.length) return;
+  const at = order.indexOf(view.shown);
+  const step = event.key === "ArrowUp" ? -1 : 1;
+  showConv(order[(at + step + order.length) % order.length]);
+  event.preventDefault();
+});
+
 // Escape steps back: the drawer first, then the private conversation.
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.defaultPrevented || view.app.dataset.screen !== "chat") return;
@@ -73,17 +96,15 @@ $("input").addEventListener("input", () => {
   if (!$("composer-error").hidden) view.composerError("");
 });
 
-function autosize() {
-  const input = $("input");
-  input.style.height = "auto";
-  input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
-}
-
-/** Says a chat line, or returns why it cannot be sent (it is then kept in the composer). */
+/**
+ * Says a chat line, privately (`to`) or in the room shown; returns why it cannot be sent
+ * ("" when sent; a refused line is kept in the composer).
+ */
 function say(text, to) {
-  const over = session.oversize(text, to);
+  const room = view.shownRoom() || session.room;
+  const over = session.oversize(text, to, room);
   if (over !== null) return explainTooLong(over.size, over.limit);
-  session.say(text, to);
+  session.say(text, to, room);
   return "";
 }
 
@@ -106,6 +127,19 @@ function submit(text) {
     case "join":
       if (!arg || !session.join(arg)) view.system("Usage: /join ROOM (when connected)");
       break;
+    case "part": {
+      const room = arg || view.shownRoom();
+      if (!room || !session.part(room)) view.system("Usage: /part [ROOM] (when connected)");
+      break;
+    }
+    case "switch":
+      if (!arg) view.system("Usage: /switch ROOM");
+      else if (!session.rooms.has(arg.toLowerCase())) {
+        view.system(`You are not in #${arg}; /join ${arg} joins it.`);
+      } else {
+        session.goTo(arg);
+      }
+      break;
     case "msg": {
       const [to, ...words] = arg.split(" ");
       const message = words.join(" ");
@@ -122,7 +156,9 @@ function submit(text) {
       if (!arg || !session.nick(arg)) view.system("Usage: /nick NAME (when connected)");
       break;
     case "who":
-      session.who(arg === "all");
+      if (!session.who(arg === "all", arg === "all" ? "" : arg)) {
+        view.system("Not connected; try again.");
+      }
       break;
     case "rooms":
       if (!session.listRooms()) view.system("Not connected; try again.");
@@ -140,7 +176,7 @@ function submit(text) {
       session.leave();
       break;
     case "help":
-      for (const line of helpLines(session.opers.includes(session.name))) view.system(line);
+      for (const line of helpLines(session.isOper())) view.system(line);
       break;
     default: {
       const line = moderationLine(command.toLowerCase(), arg);
@@ -161,7 +197,10 @@ $("close-direct").addEventListener("click", () => setPrivate(""));
 $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const room = $("join-room").value.trim();
-  if (room && session.join(room)) $("join-room").value = "";
+  if (room && session.join(room)) {
+    $("join-room").value = "";
+    $("input").focus(); // the room comes on screen next (and a phone's drawer closes)
+  }
 });
 
 $("menu").addEventListener("click", () => {

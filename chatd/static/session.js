@@ -1,5 +1,6 @@
 // The protocol side of the page (PROTOCOL.txt): one WebSocket at a time, one JSON object
-// per message; join, refs and acks, rooms, and catching up after a drop (section 10).
+// per message; join, refs and acks, the rooms one is in (section 17: several at once, each
+// line naming its room), and catching up after a drop (section 10).
 // No DOM here: what happens is told to `view` (view.js).
 
 import { localTimes, untilWords } from "/words.js";
@@ -28,10 +29,15 @@ export class Session {
     this.ws = null;
     this.wanted = { name: "", room: "", password: "" };
     this.name = "";
-    this.room = "";
-    this.users = [];
-    this.opers = []; // operators in this room (PROTOCOL.txt 15.1)
-    this.topic = ""; // of this room (15.5)
+    this.version = 1; // the welcome's (PROTOCOL.txt 12): 2 knows several rooms at once
+    // The rooms we are in, in joining order: key -> {name, users, opers, topic}; and what a
+    // `who` told of a room being joined, until our own join notice makes it ours.
+    this.rooms = new Map();
+    this.joining = new Map(); // key -> {show, info}: joins sent and not answered yet
+    this.room = ""; // the room the page talks in: the one shown, or the last one shown
+    this.serverRoom = ""; // the server's current room (where a line without "room" goes)
+    this.lostRooms = []; // rooms to join again after the server lost our session (10.4)
+    this.whoAsked = new Set(); // rooms not ours whose members were asked for (typed /who)
     this.token = "";
     this.askedResume = false; // the last connect carried a resume token (10.2)
     this.lastId = null; // the last update received, quoted back on resume
@@ -82,6 +88,7 @@ export class Session {
     }
     if (!saved || typeof saved.token !== "string" || !saved.token) return false;
     this.wanted = { name: text(saved.name), room: text(saved.room), password: "" };
+    this.savedRooms = names(saved.rooms);
     this.token = saved.token;
     this.lastId = typeof saved.lastId === "string" ? saved.lastId : null;
     this.restoring = true;
@@ -94,7 +101,8 @@ export class Session {
     try {
       if (this.token && !this.stopped) {
         sessionStorage.setItem(SAVED_SESSION, JSON.stringify(
-          { token: this.token, name: this.name, room: this.room, lastId: this.lastId }));
+          { token: this.token, name: this.name, room: this.room, rooms: this.roomNames(),
+            lastId: this.lastId }));
       } else {
         sessionStorage.removeItem(SAVED_SESSION);
       }
@@ -202,12 +210,13 @@ export class Session {
 
   // ------------------------------------------------------------ what the user does
 
-  say(text, to) {
+  /** A chat line: private when `to` is given, else to `room` (the page's room by default). */
+  say(text, to, room = this.room) {
     this.refs += 1;
     const ref = `w${this.refs}`;
-    const entry = to ? { text, to } : { text };
+    const entry = to ? { text, to } : { text, room };
     this.pending.set(ref, entry);
-    this.view.pending(ref, text, to, this.name);
+    this.view.pending(ref, text, to, this.name, entry.room);
     if (this.live()) this.transmit(ref, entry);
     else this.checkSize(ref, entry); // refuse it now rather than after the reconnect
     return ref;
@@ -220,9 +229,9 @@ export class Session {
   }
 
   /** {size, limit} when a line to say is longer than the server takes, else null. */
-  oversize(text, to) {
+  oversize(text, to, room = this.room) {
     const size = encoder.encode(JSON.stringify(messageLine(`w${this.refs + 1}`,
-      to ? { text, to } : { text }))).length;
+      to ? { text, to } : { text, room }))).length;
     return size > this.maxLineBytes ? { size, limit: this.maxLineBytes } : null;
   }
 
@@ -234,9 +243,53 @@ export class Session {
     return false;
   }
 
+  /**
+   * Goes to `room`: shown at once if it is one of ours (not the one shown: joining that
+   * again is the server's already_in_room), else joined (it then comes on screen).
+   */
   join(room) {
+    if (this.goTo(room, false)) return true;
     this.asked = { room };
-    return this.live() && this.send({ type: "join", room });
+    if (!this.live() || !this.send({ type: "join", room })) return false;
+    this.joining.set(key(room), { show: true, info: null });
+    return true;
+  }
+
+  /** Shows one of our rooms, the server's current room following; false if not ours. */
+  goTo(room, evenShown = true) {
+    const mine = this.rooms.get(key(room));
+    if (mine === undefined || (!evenShown && sameRoom(this.view.shownRoom(), mine.name))) {
+      return false;
+    }
+    this.switchTo(mine.name);
+    this.view.showRoom(mine.name);
+    return true;
+  }
+
+  /** Leaves one room (PROTOCOL.txt 17); the others stay. */
+  part(room = this.room) {
+    this.asked = { room, part: true };
+    return this.live() && this.send({ type: "part", room });
+  }
+
+  /** The page now talks in `room`: the server's current room follows (harmless if it is). */
+  switchTo(room) {
+    if (!room || !this.rooms.has(key(room))) return;
+    this.room = this.rooms.get(key(room)).name;
+    this.save();
+    if (this.version >= 2 && this.live() && !sameRoom(this.serverRoom, this.room)
+        && this.send({ type: "switch", room: this.room })) {
+      this.serverRoom = this.room;
+    }
+  }
+
+  roomNames() {
+    return [...this.rooms.values()].map((r) => r.name);
+  }
+
+  /** Whether we are an operator (the status is the user's, shown in every room's list). */
+  isOper() {
+    return [...this.rooms.values()].some((r) => r.opers.includes(this.name));
   }
 
   nick(name) {
@@ -246,12 +299,18 @@ export class Session {
 
   /** Asks for the page of lines before the oldest one shown in `room`. */
   earlier(room) {
-    if (!this.live() || this.earlierRoom !== null || !sameRoom(room, this.room)) return false;
+    if (!this.live() || this.earlierRoom !== null || !this.rooms.has(key(room))) return false;
     const before = this.view.oldestId(room);
     if (before === null) return false;
     this.earlierRoom = room;
     this.earlierBatch = [];
-    return this.send({ type: "history", before, limit: EARLIER_PAGE });
+    return this.send(this.inRoom({ type: "history", before, limit: EARLIER_PAGE }, room));
+  }
+
+  /** A line about one room: it names the room when the server knows several (17). */
+  inRoom(line, room) {
+    if (this.version >= 2 && room) line.room = room;
+    return line;
   }
 
   /**
@@ -272,10 +331,10 @@ export class Session {
 
   /** The last `limit` lines of the room, shown again (typed /history). */
   recent(limit = RECENT_PAGE) {
-    if (!this.live() || this.recentRoom !== null) return false;
+    if (!this.live() || this.recentRoom !== null || !this.room) return false;
     this.recentRoom = this.room;
     this.recentBatch = [];
-    return this.send({ type: "history", limit });
+    return this.send(this.inRoom({ type: "history", limit }, this.room));
   }
 
   /** The rooms, said in the log too (typed /rooms). */
@@ -284,8 +343,11 @@ export class Session {
     return this.roomsAsked;
   }
 
-  who(all) {
-    return this.live() && this.send(all ? { type: "who", all: true } : { type: "who" });
+  /** Who is in a room (ours by default; any room may be asked), or `all` of them. */
+  who(all, room = "") {
+    const line = all ? { type: "who", all: true } : this.inRoom({ type: "who" }, room || this.room);
+    if (room && !this.rooms.has(key(room))) this.whoAsked.add(key(room));
+    return this.live() && this.send(line);
   }
 
   refreshRooms(soon = false) {
@@ -326,39 +388,73 @@ export class Session {
       case "oper": return this.operLine(msg);
       case "notice": return this.view.system(localTimes(text(msg.message)), "warn");
       case "bans": return this.banList(msg);
-      case "whois":
-        return this.view.system(`${text(msg.name)} is in #${text(msg.room)}` +
-          (msg.oper === true ? " (operator)." : "."));
+      case "whois": return this.whois(msg);
+      case "switch":
+        this.serverRoom = text(msg.room);
+        return undefined;
       default: return undefined; // PROTOCOL.txt 12: ignore what is not known
     }
   }
 
   welcome(msg) {
     const reconnect = this.everJoined;
-    const wasOper = reconnect && this.opers.includes(this.name);
+    const wasOper = reconnect && this.isOper();
     const oldName = this.name;
+    const before = reconnect ? this.roomNames() : this.savedRooms ?? [];
+    this.savedRooms = [];
     const restored = this.restoring && msg.resumed === true;
     this.restoring = false;
     this.joined = this.everJoined = true;
     this.attempt = 0;
     this.name = text(msg.name);
+    this.version = Number.isInteger(msg.version) ? msg.version : 1;
     if (msg.resume) this.token = text(msg.resume);
     const limit = msg.max_line_bytes;
     this.maxLineBytes = Number.isInteger(limit) && limit > 0 ? limit : MAX_LINE_BYTES;
     this.view.me(this.name);
-    this.setRoom(text(msg.room));
-    this.opers = names(msg.opers);
-    this.setTopic(text(msg.topic));
-    this.setUsers(msg.users);
+    // The rooms we are in now: all of them after a resume (17), one after a fresh connect.
+    const current = text(msg.room);
+    const listed = names(msg.rooms);
+    const rooms = listed.length ? listed : current ? [current] : [];
+    this.joining.clear();
+    for (const gone of this.roomNames()) {
+      if (!rooms.some((r) => sameRoom(r, gone))) this.forget(gone);
+    }
+    for (const room of rooms) this.entry(room);
+    this.view.myRooms(this.roomNames());
+    this.serverRoom = current;
+    const info = this.entry(current);
+    if (info !== null) {
+      info.opers = names(msg.opers);
+      info.users = names(msg.users);
+      info.topic = text(msg.topic);
+      this.told(info);
+    }
+    // The page stays on the room it showed if we are still in it; the server follows.
+    const stay = this.room && this.rooms.has(key(this.room)) ? this.room : current;
+    this.room = "";
+    if (stay) {
+      this.room = this.rooms.get(key(stay)).name;
+      // A private conversation on screen stays there through a reconnect.
+      if (reconnect && this.view.partner()) this.view.keepRoom(this.room);
+      else this.view.showRoom(this.room);
+    }
     this.view.status("online");
     this.missed = 0;
+    if (msg.resumed !== true) {
+      this.lostRooms = before.filter((r) => !this.rooms.has(key(r)));
+    }
     this.save();
     if (restored) {
-      // A reload: the room's latest lines fill the empty page (a replay brings only what
+      // A reload: each room's latest lines fill the empty page (a replay brings only what
       // came after the page went, and our own lines only as acks).
       this.sync = "restore";
       this.restoreBatch = [];
-      this.send({ type: "history", limit: PAGE / 2 });
+      this.restoreLeft = this.rooms.size;
+      for (const room of this.roomNames()) {
+        this.send(this.inRoom({ type: "history", limit: PAGE / 2 }, room));
+      }
+      if (this.restoreLeft === 0) this.endRestore();
     } else if (!reconnect) {
       this.synced(false);
     } else if (msg.resumed === true) {
@@ -376,6 +472,7 @@ export class Session {
       this.joinBatch = [];
       if (this.pageAfter !== null) this.send({ type: "history", after: this.pageAfter, limit: PAGE });
     }
+    if (this.switchBack()) this.serverRoom = this.room;
     // A failed resume after a drop is said by the reconnect line itself (10.4); a notice
     // is news only when something else went unlike asked (the name, say).
     const said = reconnect && msg.resumed !== true && this.name === oldName;
@@ -383,7 +480,13 @@ export class Session {
       this.view.welcomeNotice(text(msg.notice), this.name,
         this.askedResume === true && msg.resumed !== true);
     }
-    if (wasOper && !this.opers.includes(this.name)) this.view.operLost();
+    if (wasOper && !this.isOper()) this.view.operLost();
+  }
+
+  /** After a welcome: the server's current room is the page's again (a switch if not). */
+  switchBack() {
+    return this.version >= 2 && this.room && !sameRoom(this.room, this.serverRoom)
+      && this.send({ type: "switch", room: this.room });
   }
 
   chat(msg) {
@@ -410,7 +513,7 @@ export class Session {
 
   show(msg, history) {
     if (this.sync === "restore" && !history) {
-      this.restoreBatch.push(msg); // the replay: after the history page, if not in it
+      this.restoreBatch.push(msg); // the replay: after the history pages, if not in them
       return;
     }
     const catching = this.sync !== null && this.sync !== "restore";
@@ -424,7 +527,8 @@ export class Session {
   /** A line of ours the server took but whose ack was lost with the connection. */
   settle(msg) {
     for (const [ref, entry] of this.pending) {
-      if (!entry.to && entry.text === msg.message) {
+      if (!entry.to && entry.text === msg.message
+          && (!entry.room || !msg.room || sameRoom(entry.room, msg.room))) {
         this.markSeen(msg);
         this.pending.delete(ref);
         this.view.acked(ref, msg);
@@ -439,8 +543,10 @@ export class Session {
     this.markSeen(msg);
     if (typeof msg.id === "string") this.lastId = msg.id;
     const name = text(msg.name);
-    if (msg.type === "connect" && name === this.name) {
-      this.setRoom(text(msg.room));
+    const room = text(msg.room);
+    const missed = this.sync !== null;
+    if (msg.type === "connect" && name === this.name && room) {
+      this.joinedRoom(room);
       if (this.sync === "skip") {
         // Our own join after a server restart is no news; the missed lines come next.
         if (this.pageAfter !== null) this.sync = "paging";
@@ -448,23 +554,108 @@ export class Session {
         return;
       }
     }
-    if (msg.room === undefined || sameRoom(msg.room, this.room)) {
-      if (msg.type === "disconnect") this.opers = this.opers.filter((u) => u !== name);
-      if (msg.type === "nick" && this.opers.includes(msg.old)) {
-        this.opers = [...this.opers.filter((u) => u !== msg.old), name];
+    if (msg.type === "disconnect" && name === this.name && room) {
+      // We left that room (a part, or an operator's room kick); the others stay.
+      this.leftRoom(room, msg);
+      this.refreshRooms(true);
+      return;
+    }
+    if (msg.type === "nick") {
+      // Shown once, in every room of ours where the renamed person is (17).
+      const where = [...this.rooms.values()].filter((r) => r.users.includes(text(msg.old)));
+      const named = this.rooms.get(key(room));
+      if (named !== undefined && !where.includes(named)) where.unshift(named);
+      for (const info of where) {
+        info.users = info.users.map((u) => (u === msg.old ? name : u));
+        info.opers = info.opers.map((u) => (u === msg.old ? name : u));
+        this.told(info);
+        this.view.notice(msg, { missed, room: info.name });
       }
-      if (msg.type === "connect") this.setUsers([...this.users.filter((u) => u !== name), name]);
-      else if (msg.type === "disconnect") this.setUsers(this.users.filter((u) => u !== name));
-      else this.setUsers(this.users.map((u) => (u === msg.old ? name : u)));
+      if (!where.length) this.view.notice(msg, { missed });
+      if (msg.old === this.name) {
+        this.name = name;
+        this.view.me(name);
+        this.save();
+        rememberNick(name);
+      }
+      this.refreshRooms(true);
+      return;
     }
-    if (msg.type === "nick" && msg.old === this.name) {
-      this.name = name;
-      this.view.me(name);
-      this.save();
-      rememberNick(name);
+    const info = this.rooms.get(key(room));
+    if (info !== undefined) {
+      if (msg.type === "disconnect") {
+        info.opers = info.opers.filter((u) => u !== name);
+        info.users = info.users.filter((u) => u !== name);
+      } else {
+        info.users = [...info.users.filter((u) => u !== name), name];
+      }
+      this.told(info);
     }
-    this.view.notice(msg, { missed: this.sync !== null });
+    this.view.notice(msg, { missed });
     this.refreshRooms(true);
+  }
+
+  /** Our own join notice: the room is ours now (a join's answer came before it). */
+  joinedRoom(room) {
+    const k = key(room);
+    if (this.version < 2) {
+      // Version 1 (PROTOCOL.txt 12): a join moves, so the room we were in is left.
+      for (const old of this.roomNames()) if (!sameRoom(old, room)) this.forget(old);
+    }
+    if (this.rooms.has(k)) return;
+    const asked = this.joining.get(k);
+    this.joining.delete(k);
+    const info = this.entry(room);
+    if (asked?.info) Object.assign(info, asked.info, { name: info.name });
+    this.view.myRooms(this.roomNames());
+    this.told(info);
+    this.serverRoom = info.name; // a join makes the room current (17)
+    if (asked === undefined || asked.show) {
+      this.room = info.name;
+      this.view.showRoom(info.name);
+    } else if (this.switchBack()) {
+      this.serverRoom = this.room;
+    }
+    this.save();
+  }
+
+  /** A room we are no longer in; the server's current room becomes the latest joined. */
+  leftRoom(room, msg) {
+    const wasServers = sameRoom(room, this.serverRoom);
+    const wasShown = sameRoom(room, this.room);
+    this.forget(room);
+    const names = this.roomNames();
+    const latest = names.length ? names[names.length - 1] : "";
+    if (wasServers) this.serverRoom = latest;
+    this.view.myRooms(names);
+    if (wasShown) {
+      this.room = latest;
+      if (latest) this.switchTo(latest);
+      this.view.showRoom(latest);
+    }
+    this.view.leftRoom(msg);
+    this.save();
+  }
+
+  /** The room's entry (created if it is new to us), or null for no room. */
+  entry(room) {
+    if (!room) return null;
+    let info = this.rooms.get(key(room));
+    if (info === undefined) {
+      info = { name: room, users: [], opers: [], topic: "" };
+      this.rooms.set(key(room), info);
+    }
+    return info;
+  }
+
+  forget(room) {
+    this.rooms.delete(key(room));
+    this.view.dropRoom(room);
+  }
+
+  /** Passes a room's members, operators and topic on to the view. */
+  told(info) {
+    this.view.roomInfo(info.name, info.users, this.name, info.opers, info.topic);
   }
 
   ack(msg) {
@@ -484,17 +675,44 @@ export class Session {
       this.view.whoAll(Array.isArray(msg.rooms) ? msg.rooms : []);
       return;
     }
-    if (!sameRoom(msg.room, this.room)) this.setTopic(""); // a move: its topic comes next
-    this.setRoom(text(msg.room));
-    this.opers = names(msg.opers);
-    this.setUsers(msg.users);
+    const room = text(msg.room);
+    const users = names(msg.users);
+    const opers = names(msg.opers);
+    const info = this.rooms.get(key(room));
+    if (info !== undefined) {
+      info.users = users;
+      info.opers = opers;
+      this.told(info);
+      return;
+    }
+    if (room && this.whoAsked.delete(key(room))) {
+      this.view.whoRoom(room, users, opers); // a typed /who ROOM of a room not ours
+      return;
+    }
+    // The first line of a join's answer (its topic may come next, 17): ours once our own
+    // join notice comes. Unasked, it is a room an operator's room kick put us in.
+    if (room && !this.joining.has(key(room))) this.joining.set(key(room), { show: true });
+    if (room) this.joining.get(key(room)).info = { users, opers, topic: "" };
+  }
+
+  whois(msg) {
+    const rooms = names(msg.rooms);
+    const where = rooms.length ? rooms : text(msg.room) ? [text(msg.room)] : [];
+    const list = where.map((r) => `#${r}`).join(", ");
+    this.view.system(`${text(msg.name)} is ${list ? `in ${list}` : "in no room"}` +
+      (msg.oper === true ? " (operator)." : "."));
   }
 
   // ------------------------------------------------------------ moderation (PROTOCOL.txt 15)
 
   topicLine(msg) {
-    if (sameRoom(msg.room, this.room)) this.setTopic(text(msg.topic));
-    if (!text(msg.name)) return; // the topic of a room moved into: the header shows it
+    const room = text(msg.room);
+    const info = this.rooms.get(key(room)) ?? this.joining.get(key(room))?.info;
+    if (info) {
+      info.topic = text(msg.topic);
+      if (this.rooms.has(key(room))) this.told(this.rooms.get(key(room)));
+    }
+    if (!text(msg.name)) return; // the topic of a room joined: the header shows it
     this.operLine(msg);
   }
 
@@ -503,16 +721,26 @@ export class Session {
     if (this.isSeen(msg)) return;
     this.markSeen(msg);
     if (typeof msg.id === "string") this.lastId = msg.id;
-    if (msg.type === "oper" && sameRoom(msg.room, this.room)) {
-      this.opers = [...this.opers.filter((u) => u !== text(msg.name)), text(msg.name)];
-      this.setUsers(this.users);
+    const missed = this.sync !== null;
+    if (msg.type === "oper") {
+      // Operators are server-wide: told once (17), marked and said in every room of ours
+      // where that person is, as a rename is.
+      const name = text(msg.name);
+      const where = [...this.rooms.values()].filter(
+        (info) => info.users.includes(name) || sameRoom(info.name, text(msg.room)));
+      for (const info of where) {
+        info.opers = [...info.opers.filter((u) => u !== name), name];
+        this.told(info);
+        this.view.notice(msg, { missed, room: info.name });
+      }
+      if (where.length) return;
     }
-    this.view.notice(msg, { missed: this.sync !== null });
+    this.view.notice(msg, { missed });
   }
 
   roomList(msg) {
     const rooms = Array.isArray(msg.rooms) ? msg.rooms : [];
-    this.view.rooms(rooms);
+    this.view.rooms(rooms, msg.more);
     if (this.roomsAsked) this.view.roomLines(rooms, msg.more);
     this.roomsAsked = false;
   }
@@ -525,11 +753,6 @@ export class Session {
       const why = text(ban.reason) ? ` (${text(ban.reason)})` : "";
       this.view.system(`${text(ban.kind)} ${text(ban.target)}: ${until}, by ${text(ban.by)}${why}`);
     }
-  }
-
-  setTopic(topic) {
-    this.topic = topic;
-    this.view.topic(topic);
   }
 
   historyEnd(msg) {
@@ -549,11 +772,9 @@ export class Session {
     }
     if (this.sync === "skip") return;
     if (this.sync === "restore") {
-      this.sync = null;
       this.view.historyEnd(msg);
-      for (const line of this.restoreBatch) if (!this.isSeen(line)) this.show(line, false);
-      this.restoreBatch = [];
-      this.synced(false);
+      this.restoreLeft -= 1;
+      if (this.restoreLeft <= 0) this.endRestore();
       return;
     }
     if (this.sync === "paging") {
@@ -567,6 +788,14 @@ export class Session {
     this.view.historyEnd(msg);
   }
 
+  /** Every room's history page came after a reload: then what was replayed meanwhile. */
+  endRestore() {
+    this.sync = null;
+    for (const line of this.restoreBatch) if (!this.isSeen(line)) this.show(line, false);
+    this.restoreBatch = [];
+    this.synced(false);
+  }
+
   error(msg) {
     this.erred = true;
     const code = text(msg.code);
@@ -576,7 +805,7 @@ export class Session {
     if (ref !== undefined && this.pending.has(ref)) {
       const entry = this.pending.get(ref);
       this.pending.delete(ref);
-      this.view.failed(ref, msg, entry.to);
+      this.view.failed(ref, msg, entry.to, entry.room);
       return;
     }
     if (code === "auth_failed" || code === "auth_throttled"
@@ -600,6 +829,8 @@ export class Session {
       this.caughtUp(); // a server that does not know our last id
       return;
     }
+    // A join that failed (a bad name, too many rooms...) is no longer on its way.
+    if (this.asked.room && !this.asked.part) this.joining.delete(key(this.asked.room));
     this.view.error(msg, this.asked);
   }
 
@@ -618,7 +849,22 @@ export class Session {
     this.sync = null;
     if (reconnect) this.view.caughtUp(this.missed);
     for (const [ref, entry] of this.pending) this.transmit(ref, entry);
+    this.rejoinLost();
     this.refreshRooms();
+  }
+
+  /**
+   * The server lost our session (a restart): the rooms we were in besides the one we
+   * came back to are joined again, quietly (the page stays where it is).
+   */
+  rejoinLost() {
+    const lost = this.lostRooms;
+    this.lostRooms = [];
+    if (this.version < 2) return;
+    for (const room of lost) {
+      if (this.rooms.has(key(room)) || !this.send({ type: "join", room })) continue;
+      this.joining.set(key(room), { show: false, info: null });
+    }
   }
 
   isSeen(msg) {
@@ -629,19 +875,6 @@ export class Session {
   markSeen(msg) {
     const key = seenKey(msg);
     if (key !== null) this.seen.add(key);
-  }
-
-  setRoom(room) {
-    if (room && room !== this.room) {
-      this.room = room;
-      this.view.room(room);
-      this.save();
-    }
-  }
-
-  setUsers(users) {
-    this.users = Array.isArray(users) ? users.filter((u) => typeof u === "string") : [];
-    this.view.users(this.users, this.name, this.opers);
   }
 }
 
@@ -664,6 +897,7 @@ export function rememberedNick() {
 function messageLine(ref, entry) {
   const line = { type: "message", message: entry.text, ref };
   if (entry.to) line.to = entry.to;
+  else if (entry.room) line.room = entry.room; // a server of version 1 ignores it
   return line;
 }
 
@@ -681,5 +915,10 @@ function text(value) {
 }
 
 function sameRoom(a, b) {
-  return typeof a === "string" && a.toLowerCase() === b.toLowerCase();
+  return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+}
+
+/** Rooms are told apart without regard to case, as the server does (5.2). */
+function key(room) {
+  return room.toLowerCase();
 }

@@ -1,6 +1,7 @@
-// The page's DOM: conversations (the room one is in, and one per private partner, the
-// "Direct" list), each its own log, one shown at a time; the sidebar and the banner.
-// Rows are built in lines.js, always from text, never from HTML.
+// The page's DOM: conversations (one per room one is in, and one per private partner, the
+// "Direct" list), each its own log, scroll position, draft, and (a room) members and topic,
+// one shown at a time; the sidebar (one's rooms with unread counts, other rooms to join)
+// and the banner. Rows are built in lines.js, always from text, never from HTML.
 
 import { nameStyle, present } from "/colour.js";
 import {
@@ -36,11 +37,30 @@ function keyOf(kind, name) {
   return `${kind === "room" ? "#" : "@"}${name.toLowerCase()}`;
 }
 
+const WORD_CHAR = "[\\p{L}\\p{N}\\p{M}_]";
+
+/** Whether `text` names `me` as a word of its own, in any case (a mention). */
+export function mentions(text, me) {
+  if (!me) return false;
+  const name = me.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(?<!${WORD_CHAR})${name}(?!${WORD_CHAR})`, "iu").test(text);
+}
+
+/** Grows the composer with its text, up to a few lines. */
+export function autosize() {
+  const input = $("input");
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+}
+
 export class ChatView {
   constructor() {
     this.app = $("app");
     this.logs = $("logs");
-    this.convs = new Map(); // key -> {kind, name, log, unread, top, bottom}
+    // key -> {kind, name, log, unread, mentions, top, bottom, draft} and, for a room,
+    // {users, opers, topic}
+    this.convs = new Map();
+    this.mine = []; // the rooms one is in, in joining order (the sidebar's order)
     this.shown = null;
     this.roomConv = null;
     this.pendingLines = new Map(); // ref -> <li>
@@ -68,6 +88,7 @@ export class ChatView {
     this.resizes.observe(this.logs);
     this.onPickUser = () => {};
     this.onPickRoom = () => {};
+    this.onPart = () => {};
     this.onEarlier = () => {};
     $("user-filter").addEventListener("input", () => this.renderUsers());
     this.screen("login");
@@ -157,7 +178,8 @@ export class ChatView {
       } else {
         log.dataset.direct = name;
       }
-      conv = { kind, name, log, unread: 0, top: 0, bottom: true };
+      conv = { kind, name, log, unread: 0, mentions: 0, top: 0, bottom: true, draft: "",
+        users: [], arrived: [], opers: new Set(), topic: "" };
       this.resizes.observe(log);
       this.convs.set(key, conv);
       this.logs.append(log);
@@ -168,16 +190,39 @@ export class ChatView {
 
   show(conv) {
     const box = this.logs;
+    const input = $("input");
     if (this.shown !== null && this.shown !== conv) {
       this.shown.top = box.scrollTop;
       this.shown.bottom = this.atBottom();
+      this.shown.draft = input.value;
     }
     for (const other of this.convs.values()) other.log.hidden = other !== conv;
+    const switched = this.shown !== conv;
     this.shown = conv;
+    if (conv === null) {
+      this.app.dataset.view = "none";
+      $("title-prefix").textContent = "";
+      $("room-title").textContent = "no room";
+      $("close-direct").hidden = true;
+      this.placeholder();
+      this.renderTopic();
+      this.renderUsers();
+      this.renderRooms();
+      this.renderDirects();
+      return;
+    }
+    if (switched) {
+      input.value = conv.draft;
+      autosize();
+      this.composerError("");
+    }
     conv.unread = 0;
+    conv.mentions = 0;
     box.scrollTop = conv.bottom ? box.scrollHeight : conv.top;
     this.stuck = conv.bottom;
+    this.lastTop = box.scrollTop;
     const direct = conv.kind === "direct";
+    if (!direct) this.roomConv = conv;
     this.app.dataset.view = conv.kind;
     $("title-prefix").textContent = direct ? "@" : "#";
     $("room-title").textContent = conv.name;
@@ -185,6 +230,8 @@ export class ChatView {
     $("logs").setAttribute("aria-label",
       direct ? `Private conversation with ${conv.name}` : `Conversation in #${conv.name}`);
     this.placeholder();
+    this.renderTopic();
+    this.renderUsers();
     this.renderDirects();
     this.renderRooms();
     this.closeDrawer();
@@ -194,7 +241,7 @@ export class ChatView {
     const conv = this.shown;
     $("input").placeholder = this.left ? this.removal?.placeholder ?? "You left the chat"
       : conv?.kind === "direct" ? `Private line to ${conv.name}`
-        : "Message (Enter sends, /help)";
+        : conv ? "Message (Enter sends, /help)" : "Join a room to talk (/join ROOM)";
   }
 
   /** The private partner on screen, or "". */
@@ -210,15 +257,83 @@ export class ChatView {
     if (this.roomConv !== null && this.shown !== this.roomConv) this.show(this.roomConv);
   }
 
-  room(room) {
+  /** The room shown now, or "" (a private conversation, or no room at all). */
+  shownRoom() {
+    return this.shown?.kind === "room" ? this.shown.name : "";
+  }
+
+  /** Shows a room of ours ("" when there is none left). */
+  showRoom(room) {
+    if (!room) {
+      this.roomConv = null;
+      if (this.shown?.kind !== "direct") this.show(null);
+      return;
+    }
+    this.show(this.conv("room", room));
+  }
+
+  /** The room the Escape key and the member list go back to, behind a private view. */
+  keepRoom(room) {
     this.roomConv = this.conv("room", room);
-    this.show(this.roomConv);
+    this.renderUsers();
+    this.renderRooms();
+  }
+
+  /** The rooms one is in, in joining order. */
+  myRooms(list) {
+    this.mine = [...list];
+    this.renderRooms();
+  }
+
+  /** A room one left: its conversation goes. */
+  dropRoom(room) {
+    const key = keyOf("room", room);
+    const conv = this.convs.get(key);
+    if (conv === undefined) return;
+    this.convs.delete(key);
+    this.historyDivider.delete(room.toLowerCase());
+    this.resizes.unobserve(conv.log);
+    conv.log.remove();
+    if (this.roomConv === conv) this.roomConv = null;
+    if (this.shown === conv) this.shown = null;
+    this.renderRooms();
+  }
+
+  /** Says where one is now after leaving a room (the notice names the room left). */
+  leftRoom(msg) {
+    // The leave button that had the focus is gone with its room: the composer takes it.
+    if (document.activeElement === document.body || document.activeElement === null) {
+      $("input").focus();
+    }
+    const li = noticeRow(msg, this.me_);
+    li.classList.add("parted");
+    this.append(this.shown ?? this.roomConv, li);
+    this.announce(null, "", li.querySelector(".text").textContent);
+  }
+
+  /** A room's members, operators and topic (PROTOCOL.txt 4.7, 15.1, 15.5). */
+  roomInfo(room, users, me, opers, topic) {
+    const conv = this.conv("room", room);
+    conv.arrived = users;
+    // Names present, in any of one's rooms, never share a colour while there are enough.
+    present(this.mine.flatMap((r) => this.convs.get(keyOf("room", r))?.arrived ?? []));
+    const mine = users.filter((name) => name === me);
+    const others = users.filter((name) => name !== me).sort(collator.compare);
+    conv.users = [...mine, ...others];
+    conv.opers = new Set(opers);
+    conv.topic = topic;
+    if (conv === this.roomConv) {
+      this.renderUsers();
+      this.renderTopic();
+    }
+    this.renderRooms();
   }
 
   /** Counts a line nobody has seen yet, unless its conversation is on screen. */
-  unseen(conv) {
+  unseen(conv, mention = false) {
     if (conv === this.shown) return;
     conv.unread += 1;
+    if (mention) conv.mentions += 1;
     if (conv.kind === "direct") this.renderDirects();
     else this.renderRooms();
   }
@@ -229,9 +344,13 @@ export class ChatView {
     return total;
   }
 
-  badge(count) {
-    const badge = el("span", "unread", String(count));
-    badge.setAttribute("aria-label", `${count} unread`);
+  /** An unread count; stronger (marked "@") when some of those lines name you. */
+  badge(count, mentions = 0) {
+    const badge = el("span", mentions ? "unread mention" : "unread",
+      mentions ? `@${count}` : String(count));
+    const said = mentions ? `, ${mentions} mentioning you` : "";
+    badge.setAttribute("aria-label", `${count} unread${said}`);
+    badge.title = `${count} unread${said}`;
     return badge;
   }
 
@@ -253,28 +372,26 @@ export class ChatView {
     const total = this.totalUnread();
     $("menu").dataset.unread = total ? "yes" : "";
     $("menu").setAttribute("aria-label", total ? `Rooms and people, ${total} unread` : "Rooms and people");
-    const where = this.shown?.kind === "direct" ? `@${this.shown.name}` : `#${this.roomConv?.name ?? ""}`;
+    const where = this.shown?.kind === "direct" ? `@${this.shown.name}`
+      : this.shown ? `#${this.shown.name}` : "no room";
     document.title = `${total ? `(${total}) ` : ""}${where} · chatd`;
   }
 
-  /** The room's topic in the header (PROTOCOL.txt 15.5); "" hides it. */
-  topic(text) {
+  /** The shown room's topic in the header (PROTOCOL.txt 15.5); none hides it. */
+  renderTopic() {
+    const text = this.shown?.kind === "room" ? this.shown.topic : "";
     const topic = $("topic");
     topic.textContent = text;
     topic.title = text ? `Topic: ${text}` : "";
     topic.hidden = !text;
   }
 
-  users(list, me, opers = []) {
-    present(list); // names present never share a colour while there are enough
-    this.opers = new Set(opers);
-    const mine = list.filter((name) => name === me);
-    const others = list.filter((name) => name !== me).sort(collator.compare);
-    this.members = [...mine, ...others];
-    this.renderUsers();
-  }
-
+  /** The members of the room shown (or, in a private view, of the last room shown). */
   renderUsers() {
+    const conv = this.roomConv;
+    this.members = conv?.users ?? [];
+    this.opers = conv?.opers ?? new Set();
+    $("members-title").textContent = conv ? `In #${conv.name}` : "In no room";
     const filter = $("user-filter");
     const filtering = this.members.length >= FILTER_FROM;
     filter.hidden = !filtering;
@@ -298,31 +415,63 @@ export class ChatView {
       : String(this.members.length);
   }
 
-  rooms(list) {
+  /** The server's room list (4.8): the sidebar offers the ones we are not in. */
+  rooms(list, more) {
     this.roomList = list.filter((r) => r && typeof r.room === "string");
+    const unlisted = Number.isInteger(more) && more > 0 ? more : 0;
+    $("browse-hint").textContent = unlisted
+      ? `Pick one to join it; you stay in yours. ${unlisted} smaller rooms are not listed: ` +
+        "type a name above."
+      : "Pick one to join it; you stay in yours.";
     this.renderRooms();
   }
 
   renderRooms() {
-    const current = this.roomConv?.name ?? "";
-    const rooms = [...this.roomList];
-    if (current && !rooms.some((r) => r.room.toLowerCase() === current.toLowerCase())) {
-      rooms.push({ room: current, users: 1 });
-    }
-    refill($("rooms"), rooms.map(({ room, users }) => {
+    const leave = this.mine.length > 1; // leaving the only room would leave nothing to show
+    refill($("rooms"), this.mine.map((room) => {
+      const conv = this.conv("room", room);
       const button = el("button", "room");
-      const here = room.toLowerCase() === current.toLowerCase();
       button.append(el("span", "room-name", `#${room}`));
-      if (here && this.roomConv.unread) button.append(this.badge(this.roomConv.unread));
-      const count = el("span", "count", String(Number(users) || 0));
-      count.setAttribute("aria-label", `${Number(users) || 0} people`);
+      if (conv.unread) button.append(this.badge(conv.unread, conv.mentions));
+      const count = el("span", "count", String(conv.users.length));
+      count.setAttribute("aria-label", `${conv.users.length} people`);
       button.append(count);
-      if (here && this.shown === this.roomConv) button.setAttribute("aria-current", "true");
-      if (here) button.addEventListener("click", () => this.closeDirect());
-      else button.addEventListener("click", () => this.onPickRoom(room));
+      if (conv === this.shown) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", () => this.onPickRoom(room));
+      const li = item(button, room.toLowerCase());
+      if (leave) {
+        const part = el("button", "icon part", "×");
+        part.type = "button";
+        part.dataset.key = `part ${room.toLowerCase()}`;
+        part.setAttribute("aria-label", `Leave #${room}`);
+        part.title = `Leave #${room}`;
+        part.addEventListener("click", () => this.onPart(room));
+        li.append(part);
+      }
+      return li;
+    }));
+    const mine = new Set(this.mine.map((r) => r.toLowerCase()));
+    const others = this.roomList.filter(({ room }) => !mine.has(room.toLowerCase()));
+    $("browse-section").hidden = others.length === 0;
+    refill($("browse"), others.map(({ room, users }) => {
+      const button = el("button", "room");
+      button.append(el("span", "room-name", `#${room}`));
+      const people = Number(users) || 0;
+      const count = el("span", "count", String(people));
+      count.setAttribute("aria-label", `${people} people`);
+      button.append(count);
+      button.title = `Join #${room}`;
+      button.addEventListener("click", () => this.onPickRoom(room));
       return item(button, room.toLowerCase());
     }));
     this.renderTotal();
+  }
+
+  /** Conversations in the sidebar's order (rooms, then private ones), for Alt+Up/Down. */
+  order() {
+    const rooms = this.mine.map((room) => this.convs.get(keyOf("room", room)));
+    const directs = [...this.convs.values()].filter((c) => c.kind === "direct");
+    return [...rooms, ...directs].filter((c) => c !== undefined);
   }
 
   drawerOpen() {
@@ -392,7 +541,7 @@ export class ChatView {
     }
     this.append(conv, li);
     if (!history && name !== this.me_) {
-      this.unseen(conv);
+      this.unseen(conv, msg.private === true || mentions(str(msg.message), this.me_));
       if (!missed) this.announce(conv, msg.private === true ? `${name}, privately: ` : `${name}: `,
         str(msg.message));
     }
@@ -455,17 +604,19 @@ export class ChatView {
     this.earlierControl(conv, more && msgs.length > 0);
   }
 
-  notice(msg, { missed }) {
+  /** A room notice, in `room` (a rename is told in each room where that person is). */
+  notice(msg, { missed, room = str(msg.room) }) {
     const li = noticeRow(msg, this.me_);
     if (typeof msg.id === "string") li.dataset.id = msg.id;
     if (missed) li.classList.add("missed");
-    const conv = this.roomOf(str(msg.room));
+    const conv = this.roomOf(room);
     if (conv === null) return;
     // Only plain comings and goings fold into a run; a kick or a ban (4.4: any other
     // message) is news of its own.
     const name = str(msg.name);
     const plain = msg.type === "connect" || (msg.type === "disconnect"
-      && (str(msg.message) === `${name} left` || str(msg.message).startsWith(`${name} left for `)));
+      && (str(msg.message) === `${name} left` || str(msg.message).startsWith(`${name} left for `)
+        || (msg.part === true && str(msg.message).startsWith(`${name} left `))));
     if (!plain) {
       if (msg.type === "disconnect") li.classList.add("removed");
       this.append(conv, li);
@@ -486,13 +637,13 @@ export class ChatView {
     else if (!missed && size === 3) this.announce(conv, "", "Several people are joining or leaving.");
   }
 
-  pending(ref, text, to, me) {
+  pending(ref, text, to, me, room) {
     const li = messageRow(me, text, me, null);
     li.classList.add("pending");
     li.dataset.ref = ref;
     if (to) li.classList.add("private");
     this.pendingLines.set(ref, li);
-    this.append(to ? this.conv("direct", to) : this.roomConv, li);
+    this.append(to ? this.conv("direct", to) : room ? this.conv("room", room) : this.roomConv, li);
   }
 
   acked(ref, msg) {
@@ -590,6 +741,12 @@ export class ChatView {
 
   welcomeNotice(notice, name, resumeFailed) {
     this.system(explainNotice(notice, name, resumeFailed), "warn");
+  }
+
+  /** A typed /who of a room one is not in. */
+  whoRoom(room, users, opers) {
+    const marked = users.map((u) => (opers.includes(u) ? `@${u}` : u));
+    this.system(`#${room}: ${marked.join(", ") || "nobody"}`);
   }
 
   whoAll(rooms) {

@@ -64,6 +64,13 @@ export function explainError(code, message, asked = {}, fields = {}) {
   switch (code) {
     case "already_in_room":
       return asked.room ? `You are in #${asked.room} already.` : sentence(said);
+    case "not_in_room":
+      return asked.room ? `You are not in #${asked.room}; /join ${asked.room} joins it.`
+        : "You are not in that room (any more); join it first.";
+    case "too_many_rooms": {
+      const room = asked.room ? ` #${asked.room}` : " another";
+      return `You are in as many rooms as this server allows; leave one before joining${room}.`;
+    }
     case "bad_room": {
       const room = asked.room ? `“${asked.room}”` : "that room";
       return `Cannot go to ${room}: ${said || "not a room name"}. A room name is 1 to 32 ` +

@@ -458,3 +458,26 @@ def test_only_a_costly_room_makes_the_next_flush_wait() -> None:
     w.broadcast(rooms[1], b"hello\n", None)
     assert loop.due[-1] == 0.0
     assert big[0].got() == b"join 1\njoin 2\n"
+
+
+def test_readers_a_line_names_get_their_own_marked_copy_in_its_place() -> None:
+    """PROTOCOL.txt 18.6: the JSON readers a room line names get a copy with "mention"
+    where the line stands among the turn's others; the rest share one encoding; text
+    readers see it as ever; the sender gets nothing of it."""
+    w = writer()
+    sender, named, other, text = Conn("s"), Conn("n"), Conn("o"), Conn("t", text=True)
+    for conn in (sender, named, other, text):
+        w.enter_room("lobby", conn)
+    before = p.Chat("bob", "one", "1", "t", room="lobby")
+    line = p.Chat("bob", "hi n", "2", "t", room="lobby")
+    after = p.Chat("bob", "three", "3", "t", room="lobby")
+    w.broadcast_update("lobby", before, sender)
+    w.broadcast_mentioning("lobby", line, sender, [named])
+    w.broadcast_update("lobby", after, sender)
+    w.flush()
+    marked = p.encode_json(p.Chat("bob", "hi n", "2", "t", room="lobby", mention=True))
+    assert b'"mention":true' in marked
+    assert named.got() == p.encode_json(before) + marked + p.encode_json(after)
+    assert other.got() == b"".join(p.encode_json(u) for u in (before, line, after))
+    assert text.got() == b"<bob> one\n<bob> hi n\n<bob> three\n"
+    assert sender.got() == b""

@@ -1,0 +1,86 @@
+"""Which readers a room line names (PROTOCOL.txt 18.6), on the broadcast path.
+
+Only JSON readers need to know (text mode shows nothing more), and only those attached
+here: they are indexed by the mention key of their name (chatd.accounts.mention_key),
+kept as they attach, detach and are renamed. A line then costs its words, never its
+readers: its folded words are looked up in the index. For the common line, ASCII
+text while no reader's name holds punctuation, the words come from one translate and
+one split in C (the line's own cost stays within a few percent); any other line takes
+chatd.accounts.mentioned's full rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from chatd.accounts import mention_key, mentioned
+from chatd.hub.state import Session
+
+# ASCII folded as mention_key folds it, as bytes, one byte a character: what is no
+# word character splits words, and "m", which folds to "rn", stays "m" while "rn" is
+# made "m" after (`_fast`), on keys and lines alike, so both still compare equal.
+_FOLD: Final = bytes(
+    (ord(mention_key(chr(c))) if len(mention_key(chr(c))) == 1 else ord("m"))
+    if chr(c).isalnum() or chr(c) == "_" else 0x20 for c in range(0x80)) + bytes(range(0x80, 0x100))
+assert all(len(mention_key(chr(c))) == 1 or mention_key(chr(c)) == "rn"
+           for c in range(0x80) if chr(c).isalnum())
+
+
+def _fast(ascii_text: bytes) -> bytes:
+    return ascii_text.translate(_FOLD).replace(b"rn", b"m")
+
+
+def _plain(key: str) -> bool:
+    return key.replace("_", "a").isalnum()
+
+
+class MentionIndex:
+    __slots__ = ("ascii", "by_key", "punctuated")
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, list[Session[Any]]] = {}  # mention key -> local JSON sessions
+        # The ASCII keys, folded for ASCII lines (`_fast`) -> the mention key: an ASCII
+        # line can name no other (ASCII folds to ASCII).
+        self.ascii: dict[bytes, str] = {}
+        self.punctuated = 0  # ASCII keys that are not plain words (the full rule then)
+
+    def add(self, session: Session[Any], name: str | None = None) -> None:
+        key = mention_key(name or session.name)
+        sessions = self.by_key.get(key)
+        if sessions is None:
+            sessions = self.by_key[key] = []
+            if key.isascii():
+                self.ascii[_fast(key.encode())] = key
+                self.punctuated += not _plain(key)
+        sessions.append(session)
+
+    def remove(self, session: Session[Any], name: str | None = None) -> None:
+        key = mention_key(name or session.name)
+        sessions = self.by_key.get(key)
+        if sessions is None or session not in sessions:
+            return
+        sessions.remove(session)
+        if not sessions:
+            del self.by_key[key]
+            if key.isascii():
+                self.ascii.pop(_fast(key.encode()), None)
+                self.punctuated -= not _plain(key)
+
+    def readers(self, text: str, room: str, sender: Session[Any]) -> tuple[Any, ...]:
+        """The local JSON peers in `room` (a key) that `text` names, the sender aside."""
+        by_key = self.by_key
+        if not by_key:
+            return ()
+        found: set[str] | frozenset[str]
+        if text.isascii() and not self.punctuated:
+            words = _fast(text.encode()).split()
+            ascii_keys = self.ascii
+            if ascii_keys.keys().isdisjoint(words):  # nearly every line: nobody named
+                return ()
+            found = {ascii_keys[word] for word in words if word in ascii_keys}
+        else:
+            found = mentioned(text, by_key)
+        if not found:
+            return ()
+        return tuple(s.peer for key in found for s in by_key[key]
+                     if s is not sender and s.peer is not None and room in s.rooms)
