@@ -38,6 +38,7 @@ from chatc.events import (
 from chatc.options import Options
 from chatc.screen import Screen
 from chatc.session import NO_ANSWER, TooLong, refused_status
+from chatc.tokens import Saved
 from chatc.windows import Window, Windows
 from chatc.words import words
 from chatd import protocol as p
@@ -124,11 +125,20 @@ class Terminal:
 
     async def _join(self) -> Client | None:
         name, password = self.options.name, self.options.password
+        login = self.options.login
         if name is None:
             name = self._ask("Nickname [dim](blank: 익명)[/]")
         while name is not None:
+            saved = Saved(self.options.tokens,
+                          self.options.host, self.options.port, name)
+            if saved.token is None and login is None and self.options.ask_login:
+                login = self._ask(f"Password of {name}", password=True)
+                if login is None:
+                    return None
             client = Client(self.options.target, name, room=self.options.room,
-                            password=password, reconnect=self.options.reconnect is not False,
+                            password=password, login=login, login_token=saved.token,
+                            on_token=saved.changed,
+                            reconnect=self.options.reconnect is not False,
                             ack_timeout=self.options.ack_timeout)
             try:
                 await client.open()
@@ -141,6 +151,16 @@ class Terminal:
                 elif code == p.ErrorCode.BAD_NAME:
                     self.ask.print(f"chatc: {exc}", style="red", markup=False)
                     name = self._ask("Nickname [dim](blank: 익명)[/]")
+                elif code == p.ErrorCode.LOGIN_FAILED:
+                    if saved.token is not None:  # revoked: ask for the password instead
+                        saved.changed(None)
+                        self.ask.print("chatc: the saved login is no longer valid",
+                                       style="red", markup=False)
+                    else:
+                        self.ask.print(f"chatc: {exc}", style="red", markup=False)
+                    login = self._ask(f"Password of {name}", password=True)
+                    if login is None:
+                        return None
                 else:
                     fail(str(exc))
                     self.refused_code = refused_status(exc.error)

@@ -1,0 +1,111 @@
+"""chatc with accounts (PROTOCOL.txt 18, issue 26), in a real terminal (tmux) against a
+real chatd with --db and --mentions; JSON clients as the other people and devices."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.chatc import Screens, status_bar
+from tests.support.harness import Chatd, Client, StartChatd
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
+    made = Screens(tmp_path)
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+async def server(start_chatd: StartChatd, tmp_path: Path) -> Chatd:
+    return await start_chatd("--rate", "0", "--max-per-ip", "0", "--mentions",
+                             "--db", str(tmp_path / "chat.db"))
+
+
+async def register(port: int, name: str, password: str = PASSWORD) -> None:
+    client = await Client.joined(port, name)
+    await client.send({"type": "register", "password": password})
+    assert (await client.recv("account"))["event"] == "registered"
+    await client.send({"type": "disconnect"})
+    await client.closed()
+
+
+def state_env(tmp_path: Path, **more: str) -> dict[str, str]:
+    return {"XDG_STATE_HOME": str(tmp_path / "state"), **more}
+
+
+async def test_login_keeps_a_token_and_the_next_run_uses_it(
+        server: Chatd, screens: Screens, tmp_path: Path) -> None:
+    """18.3: --login with $CHATC_LOGIN logs in; the welcome's token is kept in a file
+    only the user reads (not the password) and a later run with the same --name logs in
+    with it; a token revoked meanwhile is forgotten and the password asked for (no
+    echo); a registered name without login is a variant, and the notice says so."""
+    await register(server.port, "alice")
+    first = await screens.chatc("first", server.port, "--name", "alice", "--login",
+                                env=state_env(tmp_path, CHATC_LOGIN=PASSWORD))
+    await first.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice logged in")
+    tokens = tmp_path / "state" / "chatc" / "tokens.json"
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    saved = json.loads(tokens.read_text())
+    assert list(saved) == [f"127.0.0.1:{server.port} alice"]
+    assert PASSWORD not in tokens.read_text()
+    await first.enter("/quit")
+    assert await first.exit_status() == 0
+
+    again = await screens.chatc("again", server.port, "--name", "Alice",
+                                env=state_env(tmp_path))
+    await again.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice logged in with the token")
+    await again.enter("/quit")
+    assert await again.exit_status() == 0
+
+    # A password change on another device revokes chatc's token (18.7).
+    other = await Client.open(server.port)
+    await other.join("alice", login=PASSWORD)
+    await other.send({"type": "password", "password": PASSWORD, "new": "new horse"})
+    assert (await other.recv("account"))["event"] == "password"
+    await other.send({"type": "disconnect"})
+    await other.closed()
+
+    revoked = await screens.chatc("revoked", server.port, "--name", "alice",
+                                  env=state_env(tmp_path))
+    await revoked.wait_for(r"saved login is no longer valid")
+    await revoked.wait_for(r"Password of alice")
+    await revoked.enter("new horse")
+    await revoked.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                             "alice logged in with the new password")
+    assert "new horse" not in await revoked.text()  # asked without echo
+    assert json.loads(tokens.read_text())[f"127.0.0.1:{server.port} alice"] \
+        != saved[f"127.0.0.1:{server.port} alice"]
+    await revoked.enter("/quit")
+    assert await revoked.exit_status() == 0
+
+    guest = await screens.chatc("guest", server.port, "--name", "alice",
+                                env={"XDG_STATE_HOME": str(tmp_path / "elsewhere")})
+    await guest.wait_for(r"alice is a registered name, so you are alice2")
+    await guest.enter("/quit")
+    assert await guest.exit_status() == 0
+
+
+async def test_account_commands_send_and_their_answers_show(
+        server: Chatd, screens: Screens, tmp_path: Path) -> None:
+    """18.2, 18.7, 4.16: /register and /password from the shared command table reach
+    the server, and the account lines that answer them are shown."""
+    alice = await screens.chatc("alice", server.port, "--name", "alice",
+                                env=state_env(tmp_path))
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice joined")
+    await alice.enter(f"/register {PASSWORD}")
+    await alice.wait_for(r"alice is registered: connect with its password")
+    await alice.enter(f"/password {PASSWORD} new horse")
+    await alice.wait_for(r"\* .*password")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
