@@ -475,8 +475,16 @@ class Terminal:
         self.colours.present(self.shown.users)
         chat = isinstance(update, p.Chat) and not update.history
         shown = render.render(self.windows.marked(update), self.me, colours=self.colours.colour)
-        self._show_in(where, shown,
-                      unread=chat, mention=self.windows.is_mention(update))
+        mention = self.windows.is_mention(update)
+        self._show_in(where, shown, unread=chat, mention=mention)
+        if chat and (mention or (isinstance(update, p.Chat) and update.mention
+                                 and update.name != self.me)):
+            self._ring()
+
+    def _ring(self) -> None:
+        # Once a line: with is_mention and the server's mark agreeing, still one bell.
+        if self.options.bell and hasattr(self, "screen"):
+            self.screen.bell()
 
     def _welcomed(self, welcome: p.Welcome) -> None:
         before = {w.name for w in self.windows.windows if not w.private}

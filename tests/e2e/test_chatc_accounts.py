@@ -109,3 +109,31 @@ async def test_account_commands_send_and_their_answers_show(
     await alice.wait_for(r"\* .*password")
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
+
+
+async def test_a_mention_rings_the_bell_but_history_own_and_other_lines_do_not(
+        server: Chatd, screens: Screens, tmp_path: Path) -> None:
+    """18.6 (--mentions): a live line naming the user rings the terminal bell; the join
+    history naming them, their own lines and lines naming nobody do not; --no-bell
+    keeps it quiet."""
+    bob = await Client.joined(server.port, "bob")
+    await bob.say("alice: from before", ref="r0")
+    await bob.recv("ack")
+    alice = await screens.chatc("alice", server.port, "--name", "alice",
+                                env=state_env(tmp_path))
+    quiet = await screens.chatc("quiet", server.port, "--name", "carol", "--no-bell",
+                                env=state_env(tmp_path))
+    await alice.wait_for(r"<bob> alice: from before")
+    await quiet.wait_for(r"<bob> alice: from before")
+    await alice.enter("alice here")
+    await bob.say("nobody named", ref="r1")
+    await alice.wait_for(r"<bob> nobody named")
+    assert not await alice.rang()
+    await bob.say("hi alice and carol", ref="r2")
+    await alice.wait_for(r"<bob> hi alice and carol")
+    await quiet.wait_for(r"<bob> hi alice and carol")
+    assert await alice.rang()
+    assert not await quiet.rang()
+    for screen in (alice, quiet):
+        await screen.enter("/quit")
+        assert await screen.exit_status() == 0

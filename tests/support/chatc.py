@@ -70,6 +70,12 @@ class Screen:
         return await self._tmux("capture-pane", "-p", "-S", "-", "-t", "main",
                                 *(["-e"] if colours else []))
 
+    async def rang(self) -> bool:
+        """Whether the command rang the terminal's bell ("\\a") since it started (tmux
+        marks the window of a detached session)."""
+        flag = await self._tmux("display-message", "-p", "-t", "main", "#{window_bell_flag}")
+        return flag.strip() == "1"
+
     async def screen(self) -> list[str]:
         """Only the visible rows."""
         return (await self._tmux("capture-pane", "-p", "-t", "main")).split("\n")[:self.height]
