@@ -137,3 +137,41 @@ async def test_a_mention_rings_the_bell_but_history_own_and_other_lines_do_not(
     for screen in (alice, quiet):
         await screen.enter("/quit")
         assert await screen.exit_status() == 0
+
+
+async def read_of(port: int, password: str = PASSWORD) -> dict[str, dict[str, object]]:
+    """The welcome's read markers of alice, logged in from a JSON device that leaves."""
+    device = await Client.open(port)
+    welcome = await device.join("alice", login=password)
+    await device.send({"type": "disconnect"})
+    await device.closed()
+    return {mark["room"]: mark for mark in welcome.get("read", [])}
+
+
+async def test_showing_a_window_marks_its_lines_read_for_the_account(
+        server: Chatd, screens: Screens, tmp_path: Path) -> None:
+    """18.5: lines that came to another window are counted; showing that window sends a
+    read line for its newest line, so the account's marker moves (the next login's
+    welcome counts nothing unread there)."""
+    await register(server.port, "alice")
+    bob = await Client.joined(server.port, "bob")
+    alice = await screens.chatc("alice", server.port, "--name", "alice", "--login",
+                                env=state_env(tmp_path, CHATC_LOGIN=PASSWORD))
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice logged in")
+    await alice.enter("/join dev")
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in dev"),
+                           "dev shown")
+    for n, text in enumerate(("one", "two", "hi alice")):
+        await bob.say(text, ref=f"r{n}")
+        await bob.recv_until(lambda m: m["type"] == "ack")
+    await alice.wait_shown(lambda rows: "1:lobby(!3)" in status_bar(rows),
+                           "lobby's lines counted")
+    await alice.keys("M-1")
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "lobby shown")
+    await alice.wait_for(r"<bob> hi alice")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+    marks = await read_of(server.port)
+    assert (marks["lobby"]["unread"], marks["lobby"]["mentions"]) == (0, 0), marks
