@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.chatc import Proxy, Screens, status_bar
+from tests.support.chatc import Proxy, Screens, finish, read_until, spawn, status_bar
 from tests.support.harness import Chatd, Client, StartChatd
 
 PASSWORD = "correct horse"
@@ -95,6 +95,26 @@ async def test_login_keeps_a_token_and_the_next_run_uses_it(
     await guest.wait_for(r"alice is a registered name, so you are alice2")
     await guest.enter("/quit")
     assert await guest.exit_status() == 0
+
+
+async def test_line_mode_logs_in_from_the_environment_or_exits_1(
+        server: Chatd, tmp_path: Path) -> None:
+    """18.3 in line mode: CHATC_LOGIN logs in and the token is kept; --login with
+    neither a password nor a saved token cannot ask: exit 1 with one clear line."""
+    await register(server.port, "alice")
+    lost = await spawn("127.0.0.1", str(server.port), "--name", "alice", "--login",
+                       env={"XDG_STATE_HOME": str(tmp_path / "none"), "CHATC_LOGIN": ""})
+    code, _out, err = await finish(lost)
+    assert (code, err) == (1, "chatc: --login: no password (set CHATC_LOGIN) and no "
+                              "saved login\n")
+    bot = await spawn("127.0.0.1", str(server.port), "--name", "alice",
+                      env=state_env(tmp_path, CHATC_LOGIN=PASSWORD))
+    await read_until(bot, r"you are alice in lobby")
+    assert bot.stdin is not None
+    bot.stdin.close()
+    assert (await finish(bot))[0] == 0
+    saved = json.loads((tmp_path / "state" / "chatc" / "tokens.json").read_text())
+    assert list(saved) == [f"127.0.0.1:{server.port} alice"]
 
 
 async def test_account_commands_send_and_their_answers_show(

@@ -312,11 +312,12 @@ class Proxy:
             await self._server.wait_closed()
 
 
-async def spawn(*args: str, module: bool = False) -> asyncio.subprocess.Process:
+async def spawn(*args: str, module: bool = False, env: dict[str, str] | None = None
+                ) -> asyncio.subprocess.Process:
     argv = [sys.executable, "-m", "chatc"] if module else [CHATC]
     return await asyncio.create_subprocess_exec(
         *argv, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env} if env else None)
 
 
 async def read_until(proc: asyncio.subprocess.Process, pattern: str) -> list[str]:
