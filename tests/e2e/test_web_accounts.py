@@ -274,3 +274,39 @@ async def test_mentions_are_marked_counted_and_notified(
     assert await page.evaluate("notifications.shown") == [
         {"title": "carol in #lobby", "body": "\u0430lice, while away"}]
     alice.assert_clean()
+
+
+async def test_a_real_notification_once_the_browser_allows_them(
+    start_web: StartWeb, browser: Browser, tmp_path: Path,
+) -> None:
+    """With the permission granted to the browser profile, the page has no button to ask,
+    and a line naming the user while the tab is hidden makes a real Notification (the
+    browser's own, watched from a subclass)."""
+    server = await accounts_server(start_web, tmp_path)
+    context = await browser.new_context(permissions=["notifications"])
+    await context.add_init_script("""(() => {
+        const shown = [];
+        class Watched extends window.Notification {
+            constructor(title, options) {
+                super(title, options);
+                shown.push(title);
+            }
+        }
+        window.Notification = Watched;
+        window.shownNotifications = shown;
+    })()""")
+    carol = await Client.joined(server.port, "carol")
+    alice = await ChatPage.open(browser, server.url, "alice", context=context)
+    page = alice.page
+    await carol.recv_until(is_join("alice"))
+    assert await page.evaluate("Notification.permission") == "granted"
+    await expect(page.locator("#notify")).to_be_hidden()
+    await page.evaluate("""() => {
+        Object.defineProperty(document, "visibilityState", {value: "hidden",
+                                                           configurable: true});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    await carol.say("alice: are you there?")
+    await expect(alice.line("alice: are you there?")).to_be_attached()
+    assert await page.evaluate("shownNotifications") == ["carol in #lobby"]
+    alice.assert_clean()
