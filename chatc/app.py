@@ -302,13 +302,9 @@ class Terminal:
     # ------------------------------------------------------------------ read markers
 
     def _mark(self, mark: p.ReadMark) -> None:
-        """The server's count of what is unread in a room (18.5) replaces chatc's: the
-        shown window has none (its lines are in front of the user)."""
-        window = self.windows.room(mark.room)
-        if window is not None and window is not self.windows.current:
-            window.unread, window.mentions = mark.unread, mark.mentions
-            if hasattr(self, "screen"):
-                self.screen.app.invalidate()
+        """The server's count of what is unread in a room (18.5) replaces chatc's."""
+        if self.windows.read(mark) and hasattr(self, "screen"):
+            self.screen.app.invalidate()
 
     def _seen(self, window: Window[render.Line]) -> None:
         """The user has the lines of `window` in front of them."""
