@@ -239,3 +239,25 @@ async def test_a_read_line_from_the_server_clears_the_windows_count(
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
     await proxy.close()
+
+
+async def test_after_a_server_restart_chatc_logs_in_again_with_its_token(
+        start_chatd: StartChatd, screens: Screens, tmp_path: Path) -> None:
+    """18.3, 10: a reconnect to a restarted server (no session to resume) logs in with
+    the login token, not the password (which chatc no longer has): alice, not alice2."""
+    db = str(tmp_path / "chat.db")
+    first = await start_chatd("--rate", "0", "--db", db)
+    await register(first.port, "alice")
+    alice = await screens.chatc("alice", first.port, "--name", "alice", "--login",
+                                env=state_env(tmp_path, CHATC_LOGIN=PASSWORD))
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice logged in")
+    await first.stop()
+    await alice.wait_for(r"connection lost")
+    await start_chatd("--rate", "0", "--db", db, "--port", str(first.port))
+    await alice.wait_for(r"\* reconnected")
+    await alice.enter("/whois alice")
+    rows = await alice.wait_shown(lambda r: "* alice is in lobby" in r, "whois")
+    assert status_bar(rows).startswith(" alice in lobby"), rows
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
