@@ -28,6 +28,15 @@ windows (in a terminal):
   counted, "!" when one of them names you or is a private line. A private line
   opens its sender's window; /msg NAME TEXT opens NAME's.
 
+accounts:
+  /register PASSWORD makes your name an account. Later, chatc --name NAME --login
+  logs in (the password from $CHATC_LOGIN, or asked for without echo); the server's
+  login token is kept (readable by you only) and later runs and reconnects use it
+  instead of the password; /logout forgets it. Without logging in, a registered name
+  gets a variant (alice2). When logged in, what you have read is told to the server,
+  and a window's unread count starts from what the account has not read yet. A
+  line that names you rings the terminal bell (--no-bell: not).
+
 line mode:
   When stdin or stdout is not a terminal, chatc reads lines from stdin and sends
   each as a chat line (commands work there too), prints every update as one plain

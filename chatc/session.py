@@ -279,7 +279,10 @@ class Session:
     def command(self, event: p.Event, now: float) -> list[Action]:
         """Queue a command (who, join, ...) behind the own lines queued before it."""
         if isinstance(event, p.Logout):
-            self.login_token = None  # the server revokes it: the next run asks again
+            # The server revokes the token and ends the session as a disconnect does:
+            # reconnecting would only come back as a variant name.
+            self.login_token = None
+            self._closing = True
         self._lines.add(event)
         self._pump(now)
         return self._take()

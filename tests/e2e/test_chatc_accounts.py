@@ -87,8 +87,9 @@ async def test_login_keeps_a_token_and_the_next_run_uses_it(
     assert "new horse" not in await revoked.text()  # asked without echo
     assert json.loads(tokens.read_text())[f"127.0.0.1:{server.port} alice"] \
         != saved[f"127.0.0.1:{server.port} alice"]
-    await revoked.enter("/quit")
+    await revoked.enter("/logout")  # revokes and forgets the token, and leaves
     assert await revoked.exit_status() == 0
+    assert json.loads(tokens.read_text()) == {}
 
     guest = await screens.chatc("guest", server.port, "--name", "alice",
                                 env={"XDG_STATE_HOME": str(tmp_path / "elsewhere")})
