@@ -4,7 +4,9 @@ Runs a chatd Server in this process (uvloop) with tracemalloc on, connects N cli
 from a child process (so their memory is not counted), joins them, and prints the
 Python allocations per connection grouped by the module that made them, plus the RSS
 growth per connection. Allocations outside Python's allocator (libuv's handles, kernel
-socket buffers) show only in the RSS line.
+socket buffers) show only in the RSS line. With `--rooms 3` each client is in 3 rooms
+(connects to one, joins two more, spread over 200 rooms): what a membership costs, for
+the idle-multi target.
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ def _rss_kib() -> int:
 
 CLIENTS = textwrap.dedent("""
     import socket, sys, time
-    port, n = int(sys.argv[1]), int(sys.argv[2])
+    port, n, rooms = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     socks = []
     for i in range(n):
         s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b'{"type":"connect","name":"u%d"}\\n' % i)
+        if rooms > 1:
+            s.sendall(b'{"type":"connect","name":"u%d","room":"r%d"}\\n' % (i, i % 200)
+                      + b"".join(b'{"type":"join","room":"r%d"}\\n' % ((i + k) % 200)
+                                 for k in range(1, rooms)))
+        else:
+            s.sendall(b'{"type":"connect","name":"u%d"}\\n' % i)
         socks.append(s)
     print("ready", flush=True)
     sys.stdin.readline()
@@ -58,7 +65,7 @@ def _part(filename: str) -> str:
     return "other"
 
 
-async def measure(n: int) -> None:
+async def measure(n: int, rooms: int) -> None:
     config = ServerConfig(hosts=("127.0.0.1",), port=0, rate=0, max_clients=0, max_per_ip=0,
                           connect_throttle=0, greet_after=0, ping_interval=0)
     server = Server(config, ServerLog("warning", io.StringIO()))
@@ -69,7 +76,7 @@ async def measure(n: int) -> None:
     tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CLIENTS, str(port), str(n), stdin=subprocess.PIPE,
+        sys.executable, "-c", CLIENTS, str(port), str(n), str(rooms), stdin=subprocess.PIPE,
         stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdin is not None
     await proc.stdout.readline()
@@ -81,7 +88,8 @@ async def measure(n: int) -> None:
     parts: Counter[str] = Counter()
     for stat in after.compare_to(before, "filename"):
         parts[_part(stat.traceback[0].filename)] += stat.size_diff
-    print(f"{n} joined idle connections; Python allocations per connection by part:")
+    print(f"{n} joined idle connections, each in {rooms} room{'s' * (rooms > 1)}; "
+          "Python allocations per connection by part:")
     for part, size in parts.most_common():
         print(f"  {part:<44} {size / n:8.0f} B")
     print(f"  {'all Python allocations':<44} {sum(parts.values()) / n:8.0f} B")
@@ -95,7 +103,9 @@ async def measure(n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", type=int, default=2000)
-    uvloop.run(measure(ap.parse_args().clients))
+    ap.add_argument("--rooms", type=int, default=1, help="rooms each client is in")
+    args = ap.parse_args()
+    uvloop.run(measure(args.clients, args.rooms))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ Sessions (each against one fresh server):
            of the --city-talkers first members of a room drawn with Zipf-like weights
            (`city_schedule`); every delivery's latency is recorded while the rest of the
            clients sit idle (and answer the server's keepalive pings).
+  city-multi  the city with --multi-rooms rooms a client (`multi_sizes`, `multi_seating`):
+           a client connects to its first room and joins the others; each talker sends
+           its lines, with "room", to the one room it talks in. --seat-only stops after
+           seating (the idle-multi scenario: RSS per connection in several rooms).
 
 A chat line is {"type":"message","message":"<name>:<seq>:<monotonic_ns at send>"}.
 `time.monotonic_ns` is the same clock in every process on Linux, so receive time minus
@@ -46,6 +50,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import heapq
 import json
 import random
 import re
@@ -212,6 +217,74 @@ def city_schedule(rooms: int, lines: int, skew: float, seed: int) -> list[int]:
     return random.Random(seed).choices(range(rooms), weights, k=lines)
 
 
+def multi_sizes(clients: int, per_client: int, rooms: int, skew: float, least: int
+                ) -> list[int]:
+    """Room sizes when each client is in `per_client` rooms: room k's in proportion to
+    (k+1)**skew above `least`, so the rooms `city_schedule` draws most are the smallest.
+
+    That way round is what a city of several rooms a person looks like (the room
+    everybody is in is not the one everybody talks in), and it keeps the load of the
+    one-room city: with 10,000 clients in 3 of 200 rooms and skew 0.6 the busiest room
+    has 14 members and the quietest 237, ~67,000 deliveries a second at 1,000 lines a
+    second (the city: ~66,000), so the two differ by the rooms a client is in, not by
+    the load. The city's sizes times 3 (the busiest rooms the biggest) would make
+    ~200,000, more than one load-generator CPU can read and time.
+    """
+    seats = clients * per_client
+    if not 1 <= per_client <= rooms or seats < least * rooms or clients < least:
+        raise ValueError(f"{clients} clients cannot be in {per_client} of {rooms} rooms "
+                         f"with {least}+ members a room")
+    weights = [(rank + 1) ** skew for rank in range(rooms)]
+    share = [(seats - least * rooms) * w / sum(weights) for w in weights]
+    sizes = [min(clients, least + int(x)) for x in share]
+    # Seats left over by rounding down (or by a room capped at every client) go one each
+    # to the rooms with the largest remainders first, round after round.
+    by_remainder = sorted(range(rooms), key=lambda k: int(share[k]) - share[k])
+    while sum(sizes) < seats:
+        for k in by_remainder:
+            if sum(sizes) < seats and sizes[k] < clients:
+                sizes[k] += 1
+    return sizes
+
+
+def multi_seating(sizes: Sequence[int], per_client: int) -> list[list[int]]:
+    """Each client's rooms, the first the one it connects to: every client takes the
+    `per_client` rooms with the most seats left (the least recently served of equals),
+    which always leaves a seating for the clients after it, and spreads a wave of joins
+    over many rooms."""
+    clients = sum(sizes) // per_client
+    heap = [(-n, k, k) for k, n in enumerate(sizes) if n]
+    heapq.heapify(heap)
+    turn = len(sizes)
+    out: list[list[int]] = []
+    for _ in range(clients):
+        taken = [heapq.heappop(heap) for _ in range(per_client)]
+        out.append([room for _, _, room in taken])
+        for left, _, room in taken:
+            if left < -1:
+                heapq.heappush(heap, (left + 1, turn, room))
+                turn += 1
+    return out
+
+
+def choose_talkers(room_of: Sequence[Sequence[int]], rooms: int, talkers: int
+                   ) -> dict[int, int]:
+    """client index -> the one room it talks in: each room's first `talkers` members not
+    talking elsewhere (one room each, so a receiver checks one sequence per sender). In
+    the one-room city these are the first `talkers * rooms` clients."""
+    members: list[list[int]] = [[] for _ in range(rooms)]
+    for index, its_rooms in enumerate(room_of):
+        for room in its_rooms:
+            members[room].append(index)
+    chosen: dict[int, int] = {}
+    for room, people in enumerate(members):
+        free = [i for i in people if i not in chosen][:talkers]
+        if not free or len(people) < 2:
+            raise ValueError(f"room {room} has no member free to talk and one to hear")
+        chosen.update((i, room) for i in free)
+    return dict(sorted(chosen.items()))
+
+
 @dataclass(slots=True)
 class Faults:
     """Everything that was not as expected; any non-zero count fails the run."""
@@ -250,14 +323,15 @@ class Wave:
 class Sender:
     """A client's sending side: `pump` keeps at most `window` lines unconfirmed."""
 
-    __slots__ = ("client", "name", "sent", "total", "window")
+    __slots__ = ("client", "name", "room", "sent", "total", "window")
 
-    def __init__(self, client: Client, total: int, window: int) -> None:
+    def __init__(self, client: Client, total: int, window: int, room: bytes = b"") -> None:
         self.client = client
         self.name = client.name
         self.total = total
         self.window = window
         self.sent = 0
+        self.room = b',"room":"%b"' % room if room else b""  # sent with every line
 
     def pump(self, confirmed: int) -> None:
         limit = min(self.total, confirmed + self.window)
@@ -271,15 +345,15 @@ class Sender:
         self.client.write(data)
 
     def send_one(self, seq: int) -> None:
-        self.client.write(b'{"type":"message","message":"%b:%d:%d"}\n'
-                          % (self.name, seq, monotonic_ns()))
+        self.client.write(b'{"type":"message","message":"%b:%d:%d"%b}\n'
+                          % (self.name, seq, monotonic_ns(), self.room))
         self.sent = seq + 1
 
 
 class Client(asyncio.Protocol):
-    __slots__ = ("done", "expect", "gen", "got", "index", "joins", "lat", "lost", "name",
-                 "on_chunk", "pending", "pos", "position", "room", "seats", "settled", "tail",
-                 "transport", "want", "watches", "wave")
+    __slots__ = ("done", "due", "expect", "gen", "got", "index", "joins", "lat", "lost",
+                 "name", "on_chunk", "pending", "pos", "position", "rooms", "settled", "tail",
+                 "transport", "unplaced", "want", "watches", "wave")
 
     def __init__(self, gen: LoadGen, index: int, on_chunk: Handler) -> None:
         self.gen = gen
@@ -288,9 +362,10 @@ class Client(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.tail = b""
         self.on_chunk = on_chunk
-        self.position = 0  # 1-based place in the join order, from the welcome
-        self.room = -1  # city: the index of its room (-1: the default room)
-        self.seats = 0  # clients that join its room in all (0: every client)
+        self.position = 0  # 1-based place in its first room's join order, from the welcome
+        self.rooms: list[int] = []  # city: the index of its rooms, the first connected to
+        self.unplaced = 1  # rooms whose welcome or who has not come yet
+        self.due = 0  # join notices due in the rooms placed: those who joined after it
         self.joins = 0  # join notices received
         self.settled = False
         self.expect: dict[bytes, int] = {}  # sender name -> next seq
@@ -351,7 +426,8 @@ class LoadGen:
         self.stream = bytearray()  # everything the lead received in the fanout phase
         self.diverged = 0
         self.senders = args.senders  # clients 0..senders-1 talk (named s<index>)
-        self.room_of: list[int] = []  # city: each client's room
+        self.room_of: list[list[int]] = []  # city: each client's rooms
+        self.talker_room: dict[int, int] = {}  # city: client index -> the room it talks in
         self.seats: list[int] = []  # city: each room's size
         self.pongs = 0
         # Timed deliveries over SLOW_NS: when they were sent and how late they came, so
@@ -434,11 +510,14 @@ class LoadGen:
                 self.waves.append(wave.welcomed)
                 for client in connected[at : at + size]:
                     client.wave = wave
-                    if client.room < 0:
+                    if not client.rooms:
                         client.write(b'{"type":"connect","name":"%b"}\n' % client.name)
                     else:
-                        client.write(b'{"type":"connect","name":"%b","room":"c%d"}\n'
-                                     % (client.name, client.room))
+                        client.write(b"".join(
+                            [b'{"type":"connect","name":"%b","room":"c%d"}\n'
+                             % (client.name, client.rooms[0])]
+                            + [b'{"type":"join","room":"c%d"}\n' % room
+                               for room in client.rooms[1:]]))
             while self.waves:
                 if not await self._next_wave():
                     break
@@ -489,10 +568,12 @@ class LoadGen:
         """Connect clients first..stop-1 (not joined yet); [] if any connect fails."""
         clients = [Client(self, i, self._seating_chunk) for i in range(first, stop)]
         for client in clients:
-            client.name = (b"s%d" if client.index < self.senders else b"r%d") % client.index
+            talks = (client.index in self.talker_room if self.room_of
+                     else client.index < self.senders)
+            client.name = (b"s%d" if talks else b"r%d") % client.index
             if self.room_of:
-                client.room = self.room_of[client.index]
-                client.seats = self.seats[client.room]
+                client.rooms = self.room_of[client.index]
+                client.unplaced = len(client.rooms)
         results = await asyncio.gather(
             *(self.loop.create_connection(
                 lambda c=c: c,  # type: ignore[misc]
@@ -509,8 +590,8 @@ class LoadGen:
         return clients
 
     def _seating_chunk(self, client: Client, data: bytes, end: int) -> None:
-        if client.position:
-            # After the welcome, a seated client reads only join notices: count in bulk.
+        if not client.unplaced:
+            # Once placed in its rooms, a client reads only join notices: count in bulk.
             lines = data.count(b"\n", 0, end)
             notices = data.count(CONNECT_NOTICE, 0, end)
             # chatd pings clients silent for 25 s: answer in bulk too.
@@ -535,6 +616,7 @@ class LoadGen:
                 if not client.position:
                     self.faults.unexpected_lines += 1
                     self.faults.note(f"welcome without users: {line[:200]!r}")
+                self._place(client, client.rooms[0] if client.rooms else -1, client.position)
                 self.welcomed += 1
                 wave = client.wave
                 if wave is not None:
@@ -545,14 +627,30 @@ class LoadGen:
                     self.all_welcomed.set_result(time.perf_counter())
             elif kind == "connect":
                 client.joins += 1
+            elif kind == "who" and isinstance(obj.get("users"), list):
+                # The answer to a join (city-multi): its place in that room.
+                users = [u.get("name") if isinstance(u, dict) else u for u in obj["users"]]
+                room = str(obj.get("room"))
+                place = len(users) + (client.name.decode() not in users)
+                at = int(room[1:]) if room[:1] == "c" and room[1:].isdigit() else -2
+                if at not in client.rooms[1:]:
+                    self.faults.unexpected_lines += 1
+                    self.faults.note(f"{client.name.decode()}: who of {room!r} unasked")
+                else:
+                    self._place(client, at, place)
             else:
                 self._misc_line(client, obj, line)
         self._check_settled(client)
 
+    def _place(self, client: Client, room: int, position: int) -> None:
+        """The client's place in a room's join order: it gets a notice of each later join."""
+        client.unplaced -= 1
+        client.due += (self.seats[room] if room >= 0 else self.expected_clients) - position + 1
+
     def _check_settled(self, client: Client) -> None:
-        if client.settled or not client.position:
+        if client.settled or client.unplaced:
             return
-        due = (client.seats or self.expected_clients) - client.position + 1
+        due = client.due
         if client.joins > due:
             self.faults.unexpected_lines += client.joins - due
             self.faults.note(f"{client.name.decode()}: {client.joins} join notices, want {due}")
@@ -822,8 +920,11 @@ class LoadGen:
         args = self.args
         rooms = len(self.seats)
         talkers_of: list[list[Sender]] = [[] for _ in range(rooms)]
-        for client in self.clients[: self.senders]:
-            talkers_of[client.room].append(Sender(client, 0, 0))
+        several = any(len(c.rooms) > 1 for c in self.clients)
+        for index, room in self.talker_room.items():
+            # With several rooms a client names the room of each line, as chatc does.
+            talkers_of[room].append(Sender(self.clients[index], 0, 0,
+                                           b"c%d" % room if several else b""))
         total = int(args.city_rate * args.city_duration)
         plan: list[Sender] = []
         turns = [0] * rooms
@@ -835,7 +936,8 @@ class LoadGen:
         totals = {s.name: s.total for room in talkers_of for s in room}
         self.remaining = 0
         for client in self.clients:
-            client.expect = {s.name: 0 for s in talkers_of[client.room] if s.client is not client}
+            client.expect = {s.name: 0 for room in client.rooms for s in talkers_of[room]
+                             if s.client is not client}
             client.want = sum(totals[name] for name in client.expect)
             client.got = 0
             client.done = client.want == 0
@@ -852,13 +954,14 @@ class LoadGen:
         result = self._chat_result(totals, t1 - window.t0, window, per_line_latency=True)
         big = max(self.seats)
         by_size: dict[str, array[int]] = {"big_rooms": array("q"), "other_rooms": array("q")}
-        for client in self.clients:
-            by_size["big_rooms" if self.seats[client.room] == big else "other_rooms"].extend(
-                client.lat)
+        for client in self.clients if not several else ():  # a client's lines: one room's
+            by_size["big_rooms" if self.seats[client.rooms[0]] == big else "other_rooms"
+                    ].extend(client.lat)
         busiest = turns.index(max(turns))
         return {
             **result,
             "rooms": rooms,
+            "rooms_per_client": len(self.clients[0].rooms) if self.clients else 0,
             "room_sizes": {"min": min(self.seats), "max": big,
                            "big_rooms": self.seats.count(big) if big > min(self.seats) else 0},
             "talkers_per_room": talkers,
@@ -992,6 +1095,29 @@ class LoadGen:
             client.on_chunk = self._drain_chunk
 
 
+@dataclass(slots=True)
+class CityLayout:
+    sizes: list[int]
+    room_of: list[list[int]]  # each client's rooms, the first the one it connects to
+    talker_room: dict[int, int]  # client index -> the one room it talks in
+    talkers: int  # a room
+
+
+def city_layout(args: argparse.Namespace) -> CityLayout:
+    """The rooms of the city (one room a client) or of city-multi (--multi-rooms)."""
+    if args.scenario == "city":
+        sizes = city_sizes(args.city_clients, args.city_rooms, args.city_big_rooms,
+                           args.city_big_size)
+        room_of = [[room] for room in city_seating(sizes)]
+        talkers = max(1, min(args.city_talkers, min(sizes) - 1))
+    else:
+        talkers = max(1, args.city_talkers)
+        sizes = multi_sizes(args.city_clients, args.multi_rooms, args.city_rooms,
+                            args.multi_size_skew, talkers + 1)
+        room_of = multi_seating(sizes, args.multi_rooms)
+    return CityLayout(sizes, room_of, choose_talkers(room_of, len(sizes), talkers), talkers)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     gen = LoadGen(args)
     result: dict[str, Any] = {"scenario": args.scenario}
@@ -1003,15 +1129,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 / max(1, args.idle), 3)
             if gen.faults.total() == 0 and args.broadcasts > 0:
                 result["bigroom"] = await gen.bigroom()
-        elif args.scenario == "city":
-            gen.seats = city_sizes(args.city_clients, args.city_rooms, args.city_big_rooms,
-                                   args.city_big_size)
-            gen.room_of = city_seating(gen.seats)
-            talkers = max(1, min(args.city_talkers, min(gen.seats) - 1))
-            gen.senders = talkers * len(gen.seats)
-            result["seat"] = await gen.seat(args.city_clients)
-            if gen.faults.total() == 0:
-                result["city"] = await gen.city(talkers)
+        elif args.scenario in ("city", "city-multi"):
+            layout = city_layout(args)
+            gen.seats, gen.room_of, gen.talker_room = (layout.sizes, layout.room_of,
+                                                       layout.talker_room)
+            result["seat"] = seat = await gen.seat(args.city_clients)
+            if args.scenario == "city-multi":
+                result["idle"] = {"rss_per_connection_kib": round(
+                    (seat["rss_after_kib"] - seat["rss_before_kib"]) / args.city_clients, 3)}
+            if gen.faults.total() == 0 and not args.seat_only:
+                result[args.scenario] = await gen.city(layout.talkers)
         else:
             result["seat"] = await gen.seat(args.clients)
             if gen.faults.total() == 0:
@@ -1049,7 +1176,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the server's port; comma-separated for a cluster's nodes")
     ap.add_argument("--server-pid", type=_ints, required=True,
                     help="pids whose CPU and memory count as the server's, comma-separated")
-    ap.add_argument("--scenario", choices=["fanout", "latency", "big", "city"], required=True)
+    ap.add_argument("--scenario", choices=["fanout", "latency", "big", "city", "city-multi"],
+                    required=True)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--senders", type=int, default=10)
     ap.add_argument("--lines", type=int, default=2000)
@@ -1070,6 +1198,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--city-duration", type=float, default=40.0)
     ap.add_argument("--city-skew", type=float, default=1.0)
     ap.add_argument("--city-seed", type=int, default=1)
+    ap.add_argument("--multi-rooms", type=int, default=3, help="city-multi: rooms a client")
+    ap.add_argument("--multi-size-skew", type=float, default=0.6,
+                    help="city-multi: room k has members in proportion to (k+1)**skew")
+    ap.add_argument("--seat-only", action="store_true",
+                    help="city-multi: stop after seating (idle-multi)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
     return ap
@@ -1077,10 +1210,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.scenario == "city":
+    if args.scenario in ("city", "city-multi"):
         try:
-            city_sizes(args.city_clients, args.city_rooms, args.city_big_rooms,
-                       args.city_big_size)
+            city_layout(args)
         except ValueError as exc:
             print(f"loadgen: {exc}", file=sys.stderr)
             return 2

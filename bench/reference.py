@@ -16,6 +16,11 @@ does, like chatd
     of seating); a connect may name a room (default "lobby"), as in chatd, since a
     server with many rooms sends each line to its room only and the city scenario
     measures that
+  - several rooms per client, as chatd since version 2 (PROTOCOL 17): join adds a
+    room (answered with the room's who, joiner included, then the connect notice to
+    the room, joiner included) and makes it current; part leaves one (the current
+    room without "room"); a message goes to its "room" if the sender is in it, else
+    (no "room") to the current room, the one joined last
   - encodes each relayed line ONCE (compact, non-ASCII as UTF-8) with name,
     message, room, a decimal id and an RFC 3339 millisecond time, as chatd does
   - coalesced mode (default): appends the line to each recipient's outbox; one
@@ -26,8 +31,9 @@ does, like chatd
 does not
   - log anything, keep history, check names (unique, NFC, control characters) or clean
     message text, rate-limit, limit connections, ping idle clients, resume sessions,
-    check room names, move between rooms, forget empty rooms, text mode, private lines
-    or acks
+    check room names, forget empty rooms, text mode, private lines, acks, switch,
+    or answer errors (a line it cannot use, such as a message to a room the sender is
+    not in or a second join of a room, is dropped)
   - announce leaves (a leaving client is just forgotten) or shut down politely: SIGTERM
     ends the process at once
 
@@ -89,11 +95,12 @@ class Clock:
 
 
 class Conn(asyncio.Protocol):
-    __slots__ = ("buf", "hub", "name", "out", "queued", "room", "transport")
+    __slots__ = ("buf", "hub", "name", "out", "queued", "room", "rooms", "transport")
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.room: Room | None = None
+        self.room: Room | None = None  # the current room: where a line without "room" goes
+        self.rooms: dict[str, Room] = {}  # every room it is in, in joining order
         self.transport: asyncio.Transport | None = None
         self.buf = b""
         self.name = ""
@@ -167,25 +174,42 @@ class Hub:
         kind = obj.get("type")
         if kind == "message":
             text = obj.get("message")
-            room = conn.room
+            where = obj.get("room")
+            room = conn.room if where is None else conn.rooms.get(where) \
+                if isinstance(where, str) else None
             if room is not None and isinstance(text, str):
                 self.chats += 1
-                lose_for = next(reversed(room.members)) if self.chats == self.drop else None
+                # The last member to have joined loses it, unless that is the sender (the
+                # join order of one wave is the order its lines happened to be read).
+                lose_for = next((c for c in reversed(room.members) if c is not conn), None) \
+                    if self.chats == self.drop else None
                 self.relay(room, conn, "message", conn.name, text, lose_for=lose_for)
-        elif kind == "connect" and conn.room is None:
+        elif kind == "connect" and not conn.name:
             name, where = obj.get("name"), obj.get("room")
             conn.name = name if isinstance(name, str) and name else "anon"
             where = where if isinstance(where, str) and where else "lobby"
-            room = self.rooms.get(where)
-            if room is None:
-                room = self.rooms[where] = Room(where)
-            conn.room = room
-            room.members[conn] = None
-            welcome = {"type": "welcome", "version": 1, "server": "reference",
-                       "name": conn.name, "room": where,
+            room = self.enter(conn, where)
+            welcome = {"type": "welcome", "version": 2, "server": "reference",
+                       "name": conn.name, "room": where, "rooms": [where],
                        "users": [c.name for c in room.members]}
             self.send(conn, self.dumps(welcome))
             self.relay(room, None, "connect", conn.name, f"{conn.name} joined")
+        elif kind == "join" and conn.name and conn.transport is not None \
+                and not conn.transport.is_closing():
+            where = obj.get("room")
+            if isinstance(where, str) and where and where not in conn.rooms:
+                room = self.enter(conn, where)
+                self.send(conn, self.dumps({"type": "who", "room": where,
+                                            "users": [c.name for c in room.members]}))
+                self.relay(room, None, "connect", conn.name, f"{conn.name} joined")
+        elif kind == "part":
+            where = obj.get("room")
+            room = conn.room if where is None else conn.rooms.get(where) \
+                if isinstance(where, str) else None
+            if room is not None:
+                del conn.rooms[room.name]
+                room.members.pop(conn, None)
+                conn.room = next(reversed(conn.rooms.values()), None)
         elif kind == "ping":
             self.send(conn, b'{"type":"pong"}\n')
         elif kind == "disconnect":
@@ -245,9 +269,19 @@ class Hub:
             if transport.get_write_buffer_size() > MAX_SEND_QUEUE:
                 conn.abort()
 
+    def enter(self, conn: Conn, where: str) -> Room:
+        room = self.rooms.get(where)
+        if room is None:
+            room = self.rooms[where] = Room(where)
+        room.members[conn] = None
+        conn.rooms[where] = conn.room = room
+        return room
+
     def leave(self, conn: Conn) -> None:
-        if conn.room is not None:
-            conn.room.members.pop(conn, None)
+        for room in conn.rooms.values():
+            room.members.pop(conn, None)
+        conn.rooms.clear()
+        conn.room = None
 
 
 async def serve(host: str, port: int, naive: bool, drop: int, codec: str) -> None:

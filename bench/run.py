@@ -11,6 +11,10 @@ in the same run, one fresh server process per session:
   bigroom  --broadcasts single lines to all --idle clients: arrival percentiles
   city     --city-clients in --city-rooms rooms, --city-rate lines a second in all with
            a Zipf-like skew over the rooms for --city-duration s, every delivery timed
+  city-multi  the same city with each client in --multi-rooms rooms (sized by
+           --multi-size-skew: the busiest rooms the smallest), each line sent with "room"
+  idle-multi  the city-multi seating alone: server RSS per connection in several rooms
+           (with city-multi, read from its seating: one session serves both)
 
 chatd runs with flood control and connection limits off (when its --help lists those
 options), its other limits (send queue, line length) and logging at their defaults; its
@@ -52,7 +56,7 @@ from bench.procinfo import (
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SCENARIOS = ("fanout", "latency", "idle", "bigroom", "city")
+SCENARIOS = ("fanout", "latency", "idle", "bigroom", "city", "idle-multi", "city-multi")
 # lossy: the reference losing one line on purpose, to show that the checker catches it.
 # cluster: --cluster-nodes chatd processes sharing a redis-server (clients spread over
 # them, or all on the first with --cluster-place first).
@@ -73,11 +77,19 @@ TARGETS = (
     ("city_p99_ms", "city: chatd p99 delivery latency (ms)", 5.0),
     ("city_p999_ms", "city: chatd p99.9 delivery latency (ms)", 20.0),
     ("city_ratio", "city: chatd CPU/delivery / reference CPU/delivery", 1.3),
+    # Issue 25's: the city with 3 rooms a client, and what a membership may cost.
+    ("idle_multi_rss_kib", "idle-multi: chatd RSS per connection in 3 rooms (KiB)", 8.0),
+    ("city_multi_p99_ms", "city-multi: chatd p99 delivery latency (ms)", 5.0),
+    ("city_multi_p999_ms", "city-multi: chatd p99.9 delivery latency (ms)", 20.0),
+    ("city_multi_ratio", "city-multi: chatd CPU/delivery / reference CPU/delivery", 1.3),
+    # Issue 29's (item 5): delivery times near the reference's, with several rooms too.
+    ("city_multi_p50_ratio", "city-multi: chatd p50 / reference p50", 1.5),
+    ("city_multi_p99_ratio", "city-multi: chatd p99 / reference p99", 2.0),
     ("metrics_cost", "fan-out: chatd --metrics (scraped) CPU/delivery / chatd without", 1.03),
 )
 TARGET_SIZES = {"clients": 100, "senders": 10, "lines": 2000, "rate": 500.0, "idle": 10000}
 # The sessions whose every delivery is timed: --realtime latency runs them SCHED_FIFO.
-TIMED = ("latency", "city")
+TIMED = ("latency", "city", "city-multi")
 
 
 # --------------------------------------------------------------------------- commands
@@ -337,7 +349,10 @@ def loadgen_command(plan: Plan, session: str, server: Server) -> list[str]:
            "--city-talkers", str(a.city_talkers), "--city-rate", str(a.city_rate),
            "--city-duration", str(a.city_duration), "--city-skew", str(a.city_skew),
            "--city-seed", str(a.city_seed),
+           "--multi-rooms", str(a.multi_rooms), "--multi-size-skew", str(a.multi_size_skew),
            "--timeout", str(a.timeout)]
+    if session == "city-multi" and "city-multi" not in a.scenarios:
+        cmd.append("--seat-only")
     if plan.loadgen_cpu is not None:
         cmd += ["--cpu", str(plan.loadgen_cpu)]
     return cmd
@@ -461,6 +476,8 @@ def sessions_for(scenarios: Sequence[str]) -> list[str]:
         out.append("big")
     if "city" in scenarios:
         out.append("city")
+    if "city-multi" in scenarios or "idle-multi" in scenarios:
+        out.append("city-multi")
     return out
 
 
@@ -469,8 +486,10 @@ def _primary(session: str, result: dict[str, Any]) -> float:
     try:
         if session == "fanout":
             return float(result["fanout"]["server_cpu_us_per_delivery"])
-        if session in TIMED:
+        if session in TIMED and session in result:
             return float(result[session]["latency"]["p99_ms"])
+        if session == "city-multi":  # seated only (idle-multi)
+            return float(result["idle"]["rss_per_connection_kib"])
         return float(result["idle"]["seconds_to_settle"])
     except (KeyError, TypeError, ValueError):
         return float("inf")
@@ -495,10 +514,24 @@ def _get(result: dict[str, Any] | None, *path: str) -> Any:
 
 def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Namespace
              ) -> list[dict[str, Any]]:
-    chatd = {s: summary.get(s, {}).get("chatd") for s in ("fanout", "latency", "big", "city")}
-    ref_city = _get(summary.get("city", {}).get("reference"), "city",
-                    "server_cpu_us_per_delivery")
-    chatd_city = _get(chatd["city"], "city", "server_cpu_us_per_delivery")
+    chatd = {s: summary.get(s, {}).get("chatd")
+             for s in ("fanout", "latency", "big", "city", "city-multi")}
+
+    def city_cpu(session: str, run: dict[str, Any] | None) -> float | None:
+        cpu: float | None = _get(run, session, "server_cpu_us_per_delivery")
+        return cpu
+
+    ref_city = city_cpu("city", summary.get("city", {}).get("reference"))
+    chatd_city = city_cpu("city", chatd["city"])
+    ref_multi = city_cpu("city-multi", summary.get("city-multi", {}).get("reference"))
+    chatd_multi = city_cpu("city-multi", chatd["city-multi"])
+
+    def multi_ratio(key: str) -> float | None:
+        mine = _get(chatd["city-multi"], "city-multi", "latency", key)
+        yardstick = _get(summary.get("city-multi", {}).get("reference"), "city-multi",
+                         "latency", key)
+        return round(mine / yardstick, 3) if mine and yardstick else None
+
     ref_cpu = _get(summary.get("fanout", {}).get("reference"), "fanout",
                    "server_cpu_us_per_delivery")
     chatd_cpu = _get(chatd["fanout"], "fanout", "server_cpu_us_per_delivery")
@@ -514,11 +547,19 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
         "city_p99_ms": _get(chatd["city"], "city", "latency", "p99_ms"),
         "city_p999_ms": _get(chatd["city"], "city", "latency", "p999_ms"),
         "city_ratio": round(chatd_city / ref_city, 3) if chatd_city and ref_city else None,
+        "idle_multi_rss_kib": _get(chatd["city-multi"], "idle", "rss_per_connection_kib"),
+        "city_multi_p99_ms": _get(chatd["city-multi"], "city-multi", "latency", "p99_ms"),
+        "city_multi_p999_ms": _get(chatd["city-multi"], "city-multi", "latency", "p999_ms"),
+        "city_multi_ratio": round(chatd_multi / ref_multi, 3) if chatd_multi and ref_multi
+        else None,
+        "city_multi_p50_ratio": multi_ratio("p50_ms"),
+        "city_multi_p99_ratio": multi_ratio("p99_ms"),
         "metrics_cost": round(metrics_cpu / chatd_cpu, 3) if metrics_cpu and chatd_cpu
         else None,
     }
     city_size = (args.city_clients == 10000 and args.city_rooms == 200
                  and args.city_rate == 1000 and args.city_duration >= 30)
+    multi_size = city_size and args.multi_rooms == 3 and args.multi_size_skew == 0.6
     at_size = {
         "fanout_ratio": args.clients == 100 and args.senders == 10 and args.lines >= 2000,
         "latency_p99_ms": args.clients == 100 and args.rate == 500,
@@ -529,6 +570,12 @@ def evaluate(summary: dict[str, dict[str, dict[str, Any]]], args: argparse.Names
         "city_p99_ms": city_size,
         "city_p999_ms": city_size,
         "city_ratio": city_size,
+        "idle_multi_rss_kib": args.city_clients >= 1000 and args.multi_rooms == 3,
+        "city_multi_p99_ms": multi_size,
+        "city_multi_p999_ms": multi_size,
+        "city_multi_ratio": multi_size,
+        "city_multi_p50_ratio": multi_size,
+        "city_multi_p99_ratio": multi_size,
         "metrics_cost": args.clients == 100 and args.senders == 10 and args.lines >= 2000,
     }
     out = []
@@ -559,6 +606,36 @@ def _table(title: str, header: Sequence[str], rows: list[list[str]]) -> str:
         lines.append("  ".join(c.rjust(w) if i else c.ljust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     return "\n".join(lines)
+
+
+def _city_table(summary: dict[str, dict[str, dict[str, Any]]], session: str, title: str,
+                s: dict[str, Any]) -> str:
+    """A city session's table (city or city-multi), then each server's worst seconds."""
+    rows = []
+    for kind, r in summary[session].items():
+        c = r.get(session, {})
+        lat = c.get("latency", {})
+        rows.append([kind, _n(c.get("deliveries_per_s")), _n(lat.get("p50_ms"), 3),
+                     _n(lat.get("p99_ms"), 3), _n(lat.get("p999_ms"), 3),
+                     _n(lat.get("max_ms"), 2), _n(c.get("server_cpu_us_per_delivery"), 3),
+                     _n(c.get("server_cpu_utilisation"), 2),
+                     _n(c.get("loadgen_cpu_utilisation"), 2),
+                     _n(c.get("send_lateness_p99_ms"), 2), _n(c.get("pongs_in_window")),
+                     _n(_get(r, "seat", "seconds_to_settle"), 1), _n(r.get("ok"))])
+    out = [_table(
+        f"{title}{s['city_rate']:g} lines/s in all (Zipf skew {s['city_skew']:g}, "
+        f"{s['city_talkers']} talkers a room) for {s['city_duration']:g} s, every delivery "
+        "timed",
+        ["server", "deliv/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU us/deliv",
+         "srv util", "lg util", "lg late p99", "pongs", "seated s", "no loss"], rows)]
+    for kind, r in summary[session].items():
+        slow = _get(r, session, "slow")
+        if slow and slow.get("deliveries"):
+            out.append(f"  {kind}: {slow['deliveries']:,} deliveries over "
+                       f"{slow['over_ms']:g} ms; the worst seconds (s: count, max ms): "
+                       + ", ".join(f"{sec}: {n} {top:g}" for sec, n, top in sorted(
+                           slow["by_second"], key=lambda x: -x[2])[:6]))
+    return "\n".join(out)
 
 
 def render(report: dict[str, Any]) -> str:
@@ -644,31 +721,30 @@ def render(report: dict[str, Any]) -> str:
                 ["server", "deliveries", "p50 ms", "p99 ms", "max ms", "CPU us/deliv",
                  "no loss"], rows)]
     if "city" in summary:
-        rows = []
-        for kind, r in summary["city"].items():
-            c = r.get("city", {})
-            lat = c.get("latency", {})
-            rows.append([kind, _n(c.get("deliveries_per_s")), _n(lat.get("p50_ms"), 3),
-                         _n(lat.get("p99_ms"), 3), _n(lat.get("p999_ms"), 3),
-                         _n(lat.get("max_ms"), 2), _n(c.get("server_cpu_us_per_delivery"), 3),
-                         _n(c.get("server_cpu_utilisation"), 2),
-                         _n(c.get("loadgen_cpu_utilisation"), 2),
-                         _n(c.get("send_lateness_p99_ms"), 2), _n(c.get("pongs_in_window")),
-                         _n(_get(r, "seat", "seconds_to_settle"), 1), _n(r.get("ok"))])
+        out += ["", _city_table(summary, "city",
+                                f"city: {s['city_clients']:,} clients in {s['city_rooms']} rooms "
+                                f"({s['city_big_rooms']} of {s['city_big_size']}), ", s)]
+    if "city-multi" in summary:
+        by_kind = summary["city-multi"]
+        rows = [[kind, _n(_get(r, "seat", "seconds_to_settle"), 2),
+                 _n(_get(r, "seat", "join_notices_received")),
+                 _n((_get(r, "seat", "rss_before_kib") or 0) / 1024, 1),
+                 _n((_get(r, "seat", "rss_after_kib") or 0) / 1024, 1),
+                 _n(_get(r, "idle", "rss_per_connection_kib"), 2), _n(r.get("ok"))]
+                for kind, r in by_kind.items()]
         out += ["", _table(
-            f"city: {s['city_clients']:,} clients in {s['city_rooms']} rooms "
-            f"({s['city_big_rooms']} of {s['city_big_size']}), {s['city_rate']:g} lines/s "
-            f"in all (Zipf skew {s['city_skew']:g}, {s['city_talkers']} talkers a room) for "
-            f"{s['city_duration']:g} s, every delivery timed",
-            ["server", "deliv/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "CPU us/deliv",
-             "srv util", "lg util", "lg late p99", "pongs", "seated s", "no loss"], rows)]
-        for kind, r in summary["city"].items():
-            slow = _get(r, "city", "slow")
-            if slow and slow.get("deliveries"):
-                out.append(f"  {kind}: {slow['deliveries']:,} deliveries over "
-                           f"{slow['over_ms']:g} ms; the worst seconds (s: count, max ms): "
-                           + ", ".join(f"{sec}: {n} {top:g}" for sec, n, top in sorted(
-                               slow["by_second"], key=lambda x: -x[2])[:6]))
+            f"idle-multi: {s['city_clients']:,} joined idle connections, each in "
+            f"{s['multi_rooms']} of {s['city_rooms']} rooms",
+            ["server", "settled s", "join notices", "RSS0 MiB", "RSS MiB", "KiB/conn",
+             "no loss"], rows)]
+        if any("city-multi" in r for r in by_kind.values()):
+            sizes: dict[str, Any] = next((r["city-multi"]["room_sizes"]
+                                          for r in by_kind.values() if "city-multi" in r), {})
+            out += ["", _city_table(summary, "city-multi",
+                                    f"city-multi: {s['city_clients']:,} clients, each in "
+                                    f"{s['multi_rooms']} of {s['city_rooms']} rooms "
+                                    f"({sizes.get('min')} to {sizes.get('max')} members, "
+                                    f"the busiest the smallest), ", s)]
     rows = []
     for t in report["targets"]:
         met = "-" if t["met"] is None else ("met" if t["met"] else "MISSED")
@@ -739,6 +815,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--city-skew", type=float, default=1.0,
                     help="city: room k gets lines in proportion to 1/k**skew")
     ap.add_argument("--city-seed", type=int, default=1, help="city: the schedule's seed")
+    ap.add_argument("--multi-rooms", type=int, default=3,
+                    help="city-multi, idle-multi: rooms each client is in (the city's "
+                         "--city-* options give the rest)")
+    ap.add_argument("--multi-size-skew", type=float, default=0.6,
+                    help="city-multi: room k (k=0 the busiest) has members in proportion to "
+                         "(k+1)**skew, so the busiest rooms are the smallest (see "
+                         "bench/README.md)")
     ap.add_argument("--join-wave", type=int, default=100,
                     help="clients whose connect lines go out at once while seating")
     ap.add_argument("--join-depth", type=int, default=2,
@@ -809,7 +892,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for session in sessions_for(args.scenarios):
         # 10,000 idle clients on a cluster would measure the load generator, not chatd.
         kinds = [k for k in args.servers
-                 if not (k == "cluster" and session in ("big", "city"))]
+                 if not (k == "cluster" and session in ("big", "city", "city-multi"))]
         runs[session] = {kind: [] for kind in kinds}
         for attempt in range(args.repeat):
             for kind in kinds:
@@ -837,7 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   **{k: getattr(args, k) for k in (
                       "city_clients", "city_rooms", "city_big_rooms", "city_big_size",
                       "city_talkers", "city_rate", "city_duration", "city_skew",
-                      "city_seed")}},
+                      "city_seed", "multi_rooms", "multi_size_skew")}},
         "scenarios": args.scenarios,
         "servers": args.servers,
         "json": str(args.json),

@@ -4,6 +4,10 @@
 status bar, the input line); everything else is rendered by rich to ANSI text and
 written above it, a loop turn's lines at a time. When stdin or stdout is not a
 terminal, `run` hands over to line mode.
+
+One window per room and per private partner (chatc.windows decides where each line
+goes): the shown window's lines are written, the others' kept and counted in the
+status bar; switching draws the chosen window's recent lines again.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
-from collections import deque
 from collections.abc import Iterable
 
 from prompt_toolkit.formatted_text import ANSI, AnyFormattedText
@@ -35,12 +38,12 @@ from chatc.events import (
 from chatc.options import Options
 from chatc.screen import Screen
 from chatc.session import NO_ANSWER, TooLong, refused_status
+from chatc.windows import Window, Windows
 from chatc.words import words
 from chatd import protocol as p
 from chatd.palette import NameColours
 
 MAX_PENDING_SHOWN = 5
-RECENT_CHARS = 200_000  # of the last lines shown, kept to draw them again after a resize
 TOPIC_SHOWN = 40  # characters of the topic in the status bar
 PREVIEW_CHARS = 30  # of an own line named in a notice
 
@@ -77,11 +80,8 @@ class Terminal:
         self.ask = Console(no_color=not options.color, highlight=False)
         self.client: Client | None = None
         self.me = ""
-        self.room = ""
-        self.users: list[str] = []
-        self.colours = NameColours()  # of self.users: no two share one while there are enough
-        self.opers: set[str] = set()  # operators in this room (PROTOCOL.txt 15.1)
-        self.topic = ""  # of this room (15.5)
+        self.windows: Windows[render.Line] = Windows()
+        self.colours = NameColours()  # of the shown room: no two share one while there are enough
         self.state = ""
         self.online = True  # False from a lost connection to the next welcome
         self.leaving = False  # asked to quit; waiting for own lines to be taken
@@ -90,8 +90,6 @@ class Terminal:
         self.missed = False  # the next history batch is what a reconnect missed
         self._out: list[str] = []
         self._writing = False
-        self._recent: deque[render.Line] = deque()  # newest last, RECENT_CHARS at most
-        self._recent_chars = 0
         self.refused_code = 1  # the exit status if joining fails
         self.away = 0.0  # seconds the last reconnect took, until it is told
 
@@ -162,6 +160,12 @@ class Terminal:
 
     # ------------------------------------------------------------------ chatc.screen.View
 
+    @property
+    def shown(self) -> Window[render.Line]:
+        window = self.windows.current
+        assert window is not None  # the welcome opened one
+        return window
+
     def typed(self, text: str) -> bool:
         client = self.client
         assert client is not None
@@ -169,17 +173,14 @@ class Terminal:
         if isinstance(action, commands.Quit):
             self.leave()
         elif isinstance(action, commands.Say):
-            try:
-                client.say(action.text, action.to)
-            except TooLong as exc:
-                self._print([render.error(
-                    f"not sent: {exc.size:,} bytes is {exc.size - exc.limit:,} over the "
-                    f"server's limit ({exc.limit:,}); shorten it below")])
-                return True
+            return self._say(client, action)
         elif isinstance(action, commands.Send):
             self._command(client, action.event)
+        elif isinstance(action, commands.Window):
+            self._window_command(client, action)
         elif isinstance(action, commands.Help):
-            listed = commands.HELP + (commands.OPER_HELP if self.me in self.opers else ())
+            opers = self.shown.opers
+            listed = commands.TERMINAL_HELP + (commands.OPER_HELP if self.me in opers else ())
             width = max(len(usage) for usage, _ in listed) + 1
             self._print([render.notice(f"{usage:<{width}} {what}", style="")
                          for usage, what in listed])
@@ -187,16 +188,101 @@ class Terminal:
             self._print([render.error(action.message)])
         return False
 
+    def _say(self, client: Client, action: commands.Say) -> bool:
+        """A line for the shown window (a room's, or a partner's), or `/msg NAME`: the
+        partner's window opens (not shown: the line is said here too, as irssi does)."""
+        to, room = action.to, None
+        if to is not None:
+            self.windows.open_private(to)
+        elif self.shown.private:
+            to = self.shown.name
+        elif self.windows.multi:
+            room = self.shown.name or None  # in no room: the server says so
+        try:
+            client.say(action.text, to, room)
+        except TooLong as exc:
+            self._print([render.error(
+                f"not sent: {exc.size:,} bytes is {exc.size - exc.limit:,} over the "
+                f"server's limit ({exc.limit:,}); shorten it below")])
+            return True
+        return False
+
     def _command(self, client: Client, event: p.Event) -> None:
         # Answered here when the answer is known: the server would only say "bad_name".
         if isinstance(event, p.Nick) and event.name == self.me:
             self._print([render.notice(f"you are {self.me} already", style="")])
-        elif isinstance(event, p.Join) and event.room == self.room:
-            self._print([render.notice(f"you are in {self.room} already", style="")])
+        elif isinstance(event, p.Join) and self.windows.is_open(event.room) is self.shown:
+            self._print([render.notice(f"you are in {self.shown.name} already", style="")])
+        elif isinstance(event, p.Join) and self.windows.is_open(event.room) is not None:
+            self.select(self.windows.room(event.room))  # its window is open: show it
         else:
             if isinstance(event, p.Nick):
                 self.asked_name = event.name
+            if isinstance(event, p.Join):
+                self.windows.joining(event.room)
             client.command(event)
+
+    def _window_command(self, client: Client, action: commands.Window) -> None:
+        windows = self.windows
+        if action.part:
+            self._part(client, action.room)
+        elif action.number is not None:
+            window = windows.select_number(action.number)
+            if window is None:
+                self._print([render.error(f"there is no window {action.number}; "
+                                          f"there are {len(windows.windows)}")])
+            else:
+                self.select(window)
+        elif action.query is not None:
+            self.select(windows.open_private(action.query))
+        elif action.room is not None:
+            window = windows.room(action.room)
+            if window is None:
+                self._print([render.error(f"you are not in {action.room}; "
+                                          f"/join {action.room} joins it")])
+            else:
+                self.select(window)
+
+    def _part(self, client: Client, room: str | None) -> None:
+        """/part closes a private window here; a room is left at the server, and its
+        window closes when the server says so."""
+        window = self.shown if room is None else self.windows.room(room)
+        if window is not None and window.private:
+            self.windows.close(window)
+            self._draw_shown()
+        elif not self.windows.multi:
+            self._print([render.error("this server keeps you in one room at a time "
+                                      "(/join ROOM moves you)")])
+        elif window is None or window.roomless:
+            self._print([render.error(f"you are not in {room}" if room else
+                                      "you are in no room; /join ROOM joins one")])
+        else:
+            self.windows.parting(window.name)
+            client.command(p.Part(window.name))
+
+    def select(self, window: Window[render.Line] | None) -> None:
+        """Show `window` (the server's current room follows a room window)."""
+        if window is None or self.client is None:
+            return
+        if window is self.shown:
+            return
+        switch = self.windows.select(window)
+        if switch is not None:
+            self.client.command(switch)
+            self.client.follow(switch.room)
+        self._draw_shown()
+
+    def window_number(self, number: int) -> None:
+        self.select(self.windows.select_number(number))
+
+    def window_step(self, step: int) -> None:
+        self.select(self.windows.beside(step))
+
+    def _draw_shown(self) -> None:
+        """The shown window changed: its recent lines replace the conversation."""
+        self._flush()
+        self.colours.present(self.shown.users)
+        self.screen.show_again()
 
     def leave(self) -> None:
         """Quit, unless own lines are still waiting: then say so and wait for them
@@ -231,16 +317,22 @@ class Terminal:
         return ANSI(self._ansi(lines, self.screen.width).rstrip("\n"))
 
     def status(self) -> AnyFormattedText:
+        shown = self.shown
         # While disconnected, who is here is not known.
-        here = f"{len(self.users)} here" if self.users and self.online else ""
-        topic = self.topic if len(self.topic) <= TOPIC_SHOWN else self.topic[:TOPIC_SHOWN] + "…"
-        me = f"@{self.me}" if self.me in self.opers else self.me
-        parts = (f"{me} in {self.room}", here, topic and f"topic: {topic}",
+        here = (f"{len(shown.users)} here" if shown.users and self.online
+                and not shown.private else "")
+        topic = shown.topic if len(shown.topic) <= TOPIC_SHOWN \
+            else shown.topic[:TOPIC_SHOWN] + "…"
+        me = f"@{self.me}" if self.me in shown.opers else self.me
+        where = f"with {shown.name}" if shown.private else f"in {shown.name or 'no room'}"
+        # The list of windows once there are several: `[1:lobby] 2:dev(3) 3:*bob*(!1)`.
+        listed = self.windows.status() if len(self.windows.windows) > 1 else ""
+        parts = (f"{me} {where}", here, listed, topic and f"topic: {topic}",
                  str(self.options.target), self.state)
         return " " + render.safe(" · ".join(part for part in parts if part))
 
     def prompt(self) -> AnyFormattedText:
-        return f"{render.safe(self.room)}> "
+        return f"{render.safe(self.shown.label)}> "
 
     # ------------------------------------------------------------------ output
 
@@ -252,23 +344,25 @@ class Terminal:
         return cap.get()
 
     def recent(self, width: int, count: int) -> str:
-        return self._ansi(list(self._recent)[-count:], width)
-
-    def _keep(self, lines: list[render.Line]) -> None:
-        for line in lines:
-            self._recent.append(line)
-            self._recent_chars += len(line.body)
-        while self._recent_chars > RECENT_CHARS and len(self._recent) > 1:
-            self._recent_chars -= len(self._recent.popleft().body)
+        return self._ansi(self.shown.recent()[-count:], width)
 
     def _print(self, lines: list[render.Line]) -> None:
-        if not lines:
-            return
-        self._keep(lines)
-        self._out.append(self._ansi(lines, self.screen.width))
-        if not self._writing:
-            self._writing = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        """chatc's own lines: in the shown window."""
+        self._show_in([self.shown], lines)
+
+    def _show_in(self, windows: list[Window[render.Line]], lines: list[render.Line],
+                 unread: bool = False, mention: bool = False) -> None:
+        shown = False
+        for window in windows:
+            for line in lines:
+                size = len(line.head.plain) + len(line.body.plain.encode("utf-8", "replace"))
+                shown = self.windows.keep(window, line, size, unread=unread,
+                                          mention=mention) or shown
+        if shown and lines:
+            self._out.append(self._ansi(lines, self.screen.width))
+            if not self._writing:
+                self._writing = True
+                asyncio.get_running_loop().call_soon(self._flush)
 
     def _print_now(self, lines: list[render.Line]) -> None:
         self._print(lines)
@@ -306,7 +400,10 @@ class Terminal:
             if event.late:
                 shown.append(render.notice(f"the server took {preview(event.line.text)} "
                                            "after all"))
-            self._print(shown)
+            where = self.windows.own(event.line)
+            # A /msg from another window is said there too, so that its sender sees it.
+            also = event.line.to is not None and where is not self.shown
+            self._show_in([where, self.shown] if also else [where], shown)
         elif isinstance(event, Failed):
             self._failed(event)
         elif isinstance(event, Throttled):
@@ -336,47 +433,46 @@ class Terminal:
     def _update(self, update: p.Update) -> None:
         if isinstance(update, p.Error):
             self.in_history = False
+            self.windows.place(update)
             self._print([render.error(words(update, name=self.asked_name), update.code)])
             return
+        before = self.shown
+        where = self.windows.place(update)
+        if self.client is not None:
+            self.client.follow(self.windows.server_room)
+        if self.shown is not before:
+            self._draw_shown()  # a join's answer opened its window, or a part closed one
         if isinstance(update, p.Chat) and update.history:
             if not self.in_history:
                 self.in_history = True
                 title = ("missed while disconnected" if self.missed
-                         else f"earlier in {update.room or self.room}")
-                self._print([render.divider(title)])
+                         else f"earlier in {update.room or self.shown.name}")
+                self._show_in(where, [render.divider(title)])
         elif isinstance(update, p.HistoryEnd):
             self.in_history = self.missed = False
         else:
             self.in_history = False
-        self._track(update)
-        self.colours.present(self.users)
-        self._print(render.render(update, self.me, colours=self.colours.colour))
-
-    def _track(self, update: p.Update) -> None:
-        """Keep the status bar's room and user list current."""
-        if isinstance(update, p.WhoList) and update.room is not None:
-            if update.room != self.room:
-                self.topic = ""  # a move: the new room's topic comes next, if it has one
-            self.room, self.users = update.room, list(update.users)
-            self.opers = set(update.opers)
-        elif isinstance(update, p.Topic) and update.room == self.room:
-            self.topic = update.topic
-        elif isinstance(update, p.Opered):
-            self.opers.add(update.name)
-        elif isinstance(update, p.Joined) and update.name not in self.users:
-            self.users.append(update.name)
-        elif isinstance(update, p.Left) and update.name in self.users:
-            self.users.remove(update.name)
-            self.opers.discard(update.name)
-        elif isinstance(update, p.Renamed):
-            self.users = [update.name if u == update.old else u for u in self.users]
-            if update.old in self.opers:
-                self.opers = (self.opers - {update.old}) | {update.name}
+        self.colours.present(self.shown.users)
+        chat = isinstance(update, p.Chat) and not update.history
+        shown = render.render(self.windows.marked(update), self.me, colours=self.colours.colour)
+        self._show_in(where, shown,
+                      unread=chat, mention=self.windows.is_mention(update))
 
     def _welcomed(self, welcome: p.Welcome) -> None:
-        self.me, self.room, self.users = welcome.name, welcome.room, list(welcome.users)
-        self.colours.present(self.users)
-        self.opers, self.topic = set(welcome.opers), welcome.topic
+        before = {w.name for w in self.windows.windows if not w.private}
+        shown = self.windows.current
+        again = self.windows.welcome(welcome)
+        if self.client is not None:
+            for event in again:  # a new session: into every room of a window again
+                self.client.command(event)
+        self.me = welcome.name
+        gone = sorted(before - {w.name for w in self.windows.windows if not w.private})
+        if gone:
+            self._print([render.notice(f"you are no longer in {', '.join(gone)}; "
+                                       "/join ROOM to go back", style="bold")])
+        if shown is not None and self.windows.current is not shown:
+            self._draw_shown()
+        self.colours.present(self.shown.users)
         self.state = ""
         self.online = True
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from chatc import app
-from chatc.commands import HELP
+from chatc.commands import TERMINAL_HELP
 from chatc.options import Options
 from chatd import __version__
 from chatd.argtypes import Parser, port, seconds
@@ -19,10 +19,19 @@ EPILOG = """\
 commands (in the chat):
 {commands}
 
+windows (in a terminal):
+  One window per room and per private partner. /join ROOM opens one and shows it,
+  /part [ROOM] leaves a room (in a private window: closes it); Alt-1..9 (Alt-0:
+  10), Alt-Left/Right and /win N show another. The status bar lists the windows:
+  "[1:lobby] 2:dev(3) 3:*bob*(!1)": the shown one in brackets, lines not read yet
+  counted, "!" when one of them names you or is a private line. A private line
+  opens its sender's window; /msg NAME TEXT opens NAME's.
+
 line mode:
   When stdin or stdout is not a terminal, chatc reads lines from stdin and sends
   each as a chat line (commands work there too), prints every update as one plain
-  line ("HH:MM:SS <alice> hi", "HH:MM:SS * bob joined"), and exits once its input
+  line ("HH:MM:SS <alice> hi", "HH:MM:SS * bob joined"; "[dev] HH:MM:SS <bob> hi"
+  for a line of another of your rooms than the current one), and exits once its input
   has ended and the server has acknowledged every line (waiting --ack-timeout at
   most, then naming the lines that were not sent). Example:
     printf 'hi\\n' | chatc 127.0.0.1 5000 --name bot
@@ -45,7 +54,7 @@ _seconds = seconds(most=3600)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {usage:<16} {what}" for usage, what in HELP)
+    commands = "\n".join(f"  {usage:<16} {what}" for usage, what in TERMINAL_HELP)
     ap = Parser(
         prog="chatc",
         description="The terminal client for chatd. In a terminal the conversation scrolls\n"

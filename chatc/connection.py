@@ -119,6 +119,12 @@ class Client:
     def name(self) -> str | None:
         return self.session.name
 
+    def follow(self, room: str | None) -> None:
+        """The server's current room as the shell follows it (chatc.windows): a new
+        session after a restart starts there."""
+        if room is not None:
+            self.session.room = room
+
     @property
     def welcome(self) -> p.Welcome | None:
         return self.session.welcome
@@ -148,9 +154,9 @@ class Client:
             if isinstance(event, Gone):
                 return
 
-    def say(self, text: str, to: str | None = None) -> Outgoing:
+    def say(self, text: str, to: str | None = None, room: str | None = None) -> Outgoing:
         """Queue an own chat line (raises session.TooLong, queueing nothing)."""
-        line, actions = self.session.say(text, to, self._now())
+        line, actions = self.session.say(text, to, self._now(), room)
         self._apply(actions)
         return line
 

@@ -13,11 +13,13 @@ from chatd import protocol as p
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """An own chat line; `to` set makes it private."""
+    """An own chat line; `to` set makes it private; `room`: the room it is for (None:
+    the server's current room)."""
 
     ref: str
     text: str
     to: str | None = None
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """Line mode, for pipes and scripts: each input line is sent, each update is one plain line.
 
-No colour and no prompt. When input ends, chatc waits until the server has acknowledged
-every line sent (for `--ack-timeout` at most), leaves politely and exits 0; losing the
-server exits 1, and so does a line that was not sent: each is named on stderr.
+No colour and no prompt. Lines of the user's rooms other than the current one (the one
+a line typed goes to) start with the room: `[dev] <bob> hi`. When input ends, chatc
+waits until the server has acknowledged every line sent (for `--ack-timeout` at most),
+leaves politely and exits 0; losing the server exits 1, and so does a line that was not
+sent: each is named on stderr.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from chatc.events import (
 )
 from chatc.options import Options
 from chatc.session import TooLong, refused_status
+from chatc.windows import Windows, other_room
 from chatc.words import words
+from chatd import protocol as p
 
 READ_SIZE = 64 * 1024
 PREVIEW_CHARS = 60
@@ -74,13 +78,16 @@ class _Out:
     def __init__(self) -> None:
         self.broken = False
         self.unsent = 0  # own lines refused, given up on or never sent
+        self.rooms: Windows[None] = Windows()  # which rooms, and which is current
 
-    def lines(self, lines: list[render.Line]) -> None:
+    def lines(self, lines: list[render.Line], room: str | None = None) -> None:
+        """Lines, each marked with `room` if given (another room than the current)."""
         if self.broken:
             return
+        mark = f"[{render.safe(room)}] " if room else ""
         try:
             for text in render.plain(lines):
-                sys.stdout.write(text + "\n")
+                sys.stdout.write(mark + text + "\n")
             sys.stdout.flush()
         except BrokenPipeError:
             # Whoever read our output has gone; stop writing, quietly.
@@ -103,6 +110,7 @@ async def run(options: Options) -> int:
     except ConnectFailed as exc:
         out.remark(str(exc))
         return refused_status(exc.error) if isinstance(exc, Refused) else 1
+    out.rooms.welcome(welcome)
     out.lines(render.welcome(welcome))
     receiving = asyncio.create_task(_receive(client, out))
     sending = asyncio.create_task(_send(client, out, options.ack_timeout))
@@ -133,7 +141,11 @@ async def _send(client: Client, out: _Out, wait: float) -> None:
                 out.remark(f"line {number} not sent: {exc.size:,} bytes, and the server "
                            f"takes at most {exc.limit:,}: {preview(action.text)}")
         elif isinstance(action, commands.Send):
+            if isinstance(action.event, p.Join):
+                out.rooms.joining(action.event.room)
             client.command(action.event)
+        elif isinstance(action, commands.Window):
+            _window(client, out, action)
         elif isinstance(action, commands.Help):
             out.lines([render.notice(f"{usage} - {what}") for usage, what in commands.HELP])
         elif isinstance(action, commands.Bad):
@@ -141,6 +153,21 @@ async def _send(client: Client, out: _Out, wait: float) -> None:
     # Bounded: with the server away (and --reconnect) the lines may never be taken.
     await client.drain(wait)
     await client.close()
+
+
+def _window(client: Client, out: _Out, action: commands.Window) -> None:
+    """Line mode has no windows: /part leaves a room, /switch chooses the current one."""
+    rooms = out.rooms
+    if action.number is not None or action.query is not None:
+        out.lines([render.error("line mode has no windows (/msg NAME TEXT sends a "
+                                "private line)")])
+    elif not rooms.multi:
+        out.lines([render.error("this server keeps you in one room at a time "
+                                "(/join ROOM moves you)")])
+    elif action.part:
+        client.command(p.Part(action.room))
+    elif action.room is not None:
+        client.command(p.Switch(action.room))
 
 
 async def _receive(client: Client, out: _Out) -> int:
@@ -164,11 +191,16 @@ async def _receive(client: Client, out: _Out) -> int:
             if event.attempt == 1:  # each further attempt would say the same again
                 out.remark(f"connection lost ({event.reason}); reconnecting")
         elif isinstance(event, Reconnected):
+            for again in out.rooms.welcome(event.welcome):  # a new session: same rooms
+                client.command(again)
             away = event.away
             if event.welcome.resumed:
                 out.remark(render.back(away, True))
         elif isinstance(event, CaughtUp):  # after a reconnect as a new session
             out.remark(render.back(away, False, event.count, event.known))
         else:
-            out.lines(render.render(event, me))
+            room = other_room(event, out.rooms.server_room) if out.rooms.multi else None
+            out.rooms.place(event)
+            client.follow(out.rooms.server_room)
+            out.lines(render.render(out.rooms.marked(event), me), room)
     return 0

@@ -24,6 +24,11 @@ def _refs() -> Iterator[str]:
     return (f"{prefix}-{n}" for n in itertools.count(1))
 
 
+def message(line: Outgoing) -> p.Message:
+    """An own line as sent."""
+    return p.Message(line.text, to=line.to, ref=line.ref, room=line.room)
+
+
 class OwnLines:
     def __init__(self, ack_timeout: float, refs: Iterator[str] | None = None) -> None:
         self.ack_timeout = ack_timeout
@@ -48,9 +53,9 @@ class OwnLines:
         times = [t for t in (self._ack_due, self._hold_until) if t is not None]
         return min(times) if times else None
 
-    def line(self, text: str, to: str | None) -> Outgoing:
+    def line(self, text: str, to: str | None, room: str | None = None) -> Outgoing:
         """A new own line with its own ref (not queued yet)."""
-        return Outgoing(next(self._refs), text, to)
+        return Outgoing(next(self._refs), text, to, room if to is None else None)
 
     def add(self, item: Outgoing | p.Event) -> None:
         self._queue.append(item)
@@ -64,7 +69,7 @@ class OwnLines:
         while self._queue and self.in_flight is None and self._hold_until is None:
             head = self._queue[0]
             if isinstance(head, Outgoing):
-                out.append(p.Message(head.text, to=head.to, ref=head.ref))
+                out.append(message(head))
                 self.in_flight = head
                 self._ack_due = now + self.ack_timeout
                 break

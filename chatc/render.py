@@ -250,7 +250,10 @@ def render(update: p.Update, me: str, now: Clock = datetime.now,
     if isinstance(update, p.WhoList):
         return _who(update, now)
     if isinstance(update, p.RoomList):
-        rooms = ", ".join(f"{room} ({count})" for room, count in update.rooms)
+        # `yours`: the reader's rooms, which the client knows (the wire does not say).
+        mine = {p.name_key(room) for room in update.yours}
+        rooms = ", ".join(f"{room} ({count}{', yours' if p.name_key(room) in mine else ''})"
+                          for room, count in update.rooms)
         return [notice(f"rooms: {rooms or 'none'}", style="", now=now)]
     if isinstance(update, p.HistoryEnd):
         if not update.count:
@@ -266,7 +269,9 @@ def render(update: p.Update, me: str, now: Clock = datetime.now,
         return _moderation(update, now)
     if isinstance(update, p.WhoisReply):
         operator = " (operator)" if update.oper else ""
-        return [notice(f"{update.name} is in {update.room}{operator}", style="", now=now)]
+        rooms = ", ".join(update.rooms) or update.room  # all of them (PROTOCOL.txt 17)
+        where = f"is in {rooms}" if rooms else "is in no room"
+        return [notice(f"{update.name} {where}{operator}", style="", now=now)]
     return []  # acks, pings and line types this client does not know
 
 

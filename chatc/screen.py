@@ -16,6 +16,7 @@ status bar in the conversation. `_App` counts the re-wrapped rows first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from prompt_toolkit.application import Application
@@ -65,6 +66,14 @@ class View(Protocol):
     def recent(self, width: int, count: int) -> str:
         """The last `count` lines of the conversation as ANSI text at `width` columns
         (to draw them again after a resize), each row ending in a newline."""
+        ...
+
+    def window_number(self, number: int) -> None:
+        """Alt-1..9, Alt-0 (10): show that window."""
+        ...
+
+    def window_step(self, step: int) -> None:
+        """Alt-Right (1), Alt-Left (-1): the next window, or the one before."""
         ...
 
 
@@ -157,6 +166,11 @@ class Screen:
         def _leave(event: KeyPressEvent) -> None:
             self._view.leave()
 
+        for digit in "1234567890":
+            keys.add("escape", digit)(self._window_key(int(digit) or 10))
+        keys.add("escape", "right")(self._step_key(1))
+        keys.add("escape", "left")(self._step_key(-1))
+
         def third() -> Dimension:
             # A huge paste must not push the conversation off the screen.
             return Dimension(min=1, max=max(1, self.height // 3))
@@ -178,6 +192,27 @@ class Screen:
         app.view = view
         app._columns = app.output.get_size().columns
         self.app: Application[None] = app
+
+    def _window_key(self, number: int) -> Callable[[KeyPressEvent], None]:
+        def show(event: KeyPressEvent) -> None:
+            self._view.window_number(number)
+        return show
+
+    def _step_key(self, step: int) -> Callable[[KeyPressEvent], None]:
+        def show(event: KeyPressEvent) -> None:
+            self._view.window_step(step)
+        return show
+
+    def show_again(self) -> None:
+        """Draw the conversation again from the view's recent lines (another window is
+        shown): the rows above the input area are replaced."""
+        app = self.app
+        if not app.is_running or app.is_done:
+            return
+        assert isinstance(app, _App)
+        size = app.output.get_size()
+        app._draw_conversation_again(self._view, size.columns, size.rows)
+        app.invalidate()
 
     @property
     def width(self) -> int:

@@ -47,7 +47,7 @@ from chatc.events import (
     Throttled,
 )
 from chatc.keepalive import Keepalive
-from chatc.ownlines import OwnLines
+from chatc.ownlines import OwnLines, message
 from chatd import protocol as p
 
 # chatc's own code for a line the server did not answer in time (not a server code).
@@ -251,15 +251,17 @@ class Session:
 
     # ------------------------------------------------------------------ user input
 
-    def say(self, text: str, to: str | None, now: float) -> tuple[Outgoing, list[Action]]:
-        """Queue an own chat line; it is sent as soon as the connection allows.
+    def say(self, text: str, to: str | None, now: float, room: str | None = None
+            ) -> tuple[Outgoing, list[Action]]:
+        """Queue an own chat line (for `room`, or the server's current room); it is sent
+        as soon as the connection allows.
 
         Raises TooLong, queueing nothing, if the line as sent (JSON, ref included) is
         longer than the server takes: the server would drop it unread.
         """
-        line = self._lines.line(text, to)
+        line = self._lines.line(text, to, room)
         # The limit is on the whole line without its newline, as the server splits it.
-        size = len(p.encode_event(p.Message(text, to=to, ref=line.ref))) - 1
+        size = len(p.encode_event(message(line))) - 1
         if size > self.max_line_bytes:
             raise TooLong(size, self.max_line_bytes)
         self._lines.add(line)

@@ -298,9 +298,6 @@ class Server:
             self.hub.acc.sink = self.store
             self.hub.acc.load(self.store.load_accounts(), self.store.load_markers(),
                               self.store.load_tokens())
-        elif self.hub.acc.on and not config.redis_url:
-            log.warning("accounts: no --db, so accounts and read markers will not survive "
-                        "a restart")
         self.bus: Bus
         if config.redis_url:
             from chatd.cluster import RedisBus  # only cluster nodes need redis
@@ -362,6 +359,10 @@ class Server:
                 addr = sock.getsockname()
                 bound.append(f"[{addr[0]}]:{addr[1]}" if sock.family == socket.AF_INET6
                              else f"{addr[0]}:{addr[1]}")
+        if self.store is None and self.hub.acc.on and not self.config.redis_url:
+            # Said once it listens: a server that cannot start says only why (exit 2).
+            self.log.warning("accounts: no --db, so accounts and read markers will not "
+                             "survive a restart")
         return bound
 
     def transport_of(self, conn: Connection) -> str:

@@ -7,11 +7,23 @@ depend on the machine and are never checked here.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import city_schedule, city_seating, city_sizes
+import pytest
+
+from bench.loadgen import (
+    choose_talkers,
+    city_schedule,
+    city_seating,
+    city_sizes,
+    multi_seating,
+    multi_sizes,
+)
 from tests.support.harness import BIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY_CITY = ("--city-clients", "60", "--city-rooms", "5", "--city-big-rooms", "1",
              "--city-big-size", "20", "--city-talkers", "2", "--city-rate", "80",
              "--city-duration", "0.5")
+# city-multi at a tiny size: the same 60 clients, each in 3 of the 5 rooms.
+TINY_MULTI = ("--city-clients", "60", "--city-rooms", "5", "--city-talkers", "2",
+              "--city-rate", "80", "--city-duration", "0.5", "--multi-rooms", "3")
 
 
 def run_bench(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Any]:
@@ -33,7 +48,8 @@ def run_bench(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[s
 
 def test_tiny_benchmark_delivers_every_line(tmp_path: Path) -> None:
     proc, report = run_bench(
-        tmp_path, "--servers", "reference,naive,chatd", "--clients", "5", "--senders", "2",
+        tmp_path, "--servers", "reference,naive,chatd",
+        "--scenarios", "fanout,latency,idle,bigroom,city", "--clients", "5", "--senders", "2",
         "--lines", "20", "--window", "4", "--rate", "40", "--duration", "0.5", "--idle", "50",
         "--broadcasts", "2", *TINY_CITY)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -132,3 +148,110 @@ def test_tiny_cluster_benchmark_delivers_every_line(tmp_path: Path) -> None:
     latency = report["summary"]["latency"]["cluster"]["latency"]
     assert latency["deliveries_received"] == latency["deliveries_expected"] > 0
     assert "cluster: 2 chatd processes over a redis-server" in proc.stdout
+
+
+def test_city_multi_rooms_and_seating() -> None:
+    """city-multi's layout: 10,000 clients, 3 distinct rooms each, the busiest the smallest."""
+    sizes = multi_sizes(10_000, 3, 200, 0.6, least=4)
+    assert sum(sizes) == 30_000 and sizes == sorted(sizes)
+    assert (sizes[0], sizes[-1]) == (14, 237)
+    seating = multi_seating(sizes, 3)
+    assert len(seating) == 10_000 and all(len(set(rooms)) == 3 for rooms in seating)
+    seats = Counter(room for rooms in seating for room in rooms)
+    assert [seats[room] for room in range(200)] == sizes
+    talkers = choose_talkers(seating, 200, 3)
+    assert Counter(talkers.values()) == dict.fromkeys(range(200), 3)
+    assert all(room in seating[index] for index, room in talkers.items())
+    # The one-room city's talkers are still its first clients, 3 of each room.
+    city = [[room] for room in city_seating(city_sizes(10_000, 200, 4, 100))]
+    assert sorted(choose_talkers(city, 200, 3)) == list(range(600))
+
+
+def chatd_has_several_rooms() -> bool:
+    """chatd from issue 25 on (its --max-rooms option); before, a join moves."""
+    from bench.run import chatd_help
+
+    return "--max-rooms" in chatd_help().split()
+
+
+@pytest.mark.parametrize("server", ["reference", "chatd"])
+def test_tiny_multi_room_benchmark_delivers_every_line(tmp_path: Path, server: str) -> None:
+    """idle-multi and city-multi (every client in 3 rooms, each line with "room"): every
+    join notice and every line arrives, at the reference and at chatd."""
+    if server == "chatd" and not chatd_has_several_rooms():
+        pytest.skip("this chatd has no several rooms a client (issue 25) yet")
+    proc, report = run_bench(tmp_path, "--servers", server,
+                             "--scenarios", "idle-multi,city-multi", *TINY_MULTI)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report is not None and report["ok"] is True
+    assert "idle-multi: 60 joined idle connections, each in 3 of 5 rooms" in proc.stdout
+    assert "city-multi: chatd p99 delivery latency" in proc.stdout
+    sizes = multi_sizes(60, 3, 5, 0.6, least=3)
+    run = report["summary"]["city-multi"][server]
+    assert run["seat"]["settled"] == 60
+    # A join is announced in the joined room only: n(n+1)/2 notices a room.
+    assert run["seat"]["join_notices_received"] == sum(n * (n + 1) // 2 for n in sizes)
+    assert run["idle"]["rss_per_connection_kib"] is not None
+    c = run["city-multi"]
+    assert c["complete"] is True and c["lines_sent"] == c["lines"] == 40
+    assert c["rooms"] == 5 and c["rooms_per_client"] == 3 and c["senders"] == 10
+    assert c["deliveries_received"] == c["deliveries_expected"] > 0
+    assert c["latency"]["samples"] == c["deliveries_received"]
+    assert run["faults"]["unexpected_lines"] == 0 and run["server"]["exit_code"] == 0
+
+
+def test_a_line_lost_in_one_room_of_the_multi_city_fails_the_run(tmp_path: Path) -> None:
+    proc, report = run_bench(tmp_path, "--servers", "lossy", "--scenarios", "city-multi",
+                             *TINY_MULTI, "--timeout", "2")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert report is not None and report["ok"] is False
+    assert report["summary"]["city-multi"]["lossy"]["faults"]["missing"] == 1
+
+
+def test_reference_rooms_join_part_and_room_of_a_line() -> None:
+    """The reference's several rooms: join adds (who, then the notice), a line goes to its
+    "room", part leaves. Order on one connection shows what did not arrive: no sleeps."""
+    ref = subprocess.Popen([sys.executable, "-m", "bench.reference"], cwd=ROOT,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        assert ref.stderr is not None
+        port = int(ref.stderr.readline().split()[3].rsplit(":", 1)[1])
+        ann, bob = (socket.create_connection(("127.0.0.1", port), timeout=10)
+                    for _ in range(2))
+        reads = {ann: ann.makefile("rb"), bob: bob.makefile("rb")}
+
+        def say(sock: socket.socket, **line: Any) -> None:
+            sock.sendall(json.dumps(line).encode() + b"\n")
+
+        def hear(sock: socket.socket) -> dict[str, Any]:
+            line: dict[str, Any] = json.loads(reads[sock].readline())
+            return line
+
+        say(ann, type="connect", name="ann")
+        assert hear(ann)["rooms"] == ["lobby"] and hear(ann)["type"] == "connect"
+        say(bob, type="connect", name="bob")
+        assert hear(bob)["type"] == "welcome" and hear(bob)["name"] == "bob"
+        assert hear(ann)["name"] == "bob"
+        say(bob, type="join", room="dev")
+        assert hear(bob) == {"type": "who", "room": "dev", "users": ["bob"]}
+        notice = hear(bob)
+        assert (notice["type"], notice["room"]) == ("connect", "dev")  # ann is not in dev
+        say(ann, type="join", room="dev")
+        assert hear(ann) == {"type": "who", "room": "dev", "users": ["bob", "ann"]}
+        for sock in (ann, bob):
+            notice = hear(sock)
+            assert (notice["type"], notice["name"], notice["room"]) == ("connect", "ann", "dev")
+        say(ann, type="message", message="one", room="lobby")
+        assert hear(bob)["message"] == "one"
+        say(bob, type="part", room="dev")
+        say(ann, type="message", message="two")  # ann's current room: dev, bob left it
+        say(ann, type="message", message="three", room="lobby")
+        line = hear(bob)
+        assert (line["message"], line["room"]) == ("three", "lobby")
+        say(bob, type="message", message="four", room="dev")  # not in dev: dropped
+        say(bob, type="message", message="five")  # current room: lobby again
+        line = hear(ann)
+        assert (line["message"], line["room"], line["name"]) == ("five", "lobby", "bob")
+    finally:
+        ref.terminate()
+        ref.wait(10)

@@ -112,10 +112,13 @@ async def test_commands_wait_in_line_behind_earlier_lines(chatd: Chatd) -> None:
     alice.command(p.Part("lobby"))
     alice.say("three")
     await alice.drain()
+    # A join makes the joined room current (PROTOCOL.txt 17): "three" is for dev.
+    dev = await carol.recv_until(lambda m: m["type"] == "message")
+    assert dev[-1]["message"] == "three" and dev[-1]["room"] == "dev"
     lobby = await bob.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == "alice")
     assert [m["message"] for m in lobby if m["type"] == "message"] == ["one", "two"]
-    dev = await carol.recv_until(lambda m: m["type"] == "message")
-    assert dev[-1]["message"] == "three"
+    assert lobby[-1].get("part") is True
+    assert await bob.nothing_more()
     await alice.close()
 
 

@@ -158,9 +158,9 @@ async def test_commands_rooms_history_private_lines_and_nick(
     text = await alice.wait_for(r"2 earlier lines of dev above")
     assert re.search(r"── earlier in dev ─+\n" + line("bob", "first in dev") + r"\n"
                      + line("bob", "second in dev") + r"\n", text)
-    await alice.wait_for(r"alice in dev · 2 here")
+    await alice.wait_for(r"alice in dev · 2 here · 1:lobby \[2:dev\]")  # a window of its own
     await alice.enter("/rooms")
-    await alice.wait_for(notice("rooms: dev (2)"))
+    await alice.wait_for(notice("rooms: dev (2, yours), lobby (1, yours)"))
     await alice.enter("/who")
     # The second: the join showed who is in dev once already.
     await alice.wait_for(notice("in dev: bob, alice"), count=2)
@@ -175,7 +175,12 @@ async def test_commands_rooms_history_private_lines_and_nick(
     assert private[-1].get("private") is True
     await alice.wait_for(rf"{STAMP} -> \*bob\* just for you")
     await bob.say("psst back", to="alice")
+    # A private line goes to its partner's window (the /msg opened it), marked unread.
+    await alice.wait_for(r"alice in dev · 2 here · 1:lobby \[2:dev\] 3:\*bob\*\(!1\)")
+    await alice.keys("M-3")
     await alice.wait_for(rf"{STAMP} \*bob\* psst back")
+    await alice.keys("M-2")
+    await alice.wait_for(r"alice in dev · 2 here · 1:lobby \[2:dev\] 3:\*bob\* ")
     await alice.enter("/msg nobody hello")
     await alice.wait_for(rf"{STAMP} ! “hello” not sent: nobody called nobody is online; "
                          r"see /who all  \(no_such_user\)")

@@ -114,6 +114,20 @@ class Screen:
                                      f"screen:\n{text.rstrip()}")
             await asyncio.sleep(POLL)  # polling the screen, bounded by the deadline
 
+    async def wait_shown(self, check: Callable[[str], bool], what: str,
+                         timeout: float = TIMEOUT) -> str:
+        """Wait until the visible rows (not the scrollback: what another window left
+        there) pass `check`; returns them joined by newlines."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = "\n".join(await self.screen())
+            if check(rows):
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.label}: no {what} within {timeout}s; "
+                                     f"screen:\n{rows.rstrip()}")
+            await asyncio.sleep(POLL)  # polling the screen, bounded by the deadline
+
     async def type(self, text: str) -> None:
         await self._tmux("send-keys", "-t", "main", "-l", text)
 
@@ -179,6 +193,13 @@ def resident_mb(pid: int) -> float:
         if row.startswith("VmRSS:"):
             return int(row.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def status_bar(rows: str) -> str:
+    """The status bar of a screen's rows: the row above the input line (with no own
+    line waiting above it)."""
+    filled = [row for row in rows.rstrip("\n").split("\n") if row.strip()]
+    return filled[-2] if len(filled) >= 2 else ""
 
 
 def input_line(rows: list[str]) -> str:

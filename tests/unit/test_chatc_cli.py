@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 from chatc import cli
-from chatc.commands import HELP
+from chatc.commands import TERMINAL_HELP
 from chatc.options import Options
 
 
@@ -69,5 +69,5 @@ def test_help_documents_everything() -> None:
                  "--cafile", "--insecure", "--password", "NO_COLOR", "CHATC_PASSWORD",
                  "line mode", "exit status", "익명"):
         assert word in text
-    for usage, what in HELP:
+    for usage, what in TERMINAL_HELP:
         assert usage in text and what in text

@@ -22,6 +22,11 @@ from chatd import protocol as p
     ("/nick 민수", c.Send(p.Nick("민수"))),
     ("/help", c.Help()),
     ("/quit", c.Quit()),
+    ("/part", c.Window(part=True)),
+    ("/PART dev", c.Window(room="dev", part=True)),
+    ("/win 3", c.Window(number=3)),
+    ("/switch dev", c.Window(room="dev")),
+    ("/query bob", c.Window(query="bob")),
 ])
 def test_lines_and_commands(typed: str, action: c.Action) -> None:
     assert c.parse(typed) == action
@@ -39,6 +44,12 @@ def test_blank_lines_are_not_sent(typed: str) -> None:
     ("/msg bob", "usage: /msg NAME TEXT"),
     ("/msg", "usage: /msg NAME TEXT"),
     ("/who two rooms", "usage: /who [ROOM|all]"),
+    ("/part a b", "usage: /part [ROOM]"),
+    ("/win", "usage: /win N"),
+    ("/win two", "usage: /win N"),
+    ("/win ３", "usage: /win N"),
+    ("/switch", "usage: /switch ROOM"),
+    ("/query", "usage: /query NAME"),
 ])
 def test_mistyped_commands_get_their_usage(typed: str, usage: str) -> None:
     assert c.parse(typed) == c.Bad(usage)
