@@ -38,13 +38,18 @@ view.onPickRoom = (room) => {
 };
 view.onPart = (room) => session.part(room) || view.system("Not connected; try again.");
 view.onEarlier = (room) => session.earlier(room);
+view.onSeen = (room, id) => session.sawUpTo(room, id);
 
 $("login-form").addEventListener("submit", (event) => {
   event.preventDefault();
   $("login-error").textContent = "";
   view.screen("joining");
   rememberNick($("nick").value.trim());
-  session.start($("nick").value, $("start-room").value, $("password").value);
+  // The account's password goes once, in the connect; the page keeps only the token the
+  // welcome gives (PROTOCOL.txt 18.3).
+  const login = $("login-password").value;
+  $("login-password").value = "";
+  session.start($("nick").value, $("start-room").value, $("password").value, login);
 });
 
 $("composer").addEventListener("submit", (event) => {
@@ -175,6 +180,24 @@ function submit(text) {
     case "quit":
       session.leave();
       break;
+    case "logout":
+      if (!session.logout()) view.system("Not connected; try again.");
+      break;
+    case "register":
+    case "unregister":
+      // The rest of the line is the password (18.2): it may hold spaces.
+      if (!arg) view.system(`Usage: /${command.toLowerCase()} PASSWORD`);
+      else if (!session.live() || !session.send({ type: command.toLowerCase(), password: arg })) {
+        view.system("Not connected; try again.");
+      }
+      break;
+    case "password": {
+      const [current, ...fresh] = arg.split(" ");
+      const line = { type: "password", password: current, new: fresh.join(" ").trim() };
+      if (!current || !line.new) view.system("Usage: /password CURRENT NEW");
+      else if (!session.live() || !session.send(line)) view.system("Not connected; try again.");
+      break;
+    }
     case "help":
       for (const line of helpLines(session.isOper())) view.system(line);
       break;
@@ -193,6 +216,17 @@ function submit(text) {
 }
 
 $("close-direct").addEventListener("click", () => setPrivate(""));
+
+// Notifications of lines naming you, only once the user asked for them (never unprompted).
+const notifyButton = $("notify");
+notifyButton.hidden = !("Notification" in window) || Notification.permission !== "default";
+notifyButton.addEventListener("click", async () => {
+  const answer = await Notification.requestPermission();
+  notifyButton.hidden = answer !== "default";
+  view.system(answer === "granted"
+    ? "You will be notified of lines naming you while this tab is hidden."
+    : "Notifications are off (the browser's settings can allow them).");
+});
 
 $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();

@@ -7,7 +7,9 @@ import { localTimes, untilWords } from "/words.js";
 
 const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000];
 const PAGE = 100; // history lines a request (the protocol's maximum)
-const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed", "banned"]);
+const FATAL_BEFORE_JOIN = new Set(["bad_name", "bad_room", "bad_field", "auth_failed", "banned",
+  "login_failed", "login_throttled", "account_required", "too_many_devices", "accounts_busy"]);
+const READ_EVERY_MS = 1000; // read markers sent at most this often per room (PROTOCOL.txt 18.5)
 // An operator removed us (PROTOCOL.txt 15.2, 15.3): coming back on our own would undo it.
 const REMOVED = new Set(["kicked", "banned"]);
 const EARLIER_PAGE = 50; // lines a "load earlier lines" click brings
@@ -18,6 +20,8 @@ const encoder = new TextEncoder();
 // nickname (every tab, every visit).
 const SAVED_SESSION = "chatd.session";
 export const SAVED_NICK = "chatd.nick";
+// An account's login token (PROTOCOL.txt 18.3), per server; never its password.
+const SAVED_LOGIN = "chatd.login";
 // A close code the server treats as a lost connection (PROTOCOL.txt 13.4), not a leave:
 // the session is held, and the reloaded page resumes it unannounced.
 const CLOSE_HOLD = 4000;
@@ -27,8 +31,14 @@ export class Session {
     this.url = url;
     this.view = view;
     this.ws = null;
-    this.wanted = { name: "", room: "", password: "" };
+    this.wanted = { name: "", room: "", password: "", login: "" };
     this.name = "";
+    this.host = new URL(url).host;
+    this.account = ""; // the account we are logged in to (the welcome's), or ""
+    this.usedToken = false; // the last connect carried a saved login token
+    this.markers = new Map(); // room key -> the read marker's id we know of (18.5)
+    this.readSent = new Map(); // room key -> when a read line last went
+    this.readTimers = new Map(); // room key -> a read line waiting for its second
     this.version = 1; // the welcome's (PROTOCOL.txt 12): 2 knows several rooms at once
     // The rooms we are in, in joining order: key -> {name, users, opers, topic}; and what a
     // `who` told of a room being joined, until our own join notice makes it ours.
@@ -72,8 +82,8 @@ export class Session {
     this.roomsTimer = 0;
   }
 
-  start(name, room, password) {
-    this.wanted = { name, room, password };
+  start(name, room, password, login = "") {
+    this.wanted = { name, room, password, login };
     this.stopped = false;
     this.open();
   }
@@ -87,7 +97,7 @@ export class Session {
       saved = null;
     }
     if (!saved || typeof saved.token !== "string" || !saved.token) return false;
-    this.wanted = { name: text(saved.name), room: text(saved.room), password: "" };
+    this.wanted = { name: text(saved.name), room: text(saved.room), password: "", login: "" };
     this.savedRooms = names(saved.rooms);
     this.token = saved.token;
     this.lastId = typeof saved.lastId === "string" ? saved.lastId : null;
@@ -169,6 +179,16 @@ export class Session {
     if (name) line.name = name;
     if (room) line.room = room;
     if (this.wanted.password) line.password = this.wanted.password;
+    // A password typed now, else the token a password login left (a reload, a restart
+    // of the server, a later visit) when the name is that account's.
+    const saved = loadLogin(this.host);
+    this.usedToken = false;
+    if (this.wanted.login) {
+      line.login = this.wanted.login;
+    } else if (saved !== null && name && name.toLowerCase() === saved.account.toLowerCase()) {
+      line.login_token = saved.token;
+      this.usedToken = true;
+    }
     this.askedResume = Boolean(this.token);
     if (this.token) {
       line.resume = this.token;
@@ -359,6 +379,59 @@ export class Session {
     if (this.live()) this.send({ type: "rooms" });
   }
 
+  /** Leaves, and revokes this device's login token (18.3): the next visit asks again. */
+  logout() {
+    if (!this.joined) return false;
+    saveLogin(this.host, null);
+    this.stopped = true;
+    this.save();
+    clearTimeout(this.timer);
+    return this.send({ type: "logout" });
+  }
+
+  /**
+   * The user has seen `room` up to line `id` (on screen, the tab visible): the account's
+   * read marker follows, at most once a second per room (18.5).
+   */
+  sawUpTo(room, id) {
+    if (!this.account || !this.live() || !room || !id) return;
+    const k = key(room);
+    if (!this.rooms.has(k) || this.markers.get(k) === id || this.readTimers.has(k)) return;
+    const wait = (this.readSent.get(k) ?? -Infinity) + READ_EVERY_MS - Date.now();
+    if (wait > 0) {
+      this.readTimers.set(k, setTimeout(() => {
+        this.readTimers.delete(k);
+        this.view.checkSeen();
+      }, wait));
+      return;
+    }
+    if (this.send({ type: "read", room: this.rooms.get(k).name, id })) {
+      this.markers.set(k, id);
+      this.readSent.set(k, Date.now());
+    }
+  }
+
+  /** A read marker from the server (ours answered, or another device's): its counts. */
+  readLine(marker) {
+    if (!marker || typeof marker !== "object") return;
+    const room = text(marker.room);
+    if (!this.rooms.has(key(room))) return;
+    if (typeof marker.id === "string") this.markers.set(key(room), marker.id);
+    const count = (n) => (Number.isInteger(n) && n > 0 ? n : 0);
+    this.view.counts(room, count(marker.unread), count(marker.mentions));
+  }
+
+  account_(msg) {
+    const event = text(msg.event);
+    if (event === "unregistered") {
+      saveLogin(this.host, null);
+      this.account = "";
+    } else if (event === "registered" && !this.account) {
+      this.account = text(msg.account);
+    }
+    this.view.system(text(msg.message) || `account: ${event}`);
+  }
+
   leave() {
     this.stopped = true;
     this.save();
@@ -392,6 +465,8 @@ export class Session {
       case "switch":
         this.serverRoom = text(msg.room);
         return undefined;
+      case "read": return this.readLine(msg);
+      case "account": return this.account_(msg);
       default: return undefined; // PROTOCOL.txt 12: ignore what is not known
     }
   }
@@ -409,6 +484,12 @@ export class Session {
     this.name = text(msg.name);
     this.version = Number.isInteger(msg.version) ? msg.version : 1;
     if (msg.resume) this.token = text(msg.resume);
+    this.account = text(msg.account);
+    if (this.account && typeof msg.login_token === "string" && msg.login_token) {
+      saveLogin(this.host, { account: this.account, token: msg.login_token });
+    }
+    this.wanted.login = ""; // used: later connects bring the token or resume, never it
+    this.markers.clear();
     const limit = msg.max_line_bytes;
     this.maxLineBytes = Number.isInteger(limit) && limit > 0 ? limit : MAX_LINE_BYTES;
     this.view.me(this.name);
@@ -445,6 +526,9 @@ export class Session {
       this.lostRooms = before.filter((r) => !this.rooms.has(key(r)));
     }
     this.save();
+    // The account's unread counts (18.5); said again when the catch-up below ends.
+    this.readList = Array.isArray(msg.read) ? msg.read : [];
+    for (const marker of this.readList) this.readLine(marker);
     if (restored) {
       // A reload: each room's latest lines fill the empty page (a replay brings only what
       // came after the page went, and our own lines only as acks).
@@ -811,6 +895,8 @@ export class Session {
     if (code === "auth_failed" || code === "auth_throttled"
       || (!this.joined && FATAL_BEFORE_JOIN.has(code))) {
       // Trying again would fail the same way: back to the login form.
+      // A token revoked or pushed out (18.3): forgotten; the form asks for the password.
+      if (code === "login_failed" && this.usedToken) saveLogin(this.host, null);
       this.stopped = true;
       this.ws?.close();
       this.everJoined = false;
@@ -847,6 +933,10 @@ export class Session {
 
   synced(reconnect = true) {
     this.sync = null;
+    // Lines replayed or paged in were counted as they came; the welcome's counts had them.
+    for (const marker of this.readList ?? []) this.readLine(marker);
+    this.readList = [];
+    this.view.checkSeen();
     if (reconnect) this.view.caughtUp(this.missed);
     for (const [ref, entry] of this.pending) this.transmit(ref, entry);
     this.rejoinLost();
@@ -875,6 +965,25 @@ export class Session {
   markSeen(msg) {
     const key = seenKey(msg);
     if (key !== null) this.seen.add(key);
+  }
+}
+
+function loadLogin(host) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(`${SAVED_LOGIN} ${host}`) ?? "null");
+    return saved && typeof saved.account === "string" && typeof saved.token === "string"
+      ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveLogin(host, login) {
+  try {
+    if (login === null) localStorage.removeItem(`${SAVED_LOGIN} ${host}`);
+    else localStorage.setItem(`${SAVED_LOGIN} ${host}`, JSON.stringify(login));
+  } catch {
+    // no storage: the password is asked for at each visit
   }
 }
 

@@ -78,10 +78,14 @@ export class ChatView {
     this.lastTop = 0;
     this.logs.addEventListener("scroll", () => {
       const top = this.logs.scrollTop;
-      if (this.atBottom()) this.stuck = true;
-      else if (top < this.lastTop) this.stuck = false;
+      if (this.atBottom()) {
+        this.stuck = true;
+        this.checkSeen();
+      } else if (top < this.lastTop) this.stuck = false;
       this.lastTop = top;
     }, { passive: true });
+    document.addEventListener("visibilitychange", () => this.checkSeen());
+    this.onSeen = () => {};
     this.resizes = new ResizeObserver(() => {
       if (this.stuck) this.logs.scrollTop = this.logs.scrollHeight;
     });
@@ -235,6 +239,29 @@ export class ChatView {
     this.renderDirects();
     this.renderRooms();
     this.closeDrawer();
+    this.checkSeen();
+  }
+
+  /**
+   * Tells onSeen the newest line of the room on screen when the user can see it: the tab
+   * visible and the log at its bottom (a read marker follows, PROTOCOL.txt 18.5).
+   */
+  checkSeen() {
+    const conv = this.shown;
+    if (conv === null || conv.kind !== "room" || document.visibilityState !== "visible"
+        || this.app.dataset.screen !== "chat" || !this.atBottom()) return;
+    const rows = conv.log.querySelectorAll("li[data-id]");
+    if (rows.length) this.onSeen(conv.name, rows[rows.length - 1].dataset.id);
+  }
+
+  /** A room's unread and mention counts as the server keeps them (its read marker). */
+  counts(room, unread, mentions) {
+    const conv = this.conv("room", room);
+    const seeing = conv === this.shown && document.visibilityState === "visible"
+      && this.atBottom();
+    conv.unread = seeing ? 0 : unread;
+    conv.mentions = seeing ? 0 : mentions;
+    this.renderRooms();
   }
 
   placeholder() {
@@ -498,7 +525,7 @@ export class ChatView {
     this.screen("login");
     $("login-error").textContent = explainError(str(msg.code), str(msg.message),
       { name: wanted.name, room: wanted.room, password: wanted.password }, msg);
-    $("nick").focus();
+    $(str(msg.code) === "login_failed" ? "login-password" : "nick").focus();
   }
 
   // ------------------------------------------------------------ lines
@@ -539,11 +566,34 @@ export class ChatView {
       conv = this.roomOf(str(msg.room));
       if (history) this.historyStart(conv);
     }
+    // The server's word (18.6, --mentions) covers look-alike letters; the page's own test
+    // covers a server that does not say.
+    const named = name !== this.me_ && msg.private !== true
+      && (msg.mention === true || mentions(str(msg.message), this.me_));
+    if (named) li.classList.add("mention");
     this.append(conv, li);
     if (!history && name !== this.me_) {
-      this.unseen(conv, msg.private === true || mentions(str(msg.message), this.me_));
+      this.unseen(conv, msg.private === true || named);
       if (!missed) this.announce(conv, msg.private === true ? `${name}, privately: ` : `${name}: `,
         str(msg.message));
+      if (named || msg.private === true) this.notify(conv, name, str(msg.message));
+    }
+    if (conv === this.shown) this.checkSeen();
+  }
+
+  /** A browser notification of a line for us, if allowed and the tab is not looked at. */
+  notify(conv, name, message) {
+    if (document.visibilityState !== "hidden" || !("Notification" in window)
+        || Notification.permission !== "granted") return;
+    const where = conv.kind === "room" ? `${name} in #${conv.name}` : `${name}, privately`;
+    try {
+      const note = new Notification(where, { body: message, tag: `${conv.kind} ${conv.name}` });
+      note.onclick = () => {
+        window.focus();
+        this.show(conv);
+      };
+    } catch {
+      // some browsers allow notifications only from a service worker: none then
     }
   }
 

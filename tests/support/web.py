@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from playwright.async_api import (
     Browser,
+    BrowserContext,
     ConsoleMessage,
     Dialog,
     Error,
@@ -153,13 +154,19 @@ class ChatPage:
 
     @classmethod
     async def open(cls, browser: Browser, url: str, name: str = "", *, room: str = "",
-                   width: int = 1100, height: int = 720) -> ChatPage:
-        context = await browser.new_context(viewport={"width": width, "height": height},
-                                            reduced_motion="reduce")  # no drawer animation
+                   width: int = 1100, height: int = 720, login: str = "",
+                   context: BrowserContext | None = None) -> ChatPage:
+        """`login`: the account's password (PROTOCOL.txt 18.3); `context`: another tab of
+        that browser profile (its storage shared) instead of a fresh profile."""
+        if context is None:
+            context = await browser.new_context(viewport={"width": width, "height": height},
+                                                reduced_motion="reduce")  # no drawer animation
         chat = cls(await context.new_page())
         await chat.page.goto(url, timeout=WAIT_MS)
         await chat.page.fill("#nick", name)
         await chat.page.fill("#start-room", room)
+        if login:
+            await chat.page.fill("#login-password", login)
         await chat.page.click("#login-form button[type=submit]")
         await expect(chat.page.locator("#status")).to_have_attribute("data-state", "online")
         return chat
