@@ -184,9 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an account unused this long goes (0: never; default: 365 days)")
     acc.add_argument("--max-accounts", type=_count, default=DEFAULTS.hub.max_accounts,
                      metavar="N", help="accounts at most (0: no bound but memory's)")
-    acc.add_argument("--mentions", action="store_true",
+    # "--mentions" alone, from when they were off by default, still means on.
+    acc.add_argument("--mentions", nargs="?", const="on", choices=("on", "off"),
+                     default="on" if DEFAULTS.hub.mentions else "off",
                      help="mark the copy of a room line that names its reader "
-                          '("mention": true, JSON clients); costs each line its words')
+                          '("mention": true, JSON clients; default: on)')
     chat = ap.add_argument_group("chat")
     chat.add_argument("--history", type=_count, default=DEFAULTS.hub.history_size, metavar="N",
                       help="chat lines kept per room")
@@ -320,7 +322,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             registration=args.registration,
             account_expiry=args.account_expiry,
             max_accounts=args.max_accounts,
-            mentions=args.mentions,
+            mentions=args.mentions == "on",
         ),
     )
 

@@ -248,7 +248,7 @@ class Core(Generic[P]):
 
     def reader_named(self, peer: P) -> str:
         """The name history lines are marked for, when they name it (18.6): a JSON
-        reader's, with --mentions; "" otherwise."""
+        reader's, unless chatd runs with --mentions off; "" otherwise."""
         if not self._config.mentions or peer.text:
             return ""
         session = self.state.local.get(peer.cid)

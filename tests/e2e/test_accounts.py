@@ -342,10 +342,10 @@ async def test_read_markers_move_forward_and_count_what_is_unread(
 async def test_a_line_naming_its_reader_is_marked_for_that_reader_only(
     start_chatd: StartChatd,
 ) -> None:
-    """18.6 (with --mentions): the copy of a room line that names its JSON reader, by
+    """18.6 (on by default): the copy of a room line that names its JSON reader, by
     any look-alike, carries "mention": true, in its place among the others; other
     readers' copies, the sender's and text mode's do not change."""
-    server = await start_chatd(*FAST, "--mentions")
+    server = await start_chatd(*FAST)
     alice = await Client.joined(server.port, "alice")
     bob = await Client.joined(server.port, "bob")
     carol = await _nc_join(server.port, "carol")
@@ -378,6 +378,18 @@ async def test_a_line_naming_its_reader_is_marked_for_that_reader_only(
     page = [m for m in await bob.recv_until(lambda m: m["type"] == "history_end")
             if m["type"] == "message" and m.get("history")]
     assert len(page) == 3 and not any("mention" in m for m in page)
+
+
+async def test_mentions_off_marks_nothing(start_chatd: StartChatd) -> None:
+    """18.6, 18.9: with --mentions off a line naming its reader comes unmarked."""
+    server = await start_chatd(*FAST, "--mentions", "off")
+    alice = await Client.joined(server.port, "alice")
+    dave = await Client.joined(server.port, "dave")
+    await dave.say("hi @Alice:")
+    got = [m for m in await alice.recv_until(
+        lambda m: m["type"] == "message" and m["message"] == "hi @Alice:")
+        if m["type"] == "message"]
+    assert len(got) == 1 and "mention" not in got[0]
 
 
 async def test_login_tokens_log_in_without_the_password_until_revoked(

@@ -133,3 +133,11 @@ def test_a_bad_file_exits_2_with_one_line(tmp_path: Path,
     assert exit_.value.code == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "max-clients: '-1' is not a whole number" in err[0]
+
+
+def test_mentions_are_on_unless_turned_off_and_the_old_flag_still_means_on() -> None:
+    """18.9: --mentions off; a bare --mentions (from when they were off by default)."""
+    parser = cli.build_parser()
+    for argv, on in (([], True), (["--mentions"], True), (["--mentions", "on"], True),
+                     (["--mentions", "off"], False)):
+        assert cli.config_from(layered(parser, argv, {}, {}), {}).hub.mentions is on, argv

@@ -1,0 +1,78 @@
+"""chatd.hub.mentions (PROTOCOL.txt 18.6): the readers a room line names, found on the
+broadcast path. Its quick way for ASCII lines (one translate, one split, one set test)
+must find exactly whom chatd.accounts.mentioned's full rule finds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatd.accounts import mentioned
+from chatd.hub.mentions import MentionIndex
+from chatd.hub.state import Session
+
+# Letters that fold together (0/o, 1/l/I, rn/m, case) and what splits words.
+_NAME_CHARS = "abilmnorsuxAILMORS01_"
+_LINE_CHARS = _NAME_CHARS + " .,:!?@'-()"
+
+
+def _session(name: str, room: str = "lobby") -> Session[Any]:
+    session: Session[Any] = Session(sid=name, name=name, text=False, token_hash="",
+                                    origin=None)
+    session.peer = f"peer of {name}"
+    session.rooms[room] = ("", 0)  # type: ignore[assignment]
+    return session
+
+
+def _index(names: list[str]) -> tuple[MentionIndex, list[Session[Any]]]:
+    index = MentionIndex()
+    sessions = [_session(name) for name in names]
+    for session in sessions:
+        index.add(session)
+    return index, sessions
+
+
+def _by_full_rule(index: MentionIndex, text: str, sender: Session[Any]) -> set[Any]:
+    return {s.peer for key in mentioned(text, index.by_key) for s in index.by_key[key]
+            if s is not sender}
+
+
+@given(st.lists(st.text(_NAME_CHARS, min_size=1, max_size=8), min_size=1, max_size=6,
+                unique=True),
+       st.text(_LINE_CHARS, max_size=60))
+def test_the_quick_way_finds_whom_the_full_rule_finds(names: list[str], text: str) -> None:
+    index, sessions = _index(names)
+    assert index.punctuated == 0  # the quick way is the one taken
+    found = index.readers(text, "lobby", sessions[0])
+    assert sorted(found) == sorted(_by_full_rule(index, text, sessions[0]))
+
+
+@given(st.lists(st.text(_NAME_CHARS, min_size=1, max_size=8), min_size=1, max_size=6,
+                unique=True),
+       st.lists(st.text(_NAME_CHARS, min_size=1, max_size=8), max_size=8))
+def test_a_line_of_the_names_themselves_agrees_too(names: list[str], words: list[str]
+                                                   ) -> None:
+    """Lines that do name someone (random text mostly names nobody)."""
+    index, sessions = _index(names)
+    text = " ".join([*words, *names[1:]])
+    found = index.readers(text, "lobby", sessions[0])
+    assert sorted(found) == sorted(_by_full_rule(index, text, sessions[0]))
+    assert len(found) >= len(names) - 1
+
+
+def test_look_alikes_are_found_the_quick_way() -> None:
+    index, sessions = _index(["sender", "Marvin", "bill", "olaf"])
+    found = index.readers("hi rnarvin, BI1L and 0LAF!", "lobby", sessions[0])
+    assert sorted(found) == ["peer of Marvin", "peer of bill", "peer of olaf"]
+    assert index.readers("malice marvins billy", "lobby", sessions[0]) == ()
+
+
+def test_only_readers_of_the_room_and_never_the_sender() -> None:
+    index, (bob, carol) = _index(["bob", "carol"])
+    carol.rooms.clear()
+    assert index.readers("bob carol", "lobby", bob) == ()
+    index.remove(carol)
+    index.remove(bob)
+    assert index.by_key == {} and index.ascii == {} and not index.ascii_words
