@@ -36,8 +36,10 @@ from chatc.events import (
     Throttled,
 )
 from chatc.options import Options
+from chatc.readmarks import ReadMarks
 from chatc.screen import Screen
 from chatc.session import NO_ANSWER, TooLong, refused_status
+from chatc.tokens import Saved
 from chatc.windows import Window, Windows
 from chatc.words import words
 from chatd import protocol as p
@@ -92,6 +94,10 @@ class Terminal:
         self._writing = False
         self.refused_code = 1  # the exit status if joining fails
         self.away = 0.0  # seconds the last reconnect took, until it is told
+        self.account = ""  # logged in to (18.3): then read markers are sent (18.5)
+        self.reads = ReadMarks()
+        self.newest: dict[str, str] = {}  # room -> the id of its newest chat line
+        self._read_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ start
 
@@ -124,11 +130,20 @@ class Terminal:
 
     async def _join(self) -> Client | None:
         name, password = self.options.name, self.options.password
+        login = self.options.login
         if name is None:
             name = self._ask("Nickname [dim](blank: 익명)[/]")
         while name is not None:
+            saved = Saved(self.options.tokens,
+                          self.options.host, self.options.port, name)
+            if saved.token is None and login is None and self.options.ask_login:
+                login = self._ask(f"Password of {name}", password=True)
+                if login is None:
+                    return None
             client = Client(self.options.target, name, room=self.options.room,
-                            password=password, reconnect=self.options.reconnect is not False,
+                            password=password, login=login, login_token=saved.token,
+                            on_token=saved.changed,
+                            reconnect=self.options.reconnect is not False,
                             ack_timeout=self.options.ack_timeout)
             try:
                 await client.open()
@@ -141,6 +156,16 @@ class Terminal:
                 elif code == p.ErrorCode.BAD_NAME:
                     self.ask.print(f"chatc: {exc}", style="red", markup=False)
                     name = self._ask("Nickname [dim](blank: 익명)[/]")
+                elif code == p.ErrorCode.LOGIN_FAILED:
+                    if saved.token is not None:  # revoked: ask for the password instead
+                        saved.changed(None)
+                        self.ask.print("chatc: the saved login is no longer valid",
+                                       style="red", markup=False)
+                    else:
+                        self.ask.print(f"chatc: {exc}", style="red", markup=False)
+                    login = self._ask(f"Password of {name}", password=True)
+                    if login is None:
+                        return None
                 else:
                     fail(str(exc))
                     self.refused_code = refused_status(exc.error)
@@ -258,6 +283,7 @@ class Terminal:
                                       "you are in no room; /join ROOM joins one")])
         else:
             self.windows.parting(window.name)
+            self.reads.forget(window.name)  # a read line after the part: not_in_room
             client.command(p.Part(window.name))
 
     def select(self, window: Window[render.Line] | None) -> None:
@@ -271,6 +297,34 @@ class Terminal:
             self.client.command(switch)
             self.client.follow(switch.room)
         self._draw_shown()
+        self._seen(self.shown)
+
+    # ------------------------------------------------------------------ read markers
+
+    def _mark(self, mark: p.ReadMark) -> None:
+        """The server's count of what is unread in a room (18.5) replaces chatc's."""
+        if self.windows.read(mark) and hasattr(self, "screen"):
+            self.screen.app.invalidate()
+
+    def _seen(self, window: Window[render.Line]) -> None:
+        """The user has the lines of `window` in front of them."""
+        newest = self.newest.get(window.name) if not window.private else None
+        if self.account and newest is not None:
+            self._send_reads(self.reads.seen(window.name, newest,
+                                             asyncio.get_running_loop().time()))
+
+    def _send_reads(self, reads: list[p.Read]) -> None:
+        if self.client is not None and self.online:
+            for read in reads:
+                self.client.command(read)
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        due = self.reads.deadline
+        if due is not None:
+            loop = asyncio.get_running_loop()
+            self._read_timer = loop.call_at(due, lambda: self._send_reads(
+                self.reads.due(loop.time())))
 
     def window_number(self, number: int) -> None:
         self.select(self.windows.select_number(number))
@@ -431,6 +485,9 @@ class Terminal:
             self._print([render.error(f"{preview(line.text)} not sent: {said}", err.code)])
 
     def _update(self, update: p.Update) -> None:
+        if isinstance(update, p.ReadMark):  # read here or on another device
+            self._mark(update)
+            return
         if isinstance(update, p.Error):
             self.in_history = False
             self.windows.place(update)
@@ -455,8 +512,22 @@ class Terminal:
         self.colours.present(self.shown.users)
         chat = isinstance(update, p.Chat) and not update.history
         shown = render.render(self.windows.marked(update), self.me, colours=self.colours.colour)
-        self._show_in(where, shown,
-                      unread=chat, mention=self.windows.is_mention(update))
+        mention = self.windows.is_mention(update)
+        self._show_in(where, shown, unread=chat, mention=mention)
+        if isinstance(update, p.Chat) and update.to is None and update.id:
+            for window in where:
+                if not window.private and window.name:
+                    self.newest[window.name] = update.id
+                    if window is self.shown:
+                        self._seen(window)
+        if chat and (mention or (isinstance(update, p.Chat) and update.mention
+                                 and update.name != self.me)):
+            self._ring()
+
+    def _ring(self) -> None:
+        # Once a line: with is_mention and the server's mark agreeing, still one bell.
+        if self.options.bell and hasattr(self, "screen"):
+            self.screen.bell()
 
     def _welcomed(self, welcome: p.Welcome) -> None:
         before = {w.name for w in self.windows.windows if not w.private}
@@ -466,6 +537,9 @@ class Terminal:
             for event in again:  # a new session: into every room of a window again
                 self.client.command(event)
         self.me = welcome.name
+        self.account = welcome.account
+        for mark in welcome.read:
+            self._mark(mark)
         gone = sorted(before - {w.name for w in self.windows.windows if not w.private})
         if gone:
             self._print([render.notice(f"you are no longer in {', '.join(gone)}; "

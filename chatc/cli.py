@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from chatc import app
 from chatc.commands import TERMINAL_HELP
 from chatc.options import Options
+from chatc.tokens import default_path
 from chatd import __version__
 from chatd.argtypes import Parser, port, seconds
 
@@ -27,6 +28,15 @@ windows (in a terminal):
   counted, "!" when one of them names you or is a private line. A private line
   opens its sender's window; /msg NAME TEXT opens NAME's.
 
+accounts:
+  /register PASSWORD makes your name an account. Later, chatc --name NAME --login
+  logs in (the password from $CHATC_LOGIN, or asked for without echo); the server's
+  login token is kept (readable by you only) and later runs and reconnects use it
+  instead of the password; /logout forgets it. Without logging in, a registered name
+  gets a variant (alice2). When logged in, what you have read is told to the server,
+  and a window's unread count starts from what the account has not read yet. A
+  line that names you rings the terminal bell (--no-bell: not).
+
 line mode:
   When stdin or stdout is not a terminal, chatc reads lines from stdin and sends
   each as a chat line (commands work there too), prints every update as one plain
@@ -39,6 +49,9 @@ line mode:
 environment:
   NO_COLOR        set (and not empty): no colours
   CHATC_PASSWORD  the server password, if --password is not given
+  CHATC_LOGIN     your account's password (logs in, as --login does)
+  XDG_STATE_HOME  login tokens are kept in $XDG_STATE_HOME/chatc/tokens.json
+                  (default ~/.local/state/chatc/tokens.json), readable by you only
 
 exit status:
   0 after /quit, Ctrl-D or the end of input; 1 when the server cannot be reached,
@@ -90,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     sec.add_argument("--password", metavar="PASS",
                      help="the server password (also $CHATC_PASSWORD); on a terminal "
                           "chatc asks for it when the server wants one")
+    sec.add_argument("--login", action="store_true",
+                     help="log in to the account of --name: the password comes from "
+                          "$CHATC_LOGIN or is asked for (no echo) on a terminal; the login "
+                          "token the server gives is kept, so later runs with the same "
+                          "--name log in without it")
+    ap.add_argument("--bell", action=argparse.BooleanOptionalAction, default=True,
+                    help="ring the terminal bell when a line names you (default: on)")
     ap.add_argument("--version", action="version", version=f"chatc {__version__}")
     return ap
 
@@ -121,6 +141,10 @@ def options_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Option
         tls=tls,
         color=not environ.get("NO_COLOR"),
         ack_timeout=args.ack_timeout,
+        login=environ.get("CHATC_LOGIN") or None,
+        ask_login=args.login and not environ.get("CHATC_LOGIN"),
+        tokens=default_path(environ),
+        bell=args.bell,
     )
 
 

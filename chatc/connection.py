@@ -88,6 +88,9 @@ class Client:
         *,
         room: str | None = None,
         password: str | None = None,
+        login: str | None = None,
+        login_token: str | None = None,
+        on_token: Callable[[str | None], None] | None = None,
         reconnect: bool = False,
         backoff: Backoff | None = None,
         draw: Callable[[], float] = random.random,
@@ -98,10 +101,14 @@ class Client:
         ack_timeout: float = 10.0,
     ) -> None:
         self.target = target
-        self.session = Session(name, room=room, password=password, reconnect=reconnect,
+        self.session = Session(name, room=room, password=password, login=login,
+                               login_token=login_token, reconnect=reconnect,
                                backoff=backoff, draw=draw, keepalive=keepalive,
                                keepalive_timeout=keepalive_timeout, ack_timeout=ack_timeout)
         self.connect_timeout = connect_timeout
+        # Told whenever the session's login token changes (a new one, or forgotten).
+        self._on_token = on_token
+        self._token = login_token
         self.close_timeout = close_timeout
         self._events: asyncio.Queue[SessionEvent] = asyncio.Queue()
         self._reader: asyncio.StreamReader | None = None
@@ -207,6 +214,10 @@ class Client:
                 self._dropped = action.reason
                 if self._writer is not None:
                     self._writer.close()  # the reader sees the end next
+        if self.session.login_token != self._token:
+            self._token = self.session.login_token
+            if self._on_token is not None:
+                self._on_token(self._token)
         if self.session.idle:
             self._idle.set()
         else:

@@ -29,6 +29,7 @@ from chatc.events import (
 )
 from chatc.options import Options
 from chatc.session import TooLong, refused_status
+from chatc.tokens import Saved
 from chatc.windows import Windows, other_room
 from chatc.words import words
 from chatd import protocol as p
@@ -101,13 +102,27 @@ class _Out:
 
 
 async def run(options: Options) -> int:
+    saved = Saved(options.tokens, options.host,
+                  options.port, options.name)
+    if options.ask_login and saved.token is None:
+        print("chatc: --login: no password (set CHATC_LOGIN) and no saved login",
+              file=sys.stderr)
+        return 1
     client = Client(options.target, options.name, room=options.room,
-                    password=options.password, reconnect=options.reconnect is True,
+                    password=options.password, login=options.login,
+                    login_token=saved.token, on_token=saved.changed,
+                    reconnect=options.reconnect is True,
                     ack_timeout=options.ack_timeout)
     out = _Out()
     try:
         welcome = await client.open()
     except ConnectFailed as exc:
+        if isinstance(exc, Refused) and exc.error.code == p.ErrorCode.LOGIN_FAILED \
+                and saved.token is not None:
+            saved.changed(None)
+            out.remark(f"{exc}; the saved login was forgotten: log in again with "
+                       "--login and CHATC_LOGIN")
+            return 1
         out.remark(str(exc))
         return refused_status(exc.error) if isinstance(exc, Refused) else 1
     out.rooms.welcome(welcome)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 from chatc.connection import Target
 
@@ -19,6 +20,10 @@ class Options:
     tls: ssl.SSLContext | None = None
     color: bool = True
     ack_timeout: float = 10.0  # for each own line; also how long line mode waits at the end
+    login: str | None = None  # the account's password (--login with $CHATC_LOGIN)
+    ask_login: bool = False  # --login without a password: ask on a terminal
+    tokens: Path | None = None  # where login tokens are kept; None: nowhere
+    bell: bool = True  # ring the terminal bell on a mention
 
     @property
     def target(self) -> Target:

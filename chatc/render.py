@@ -272,7 +272,9 @@ def render(update: p.Update, me: str, now: Clock = datetime.now,
         rooms = ", ".join(update.rooms) or update.room  # all of them (PROTOCOL.txt 17)
         where = f"is in {rooms}" if rooms else "is in no room"
         return [notice(f"{update.name} {where}{operator}", style="", now=now)]
-    return []  # acks, pings and line types this client does not know
+    if isinstance(update, p.AccountNote):
+        return [notice(update.message, style="bold", now=now)]
+    return []  # acks, pings, read markers and line types this client does not know
 
 
 def plain(lines: Iterable[Line]) -> list[str]:

@@ -203,6 +203,11 @@ class Screen:
             self._view.window_step(step)
         return show
 
+    def bell(self) -> None:
+        """Ring the terminal's bell: through the output, never in the conversation's text
+        (which is network text and never carries control characters)."""
+        self.app.output.bell()
+
     def show_again(self) -> None:
         """Draw the conversation again from the view's recent lines (another window is
         shown): the rows above the input area are replaced."""

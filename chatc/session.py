@@ -179,6 +179,8 @@ class Session:
         *,
         room: str | None = None,
         password: str | None = None,
+        login: str | None = None,
+        login_token: str | None = None,
         reconnect: bool = False,
         backoff: Backoff | None = None,
         draw: Callable[[], float] | None = None,
@@ -190,6 +192,10 @@ class Session:
         self.name = name  # asked for; the assigned one once joined
         self.room = room
         self.password = password
+        # An account's password (PROTOCOL.txt 18.3), kept only until the welcome gives a
+        # login token; later connects send the token instead.
+        self.login = login
+        self.login_token = login_token
         self.reconnect = reconnect
         self.backoff = backoff or Backoff()
         self.draw = draw or random.random
@@ -246,8 +252,10 @@ class Session:
     def hello(self, resume: bool) -> p.Connect:
         """The first line of a connection; `resume`: ask to carry on this session."""
         token = self._token if resume else ""
+        login = None if self.login_token else self.login
         return p.Connect(name=self.name, room=self.room, password=self.password,
-                         resume=token or None, last_id=self.last_id if token else None)
+                         resume=token or None, last_id=self.last_id if token else None,
+                         login=login, login_token=self.login_token)
 
     # ------------------------------------------------------------------ user input
 
@@ -270,6 +278,11 @@ class Session:
 
     def command(self, event: p.Event, now: float) -> list[Action]:
         """Queue a command (who, join, ...) behind the own lines queued before it."""
+        if isinstance(event, p.Logout):
+            # The server revokes the token and ends the session as a disconnect does:
+            # reconnecting would only come back as a variant name.
+            self.login_token = None
+            self._closing = True
         self._lines.add(event)
         self._pump(now)
         return self._take()
@@ -306,6 +319,8 @@ class Session:
         self.name, self.room = welcome.name, welcome.room
         if welcome.resume:
             self._token = welcome.resume
+        if welcome.login_token:
+            self.login_token, self.login = welcome.login_token, None
         self._keepalive.heard(now)
         if away is None:
             self._pump(now)
@@ -353,6 +368,11 @@ class Session:
         """The server answered a reconnect attempt's connect line with an error."""
         if self._closing:
             self._end(None)
+        elif error.code == p.ErrorCode.LOGIN_FAILED:
+            # The token was revoked meanwhile (a password change, /logout elsewhere).
+            self.login_token = None
+            self._end(f"{words.explain(error, joining=True)}; the saved login was "
+                      "forgotten: start chatc again with --login")
         elif error.code in FATAL_CODES:
             removed = error.code in FINAL_CODES
             said = (words.words(error, joining=True) if removed

@@ -111,6 +111,18 @@ class Windows(Generic[L]):
         k = key(name)
         return next((w for w in self.windows if not w.private and key(w.name) == k), None)
 
+    def read(self, mark: p.ReadMark) -> bool:
+        """The server's count of what is unread in a room (PROTOCOL.txt 18.5: from the
+        welcome, or a read line, maybe of another device) replaces this one's; the
+        shown window has none (its lines are in front of the user). True if a count
+        changed."""
+        window = self.room(mark.room)
+        if window is None or window is self.current:
+            return False
+        before = (window.unread, window.mentions)
+        window.unread, window.mentions = mark.unread, mark.mentions
+        return before != (mark.unread, mark.mentions)
+
     def partner(self, name: str) -> Window[L] | None:
         k = key(name)
         return next((w for w in self.windows if w.private and key(w.name) == k), None)

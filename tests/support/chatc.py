@@ -70,6 +70,12 @@ class Screen:
         return await self._tmux("capture-pane", "-p", "-S", "-", "-t", "main",
                                 *(["-e"] if colours else []))
 
+    async def rang(self) -> bool:
+        """Whether the command rang the terminal's bell ("\\a") since it started (tmux
+        marks the window of a detached session)."""
+        flag = await self._tmux("display-message", "-p", "-t", "main", "#{window_bell_flag}")
+        return flag.strip() == "1"
+
     async def screen(self) -> list[str]:
         """Only the visible rows."""
         return (await self._tmux("capture-pane", "-p", "-t", "main")).split("\n")[:self.height]
@@ -306,11 +312,12 @@ class Proxy:
             await self._server.wait_closed()
 
 
-async def spawn(*args: str, module: bool = False) -> asyncio.subprocess.Process:
+async def spawn(*args: str, module: bool = False, env: dict[str, str] | None = None
+                ) -> asyncio.subprocess.Process:
     argv = [sys.executable, "-m", "chatc"] if module else [CHATC]
     return await asyncio.create_subprocess_exec(
         *argv, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env} if env else None)
 
 
 async def read_until(proc: asyncio.subprocess.Process, pattern: str) -> list[str]:

@@ -443,3 +443,15 @@ def test_the_rooms_answer_marks_the_users_rooms() -> None:
                                                       {"room": "ops", "users": 1}]))
     said = render.render(answer, "alice")[0].body.plain
     assert said == "rooms: dev (3, yours), ops (1)"
+
+
+def test_the_servers_read_counts_replace_the_windows_but_not_the_shown_ones() -> None:
+    """18.5: the welcome's read list and read lines set a room window's unread and
+    mention counts (the status bar's "dev(!3)"); the shown window has none."""
+    windows = started(["lobby", "dev"])
+    assert windows.read(p.ReadMark("dev", "9", unread=3, mentions=1))
+    assert "2:dev(!3)" in windows.status()
+    assert not windows.read(p.ReadMark("lobby", "9", unread=5))  # shown
+    assert windows.read(p.ReadMark("DEV", "12", unread=0))  # read on another device
+    assert "2:dev(" not in windows.status()
+    assert not windows.read(p.ReadMark("nowhere", "1", unread=2))
