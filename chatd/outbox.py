@@ -151,11 +151,14 @@ class ChannelBuffer:
     """One channel's members, and its broadcasts during one loop turn, each with its
     place in the turn (`seq`, across channels)."""
 
-    __slots__ = ("channel", "data", "dirty", "peers", "seq", "skip")
+    __slots__ = ("channel", "data", "dirty", "peers", "seq", "several", "skip")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.peers: set[Receiver] = set()
+        # Members that read other channels too: while there are none, the flush writes
+        # the channel's bytes to each member without asking (one room's fan-out).
+        self.several = 0
         self.data: list[bytes] = []  # the broadcasts
         # each goes to all members but this one (or these: Apart)
         self.skip: list[Receiver | Apart | None] = []
@@ -384,6 +387,11 @@ class Writer:
             return
         buf.peers.add(conn)
         conn.bufs.append(buf)
+        if len(conn.bufs) == 2:  # it reads several channels now: each of them counts it
+            for member_of in conn.bufs:
+                member_of.several += 1
+        elif len(conn.bufs) > 2:
+            buf.several += 1
         if buf.data:  # its share starts after what was broadcast before it entered
             if conn.starts is None:
                 conn.starts = {}
@@ -406,6 +414,11 @@ class Writer:
         if conn.closing:  # the channel's flush was to close it
             self._special_now(conn)
         buf.peers.discard(conn)
+        if len(conn.bufs) == 2:  # one channel left: nobody counts it any more
+            for member_of in conn.bufs:
+                member_of.several -= 1
+        elif len(conn.bufs) > 2:
+            buf.several -= 1
         conn.bufs.remove(buf)
         if not buf.peers and not buf.dirty:
             self._forget(buf)
@@ -464,6 +477,12 @@ class Writer:
             if buf.data:
                 common = b"".join(buf.data)  # nobody but the special ones is a sender
                 # A copy: a write can end a connection, which changes the channel's set.
+                if not buf.several:
+                    for conn in tuple(buf.peers):
+                        if not conn.special:
+                            self._write(conn, common)
+                    costliest = max(costliest, clock() - room_started)
+                    continue
                 for conn in tuple(buf.peers):
                     if conn.special:
                         continue
