@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,6 @@ from tests.support.harness import Chatd, Client, StartChatd
 
 PASSWORD = "correct horse"
 
-
-@pytest.fixture
-async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
-    made = Screens(tmp_path)
-    yield made
-    await made.close()
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ nearest free one (chatd/palette.py, chatd/static/colour.js)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser
 
 from chatd.palette import PALETTE
@@ -16,13 +13,6 @@ from tests.support.chatc import STAMP, Screens
 from tests.support.harness import Client, StartChatd
 from tests.support.name_colours import STEPS, assignments
 from tests.support.web import WAIT_MS, StartWeb
-
-
-@pytest.fixture
-async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
-    made = Screens(tmp_path)
-    yield made
-    await made.close()
 
 
 def name_colours(text: str) -> dict[str, str]:

@@ -7,10 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.support.chatc import (
     HEIGHT,
@@ -21,22 +17,12 @@ from tests.support.chatc import (
     Screens,
     finish,
     input_line,
+    line,
     read_until,
     resident_mb,
     spawn,
 )
 from tests.support.harness import TIMEOUT, Chatd, Client, StartChatd
-
-
-@pytest.fixture
-async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
-    made = Screens(tmp_path)
-    yield made
-    await made.close()
-
-
-def line(name: str, text: str) -> str:
-    return rf"{STAMP} <{re.escape(name)}> {re.escape(text)}"
 
 
 async def bottom_rows(screen: Screen, check: str, what: str, timeout: float = TIMEOUT

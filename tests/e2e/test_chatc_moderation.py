@@ -5,22 +5,12 @@ for operators only, and a kicked chatc that says why and does not come back."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.support.chatc import STAMP, Screens
 from tests.support.harness import StartChatd
 
 OPERS = {"CHATD_OPERS": "alice:pw-of-alice"}
 
-
-@pytest.fixture
-async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
-    made = Screens(tmp_path)
-    yield made
-    await made.close()
 
 
 def notice(text: str) -> str:

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.support.chatc import (
     STAMP,
@@ -19,22 +15,12 @@ from tests.support.chatc import (
     Screen,
     Screens,
     finish,
+    line,
     read_until,
     spawn,
     status_bar,
 )
 from tests.support.harness import Chatd, Client, StartChatd
-
-
-@pytest.fixture
-async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
-    made = Screens(tmp_path)
-    yield made
-    await made.close()
-
-
-def line(name: str, text: str) -> str:
-    return rf"{STAMP} <{re.escape(name)}> {re.escape(text)}"
 
 
 def shows(rows: str, name: str, text: str) -> bool:

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.chatc import (
     STAMP,
@@ -18,15 +15,9 @@ from tests.support.chatc import (
     Screen,
     Screens,
     input_line,
+    line,
 )
 from tests.support.harness import TIMEOUT, Chatd, Client, StartChatd
-
-
-@pytest.fixture
-async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
-    made = Screens(tmp_path)
-    yield made
-    await made.close()
 
 
 class Nc:
@@ -78,10 +69,6 @@ async def wait_input(screen: Screen, expected: str) -> None:
             raise AssertionError(f"input line is {found!r}, not {expected!r}")
         await asyncio.sleep(0.05)  # polling the screen, bounded by the deadline
 
-
-def line(name: str, text: str) -> str:
-    """A chat line as the screen shows it: time, <name>, text."""
-    return rf"{STAMP} <{re.escape(name)}> {re.escape(text)}"
 
 
 def colours(text: str) -> set[str]:

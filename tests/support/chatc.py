@@ -17,8 +17,10 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+
+import pytest
 
 from tests.support.harness import CHATC, TIMEOUT
 
@@ -343,3 +345,17 @@ async def finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def screens(tmp_path: Path) -> AsyncIterator[Screens]:
+    """tmux panes for chatc, all closed after the test (registered by tests/e2e/conftest.py)."""
+    made = Screens(tmp_path)
+    yield made
+    await made.close()
+
+
+def line(name: str, text: str) -> str:
+    """A chat line as chatc's screen shows it: time, <name>, text."""
+    return rf"{STAMP} <{re.escape(name)}> {re.escape(text)}"
+
