@@ -137,6 +137,8 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
             login_token=hub.acc.issued.pop(cmd.origin.cid, "")))
         hub.send_recent(fx, peer, room)
     hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
+    if peer is not None:  # its held lines go on now, answered after all of the above
+        fx.ops.append(Settled(peer, True))
     fx.note = f"{hub.tag(cmd.origin)} {name} joined {room.name}"
     fx.about = ("join", cmd.origin, name, room.name)
 
@@ -152,7 +154,8 @@ def _attach(hub: Hub[Any], fx: Effects[Any], session: Session[Any], origin: Orig
         fx.publish(DetachCmd(session.sid, "connection lost while joining"))
         return None
     hub.bind(fx, session, peer)
-    fx.ops.append(Settled(peer, True))
+    # Settled comes last in the caller's effects: the lines the client sent after its
+    # connect are handled once the welcome and what follows it are on their way (2.2).
     return peer
 
 
@@ -204,6 +207,7 @@ def resume(hub: Hub[Any], fx: Effects[Any], cmd: ResumeCmd, st: Stamp) -> None:
     entries.sort(key=lambda pair: pair[0].key)
     if entries:
         hub.send_paced(fx, peer, session, entries)
+    fx.ops.append(Settled(peer, True))
 
 
 def beat(hub: Hub[Any], fx: Effects[Any], cmd: BeatCmd, st: Stamp) -> None:

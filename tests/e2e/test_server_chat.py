@@ -6,11 +6,12 @@ name), names, Unicode, order and framing. Each test cites PROTOCOL.txt.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
 from chatd.hub import id_key
-from tests.support.harness import Client, StartChatd, is_join, trio
+from tests.support.harness import Chatd, Client, StartChatd, is_join, trio
 from tests.support.server_opts import json_line, start
 
 
@@ -280,3 +281,17 @@ async def test_first_line_with_leading_spaces_is_json(start_chatd: StartChatd) -
     a = await Client.open(chatd.port)
     await a.send(b'   {"type":"connect","name":"spacey"}\n')
     assert (await a.recv("welcome"))["name"] == "spacey"
+
+
+async def test_lines_sent_with_the_connect_are_answered_after_the_welcome(chatd: Chatd) -> None:
+    """PROTOCOL.txt 2.2, 8.8: the welcome is the first line after a connect, even when the
+    client's next lines came in the same packet (they wait, then are answered)."""
+    client = await Client.open(chatd.port)
+    await client.send(b'{"type":"connect","name":"amy"}\n{"type":"who"}\n')
+    got = await client.recv_until(lambda m: m["type"] == "who")
+    assert [m["type"] for m in got] == ["welcome", "history_end", "connect", "who"]
+    nc = await asyncio.open_connection("127.0.0.1", chatd.port)
+    nc[1].write(b"bob\n/who\n")
+    first = await asyncio.wait_for(nc[0].readline(), 10)
+    assert first.startswith(b"* welcome, bob"), first
+    nc[1].close()
