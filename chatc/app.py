@@ -373,7 +373,7 @@ class Terminal:
     def status(self) -> AnyFormattedText:
         shown = self.shown
         # While disconnected, who is here is not known.
-        here = (f"{len(shown.users)} here" if shown.users and self.online
+        here = (f"{len(shown.users) + shown.more} here" if shown.users and self.online
                 and not shown.private else "")
         topic = shown.topic if len(shown.topic) <= TOPIC_SHOWN \
             else shown.topic[:TOPIC_SHOWN] + "…"

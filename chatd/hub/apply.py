@@ -127,14 +127,15 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
         notice = cmd.notice
         if why:
             notice = f"{notice}; {why}" if notice else why
+        users, opers, more = room.listed(hub.config.names_bytes)
         hub.reply(fx, peer, p.Welcome(
-            name, room.name, room.users(), token,
+            name, room.name, users, token,
             notice=notice, server=hub.config.server_name,
             max_line_bytes=hub.config.max_line_bytes, topic=hub.topic_of(room),
-            opers=room.opers(), rooms=(room.name,), max_rooms=hub.config.max_rooms,
+            opers=opers, rooms=(room.name,), max_rooms=hub.config.max_rooms,
             account=account.name if account is not None else "",
             read=markers.marks(hub, session),
-            login_token=hub.acc.issued.pop(cmd.origin.cid, "")))
+            login_token=hub.acc.issued.pop(cmd.origin.cid, ""), more=more))
         hub.send_recent(fx, peer, room)
     hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
     if peer is not None:  # its held lines go on now, answered after all of the above
@@ -183,17 +184,17 @@ def resume(hub: Hub[Any], fx: Effects[Any], cmd: ResumeCmd, st: Stamp) -> None:
         hub.resumes += 1
     if peer is None:
         return
+    users, opers, more = room.listed(hub.config.names_bytes) if room is not None else ((), (), 0)
     hub.reply(fx, peer, p.Welcome(
-        session.name, room.name if room is not None else "",
-        room.users() if room is not None else (), "", resumed=True,
+        session.name, room.name if room is not None else "", users, "", resumed=True,
         server=hub.config.server_name, max_line_bytes=hub.config.max_line_bytes,
         topic=hub.topic_of(room) if room is not None else "",
-        opers=room.opers() if room is not None else (), rooms=hub.room_names(session),
+        opers=opers, rooms=hub.room_names(session),
         max_rooms=hub.config.max_rooms, account=session.name if session.account else "",
-        read=markers.marks(hub, session)))
+        read=markers.marks(hub, session), more=more))
     for other in rooms:  # the others' people and topics, as a join would give (17.9)
         if other is not room:
-            hub.reply(fx, peer, p.WhoList(other.name, other.users(), opers=other.opers()))
+            hub.reply(fx, peer, hub.who_of(other))
             if topic := hub.topic_of(other):
                 hub.reply(fx, peer, p.Topic(other.name, topic))
     seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0, 0)
@@ -307,7 +308,7 @@ def enter(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any
     markers.entered(hub, session, room.key)
     peer = session.peer
     if peer is not None:
-        hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))
+        hub.costly_reply(fx, peer, hub.who_of(room))
         if topic := hub.topic_of(room):
             hub.reply(fx, peer, p.Topic(room.name, topic))
         hub.send_recent(fx, peer, room)

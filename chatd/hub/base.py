@@ -73,6 +73,9 @@ class HubConfig:
     history_memory: int = 64 * 1024 * 1024
     max_line_bytes: int = 0  # the server's line limit, announced in the welcome (4.1)
     max_rooms: int = p.DEFAULT_MAX_ROOMS  # rooms one session may be in at once (17.11)
+    # Bytes of names in a welcome or a who answer (4.1, 4.7): a room of thousands, or
+    # a crowd's long names, must not make every join's answer grow without end.
+    names_bytes: int = 32 * 1024
     # Bytes of a history page (and a joiner's recent lines) as sent in the reader's mode
     # (3.8): half the send queue, so no page can cut its reader off (8.2).
     page_bytes: int = 128 * 1024

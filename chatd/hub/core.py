@@ -114,6 +114,11 @@ class Core(Generic[P]):
         # An attached session's origin is its connection here: reuse it, don't build one.
         return session.origin or Origin(self.node, peer.cid)
 
+    def who_of(self, room: Room[P]) -> p.WhoList:
+        """The room's people as a who answer lists them (PROTOCOL.txt 4.7)."""
+        users, opers, more = room.listed(self.config.names_bytes)
+        return p.WhoList(room.name, users, more=more, opers=opers)
+
     def topic_of(self, room: Room[P]) -> str:
         topic = self.mod.topics.get(room.key)
         return topic.text if topic is not None else ""

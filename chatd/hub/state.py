@@ -65,8 +65,25 @@ class Room(Generic[P]):
     def users(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.members.values())
 
-    def opers(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.members.values() if s.oper)
+    def listed(self, budget: int) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+        """Its members' names in joining order, as many as fit `budget` bytes as sent
+        (PROTOCOL.txt 4.1, 4.7); the operators among them; how many are left out. Costs
+        the names listed, not the room: a crowd's every join lists a bounded prefix."""
+        names: list[str] = []
+        opers: list[str] = []
+        for s in self.members.values():
+            budget -= names_cost(s.name)
+            if budget < 0:
+                break
+            names.append(s.name)
+            if s.oper:
+                opers.append(s.name)
+        return tuple(names), tuple(opers), len(self.members) - len(names)
+
+
+def names_cost(name: str) -> int:
+    """A listed name's bytes on the wire: UTF-8 and JSON's quotes and comma."""
+    return (len(name) if name.isascii() else len(name.encode())) + 3
 
 
 class State(Generic[P]):

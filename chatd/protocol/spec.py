@@ -563,6 +563,8 @@ def _who_json(update: up.WhoList) -> dict[str, Any]:
             who["more"] = update.more
     else:
         who = {"type": "who", "room": update.room, "users": list(update.users)}
+        if update.more:
+            who["more"] = update.more
     if update.opers:
         who["opers"] = list(update.opers)
     return who
@@ -577,7 +579,8 @@ def _who_back(obj: dict[str, Any]) -> up.WhoList:
              else ()) for r in _dicts(obj.get("rooms"))),
             more=_count(obj, "more"), opers=opers)
     users = _names(obj.get("users"))
-    return up.WhoList(_text(obj, "room"), () if users is NO_VALUE else users, opers=opers)
+    return up.WhoList(_text(obj, "room"), () if users is NO_VALUE else users,
+                      more=_count(obj, "more"), opers=opers)
 
 
 _ROOMS = Field("rooms", "list", required=True,
@@ -612,10 +615,10 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
         Field("max_line_bytes", "int", back=_not_negative), Field("topic"),
         Field("opers", "list"), Field("rooms", "list"),
         Field("max_rooms", "int", back=_not_negative), Field("account"), _READ,
-        Field("login_token")),
+        Field("login_token"), Field("more", "int", back=_not_negative)),
         sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
                           max_line_bytes=65536, topic="t", opers=("bob",),
-                          rooms=("lobby", "dev"), max_rooms=20)),
+                          rooms=("lobby", "dev"), max_rooms=20, more=3)),
     ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
                                     Field("history", "bool"), Field("mention", "bool")),
                sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby"),
@@ -641,7 +644,7 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
     ServerLine("who", up.WhoList, (Field("room"), Field("users", "list"),
                                    Field("all", "bool"), Field("rooms", "list"),
                                    Field("more", "int"), Field("opers", "list")),
-               sample=up.WhoList("lobby", ("alice",), opers=("alice",)),
+               sample=up.WhoList("lobby", ("alice",), more=2, opers=("alice",)),
                encode=_who_json, decode=_who_back),
     ServerLine("rooms", up.RoomList, (_ROOMS, Field("more", "int", back=_not_negative)),
                sample=up.RoomList((("lobby", 2),), more=1)),
