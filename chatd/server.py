@@ -688,8 +688,9 @@ class Server:
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
             elif isinstance(op, ef.Broadcast):
-                if op.mentioned:
-                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned)
+                if op.mentioned or op.own:
+                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned,
+                                                op.own)
                 else:
                     writer.broadcast_update(op.room, op.update, op.skip)
             elif isinstance(op, ef.Multicast):

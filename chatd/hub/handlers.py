@@ -334,6 +334,6 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     UnbanCmd: moderation.apply_unban,
     MuteCmd: moderation.apply_mute,
     TopicCmd: moderation.apply_topic,
-    AccountCmd: accounts.applier(apply.rename),
+    AccountCmd: accounts.applier(apply.rename, apply.remove),
     ReadCmd: markers.apply_read,
 }
