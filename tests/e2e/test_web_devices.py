@@ -1,0 +1,57 @@
+"""The page as one of several devices of an account (PROTOCOL.txt 18.4), in Chromium; a
+JSON client on the TCP port is the user's other device."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.async_api import Browser, Locator, expect
+
+from tests.support.harness import Client, is_join
+from tests.support.web import ChatPage, StartWeb
+
+PASSWORD = "correct horse"
+
+
+def _room_button(chat: ChatPage, room: str) -> Locator:
+    name = chat.page.locator(".room-name", has_text=re.compile(f"^#{re.escape(room)}$"))
+    return chat.page.locator("#rooms button.room").filter(has=name)
+
+
+async def test_a_line_from_another_device_shows_as_the_users_own(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """A line sent from the user's other device ("own": true) shows in its room as the
+    page's own lines do, is not counted unread, and a private one it sent opens the
+    partner's conversation, not one with the user."""
+    server = await start_web("--rate", "0")
+    client = await Client.open(server.port)
+    await client.send({"type": "register", "name": "alice", "password": PASSWORD})
+    assert (await client.recv("account"))["event"] == "registered"
+    carol = await Client.joined(server.port, "carol", room="dev")
+    alice = await ChatPage.open(browser, server.url, "alice", login=PASSWORD)
+    page = alice.page
+    await page.fill("#join-room", "dev")
+    await page.press("#join-room", "Enter")
+    await expect(page.locator("#room-title")).to_have_text("dev")
+    await carol.recv_until(is_join("alice"))
+
+    phone = await Client.open(server.port)
+    await phone.send({"type": "connect", "name": "alice", "login": PASSWORD})
+    welcome: dict[str, Any] = await phone.recv("welcome")
+    assert welcome["rooms"] == ["lobby", "dev"]
+    await phone.say("from my phone in lobby", room="lobby", ref="p1")
+    await phone.say("psst carol", to="carol", ref="p2")
+    await phone.say("from my phone in dev", room="dev", ref="p3")
+    line = alice.line("from my phone in dev")
+    await expect(line).to_be_visible()
+    await expect(line).to_have_class(re.compile(r"\bown\b"))
+    await expect(_room_button(alice, "lobby").locator(".unread")).to_have_count(0)
+    directs = page.locator("#directs button")
+    await expect(directs).to_have_text(["carol"])
+    await expect(directs.locator(".unread")).to_have_count(0)
+    await _room_button(alice, "lobby").click()
+    await expect(alice.line("from my phone in lobby")).to_have_class(re.compile(r"\bown\b"))
+    await expect(page.locator("#status")).to_have_attribute("data-state", "online")
+    assert alice.problems == []
