@@ -209,6 +209,8 @@ def apply_ban(hub: Hub[Any], fx: Effects[Any], cmd: BanCmd, st: Stamp) -> None:
     else:
         hit = [s for s in sessions
                if s.address and hub.mod.address_ban(s.address, st.now) is record]
+        # a user with a device at a banned address loses every device (18.4)
+        hit = list({id(d): d for s in hit for d in hub.state.devices_of(s)}.values())
     for target in hit:
         _end_session(hub, fx, target, st, told=ban_error(record, target.name),
                      said=f"{target.name} was banned by {cmd.by}"

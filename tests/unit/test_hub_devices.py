@@ -58,6 +58,11 @@ def test_a_second_device_is_not_announced_and_opens_in_the_users_rooms() -> None
     assert only(w.take(carol), "who")["users"] == ["alice", "carol"]
     w.send(carol, p.Whois("alice"))
     assert only(w.take(carol), "whois")["rooms"] == ["dev", "lobby"]
+    w.send(carol, p.Rooms())
+    assert only(w.take(carol), "rooms")["rooms"] == [
+        {"room": "dev", "users": 1}, {"room": "lobby", "users": 2}]
+    w.send(carol, p.Who(all=True))
+    assert "more" not in only(w.take(carol), "who")
 
 
 def test_a_line_from_one_device_reaches_the_others_marked_own() -> None:
@@ -170,6 +175,19 @@ def test_kick_removes_every_device_and_the_room_sees_one_leave() -> None:
         assert device in w.closed
     assert len(_of(w.take(carol), "disconnect")) == 1
     assert w.hub.state.named("alice") is None
+
+
+def test_a_ban_of_an_address_one_device_is_at_removes_every_device() -> None:
+    w = _world()
+    a1 = _device(w)
+    w.hub.state.local[a1.cid].address = "192.0.2.7"
+    a2 = _device(w)
+    carol = w.join("carol")
+    w.hub.state.local[carol.cid].oper = True
+    _drain(w, a1, a2, carol)
+    w.send(carol, p.Ban(address="192.0.2.7"))
+    assert a1 in w.closed and a2 in w.closed
+    assert len(_of(w.take(carol), "disconnect")) == 1
 
 
 def test_a_mute_is_the_users_on_every_device() -> None:
