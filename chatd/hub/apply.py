@@ -173,12 +173,14 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
 
 def _join_device(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, account: Account,
                  st: Stamp) -> None:
-    """A further device of a user online (18.4): nobody is told; it opens in the user's
-    rooms, each with its people, topic and last lines, as a join gives. The connect's
-    room is its current one if the user is there; a user in no room joins it."""
+    """A further device of a user online (18.4): nobody else is told; it opens in the
+    user's rooms, each with its people, topic and last lines, as a join gives, and ends
+    with its own connect notice, as a join does (so a client waiting for it to know it
+    is in, as after a restart, 10.4, need not know of devices). The connect's room is
+    its current one if the user is there; a user in no room joins it."""
     state = hub.state
     first = state.devices[account.key][0]
-    _, key = st.next_id()
+    notice_id, key = st.next_id()
     session: Session[Any] = Session(cmd.sid, account.name, cmd.text, cmd.token_hash,
                                     cmd.origin, address=cmd.address)
     accounts.joined(hub, session, account, cmd.login_digest)
@@ -217,6 +219,9 @@ def _join_device(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, account: Account
                     hub.reply(fx, peer, p.Topic(other.name, topic))
         for each in rooms:
             hub.send_recent(fx, peer, each)
+        if room is not None:  # to it alone: the room saw the user join already
+            hub.reply(fx, peer, p.Joined(account.name, room.name, f"{account.name} joined",
+                                         notice_id, st.time))
     if room is None:  # the user is in no room: it joins the connect's, on every device
         enter(hub, fx, session, state.room(cmd.room), st)
     if peer is not None:

@@ -23,16 +23,12 @@ async def _register(port: int, name: str) -> None:
 
 async def _device(port: int, name: str = "alice", **fields: Any
                   ) -> tuple[Client, dict[str, Any]]:
-    """One more device of the account: its welcome (a further device is not announced,
-    so no connect notice follows it) and what came with it, up to the last room's
-    history_end."""
+    """One more device of the account, and its welcome. Nobody else is told, but the
+    device gets its own connect notice last, as a join ends (18.4): Client.join waits
+    for it."""
     client = await Client.open(port)
-    await client.send({"type": "connect", "name": name, "login": PASSWORD, **fields})
-    welcome = await client.recv("welcome")
-    client.name, client.resume = welcome["name"], welcome["resume"]
+    welcome = await client.join(name, login=PASSWORD, **fields)
     assert welcome["account"] == name, welcome
-    last = welcome["rooms"][-1]
-    await client.recv_until(lambda m: m["type"] == "history_end" and m["room"] == last)
     return client, welcome
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,12 +28,9 @@ async def _register(port: int, name: str) -> None:
 
 
 async def _other_device(port: int) -> Client:
-    """alice's other device: logged in, its welcome and rooms' history read."""
+    """alice's other device: logged in, up to its own connect notice (18.4)."""
     client = await Client.open(port)
-    await client.send({"type": "connect", "name": "alice", "login": PASSWORD})
-    welcome: dict[str, Any] = await client.recv("welcome")
-    last = welcome["rooms"][-1]
-    await client.recv_until(lambda m: m["type"] == "history_end" and m["room"] == last)
+    await client.join("alice", login=PASSWORD)
     return client
 
 
@@ -83,5 +79,31 @@ async def test_a_line_from_another_device_shows_as_the_users_own(
     assert not await alice.rang()
     got = await bob.recv_until(lambda m: m["type"] == "message" and "to" in m)
     assert got[-1]["message"] == "psst bob"
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+
+
+async def test_chatc_as_a_further_device_opens_the_users_rooms(
+        server: Chatd, screens: Screens, tmp_path: Path) -> None:
+    """18.4: chatc logging in while the user is online elsewhere opens a window for each
+    of the user's rooms, with their last lines; nobody sees it arrive."""
+    await _register(server.port, "alice")
+    phone = await _other_device(server.port)
+    carol = await Client.joined(server.port, "carol", room="dev")
+    await phone.send({"type": "join", "room": "dev"})
+    await carol.recv_until(lambda m: m["type"] == "connect" and m["name"] == "alice")
+    await carol.say("said before chatc", ref="c1")
+    await carol.recv("ack")
+    alice = await screens.chatc("alice", server.port, "--name", "alice", "--login",
+                                "--room", "dev",
+                                env={"XDG_STATE_HOME": str(tmp_path / "state"),
+                                     "CHATC_LOGIN": PASSWORD})
+    await alice.wait_shown(lambda rows: "<carol> said before chatc" in rows
+                           and "1:lobby" in status_bar(rows)
+                           and "[2:dev]" in status_bar(rows), "both rooms, dev shown")
+    await carol.say("hello again", ref="c2")
+    seen = await carol.recv_until(lambda m: m["type"] == "ack")
+    assert [m["type"] for m in seen] == ["ack"]  # no join of chatc's
+    await alice.wait_for(r"<carol> hello again")
     await alice.enter("/quit")
     assert await alice.exit_status() == 0

@@ -55,3 +55,32 @@ async def test_a_line_from_another_device_shows_as_the_users_own(
     await expect(alice.line("from my phone in lobby")).to_have_class(re.compile(r"\bown\b"))
     await expect(page.locator("#status")).to_have_attribute("data-state", "online")
     assert alice.problems == []
+
+
+async def test_the_page_as_a_further_device_opens_in_the_users_rooms(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """18.4: the page logging in while the user is online elsewhere opens with the
+    user's rooms and their last lines, and nobody sees it arrive."""
+    server = await start_web("--rate", "0")
+    phone = await Client.open(server.port)
+    await phone.send({"type": "register", "name": "alice", "password": PASSWORD})
+    assert (await phone.recv("account"))["event"] == "registered"
+    await phone.join("alice", login=PASSWORD)
+    carol = await Client.joined(server.port, "carol", room="dev")
+    await phone.send({"type": "join", "room": "dev"})
+    await carol.recv_until(is_join("alice"))
+    await carol.say("before the page", ref="c1")
+    await carol.recv("ack")
+    alice = await ChatPage.open(browser, server.url, "alice", login=PASSWORD)
+    page = alice.page
+    await expect(page.locator("#status")).to_have_attribute("data-state", "online")
+    await expect(_room_button(alice, "dev")).to_be_visible()
+    await _room_button(alice, "dev").click()
+    await expect(alice.line("before the page")).to_be_visible()
+    await phone.say("typed on the phone", room="dev", ref="p1")
+    await expect(alice.line("typed on the phone")).to_have_class(re.compile(r"\bown\b"))
+    seen = await carol.recv_until(lambda m: m.get("message") == "typed on the phone")
+    assert [m["type"] for m in seen] == ["message"]  # no join of the page's
+    assert await carol.nothing_more()
+    assert alice.problems == []

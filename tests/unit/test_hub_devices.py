@@ -54,6 +54,7 @@ def test_a_second_device_is_not_announced_and_opens_in_the_users_rooms() -> None
     assert [m["room"] for m in _of(got, "who")] == ["dev"]
     assert "before" in chats(got)  # the history a join gives
     assert [m["room"] for m in _of(got, "history_end")] == ["lobby", "dev"]
+    assert got[-1]["type"] == "connect" and got[-1]["room"] == "lobby"  # its own, last
     w.send(carol, p.Who())
     assert only(w.take(carol), "who")["users"] == ["alice", "carol"]
     w.send(carol, p.Whois("alice"))
