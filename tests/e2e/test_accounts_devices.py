@@ -200,3 +200,44 @@ async def test_devices_of_one_user_on_two_nodes_of_a_cluster(
     assert (await _message(carol))["message"] == "still here"  # no leave before it
     await a2.send({"type": "disconnect"})
     assert (await carol.recv("disconnect"))["name"] == "alice"
+
+
+async def test_a_read_marker_moved_on_one_device_reaches_every_device(
+    start_chatd: StartChatd,
+) -> None:
+    """18.5 with 18.4: a read line from one device is answered on every device, with the
+    room's unread count after the marker."""
+    server = await start_chatd(*FAST)
+    await _register(server.port, "alice")
+    bob = await Client.joined(server.port, "bob")
+    a1 = await _first(server.port)
+    a2, _ = await _device(server.port)
+    ids = []
+    for text in ("one", "two"):
+        await bob.say(text, ref=text)
+        ids.append((await bob.recv_until(lambda m: m["type"] == "ack"))[-1]["id"])
+    await a2.recv_until(lambda m: m.get("message") == "two")
+    await a2.send({"type": "read", "room": "lobby", "id": ids[0]})
+    for device in (a2, a1):
+        read = (await device.recv_until(lambda m: m["type"] == "read"))[-1]
+        assert (read["room"], read["id"], read["unread"]) == ("lobby", ids[0], 1), read
+
+
+async def test_each_device_has_its_own_flood_control(start_chatd: StartChatd) -> None:
+    """18.4, 8.3: one device that floods is refused (rate_limited); the user's other
+    device still talks."""
+    server = await start_chatd("--rate", "0.01", "--burst", "3", "--max-per-ip", "0")
+    await _register(server.port, "alice")
+    bob = await Client.joined(server.port, "bob")
+    a1 = await _first(server.port)
+    a2, _ = await _device(server.port)
+    refused = []
+    for n in range(5):
+        await a1.say(f"flood {n}", ref=f"f{n}")
+        answer = (await a1.recv_until(lambda m: m["type"] in ("ack", "error")))[-1]
+        if answer["type"] == "error":
+            refused.append(answer["code"])
+    assert refused and set(refused) == {"rate_limited"}, refused
+    await a2.say("from the other device", ref="o")
+    assert (await a2.recv_until(lambda m: m["type"] in ("ack", "error")))[-1]["type"] == "ack"
+    await bob.recv_until(lambda m: m.get("message") == "from the other device")
