@@ -107,3 +107,33 @@ async def test_chatc_as_a_further_device_opens_the_users_rooms(
     await alice.wait_for(r"<carol> hello again")
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
+
+
+async def test_a_room_joined_on_another_device_gets_a_window_not_shown(
+        server: Chatd, screens: Screens, tmp_path: Path) -> None:
+    """18.4: the user joins a room on another device: chatc opens its window, with its
+    lines, without showing it; chatc's current room (its lines' room) stays; a part
+    there closes the window."""
+    await _register(server.port, "alice")
+    carol = await Client.joined(server.port, "carol", room="ops")
+    alice = await screens.chatc("alice", server.port, "--name", "alice", "--login",
+                                env={"XDG_STATE_HOME": str(tmp_path / "state"),
+                                     "CHATC_LOGIN": PASSWORD})
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice logged in")
+    phone = await _other_device(server.port)
+    await phone.send({"type": "join", "room": "ops"})
+    await carol.recv_until(lambda m: m["type"] == "connect" and m["name"] == "alice")
+    await carol.say("welcome to ops", ref="c1")
+    await alice.wait_shown(lambda rows: "[1:lobby] 2:ops(1)" in status_bar(rows),
+                           "ops opened, lobby still shown")
+    await alice.enter("still in lobby")
+    got = await phone.recv_until(lambda m: m.get("message") == "still in lobby")
+    assert got[-1]["room"] == "lobby" and got[-1]["own"] is True
+    await alice.keys("M-2")
+    await alice.wait_shown(lambda rows: "<carol> welcome to ops" in rows
+                           and status_bar(rows).startswith(" alice in ops"), "ops shown")
+    await phone.send({"type": "part", "room": "ops"})
+    await alice.wait_shown(lambda rows: "2:ops" not in status_bar(rows), "ops closed")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0

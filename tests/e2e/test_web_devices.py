@@ -84,3 +84,32 @@ async def test_the_page_as_a_further_device_opens_in_the_users_rooms(
     assert [m["type"] for m in seen] == ["message"]  # no join of the page's
     assert await carol.nothing_more()
     assert alice.problems == []
+
+
+async def test_a_room_joined_on_another_device_joins_the_sidebar_not_the_screen(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """18.4: the user joins a room on another device: the page lists it among the
+    user's rooms and keeps showing (and talking in) its own room."""
+    server = await start_web("--rate", "0")
+    client = await Client.open(server.port)
+    await client.send({"type": "register", "name": "alice", "password": PASSWORD})
+    assert (await client.recv("account"))["event"] == "registered"
+    carol = await Client.joined(server.port, "carol", room="ops")
+    alice = await ChatPage.open(browser, server.url, "alice", login=PASSWORD)
+    page = alice.page
+    await expect(page.locator("#room-title")).to_have_text("lobby")
+    phone = await Client.open(server.port)
+    await phone.join("alice", login=PASSWORD)
+    await phone.send({"type": "join", "room": "ops"})
+    await carol.recv_until(is_join("alice"))
+    await expect(_room_button(alice, "ops")).to_be_visible()
+    await expect(page.locator("#room-title")).to_have_text("lobby")
+    await page.fill("#input", "said on the page")
+    await page.press("#input", "Enter")
+    got = await phone.recv_until(lambda m: m.get("message") == "said on the page")
+    assert got[-1]["room"] == "lobby" and got[-1]["own"] is True
+    await phone.send({"type": "part", "room": "ops"})
+    await expect(_room_button(alice, "ops")).to_have_count(0)
+    await expect(page.locator("#room-title")).to_have_text("lobby")
+    assert alice.problems == []
