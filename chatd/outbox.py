@@ -252,7 +252,9 @@ class Writer:
             return
         for buf in bufs:
             if buf.peers:
-                self._store(buf, encode_in(update, buf.channel[1]), skip)
+                mode = buf.channel[1]
+                self._store(buf, p.encode_json(update) if mode == JSON
+                            else encode_in(update, mode), skip)
 
     def broadcast_mentioning(self, room: str, update: p.Update, skip: Receiver | None,
                              mentioned: Sequence[Receiver], own: Sequence[Receiver] = ()
@@ -370,7 +372,8 @@ class Writer:
                ) -> None:
         buf.data.append(data)
         buf.skip.append(skip)
-        buf.seq.append(self._next())
+        self._seq = seq = self._seq + 1  # `_next`, inline: once a line a channel
+        buf.seq.append(seq)
         if type(skip) is Apart:  # the sender and those who get their own copy
             for conn in skip.conns:
                 if conn in buf.peers:
@@ -383,7 +386,10 @@ class Writer:
         # one shared write per member); an update is one line in JSON and nearly always
         # in text mode (chatd.metrics calls them lines).
         self.lines_out += len(buf.peers)
-        self._mark(buf)
+        if not buf.dirty:  # `_mark`, inline
+            buf.dirty = True
+            self._dirty_channels.append(buf)
+            self._schedule()
 
     def enter(self, channel: Channel, conn: Receiver) -> None:
         buf = self.channels.get(channel)
@@ -456,12 +462,6 @@ class Writer:
         if not conn.queued:
             conn.queued = True
             self._dirty.append(conn)
-            self._schedule()
-
-    def _mark(self, buf: ChannelBuffer) -> None:
-        if not buf.dirty:
-            buf.dirty = True
-            self._dirty_channels.append(buf)
             self._schedule()
 
     def _schedule(self) -> None:
