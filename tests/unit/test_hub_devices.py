@@ -246,3 +246,23 @@ def test_a_snapshot_keeps_the_devices_of_a_user() -> None:
     assert len(copy.state.devices[name_key("alice")]) == 2
     assert copy.state.rooms["lobby"].users() == ("alice", "carol")
     assert copy.state.rooms["lobby"].people == 2
+
+
+def test_a_text_mode_device_reads_a_room_joined_elsewhere_prefixed() -> None:
+    """17.10 with 18.4: a room joined on another device is not the text-mode device's
+    current room: it reads it prefixed, and its lines still go where they went."""
+    w = _world()
+    a1 = _device(w)
+    nc = _device(w, text=True)
+    carol = w.join("carol", room="dev")
+    _drain(w, a1, carol)
+    w.take_text(nc)
+    w.send(a1, p.Join("dev"))
+    w.say(carol, "hi all")
+    shown = w.take_text(nc)
+    assert "[dev] * alice joined" in shown and "[dev] <carol> hi all" in shown, shown
+    w.take(a1)
+    w.line(nc, b"from nc")
+    line = only(w.take(a1), "message")
+    assert (line["message"], line["room"], line["own"]) == ("from nc", "lobby", True)
+    assert w.hub.state.local[nc.cid].room == "lobby"
