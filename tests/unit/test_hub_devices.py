@@ -266,3 +266,19 @@ def test_a_text_mode_device_reads_a_room_joined_elsewhere_prefixed() -> None:
     line = only(w.take(a1), "message")
     assert (line["message"], line["room"], line["own"]) == ("from nc", "lobby", True)
     assert w.hub.state.local[nc.cid].room == "lobby"
+
+
+def test_a_further_device_of_a_user_in_no_room_joins_the_connects_room_for_the_user(
+        ) -> None:
+    w = _world()
+    a1 = _device(w)
+    carol = w.join("carol")
+    w.send(a1, p.Part())
+    _drain(w, a1, carol)
+    a2 = _device(w)
+    assert only(w.take(carol), "connect")["name"] == "alice"
+    assert only(w.take(a1), "who")["room"] == "lobby"
+    got = w.take(a2)
+    assert "rooms" not in only(got, "welcome") and only(got, "connect")["room"] == "lobby"
+    one, two = w.hub.state.devices[name_key("alice")]
+    assert list(one.rooms) == list(two.rooms) == ["lobby"] and two.room == "lobby"
