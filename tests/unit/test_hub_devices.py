@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from chatd import protocol as p
+from chatd.commands import AccountCmd, Origin
 from chatd.hub import Hub, HubConfig, replication
 from chatd.protocol import ErrorCode, name_key
 from tests.support.hub_world import FakePeer, World, chats, only
@@ -282,3 +283,19 @@ def test_a_further_device_of_a_user_in_no_room_joins_the_connects_room_for_the_u
     assert "rooms" not in only(got, "welcome") and only(got, "connect")["room"] == "lobby"
     one, two = w.hub.state.devices[name_key("alice")]
     assert list(one.rooms) == list(two.rooms) == ["lobby"] and two.room == "lobby"
+
+
+def test_an_unregister_keeps_the_device_that_asked_and_closes_the_others() -> None:
+    """18.7: the device that unregistered stays, as a guest; the others get logged_out."""
+    w = _world()
+    a1, a2 = _device(w), _device(w)
+    carol = w.join("carol")
+    _drain(w, a1, a2, carol)
+    asking = w.hub.state.local[a2.cid]
+    w.bus.publish([AccountCmd(Origin("n1", a2.cid), "drop", name_key("alice"),
+                              sid=asking.sid)])
+    assert only(w.take(a1), "error")["code"] == ErrorCode.LOGGED_OUT and a1 in w.closed
+    assert only(w.take(a2), "account")["event"] == "unregistered"
+    assert w.take(carol) == []
+    assert asking.account == "" and w.hub.state.named("alice") is asking
+    assert not w.hub.state.devices and w.hub.state.rooms["lobby"].extra == 0
