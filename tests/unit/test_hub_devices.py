@@ -6,6 +6,7 @@ are the user's; the bound of 18.10."""
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from chatd import protocol as p
@@ -299,3 +300,49 @@ def test_an_unregister_keeps_the_device_that_asked_and_closes_the_others() -> No
     assert w.take(carol) == []
     assert asking.account == "" and w.hub.state.named("alice") is asking
     assert not w.hub.state.devices and w.hub.state.rooms["lobby"].extra == 0
+
+
+def _check_invariants(w: World) -> None:
+    state = w.hub.state
+    for key, devices in state.devices.items():
+        assert devices and all(d.account == key for d in devices)
+        assert state.names[key] is devices[0]
+        assert all(list(d.rooms) == list(devices[0].rooms) for d in devices), key
+    for room in state.rooms.values():
+        people = {s.account or s.sid for s in room.members.values()}
+        assert room.extra == len(room.members) - len(people), room.key
+        assert len(room.users()) == room.people
+    for session in state.sessions.values():
+        assert state.names[name_key(session.name)] in state.devices_of(session)
+
+
+def test_devices_coming_and_going_keep_the_states_invariants() -> None:
+    """Random joins, parts, leaves, losses and resumes of alice's devices (a seeded
+    walk): one name entry, shared rooms, and rooms counting the user once, throughout."""
+    rng = random.Random(26)
+    w = _world(max_devices=3)
+    w.join("carol")
+    live: list[FakePeer] = []
+    tokens: list[str] = []
+    most = 0
+    for _ in range(400):
+        step = rng.choice(["device", "device", "join", "part", "quit", "lose", "resume"])
+        if step == "device":
+            peer = _device(w, room=rng.choice(["lobby", "dev"]))
+            if w.hub.state.status(peer) is not None:
+                live.append(peer)
+                tokens += [m["resume"] for m in w.take(peer) if m["type"] == "welcome"]
+        elif step in ("join", "part") and live:
+            room = rng.choice(["dev", "ops", "lobby"])
+            w.send(rng.choice(live), p.Join(room) if step == "join" else p.Part(room))
+        elif step == "quit" and live:
+            w.send(live.pop(rng.randrange(len(live))), p.Disconnect())
+        elif step == "lose" and live:
+            w.lost(live.pop(rng.randrange(len(live))))
+        elif step == "resume" and tokens:
+            peer = w.join("alice", resume=tokens.pop(rng.randrange(len(tokens))))
+            if w.hub.state.status(peer) is not None:
+                live.append(peer)
+        _check_invariants(w)
+        most = max(most, len(w.hub.state.devices.get("alice", ())))
+    assert most == 3  # the walk met the bound
