@@ -346,3 +346,22 @@ def test_devices_coming_and_going_keep_the_states_invariants() -> None:
         _check_invariants(w)
         most = max(most, len(w.hub.state.devices.get("alice", ())))
     assert most == 3  # the walk met the bound
+
+
+def test_a_room_kick_takes_the_user_out_on_every_device_and_oper_is_the_users() -> None:
+    w = _world(opers=(("root", "secret"),))
+    a1, a2 = _device(w), _device(w)
+    carol = w.join("carol")
+    w.send(a1, p.Join("dev"))
+    w.send(carol, p.Join("dev"))
+    w.send(carol, p.Oper("root", "secret"))
+    _drain(w, a1, a2, carol)
+    w.send(carol, p.Kick("alice", room=True, where="dev"))
+    for device in (a1, a2):
+        got = w.take(device)
+        assert _of(got, "notice") and only(got, "disconnect")["part"] is True
+    assert len(_of(w.take(carol), "disconnect")) == 1
+    assert all(list(d.rooms) == ["lobby"] for d in w.hub.state.devices[name_key("alice")])
+    w.send(a2, p.Oper("root", "secret"))
+    assert all(d.oper for d in w.hub.state.devices[name_key("alice")])
+    assert len(_of(w.take(carol), "oper")) == 1
