@@ -371,6 +371,13 @@ class Windows(Generic[L]):
         # Listed in a room without a window: put there (an operator's roomkick out of
         # one's only room puts one in lobby, PROTOCOL.txt 15.2), as by a join.
         listed = any(key(u) == key(self.me) for u in update.users)
+        if window is None and listed and k not in self._joining and self.multi and self.rooms:
+            # Joined on another device of the account (18.4): a window of its own, not
+            # shown; the current room (the server's too) is this device's and stays.
+            window = self._open(Window(update.room))
+            self.rooms.append(update.room)
+            window.users, window.opers = list(update.users), set(update.opers)
+            return [window]
         if k in self._joining or (window is None and listed):
             self._joining.discard(k)
             if not self.multi:

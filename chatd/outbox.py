@@ -263,19 +263,26 @@ class Writer:
                             else encode_in(update, mode), skip)
 
     def broadcast_mentioning(self, room: str, update: p.Update, skip: Receiver | None,
-                             mentioned: Sequence[Receiver]) -> None:
+                             mentioned: Sequence[Receiver], own: Sequence[Receiver] = ()
+                             ) -> None:
         """`broadcast_update`, but the JSON readers of `mentioned` get their own copy,
         marked (PROTOCOL.txt 18.6), in the same place: encoded apart, they are few, and
-        the others still share one encoding. Text mode shows nothing more."""
-        apart = Apart(skip, mentioned)
+        the others still share one encoding. Text mode shows nothing more. So do the
+        sender's other devices in `own`, marked "own" (18.4)."""
+        apart = Apart(skip, (*mentioned, *own) if own else mentioned)
         for buf in self.rooms.get(room, ()):
             if buf.peers:
                 mode = buf.channel[1]
                 self._store(buf, encode_in(update, mode), apart if mode == JSON else skip)
         if isinstance(update, p.Chat):
-            marked = encode_in(replace(update, mention=True), JSON)
-            for conn in mentioned:
-                self.send(conn, marked)
+            if mentioned:
+                marked = encode_in(replace(update, mention=True), JSON)
+                for conn in mentioned:
+                    self.send(conn, marked)
+            if own:
+                marked = encode_in(replace(update, own=True), JSON)
+                for conn in own:
+                    self.send(conn, marked)
 
     def multicast_update(self, room: str, update: p.Update, conns: Sequence[Receiver]
                          ) -> None:

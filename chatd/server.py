@@ -690,8 +690,9 @@ class Server:
             elif isinstance(op, ef.Publish):
                 self.bus.publish(op.commands)
             elif isinstance(op, ef.Broadcast):
-                if op.mentioned:
-                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned)
+                if op.mentioned or op.own:
+                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned,
+                                                op.own)
                 else:
                     writer.broadcast_update(op.room, op.update, op.skip)
             elif isinstance(op, ef.Multicast):

@@ -87,6 +87,7 @@ class HubConfig:
     registration: str = "open"
     account_expiry: float = 365 * 86400.0
     max_accounts: int = 100_000
+    max_devices: int = 5  # connections (and held sessions) of one account at once (18.4)
     # Mark the copy of a room line that names its JSON reader (18.6, --no-mentions to
     # stop): a line naming nobody costs one translate, split and set test in C (about
     # half a microsecond; bench.hotpath measured +2% to +22% a line on a loaded machine).

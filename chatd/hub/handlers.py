@@ -242,7 +242,7 @@ def who(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], event
         listed.append((room.name, users))
         names += len(users)
         budget -= sum(map(names_cost, users))
-    total = sum(len(room.members) for room in rooms.values())  # a name in each of its rooms
+    total = sum(room.people for room in rooms.values())  # a name in each of its rooms
     opers = tuple(s.name for s in hub.state.sessions.values() if s.oper)
     hub.costly_reply(fx, peer, p.WhoList(None, rooms=tuple(listed), more=total - names,
                                          opers=opers))
@@ -254,9 +254,9 @@ def rooms(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], eve
     is linear in the rooms, so a server with very many costs no sort per request."""
     known = hub.state.rooms
     every = known.values()
-    shown = heapq.nlargest(ROOMS_LISTED, every, key=lambda r: len(r.members))
+    shown = heapq.nlargest(ROOMS_LISTED, every, key=lambda r: r.people)
     current = known[session.room].name if session.room in known else ""
-    hub.costly_reply(fx, peer, p.RoomList(tuple((room.name, len(room.members))
+    hub.costly_reply(fx, peer, p.RoomList(tuple((room.name, room.people)
                                                 for room in sorted(shown, key=_by_name)),
                                           more=len(every) - len(shown),
                                           yours=hub.room_names(session), current=current))
@@ -333,6 +333,6 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     UnbanCmd: moderation.apply_unban,
     MuteCmd: moderation.apply_mute,
     TopicCmd: moderation.apply_topic,
-    AccountCmd: accounts.applier(apply.rename),
+    AccountCmd: accounts.applier(apply.rename, apply.remove),
     ReadCmd: markers.apply_read,
 }

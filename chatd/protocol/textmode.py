@@ -144,7 +144,9 @@ def text_lines(update: Update) -> list[str]:
     """The human-readable rendering of an update for a text-mode connection."""
     match update:
         case Chat():
-            if update.to is not None:
+            if update.to is not None and update.own:  # sent from another device (18.4)
+                head = f"-> *{update.to}* "
+            elif update.to is not None:
                 head = f"*{update.name}* "
             elif update.history:
                 head = f"[{update.time[11:19]}] <{update.name}> "

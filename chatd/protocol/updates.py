@@ -57,6 +57,7 @@ class Chat:
     to: str | None = None
     history: bool = False
     mention: bool = False  # the line names its reader (PROTOCOL.txt 18.6)
+    own: bool = False  # sent by another device of its reader's account (18.4)
 
 
 @value

@@ -497,3 +497,23 @@ def test_readers_a_line_names_get_their_own_marked_copy_in_its_place() -> None:
     assert other.got() == b"".join(p.encode_json(u) for u in (before, line, after))
     assert text.got() == b"<bob> one\n<bob> hi n\n<bob> three\n"
     assert sender.got() == b""
+
+
+def test_the_senders_other_devices_get_their_own_copy_marked_own() -> None:
+    """PROTOCOL.txt 18.4: the sender's other JSON devices get a copy with "own" in the
+    line's place, beside a reader it names (18.6); the rest share one encoding."""
+    w = writer()
+    sender, phone, named, other = Conn("s"), Conn("p"), Conn("n"), Conn("o")
+    for conn in (sender, phone, named, other):
+        w.enter_room("lobby", conn)
+    before = p.Chat("bob", "one", "1", "t", room="lobby")
+    line = p.Chat("bob", "hi n", "2", "t", room="lobby")
+    w.broadcast_update("lobby", before, sender)
+    w.broadcast_mentioning("lobby", line, sender, [named], [phone])
+    w.flush()
+    own = p.encode_json(p.Chat("bob", "hi n", "2", "t", room="lobby", own=True))
+    assert b'"own":true' in own and b"mention" not in own
+    assert phone.got() == p.encode_json(before) + own
+    assert b'"mention":true' in named.got()
+    assert other.got() == p.encode_json(before) + p.encode_json(line)
+    assert sender.got() == b""
