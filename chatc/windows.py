@@ -377,6 +377,7 @@ class Windows(Generic[L]):
             window = self._open(Window(update.room))
             self.rooms.append(update.room)
             window.users, window.opers = list(update.users), set(update.opers)
+            window.more = update.more
             return [window]
         if k in self._joining or (window is None and listed):
             self._joining.discard(k)

@@ -455,3 +455,14 @@ def test_the_servers_read_counts_replace_the_windows_but_not_the_shown_ones() ->
     assert windows.read(p.ReadMark("DEV", "12", unread=0))  # read on another device
     assert "2:dev(" not in windows.status()
     assert not windows.read(p.ReadMark("nowhere", "1", unread=2))
+
+
+def test_a_room_joined_on_another_device_counts_the_unlisted_members() -> None:
+    """A crowd's who lists names within 32 KiB and counts the rest in "more" (PROTOCOL.txt
+    4.7, 8.13); a room another device of the account joined (18.4) opens a window that
+    counts them too, as a room joined here does."""
+    windows = started(["lobby"])
+    where = feed(windows, line(type="who", room="dev", users=["alice", "bob"], more=300))
+    dev = windows.room("dev")
+    assert dev is not None and where == [dev] and windows.current is not dev
+    assert (dev.users, dev.more) == (["alice", "bob"], 300)
