@@ -306,6 +306,16 @@ class Terminal:
         if self.windows.read(mark) and hasattr(self, "screen"):
             self.screen.app.invalidate()
 
+    def _account(self, note: p.AccountNote) -> None:
+        """/register logs the user in at once (PROTOCOL.txt 18.2): read markers from now
+        on, as after a login; an account unregistered or dropped has none (18.7, 18.8:
+        an operator who drops another's account is told too, and keeps theirs)."""
+        if note.event == "registered" and not self.account:
+            self.account = note.account
+            self._seen(self.shown)
+        elif note.event in ("unregistered", "dropped") and note.account == self.account:
+            self.account = ""
+
     def _seen(self, window: Window[render.Line]) -> None:
         """The user has the lines of `window` in front of them."""
         newest = self.newest.get(window.name) if not window.private else None
@@ -488,6 +498,8 @@ class Terminal:
         if isinstance(update, p.ReadMark):  # read here or on another device
             self._mark(update)
             return
+        if isinstance(update, p.AccountNote):
+            self._account(update)
         if isinstance(update, p.Error):
             self.in_history = False
             self.windows.place(update)

@@ -198,6 +198,30 @@ async def test_showing_a_window_marks_its_lines_read_for_the_account(
     await proxy.close()
 
 
+async def test_a_name_registered_in_chatc_is_logged_in_and_marks_what_it_read(
+        server: Chatd, screens: Screens, tmp_path: Path) -> None:
+    """18.2: /register logs the user in to the new account at once, so chatc tells the
+    server what it has read from then on (18.5), as after a login: the account's other
+    device (a JSON client logged in with the password) gets the read line of lobby up to
+    bob's line shown in chatc."""
+    bob = await Client.joined(server.port, "bob")
+    alice = await screens.chatc("alice", server.port, "--name", "alice",
+                                env=state_env(tmp_path))
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice joined")
+    await alice.enter(f"/register {PASSWORD}")
+    await alice.wait_for("alice is registered")
+    phone = await Client.open(server.port)
+    await phone.join("alice", login=PASSWORD)
+    await bob.say("seen on the terminal", ref="r1")
+    last = (await bob.recv_until(lambda m: m["type"] == "ack"))[-1]["id"]
+    await alice.wait_for("<bob> seen on the terminal")
+    got = await phone.recv_until(lambda m: m["type"] == "read" and m["id"] == last)
+    assert got[-1]["room"] == "lobby" and got[-1]["unread"] == 0, got
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+
+
 async def test_a_read_line_from_the_server_clears_the_windows_count(
         server: Chatd, screens: Screens, tmp_path: Path) -> None:
     """18.5, 18.4: a read line (another device of the account read the room) sets the
