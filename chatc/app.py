@@ -82,6 +82,7 @@ class Terminal:
         self.ask = Console(no_color=not options.color, highlight=False)
         self.client: Client | None = None
         self.me = ""
+        self.welcomed_as = ""  # the name of the last welcome: a new session may differ
         self.windows: Windows[render.Line] = Windows()
         self.colours = NameColours()  # of the shown room: no two share one while there are enough
         self.state = ""
@@ -550,7 +551,7 @@ class Terminal:
         if self.client is not None:
             for event in again:  # a new session: into every room of a window again
                 self.client.command(event)
-        self.me = welcome.name
+        self.me = self.welcomed_as = welcome.name
         self.account = welcome.account
         for mark in welcome.read:
             self._mark(mark)
@@ -577,10 +578,17 @@ class Terminal:
     def _reconnected(self, event: Reconnected) -> None:
         """One line says it all: now if the session resumed, else once the missed lines
         are fetched (CaughtUp), with how many. The server's notice why it could not
-        resume is in that line's words ("as a new session")."""
+        resume is in that line's words ("as a new session"); a new session under another
+        name (the name taken meanwhile, or an account's with no login, PROTOCOL.txt 10.4,
+        18.3) is said at once, with the server's reason."""
+        before = self.welcomed_as
         self._welcomed(event.welcome)
         self.away = event.away
         if event.welcome.resumed:
             self._print([render.notice(render.back(event.away, True), style="bold")])
         else:
             self.missed = True
+            if before and event.welcome.name != before:
+                why = f" ({event.welcome.notice})" if event.welcome.notice else ""
+                self._print([render.notice(f"you are {event.welcome.name} now, not {before}"
+                                           f"{why}", style="bold")])

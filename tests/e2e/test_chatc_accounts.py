@@ -275,3 +275,24 @@ async def test_after_a_server_restart_chatc_logs_in_again_with_its_token(
         "whois, alice in lobby")
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
+
+
+async def test_a_reconnect_under_another_name_says_so(
+        start_chatd: StartChatd, screens: Screens, tmp_path: Path) -> None:
+    """10.4, 18.3: a name registered in chatc has no login token (the register answer
+    carries none), so after a restart the new session is alice2; chatc says the user is
+    alice2 now, with the server's reason, not only in the status bar."""
+    db = str(tmp_path / "chat.db")
+    first = await start_chatd("--rate", "0", "--db", db)
+    alice = await screens.chatc("alice", first.port, "--name", "alice",
+                                env=state_env(tmp_path))
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice joined")
+    await alice.enter(f"/register {PASSWORD}")
+    await alice.wait_for("alice is registered")
+    await first.stop()
+    await alice.wait_for(r"connection lost")
+    await start_chatd("--rate", "0", "--db", db, "--port", str(first.port))
+    await alice.wait_for(r"you are alice2 now, not alice \(could not resume")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
