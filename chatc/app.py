@@ -582,13 +582,21 @@ class Terminal:
         name (the name taken meanwhile, or an account's with no login, PROTOCOL.txt 10.4,
         18.3) is said at once, with the server's reason."""
         before = self.welcomed_as
-        self._welcomed(event.welcome)
+        was_oper = any(before in w.opers for w in self.windows.windows)
+        welcome = event.welcome
+        self._welcomed(welcome)
         self.away = event.away
-        if event.welcome.resumed:
+        if welcome.resumed:
             self._print([render.notice(render.back(event.away, True), style="bold")])
-        else:
-            self.missed = True
-            if before and event.welcome.name != before:
-                why = f" ({event.welcome.notice})" if event.welcome.notice else ""
-                self._print([render.notice(f"you are {event.welcome.name} now, not {before}"
-                                           f"{why}", style="bold")])
+            return
+        self.missed = True
+        if before and welcome.name != before:
+            why = f" ({welcome.notice})" if welcome.notice else ""
+            self._print([render.notice(f"you are {welcome.name} now, not {before}{why}",
+                                       style="bold")])
+        # Operator status is the session's (15.1); an --oper account's comes back by
+        # itself. A crowd's welcome may not list us: then it cannot tell.
+        if was_oper and welcome.name in welcome.users and welcome.name not in welcome.opers:
+            self._print([render.notice("you are no longer an operator: the server "
+                                       "restarted; /oper NAME PASSWORD makes you one again",
+                                       style="bold")])
