@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from prompt_toolkit.formatted_text import ANSI, AnyFormattedText
 from prompt_toolkit.patch_stdout import patch_stdout
+from rich.cells import cell_len
 from rich.console import Console
 from rich.prompt import Prompt
 from rich.text import Text
@@ -390,10 +391,14 @@ class Terminal:
             else shown.topic[:TOPIC_SHOWN] + "…"
         me = f"@{self.me}" if self.me in shown.opers else self.me
         where = f"with {shown.name}" if shown.private else f"in {shown.name or 'no room'}"
-        # The list of windows once there are several: `[1:lobby] 2:dev(3) 3:*bob*(!1)`.
-        listed = self.windows.status() if len(self.windows.windows) > 1 else ""
-        parts = (f"{me} {where}", here, listed, topic and f"topic: {topic}",
-                 str(self.options.target), self.state)
+        rest = (topic and f"topic: {topic}", str(self.options.target), self.state)
+        # The list of windows once there are several: `[1:lobby] 2:dev(3) 3:*bob*(!1)`,
+        # within what the row leaves it, so that nothing after it is cut off either.
+        listed = ""
+        if len(self.windows.windows) > 1:
+            others = " " + " · ".join(part for part in (f"{me} {where}", here, *rest) if part)
+            listed = self.windows.status(self.screen.width - cell_len(others) - 3)
+        parts = (f"{me} {where}", here, listed, *rest)
         return " " + render.safe(" · ".join(part for part in parts if part))
 
     def prompt(self) -> AnyFormattedText:
