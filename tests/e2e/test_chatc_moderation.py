@@ -20,7 +20,7 @@ def notice(text: str) -> str:
 def status_bar(text: str) -> str:
     """The status bar: the row above the input line."""
     rows = [row for row in text.rstrip("\n").split("\n") if row.strip()]
-    return rows[-2]
+    return rows[-2] if len(rows) >= 2 else ""  # a screen still being drawn has none
 
 
 async def test_operator_and_user_in_chatc(start_chatd: StartChatd, screens: Screens) -> None:
