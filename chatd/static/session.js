@@ -428,6 +428,10 @@ export class Session {
       this.account = "";
     } else if (event === "registered" && !this.account) {
       this.account = text(msg.account);
+      // Registered here: logged in, with a token to come back with (PROTOCOL.txt 18.2)
+      if (typeof msg.login_token === "string" && msg.login_token) {
+        saveLogin(this.host, { account: this.account, token: msg.login_token });
+      }
     }
     this.view.system(text(msg.message) || `account: ${event}`);
   }
