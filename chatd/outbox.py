@@ -527,9 +527,8 @@ class Writer:
             if buf.data:
                 common = b"".join(buf.data)  # nobody but the special ones is a sender
                 # A copy: a write can end a connection, which changes the channel's set.
-                for conn in tuple(buf.peers - buf.multi) if buf.multi else tuple(buf.peers):
-                    if not conn.special:
-                        self._write(conn, common)
+                self._write_each(
+                    tuple(buf.peers - buf.multi) if buf.multi else tuple(buf.peers), common)
             costliest = max(costliest, clock() - room_started)
         special, self._special = self._special, []
         for conn in special:
@@ -586,6 +585,24 @@ class Writer:
                 return
             self.written += len(data)
             self.lines_out += 1
+
+    def _write_each(self, conns: tuple[Receiver, ...], data: bytes) -> None:
+        """`data` to each of `conns` but the special ones: `_write`, with the common
+        case (nothing else for it, open, not paced) inline, as this is done once a
+        delivery (a city: one line a turn to each of 66,000 readers a second)."""
+        limit, paced, sent = self.max_send_queue, self._paced, 0
+        for conn in conns:
+            if conn.special:
+                continue
+            if conn.out or conn.gone or conn.closing or (paced and conn in paced):
+                self._write(conn, data)
+                continue
+            unsent = conn.outlet.send(data)
+            if unsent >= 0:
+                sent += 1
+                if unsent > limit:
+                    self._cut_off(conn)
+        self.written += sent * len(data)
 
     def _write(self, conn: Receiver, data: bytes) -> None:
         out = conn.out

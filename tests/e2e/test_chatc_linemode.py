@@ -110,8 +110,34 @@ async def test_refused_name_exits_1_in_line_mode(chatd: Chatd) -> None:
 
 async def test_line_mode_says_a_reconnect_came_back_under_another_name(
         start_chatd: StartChatd, tmp_path: Path) -> None:
-    """10.4, 18.3: a name registered from line mode has no login token, so after a
-    restart the new session is bot2; stderr says so, with the server's reason."""
+    """10.4, 18.3: the restarted server knows bot as an account this chatc never
+    logged in to, so the new session is bot2; stderr says so, with the server's
+    reason."""
+    registered = str(tmp_path / "registered.db")
+    other = await start_chatd("--rate", "0", "--db", registered)
+    owner = await Client.joined(other.port, "bot")
+    await owner.send({"type": "register", "password": "correct horse"})
+    assert (await owner.recv("account"))["event"] == "registered"
+    await other.stop()
+    first = await start_chatd("--rate", "0", "--db", str(tmp_path / "chat.db"))
+    bot = await spawn("127.0.0.1", str(first.port), "--name", "bot", "--reconnect",
+                      env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    await read_until(bot, r" \* bot joined$")
+    assert bot.stdin is not None
+    await first.stop()
+    await start_chatd("--rate", "0", "--db", registered, "--port", str(first.port))
+    await read_until(bot, r" \* bot2 joined$")
+    bot.stdin.close()
+    code, _, err = await finish(bot)
+    assert code == 0
+    assert re.search(r"^chatc: you are bot2 now, not bot \(.*bot is a registered name",
+                     err, re.M), err
+
+
+async def test_line_mode_registers_and_comes_back_logged_in_after_a_restart(
+        start_chatd: StartChatd, tmp_path: Path) -> None:
+    """18.2, 18.3: /register in line mode keeps the register answer's login token (not
+    the password), so after a restart the reconnect logs in: bot again, not bot2."""
     db = str(tmp_path / "chat.db")
     first = await start_chatd("--rate", "0", "--db", db)
     bot = await spawn("127.0.0.1", str(first.port), "--name", "bot", "--reconnect",
@@ -123,9 +149,7 @@ async def test_line_mode_says_a_reconnect_came_back_under_another_name(
     await read_until(bot, r" \* bot is registered")
     await first.stop()
     await start_chatd("--rate", "0", "--db", db, "--port", str(first.port))
-    await read_until(bot, r" \* bot2 joined$")
+    await read_until(bot, r" \* bot joined$")
     bot.stdin.close()
     code, _, err = await finish(bot)
-    assert code == 0
-    assert re.search(r"^chatc: you are bot2 now, not bot \(.*bot is a registered name",
-                     err, re.M), err
+    assert code == 0 and "bot2" not in err, err
