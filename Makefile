@@ -17,8 +17,16 @@ run: $(VENV)/.installed
 JOBS ?= auto
 XDIST = -n $(JOBS) --dist worksteal
 
-test: $(VENV)/.installed-test system-deps lint
-	$(BIN)/pytest $(XDIST)
+# mypy runs beside the tests rather than before them: a cold run is ~12 s of one CPU,
+# and the tests leave CPU over while they wait on sockets, terminals and browsers. Its
+# report follows theirs; either failing fails `make test`.
+test: $(VENV)/.installed-test system-deps
+	$(BIN)/ruff check .
+	@$(BIN)/mypy > $(VENV)/mypy.log 2>&1 & mypy=$$!; \
+	echo "$(BIN)/mypy (beside the tests; its report follows theirs)"; \
+	$(BIN)/pytest $(XDIST); tests=$$?; \
+	wait $$mypy; types=$$?; cat $(VENV)/mypy.log; \
+	[ $$tests -eq 0 ] && [ $$types -eq 0 ]
 
 # Static checks: ruff, then mypy --strict over chatd, chatc, bench and tests.
 lint: $(VENV)/.installed-test
@@ -36,19 +44,23 @@ e2e: $(VENV)/.installed-test system-deps
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
 
-$(VENV)/.installed: pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed; run with PYTHON=python3.11")'
 	@echo "setting up $(VENV) (the first run only)"
 	@$(PYTHON) -m venv $(VENV)
 	@# -qq: pip's errors still show; its notices (a machine's own index settings) do not
 	@$(BIN)/pip install -qq --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@$(BIN)/pip install -qq -e .
 	@touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+# chatd and the test tools in one pip run (a second run would build chatd again); it
+# leaves chatd installed for `make run` too.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@echo "setting up the test tools in $(VENV) (the first run only)"
 	@$(BIN)/pip install -qq -e '.[test]'
-	@touch $@
+	@touch $(VENV)/.installed $@
 
 # Debian packages the tests drive for real: nc, tmux, openssl, redis-server, chromium,
 # systemd-analyze.
