@@ -21,6 +21,7 @@ from pathlib import Path
 
 import uvloop
 
+from chatd.hub import HubConfig
 from chatd.server import Server, ServerConfig
 from chatd.serverlog import ServerLog
 
@@ -47,9 +48,10 @@ class CountingOutlet:
         pass
 
 
-async def measure(runs: int, log_level: str) -> list[float]:
+async def measure(runs: int, log_level: str, mentions: bool = True) -> list[float]:
     config = ServerConfig(hosts=("127.0.0.1",), port=0, rate=0, max_clients=0,
-                          max_per_ip=0, connect_throttle=0, greet_after=0, ping_interval=0)
+                          max_per_ip=0, connect_throttle=0, greet_after=0, ping_interval=0,
+                          hub=HubConfig(mentions=mentions))
     server = Server(config, ServerLog(log_level, io.StringIO()))
     await server.start()
     conns = []
@@ -86,9 +88,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--log-level", default="info", help="chatd's default: every line logged")
+    ap.add_argument("--mentions", choices=("on", "off"), default="on",
+                    help="chatd's default: on (PROTOCOL.txt 18.6)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    per_line = uvloop.run(measure(args.runs, args.log_level))
+    per_line = uvloop.run(measure(args.runs, args.log_level, args.mentions == "on"))
     best = min(per_line)
     print(f"{'runs':>5}  {'best us/line':>12}  {'median us/line':>14}  {'us/delivery':>11}")
     print(f"{len(per_line):>5}  {best:>12.2f}  {sorted(per_line)[len(per_line) // 2]:>14.2f}"

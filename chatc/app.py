@@ -373,7 +373,7 @@ class Terminal:
     def status(self) -> AnyFormattedText:
         shown = self.shown
         # While disconnected, who is here is not known.
-        here = (f"{len(shown.users)} here" if shown.users and self.online
+        here = (f"{len(shown.users) + shown.more} here" if shown.users and self.online
                 and not shown.private else "")
         topic = shown.topic if len(shown.topic) <= TOPIC_SHOWN \
             else shown.topic[:TOPIC_SHOWN] + "…"
@@ -510,7 +510,9 @@ class Terminal:
         else:
             self.in_history = False
         self.colours.present(self.shown.users)
-        chat = isinstance(update, p.Chat) and not update.history
+        # A line of the user's own, sent from another device (PROTOCOL.txt 18.4), is
+        # never unread and rings nothing.
+        chat = isinstance(update, p.Chat) and not update.history and not update.own
         shown = render.render(self.windows.marked(update), self.me, colours=self.colours.colour)
         mention = self.windows.is_mention(update)
         self._show_in(where, shown, unread=chat, mention=mention)

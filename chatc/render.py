@@ -188,6 +188,8 @@ def divider(text: str, now: Clock = datetime.now) -> Line:
 
 def welcome(update: p.Welcome, now: Clock = datetime.now) -> list[Line]:
     others = [u for u in update.users if u != update.name]
+    if update.more:  # the rest of a crowd is counted, not listed (PROTOCOL.txt 4.1)
+        others.append(f"{update.more} more")
     with_whom = f"with {', '.join(others)}" if others else "alone for now"
     lines = [notice(f"you are {update.name} in {update.room}, {with_whom} "
                     f"({update.server or 'chatd'}; /help for commands)", style="bold", now=now)]
@@ -208,7 +210,8 @@ def _who(update: p.WhoList, now: Clock) -> list[Line]:
     if update.room is None:
         return [notice(f"{room}: {marked(users, update.opers)}", style="", now=now)
                 for room, users in update.rooms] or [notice("nobody is here", style="", now=now)]
-    return [notice(f"in {update.room}: {marked(update.users, update.opers)}", style="",
+    more = f" and {update.more} more" if update.more else ""
+    return [notice(f"in {update.room}: {marked(update.users, update.opers)}{more}", style="",
                    now=now)]
 
 

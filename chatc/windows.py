@@ -50,6 +50,7 @@ class Window(Generic[L]):
     name: str
     private: bool = False
     users: list[str] = field(default_factory=list)  # a room's members, in arrival order
+    more: int = 0  # members the server counted but did not list (a crowd, PROTOCOL.txt 4.1)
     opers: set[str] = field(default_factory=set)
     topic: str = ""
     unread: int = 0  # chat lines arrived while another window was shown
@@ -174,6 +175,7 @@ class Windows(Generic[L]):
         assert here is not None
         here.users, here.opers, here.topic = list(welcome.users), set(welcome.opers), \
             welcome.topic
+        here.more = welcome.more
         # The other rooms' members come next, in a who per room (PROTOCOL.txt 17).
         self._quiet_who = {key(r) for r in listed if key(r) != key(welcome.room)}
         if shown is None or shown not in self.windows:
@@ -364,10 +366,18 @@ class Windows(Generic[L]):
             if all(key(r) != k for r in self.rooms):
                 self.rooms.append(update.room)
             window.users, window.opers = list(update.users), set(update.opers)
+            window.more = update.more
             return [window]
         # Listed in a room without a window: put there (an operator's roomkick out of
         # one's only room puts one in lobby, PROTOCOL.txt 15.2), as by a join.
         listed = any(key(u) == key(self.me) for u in update.users)
+        if window is None and listed and k not in self._joining and self.multi and self.rooms:
+            # Joined on another device of the account (18.4): a window of its own, not
+            # shown; the current room (the server's too) is this device's and stays.
+            window = self._open(Window(update.room))
+            self.rooms.append(update.room)
+            window.users, window.opers = list(update.users), set(update.opers)
+            return [window]
         if k in self._joining or (window is None and listed):
             self._joining.discard(k)
             if not self.multi:
@@ -381,6 +391,7 @@ class Windows(Generic[L]):
         if window is None:
             return self._here()  # a look at another room
         window.users, window.opers = list(update.users), set(update.opers)
+        window.more = update.more
         if k in self._quiet_who:
             self._quiet_who.discard(k)
             return [window]
@@ -411,7 +422,10 @@ class Windows(Generic[L]):
         if window is None:
             return self._here()
         k = key(update.name)
-        window.users = [u for u in window.users if key(u) != k]
+        kept = [u for u in window.users if key(u) != k]
+        if len(kept) == len(window.users) and window.more:
+            window.more -= 1  # one of those counted, not listed
+        window.users = kept
         window.opers = {u for u in window.opers if key(u) != k}
         if k != key(self.me) or not self.multi:
             return [window]

@@ -48,8 +48,7 @@ class LocalBus(Generic[P]):
 
     def publish(self, commands: Iterable[Command]) -> None:
         for cmd in commands:
-            self.seq += 1
-            seq = self.seq
+            self.seq = seq = self.seq + 1
             if self.reserve is not None:
                 self.reserve(seq)
             self.on_effects(self.hub.apply(cmd, str(seq), (seq, 0), self.clock()))

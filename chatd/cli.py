@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an account unused this long goes (0: never; default: 365 days)")
     acc.add_argument("--max-accounts", type=_count, default=DEFAULTS.hub.max_accounts,
                      metavar="N", help="accounts at most (0: no bound but memory's)")
+    acc.add_argument("--max-devices", type=_count, default=DEFAULTS.hub.max_devices,
+                     metavar="N",
+                     help="connections logged in to one account at once (at least 1); one "
+                          "more takes the place of its oldest held session, else gets "
+                          "too_many_devices")
     # "--mentions" alone, from when they were off by default, still means on.
     acc.add_argument("--mentions", nargs="?", const="on", choices=("on", "off"),
                      default="on" if DEFAULTS.hub.mentions else "off",
@@ -322,6 +327,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServerConfi
             registration=args.registration,
             account_expiry=args.account_expiry,
             max_accounts=args.max_accounts,
+            max_devices=max(1, args.max_devices),
             mentions=args.mentions == "on",
         ),
     )

@@ -97,6 +97,8 @@ class Broadcast(Generic[P]):
     # JSON readers the line names (18.6): they get a copy of their own with "mention"
     # (the rest still share one encoding); nearly always none.
     mentioned: tuple[P, ...] = ()
+    # JSON readers that are another device of the sender (18.4): a copy with "own".
+    own: tuple[P, ...] = ()
 
 
 @final

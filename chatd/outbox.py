@@ -13,13 +13,17 @@ line once, in its channel's turn buffer; at the flush every member that had noth
 special this turn gets the same joined bytes, so a line costs O(1) when it is broadcast
 and each member one write per turn, however many lines the turn held. Members with a
 share of their own (the senders, whose lines skip them; those who got a reply or joined
-mid-turn) get their own join, in order. A connection reads one channel of each of its
-rooms: each broadcast and reply has its place in the turn (`seq`), and one whose lines
-this turn come from more than one channel, or with replies, gets them merged in that
-order (so its last id seen is a true mark for a resume, 10.2). `enter` and `exit` keep
-the writer's own membership of each channel: on `exit`, what the channel owed the member
-so far stays owed in its place, so every connection gets exactly its lines, in order. A
-channel with no members and nothing to write is forgotten.
+mid-turn) get their own join, in order: each broadcast and reply has its place in the
+turn (`seq`). A connection reads one channel of each of its rooms; one that reads
+several is sent each of their lines into its outbox as the line is made, so it gets
+them in the order they were made, replies among them, with nothing to merge (its last
+id seen is a true mark for a resume, 10.2): with a line or two a turn for each reader
+(a city of small rooms) that costs less than a shared buffer, and one room's fan-out
+is as it was. `enter` and `exit` keep the writer's own membership of each channel: on
+`exit`, what the channel owed the member so far stays owed in its place, and a member
+that comes to read several channels, or one again, takes what it was owed along, so
+every connection gets exactly its lines, in order. A channel with no members and
+nothing to write is forgotten.
 
 Past `max_send_queue` bytes handed to a connection's outlet and not yet sent, it is cut
 off (PROTOCOL.txt 8.2). `send_paced` lines (a resume's replay) are written only while
@@ -151,14 +155,16 @@ class ChannelBuffer:
     """One channel's members, and its broadcasts during one loop turn, each with its
     place in the turn (`seq`, across channels)."""
 
-    __slots__ = ("channel", "data", "dirty", "peers", "seq", "several", "skip")
+    __slots__ = ("channel", "data", "dirty", "multi", "peers", "seq", "skip")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.peers: set[Receiver] = set()
-        # Members that read other channels too: while there are none, the flush writes
-        # the channel's bytes to each member without asking (one room's fan-out).
-        self.several = 0
+        # The members that read other channels too: each broadcast goes to their outbox
+        # as it is made (`Writer._store`), so their lines of several channels are in the
+        # order they were made with nothing to merge; the flush writes the channel's
+        # joined bytes to the others (while there are none: one room's fan-out, as is).
+        self.multi: set[Receiver] = set()
         self.data: list[bytes] = []  # the broadcasts
         # each goes to all members but this one (or these: Apart)
         self.skip: list[Receiver | Apart | None] = []
@@ -252,22 +258,31 @@ class Writer:
             return
         for buf in bufs:
             if buf.peers:
-                self._store(buf, encode_in(update, buf.channel[1]), skip)
+                mode = buf.channel[1]
+                self._store(buf, p.encode_json(update) if mode == JSON
+                            else encode_in(update, mode), skip)
 
     def broadcast_mentioning(self, room: str, update: p.Update, skip: Receiver | None,
-                             mentioned: Sequence[Receiver]) -> None:
+                             mentioned: Sequence[Receiver], own: Sequence[Receiver] = ()
+                             ) -> None:
         """`broadcast_update`, but the JSON readers of `mentioned` get their own copy,
         marked (PROTOCOL.txt 18.6), in the same place: encoded apart, they are few, and
-        the others still share one encoding. Text mode shows nothing more."""
-        apart = Apart(skip, mentioned)
+        the others still share one encoding. Text mode shows nothing more. So do the
+        sender's other devices in `own`, marked "own" (18.4)."""
+        apart = Apart(skip, (*mentioned, *own) if own else mentioned)
         for buf in self.rooms.get(room, ()):
             if buf.peers:
                 mode = buf.channel[1]
                 self._store(buf, encode_in(update, mode), apart if mode == JSON else skip)
         if isinstance(update, p.Chat):
-            marked = encode_in(replace(update, mention=True), JSON)
-            for conn in mentioned:
-                self.send(conn, marked)
+            if mentioned:
+                marked = encode_in(replace(update, mention=True), JSON)
+                for conn in mentioned:
+                    self.send(conn, marked)
+            if own:
+                marked = encode_in(replace(update, own=True), JSON)
+                for conn in own:
+                    self.send(conn, marked)
 
     def multicast_update(self, room: str, update: p.Update, conns: Sequence[Receiver]
                          ) -> None:
@@ -322,7 +337,7 @@ class Writer:
 
     def send(self, conn: Receiver, data: bytes) -> None:
         """Bytes for one connection, in order with its channels' lines of this turn."""
-        if conn.bufs or conn.own:
+        if len(conn.bufs) == 1 or conn.own:  # its place among one channel's lines
             if conn.own is None:
                 conn.own = []
             conn.own.append((self._next(), data))
@@ -363,20 +378,41 @@ class Writer:
                ) -> None:
         buf.data.append(data)
         buf.skip.append(skip)
-        buf.seq.append(self._next())
+        self._seq = seq = self._seq + 1  # `_next`, inline: once a line a channel
+        buf.seq.append(seq)
+        multi = buf.multi
         if type(skip) is Apart:  # the sender and those who get their own copy
             for conn in skip.conns:
                 if conn in buf.peers:
-                    self._special_now(conn)
+                    if conn not in multi:
+                        self._special_now(conn)
                     self.lines_out -= 1
-        elif skip is not None and skip in buf.peers:  # a sender of the other mode is not here
-            self._special_now(skip)  # type: ignore[arg-type]
-            self.lines_out -= 1
+            if multi:
+                self._to_each(multi, data, skip.conns)
+        else:
+            if skip is not None and skip in buf.peers:  # a sender of the other mode is not here
+                if skip not in multi:
+                    self._special_now(skip)  # type: ignore[arg-type]
+                self.lines_out -= 1
+            if multi:
+                self._to_each(multi, data, (skip,))  # type: ignore[arg-type]
         # Counted here, once a line, not once a receiver at the flush (the fan-out stays
         # one shared write per member); an update is one line in JSON and nearly always
         # in text mode (chatd.metrics calls them lines).
         self.lines_out += len(buf.peers)
-        self._mark(buf)
+        if not buf.dirty:  # `_mark`, inline
+            buf.dirty = True
+            self._dirty_channels.append(buf)
+            self._schedule()
+
+    def _to_each(self, conns: Iterable[Receiver], data: bytes,
+                 skip: tuple[Receiver | None, ...]) -> None:
+        for conn in conns:
+            if conn not in skip:
+                conn.out.append(data)
+                if not conn.queued:
+                    conn.queued = True
+                    self._dirty.append(conn)
 
     def enter(self, channel: Channel, conn: Receiver) -> None:
         buf = self.channels.get(channel)
@@ -386,12 +422,14 @@ class Writer:
         if conn in buf.peers:
             return
         buf.peers.add(conn)
+        if conn.bufs:  # it reads several channels now (see ChannelBuffer.multi)
+            if len(conn.bufs) == 1:
+                self._settle(conn)
+                conn.bufs[0].multi.add(conn)
+            conn.bufs.append(buf)
+            buf.multi.add(conn)
+            return
         conn.bufs.append(buf)
-        if len(conn.bufs) == 2:  # it reads several channels now: each of them counts it
-            for member_of in conn.bufs:
-                member_of.several += 1
-        elif len(conn.bufs) > 2:
-            buf.several += 1
         if buf.data:  # its share starts after what was broadcast before it entered
             if conn.starts is None:
                 conn.starts = {}
@@ -402,26 +440,39 @@ class Writer:
         buf = self.channels.get(channel)
         if buf is None or conn not in buf.peers:
             return
-        starts = conn.starts
-        start = starts.pop(buf, 0) if starts else 0
-        if start < len(buf.data):  # what it is owed so far stays owed, in its place
-            owed = buf.owed(conn, start)
-            if owed:
-                if conn.own is None:
-                    conn.own = []
-                conn.own += owed
-                self._special_now(conn)
-        if conn.closing:  # the channel's flush was to close it
-            self._special_now(conn)
         buf.peers.discard(conn)
-        if len(conn.bufs) == 2:  # one channel left: nobody counts it any more
-            for member_of in conn.bufs:
-                member_of.several -= 1
-        elif len(conn.bufs) > 2:
-            buf.several -= 1
         conn.bufs.remove(buf)
+        if conn in buf.multi:  # what it was owed is in its outbox already
+            buf.multi.discard(conn)
+            if len(conn.bufs) == 1:  # one channel left: from now on read as one
+                (left,) = conn.bufs
+                left.multi.discard(conn)
+                if left.data:  # its share of it starts after what it was given
+                    conn.starts = {left: len(left.data)}
+                    self._special_now(conn)
+            if conn.closing:  # the channel's flush was to close it
+                self._to_outbox(conn, b"")
+        else:
+            starts = conn.starts
+            start = starts.pop(buf, 0) if starts else 0
+            if start < len(buf.data):  # what it is owed so far stays owed, in its place
+                owed = buf.owed(conn, start)
+                if owed:
+                    if conn.own is None:
+                        conn.own = []
+                    conn.own += owed
+                    self._special_now(conn)
+            if conn.closing:  # the channel's flush was to close it
+                self._special_now(conn)
         if not buf.peers and not buf.dirty:
             self._forget(buf)
+
+    def _settle(self, conn: Receiver) -> None:
+        """Before a connection reading one channel reads several: what this turn owes
+        it so far goes to its outbox, in order, as the flush would have written it."""
+        owed = self._share(conn)
+        conn.special, conn.starts, conn.own = False, None, None
+        self._to_outbox(conn, owed)
 
     def _forget(self, buf: ChannelBuffer) -> None:
         """A channel with no members and nothing to write goes."""
@@ -436,6 +487,9 @@ class Writer:
         if conn in self._paced:
             self._to_outbox(conn, b"")  # closed once its paced lines are written
             return True
+        if len(conn.bufs) > 1:  # all it is owed is in its outbox
+            self._to_outbox(conn, b"")
+            return True
         if conn.bufs or conn.special:
             self._special_now(conn)  # its share is written (and it is closed) at the flush
             return True
@@ -449,12 +503,6 @@ class Writer:
         if not conn.queued:
             conn.queued = True
             self._dirty.append(conn)
-            self._schedule()
-
-    def _mark(self, buf: ChannelBuffer) -> None:
-        if not buf.dirty:
-            buf.dirty = True
-            self._dirty_channels.append(buf)
             self._schedule()
 
     def _schedule(self) -> None:
@@ -477,20 +525,9 @@ class Writer:
             if buf.data:
                 common = b"".join(buf.data)  # nobody but the special ones is a sender
                 # A copy: a write can end a connection, which changes the channel's set.
-                if not buf.several:
-                    for conn in tuple(buf.peers):
-                        if not conn.special:
-                            self._write(conn, common)
-                    costliest = max(costliest, clock() - room_started)
-                    continue
-                for conn in tuple(buf.peers):
-                    if conn.special:
-                        continue
-                    if len(conn.bufs) > 1 and any(
-                            other.data for other in conn.bufs if other is not buf):
-                        self._special_now(conn)  # lines of two channels: in their order
-                        continue
-                    self._write(conn, common)
+                for conn in tuple(buf.peers - buf.multi) if buf.multi else tuple(buf.peers):
+                    if not conn.special:
+                        self._write(conn, common)
             costliest = max(costliest, clock() - room_started)
         special, self._special = self._special, []
         for conn in special:

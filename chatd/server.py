@@ -145,7 +145,7 @@ class StreamOutlet:
         transport = self.transport
         if self.closed or transport.is_closing():
             return -1
-        self.stream.write(data)
+        transport.write(data)  # what StreamWriter.write does, one call fewer a write
         return transport.get_write_buffer_size()
 
     def close(self) -> None:
@@ -687,15 +687,16 @@ class Server:
             if isinstance(op, ef.Deliver):
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
+            elif isinstance(op, ef.Publish):
+                self.bus.publish(op.commands)
             elif isinstance(op, ef.Broadcast):
-                if op.mentioned:
-                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned)
+                if op.mentioned or op.own:
+                    writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned,
+                                                op.own)
                 else:
                     writer.broadcast_update(op.room, op.update, op.skip)
             elif isinstance(op, ef.Multicast):
                 writer.multicast_update(op.room, op.update, op.peers)
-            elif isinstance(op, ef.Publish):
-                self.bus.publish(op.commands)
             elif isinstance(op, ef.Reply):
                 size = writer.send_update(op.peer, op.update)
                 if op.charge:  # charged where its bytes are made: by the mode's size (8.3)

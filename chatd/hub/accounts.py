@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from chatd import protocol as p
 from chatd.accounts import (
@@ -114,20 +114,28 @@ def login(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Connect, *, name:
 
 
 def device(hub: Hub[Any], fx: Effects[Any], account: Account) -> None:
-    """Before a login joins: the account's name must be free. A held session of it
-    (its connection broke) gives way; several devices at once are 18.4, not served
-    yet: too_many_devices."""
+    """Before a login joins: the account's name must be free, or the account's (a
+    further device, 18.4) with fewer than --max-devices sessions; at the bound the
+    oldest held one (its connection broke) gives way, else too_many_devices."""
     holder = hub.state.names.get(account.key)
     if holder is None:
         return
-    if holder.account == account.key and holder.status is Status.HELD:
-        fx.publish(LeaveCmd(holder.sid, REPLACED_LOGIN))
+    if holder.account != account.key:
+        raise ProtocolError(ErrorCode.NAME_TAKEN, f"{holder.name} is taken")
+    devices = hub.state.devices.get(account.key, [])
+    most = hub.config.max_devices
+    if len(devices) < most:
         return
-    if holder.account == account.key:
-        raise ProtocolError(ErrorCode.TOO_MANY_DEVICES,
-                            f"{account.name} is online on another device; one device at a "
-                            "time for now")
-    raise ProtocolError(ErrorCode.NAME_TAKEN, f"{holder.name} is taken")
+    held = [s for s in devices if s.status is Status.HELD]
+    if held:
+        fx.publish(LeaveCmd(min(held, key=lambda s: s.detached_at).sid, REPLACED_LOGIN))
+        return
+    raise ProtocolError(ErrorCode.TOO_MANY_DEVICES, _too_many(account.name, most))
+
+
+def _too_many(name: str, most: int) -> str:
+    return (f"{name} is online on {most} device(s), the most this server allows: log "
+            "out on one first")
 
 
 def join_name(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd
@@ -137,7 +145,9 @@ def join_name(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd
     state, acc = hub.state, hub.acc
     if cmd.account:
         account = acc.policy.accounts.get(cmd.account) if acc.on else None
-        if account is not None and account.key not in state.names:
+        if account is not None and (
+                account.key not in state.names  # or a further device (18.4):
+                or 0 < len(state.devices.get(account.key, ())) < hub.config.max_devices):
             return account.name, None, account
         hub.tokens.pop(cmd.sid, None)
         peer = state.settle(cmd.origin.cid) if cmd.origin.node == hub.node else None
@@ -146,7 +156,7 @@ def join_name(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd
             hub.reply(fx, peer, p.Error(
                 ErrorCode.LOGIN_FAILED if account is None else ErrorCode.TOO_MANY_DEVICES,
                 "the account is gone" if account is None
-                else f"{account.name} is online on another device"))
+                else _too_many(account.name, hub.config.max_devices)))
             fx.ops.append(Settled(peer, False))
         return None
     name = state.free_name(cmd.name, acc.registered if acc.on else None)
@@ -163,7 +173,10 @@ def joined(hub: Hub[Any], session: Session[Any], account: Account | None,
     """A session logged in to `account` joined: an operator if the account is one (18.8).
     `digest`: its device's login token's."""
     if account is not None:
-        session.account = account.key
+        if session.sid in hub.state.sessions:  # registered its name while online
+            hub.state.log_in(session, account.key)
+        else:
+            session.account = account.key
         session.login_digest = digest
         session.oper = session.oper or hub.acc.policy.is_operator(account)
 
@@ -309,15 +322,19 @@ def _sessions_of(hub: Hub[Any], key: str) -> list[Session[Any]]:
     return [s for s in hub.state.sessions.values() if s.account == key]
 
 
-def applier(rename: Callable[[Hub[Any], Effects[Any], Session[Any], RenameCmd, Stamp], None]
-            ) -> Callable[[Hub[Any], Effects[Any], AccountCmd, Stamp], None]:
-    """The handler of AccountCmd; `rename` is chatd.hub.apply's (an online user renamed
-    with its account takes the name as a nick does)."""
+Remove: TypeAlias = Callable[..., None]
+
+
+def applier(rename: Callable[[Hub[Any], Effects[Any], Session[Any], RenameCmd, Stamp], None],
+            remove: Remove) -> Callable[[Hub[Any], Effects[Any], AccountCmd, Stamp], None]:
+    """The handler of AccountCmd; `rename` and `remove` are chatd.hub.apply's (an online
+    user renamed with its account takes the name as a nick does; a dropped account's
+    devices but one end)."""
     def applied(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -> None:
         if cmd.op in ("oper", "deoper", "rename"):
             _operators(hub, fx, cmd, st, rename)
         else:
-            apply_account(hub, fx, cmd, st)
+            apply_account(hub, fx, cmd, st, remove)
     return applied
 
 
@@ -339,9 +356,10 @@ def _operators(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp,
             return
         if acc.sink is not None:
             acc.sink.rename_account(cmd.key, account)
-        for session in _sessions_of(hub, cmd.key):
-            session.account = account.key
-            rename(hub, fx, session, RenameCmd(cmd.origin, session.sid, account.name), st)
+        hub.state.rekey(cmd.key, account.key)
+        if devices := hub.state.devices.get(account.key):  # every device at once (18.4)
+            rename(hub, fx, devices[0], RenameCmd(cmd.origin, devices[0].sid, account.name),
+                   st)
         hub.answer(fx, cmd.origin, p.AccountNote("renamed", account.name,
                                                  f"{old} is renamed {account.name}"))
         fx.audit = f"{cmd.by} renamed the account {old} to {account.name}"
@@ -371,7 +389,8 @@ def logout(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
     fx.ops.append(Close(peer))
 
 
-def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -> None:
+def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp,
+                  remove: Remove) -> None:
     acc = hub.acc
     policy = acc.policy
     if cmd.op == "token":  # a device's login token, issued on its node (its digest)
@@ -434,15 +453,34 @@ def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -
                              f"{account.name} is no longer an account; you stay, as a guest"
                              if not cmd.by else f"the account {account.name} was dropped "
                              f"by {cmd.by}; you stay, as a guest")
-        for session in _sessions_of(hub, account.key):
-            session.account = ""
-            if cmd.by and session.peer is not None:
-                hub.reply(fx, session.peer, gone)
+        _log_out(hub, fx, account, cmd, st, remove=remove, gone=gone)
         tell(gone)
         if cmd.by:
             fx.audit = f"{cmd.by} dropped the account {account.name}"
         else:
             fx.note = f"account {account.name} unregistered"
+
+
+def _log_out(hub: Hub[Any], fx: Effects[Any], account: Account, cmd: AccountCmd, st: Stamp, *,
+             remove: Remove, gone: p.AccountNote) -> None:
+    """The account went: one device stays, as a guest under the name (the one that
+    unregistered, else the most recent); the others are closed with logged_out."""
+    devices = list(hub.state.devices.get(account.key, ()))
+    stays = hub.state.sessions.get(cmd.sid) if cmd.sid else None
+    if stays not in devices:
+        stays = devices[-1] if devices else None
+    for device in devices:
+        if device is not stays:
+            peer = device.peer
+            if peer is not None:
+                hub.reply(fx, peer, p.Error(ErrorCode.LOGGED_OUT,
+                                            f"the account {account.name} is no more"))
+            remove(hub, fx, device, st, None)
+            if peer is not None:
+                fx.ops.append(Close(peer))
+    hub.state.log_out(account.key)
+    if cmd.by and stays is not None and stays.peer is not None:
+        hub.reply(fx, stays.peer, gone)
 
 
 def expire(hub: Hub[Any], fx: Effects[Any], st: Stamp) -> None:

@@ -6,11 +6,12 @@ Each handler changes the state through `State`'s methods and tells the local pee
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatd import protocol as p
+from chatd.accounts import Account
 from chatd.commands import (
     BEAT_EVERY,
     BeatCmd,
@@ -70,20 +71,34 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
             return
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
                       to=target.name)
-        # In this order on every node: which line goes first past a bound must agree.
-        for holder in (sender, target) if target is not sender else (sender,):
+        # Every device of both (18.4) keeps it, for its resume. In this order on every
+        # node: which line goes first past a bound must agree.
+        mine = hub.state.devices_of(sender)
+        same = target is sender or (bool(sender.account) and sender.account == target.account)
+        theirs = mine if same else hub.state.devices_of(target)
+        for holder in mine if same else (*mine, *theirs):
             hub.keep_private(holder, entry)
-        if target.peer is not None:
-            fx.reply(target.peer, p.Chat(sender.name, cmd.message, line_id, st.time,
-                                        to=target.name))
+        line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
+        for device in theirs:
+            if device.peer is not None:
+                fx.reply(device.peer, line)
+        if len(mine) > 1 and not same:  # what it sent, on its other devices
+            for device in mine:
+                if device is not sender and device.peer is not None:
+                    fx.reply(device.peer, replace(line, own=True))
         fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
         fx.about = ("private", cmd.origin, sender.name, None)
     else:
         assert room is not None
         chat = p.Chat(sender.name, cmd.message, line_id, st.time, room.name)
+        # One dict look-up, for logged-in senders only: nearly all have one device.
+        own = (_own_copies(sender, hub.state.devices.get(sender.account, ()), room.key)
+               if sender.account else ())
         if hub.mentions.by_key and (named := hub.mentions.readers(cmd.message, room.key,
                                                                   sender)):
-            fx.ops.append(Broadcast(room.key, chat, sender.peer, named))  # 18.6
+            fx.ops.append(Broadcast(room.key, chat, sender.peer, named, own))  # 18.6
+        elif own:
+            fx.ops.append(Broadcast(room.key, chat, sender.peer, (), own))
         else:
             fx.ops.append(Broadcast(room.key, chat, sender.peer))
         entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
@@ -94,6 +109,16 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
         fx.about = ("message", cmd.origin, sender.name, room.name)
     if cmd.ref is not None:
         hub.answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))
+
+
+def _own_copies(sender: Session[Any], devices: Sequence[Session[Any]], room: str
+                ) -> tuple[Any, ...]:
+    """The sender's other devices that read the room here in JSON: they get the line
+    marked "own" (18.4; text mode shows it plain)."""
+    if len(devices) < 2:
+        return ()
+    return tuple(d.peer for d in devices if d is not sender and d.peer is not None
+                 and not d.peer.text and room in d.rooms)
 
 
 def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
@@ -112,6 +137,9 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
     if chosen is None:
         return
     name, why, account = chosen
+    if account is not None and state.devices.get(account.key):
+        _join_device(hub, fx, cmd, account, st)
+        return
     room = state.room(cmd.room)
     notice_id, key = st.next_id()
     session: Session[Any] = Session(cmd.sid, name, cmd.text, cmd.token_hash, cmd.origin,
@@ -127,20 +155,80 @@ def join(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, st: Stamp) -> None:
         notice = cmd.notice
         if why:
             notice = f"{notice}; {why}" if notice else why
+        users, opers, more = room.listed(hub.config.names_bytes)
         hub.reply(fx, peer, p.Welcome(
-            name, room.name, room.users(), token,
+            name, room.name, users, token,
             notice=notice, server=hub.config.server_name,
             max_line_bytes=hub.config.max_line_bytes, topic=hub.topic_of(room),
-            opers=room.opers(), rooms=(room.name,), max_rooms=hub.config.max_rooms,
+            opers=opers, rooms=(room.name,), max_rooms=hub.config.max_rooms,
             account=account.name if account is not None else "",
             read=markers.marks(hub, session),
-            login_token=hub.acc.issued.pop(cmd.origin.cid, "")))
+            login_token=hub.acc.issued.pop(cmd.origin.cid, ""), more=more))
         hub.send_recent(fx, peer, room)
     hub.broadcast(fx, room, p.Joined(name, room.name, f"{name} joined", notice_id, st.time))
     if peer is not None:  # its held lines go on now, answered after all of the above
         fx.ops.append(Settled(peer, True))
     fx.note = f"{hub.tag(cmd.origin)} {name} joined {room.name}"
     fx.about = ("join", cmd.origin, name, room.name)
+
+
+def _join_device(hub: Hub[Any], fx: Effects[Any], cmd: JoinCmd, account: Account,
+                 st: Stamp) -> None:
+    """A further device of a user online (18.4): nobody else is told; it opens in the
+    user's rooms, each with its people, topic and last lines, as a join gives, and ends
+    with its own connect notice, as a join does (so a client waiting for it to know it
+    is in, as after a restart, 10.4, need not know of devices). The connect's room is
+    its current one if the user is there; a user in no room joins it."""
+    state = hub.state
+    first = state.devices[account.key][0]
+    notice_id, key = st.next_id()
+    session: Session[Any] = Session(cmd.sid, account.name, cmd.text, cmd.token_hash,
+                                    cmd.origin, address=cmd.address)
+    accounts.joined(hub, session, account, cmd.login_digest)
+    session.oper = session.oper or first.oper
+    state.add(session)
+    rooms = [state.rooms[k] for k in first.rooms]
+    for each in rooms:
+        state.enter(session, each, key)
+    wanted = p.name_key(cmd.room)
+    if wanted in session.rooms:
+        state.switch(session, wanted)
+    elif session.rooms:
+        state.switch(session, first.room or next(iter(session.rooms)))
+    if mutes := hub.mod.mutes.get(first.sid):  # a mute is the user's (15.4)
+        hub.mod.mutes[session.sid] = dict(mutes)
+    token = hub.tokens.pop(session.sid, "")
+    peer = _attach(hub, fx, session, cmd.origin)
+    devices = len(state.devices[account.key])
+    fx.note = f"{hub.tag(cmd.origin)} {account.name} joined on a further device ({devices})"
+    fx.about = ("join", cmd.origin, account.name, None)
+    room = state.rooms.get(session.room)
+    if peer is not None:
+        users, opers, more = room.listed(hub.config.names_bytes) if room is not None \
+            else ((), (), 0)
+        hub.reply(fx, peer, p.Welcome(
+            account.name, room.name if room is not None else "", users, token,
+            notice=cmd.notice,
+            server=hub.config.server_name, max_line_bytes=hub.config.max_line_bytes,
+            topic=hub.topic_of(room) if room is not None else "",
+            opers=opers, rooms=hub.room_names(session),
+            max_rooms=hub.config.max_rooms, account=account.name,
+            read=markers.marks(hub, session),
+            login_token=hub.acc.issued.pop(cmd.origin.cid, ""), more=more))
+        for other in rooms:
+            if other is not room:
+                hub.reply(fx, peer, hub.who_of(other))
+                if topic := hub.topic_of(other):
+                    hub.reply(fx, peer, p.Topic(other.name, topic))
+        for each in rooms:
+            hub.send_recent(fx, peer, each)
+        if room is not None:  # to it alone: the room saw the user join already
+            hub.reply(fx, peer, p.Joined(account.name, room.name, f"{account.name} joined",
+                                         notice_id, st.time))
+    if room is None:  # the user is in no room: it joins the connect's, on every device
+        enter(hub, fx, session, state.room(cmd.room), st)
+    if peer is not None:
+        fx.ops.append(Settled(peer, True))
 
 
 def _attach(hub: Hub[Any], fx: Effects[Any], session: Session[Any], origin: Origin
@@ -183,17 +271,17 @@ def resume(hub: Hub[Any], fx: Effects[Any], cmd: ResumeCmd, st: Stamp) -> None:
         hub.resumes += 1
     if peer is None:
         return
+    users, opers, more = room.listed(hub.config.names_bytes) if room is not None else ((), (), 0)
     hub.reply(fx, peer, p.Welcome(
-        session.name, room.name if room is not None else "",
-        room.users() if room is not None else (), "", resumed=True,
+        session.name, room.name if room is not None else "", users, "", resumed=True,
         server=hub.config.server_name, max_line_bytes=hub.config.max_line_bytes,
         topic=hub.topic_of(room) if room is not None else "",
-        opers=room.opers() if room is not None else (), rooms=hub.room_names(session),
+        opers=opers, rooms=hub.room_names(session),
         max_rooms=hub.config.max_rooms, account=session.name if session.account else "",
-        read=markers.marks(hub, session)))
+        read=markers.marks(hub, session), more=more))
     for other in rooms:  # the others' people and topics, as a join would give (17.9)
         if other is not room:
-            hub.reply(fx, peer, p.WhoList(other.name, other.users(), opers=other.opers()))
+            hub.reply(fx, peer, hub.who_of(other))
             if topic := hub.topic_of(other):
                 hub.reply(fx, peer, p.Topic(other.name, topic))
     seen = id_key(cmd.last_id) if cmd.last_id is not None else (0, 0, 0)
@@ -262,13 +350,23 @@ def leave(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: LeaveCmd,
 
 def remove(hub: Hub[Any], fx: Effects[Any], session: Session[Any], st: Stamp,
            reason: str | None, *, said: str | None = None) -> None:
-    """The session ends: its rooms are told, its private lines and mutes go."""
+    """The session ends: its rooms are told, its private lines and mutes go. One of
+    several devices of a user goes quietly (18.4): the user stays."""
     hub.unbind(fx, session)
     hub.history.inboxes.drop(session)
-    hub.mod.ended(session.sid)  # its mutes wait for the person's return (15.4)
+    others = len(hub.state.devices_of(session)) - 1
+    if others:
+        hub.mod.mutes.pop(session.sid, None)  # the user's other devices keep them
+    else:
+        hub.mod.ended(session.sid)  # its mutes wait for the person's return (15.4)
     held, rooms = hub.state.remove(session)
     if held:
         fx.ops.append(Released(session.sid))
+    if others:
+        fx.note = (f"{session.name} left on one device ({others} left)"
+                   + (f" ({reason})" if reason else ""))
+        fx.about = ("leave", None, session.name, None)
+        return
     for room, gone in rooms:
         notice_id, _ = st.next_id()
         hub.broadcast(fx, room, p.Left(session.name, room.name,
@@ -301,18 +399,22 @@ def join_room(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: JoinR
 def enter(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any],
           st: Stamp) -> None:
     """The session joins the room and talks there: it gets the room's people, topic and
-    last lines, then the room (the joiner too) sees it join."""
+    last lines, then the room (the joiner too) sees it join. Every device of the user
+    joins it (18.4); the room becomes the current one of the device that asked only."""
     joined_id, key = st.next_id()
-    hub.enter_room(fx, session, room, key)
+    devices = hub.state.devices_of(session)
+    for device in devices:
+        hub.enter_room(fx, device, room, key, device is session)
     markers.entered(hub, session, room.key)
-    peer = session.peer
-    if peer is not None:
-        hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))
-        if topic := hub.topic_of(room):
-            hub.reply(fx, peer, p.Topic(room.name, topic))
-        hub.send_recent(fx, peer, room)
+    for device in devices:
+        if device.peer is not None:
+            hub.costly_reply(fx, device.peer, hub.who_of(room))
+            if topic := hub.topic_of(room):
+                hub.reply(fx, device.peer, p.Topic(room.name, topic))
+            hub.send_recent(fx, device.peer, room)
     hub.broadcast(fx, room, p.Joined(session.name, room.name, f"{session.name} joined",
                                      joined_id, st.time))
+    peer = session.peer
     if peer is not None and peer.text:  # a person at nc: where their lines go now
         hub.reply(fx, peer, p.Switched(room.name))
     fx.note = f"{session.name} joined {room.name}"
@@ -333,15 +435,17 @@ def part(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: PartCmd, s
 
 def leave_room(hub: Hub[Any], fx: Effects[Any], session: Session[Any], room: Room[Any],
                st: Stamp, *, said: str) -> None:
-    """A membership ends: the room, the leaver included, sees it go ("part": true)."""
+    """A membership ends: the room, the leaver included, sees it go ("part": true). The
+    user leaves it on every device (18.4)."""
     left_id, _ = st.next_id()
     hub.broadcast(fx, room, p.Left(session.name, room.name, said, left_id, st.time,
                                    part=True))
-    current = session.room
-    hub.exit_room(fx, session, room)
-    peer = session.peer
-    if peer is not None and peer.text and session.room != current and session.room:
-        hub.reply(fx, peer, p.Switched(hub.state.rooms[session.room].name))
+    for device in list(hub.state.devices_of(session)):
+        current = device.room
+        hub.exit_room(fx, device, room)
+        peer = device.peer
+        if peer is not None and peer.text and device.room != current and device.room:
+            hub.reply(fx, peer, p.Switched(hub.state.rooms[device.room].name))
     fx.note = f"{session.name} left {room.name}"
     fx.about = ("part", None, session.name, room.name)
 
@@ -368,11 +472,12 @@ def rename(hub: Hub[Any], fx: Effects[Any], session: Session[Any], cmd: RenameCm
         hub.answer(fx, cmd.origin, p.error_of(exc))
         return
     old = session.name
-    hub.state.rename(session, cmd.name)
-    if session.peer is not None and not session.peer.text:  # named as it is now (18.6)
-        hub.mentions.remove(session, old)
-        hub.mentions.add(session)
-    hub.mod.renamed(session.sid, cmd.name)  # a mute follows the person (15.4)
+    hub.state.rename(session, cmd.name)  # every device of the user (18.4)
+    for device in hub.state.devices_of(session):
+        if device.peer is not None and not device.peer.text:  # named as it is now (18.6)
+            hub.mentions.remove(device, old)
+            hub.mentions.add(device)
+        hub.mod.renamed(device.sid, cmd.name)  # a mute follows the person (15.4)
     notice_id, _ = st.next_id()
     said = f"{old} is now known as {cmd.name}"
     hub.to_company(fx, session, lambda room: p.Renamed(cmd.name, old, room.name, said,

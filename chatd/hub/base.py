@@ -73,6 +73,9 @@ class HubConfig:
     history_memory: int = 64 * 1024 * 1024
     max_line_bytes: int = 0  # the server's line limit, announced in the welcome (4.1)
     max_rooms: int = p.DEFAULT_MAX_ROOMS  # rooms one session may be in at once (17.11)
+    # Bytes of names in a welcome or a who answer (4.1, 4.7): a room of thousands, or
+    # a crowd's long names, must not make every join's answer grow without end.
+    names_bytes: int = 32 * 1024
     # Bytes of a history page (and a joiner's recent lines) as sent in the reader's mode
     # (3.8): half the send queue, so no page can cut its reader off (8.2).
     page_bytes: int = 128 * 1024
@@ -84,6 +87,7 @@ class HubConfig:
     registration: str = "open"
     account_expiry: float = 365 * 86400.0
     max_accounts: int = 100_000
+    max_devices: int = 5  # connections (and held sessions) of one account at once (18.4)
     # Mark the copy of a room line that names its JSON reader (18.6, --no-mentions to
     # stop): a line naming nobody costs one translate, split and set test in C (about
     # half a microsecond; bench.hotpath measured +2% to +22% a line on a loaded machine).

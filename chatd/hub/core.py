@@ -114,6 +114,11 @@ class Core(Generic[P]):
         # An attached session's origin is its connection here: reuse it, don't build one.
         return session.origin or Origin(self.node, peer.cid)
 
+    def who_of(self, room: Room[P]) -> p.WhoList:
+        """The room's people as a who answer lists them (PROTOCOL.txt 4.7)."""
+        users, opers, more = room.listed(self.config.names_bytes)
+        return p.WhoList(room.name, users, more=more, opers=opers)
+
     def topic_of(self, room: Room[P]) -> str:
         topic = self.mod.topics.get(room.key)
         return topic.text if topic is not None else ""
@@ -149,15 +154,17 @@ class Core(Generic[P]):
             fx.ops.append(Exit(session.room, peer))
             fx.ops.append(Enter(session.room, peer))
 
-    def enter_room(self, fx: Effects[P], session: Session[P], room: Room[P], since: Key
-                   ) -> None:
-        """Begin a membership, which becomes the current room: the session's local peer,
-        if any, reads the room."""
+    def enter_room(self, fx: Effects[P], session: Session[P], room: Room[P], since: Key,
+                   current: bool = True) -> None:
+        """Begin a membership, which becomes the current room (unless not `current`: see
+        State.enter): the session's local peer, if any, reads the room."""
         old = session.room
-        self.state.enter(session, room, since)
+        self.state.enter(session, room, since, current)
         if session.peer is not None:
-            fx.ops.append(Enter(room.key, session.peer))
-            if session.peer.text and old in session.rooms and old != room.key:
+            fx.ops.append(Enter(room.key, session.peer,
+                                session.peer.text and session.room != room.key))
+            if (session.peer.text and old in session.rooms and old != room.key
+                    and session.room == room.key):
                 fx.ops.append(Exit(old, session.peer))
                 fx.ops.append(Enter(old, session.peer, True))
 
@@ -266,19 +273,22 @@ class Core(Generic[P]):
         """A resume's missed lines (10.2), each with its room (None: a private line),
         encoded one at a time as they are written: up to 1,000 lines of 64 KiB in each
         room would be far more than the send queue holds (8.2)."""
+        me = session.name if session.account else ""  # its other devices' lines (18.4)
         fx.ops.append(SendPaced(peer, _replay(session.sid, entries,
-                                              self.reader_named(peer))))
+                                              self.reader_named(peer), me)))
         # a replay costs (PROTOCOL.txt 8.3): by the size of its lines' text
         fx.ops.append(Charge(peer, sum(len(e.message) + len(e.name) for e, _ in entries)))
 
 
-def _replay(sid: str, entries: list[tuple[Entry, str | None]], reader: str
+def _replay(sid: str, entries: list[tuple[Entry, str | None]], reader: str, me: str = ""
             ) -> Iterator[p.Update]:
     for entry, room in entries:
         if entry.sid == sid:
             if entry.ref is not None:  # the ack it may have missed
                 yield p.Ack(entry.ref, entry.id, entry.time)
             continue
+        own = bool(me) and entry.name == me
         yield p.Chat(entry.name, entry.message, entry.id, entry.time,
                      room=None if entry.to else room, to=entry.to,
-                     mention=bool(reader) and not entry.to and mentions(entry.message, reader))
+                     mention=bool(reader) and not own and not entry.to
+                     and mentions(entry.message, reader), own=own)

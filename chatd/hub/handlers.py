@@ -44,7 +44,7 @@ from chatd.commands import (
 from chatd.effects import Close, Effects
 from chatd.hub import accounts, apply, markers, moderation
 from chatd.hub.base import Stamp, id_key
-from chatd.hub.state import Room, Session
+from chatd.hub.state import Room, Session, names_cost
 from chatd.moderation import ban_error
 from chatd.protocol import ErrorCode, ProtocolError
 
@@ -59,7 +59,6 @@ CommandHandler: TypeAlias = Callable[["Hub[Any]", Effects[Any], Any, Stamp], Non
 SINK_FULL = ("the history database is not accepting lines; your line was not sent, "
              "try again shortly")
 ROOMS_LISTED = 200  # rooms in an answer to rooms or who all (4.7, 4.8)
-WHO_ALL_NAMES = 1000  # names in an answer to who all (4.7)
 
 
 def joined(handler: JoinedHandler) -> EventHandler:
@@ -231,20 +230,20 @@ def who(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], event
         else:  # any room, as who all shows them all (17.6)
             name = p.normalize_room(event.room)
             room = rooms.get(p.name_key(name)) or Room("", name)
-        hub.costly_reply(fx, peer, p.WhoList(room.name, room.users(), opers=room.opers()))
+        hub.costly_reply(fx, peer, hub.who_of(room))
         return
-    # every room by name, up to a bound of names (PROTOCOL.txt 4.7)
+    # every room by name, up to a bound of names' bytes (PROTOCOL.txt 4.7)
     listed: list[tuple[str, tuple[str, ...]]] = []
-    names = 0
+    names, budget = 0, hub.config.names_bytes
     for room in heapq.nsmallest(ROOMS_LISTED, rooms.values(), key=_by_name):
-        users = room.users()[: WHO_ALL_NAMES - names]
+        users, _, _ = room.listed(budget)
         if not users:
             break
         listed.append((room.name, users))
         names += len(users)
-    sessions = hub.state.sessions
-    total = sum(len(room.members) for room in rooms.values())  # a name in each of its rooms
-    opers = tuple(s.name for s in sessions.values() if s.oper)
+        budget -= sum(map(names_cost, users))
+    total = sum(room.people for room in rooms.values())  # a name in each of its rooms
+    opers = tuple(s.name for s in hub.state.sessions.values() if s.oper)
     hub.costly_reply(fx, peer, p.WhoList(None, rooms=tuple(listed), more=total - names,
                                          opers=opers))
 
@@ -255,9 +254,9 @@ def rooms(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any], eve
     is linear in the rooms, so a server with very many costs no sort per request."""
     known = hub.state.rooms
     every = known.values()
-    shown = heapq.nlargest(ROOMS_LISTED, every, key=lambda r: len(r.members))
+    shown = heapq.nlargest(ROOMS_LISTED, every, key=lambda r: r.people)
     current = known[session.room].name if session.room in known else ""
-    hub.costly_reply(fx, peer, p.RoomList(tuple((room.name, len(room.members))
+    hub.costly_reply(fx, peer, p.RoomList(tuple((room.name, room.people)
                                                 for room in sorted(shown, key=_by_name)),
                                           more=len(every) - len(shown),
                                           yours=hub.room_names(session), current=current))
@@ -334,6 +333,6 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     UnbanCmd: moderation.apply_unban,
     MuteCmd: moderation.apply_mute,
     TopicCmd: moderation.apply_topic,
-    AccountCmd: accounts.applier(apply.rename),
+    AccountCmd: accounts.applier(apply.rename, apply.remove),
     ReadCmd: markers.apply_read,
 }

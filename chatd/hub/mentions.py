@@ -72,7 +72,8 @@ class MentionIndex:
                 self.punctuated -= not _plain(key)
 
     def readers(self, text: str, room: str, sender: Session[Any]) -> tuple[Any, ...]:
-        """The local JSON peers in `room` (a key) that `text` names, the sender aside."""
+        """The local JSON peers in `room` (a key) that `text` names, the sender (every
+        device of it, 18.4) aside."""
         by_key = self.by_key
         if not by_key:
             return ()
@@ -90,4 +91,4 @@ class MentionIndex:
         if not found:
             return ()
         return tuple(s.peer for key in found for s in by_key[key]
-                     if s is not sender and s.peer is not None and room in s.rooms)
+                     if s.name != sender.name and s.peer is not None and room in s.rooms)

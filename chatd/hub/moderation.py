@@ -136,7 +136,8 @@ def apply_oper(hub: Hub[Any], fx: Effects[Any], cmd: OperCmd, st: Stamp) -> None
     session = hub.state.sessions.get(cmd.sid)
     if session is None:
         return
-    session.oper = True
+    for device in hub.state.devices_of(session):  # the user's, on every device (18.4)
+        device.oper = True
     notice_id, _ = st.next_id()
     said = f"{session.name} is now an operator"
     hub.to_company(fx, session, lambda room: p.Opered(session.name, room.name, said,
@@ -161,19 +162,21 @@ def apply_kick(hub: Hub[Any], fx: Effects[Any], cmd: KickCmd, st: Stamp) -> None
             return
         old = hub.state.rooms[key]
         alone = len(target.rooms) == 1  # nowhere left: lobby, as before several rooms
-        if target.peer is not None:  # a notice: the code kicked always closes
-            hub.reply(fx, target.peer, p.Notice(
-                f"you were removed from {old.name} by {cmd.by}{why}"
-                + (f"; you are in {p.DEFAULT_ROOM} now" if alone else "")))
+        for device in hub.state.devices_of(target):  # a notice: the code kicked closes
+            if device.peer is not None:
+                hub.reply(fx, device.peer, p.Notice(
+                    f"you were removed from {old.name} by {cmd.by}{why}"
+                    + (f"; you are in {p.DEFAULT_ROOM} now" if alone else "")))
         apply.leave_room(hub, fx, target, old, st,
                          said=f"{name} was removed from {old.name} by {cmd.by}{why}")
         if alone:
             apply.enter(hub, fx, target, hub.state.room(p.DEFAULT_ROOM), st)
         where = f"from {old.name}"
     else:
-        _end_session(hub, fx, target, st, told=p.Error(
-            ErrorCode.KICKED, f"you were removed from the server by {cmd.by}{why}"),
-                     said=f"{name} was removed by {cmd.by}{why}")
+        for device in list(hub.state.devices_of(target)):  # every device (18.4)
+            _end_session(hub, fx, device, st, told=p.Error(
+                ErrorCode.KICKED, f"you were removed from the server by {cmd.by}{why}"),
+                         said=f"{name} was removed by {cmd.by}{why}")
         where = "from the server"
     hub.answer(fx, cmd.origin, p.Notice(f"{name} was removed {where}"))
     fx.audit = f"{cmd.by} kicked {name} {where} (reason: {cmd.reason or 'none'})"
@@ -206,11 +209,13 @@ def apply_ban(hub: Hub[Any], fx: Effects[Any], cmd: BanCmd, st: Stamp) -> None:
     else:
         hit = [s for s in sessions
                if s.address and hub.mod.address_ban(s.address, st.now) is record]
+        # a user with a device at a banned address loses every device (18.4)
+        hit = list({id(d): d for s in hit for d in hub.state.devices_of(s)}.values())
     for target in hit:
         _end_session(hub, fx, target, st, told=ban_error(record, target.name),
                      said=f"{target.name} was banned by {cmd.by}"
                      + (f" ({cmd.reason})" if cmd.reason else ""))
-    gone = ", ".join(s.name for s in hit) or "nobody"
+    gone = ", ".join(dict.fromkeys(s.name for s in hit)) or "nobody"  # devices: once
     hub.answer(fx, cmd.origin, p.Notice(
         f"{cmd.label} is banned {record.describe()}; removed: {gone}"))
     fx.audit = f"{cmd.by} banned {cmd.kind} {cmd.label} {record.describe()}; removed: {gone}"
@@ -235,16 +240,18 @@ def apply_mute(hub: Hub[Any], fx: Effects[Any], cmd: MuteCmd, st: Stamp) -> None
         if target is None:  # gone meanwhile: nobody else is muted in their place
             hub.answer(fx, cmd.origin, p.Error(ErrorCode.NO_SUCH_USER, f"{cmd.name} has left"))
             return
-        hub.mod.mute(cmd.room, target.sid, name=target.name, address=target.address,
-                     by=cmd.by, reason=cmd.reason)
+        for device in hub.state.devices_of(target):  # the user's, every device (18.4)
+            hub.mod.mute(cmd.room, device.sid, name=target.name, address=target.address,
+                         by=cmd.by, reason=cmd.reason)
         told, said = f"you were muted in {where} by {cmd.by}{why}", f"{cmd.name} is muted"
         fx.audit = f"{cmd.by} muted {cmd.name} in {where} (reason: {cmd.reason or 'none'})"
     else:
         hub.mod.unmute(cmd.room, cmd.name)
         told, said = f"{cmd.by} lifted your mute in {where}", f"{cmd.name} is not muted"
         fx.audit = f"{cmd.by} unmuted {cmd.name} in {where}"
-    if target is not None and target.peer is not None:
-        hub.reply(fx, target.peer, p.Notice(told))
+    for device in hub.state.devices_of(target) if target is not None else ():
+        if device.peer is not None:
+            hub.reply(fx, device.peer, p.Notice(told))
     hub.answer(fx, cmd.origin, p.Notice(f"{said} in {where}"))
 
 

@@ -200,6 +200,8 @@ def restore(hub: Hub[P], header: dict[str, Any], parts: Iterable[dict[str, Any]]
         session = by_sid[sid]
         for key, since in memberships:
             hub.state.readmit(session, rooms[key], since)
+    for room in rooms.values():
+        hub.state.recount(room)
     hub.beats = dict(header["beats"])
     hub.mod = Moderation()
     hub.mod.restore(header.get("moderation", {}))

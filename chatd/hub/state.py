@@ -7,6 +7,12 @@ A membership is a (session, room) pair kept on both sides: `Session.rooms` (room
 the key of the first line meant for it there, in joining order) and `Room.members`. A
 session is in any number of rooms (none too: PROTOCOL.txt 17.1); one of them, its
 current room `Session.room`, is where its lines without a room go.
+
+A session is one connection's (a device's). Several sessions logged in to one account
+are one user (PROTOCOL.txt 18.4): `State.devices` lists them by account, in arrival
+order, `names` holds the first of them, and they share one set of rooms (each its
+own membership, so every device reads the room; `Room.extra` counts the members that
+are a further device of someone there, so who lists the user once).
 """
 
 from __future__ import annotations
@@ -61,12 +67,35 @@ class Room(Generic[P]):
     key: str
     name: str
     members: dict[str, Session[P]] = field(default_factory=dict)  # sid -> session, join order
+    extra: int = 0  # members that are a further device of a user in the room (18.4)
 
-    def users(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.members.values())
+    @property
+    def people(self) -> int:
+        """Its users, each counted once however many devices it is here with."""
+        return len(self.members) - self.extra
 
-    def opers(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.members.values() if s.oper)
+    def listed(self, budget: int) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+        """Its users' names in joining order, each once (18.4), as many as fit `budget`
+        bytes as sent (PROTOCOL.txt 4.1, 4.7); the operators among them; how many are
+        left out. Costs the names listed, not the room: a crowd's every join lists a
+        bounded prefix."""
+        names: dict[str, None] = {}
+        opers: list[str] = []
+        for s in self.members.values():
+            if s.name in names:  # a further device of a user listed
+                continue
+            budget -= names_cost(s.name)
+            if budget < 0:
+                break
+            names[s.name] = None
+            if s.oper:
+                opers.append(s.name)
+        return tuple(names), tuple(opers), self.people - len(names)
+
+
+def names_cost(name: str) -> int:
+    """A listed name's bytes on the wire: UTF-8 and JSON's quotes and comma."""
+    return (len(name) if name.isascii() else len(name.encode())) + 3
 
 
 class State(Generic[P]):
@@ -76,11 +105,12 @@ class State(Generic[P]):
     Read them freely; change them through the methods. Which local connection reads
     which room is the writer's (chatd.outbox), told by the hub's Enter and Exit."""
 
-    __slots__ = ("held", "joining", "local", "names", "rooms", "sessions")
+    __slots__ = ("devices", "held", "joining", "local", "names", "rooms", "sessions")
 
     def __init__(self) -> None:
         self.sessions: dict[str, Session[P]] = {}
-        self.names: dict[str, Session[P]] = {}  # name_key -> session
+        self.names: dict[str, Session[P]] = {}  # name_key -> session (an account's first)
+        self.devices: dict[str, list[Session[P]]] = {}  # account key -> its sessions
         self.rooms: dict[str, Room[P]] = {}
         self.held: dict[str, Session[P]] = {}
         self.local: dict[int, Session[P]] = {}
@@ -103,6 +133,18 @@ class State(Generic[P]):
         if target is None:
             raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user named {name[:40]}")
         return target
+
+    def devices_of(self, session: Session[P]) -> list[Session[P]]:
+        """The sessions of the user (18.4): its account's, or itself alone."""
+        if session.account:
+            devices = self.devices.get(session.account)
+            if devices:
+                return devices
+        return [session]
+
+    def siblings(self, session: Session[P]) -> list[Session[P]]:
+        """The user's other sessions (devices)."""
+        return [s for s in self.devices_of(session) if s is not session]
 
     def check_free(self, name: str, session: Session[P] | None) -> None:
         """Refuse a name someone else has (or a look-alike of it, 5.1)."""
@@ -148,14 +190,39 @@ class State(Generic[P]):
     def add(self, session: Session[P]) -> None:
         """A new session (in no room yet: `enter` one), or one restored from a snapshot."""
         self.sessions[session.sid] = session
-        self.names[p.name_key(session.name)] = session
+        if session.account and self.devices.get(session.account):
+            self.devices[session.account].append(session)  # a further device (18.4)
+        else:
+            self.names[p.name_key(session.name)] = session
+            if session.account:
+                self.devices[session.account] = [session]
         if session.status is Status.HELD:
             self.held[session.sid] = session
 
+    def log_in(self, session: Session[P], account: str) -> None:
+        """A session not logged in registered its name: it is that account's."""
+        session.account = account
+        self.devices.setdefault(account, []).append(session)
+
+    def rekey(self, old: str, new: str) -> None:
+        """The account is renamed (18.8): its devices are the new key's."""
+        devices = self.devices.pop(old, [])
+        for session in devices:
+            session.account = new
+        if devices:
+            self.devices[new] = devices
+
+    def log_out(self, account: str) -> None:
+        """The account went (unregistered, dropped): its one device left is a guest."""
+        for session in self.devices.pop(account, ()):
+            session.account = ""
+
     def rename(self, session: Session[P], name: str) -> None:
-        del self.names[p.name_key(session.name)]
-        session.name = name
-        self.names[p.name_key(name)] = session
+        """The user takes a new name: every device of it."""
+        first = self.names.pop(p.name_key(session.name))
+        for each in self.devices_of(session):
+            each.name = name
+        self.names[p.name_key(name)] = first
 
     def hold(self, session: Session[P], now: float, reason: str, grace: float) -> None:
         """Its connection went: held for resume (unbind its local connection first)."""
@@ -173,8 +240,17 @@ class State(Generic[P]):
         and the rooms it was in, each with whether it is gone (see `exit`)."""
         del self.sessions[session.sid]
         held = self.held.pop(session.sid, None) is not None
+        others = self.siblings(session)
+        if session.account:
+            if others:
+                self.devices[session.account] = others
+            else:
+                self.devices.pop(session.account, None)
         if self.names.get(p.name_key(session.name)) is session:
-            del self.names[p.name_key(session.name)]
+            if others:
+                self.names[p.name_key(session.name)] = others[0]
+            else:
+                del self.names[p.name_key(session.name)]
         rooms = [self.rooms[key] for key in session.rooms]
         return held, [(room, self.exit(session, room)) for room in rooms]
 
@@ -188,17 +264,35 @@ class State(Generic[P]):
             room = self.rooms[k] = Room(k, name)
         return room
 
-    def enter(self, session: Session[P], room: Room[P], since: Key) -> None:
-        """A membership begins, and the room becomes the session's current room."""
+    def enter(self, session: Session[P], room: Room[P], since: Key, current: bool = True
+              ) -> None:
+        """A membership begins, and the room becomes the session's current room (unless
+        not `current` and it has one: another device of the user joined, 18.4)."""
         session.rooms[room.key] = since
-        session.room = room.key
-        room.members[session.sid] = session
+        if current or not session.room:
+            session.room = room.key
+        self._admit(session, room)
 
     def readmit(self, session: Session[P], room: Room[P], since: Key) -> None:
         """A membership restored from a snapshot, as it was (the current room is set
         apart)."""
         session.rooms[room.key] = since
+        if session.sid not in room.members:
+            self._admit(session, room)
+
+    def _admit(self, session: Session[P], room: Room[P]) -> None:
+        if session.account and self._sibling_in(session, room):
+            room.extra += 1
         room.members[session.sid] = session
+
+    def _sibling_in(self, session: Session[P], room: Room[P]) -> bool:
+        return any(s is not session and s.sid in room.members
+                   for s in self.devices.get(session.account, ()))
+
+    def recount(self, room: Room[P]) -> None:
+        """A room restored from a snapshot: its further devices counted."""
+        room.extra = len(room.members) - len({s.account or s.sid
+                                              for s in room.members.values()})
 
     def switch(self, session: Session[P], key: str) -> None:
         """Make one of its rooms the session's current room."""
@@ -211,6 +305,8 @@ class State(Generic[P]):
         sessions are members: nobody is left)."""
         del session.rooms[room.key]
         del room.members[session.sid]
+        if session.account and self._sibling_in(session, room):
+            room.extra -= 1
         if session.room == room.key:
             session.room = next(reversed(session.rooms), "")
         gone = not room.members and self.rooms.get(room.key) is room

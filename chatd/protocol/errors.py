@@ -62,6 +62,7 @@ class ErrorCode:
     REGISTRATION_THROTTLED: Final = "registration_throttled"
     TOO_MANY_ACCOUNTS: Final = "too_many_accounts"
     TOO_MANY_DEVICES: Final = "too_many_devices"
+    LOGGED_OUT: Final = "logged_out"
     ACCOUNTS_OFF: Final = "accounts_off"
     ACCOUNTS_BUSY: Final = "accounts_busy"
     NO_SUCH_ACCOUNT: Final = "no_such_account"

@@ -544,6 +544,8 @@ def _chat_json(update: up.Chat) -> dict[str, Any]:
         obj["history"] = True
     if update.mention:
         obj["mention"] = True
+    if update.own:
+        obj["own"] = True
     return obj
 
 
@@ -552,7 +554,7 @@ def _chat_back(obj: dict[str, Any]) -> up.Chat:
     return up.Chat(_text(obj, "name"), _text(obj, "message"), _text(obj, "id"),
                    _text(obj, "time"), room=room if isinstance(room, str) else None,
                    to=to if isinstance(to, str) else None, history=obj.get("history") is True,
-                   mention=obj.get("mention") is True)
+                   mention=obj.get("mention") is True, own=obj.get("own") is True)
 
 
 def _who_json(update: up.WhoList) -> dict[str, Any]:
@@ -563,6 +565,8 @@ def _who_json(update: up.WhoList) -> dict[str, Any]:
             who["more"] = update.more
     else:
         who = {"type": "who", "room": update.room, "users": list(update.users)}
+        if update.more:
+            who["more"] = update.more
     if update.opers:
         who["opers"] = list(update.opers)
     return who
@@ -577,7 +581,8 @@ def _who_back(obj: dict[str, Any]) -> up.WhoList:
              else ()) for r in _dicts(obj.get("rooms"))),
             more=_count(obj, "more"), opers=opers)
     users = _names(obj.get("users"))
-    return up.WhoList(_text(obj, "room"), () if users is NO_VALUE else users, opers=opers)
+    return up.WhoList(_text(obj, "room"), () if users is NO_VALUE else users,
+                      more=_count(obj, "more"), opers=opers)
 
 
 _ROOMS = Field("rooms", "list", required=True,
@@ -612,12 +617,13 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
         Field("max_line_bytes", "int", back=_not_negative), Field("topic"),
         Field("opers", "list"), Field("rooms", "list"),
         Field("max_rooms", "int", back=_not_negative), Field("account"), _READ,
-        Field("login_token")),
+        Field("login_token"), Field("more", "int", back=_not_negative)),
         sample=up.Welcome("alice", "lobby", ("alice", "bob"), "tok", notice="hi",
                           max_line_bytes=65536, topic="t", opers=("bob",),
-                          rooms=("lobby", "dev"), max_rooms=20)),
+                          rooms=("lobby", "dev"), max_rooms=20, more=3)),
     ServerLine("message", up.Chat, (*_CHAT_FIELDS, Field("to"), Field("private", "bool"),
-                                    Field("history", "bool"), Field("mention", "bool")),
+                                    Field("history", "bool"), Field("mention", "bool"),
+                                    Field("own", "bool")),
                sample=up.Chat("bob", "hi", "7", "2026-01-01T00:00:00.000Z", room="lobby"),
                encode=_chat_json, decode=_chat_back),
     ServerLine("connect", up.Joined, _CHAT_FIELDS,
@@ -641,7 +647,7 @@ SERVER_LINES: Final[tuple[ServerLine, ...]] = (
     ServerLine("who", up.WhoList, (Field("room"), Field("users", "list"),
                                    Field("all", "bool"), Field("rooms", "list"),
                                    Field("more", "int"), Field("opers", "list")),
-               sample=up.WhoList("lobby", ("alice",), opers=("alice",)),
+               sample=up.WhoList("lobby", ("alice",), more=2, opers=("alice",)),
                encode=_who_json, decode=_who_back),
     ServerLine("rooms", up.RoomList, (_ROOMS, Field("more", "int", back=_not_negative)),
                sample=up.RoomList((("lobby", 2),), more=1)),
@@ -756,6 +762,8 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
               fields=("retry_after",)),
     ErrorSpec(ErrorCode.TOO_MANY_ACCOUNTS, "the server has its most accounts"),
     ErrorSpec(ErrorCode.TOO_MANY_DEVICES, "the account has its most devices"),
+    ErrorSpec(ErrorCode.LOGGED_OUT, "the account was dropped: this device is closed",
+              closes=True),
     ErrorSpec(ErrorCode.ACCOUNTS_OFF, "the server has no accounts"),
     ErrorSpec(ErrorCode.NO_SUCH_ACCOUNT, "an operator's account line for no account"),
     ErrorSpec(ErrorCode.ACCOUNTS_BUSY, "too many password hashes at once: wait",

@@ -144,7 +144,9 @@ def text_lines(update: Update) -> list[str]:
     """The human-readable rendering of an update for a text-mode connection."""
     match update:
         case Chat():
-            if update.to is not None:
+            if update.to is not None and update.own:  # sent from another device (18.4)
+                head = f"-> *{update.to}* "
+            elif update.to is not None:
                 head = f"*{update.name}* "
             elif update.history:
                 head = f"[{update.time[11:19]}] <{update.name}> "
@@ -157,6 +159,8 @@ def text_lines(update: Update) -> list[str]:
             return ["* " + visible(update.message)]
         case Welcome():
             others = [user for user in update.users if user != update.name]
+            if update.more:
+                others.append(f"{update.more} more")
             company = f"with {', '.join(others)}" if others else "alone for now"
             lines = [f"* welcome, {update.name}: you are in {update.room} {company} "
                      "(/help for commands)"]
@@ -175,7 +179,8 @@ def text_lines(update: Update) -> list[str]:
                 return [f"* {room}: {', '.join(_marked(users, update.opers))}"
                         for room, users in update.rooms] + (
                     [f"* ... and {update.more} more users"] if update.more else [])
-            return [f"* {update.room}: {', '.join(_marked(update.users, update.opers))}"]
+            return [f"* {update.room}: {', '.join(_marked(update.users, update.opers))}"
+                    + (f" and {update.more} more" if update.more else "")]
         case RoomList():
             return ([f"* {room}: {_users(count)}{_mark(room, update)}"
                      for room, count in update.rooms] or ["* no rooms"]) + (

@@ -42,6 +42,7 @@ class Welcome:
     account: str = ""  # the account logged in to (18.3)
     read: tuple[ReadMark, ...] = ()  # the account's markers in the user's rooms (18.5)
     login_token: str = field(default="", repr=False)  # after a password login (18.3)
+    more: int = 0  # users of the room not listed in `users` (4.1: a bound in bytes)
 
 
 @value
@@ -56,6 +57,7 @@ class Chat:
     to: str | None = None
     history: bool = False
     mention: bool = False  # the line names its reader (PROTOCOL.txt 18.6)
+    own: bool = False  # sent by another device of its reader's account (18.4)
 
 
 @value
@@ -122,7 +124,7 @@ class WhoList:
     room: str | None
     users: tuple[str, ...] = ()
     rooms: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    more: int = 0  # with `all`: users not listed (the answer has a bound, PROTOCOL 4.7)
+    more: int = 0  # users not listed (the answer has a bound in bytes, PROTOCOL 4.7)
     opers: tuple[str, ...] = ()  # the operators among the users listed (15.1)
 
 

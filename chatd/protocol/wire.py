@@ -78,7 +78,7 @@ def to_wire(update: Update) -> dict[str, Any]:
 def encode_json(update: Update) -> bytes:
     """One JSON line, ready for the wire."""
     if (type(update) is Chat and update.room is not None and not update.history
-            and not update.mention):
+            and not update.mention and not update.own):
         return chat_json(update.name, update.message, update.room, update.id, update.time)
     if type(update) is Error:
         errors.ERRORS_SENT[update.code] += 1

@@ -693,6 +693,11 @@ export class Session {
     if (asked?.info) Object.assign(info, asked.info, { name: info.name });
     this.view.myRooms(this.roomNames());
     this.told(info);
+    if (asked?.elsewhere) {
+      // Another device of the account joined it (18.4): our current room stays.
+      this.save();
+      return;
+    }
     this.serverRoom = info.name; // a join makes the room current (17)
     if (asked === undefined || asked.show) {
       this.room = info.name;
@@ -774,8 +779,12 @@ export class Session {
       return;
     }
     // The first line of a join's answer (its topic may come next, 17): ours once our own
-    // join notice comes. Unasked, it is a room an operator's room kick put us in.
-    if (room && !this.joining.has(key(room))) this.joining.set(key(room), { show: true });
+    // join notice comes. Unasked, it is a room an operator's room kick put us in (we are
+    // in no other), or one another device of the account joined (18.4: not shown).
+    if (room && !this.joining.has(key(room))) {
+      const elsewhere = Boolean(this.room) && this.rooms.has(key(this.room));
+      this.joining.set(key(room), { show: !elsewhere, elsewhere });
+    }
     if (room) this.joining.get(key(room)).info = { users, opers, topic: "" };
   }
 

@@ -554,25 +554,28 @@ export class ChatView {
 
   chat(msg, { history, missed }) {
     const name = str(msg.name);
+    // Ours: sent from here, or from another device of the account ("own", 18.4).
+    const own = msg.own === true || name === this.me_;
     const li = messageRow(name, str(msg.message), this.me_, str(msg.time) || undefined);
+    if (own) li.classList.add("own");
     if (typeof msg.id === "string") li.dataset.id = msg.id;
     if (history) li.classList.add("history");
     if (missed) li.classList.add("missed");
     let conv;
     if (msg.private === true) {
       li.classList.add("private");
-      conv = this.conv("direct", name === this.me_ ? str(msg.to) || name : name);
+      conv = this.conv("direct", own ? str(msg.to) || name : name);
     } else {
       conv = this.roomOf(str(msg.room));
       if (history) this.historyStart(conv);
     }
     // The server's word (18.6, --mentions) covers look-alike letters; the page's own test
     // covers a server that does not say.
-    const named = name !== this.me_ && msg.private !== true
+    const named = !own && msg.private !== true
       && (msg.mention === true || mentions(str(msg.message), this.me_));
     if (named) li.classList.add("mention");
     this.append(conv, li);
-    if (!history && name !== this.me_) {
+    if (!history && !own) {
       this.unseen(conv, msg.private === true || named);
       if (!missed) this.announce(conv, msg.private === true ? `${name}, privately: ` : `${name}: `,
         str(msg.message));

@@ -10,6 +10,7 @@ reads prefixed, PROTOCOL.txt 17.10, as the bytes it would be sent).
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from chatd import protocol as p
@@ -53,8 +54,15 @@ class Replay(Generic[P]):
                 self.rooms.get(op.room, {}).pop(op.peer, None)
             elif isinstance(op, Broadcast):
                 members = self.rooms.get(op.room, {})
-                out.append((tuple(peer for peer, pre in members.items() if not pre),
-                            op.update, op.skip))
+                # the readers with a copy of their own (18.4, 18.6), as chatd.outbox
+                apart = {*op.mentioned, *op.own}
+                out.append((tuple(peer for peer, pre in members.items()
+                                  if not pre and peer not in apart), op.update, op.skip))
+                if isinstance(op.update, p.Chat):
+                    if op.mentioned:
+                        out.append((op.mentioned, replace(op.update, mention=True), None))
+                    if op.own:
+                        out.append((op.own, replace(op.update, own=True), None))
                 if prefixed := tuple(peer for peer, pre in members.items() if pre):
                     out.append((prefixed, encode_in(op.update, PREFIXED), op.skip))
             elif isinstance(op, Multicast):

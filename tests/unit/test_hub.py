@@ -319,6 +319,29 @@ def test_who_and_rooms() -> None:
                                       {"room": "Zoo", "users": 1}]
 
 
+def test_names_listed_have_a_bound_in_bytes_and_the_rest_are_counted() -> None:
+    """PROTOCOL.txt 4.1, 4.7: a welcome and a who list the room's names in joining
+    order as far as HubConfig.names_bytes (32 KiB) of them go, as sent (UTF-8,
+    with quotes and comma), and "more" counts the others; who all shares one budget."""
+    long = "가" * 32  # 3 bytes a character: a name of 31 of them and a digit lists as 97
+    w = World(names_bytes=3 * 97)
+    peers = [w.join(f"{long[:31]}{i}") for i in range(5)]
+    welcome = w.take(peers[-1])[0]
+    assert welcome["users"] == [f"{long[:31]}{i}" for i in range(3)]
+    assert welcome["more"] == 2
+    w.send(peers[0], p.Who())
+    who = w.take(peers[0])[-1]
+    assert (len(who["users"]), who["more"]) == (3, 2)
+    w.join("bob", room="dev")
+    w.send(peers[0], p.Who(all=True))
+    every = w.take(peers[0])[-1]
+    assert every["rooms"] == [{"room": "dev", "users": ["bob"]},
+                              {"room": "lobby", "users": welcome["users"][:2]}]
+    assert every["more"] == 3
+    alone = World()
+    assert "more" not in alone.take(alone.join("alice"))[0]  # absent when none is left out
+
+
 def test_rooms_without_users_are_not_listed() -> None:
     """PROTOCOL.txt 4.8: only rooms with at least one user are listed."""
     w = World()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from chatd import protocol as p
 from chatd.effects import Page
-from chatd.outbox import ChannelBuffer, Writer
+from chatd.outbox import Apart, ChannelBuffer, Writer
 from chatd.serverlog import ServerLog
 
 LOBBY = ("lobby", False)
@@ -259,19 +259,22 @@ def test_each_member_gets_exactly_its_turns_lines_in_order(steps: list[tuple[str
         assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
 
 
-@given(st.lists(st.tuples(st.sampled_from(["bcast", "send", "enter", "exit"]),
+@given(st.lists(st.tuples(st.sampled_from(["bcast", "send", "enter", "exit", "mention",
+                                           "flush"]),
                           st.integers(0, 3), st.integers(0, 2)), max_size=60))
 def test_a_member_of_several_channels_gets_their_lines_in_the_turns_order(
         steps: list[tuple[str, int, int]]) -> None:
     """PROTOCOL.txt 17, 10.2: a connection reads a channel of each of its rooms; what a
     turn owes it is every broadcast made while it was in that channel (less its own)
     and its replies, in the order they were made across channels: so the last id it
-    saw is a true mark for a resume."""
+    saw is a true mark for a resume. A line naming a reader (18.6) reaches it as its
+    own copy, in the same place; turns end anywhere (`flush`)."""
     writer = Writer(1 << 20, ServerLog("warning", io.StringIO()))
     conns = [Conn(f"c{i}") for i in range(4)]
     channels = [("lobby", 0), ("dev", 0), ("ops", 2)]
     expected: dict[str, list[bytes]] = {c.name: [] for c in conns}
     inside: set[tuple[str, int]] = set()
+    turns = 1
     for n, (what, who, chan) in enumerate(steps):
         conn, data, channel = conns[who], f"{n}|".encode(), channels[chan]
         if what == "enter" and (conn.name, chan) not in inside:
@@ -288,12 +291,23 @@ def test_a_member_of_several_channels_gets_their_lines_in_the_turns_order(
             for other in conns:
                 if (other.name, chan) in inside and other is not conn:
                     expected[other.name].append(data)
-    for buf in writer.channels.values():  # what lets one room's fan-out skip the question
-        assert buf.several == sum(1 for c in buf.peers if len(c.bufs) > 1)
+        elif what == "mention":  # as Writer.broadcast_mentioning does it
+            named = conns[(who + 1) % 4]
+            writer.broadcast(channel, data, Apart(conn, [named]))  # type: ignore[arg-type]
+            writer.send(named, b"!" + data)
+            for other in conns:
+                if (other.name, chan) in inside and other not in (conn, named):
+                    expected[other.name].append(data)
+            expected[named.name].append(b"!" + data)
+        elif what == "flush":
+            writer.flush()
+            turns += 1
+        for buf in writer.channels.values():  # who is sent each line as it is made
+            assert buf.multi == {c for c in buf.peers if len(c.bufs) > 1}
     writer.flush()
     for conn in conns:
         assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
-        assert len(conn.outlet.writes) <= 1  # still one write a turn
+        assert len(conn.outlet.writes) <= turns  # still one write a turn
 
 
 def test_a_text_reader_gets_its_other_rooms_prefixed_and_switches_between_them() -> None:
@@ -482,4 +496,24 @@ def test_readers_a_line_names_get_their_own_marked_copy_in_its_place() -> None:
     assert named.got() == p.encode_json(before) + marked + p.encode_json(after)
     assert other.got() == b"".join(p.encode_json(u) for u in (before, line, after))
     assert text.got() == b"<bob> one\n<bob> hi n\n<bob> three\n"
+    assert sender.got() == b""
+
+
+def test_the_senders_other_devices_get_their_own_copy_marked_own() -> None:
+    """PROTOCOL.txt 18.4: the sender's other JSON devices get a copy with "own" in the
+    line's place, beside a reader it names (18.6); the rest share one encoding."""
+    w = writer()
+    sender, phone, named, other = Conn("s"), Conn("p"), Conn("n"), Conn("o")
+    for conn in (sender, phone, named, other):
+        w.enter_room("lobby", conn)
+    before = p.Chat("bob", "one", "1", "t", room="lobby")
+    line = p.Chat("bob", "hi n", "2", "t", room="lobby")
+    w.broadcast_update("lobby", before, sender)
+    w.broadcast_mentioning("lobby", line, sender, [named], [phone])
+    w.flush()
+    own = p.encode_json(p.Chat("bob", "hi n", "2", "t", room="lobby", own=True))
+    assert b'"own":true' in own and b"mention" not in own
+    assert phone.got() == p.encode_json(before) + own
+    assert b'"mention":true' in named.got()
+    assert other.got() == p.encode_json(before) + p.encode_json(line)
     assert sender.got() == b""
