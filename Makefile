@@ -13,10 +13,10 @@ run: $(VENV)/.installed
 
 # Tests run in pytest-xdist workers, three for every two CPUs (JOBS=0 runs them one after
 # another): much of a test's time is spent waiting on sockets, terminals and browsers,
-# during which another can use the CPU (on 2 CPUs, 3 workers were quicker than 2, and 4
-# no quicker than 3). Each test starts its own chatd, redis-server, nc, tmux and browser
-# context on ports it asks the kernel for, so any two may run at once; worksteal evens
-# out the long ones.
+# during which another can use the CPU (on 2 CPUs shared with other work, 3 workers were
+# as quick as 2 or quicker, 4 no quicker than 3). Each test starts its own chatd,
+# redis-server, nc, tmux and browser context on ports it asks the kernel for, so any two
+# may run at once; worksteal evens out the long ones.
 JOBS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) * 3 // 2 or 1)')
 XDIST = -n $(JOBS) --dist worksteal
 
