@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from prompt_toolkit.formatted_text import ANSI, AnyFormattedText
 from prompt_toolkit.patch_stdout import patch_stdout
+from rich.cells import cell_len
 from rich.console import Console
 from rich.prompt import Prompt
 from rich.text import Text
@@ -82,6 +83,7 @@ class Terminal:
         self.ask = Console(no_color=not options.color, highlight=False)
         self.client: Client | None = None
         self.me = ""
+        self.welcomed_as = ""  # the name of the last welcome: a new session may differ
         self.windows: Windows[render.Line] = Windows()
         self.colours = NameColours()  # of the shown room: no two share one while there are enough
         self.state = ""
@@ -306,6 +308,16 @@ class Terminal:
         if self.windows.read(mark) and hasattr(self, "screen"):
             self.screen.app.invalidate()
 
+    def _account(self, note: p.AccountNote) -> None:
+        """/register logs the user in at once (PROTOCOL.txt 18.2): read markers from now
+        on, as after a login; an account unregistered or dropped has none (18.7, 18.8:
+        an operator who drops another's account is told too, and keeps theirs)."""
+        if note.event == "registered" and not self.account:
+            self.account = note.account
+            self._seen(self.shown)
+        elif note.event in ("unregistered", "dropped") and note.account == self.account:
+            self.account = ""
+
     def _seen(self, window: Window[render.Line]) -> None:
         """The user has the lines of `window` in front of them."""
         newest = self.newest.get(window.name) if not window.private else None
@@ -379,10 +391,14 @@ class Terminal:
             else shown.topic[:TOPIC_SHOWN] + "…"
         me = f"@{self.me}" if self.me in shown.opers else self.me
         where = f"with {shown.name}" if shown.private else f"in {shown.name or 'no room'}"
-        # The list of windows once there are several: `[1:lobby] 2:dev(3) 3:*bob*(!1)`.
-        listed = self.windows.status() if len(self.windows.windows) > 1 else ""
-        parts = (f"{me} {where}", here, listed, topic and f"topic: {topic}",
-                 str(self.options.target), self.state)
+        rest = (topic and f"topic: {topic}", str(self.options.target), self.state)
+        # The list of windows once there are several: `[1:lobby] 2:dev(3) 3:*bob*(!1)`,
+        # within what the row leaves it, so that nothing after it is cut off either.
+        listed = ""
+        if len(self.windows.windows) > 1:
+            others = " " + " · ".join(part for part in (f"{me} {where}", here, *rest) if part)
+            listed = self.windows.status(self.screen.width - cell_len(others) - 3)
+        parts = (f"{me} {where}", here, listed, *rest)
         return " " + render.safe(" · ".join(part for part in parts if part))
 
     def prompt(self) -> AnyFormattedText:
@@ -488,6 +504,8 @@ class Terminal:
         if isinstance(update, p.ReadMark):  # read here or on another device
             self._mark(update)
             return
+        if isinstance(update, p.AccountNote):
+            self._account(update)
         if isinstance(update, p.Error):
             self.in_history = False
             self.windows.place(update)
@@ -538,7 +556,7 @@ class Terminal:
         if self.client is not None:
             for event in again:  # a new session: into every room of a window again
                 self.client.command(event)
-        self.me = welcome.name
+        self.me = self.welcomed_as = welcome.name
         self.account = welcome.account
         for mark in welcome.read:
             self._mark(mark)
@@ -565,10 +583,25 @@ class Terminal:
     def _reconnected(self, event: Reconnected) -> None:
         """One line says it all: now if the session resumed, else once the missed lines
         are fetched (CaughtUp), with how many. The server's notice why it could not
-        resume is in that line's words ("as a new session")."""
-        self._welcomed(event.welcome)
+        resume is in that line's words ("as a new session"); a new session under another
+        name (the name taken meanwhile, or an account's with no login, PROTOCOL.txt 10.4,
+        18.3) is said at once, with the server's reason."""
+        before = self.welcomed_as
+        was_oper = any(before in w.opers for w in self.windows.windows)
+        welcome = event.welcome
+        self._welcomed(welcome)
         self.away = event.away
-        if event.welcome.resumed:
+        if welcome.resumed:
             self._print([render.notice(render.back(event.away, True), style="bold")])
-        else:
-            self.missed = True
+            return
+        self.missed = True
+        if before and welcome.name != before:
+            why = f" ({welcome.notice})" if welcome.notice else ""
+            self._print([render.notice(f"you are {welcome.name} now, not {before}{why}",
+                                       style="bold")])
+        # Operator status is the session's (15.1); an --oper account's comes back by
+        # itself. A crowd's welcome may not list us: then it cannot tell.
+        if was_oper and welcome.name in welcome.users and welcome.name not in welcome.opers:
+            self._print([render.notice("you are no longer an operator: the server "
+                                       "restarted; /oper NAME PASSWORD makes you one again",
+                                       style="bold")])

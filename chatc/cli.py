@@ -67,7 +67,8 @@ _seconds = seconds(most=3600)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {usage:<16} {what}" for usage, what in TERMINAL_HELP)
+    width = max(len(usage) for usage, _ in TERMINAL_HELP)
+    commands = "\n".join(f"  {usage:<{width}} {what}" for usage, what in TERMINAL_HELP)
     ap = Parser(
         prog="chatc",
         description="The terminal client for chatd. In a terminal the conversation scrolls\n"

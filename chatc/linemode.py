@@ -187,6 +187,7 @@ def _window(client: Client, out: _Out, action: commands.Window) -> None:
 
 async def _receive(client: Client, out: _Out) -> int:
     away = 0.0  # how long the last reconnect took
+    named = client.welcome.name if client.welcome is not None else ""
     async for event in client.events():
         me = client.name or ""
         if isinstance(event, Gone):
@@ -211,6 +212,10 @@ async def _receive(client: Client, out: _Out) -> int:
             away = event.away
             if event.welcome.resumed:
                 out.remark(render.back(away, True))
+            elif named and event.welcome.name != named:  # 10.4: taken meanwhile, or 18.3
+                why = f" ({event.welcome.notice})" if event.welcome.notice else ""
+                out.remark(f"you are {event.welcome.name} now, not {named}{why}")
+            named = event.welcome.name
         elif isinstance(event, CaughtUp):  # after a reconnect as a new session
             out.remark(render.back(away, False, event.count, event.known))
         else:

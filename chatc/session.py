@@ -467,6 +467,10 @@ class Session:
             else:
                 self._track(update.id)
                 self._live(update)
+        elif isinstance(update, p.AccountNote) and update.login_token:
+            # Registered here: logged in, with a token to come back with (18.2, 18.3)
+            self.login_token, self.login = update.login_token, None
+            self._show(update)
         elif isinstance(update, p.Error) and update.code in CLOSING_CODES:
             # Said once, as the reason the connection ended (Lost or Gone), in words.
             self._final = update.code in FINAL_CODES

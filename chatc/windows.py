@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from rich.cells import cell_len
+
 from chatc.events import Outgoing
 from chatd import protocol as p
 
@@ -131,12 +133,24 @@ class Windows(Generic[L]):
     def number(self, window: Window[L]) -> int:
         return self.windows.index(window) + 1
 
-    def status(self) -> str:
+    def status(self, width: int | None = None) -> str:
         """The windows as the status bar lists them: `[1:lobby] 2:dev(3) 3:*bob*(!1)`:
-        the shown one in brackets; unread lines counted, `!` when one names the user."""
+        the shown one in brackets; unread lines counted, `!` when one names the user.
+        Past `width` terminal cells the quiet windows keep only their numbers, then go,
+        and last the names go too: what is unread never falls off the row's edge."""
+        # (quiet windows: named, numbered or left out; the others named)
+        forms = ((True, True, True), (False, True, True), (False, False, True),
+                 (False, False, False))
+        tries = [self._listed(*form) for form in forms]
+        return next((t for t in tries if width is None or cell_len(t) <= width), tries[-1])
+
+    def _listed(self, quiet_named: bool, quiet_kept: bool, named: bool) -> str:
         parts = []
         for n, window in enumerate(self.windows, 1):
-            text = f"{n}:{window.label}"
+            loud = window is self.current or window.unread > 0
+            if not (loud or quiet_kept):
+                continue
+            text = f"{n}:{window.label}" if (named if loud else quiet_named) else str(n)
             if window.unread:
                 text += f"({'!' if window.mentions else ''}{window.unread})"
             parts.append(f"[{text}]" if window is self.current else text)
@@ -377,6 +391,7 @@ class Windows(Generic[L]):
             window = self._open(Window(update.room))
             self.rooms.append(update.room)
             window.users, window.opers = list(update.users), set(update.opers)
+            window.more = update.more
             return [window]
         if k in self._joining or (window is None and listed):
             self._joining.discard(k)

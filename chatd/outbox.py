@@ -87,16 +87,17 @@ def encode_in(update: p.Update, mode: int) -> bytes:
     return p.encode_text(update, p.room_prefix(room)) if room else p.encode_text(update)
 
 
-def page_parts(page: Page[Any], text: bool) -> tuple[list[p.Update], list[bytes]]:
-    """What a `Page` sends a reader in that mode, and its bytes: the lines that fit the
-    page's limit as sent (PROTOCOL.txt 3.8: at least one, the oldest or the `newest`;
-    a line's size differs by mode, and what is sent must fit the send queue, 8.2),
-    then the history_end that counts them."""
+def page_parts(page: Page[Any], mode: int) -> tuple[list[p.Update], list[bytes]]:
+    """What a `Page` sends a reader in that mode (JSON, TEXT or PREFIXED: a room a
+    text reader has among its other rooms, 17.10), and its bytes: the lines that fit
+    the page's limit as sent (PROTOCOL.txt 3.8: at least one, the oldest or the
+    `newest`; a line's size differs by mode, and what is sent must fit the send queue,
+    8.2), then the history_end that counts them."""
     lines, total, limit = page.lines, 0, page.limit
     sent: list[p.Update] = []
     parts: list[bytes] = []
     for line in reversed(lines) if page.newest else lines:
-        data = encode(line, text)
+        data = encode_in(line, mode)
         total += len(data)
         if parts and total > limit:
             break
@@ -106,7 +107,7 @@ def page_parts(page: Page[Any], text: bool) -> tuple[list[p.Update], list[bytes]
         sent.reverse()
         parts.reverse()
     end = p.HistoryEnd(page.room, len(parts), page.more or len(parts) < len(lines))
-    return [*sent, end], [*parts, encode(end, text)]
+    return [*sent, end], [*parts, encode_in(end, mode)]
 
 
 class Receiver(Protocol):
@@ -242,7 +243,8 @@ class Writer:
     def send_page(self, conn: Receiver, page: Page[Any]) -> int:
         """A history page (see `page_parts`) in one write; the bytes of its lines, which
         flood control charges (8.3): an empty page costs nothing."""
-        _, parts = page_parts(page, conn.text)
+        buf = _buffer_of(conn, p.name_key(page.room)) if conn.text else None
+        _, parts = page_parts(page, buf.channel[1] if buf is not None else int(conn.text))
         self.send(conn, b"".join(parts))
         return sum(map(len, parts[:-1]))
 

@@ -121,7 +121,10 @@ class ServerLog:
         if not self._lines:  # one loop turn, one time stamp: a busy turn logs hundreds
             self._stamp = format_time(time.time())  # as on updates (PROTOCOL.txt 9.2)
         if about is None:  # text without a connection (JSON lines always have `about`)
-            line = f"{self._stamp}{level}{loggable(text)}\n"
+            # `loggable`, inline for the common line (every chat line is logged)
+            shown = text if len(text) <= LOG_TEXT_MAX and text.isprintable() \
+                else loggable(text)
+            line = f"{self._stamp}{level}{shown}\n"
         elif self.json:
             line = self._json(level, text, event, about)
         else:

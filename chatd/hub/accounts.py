@@ -424,11 +424,18 @@ def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp,
             return
         acc.save(made)
         session = hub.state.sessions.get(cmd.sid)
+        token = ""
         if session is not None and p.name_key(session.name) == made.key:
             joined(hub, session, made)
+            if cmd.origin.node == hub.node and session.peer is not None:
+                # The registering device is logged in: its login token, as a login's
+                # welcome gives one (18.3), so a restart brings it back as the account.
+                token, session.login_digest = policy.tokens.issue(made.key, st.now)
+                fx.publish(AccountCmd(cmd.origin, "token", made.key,
+                                      password_hash=session.login_digest))
         tell(p.AccountNote("registered", made.name,
                            f"{made.name} is registered: connect with its password to "
-                           f"be {made.name} on any device"))
+                           f"be {made.name} on any device", login_token=token))
         fx.note = f"account {made.name} registered"
         return
     account = policy.accounts.get(cmd.key)

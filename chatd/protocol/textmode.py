@@ -212,7 +212,7 @@ def text_lines(update: Update) -> list[str]:
                 + f", by {b.by}" + (f" ({b.reason})" if b.reason else ""))
                 for b in update.bans] or ["* no bans"]
         case ReadMark():
-            return [f"* {visible(update.room)}: read up to {update.id}, {update.unread} unread"]
+            return []  # a person at nc sends no read lines, and an id tells them nothing
         case Ack() | ServerPing() | ServerPong() | Unknown():
             return []  # they mean nothing to a person at nc
         case _:

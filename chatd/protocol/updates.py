@@ -237,6 +237,8 @@ class AccountNote:
     created: str = ""
     used: str = ""
     devices: int = 0
+    # To the device that registered (18.2): its login token, as a login's welcome has it
+    login_token: str = field(default="", repr=False)
 
 
 @value

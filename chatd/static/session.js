@@ -428,6 +428,10 @@ export class Session {
       this.account = "";
     } else if (event === "registered" && !this.account) {
       this.account = text(msg.account);
+      // Registered here: logged in, with a token to come back with (PROTOCOL.txt 18.2)
+      if (typeof msg.login_token === "string" && msg.login_token) {
+        saveLogin(this.host, { account: this.account, token: msg.login_token });
+      }
     }
     this.view.system(text(msg.message) || `account: ${event}`);
   }
@@ -508,6 +512,7 @@ export class Session {
     if (info !== null) {
       info.opers = names(msg.opers);
       info.users = names(msg.users);
+      info.more = unlisted(msg.more);
       info.topic = text(msg.topic);
       this.told(info);
     }
@@ -669,7 +674,9 @@ export class Session {
     if (info !== undefined) {
       if (msg.type === "disconnect") {
         info.opers = info.opers.filter((u) => u !== name);
-        info.users = info.users.filter((u) => u !== name);
+        const kept = info.users.filter((u) => u !== name);
+        if (kept.length === info.users.length && info.more > 0) info.more -= 1; // unlisted
+        info.users = kept;
       } else {
         info.users = [...info.users.filter((u) => u !== name), name];
       }
@@ -731,7 +738,7 @@ export class Session {
     if (!room) return null;
     let info = this.rooms.get(key(room));
     if (info === undefined) {
-      info = { name: room, users: [], opers: [], topic: "" };
+      info = { name: room, users: [], more: 0, opers: [], topic: "" };
       this.rooms.set(key(room), info);
     }
     return info;
@@ -742,9 +749,15 @@ export class Session {
     this.view.dropRoom(room);
   }
 
-  /** Passes a room's members, operators and topic on to the view. */
+  /** Passes a room's members (those listed, and the count of the others), operators
+   * and topic on to the view. */
   told(info) {
-    this.view.roomInfo(info.name, info.users, this.name, info.opers, info.topic);
+    if (info.more > 0 && !info.users.includes(this.name)) {
+      // Listed in joining order (8.13), a newcomer to a crowd is among those counted.
+      info.users = [this.name, ...info.users];
+      info.more -= 1;
+    }
+    this.view.roomInfo(info.name, info.users, this.name, info.opers, info.topic, info.more);
   }
 
   ack(msg) {
@@ -761,21 +774,23 @@ export class Session {
 
   whoList(msg) {
     if (msg.all === true) {
-      this.view.whoAll(Array.isArray(msg.rooms) ? msg.rooms : []);
+      this.view.whoAll(Array.isArray(msg.rooms) ? msg.rooms : [], unlisted(msg.more));
       return;
     }
     const room = text(msg.room);
     const users = names(msg.users);
     const opers = names(msg.opers);
+    const more = unlisted(msg.more); // a crowd: the names past 32 KiB are counted (8.13)
     const info = this.rooms.get(key(room));
     if (info !== undefined) {
       info.users = users;
       info.opers = opers;
+      info.more = more;
       this.told(info);
       return;
     }
     if (room && this.whoAsked.delete(key(room))) {
-      this.view.whoRoom(room, users, opers); // a typed /who ROOM of a room not ours
+      this.view.whoRoom(room, users, opers, more); // a typed /who ROOM of a room not ours
       return;
     }
     // The first line of a join's answer (its topic may come next, 17): ours once our own
@@ -785,7 +800,7 @@ export class Session {
       const elsewhere = Boolean(this.room) && this.rooms.has(key(this.room));
       this.joining.set(key(room), { show: !elsewhere, elsewhere });
     }
-    if (room) this.joining.get(key(room)).info = { users, opers, topic: "" };
+    if (room) this.joining.get(key(room)).info = { users, opers, more, topic: "" };
   }
 
   whois(msg) {
@@ -1030,6 +1045,11 @@ function names(value) {
 
 function text(value) {
   return typeof value === "string" ? value : "";
+}
+
+/** A welcome's or who's "more": the members counted but not listed (4.1, 4.7). */
+function unlisted(value) {
+  return Number.isInteger(value) && value > 0 ? value : 0;
 }
 
 function sameRoom(a, b) {

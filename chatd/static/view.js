@@ -183,7 +183,7 @@ export class ChatView {
         log.dataset.direct = name;
       }
       conv = { kind, name, log, unread: 0, mentions: 0, top: 0, bottom: true, draft: "",
-        users: [], arrived: [], opers: new Set(), topic: "" };
+        users: [], more: 0, arrived: [], opers: new Set(), topic: "" };
       this.resizes.observe(log);
       this.convs.set(key, conv);
       this.logs.append(log);
@@ -338,9 +338,13 @@ export class ChatView {
     this.announce(null, "", li.querySelector(".text").textContent);
   }
 
-  /** A room's members, operators and topic (PROTOCOL.txt 4.7, 15.1, 15.5). */
-  roomInfo(room, users, me, opers, topic) {
+  /**
+   * A room's members, operators and topic (PROTOCOL.txt 4.7, 15.1, 15.5); `more`
+   * members of a crowd are counted but not listed (8.13).
+   */
+  roomInfo(room, users, me, opers, topic, more = 0) {
     const conv = this.conv("room", room);
+    conv.more = more;
     conv.arrived = users;
     // Names present, in any of one's rooms, never share a colour while there are enough.
     present(this.mine.flatMap((r) => this.convs.get(keyOf("room", r))?.arrived ?? []));
@@ -417,6 +421,8 @@ export class ChatView {
   renderUsers() {
     const conv = this.roomConv;
     this.members = conv?.users ?? [];
+    const unlisted = conv?.more ?? 0;
+    const total = this.members.length + unlisted;
     this.opers = conv?.opers ?? new Set();
     $("members-title").textContent = conv ? `In #${conv.name}` : "In no room";
     const filter = $("user-filter");
@@ -425,7 +431,7 @@ export class ChatView {
     const wanted = filtering ? filter.value.trim().toLowerCase() : "";
     const shown = wanted ? this.members.filter((n) => n.toLowerCase().includes(wanted))
       : this.members;
-    refill($("users"), shown.map((name) => {
+    const rows = shown.map((name) => {
       const button = el("button", "user");
       if (this.opers?.has(name)) {
         const mark = el("span", "oper-mark", "@");
@@ -437,9 +443,10 @@ export class ChatView {
       if (name === this.me_) button.append(el("span", "you", " (you)"));
       else button.addEventListener("click", () => this.onPickUser(name));
       return item(button, name);
-    }));
-    $("user-count").textContent = wanted ? `${shown.length} of ${this.members.length}`
-      : String(this.members.length);
+    });
+    if (unlisted) rows.push(el("li", "unlisted", `and ${unlisted} more`));
+    refill($("users"), rows);
+    $("user-count").textContent = wanted ? `${shown.length} of ${total}` : String(total);
   }
 
   /** The server's room list (4.8): the sidebar offers the ones we are not in. */
@@ -460,8 +467,9 @@ export class ChatView {
       const button = el("button", "room");
       button.append(el("span", "room-name", `#${room}`));
       if (conv.unread) button.append(this.badge(conv.unread, conv.mentions));
-      const count = el("span", "count", String(conv.users.length));
-      count.setAttribute("aria-label", `${conv.users.length} people`);
+      const people = conv.users.length + conv.more;
+      const count = el("span", "count", String(people));
+      count.setAttribute("aria-label", `${people} people`);
       button.append(count);
       if (conv === this.shown) button.setAttribute("aria-current", "true");
       button.addEventListener("click", () => this.onPickRoom(room));
@@ -797,16 +805,18 @@ export class ChatView {
   }
 
   /** A typed /who of a room one is not in. */
-  whoRoom(room, users, opers) {
+  whoRoom(room, users, opers, more = 0) {
     const marked = users.map((u) => (opers.includes(u) ? `@${u}` : u));
-    this.system(`#${room}: ${marked.join(", ") || "nobody"}`);
+    const rest = more ? ` and ${more} more` : "";
+    this.system(`#${room}: ${marked.join(", ") || "nobody"}${rest}`);
   }
 
-  whoAll(rooms) {
+  whoAll(rooms, more = 0) {
     for (const entry of rooms) {
       const users = Array.isArray(entry.users) ? entry.users.filter((u) => typeof u === "string") : [];
       this.system(`#${str(entry.room)}: ${users.join(", ")}`);
     }
+    if (more) this.system(`... and ${more} more users`);
   }
 
   /**

@@ -194,6 +194,28 @@ async def test_accounts_survive_a_restart_in_the_database(start_chatd: StartChat
                           "a restart")
 
 
+async def test_the_registering_device_gets_its_login_token(start_chatd: StartChatd,
+                                                           tmp_path: Path) -> None:
+    """18.2, 18.3: the register answer of a joined user carries its device's login
+    token, which logs in as the account after a restart (no password kept); a name
+    registered before joining gets none (the connect with "login" gives one)."""
+    db = str(tmp_path / "chat.db")
+    server = await start_chatd(*FAST, "--db", db)
+    kim = await Client.joined(server.port, "kim")
+    await kim.send({"type": "register", "password": PASSWORD})
+    note = await kim.recv("account")
+    assert note["event"] == "registered" and len(note["login_token"]) == 43, note
+    early = await Client.open(server.port)
+    await early.send({"type": "register", "name": "lee", "password": PASSWORD})
+    assert "login_token" not in await early.recv("account")
+    await server.stop()
+    again = await start_chatd(*FAST, "--db", db)
+    client = await Client.open(again.port)
+    welcome = await client.join("kim", login_token=note["login_token"])
+    assert (welcome["name"], welcome["account"]) == ("kim", "kim")
+    assert not any(note["login_token"] in line for line in server.log + again.log)
+
+
 async def test_a_registration_is_known_on_every_node_of_a_cluster(
     start_chatd: StartChatd, redis_server: RedisServer,
 ) -> None:

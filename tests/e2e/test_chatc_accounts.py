@@ -198,6 +198,30 @@ async def test_showing_a_window_marks_its_lines_read_for_the_account(
     await proxy.close()
 
 
+async def test_a_name_registered_in_chatc_is_logged_in_and_marks_what_it_read(
+        server: Chatd, screens: Screens, tmp_path: Path) -> None:
+    """18.2: /register logs the user in to the new account at once, so chatc tells the
+    server what it has read from then on (18.5), as after a login: the account's other
+    device (a JSON client logged in with the password) gets the read line of lobby up to
+    bob's line shown in chatc."""
+    bob = await Client.joined(server.port, "bob")
+    alice = await screens.chatc("alice", server.port, "--name", "alice",
+                                env=state_env(tmp_path))
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice joined")
+    await alice.enter(f"/register {PASSWORD}")
+    await alice.wait_for("alice is registered")
+    phone = await Client.open(server.port)
+    await phone.join("alice", login=PASSWORD)
+    await bob.say("seen on the terminal", ref="r1")
+    last = (await bob.recv_until(lambda m: m["type"] == "ack"))[-1]["id"]
+    await alice.wait_for("<bob> seen on the terminal")
+    got = await phone.recv_until(lambda m: m["type"] == "read" and m["id"] == last)
+    assert got[-1]["room"] == "lobby" and got[-1]["unread"] == 0, got
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+
+
 async def test_a_read_line_from_the_server_clears_the_windows_count(
         server: Chatd, screens: Screens, tmp_path: Path) -> None:
     """18.5, 18.4: a read line (another device of the account read the room) sets the
@@ -249,5 +273,56 @@ async def test_after_a_server_restart_chatc_logs_in_again_with_its_token(
     await alice.wait_shown(
         lambda r: "* alice is in lobby" in r and status_bar(r).startswith(" alice in lobby"),
         "whois, alice in lobby")
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+
+
+async def test_a_name_registered_in_chatc_comes_back_logged_in_after_a_restart(
+        start_chatd: StartChatd, screens: Screens, tmp_path: Path) -> None:
+    """18.2, 18.3, 10.4: the register answer gives the registering device its login
+    token, which chatc keeps (not the password), so a reconnect to a restarted server
+    logs in with it: alice again, not alice2."""
+    db = str(tmp_path / "chat.db")
+    first = await start_chatd("--rate", "0", "--db", db)
+    alice = await screens.chatc("alice", first.port, "--name", "alice",
+                                env=state_env(tmp_path))
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice joined")
+    await alice.enter(f"/register {PASSWORD}")
+    await alice.wait_for("alice is registered")
+    tokens = tmp_path / "state" / "chatc" / "tokens.json"
+    await alice.wait_shown(lambda rows: tokens.exists(), "the login token kept")
+    assert PASSWORD not in tokens.read_text()
+    await first.stop()
+    await alice.wait_for(r"connection lost")
+    await start_chatd("--rate", "0", "--db", db, "--port", str(first.port))
+    await alice.wait_for(r"\* reconnected")
+    await alice.enter("/whois alice")
+    await alice.wait_shown(
+        lambda r: "* alice is in lobby" in r and status_bar(r).startswith(" alice in lobby"),
+        "whois, alice in lobby")
+    assert "alice2" not in "\n".join(await alice.screen())
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0
+
+
+async def test_a_reconnect_under_another_name_says_so(
+        start_chatd: StartChatd, screens: Screens, tmp_path: Path) -> None:
+    """10.4, 18.3: after a restart the new session is alice2 (the restarted server
+    knows alice as an account, which this chatc never logged in to); chatc says the
+    user is alice2 now, with the server's reason, not only in the status bar."""
+    registered = str(tmp_path / "registered.db")
+    other = await start_chatd("--rate", "0", "--db", registered)
+    await register(other.port, "alice")
+    await other.stop()
+    first = await start_chatd("--rate", "0", "--db", str(tmp_path / "chat.db"))
+    alice = await screens.chatc("alice", first.port, "--name", "alice",
+                                env=state_env(tmp_path))
+    await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
+                           "alice joined")
+    await first.stop()
+    await alice.wait_for(r"connection lost")
+    await start_chatd("--rate", "0", "--db", registered, "--port", str(first.port))
+    await alice.wait_for(r"you are alice2 now, not alice \(could not resume")
     await alice.enter("/quit")
     assert await alice.exit_status() == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pexpect
 
@@ -105,3 +106,26 @@ async def test_refused_name_exits_1_in_line_mode(chatd: Chatd) -> None:
     code, out, err = await finish(await spawn("127.0.0.1", str(chatd.port), "--name", "a b"))
     assert (code, out) == (1, "")
     assert err == "chatc: that name cannot be used: name cannot contain spaces (bad_name)\n"
+
+
+async def test_line_mode_says_a_reconnect_came_back_under_another_name(
+        start_chatd: StartChatd, tmp_path: Path) -> None:
+    """10.4, 18.3: a name registered from line mode has no login token, so after a
+    restart the new session is bot2; stderr says so, with the server's reason."""
+    db = str(tmp_path / "chat.db")
+    first = await start_chatd("--rate", "0", "--db", db)
+    bot = await spawn("127.0.0.1", str(first.port), "--name", "bot", "--reconnect",
+                      env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    await read_until(bot, r" \* bot joined$")
+    assert bot.stdin is not None
+    bot.stdin.write(b"/register correct horse\n")
+    await bot.stdin.drain()
+    await read_until(bot, r" \* bot is registered")
+    await first.stop()
+    await start_chatd("--rate", "0", "--db", db, "--port", str(first.port))
+    await read_until(bot, r" \* bot2 joined$")
+    bot.stdin.close()
+    code, _, err = await finish(bot)
+    assert code == 0
+    assert re.search(r"^chatc: you are bot2 now, not bot \(.*bot is a registered name",
+                     err, re.M), err

@@ -20,7 +20,7 @@ def notice(text: str) -> str:
 def status_bar(text: str) -> str:
     """The status bar: the row above the input line."""
     rows = [row for row in text.rstrip("\n").split("\n") if row.strip()]
-    return rows[-2]
+    return rows[-2] if len(rows) >= 2 else ""  # a screen still being drawn has none
 
 
 async def test_operator_and_user_in_chatc(start_chatd: StartChatd, screens: Screens) -> None:
@@ -108,3 +108,22 @@ async def test_oper_lines_are_not_kept_in_the_input_history(
 
 def input_row(text: str) -> str:
     return [row for row in text.rstrip("\n").split("\n") if row.strip()][-1].rstrip()
+
+
+async def test_an_operator_is_told_when_a_restart_took_the_status(
+        start_chatd: StartChatd, screens: Screens) -> None:
+    """15.1: operator status lasts as long as the session, so a server restart (a new
+    session, 10.4) ends it; chatc says so and how to get it back, as the page does,
+    rather than only dropping the "@" from the status bar."""
+    first = await start_chatd("--rate", "0", env=OPERS)
+    alice = await screens.chatc("alice", first.port, "--name", "alice")
+    await alice.wait_for(r"you are alice in lobby")
+    await alice.enter("/oper alice pw-of-alice")
+    await alice.wait_until(lambda t: "@alice in lobby" in status_bar(t), "@alice in status")
+    await first.stop()
+    await alice.wait_for(r"connection lost")
+    await start_chatd("--rate", "0", "--port", str(first.port), env=OPERS)
+    await alice.wait_for(notice("you are no longer an operator: the server restarted; "
+                                "/oper NAME PASSWORD"))  # (the rest wraps)
+    await alice.enter("/quit")
+    assert await alice.exit_status() == 0

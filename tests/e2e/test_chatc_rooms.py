@@ -352,3 +352,25 @@ async def test_removed_from_the_only_room_chatc_shows_lobby_where_it_was_put(
     assert got[-1]["room"] == "lobby"
     await alice.enter("/quit")
     assert await alice.exit_status() == 0
+
+
+async def test_a_window_with_unread_lines_stays_on_a_status_bar_too_wide(
+        chatd: Chatd, screens: Screens) -> None:
+    """17: with more windows than the status bar's row holds, the quiet ones keep only
+    their numbers, so the window with an unread line, the last, is still there (and the
+    server's address after it): the bar was cut at the terminal's edge."""
+    rooms = [f"{topic}-discussion-room" for topic in ("backend", "frontend", "design",
+                                                      "support", "planning")]
+    alice = await screens.chatc("alice", chatd.port, "--name", "alice")
+    await status(alice, " alice in lobby")
+    for room in rooms:
+        await alice.enter(f"/join {room}")
+        await status(alice, f" alice in {room}")
+    await alice.keys("M-1")
+    await status(alice, " alice in lobby · 1 here · [1:lobby]")
+    bob = await in_rooms(chatd.port, "bob", rooms[-1])
+    await speak(bob, "news", room=rooms[-1])
+    rows = await alice.wait_shown(lambda r: f"6:{rooms[-1]}(1)" in status_bar(r),
+                                  "the unread window in the bar")
+    bar = status_bar(rows)
+    assert re.search(r"\[1:lobby\] 2 3 4 5 6:\S+\(1\) · 127\.0\.0\.1:\d+$", bar), bar

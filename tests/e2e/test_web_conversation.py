@@ -208,3 +208,34 @@ async def test_earlier_lines_load_above_and_the_view_stays_put(
     await expect(earlier).to_be_hidden()  # the start of the room's history
     await expect(alice.lines(".history-divider")).to_have_count(1)
     alice.assert_clean()
+
+
+def long_name(n: int) -> str:
+    """32 letters of 4 UTF-8 bytes each (CJK Extension B), the n-th of its kind: about
+    250 of them fill the 32 KiB of names a welcome lists (PROTOCOL.txt 8.13)."""
+    return "".join(chr(0x20000 + n * 32 + i) for i in range(32))
+
+
+async def test_a_crowd_past_the_names_listed_is_counted_in_full(
+    start_web: StartWeb, browser: Browser,
+) -> None:
+    """4.1, 4.7, 8.13: the welcome lists names as far as 32 KiB go and counts the others
+    in "more"; the page's member count and its room's count in the sidebar include them,
+    the list ends with "and N more", the newcomer is listed (as "you") though the server
+    counted it among the others, and one of the unlisted leaving lowers the count."""
+    server = await start_web(*no_limits(), "--connect-throttle", "0")
+    people = 260
+    users = await crowd(server.port, [long_name(n) for n in range(people)])
+    alice = await ChatPage.open(browser, server.url, "alice")
+    page = alice.page
+    await expect(page.locator("#user-count")).to_have_text(str(people + 1))
+    await expect(page.locator("#rooms .count")).to_have_text(str(people + 1))
+    await expect(page.locator("#users .you")).to_have_count(1)
+    unlisted = page.locator("#users .unlisted")
+    await expect(unlisted).to_have_text(re.compile(r"^and \d+ more$"))
+    more = int((await unlisted.inner_text()).split()[1])
+    await expect(page.locator("#users .name")).to_have_count(people + 1 - more)
+    await users[-1].send({"type": "disconnect"})  # joined last: not listed
+    await expect(page.locator("#user-count")).to_have_text(str(people))
+    await expect(unlisted).to_have_text(f"and {more - 1} more")
+    alice.assert_clean()

@@ -71,3 +71,13 @@ def test_help_documents_everything() -> None:
         assert word in text
     for usage, what in TERMINAL_HELP:
         assert usage in text and what in text
+
+
+def test_the_commands_in_help_line_up() -> None:
+    """Each command's words start in one column, the longest usage (/oper NAME PASSWORD)
+    included, as /help shows them in chatc."""
+    text = cli.build_parser().format_help()
+    columns = {line.index(what) for usage, what in TERMINAL_HELP
+               for line in text.splitlines()
+               if line.startswith(f"  {usage} ") and line.endswith(f" {what}")}
+    assert len(columns) == 1, columns

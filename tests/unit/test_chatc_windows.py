@@ -455,3 +455,27 @@ def test_the_servers_read_counts_replace_the_windows_but_not_the_shown_ones() ->
     assert windows.read(p.ReadMark("DEV", "12", unread=0))  # read on another device
     assert "2:dev(" not in windows.status()
     assert not windows.read(p.ReadMark("nowhere", "1", unread=2))
+
+
+def test_a_room_joined_on_another_device_counts_the_unlisted_members() -> None:
+    """A crowd's who lists names within 32 KiB and counts the rest in "more" (PROTOCOL.txt
+    4.7, 8.13); a room another device of the account joined (18.4) opens a window that
+    counts them too, as a room joined here does."""
+    windows = started(["lobby"])
+    where = feed(windows, line(type="who", room="dev", users=["alice", "bob"], more=300))
+    dev = windows.room("dev")
+    assert dev is not None and where == [dev] and windows.current is not dev
+    assert (dev.users, dev.more) == (["alice", "bob"], 300)
+
+
+def test_a_status_too_wide_keeps_every_number_and_what_is_unread() -> None:
+    """The status bar is one terminal row: with more windows than fit, the quiet ones
+    keep only their numbers (for Alt-N), so a window with unread lines never falls off
+    the edge, and narrower still only the shown window and those with unread remain."""
+    windows = started(["lobby", "engineering", "marketing", "design", "support", "ops"])
+    feed(windows, chat("ops", "bob", "hi alice", id="7"))
+    full = "[1:lobby] 2:engineering 3:marketing 4:design 5:support 6:ops(!1)"
+    assert windows.status() == windows.status(len(full)) == full
+    assert windows.status(len(full) - 1) == "[1:lobby] 2 3 4 5 6:ops(!1)"
+    assert windows.status(20) == "[1:lobby] 6:ops(!1)"
+    assert windows.status(5) == "[1] 6(!1)"

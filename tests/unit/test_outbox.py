@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -333,6 +334,22 @@ def test_a_text_reader_gets_its_other_rooms_prefixed_and_switches_between_them()
     assert t.got().decode().splitlines() == [
         "[lobby] <bob> hi", "[lobby]   there", "* dan joined", "[dev] <dan> yo",
         "[dev] * dan is now known as d"]
+
+
+def test_a_history_page_of_a_room_a_text_reader_has_among_its_others_is_prefixed() -> None:
+    """PROTOCOL.txt 17.10, 3.8: a page of a room that a text-mode reader reads with the
+    room's name before each line (not its current room) comes prefixed too, its
+    history_end included; its current room's page does not."""
+    w = writer()
+    t = Conn("t", text=True)
+    w.enter_room("lobby", t, prefixed=True)
+    w.enter_room("dev", t)
+    line = p.Chat("bob", "hi", "1", "2026-01-01T00:00:00.000Z", room="Lobby", history=True)
+    w.send_page(t, Page(t, "Lobby", [line], True, False, 1 << 16))
+    w.send_page(t, Page(t, "dev", [replace(line, room="dev")], True, False, 1 << 16))
+    w.flush()
+    shown = t.got().decode().splitlines()
+    assert [row.startswith("[Lobby] ") for row in shown] == [True, True, False, False], shown
 
 
 # ------------------------------------------------------------------ paced lines (8.2, 10.2)
