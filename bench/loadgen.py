@@ -530,7 +530,7 @@ class LoadGen:
         rss_settled = _rss_of(self.server_pids)
         # "Idle connections" means idle: let the server finish its housekeeping after the
         # burst of N^2/2 notices before reading its size (both sizes are reported).
-        await asyncio.sleep(IDLE_SETTLE_S)
+        await asyncio.sleep(self.args.idle_settle)
         return {
             "clients": count,
             "welcomed": self.welcomed,
@@ -546,7 +546,7 @@ class LoadGen:
             "rss_before_kib": rss0,
             "rss_settled_kib": rss_settled,
             "rss_after_kib": _rss_of(self.server_pids),
-            "idle_settle_s": IDLE_SETTLE_S,
+            "idle_settle_s": self.args.idle_settle,
         }
 
     async def _wait(self, fut: asyncio.Future[float], timeout: float) -> float:
@@ -1185,6 +1185,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--idle", type=int, default=10000)
+    ap.add_argument("--idle-settle", type=float, default=IDLE_SETTLE_S)
     ap.add_argument("--broadcasts", type=int, default=5)
     ap.add_argument("--join-wave", type=int, default=100)
     ap.add_argument("--join-depth", type=int, default=2)

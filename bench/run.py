@@ -44,6 +44,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.loadgen import IDLE_SETTLE_S
 from bench.procinfo import (
     load_average,
     machine,
@@ -341,7 +342,8 @@ def loadgen_command(plan: Plan, session: str, server: Server) -> list[str]:
            "--server-pid", ",".join(map(str, server.pids)), "--scenario", session,
            "--clients", str(a.clients), "--senders", str(a.senders), "--lines", str(a.lines),
            "--window", str(a.window), "--rate", str(a.rate), "--duration", str(a.duration),
-           "--idle", str(a.idle), "--join-wave", str(a.join_wave),
+           "--idle", str(a.idle), "--idle-settle", str(a.idle_settle),
+           "--join-wave", str(a.join_wave),
            "--join-depth", str(a.join_depth), "--connect-block", str(a.connect_block),
            "--broadcasts", str(a.broadcasts if "bigroom" in a.scenarios else 0),
            "--city-clients", str(a.city_clients), "--city-rooms", str(a.city_rooms),
@@ -798,6 +800,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rate", type=float, default=500.0, help="lines a second in all (latency)")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds (latency)")
     ap.add_argument("--idle", type=int, default=10000, help="connections (idle, bigroom)")
+    ap.add_argument("--idle-settle", type=float, default=IDLE_SETTLE_S,
+                    help="seconds idle waits after seating before reading the RSS "
+                         "(the tests' tiny runs need no wait)")
     ap.add_argument("--broadcasts", type=int, default=5, help="bigroom")
     ap.add_argument("--city-clients", type=int, default=10000, help="city: connections")
     ap.add_argument("--city-rooms", type=int, default=200, help="city: rooms")

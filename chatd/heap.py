@@ -23,8 +23,7 @@ clients were seated, which found nothing (issue 29).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import functools
 import gc
 from collections.abc import Callable
 from typing import Final
@@ -53,7 +52,11 @@ class Collector:
             self.sweeps += 1
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[], object]:
+    import ctypes  # at the first trim, not at every start of chatd
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         trim: Callable[[int], int] = libc.malloc_trim
@@ -64,4 +67,5 @@ def _malloc_trim() -> Callable[[], object]:
 
 # A burst (10,000 joins announced to everyone) frees hundreds of MB the C allocator
 # keeps; giving it back keeps the resident size of an idle server near its live data.
-trim_heap = _malloc_trim()
+def trim_heap() -> None:
+    _malloc_trim()()

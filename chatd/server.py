@@ -33,7 +33,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Final, assert_never, cast
+from typing import TYPE_CHECKING, Any, Final, assert_never, cast
 
 from chatd import effects as ef
 from chatd import protocol as p
@@ -58,7 +58,9 @@ from chatd.outbox import ChannelBuffer, Outlet, Writer
 from chatd.passwords import Hasher, HasherBusy
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
-from chatd.store import SqliteHistory
+
+if TYPE_CHECKING:
+    from chatd.store import SqliteHistory
 
 TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
 READ_SIZE = 64 * 1024  # bytes asked of the stream per read
@@ -284,11 +286,15 @@ class Server:
         self.log = log
         self.link_config = link_config_of(config)
         p.name_key("\u0430")  # load the look-alike tables now, not on someone's join
-        self.store = SqliteHistory(
-            config.history_db, config.hub.history_size, backlog=config.history_db_backlog,
-            backlog_bytes=config.history_db_backlog_bytes,
-            max_bytes=config.history_db_max_bytes, idle=config.history_idle, log=log) \
-            if config.history_db else None
+        self.store: SqliteHistory | None = None
+        if config.history_db:
+            # Imported here: a chatd without a database never loads the store (a start
+            # costs the tests' hundreds of chatd processes a little less).
+            from chatd.store import SqliteHistory
+            self.store = SqliteHistory(
+                config.history_db, config.hub.history_size, backlog=config.history_db_backlog,
+                backlog_bytes=config.history_db_backlog_bytes,
+                max_bytes=config.history_db_max_bytes, idle=config.history_idle, log=log)
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
         self.hub: Hub[Connection] = Hub(config.hub, sink=sink, moderation=self.store)

@@ -39,8 +39,9 @@ TINY_MULTI = ("--city-clients", "60", "--city-rooms", "5", "--city-talkers", "2"
 def run_bench(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Any]:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
+        # --idle-settle 0: the idle RSS is reported, never checked here, so no pause for it
         [str(BIN / "python"), "-m", "bench", "--json", str(out), "--logs", str(tmp_path / "logs"),
-         "--timeout", "30", *args],
+         "--timeout", "30", "--idle-settle", "0", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     report = json.loads(out.read_text()) if out.exists() else None
     return proc, report

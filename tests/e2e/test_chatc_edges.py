@@ -71,22 +71,24 @@ async def test_an_over_long_paste_is_refused_here_and_stays_in_the_input(
     assert await alice.exit_status() == 0
 
 
-async def test_a_megabyte_paste_leaves_chatc_small_and_quick_and_the_screen_clean(
+async def test_a_big_paste_leaves_chatc_small_and_quick_and_the_screen_clean(
         chatd: Chatd, screens: Screens) -> None:
     """Issue 23 item 1: typed out key by key (a terminal without bracketed paste), a
-    paste cost prompt_toolkit a copy of the whole text per key, kept for undo."""
+    paste cost prompt_toolkit a copy of the whole text per key, kept for undo. A quarter
+    of the issue's megabyte shows it as well (those copies would be 31 GB) in a quarter
+    of the time."""
     alice = await screens.chatc("alice", chatd.port, "--name", "alice")
     await alice.wait_for(r"alice in lobby")
     pid = await alice.pid()
-    await alice.paste("x" * (1_000_000 - 4) + "-end", bracketed=False)
+    await alice.paste("x" * (250_000 - 4) + "-end", bracketed=False)
     rows = await bottom_rows(alice, r"x-end$", "the end of the paste", timeout=120)
     assert resident_mb(pid) < 150
     assert sum("x" in row for row in rows) <= HEIGHT // 3  # the input area stays a third
     await alice.type("!")  # still answering keys (a generous bound: no timing claim)
     await bottom_rows(alice, r"x-end!$", "a key typed after the paste")
     await alice.keys("Enter")
-    # The line as sent names its room (PROTOCOL.txt 17): 1,000,000 + 64 bytes of JSON.
-    await alice.wait_for(r"! not sent: 1,000,064 bytes is 934,528 over the server's limit")
+    # The line as sent names its room (PROTOCOL.txt 17): 250,000 + 64 bytes of JSON.
+    await alice.wait_for(r"! not sent: 250,064 bytes is 184,528 over the server's limit")
     await alice.keys("C-u")
     await alice.enter("after the paste")
     await alice.wait_for(line("alice", "after the paste"))

@@ -1,5 +1,5 @@
 """The web side of the end-to-end tests: a chatd with --web, WebSocket clients, and
-the page in Debian's Chromium driven by Playwright (one Chromium per test module, a
+the page in Debian's Chromium driven by Playwright (one Chromium per test process, a
 fresh context per user).
 
 Fixtures here (`start_web`, `browser`, `cutter_factory`) are registered by tests/conftest.py.
@@ -105,11 +105,12 @@ WAIT_MS = 10_000
 expect.set_options(timeout=WAIT_MS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def shared_chromium() -> AsyncIterator[Browser]:
     """Debian's chromium (never a browser Playwright would download), started once per
-    test module on a worker (tests run in one event loop per module, pyproject.toml):
-    a launch costs more than most of the tests that use it."""
+    pytest-xdist worker (tests run in one event loop per process, pyproject.toml): a
+    launch costs more than most of the tests that use it. Tests stay apart through a
+    fresh context each (`browser`)."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("these tests need Debian's chromium: run `make system-deps` "
@@ -123,7 +124,7 @@ async def shared_chromium() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def browser(shared_chromium: Browser) -> AsyncIterator[Browser]:
-    """The module's chromium; every context (a fresh profile: cookies, storage, cache) or
+    """The worker's chromium; every context (a fresh profile: cookies, storage, cache) or
     page a test opens is closed after it, so no page of one test lives on into the next
     (its reconnecting script could find a later test's chatd on a reused port)."""
     assert not shared_chromium.contexts, "a context of an earlier test is still open"
