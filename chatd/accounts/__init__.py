@@ -17,7 +17,6 @@ from chatd.accounts.mention import mention_key, mention_words, mentioned, mentio
 from chatd.accounts.policy import AccountsPolicy, Plain, Variant, Verify
 from chatd.accounts.registry import (
     Account,
-    AccountCode,
     Accounts,
     AccountsMode,
     RegistrationMode,
@@ -27,8 +26,7 @@ from chatd.accounts.tokens import LoginTokens
 
 __all__ = [
     "Account",
-    "AccountCode",
-    "Accounts",
+        "Accounts",
     "AccountsMode",
     "AccountsPolicy",
     "LoginThrottle",

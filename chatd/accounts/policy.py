@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chatd.accounts.markers import ReadMarkers
-from chatd.accounts.registry import Account, AccountCode, Accounts, AccountsMode, RegistrationMode
+from chatd.accounts.registry import Account, Accounts, AccountsMode, RegistrationMode
 from chatd.accounts.throttle import LoginThrottle, RegistrationThrottle
 from chatd.accounts.tokens import LoginTokens
 from chatd.passwords import check_password
@@ -82,12 +82,12 @@ class AccountsPolicy:
         account = self.accounts.get(name_key(name))
         if login is not None:
             if account is None:
-                raise ProtocolError(AccountCode.LOGIN_FAILED,
+                raise ProtocolError(ErrorCode.LOGIN_FAILED,
                                     f"{name} is not a registered name")
             self.logins.check(ip, account.key, now)
             return Verify(account)
         if self.mode is AccountsMode.REQUIRED:
-            raise ProtocolError(AccountCode.ACCOUNT_REQUIRED,
+            raise ProtocolError(ErrorCode.ACCOUNT_REQUIRED,
                                 f"this server needs an account: "
                                 f"{'log in to' if account else 'register'} {name} first")
         return Plain() if account is None else Variant(account)
@@ -98,7 +98,7 @@ class AccountsPolicy:
         line is `failed_line`. The account may have gone while the hash ran."""
         current = self.accounts.get(account.key)
         if not ok or current is None:
-            raise ProtocolError(AccountCode.LOGIN_FAILED, f"wrong password for {account.name}")
+            raise ProtocolError(ErrorCode.LOGIN_FAILED, f"wrong password for {account.name}")
         self.logins.succeeded(ip, current.key)
         self.accounts.touch(current.key, now)
         return current
@@ -117,7 +117,7 @@ class AccountsPolicy:
         account = self.accounts.get(found[0]) if found is not None else None
         if found is None or account is None or account.key != name_key(name):
             self.logins.failed_token(ip, now)
-            raise ProtocolError(AccountCode.LOGIN_FAILED,
+            raise ProtocolError(ErrorCode.LOGIN_FAILED,
                                 "this login token is not valid (any more): log in with "
                                 "the password")
         self.accounts.touch(account.key, now)
@@ -135,12 +135,12 @@ class AccountsPolicy:
         name_taken check of an unjoined register, by the online names, is the hub's).
         An operator registers whatever --registration says, and is not throttled."""
         if self.mode is AccountsMode.OFF:
-            raise ProtocolError(AccountCode.ACCOUNTS_OFF, "this server has no accounts")
+            raise ProtocolError(ErrorCode.ACCOUNTS_OFF, "this server has no accounts")
         if logged_in and not operator:
-            raise ProtocolError(AccountCode.ALREADY_REGISTERED,
+            raise ProtocolError(ErrorCode.ALREADY_REGISTERED,
                                 "you are logged in to an account already")
         if not operator and self.registration is not RegistrationMode.OPEN:
-            raise ProtocolError(AccountCode.REGISTRATION_CLOSED,
+            raise ProtocolError(ErrorCode.REGISTRATION_CLOSED,
                                 "only operators register accounts here"
                                 if self.registration is RegistrationMode.OPERATORS
                                 else "this server takes no new accounts")
@@ -163,10 +163,10 @@ class AccountsPolicy:
         """A password change (new given) or an unregister (new None) by the account
         `key` (None: not logged in): verify the current password first."""
         if self.mode is AccountsMode.OFF:
-            raise ProtocolError(AccountCode.ACCOUNTS_OFF, "this server has no accounts")
+            raise ProtocolError(ErrorCode.ACCOUNTS_OFF, "this server has no accounts")
         account = self.accounts.get(key) if key is not None else None
         if account is None:
-            raise ProtocolError(AccountCode.NOT_LOGGED_IN, "you are not logged in to an account")
+            raise ProtocolError(ErrorCode.NOT_LOGGED_IN, "you are not logged in to an account")
         if new is not None and (why := check_password(new)) is not None:
             raise ProtocolError(ErrorCode.BAD_FIELD, why)
         self.logins.check(ip, account.key, now)

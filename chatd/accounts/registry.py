@@ -19,35 +19,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from chatd.protocol import DEFAULT_NAME, ProtocolError, name_key
+from chatd.protocol import DEFAULT_NAME, ErrorCode, ProtocolError, name_key
 
 # What one account costs in memory besides its strings (measured with tracemalloc in
 # tests/unit/test_accounts.py: the object, its slot in the table, the float times).
 ACCOUNT_BYTES: Final = 270
 DEFAULT_EXPIRY: Final = 365 * 86400.0
 DEFAULT_MAX_ACCOUNTS: Final = 100_000
-MAX_DEVICES: Final = 10  # connections and held sessions of one account (18.10)
-
-
-class AccountCode:
-    """Error codes of accounts (PROTOCOL.txt 18.9); they join ErrorCode (section 7) when
-    the hub serves accounts."""
-
-    LOGIN_FAILED: Final = "login_failed"
-    LOGIN_THROTTLED: Final = "login_throttled"
-    ACCOUNT_REQUIRED: Final = "account_required"
-    NAME_REGISTERED: Final = "name_registered"
-    ALREADY_REGISTERED: Final = "already_registered"
-    NOT_LOGGED_IN: Final = "not_logged_in"
-    REGISTRATION_CLOSED: Final = "registration_closed"
-    REGISTRATION_THROTTLED: Final = "registration_throttled"
-    TOO_MANY_ACCOUNTS: Final = "too_many_accounts"
-    NO_SUCH_ACCOUNT: Final = "no_such_account"
-    ACCOUNTS_OFF: Final = "accounts_off"
-    ACCOUNTS_BUSY: Final = "accounts_busy"
-    ACCOUNT_NAME: Final = "account_name"
-    TOO_MANY_DEVICES: Final = "too_many_devices"
-    LOGGED_OUT: Final = "logged_out"  # closes
 
 
 class AccountsMode(Enum):
@@ -114,16 +92,16 @@ class Accounts:
         hashing (a refusal costs no hash) and `add` re-checks after."""
         key = name_key(name)
         if name == DEFAULT_NAME or key == name_key(DEFAULT_NAME):
-            raise ProtocolError(AccountCode.NAME_REGISTERED,
+            raise ProtocolError(ErrorCode.NAME_REGISTERED,
                                 f"{DEFAULT_NAME} is everyone's name and cannot be registered")
         if key in self._by_key:
-            raise ProtocolError(AccountCode.NAME_REGISTERED,
+            raise ProtocolError(ErrorCode.NAME_REGISTERED,
                                 f"{self._by_key[key].name} is registered already")
         if self.max_accounts and len(self._by_key) >= self.max_accounts:
-            raise ProtocolError(AccountCode.TOO_MANY_ACCOUNTS,
+            raise ProtocolError(ErrorCode.TOO_MANY_ACCOUNTS,
                                 f"the server has its maximum of {self.max_accounts} accounts")
         if self.bytes + Account(name, key, "", 0, 0).cost() + 100 > self.max_bytes:
-            raise ProtocolError(AccountCode.TOO_MANY_ACCOUNTS,
+            raise ProtocolError(ErrorCode.TOO_MANY_ACCOUNTS,
                                 "the server has no room for more accounts")
         return key
 
@@ -193,7 +171,7 @@ class Accounts:
     def _get(self, key: str) -> Account:
         account = self._by_key.get(key)
         if account is None:
-            raise ProtocolError(AccountCode.NO_SUCH_ACCOUNT, "no such account")
+            raise ProtocolError(ErrorCode.NO_SUCH_ACCOUNT, "no such account")
         return account
 
     def _put(self, account: Account) -> None:

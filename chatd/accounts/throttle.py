@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from chatd.accounts.registry import AccountCode
 from chatd.limits import Admission, PasswordThrottle
-from chatd.protocol import ProtocolError
+from chatd.protocol import ErrorCode, ProtocolError
 
 TRUSTED_GROUPS: Final = 4  # address groups an account remembers logging in from
 # What one entry of a PasswordThrottle table costs (its key, a list of three numbers,
@@ -57,7 +56,7 @@ class LoginThrottle:
             wait = max(wait, self.accounts.wait(key, now))
         if wait > 0:
             seconds = math.ceil(wait)
-            raise ProtocolError(AccountCode.LOGIN_THROTTLED,
+            raise ProtocolError(ErrorCode.LOGIN_THROTTLED,
                                 f"too many wrong passwords; try again in {seconds}s",
                                 retry_after=seconds)
 
@@ -111,6 +110,6 @@ class RegistrationThrottle:
         recent = self.admission.recent.get(self.admission.group(ip), [])
         wait = (recent[0] + self.admission.window - now) if recent else self.admission.window
         seconds = max(1, math.ceil(wait))
-        raise ProtocolError(AccountCode.REGISTRATION_THROTTLED,
+        raise ProtocolError(ErrorCode.REGISTRATION_THROTTLED,
                             f"too many registrations from this address; try again in "
                             f"{seconds}s", retry_after=seconds)

@@ -50,7 +50,7 @@ class ErrorCode:
     NO_SUCH_BAN: Final = "no_such_ban"
     NOT_MUTED: Final = "not_muted"
     INTERNAL: Final = "internal_error"
-    # Accounts (PROTOCOL.txt 18.12; chatd.accounts.AccountCode names the same codes)
+    # Accounts (PROTOCOL.txt 18.12)
     LOGIN_FAILED: Final = "login_failed"
     LOGIN_THROTTLED: Final = "login_throttled"
     ACCOUNT_REQUIRED: Final = "account_required"

@@ -7,8 +7,8 @@ import tracemalloc
 
 import pytest
 
-from chatd.accounts import Account, AccountCode, Accounts, LoginThrottle, RegistrationThrottle
-from chatd.protocol import DEFAULT_NAME, ProtocolError, name_key
+from chatd.accounts import Account, Accounts, LoginThrottle, RegistrationThrottle
+from chatd.protocol import DEFAULT_NAME, ErrorCode, ProtocolError, name_key
 
 HASH = "$scrypt$ln=14,r=8,p=1$" + "A" * 22 + "$" + "B" * 43  # the length of a real one
 DAY = 86400.0
@@ -25,7 +25,7 @@ def test_a_name_and_its_look_alikes_are_one_account() -> None:
     for other in ("alice", "ALICE", "\u0430lice", "ａｌｉｃｅ"):
         with pytest.raises(ProtocolError) as exc:
             accounts.check_register(other)
-        assert _code(exc) == AccountCode.NAME_REGISTERED and "Alice" in exc.value.message
+        assert _code(exc) == ErrorCode.NAME_REGISTERED and "Alice" in exc.value.message
     assert accounts.get(name_key("ＡＬＩＣＥ")) is alice
     assert len(accounts) == 1
 
@@ -34,7 +34,7 @@ def test_the_blank_name_cannot_be_registered() -> None:
     """PROTOCOL.txt 5.1 / issue 26.10: 익명 is everyone's."""
     with pytest.raises(ProtocolError) as exc:
         Accounts().check_register(DEFAULT_NAME)
-    assert _code(exc) == AccountCode.NAME_REGISTERED
+    assert _code(exc) == ErrorCode.NAME_REGISTERED
 
 
 def test_the_count_bound_refuses_registrations_and_pushes_nobody_out() -> None:
@@ -43,7 +43,7 @@ def test_the_count_bound_refuses_registrations_and_pushes_nobody_out() -> None:
     accounts.add("a2", HASH, 2.0)
     with pytest.raises(ProtocolError) as exc:
         accounts.add("a3", HASH, 3.0)
-    assert _code(exc) == AccountCode.TOO_MANY_ACCOUNTS
+    assert _code(exc) == ErrorCode.TOO_MANY_ACCOUNTS
     assert [a.name for a in accounts] == ["a1", "a2"]
     accounts.remove(name_key("a1"))  # dropping makes room
     accounts.add("a3", HASH, 4.0)
@@ -56,7 +56,7 @@ def test_the_byte_bound_refuses_registrations() -> None:
         accounts.add(f"a{i}", HASH, float(i))
     with pytest.raises(ProtocolError) as exc:
         accounts.add("a9", HASH, 9.0)
-    assert _code(exc) == AccountCode.TOO_MANY_ACCOUNTS
+    assert _code(exc) == ErrorCode.TOO_MANY_ACCOUNTS
     assert accounts.bytes == sum(a.cost() for a in accounts) <= accounts.max_bytes
 
 
@@ -95,11 +95,11 @@ def test_operator_flag_rename_and_password() -> None:
     accounts.add("dave", HASH, 1.0)
     with pytest.raises(ProtocolError) as exc:
         accounts.rename(bob.key, "Dave")
-    assert _code(exc) == AccountCode.NAME_REGISTERED
+    assert _code(exc) == ErrorCode.NAME_REGISTERED
     assert accounts.rename(bob.key, "BOB").name == "BOB"  # same key: a change of case
     with pytest.raises(ProtocolError) as exc:
         accounts.set_password("nobody", HASH)
-    assert _code(exc) == AccountCode.NO_SUCH_ACCOUNT
+    assert _code(exc) == ErrorCode.NO_SUCH_ACCOUNT
 
 
 def test_expiry_takes_unused_accounts_and_spares_operators() -> None:
@@ -136,7 +136,7 @@ def _wait(throttle: LoginThrottle, ip: str, key: str, now: float) -> int:
     try:
         throttle.check(ip, key, now)
     except ProtocolError as exc:
-        assert exc.code == AccountCode.LOGIN_THROTTLED and exc.retry_after is not None
+        assert exc.code == ErrorCode.LOGIN_THROTTLED and exc.retry_after is not None
         return exc.retry_after
     return 0
 
@@ -223,7 +223,7 @@ def test_an_address_registers_a_few_names_a_minute() -> None:
         throttle.take("192.0.2.1", now)
     with pytest.raises(ProtocolError) as exc:
         throttle.take("192.0.2.1", 10.0)
-    assert exc.value.code == AccountCode.REGISTRATION_THROTTLED
+    assert exc.value.code == ErrorCode.REGISTRATION_THROTTLED
     assert exc.value.retry_after == 50  # when the first leaves the window
     throttle.take("192.0.2.2", 10.0)  # another address
     with pytest.raises(ProtocolError):

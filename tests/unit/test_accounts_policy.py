@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.accounts import AccountCode, Accounts, AccountsMode, ReadMarkers, RegistrationMode
+from chatd.accounts import Accounts, AccountsMode, ReadMarkers, RegistrationMode
 from chatd.accounts.policy import AccountsPolicy, Plain, Variant, Verify
 from chatd.hub import id_key
 from chatd.passwords import ScryptParams, hash_password, verify_password
-from chatd.protocol import ProtocolError, name_key
+from chatd.protocol import ErrorCode, ProtocolError, name_key
 
 FAST = ScryptParams(log_n=8)
 IP = "192.0.2.1"
@@ -53,16 +53,16 @@ def test_a_wrong_password_is_login_failed_and_a_guess() -> None:
     policy = _policy()
     _register(policy, "alice", "correct horse")
     for _ in range(3):
-        assert _code(_login, policy, "alice", "wrong one") == AccountCode.LOGIN_FAILED
-    assert _code(_login, policy, "alice", "wrong one") == AccountCode.LOGIN_FAILED
+        assert _code(_login, policy, "alice", "wrong one") == ErrorCode.LOGIN_FAILED
+    assert _code(_login, policy, "alice", "wrong one") == ErrorCode.LOGIN_FAILED
     # The fourth wrong one from this address: the next try waits, unchecked.
     assert _code(policy.login_plan, "alice", "correct horse", IP, 0.0) == \
-        AccountCode.LOGIN_THROTTLED
+        ErrorCode.LOGIN_THROTTLED
     assert _login(policy, "alice", "correct horse", ip="198.51.100.1") is not None
 
 
 def test_a_login_for_a_name_nobody_registered_fails() -> None:
-    assert _code(_policy().login_plan, "bob", "pw", IP, 0.0) == AccountCode.LOGIN_FAILED
+    assert _code(_policy().login_plan, "bob", "pw", IP, 0.0) == ErrorCode.LOGIN_FAILED
 
 
 def test_without_a_login_an_account_name_gives_a_variant_or_is_required() -> None:
@@ -72,8 +72,8 @@ def test_without_a_login_an_account_name_gives_a_variant_or_is_required() -> Non
     assert isinstance(optional.login_plan("bob", None, IP, 0.0), Plain)  # seed behaviour
     required = _policy(mode=AccountsMode.REQUIRED)
     _register(required, "alice", "correct horse")
-    assert _code(required.login_plan, "alice", None, IP, 0.0) == AccountCode.ACCOUNT_REQUIRED
-    assert _code(required.login_plan, "bob", None, IP, 0.0) == AccountCode.ACCOUNT_REQUIRED
+    assert _code(required.login_plan, "alice", None, IP, 0.0) == ErrorCode.ACCOUNT_REQUIRED
+    assert _code(required.login_plan, "bob", None, IP, 0.0) == ErrorCode.ACCOUNT_REQUIRED
 
 
 def test_accounts_off_is_todays_chat() -> None:
@@ -82,7 +82,7 @@ def test_accounts_off_is_todays_chat() -> None:
     assert isinstance(off.login_plan("alice", "pw", IP, 0.0), Plain)
     assert off.registered("alice") is None
     assert _code(off.register_plan, "bob", "secret!", IP, 0.0, logged_in=False,
-                 operator=False) == AccountCode.ACCOUNTS_OFF
+                 operator=False) == ErrorCode.ACCOUNTS_OFF
 
 
 def test_register_refusals() -> None:
@@ -90,26 +90,26 @@ def test_register_refusals() -> None:
     _register(policy, "alice", "correct horse")
     plan = policy.register_plan
     assert _code(plan, "bob", "secret!", IP, 0.0, logged_in=True, operator=False) == \
-        AccountCode.ALREADY_REGISTERED
+        ErrorCode.ALREADY_REGISTERED
     assert _code(plan, "ALICE", "secret!", IP, 0.0, logged_in=False, operator=False) == \
-        AccountCode.NAME_REGISTERED
+        ErrorCode.NAME_REGISTERED
     assert _code(plan, "익명", "secret!", IP, 0.0, logged_in=False, operator=False) == \
-        AccountCode.NAME_REGISTERED
+        ErrorCode.NAME_REGISTERED
     assert _code(plan, "bob", "short", IP, 0.0, logged_in=False, operator=False) == \
         "bad_field"
     for name in ("bob", "carol"):  # with alice: three from this address in the minute
         _register(policy, name, "secret!")
     assert _code(plan, "dave", "secret!", IP, 1.0, logged_in=False, operator=False) == \
-        AccountCode.REGISTRATION_THROTTLED
+        ErrorCode.REGISTRATION_THROTTLED
     # An operator registers for someone, unthrottled, whatever --registration says.
     assert policy.register_plan("dave", "secret!", IP, 1.0, logged_in=True,
                                 operator=True) == "dave"
 
 
 @pytest.mark.parametrize(("mode", "code"), [(RegistrationMode.OPERATORS,
-                                             AccountCode.REGISTRATION_CLOSED),
+                                             ErrorCode.REGISTRATION_CLOSED),
                                             (RegistrationMode.CLOSED,
-                                             AccountCode.REGISTRATION_CLOSED)])
+                                             ErrorCode.REGISTRATION_CLOSED)])
 def test_registration_can_be_closed(mode: RegistrationMode, code: str) -> None:
     policy = _policy(registration=mode)
     assert _code(policy.register_plan, "bob", "secret!", IP, 0.0, logged_in=False,
@@ -124,7 +124,7 @@ def test_a_look_alike_registered_while_the_hash_ran_wins() -> None:
     policy.register_plan("аlice", "secret!", "192.0.2.9", 0.0, logged_in=False,
                          operator=False)
     policy.register_done("alice", hash_password("secret!", FAST), 0.0)
-    assert _code(policy.register_done, "аlice", "x", 0.0) == AccountCode.NAME_REGISTERED
+    assert _code(policy.register_done, "аlice", "x", 0.0) == ErrorCode.NAME_REGISTERED
 
 
 def test_operators_are_accounts_named_by_oper_or_flagged() -> None:
@@ -141,7 +141,7 @@ def test_operators_are_accounts_named_by_oper_or_flagged() -> None:
 def test_password_change_and_unregister_verify_the_current_password_first() -> None:
     policy = _policy()
     _register(policy, "alice", "correct horse")
-    assert _code(policy.change_plan, None, "new secret", IP, 0.0) == AccountCode.NOT_LOGGED_IN
+    assert _code(policy.change_plan, None, "new secret", IP, 0.0) == ErrorCode.NOT_LOGGED_IN
     assert _code(policy.change_plan, "alice", "short", IP, 0.0) == "bad_field"
     plan = policy.change_plan("alice", "new secret", IP, 0.0)
     assert plan.account.key == "alice"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from chatd.accounts import AccountCode, Accounts, AccountsPolicy, LoginTokens, ReadMarkers
+from chatd.accounts import Accounts, AccountsPolicy, LoginTokens, ReadMarkers
 from chatd.accounts.tokens import TOKEN_ENTRY_BYTES, digest
 from chatd.hub import id_key
 from chatd.passwords import ScryptParams, hash_password
-from chatd.protocol import ProtocolError
+from chatd.protocol import ErrorCode, ProtocolError
 from chatd.store import SqliteHistory
 
 IP = "192.0.2.1"
@@ -86,7 +86,7 @@ def test_a_token_login_needs_no_hash_and_is_checked_against_the_name() -> None:
     assert found == (policy.accounts.get("alice"), key)
     with pytest.raises(ProtocolError) as exc:
         policy.token_login("bob", token, IP, 10.0)  # another name: not its token
-    assert exc.value.code == AccountCode.LOGIN_FAILED
+    assert exc.value.code == ErrorCode.LOGIN_FAILED
 
 
 def test_guessers_of_the_password_do_not_lock_out_the_owners_tokens() -> None:
@@ -108,7 +108,7 @@ def test_wrong_tokens_make_their_address_wait() -> None:
             policy.token_login("alice", "not a token", IP, 0.0)
     with pytest.raises(ProtocolError) as exc:
         policy.token_login("alice", "not a token", IP, 0.0)
-    assert exc.value.code == AccountCode.LOGIN_THROTTLED
+    assert exc.value.code == ErrorCode.LOGIN_THROTTLED
 
 
 def test_a_password_change_revokes_the_other_devices_tokens() -> None:
