@@ -763,8 +763,9 @@ class Server:
                            cid=op.peer.cid, address=op.peer.address)
 
     def apply_effects(self, fx: Effects[Connection]) -> None:
-        """The hub's effects (chatd.bus calls this), and its lines for the log."""
-        self.perform(fx.ops)
+        """The hub's effects (chatd.bus calls this), and its lines for the log: the
+        log's line first, as its effects can apply more (a join's Settled hands on the
+        lines its client sent meanwhile, whose notes must come after the join's)."""
         if fx.note:
             about = fx.about
             if about is None or not self.log.json:
@@ -778,6 +779,7 @@ class Server:
                               address=conn.address if conn else None)
         if fx.audit:  # kept even with --quiet: who did what to whom, and why
             self.log.warning("audit: " + fx.audit)
+        self.perform(fx.ops)
 
 
 # The lines whose handling needs the connection's address (bans, 18.10's throttles).

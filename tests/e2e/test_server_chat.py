@@ -295,3 +295,11 @@ async def test_lines_sent_with_the_connect_are_answered_after_the_welcome(chatd:
     first = await asyncio.wait_for(nc[0].readline(), 10)
     assert first.startswith(b"* welcome, bob"), first
     nc[1].close()
+    # The server log tells it in that order too: the join, then the line sent with it.
+    await client.send(b'{"type":"disconnect"}\n')
+    carol = await Client.open(chatd.port)
+    await carol.send(b'{"type":"connect","name":"carol"}\n{"type":"message","message":"hi"}\n')
+    await chatd.wait_log("<carol@lobby> hi")
+    joined = next(i for i, line in enumerate(chatd.log) if "carol joined lobby" in line)
+    said = next(i for i, line in enumerate(chatd.log) if "<carol@lobby> hi" in line)
+    assert joined < said, chatd.log[joined - 1:said + 2]
