@@ -7,21 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.support.harness import Chatd, Client, RedisServer, StartChatd
+from tests.support.harness import Chatd, Client, RedisServer, StartChatd, register
 from tests.support.nc import Nc
 
 FAST = ("--rate", "0", "--max-per-ip", "0")
 PASSWORD = "correct horse"
-
-
-async def _register(port: int, name: str, password: str = PASSWORD) -> None:
-    """Join as `name`, register it, leave."""
-    client = await Client.joined(port, name)
-    await client.send({"type": "register", "password": password})
-    note = await client.recv("account")
-    assert note["event"] == "registered" and note["account"] == name, note
-    await client.send({"type": "disconnect"})
-    await client.closed()
 
 
 async def _login(port: int, name: str, password: str = PASSWORD) -> tuple[Client, dict[str, Any]]:
@@ -37,7 +27,7 @@ async def test_a_registered_name_is_its_owners_on_login_and_look_alikes_get_a_va
     look-alike of the name); without it, a variant and a notice; a wrong password or a
     login to a name that is no account: login_failed, and the connection may try again."""
     server = await start_chatd(*FAST)
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     for spelling in ("Alice", "\u0430lice"):  # a capital; a Cyrillic а
         guest = await Client.open(server.port)
         welcome = await guest.join(spelling)
@@ -94,7 +84,7 @@ async def test_password_change_and_unregister(start_chatd: StartChatd) -> None:
     """18.7: a change needs the current password; after it only the new one logs in;
     unregister leaves the user on as a guest and frees the name."""
     server = await start_chatd(*FAST)
-    await _register(server.port, "erin")
+    await register(server.port, "erin", PASSWORD)
     client, _ = await _login(server.port, "erin")
     await client.send({"type": "password", "password": "not it", "new": "brand new pw"})
     assert (await client.recv("error"))["code"] == "login_failed"
@@ -181,7 +171,7 @@ async def test_accounts_survive_a_restart_in_the_database(start_chatd: StartChat
     a restart; without one the log says they will not."""
     db = str(tmp_path / "chat.db")
     server = await start_chatd(*FAST, "--db", db)
-    await _register(server.port, "jack")
+    await register(server.port, "jack", PASSWORD)
     await server.stop()
     again = await start_chatd(*FAST, "--db", db)
     guest = await Client.joined(again.port, "jack")
@@ -224,7 +214,7 @@ async def test_a_registration_is_known_on_every_node_of_a_cluster(
     login token issued on another node."""
     one = await start_chatd(*FAST, "--redis", redis_server.url)
     two = await start_chatd(*FAST, "--redis", redis_server.url)
-    await _register(one.port, "kate")
+    await register(one.port, "kate", PASSWORD)
     client, welcome = await _login(two.port, "kate")
     assert welcome["account"] == "kate"
     guest = await Client.joined(one.port, "kate")
@@ -253,7 +243,7 @@ async def test_an_oper_account_is_an_operator_whenever_it_logs_in(
 ) -> None:
     """18.8: an account named by --oper is an operator on login, without /oper."""
     server = await start_chatd(*FAST, env={"CHATD_OPERS": "lee:oper secret"})
-    await _register(server.port, "lee")
+    await register(server.port, "lee", PASSWORD)
     client, welcome = await _login(server.port, "lee")
     assert welcome["opers"] == ["lee"], welcome
     await client.send({"type": "kick", "name": "nobody"})
@@ -268,8 +258,8 @@ async def test_operators_look_at_flag_rename_and_drop_accounts(start_chatd: Star
     db = str(tmp_path / "chat.db")
     opers = {"CHATD_OPERS": "lee:oper secret"}
     server = await start_chatd(*FAST, "--db", db, env=opers)
-    await _register(server.port, "lee")
-    await _register(server.port, "mia")
+    await register(server.port, "lee", PASSWORD)
+    await register(server.port, "mia", PASSWORD)
     mia, _ = await _login(server.port, "mia")
     await mia.send({"type": "account", "name": "lee"})
     assert (await mia.recv("error"))["code"] == "not_operator"
@@ -324,7 +314,7 @@ async def test_read_markers_move_forward_and_count_what_is_unread(
     too; the welcome of a login gives each room's marker, also after a restart."""
     db = str(tmp_path / "chat.db")
     server = await start_chatd(*FAST, "--db", db)
-    await _register(server.port, "nora")
+    await register(server.port, "nora", PASSWORD)
     nora, welcome = await _login(server.port, "nora")
     assert "read" not in welcome  # no line in lobby yet: no marker
     bob = await Client.joined(server.port, "bob")
@@ -423,7 +413,7 @@ async def test_login_tokens_log_in_without_the_password_until_revoked(
     its own; a token that is none: login_failed."""
     db = str(tmp_path / "chat.db")
     server = await start_chatd(*FAST, "--db", db)
-    await _register(server.port, "olga")
+    await register(server.port, "olga", PASSWORD)
     phone, welcome = await _login(server.port, "olga")
     phone_token = welcome["login_token"]
     assert len(phone_token) == 43, welcome

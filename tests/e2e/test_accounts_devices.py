@@ -6,19 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.harness import Client, RedisServer, StartChatd
+from tests.support.harness import Client, RedisServer, StartChatd, register
 from tests.support.nc import Nc
 
 FAST = ("--rate", "0", "--max-per-ip", "0")
 PASSWORD = "correct horse"
-
-
-async def _register(port: int, name: str) -> None:
-    client = await Client.joined(port, name)
-    await client.send({"type": "register", "password": PASSWORD})
-    assert (await client.recv("account"))["event"] == "registered"
-    await client.send({"type": "disconnect"})
-    await client.closed()
 
 
 async def _device(port: int, name: str = "alice", **fields: Any
@@ -48,7 +40,7 @@ async def test_two_devices_are_one_user_to_the_others(start_chatd: StartChatd) -
     the other with the same id and "own", private lines reach both devices (and what
     one sends, the other), and the leave comes when the last device goes."""
     server = await start_chatd(*FAST)
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     carol = await Client.joined(server.port, "carol")
     a1 = await _first(server.port)
     await carol.recv_until(lambda m: m["type"] == "connect" and m["name"] == "alice")
@@ -89,7 +81,7 @@ async def test_two_devices_are_one_user_to_the_others(start_chatd: StartChatd) -
 async def test_kick_removes_every_device(start_chatd: StartChatd) -> None:
     """18.4: a kick from the server removes each device; the room sees one leave."""
     server = await start_chatd(*FAST, env={"CHATD_OPERS": "root:oper secret"})
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     carol = await Client.joined(server.port, "carol")
     await carol.send({"type": "oper", "name": "root", "password": "oper secret"})
     await carol.recv_until(lambda m: m["type"] == "oper")
@@ -109,7 +101,7 @@ async def test_a_device_resumes_on_its_own_unannounced(start_chatd: StartChatd) 
     """18.4, 10.2: a device whose connection broke resumes with its own token and gets
     what it missed, the other device's lines marked own; nobody sees it go or come."""
     server = await start_chatd(*FAST)
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     carol = await Client.joined(server.port, "carol")
     a1 = await _first(server.port)
     token = a1.resume
@@ -131,7 +123,7 @@ async def test_the_bound_of_devices(start_chatd: StartChatd) -> None:
     """8.12: one login past --max-devices gets too_many_devices and stays unjoined; a
     logout makes room."""
     server = await start_chatd(*FAST, "--max-devices", "2")
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     a1 = await _first(server.port)
     a2, _ = await _device(server.port)
     third = await Client.open(server.port)
@@ -150,7 +142,7 @@ async def test_nc_is_one_device_among_others(start_chatd: StartChatd) -> None:
     other's lines (nc plainly, JSON marked own), and nc sees its private lines sent
     elsewhere as "-> *bob*"."""
     server = await start_chatd(*FAST)
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     bob = await Client.joined(server.port, "bob")
     a1 = await _first(server.port)
     nc = await Nc.open(server.port)
@@ -179,7 +171,7 @@ async def test_devices_of_one_user_on_two_nodes_of_a_cluster(
     one reaches the other marked own; the leave comes when the last goes."""
     one = await start_chatd(*FAST, "--redis", redis_server.url)
     two = await start_chatd(*FAST, "--redis", redis_server.url)
-    await _register(one.port, "alice")
+    await register(one.port, "alice", PASSWORD)
     carol = await Client.joined(one.port, "carol")
     a1 = await _first(one.port)
     await carol.recv_until(lambda m: m["type"] == "connect" and m["name"] == "alice")
@@ -208,7 +200,7 @@ async def test_a_read_marker_moved_on_one_device_reaches_every_device(
     """18.5 with 18.4: a read line from one device is answered on every device, with the
     room's unread count after the marker."""
     server = await start_chatd(*FAST)
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     bob = await Client.joined(server.port, "bob")
     a1 = await _first(server.port)
     a2, _ = await _device(server.port)
@@ -227,7 +219,7 @@ async def test_each_device_has_its_own_flood_control(start_chatd: StartChatd) ->
     """18.4, 8.3: one device that floods is refused (rate_limited); the user's other
     device still talks."""
     server = await start_chatd("--rate", "0.01", "--burst", "3", "--max-per-ip", "0")
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     bob = await Client.joined(server.port, "bob")
     a1 = await _first(server.port)
     a2, _ = await _device(server.port)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.chatc import Proxy, Screens, finish, read_until, spawn, status_bar
-from tests.support.harness import Chatd, Client, StartChatd
+from tests.support.harness import Chatd, Client, StartChatd, register
 
 PASSWORD = "correct horse"
 
@@ -22,14 +22,6 @@ PASSWORD = "correct horse"
 async def server(start_chatd: StartChatd, tmp_path: Path) -> Chatd:
     return await start_chatd("--rate", "0", "--max-per-ip", "0", "--mentions",
                              "--db", str(tmp_path / "chat.db"))
-
-
-async def register(port: int, name: str, password: str = PASSWORD) -> None:
-    client = await Client.joined(port, name)
-    await client.send({"type": "register", "password": password})
-    assert (await client.recv("account"))["event"] == "registered"
-    await client.send({"type": "disconnect"})
-    await client.closed()
 
 
 def state_env(tmp_path: Path, **more: str) -> dict[str, str]:
@@ -42,7 +34,7 @@ async def test_login_keeps_a_token_and_the_next_run_uses_it(
     only the user reads (not the password) and a later run with the same --name logs in
     with it; a token revoked meanwhile is forgotten and the password asked for (no
     echo); a registered name without login is a variant, and the notice says so."""
-    await register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     first = await screens.chatc("first", server.port, "--name", "alice", "--login",
                                 env=state_env(tmp_path, CHATC_LOGIN=PASSWORD))
     await first.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
@@ -95,7 +87,7 @@ async def test_line_mode_logs_in_from_the_environment_or_exits_1(
         server: Chatd, tmp_path: Path) -> None:
     """18.3 in line mode: CHATC_LOGIN logs in and the token is kept; --login with
     neither a password nor a saved token cannot ask: exit 1 with one clear line."""
-    await register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     lost = await spawn("127.0.0.1", str(server.port), "--name", "alice", "--login",
                        env={"XDG_STATE_HOME": str(tmp_path / "none"), "CHATC_LOGIN": ""})
     code, _out, err = await finish(lost)
@@ -160,7 +152,7 @@ async def test_showing_a_window_marks_its_lines_read_for_the_account(
     """18.5: lines that came to another window are counted; showing that window sends a
     read line for its newest line, which the server answers with the room's read line
     (seen through a relay: the read lines from the server to chatc)."""
-    await register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     reads: list[dict[str, Any]] = []
     answered = asyncio.Event()
 
@@ -227,7 +219,7 @@ async def test_a_read_line_from_the_server_clears_the_windows_count(
     """18.5, 18.4: a read line (another device of the account read the room) sets the
     count of that room's window: the other device is a JSON client logged in to the
     same account, which reads lobby up to bob's last line."""
-    await register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     bob = await Client.joined(server.port, "bob")
     alice = await screens.chatc("alice", server.port, "--name", "alice", "--login",
                                 env=state_env(tmp_path, CHATC_LOGIN=PASSWORD))
@@ -259,7 +251,7 @@ async def test_after_a_server_restart_chatc_logs_in_again_with_its_token(
     the login token, not the password (which chatc no longer has): alice, not alice2."""
     db = str(tmp_path / "chat.db")
     first = await start_chatd("--rate", "0", "--db", db)
-    await register(first.port, "alice")
+    await register(first.port, "alice", PASSWORD)
     alice = await screens.chatc("alice", first.port, "--name", "alice", "--login",
                                 env=state_env(tmp_path, CHATC_LOGIN=PASSWORD))
     await alice.wait_shown(lambda rows: status_bar(rows).startswith(" alice in lobby"),
@@ -313,7 +305,7 @@ async def test_a_reconnect_under_another_name_says_so(
     user is alice2 now, with the server's reason, not only in the status bar."""
     registered = str(tmp_path / "registered.db")
     other = await start_chatd("--rate", "0", "--db", registered)
-    await register(other.port, "alice")
+    await register(other.port, "alice", PASSWORD)
     await other.stop()
     first = await start_chatd("--rate", "0", "--db", str(tmp_path / "chat.db"))
     alice = await screens.chatc("alice", first.port, "--name", "alice",

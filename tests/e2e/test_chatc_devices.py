@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.chatc import Screens, status_bar
-from tests.support.harness import Chatd, Client, StartChatd
+from tests.support.harness import Chatd, Client, StartChatd, register
 
 PASSWORD = "correct horse"
 
@@ -17,14 +17,6 @@ PASSWORD = "correct horse"
 @pytest.fixture
 async def server(start_chatd: StartChatd) -> Chatd:
     return await start_chatd("--rate", "0", "--max-per-ip", "0")
-
-
-async def _register(port: int, name: str) -> None:
-    client = await Client.joined(port, name)
-    await client.send({"type": "register", "password": PASSWORD})
-    assert (await client.recv("account"))["event"] == "registered"
-    await client.send({"type": "disconnect"})
-    await client.closed()
 
 
 async def _other_device(port: int) -> Client:
@@ -47,7 +39,7 @@ async def test_a_line_from_another_device_shows_as_the_users_own(
     """A line sent from the user's other device ("own": true) shows in its room's window
     drawn as the user's own lines are, is never counted unread (another window's, or a
     private window's) and rings no bell, even naming the user."""
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     bob = await Client.joined(server.port, "bob")
     alice = await screens.chatc("alice", server.port, "--name", "alice", "--login",
                                 env={"XDG_STATE_HOME": str(tmp_path / "state"),
@@ -87,7 +79,7 @@ async def test_chatc_as_a_further_device_opens_the_users_rooms(
         server: Chatd, screens: Screens, tmp_path: Path) -> None:
     """18.4: chatc logging in while the user is online elsewhere opens a window for each
     of the user's rooms, with their last lines; nobody sees it arrive."""
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     phone = await _other_device(server.port)
     carol = await Client.joined(server.port, "carol", room="dev")
     await phone.send({"type": "join", "room": "dev"})
@@ -114,7 +106,7 @@ async def test_a_room_joined_on_another_device_gets_a_window_not_shown(
     """18.4: the user joins a room on another device: chatc opens its window, with its
     lines, without showing it; chatc's current room (its lines' room) stays; a part
     there closes the window."""
-    await _register(server.port, "alice")
+    await register(server.port, "alice", PASSWORD)
     carol = await Client.joined(server.port, "carol", room="ops")
     alice = await screens.chatc("alice", server.port, "--name", "alice", "--login",
                                 env={"XDG_STATE_HOME": str(tmp_path / "state"),

@@ -346,6 +346,16 @@ async def stop_servers(servers: Sequence[Chatd]) -> None:
         await asyncio.gather(*hangups, return_exceptions=True)
 
 
+async def register(port: int, name: str, password: str) -> None:
+    """An account for a test: join as `name`, register it (PROTOCOL.txt 18.2), leave."""
+    client = await Client.joined(port, name)
+    await client.send({"type": "register", "password": password})
+    note = await client.recv("account")
+    assert note["event"] == "registered" and note["account"] == name, note
+    await client.send({"type": "disconnect"})
+    await client.closed()
+
+
 def is_join(name: str) -> Callable[[dict[str, Any]], bool]:
     """Matches the join notice of `name`."""
     return lambda m: m["type"] == "connect" and m["name"] == name
