@@ -10,27 +10,33 @@ words, and the module each belongs to:
                 and the field checks of JSON decoding.
 - updates.py    an *update*: what the server sends (Welcome, Chat, Joined, ...);
                 `chat_json` on the broadcast path.
-- wire.py       the JSON codec of updates, driven by their declarations in spec.py:
-                `encode_json` for the wire, `decode_update` for clients.
+- wire.py       the JSON codec of updates, driven by their declarations in
+                serverlines.py: `encode_json` for the wire, `decode_update` for
+                clients.
 - textmode.py   *text mode* for people at nc: typed lines -> events, updates -> lines,
                 and `visible`, the rule for network text on a screen.
-- spec.py       every line type declared once: wire name, fields and bounds, the
-                commands people type for it (syntax, /help line), its flood-control
-                cost; every error code with its one meaning and fields. The JSON
+- spec.py       every client line type declared once: wire name, fields and bounds,
+                the commands people type for it, its flood-control cost. The JSON
                 codec of client lines (`parse_json_line`, `encode_event`), the
                 text-mode dispatch, the /help lists of nc, chatc and the page
                 (/commands.js) read it.
+- serverlines.py  every server line type declared once: wire name, update class,
+                fields and their JSON converters (what wire.py is built from).
+- fields.py     `Field`: a declared line's JSON field (name, type, bounds), for both.
+- textcommands.py  `Command`: a command as typed in text mode (syntax, /help line),
+                and the parsers of its arguments.
 - labels.py     a *label*: a name or a room as shown; its *key* (`name_key`, case and
                 look-alikes folded) is what uniqueness compares.
 - values.py     `value`: the decorator of events, updates and commands (frozen for
                 mypy, a plain slotted dataclass at run time: cheaper to make).
-- errors.py     `ProtocolError` and the stable codes a client sees; constants.py the
+- errors.py     `ProtocolError` and the stable codes a client sees, each declared
+                with its one meaning and fields (`ERRORS`); constants.py the
                 numbers both ends agree on; times.py the server's time stamps.
 
 Every failure is a `ProtocolError` carrying a stable code. Updates are handled with
 `match` ending in `assert_never`, so an update type not handled everywhere fails mypy;
 tests/unit/test_protocol_spec.py fails for an event or update class not declared in
-spec.py, or declared but not handled by a consumer (codec, text renderer, hub).
+spec.py or serverlines.py, or declared but not handled by a consumer (codec, text renderer, hub).
 """
 
 from __future__ import annotations
@@ -49,8 +55,11 @@ from chatd.protocol.constants import (
     VERSION,
 )
 from chatd.protocol.errors import (
+    ERROR_BY_CODE,
+    ERRORS,
     ERRORS_SENT,
     ErrorCode,
+    ErrorSpec,
     ProtocolError,
 )
 from chatd.protocol.events import (
@@ -89,6 +98,7 @@ from chatd.protocol.events import (
     decode_message,
     one_line,
 )
+from chatd.protocol.fields import Field
 from chatd.protocol.framing import (
     LINE_TOO_LONG,
     LineSplitter,
@@ -103,29 +113,27 @@ from chatd.protocol.labels import (
     normalize_name,
     normalize_room,
 )
+from chatd.protocol.serverlines import (
+    NO_VALUE,
+    SERVER_BY_UPDATE,
+    SERVER_LINES,
+    ServerLine,
+    declared_updates,
+)
 from chatd.protocol.spec import (
     CLIENT_BY_EVENT,
     CLIENT_BY_WIRE,
     CLIENT_LINES,
     COMMANDS,
-    ERROR_BY_CODE,
-    ERRORS,
-    NO_VALUE,
-    SERVER_BY_UPDATE,
-    SERVER_LINES,
     TEXT_DISPATCH,
     ClientLine,
-    Command,
-    ErrorSpec,
-    Field,
-    ServerLine,
     commands_js,
     declared_events,
-    declared_updates,
     encode_event,
     help_table,
     parse_json_line,
 )
+from chatd.protocol.textcommands import Command
 from chatd.protocol.textmode import (
     OPER_COMMANDS,
     TEXT_COMMANDS,

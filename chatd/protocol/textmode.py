@@ -69,8 +69,8 @@ def farewell(name: str) -> Info:
 
 def parse_text_line(line: bytes) -> Event | None:
     """One line of text mode (after the name line) -> an event; None for a blank line.
-    A "/word" is one of the commands declared in spec.py; one that does not parse gets
-    its declared usage."""
+    A "/word" is one of the commands declared in spec.py (textcommands.py); one that
+    does not parse gets its declared usage."""
     text = decode_utf8(line)
     if not text.strip():
         return None

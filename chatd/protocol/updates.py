@@ -3,11 +3,11 @@
 An *update* is a value (Welcome, Chat, Joined, ...; `values.value`: frozen for mypy, a
 plain slotted dataclass at run time), one per server line type; `Update` is their union.
 Their JSON codec (wire.py: `encode_json`, and `decode_update` for clients, lenient: a
-line it does not know is `Unknown`) is driven by their declarations in spec.py;
+line it does not know is `Unknown`) is driven by their declarations in serverlines.py;
 `chat_json` here is the shortcut for the commonest line, on the broadcast path. Text
 mode renders the same updates for people (textmode.py).
 
-A new update type joins the `Update` union and is declared in spec.SERVER_LINES (a unit
+A new update type joins the `Update` union and is declared in serverlines.SERVER_LINES (a unit
 test fails otherwise); mypy reports the renderers' `match` statements that do not handle
 it (`text_lines` in textmode.py, chatc), through their `assert_never`.
 """

@@ -1,11 +1,11 @@
-"""The JSON codec of server lines, driven by their declarations (spec.SERVER_LINES).
+"""The JSON codec of server lines, driven by their declarations (serverlines.SERVER_LINES).
 
 Each declared field is written from the update's attribute of that name, left out when
 it is None, or empty and not `required`, and turned into JSON by its `out`; reading back
 takes each field by its kind (or its `back`), and what is missing or of the wrong type
 falls back to the update's default, or to an empty value of the kind: clients read
 leniently (PROTOCOL.txt 4, 12.1), and a line type they do not know is `Unknown`.
-A new server line type, or a new field of one, is one declaration in spec.py.
+A new server line type, or a new field of one, is one declaration in serverlines.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Final
 from chatd.protocol import errors
 from chatd.protocol.errors import ErrorCode, ProtocolError
 from chatd.protocol.framing import decode_utf8
-from chatd.protocol.spec import NO_VALUE, SERVER_LINES, ServerLine
+from chatd.protocol.serverlines import NO_VALUE, SERVER_LINES, ServerLine
 from chatd.protocol.updates import Chat, Error, Unknown, Update, chat_json, json_line
 
 _KIND_BACK: Final[dict[str, Callable[[Any], Any]]] = {

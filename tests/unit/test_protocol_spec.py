@@ -1,5 +1,6 @@
-"""Unit tests of the one declaration per line type (chatd.protocol.spec, issue 24): every
-consumer handles every declared type, and PROTOCOL.txt documents every type and code."""
+"""Unit tests of the one declaration per line type (chatd.protocol.spec and serverlines,
+issue 24): every consumer handles every declared type, and PROTOCOL.txt documents every
+type and code."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from chatd import protocol as p
 from chatd.effects import Charge, Page, Reply
-from chatd.protocol import spec
+from chatd.protocol import serverlines, spec
 from tests.support.hub_world import World
 
 FILL = {"NAME": "bob", "PASSWORD": "pw", "TEXT": "hi", "ROOM": "dev", "ADDRESS": "192.0.2.1",
@@ -33,10 +34,11 @@ def test_every_event_and_update_class_is_declared_once() -> None:
     declared = [line.event for line in spec.CLIENT_LINES]
     assert sorted(map(str, declared)) == sorted(map(str, spec.declared_events()))
     assert len(set(declared)) == len(declared)
-    assert set(spec.SERVER_BY_UPDATE) == spec.declared_updates()
-    assert len(spec.SERVER_BY_UPDATE) == len(spec.SERVER_LINES)
+    assert set(serverlines.SERVER_BY_UPDATE) == serverlines.declared_updates()
+    assert len(serverlines.SERVER_BY_UPDATE) == len(serverlines.SERVER_LINES)
     assert {type(line.sample) for line in spec.CLIENT_LINES} == spec.declared_events()
-    assert {type(line.sample) for line in spec.SERVER_LINES} == spec.declared_updates()
+    assert ({type(line.sample) for line in serverlines.SERVER_LINES}
+            == serverlines.declared_updates())
 
 
 @pytest.mark.parametrize("line", [c for c in spec.CLIENT_LINES if c.json], ids=lambda c: c.wire)
@@ -48,8 +50,8 @@ def test_every_client_line_round_trips_through_json(line: spec.ClientLine) -> No
     assert set(json.loads(encoded)) <= wire_fields
 
 
-@pytest.mark.parametrize("line", spec.SERVER_LINES, ids=lambda s: s.wire)
-def test_every_server_line_encodes_decodes_and_renders(line: spec.ServerLine) -> None:
+@pytest.mark.parametrize("line", serverlines.SERVER_LINES, ids=lambda s: s.wire)
+def test_every_server_line_encodes_decodes_and_renders(line: serverlines.ServerLine) -> None:
     encoded = p.encode_json(line.sample)
     obj = json.loads(encoded)
     assert obj["type"] == line.wire
@@ -145,7 +147,7 @@ def test_protocol_documents_every_server_line() -> None:
                            re.M)
     assert moderation is not None
     named |= {w.strip() for w in moderation.group(1).split(",")}
-    assert {line.wire for line in spec.SERVER_LINES if line.json} <= named
+    assert {line.wire for line in serverlines.SERVER_LINES if line.json} <= named
 
 
 def test_protocol_lists_every_error_code_with_one_meaning() -> None:
