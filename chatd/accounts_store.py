@@ -1,7 +1,9 @@
 """Accounts and read markers in the history database (PROTOCOL.txt 18.10): the tables,
-their migration, and the writes chatd.store's writer thread makes for them.
+their migration, and the writes the history writer thread (chatd.store_writer) makes
+for them.
 
-chatd.store owns the database file and the writer thread; this module owns two tables:
+chatd.store owns the database file, chatd.store_writer the writer thread; this module
+owns three tables:
 
     accounts      (key, name, password, created, used, operator): one row an account,
                   keyed by name_key (5.1); `password` is the stored hash, never a

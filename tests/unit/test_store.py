@@ -1,5 +1,6 @@
-"""chatd.store: the retry pacing and reporting (pure, with the time passed in), and the
-SqliteHistory writer against a real SQLite file, locked by a second connection."""
+"""chatd.store and its writer (chatd.store_writer): the retry pacing and reporting (pure,
+with the time passed in), and the SqliteHistory writer against a real SQLite file, locked
+by a second connection; the migrations of chatd.store_schema."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import pytest
 from chatd import protocol as p
 from chatd.hub import Entry
 from chatd.serverlog import ServerLog
-from chatd.store import MAX_BATCH, Outage, SqliteHistory, line_size
+from chatd.store import SqliteHistory
+from chatd.store_schema import line_size
+from chatd.store_writer import MAX_BATCH, Outage
 
 DEADLINE = 10.0
 
