@@ -59,6 +59,7 @@ def _part(filename: str) -> str:
                          ("chatd/server", "chatd connection (server.py)"),
                          ("chatd/hub", "chatd hub (session, room)"),
                          ("chatd/outbox", "chatd writer"), ("chatd/limits", "chatd limits"),
+                         ("chatd/admission", "chatd limits"),
                          ("chatd/protocol", "chatd protocol"), ("chatd/", "chatd, other")):
         if marker in filename:
             return part

@@ -40,7 +40,7 @@ Vocabulary (a peer is a connection as the core knows it; the shell chooses its t
              `then` (Hub.hashed). PROTOCOL.txt 18.7.
   Charge     a request cost this many reply bytes: flood control charges the peer (8.3).
   Released   a session held for resume ended or was resumed: the slot it held against
-             the connection limits is free (chatd.limits.Admission).
+             the connection limits is free (chatd.admission.Admission).
 """
 
 from __future__ import annotations

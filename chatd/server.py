@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any, Final, assert_never, cast
 
 from chatd import effects as ef
 from chatd import protocol as p
+from chatd.admission import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.bus import Bus, LocalBus
 from chatd.commands import BEAT_EVERY, BeatCmd, DetachCmd, LeaveCmd
 from chatd.effects import Effects
 from chatd.heap import Collector, trim_heap
 from chatd.hub import HistorySink, Hub, HubConfig
-from chatd.limits import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.link import Link, LinkConfig, Mode
 from chatd.moderation import Credentials
 from chatd.net import (

@@ -1,7 +1,7 @@
 """Guessing and registering, throttled (PROTOCOL.txt 18.8): pure, the clock passed in.
 
 Wrong account passwords are counted twice, per address group (8.4's groups: an IPv4
-address, an IPv6 /64) and per account, each with chatd.limits.PasswordThrottle's
+address, an IPv6 /64) and per account, each with chatd.admission.PasswordThrottle's
 backoff. The per-account count is what stops many addresses guessing one account: it
 grows with every wrong password from anywhere, so a botnet gets the same few tries an
 hour as one address. The price of that would be that a guesser locks the owner out, so
@@ -9,7 +9,7 @@ an account trusts the address groups it last logged in from (TRUSTED_GROUPS of t
 in memory): a try from one of those waits only for its own address's wrong passwords.
 
 Registrations are counted per address group in a sliding window, with
-chatd.limits.Admission's connect throttle (the same table, bounded in bytes).
+chatd.admission.Admission's connect throttle (the same table, bounded in bytes).
 
 Every table here is bounded in bytes and forgets what is old (forget_after, window), so
 none grows with the number of addresses or names tried.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from chatd.limits import Admission, PasswordThrottle
+from chatd.admission import Admission, PasswordThrottle
 from chatd.protocol import ErrorCode, ProtocolError
 
 TRUSTED_GROUPS: Final = 4  # address groups an account remembers logging in from

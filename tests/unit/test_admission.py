@@ -1,19 +1,13 @@
-"""Unit tests of chatd.limits: who may connect (Admission, PROTOCOL.txt 8.4) and how fast
-a connection may send (FloodGuard, 8.3). The clock is a number passed in."""
+"""Unit tests of chatd.admission: who may connect (Admission, PROTOCOL.txt 8.4) and how fast
+a connection may send (chatd.limits.FloodGuard, 8.3). The clock is a number passed in."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatd.limits import (
-    Admission,
-    AdmissionPolicy,
-    FloodGuard,
-    PasswordThrottle,
-    Refusal,
-    Verdict,
-)
+from chatd.admission import Admission, AdmissionPolicy, PasswordThrottle, Refusal
+from chatd.limits import FloodGuard, Verdict
 from chatd.moderation import BanRecord
 from chatd.protocol import ErrorCode
 

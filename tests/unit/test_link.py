@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
+from chatd.admission import Refusal
 from chatd.effects import Abort, Close, Deliver, Leave, LinkOp, Log, Send
-from chatd.limits import Refusal
 from chatd.link import (
     GREETING,
     GREETING_PASSWORD,
