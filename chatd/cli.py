@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from chatd import __version__
-from chatd.argtypes import Parser, port, seconds
+from chatd.argtypes import DefaultsFormatter, Parser, address, count, port, seconds, size
 from chatd.config import ConfigError, config_path, effective, layered, read_file
 from chatd.hub import HubConfig
 from chatd.moderation import parse_opers
@@ -20,41 +20,8 @@ from chatd.server import ServerConfig
 from chatd.serverlog import LEVELS, ServerLog
 from chatd.service import serve
 
-
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except where there is none to show."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _size(text: str) -> int:
-    """Bytes, with an optional K/M suffix (binary units)."""
-    units = {"k": 1024, "m": 1024 * 1024}
-    scale = units.get(text[-1:].lower(), 1)
-    digits = text[:-1] if scale > 1 else text
-    if not digits.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 65536, 64K or 1M")
-    return int(digits) * scale
-
-
 _port = port()
 _seconds = seconds()
-
-
-def _address(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an address like 127.0.0.1:9100")
-    return text
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    return int(text)
 
 
 # The one place the defaults are set is the configs' own (ServerConfig, which takes a
@@ -67,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatd",
         description="A chat server speaking newline-delimited JSON (see PROTOCOL.txt). "
         "Plain `nc HOST PORT` works too: type a name, then chat.",
-        formatter_class=_Formatter,
+        formatter_class=DefaultsFormatter,
     )
     ap.add_argument("--version", action="version", version=f"chatd {__version__}")
     net = ap.add_argument_group("network")
@@ -77,29 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--port", type=_port, default=DEFAULTS.port,
                      help="TCP port (0 picks a free one; the log says which)")
     lim = ap.add_argument_group("limits")
-    lim.add_argument("--max-line-bytes", type=_size, default=DEFAULTS.max_line_bytes,
+    lim.add_argument("--max-line-bytes", type=size, default=DEFAULTS.max_line_bytes,
                      metavar="BYTES", help="longest accepted line; longer ones get line_too_long")
-    lim.add_argument("--max-send-queue", type=_size, default=DEFAULTS.max_send_queue,
+    lim.add_argument("--max-send-queue", type=size, default=DEFAULTS.max_send_queue,
                      metavar="BYTES",
                      help="unsent output a client may have before it is disconnected")
     lim.add_argument("--rate", type=_seconds, default=DEFAULTS.rate, metavar="LINES",
                      help="flood control: lines a second per connection after the burst "
                           "(0 turns flood control off)")
-    lim.add_argument("--burst", type=_count, default=DEFAULTS.burst, metavar="LINES",
+    lim.add_argument("--burst", type=count, default=DEFAULTS.burst, metavar="LINES",
                      help="flood control: lines a connection may send at once")
-    lim.add_argument("--byte-rate", type=_size, default=DEFAULTS.byte_rate, metavar="BYTES",
+    lim.add_argument("--byte-rate", type=size, default=DEFAULTS.byte_rate, metavar="BYTES",
                      help="flood control: bytes a second per connection after the byte "
                           "burst, counted per line by its size (0: lines only)")
-    lim.add_argument("--byte-burst", type=_size, default=DEFAULTS.byte_burst, metavar="BYTES",
+    lim.add_argument("--byte-burst", type=size, default=DEFAULTS.byte_burst, metavar="BYTES",
                      help="flood control: bytes a connection may send at once")
-    lim.add_argument("--max-clients", type=_count, default=DEFAULTS.max_clients, metavar="N",
+    lim.add_argument("--max-clients", type=count, default=DEFAULTS.max_clients, metavar="N",
                      help="connections in all (0: no limit)")
-    lim.add_argument("--max-per-ip", type=_count, default=DEFAULTS.max_per_ip, metavar="N",
+    lim.add_argument("--max-per-ip", type=count, default=DEFAULTS.max_per_ip, metavar="N",
                      help="connections from one address (0: no limit)")
-    lim.add_argument("--ipv6-prefix", type=_count, default=DEFAULTS.ipv6_prefix, metavar="BITS",
+    lim.add_argument("--ipv6-prefix", type=count, default=DEFAULTS.ipv6_prefix, metavar="BITS",
                      help="IPv6 addresses count as one address per prefix of this length, "
                           "for --max-per-ip and --connect-throttle")
-    lim.add_argument("--connect-throttle", type=_count, default=DEFAULTS.connect_throttle,
+    lim.add_argument("--connect-throttle", type=count, default=DEFAULTS.connect_throttle,
                      metavar="N",
                      help="new connections one address may open per --connect-window "
                           "(0: no limit)")
@@ -128,15 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="SECONDS",
                          help="how often the cluster's state is saved in Redis for nodes "
                               "that start later")
-    cluster.add_argument("--redis-log-bytes", type=_size, default=DEFAULTS.redis_log_bytes,
+    cluster.add_argument("--redis-log-bytes", type=size, default=DEFAULTS.redis_log_bytes,
                          metavar="BYTES",
                          help="the command log in Redis keeps its newest entries within "
                               "this; the state is saved sooner when it fills")
-    cluster.add_argument("--redis-history-bytes", type=_size, default=DEFAULTS.redis_history_bytes,
+    cluster.add_argument("--redis-history-bytes", type=size, default=DEFAULTS.redis_history_bytes,
                          metavar="BYTES",
                          help="the room history streams in Redis, in all; past it the least "
                               "recently active rooms lose their oldest lines first")
-    cluster.add_argument("--redis-hold-bytes", type=_size, default=DEFAULTS.redis_hold_bytes,
+    cluster.add_argument("--redis-hold-bytes", type=size, default=DEFAULTS.redis_hold_bytes,
                          metavar="BYTES",
                          help="chat lines held while Redis is unreachable, in all; past it "
                               "new lines are refused with unavailable")
@@ -182,9 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--account-expiry", type=_seconds, default=DEFAULTS.hub.account_expiry,
                      metavar="SECONDS",
                      help="an account unused this long goes (0: never; default: 365 days)")
-    acc.add_argument("--max-accounts", type=_count, default=DEFAULTS.hub.max_accounts,
+    acc.add_argument("--max-accounts", type=count, default=DEFAULTS.hub.max_accounts,
                      metavar="N", help="accounts at most (0: no bound but memory's)")
-    acc.add_argument("--max-devices", type=_count, default=DEFAULTS.hub.max_devices,
+    acc.add_argument("--max-devices", type=count, default=DEFAULTS.hub.max_devices,
                      metavar="N",
                      help="connections logged in to one account at once (at least 1); one "
                           "more takes the place of its oldest held session, else gets "
@@ -195,35 +162,35 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mark the copy of a room line that names its reader "
                           '("mention": true, JSON clients; default: on)')
     chat = ap.add_argument_group("chat")
-    chat.add_argument("--history", type=_count, default=DEFAULTS.hub.history_size, metavar="N",
+    chat.add_argument("--history", type=count, default=DEFAULTS.hub.history_size, metavar="N",
                       help="chat lines kept per room")
-    chat.add_argument("--history-memory", type=_size, default=DEFAULTS.hub.history_memory,
+    chat.add_argument("--history-memory", type=size, default=DEFAULTS.hub.history_memory,
                       metavar="BYTES",
                       help="history kept in memory, in all rooms together (about); past it "
                            "the oldest lines go (the database, if any, keeps them)")
-    chat.add_argument("--private-memory", type=_size, default=DEFAULTS.hub.private_memory,
+    chat.add_argument("--private-memory", type=size, default=DEFAULTS.hub.private_memory,
                       metavar="BYTES",
                       help="private lines kept for resume, in all sessions together (about); "
                            "past it the oldest go (a session keeps at most 256 KiB of them)")
-    chat.add_argument("--history-on-join", type=_count, default=DEFAULTS.hub.history_on_join,
+    chat.add_argument("--history-on-join", type=count, default=DEFAULTS.hub.history_on_join,
                       metavar="N",
                       help="lines of history a joiner receives")
-    chat.add_argument("--max-rooms", type=_count, default=DEFAULTS.hub.max_rooms, metavar="N",
+    chat.add_argument("--max-rooms", type=count, default=DEFAULTS.hub.max_rooms, metavar="N",
                       help="rooms one user may be in at once (at least 1); one more join "
                            "gets too_many_rooms")
     chat.add_argument("--db", "--history-db", dest="history_db", metavar="PATH",
                       help="keep history, bans and topics in this SQLite file, so they "
                            "survive restarts (default: memory only); --history-db is its "
                            "older name, and works too")
-    chat.add_argument("--history-db-backlog", type=_count, default=DEFAULTS.history_db_backlog,
+    chat.add_argument("--history-db-backlog", type=count, default=DEFAULTS.history_db_backlog,
                       metavar="LINES",
                       help="chat lines not yet written to --history-db (say, while another "
                            "process locks it) past which new lines are refused")
-    chat.add_argument("--history-db-backlog-bytes", type=_size,
+    chat.add_argument("--history-db-backlog-bytes", type=size,
                       default=DEFAULTS.history_db_backlog_bytes,
                       metavar="BYTES",
                       help="the same bound in bytes of memory (about); whichever comes first")
-    chat.add_argument("--history-db-max-bytes", type=_size, default=DEFAULTS.history_db_max_bytes,
+    chat.add_argument("--history-db-max-bytes", type=size, default=DEFAULTS.history_db_max_bytes,
                       metavar="BYTES",
                       help="lines kept in --history-db in all (their text and about 64 "
                            "bytes a line); past it the least recently active rooms lose "
@@ -254,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument("--print-config", action="store_true",
                      help="print the settings in force (secrets masked) as a config file, "
                           "and exit")
-    ops.add_argument("--metrics", type=_address, metavar="HOST:PORT",
+    ops.add_argument("--metrics", type=address, metavar="HOST:PORT",
                      help="serve Prometheus metrics (/metrics) and health checks (/healthz, "
                           "/readyz) on this address; keep it off the public internet")
     run = ap.add_argument_group("runtime")
