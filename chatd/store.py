@@ -45,6 +45,10 @@ CLOSE_TIMEOUT = 5.0  # seconds a clean shutdown waits for the backlog to be writ
 
 
 class SqliteHistory:
+    """The history database as the hub sees it: lines loaded and appended, bans, topics
+    and accounts, the backlog's bound and the id reservations. It reads on the loop
+    thread; every write but bans' and topics' goes through its HistoryWriter."""
+
     durable = True  # every line is written: a room nobody is in is loaded again
 
     def __init__(self, path: str | Path, keep: int, *, interval: float = 0.1,

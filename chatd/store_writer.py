@@ -205,7 +205,7 @@ class HistoryWriter:
             self._abandon.set()  # a daemon thread: it ends with the process
         self.flush_notes()
 
-    # ------------------------------------------------------------------ writer thread
+    # ------------------------------------------------------------------ on the thread
 
     def _write_loop(self) -> None:
         db: sqlite3.Connection | None = None  # opened on the first write, and retried
