@@ -22,8 +22,9 @@ from collections import Counter
 
 import uvloop
 
-from chatd.server import Server, ServerConfig
+from chatd.server import Server
 from chatd.serverlog import ServerLog
+from chatd.settings import ServerConfig
 
 
 def _rss_kib() -> int:

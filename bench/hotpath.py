@@ -22,8 +22,9 @@ from pathlib import Path
 import uvloop
 
 from chatd.hub import HubConfig
-from chatd.server import Server, ServerConfig
+from chatd.server import Server
 from chatd.serverlog import ServerLog
+from chatd.settings import ServerConfig
 
 MEMBERS = 100
 SENDERS = 10

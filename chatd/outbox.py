@@ -111,7 +111,7 @@ def page_parts(page: Page[Any], mode: int) -> tuple[list[p.Update], list[bytes]]
 
 
 class Receiver(Protocol):
-    """What the writer needs of a connection (chatd.server.Connection)."""
+    """What the writer needs of a connection (chatd.connection.Connection)."""
 
     @property
     def text(self) -> bool:
