@@ -8,15 +8,18 @@ import asyncio
 import time
 from typing import Protocol
 
+from chatd.channels import ChannelBuffer, Outlet
 from chatd.link import Link, LinkConfig, Mode
-from chatd.outbox import ChannelBuffer, Outlet, Writer
+from chatd.outbox import Outbox
 
 
 class Owner(Protocol):
     """What a connection needs of its server (chatd.server.Server)."""
 
     link_config: LinkConfig  # the limits of connections made now
-    writer: Writer
+
+    @property
+    def writer(self) -> Outbox: ...
 
     def uncount(self, conn: Connection) -> None: ...
 
@@ -25,7 +28,7 @@ class Owner(Protocol):
 
 class Connection:
     """One client connection as the shell sees it: its link, its outlet, and the
-    writer's bookkeeping (chatd.outbox.Receiver). The hub knows it as a peer (cid, text)."""
+    writer's bookkeeping (chatd.channels.Receiver). The hub knows it as a peer (cid, text)."""
 
     __slots__ = (
         "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from chatd.bus import Bus
 from chatd.commands import BEAT_EVERY, BeatCmd
 from chatd.heap import Collector, trim_heap
-from chatd.outbox import Writer
+from chatd.outbox import Outbox
 
 TRIM_AFTER = 64 * 1024 * 1024  # bytes written between heap trims
 # Deadlines are checked a fiftieth of the connections at a time, fifty times a beat, so
@@ -45,7 +45,7 @@ class Ticked(Protocol):
 class Housekeeper:
     """Runs the periodic work (`run`, a task of the server) over the server's parts."""
 
-    def __init__(self, bus: Bus, node: str, writer: Writer,
+    def __init__(self, bus: Bus, node: str, writer: Outbox,
                  connections: Mapping[int, Ticked],
                  perform: Callable[[Sequence[Any]], None]) -> None:
         self.bus = bus

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Final, assert_never
 from chatd import effects as ef
 from chatd import protocol as p
 from chatd.bus import Bus, LocalBus
+from chatd.channels import Outlet
 from chatd.commands import BeatCmd, DetachCmd, LeaveCmd
 from chatd.connection import Connection
 from chatd.effects import Effects
@@ -47,12 +48,12 @@ from chatd.net import (
     Gateway,
     tls_context,
 )
-from chatd.outbox import Outlet, Writer
 from chatd.password_jobs import PasswordJobs
 from chatd.protocol import ErrorCode
 from chatd.serverlog import ServerLog
 from chatd.settings import ServerConfig, link_config_of, reload_plan
 from chatd.tcp import StreamOutlet, TcpListener
+from chatd.writer import Writer
 
 if TYPE_CHECKING:
     from chatd.store import SqliteHistory

@@ -18,8 +18,8 @@ import socket
 import ssl
 from typing import Generic, Protocol, TypeVar
 
+from chatd.channels import Outlet
 from chatd.net import end_reason, forget_tracebacks, peer_address, release_transport
-from chatd.outbox import Outlet
 from chatd.serverlog import ServerLog
 
 TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~2 minutes
@@ -57,7 +57,7 @@ class Chat(Protocol[C]):
 
 
 class StreamOutlet:
-    """The writer's view of a TCP connection (chatd.outbox.Outlet): its StreamWriter."""
+    """The writer's view of a TCP connection (chatd.channels.Outlet): its StreamWriter."""
 
     __slots__ = ("stream", "transport", "peer_done", "closed", "_close_later")
 
