@@ -38,8 +38,9 @@ from chatc.events import (
 )
 from chatc.options import Options
 from chatc.readmarks import ReadMarks
+from chatc.reconnect import refused_status
 from chatc.screen import Screen
-from chatc.session import NO_ANSWER, TooLong, refused_status
+from chatc.session import NO_ANSWER, TooLong
 from chatc.tokens import Saved
 from chatc.windows import Window, Windows
 from chatc.words import words

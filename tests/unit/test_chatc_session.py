@@ -16,22 +16,11 @@ from hypothesis import strategies as st
 
 from chatc import events as e
 from chatc import words
+from chatc.actions import Action, Drop, Reconnect, Send, Show
 from chatc.catchup import Seen
 from chatc.ownlines import LATE_ACKS_KEPT
-from chatc.session import (
-    FLOOD_PAUSE,
-    NO_ANSWER,
-    Action,
-    Backoff,
-    Drop,
-    Reconnect,
-    Send,
-    Session,
-    Show,
-    TooLong,
-    greeting,
-    refused_status,
-)
+from chatc.reconnect import Backoff, refused_status
+from chatc.session import FLOOD_PAUSE, NO_ANSWER, Session, TooLong, greeting
 from chatd import protocol as p
 
 T0 = 1000.0

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from chatc import render
+from chatc.actions import Send
 from chatc.events import Outgoing
-from chatc.session import Send, Session
+from chatc.session import Session
 from chatc.windows import LINE_OVERHEAD, Window, Windows, names_me, other_room
 from chatd import protocol as p
 
