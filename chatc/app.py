@@ -42,7 +42,8 @@ from chatc.reconnect import refused_status
 from chatc.screen import Screen
 from chatc.session import NO_ANSWER, TooLong
 from chatc.tokens import Saved
-from chatc.windows import Window, Windows
+from chatc.windowlist import Window
+from chatc.windows import Windows
 from chatc.words import words
 from chatd import protocol as p
 from chatd.palette import NameColours

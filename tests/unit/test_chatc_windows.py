@@ -13,7 +13,8 @@ from chatc import render
 from chatc.actions import Send
 from chatc.events import Outgoing
 from chatc.session import Session
-from chatc.windows import LINE_OVERHEAD, Window, Windows, names_me, other_room
+from chatc.windowlist import LINE_OVERHEAD, Window
+from chatc.windows import Windows, names_me, other_room
 from chatd import protocol as p
 
 
