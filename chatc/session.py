@@ -20,7 +20,6 @@ after a drop (at most one line is in doubt).
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Callable, Iterator
 
@@ -292,23 +291,14 @@ class Session:
         elif isinstance(update, p.Ack):
             self._resync.track(update.id)
             self._ack(update, now)
-        elif (isinstance(update, p.Error) and update.ref is not None
-              and self._lines.owns(update.ref)):
-            self._refused(update, now)
-        elif (isinstance(update, p.Error) and update.ref is None
-              and self._lines.in_flight is not None
-              and update.code in (p.ErrorCode.RATE_LIMITED, p.ErrorCode.LINE_TOO_LONG)):
-            # chatd drops a line over the flood limit, or over its length limit, before
-            # reading it, so the error has no ref; with one line in flight it is almost
-            # surely that one. (If the ack comes after all, it wins and nothing is sent
-            # twice.)
-            head = self._lines.in_flight
-            self._refused(dataclasses.replace(update, ref=head.ref), now)
+        elif (isinstance(update, p.Error)
+              and (refusal := self._lines.refusal(update)) is not None):
+            self._refused(refusal, now)
         elif (self._resync.catchup is not None
               and isinstance(update, (*CHAT_UPDATES, p.HistoryEnd))):
             self._catching_up(update, now)
         elif isinstance(update, CHAT_UPDATES):
-            if self._own_private_echo(update):
+            if self._lines.echoes(update, self.name):
                 # A line to oneself comes back as a private line, then its ack: the ack
                 # shows it (Confirmed), so the echo is not shown a second time.
                 self._resync.seen.add(update.id, update.time)
@@ -338,13 +328,6 @@ class Session:
         elif isinstance(update, p.Renamed) and update.old == self.name:
             self.name = update.name
         self._actions.show(update)
-
-    def _own_private_echo(self, update: p.Update) -> bool:
-        if not (isinstance(update, p.Chat) and update.to is not None
-                and update.name == self.name and update.to == self.name):
-            return False
-        head = self._lines.in_flight
-        return head is not None and head.text == update.message
 
     def _pong(self, now: float) -> None:
         got = self._resync.pong()
