@@ -23,7 +23,7 @@ MAX_WINDOWS = 60  # past it, opening a private window closes the longest-idle ot
 LINE_OVERHEAD = 1024
 
 NO_ROOM = "(no room)"
-L = TypeVar("L")  # what a window keeps of a line (chatc.app: a rendered line)
+L = TypeVar("L")  # what a window keeps of a line (chatc.conversation: a rendered line)
 
 
 def key(name: str) -> str:

@@ -3,7 +3,7 @@
 `Windows` is fed the server's updates (and the user's choices) and says which windows
 each update shows in, and keeps every room window's member list, topic and operators;
 its base, chatc.windowlist, keeps the windows' order, the shown one, and each window's
-recent lines (bounded in bytes), unread count and mentions. It never draws: chatc.app
+recent lines (bounded in bytes), unread count and mentions. It never draws: chatc.incoming
 shows what it answers, chatc.linemode asks it which room a line is of.
 
 The server's *current room* (PROTOCOL.txt 17: the one a line without `room` is for) is

@@ -51,7 +51,7 @@ def chat(room: str, name: str, message: str, id: str = "1") -> p.Update:
 
 
 def feed(windows: Windows[str], update: p.Update, text: str = "x") -> list[Window[str]]:
-    """As chatc.app does: place the update, keep its line in each window it shows in."""
+    """As chatc.incoming does: place the update, keep its line in each window it shows in."""
     where = windows.place(update)
     unread = isinstance(update, p.Chat) and not update.history
     for window in where:
