@@ -45,7 +45,8 @@ from chatd.palette import PALETTE
 if TYPE_CHECKING:
     from websockets.server import ServerProtocol
 
-    from chatd.server import Connection, Server
+    from chatd.connection import Connection
+    from chatd.server import Server
 
 WS_PATH = "/ws"
 # A message up to this many times --max-line-bytes gets line_too_long from us; a longer
