@@ -15,16 +15,9 @@ from hypothesis import strategies as st
 from chatd import protocol as p
 from chatd.effects import Abort, Close, Deliver, Leave, LinkOp, Log, Send
 from chatd.limits import Refusal
-from chatd.link import (
-    GREETING,
-    GREETING_PASSWORD,
-    HELD_LINE_OVERHEAD,
-    PASSWORD_PROMPT,
-    Link,
-    LinkConfig,
-    Mode,
-)
+from chatd.link import HELD_LINE_OVERHEAD, Link, LinkConfig, Mode
 from chatd.protocol import ErrorCode
+from chatd.textlogin import GREETING, GREETING_PASSWORD, PASSWORD_PROMPT
 
 T0 = 1000.0
 PEER = "conn"  # what the shell names the connection by: opaque to the link
