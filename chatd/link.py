@@ -11,8 +11,9 @@ Send, Deliver, Leave, Close, Abort, Log and WrongPassword, each naming the link'
 A Link owns: framing and the line limit (PROTOCOL.txt 1.4, 8.1), mode detection (2.1),
 the server's password (11.2), the lines that arrive while a connect is being decided
 (the backlog, 8.8), flood control (8.3), and the registration and keepalive deadlines
-(8.5); a text-mode link hands typed lines to its TextLogin until it joins (chatd.textlogin:
-the name, the password prompt, 6.1). What a connect leads to is the hub's decision: the shell
+(8.5). A text-mode link hands what is typed before joining to its `TextLogin`
+(chatd.textlogin: the name, the password prompt, 6.1); the errors of dropped lines are
+worded in chatd.dropped_line. What a connect leads to is the hub's decision: the shell
 reports it back with `settle(joined)`, and the backlog goes on from there.
 """
 
