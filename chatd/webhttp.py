@@ -107,7 +107,6 @@ def host_allowed(host: str | None, names: Collection[str]) -> bool:
     return name == "localhost" or name.endswith(".localhost") or name in names
 
 
-
 class HttpGate:
     """One web port's answers to HTTP requests: its pages, the origins and the names it
     accepts (from --web-origin, --web-host and the addresses chatd listens on)."""
@@ -128,9 +127,8 @@ class HttpGate:
         """The response to `request` from `address`; None: go on to the WebSocket."""
         host = request.headers.get("Host")
         if not host_allowed(host, self.names):
-            self.server.log.warning(f"web: {address} refused: Host "
-                                    f"{host!r} is not a name of this server (allow it with "
-                                    "--web-host)")
+            self.server.log.warning(f"web: {address} refused: Host {host!r} is not a name "
+                                    "of this server (allow it with --web-host)")
             name = host_name(host) if host else ""
             return ws.respond(403, f"This chat server does not answer to the name {name!r}. "
                                    "If that name is the server's, start chatd with "
