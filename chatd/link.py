@@ -10,8 +10,8 @@ Send, Deliver, Leave, Close, Abort, Log and WrongPassword, each naming the link'
 
 A Link owns: framing and the line limit (PROTOCOL.txt 1.4, 8.1), mode detection (2.1),
 the server's password (11.2), the lines that arrive while a connect is being decided
-(the backlog, 8.8), flood control (8.3), and the registration and keepalive deadlines
-(8.5). A text-mode link hands what is typed before joining to its `TextLogin`
+(the backlog: chatd.backlog, 8.8), flood control (8.3), and the registration and
+keepalive deadlines (8.5). A text-mode link hands what is typed before joining to its `TextLogin`
 (chatd.textlogin: the name, the password prompt, 6.1); the errors of dropped lines are
 worded in chatd.dropped_line. What a connect leads to is the hub's decision: the shell
 reports it back with `settle(joined)`, and the backlog goes on from there.
@@ -25,6 +25,7 @@ from enum import Enum
 from typing import Final, Generic, cast
 
 from chatd import protocol as p
+from chatd.backlog import Backlog
 from chatd.dropped_line import over_backlog, over_rate
 from chatd.effects import Abort, Close, Deliver, Leave, Log, P, Send, WrongPassword
 from chatd.effects import LinkOp as Action
@@ -38,9 +39,6 @@ from chatd.textlogin import (
     sent_privately,
 )
 
-# What a held line costs beyond its bytes (a bytes object and its list slot), so that
-# empty lines cannot pile up for free (8.8).
-HELD_LINE_OVERHEAD: Final = 64
 COST_UNIT: Final = 16 * 1024  # reply bytes that cost one line's token (PROTOCOL.txt 8.3)
 TLS_RECORD: Final = b"\x16"  # a TLS handshake record starts with this byte
 
@@ -83,7 +81,7 @@ class Phase(Enum):
 class Link(Generic[P]):
     __slots__ = (
         "peer", "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "login",
-        "opened_at", "last_seen", "pinged", "detect_tls", "greeted", "backlog_size",
+        "opened_at", "last_seen", "pinged", "detect_tls", "greeted",
     )
 
     def __init__(self, peer: P, config: LinkConfig, now: float, *,
@@ -96,8 +94,7 @@ class Link(Generic[P]):
         self.guard = FloodGuard(config.rate, config.burst, now, byte_rate=config.byte_rate,
                                 byte_burst=config.byte_burst) if config.rate > 0 else None
         self.errors: ErrorLogThrottle | None = None  # made on the first error
-        self.backlog: list[bytes] | None = None
-        self.backlog_size = 0  # bytes held in the backlog, each line's overhead included
+        self.backlog: Backlog | None = None  # while a connect is being decided (8.8)
         self.login = self._text_login() if mode is Mode.TEXT else None
         self.opened_at = self.last_seen = now
         self.pinged = False
@@ -182,8 +179,7 @@ class Link(Generic[P]):
             self.login.settled(login)
         out: list[Action[P]] = []
         backlog, self.backlog = self.backlog, None
-        self.backlog_size = 0
-        for line in backlog or ():  # a connect among them makes the rest wait again
+        for line in backlog.lines if backlog else ():  # a connect among them: wait again
             if self.closed:
                 break
             self._line(out, line, now, charged=True)  # flood control saw them already
@@ -311,14 +307,9 @@ class Link(Generic[P]):
         """A line sent before the connect was decided waits for it (a cluster takes a
         moment); past the bound it is dropped with an error (PROTOCOL.txt 8.8)."""
         if self.backlog is None:
-            self.backlog = []
-        cost = len(line) + HELD_LINE_OVERHEAD
-        if self.backlog_size + cost <= self.config.backlog_bytes:
-            self.backlog.append(line)
-            self.backlog_size += cost
-        else:
-            self._fault(out, now, over_backlog(line, text=self.text,
-                                               limit=self.config.backlog_bytes))
+            self.backlog = Backlog(self.config.backlog_bytes)
+        if not self.backlog.hold(line):
+            self._fault(out, now, over_backlog(line, text=self.text, limit=self.backlog.limit))
 
     def _may_be_a_name(self) -> bool:
         """A blank first line is a person at nc pressing Enter for the default name (6.1);

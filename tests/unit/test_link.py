@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
+from chatd.backlog import HELD_LINE_OVERHEAD
 from chatd.effects import Abort, Close, Deliver, Leave, LinkOp, Log, Send
 from chatd.limits import Refusal
-from chatd.link import HELD_LINE_OVERHEAD, Link, LinkConfig, Mode
+from chatd.link import Link, LinkConfig, Mode
 from chatd.protocol import ErrorCode
 from chatd.textlogin import GREETING, GREETING_PASSWORD, PASSWORD_PROMPT
 
