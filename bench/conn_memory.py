@@ -22,8 +22,9 @@ from collections import Counter
 
 import uvloop
 
-from chatd.server import Server, ServerConfig
+from chatd.server import Server
 from chatd.serverlog import ServerLog
+from chatd.settings import ServerConfig
 
 
 def _rss_kib() -> int:
@@ -57,8 +58,12 @@ def _part(filename: str) -> str:
                          ("asyncio/tasks", "task"), ("asyncio/", "asyncio, other"),
                          ("uvloop", "uvloop transport"), ("chatd/link", "chatd link"),
                          ("chatd/server", "chatd connection (server.py)"),
+                         ("chatd/connection", "chatd connection (server.py)"),
+                         ("chatd/tcp", "chatd connection (server.py)"),
                          ("chatd/hub", "chatd hub (session, room)"),
-                         ("chatd/outbox", "chatd writer"), ("chatd/limits", "chatd limits"),
+                         ("chatd/outbox", "chatd writer"), ("chatd/channels", "chatd writer"),
+                         ("chatd/writer", "chatd writer"), ("chatd/pacing", "chatd writer"),
+                         ("chatd/limits", "chatd limits"),
                          ("chatd/protocol", "chatd protocol"), ("chatd/", "chatd, other")):
         if marker in filename:
             return part

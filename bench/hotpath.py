@@ -22,8 +22,9 @@ from pathlib import Path
 import uvloop
 
 from chatd.hub import HubConfig
-from chatd.server import Server, ServerConfig
+from chatd.server import Server
 from chatd.serverlog import ServerLog
+from chatd.settings import ServerConfig
 
 MEMBERS = 100
 SENDERS = 10
@@ -32,7 +33,7 @@ ROUNDS = 125  # 125 rounds x 10 senders x 16 lines = 20,000 lines a run
 
 
 class CountingOutlet:
-    """chatd.outbox.Outlet that takes every byte at once."""
+    """chatd.channels.Outlet that takes every byte at once."""
 
     def __init__(self) -> None:
         self.bytes = 0

@@ -16,9 +16,9 @@ from chatd.config import ConfigError, config_path, effective, layered, read_file
 from chatd.hub import HubConfig
 from chatd.moderation import parse_opers
 from chatd.protocol import ProtocolError
-from chatd.server import ServerConfig
 from chatd.serverlog import LEVELS, ServerLog
 from chatd.service import serve
+from chatd.settings import ServerConfig
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):

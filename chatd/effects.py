@@ -9,7 +9,7 @@ none after; a reply sent before a `Broadcast` arrives before it. The writer
 
 Vocabulary (a peer is a connection as the core knows it; the shell chooses its type):
   update     a value of chatd.protocol's `Update` union. The core never encodes one: the
-             writer (chatd.outbox) does, in the mode of whoever reads it, once per mode
+             writer (chatd.writer) does, in the mode of whoever reads it, once per mode
              for a room however many members read it in that mode.
   Send       bytes for one peer alone, made by the link (its prompts and errors).
   Reply      an update for one peer alone (a reply, an ack, a private line); `charge`:

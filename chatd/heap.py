@@ -11,7 +11,7 @@ beat, `Collector.tick` collects the young generations and freezes every survivor
 sees only what lived through the last beat.
 
 Cyclic garbage among frozen objects would stay. chatd makes none: the TCP shell keeps
-the error that ends a connection without its traceback (chatd.server.StreamProtocol),
+the error that ends a connection without its traceback (chatd.tcp.StreamProtocol),
 and a closed asyncio transport's cycle with itself is broken (chatd.net.release_transport),
 so tests/e2e/test_heap.py finds none after real connections, TLS and WebSocket included,
 ended cleanly or not. A *sweep* (unfreeze everything, collect it all, freeze again) is the

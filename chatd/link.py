@@ -1,7 +1,7 @@
 """One connection's protocol, sans I/O: bytes and a clock in, ordered actions out.
 
 In the style of h11's Connection and the websockets library's protocol.py: a `Link`
-never reads a clock or touches a socket. The shell (chatd.server for TCP, chatd.web for
+never reads a clock or touches a socket. The shell (chatd.tcp for TCP, chatd.web for
 WebSocket) feeds it what arrived with `receive_data` (a byte stream), `receive_message`
 (one WebSocket message), `receive_eof`, and the time with `tick`; each call returns the
 effects to carry out, in order, in the vocabulary the hub uses too (chatd.effects):

@@ -38,7 +38,8 @@ from chatd.protocol import ErrorCode
 
 if TYPE_CHECKING:
     from chatd.cluster import RedisBus
-    from chatd.server import Connection, Server
+    from chatd.connection import Connection
+    from chatd.server import Server
 
 LAG_EVERY: Final = 0.1  # seconds between two measurements of the loop's lag
 LAG_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -168,8 +169,8 @@ class ServerCollector(Collector):
 def not_ready(server: Server) -> list[str]:
     """Why the server should not get traffic now; empty when it is ready."""
     reasons = []
-    if server.stopping or not server.listeners or not all(
-            listener.is_serving() for listener in server.listeners):
+    if server.stopping or not server.tcp.listeners or not all(
+            listener.is_serving() for listener in server.tcp.listeners):
         reasons.append("not listening")
     if server.store is not None and server.store.failing:
         reasons.append("history database: writes failing")

@@ -1,12 +1,10 @@
-"""The writer: the hub's effects become one write per connection per event-loop turn.
+"""The outbox: bytes for connections become one write per connection per event-loop turn.
 
-Nothing here awaits a client (the flush is scheduled on the event loop). The shell
-replays each `Effects` (chatd.effects) here in order. The hub speaks updates; they
-become bytes here (`encode`), in the mode of whoever reads them: a room's update once
-per mode that has readers in the room (`broadcast_update`), not once per reader. A room
-is three channels, one a mode: (room key, mode): JSON, text for those whose current room
-it is, and text with the room's name before each line for those who have it among
-their other rooms (PROTOCOL.txt 17.10).
+Nothing here awaits a client (the flush is scheduled on the event loop). The writer
+(chatd.writer) encodes the hub's updates and puts their bytes here. A room is three
+channels, one a mode (chatd.channels): (room key, mode): JSON, text for those whose
+current room it is, and text with the room's name before each line for those who have
+it among their other rooms (PROTOCOL.txt 17.10).
 
 `send` appends bytes for one connection to its outbox. `broadcast` stores a
 line once, in its channel's turn buffer; at the flush every member that had nothing
@@ -27,24 +25,25 @@ nothing to write is forgotten.
 
 Past `max_send_queue` bytes handed to a connection's outlet and not yet sent, it is cut
 off (PROTOCOL.txt 8.2). `send_paced` lines (a resume's replay) are written only while
-the connection has less than half of that unsent; what it is sent meanwhile waits
-behind them, counted against the same bound.
+the connection has less than half of that unsent (chatd.pacing); what it is sent
+meanwhile waits behind them, counted against the same bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
-from typing import Any, Protocol, TypeAlias
+from collections.abc import Callable, Iterable, Iterator
 
-from chatd import protocol as p
-from chatd.effects import Page
+from chatd.channels import (
+    Apart,
+    Channel,
+    ChannelBuffer,
+    Receiver,
+    share_of,
+)
+from chatd.pacing import Pacer
 from chatd.serverlog import ServerLog
-
-Channel: TypeAlias = tuple[str, int]  # (room key, mode: JSON, TEXT or PREFIXED)
-JSON, TEXT, PREFIXED = 0, 1, 2
 
 # After a flush in which one room took long (a join announced to thousands: over
 # SPREAD_AFTER), the next flush waits as long as that flush took, up to SPREAD_MAX:
@@ -55,162 +54,14 @@ JSON, TEXT, PREFIXED = 0, 1, 2
 # each on average (issue 29). Ordinary rooms of hundreds take well under SPREAD_AFTER.
 SPREAD_AFTER = 0.002
 SPREAD_MAX = 0.02
-# How often a paced connection's queue is looked at besides each flush: at half the
-# default send queue in flight, enough for over 50 MB a second to one reader.
-PACE_EVERY = 0.002
 
 
-class Outlet(Protocol):
-    """Where a connection's bytes go: a TCP stream writer, or a WebSocket's sender."""
+class Outbox:
+    """Bytes for connections, one write per connection per loop turn: the channels'
+    members and turn buffers, each connection's share of the turn, the flush, paced
+    lines (chatd.pacing) and the send-queue bound. chatd.writer.Writer puts the hub's
+    updates into it."""
 
-    def send(self, data: bytes) -> int:
-        """Hand `data` over; the bytes handed over and not yet sent, after it, or -1 if
-        the connection is closing (then nothing was written)."""
-        ...
-
-    def close(self) -> None:
-        """Send what is buffered, then close."""
-        ...
-
-    def abort(self) -> None: ...
-
-
-def encode(update: p.Update, text: bool) -> bytes:
-    return p.encode_text(update) if text else p.encode_json(update)
-
-
-def encode_in(update: p.Update, mode: int) -> bytes:
-    """An update as a channel of that mode reads it."""
-    if mode == JSON:
-        return p.encode_json(update)
-    room = getattr(update, "room", None) if mode == PREFIXED else None
-    return p.encode_text(update, p.room_prefix(room)) if room else p.encode_text(update)
-
-
-def page_parts(page: Page[Any], mode: int) -> tuple[list[p.Update], list[bytes]]:
-    """What a `Page` sends a reader in that mode (JSON, TEXT or PREFIXED: a room a
-    text reader has among its other rooms, 17.10), and its bytes: the lines that fit
-    the page's limit as sent (PROTOCOL.txt 3.8: at least one, the oldest or the
-    `newest`; a line's size differs by mode, and what is sent must fit the send queue,
-    8.2), then the history_end that counts them."""
-    lines, total, limit = page.lines, 0, page.limit
-    sent: list[p.Update] = []
-    parts: list[bytes] = []
-    for line in reversed(lines) if page.newest else lines:
-        data = encode_in(line, mode)
-        total += len(data)
-        if parts and total > limit:
-            break
-        sent.append(line)
-        parts.append(data)
-    if page.newest:
-        sent.reverse()
-        parts.reverse()
-    end = p.HistoryEnd(page.room, len(parts), page.more or len(parts) < len(lines))
-    return [*sent, end], [*parts, encode_in(end, mode)]
-
-
-class Receiver(Protocol):
-    """What the writer needs of a connection (chatd.server.Connection)."""
-
-    @property
-    def text(self) -> bool:
-        """Its mode: which channel of a room it reads."""
-        ...
-
-    out: list[bytes]  # bytes for it alone, written before its share of this turn
-    queued: bool  # in the writer's dirty list
-    bufs: list[ChannelBuffer]  # the turn buffers of the channels it reads (one a room)
-    starts: dict[ChannelBuffer, int] | None  # where its share of a buffer starts this turn
-    own: list[tuple[int, bytes]] | None  # its replies this turn: (place in the turn, bytes)
-    special: bool  # its share this turn is its own (in the writer's special list)
-    closing: bool
-    gone: bool
-
-    @property
-    def outlet(self) -> Outlet: ...
-
-    def drop(self, reason: str) -> None: ...
-
-
-class Apart:
-    """The skip of a broadcast that several members of a channel do not get from it (the
-    sender, readers sent a copy of their own): equal to each of them, so the
-    `list.index` of `ChannelBuffer.others` finds it for any of them."""
-
-    __slots__ = ("conns",)
-
-    def __init__(self, skip: Receiver | None, apart: Sequence[Receiver]) -> None:
-        self.conns = (*apart, skip) if skip is not None else tuple(apart)
-
-    def __eq__(self, other: object) -> bool:
-        return any(other is conn for conn in self.conns)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = object.__hash__
-
-
-class ChannelBuffer:
-    """One channel's members, and its broadcasts during one loop turn, each with its
-    place in the turn (`seq`, across channels)."""
-
-    __slots__ = ("channel", "data", "dirty", "multi", "peers", "seq", "skip")
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.peers: set[Receiver] = set()
-        # The members that read other channels too: each broadcast goes to their outbox
-        # as it is made (`Writer._store`), so their lines of several channels are in the
-        # order they were made with nothing to merge; the flush writes the channel's
-        # joined bytes to the others (while there are none: one room's fan-out, as is).
-        self.multi: set[Receiver] = set()
-        self.data: list[bytes] = []  # the broadcasts
-        # each goes to all members but this one (or these: Apart)
-        self.skip: list[Receiver | Apart | None] = []
-        self.seq: list[int] = []  # each one's place in the turn
-        self.dirty = False
-
-    def owed(self, conn: Receiver, start: int) -> list[tuple[int, bytes]]:
-        """The broadcasts from `start` not sent by `conn`, with their places."""
-        data, skip, seq = self.data, self.skip, self.seq
-        return [(seq[i], data[i]) for i in range(start, len(data))
-                if skip[i] is not conn and skip[i] != conn]
-
-    def others(self, conn: Receiver, start: int, parts: list[bytes]) -> None:
-        """The broadcasts from `start` not sent by `conn`, onto `parts`: whole runs at a
-        time, found with list.index (C), not a test per line (a sender's share is
-        computed every turn it talks). Receivers compare by identity, as index needs."""
-        data, skip, at, stop = self.data, self.skip, start, len(self.data)
-        while at < stop:
-            try:
-                own = skip.index(conn, at, stop)
-            except ValueError:
-                break
-            parts.extend(data[at:own])
-            at = own + 1
-        parts.extend(data[at:stop])
-
-    def clear(self) -> None:
-        self.data.clear()
-        self.skip.clear()
-        self.seq.clear()
-        self.dirty = False
-
-
-class Paced:
-    """A connection's paced lines, and what it was sent meanwhile (in order after them)."""
-
-    __slots__ = ("after", "after_bytes", "lines")
-
-    def __init__(self, lines: Iterator[bytes]) -> None:
-        self.lines = lines
-        self.after: list[bytes] = []
-        self.after_bytes = 0
-
-
-class Writer:
     def __init__(self, max_send_queue: int, log: ServerLog,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.max_send_queue = max_send_queue
@@ -228,85 +79,8 @@ class Writer:
         self._seq = 0  # the place of the turn's last broadcast or reply
         self._pending = False  # a flush is scheduled
         self._wait = 0.0  # seconds before the next flush (see SPREAD_AFTER)
-        self._paced: dict[Receiver, Paced] = {}
-        self._pacer: asyncio.TimerHandle | None = None
-
-    # ------------------------------------------------------------------ updates
-
-    def send_update(self, conn: Receiver, update: p.Update) -> int:
-        """An update for one connection, in its mode; the bytes it took."""
-        data = p.encode_text(update) if conn.text else p.encode_json(update)
-        if data:
-            self.send(conn, data)
-        return len(data)
-
-    def send_page(self, conn: Receiver, page: Page[Any]) -> int:
-        """A history page (see `page_parts`) in one write; the bytes of its lines, which
-        flood control charges (8.3): an empty page costs nothing."""
-        buf = _buffer_of(conn, p.name_key(page.room)) if conn.text else None
-        _, parts = page_parts(page, buf.channel[1] if buf is not None else int(conn.text))
-        self.send(conn, b"".join(parts))
-        return sum(map(len, parts[:-1]))
-
-    def send_paced_updates(self, conn: Receiver, updates: Iterator[p.Update]) -> None:
-        text = conn.text
-        self.send_paced(conn, (encode(update, text) for update in updates))
-
-    def broadcast_update(self, room: str, update: p.Update, skip: Receiver | None) -> None:
-        """An update for every local member of the room but `skip`: encoded once per
-        mode that has members here."""
-        bufs = self.rooms.get(room)
-        if bufs is None:
-            return
-        for buf in bufs:
-            if buf.peers:
-                mode = buf.channel[1]
-                self._store(buf, p.encode_json(update) if mode == JSON
-                            else encode_in(update, mode), skip)
-
-    def broadcast_mentioning(self, room: str, update: p.Update, skip: Receiver | None,
-                             mentioned: Sequence[Receiver], own: Sequence[Receiver] = ()
-                             ) -> None:
-        """`broadcast_update`, but the JSON readers of `mentioned` get their own copy,
-        marked (PROTOCOL.txt 18.6), in the same place: encoded apart, they are few, and
-        the others still share one encoding. Text mode shows nothing more. So do the
-        sender's other devices in `own`, marked "own" (18.4)."""
-        apart = Apart(skip, (*mentioned, *own) if own else mentioned)
-        for buf in self.rooms.get(room, ()):
-            if buf.peers:
-                mode = buf.channel[1]
-                self._store(buf, encode_in(update, mode), apart if mode == JSON else skip)
-        if isinstance(update, p.Chat):
-            if mentioned:
-                marked = encode_in(replace(update, mention=True), JSON)
-                for conn in mentioned:
-                    self.send(conn, marked)
-            if own:
-                marked = encode_in(replace(update, own=True), JSON)
-                for conn in own:
-                    self.send(conn, marked)
-
-    def multicast_update(self, room: str, update: p.Update, conns: Sequence[Receiver]
-                         ) -> None:
-        """An update for some members of the room: encoded once per mode they read the
-        room in (a connection not in the room reads it plain)."""
-        made: dict[int, bytes] = {}
-        for conn in conns:
-            buf = _buffer_of(conn, room)
-            mode = buf.channel[1] if buf is not None else int(conn.text)
-            data = made.get(mode)
-            if data is None:
-                data = made[mode] = encode_in(update, mode)
-            if data:
-                self.send(conn, data)
-
-    def enter_room(self, room: str, conn: Receiver, prefixed: bool = False) -> None:
-        self.enter((room, (PREFIXED if prefixed else TEXT) if conn.text else JSON), conn)
-
-    def exit_room(self, room: str, conn: Receiver) -> None:
-        buf = _buffer_of(conn, room)
-        if buf is not None:
-            self.exit(buf.channel, conn)
+        self.pacer = Pacer(self, self._write)
+        self._paced = self.pacer.paced  # the same table: the write path reads it at hand
 
     # ------------------------------------------------------------------ bytes
 
@@ -320,22 +94,6 @@ class Writer:
             conn.special = True
             self._special.append(conn)
             self._schedule()
-
-    def _share(self, conn: Receiver) -> bytes:
-        """What this turn owes `conn` so far: its channels' broadcasts from where it
-        entered, less its own lines, and its replies, in the order they were made."""
-        starts, own = conn.starts, conn.own
-        live = [buf for buf in conn.bufs if buf.data]
-        if not own and len(live) <= 1:  # one channel: whole runs, no sort
-            parts: list[bytes] = []
-            for buf in live:
-                buf.others(conn, starts.get(buf, 0) if starts else 0, parts)
-            return b"".join(parts)
-        placed = list(own or ())
-        for buf in live:
-            placed += buf.owed(conn, starts.get(buf, 0) if starts else 0)
-        placed.sort(key=_first)
-        return b"".join([data for _, data in placed])
 
     def send(self, conn: Receiver, data: bytes) -> None:
         """Bytes for one connection, in order with its channels' lines of this turn."""
@@ -353,21 +111,12 @@ class Writer:
         sent after: written as its send queue drains (PROTOCOL.txt 8.2, 10.2), never
         more than half the queue ahead of the client."""
         if conn.special:  # what it is owed so far; from now on only what comes after
-            owed = self._share(conn)
+            owed = share_of(conn)
             conn.own = None
             conn.starts = {buf: len(buf.data) for buf in conn.bufs if buf.data} or None
             if owed:
                 conn.out.append(owed)
-        paced = self._paced.get(conn)
-        if paced is not None:  # after the paced lines it already has
-            paced.lines = _chain(paced.lines, [b"".join(conn.out)] if conn.out else [], lines)
-            conn.out.clear()
-            return
-        if conn.out:
-            lines = _chain([b"".join(conn.out)], lines)
-            conn.out.clear()
-        self._paced[conn] = Paced(lines)
-        self.pace()
+        self.pacer.add(conn, lines)
 
     def broadcast(self, channel: Channel, data: bytes, skip: Receiver | None) -> None:
         """A line for every member of the channel but `skip`: stored once."""
@@ -472,7 +221,7 @@ class Writer:
     def _settle(self, conn: Receiver) -> None:
         """Before a connection reading one channel reads several: what this turn owes
         it so far goes to its outbox, in order, as the flush would have written it."""
-        owed = self._share(conn)
+        owed = share_of(conn)
         conn.special, conn.starts, conn.own = False, None, None
         self._to_outbox(conn, owed)
 
@@ -533,7 +282,7 @@ class Writer:
         special, self._special = self._special, []
         for conn in special:
             if conn.special:
-                data = self._share(conn)
+                data = share_of(conn)
                 conn.special, conn.starts, conn.own = False, None, None
                 self._write(conn, data)
         for buf in channels:
@@ -548,43 +297,13 @@ class Writer:
             if conn.queued:
                 self._write(conn, b"")
         if self._paced:
-            self.pace()
+            self.pacer.pace()
         self._wait = min(clock() - started, SPREAD_MAX) if costliest > SPREAD_AFTER else 0.0
 
     def pace(self) -> None:
         """Write paced lines to each connection that has room for them (see
-        `send_paced`); while some are left, look again in PACE_EVERY."""
-        for conn, paced in list(self._paced.items()):
-            self._pace(conn, paced)
-        if self._paced and self.loop is not None and self._pacer is None:
-            self._pacer = self.loop.call_later(PACE_EVERY, self._pace_again)
-
-    def _pace_again(self) -> None:
-        self._pacer = None
-        self.pace()
-
-    def _pace(self, conn: Receiver, paced: Paced) -> None:
-        outlet = conn.outlet
-        unsent = outlet.send(b"") if not conn.gone else -1
-        if unsent < 0:
-            del self._paced[conn]
-            return
-        budget = self.max_send_queue // 2
-        while unsent < budget:
-            data = next(paced.lines, None)
-            if data is None:  # all written: what waited behind them goes now
-                del self._paced[conn]
-                if paced.after:
-                    conn.out[:0] = paced.after  # before anything queued since
-                if paced.after or conn.closing:
-                    self._write(conn, b"")
-                return
-            unsent = outlet.send(data)
-            if unsent < 0:
-                del self._paced[conn]
-                return
-            self.written += len(data)
-            self.lines_out += 1
+        `send_paced`, chatd.pacing)."""
+        self.pacer.pace()
 
     def _write_each(self, conns: tuple[Receiver, ...], data: bytes) -> None:
         """`data` to each of `conns` but the special ones: `_write`, with the common
@@ -638,20 +357,3 @@ class Writer:
                          f"{self.max_send_queue} bytes (the client is not reading)")
         self.cut_off += 1
         conn.drop("send queue full")
-
-
-def _buffer_of(conn: Receiver, room: str) -> ChannelBuffer | None:
-    """The buffer of the room's channel the connection reads, if any."""
-    for buf in conn.bufs:
-        if buf.channel[0] == room:
-            return buf
-    return None
-
-
-def _first(placed: tuple[int, bytes]) -> int:
-    return placed[0]
-
-
-def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:
-    for part in parts:
-        yield from part

@@ -16,7 +16,7 @@ import contextlib
 import json
 import sys
 import time
-from typing import Final, TextIO, TypeAlias
+from typing import Any, Final, TextIO, TypeAlias
 
 from chatd.protocol import format_time, visible
 
@@ -53,6 +53,19 @@ class ServerLog:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """From now on, lines are batched per loop turn instead of written at once."""
         self._loop = loop
+
+    def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The loop's exception handler (chatd.server sets it): an error no code of ours
+        caught, as a log line."""
+        exc = context.get("exception")
+        what = context.get("message", "error")
+        # Failed TLS handshakes and the like: one log line, not a traceback per client.
+        if exc is None or isinstance(exc, (OSError, EOFError)):
+            self.warning(f"{what}: {exc!r}" if exc else str(what))
+            return
+        # Anything else is a bug in a callback of ours (the writer's flush, a timer): it
+        # may have cost other connections their output, so it is one, loudly.
+        self.error(f"internal error in {what}: {exc!r}", "bug")
 
     def set_level(self, level: str) -> None:
         self.threshold = LEVELS[level]

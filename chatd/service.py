@@ -14,8 +14,9 @@ import sqlite3
 import ssl
 from collections.abc import Callable
 
-from chatd.server import Server, ServerConfig
+from chatd.server import Server
 from chatd.serverlog import ServerLog
+from chatd.settings import ServerConfig
 
 
 async def start(server: Server) -> list[str]:

@@ -3,7 +3,7 @@
 One port (`chatd --web PORT`) serves the page and its modules, and `/ws`, where every
 WebSocket message is one protocol line (PROTOCOL.txt 13); with --tls-cert, over HTTPS
 and WSS like the TCP port. The `websockets` library does HTTP and the WebSocket
-framing; this module is a shell like the TCP one (chatd.server): it counts and admits
+framing; this module is a shell like the TCP one (chatd.tcp): it counts and admits
 the port's connections (`WebConnection`, TLS included), and feeds each message to the
 connection's `Link` (`Server.received_message`), so a browser user goes through the
 same link, limits, hub, writer and log as a TCP user. What a plain HTTP request gets,
@@ -32,7 +32,8 @@ from chatd.weboutlet import WebOutlet
 if TYPE_CHECKING:
     from websockets.server import ServerProtocol
 
-    from chatd.server import Connection, Server
+    from chatd.connection import Connection
+    from chatd.server import Server
 
 # A message up to this many times --max-line-bytes gets line_too_long from us; a longer
 # one is refused by websockets itself (close code 1009), so a client cannot make the

@@ -16,7 +16,9 @@ replays in order.
 The parts, each owning its state: `state` (sessions and their status, names, rooms,
 memberships), `history` (room lines, archive, private inboxes, all bounded in bytes),
 `handlers` (the tables from line type and command type to handler), `apply` (the
-handlers of session commands), `moderation` (operators' lines and commands),
+commands of a session in: its lines, rooms and name), `lifecycle` (a session's join,
+resume, hold and end; heartbeats), `accounts` and `account_apply` (account lines and
+their commands), `moderation` (operators' lines and commands),
 `replication` (snapshot and restore for a cluster), `core` (what the handlers share:
 the parts and the delivery helpers) and `facade` (the `Hub` the shells hold: its
 entry points).

@@ -8,7 +8,8 @@ loop, and gives the outcome back to `hashed` with the record (`then`) of what wa
 for it. A change of the accounts (a registration, a new hash, an unregister) is then a
 command of the log (`AccountCmd`, carrying the hash, never the password), applied on
 every node alike, so a registration is known everywhere at once; a login is checked on
-the connection's node, against the accounts every node holds.
+the connection's node, against the accounts every node holds. The commands are
+applied by chatd.hub.account_apply.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from chatd import protocol as p
 from chatd.accounts import (
@@ -24,16 +25,14 @@ from chatd.accounts import (
     AccountsMode,
     Verify,
 )
-from chatd.commands import AccountCmd, BeatCmd, JoinCmd, LeaveCmd, Origin, RenameCmd
+from chatd.commands import AccountCmd, JoinCmd, LeaveCmd, Origin
 from chatd.effects import HASH_BUSY, Close, Effects, Hash, Settled
-from chatd.hub.base import Stamp
 from chatd.hub.state import Session, Status
 from chatd.protocol import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
     from chatd.hub.core import Core as Hub
 
-EXPIRE_EVERY = 3600.0  # seconds between two looks for expired accounts (18.9)
 REPLACED_LOGIN = "replaced by a new login to the account"
 
 
@@ -278,9 +277,6 @@ def hashed(hub: Hub[Any], fx: Effects[Any], peer: Any, then: object, outcome: ob
                               sid=then.sid))
 
 
-# ---------------------------------------------------------------------- log order
-
-
 def admin(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
           event: p.AccountAdmin) -> None:
     """An operator's account line (18.8): info at once; a change through the log."""
@@ -318,64 +314,6 @@ def admin(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
             used=p.format_time(account.used), devices=devices))
 
 
-def _sessions_of(hub: Hub[Any], key: str) -> list[Session[Any]]:
-    return [s for s in hub.state.sessions.values() if s.account == key]
-
-
-Remove: TypeAlias = Callable[..., None]
-
-
-def applier(rename: Callable[[Hub[Any], Effects[Any], Session[Any], RenameCmd, Stamp], None],
-            remove: Remove) -> Callable[[Hub[Any], Effects[Any], AccountCmd, Stamp], None]:
-    """The handler of AccountCmd; `rename` and `remove` are chatd.hub.apply's (an online
-    user renamed with its account takes the name as a nick does; a dropped account's
-    devices but one end)."""
-    def applied(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp) -> None:
-        if cmd.op in ("oper", "deoper", "rename"):
-            _operators(hub, fx, cmd, st, rename)
-        else:
-            apply_account(hub, fx, cmd, st, remove)
-    return applied
-
-
-def _operators(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp,
-               rename: Callable[[Hub[Any], Effects[Any], Session[Any], RenameCmd, Stamp],
-                                None]) -> None:
-    acc = hub.acc
-    policy = acc.policy
-    account = policy.accounts.get(cmd.key)
-    if account is None:
-        hub.answer(fx, cmd.origin, p.Error(ErrorCode.NO_SUCH_ACCOUNT, "the account is gone"))
-        return
-    if cmd.op == "rename":
-        old = account.name
-        try:
-            account = policy.rename(account.key, cmd.name)
-        except ProtocolError as exc:  # the name was registered meanwhile
-            hub.answer(fx, cmd.origin, p.error_of(exc))
-            return
-        if acc.sink is not None:
-            acc.sink.rename_account(cmd.key, account)
-        hub.state.rekey(cmd.key, account.key)
-        if devices := hub.state.devices.get(account.key):  # every device at once (18.4)
-            rename(hub, fx, devices[0], RenameCmd(cmd.origin, devices[0].sid, account.name),
-                   st)
-        hub.answer(fx, cmd.origin, p.AccountNote("renamed", account.name,
-                                                 f"{old} is renamed {account.name}"))
-        fx.audit = f"{cmd.by} renamed the account {old} to {account.name}"
-        return
-    policy.accounts.set_operator(account.key, cmd.op == "oper")
-    acc.save(account)
-    for session in _sessions_of(hub, account.key):
-        session.oper = policy.is_operator(account)
-    hub.answer(fx, cmd.origin, p.AccountNote(
-        "operator", account.name,
-        f"{account.name} is {'now' if policy.is_operator(account) else 'no longer'} an "
-        "operator", operator=policy.is_operator(account)))
-    fx.audit = f"{cmd.by} {'made' if cmd.op == 'oper' else 'unmade'} the account " \
-               f"{account.name} an operator"
-
-
 def logout(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
            event: p.Logout) -> None:
     """Leave as a disconnect does (3.3), and this device's login token goes (18.3)."""
@@ -387,131 +325,3 @@ def logout(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
     if peer.text:
         hub.reply(fx, peer, p.farewell(session.name))
     fx.ops.append(Close(peer))
-
-
-def apply_account(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp,
-                  remove: Remove) -> None:
-    acc = hub.acc
-    policy = acc.policy
-    if cmd.op == "token":  # a device's login token, issued on its node (its digest)
-        if policy.accounts.get(cmd.key) is not None:
-            policy.tokens.load([(cmd.password_hash, cmd.key, st.now)])
-            acc.save_token(cmd.password_hash, cmd.key, st.now)
-        return
-    if cmd.op == "failed":  # a wrong password for the account from `name`, an address
-        if (account := policy.accounts.get(cmd.key)) is not None:
-            line = policy.failed_line(account, cmd.name, st.now).removeprefix("audit: ")
-            if cmd.origin.node == hub.node:  # logged where the password was checked
-                fx.audit = line
-        return
-    if cmd.op == "logout":
-        if policy.tokens.revoke(cmd.password_hash) is not None and acc.sink is not None:
-            acc.sink.drop_token(cmd.password_hash)
-        return
-    waiting = acc.waiting.pop(cmd.origin.cid, None) if cmd.origin.node == hub.node else None
-
-    def tell(update: p.Update) -> None:
-        if waiting is not None:
-            hub.reply(fx, waiting, update)
-        else:
-            hub.answer(fx, cmd.origin, update)
-
-    if cmd.op == "register":
-        try:
-            made = policy.register_done(cmd.name, cmd.password_hash, st.now)
-        except ProtocolError as exc:  # a look-alike was registered meanwhile
-            tell(p.error_of(exc))
-            return
-        acc.save(made)
-        session = hub.state.sessions.get(cmd.sid)
-        token = ""
-        if session is not None and p.name_key(session.name) == made.key:
-            joined(hub, session, made)
-            if cmd.origin.node == hub.node and session.peer is not None:
-                # The registering device is logged in: its login token, as a login's
-                # welcome gives one (18.3), so a restart brings it back as the account.
-                token, session.login_digest = policy.tokens.issue(made.key, st.now)
-                fx.publish(AccountCmd(cmd.origin, "token", made.key,
-                                      password_hash=session.login_digest))
-        tell(p.AccountNote("registered", made.name,
-                           f"{made.name} is registered: connect with its password to "
-                           f"be {made.name} on any device", login_token=token))
-        fx.note = f"account {made.name} registered"
-        return
-    account = policy.accounts.get(cmd.key)
-    if account is None:
-        return
-    if cmd.op == "password":
-        device = hub.state.sessions.get(cmd.sid)
-        revoked = policy.password_done(account, cmd.password_hash,
-                                       device.login_digest if device is not None else None)
-        acc.save(account)
-        if acc.sink is not None:
-            for digest in revoked:
-                acc.sink.drop_token(digest)
-        tell(p.AccountNote("password", account.name,
-                           f"the password of {account.name} is changed"))
-        fx.note = f"account {account.name}: password changed"
-    elif cmd.op == "drop":
-        policy.drop(account.key)
-        if acc.sink is not None:
-            acc.sink.drop_account(account.key)
-        gone = p.AccountNote("unregistered" if not cmd.by else "dropped", account.name,
-                             f"{account.name} is no longer an account; you stay, as a guest"
-                             if not cmd.by else f"the account {account.name} was dropped "
-                             f"by {cmd.by}; you stay, as a guest")
-        _log_out(hub, fx, account, cmd, st, remove=remove, gone=gone)
-        tell(gone)
-        if cmd.by:
-            fx.audit = f"{cmd.by} dropped the account {account.name}"
-        else:
-            fx.note = f"account {account.name} unregistered"
-
-
-def _log_out(hub: Hub[Any], fx: Effects[Any], account: Account, cmd: AccountCmd, st: Stamp, *,
-             remove: Remove, gone: p.AccountNote) -> None:
-    """The account went: one device stays, as a guest under the name (the one that
-    unregistered, else the most recent); the others are closed with logged_out."""
-    devices = list(hub.state.devices.get(account.key, ()))
-    stays = hub.state.sessions.get(cmd.sid) if cmd.sid else None
-    if stays not in devices:
-        stays = devices[-1] if devices else None
-    for device in devices:
-        if device is not stays:
-            peer = device.peer
-            if peer is not None:
-                hub.reply(fx, peer, p.Error(ErrorCode.LOGGED_OUT,
-                                            f"the account {account.name} is no more"))
-            remove(hub, fx, device, st, None)
-            if peer is not None:
-                fx.ops.append(Close(peer))
-    hub.state.log_out(account.key)
-    if cmd.by and stays is not None and stays.peer is not None:
-        hub.reply(fx, stays.peer, gone)
-
-
-def expire(hub: Hub[Any], fx: Effects[Any], st: Stamp) -> None:
-    """Accounts unused past --account-expiry go (18.9), looked for once an hour, in log
-    order (the log's clock, so every node drops the same). Online accounts are in use."""
-    acc = hub.acc
-    if not acc.on or st.now - acc.expired_at < EXPIRE_EVERY:
-        return
-    acc.expired_at = st.now
-    accounts = acc.policy.accounts
-    for session in hub.state.sessions.values():
-        if session.account:
-            accounts.touch(session.account, st.now)
-    gone = acc.policy.expire(st.now)
-    for account in gone:
-        if acc.sink is not None:
-            acc.sink.drop_account(account.key)
-    if gone:
-        fx.note = f"accounts: {len(gone)} unused for {accounts.expiry:g}s expired"
-
-
-def with_expiry(beat: Callable[[Hub[Any], Effects[Any], BeatCmd, Stamp], None]
-                ) -> Callable[[Hub[Any], Effects[Any], BeatCmd, Stamp], None]:
-    def beat_and_expire(hub: Hub[Any], fx: Effects[Any], cmd: BeatCmd, st: Stamp) -> None:
-        beat(hub, fx, cmd, st)
-        expire(hub, fx, st)
-    return beat_and_expire

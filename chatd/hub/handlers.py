@@ -3,8 +3,9 @@
 `Event`, chatd.commands' `Command`: tests/unit/test_hub_handlers.py checks it).
 
 A client line is answered at once where local state can answer it (errors, who, rooms,
-history); every change of state becomes a command for the log (chatd.hub.apply and
-chatd.hub.moderation carry them out, in log order, on every node).
+history); every change of state becomes a command for the log (chatd.hub.apply,
+chatd.hub.lifecycle, chatd.hub.account_apply and chatd.hub.moderation carry them out, in
+log order, on every node).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from chatd.commands import (
     UnbanCmd,
 )
 from chatd.effects import Close, Effects
-from chatd.hub import accounts, apply, markers, moderation
+from chatd.hub import account_apply, accounts, apply, lifecycle, markers, moderation
 from chatd.hub.base import Stamp, id_key
 from chatd.hub.state import Room, Session, names_cost
 from chatd.moderation import ban_error
@@ -318,11 +319,11 @@ EVENTS: dict[type[p.Event], EventHandler] = {
 
 COMMANDS: dict[type[Any], CommandHandler] = {
     SayCmd: apply.say,
-    JoinCmd: apply.join,
-    ResumeCmd: apply.resume,
-    BeatCmd: accounts.with_expiry(apply.beat),
-    LeaveCmd: apply.of_session(apply.leave),
-    DetachCmd: apply.of_session(apply.detach),
+    JoinCmd: lifecycle.join,
+    ResumeCmd: lifecycle.resume,
+    BeatCmd: account_apply.with_expiry(lifecycle.beat),
+    LeaveCmd: apply.of_session(lifecycle.leave),
+    DetachCmd: apply.of_session(lifecycle.detach),
     JoinRoomCmd: apply.of_session(apply.join_room),
     PartCmd: apply.of_session(apply.part),
     SwitchCmd: apply.of_session(apply.switch),
@@ -333,6 +334,6 @@ COMMANDS: dict[type[Any], CommandHandler] = {
     UnbanCmd: moderation.apply_unban,
     MuteCmd: moderation.apply_mute,
     TopicCmd: moderation.apply_topic,
-    AccountCmd: accounts.applier(apply.rename, apply.remove),
+    AccountCmd: account_apply.applier(apply.rename, lifecycle.remove),
     ReadCmd: markers.apply_read,
 }

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from chatd import protocol as p
 from chatd.commands import BanCmd, KickCmd, MuteCmd, OperCmd, TopicCmd, UnbanCmd
 from chatd.effects import Close, Effects, WrongPassword
-from chatd.hub import apply
+from chatd.hub import apply, lifecycle
 from chatd.hub.base import Stamp
 from chatd.hub.state import Room, Session
 from chatd.moderation import BanRecord, TopicRecord, ban_error, ban_network
@@ -189,7 +189,7 @@ def _end_session(hub: Hub[Any], fx: Effects[Any], target: Session[Any], st: Stam
     peer = target.peer
     if peer is not None:
         hub.reply(fx, peer, told)
-    apply.remove(hub, fx, target, st, None, said=said)
+    lifecycle.remove(hub, fx, target, st, None, said=said)
     if peer is not None:
         fx.ops.append(Close(peer))
 

@@ -25,8 +25,9 @@ import pytest
 import uvloop
 
 from chatd import service
-from chatd.server import Server, ServerConfig
+from chatd.server import Server
 from chatd.serverlog import ServerLog
+from chatd.settings import ServerConfig
 
 CLIENTS = 40
 CLIENT = r'''
@@ -134,7 +135,7 @@ LOOPS: dict[str, Callable[[Coroutine[Any, Any, Any]], Any]] = {
 
 
 # On a loaded machine a write often meets a client's reset mid-flush: the error's
-# traceback, kept by asyncio, holds the flush's frames (chatd.server.StreamProtocol).
+# traceback, kept by asyncio, holds the flush's frames (chatd.tcp.StreamProtocol).
 @pytest.mark.parametrize("kind", ["tcp", "tls", "websocket", "wss"])
 def test_closed_connections_leave_no_cyclic_garbage(kind: str,
                                                     certificate: tuple[Path, Path]) -> None:

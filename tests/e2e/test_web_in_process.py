@@ -20,8 +20,9 @@ from websockets.exceptions import ConnectionClosedError
 from websockets.frames import CloseCode
 
 from chatd import service
-from chatd.server import Server, ServerConfig
+from chatd.server import Server
 from chatd.serverlog import ServerLog
+from chatd.settings import ServerConfig
 from chatd.web import MAX_SIZE_FACTOR
 from chatd.webhttp import CSP, load_pages, palette_module
 

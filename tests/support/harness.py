@@ -331,7 +331,7 @@ class Client:
 async def stop_servers(servers: Sequence[Chatd]) -> None:
     """Stop the servers a test started (SIGTERM: each tells its clients and closes) while
     the test's clients still open hang up on their server's FIN, as real clients do: a
-    chatd otherwise waits out its close grace (chatd.server.CLOSE_GRACE) for each silent
+    chatd otherwise waits out its close grace (chatd.tcp.CLOSE_GRACE) for each silent
     one, a quarter of a second of nearly every test."""
     loop = asyncio.get_running_loop()
     clients = [c for c in Client.still_open if c.loop is loop and not c.writer.is_closing()]

@@ -3,7 +3,7 @@
 The hub's `Effects` are ordered operations (chatd.effects); who a `Broadcast` reaches
 depends on the `Enter`/`Exit` operations before it. Unit tests of the hub replay them
 here to see, per peer, which updates it would be sent, in order (a history page as the
-writer cuts it for the peer's mode: chatd.outbox.page_parts; a room a text-mode peer
+writer cuts it for the peer's mode: chatd.channels.page_parts; a room a text-mode peer
 reads prefixed, PROTOCOL.txt 17.10, as the bytes it would be sent).
 """
 
@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Generic, TypeVar
 
 from chatd import protocol as p
+from chatd.channels import PREFIXED, encode_in, page_parts
 from chatd.commands import Command
 from chatd.effects import (
     Broadcast,
@@ -28,7 +29,6 @@ from chatd.effects import (
     Send,
     SendPaced,
 )
-from chatd.outbox import PREFIXED, encode_in, page_parts
 
 P = TypeVar("P", bound=Hashable)
 Delivery = tuple[tuple[P, ...], "p.Update | bytes", "P | None"]  # (targets, what, skip)
@@ -54,7 +54,7 @@ class Replay(Generic[P]):
                 self.rooms.get(op.room, {}).pop(op.peer, None)
             elif isinstance(op, Broadcast):
                 members = self.rooms.get(op.room, {})
-                # the readers with a copy of their own (18.4, 18.6), as chatd.outbox
+                # the readers with a copy of their own (18.4, 18.6), as chatd.writer
                 apart = {*op.mentioned, *op.own}
                 out.append((tuple(peer for peer, pre in members.items()
                                   if not pre and peer not in apart), op.update, op.skip))

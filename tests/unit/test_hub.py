@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatd import protocol as p
+from chatd.channels import encode, page_parts
 from chatd.effects import Page, Publish
 from chatd.hub import DetachCmd, LeaveCmd, Status, id_key
-from chatd.outbox import encode, page_parts
 from chatd.protocol import ErrorCode
 from tests.support.hub_world import T0, FakePeer, World, chats, only
 

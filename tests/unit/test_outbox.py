@@ -1,7 +1,7 @@
 """Unit tests of chatd.outbox, the writer, alone: effects in, one write per turn out.
 
 No event loop: the test calls `flush()` where the loop would, once per turn. An outlet
-here records each write (chatd.outbox.Outlet is all the writer knows of a socket).
+here records each write (chatd.channels.Outlet is all the writer knows of a socket).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatd import protocol as p
+from chatd.channels import Apart, ChannelBuffer
 from chatd.effects import Page
-from chatd.outbox import Apart, ChannelBuffer, Writer
 from chatd.serverlog import ServerLog
+from chatd.writer import Writer
 
 LOBBY = ("lobby", False)
 DEV = ("dev", False)
@@ -45,7 +46,7 @@ class Outlet:
 
 
 class Conn:
-    """What the writer needs of a connection (chatd.outbox.Receiver)."""
+    """What the writer needs of a connection (chatd.channels.Receiver)."""
 
     def __init__(self, name: str, text: bool = False) -> None:
         self.name = name
