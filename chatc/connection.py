@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from chatc import words
+from chatc.actions import Action, Drop, Reconnect, Send, Show
 from chatc.events import Gone, Outgoing, SessionEvent
-from chatc.session import Action, Backoff, Drop, Reconnect, Send, Session, Show, greeting
+from chatc.reconnect import Backoff
+from chatc.session import Session, greeting
 from chatd import protocol as p
 
 LINE_LIMIT = 4 * 1024 * 1024  # a server line is at most one 64 KiB message plus JSON

@@ -28,7 +28,8 @@ from chatc.events import (
     Throttled,
 )
 from chatc.options import Options
-from chatc.session import TooLong, refused_status
+from chatc.reconnect import refused_status
+from chatc.session import TooLong
 from chatc.tokens import Saved
 from chatc.windows import Windows, other_room
 from chatc.words import words

@@ -8,6 +8,7 @@ same queue, behind the lines queued before them.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import secrets
 from collections import deque
@@ -17,6 +18,9 @@ from chatc.events import Outgoing
 from chatd import protocol as p
 
 LATE_ACKS_KEPT = 100  # lines given up on whose ack may still come
+# Refusals of a line chatd did not read (over the flood limit, or its length limit): they
+# carry no ref.
+UNREAD_REFUSALS = (p.ErrorCode.RATE_LIMITED, p.ErrorCode.LINE_TOO_LONG)
 
 
 def _refs() -> Iterator[str]:
@@ -62,6 +66,23 @@ class OwnLines:
 
     def owns(self, ref: str) -> bool:
         return any(line.ref == ref for line in self.pending)
+
+    def refusal(self, error: p.Error) -> p.Error | None:
+        """`error` if it refuses an own line, with that line's ref; None if not."""
+        if error.ref is not None:
+            return error if self.owns(error.ref) else None
+        if self.in_flight is not None and error.code in UNREAD_REFUSALS:
+            # With one line in flight it is almost surely that one. (If the ack comes
+            # after all, it wins and nothing is sent twice.)
+            return dataclasses.replace(error, ref=self.in_flight.ref)
+        return None
+
+    def echoes(self, update: p.Update, me: str | None) -> bool:
+        """`update` is the private line to oneself in flight, come back before its ack."""
+        if not (isinstance(update, p.Chat) and update.to is not None
+                and update.name == me and update.to == me):
+            return False
+        return self.in_flight is not None and self.in_flight.text == update.message
 
     def take(self, now: float) -> list[p.Event]:
         """What to send now, on a connection ready for own lines."""

@@ -1,9 +1,10 @@
 """One window per room and per private partner, the way irssi and weechat do it; pure.
 
 `Windows` is fed the server's updates (and the user's choices) and says which windows
-each update shows in, keeps every room window's member list, topic and operators, and
-each window's recent lines (bounded in bytes), unread count and mentions. It never
-draws: chatc.app shows what it answers, chatc.linemode asks it which room a line is of.
+each update shows in, and keeps every room window's member list, topic and operators;
+its base, chatc.windowlist, keeps the windows' order, the shown one, and each window's
+recent lines (bounded in bytes), unread count and mentions. It never draws: chatc.incoming
+shows what it answers, chatc.linemode asks it which room a line is of.
 
 The server's *current room* (PROTOCOL.txt 17: the one a line without `room` is for) is
 followed here too, from the server's own lines, so that line mode can mark the lines
@@ -17,69 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
-
-from rich.cells import cell_len
 
 from chatc.events import Outgoing
+from chatc.windowlist import MAX_WINDOWS, WINDOW_BYTES, L, Window, WindowList, key
 from chatd import protocol as p
 
-WINDOW_BYTES = 256 * 1024  # of recent lines kept per window (its oldest go first)
-MAX_WINDOWS = 60  # past it, opening a private window closes the longest-idle other one
-# Bytes counted per kept line besides its text: a rendered line's objects take about
-# 1 KB (tracemalloc over 2,000 rendered chat lines of 40 characters), so a window keeps
-# some 200 short lines, several screens, and all windows together at most ~15 MB.
-LINE_OVERHEAD = 1024
 # Refusals of a join: the join the user asked for will not happen.
 JOIN_REFUSED = frozenset({p.ErrorCode.BAD_ROOM, p.ErrorCode.ALREADY_IN_ROOM,
                           p.ErrorCode.TOO_MANY_ROOMS, p.ErrorCode.NOT_IN_ROOM})
-
-NO_ROOM = "(no room)"
-L = TypeVar("L")  # what a window keeps of a line (chatc.app: a rendered line)
-
-
-def key(name: str) -> str:
-    """A room's or a name's key: two that differ only in case or look-alikes are one."""
-    return p.name_key(name)
-
-
-@dataclass(eq=False)
-class Window(Generic[L]):
-    """A room (`private` False) or a private conversation with `name`."""
-
-    name: str
-    private: bool = False
-    users: list[str] = field(default_factory=list)  # a room's members, in arrival order
-    more: int = 0  # members the server counted but did not list (a crowd, PROTOCOL.txt 4.1)
-    opers: set[str] = field(default_factory=set)
-    topic: str = ""
-    unread: int = 0  # chat lines arrived while another window was shown
-    mentions: int = 0  # of those, lines that name the user (or private lines)
-    lines: deque[tuple[L, int]] = field(default_factory=deque)  # (line, bytes), newest last
-    size: int = 0  # bytes of `lines`
-    used: int = 0  # when a line last came (a counter): the longest idle closes first
-
-    @property
-    def label(self) -> str:
-        """As the status bar and prompt name it."""
-        return f"*{self.name}*" if self.private else self.name or NO_ROOM
-
-    @property
-    def roomless(self) -> bool:
-        """The window left when the user parted every room: the next room joined
-        takes it over (its number and lines), as irssi's window 1."""
-        return not self.private and not self.name
-
-    def keep(self, line: L, size: int, budget: int) -> None:
-        self.lines.append((line, size))
-        self.size += size
-        while self.size > budget and len(self.lines) > 1:
-            self.size -= self.lines.popleft()[1]
-
-    def recent(self) -> list[L]:
-        return [line for line, _ in self.lines]
 
 
 def names_me(message: str, me: str) -> bool:
@@ -89,16 +35,14 @@ def names_me(message: str, me: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(me)}(?!\w)", message, re.IGNORECASE) is not None
 
 
-class Windows(Generic[L]):
-    """The windows of one session, in opening order (window 1 is the first room)."""
+class Windows(WindowList[L]):
+    """The windows of one session, following the server's lines (a `WindowList`, whose
+    order, shown window and kept lines it leaves to its base)."""
 
     def __init__(self, me: str = "", *, budget: int = WINDOW_BYTES,
                  max_windows: int = MAX_WINDOWS) -> None:
+        super().__init__(budget=budget, max_windows=max_windows)
         self.me = me
-        self.budget = budget
-        self.max_windows = max_windows
-        self.windows: list[Window[L]] = []
-        self.current: Window[L] | None = None
         self.multi = False  # the server does several rooms at once (version 2)
         self.rooms: list[str] = []  # the user's rooms, in joining order
         self.server_room: str | None = None  # the server's current room
@@ -106,13 +50,8 @@ class Windows(Generic[L]):
         self._quiet_who: set[str] = set()  # rooms whose who a resume sends unasked
         self._rejoining: set[str] = set()  # rooms joined again after a new session
         self._parting: set[str] = set()  # keys of rooms a part was sent for
-        self._clock = 0
 
     # ------------------------------------------------------------------ queries
-
-    def room(self, name: str) -> Window[L] | None:
-        k = key(name)
-        return next((w for w in self.windows if not w.private and key(w.name) == k), None)
 
     def read(self, mark: p.ReadMark) -> bool:
         """The server's count of what is unread in a room (PROTOCOL.txt 18.5: from the
@@ -125,36 +64,6 @@ class Windows(Generic[L]):
         before = (window.unread, window.mentions)
         window.unread, window.mentions = mark.unread, mark.mentions
         return before != (mark.unread, mark.mentions)
-
-    def partner(self, name: str) -> Window[L] | None:
-        k = key(name)
-        return next((w for w in self.windows if w.private and key(w.name) == k), None)
-
-    def number(self, window: Window[L]) -> int:
-        return self.windows.index(window) + 1
-
-    def status(self, width: int | None = None) -> str:
-        """The windows as the status bar lists them: `[1:lobby] 2:dev(3) 3:*bob*(!1)`:
-        the shown one in brackets; unread lines counted, `!` when one names the user.
-        Past `width` terminal cells the quiet windows keep only their numbers, then go,
-        and last the names go too: what is unread never falls off the row's edge."""
-        # (quiet windows: named, numbered or left out; the others named)
-        forms = ((True, True, True), (False, True, True), (False, False, True),
-                 (False, False, False))
-        tries = [self._listed(*form) for form in forms]
-        return next((t for t in tries if width is None or cell_len(t) <= width), tries[-1])
-
-    def _listed(self, quiet_named: bool, quiet_kept: bool, named: bool) -> str:
-        parts = []
-        for n, window in enumerate(self.windows, 1):
-            loud = window is self.current or window.unread > 0
-            if not (loud or quiet_kept):
-                continue
-            text = f"{n}:{window.label}" if (named if loud else quiet_named) else str(n)
-            if window.unread:
-                text += f"({'!' if window.mentions else ''}{window.unread})"
-            parts.append(f"[{text}]" if window is self.current else text)
-        return " ".join(parts)
 
     # ------------------------------------------------------------------ the session
 
@@ -184,7 +93,7 @@ class Windows(Generic[L]):
         self.windows = [w for w in self.windows if w not in lost or w in again]
         for name in listed:
             if self.room(name) is None:
-                self._open(Window(name))
+                self.add(Window(name))
         here = self.room(welcome.room)
         assert here is not None
         here.users, here.opers, here.topic = list(welcome.users), set(welcome.opers), \
@@ -238,9 +147,9 @@ class Windows(Generic[L]):
         if isinstance(update, p.Topic):
             of = self.room(update.room)
             if of is None:
-                return self._here()
+                return self.here()
             of.topic = update.topic
-            return [of] if update.name else self._here()
+            return [of] if update.name else self.here()
         if isinstance(update, p.HistoryEnd):
             return [self._room_or_current(update.room)]
         if isinstance(update, p.Error) and update.code in JOIN_REFUSED:
@@ -248,7 +157,7 @@ class Windows(Generic[L]):
         if isinstance(update, p.Switched):
             self.server_room = update.room
             return []
-        return self._here()
+        return self.here()
 
     def own(self, line: Outgoing) -> Window[L]:
         """The window an own line shows in once the server took it."""
@@ -268,97 +177,29 @@ class Windows(Generic[L]):
             return False
         return update.to is not None or names_me(update.message, self.me)
 
-    # ------------------------------------------------------------------ lines
-
-    def keep(self, window: Window[L], line: L, size: int, *, unread: bool = False,
-             mention: bool = False) -> bool:
-        """Keep a line of `window` (`size`: its bytes); True if it is the one shown.
-        `unread`: a chat line, counted while another window is shown."""
-        self._clock += 1
-        window.used = self._clock
-        window.keep(line, size + LINE_OVERHEAD, self.budget)
-        if window is self.current:
-            return True
-        if unread:
-            window.unread += 1
-            window.mentions += mention
-        return False
-
     # ------------------------------------------------------------------ the user's choices
 
     def select(self, window: Window[L]) -> p.Switch | None:
         """Show `window`; the `switch` to send when it is a room the server does not
         take as current yet (a line typed goes there either way: it names its room)."""
-        self.current = window
-        window.unread = window.mentions = 0
+        self.show(window)
         if window.private or window.roomless or not self.multi or self.server_room is None \
                 or key(window.name) == key(self.server_room):
             return None
         self.server_room = window.name
         return p.Switch(window.name)
 
-    def select_number(self, number: int) -> Window[L] | None:
-        """Window `number` (1-based), if there is one."""
-        return self.windows[number - 1] if 1 <= number <= len(self.windows) else None
-
-    def beside(self, step: int) -> Window[L] | None:
-        """The window `step` places right (left when negative) of the shown one, round."""
-        if not self.windows or self.current is None:
-            return None
-        at = self.windows.index(self.current)
-        return self.windows[(at + step) % len(self.windows)]
-
-    def open_private(self, name: str) -> Window[L]:
-        window = self.partner(name)
-        if window is None:
-            window = self._open(Window(name, private=True))
-        return window
-
     def close(self, window: Window[L]) -> None:
         """Close a window (a private one, or a room the user left); the shown one gives
         way to the server's current room's window, else to its left neighbour."""
-        if window not in self.windows:
-            return
-        at = self.windows.index(window)
-        self.windows.remove(window)
-        if window is not self.current:
-            return
-        nxt = self.room(self.server_room) if self.server_room else None
-        if nxt is None and self.windows:
-            nxt = self.windows[max(0, at - 1)]
-        if nxt is None:
-            nxt = Window("")  # every room left, no private window: an empty one
-            self.windows.append(nxt)
-        self.current = nxt
-        nxt.unread = nxt.mentions = 0
+        self.remove(window, self.room(self.server_room) if self.server_room else None)
 
     # ------------------------------------------------------------------ inside
-
-    def _open(self, window: Window[L]) -> Window[L]:
-        empty = next((w for w in self.windows if w.roomless), None)
-        if empty is not None and not window.private:
-            empty.name = window.name
-            return empty
-        if self.current is None:
-            self.current = window
-        self._clock += 1
-        window.used = self._clock
-        self.windows.append(window)
-        idle = [w for w in self.windows if w.private and w is not self.current
-                and w is not window]
-        while len(self.windows) > self.max_windows and idle:
-            oldest = min(idle, key=lambda w: w.used)
-            idle.remove(oldest)
-            self.windows.remove(oldest)
-        return window
-
-    def _here(self) -> list[Window[L]]:
-        return [self.current] if self.current is not None else []
 
     def _room_or_current(self, room: str | None) -> Window[L]:
         window = self.room(room) if room else None
         if window is None:
-            window = self.current or self._open(Window(room or "?"))
+            window = self.current or self.add(Window(room or "?"))
         return window
 
     def _windows_of(self, name: str, room: str) -> list[Window[L]]:
@@ -371,7 +212,7 @@ class Windows(Generic[L]):
 
     def _who(self, update: p.WhoList) -> list[Window[L]]:
         if update.room is None:
-            return self._here()
+            return self.here()
         k = key(update.room)
         window = self.room(update.room)
         if k in self._rejoining and window is not None:
@@ -388,7 +229,7 @@ class Windows(Generic[L]):
         if window is None and listed and k not in self._joining and self.multi and self.rooms:
             # Joined on another device of the account (18.4): a window of its own, not
             # shown; the current room (the server's too) is this device's and stays.
-            window = self._open(Window(update.room))
+            window = self.add(Window(update.room))
             self.rooms.append(update.room)
             window.users, window.opers = list(update.users), set(update.opers)
             window.more = update.more
@@ -398,25 +239,25 @@ class Windows(Generic[L]):
             if not self.multi:
                 window = self._moved(update.room)
             elif window is None:
-                window = self._open(Window(update.room))
+                window = self.add(Window(update.room))
             if all(key(r) != k for r in self.rooms):
                 self.rooms.append(update.room)
             self.server_room = update.room  # a join makes the joined room current
             self.select(window)
         if window is None:
-            return self._here()  # a look at another room
+            return self.here()  # a look at another room
         window.users, window.opers = list(update.users), set(update.opers)
         window.more = update.more
         if k in self._quiet_who:
             self._quiet_who.discard(k)
             return [window]
-        return [window] if window is self.current else self._here()
+        return [window] if window is self.current else self.here()
 
     def _moved(self, room: str) -> Window[L]:
         """Version 1: the one room window follows the user to `room`."""
         window = next((w for w in self.windows if not w.private), None)
         if window is None:
-            window = self._open(Window(room))
+            window = self.add(Window(room))
         window.name, window.topic = room, ""
         self.rooms = [room]
         return window
@@ -435,7 +276,7 @@ class Windows(Generic[L]):
     def _left(self, update: p.Left) -> list[Window[L]]:
         window = self.room(update.room)
         if window is None:
-            return self._here()
+            return self.here()
         k = key(update.name)
         kept = [u for u in window.users if key(u) != k]
         if len(kept) == len(window.users) and window.more:
@@ -451,7 +292,7 @@ class Windows(Generic[L]):
         if self.server_room is not None and key(self.server_room) == key(update.room):
             self.server_room = self.rooms[-1] if self.rooms else None
         self.close(window)
-        return self._here()
+        return self.here()
 
     def _renamed(self, update: p.Renamed) -> list[Window[L]]:
         where = self._windows_of(update.old, update.room)

@@ -25,7 +25,7 @@ from chatc.events import (
     SessionEvent,
     Throttled,
 )
-from chatc.session import Backoff
+from chatc.reconnect import Backoff
 from chatd import protocol as p
 from tests.support.chatc import Proxy, refused_port
 from tests.support.harness import TIMEOUT, Chatd, Client, StartChatd

@@ -7,7 +7,8 @@ import stat
 from pathlib import Path
 
 from chatc import events as e
-from chatc.session import Session, Show
+from chatc.actions import Show
+from chatc.session import Session
 from chatc.tokens import MAX_TOKENS, Saved, TokenStore, default_path
 from chatd import protocol as p
 

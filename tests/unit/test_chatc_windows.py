@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from chatc import render
+from chatc.actions import Send
 from chatc.events import Outgoing
-from chatc.session import Send, Session
-from chatc.windows import LINE_OVERHEAD, Window, Windows, names_me, other_room
+from chatc.session import Session
+from chatc.windowlist import LINE_OVERHEAD, Window
+from chatc.windows import Windows, names_me, other_room
 from chatd import protocol as p
 
 
@@ -49,7 +51,7 @@ def chat(room: str, name: str, message: str, id: str = "1") -> p.Update:
 
 
 def feed(windows: Windows[str], update: p.Update, text: str = "x") -> list[Window[str]]:
-    """As chatc.app does: place the update, keep its line in each window it shows in."""
+    """As chatc.incoming does: place the update, keep its line in each window it shows in."""
     where = windows.place(update)
     unread = isinstance(update, p.Chat) and not update.history
     for window in where:
