@@ -10,29 +10,21 @@ Keys (prefix configurable):
   chat:log            stream of entries {c: commands (JSON), n: node, s: seq}, each
                       entry the commands a node had queued (up to 500); cut to its
                       newest --redis-log-bytes (streambudget.LogBudget)
-  chat:room:<room>    stream of the room's chat lines {i: id, t, n, m}, written, up to
-                      the snapshot's log id, just before the snapshot; all of them
-                      within --redis-history-bytes, least recently active rooms cut
-                      first, idle ones deleted (streambudget.RoomBudget) and expiring
-  chat:snapshot       where the last snapshot is: {key, parts, log_id, bytes}
-  chat:snapshot:<id>  the replicated state at log id <id>, for nodes that start later:
-                      a list of parts of about 1 MiB (chatd.hub.replication)
+  chat:room:<room>    the room's chat lines up to the last snapshot (chatd.roomstreams)
+  chat:snapshot       where the last snapshot is, and the snapshots' parts
+                      (chatd.snapshotstore)
 
-The room streams are only read by a node that starts later, for the lines older than
-the snapshot (the log holds the rest), so they are written with the snapshot rather
-than line by line: one node writes at most the history size of each room's lines
-per snapshot, whatever the rate, and the hot path of a line is one log entry.
+`RedisBus` owns the log: publishing this node's commands (held, in bytes, while Redis
+is away), applying every node's, and deciding when this node writes the snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Generic
+from typing import Generic
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -46,15 +38,12 @@ from chatd.commands import (
     from_records,
     to_records,
 )
-from chatd.hub import Effects, Entry, Hub, P, Stamp, id_key, replication
+from chatd.hub import Effects, Hub, P, Stamp
+from chatd.roomstreams import RedisHistory, RoomStreams
 from chatd.serverlog import ServerLog
-from chatd.streambudget import (
-    LOG_ENTRY_OVERHEAD,
-    ROOM_LINE_OVERHEAD,
-    HeldBudget,
-    LogBudget,
-    RoomBudget,
-)
+from chatd.snapshotstore import SnapshotStore, capture
+from chatd.streambudget import LOG_ENTRY_OVERHEAD, HeldBudget, LogBudget, RoomBudget
+from chatd.streamreply import Fields, as_str, entries, split_id
 
 BATCH = 500  # commands a node puts in one log entry
 # ... and about this many bytes of chat text: the log's budget is counted in entries, so
@@ -64,37 +53,6 @@ READ_BLOCK_MS = 1000
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 STARTUP_WAIT = 15.0
-HISTORY_CHUNK = 50  # room lines per pipeline while writing them (the loop stays free)
-SNAPSHOT_READS = 5  # tries to read a snapshot that another node keeps replacing
-
-
-def _str(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-Fields = dict[bytes, bytes]
-
-
-def _entries(response: Any) -> list[tuple[str, Fields]]:
-    """Stream entries out of an XRANGE reply, or out of an XREAD reply for one stream."""
-    if not response:
-        return []
-    if isinstance(response[0], list) and len(response[0]) == 2 and isinstance(
-            response[0][1], list):  # XREAD: [[stream, entries]]
-        response = response[0][1]
-    return [(_str(entry_id), fields) for entry_id, fields in response]
-
-
-def _split(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq)
-
-
-def _line_bytes(entry: Entry) -> int:
-    """What a line takes in a room stream (RoomBudget's count)."""
-    return (ROOM_LINE_OVERHEAD + len(entry.id) + len(entry.time)
-            + len(entry.name.encode("utf-8", "surrogatepass"))
-            + len(entry.message.encode("utf-8", "surrogatepass")))
 
 
 def _batch_size(queue: list[Command]) -> int:
@@ -106,7 +64,6 @@ def _batch_size(queue: list[Command]) -> int:
         if total > BATCH_BYTES and n:
             return n
     return min(len(queue), BATCH)
-
 
 
 class Backoff:
@@ -125,66 +82,10 @@ class Backoff:
     def reset(self) -> None:
         self.delay = BACKOFF_FIRST
 
-class SnapshotMoved(RedisError):
-    """The snapshot was replaced while it was being read: read the new one."""
-
-
-class RedisHistory:
-    """Room history in per-room streams: preloaded at start; every node keeps each
-    room's lines since the last snapshot (at most the history size), and the node that
-    writes the snapshot writes them to the room streams first."""
-
-    durable = False  # not read back after the start: the hub keeps empty rooms' lines
-
-    def __init__(self, size: int, budget: RoomBudget | None = None) -> None:
-        self.size = size
-        self.budget = budget or RoomBudget(2**62, size)  # what the streams hold
-        self.loaded: dict[str, list[Entry]] = {}
-        self.pending: dict[str, deque[Entry]] = {}  # room -> lines not yet written
-
-    def load(self, room: str, limit: int) -> list[Entry]:
-        return self.loaded.pop(room, [])[-limit:]
-
-    def append(self, room: str, entry: Entry) -> None:
-        lines = self.pending.get(room)
-        if lines is None:
-            lines = self.pending[room] = deque(maxlen=self.size)
-        lines.append(entry)
-        self.budget.add(room, entry.key[:2], _line_bytes(entry))
-
-    def accepting(self) -> bool:
-        return True  # the bus itself refuses what it cannot hold (PROTOCOL.txt 14.4)
-
-    def take(self) -> dict[str, deque[Entry]]:
-        taken, self.pending = self.pending, {}
-        return taken
-
-    def kept(self, room: str, lines: Iterable[Entry]) -> list[Entry]:
-        """Those of a room's `lines` its stream keeps (the budget may have let go of
-        the older ones, or of the whole room, since they came)."""
-        kept = self.budget.rooms.get(room)
-        if not kept:
-            return []
-        first = kept[0][0]
-        return [e for e in lines if e.key[:2] >= first]
-
-    def put_back(self, taken: dict[str, deque[Entry]]) -> None:
-        """Lines that could not be written go before the ones that came meanwhile."""
-        for room, lines in taken.items():
-            lines.extend(self.pending.get(room, ()))
-            self.pending[room] = lines
-
-    def forget_before(self, ms: int) -> None:
-        """A node that does not write keeps only recent lines, for when it takes over."""
-        for room in list(self.pending):
-            lines = self.pending[room]
-            while lines and lines[0].key[0] < ms:
-                lines.popleft()
-            if not lines:
-                del self.pending[room]
-
 
 class RedisBus(Generic[P]):
+    """The command log of one node of a cluster, in the place of chatd.bus's local one."""
+
     shared = True  # sessions outlive this process: on shutdown they are detached, not ended
 
     def __init__(self, hub: Hub[P], on_effects: Callable[[Effects[P]], None], url: str,
@@ -196,13 +97,10 @@ class RedisBus(Generic[P]):
         self.held_budget = HeldBudget(hold_bytes)
         self.snapshot_every = snapshot_every
         self.log_budget = LogBudget(log_bytes)
-        self.idle = idle  # seconds a room stream lives without a new line (0: for ever)
         self.on_effects = on_effects
         self.url = url
         self.log = log
         self.key = f"{prefix}:log"
-        self.room_prefix = f"{prefix}:room:"
-        self.snapshot_key = f"{prefix}:snapshot"
         self.redis: aioredis.Redis = aioredis.from_url(url, socket_connect_timeout=2,
                                                        socket_keepalive=True)
         self.reader: aioredis.Redis = aioredis.from_url(
@@ -219,6 +117,9 @@ class RedisBus(Generic[P]):
         self._sent: dict[int, list[Command]] = {}
         self.history = RedisHistory(hub.config.history_size, RoomBudget(
             history_bytes, hub.config.history_size, int(idle * 1000)))
+        # idle: seconds a room stream lives without a new line (0: for ever)
+        self.rooms = RoomStreams(self.redis, f"{prefix}:room:", self.history, idle)
+        self.snapshots = SnapshotStore(self.redis, f"{prefix}:snapshot")
         self._wake = asyncio.Event()
         self._snapshot_due = asyncio.Event()  # the log grew by half its budget
         # Held while the log is applied, and while a snapshot copies the state over
@@ -264,70 +165,29 @@ class RedisBus(Generic[P]):
         scheme, _, rest = self.url.partition("://")
         return f"{scheme}://{rest.rpartition('@')[2]}"
 
-    async def _read_snapshot(self) -> dict[str, Any] | None:
-        """Restore the last snapshot into the hub; returns its header (None: none)."""
-        for _ in range(SNAPSHOT_READS):
-            raw = await self.redis.get(self.snapshot_key)
-            if not raw:
-                return None
-            where = json.loads(raw)
-            if "hub" in where:  # one piece, as chatd wrote it before the parts
-                replication.restore_dict(self.hub, where["hub"])
-                return {"log_id": where["log_id"], "seen": where["seen"]}
-            parts = await self.redis.lrange(where["key"], 0, -1)
-            if len(parts) != where["parts"]:
-                continue  # replaced (and deleted) between the two reads
-            header: dict[str, Any] = json.loads(parts[0])
-            replication.restore(self.hub, header, (json.loads(part) for part in parts[1:]))
-            return header
-        raise SnapshotMoved("the snapshot kept changing while it was read")
-
     async def _bootstrap(self) -> None:
-        snap = await self._read_snapshot()
+        snap = await self.snapshots.restore(self.hub)
         if snap is not None:
             self.seen = snap["seen"]
             self.last_id = snap["log_id"]
-        first = _entries(await self.redis.xrange(self.key, "-", "+", count=1))
-        if first and snap and _split(first[0][0]) > _split(self.last_id):
+        first = entries(await self.redis.xrange(self.key, "-", "+", count=1))
+        if first and snap and split_id(first[0][0]) > split_id(self.last_id):
             self.log.warning("the log was trimmed past the last snapshot: "
                              "some state may be missing")
         # Room lines of entries up to where the replay starts come from the room streams;
         # the replay of the log adds the later ones.
         if snap:
-            upto, inclusive = _split(self.last_id), True
+            upto, inclusive = split_id(self.last_id), True
         else:
-            upto, inclusive = (_split(first[0][0]) if first else (2**63, 0)), False
-        sink = self.history
-        self.hub.use_sink(sink, takes_all=True)
-        rooms = {room.key for room in self.hub.rooms.values()}
-        async for raw_key in self.redis.scan_iter(match=f"{self.room_prefix}*", count=1000):
-            rooms.add(_str(raw_key)[len(self.room_prefix):])
-        size = self.hub.config.history_size
-        for room in rooms:
-            entries = _entries(await self.redis.xrevrange(self.room_prefix + room,
-                                                          count=2 * size))
-            lines = {e.id: e for e in map(self._entry, entries)
-                     if e.key[:2] < upto or (inclusive and e.key[:2] == upto)}
-            sink.loaded[room] = sorted(lines.values(), key=lambda e: e.key)[-size:]
-        # What the streams hold, counted as every node counts it: rooms in the order of
-        # their newest line, so the least recently active come first.
-        for room, stored in sorted(sink.loaded.items(), key=lambda kv: (
-                kv[1][-1].key if kv[1] else (0, 0, 0))):
-            for line in stored:
-                sink.budget.add(room, line.key[:2], _line_bytes(line))
+            upto, inclusive = (split_id(first[0][0]) if first else (2**63, 0)), False
+        self.hub.use_sink(self.history, takes_all=True)
+        await self.rooms.load({room.key for room in self.hub.rooms.values()}, upto, inclusive)
         while True:  # replay without blocking until caught up
-            entries = _entries(await self.redis.xread({self.key: self.last_id}, count=1000))
-            if not entries:
+            applied = entries(await self.redis.xread({self.key: self.last_id}, count=1000))
+            if not applied:
                 break
-            for entry_id, fields in entries:
+            for entry_id, fields in applied:
                 self._apply(entry_id, fields)
-
-    @staticmethod
-    def _entry(stream_entry: tuple[str, Fields]) -> Entry:
-        fields = stream_entry[1]
-        line_id = _str(fields[b"i"])
-        return Entry(id_key(line_id), line_id, _str(fields[b"t"]), _str(fields[b"n"]),
-                     _str(fields[b"m"]))
 
     async def close(self) -> None:
         """Publish what is queued (briefly), then stop."""
@@ -418,7 +278,7 @@ class RedisBus(Generic[P]):
         backoff = Backoff()
         while not self._closing:
             try:
-                entries = _entries(await self.reader.xread(
+                read = entries(await self.reader.xread(
                     {self.key: self.last_id}, count=1000, block=READ_BLOCK_MS))
             except (RedisError, OSError) as exc:
                 self._outage(exc)
@@ -427,7 +287,7 @@ class RedisBus(Generic[P]):
             backoff.reset()
             self._recovered()
             async with self._applying:
-                for entry_id, fields in entries:
+                for entry_id, fields in read:
                     self._apply(entry_id, fields)
 
     def _apply(self, entry_id: str, fields: Fields) -> None:
@@ -436,7 +296,7 @@ class RedisBus(Generic[P]):
         budget.add(entry_id, LOG_ENTRY_OVERHEAD + sum(map(len, fields.values())))
         if budget.since_snapshot > budget.limit // 2:
             self._snapshot_due.set()  # so that the log still reaches back to it
-        node, seq = _str(fields[b"n"]), int(fields[b"s"])
+        node, seq = as_str(fields[b"n"]), int(fields[b"s"])
         if seq <= self.seen.get(node, 0):
             return  # a record published twice (a retry after a lost reply)
         self.seen[node] = seq
@@ -447,7 +307,7 @@ class RedisBus(Generic[P]):
                 del self._sent[older]
         if commands is None:
             commands = from_records(fields[b"c"])
-        ms, n = _split(entry_id)
+        ms, n = split_id(entry_id)
         self.lag = max(0.0, time.time() - ms / 1000)
         stamp = Stamp(entry_id, (ms, n), ms / 1000)  # one id sequence for the whole entry
         for cmd in commands:
@@ -472,7 +332,7 @@ class RedisBus(Generic[P]):
                 # Another node writes; keep what this one would need to write, should
                 # it take over from a node that died: the lines since its last snapshot.
                 keep = 2 * self.snapshot_every + self.hub.config.node_timeout + 5
-                horizon = _split(self.last_id)[0] - int(keep * 1000)
+                horizon = split_id(self.last_id)[0] - int(keep * 1000)
                 self.history.forget_before(horizon)
                 self.history.budget.forget_touched_before(horizon)
                 continue
@@ -482,20 +342,13 @@ class RedisBus(Generic[P]):
             # every room line up to it that the room streams may lack.
             async with self._applying:
                 log_id = self.last_id
-                steps = replication.capturing(self.hub, log_id=log_id, seen=dict(self.seen))
-                while True:
-                    try:
-                        next(steps)
-                    except StopIteration as done:
-                        captured: replication.Captured = done.value
-                        break
-                    await asyncio.sleep(0)  # the loop serves clients in between
+                captured = await capture(self.hub, log_id, dict(self.seen))
                 lines = self.history.take()
                 touched = self.history.budget.take_touched()
             started = time.monotonic()
             try:
-                await self._write_history(lines, touched)
-                size = await self._write_snapshot(log_id, captured)
+                await self.rooms.write(lines, touched)
+                size = await self.snapshots.write(log_id, captured)
             except (RedisError, OSError):
                 self.history.put_back(lines)
                 self.history.budget.touched.update(touched)
@@ -504,54 +357,3 @@ class RedisBus(Generic[P]):
             written = log_id
             self.log.debug(f"snapshot written at {written} ({size} bytes, "
                            f"{sum(map(len, lines.values()))} room line(s))")
-
-    async def _write_snapshot(self, log_id: str, captured: replication.Captured) -> int:
-        """The snapshot in parts, made one at a time with the loop free in between;
-        then the pointer to it, and the one before goes. Returns its size."""
-        key = f"{self.snapshot_key}:{log_id}"
-        await self.redis.delete(key)  # what a failed try may have left
-        parts = size = 0
-        try:
-            for part in replication.encode(captured):
-                await self.redis.rpush(key, part)
-                parts, size = parts + 1, size + len(part)
-            where = json.dumps({"key": key, "parts": parts, "log_id": log_id, "bytes": size})
-            old = await self.redis.set(self.snapshot_key, where, get=True)
-        except BaseException:
-            with contextlib.suppress(RedisError, OSError):
-                await self.redis.unlink(key)
-            raise
-        if isinstance(old, (str, bytes)):
-            before = json.loads(old)
-            if before.get("key") not in (None, key):
-                await self.redis.unlink(before["key"])
-        return size
-
-    async def _write_history(self, lines: dict[str, deque[Entry]],
-                             touched: dict[str, int]) -> None:
-        """The room lines, in chunks so that the loop serves clients in between; then
-        every stream written to or cut is trimmed to what the budget keeps of it, or
-        deleted (PROTOCOL.txt 14.6). A line written twice (by a node that took over)
-        is read back once (`_bootstrap`)."""
-        history = self.history
-        todo = [(room, e) for room, entries in lines.items()
-                for e in history.kept(room, entries)]
-        for at in range(0, len(todo), HISTORY_CHUNK):
-            pipe = self.redis.pipeline(transaction=False)
-            for room, e in todo[at:at + HISTORY_CHUNK]:
-                pipe.xadd(self.room_prefix + room,
-                          {"i": e.id, "t": e.time, "n": e.name, "m": e.message})
-            await pipe.execute()
-        rooms = list({*lines, *touched})
-        for at in range(0, len(rooms), HISTORY_CHUNK):
-            pipe = self.redis.pipeline(transaction=False)
-            for room in rooms[at:at + HISTORY_CHUNK]:
-                key = self.room_prefix + room
-                kept = history.budget.rooms.get(room)
-                if not kept:
-                    pipe.unlink(key)
-                    continue
-                pipe.xtrim(key, maxlen=len(kept), approximate=False)
-                if self.idle > 0:  # gone even if no node is left to delete it
-                    pipe.pexpire(key, int(self.idle * 1000))
-            await pipe.execute()

@@ -1,7 +1,7 @@
 """One connection's protocol, sans I/O: bytes and a clock in, ordered actions out.
 
 In the style of h11's Connection and the websockets library's protocol.py: a `Link`
-never reads a clock or touches a socket. The shell (chatd.server for TCP, chatd.web for
+never reads a clock or touches a socket. The shell (chatd.tcp for TCP, chatd.web for
 WebSocket) feeds it what arrived with `receive_data` (a byte stream), `receive_message`
 (one WebSocket message), `receive_eof`, and the time with `tick`; each call returns the
 effects to carry out, in order, in the vocabulary the hub uses too (chatd.effects):
@@ -9,35 +9,37 @@ Send, Deliver, Leave, Close, Abort, Log and WrongPassword, each naming the link'
 `peer` (the shell's connection object, opaque to the link).
 
 A Link owns: framing and the line limit (PROTOCOL.txt 1.4, 8.1), mode detection (2.1),
-text-mode login and the password prompt (6.1, 11.2), the lines that arrive while a
-connect is being decided (the backlog, 8.8), flood control (8.3), and the registration
-and keepalive deadlines (8.5). What a connect leads to is the hub's decision: the shell
+the server's password (11.2), the lines that arrive while a connect is being decided
+(the backlog: chatd.backlog, 8.8), flood control (8.3), and the registration and
+keepalive deadlines (8.5). A text-mode link hands what is typed before joining to its `TextLogin`
+(chatd.textlogin: the name, the password prompt, 6.1); the errors of dropped lines are
+worded in chatd.dropped_line. What a connect leads to is the hub's decision: the shell
 reports it back with `settle(joined)`, and the backlog goes on from there.
 """
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Generic, cast
 
 from chatd import protocol as p
+from chatd.backlog import Backlog
+from chatd.dropped_line import over_backlog, over_rate
 from chatd.effects import Abort, Close, Deliver, Leave, Log, P, Send, WrongPassword
 from chatd.effects import LinkOp as Action
 from chatd.limits import ErrorLogThrottle, FloodGuard, Verdict
 from chatd.protocol import LINE_TOO_LONG, ErrorCode, ProtocolError
+from chatd.textlogin import (
+    GREETING,
+    GREETING_PASSWORD,
+    PASSWORD_PROMPT,
+    TextLogin,
+    sent_privately,
+)
 
-# What a held line costs beyond its bytes (a bytes object and its list slot), so that
-# empty lines cannot pile up for free (8.8).
-HELD_LINE_OVERHEAD: Final = 64
 COST_UNIT: Final = 16 * 1024  # reply bytes that cost one line's token (PROTOCOL.txt 8.3)
-PASSWORD_PROMPT: Final = b"* password:\n"  # text mode asks for the password (11.2)
-# For a person at nc, who sees nothing until they type (6.1); JSON clients send their
-# connect at once, long before this.
-GREETING: Final = b"* welcome to chatd! Type your name and press Enter to join.\n"
-GREETING_PASSWORD: Final = (b"* welcome to chatd! Type your name and press Enter; "
-                            b"the server then asks for its password.\n")
 TLS_RECORD: Final = b"\x16"  # a TLS handshake record starts with this byte
 
 
@@ -76,17 +78,10 @@ class Phase(Enum):
     CLOSED = "closed"  # nothing more is read
 
 
-def sent_privately(to: str, message: str) -> bytes:
-    """What a person at nc sees of their own /msg (6.2): text mode has no acks, and
-    without it the line would vanish from their screen."""
-    return f"-> *{p.visible(to)}* {p.visible(message)}\n".encode()
-
-
 class Link(Generic[P]):
     __slots__ = (
-        "peer", "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "pending_name",
-        "opened_at", "last_seen", "pinged", "detect_tls", "greeted", "backlog_size",
-        "sent_connect", "login_for",
+        "peer", "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "login",
+        "opened_at", "last_seen", "pinged", "detect_tls", "greeted",
     )
 
     def __init__(self, peer: P, config: LinkConfig, now: float, *,
@@ -99,13 +94,8 @@ class Link(Generic[P]):
         self.guard = FloodGuard(config.rate, config.burst, now, byte_rate=config.byte_rate,
                                 byte_burst=config.byte_burst) if config.rate > 0 else None
         self.errors: ErrorLogThrottle | None = None  # made on the first error
-        self.backlog: list[bytes] | None = None
-        self.backlog_size = 0  # bytes held in the backlog, each line's overhead included
-        self.pending_name: str | None = None  # text mode, waiting for the password line
-        # Text mode: the last connect delivered, and the one whose account's password
-        # the next line is (PROTOCOL.txt 18.3).
-        self.sent_connect: p.Connect | None = None
-        self.login_for: p.Connect | None = None
+        self.backlog: Backlog | None = None  # while a connect is being decided (8.8)
+        self.login = self._text_login() if mode is Mode.TEXT else None
         self.opened_at = self.last_seen = now
         self.pinged = False
         self.detect_tls = detect_tls  # a plaintext TCP port: a TLS hello is a mistake
@@ -185,11 +175,11 @@ class Link(Generic[P]):
         if self.phase is Phase.CLOSED:
             return []
         self.phase = Phase.JOINED if joined else Phase.NEW
-        self.login_for = self.sent_connect if login and self.text else None
+        if self.login is not None:
+            self.login.settled(login)
         out: list[Action[P]] = []
         backlog, self.backlog = self.backlog, None
-        self.backlog_size = 0
-        for line in backlog or ():  # a connect among them makes the rest wait again
+        for line in backlog.lines if backlog else ():  # a connect among them: wait again
             if self.closed:
                 break
             self._line(out, line, now, charged=True)  # flood control saw them already
@@ -285,6 +275,8 @@ class Link(Generic[P]):
         if self.mode is Mode.UNKNOWN:
             self.mode = Mode.JSON if p.looks_like_json(line) else Mode.TEXT
             self.greeted = True
+            if self.mode is Mode.TEXT:
+                self.login = self._text_login()
         try:
             event: p.Event | None
             if self.mode is Mode.JSON:
@@ -294,7 +286,10 @@ class Link(Generic[P]):
                 if isinstance(event, p.Message) and event.to is not None:
                     out.append(Send(self.peer, sent_privately(event.to, event.message)))
             else:
-                event = self._text_login(out, line)
+                assert self.login is not None  # made with the mode
+                event = self.login.line(p.decode_utf8(line))
+                if event is None:
+                    out.append(Send(self.peer, PASSWORD_PROMPT))
         except ProtocolError as exc:
             self._fault(out, now, exc)
             return
@@ -304,24 +299,17 @@ class Link(Generic[P]):
             if not self._password_ok(out, event.password):
                 return
             self.phase = Phase.JOINING
-            if self.text:
-                self.sent_connect = event
+            if self.login is not None:
+                self.login.sent = event
         out.append(Deliver(self.peer, event))
 
     def _hold(self, out: list[Action[P]], now: float, line: bytes) -> None:
         """A line sent before the connect was decided waits for it (a cluster takes a
         moment); past the bound it is dropped with an error (PROTOCOL.txt 8.8)."""
         if self.backlog is None:
-            self.backlog = []
-        cost = len(line) + HELD_LINE_OVERHEAD
-        if self.backlog_size + cost <= self.config.backlog_bytes:
-            self.backlog.append(line)
-            self.backlog_size += cost
-        else:
-            self._fault(out, now, ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"more than {self.config.backlog_bytes:,} bytes of lines before the welcome; "
-                "line dropped", self._ref_of(line)))
+            self.backlog = Backlog(self.config.backlog_bytes)
+        if not self.backlog.hold(line):
+            self._fault(out, now, over_backlog(line, text=self.text, limit=self.backlog.limit))
 
     def _may_be_a_name(self) -> bool:
         """A blank first line is a person at nc pressing Enter for the default name (6.1);
@@ -329,28 +317,10 @@ class Link(Generic[P]):
         HTTP request, after its refused "names", must not join anyone."""
         if self.phase is not Phase.NEW or self.backlog is not None:
             return False
-        return self.mode is Mode.UNKNOWN or (self.text and (
-            self.pending_name is not None or self.login_for is not None))
+        return self.mode is Mode.UNKNOWN or (self.login is not None and self.login.asking)
 
-    def _text_login(self, out: list[Action[P]], line: bytes) -> p.Connect | None:
-        """Text mode: the first line is the name; with a password, the next line is it."""
-        text = p.decode_utf8(line)
-        if self.login_for is not None:  # the account's password, or blank: decline
-            connect, self.login_for = self.login_for, None
-            if not text.strip():
-                return replace(connect, decline=True)
-            return replace(connect, login=text)
-        if self.config.password is None:
-            return p.Connect(name=text, text=True)
-        if self.pending_name is not None and not text.strip():
-            out.append(Send(self.peer, PASSWORD_PROMPT))  # Enter alone is no password: again
-            return None
-        if self.pending_name is None:
-            p.normalize_name(text)  # a bad name is reported before the password is asked
-            self.pending_name = text
-            out.append(Send(self.peer, PASSWORD_PROMPT))
-            return None
-        return p.Connect(name=self.pending_name, password=text, text=True)
+    def _text_login(self) -> TextLogin:
+        return TextLogin(server_password=self.config.password is not None)
 
     def _password_ok(self, out: list[Action[P]], given: str | None) -> bool:
         """Checks a connect's password (PROTOCOL.txt 11.2) in constant time; a wrong one
@@ -372,27 +342,9 @@ class Link(Generic[P]):
                               "excess flood", resumable=False)
             return
         config = self.config
-        limit = (f"more than {config.rate:g} lines a second" if verdict is Verdict.LIMITED
-                 else f"more than {config.byte_rate:,.0f} bytes a second (after "
-                      f"{config.byte_burst:,} at once)")
-        if self.mode is Mode.TEXT:  # name the line: a person cannot tell otherwise
-            start = line[:60].decode("utf-8", "replace").rstrip()
-            self._fault(out, now, ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"{limit}; not sent: {start if len(line) <= 60 else start + '...'}"))
-        else:
-            self._fault(out, now, ProtocolError(
-                ErrorCode.RATE_LIMITED, f"{limit}; line dropped", self._ref_of(line)))
-
-    def _ref_of(self, line: bytes) -> str | None:
-        """The ref of a dropped chat line, so the client knows which line it lost (4.10)."""
-        if self.mode is Mode.TEXT or b'"ref"' not in line:
-            return None
-        try:
-            event = p.parse_json_line(line)
-        except ProtocolError as exc:
-            return exc.ref
-        return event.ref if isinstance(event, p.Message) else None
+        self._fault(out, now, over_rate(verdict, line, text=self.text, rate=config.rate,
+                                        byte_rate=config.byte_rate,
+                                        byte_burst=config.byte_burst))
 
     # ------------------------------------------------------------------ errors
 

@@ -7,7 +7,7 @@ over the connections and a delivery costs an integer addition. The event loop's 
 measured by a timer ten times a second (`LoopLag`), the only metric observed as it
 happens.
 
-The HTTP side is the websockets library's (as for the page, chatd.web): every request is
+The HTTP side is the websockets library's (as for the page, chatd.webhttp): every request is
 answered from `process_request`, nothing is ever upgraded. `/healthz` says the loop
 serves; `/readyz` also checks that chatd listens, that the history database takes writes
 and that a cluster node follows the log (docs/operations.md).

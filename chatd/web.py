@@ -1,46 +1,33 @@
 """The web gateway: the chat page over HTTP and the JSON protocol over a WebSocket.
 
-One port (`chatd --web PORT`) serves the page and its modules from `chatd/static`, and
-`/ws`, where every WebSocket message is one protocol line (PROTOCOL.txt 13); with
---tls-cert, over HTTPS and WSS like the TCP port. The
-`websockets` library does HTTP and the WebSocket framing; this module is a shell like
-the TCP one (chatd.server): each message goes to the connection's `Link`
-(`Server.received_message`), so a browser user goes through the same link, limits,
-hub, writer and log as a TCP user.
-
-Output never waits for a browser: the writer's once-a-turn `write` only queues lines
-on the `WebOutlet`, and a sender task per connection feeds them to the socket. The
-queued bytes count in `buffered()`, so the send-queue bound (PROTOCOL.txt 8.2) cuts off
-a browser that does not read, as it does a TCP client.
+One port (`chatd --web PORT`) serves the page and its modules, and `/ws`, where every
+WebSocket message is one protocol line (PROTOCOL.txt 13); with --tls-cert, over HTTPS
+and WSS like the TCP port. The `websockets` library does HTTP and the WebSocket
+framing; this module is a shell like the TCP one (chatd.tcp): it counts and admits
+the port's connections (`WebConnection`, TLS included), and feeds each message to the
+connection's `Link` (`Server.received_message`), so a browser user goes through the
+same link, limits, hub, writer and log as a TCP user. What a plain HTTP request gets,
+and which ones may open the WebSocket, is chatd.webhttp's; output goes through a
+`WebOutlet` (chatd.weboutlet), so the writer never waits for a browser.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import ipaddress
-import json
 import logging
 import ssl
-import time
-from collections import deque
-from collections.abc import Collection
-from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, cast
-from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from chatd import __version__
-from chatd import protocol as p
 from chatd.net import end_reason, forget_tracebacks, peer_address, release_transport, tls_context
-from chatd.palette import PALETTE
+from chatd.webhttp import HttpGate
+from chatd.weboutlet import WebOutlet
 
 if TYPE_CHECKING:
     from websockets.server import ServerProtocol
@@ -48,89 +35,12 @@ if TYPE_CHECKING:
     from chatd.connection import Connection
     from chatd.server import Server
 
-WS_PATH = "/ws"
 # A message up to this many times --max-line-bytes gets line_too_long from us; a longer
 # one is refused by websockets itself (close code 1009), so a client cannot make the
 # server buffer more than this per message.
 MAX_SIZE_FACTOR = 4
 CLOSE_TIMEOUT = 2.0  # seconds to wait for a browser to answer our close frame
 PAGE_UNLOADED = 4000  # the close code of chatd's page when it is unloaded (13.4)
-
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-}
-# Defence in depth behind textContent: no inline script, nothing from other sites.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-
-
-def load_pages() -> dict[str, tuple[str, bytes]]:
-    """Path -> (content type, body) for every file the page needs, read once at start."""
-    pages: dict[str, tuple[str, bytes]] = {}
-    for entry in resources.files("chatd").joinpath("static").iterdir():
-        suffix = "." + entry.name.rpartition(".")[2]
-        if entry.is_file() and suffix in CONTENT_TYPES:
-            pages["/" + entry.name] = (CONTENT_TYPES[suffix], entry.read_bytes())
-    pages["/"] = pages["/index.html"]
-    pages["/palette.js"] = (CONTENT_TYPES[".js"], palette_module())
-    pages["/commands.js"] = (CONTENT_TYPES[".js"], p.commands_js())  # /help's one list
-    return pages
-
-
-def palette_module() -> bytes:
-    """chatc's name colours as a JS module, so the page has one source of truth."""
-    return f"export const PALETTE = Object.freeze({json.dumps(list(PALETTE))});\n".encode()
-
-
-def normalize_origin(origin: str) -> str:
-    return origin.strip().rstrip("/").lower()
-
-
-def origin_allowed(origin: str | None, host: str | None, allowed: Collection[str]) -> bool:
-    """Same-origin pages and the configured origins may open the WebSocket.
-
-    No Origin header means no browser (browsers always send one on a WebSocket
-    handshake); the check protects browser users from other sites' pages, and a
-    program could reach the TCP port anyway, so such clients are let in.
-    """
-    if origin is None:
-        return True
-    wanted = normalize_origin(origin)
-    if wanted in allowed:
-        return True
-    parts = urlsplit(wanted)
-    return (parts.scheme in ("http", "https") and host is not None
-            and parts.netloc == host.strip().lower())
-
-
-def host_name(host: str) -> str:
-    """The name in a Host header: lower case, without port, brackets or a final dot."""
-    host = host.strip().lower()
-    if host.startswith("["):  # an IPv6 literal, perhaps with a port
-        return host[1:].partition("]")[0]
-    return host.partition(":")[0].rstrip(".")
-
-
-def host_allowed(host: str | None, names: Collection[str]) -> bool:
-    """Whether a request's Host is a name this server answers to (PROTOCOL.txt 13.6).
-
-    A page of another site may get its own name to resolve to this server's address
-    (DNS rebinding), and the browser then treats the server as that site's: such a
-    request carries the other site's name, so it is refused. An IP address cannot be
-    rebound, and localhost names always mean this machine; other names must be given
-    (`names`: --web-host and the names chatd listens on).
-    """
-    if host is None:
-        return False
-    name = host_name(host)
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        pass
-    return name == "localhost" or name.endswith(".localhost") or name in names
 
 
 class _ForwardToServerLog(logging.Handler):
@@ -310,77 +220,6 @@ class WebConnection(ServerConnection):
         (self.raw or self.transport).abort()
 
 
-class WebOutlet:
-    """The writer's view of a WebSocket (chatd.outbox.Outlet): lines in, messages out.
-
-    `write` splits the server's batch into lines and queues them; `pump` (one task per
-    connection) sends each line as one text message. Closing waits for the queue to
-    drain, aborting does not, as with a TCP connection.
-    """
-
-    __slots__ = ("ws", "lines", "queued", "closing", "wake", "close_code", "close_reason")
-
-    def __init__(self, ws: WebConnection) -> None:
-        self.ws = ws
-        self.lines: deque[bytes] = deque()
-        self.queued = 0  # bytes written by the server and not yet handed to the socket
-        self.closing = False
-        self.wake = asyncio.Event()
-        self.close_code = 1000
-        self.close_reason = ""
-
-    def write(self, data: bytes) -> None:
-        if self.closing:
-            return
-        self.lines.extend(line for line in data.split(b"\n") if line)
-        self.queued += len(data)
-        self.wake.set()
-
-    def send(self, data: bytes) -> int:
-        if self.is_closing():
-            return -1
-        self.write(data)
-        return self.buffered()
-
-    def buffered(self) -> int:
-        return self.queued + self.ws.unsent()
-
-    def is_closing(self) -> bool:
-        return self.closing or self.ws.state is not State.OPEN
-
-    def close(self) -> None:
-        self.closing = True
-        self.wake.set()
-
-    def abort(self) -> None:
-        self.closing = True
-        self.lines.clear()
-        self.queued = 0
-        self.wake.set()
-        self.ws.transport.abort()
-
-    async def pump(self) -> None:
-        """Sends queued lines until closed; then closes the WebSocket."""
-        ws = self.ws
-        try:
-            while True:
-                while self.lines:
-                    line = self.lines.popleft()
-                    await ws.send(line, text=True)
-                    self.queued -= len(line) + 1
-                if self.closing:
-                    break
-                self.wake.clear()
-                await self.wake.wait()
-            await ws.close(self.close_code, self.close_reason)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.closing = True
-            self.lines.clear()
-            self.queued = 0
-
-
 def lost_reason(exc: ConnectionClosedError) -> Exception:
     """The WebSocket's end as the kind of error `chatd.net.end_reason` words."""
     if exc.rcvd is None and exc.sent is None:
@@ -400,13 +239,7 @@ class WebGateway:
     def __init__(self, server: Server) -> None:
         self.server = server
         config = server.config
-        self.pages = load_pages()
-        self.origins = frozenset(normalize_origin(o) for o in config.web_origins)
-        # Names the server answers to besides IP addresses and localhost (13.6). An
-        # address to listen on is an IP or a name, never with a port or brackets.
-        listen = (host.lower().rstrip(".") for host in config.hosts or ())
-        self.names = frozenset(name for name in (*map(host_name, config.web_hosts), *listen)
-                               if name)
+        self.http = HttpGate(server)
         self.tls = tls_context(config.tls_cert, config.tls_key)
         self.stopping = False
         self.outlets: set[WebOutlet] = set()
@@ -480,47 +313,9 @@ class WebGateway:
             for ws in list(self.ws_server.connections):
                 ws.transport.abort()
 
-    # ------------------------------------------------------------------ HTTP
-
     def _http(self, ws: ServerConnection, request: Request) -> Response | None:
-        host = request.headers.get("Host")
-        if not host_allowed(host, self.names):
-            self.server.log.warning(f"web: {cast(WebConnection, ws).address} refused: Host "
-                                    f"{host!r} is not a name of this server (allow it with "
-                                    "--web-host)")
-            name = host_name(host) if host else ""
-            return ws.respond(403, f"This chat server does not answer to the name {name!r}. "
-                                   "If that name is the server's, start chatd with "
-                                   f"--web-host {name or 'NAME'}.\n")
-        path = request.path.partition("?")[0]
-        if path == WS_PATH:
-            origin = request.headers.get("Origin")
-            if not origin_allowed(origin, request.headers.get("Host"), self.origins):
-                self.server.log.warning(f"web: refused a WebSocket from Origin {origin!r} "
-                                        "(allow it with --web-origin)")
-                return ws.respond(403, "This Origin may not use this chat server.\n")
-            address = cast(WebConnection, ws).address
-            refused = self.server.policy.web_socket(cast(WebConnection, ws).ip,
-                                                    time.monotonic())
-            if refused is None:
-                return None  # go on with the WebSocket handshake
-            self.server.refusals[refused.code] += 1
-            self.server.log.warning(f"web: {address} refused: {refused.message}")
-            return ws.respond(429, f"{refused.code}: {refused.message}\n")
-        page = self.pages.get(path)
-        if page is None:
-            return ws.respond(404, "Not found.\n")
-        content_type, body = page
-        return Response(200, "OK", Headers([
-            ("Date", email.utils.formatdate(usegmt=True)),
-            ("Connection", "close"),
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-cache"),
-            ("Content-Security-Policy", CSP),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Referrer-Policy", "no-referrer"),
-        ]), body)
+        conn = cast(WebConnection, ws)
+        return self.http.answer(ws, request, conn.ip, conn.address)
 
     # ------------------------------------------------------------------ WebSocket
 

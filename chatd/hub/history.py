@@ -1,8 +1,8 @@
 """What the hub remembers of what was said: each room's recent lines, the history of
 rooms nobody is in (`Archive`), the private lines sessions keep for resume (`Inboxes`),
 all bounded in bytes (PROTOCOL.txt 8.6), and the pages of it a reader asks for (3.8).
-The store that outlives the process (chatd.store, or chatd.cluster's streams) is the
-`HistorySink` given at construction or by `use_sink`."""
+The store that outlives the process (chatd.store, or a cluster's room streams:
+chatd.roomstreams) is the `HistorySink` given at construction or by `use_sink`."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ class History(Generic[P]):
     def __init__(self, config: HubConfig, sink: HistorySink | None = None) -> None:
         self.config = config
         self.sink: HistorySink = sink or NoSink()
-        # Whether the sink takes every room line or only this node's own (chatd.cluster:
+        # Whether the sink takes every room line or only this node's own (chatd.roomstreams:
         # the node that writes the snapshot writes the room streams, from any node).
         self.takes_all = False
         self.lines: dict[str, list[Entry]] = {}

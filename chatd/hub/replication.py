@@ -9,8 +9,8 @@ lines they hold for resume, so it is never made in one piece:
   lines are shared, not copied (an Entry never changes once made);
 * `encode` turns the copy into parts of at most about PART_BYTES of JSON and
   PART_RECORDS records, one part a step, so the loop serves clients between parts
-  (chatd.cluster awaits after each) and no value stored in Redis comes near its 512 MB
-  limit for one value;
+  (chatd.snapshotstore awaits after each) and no value stored in Redis comes near its
+  512 MB limit for one value;
 * `restore` rebuilds a hub from the parts, in order.
 
 Part 0 is the header {"moderation", "rooms", "beats", ...what the caller adds}; each

@@ -23,7 +23,8 @@ from chatd import service
 from chatd.server import Server
 from chatd.serverlog import ServerLog
 from chatd.settings import ServerConfig
-from chatd.web import CSP, MAX_SIZE_FACTOR, load_pages, palette_module
+from chatd.web import MAX_SIZE_FACTOR
+from chatd.webhttp import CSP, load_pages, palette_module
 
 TIMEOUT = 5.0
 MAX_LINE = 1024  # small, so oversized messages stay small too

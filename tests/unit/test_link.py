@@ -14,17 +14,11 @@ from hypothesis import strategies as st
 
 from chatd import protocol as p
 from chatd.admission import Refusal
+from chatd.backlog import HELD_LINE_OVERHEAD
 from chatd.effects import Abort, Close, Deliver, Leave, LinkOp, Log, Send
-from chatd.link import (
-    GREETING,
-    GREETING_PASSWORD,
-    HELD_LINE_OVERHEAD,
-    PASSWORD_PROMPT,
-    Link,
-    LinkConfig,
-    Mode,
-)
+from chatd.link import Link, LinkConfig, Mode
 from chatd.protocol import ErrorCode
+from chatd.textlogin import GREETING, GREETING_PASSWORD, PASSWORD_PROMPT
 
 T0 = 1000.0
 PEER = "conn"  # what the shell names the connection by: opaque to the link

@@ -1,10 +1,10 @@
 """The room lines a cluster node keeps until the snapshot writer puts them in Redis
-(chatd.cluster.RedisHistory; PROTOCOL.txt 14.2)."""
+(chatd.roomstreams.RedisHistory; PROTOCOL.txt 14.2)."""
 
 from __future__ import annotations
 
-from chatd.cluster import RedisHistory
 from chatd.hub import Entry, id_key
+from chatd.roomstreams import RedisHistory
 from chatd.streambudget import LogBudget, RoomBudget
 
 
