@@ -1,8 +1,8 @@
-"""What the two shells (chatd.server for TCP, chatd.web for WebSocket) share.
+"""What the two shells (chatd.tcp for TCP, chatd.web for WebSocket) share.
 
 Both shells import this module and neither imports the other (the web shell names the
-TCP shell's types for mypy only); chatd.service starts both. The TCP shell knows the web
-gateway and the metrics endpoint by the protocols below.
+TCP shell's types for mypy only); chatd.service starts both. The server (chatd.server)
+knows the web gateway and the metrics endpoint by the protocols below.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 
 class Gateway(Protocol):
-    """The web gateway as the TCP shell sees it (chatd.web.WebGateway): stopped with the
+    """The web gateway as the server sees it (chatd.web.WebGateway): stopped with the
     server, and given the new TLS certificate on a reload."""
 
     tls: ssl.SSLContext | None
@@ -24,7 +24,7 @@ class Gateway(Protocol):
 
 
 class Endpoint(Protocol):
-    """The metrics endpoint as the TCP shell sees it (chatd.metrics.MetricsEndpoint)."""
+    """The metrics endpoint as the server sees it (chatd.metrics.MetricsEndpoint)."""
 
     def close(self) -> None: ...
 

@@ -36,7 +36,7 @@ class OutletSocket(Protocol):
 
 
 class WebOutlet:
-    """The writer's view of a WebSocket (chatd.outbox.Outlet): lines in, messages out.
+    """The writer's view of a WebSocket (chatd.channels.Outlet): lines in, messages out.
 
     `write` splits the server's batch into lines and queues them; `pump` (one task per
     connection) sends each line as one text message. Closing waits for the queue to
