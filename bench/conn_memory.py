@@ -70,7 +70,7 @@ def _part(filename: str) -> str:
     return "other"
 
 
-async def measure(n: int, rooms: int) -> None:
+async def measure(n: int, rooms: int, lines: int) -> None:
     config = ServerConfig(hosts=("127.0.0.1",), port=0, rate=0, max_clients=0, max_per_ip=0,
                           connect_throttle=0, greet_after=0, ping_interval=0)
     server = Server(config, ServerLog("warning", io.StringIO()))
@@ -98,6 +98,12 @@ async def measure(n: int, rooms: int) -> None:
     for part, size in parts.most_common():
         print(f"  {part:<44} {size / n:8.0f} B")
     print(f"  {'all Python allocations':<44} {sum(parts.values()) / n:8.0f} B")
+    if lines:
+        print(f"the {lines} source lines that allocate the most per connection:")
+        for stat in after.compare_to(before, "lineno")[:lines]:
+            frame = stat.traceback[0]
+            print(f"  {stat.size_diff / n:8.0f} B  {stat.count_diff / n:5.1f} blocks  "
+                  f"{frame.filename}:{frame.lineno}")
     print(f"RSS growth per connection (with tracemalloc's own overhead): "
           f"{(rss1 - rss0) / n:.2f} KiB")
     proc.stdin.write(b"\n")
@@ -109,8 +115,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", type=int, default=2000)
     ap.add_argument("--rooms", type=int, default=1, help="rooms each client is in")
+    ap.add_argument("--lines", type=int, default=0, metavar="N",
+                    help="also list the N source lines that allocate the most")
     args = ap.parse_args()
-    uvloop.run(measure(args.clients, args.rooms))
+    uvloop.run(measure(args.clients, args.rooms, args.lines))
 
 
 if __name__ == "__main__":

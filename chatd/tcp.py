@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import socket
 import ssl
-from typing import Generic, Protocol, TypeVar
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, Protocol, TypeVar
 
 from chatd.channels import Outlet
 from chatd.net import end_reason, forget_tracebacks, peer_address, release_transport
@@ -26,6 +29,12 @@ TCP_KEEPALIVE = (60, 10, 6)  # idle, interval, probes: a dead peer is found in ~
 READ_SIZE = 64 * 1024  # bytes asked of the stream per read
 READ_LIMIT = 64 * 1024  # the StreamReader pauses the socket past twice this, unread
 CLOSE_GRACE = 0.25  # seconds between our FIN and the close (StreamOutlet.close)
+# Linux gives an accepted socket the listening socket's options (keepalive, no delay):
+# set there once, not on every connection (which would make uvloop keep a socket object
+# for each: ~130 bytes a connection).
+INHERITS_OPTIONS = sys.platform == "linux"
+TASK_NAME = "chatd TCP connection"  # every connection's task's (see StreamProtocol)
+TASK_CONTEXT = contextvars.Context()
 
 
 class TcpConnection(Protocol):
@@ -113,23 +122,104 @@ class StreamOutlet:
 
 
 class StreamProtocol(asyncio.StreamReaderProtocol):
-    """asyncio's stream protocol, but the error that ends a connection is kept without
-    its traceback.
+    """asyncio's stream protocol for one connection (what asyncio.start_server makes),
+    less what it allocates per connection for uses chatd has not: about 700 of the
+    ~6,500 bytes an idle connection costs in Python objects (python -m bench.conn_memory).
 
-    The error (a reset met by a write or a read) is stored on the reader and on the
-    stream's close future, and the future keeps the traceback apart from the error
-    (`Future.result` raises it with it). That traceback holds the frames it was raised
-    in, from the socket's write up to the writer's flush, and so the stream writer,
-    whose protocol holds the future: a cycle, and the frames hold the connection. Only
-    a full collection would find it (chatd.heap counts on connections being freed
+    - No deque of drain() waiters: chatd never awaits drain() (the writer checks the
+      transport's buffer instead; start_tls does, with nothing written yet); made if ever
+      needed (`_drain_helper`).
+    - The close waiter (`_closed`, a future) is made when awaited or at the close.
+    - The reader is held as itself, not through a weak reference; `connection_lost` lets
+      it go, as it lets go of the writer and the task.
+    - No closure per connection to report a failed `TcpListener._serve`: it reports its
+      own failures.
+    - The StreamWriter's `_complete_fut`, which nothing reads, is one future for all
+      (`TcpListener._serve`).
+    - Every connection's task has the same name and runs in the same context (asyncio
+      makes a name and a copy of the context for each): chatd sets no context variables.
+
+    And the error that ends a connection is kept without its traceback. It is stored on
+    the reader and on the close waiter, and the future keeps the traceback apart from the
+    error (`Future.result` raises it with it). That traceback holds the frames it was
+    raised in, from the socket's write up to the writer's flush, and so the stream
+    writer, whose protocol holds the future: a cycle, and the frames hold the connection.
+    Only a full collection would find it (chatd.heap counts on connections being freed
     without one); a write meets a reset whenever a client goes while lines are coming,
     which is often on a loaded machine (tests/e2e/test_heap.py). Nothing reads that
     traceback: the end is logged in words (chatd.net.end_reason).
+
+    StreamReaderProtocol.__init__, connection_made and connection_lost are written out
+    here, so tests/unit/test_tcp.py checks that this protocol has every attribute the
+    stdlib's sets (a new Python may add one).
     """
+
+    _drain_waiters: Any = ()
+    _closed: asyncio.Future[None] | None = None
+    _stream_reader: Any = None  # the stdlib's is a property over a weak reference
+    _reject_connection = False  # nothing sets it
+
+    def __init__(self, reader: asyncio.StreamReader,
+                 serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                 Coroutine[Any, Any, None]],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._paused = False
+        self._connection_lost = False
+        self._stream_reader = reader
+        self._client_connected_cb = serve
+        self._stream_writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._over_ssl = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        reader: asyncio.StreamReader = self._stream_reader
+        reader.set_transport(transport)
+        self._over_ssl = transport.get_extra_info("sslcontext") is not None
+        self._stream_writer = asyncio.StreamWriter(
+            transport, self, reader, self._loop)  # type: ignore[arg-type]
+        self._task = self._loop.create_task(
+            self._client_connected_cb(reader, self._stream_writer), name=TASK_NAME,
+            context=TASK_CONTEXT)
 
     def connection_lost(self, exc: Exception | None) -> None:
         forget_tracebacks(exc)
-        super().connection_lost(exc)
+        reader: asyncio.StreamReader | None = self._stream_reader
+        if reader is not None:
+            if exc is None:
+                reader.feed_eof()
+            else:
+                reader.set_exception(exc)
+        closed = self._get_close_waiter(None)
+        if not closed.done():
+            if exc is None:
+                closed.set_result(None)
+            else:
+                closed.set_exception(exc)
+        asyncio.streams.FlowControlMixin.connection_lost(self, exc)
+        self._stream_reader = None
+        self._stream_writer = None
+        self._task = None
+        self._transport = None
+
+    def _get_close_waiter(self, stream: object) -> asyncio.Future[None]:
+        closed = self._closed
+        if closed is None:
+            closed = self._closed = self._loop.create_future()
+        return closed
+
+    async def _drain_helper(self) -> None:
+        if self._paused and not isinstance(self._drain_waiters, collections.deque):
+            self._drain_waiters = collections.deque()
+        await super()._drain_helper()  # type: ignore[misc]
+
+    def __del__(self) -> None:
+        # As the stdlib's: an error nobody awaited is not reported as unretrieved.
+        closed = self._closed
+        if closed is not None and closed.done() and not closed.cancelled():
+            closed.exception()
 
 
 def _tune(sock: socket.socket) -> None:
@@ -142,15 +232,6 @@ def _tune(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
 
 
-def _shrink_drain_waiters(protocol: asyncio.BaseProtocol) -> None:
-    """The stream protocol keeps an empty deque for drain() waiters: about 700 of the
-    ~7,000 bytes a connection costs (python -m bench.conn_memory). chatd never awaits
-    drain() (the writer checks the buffer instead), so an empty list does the job."""
-    if isinstance(getattr(protocol, "_drain_waiters", None), collections.deque):
-        protocol._drain_waiters = []  # type: ignore[attr-defined]
-
-
-
 class TcpListener(Generic[C]):
     """The listening sockets and the life of each TCP connection on them: accepted,
     upgraded to TLS, read until its end, then handed back (`Chat.lost`)."""
@@ -161,12 +242,16 @@ class TcpListener(Generic[C]):
         self.handshake_timeout = handshake_timeout  # and a new deadline
         self.listeners: list[asyncio.Server] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._serve_cb = self._serve  # one bound method for every connection's protocol
+        self._complete: asyncio.Future[None] | None = None  # see StreamProtocol
 
     async def listen(self, hosts: list[str | None], port: int,
                      tls: ssl.SSLContext | None) -> list[str]:
         """Listen on each host (None: every interface); returns the bound addresses
         ("127.0.0.1:5000")."""
         self._loop = asyncio.get_running_loop()
+        self._complete = self._loop.create_future()
+        self._complete.set_result(None)
         self.tls = tls
         for host in hosts:
             # No ssl= here: a TLS connection is counted first, then upgraded (_serve).
@@ -175,6 +260,8 @@ class TcpListener(Generic[C]):
         bound = []
         for listener in self.listeners:
             for sock in listener.sockets:
+                if INHERITS_OPTIONS and sock.family in (socket.AF_INET, socket.AF_INET6):
+                    _tune(sock)
                 addr = sock.getsockname()
                 bound.append(f"[{addr[0]}]:{addr[1]}" if sock.family == socket.AF_INET6
                              else f"{addr[0]}:{addr[1]}")
@@ -187,22 +274,17 @@ class TcpListener(Generic[C]):
 
     def _stream_protocol(self) -> StreamProtocol:
         """What asyncio.start_server makes per connection, with StreamProtocol."""
+        assert self._loop is not None
         reader = asyncio.StreamReader(limit=READ_LIMIT, loop=self._loop)
-        return StreamProtocol(reader, self._serve, loop=self._loop)
+        return StreamProtocol(reader, self._serve_cb, self._loop)
 
     async def _serve(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter
                      ) -> None:
-        """One TCP client, from accept to close: read, feed its link, nothing else."""
-        sock = stream.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            _tune(sock)
-        _shrink_drain_waiters(stream.transport.get_protocol())
-        ip, address = peer_address(stream.get_extra_info("peername"))
-        chat = self.chat
-        plain = self.tls is None
+        """One TCP client, from accept to close: read, feed its link, nothing else.
+        (Few locals: this frame lives as long as the connection.)"""
         tcp = stream.transport  # under TLS, `stream` writes through another one
         outlet = StreamOutlet(stream)
-        conn = chat.accept(ip, address, outlet, detect_tls=plain, say_why=plain)
+        conn = self._accept(stream, outlet)
         if conn is None:
             release_transport(tcp)
             return
@@ -210,11 +292,13 @@ class TcpListener(Generic[C]):
         try:
             if self.tls is not None and not await self._upgrade(conn, outlet, stream):
                 return
+            chat = self.chat
             while data := await reader.read(READ_SIZE):
                 # Once closing, input is read and dropped: a socket closed with unread
                 # input is reset, and the client could lose the last lines sent to it.
                 if not conn.closing:
                     chat.received(conn, data)
+                del data  # not kept while the client is idle: up to READ_SIZE bytes
             if not conn.closing:
                 chat.eof(conn)
             outlet.peer_finished()
@@ -224,11 +308,36 @@ class TcpListener(Generic[C]):
             # The stream keeps the error that ended it, and a traceback holds frames that
             # hold the stream: a cycle only a full collection would find (chatd.heap).
             exc.__traceback__ = None
+        except Exception as exc:  # a bug: reported as asyncio reports a failed callback
+            self._failed(exc, tcp)
         finally:
-            if (error := reader.exception()) is not None:  # the same, raised elsewhere
-                error.__traceback__ = None
-            chat.lost(conn, reason)
-            release_transport(tcp)
+            self._ended(conn, reader, tcp, reason)
+
+    def _accept(self, stream: asyncio.StreamWriter, outlet: StreamOutlet) -> C | None:
+        """The new connection counted in (`Chat.accept`), or None if refused."""
+        if not INHERITS_OPTIONS:
+            sock = stream.get_extra_info("socket")
+            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                _tune(sock)
+        if self._complete is not None and hasattr(stream, "_complete_fut"):
+            stream._complete_fut = self._complete  # see StreamProtocol
+        ip, address = peer_address(stream.get_extra_info("peername"))
+        plain = self.tls is None
+        return self.chat.accept(ip, address, outlet, detect_tls=plain, say_why=plain)
+
+    def _failed(self, exc: Exception, tcp: asyncio.BaseTransport) -> None:
+        assert self._loop is not None
+        self._loop.call_exception_handler({
+            "message": "Unhandled exception in client_connected_cb", "exception": exc,
+            "transport": tcp})
+        tcp.close()
+
+    def _ended(self, conn: C, reader: asyncio.StreamReader, tcp: asyncio.BaseTransport,
+               reason: str | None) -> None:
+        if (error := reader.exception()) is not None:  # the same, raised elsewhere
+            error.__traceback__ = None
+        self.chat.lost(conn, reason)
+        release_transport(tcp)
 
     async def _upgrade(self, conn: C, outlet: StreamOutlet, stream: asyncio.StreamWriter
                        ) -> bool:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
+import sys
+
+import pytest
 
 from tests.support.harness import Client, StartChatd
 
@@ -89,6 +93,23 @@ async def test_registration_timeout_closes_a_connection_that_sits(
     assert json.loads(line)["code"] == "registration_timeout"
     await server.wait_log("closing: registration timeout")
     await server.wait_log(r"#1 127\.0\.0\.1:\d+ connected")
+
+
+@pytest.mark.skipif(sys.platform != "linux" or shutil.which("ss") is None,
+                    reason="reads the kernel's socket timers with ss (Linux)")
+async def test_every_connection_has_tcp_keepalive(start_chatd: StartChatd) -> None:
+    """PROTOCOL.txt 8.5: TCP keepalive on every connection (chatd sets it on the
+    listening socket: Linux gives the sockets it accepts its options)."""
+    server = await start_chatd()
+    clients = [await Client.joined(server.port, name) for name in ("alice", "bob")]
+    proc = await asyncio.create_subprocess_exec(
+        "ss", "-tnoH", "state", "established", f"( sport = :{server.port} )",
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    timers = re.findall(r"timer:\((\w+),", out.decode())
+    assert timers == ["keepalive", "keepalive"], out.decode()
+    for client in clients:
+        await client.close()
 
 
 async def test_keepalive_closes_a_silent_peer_and_the_room_sees_it_leave(

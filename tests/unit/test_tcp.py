@@ -1,0 +1,46 @@
+"""chatd.tcp: the stream protocol written out for less memory a connection still has
+what asyncio's sets (the TCP shell itself is tested on real sockets in tests/e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from chatd.tcp import StreamProtocol
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    pass
+
+
+def test_the_protocol_has_every_attribute_asyncio_gives_its_own(
+        loop: asyncio.AbstractEventLoop) -> None:
+    """StreamProtocol does not run StreamReaderProtocol.__init__: a Python that adds an
+    attribute there (which its other methods would read) fails here first."""
+    theirs = asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), _serve, loop=loop)
+    ours = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop)
+    assert [name for name in vars(theirs) if not hasattr(ours, name)] == [
+        "_stream_reader_wr", "_strong_reader"]  # ours holds the reader itself
+    assert ours._stream_reader is not None
+    theirs._closed.cancel()  # not awaited: no warning when it goes
+
+
+def test_a_close_waiter_is_made_when_asked_for_and_is_the_one_the_close_completes(
+        loop: asyncio.AbstractEventLoop) -> None:
+    ours = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop)
+    assert ours._closed is None
+    waiter = ours._get_close_waiter(None)
+    ours.connection_lost(None)
+    assert waiter.done() and waiter.result() is None
+    late = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop)
+    late.connection_lost(ConnectionResetError(104, "reset"))  # lost before anyone waits
+    assert isinstance(late._get_close_waiter(None).exception(), ConnectionResetError)
