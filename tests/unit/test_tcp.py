@@ -31,7 +31,7 @@ def test_the_protocol_has_every_attribute_asyncio_gives_its_own(
     assert [name for name in vars(theirs) if not hasattr(ours, name)] == [
         "_stream_reader_wr", "_strong_reader"]  # ours holds the reader itself
     assert ours._stream_reader is not None
-    theirs._closed.cancel()  # not awaited: no warning when it goes
+    theirs._closed.cancel()  # type: ignore[attr-defined]  # not awaited: no warning
 
 
 def test_a_close_waiter_is_made_when_asked_for_and_is_the_one_the_close_completes(
