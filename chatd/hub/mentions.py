@@ -48,15 +48,20 @@ class MentionIndex:
         self.punctuated = 0  # ASCII keys that are not plain words (the full rule then)
 
     def add(self, session: Session[Any], name: str | None = None) -> None:
-        key = mention_key(name or session.name)
+        name = name or session.name
+        key = mention_key(name)
+        if key == name:
+            key = name  # one string for both (most names are their own key)
         sessions = self.by_key.get(key)
         if sessions is None:
-            sessions = self.by_key[key] = []
+            self.by_key[key] = [session]
             if key.isascii():
-                self.ascii[_fast(key.encode())] = key
-                self.ascii_words.add(_fast(key.encode()))
+                folded = _fast(key.encode())
+                self.ascii[folded] = key
+                self.ascii_words.add(folded)
                 self.punctuated += not _plain(key)
-        sessions.append(session)
+        else:
+            sessions.append(session)
 
     def remove(self, session: Session[Any], name: str | None = None) -> None:
         key = mention_key(name or session.name)

@@ -93,6 +93,13 @@ class Room(Generic[P]):
         return tuple(names), tuple(opers), self.people - len(names)
 
 
+def _key_of(name: str) -> str:
+    """The name's key, as the name itself when they are equal: one string kept, not two
+    (most names are their own key)."""
+    key = p.name_key(name)
+    return name if key == name else key
+
+
 def names_cost(name: str) -> int:
     """A listed name's bytes on the wire: UTF-8 and JSON's quotes and comma."""
     return (len(name) if name.isascii() else len(name.encode())) + 3
@@ -193,7 +200,7 @@ class State(Generic[P]):
         if session.account and self.devices.get(session.account):
             self.devices[session.account].append(session)  # a further device (18.4)
         else:
-            self.names[p.name_key(session.name)] = session
+            self.names[_key_of(session.name)] = session
             if session.account:
                 self.devices[session.account] = [session]
         if session.status is Status.HELD:
@@ -222,7 +229,7 @@ class State(Generic[P]):
         first = self.names.pop(p.name_key(session.name))
         for each in self.devices_of(session):
             each.name = name
-        self.names[p.name_key(name)] = first
+        self.names[_key_of(name)] = first
 
     def hold(self, session: Session[P], now: float, reason: str, grace: float) -> None:
         """Its connection went: held for resume (unbind its local connection first)."""
