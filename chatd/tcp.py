@@ -222,6 +222,33 @@ class StreamProtocol(asyncio.StreamReaderProtocol):
             closed.exception()
 
 
+class StreamReader(asyncio.StreamReader):
+    """asyncio's StreamReader, whose `read` awaits the data's future itself instead of
+    through a coroutine of its own: an idle connection waits with one coroutine frame
+    fewer (~216 bytes). The waiter is let go where asyncio's own lets it go once data,
+    the end or an error comes (`_wakeup_waiter`, `set_exception`); only a cancelled wait
+    (the connection's task cancelled: it ends) leaves it set."""
+
+    # asyncio's, undeclared in its stubs
+    _loop: asyncio.AbstractEventLoop
+    _transport: Any
+    _waiter: asyncio.Future[None] | None
+    _eof: bool
+    _paused: bool
+
+    def _wait_for_data(self, func_name: str) -> asyncio.Future[None]:
+        if self._waiter is not None:
+            raise RuntimeError(f"{func_name}() called while another coroutine is "
+                               "already waiting for incoming data")
+        assert not self._eof, "_wait_for_data after EOF"
+        if self._paused:
+            self._paused = False
+            self._transport.resume_reading()
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._waiter = waiter
+        return waiter
+
+
 def _tune(sock: socket.socket) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -275,7 +302,7 @@ class TcpListener(Generic[C]):
     def _stream_protocol(self) -> StreamProtocol:
         """What asyncio.start_server makes per connection, with StreamProtocol."""
         assert self._loop is not None
-        reader = asyncio.StreamReader(limit=READ_LIMIT, loop=self._loop)
+        reader = StreamReader(limit=READ_LIMIT, loop=self._loop)
         return StreamProtocol(reader, self._serve_cb, self._loop)
 
     async def _serve(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatd.tcp import StreamProtocol
+from chatd.tcp import StreamProtocol, StreamReader
 
 
 @pytest.fixture
@@ -44,3 +44,24 @@ def test_a_close_waiter_is_made_when_asked_for_and_is_the_one_the_close_complete
     late = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop)
     late.connection_lost(ConnectionResetError(104, "reset"))  # lost before anyone waits
     assert isinstance(late._get_close_waiter(None).exception(), ConnectionResetError)
+
+
+def test_the_reader_reads_data_the_end_and_errors_as_asyncio_s_does(
+        loop: asyncio.AbstractEventLoop) -> None:
+    """Its read waits on the data's future without a coroutine of its own."""
+    reader = StreamReader(loop=loop)
+
+    async def read_all() -> list[bytes]:
+        chunks = [await reader.read(100)]
+        loop.call_soon(reader.feed_eof)
+        chunks.append(await reader.read(100))
+        return chunks
+
+    loop.call_soon(reader.feed_data, b"hello")
+    assert loop.run_until_complete(read_all()) == [b"hello", b""]
+    assert reader._waiter is None
+    failing = StreamReader(loop=loop)
+    loop.call_soon(failing.set_exception, ConnectionResetError(104, "reset"))
+    with pytest.raises(ConnectionResetError):
+        loop.run_until_complete(failing.read(100))
+    assert failing._waiter is None
