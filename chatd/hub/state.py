@@ -125,11 +125,11 @@ class Listing:
         for s in members:
             if s.name in names:  # a further device of a user listed
                 continue
-            used += names_cost(s.name)
-            if used > budget:
-                used -= names_cost(s.name)
+            cost = names_cost(s.name)
+            if used + cost > budget:
                 full = True
                 break
+            used += cost
             names[s.name] = None
             if s.oper:
                 opers.append(s.name)
