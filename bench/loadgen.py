@@ -610,9 +610,11 @@ class LoadGen:
                 continue
             kind = obj.get("type")
             if kind == "welcome" and not client.position:
-                users = obj.get("users")
+                users, more = obj.get("users"), obj.get("more", 0)
                 client.name = str(obj.get("name")).encode()
-                client.position = len(users) if isinstance(users, list) else 0
+                # Past 32 KiB of names the others are counted, not listed (PROTOCOL 8.13).
+                client.position = (len(users) + (more if isinstance(more, int) else 0)
+                                   if isinstance(users, list) else 0)
                 if not client.position:
                     self.faults.unexpected_lines += 1
                     self.faults.note(f"welcome without users: {line[:200]!r}")
@@ -631,7 +633,8 @@ class LoadGen:
                 # The answer to a join (city-multi): its place in that room.
                 users = [u.get("name") if isinstance(u, dict) else u for u in obj["users"]]
                 room = str(obj.get("room"))
-                place = len(users) + (client.name.decode() not in users)
+                more = obj.get("more", 0) if isinstance(obj.get("more", 0), int) else 0
+                place = len(users) + more + (not more and client.name.decode() not in users)
                 at = int(room[1:]) if room[:1] == "c" and room[1:].isdigit() else -2
                 if at not in client.rooms[1:]:
                     self.faults.unexpected_lines += 1

@@ -85,6 +85,8 @@ class Admission:
         self.recent: dict[str, list[float]] = {}  # group -> its connect times in the window
 
     def group(self, ip: str) -> str:
+        if ":" not in ip:  # IPv4, or no address: itself (unparsed: a connect asks 4 times)
+            return ip
         try:
             address = ipaddress.ip_address(ip)
         except ValueError:

@@ -7,10 +7,10 @@ same commands in the same order on every node; the hub and the server do not cha
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Generic, Protocol
 
-from chatd.hub import Command, Effects, Hub, P
+from chatd.hub import Command, Effects, Hub, P, Stamp
 
 
 class Bus(Protocol):
@@ -18,7 +18,7 @@ class Bus(Protocol):
 
     async def start(self) -> None: ...
 
-    def publish(self, commands: Iterable[Command]) -> None: ...
+    def publish(self, command: Command) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -46,9 +46,8 @@ class LocalBus(Generic[P]):
     async def close(self) -> None:
         pass
 
-    def publish(self, commands: Iterable[Command]) -> None:
-        for cmd in commands:
-            self.seq = seq = self.seq + 1
-            if self.reserve is not None:
-                self.reserve(seq)
-            self.on_effects(self.hub.apply(cmd, str(seq), (seq, 0), self.clock()))
+    def publish(self, command: Command) -> None:
+        self.seq = seq = self.seq + 1
+        if self.reserve is not None:
+            self.reserve(seq)
+        self.on_effects(self.hub.apply(command, Stamp(str(seq), (seq, 0), self.clock())))

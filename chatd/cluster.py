@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Generic
 
 import redis.asyncio as aioredis
@@ -211,20 +211,19 @@ class RedisBus(Generic[P]):
 
     # ------------------------------------------------------------------ publishing
 
-    def publish(self, commands: Iterable[Command]) -> None:
+    def publish(self, cmd: Command) -> None:
         budget = self.held_budget
-        for cmd in commands:
-            size = budget.cost(cmd.message if isinstance(cmd, SayCmd) else None)
-            # Leaves always go in (a session's end must reach every node); they are small
-            # and come at most once per session.
-            if not budget.fits(size) and not isinstance(cmd, (LeaveCmd, DetachCmd, BeatCmd)):
-                self.on_effects(self.hub.refuse(cmd, "the cluster is unavailable; try again"))
-                continue
-            if isinstance(cmd, BeatCmd) and self._down_since is not None:
-                continue  # heartbeats are about now; don't pile them up during an outage
-            self._queue.append(cmd)
-            self._sizes.append(size)
-            budget.add(size)
+        size = budget.cost(cmd.message if isinstance(cmd, SayCmd) else None)
+        # Leaves always go in (a session's end must reach every node); they are small
+        # and come at most once per session.
+        if not budget.fits(size) and not isinstance(cmd, (LeaveCmd, DetachCmd, BeatCmd)):
+            self.on_effects(self.hub.refuse(cmd, "the cluster is unavailable; try again"))
+            return
+        if isinstance(cmd, BeatCmd) and self._down_since is not None:
+            return  # heartbeats are about now; don't pile them up during an outage
+        self._queue.append(cmd)
+        self._sizes.append(size)
+        budget.add(size)
         self._drained.clear()
         self._wake.set()
 
@@ -311,7 +310,7 @@ class RedisBus(Generic[P]):
         self.lag = max(0.0, time.time() - ms / 1000)
         stamp = Stamp(entry_id, (ms, n), ms / 1000)  # one id sequence for the whole entry
         for cmd in commands:
-            self.on_effects(self.hub.apply(cmd, entry_id, (ms, n), ms / 1000, stamp))
+            self.on_effects(self.hub.apply(cmd, stamp))
 
     async def _snapshot_loop(self) -> None:
         written = ""

@@ -17,6 +17,14 @@ from chatd.protocol import value
 BEAT_EVERY: Final = 1.0  # seconds between a node's heartbeats (BeatCmd)
 
 
+class Logged:
+    """The base of every command (`Command`): an entry for the log. In the hub's effects
+    a command is itself the operation "publish this" (chatd.effects): no wrapper to make
+    on the way of every chat line."""
+
+    __slots__ = ()
+
+
 @value
 class Origin:
     """The connection a command came from, so that its answer goes back there."""
@@ -26,7 +34,7 @@ class Origin:
 
 
 @value
-class JoinCmd:
+class JoinCmd(Logged):
     origin: Origin
     sid: str
     name: str
@@ -40,7 +48,7 @@ class JoinCmd:
 
 
 @value
-class ResumeCmd:
+class ResumeCmd(Logged):
     origin: Origin
     sid: str
     last_id: str | None
@@ -48,20 +56,20 @@ class ResumeCmd:
 
 
 @value
-class LeaveCmd:
+class LeaveCmd(Logged):
     sid: str
     reason: str | None = None  # None: a polite or clean leave
 
 
 @value
-class DetachCmd:
+class DetachCmd(Logged):
     sid: str
     reason: str
     grace: float | None = None  # held this long at most; None: the resume grace (10.1)
 
 
 @value
-class JoinRoomCmd:
+class JoinRoomCmd(Logged):
     """A session joins one more room, which becomes its current room (PROTOCOL 17.2)."""
 
     origin: Origin
@@ -70,7 +78,7 @@ class JoinRoomCmd:
 
 
 @value
-class PartCmd:
+class PartCmd(Logged):
     """A session leaves one room (17.3)."""
 
     origin: Origin
@@ -79,7 +87,7 @@ class PartCmd:
 
 
 @value
-class SwitchCmd:
+class SwitchCmd(Logged):
     """A session talks in another of its rooms (17.4)."""
 
     origin: Origin
@@ -88,14 +96,14 @@ class SwitchCmd:
 
 
 @value
-class RenameCmd:
+class RenameCmd(Logged):
     origin: Origin
     sid: str
     name: str
 
 
 @value
-class SayCmd:
+class SayCmd(Logged):
     origin: Origin
     sid: str
     message: str
@@ -105,7 +113,7 @@ class SayCmd:
 
 
 @value
-class BeatCmd:
+class BeatCmd(Logged):
     """A node is alive. Applying it ends sessions past their resume grace, and declares
     nodes dead that have not beaten for a while (the clock is the log's, so every node
     decides the same at the same point of the log)."""
@@ -114,7 +122,7 @@ class BeatCmd:
 
 
 @value
-class OperCmd:
+class OperCmd(Logged):
     """A session became an operator (its credentials were checked where it connected)."""
 
     origin: Origin
@@ -123,7 +131,7 @@ class OperCmd:
 
 
 @value
-class KickCmd:
+class KickCmd(Logged):
     origin: Origin
     sid: str  # the session removed
     by: str
@@ -133,7 +141,7 @@ class KickCmd:
 
 
 @value
-class BanCmd:
+class BanCmd(Logged):
     """Ban a name key or a network; the ban ends `seconds` after the log applies it
     (0: never), so every node computes the same end."""
 
@@ -147,7 +155,7 @@ class BanCmd:
 
 
 @value
-class UnbanCmd:
+class UnbanCmd(Logged):
     origin: Origin
     kind: str
     key: str
@@ -155,7 +163,7 @@ class UnbanCmd:
 
 
 @value
-class MuteCmd:
+class MuteCmd(Logged):
     origin: Origin
     room: str | None  # room key; None with `on` False: every room
     name: str
@@ -166,7 +174,7 @@ class MuteCmd:
 
 
 @value
-class TopicCmd:
+class TopicCmd(Logged):
     origin: Origin
     sid: str
     topic: str
@@ -174,7 +182,7 @@ class TopicCmd:
 
 
 @value
-class AccountCmd:
+class AccountCmd(Logged):
     """A change of the accounts (PROTOCOL.txt 18.11), carrying a hash, never a password:
     `op` "register" (name, password hash; `sid` the registering session, "" before
     joining), "password" (the new hash), "drop" (an unregister: `sid` the device; or
@@ -192,7 +200,7 @@ class AccountCmd:
 
 
 @value
-class ReadCmd:
+class ReadCmd(Logged):
     """An account's read marker moves forward in a room (18.5)."""
 
     origin: Origin

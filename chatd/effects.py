@@ -32,7 +32,8 @@ Vocabulary (a peer is a connection as the core knows it; the shell chooses its t
   Log        a line for the server log about the peer's connection.
   WrongPassword  a wrong server password (PROTOCOL.txt 11.2) or operator password
              (15.1): the shell makes the peer's address wait before its next try.
-  Publish    commands for the log (chatd.bus / chatd.cluster applies them).
+  a command  (chatd.commands: a `Logged`) for the log: chatd.bus or chatd.cluster
+             applies it.
   Settled    a peer's connect has been decided: joined, or not (its backlog may go on);
              `login`: not yet, a text-mode peer's next line is its account's password.
   Hash       a password to hash (`stored` None) or to verify against `stored`, off the
@@ -49,7 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, Generic, Literal, TypeAlias, TypeVar, final
 
-from chatd.commands import Command, Origin
+from chatd.commands import Command, Logged, Origin
 from chatd.protocol import Chat, Event, Update
 
 P = TypeVar("P")
@@ -169,12 +170,6 @@ class WrongPassword(Generic[P]):
 
 @final
 @dataclass(slots=True)
-class Publish:
-    commands: list[Command]
-
-
-@final
-@dataclass(slots=True)
 class Settled(Generic[P]):
     peer: P
     joined: bool
@@ -211,13 +206,14 @@ LinkOp: TypeAlias = (Send[P] | Deliver[P] | Leave[P] | Close[P] | Abort[P] | Log
                      | WrongPassword[P])
 Op: TypeAlias = (LinkOp[P] | Reply[P] | SendPaced[P] | Page[P] | Broadcast[P] | Multicast[P]
                  | Enter[P] | Exit[P]
-                 | Publish | Settled[P] | Released | Charge[P] | Hash[P])
+                 | Command | Settled[P] | Released | Charge[P] | Hash[P])
 
 
 class Effects(Generic[P]):
     """The ordered operations of one hub call, and a line for the server log.
 
-    Made twice per chat line, so a plain class with slots.
+    Made twice per chat line, so a plain class with slots (a list subclass with the
+    other attributes on the class until set was slower: the attributes set make a dict).
     """
 
     __slots__ = ("about", "audit", "note", "ops")
@@ -236,12 +232,12 @@ class Effects(Generic[P]):
         self.ops.append(Broadcast(room, update, skip))
 
     def publish(self, command: Command) -> None:
-        self.ops.append(Publish([command]))
+        self.ops.append(command)
 
     @property
     def commands(self) -> list[Command]:
         """Every command published, in order (for tests and the log)."""
-        return [cmd for op in self.ops if isinstance(op, Publish) for cmd in op.commands]
+        return [op for op in self.ops if isinstance(op, Logged)]
 
     @property
     def closed(self) -> list[P]:

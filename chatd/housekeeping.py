@@ -62,7 +62,7 @@ class Housekeeper:
             await asyncio.sleep(BEAT_EVERY / SLICES)
             part = (part + 1) % SLICES
             if not part:
-                self.bus.publish([BeatCmd(self.node)])
+                self.bus.publish(BeatCmd(self.node))
                 self.collector.tick(time.monotonic())
                 if self.writer.written - self._trimmed_at > TRIM_AFTER:
                     self._trimmed_at = self.writer.written

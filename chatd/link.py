@@ -128,7 +128,7 @@ class Link(Generic[P]):
                         "sent a TLS handshake to a plaintext port; closing"),
                     Abort(self.peer, "TLS handshake on a plaintext port")]
         for line in self.splitter.feed(data):
-            if self.closed:
+            if self.phase is Phase.CLOSED:  # type: ignore[comparison-overlap]  # a line closed it
                 break
             if line is LINE_TOO_LONG:
                 self._fault(out, now, ProtocolError(

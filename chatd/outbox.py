@@ -131,26 +131,29 @@ class Outbox:
         buf.skip.append(skip)
         self._seq = seq = self._seq + 1  # `_next`, inline: once a line a channel
         buf.seq.append(seq)
-        multi = buf.multi
-        if type(skip) is Apart:  # the sender and those who get their own copy
-            for conn in skip.conns:
-                if conn in buf.peers:
-                    if conn not in multi:
-                        self._special_now(conn)
-                    self.lines_out -= 1
-            if multi:
-                self._to_each(multi, data, skip.conns)
-        else:
-            if skip is not None and skip in buf.peers:  # a sender of the other mode is not here
-                if skip not in multi:
-                    self._special_now(skip)  # type: ignore[arg-type]
-                self.lines_out -= 1
-            if multi:
-                self._to_each(multi, data, (skip,))  # type: ignore[arg-type]
+        multi, peers = buf.multi, buf.peers
         # Counted here, once a line, not once a receiver at the flush (the fan-out stays
         # one shared write per member); an update is one line in JSON and nearly always
         # in text mode (chatd.metrics calls them lines).
-        self.lines_out += len(buf.peers)
+        receivers = len(peers)
+        if type(skip) is Apart:  # the sender and those who get their own copy
+            for conn in skip.conns:
+                if conn in peers:
+                    if conn not in multi:
+                        self._special_now(conn)
+                    receivers -= 1
+            if multi:
+                self._to_each(multi, data, skip.conns)
+        elif skip is not None and skip in peers:  # a sender of the other mode is not here
+            # `_special_now`, inline: a talker's share is its own all its turns
+            if not skip.special and skip not in multi:  # type: ignore[union-attr]
+                self._special_now(skip)  # type: ignore[arg-type]
+            receivers -= 1
+            if multi:
+                self._to_each(multi, data, (skip,))  # type: ignore[arg-type]
+        elif multi:
+            self._to_each(multi, data, (skip,))  # type: ignore[arg-type]
+        self.lines_out += receivers
         if not buf.dirty:  # `_mark`, inline
             buf.dirty = True
             self._dirty_channels.append(buf)

@@ -36,7 +36,7 @@ from chatd import protocol as p
 from chatd.admission import REPLACED, Admission, AdmissionPolicy, Refusal
 from chatd.bus import Bus, LocalBus
 from chatd.channels import Outlet
-from chatd.commands import BeatCmd, DetachCmd, LeaveCmd
+from chatd.commands import BeatCmd, DetachCmd, LeaveCmd, Logged
 from chatd.connection import Connection
 from chatd.effects import Effects
 from chatd.housekeeping import Housekeeper
@@ -114,7 +114,7 @@ class Server:
         self.log.attach(self._loop)
         tls = tls_context(self.config.tls_cert, self.config.tls_key)
         await self.bus.start()
-        self.bus.publish([BeatCmd(self.hub.node)])  # known alive before any session
+        self.bus.publish(BeatCmd(self.hub.node))  # known alive before any session
         hosts: list[str | None] = list(self.config.hosts) if self.config.hosts else [None]
         bound = await self.tcp.listen(hosts, self.config.port, tls)
         self._housekeeper = asyncio.create_task(self.housekeeper.run())
@@ -218,7 +218,7 @@ class Server:
             return False
         if verdict is not None:
             self.log.info(f"#{self._cid} {address} takes the slot of held session {verdict}")
-            self.bus.publish([LeaveCmd(verdict, REPLACED)])
+            self.bus.publish(LeaveCmd(verdict, REPLACED))
         return True
 
     def _wrong_password(self, conn: Connection, oper: bool) -> None:
@@ -326,13 +326,13 @@ class Server:
         writer = self.writer
         for op in ops:
             # isinstance in order of frequency: as exhaustive for mypy as a match, and
-            # cheaper on the broadcast path (a chat line makes a Deliver, a Publish and a
+            # cheaper on the broadcast path (a chat line makes a Deliver, a SayCmd and a
             # Broadcast; a Send is a reply).
             if isinstance(op, ef.Deliver):
                 self.lines_in += 1
                 self._handle(op.peer, op.event)
-            elif isinstance(op, ef.Publish):
-                self.bus.publish(op.commands)
+            elif isinstance(op, Logged):  # a command, for the log
+                self.bus.publish(op)
             elif isinstance(op, ef.Broadcast):
                 if op.mentioned or op.own:
                     writer.broadcast_mentioning(op.room, op.update, op.skip, op.mentioned,

@@ -5,7 +5,8 @@ cluster run the same code:
 
 * `Hub.handle(peer, event)` answers what the local state can answer at once (errors,
   who, rooms, history) and turns every state change into a command.
-* `Hub.apply(command, log_id, key, now)` carries out one command, in log order, and
+* `Hub.apply(command, stamp)` carries out one command, in log order (the stamp: its
+  log entry's id and time), and
   returns what this node's peers must get. One process applies its commands at once
   (`chatd.bus.LocalBus`); a cluster applies the same commands, in the same order, on
   every node, so every node holds the same sessions, names and rooms.

@@ -77,7 +77,7 @@ def _operators(hub: Hub[Any], fx: Effects[Any], cmd: AccountCmd, st: Stamp,
     policy.accounts.set_operator(account.key, cmd.op == "oper")
     acc.save(account)
     for session in _sessions_of(hub, account.key):
-        session.oper = policy.is_operator(account)
+        hub.state.set_oper(session, policy.is_operator(account))
     hub.answer(fx, cmd.origin, p.AccountNote(
         "operator", account.name,
         f"{account.name} is {'now' if policy.is_operator(account) else 'no longer'} an "

@@ -177,7 +177,7 @@ def joined(hub: Hub[Any], session: Session[Any], account: Account | None,
         else:
             session.account = account.key
         session.login_digest = digest
-        session.oper = session.oper or hub.acc.policy.is_operator(account)
+        hub.state.set_oper(session, session.oper or hub.acc.policy.is_operator(account))
 
 
 def check_nick(hub: Hub[Any], session: Session[Any], name: str) -> None:

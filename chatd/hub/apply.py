@@ -46,60 +46,70 @@ def say(hub: Hub[Any], fx: Effects[Any], cmd: SayCmd, st: Stamp) -> None:
     sender = hub.state.sessions.get(cmd.sid)
     if sender is None:
         return
-    room = None
-    if cmd.to is None:
-        where = p.name_key(cmd.room) if cmd.room is not None else sender.room
-        if where not in sender.rooms:  # parted meanwhile, or never joined (17.5)
-            hub.answer(fx, cmd.origin, p.Error(
-                ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room or 'any room'}; your "
-                "line was not sent", cmd.ref))
-            return
-        room = hub.state.rooms[where]
-    line_id, key = st.next_id()
     if cmd.to is not None:
-        target = hub.state.named(cmd.to)
-        if target is None:
-            hub.answer(fx, cmd.origin, p.Error(
-                ErrorCode.NO_SUCH_USER, f"no user named {cmd.to[:40]}", cmd.ref))
-            return
-        entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
-                      to=target.name)
-        # Every device of both (18.4) keeps it, for its resume. In this order on every
-        # node: which line goes first past a bound must agree.
-        mine = hub.state.devices_of(sender)
-        same = target is sender or (bool(sender.account) and sender.account == target.account)
-        theirs = mine if same else hub.state.devices_of(target)
-        for holder in mine if same else (*mine, *theirs):
-            hub.keep_private(holder, entry)
-        line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
-        for device in theirs:
-            if device.peer is not None:
-                fx.reply(device.peer, line)
-        if len(mine) > 1 and not same:  # what it sent, on its other devices
-            for device in mine:
-                if device is not sender and device.peer is not None:
-                    fx.reply(device.peer, replace(line, own=True))
-        fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
-        fx.about = ("private", cmd.origin, sender.name, None)
-    else:
-        assert room is not None
-        chat = p.Chat(sender.name, cmd.message, line_id, st.time, room.name)
+        say_privately(hub, fx, sender, cmd, st)
+        return
+    where = p.name_key(cmd.room) if cmd.room is not None else sender.room
+    if where not in sender.rooms:  # parted meanwhile, or never joined (17.5)
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room or 'any room'}; your "
+            "line was not sent", cmd.ref))
+        return
+    room = hub.state.rooms[where]
+    line_id, key = st.next_id()
+    name, message, time = sender.name, cmd.message, st.time
+    chat = p.Chat(name, message, line_id, time, room.name)
+    if hub.mentions.by_key:
+        named = hub.mentions.readers(message, where, sender)
         # One dict look-up, for logged-in senders only: nearly all have one device.
-        own = (_own_copies(sender, hub.state.devices.get(sender.account, ()), room.key)
+        own = (_own_copies(sender, hub.state.devices.get(sender.account, ()), where)
                if sender.account else ())
-        if hub.mentions.by_key and (named := hub.mentions.readers(cmd.message, room.key,
-                                                                  sender)):
-            fx.ops.append(Broadcast(room.key, chat, sender.peer, named, own))  # 18.6
-        elif own:
-            fx.ops.append(Broadcast(room.key, chat, sender.peer, (), own))
-        else:
-            fx.ops.append(Broadcast(room.key, chat, sender.peer))
-        entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref)
-        hub.history.remember(room.key, entry, cmd.origin.node == hub.node)
-        if sender.account:  # one's own lines are never unread (18.5)
-            markers.said(hub, sender, room.key, line_id)
-        fx.note = f"<{sender.name}@{room.name}> {cmd.message}"
-        fx.about = ("message", cmd.origin, sender.name, room.name)
+        fx.ops.append(Broadcast(where, chat, sender.peer, named, own) if named or own
+                      else Broadcast(where, chat, sender.peer))  # 18.6, 18.4
+    elif sender.account:
+        own = _own_copies(sender, hub.state.devices.get(sender.account, ()), where)
+        fx.ops.append(Broadcast(where, chat, sender.peer, (), own))
+    else:
+        fx.ops.append(Broadcast(where, chat, sender.peer))
+    hub.history.remember(where, Entry(key, line_id, time, name, message, sender.sid, cmd.ref),
+                         cmd.origin.node == hub.node)
+    if sender.account:  # one's own lines are never unread (18.5)
+        markers.said(hub, sender, where, line_id)
+    fx.note = f"<{name}@{room.name}> {message}"
+    fx.about = ("message", cmd.origin, name, room.name)
+    if cmd.ref is not None:
+        hub.answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, time))
+
+
+def say_privately(hub: Hub[Any], fx: Effects[Any], sender: Session[Any], cmd: SayCmd,
+                  st: Stamp) -> None:
+    """A private line (PROTOCOL.txt 3.2 "to")."""
+    assert cmd.to is not None
+    line_id, key = st.next_id()
+    target = hub.state.named(cmd.to)
+    if target is None:
+        hub.answer(fx, cmd.origin, p.Error(
+            ErrorCode.NO_SUCH_USER, f"no user named {cmd.to[:40]}", cmd.ref))
+        return
+    entry = Entry(key, line_id, st.time, sender.name, cmd.message, sender.sid, cmd.ref,
+                  to=target.name)
+    # Every device of both (18.4) keeps it, for its resume. In this order on every
+    # node: which line goes first past a bound must agree.
+    mine = hub.state.devices_of(sender)
+    same = target is sender or (bool(sender.account) and sender.account == target.account)
+    theirs = mine if same else hub.state.devices_of(target)
+    for holder in mine if same else (*mine, *theirs):
+        hub.keep_private(holder, entry)
+    line = p.Chat(sender.name, cmd.message, line_id, st.time, to=target.name)
+    for device in theirs:
+        if device.peer is not None:
+            fx.reply(device.peer, line)
+    if len(mine) > 1 and not same:  # what it sent, on its other devices
+        for device in mine:
+            if device is not sender and device.peer is not None:
+                fx.reply(device.peer, replace(line, own=True))
+    fx.note = f"{sender.name} -> {target.name}: private line ({len(cmd.message)} chars)"
+    fx.about = ("private", cmd.origin, sender.name, None)
     if cmd.ref is not None:
         hub.answer(fx, cmd.origin, p.Ack(cmd.ref, line_id, st.time))
 

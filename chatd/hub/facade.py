@@ -56,13 +56,13 @@ class Hub(Core[P]):
                 fx.ops.append(Settled(peer, False))  # it may send another connect
         return fx
 
-    def apply(self, cmd: Command, log_id: str, key: tuple[int, int], now: float,
-              stamp: Stamp | None = None) -> Effects[P]:
-        """Carry out one command from the log; `now` is the log's clock for it. The
-        commands of one log entry share its `stamp`, so their updates' ids differ."""
+    def apply(self, cmd: Command, stamp: Stamp) -> Effects[P]:
+        """Carry out one command from the log, stamped with its log entry's id and time
+        (the log's clock). The commands of one log entry share its stamp, so their
+        updates' ids differ."""
         fx: Effects[P] = Effects()
-        self.now = now
-        COMMANDS[type(cmd)](self, fx, cmd, stamp or Stamp(log_id, key, now))
+        self.now = stamp.now
+        COMMANDS[type(cmd)](self, fx, cmd, stamp)
         return fx
 
     def disconnected(self, peer: P, reason: str | None, resumable: bool = True,

@@ -158,28 +158,36 @@ def say(hub: Hub[Any], fx: Effects[Any], peer: Any, event: p.Message, address: s
     if session is None:
         raise ProtocolError(ErrorCode.NOT_JOINED, 'send {"type":"connect"} first')
     room_name = None
-    if event.to is None and event.room is not None:
-        try:
-            room_name = p.normalize_room(event.room)
-        except ProtocolError as exc:
-            raise ProtocolError(exc.code, exc.message, event.ref) from None
-    key = p.name_key(room_name) if room_name is not None else session.room
-    if event.to is None and hub.mod.mutes and (
-            mute := hub.mod.muted(key, session.sid)) is not None:
-        # PROTOCOL.txt 15.4: others see nothing
-        room = hub.state.rooms[key].name if key in hub.state.rooms else room_name or key
-        hub.reply(fx, peer, p.Error(
-            ErrorCode.MUTED, f"you are muted in {room} by {mute.by}"
-            + (f" ({mute.reason})" if mute.reason else "") + "; your line was not sent",
-            event.ref))
-        return
-    if event.to is None and not hub.history.sink.accepting():  # PROTOCOL.txt 8.7
-        hub.reply(fx, peer, p.Error(ErrorCode.UNAVAILABLE, SINK_FULL, event.ref))
-        return
+    if event.to is None:
+        if event.room is not None:
+            try:
+                room_name = p.normalize_room(event.room)
+            except ProtocolError as exc:
+                raise ProtocolError(exc.code, exc.message, event.ref) from None
+        if hub.mod.mutes and _muted(hub, fx, peer, session, event, room_name=room_name):
+            return
+        if hub.history.keeps and not hub.history.sink.accepting():  # PROTOCOL.txt 8.7
+            hub.reply(fx, peer, p.Error(ErrorCode.UNAVAILABLE, SINK_FULL, event.ref))
+            return
     # Which room is decided when the log applies it: after a join or a switch sent
     # before it, on every node (17.5).
-    fx.publish(SayCmd(hub.origin_of(session, peer), session.sid, event.message, event.to,
-                      event.ref, room_name))
+    fx.ops.append(SayCmd(hub.origin_of(session, peer), session.sid, event.message, event.to,
+                         event.ref, room_name))
+
+
+def _muted(hub: Hub[Any], fx: Effects[Any], peer: Any, session: Session[Any],
+           event: p.Message, *, room_name: str | None) -> bool:
+    """A muted sender's room line is refused; others see nothing (PROTOCOL.txt 15.4)."""
+    key = p.name_key(room_name) if room_name is not None else session.room
+    mute = hub.mod.muted(key, session.sid)
+    if mute is None:
+        return False
+    room = hub.state.rooms[key].name if key in hub.state.rooms else room_name or key
+    hub.reply(fx, peer, p.Error(
+        ErrorCode.MUTED, f"you are muted in {room} by {mute.by}"
+        + (f" ({mute.reason})" if mute.reason else "") + "; your line was not sent",
+        event.ref))
+    return True
 
 
 # Joins, parts and switches are checked when the log applies them (chatd.hub.apply): a

@@ -142,12 +142,15 @@ class History(Generic[P]):
     trimmed lazily), within `config.history_memory` bytes in all; loaded from the sink
     the first time a room is read."""
 
-    __slots__ = ("archive", "bytes", "config", "inboxes", "lines", "sink", "takes_all",
-                 "_loaded")
+    __slots__ = ("archive", "bytes", "config", "inboxes", "keeps", "lines", "sink",
+                 "takes_all", "_loaded")
 
     def __init__(self, config: HubConfig, sink: HistorySink | None = None) -> None:
         self.config = config
         self.sink: HistorySink = sink or NoSink()
+        # Whether there is a sink to write to (and to ask whether it takes more): a chat
+        # line skips two calls where there is none.
+        self.keeps = sink is not None
         # Whether the sink takes every room line or only this node's own (chatd.roomstreams:
         # the node that writes the snapshot writes the room streams, from any node).
         self.takes_all = False
@@ -159,7 +162,7 @@ class History(Generic[P]):
                                            config.inbox_size)
 
     def use_sink(self, sink: HistorySink, takes_all: bool) -> None:
-        self.sink, self.takes_all = sink, takes_all
+        self.sink, self.takes_all, self.keeps = sink, takes_all, True
 
     def remember(self, room: str, entry: Entry, own: bool) -> None:
         """A room line, said on this node (`own`) or another."""
@@ -173,13 +176,14 @@ class History(Generic[P]):
             self._trim(room, len(lines) - self.config.history_size)
         if self.bytes > self.config.history_memory:
             self._shrink(room)
-        if own or self.takes_all:  # in a cluster, the node the line came from writes it, once
+        # In a cluster, the node the line came from writes it, once
+        if self.keeps and (own or self.takes_all):
             self.sink.append(room, entry)
 
     def _trim(self, room: str, count: int) -> None:
         """Forget a room's oldest `count` lines (the database, if any, keeps them)."""
         lines = self.lines[room]
-        self.bytes -= sum(entry_cost(e) for e in lines[:count])
+        self.bytes -= sum(map(entry_cost, lines[:count]))
         del lines[:count]
 
     def _shrink(self, room: str) -> None:

@@ -137,7 +137,7 @@ def apply_oper(hub: Hub[Any], fx: Effects[Any], cmd: OperCmd, st: Stamp) -> None
     if session is None:
         return
     for device in hub.state.devices_of(session):  # the user's, on every device (18.4)
-        device.oper = True
+        hub.state.set_oper(device, True)
     notice_id, _ = st.next_id()
     said = f"{session.name} is now an operator"
     hub.to_company(fx, session, lambda room: p.Opered(session.name, room.name, said,

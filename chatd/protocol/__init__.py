@@ -8,8 +8,7 @@ words, and the module each belongs to:
                 decoded as UTF-8; the first line decides the *mode* (JSON or text).
 - events.py     an *event*: what a client line means (Connect, Message, Join, ...),
                 and the field checks of JSON decoding.
-- updates.py    an *update*: what the server sends (Welcome, Chat, Joined, ...);
-                `chat_json` on the broadcast path.
+- updates.py    an *update*: what the server sends (Welcome, Chat, Joined, ...).
 - wire.py       the JSON codec of updates, driven by their declarations in
                 serverlines.py: `encode_json` for the wire, `decode_update` for
                 clients.
@@ -175,9 +174,7 @@ from chatd.protocol.updates import (
     Welcome,
     WhoisReply,
     WhoList,
-    chat_json,
     error_of,
-    json_line,
 )
 from chatd.protocol.values import value
 from chatd.protocol.wire import decode_update, encode_json, to_wire
@@ -273,7 +270,6 @@ __all__ = [
     "WhoList",
     "Whois",
     "WhoisReply",
-    "chat_json",
     "check_seconds",
     "clean_message",
     "commands_js",
@@ -290,7 +286,6 @@ __all__ = [
     "format_time",
     "help_info",
     "help_table",
-    "json_line",
     "looks_like_json",
     "name_key",
     "name_variant",

@@ -3,9 +3,8 @@
 An *update* is a value (Welcome, Chat, Joined, ...; `values.value`: frozen for mypy, a
 plain slotted dataclass at run time), one per server line type; `Update` is their union.
 Their JSON codec (wire.py: `encode_json`, and `decode_update` for clients, lenient: a
-line it does not know is `Unknown`) is driven by their declarations in serverlines.py;
-`chat_json` here is the shortcut for the commonest line, on the broadcast path. Text
-mode renders the same updates for people (textmode.py).
+line it does not know is `Unknown`) is driven by their declarations in serverlines.py.
+Text mode renders the same updates for people (textmode.py).
 
 A new update type joins the `Update` union and is declared in serverlines.SERVER_LINES (a unit
 test fails otherwise); mypy reports the renderers' `match` statements that do not handle
@@ -14,8 +13,6 @@ it (`text_lines` in textmode.py, chatc), through their `assert_never`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import field
 from typing import Any, TypeAlias
 
@@ -290,33 +287,3 @@ Update: TypeAlias = (
     | Unknown
 )
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _std_line(obj: dict[str, Any]) -> bytes:
-    return (_dumps(obj) + "\n").encode()
-
-
-json_line: Callable[[dict[str, Any]], bytes]
-try:
-    # orjson writes the same bytes as the standard encoder above (compact, UTF-8 as is,
-    # the same escapes; tests compare them) about 4x faster: one line per chat line.
-    from orjson import OPT_APPEND_NEWLINE
-    from orjson import dumps as _orjson_dumps
-
-    def json_line(obj: dict[str, Any]) -> bytes:
-        try:
-            return _orjson_dumps(obj, option=OPT_APPEND_NEWLINE)
-        except TypeError:  # text orjson refuses (a lone surrogate): the same error path
-            return _std_line(obj)
-except ImportError:  # pragma: no cover - the standard library does the same, slower
-    json_line = _std_line
-
-
-def chat_json(name: str, message: str, room: str, id: str, time: str) -> bytes:
-    """A room chat line as JSON, without building an update first: the broadcast path.
-
-    Equal to `encode_json(Chat(name, message, id, time, room=room))`.
-    """
-    return json_line({"type": "message", "name": name, "message": message, "room": room,
-                  "id": id, "time": time})

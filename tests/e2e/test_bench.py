@@ -6,6 +6,8 @@ depend on the machine and are never checked here.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import socket
 import subprocess
@@ -17,6 +19,8 @@ from typing import Any
 import pytest
 
 from bench.loadgen import (
+    Client,
+    LoadGen,
     choose_talkers,
     city_schedule,
     city_seating,
@@ -134,6 +138,28 @@ def test_city_rooms_and_schedule() -> None:
     share = [lines.count(room) / len(lines) for room in range(200)]
     assert share[0] > 0.15 and share[0] > 2 * share[3] > 4 * share[50]  # Zipf-like
     assert city_schedule(200, 100, 1.0, seed=1) == lines[:100]  # one seed, one schedule
+
+
+def test_a_welcome_past_the_names_bound_places_its_client_by_the_count() -> None:
+    """PROTOCOL.txt 8.13: a welcome lists 32 KiB of names and counts the rest in "more"
+    (every joiner of the idle scenario's 10,000 past the 4,234th): the load generator
+    places the client after all of them, so the client settles on its own join notice
+    (it waited for notices of the joins before it, and the run timed out)."""
+
+    async def seat_the_tenth() -> tuple[Client, LoadGen]:
+        gen = LoadGen(argparse.Namespace(server_pid=[], senders=0))
+        gen.expected_clients = 10
+        client = Client(gen, 9, gen._seating_chunk)
+        client.data_received(
+            b'{"type":"welcome","name":"r9","room":"lobby","users":["r0","r1","r2"],'
+            b'"more":7}\n{"type":"history_end","room":"lobby","count":0,"more":false}\n'
+            b'{"type":"connect","name":"r9","message":"r9 joined","room":"lobby",'
+            b'"id":"1","time":"2026-12-06T17:20:25.145Z"}\n')
+        return client, gen
+
+    client, gen = asyncio.run(seat_the_tenth())
+    assert (client.position, client.due, client.joins) == (10, 1, 1)
+    assert client.settled and gen.settled == 1 and gen.faults.unexpected_lines == 0
 
 
 def test_tiny_cluster_benchmark_delivers_every_line(tmp_path: Path) -> None:

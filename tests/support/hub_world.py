@@ -53,8 +53,8 @@ class World:
         if fx.note:
             self.notes.append(fx.note)
         self.closed = self.replay.closed
-        if commands:
-            self.bus.publish(commands)
+        for command in commands:
+            self.bus.publish(command)
         return deliveries
 
     def _applied(self, fx: Effects[FakePeer]) -> None:
@@ -96,7 +96,7 @@ class World:
 
     def expire(self) -> None:
         """A heartbeat at `self.now`: the hub ends the sessions whose grace is over."""
-        self.bus.publish([BeatCmd(self.hub.node)])
+        self.bus.publish(BeatCmd(self.hub.node))
 
     def updates(self, peer: FakePeer) -> list[p.Update]:
         """The updates sent to `peer` since the last take."""

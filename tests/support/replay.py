@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 from chatd import protocol as p
 from chatd.channels import PREFIXED, encode_in, page_parts
-from chatd.commands import Command
+from chatd.commands import Command, Logged
 from chatd.effects import (
     Broadcast,
     Close,
@@ -24,7 +24,6 @@ from chatd.effects import (
     Exit,
     Multicast,
     Page,
-    Publish,
     Reply,
     Send,
     SendPaced,
@@ -81,6 +80,6 @@ class Replay(Generic[P]):
                 out += [((op.peer,), update, None) for update in updates]
             elif isinstance(op, Close):
                 self.closed.append(op.peer)
-            elif isinstance(op, Publish):
-                commands += op.commands
+            elif isinstance(op, Logged):
+                commands.append(op)
         return out, commands

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from chatd import protocol as p
 from chatd.channels import encode, page_parts
-from chatd.effects import Page, Publish
-from chatd.hub import DetachCmd, LeaveCmd, Status, id_key
+from chatd.effects import Page
+from chatd.hub import DetachCmd, LeaveCmd, SayCmd, Status, id_key
 from chatd.protocol import ErrorCode
 from tests.support.hub_world import T0, FakePeer, World, chats, only
 
@@ -164,8 +164,8 @@ def test_message_fans_out_to_the_room_except_the_sender() -> None:
     for x in (a, b, c, elsewhere):
         w.take(x)
     fx = w.hub.handle(a, p.Message("hi all"))
-    assert [type(op) for op in fx.ops] == [Publish] and len(fx.commands) == 1
-    w.bus.publish(fx.commands)
+    assert [type(op) for op in fx.ops] == [SayCmd] and len(fx.commands) == 1
+    w.bus.publish(*fx.commands)
     applied = w.applied[-1]
     assert len(w.delivered[-1]) == 1
     targets, update, skip = w.delivered[-1][0]
@@ -185,7 +185,7 @@ def test_a_room_line_is_one_update_for_both_modes() -> None:
     for peer in (a, b, t):
         w.take(peer)
     fx = w.hub.handle(a, p.Message("hey"))
-    w.bus.publish(fx.commands)
+    w.bus.publish(*fx.commands)
     [(targets, update, skip)] = w.delivered[-1]
     assert set(targets) == {a, b, t} and skip is a
     assert w.updates(b) == [update] and w.updates(t) == [update]

@@ -293,8 +293,8 @@ def test_an_unregister_keeps_the_device_that_asked_and_closes_the_others() -> No
     carol = w.join("carol")
     _drain(w, a1, a2, carol)
     asking = w.hub.state.local[a2.cid]
-    w.bus.publish([AccountCmd(Origin("n1", a2.cid), "drop", name_key("alice"),
-                              sid=asking.sid)])
+    w.bus.publish(AccountCmd(Origin("n1", a2.cid), "drop", name_key("alice"),
+                             sid=asking.sid))
     assert only(w.take(a1), "error")["code"] == ErrorCode.LOGGED_OUT and a1 in w.closed
     assert only(w.take(a2), "account")["event"] == "unregistered"
     assert w.take(carol) == []

@@ -290,7 +290,7 @@ def test_a_join_already_in_the_log_when_the_ban_lands_is_refused_in_log_order() 
     peer = w.peer()
     fx = hub.handle(peer, p.Connect(name="troll"))  # not applied yet: published only
     origin = Origin(hub.node, alice.cid)
-    w.bus.publish([BanCmd(origin, "name", p.name_key("troll"), "troll", 0, "alice", "")])
+    w.bus.publish(BanCmd(origin, "name", p.name_key("troll"), "troll", 0, "alice", ""))
     w.effects(fx)
     assert w.errors(peer)[0][0] == ErrorCode.BANNED
     assert hub.state.status(peer) is not Status.ATTACHED and "troll" not in hub.names
@@ -310,7 +310,7 @@ def test_a_failed_resume_falls_back_to_a_join_that_keeps_its_address() -> None:
     peer = w.peer()
     fx = hub.handle(peer, p.Connect(name="troll", resume=token), "192.0.2.7")
     origin = Origin(hub.node, alice.cid)
-    w.bus.publish([BanCmd(origin, "address", "192.0.2.7/32", "192.0.2.7/32", 0, "alice", "")])
+    w.bus.publish(BanCmd(origin, "address", "192.0.2.7/32", "192.0.2.7/32", 0, "alice", ""))
     assert "troll" not in hub.names  # the held session went with the ban
     w.effects(fx)  # the resume, applied now: the session is gone, so a join instead
     assert w.errors(peer)[0][0] == ErrorCode.BANNED
@@ -414,7 +414,7 @@ def test_a_name_ban_removes_the_holder_and_refuses_the_name_even_on_a_late_renam
     w.take(bob)
     fx = hub.handle(bob, p.Nick("troll"))  # published, not applied yet
     origin = Origin(hub.node, alice.cid)
-    w.bus.publish([BanCmd(origin, "name", p.name_key("troll"), "troll", 0, "alice", "")])
+    w.bus.publish(BanCmd(origin, "name", p.name_key("troll"), "troll", 0, "alice", ""))
     w.effects(fx)
     assert w.errors(bob)[0][0] == ErrorCode.NAME_BANNED
     assert hub.state.local.get(bob.cid).name == "bob"  # type: ignore[union-attr]

@@ -592,6 +592,16 @@ def test_encode_json_has_no_raw_control_characters(update: p.Update) -> None:
         obj, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+@given(LABELS, TEXT | SPICY, LABELS)
+def test_a_room_chat_line_takes_the_short_way_to_the_same_bytes(name: str, text: str,
+                                                                room: str) -> None:
+    """encode_json writes the commonest line without its declaration's table: the same
+    bytes as the table's object through the standard library (PROTOCOL.txt 4.2)."""
+    chat = p.Chat(name, text, "42", p.format_time(0), room=room)
+    assert p.encode_json(chat) == (json.dumps(p.to_wire(chat), ensure_ascii=False,
+                                              separators=(",", ":")) + "\n").encode()
+
+
 def test_encode_json_keeps_non_ascii_as_utf8() -> None:
     """PROTOCOL.txt 1.3: non-ASCII characters are UTF-8, not \\u escapes."""
     text = "안녕하세요 👋🏽 e\u0301 👨\u200d👩\u200d👧"

@@ -28,7 +28,7 @@ from chatd.commands import (
     from_records,
     to_records,
 )
-from chatd.hub import Effects, Hub, HubConfig, replication
+from chatd.hub import Effects, Hub, HubConfig, Stamp, replication
 from tests.support.replay import Replay
 
 T0 = 1_764_100_800.0
@@ -80,7 +80,7 @@ class Cluster:
                     i = self.applied[name]
                     cmd, when = self.log[i]
                     self.applied[name] += 1
-                    self.take(name, hub.apply(cmd, f"{i + 1}-0", (i + 1, 0), when))
+                    self.take(name, hub.apply(cmd, Stamp(f"{i + 1}-0", (i + 1, 0), when)))
 
     def lines(self, node: str, cid: int) -> list[dict[str, Any]]:
         return self.inbox.get((node, cid), [])
