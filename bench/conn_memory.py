@@ -6,7 +6,8 @@ Python allocations per connection grouped by the module that made them, plus the
 growth per connection. Allocations outside Python's allocator (libuv's handles, kernel
 socket buffers) show only in the RSS line. With `--rooms 3` each client is in 3 rooms
 (connects to one, joins two more, spread over 200 rooms): what a membership costs, for
-the idle-multi target.
+the idle-multi target. `--lines N` lists the N source lines that allocate the most: where
+to look for the next cut.
 """
 
 from __future__ import annotations
