@@ -7,7 +7,9 @@ growth per connection. Allocations outside Python's allocator (libuv's handles, 
 socket buffers) show only in the RSS line. With `--rooms 3` each client is in 3 rooms
 (connects to one, joins two more, spread over 200 rooms): what a membership costs, for
 the idle-multi target. `--lines N` lists the N source lines that allocate the most: where
-to look for the next cut.
+to look for the next cut. `--rss-only`: the RSS growth per connection alone, without
+tracemalloc's overhead. The heap is trimmed first (as chatd trims it after a burst of
+output), so that memory freed while starting does not hide the connections' own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections import Counter
 
 import uvloop
 
+from chatd.heap import trim_heap
 from chatd.server import Server
 from chatd.serverlog import ServerLog
 from chatd.settings import ServerConfig
@@ -71,16 +74,18 @@ def _part(filename: str) -> str:
     return "other"
 
 
-async def measure(n: int, rooms: int, lines: int) -> None:
+async def measure(n: int, rooms: int, lines: int, rss_only: bool) -> None:
     config = ServerConfig(hosts=("127.0.0.1",), port=0, rate=0, max_clients=0, max_per_ip=0,
                           connect_throttle=0, greet_after=0, ping_interval=0)
     server = Server(config, ServerLog("warning", io.StringIO()))
     bound = await server.start()
     port = int(bound[0].rpartition(":")[2])
     await asyncio.sleep(0.2)
+    trim_heap()  # what was freed while starting is handed back: not room for connections
     rss0 = _rss_kib()
-    tracemalloc.start(1)
-    before = tracemalloc.take_snapshot()
+    if not rss_only:
+        tracemalloc.start(1)
+    before = tracemalloc.take_snapshot() if not rss_only else None
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", CLIENTS, str(port), str(n), str(rooms), stdin=subprocess.PIPE,
         stdout=subprocess.PIPE)
@@ -89,8 +94,20 @@ async def measure(n: int, rooms: int, lines: int) -> None:
     while len(server.hub.sessions) < n:  # noqa: ASYNC110 - the server runs in this loop
         await asyncio.sleep(0.05)
     await asyncio.sleep(1.0)  # every join notice written
-    after = tracemalloc.take_snapshot()
     rss1 = _rss_kib()
+    if before is None:
+        print(f"{n} joined idle connections, each in {rooms} room{'s' * (rooms > 1)}: "
+              f"RSS growth per connection {(rss1 - rss0) / n:.2f} KiB (no tracemalloc)")
+    else:
+        _report(n, before, tracemalloc.take_snapshot(), rooms=rooms, lines=lines,
+                rss_kib=rss1 - rss0)
+    proc.stdin.write(b"\n")
+    await proc.wait()
+    await server.shutdown()
+
+
+def _report(n: int, before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, *,
+            rooms: int, lines: int, rss_kib: int) -> None:
     parts: Counter[str] = Counter()
     for stat in after.compare_to(before, "filename"):
         parts[_part(stat.traceback[0].filename)] += stat.size_diff
@@ -106,10 +123,7 @@ async def measure(n: int, rooms: int, lines: int) -> None:
             print(f"  {stat.size_diff / n:8.0f} B  {stat.count_diff / n:5.1f} blocks  "
                   f"{frame.filename}:{frame.lineno}")
     print(f"RSS growth per connection (with tracemalloc's own overhead): "
-          f"{(rss1 - rss0) / n:.2f} KiB")
-    proc.stdin.write(b"\n")
-    await proc.wait()
-    await server.shutdown()
+          f"{rss_kib / n:.2f} KiB")
 
 
 def main() -> None:
@@ -118,8 +132,10 @@ def main() -> None:
     ap.add_argument("--rooms", type=int, default=1, help="rooms each client is in")
     ap.add_argument("--lines", type=int, default=0, metavar="N",
                     help="also list the N source lines that allocate the most")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="no tracemalloc: the RSS growth alone")
     args = ap.parse_args()
-    uvloop.run(measure(args.clients, args.rooms, args.lines))
+    uvloop.run(measure(args.clients, args.rooms, args.lines, args.rss_only))
 
 
 if __name__ == "__main__":
