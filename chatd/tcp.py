@@ -312,7 +312,11 @@ class TcpListener(Generic[C]):
         (Few locals: this frame lives as long as the connection.)"""
         tcp = stream.transport  # under TLS, `stream` writes through another one
         outlet = StreamOutlet(stream)
-        conn = self._accept(stream, outlet)
+        try:
+            conn = self._accept(stream, outlet)
+        except Exception as exc:  # a bug: reported as asyncio reports a failed callback
+            self._failed(exc, tcp)
+            return
         if conn is None:
             release_transport(tcp)
             return
