@@ -312,8 +312,11 @@ class Server:
                                          retry_after=refusal.retry_after))
             return
         try:
-            self.apply_effects(self.hub.handle(
-                conn, event, conn.ip if type(event) in _ADDRESSED else ""))
+            fx = self.hub.handle(conn, event, conn.ip if type(event) in _ADDRESSED else "")
+            if fx.note or fx.audit:
+                self.apply_effects(fx)
+            else:  # a chat line: its SayCmd alone, the log's line comes when applied
+                self.perform(fx.ops)
         except Exception as exc:  # a bug must cost one line, never the server
             self.log.error(f"internal error on {type(event).__name__}: {exc!r}", "bug",
                            cid=conn.cid, address=conn.address)

@@ -339,3 +339,8 @@ def _loads(line: bytes) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         raise ProtocolError(ErrorCode.BAD_JSON, "line is not valid JSON") from None
+
+
+# What the JSON codec calls first (spec.parse_json_line): orjson itself, no helper
+# between it and the common line; a ValueError from it means `_loads` decides.
+_loads_first: Callable[[bytes], Any] = _fast_loads or _loads

@@ -277,7 +277,10 @@ for _command in COMMANDS:
 
 def parse_json_line(line: bytes) -> ev.Event:
     """One client line of JSON mode -> an event, or ProtocolError."""
-    obj = ev._loads(line)
+    try:
+        obj = ev._loads_first(line)
+    except ValueError:  # orjson refused it: the standard library's verdict (ev._loads)
+        obj = ev._loads(line)
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "line is not a JSON object")
     kind = obj.get("type")
