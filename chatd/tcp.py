@@ -199,6 +199,11 @@ class StreamProtocol(asyncio.StreamReaderProtocol):
                 closed.set_result(None)
             else:
                 closed.set_exception(exc)
+                # Retrieved now (`wait_closed` still raises it): a connection that ends
+                # on a reset never awaits it, and the stdlib's way, retrieving it in
+                # `__del__`, comes too late for a protocol freed after the loop closed
+                # (its future then reports it to a closed loop).
+                closed.exception()
         asyncio.streams.FlowControlMixin.connection_lost(self, exc)
         self._stream_reader = None
         self._stream_writer = None
