@@ -271,6 +271,7 @@ def remove(hub: Hub[Any], fx: Effects[Any], session: Session[Any], st: Stamp,
                    + (f" ({reason})" if reason else ""))
         fx.about = ("leave", None, session.name, None)
         return
+    left = []
     for room, gone in rooms:
         notice_id, _ = st.next_id()
         hub.broadcast(fx, room, p.Left(session.name, room.name,
@@ -278,5 +279,7 @@ def remove(hub: Hub[Any], fx: Effects[Any], session: Session[Any], st: Stamp,
                                        reason))
         if gone:
             hub.history.forget(room.key)
-        fx.note = f"{session.name} left {room.name}" + (f" ({reason})" if reason else "")
-        fx.about = ("leave", None, session.name, room.name)
+        left.append(room.name)
+    if left:  # one log line naming every room it left (17.8), not only the last
+        fx.note = f"{session.name} left {', '.join(left)}" + (f" ({reason})" if reason else "")
+        fx.about = ("leave", None, session.name, left[0] if len(left) == 1 else None)

@@ -196,6 +196,9 @@ def test_leaving_the_server_is_one_notice_in_each_room() -> None:
     left = [m for m in w.take(b) if m["type"] == "disconnect"]
     assert sorted(m["room"] for m in left) == ["dev", "lobby"]
     assert not any("part" in m for m in left)
+    # The server log's line names every room left, not only the last (ORIGIN.md: the
+    # log shows all traffic)
+    assert w.notes[-1] == "alice left lobby, dev"
 
 
 # --------------------------------------------------------------- resume (17.9)
