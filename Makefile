@@ -73,7 +73,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $(VENV)/.installed $@
 
 # Debian packages the tests drive for real: nc, tmux, openssl, redis-server, chromium,
-# systemd-analyze.
+# systemd-analyze, ss.
 system-deps:
 	@scripts/system-deps.sh
 

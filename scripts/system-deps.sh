@@ -7,6 +7,8 @@ nc -h 2>&1 | grep -q 'OpenBSD netcat' || need="$need netcat-openbsd"
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+# `ss` reads each connection's TCP keepalive timer (tests/e2e/test_limits.py).
+command -v ss >/dev/null 2>&1 || need="$need iproute2"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 # `systemd-analyze verify` checks contrib/chatd.service; it works without a running systemd.
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
