@@ -222,7 +222,7 @@ class StreamProtocol(asyncio.StreamReaderProtocol):
         await super()._drain_helper()  # type: ignore[misc]
 
     def __del__(self) -> None:
-        # As the stdlib's: an error nobody awaited is not reported as unretrieved.
+        # Replaces the stdlib's, which would read a close waiter never made (None).
         closed = self._closed
         if closed is not None and closed.done() and not closed.cancelled():
             closed.exception()
