@@ -388,8 +388,13 @@ class Server:
         lines its client sent meanwhile, whose notes must come after the join's)."""
         if fx.note:
             about = fx.about
-            if about is None or not self.log.json:
+            if about is None:
                 self.log.info(fx.note)
+            elif not self.log.json:
+                if about[0] == "message":  # a room line: its text is clean (chat's cheap check)
+                    self.log.chat(fx.note)
+                else:
+                    self.log.info(fx.note)
             else:  # JSON lines get the note's fields too
                 origin = about[1]
                 conn = self.connections.get(origin.cid) \

@@ -4,7 +4,9 @@ and the order of the log (ids and the stamp of the entry being applied)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol, TypeAlias, TypeVar
 
 from chatd import protocol as p
@@ -114,3 +116,14 @@ ENTRY_OVERHEAD = 320  # bytes a history line costs besides its text (ids, time, 
 def entry_cost(entry: Entry) -> int:
     """About what a line of history holds in memory (text at two bytes a character)."""
     return ENTRY_OVERHEAD + 2 * (len(entry.message) + len(entry.name))
+
+
+_MESSAGE, _NAME = attrgetter("message"), attrgetter("name")
+
+
+def entries_cost(entries: Iterable[Entry]) -> int:
+    """`entry_cost` of every line, summed in C: a room's trim counts a thousand lines,
+    once every thousand it is sent (bench.hotpath)."""
+    entries = entries if isinstance(entries, list) else list(entries)
+    return (ENTRY_OVERHEAD * len(entries)
+            + 2 * (sum(map(len, map(_MESSAGE, entries))) + sum(map(len, map(_NAME, entries)))))

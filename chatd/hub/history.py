@@ -10,7 +10,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Generic, Protocol
 
-from chatd.hub.base import Entry, HubConfig, Key, P, entry_cost
+from chatd.hub.base import ENTRY_OVERHEAD, Entry, HubConfig, Key, P, entries_cost, entry_cost
 from chatd.hub.state import Session
 
 
@@ -127,7 +127,7 @@ class Inboxes(Generic[P]):
         for session in held:
             assert session.inbox is not None
             session.inbox = deque(session.inbox)  # bounded here, not by maxlen
-            session.inbox_bytes = sum(entry_cost(e) for e in session.inbox)
+            session.inbox_bytes = entries_cost(session.inbox)
             self.bytes += session.inbox_bytes
         pairs = sorted((((e.key, s.sid), s) for s in held for e in s.inbox or ()),
                        key=lambda pair: pair[0])
@@ -171,7 +171,7 @@ class History(Generic[P]):
             self.retained(room)  # loads what the sink kept, before adding to it
             lines = self.lines.setdefault(room, [])
         lines.append(entry)
-        self.bytes += entry_cost(entry)
+        self.bytes += ENTRY_OVERHEAD + 2 * (len(entry.message) + len(entry.name))  # entry_cost
         if len(lines) >= 2 * self.config.history_size:
             self._trim(room, len(lines) - self.config.history_size)
         if self.bytes > self.config.history_memory:
@@ -183,7 +183,7 @@ class History(Generic[P]):
     def _trim(self, room: str, count: int) -> None:
         """Forget a room's oldest `count` lines (the database, if any, keeps them)."""
         lines = self.lines[room]
-        self.bytes -= sum(map(entry_cost, lines[:count]))
+        self.bytes -= entries_cost(lines[:count])
         del lines[:count]
 
     def _shrink(self, room: str) -> None:
@@ -209,7 +209,7 @@ class History(Generic[P]):
             self._loaded.add(room)
             lines = self.lines[room] = self.archive.take(room) or self.sink.load(
                 room, self.config.history_size)
-            self.bytes += sum(entry_cost(e) for e in lines)
+            self.bytes += entries_cost(lines)
         if lines is None:
             return []
         size = self.config.history_size
@@ -220,7 +220,7 @@ class History(Generic[P]):
         for the archive."""
         self._loaded.discard(room)
         lines = self.lines.pop(room, [])
-        cost = sum(entry_cost(e) for e in lines)
+        cost = entries_cost(lines)
         self.bytes -= cost
         if lines and not self.sink.durable:
             self.archive.put(room, lines, cost)

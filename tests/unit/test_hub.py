@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from chatd import protocol as p
 from chatd.channels import encode, page_parts
 from chatd.effects import Page
-from chatd.hub import DetachCmd, LeaveCmd, SayCmd, Status, id_key
+from chatd.hub import DetachCmd, LeaveCmd, SayCmd, Status, entry_cost, id_key
+from chatd.hub.base import entries_cost
 from chatd.protocol import ErrorCode
 from tests.support.hub_world import T0, FakePeer, World, chats, only
 
@@ -1133,6 +1134,19 @@ def test_history_in_memory_has_a_total_bound() -> None:
     w.say(a, "z" * 40_000)  # too big for the rest: the other room pays too
     assert w.hub.history_bytes <= 60_000 + 81_000
     assert w.hub.history.lines["one"][-1].message.startswith("z")
+
+
+@given(st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=40))
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+def test_history_counts_exactly_what_it_keeps(messages: list[str]) -> None:
+    """The count PROTOCOL.txt 8.6's bound reads: each line's entry_cost as it comes, the
+    trimmed ones (summed at once, entries_cost) as they go."""
+    w = World(history_size=3)
+    a = w.join("alice")
+    for message in messages:
+        w.say(a, message)
+    kept = w.hub.history.lines["lobby"]
+    assert w.hub.history_bytes == sum(map(entry_cost, kept)) == entries_cost(kept)
 
 
 def test_the_archive_has_a_budget() -> None:

@@ -96,6 +96,20 @@ def test_the_log_grows_at_most_half_again_the_bytes_received(sent: str) -> None:
     assert added <= 1.5 * wire_bytes(sent)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["<alice@lobby> ", "<민수@로비> ", "<a_b@dev> "]),
+       st.text() | SPICY | st.builds(lambda s, n: s * n, SPICY, st.integers(1, 600)))
+def test_a_room_lines_note_is_logged_as_any_other_line(head: str, sent: str) -> None:
+    """ServerLog.chat's cheaper check (the hub's note for a room line: label names and a
+    clean_message text) writes exactly what info writes."""
+    note = head + p.clean_message(sent)
+    by_chat = io.StringIO()
+    ServerLog("info", by_chat).chat(note)
+    _, _, line = by_chat.getvalue().partition(" ")
+    assert line == logged(note).partition(" ")[2]
+    assert "\x1b" not in line and line.count("\n") == 1
+
+
 def test_a_long_line_is_cut_with_its_size() -> None:
     """Every message keeps its line; past LOG_TEXT_MAX characters the line is cut and says
     how big the whole was."""
