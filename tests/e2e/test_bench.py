@@ -12,12 +12,14 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import stamped
 from bench.loadgen import (
     Client,
     LoadGen,
@@ -154,7 +156,7 @@ def test_a_welcome_past_the_names_bound_places_its_client_by_the_count() -> None
             b'{"type":"welcome","name":"r9","room":"lobby","users":["r0","r1","r2"],'
             b'"more":7}\n{"type":"history_end","room":"lobby","count":0,"more":false}\n'
             b'{"type":"connect","name":"r9","message":"r9 joined","room":"lobby",'
-            b'"id":"1","time":"2026-12-06T17:20:25.145Z"}\n')
+            b'"id":"1","time":"2026-12-06T17:20:25.145Z"}\n', 0)
         return client, gen
 
     client, gen = asyncio.run(seat_the_tenth())
@@ -282,3 +284,60 @@ def test_reference_rooms_join_part_and_room_of_a_line() -> None:
     finally:
         ref.terminate()
         ref.wait(10)
+
+
+def test_a_stamped_read_carries_when_its_bytes_reached_the_socket() -> None:
+    """bench.stamped: the kernel's stamp of a read lies between the peer's send and the
+    read, and is not the time of the read (the reader was busy meanwhile)."""
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.reads: list[tuple[bytes, int, int]] = []
+            self.got = asyncio.Event()
+
+        def connection_made(self, transport: stamped.StampedTransport) -> None:
+            pass
+
+        def data_received(self, data: bytes, arrived_ns: int) -> None:
+            self.reads.append((data, arrived_ns, time.time_ns()))
+            self.got.set()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            pass
+
+    async def exchange() -> tuple[Recorder, int, bytes]:
+        stamped.stamping.keep()
+        listener = socket.create_server(("127.0.0.1", 0))
+        loop = asyncio.get_running_loop()
+        recorder = Recorder()
+        transport = await asyncio.wait_for(stamped.connect(
+            loop, recorder, "127.0.0.1", listener.getsockname()[1]), 10)
+        peer, _ = listener.accept()
+        transport.write(b"hello\n")
+        heard = peer.recv(100)
+        sent = time.time_ns()
+        peer.sendall(b"hi\n")
+        busy_until = time.monotonic() + 0.05  # the reader is busy (not a wait for an
+        while time.monotonic() < busy_until:  # event): its read comes late, its stamp not
+            pass
+        await asyncio.wait_for(recorder.got.wait(), 10)
+        transport.abort()
+        peer.close()
+        listener.close()
+        return recorder, sent, heard
+
+    recorder, sent, heard = asyncio.run(exchange())
+    assert heard == b"hello\n"
+    [(data, arrived, read)] = recorder.reads
+    assert data == b"hi\n" and stamped.stamping.unstamped == 0
+    assert sent <= arrived < sent + 40_000_000 and read - arrived >= 50_000_000
+
+
+def test_a_phase_that_times_out_fails_the_run() -> None:
+    async def wait_in_vain() -> LoadGen:
+        gen = LoadGen(argparse.Namespace(server_pid=[], senders=0))
+        await gen._wait(gen.phase_done, 0.01)
+        return gen
+
+    gen = asyncio.run(wait_in_vain())
+    assert gen.faults.timeouts == 1 and gen.faults.total() == 1
