@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice
 from typing import Any, Protocol
 
 from chatd.bus import Bus
@@ -69,7 +70,10 @@ class Housekeeper:
                     trim_heap()
             now = time.monotonic()
             acted = 0
-            for conn in list(self.connections.values())[part::SLICES]:
+            # A copy of the slice alone: a copy of the whole table touched every
+            # connection's object fifty times a second (2% of the city's server CPU
+            # under perf, in list(dict.values()) and its free).
+            for conn in list(islice(self.connections.values(), part, None, SLICES)):
                 if not conn.closing:
                     actions = conn.link.tick(now)
                     if actions:
