@@ -18,8 +18,26 @@ Channel: TypeAlias = tuple[str, int]  # (room key, mode: JSON, TEXT or PREFIXED)
 JSON, TEXT, PREFIXED = 0, 1, 2
 
 
+class Direct(Protocol):
+    """A transport the writer may hand bytes to itself (asyncio.WriteTransport)."""
+
+    def write(self, data: bytes) -> object: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def is_closing(self) -> bool: ...
+
+
 class Outlet(Protocol):
     """Where a connection's bytes go: a TCP stream writer, or a WebSocket's sender."""
+
+    @property
+    def direct(self) -> Direct | None:
+        """The transport `send` writes to, for the writer's loops to write to without a
+        call a delivery (chatd.outbox: `send` is `write` then `get_write_buffer_size`
+        unless the transport is closing); None where `send` does more (a WebSocket's
+        messages) or once the outlet is closed."""
+        ...
 
     def send(self, data: bytes) -> int:
         """Hand `data` over; the bytes handed over and not yet sent, after it, or -1 if

@@ -31,6 +31,8 @@ TICK_ACTIONS = 13
 class Deadlines(Protocol):
     """A connection's link, as far as its deadlines go (chatd.link.Link)."""
 
+    due: float  # `tick` has nothing to do before this time
+
     def tick(self, now: float) -> Sequence[Any]: ...
 
 
@@ -74,7 +76,9 @@ class Housekeeper:
             # connection's object fifty times a second (2% of the city's server CPU
             # under perf, in list(dict.values()) and its free).
             for conn in list(islice(self.connections.values(), part, None, SLICES)):
-                if not conn.closing:
+                # A link with no deadline due is not asked (10,000 calls a second that
+                # nearly all return nothing were 2% of the city's server CPU).
+                if not conn.closing and conn.link.due <= now:
                     actions = conn.link.tick(now)
                     if actions:
                         self.perform(actions)

@@ -20,6 +20,7 @@ reports it back with `settle(joined)`, and the backlog goes on from there.
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Generic, cast
@@ -41,6 +42,7 @@ from chatd.textlogin import (
 
 COST_UNIT: Final = 16 * 1024  # reply bytes that cost one line's token (PROTOCOL.txt 8.3)
 TLS_RECORD: Final = b"\x16"  # a TLS handshake record starts with this byte
+INFINITY: Final = math.inf  # Link.due of a link with no deadline left
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ class Phase(Enum):
 class Link(Generic[P]):
     __slots__ = (
         "peer", "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "login",
-        "opened_at", "last_seen", "pinged", "detect_tls", "greeted",
+        "opened_at", "last_seen", "pinged", "detect_tls", "greeted", "due",
     )
 
     def __init__(self, peer: P, config: LinkConfig, now: float, *,
@@ -100,6 +102,12 @@ class Link(Generic[P]):
         self.pinged = False
         self.detect_tls = detect_tls  # a plaintext TCP port: a TLS hello is a mistake
         self.greeted = mode is not Mode.UNKNOWN or not config.greet_after
+        # `tick` has nothing to do before this (monotonic) time: the housekeeper skips
+        # the link until then (chatd.housekeeping). Only `tick` sets it, for a joined
+        # link; any input resets it (an answer brings the next ping nearer than a
+        # ping's timeout when --ping-timeout exceeds --ping-interval), and a link that
+        # is not joined yet keeps it at 0, as its deadlines are not the keepalive's.
+        self.due = 0.0
 
     @property
     def text(self) -> bool:
@@ -203,16 +211,24 @@ class Link(Generic[P]):
                              GREETING if config.password is None else GREETING_PASSWORD)]
             return []
         if not config.ping_interval or self.mode is not Mode.JSON:
-            return []  # text mode relies on TCP keepalive: nc readers are not pinged
-        idle = now - self.last_seen
+            self.due = INFINITY  # text mode relies on TCP keepalive: nc readers are not pinged
+            return []
+        # Deadlines as times, compared as the housekeeper compares `due` (no rounding
+        # between the two ways of asking).
+        ping_at = self.last_seen + config.ping_interval
+        give_up_at = ping_at + config.ping_timeout
         if self.pinged:
-            if idle >= config.ping_interval + config.ping_timeout:
+            if now >= give_up_at:
                 return self._fail(ErrorCode.PING_TIMEOUT,
                                   f"no answer to ping within {config.ping_timeout:g}s",
                                   "ping timeout")
-        elif idle >= config.ping_interval:
+            self.due = give_up_at
+        elif now >= ping_at:
             self.pinged = True
+            self.due = give_up_at
             return [Send(self.peer, p.encode_json(p.ServerPing()))]
+        else:
+            self.due = ping_at
         return []
 
     # ------------------------------------------------------------------ output the shell asks for
@@ -259,6 +275,7 @@ class Link(Generic[P]):
     def _alive(self, now: float) -> None:
         self.last_seen = now
         self.pinged = False
+        self.due = 0.0
 
     def _line(self, out: list[Action[P]], line: bytes, now: float, charged: bool = False) -> None:
         guard = self.guard

@@ -68,11 +68,12 @@ class Chat(Protocol[C]):
 class StreamOutlet:
     """The writer's view of a TCP connection (chatd.channels.Outlet): its StreamWriter."""
 
-    __slots__ = ("stream", "transport", "peer_done", "closed", "_close_later")
+    __slots__ = ("stream", "transport", "direct", "peer_done", "closed", "_close_later")
 
     def __init__(self, stream: asyncio.StreamWriter) -> None:
         self.stream = stream
         self.transport = stream.transport  # again after a TLS upgrade: see `bind`
+        self.direct: asyncio.WriteTransport | None = self.transport  # see Outlet
         self.peer_done = False  # the client sent its FIN: all its input is read
         # close() was called: our FIN may be on its way, and a write after it raises
         # (in the writer's flush, where it would stop every other connection's output)
@@ -81,6 +82,8 @@ class StreamOutlet:
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
+        if not self.closed:
+            self.direct = transport
 
     def send(self, data: bytes) -> int:
         transport = self.transport
@@ -98,6 +101,7 @@ class StreamOutlet:
         if self.closed:
             return
         self.closed = True
+        self.direct = None
         stream = self.stream
         if self.peer_done or self.transport.is_closing() or not stream.can_write_eof():
             stream.close()

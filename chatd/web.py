@@ -25,6 +25,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from chatd import __version__
+from chatd.channels import Direct
 from chatd.net import end_reason, forget_tracebacks, peer_address, release_transport, tls_context
 from chatd.webhttp import HttpGate
 from chatd.weboutlet import WebOutlet
@@ -70,6 +71,7 @@ class _Unopened:
     at once (no HTTP answer, nor any TLS work, for a connection over the limits)."""
 
     __slots__ = ("transport",)
+    direct: Direct | None = None  # it only ever sends a refusal: through `send`
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport

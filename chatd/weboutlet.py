@@ -16,6 +16,8 @@ from typing import Protocol
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from chatd.channels import Direct
+
 
 class OutletSocket(Protocol):
     """What an outlet uses of its WebSocket (chatd.web.WebConnection)."""
@@ -44,6 +46,7 @@ class WebOutlet:
     """
 
     __slots__ = ("ws", "lines", "queued", "closing", "wake", "close_code", "close_reason")
+    direct: Direct | None = None  # a line becomes a message: always through `send`
 
     def __init__(self, ws: OutletSocket) -> None:
         self.ws = ws

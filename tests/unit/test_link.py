@@ -333,6 +333,67 @@ def test_keepalive_pings_then_times_out_json_only() -> None:
     assert text.tick(T0 + 1000) == []  # nc readers are not pinged
 
 
+STEP = st.one_of(
+    st.tuples(st.just("tick"), st.floats(0, 30)),
+    st.tuples(st.just("data"), st.sampled_from([
+        b'{"type":"pong"}\n', b'{"type":"message","message":"hi"}\n', b"half a li",
+        b"ne\n", b"\n", b'{"type":"connect","name":"a"}\n', b"bob\n"])),
+    st.tuples(st.just("settle"), st.booleans()),
+)
+
+
+def test_due_is_the_next_keepalive_deadline() -> None:
+    """PROTOCOL.txt 8.5: `Link.due`, the time the housekeeper next asks the link, is
+    exactly when the next ping or ping timeout falls; an answer makes it ask again."""
+    config = LinkConfig(rate=0, ping_interval=25, ping_timeout=20)
+    link = joined_link(config)
+    assert link.due == 0  # not asked since it joined
+    assert link.tick(T0 + 1) == [] and link.due == T0 + 25
+    assert sent(link.tick(T0 + 25)) == [b'{"type":"ping"}\n'] and link.due == T0 + 45
+    link.receive_data(b'{"type":"pong"}\n', T0 + 26)
+    assert link.due == 0
+    assert link.tick(T0 + 27) == [] and link.due == T0 + 51
+    text = started("joined text", config)
+    assert text.tick(T0 + 1) == [] and text.due == float("inf")
+    new = Link(PEER, config, T0)
+    assert sent(new.tick(T0 + 1)) == [GREETING] and new.due == 0  # asked every time
+
+
+def started(how: str, config: LinkConfig) -> Link[str]:
+    if how == "joined json":
+        return joined_link(config)
+    if how == "joined text":
+        link = Link(PEER, config, T0)
+        link.receive_data(b"nc-user\n", T0)
+        link.settle(True, T0)
+        return link
+    return Link(PEER, config, T0, mode=Mode.JSON if how == "web" else Mode.UNKNOWN)
+
+
+@given(st.sampled_from(["joined json", "joined text", "new", "web"]),
+       st.sampled_from([(25, 20), (10, 40), (0, 20), (1, 0.5)]),
+       st.lists(STEP, max_size=30))
+@settings(max_examples=400)
+def test_the_housekeepers_skip_until_due_changes_nothing(
+        start: str, ping: tuple[float, float], steps: list[tuple[str, Any]]) -> None:
+    """PROTOCOL.txt 8.4, 8.5: the housekeeper asks a link for its deadlines only from
+    `Link.due` on; a link asked only then acts as one asked every time (same actions at
+    the same times), whatever comes in between."""
+    config = LinkConfig(rate=0, ping_interval=ping[0], ping_timeout=ping[1],
+                        registration_timeout=60, greet_after=1)
+    every, skipping = started(start, config), started(start, config)
+    now = T0
+    for kind, arg in steps:
+        if kind == "tick":
+            now += arg
+            asked = every.tick(now)
+            assert (skipping.tick(now) if skipping.due <= now else []) == asked
+        elif kind == "data":
+            assert skipping.receive_data(arg, now) == every.receive_data(arg, now)
+        elif every.phase is skipping.phase and every.phase.name == "JOINING":
+            assert skipping.settle(arg, now) == every.settle(arg, now)
+
+
 def test_a_silent_new_connection_is_greeted_once_in_text() -> None:
     """PROTOCOL.txt 6.1: a person at nc learns what to type; a JSON client that sent its
     connect at once never sees the greeting."""

@@ -25,17 +25,39 @@ DEV = ("dev", False)
 
 
 class Outlet:
+    """A TCP connection's outlet and its transport in one (chatd.tcp.StreamOutlet): every
+    other one made has no `direct` transport, as a WebSocket's, so that the writer's
+    two ways to write (its own loop, or the outlet's `send`) are both in every test of
+    more than one connection, side by side."""
+
+    made = 0
+
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.unsent = 0  # what the "kernel" has not taken yet
         self.closed = self.aborted = False
+        Outlet.made += 1
+        self.sends_only = Outlet.made % 2 == 0
 
-    def send(self, data: bytes) -> int:
-        if self.closed or self.aborted:
-            return -1
-        if data:  # an empty send asks how much is unsent
+    @property
+    def direct(self) -> Outlet | None:
+        return None if self.sends_only or self.closed else self
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def write(self, data: bytes) -> None:
+        if data:
             self.writes.append(data)
         self.unsent += len(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def send(self, data: bytes) -> int:
+        if self.is_closing():
+            return -1
+        self.write(data)  # an empty send asks how much is unsent
         return self.unsent
 
     def close(self) -> None:
@@ -433,13 +455,13 @@ class WriteClock:
 
     def conn(self, name: str) -> Conn:
         conn = Conn(name)
-        send = conn.outlet.send
+        write = conn.outlet.write  # through `send` or not (Outlet.direct)
 
-        def counted(data: bytes) -> int:
+        def counted(data: bytes) -> None:
             self.writes += bool(data)
-            return send(data)
+            write(data)
 
-        conn.outlet.send = counted  # type: ignore[method-assign]
+        conn.outlet.write = counted  # type: ignore[method-assign]
         return conn
 
 
