@@ -30,10 +30,12 @@ class Connection:
     """One client connection as the shell sees it: its link, its outlet, and the
     writer's bookkeeping (chatd.channels.Receiver). The hub knows it as a peer (cid, text)."""
 
+    # What the writer reads of every reader at every delivery first: next to the
+    # object's header, in the cache line the reference count brings in anyway.
     __slots__ = (
-        "server", "cid", "link", "outlet", "ip", "address", "out", "queued", "closing",
-        "gone", "drop_reason", "bufs", "starts", "own", "special", "held_sid",
-        "linger", "counted",
+        "special", "out", "gone", "closing", "outlet", "queued", "bufs",
+        "server", "cid", "link", "ip", "address", "drop_reason", "starts", "own",
+        "held_sid", "linger", "counted",
     )
 
     def __init__(self, server: Owner, cid: int, outlet: Outlet, *, ip: str, address: str,

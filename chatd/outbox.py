@@ -143,31 +143,39 @@ class Outbox:
                         self._special_now(conn)
                     receivers -= 1
             if multi:
-                self._to_each(multi, data, skip.conns)
+                self._to_each_but(multi, data, skip.conns)
         elif skip is not None and skip in peers:  # a sender of the other mode is not here
             # `_special_now`, inline: a talker's share is its own all its turns
             if not skip.special and skip not in multi:  # type: ignore[union-attr]
                 self._special_now(skip)  # type: ignore[arg-type]
             receivers -= 1
             if multi:
-                self._to_each(multi, data, (skip,))  # type: ignore[arg-type]
+                self._to_each(multi, data, skip)  # type: ignore[arg-type]
         elif multi:
-            self._to_each(multi, data, (skip,))  # type: ignore[arg-type]
+            self._to_each(multi, data, skip)  # type: ignore[arg-type]
         self.lines_out += receivers
         if not buf.dirty:  # `_mark`, inline
             buf.dirty = True
             self._dirty_channels.append(buf)
             self._schedule()
 
-    def _to_each(self, conns: Iterable[Receiver], data: bytes,
-                 skip: tuple[Receiver | None, ...]) -> None:
+    def _to_each(self, conns: Iterable[Receiver], data: bytes, skip: Receiver | None
+                 ) -> None:
+        """`data` into the outbox of each of `conns` but `skip` (once a delivery to a
+        reader of several rooms: an identity test, not `in` a tuple)."""
         dirty = self._dirty  # `_to_outbox`, inline; `_store` schedules the flush
         for conn in conns:
-            if conn not in skip:
+            if conn is not skip:
                 conn.out.append(data)
                 if not conn.queued:
                     conn.queued = True
                     dirty.append(conn)
+
+    def _to_each_but(self, conns: Iterable[Receiver], data: bytes,
+                     skip: tuple[Receiver, ...]) -> None:
+        for conn in conns:
+            if conn not in skip:
+                self._to_outbox(conn, data)
 
     def enter(self, channel: Channel, conn: Receiver) -> None:
         buf = self.channels.get(channel)
