@@ -101,8 +101,7 @@ class Server:
         self.lines_in = 0
         self.bytes_in = 0
         self.refusals: collections.Counter[str] = collections.Counter()
-        self.housekeeper = Housekeeper(self.bus, self.hub.node, self.writer, self.connections,
-                                       self.perform)
+        self.housekeeper = Housekeeper(self.bus, self.hub.node, self.writer, self.perform)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -250,6 +249,7 @@ class Server:
         conn = Connection(self, self._cid, outlet, ip=ip, address=address,
                           mode=Mode.JSON if json_only else Mode.UNKNOWN, detect_tls=detect_tls)
         self.connections[conn.cid] = conn
+        self.housekeeper.watch(conn)
         self.log.info("connected", event="connect", cid=conn.cid, address=conn.address)
         return conn
 
@@ -277,6 +277,7 @@ class Server:
         self.left(conn, conn.drop_reason or reason, grace=grace)
         conn.out.clear()
         if self.connections.pop(conn.cid, None) is not None:
+            self.housekeeper.forget(conn)
             self.uncount(conn)
             self.perform(conn.link.suppressed_errors())
             self.log.debug("closed" + (f" ({conn.drop_reason})" if conn.drop_reason else ""),

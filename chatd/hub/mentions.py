@@ -134,7 +134,8 @@ class MentionIndex:
                 words = folded.split()
                 if self.ascii_words.isdisjoint(words):
                     return ()
-                found = map(self.ascii.__getitem__, self.ascii_words.intersection(words))
+                # A set: two spellings of one key ("m" and "rn") in a line name it once.
+                found = set(map(self.ascii.__getitem__, self.ascii_words.intersection(words)))
         else:
             found = mentioned(text, by_key)
         # Loops, not comprehensions (a frame each): a line that names only its sender

@@ -69,6 +69,13 @@ def test_look_alikes_are_found_the_quick_way() -> None:
     assert index.readers("malice marvins billy", "lobby", sessions[0]) == ()
 
 
+def test_a_name_written_two_ways_in_one_line_is_one_mention() -> None:
+    """PROTOCOL.txt 18.6: "rn" and "m" are one spelling; a reader named both ways in a
+    line is named once (hypothesis found it counted twice: names "0", "M", line "Rn M")."""
+    index, sessions = _index(["sender", "M"])
+    assert index.readers("Rn M", "lobby", sessions[0]) == ("peer of M",)
+
+
 def test_only_readers_of_the_room_and_never_the_sender() -> None:
     index, (bob, carol) = _index(["bob", "carol"])
     carol.rooms.clear()
