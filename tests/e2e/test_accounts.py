@@ -232,8 +232,10 @@ async def _wait_gone(server: Chatd, name: str) -> None:
     """Until `name` is free on `server` (its session's leave applied there)."""
     watcher = await Client.joined(server.port, "watcher")
     await watcher.send({"type": "who"})
-    who = await watcher.recv("who")
-    if name in who["users"]:
+    # The leave may come before the answer (it was on its way when the watcher joined).
+    seen = await watcher.recv_until(lambda m: m["type"] == "who")
+    left = any(m["type"] == "disconnect" and m["name"] == name for m in seen)
+    if not left and name in seen[-1]["users"]:
         await watcher.recv_until(lambda m: m["type"] == "disconnect" and m["name"] == name)
     await watcher.close()
 
