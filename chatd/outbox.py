@@ -323,25 +323,27 @@ class Outbox:
         case (nothing else for it, open, not paced) inline, as this is done once a
         delivery (a city: one line a turn to each of 66,000 readers a second), and the
         outlet's `send` too where it has a transport to write to (Outlet.direct)."""
-        limit, paced, sent = self.max_send_queue, self._paced, 0
+        # Counted by what is not written here (rare), not by what is (every delivery).
+        limit, paced, elsewhere = self.max_send_queue, self._paced, 0
         for conn in conns:
-            if conn.special:
+            if conn.special or conn.out or conn.gone or conn.closing or (
+                    paced and conn in paced):
+                if not conn.special:  # the special ones are written after, on their own
+                    self._write(conn, data)  # counts what it writes
+                elsewhere += 1
                 continue
-            if conn.out or conn.gone or conn.closing or (paced and conn in paced):
-                self._write(conn, data)
-                continue
-            outlet = conn.outlet
-            direct = outlet.direct
+            direct = conn.outlet.direct
             if direct is not None and not direct.is_closing():
                 direct.write(data)
-                unsent = direct.get_write_buffer_size()
-            else:
-                unsent = outlet.send(data)
-            if unsent >= 0:
-                sent += 1
-                if unsent > limit:
+                if direct.get_write_buffer_size() > limit:
                     self._cut_off(conn)
-        self.written += sent * len(data)
+                continue
+            unsent = conn.outlet.send(data)
+            if unsent < 0:
+                elsewhere += 1
+            elif unsent > limit:
+                self._cut_off(conn)
+        self.written += (len(conns) - elsewhere) * len(data)
 
     def _write_outboxes(self, conns: list[Receiver]) -> None:
         """Each of `conns` what its outbox holds: `_write`, with the common case (open,

@@ -281,6 +281,7 @@ def test_each_member_gets_exactly_its_turns_lines_in_order(steps: list[tuple[str
     writer.flush()
     for conn in conns:
         assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
+    assert writer.written == sum(len(b) for c in conns for b in c.outlet.writes)
 
 
 @given(st.lists(st.tuples(st.sampled_from(["bcast", "send", "enter", "exit", "mention",
@@ -332,6 +333,7 @@ def test_a_member_of_several_channels_gets_their_lines_in_the_turns_order(
     for conn in conns:
         assert b"".join(conn.outlet.writes) == b"".join(expected[conn.name]), conn.name
         assert len(conn.outlet.writes) <= turns  # still one write a turn
+    assert writer.written == sum(len(b) for c in conns for b in c.outlet.writes)
 
 
 def test_a_text_reader_gets_its_other_rooms_prefixed_and_switches_between_them() -> None:
