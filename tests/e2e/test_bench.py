@@ -341,3 +341,13 @@ def test_a_phase_that_times_out_fails_the_run() -> None:
 
     gen = asyncio.run(wait_in_vain())
     assert gen.faults.timeouts == 1 and gen.faults.total() == 1
+
+
+@pytest.mark.parametrize(("each", "deliveries"), [(1, 2 * 4 * 24), (3, 2 * 4 * 74)])
+def test_the_delivery_path_tool_counts_what_it_delivers(each: int, deliveries: int) -> None:
+    """bench.deliverypath: 100 connections in 4 rooms (25 a room, or 75 a room when each
+    is in 3), one talker a room, 2 turns: every member but the talker gets each line."""
+    out = subprocess.run([sys.executable, "-m", "bench.deliverypath", "--clients", "100",
+                          "--rooms", "4", "--rooms-each", str(each), "--turns", "2"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+    assert out.stdout.startswith(f"deliveries {deliveries} "), out.stdout + out.stderr
