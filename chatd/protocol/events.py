@@ -308,13 +308,14 @@ def _ref(obj: dict[str, Any]) -> str | None:
 
 def decode_message(obj: dict[str, Any]) -> Message:
     """A JSON chat line (3.2) -> its event: the hot path, so no field table between."""
-    text, ref = obj.get("message"), obj.get("ref")
-    # Most lines are plain printable text, maybe with a short ASCII ref: no checks left.
+    text, ref, room = obj.get("message"), obj.get("ref"), obj.get("room")
+    # Most lines are plain printable text, maybe with a short ASCII ref and an ASCII room
+    # (which the hub normalizes): no checks left.
     if (type(text) is str and text.isprintable() and not text.isspace() and text
-            and "to" not in obj and "room" not in obj
+            and "to" not in obj and (room is None or (type(room) is str and room.isascii()))
             and (ref is None or (type(ref) is str and ref.isascii()
                                  and 0 < len(ref) <= MAX_REF_CHARS))):
-        return Message(text, None, ref)
+        return Message(text, None, ref, room)
     ref = _ref(obj)
     try:
         text = clean_message(_req_str(obj, "message"))

@@ -87,6 +87,15 @@ def normalize_name(raw: str | None) -> str:
 
 def normalize_room(raw: str) -> str:
     """A room name as the server uses it (same rules as names, but not blank)."""
+    # Printable ASCII without a space is already what the rules make of it (NFC, strip
+    # and every check leave it as it is): a line sent with "room", as every line of a
+    # reader of several rooms is, is not normalized character by character.
+    if raw.isascii() and raw.isprintable() and " " not in raw and 0 < len(raw) <= MAX_NAME_CHARS:
+        return raw
+    return _normalized_room(raw)
+
+
+def _normalized_room(raw: str) -> str:
     room = unicodedata.normalize("NFC", raw.strip())
     if not room:
         raise ProtocolError(ErrorCode.BAD_ROOM, "room name is blank")

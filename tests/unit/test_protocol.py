@@ -814,3 +814,29 @@ def test_encode_event_parse_json_line_round_trip(event: p.Event) -> None:
     data = p.encode_event(event)
     assert data.endswith(b"\n") and data.count(b"\n") == 1
     assert p.parse_json_line(data[:-1]) == event
+
+
+MESSAGE_FIELDS = st.dictionaries(
+    st.sampled_from(["message", "ref", "room"]),
+    st.text(max_size=12) | st.text(st.characters(max_codepoint=0x7F), max_size=12)
+    | st.sampled_from(["dev", "#dev", "r" * 33, " ", "\ud800"]) | JSON_VALUES,
+    max_size=3,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(MESSAGE_FIELDS)
+def test_a_message_the_quick_way_takes_decodes_as_the_full_way(fields: dict[str, Any]) -> None:
+    """PROTOCOL.txt 3.2: the chat line's quick decode (printable text, an ASCII ref and
+    room) gives what the full one gives, event or error; a "to" field (null here: no
+    private line) always takes the full way."""
+    from chatd.protocol.events import decode_message
+
+    def outcome(obj: dict[str, Any]) -> object:
+        try:
+            return decode_message(obj)
+        except ProtocolError as exc:
+            return (exc.code, exc.message, exc.ref)
+
+    obj = {"type": "message", **fields}
+    assert outcome(obj) == outcome({**obj, "to": None})

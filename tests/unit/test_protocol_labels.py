@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -180,3 +181,24 @@ def test_ascii_keys_equal_the_full_fold(name: str) -> None:
     from chatd.protocol.labels import _key
 
     assert p.name_key(name) == _key(name)
+
+
+def _room_or_refusal(fn: Any, raw: str) -> tuple[str, str] | str:
+    try:
+        return fn(raw)  # type: ignore[no-any-return]
+    except ProtocolError as exc:
+        return (exc.code, exc.message)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(max_codepoint=0x7F), max_size=40)
+       | st.text(st.characters(max_codepoint=0x2100), max_size=40))
+def test_a_room_the_quick_way_takes_is_what_the_rules_make_of_it(raw: str) -> None:
+    """PROTOCOL.txt 5.2: normalize_room passes printable ASCII without a space as it is;
+    for every string it gives what the full rules give (the room, or the same refusal)."""
+    from chatd.protocol.labels import _normalized_room
+
+    assert _room_or_refusal(p.normalize_room, raw) == _room_or_refusal(_normalized_room, raw)
+    for edge in ("r" * 32, "r" * 33, "", "a\x7fb", "a\x1fb", "a\tb", "dev ", "#dev"):
+        assert _room_or_refusal(p.normalize_room, edge) == \
+            _room_or_refusal(_normalized_room, edge), repr(edge)
