@@ -180,6 +180,10 @@ def share_of(conn: Receiver) -> bytes:
     """What this turn owes `conn` so far: its channels' broadcasts from where it
     entered, less its own lines, and its replies, in the order they were made."""
     starts, own = conn.starts, conn.own
+    if not own and not starts and len(conn.bufs) == 1:
+        skip = conn.bufs[0].skip
+        if len(skip) == 1 and skip[0] is conn:  # a talker's turn: its own line alone
+            return b""
     live = [buf for buf in conn.bufs if buf.data]
     if not own and len(live) <= 1:  # one channel: whole runs, no sort
         parts: list[bytes] = []

@@ -298,7 +298,10 @@ class Outbox:
             if conn.special:
                 data = share_of(conn)
                 conn.special, conn.starts, conn.own = False, None, None
-                self._write(conn, data)
+                if data or conn.out or conn.closing:
+                    self._write(conn, data)
+                else:  # `_write` of nothing (a talker owed only its own line, the
+                    conn.queued = False  # commonest special of all): nothing to write
         for buf in channels:
             buf.clear()
             if not buf.peers and self.channels.get(buf.channel) is buf:

@@ -239,6 +239,25 @@ def test_close_writes_what_is_owed_first() -> None:
     assert b.got() == b"last line\n" and not b.outlet.closed
 
 
+@pytest.mark.parametrize("leaves_room", [False, True])
+def test_a_talker_closed_in_the_turn_of_its_line_is_closed_at_the_flush(
+        leaves_room: bool) -> None:
+    """A line then a quit in one turn: the talker is owed nothing (its own line), and is
+    still closed when the turn is written; the others get the line."""
+    w = writer()
+    a, b = Conn("a"), Conn("b")
+    w.enter(LOBBY, a)
+    w.enter(LOBBY, b)
+    w.broadcast(LOBBY, b"a says\n", a)
+    a.closing = True
+    assert w.close_soon(a)
+    if leaves_room:
+        w.exit(LOBBY, a)
+    w.flush()
+    assert a.got() == b"" and a.outlet.closed
+    assert b.got() == b"a says\n" and not b.outlet.closed
+
+
 def test_a_sender_of_the_other_mode_keeps_its_replies() -> None:
     """A text-mode sender's line goes to the JSON channel too; its own replies (in the
     text channel) must survive the JSON channel's flush (issue 13.8's lost errors)."""
