@@ -298,10 +298,7 @@ class Outbox:
             if conn.special:
                 data = share_of(conn)
                 conn.special, conn.starts, conn.own = False, None, None
-                if data or conn.out or conn.closing:
-                    self._write(conn, data)
-                else:  # `_write` of nothing (a talker owed only its own line, the
-                    conn.queued = False  # commonest special of all): nothing to write
+                self._write(conn, data)
         for buf in channels:
             buf.clear()
             if not buf.peers and self.channels.get(buf.channel) is buf:
@@ -382,8 +379,8 @@ class Outbox:
             data = b"".join(out) + data if data else b"".join(out)
             out.clear()
         conn.queued = False
-        if conn.gone:
-            return
+        if conn.gone or not (data or conn.closing):  # nothing to write (a talker owed
+            return  # only its own line: the commonest special of a turn) and no close
         if self._paced:
             paced = self._paced.get(conn)
             if paced is not None:  # after its paced lines, within the same bound
