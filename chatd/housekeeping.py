@@ -1,4 +1,4 @@
-"""The server's periodic work, a slice at a time: each connection's deadlines
+"""The server's periodic work, a turn at a time: each connection's deadlines
 (registration, keepalive: `Link.tick`), this node's heartbeat on the log, the garbage
 collector's pace (chatd.heap) and the heap's trim. Nothing here may hold the loop long:
 every delivery of that moment waits for it."""
@@ -6,6 +6,8 @@ every delivery of that moment waits for it."""
 from __future__ import annotations
 
 import asyncio
+import heapq
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -16,21 +18,28 @@ from chatd.heap import Collector, trim_heap
 from chatd.outbox import Outbox
 
 TRIM_AFTER = 64 * 1024 * 1024  # bytes written between heap trims
-# Deadlines are checked a fiftieth of the connections at a time, fifty times a beat, so
-# that 10,000 connections never stall the loop for a whole scan (~5 ms); and at most
-# TICK_ACTIONS connections act per slice (a ping and its pong cost ~30 us together), so
-# a crowd that joined at once is pinged over several seconds instead of in one turn.
-# Small slices often, not big ones seldom: 64 pings a slice held the loop ~2 ms every
-# 100 ms, which every delivery of that moment waited for (issue 29, the city's worst
-# seconds were its keepalive wave); 13 a slice every 20 ms keep the same rate.
-SLICES = 50
+# The housekeeper's turn: every TURN seconds it asks the links whose deadline has come
+# (Schedule), and at most TICK_ACTIONS of them act in one turn (a ping and its pong
+# cost ~30 us together), so that a crowd that joined at once is pinged over several
+# seconds instead of in one turn: small turns often, not big ones seldom (64 pings a
+# turn held the loop ~2 ms every 100 ms, which every delivery of that moment waited
+# for: issue 29, the city's worst seconds were its keepalive wave).
+TURN = BEAT_EVERY / 50
 TICK_ACTIONS = 13
+# A link not joined yet is asked this often: its deadlines (registration, the greeting:
+# PROTOCOL.txt 8.4, 6.1) move with what it sends, so `Link.due` cannot say them.
+UNJOINED_EVERY = 1.0
+SHRINK_SLACK = 1024  # entries of gone connections the schedule keeps before shrinking
+INFINITY = math.inf
 
 
 class Deadlines(Protocol):
     """A connection's link, as far as its deadlines go (chatd.link.Link)."""
 
     due: float  # `tick` has nothing to do before this time
+
+    @property
+    def joined(self) -> bool: ...
 
     def tick(self, now: float) -> Sequence[Any]: ...
 
@@ -45,6 +54,60 @@ class Ticked(Protocol):
     def link(self) -> Deadlines: ...
 
 
+class Schedule:
+    """When to ask each connection's link for its deadlines (`Link.tick`): a heap of
+    (time, connection id), one entry a connection, so that a turn touches only the links
+    whose time has come. Scanning all of them once a second touched 10,000 objects a
+    second in a city, each a cache miss (5% of the server's Python samples under
+    py-spy), to find the few hundred due."""
+
+    def __init__(self) -> None:
+        self.conns: dict[int, Ticked] = {}
+        self._heap: list[tuple[float, int]] = []
+
+    def watch(self, conn: Ticked) -> None:
+        """A new connection: asked at the next turn, then from its `Link.due` on."""
+        if conn.cid not in self.conns:
+            self.conns[conn.cid] = conn
+            heapq.heappush(self._heap, (0.0, conn.cid))
+
+    def forget(self, conn: Ticked) -> None:
+        """A connection gone: its entry is dropped when its time comes, or when those of
+        gone connections outnumber the others (the heap kept in place: `ask` may be
+        running, a connection being closed by an action it performs)."""
+        if self.conns.pop(conn.cid, None) is not None and (
+                len(self._heap) > 2 * len(self.conns) + SHRINK_SLACK):
+            self._heap[:] = [entry for entry in self._heap if entry[1] in self.conns]
+            heapq.heapify(self._heap)
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def ask(self, now: float, perform: Callable[[Sequence[Any]], None],
+            most: int = TICK_ACTIONS) -> int:
+        """Ask the links whose time has come, in the order of their times, until `most`
+        of them have acted (the others wait for the next turn); returns how many did."""
+        heap, conns, acted = self._heap, self.conns, 0
+        while heap and heap[0][0] <= now and acted < most:
+            cid = heapq.heappop(heap)[1]
+            conn = conns.get(cid)
+            if conn is None or conn.closing:  # gone, or going: no deadline matters
+                continue
+            link = conn.link
+            if link.due <= now:
+                actions = link.tick(now)
+                if actions:
+                    perform(actions)
+                    acted += 1
+            due = link.due
+            if due <= now:  # not joined yet (see UNJOINED_EVERY), or a timeout now due:
+                # asked at the next turn (this turn asked at most its limit)
+                due = math.nextafter(now, INFINITY) if link.joined else now + UNJOINED_EVERY
+            if due != INFINITY:  # no deadline left (text mode, pings off): not asked again
+                heapq.heappush(heap, (due, cid))
+        return acted
+
+
 class Housekeeper:
     """Runs the periodic work (`run`, a task of the server) over the server's parts."""
 
@@ -53,41 +116,28 @@ class Housekeeper:
         self.bus = bus
         self.node = node
         self.writer = writer
-        # The connections by slice (cid % SLICES), each slice's checked in its turn: a
-        # slice picked out of the whole table (islice) touched every connection's object
-        # fifty times a second (2% of the city's server CPU under perf).
-        self.slices: list[dict[int, Ticked]] = [{} for _ in range(SLICES)]
+        self.schedule = Schedule()
         self.perform = perform  # what the server does with a link's actions
         self.collector = Collector(time.monotonic())  # chatd.heap: short GC pauses
         self._trimmed_at = 0  # self.writer.written at the last heap trim
 
     def watch(self, conn: Ticked) -> None:
         """A new connection: its deadlines are checked from now on."""
-        self.slices[conn.cid % SLICES][conn.cid] = conn
+        self.schedule.watch(conn)
 
     def forget(self, conn: Ticked) -> None:
-        self.slices[conn.cid % SLICES].pop(conn.cid, None)
+        self.schedule.forget(conn)
 
     async def run(self) -> None:
-        part = 0
+        turns = round(BEAT_EVERY / TURN)
+        turn = 0
         while True:
-            await asyncio.sleep(BEAT_EVERY / SLICES)
-            part = (part + 1) % SLICES
-            if not part:
+            await asyncio.sleep(TURN)
+            turn = (turn + 1) % turns
+            if not turn:
                 self.bus.publish(BeatCmd(self.node))
                 self.collector.tick(time.monotonic())
                 if self.writer.written - self._trimmed_at > TRIM_AFTER:
                     self._trimmed_at = self.writer.written
                     trim_heap()
-            now = time.monotonic()
-            acted = 0
-            for conn in list(self.slices[part].values()):
-                # A link with no deadline due is not asked (10,000 calls a second that
-                # nearly all return nothing were 2% of the city's server CPU).
-                if not conn.closing and conn.link.due <= now:
-                    actions = conn.link.tick(now)
-                    if actions:
-                        self.perform(actions)
-                        acted += 1
-                        if acted >= TICK_ACTIONS:
-                            break  # the rest of this slice waits for its next turn
+            self.schedule.ask(time.monotonic(), self.perform)

@@ -102,11 +102,11 @@ class Link(Generic[P]):
         self.pinged = False
         self.detect_tls = detect_tls  # a plaintext TCP port: a TLS hello is a mistake
         self.greeted = mode is not Mode.UNKNOWN or not config.greet_after
-        # `tick` has nothing to do before this (monotonic) time: the housekeeper skips
-        # the link until then (chatd.housekeeping). Only `tick` sets it, for a joined
-        # link; any input resets it (an answer brings the next ping nearer than a
-        # ping's timeout when --ping-timeout exceeds --ping-interval), and a link that
-        # is not joined yet keeps it at 0, as its deadlines are not the keepalive's.
+        # `tick` has nothing to do before this (monotonic) time, whatever comes in
+        # meanwhile: the housekeeper does not ask the link until then
+        # (chatd.housekeeping). Only `tick` sets it, for a joined link (input only moves
+        # a keepalive deadline later, so it leaves `due` as it is); a link that is not
+        # joined yet keeps it at 0, as its deadlines are not the keepalive's.
         self.due = 0.0
 
     @property
@@ -222,10 +222,13 @@ class Link(Generic[P]):
                 return self._fail(ErrorCode.PING_TIMEOUT,
                                   f"no answer to ping within {config.ping_timeout:g}s",
                                   "ping timeout")
-            self.due = give_up_at
+            # An answer from now on puts the next ping a ping interval after it: no
+            # sooner than now + ping_interval, which can come before the give-up time
+            # (--ping-timeout over --ping-interval).
+            self.due = min(give_up_at, now + config.ping_interval)
         elif now >= ping_at:
             self.pinged = True
-            self.due = give_up_at
+            self.due = min(give_up_at, now + config.ping_interval)
             return [Send(self.peer, p.encode_json(p.ServerPing()))]
         else:
             self.due = ping_at
@@ -275,7 +278,6 @@ class Link(Generic[P]):
     def _alive(self, now: float) -> None:
         self.last_seen = now
         self.pinged = False
-        self.due = 0.0
 
     def _line(self, out: list[Action[P]], line: bytes, now: float, charged: bool = False) -> None:
         guard = self.guard

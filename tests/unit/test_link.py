@@ -344,15 +344,19 @@ STEP = st.one_of(
 
 def test_due_is_the_next_keepalive_deadline() -> None:
     """PROTOCOL.txt 8.5: `Link.due`, the time the housekeeper next asks the link, is
-    exactly when the next ping or ping timeout falls; an answer makes it ask again."""
+    exactly when the next ping or ping timeout falls; input, which only puts them off,
+    leaves it; after a ping it is no later than an answer could bring the next ping."""
     config = LinkConfig(rate=0, ping_interval=25, ping_timeout=20)
     link = joined_link(config)
     assert link.due == 0  # not asked since it joined
     assert link.tick(T0 + 1) == [] and link.due == T0 + 25
     assert sent(link.tick(T0 + 25)) == [b'{"type":"ping"}\n'] and link.due == T0 + 45
     link.receive_data(b'{"type":"pong"}\n', T0 + 26)
-    assert link.due == 0
-    assert link.tick(T0 + 27) == [] and link.due == T0 + 51
+    assert link.due == T0 + 45  # asked then, it finds the next ping's time
+    assert link.tick(T0 + 45) == [] and link.due == T0 + 51
+    eager = joined_link(LinkConfig(rate=0, ping_interval=10, ping_timeout=40))
+    assert eager.tick(T0 + 1) == [] and eager.due == T0 + 10
+    assert sent(eager.tick(T0 + 10)) == [b'{"type":"ping"}\n'] and eager.due == T0 + 20
     text = started("joined text", config)
     assert text.tick(T0 + 1) == [] and text.due == float("inf")
     new = Link(PEER, config, T0)
