@@ -121,9 +121,10 @@ _CONTINUED: Final = "  "  # before each further line of a message (PROTOCOL.txt 
 
 def _message_lines(head: str, message: str) -> list[str]:
     """A message's lines: the first after `head`, each further one after _CONTINUED, a
-    run of blank lines as one, none at the end. So a message renders to at most about
-    twice its size: one sent as 32,700 "\n" under a 32-character name was 3.3 MB, one
-    name per line, past every reader's send queue (issue 22)."""
+    run of blank lines as one, none at the end. So a message renders to at most 7/3 of
+    its size (a blank line between two others: "\n\na" as "\n  \n  a"): one sent as
+    32,700 "\n" under a 32-character name was 3.3 MB, one name per line, past every
+    reader's send queue (issue 22)."""
     first, *more = message.split("\n")
     lines = [head + visible(first)]
     blank = not first.strip()
