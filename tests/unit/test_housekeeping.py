@@ -93,7 +93,9 @@ def test_a_turn_acts_for_at_most_its_limit_the_earliest_first() -> None:
     for conn in conns.values():
         schedule.watch(conn)
     perform = perform_into(conns)
+    assert schedule.next_time() == 0.0  # new ones: asked at the next turn
     assert schedule.ask(T0, perform) == 0  # each learns its time: T0 + 25
+    assert schedule.next_time() == T0 + 25  # the housekeeper sleeps until then
     for cid in range(30):
         conns[cid].link.receive_data(b"\n", T0 + cid / 100)  # due in this order after all
     assert schedule.ask(T0 + 30, perform, most=13) == 13
@@ -132,6 +134,7 @@ def test_gone_connections_leave_at_most_a_bounded_number_of_entries() -> None:
         schedule.forget(conn)
         assert len(schedule) <= 2 * len(kept) + SHRINK_SLACK + 1
     assert schedule.conns.keys() == {conn.cid for conn in kept}
+    assert Schedule().next_time() == float("inf")
     closing = kept[0]
     closing.closing = True
     schedule.ask(T0 + 1, perform_into({}))  # nobody acts: each learns its time
