@@ -83,7 +83,7 @@ class Phase(Enum):
 class Link(Generic[P]):
     __slots__ = (
         "peer", "config", "mode", "phase", "splitter", "guard", "errors", "backlog", "login",
-        "opened_at", "last_seen", "pinged", "detect_tls", "greeted", "due",
+        "opened_at", "last_seen", "pinged_at", "detect_tls", "greeted", "due",
     )
 
     def __init__(self, peer: P, config: LinkConfig, now: float, *,
@@ -99,7 +99,7 @@ class Link(Generic[P]):
         self.backlog: Backlog | None = None  # while a connect is being decided (8.8)
         self.login = self._text_login() if mode is Mode.TEXT else None
         self.opened_at = self.last_seen = now
-        self.pinged = False
+        self.pinged_at: float | None = None  # when the unanswered ping went out
         self.detect_tls = detect_tls  # a plaintext TCP port: a TLS hello is a mistake
         self.greeted = mode is not Mode.UNKNOWN or not config.greet_after
         # `tick` has nothing to do before this (monotonic) time, whatever comes in
@@ -215,9 +215,12 @@ class Link(Generic[P]):
             return []
         # Deadlines as times, compared as the housekeeper compares `due` (no rounding
         # between the two ways of asking).
-        ping_at = self.last_seen + config.ping_interval
-        give_up_at = ping_at + config.ping_timeout
-        if self.pinged:
+        if self.pinged_at is not None:
+            # The timeout runs from the ping itself (8.5), not from when it fell due: a
+            # crowd's pings go out at most TICK_ACTIONS a turn (chatd.housekeeping), so
+            # the last of 20,000 seated at once leaves ~30 s after its time, and would
+            # have been closed at once, with no time to answer.
+            give_up_at = self.pinged_at + config.ping_timeout
             if now >= give_up_at:
                 return self._fail(ErrorCode.PING_TIMEOUT,
                                   f"no answer to ping within {config.ping_timeout:g}s",
@@ -226,9 +229,9 @@ class Link(Generic[P]):
             # sooner than now + ping_interval, which can come before the give-up time
             # (--ping-timeout over --ping-interval).
             self.due = min(give_up_at, now + config.ping_interval)
-        elif now >= ping_at:
-            self.pinged = True
-            self.due = min(give_up_at, now + config.ping_interval)
+        elif now >= (ping_at := self.last_seen + config.ping_interval):
+            self.pinged_at = now
+            self.due = now + min(config.ping_timeout, config.ping_interval)
             return [Send(self.peer, p.encode_json(p.ServerPing()))]
         else:
             self.due = ping_at
@@ -277,7 +280,7 @@ class Link(Generic[P]):
 
     def _alive(self, now: float) -> None:
         self.last_seen = now
-        self.pinged = False
+        self.pinged_at = None
 
     def _line(self, out: list[Action[P]], line: bytes, now: float, charged: bool = False) -> None:
         guard = self.guard

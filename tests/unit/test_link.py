@@ -363,6 +363,19 @@ def test_due_is_the_next_keepalive_deadline() -> None:
     assert sent(new.tick(T0 + 1)) == [GREETING] and new.due == 0  # asked every time
 
 
+def test_a_ping_sent_late_still_leaves_the_whole_timeout_to_answer() -> None:
+    """PROTOCOL.txt 8.5: closed when silent for the ping timeout *after the ping*. A crowd
+    seated at once is pinged a few hundred a second (chatd.housekeeping), so a ping can
+    leave long after its time; the timeout once ran from that time, and such a client
+    was closed at the next look, before its answer could come."""
+    link = joined_link(LinkConfig(rate=0, ping_interval=25, ping_timeout=20))
+    assert link.tick(T0 + 1) == [] and link.due == T0 + 25
+    assert sent(link.tick(T0 + 60)) == [b'{"type":"ping"}\n']  # 35 s after its time
+    assert link.tick(T0 + 60.02) == [] and link.due == T0 + 80
+    assert link.tick(T0 + 79.9) == []
+    assert b'"code":"ping_timeout"' in b"".join(sent(link.tick(T0 + 80)))
+
+
 def started(how: str, config: LinkConfig) -> Link[str]:
     if how == "joined json":
         return joined_link(config)
