@@ -1,10 +1,11 @@
 """What an idle crowd costs chatd's CPU (`python -m bench.idlecpu`).
 
-Starts chatd (this tree, its defaults but for the limits on connections), joins
---clients JSON clients spread over --rooms rooms, waits --settle seconds after the last
-welcome, then reads chatd's user and system time over --seconds seconds in which no
-client sends anything (keep --settle + --seconds under --ping-interval's 25 s, or the
-keepalive wave is measured too). What it measures is the server's periodic work: the
+Starts chatd as `python -m bench` does (this tree, its defaults but for flood control
+and the limits on connections), joins --clients JSON clients spread over --rooms rooms,
+waits --settle seconds after the last connect, then reads chatd's user and system time
+over --seconds seconds in which no client sends anything. The window must end before
+the first client's keepalive ping (25 s after it joined): it refuses when seating took
+too long for that. What it measures is the server's periodic work: the
 housekeeper's wake-ups and deadlines, the heartbeat, the collector's pace. It prints
 milliseconds of CPU a second, best and median of --runs, and writes them as JSON.
 """
@@ -14,36 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 
 from bench.procinfo import process_cpu, raise_fd_limit
+from bench.run import chatd_args, chatd_help, server_command, start_server, stop_server
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _ready(port: int, deadline: float) -> None:
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        return
+PING_INTERVAL = 25.0  # chatd's default --ping-interval: the window must end before it
 
 
 async def _drain(reader: asyncio.StreamReader) -> None:
@@ -52,15 +32,20 @@ async def _drain(reader: asyncio.StreamReader) -> None:
 
 
 async def _measure(port: int, pid: int, clients: int, rooms: int, *, settle: float,
-                   seconds: float) -> float:
-    await _ready(port, time.monotonic() + 30)
+                   seconds: float) -> tuple[float, float]:
+    """chatd's CPU (ms a second) over the window, and how long seating took (s)."""
     readers: list[asyncio.Task[None]] = []
     writers: list[asyncio.StreamWriter] = []
+    first = time.monotonic()
     for i in range(clients):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b'{"type":"connect","name":"u%d","room":"r%d"}\n' % (i, i % rooms))
         readers.append(asyncio.create_task(_drain(reader)))
         writers.append(writer)
+    seated = time.monotonic() - first
+    if seated + settle + seconds >= PING_INTERVAL - 1:
+        raise SystemExit(f"seating took {seated:.1f}s: with --settle {settle:g} and "
+                         f"--seconds {seconds:g} the first clients' pings fall in the window")
     await asyncio.sleep(settle)
     before, started = process_cpu(pid), time.monotonic()
     await asyncio.sleep(seconds)
@@ -69,44 +54,44 @@ async def _measure(port: int, pid: int, clients: int, rooms: int, *, settle: flo
         writer.close()
     for task in readers:
         task.cancel()
-    return (after.total - before.total) / (ended - started) * 1000
+    return (after.total - before.total) / (ended - started) * 1000, seated
 
 
-def one_run(clients: int, rooms: int, settle: float, seconds: float) -> float:
-    """chatd's CPU (ms a second) while `clients` joined clients stay idle."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "chatd", "--host", "127.0.0.1", "--port", str(port),
-         "--rate", "0", "--max-clients", "0", "--max-per-ip", "0",
-         "--connect-throttle", "0", "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def one_run(clients: int, rooms: int, settle: float, seconds: float, log_dir: Path
+            ) -> tuple[float, float]:
+    """chatd's CPU (ms a second) while `clients` joined clients stay idle, and the
+    seconds seating them took; chatd runs with the benchmark's options (bench.run)."""
+    server = start_server("chatd", server_command("chatd", chatd_args(chatd_help()), None),
+                          log_dir / "chatd-idlecpu.log", None)
     try:
-        return asyncio.run(_measure(port, server.pid, clients, rooms, settle=settle,
-                                    seconds=seconds))
+        return asyncio.run(_measure(server.port, server.proc.pid, clients, rooms,
+                                    settle=settle, seconds=seconds))
     finally:
-        server.terminate()
-        server.wait(30)
+        stop_server(server, 30)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=10_000)
     ap.add_argument("--rooms", type=int, default=200)
-    ap.add_argument("--settle", type=float, default=8.0)
-    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--settle", type=float, default=4.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     raise_fd_limit()
-    costs = [one_run(args.clients, args.rooms, args.settle, args.seconds)
-             for _ in range(args.runs)]
-    print(f"{'clients':>8}  {'runs':>4}  {'best ms/s':>9}  {'median ms/s':>11}")
-    print(f"{args.clients:>8,}  {args.runs:>4}  {min(costs):>9.2f}  "
-          f"{statistics.median(costs):>11.2f}")
+    with tempfile.TemporaryDirectory() as log_dir:
+        runs = [one_run(args.clients, args.rooms, args.settle, args.seconds, Path(log_dir))
+                for _ in range(args.runs)]
+    costs = [cost for cost, _ in runs]
+    print(f"{'clients':>8}  {'runs':>4}  {'seated s':>8}  {'best ms/s':>9}  {'median ms/s':>11}")
+    print(f"{args.clients:>8,}  {args.runs:>4}  {max(s for _, s in runs):>8.1f}  "
+          f"{min(costs):>9.2f}  {statistics.median(costs):>11.2f}")
     if args.json is not None:
         args.json.write_text(json.dumps({
             "clients": args.clients, "rooms": args.rooms, "settle_s": args.settle,
-            "seconds": args.seconds, "cpu_ms_per_s": [round(c, 3) for c in costs]}) + "\n")
+            "seconds": args.seconds, "cpu_ms_per_s": [round(c, 3) for c in costs],
+            "seated_s": [round(s, 3) for _, s in runs]}) + "\n")
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ class Housekeeper:
     async def run(self) -> None:
         # It sleeps until the next deadline or beat, but never less than a TURN: an idle
         # server wakes about once a second, not fifty times (10,000 joined idle clients
-        # cost it 13.5 ms of CPU a second with a turn every 20 ms and a scan, 0.4 now:
+        # cost it 12-16 ms of CPU a second with a turn every 20 ms and a scan, 0.3 now:
         # `python -m bench.idlecpu`), and a crowd falling due is still asked at most
         # TICK_ACTIONS a TURN.
         next_beat = time.monotonic() + BEAT_EVERY
