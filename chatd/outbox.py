@@ -78,6 +78,7 @@ class Outbox:
         self._special: list[Receiver] = []  # connections whose share is their own this turn
         self._seq = 0  # the place of the turn's last broadcast or reply
         self._pending = False  # a flush is scheduled
+        self._flush_soon: asyncio.Handle | None = None  # it, when it is a `call_soon`
         self._wait = 0.0  # seconds before the next flush (see SPREAD_AFTER)
         self.pacer = Pacer(self, self._write)
         self._paced = self.pacer.paced  # the same table: the write path reads it at hand
@@ -272,13 +273,30 @@ class Outbox:
         if not self._pending and self.loop is not None:
             self._pending = True
             if self._wait <= 0.0:
-                self.loop.call_soon(self.flush)
+                self._flush_soon = self.loop.call_soon(self.flush)
             else:  # see SPREAD_AFTER
                 self.loop.call_later(self._wait, self.flush)
+
+    def flush_after_readers(self) -> None:
+        """Bytes were just fed to a stream reader (chatd.tcp), whose task the loop runs
+        in its next turn, among the callbacks ready then: the flush is put behind them,
+        so that what those bytes cause is written in that same turn. Otherwise a flush
+        scheduled by the first reader runs before the later ones, and theirs goes out a
+        turn later: with the stream's reader woken a turn after the bytes come, a line
+        took a turn more than with a bare protocol (issue 29)."""
+        loop = self.loop
+        if loop is None or self._wait > 0.0:  # a spread flush keeps its time
+            return
+        soon = self._flush_soon
+        if soon is not None:
+            soon.cancel()  # the loop skips it when its place comes
+        self._pending = True
+        self._flush_soon = loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Once per loop turn: one write per connection that has output waiting."""
         self._pending = False
+        self._flush_soon = None
         clock = self.clock
         started = clock()
         costliest = 0.0

@@ -75,6 +75,7 @@ class Server:
         self.store = _open_store(config, log)
         sink: HistorySink | None = self.store
         self.writer = Writer(config.max_send_queue, log)
+        self.flush_after_readers = self.writer.flush_after_readers  # for chatd.tcp
         self.hub: Hub[Connection] = Hub(config.hub, sink=sink, moderation=self.store)
         self.passwords = PasswordJobs(self.hub, self.apply_effects, log,
                                       lambda: self.stopping)

@@ -54,6 +54,9 @@ class Chat(Protocol[C]):
     """What the shell feeds (chatd.server.Server): connections and their bytes."""
 
     log: ServerLog
+    # Bytes were fed to a connection's reader: the writer's flush goes behind its task
+    # (chatd.outbox.Outbox.flush_after_readers).
+    flush_after_readers: Callable[[], None]
 
     def accept(self, ip: str, address: str, outlet: Outlet, *, detect_tls: bool,
                say_why: bool) -> C | None: ...
@@ -167,8 +170,10 @@ class StreamProtocol(asyncio.StreamReaderProtocol):
     def __init__(self, reader: asyncio.StreamReader,
                  serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
                                  Coroutine[Any, Any, None]],
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop,
+                 fed: Callable[[], None]) -> None:
         self._loop = loop
+        self._fed = fed  # called after each chunk is fed to the reader
         self._paused = False
         self._connection_lost = False
         self._stream_reader = reader
@@ -188,6 +193,12 @@ class StreamProtocol(asyncio.StreamReaderProtocol):
         self._task = self._loop.create_task(
             self._client_connected_cb(reader, self._stream_writer), name=TASK_NAME,
             context=TASK_CONTEXT)
+
+    def data_received(self, data: bytes) -> None:
+        reader: asyncio.StreamReader | None = self._stream_reader
+        if reader is not None:
+            reader.feed_data(data)  # wakes the connection's task in the loop's next turn
+            self._fed()
 
     def connection_lost(self, exc: Exception | None) -> None:
         forget_tracebacks(exc)
@@ -313,7 +324,8 @@ class TcpListener(Generic[C]):
         """What asyncio.start_server makes per connection, with StreamProtocol."""
         assert self._loop is not None
         reader = StreamReader(limit=READ_LIMIT, loop=self._loop)
-        return StreamProtocol(reader, self._serve_cb, self._loop)
+        return StreamProtocol(reader, self._serve_cb, self._loop,
+                              self.chat.flush_after_readers)
 
     async def _serve(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter
                      ) -> None:

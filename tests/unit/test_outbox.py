@@ -6,11 +6,13 @@ here records each write (chatd.channels.Outlet is all the writer knows of a sock
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -535,6 +537,35 @@ def test_only_a_costly_room_makes_the_next_flush_wait() -> None:
     w.broadcast(rooms[1], b"hello\n", None)
     assert loop.due[-1] == 0.0
     assert big[0].got() == b"join 1\njoin 2\n"
+
+
+def test_a_flush_put_behind_the_readers_writes_what_they_cause_in_the_same_turn() -> None:
+    """Bytes fed to two stream readers in one loop turn wake their tasks for the next
+    one, where a flush is already due (output of the turn before): put behind the
+    readers, it writes their lines too, one write per member, in that turn."""
+    loop = uvloop.new_event_loop()
+    w = writer()
+    w.loop = loop
+    a, b = Conn("a"), Conn("b")
+    for conn in (a, b):
+        w.enter(LOBBY, conn)
+
+    def reader(line: bytes) -> Callable[[], None]:
+        return lambda: w.broadcast(LOBBY, line, None)
+
+    async def turns() -> None:
+        w.send(a, b"reply\n")  # a flush is due in the next turn
+        for line in (b"one\n", b"two\n"):
+            loop.call_soon(reader(line))  # a reader's task, woken by its bytes
+            w.flush_after_readers()
+        await asyncio.sleep(0)  # back after the next turn's callbacks
+        assert a.outlet.writes == [b"reply\none\ntwo\n"]
+        assert b.outlet.writes == [b"one\ntwo\n"]
+
+    try:
+        loop.run_until_complete(turns())
+    finally:
+        loop.close()
 
 
 def test_readers_a_line_names_get_their_own_marked_copy_in_its_place() -> None:

@@ -18,6 +18,10 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
+def _fed() -> None:
+    pass
+
+
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     pass
 
@@ -27,7 +31,7 @@ def test_the_protocol_has_every_attribute_asyncio_gives_its_own(
     """StreamProtocol does not run StreamReaderProtocol.__init__: a Python that adds an
     attribute there (which its other methods would read) fails here first."""
     theirs = asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), _serve, loop=loop)
-    ours = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop)
+    ours = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop, _fed)
     assert [name for name in vars(theirs) if not hasattr(ours, name)] == [
         "_stream_reader_wr", "_strong_reader"]  # ours holds the reader itself
     assert ours._stream_reader is not None
@@ -36,12 +40,12 @@ def test_the_protocol_has_every_attribute_asyncio_gives_its_own(
 
 def test_a_close_waiter_is_made_when_asked_for_and_is_the_one_the_close_completes(
         loop: asyncio.AbstractEventLoop) -> None:
-    ours = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop)
+    ours = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop, _fed)
     assert ours._closed is None
     waiter = ours._get_close_waiter(None)
     ours.connection_lost(None)
     assert waiter.done() and waiter.result() is None
-    late = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop)
+    late = StreamProtocol(asyncio.StreamReader(loop=loop), _serve, loop, _fed)
     late.connection_lost(ConnectionResetError(104, "reset"))  # lost before anyone waits
     assert isinstance(late._get_close_waiter(None).exception(), ConnectionResetError)
 
@@ -65,3 +69,18 @@ def test_the_reader_reads_data_the_end_and_errors_as_asyncio_s_does(
     with pytest.raises(ConnectionResetError):
         loop.run_until_complete(failing.read(100))
     assert failing._waiter is None
+
+
+def test_each_chunk_is_reported_once_it_is_in_the_reader(
+        loop: asyncio.AbstractEventLoop) -> None:
+    """So the writer's flush can go behind the task it wakes (chatd.outbox)."""
+    reader = StreamReader(loop=loop)
+    buffered: list[bytes] = []
+    ours = StreamProtocol(reader, _serve, loop,
+                          lambda: buffered.append(bytes(reader._buffer)))  # type: ignore[attr-defined]
+    ours.data_received(b"a")
+    ours.data_received(b"b")
+    assert buffered == [b"a", b"ab"]
+    ours.connection_lost(None)
+    ours.data_received(b"c")  # after the end: nobody reads it, nothing to report
+    assert buffered == [b"a", b"ab"]
