@@ -351,3 +351,15 @@ def test_the_delivery_path_tool_counts_what_it_delivers(each: int, deliveries: i
                           "--rooms", "4", "--rooms-each", str(each), "--turns", "2"],
                          capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
     assert out.stdout.startswith(f"deliveries {deliveries} "), out.stdout + out.stderr
+
+
+def test_the_line_floor_tool_times_every_line_on_both_servers(tmp_path: Path) -> None:
+    """bench.linefloor: one line at a time through each server, every one heard (a line
+    that never arrives makes its read time out and the tool fail)."""
+    out = subprocess.run([sys.executable, "-m", "bench.linefloor", "--runs", "1",
+                          "--lines", "50", "--warm", "5", "--json", str(tmp_path / "f.json")],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+    runs = json.loads((tmp_path / "f.json").read_text())["runs"]
+    assert [(run["server"], run["lines"]) for run in runs] == [("reference", 50), ("chatd", 50)]
+    assert all(run["cpu_us_per_line"] > 0 and run["round_trip_p99_us"] > 0 for run in runs)
+    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["reference", "chatd"]
