@@ -3,7 +3,9 @@
 Runs a chatd Server in this process (uvloop) whose connections write to outlets that
 only count bytes: 100 members of one room, 10 of them sending, each read holding 16
 lines, a loop turn between rounds of reads (about what the fanout scenario's server
-sees). It times the Python path a line takes (link, hub, effects, writer, log) with
+sees; --members, --senders and --lines-per-read change that: `--members 2 --senders 1
+--lines-per-read 1` is a line a loop turn to one reader, bench.linefloor's shape). It
+times the Python path a line takes (link, hub, effects, writer, log) with
 `time.process_time`, best of --runs, and prints microseconds per line and per delivery.
 The kernel's share (writes) is what `python -m bench` adds to this; the figure moves
 with the code, not with the machine's load, far less than the full benchmark does,
@@ -30,7 +32,7 @@ from chatd.settings import ServerConfig
 MEMBERS = 100
 SENDERS = 10
 LINES_PER_READ = 16
-ROUNDS = 125  # 125 rounds x 10 senders x 16 lines = 20,000 lines a run
+LINES_A_RUN = 20_000  # e.g. 125 rounds x 10 senders x 16 lines
 
 
 # Built-in functions: a real transport's methods are C too (the writer calls them once
@@ -68,25 +70,28 @@ class CountingOutlet:
         pass
 
 
-async def measure(runs: int, log_level: str, mentions: bool = True) -> list[float]:
+async def measure(runs: int, log_level: str, mentions: bool = True, *,
+                  members: int = MEMBERS, senders: int = SENDERS,
+                  per_read: int = LINES_PER_READ) -> list[float]:
     config = ServerConfig(hosts=("127.0.0.1",), port=0, rate=0, max_clients=0,
                           max_per_ip=0, connect_throttle=0, greet_after=0, ping_interval=0,
                           hub=HubConfig(mentions=mentions))
     server = Server(config, ServerLog(log_level, io.StringIO()))
     await server.start()
     conns = []
-    for i in range(MEMBERS):
+    for i in range(members):
         conn = server.accept("127.0.0.1", f"127.0.0.1:{1000 + i}",
                              CountingOutlet(NullTransport()))
         assert conn is not None
         server.received(conn, b'{"type":"connect","name":"u%d"}\n' % i)
         conns.append(conn)
         await asyncio.sleep(0)  # the joins go out, as they would between reads
-    seq = [0] * SENDERS
+    seq = [0] * senders
+    rounds = max(1, LINES_A_RUN // (senders * per_read))
 
     def read(k: int) -> bytes:
         lines = []
-        for _ in range(LINES_PER_READ):
+        for _ in range(per_read):
             lines.append(b'{"type":"message","message":"%d %d a line of chat of usual '
                          b'length"}\n' % (k, seq[k]))
             seq[k] += 1
@@ -95,12 +100,12 @@ async def measure(runs: int, log_level: str, mentions: bool = True) -> list[floa
     per_line: list[float] = []
     for _ in range(runs):
         started = time.process_time()
-        for _ in range(ROUNDS):
-            for k in range(SENDERS):
+        for _ in range(rounds):
+            for k in range(senders):
                 server.received(conns[k], read(k))
             await asyncio.sleep(0)  # the turn ends: the writer flushes, the log writes
         per_line.append((time.process_time() - started) * 1e6
-                        / (ROUNDS * SENDERS * LINES_PER_READ))
+                        / (rounds * senders * per_read))
     await server.shutdown()
     return per_line
 
@@ -111,16 +116,24 @@ def main() -> None:
     ap.add_argument("--log-level", default="info", help="chatd's default: every line logged")
     ap.add_argument("--mentions", choices=("on", "off"), default="on",
                     help="chatd's default: on (PROTOCOL.txt 18.6)")
+    ap.add_argument("--members", type=int, default=MEMBERS, help="of the one room")
+    ap.add_argument("--senders", type=int, default=SENDERS, help="members who send")
+    ap.add_argument("--lines-per-read", type=int, default=LINES_PER_READ)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    per_line = uvloop.run(measure(args.runs, args.log_level, args.mentions == "on"))
+    if not 1 <= args.senders <= args.members or args.members < 2 or args.lines_per_read < 1:
+        ap.error("need 1 <= --senders <= --members, --members >= 2, --lines-per-read >= 1")
+    per_line = uvloop.run(measure(args.runs, args.log_level, args.mentions == "on",
+                                  members=args.members, senders=args.senders,
+                                  per_read=args.lines_per_read))
     best = min(per_line)
     print(f"{'runs':>5}  {'best us/line':>12}  {'median us/line':>14}  {'us/delivery':>11}")
     print(f"{len(per_line):>5}  {best:>12.2f}  {sorted(per_line)[len(per_line) // 2]:>14.2f}"
-          f"  {best / (MEMBERS - 1):>11.4f}")
+          f"  {best / (args.members - 1):>11.4f}")
     if args.json:
         args.json.write_text(json.dumps({"us_per_line": per_line, "best": best,
-                                         "members": MEMBERS, "senders": SENDERS}, indent=1))
+                                         "members": args.members, "senders": args.senders,
+                                         "lines_per_read": args.lines_per_read}, indent=1))
 
 
 if __name__ == "__main__":

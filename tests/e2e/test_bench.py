@@ -363,3 +363,18 @@ def test_the_line_floor_tool_times_every_line_on_both_servers(tmp_path: Path) ->
     assert [(run["server"], run["lines"]) for run in runs] == [("reference", 50), ("chatd", 50)]
     assert all(run["cpu_us_per_line"] > 0 and run["round_trip_p99_us"] > 0 for run in runs)
     assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["reference", "chatd"]
+
+
+def test_the_hot_path_tool_takes_the_shape_of_a_line_a_turn(tmp_path: Path) -> None:
+    """bench.hotpath with one reader and a line a read runs, and its JSON says the shape
+    it ran; a shape with no reader is refused."""
+    out = subprocess.run([sys.executable, "-m", "bench.hotpath", "--runs", "1", "--members",
+                          "2", "--senders", "1", "--lines-per-read", "1", "--json",
+                          str(tmp_path / "h.json")],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+    result = json.loads((tmp_path / "h.json").read_text())
+    assert (result["members"], result["senders"], result["lines_per_read"]) == (2, 1, 1)
+    assert result["best"] > 0 and out.stdout.splitlines()[1].split()[0] == "1"
+    refused = subprocess.run([sys.executable, "-m", "bench.hotpath", "--members", "1"],
+                             capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert refused.returncode == 2 and "--members >= 2" in refused.stderr
