@@ -147,6 +147,11 @@ class StreamProtocol(asyncio.StreamReaderProtocol):
     - Every connection's task has the same name and runs in the same context (asyncio
       makes a name and a copy of the context for each): chatd sets no context variables.
 
+    And `data_received` reports each chunk once it is in the reader (`fed`): the chunk
+    wakes the connection's task for the loop's next batch of callbacks, and the writer
+    puts its flush behind that task (chatd.outbox.Outbox.flush_after_readers), so what
+    the chunk causes is written in the same batch, as with a bare protocol.
+
     And the error that ends a connection is kept without its traceback. It is stored on
     the reader and on the close waiter, and the future keeps the traceback apart from the
     error (`Future.result` raises it with it). That traceback holds the frames it was
