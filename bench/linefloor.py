@@ -40,9 +40,9 @@ def _read_line(sock: socket.socket, pending: bytearray) -> bytes:
     return line
 
 
-def _read_until(sock: socket.socket, pending: bytearray, kind: bytes) -> None:
-    """Lines up to and including the first of `kind` (its "type")."""
-    while b'"type":"%b"' % kind not in _read_line(sock, pending):
+def _read_until(sock: socket.socket, pending: bytearray, wanted: bytes) -> None:
+    """Lines up to and including the first that holds `wanted`."""
+    while wanted not in _read_line(sock, pending):
         pass
 
 
@@ -63,7 +63,7 @@ def _connect(port: int, name: bytes) -> tuple[socket.socket, bytearray]:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(b'{"type":"connect","name":"%b"}\n' % name)
     pending = bytearray()
-    _read_until(sock, pending, b"welcome")
+    _read_until(sock, pending, b'"type":"welcome"')
     return sock, pending
 
 
@@ -74,23 +74,23 @@ def one_run(kind: str, lines: int, warm: int, log_dir: Path) -> dict[str, Any]:
         talker, _ = _connect(server.port, b"talker")
         listener, heard = _connect(server.port, b"listener")
         _drain(talker)  # the listener's join notice
-        trips: list[int] = []
-        before = process_cpu(server.proc.pid)
-        for seq in range(warm + lines):
-            if seq == warm:
-                before = process_cpu(server.proc.pid)
-            data = b'{"type":"message","message":"talker:%d:hello there"}\n' % seq
+
+        def one_line(seq: int) -> int:
+            """Nanoseconds from its send until the listener has it (this very line)."""
             sent = time.perf_counter_ns()
-            talker.sendall(data)
-            _read_until(listener, heard, b"message")
-            if seq >= warm:
-                trips.append(time.perf_counter_ns() - sent)
+            talker.sendall(b'{"type":"message","message":"talker:%d:hello there"}\n' % seq)
+            _read_until(listener, heard, b'"message":"talker:%d:' % seq)
+            return time.perf_counter_ns() - sent
+
+        for seq in range(warm):
+            one_line(seq)
+        before = process_cpu(server.proc.pid)
+        trips = sorted(one_line(seq) for seq in range(warm, warm + lines))
         after = process_cpu(server.proc.pid)
         talker.close()
         listener.close()
     finally:
         stop_server(server, 10)
-    trips.sort()
     return {"server": kind, "lines": lines,
             "cpu_us_per_line": round((after.total - before.total) / lines * 1e6, 2),
             "user_us_per_line": round((after.user - before.user) / lines * 1e6, 2),
