@@ -104,6 +104,14 @@ class Receiver(Protocol):
     gone: bool
 
     @property
+    def direct(self) -> Direct | None:
+        """Its outlet's `direct` transport while it is open, None once it is closing or
+        gone: what the writer's loops write to, with one test a delivery where they would
+        make three (closing, gone, the outlet's transport), and one object fewer read (the
+        outlet) at each of a city's 67,000 deliveries a second."""
+        ...
+
+    @property
     def outlet(self) -> Outlet: ...
 
     def drop(self, reason: str) -> None: ...

@@ -33,7 +33,7 @@ class Connection:
     # What the writer reads of every reader at every delivery first: next to the
     # object's header, in the cache line the reference count brings in anyway.
     __slots__ = (
-        "special", "out", "gone", "closing", "outlet", "queued", "bufs",
+        "special", "out", "gone", "closing", "direct", "queued", "bufs", "outlet",
         "server", "cid", "link", "ip", "address", "drop_reason", "starts", "own",
         "held_sid", "linger", "counted",
     )
@@ -45,6 +45,7 @@ class Connection:
         self.link: Link[Connection] = Link(self, server.link_config, time.monotonic(),
                                            mode=mode, detect_tls=detect_tls)
         self.outlet = outlet
+        self.direct = outlet.direct  # None from the close on (chatd.channels.Receiver)
         self.ip = ip
         self.address = address
         self.out: list[bytes] = []
@@ -72,6 +73,7 @@ class Connection:
         if self.gone or self.closing:
             return
         self.closing = True
+        self.direct = None
         # Its session has left (or is held) by now: the slot is free for a reconnect,
         # though the socket takes a moment more to close (8.9).
         self.server.uncount(self)
@@ -85,4 +87,5 @@ class Connection:
         if not self.gone:
             self.drop_reason = self.drop_reason or reason
             self.closing = True
+            self.direct = None
             self.outlet.abort()

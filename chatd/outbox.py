@@ -344,17 +344,20 @@ class Outbox:
         # Counted by what is not written here (rare), not by what is (every delivery).
         limit, paced, elsewhere = self.max_send_queue, self._paced, 0
         for conn in conns:
-            if conn.special or conn.out or conn.gone or conn.closing or (
-                    paced and conn in paced):
+            if conn.special or conn.out or (paced and conn in paced):
                 if not conn.special:  # the special ones are written after, on their own
                     self._write(conn, data)  # counts what it writes
                 elsewhere += 1
                 continue
-            direct = conn.outlet.direct
+            direct = conn.direct  # None once closing or gone (Receiver.direct)
             if direct is not None and not direct.is_closing():
                 direct.write(data)
                 if direct.get_write_buffer_size() > limit:
                     self._cut_off(conn)
+                continue
+            if conn.closing:  # a close (`_write`), or a connection gone: nothing to write
+                self._write(conn, data)
+                elsewhere += 1
                 continue
             unsent = conn.outlet.send(data)
             if unsent < 0:
@@ -372,19 +375,25 @@ class Outbox:
             if not conn.queued:
                 continue
             out = conn.out
-            if not out or conn.gone or conn.closing or (paced and conn in paced):
+            direct = conn.direct  # None once closing or gone (Receiver.direct)
+            if out and direct is not None and not (paced and conn in paced) \
+                    and not direct.is_closing():
+                conn.queued = False
+                data = b"".join(out)  # one item: that bytes object itself, not a copy
+                out.clear()
+                direct.write(data)
+                sent += len(data)
+                if direct.get_write_buffer_size() > limit:
+                    self._cut_off(conn)
+                continue
+            if not out or conn.closing or (paced and conn in paced):
                 self._write(conn, b"")
                 continue
-            conn.queued = False
-            data = b"".join(out)  # one item: that bytes object itself, not a copy
+            conn.queued = False  # a WebSocket (no transport of its own), or its transport
+            # is closing (the send writes nothing then: -1)
+            data = b"".join(out)
             out.clear()
-            outlet = conn.outlet
-            direct = outlet.direct
-            if direct is not None and not direct.is_closing():
-                direct.write(data)
-                unsent = direct.get_write_buffer_size()
-            else:
-                unsent = outlet.send(data)
+            unsent = conn.outlet.send(data)
             if unsent >= 0:
                 sent += len(data)
                 if unsent > limit:

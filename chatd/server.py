@@ -275,6 +275,7 @@ class Server:
         if conn.linger is not None:
             conn.linger.cancel()
         conn.gone = conn.closing = True
+        conn.direct = None
         self.left(conn, conn.drop_reason or reason, grace=grace)
         conn.out.clear()
         if self.connections.pop(conn.cid, None) is not None:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
-from chatd.channels import Outlet
+from chatd.channels import Direct, Outlet
 from chatd.net import end_reason, forget_tracebacks, peer_address, release_transport
 from chatd.serverlog import ServerLog
 
@@ -43,6 +43,7 @@ class TcpConnection(Protocol):
     cid: int
     address: str
     closing: bool  # input is read and dropped from now on
+    direct: Direct | None  # what the writer writes to (chatd.channels.Receiver)
 
     def drop(self, reason: str) -> None: ...
 
@@ -406,6 +407,8 @@ class TcpListener(Generic[C]):
             async with asyncio.timeout(timeout):
                 await stream.start_tls(self.tls, ssl_handshake_timeout=timeout)
             outlet.bind(stream.transport)
+            if not conn.closing:  # the writer writes through TLS from now on
+                conn.direct = outlet.direct
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else end_reason(exc)
             self.chat.log.warning(f"TLS handshake failed: {what}", event="tls_failed",

@@ -89,6 +89,12 @@ class Conn:
     def __repr__(self) -> str:
         return self.name
 
+    @property
+    def direct(self) -> Outlet | None:
+        """As a Connection keeps it: the outlet's transport until it is closing or gone
+        (these tests set `closing` by hand)."""
+        return None if self.closing or self.gone else self.outlet.direct
+
     def drop(self, reason: str) -> None:
         self.dropped = reason
         self.closing = True
