@@ -76,6 +76,11 @@ class Outbox:
         self._dirty_channels: list[ChannelBuffer] = []
         self._dirty: list[Receiver] = []
         self._special: list[Receiver] = []  # connections whose share is their own this turn
+        # The one channel this turn whose readers of several channels are not sent its
+        # lines as they are made but read it as a one-channel reader does (see `_store`),
+        # and those of them that sent one of its lines (marked special, not listed).
+        self._lazy: ChannelBuffer | None = None
+        self._lazy_talkers: list[Receiver] = []
         self._seq = 0  # the place of the turn's last broadcast or reply
         self._pending = False  # a flush is scheduled
         self._flush_soon: asyncio.Handle | None = None  # it, when it is a `call_soon`
@@ -98,6 +103,9 @@ class Outbox:
 
     def send(self, conn: Receiver, data: bytes) -> None:
         """Bytes for one connection, in order with its channels' lines of this turn."""
+        lazy = self._lazy
+        if lazy is not None and conn in lazy.multi:  # after the lines it is owed there
+            self._put_lazy_lines()
         if len(conn.bufs) == 1 or conn.own:  # its place among one channel's lines
             if conn.own is None:
                 conn.own = []
@@ -111,6 +119,8 @@ class Outbox:
         """Lines for one connection, after what it was sent so far and before anything
         sent after: written as its send queue drains (PROTOCOL.txt 8.2, 10.2), never
         more than half the queue ahead of the client."""
+        if self._lazy is not None:  # what it is owed of the lazy channel goes first
+            self._put_lazy_lines()
         if conn.special:  # what it is owed so far; from now on only what comes after
             owed = share_of(conn)
             conn.own = None
@@ -128,11 +138,24 @@ class Outbox:
 
     def _store(self, buf: ChannelBuffer, data: bytes, skip: Receiver | Apart | None
                ) -> None:
+        multi, peers = buf.multi, buf.peers
+        # The first channel of a turn to have readers of several channels is lazy: they
+        # read it at the flush as its one-channel readers do, one shared write (a turn of
+        # city-multi commonly holds one line). Anything else for one of them this turn
+        # (another channel's line, a reply, a member coming or going) first puts the lazy
+        # lines into their outboxes, as they would have been put as they were made.
+        lazy = self._lazy
+        if multi and lazy is not buf:
+            if lazy is None and not buf.data:
+                lazy = self._lazy = buf
+            elif lazy is not None:
+                self._put_lazy_lines()
+                lazy = None
         buf.data.append(data)
         buf.skip.append(skip)
         self._seq = seq = self._seq + 1  # `_next`, inline: once a line a channel
         buf.seq.append(seq)
-        multi, peers = buf.multi, buf.peers
+        eager = multi if lazy is None else None  # who is sent the line as it is made
         # Counted here, once a line, not once a receiver at the flush (the fan-out stays
         # one shared write per member); an update is one line in JSON and nearly always
         # in text mode (chatd.metrics calls them lines).
@@ -142,23 +165,50 @@ class Outbox:
                 if conn in peers:
                     if conn not in multi:
                         self._special_now(conn)
+                    elif eager is None:
+                        self._lazy_talker(conn)
                     receivers -= 1
-            if multi:
-                self._to_each_but(multi, data, skip.conns)
+            if eager:
+                self._to_each_but(eager, data, skip.conns)
         elif skip is not None and skip in peers:  # a sender of the other mode is not here
             # `_special_now`, inline: a talker's share is its own all its turns
-            if not skip.special and skip not in multi:  # type: ignore[union-attr]
-                self._special_now(skip)  # type: ignore[arg-type]
+            if not skip.special:  # type: ignore[union-attr]
+                if skip not in multi:
+                    self._special_now(skip)  # type: ignore[arg-type]
+                elif eager is None:
+                    self._lazy_talker(skip)  # type: ignore[arg-type]
             receivers -= 1
-            if multi:
-                self._to_each(multi, data, skip)  # type: ignore[arg-type]
-        elif multi:
-            self._to_each(multi, data, skip)  # type: ignore[arg-type]
+            if eager:
+                self._to_each(eager, data, skip)  # type: ignore[arg-type]
+        elif eager:
+            self._to_each(eager, data, skip)  # type: ignore[arg-type]
         self.lines_out += receivers
         if not buf.dirty:  # `_mark`, inline
             buf.dirty = True
             self._dirty_channels.append(buf)
             self._schedule()
+
+    def _lazy_talker(self, conn: Receiver) -> None:
+        """A reader of several channels sent a line of the lazy one: its share of it is
+        its own (the flush writes it apart; special, so the shared write passes it by)."""
+        if not conn.special:
+            conn.special = True
+            self._lazy_talkers.append(conn)
+
+    def _put_lazy_lines(self) -> None:
+        """The lazy channel's lines go into its several-channel readers' outboxes, as
+        `_store` would have put them as they were made: the turn is lazy no more."""
+        buf, self._lazy = self._lazy, None
+        assert buf is not None
+        for conn in self._lazy_talkers:
+            conn.special = False
+        self._lazy_talkers.clear()
+        multi = buf.multi
+        for data, skip in zip(buf.data, buf.skip, strict=True):
+            if isinstance(skip, Apart):
+                self._to_each_but(multi, data, skip.conns)
+            else:
+                self._to_each(multi, data, skip)
 
     def _to_each(self, conns: Iterable[Receiver], data: bytes, skip: Receiver | None
                  ) -> None:
@@ -179,6 +229,8 @@ class Outbox:
                 self._to_outbox(conn, data)
 
     def enter(self, channel: Channel, conn: Receiver) -> None:
+        if self._lazy is not None:
+            self._put_lazy_lines()
         buf = self.channels.get(channel)
         if buf is None:
             buf = self.channels[channel] = ChannelBuffer(channel)
@@ -201,6 +253,8 @@ class Outbox:
             self._special_now(conn)
 
     def exit(self, channel: Channel, conn: Receiver) -> None:
+        if self._lazy is not None:
+            self._put_lazy_lines()
         buf = self.channels.get(channel)
         if buf is None or conn not in buf.peers:
             return
@@ -301,13 +355,25 @@ class Outbox:
         started = clock()
         costliest = 0.0
         channels, self._dirty_channels = self._dirty_channels, []
+        lazy, self._lazy = self._lazy, None
         for buf in channels:
             room_started = clock()
             # Its members that read only it (when all read other channels too, their
-            # lines are in their outboxes already: no set difference, no join).
-            if buf.data and len(buf.peers) > len(buf.multi):
+            # lines are in their outboxes already: no set difference, no join), or all
+            # of them if it is lazy.
+            if buf is lazy:
                 common = b"".join(buf.data)  # nobody but the special ones is a sender
                 # A copy: a write can end a connection, which changes the channel's set.
+                self._write_each(tuple(buf.peers), common)
+                talkers, self._lazy_talkers = self._lazy_talkers, []
+                for conn in talkers:
+                    if conn.special:  # listed once, however many lines it sent
+                        conn.special = False
+                        parts: list[bytes] = []
+                        buf.others(conn, 0, parts)
+                        self._write(conn, b"".join(parts))
+            elif buf.data and len(buf.peers) > len(buf.multi):
+                common = b"".join(buf.data)
                 self._write_each(
                     tuple(buf.peers - buf.multi) if buf.multi else tuple(buf.peers), common)
             costliest = max(costliest, clock() - room_started)
