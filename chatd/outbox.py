@@ -15,13 +15,16 @@ mid-turn) get their own join, in order: each broadcast and reply has its place i
 turn (`seq`). A connection reads one channel of each of its rooms; one that reads
 several is sent each of their lines into its outbox as the line is made, so it gets
 them in the order they were made, replies among them, with nothing to merge (its last
-id seen is a true mark for a resume, 10.2): with a line or two a turn for each reader
-(a city of small rooms) that costs less than a shared buffer, and one room's fan-out
-is as it was. `enter` and `exit` keep the writer's own membership of each channel: on
-`exit`, what the channel owed the member so far stays owed in its place, and a member
-that comes to read several channels, or one again, takes what it was owed along, so
-every connection gets exactly its lines, in order. A channel with no members and
-nothing to write is forgotten.
+id seen is a true mark for a resume, 10.2). But the first channel of a turn to have
+such readers is lazy: they read it as its one-channel readers do (one shared write at
+the flush), until anything else comes for one of them in the turn (another channel's
+line, a reply, a replay, a member coming or going), which first puts the lazy lines
+into their outboxes as they would have been put as they were made; a turn of a city
+of rooms commonly holds one line. `enter` and `exit` keep the writer's own membership
+of each channel: on `exit`, what the channel owed the member so far stays owed in its
+place, and a member that comes to read several channels, or one again, takes what it
+was owed along, so every connection gets exactly its lines, in order. A channel with
+no members and nothing to write is forgotten.
 
 Past `max_send_queue` bytes handed to a connection's outlet and not yet sent, it is cut
 off (PROTOCOL.txt 8.2). `send_paced` lines (a resume's replay) are written only while
