@@ -95,7 +95,7 @@ class Receiver(Protocol):
         ...
 
     out: list[bytes]  # bytes for it alone, written before its share of this turn
-    queued: bool  # in the writer's dirty list
+    queued: bool  # in the writer's dirty list: always so while `out` holds bytes
     bufs: list[ChannelBuffer]  # the turn buffers of the channels it reads (one a room)
     starts: dict[ChannelBuffer, int] | None  # where its share of a buffer starts this turn
     own: list[tuple[int, bytes]] | None  # its replies this turn: (place in the turn, bytes)
