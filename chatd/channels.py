@@ -140,7 +140,7 @@ class ChannelBuffer:
     """One channel's members, and its broadcasts during one loop turn, each with its
     place in the turn (`seq`, across channels)."""
 
-    __slots__ = ("channel", "data", "dirty", "multi", "peers", "seq", "skip")
+    __slots__ = ("channel", "data", "dirty", "lazy", "multi", "peers", "seq", "skip")
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -156,6 +156,9 @@ class ChannelBuffer:
         self.skip: list[Receiver | Apart | None] = []
         self.seq: list[int] = []  # each one's place in the turn
         self.dirty = False
+        # Its readers of several channels read it this turn as one-channel readers do
+        # (chatd.outbox.Outbox._store), its lines not in their outboxes.
+        self.lazy = False
 
     def owed(self, conn: Receiver, start: int) -> list[tuple[int, bytes]]:
         """The broadcasts from `start` not sent by `conn`, with their places."""
@@ -181,7 +184,7 @@ class ChannelBuffer:
         self.data.clear()
         self.skip.clear()
         self.seq.clear()
-        self.dirty = False
+        self.dirty = self.lazy = False
 
 
 def share_of(conn: Receiver) -> bytes:
@@ -201,6 +204,22 @@ def share_of(conn: Receiver) -> bytes:
     placed = list(own or ())
     for buf in live:
         placed += buf.owed(conn, starts.get(buf, 0) if starts else 0)
+    placed.sort(key=_first)
+    return b"".join([data for _, data in placed])
+
+
+def lazy_share(conn: Receiver, lazies: Sequence[ChannelBuffer]) -> bytes:
+    """What the lazy channels (chatd.outbox) owe a reader of several channels that is
+    in two of them or sent one of their lines: their lines but its own, in the order
+    they were made."""
+    mine = [buf for buf in conn.bufs if buf in lazies]
+    if len(mine) == 1:
+        parts: list[bytes] = []
+        mine[0].others(conn, 0, parts)
+        return b"".join(parts)
+    placed: list[tuple[int, bytes]] = []
+    for buf in mine:
+        placed += buf.owed(conn, 0)
     placed.sort(key=_first)
     return b"".join([data for _, data in placed])
 

@@ -12,19 +12,20 @@ special this turn gets the same joined bytes, so a line costs O(1) when it is br
 and each member one write per turn, however many lines the turn held. Members with a
 share of their own (the senders, whose lines skip them; those who got a reply or joined
 mid-turn) get their own join, in order: each broadcast and reply has its place in the
-turn (`seq`). A connection reads one channel of each of its rooms; one that reads
-several is sent each of their lines into its outbox as the line is made, so it gets
-them in the order they were made, replies among them, with nothing to merge (its last
-id seen is a true mark for a resume, 10.2). But the first channel of a turn to have
-such readers is lazy: they read it as its one-channel readers do (one shared write at
-the flush), until anything else comes for one of them in the turn (another channel's
-line, a reply, a replay, a member coming or going), which first puts the lazy lines
-into their outboxes as they would have been put as they were made; a turn of a city
-of rooms commonly holds one line. `enter` and `exit` keep the writer's own membership
-of each channel: on `exit`, what the channel owed the member so far stays owed in its
-place, and a member that comes to read several channels, or one again, takes what it
-was owed along, so every connection gets exactly its lines, in order. A channel with
-no members and nothing to write is forgotten.
+turn (`seq`). A connection reads one channel of each of its rooms. One that reads
+several reads each lazy channel of a turn (a channel is lazy from its first line of the
+turn) as its one-channel readers do, one shared write, and if it is in two lazy
+channels of the turn (a few readers a room in a city of rooms) it gets their lines
+merged in the order they were made. Anything else for such a reader in the turn (a
+reply, a replay, a member coming or going) first puts the lazy lines into the outboxes
+of the readers of several channels, as they would have been put as they were made, and
+those channels' later lines of the turn go into their outboxes as they are made: each
+gets its lines and replies in the order they were made (its last id seen is a true mark
+for a resume, 10.2). `enter` and `exit` keep the writer's own membership of each channel: on
+`exit`, what the channel owed the member so far stays owed in its place, and a member
+that comes to read several channels, or one again, takes what it was owed along, so
+every connection gets exactly its lines, in order. A channel with no members and
+nothing to write is forgotten.
 
 Past `max_send_queue` bytes handed to a connection's outlet and not yet sent, it is cut
 off (PROTOCOL.txt 8.2). `send_paced` lines (a resume's replay) are written only while
@@ -37,12 +38,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
 
 from chatd.channels import (
     Apart,
     Channel,
     ChannelBuffer,
     Receiver,
+    lazy_share,
     share_of,
 )
 from chatd.pacing import Pacer
@@ -79,10 +82,11 @@ class Outbox:
         self._dirty_channels: list[ChannelBuffer] = []
         self._dirty: list[Receiver] = []
         self._special: list[Receiver] = []  # connections whose share is their own this turn
-        # The one channel this turn whose readers of several channels are not sent its
-        # lines as they are made but read it as a one-channel reader does (see `_store`),
-        # and those of them that sent one of its lines (marked special, not listed).
-        self._lazy: ChannelBuffer | None = None
+        # The channels this turn whose readers of several channels are not sent their
+        # lines as they are made but read them as one-channel readers do (see `_store`),
+        # and those of such readers whose share is their own (marked special, not
+        # listed): the senders of lazy lines, and at the flush those in two of them.
+        self._lazies: list[ChannelBuffer] = []
         self._lazy_talkers: list[Receiver] = []
         self._seq = 0  # the place of the turn's last broadcast or reply
         self._pending = False  # a flush is scheduled
@@ -106,9 +110,8 @@ class Outbox:
 
     def send(self, conn: Receiver, data: bytes) -> None:
         """Bytes for one connection, in order with its channels' lines of this turn."""
-        lazy = self._lazy
-        if lazy is not None and conn in lazy.multi:  # after the lines it is owed there
-            self._put_lazy_lines()
+        if self._lazies and len(conn.bufs) > 1 and any(buf.lazy for buf in conn.bufs):
+            self._put_lazy_lines()  # after the lines it is owed there
         if len(conn.bufs) == 1 or conn.own:  # its place among one channel's lines
             if conn.own is None:
                 conn.own = []
@@ -122,7 +125,7 @@ class Outbox:
         """Lines for one connection, after what it was sent so far and before anything
         sent after: written as its send queue drains (PROTOCOL.txt 8.2, 10.2), never
         more than half the queue ahead of the client."""
-        if self._lazy is not None:  # what it is owed of the lazy channel goes first
+        if self._lazies:  # what it is owed of the lazy channels goes first
             self._put_lazy_lines()
         if conn.special:  # what it is owed so far; from now on only what comes after
             owed = share_of(conn)
@@ -142,23 +145,24 @@ class Outbox:
     def _store(self, buf: ChannelBuffer, data: bytes, skip: Receiver | Apart | None
                ) -> None:
         multi, peers = buf.multi, buf.peers
-        # The first channel of a turn to have readers of several channels is lazy: they
-        # read it at the flush as its one-channel readers do, one shared write (a turn of
-        # city-multi commonly holds one line). Anything else for one of them this turn
-        # (another channel's line, a reply, a member coming or going) first puts the lazy
-        # lines into their outboxes, as they would have been put as they were made.
-        lazy = self._lazy
-        if multi and lazy is not buf:
-            if lazy is None and not buf.data:
-                lazy = self._lazy = buf
-            elif lazy is not None:
+        # A channel with readers of several channels is lazy from its first line of the
+        # turn: they read it at the flush as its one-channel readers do, one shared write,
+        # and a reader in two lazy channels gets their lines merged in the order made.
+        # Anything else for one of them this turn (a reply, a replay, a member coming or
+        # going) first puts the lazy lines into their outboxes, as they would have been
+        # put as they were made.
+        lazy = buf.lazy
+        if multi and not lazy:
+            if not buf.data:
+                lazy = buf.lazy = True
+                self._lazies.append(buf)
+            elif self._lazies:  # lines it sent them already: eager, after the lazy ones
                 self._put_lazy_lines()
-                lazy = None
         buf.data.append(data)
         buf.skip.append(skip)
         self._seq = seq = self._seq + 1  # `_next`, inline: once a line a channel
         buf.seq.append(seq)
-        eager = multi if lazy is None else None  # who is sent the line as it is made
+        eager = None if lazy else multi  # who is sent the line as it is made
         # Counted here, once a line, not once a receiver at the flush (the fan-out stays
         # one shared write per member); an update is one line in JSON and nearly always
         # in text mode (chatd.metrics calls them lines).
@@ -192,26 +196,31 @@ class Outbox:
             self._schedule()
 
     def _lazy_talker(self, conn: Receiver) -> None:
-        """A reader of several channels sent a line of the lazy one: its share of it is
-        its own (the flush writes it apart; special, so the shared write passes it by)."""
+        """A reader of several channels sent a line of a lazy one: its share of it is its
+        own (the flush writes it apart; special, so the shared write passes it by)."""
         if not conn.special:
             conn.special = True
             self._lazy_talkers.append(conn)
 
     def _put_lazy_lines(self) -> None:
-        """The lazy channel's lines go into its several-channel readers' outboxes, as
-        `_store` would have put them as they were made: the turn is lazy no more."""
-        buf, self._lazy = self._lazy, None
-        assert buf is not None
+        """The lazy channels' lines go into their several-channel readers' outboxes in
+        the order they were made, as `_store` would have put them: the turn is lazy no
+        more."""
+        lazies, self._lazies = self._lazies, []
         for conn in self._lazy_talkers:
             conn.special = False
         self._lazy_talkers.clear()
-        multi = buf.multi
-        for data, skip in zip(buf.data, buf.skip, strict=True):
+        lines: list[tuple[int, bytes, Receiver | Apart | None, ChannelBuffer]] = []
+        for buf in lazies:
+            buf.lazy = False
+            lines += zip(buf.seq, buf.data, buf.skip, [buf] * len(buf.data), strict=True)
+        if len(lazies) > 1:
+            lines.sort(key=itemgetter(0))
+        for _, data, skip, buf in lines:
             if isinstance(skip, Apart):
-                self._to_each_but(multi, data, skip.conns)
+                self._to_each_but(buf.multi, data, skip.conns)
             else:
-                self._to_each(multi, data, skip)
+                self._to_each(buf.multi, data, skip)
 
     def _to_each(self, conns: Iterable[Receiver], data: bytes, skip: Receiver | None
                  ) -> None:
@@ -232,7 +241,7 @@ class Outbox:
                 self._to_outbox(conn, data)
 
     def enter(self, channel: Channel, conn: Receiver) -> None:
-        if self._lazy is not None:
+        if self._lazies:
             self._put_lazy_lines()
         buf = self.channels.get(channel)
         if buf is None:
@@ -256,7 +265,7 @@ class Outbox:
             self._special_now(conn)
 
     def exit(self, channel: Channel, conn: Receiver) -> None:
-        if self._lazy is not None:
+        if self._lazies:
             self._put_lazy_lines()
         buf = self.channels.get(channel)
         if buf is None or conn not in buf.peers:
@@ -358,28 +367,32 @@ class Outbox:
         started = clock()
         costliest = 0.0
         channels, self._dirty_channels = self._dirty_channels, []
-        lazy, self._lazy = self._lazy, None
+        lazies, self._lazies = self._lazies, []
+        if len(lazies) > 1:  # readers in two of them get their lines merged (a few a room)
+            for i, buf in enumerate(lazies):
+                for other in lazies[i + 1:]:
+                    for conn in buf.multi & other.multi:
+                        self._lazy_talker(conn)
         for buf in channels:
             room_started = clock()
             # Its members that read only it (when all read other channels too, their
             # lines are in their outboxes already: no set difference, no join), or all
             # of them if it is lazy.
-            if buf is lazy:
+            if buf.lazy:
+                buf.lazy = False
                 common = b"".join(buf.data)  # nobody but the special ones is a sender
                 # A copy: a write can end a connection, which changes the channel's set.
                 self._write_each(tuple(buf.peers), common)
-                talkers, self._lazy_talkers = self._lazy_talkers, []
-                for conn in talkers:
-                    if conn.special:  # listed once, however many lines it sent
-                        conn.special = False
-                        parts: list[bytes] = []
-                        buf.others(conn, 0, parts)
-                        self._write(conn, b"".join(parts))
             elif buf.data and len(buf.peers) > len(buf.multi):
                 common = b"".join(buf.data)
                 self._write_each(
                     tuple(buf.peers - buf.multi) if buf.multi else tuple(buf.peers), common)
             costliest = max(costliest, clock() - room_started)
+        talkers, self._lazy_talkers = self._lazy_talkers, []
+        for conn in talkers:
+            if conn.special:  # listed once, however many lines it sent
+                conn.special = False
+                self._write(conn, lazy_share(conn, lazies))
         special, self._special = self._special, []
         for conn in special:
             if conn.special:

@@ -392,16 +392,45 @@ def test_a_turn_of_one_channel_is_one_shared_write_to_its_readers_of_several() -
     assert a.got() == b"2\n3\n" and c.got() == b"1\n2\n"
 
 
-def test_a_second_channel_in_the_turn_puts_the_first_ones_lines_in_order() -> None:
+def test_readers_of_two_lazy_channels_get_their_lines_merged_in_order() -> None:
+    """Two channels in a turn, both lazy: a reader in both gets their lines in the order
+    they were made, a reader in one its shared write; one write each."""
     w = writer()
     a, b = Conn("a"), Conn("b")
     several(w, a, b)
+    only_lobby, only_dev = Conn("only-lobby"), Conn("only-dev")
+    w.enter(LOBBY, only_lobby)
+    w.enter(DEV, only_dev)
+    w.flush()
     w.broadcast(LOBBY, b"lobby-1\n", a)
     w.broadcast(DEV, b"dev-1\n", None)
-    w.broadcast(LOBBY, b"lobby-2\n", None)  # lobby is not lazy again: no line twice
+    w.broadcast(LOBBY, b"lobby-2\n", None)
+    assert not (a.out or b.out)  # still lazy, both
     w.flush()
-    assert a.got() == b"dev-1\nlobby-2\n"
-    assert b.got() == b"lobby-1\ndev-1\nlobby-2\n"
+    assert a.outlet.writes == [b"dev-1\nlobby-2\n"]
+    assert b.outlet.writes == [b"lobby-1\ndev-1\nlobby-2\n"]
+    assert only_lobby.outlet.writes == [b"lobby-1\nlobby-2\n"]
+    assert only_dev.outlet.writes == [b"dev-1\n"]
+
+
+def test_a_channel_with_lines_before_its_readers_of_several_is_not_lazy() -> None:
+    """Its lines of the turn so far went to its one-channel readers only: a newcomer
+    reading several channels is sent only what comes after it, into its outbox, after
+    the lazy lines it was owed."""
+    w = writer()
+    a, b, single = Conn("a"), Conn("b"), Conn("single")
+    ops = ("ops", False)
+    several(w, a, b)
+    w.enter(ops, single)
+    w.flush()
+    w.broadcast(ops, b"ops-1\n", None)  # ops has no reader of several channels yet
+    w.enter(ops, a)
+    w.broadcast(LOBBY, b"lobby-1\n", None)  # lazy
+    w.broadcast(ops, b"ops-2\n", None)  # not lazy: the lazy lines go first
+    w.flush()
+    assert a.got() == b"lobby-1\nops-2\n"
+    assert b.got() == b"lobby-1\n"
+    assert single.got() == b"ops-1\nops-2\n"
 
 
 def test_a_reply_in_a_lazy_turn_comes_after_the_lines_before_it() -> None:
