@@ -60,6 +60,13 @@ from chatd.serverlog import ServerLog
 # each on average (issue 29). Ordinary rooms of hundreds take well under SPREAD_AFTER.
 SPREAD_AFTER = 0.002
 SPREAD_MAX = 0.02
+# Channels of one turn whose readers of several channels read them lazily (see
+# `_store`); the next one puts their lines into the outboxes and goes the eager way. A
+# reader in two lazy channels gets a merge of its own, dearer than a delivery, and the
+# more lazy channels the more such readers: a turn of city-multi holds 1.2 channels with
+# such readers on average, but a slow turn dozens, and with no bound that turn's merges
+# made the next turn slower still (p99 26-54 ms where the reference had 3-6, 08:12).
+LAZY_CHANNELS = 2
 
 
 class Outbox:
@@ -153,11 +160,11 @@ class Outbox:
         # put as they were made.
         lazy = buf.lazy
         if multi and not lazy:
-            if not buf.data:
+            if not buf.data and len(self._lazies) < LAZY_CHANNELS:
                 lazy = buf.lazy = True
                 self._lazies.append(buf)
-            elif self._lazies:  # lines it sent them already: eager, after the lazy ones
-                self._put_lazy_lines()
+            elif self._lazies:  # eager (it sent them lines already, or too many lazy
+                self._put_lazy_lines()  # channels): after the lazy lines
         buf.data.append(data)
         buf.skip.append(skip)
         self._seq = seq = self._seq + 1  # `_next`, inline: once a line a channel
@@ -369,10 +376,11 @@ class Outbox:
         channels, self._dirty_channels = self._dirty_channels, []
         lazies, self._lazies = self._lazies, []
         if len(lazies) > 1:  # readers in two of them get their lines merged (a few a room)
-            for i, buf in enumerate(lazies):
-                for other in lazies[i + 1:]:
-                    for conn in buf.multi & other.multi:
-                        self._lazy_talker(conn)
+            seen = set(lazies[0].multi)
+            for buf in lazies[1:]:
+                for conn in buf.multi & seen:  # found in C, not a test a delivery
+                    self._lazy_talker(conn)
+                seen |= buf.multi
         for buf in channels:
             room_started = clock()
             # Its members that read only it (when all read other channels too, their

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from chatd import protocol as p
 from chatd.channels import Apart, ChannelBuffer
 from chatd.effects import Page
+from chatd.outbox import LAZY_CHANNELS
 from chatd.serverlog import ServerLog
 from chatd.writer import Writer
 
@@ -411,6 +412,27 @@ def test_readers_of_two_lazy_channels_get_their_lines_merged_in_order() -> None:
     assert b.outlet.writes == [b"lobby-1\ndev-1\nlobby-2\n"]
     assert only_lobby.outlet.writes == [b"lobby-1\nlobby-2\n"]
     assert only_dev.outlet.writes == [b"dev-1\n"]
+
+
+def test_past_the_lazy_channels_bound_a_turn_goes_the_eager_way_in_order() -> None:
+    """LAZY_CHANNELS (chatd.outbox): the next channel with readers of several puts the
+    lazy lines into their outboxes, in the order made, and is sent as its lines come."""
+    w = writer()
+    a, b = Conn("a"), Conn("b")
+    ops = ("ops", False)
+    for conn in (a, b):
+        w.enter(ops, conn)
+    several(w, a, b)
+    w.broadcast(LOBBY, b"lobby-1\n", a)
+    w.broadcast(DEV, b"dev-1\n", None)
+    w.broadcast(LOBBY, b"lobby-2\n", None)
+    assert LAZY_CHANNELS == 2 and not (a.out or b.out)
+    w.broadcast(ops, b"ops-1\n", b)
+    assert a.out and b.out  # no longer lazy
+    w.broadcast(DEV, b"dev-2\n", a)
+    w.flush()
+    assert a.outlet.writes == [b"dev-1\nlobby-2\nops-1\n"]
+    assert b.outlet.writes == [b"lobby-1\ndev-1\nlobby-2\ndev-2\n"]
 
 
 def test_a_channel_with_lines_before_its_readers_of_several_is_not_lazy() -> None:
