@@ -57,8 +57,11 @@ from chatd.serverlog import ServerLog
 # instead of one flush each. Only a costly room starts it: a flush of many ordinary
 # rooms (66,000 deliveries a second in 200 rooms of 50) routinely takes over 0.5 ms,
 # and a rule on the whole flush's cost delayed a third of a city run's flushes, by 2 ms
-# each on average (issue 29). Ordinary rooms of hundreds take well under SPREAD_AFTER.
-SPREAD_AFTER = 0.002
+# each on average (issue 29). A room of hundreds read whole (a lazy channel: every
+# reader in one pass, ~9 us a delivery with the kernel's share) can take 2-4 ms on a
+# slow VM moment: at 2 ms, the rule delayed city-multi's next flushes and made most of
+# its tail (chatd alone, alternated: p99 13.3 and 10.7 ms with it, 5.8 and 6.7 without).
+SPREAD_AFTER = 0.005
 SPREAD_MAX = 0.02
 # Channels of one turn whose readers of several channels read them lazily (see
 # `_store`); the next one puts their lines into the outboxes and goes the eager way. A

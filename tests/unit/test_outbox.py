@@ -673,7 +673,8 @@ class Loop:
 def test_only_a_costly_room_makes_the_next_flush_wait() -> None:
     """SPREAD_AFTER: after a room of 1,000 (10 ms a flush here) the next flush waits as
     long, so a burst of joins goes out in one; after a flush of five rooms of 100 (1 ms
-    each, 5 ms in all, as in a busy city) the next goes out in the next loop turn."""
+    each, 5 ms in all, as in a busy city), or of one room of 300 (3 ms: the largest of
+    city-multi, read whole), the next goes out in the next loop turn."""
     clock = WriteClock()
     w = Writer(1 << 20, ServerLog("warning", io.StringIO()), clock=clock)
     loop = Loop()
@@ -681,6 +682,15 @@ def test_only_a_costly_room_makes_the_next_flush_wait() -> None:
     big = [clock.conn(f"b{i}") for i in range(1000)]
     for conn in big:
         w.enter(DEV, conn)
+    hundreds = ("hundreds", False)
+    for i in range(300):
+        w.enter(hundreds, clock.conn(f"h{i}"))
+    w.broadcast(hundreds, b"hello\n", None)
+    w.flush()
+    w.broadcast(hundreds, b"again\n", None)
+    w.flush()
+    assert loop.due == [0.0, 0.0]
+    loop.due.clear()
     rooms = [(f"r{r}", False) for r in range(5)]
     small = [[clock.conn(f"s{r}.{i}") for i in range(100)] for r in range(5)]
     for room, members in zip(rooms, small, strict=True):
