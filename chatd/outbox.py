@@ -206,8 +206,9 @@ class Outbox:
             self._schedule()
 
     def _lazy_talker(self, conn: Receiver) -> None:
-        """A reader of several channels sent a line of a lazy one: its share of it is its
-        own (the flush writes it apart; special, so the shared write passes it by)."""
+        """A reader of several channels whose share of the lazy ones is its own: it sent
+        one of their lines, or (found at the flush) it is in two of them. The flush
+        writes it apart (`lazy_share`); special, so the shared writes pass it by."""
         if not conn.special:
             conn.special = True
             self._lazy_talkers.append(conn)
